@@ -1,0 +1,802 @@
+//! The ceremony: a pure state machine, `advance(state, intent) -> effects`.
+//!
+//! No I/O, no clock, no randomness: those come in through intents (a key's nonce, a journal
+//! entry's time). This is the only place where the ceremony's step changes. Everything that must
+//! be recorded leaves as an [`Effect::Journal`] *before* the effect that acts on it, and the
+//! session runner appends and fsyncs it before running anything after it.
+//!
+//! Dual control does not rest on this code alone: the runbook only opens with two custodians'
+//! keys (nested age layers), and the session log is only valid with two custodians' signatures.
+//! This machine makes the honest path clear; cryptography makes the dishonest one fail.
+
+use crate::journal::Written;
+use crate::notice::{Delivery, Phase as NoticePhase};
+use crate::runbook::Runbook;
+use crate::token::TokenError;
+use secrecy::SecretString;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Incident or drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Incident,
+    Drill,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Incident => "incident",
+            Mode::Drill => "drill",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Incident => "INCIDENT",
+            Mode::Drill => "DRILL",
+        }
+    }
+}
+
+/// A custodian as the ceremony knows them (from the trusted roster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub serial: u32,
+}
+
+/// Facts fixed before the ceremony starts, recorded in `session.opened`.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub demo: bool,
+    pub host: String,
+    pub tool_version: String,
+    pub roster_sha256: String,
+    pub runbook_sha256: String,
+    pub account: Option<String>,
+    pub quorum: usize,
+}
+
+/// A custodian who has checked in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedIn {
+    pub custodian: usize,
+    pub serial: u32,
+    pub model: String,
+}
+
+/// Where a custodian's key interaction stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStage {
+    /// Waiting for a key to be presented.
+    AwaitKey,
+    /// A roster key is present; waiting for its PIN.
+    AwaitPin { custodian: usize, serial: u32, model: String, retries: u8, nonce: String },
+    /// The PIN was accepted; waiting for the custodian to touch the key.
+    AwaitTouch { custodian: usize, serial: u32, model: String, nonce: String },
+    /// The token is working (PIN check or signature).
+    Working { custodian: usize, serial: u32, model: String, nonce: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyStatus {
+    Sending,
+    /// Delivery failed: retry, or both custodians acknowledge going on without it (each with their key).
+    Failed {
+        error: String,
+        acked: Vec<usize>,
+        acking: Option<usize>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignStage {
+    AwaitTouch,
+    Working,
+    Failed(String),
+}
+
+/// The ceremony's steps, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Setup,
+    CheckIn(KeyStage),
+    Notify {
+        notice: NoticePhase,
+        status: NotifyStatus,
+    },
+    Unseal {
+        failed: Option<String>,
+    },
+    Runbook,
+    Closing,
+    /// Co-signing the journal: `who` indexes [`Ceremony::checked`].
+    Sign {
+        who: usize,
+        stage: SignStage,
+    },
+    Summary,
+    /// The journal cannot be written: nothing may proceed.
+    Halted(String),
+    /// Left before anything was recorded.
+    Quit,
+}
+
+/// How the session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Closed,
+    Aborted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Refusal,
+    Error,
+}
+
+/// The one message under the instruction: what went wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub tone: Tone,
+    pub text: String,
+}
+
+/// The state of one ceremony.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    pub info: SessionInfo,
+    pub roster: Vec<Person>,
+    pub mode: Mode,
+    pub reason: String,
+    pub ticket: Option<String>,
+    pub checked: Vec<CheckedIn>,
+    pub phase: Phase,
+    pub runbook: Option<Arc<Runbook>>,
+    pub done: Vec<bool>,
+    pub notes: Vec<Vec<String>>,
+    pub revealed: Vec<bool>,
+    pub closing: Vec<bool>,
+    pub outcome: Option<Outcome>,
+    pub signed: Vec<String>,
+    pub notices: Vec<(NoticePhase, Delivery)>,
+    pub degraded: Vec<String>,
+    pub last: Option<Written>,
+    pub started_ts: Option<String>,
+    pub message: Option<Message>,
+    pub confirm_abort: bool,
+    /// Set once the "root in use" notice went out (or its absence was acknowledged).
+    pub announced: bool,
+}
+
+/// Things the outside world tells the ceremony (people's actions and effect results).
+#[derive(Debug)]
+pub enum Intent {
+    Begin {
+        mode: Mode,
+        reason: String,
+        ticket: Option<String>,
+    },
+    /// A key was presented: its serial, what it is, PIN tries left, and a fresh nonce for its challenge.
+    KeySeen {
+        serial: u32,
+        model: String,
+        demo: bool,
+        retries: Result<u8, TokenError>,
+        nonce: String,
+    },
+    /// Put the key back / choose another key.
+    Back,
+    PinEntered(SecretString),
+    PinChecked {
+        serial: u32,
+        result: Result<(), TokenError>,
+    },
+    Touch,
+    /// A statement signed on a custodian's key (check-in challenge or acknowledgement).
+    Attested {
+        custodian: usize,
+        result: Result<String, String>,
+    },
+    NoticeDone {
+        phase: NoticePhase,
+        result: Result<Delivery, String>,
+    },
+    RetryNotice,
+    /// Custodian `custodian` (index into `checked`) acknowledges going on without the notice.
+    Acknowledge {
+        who: usize,
+    },
+    Unsealed(Result<Arc<Runbook>, String>),
+    RetryUnseal,
+    ToggleStep(usize),
+    Note {
+        step: Option<usize>,
+        text: String,
+    },
+    Reveal(usize),
+    Hide(usize),
+    FinishRunbook,
+    ToggleClosing(usize),
+    ConfirmClose,
+    SessionSigned {
+        custodian: usize,
+        result: Result<(), String>,
+    },
+    RequestAbort,
+    ConfirmAbort,
+    CancelAbort,
+    Journaled(Written),
+    JournalFailed(String),
+}
+
+/// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
+#[derive(Debug)]
+pub enum Effect {
+    Journal {
+        kind: &'static str,
+        fields: Map<String, Value>,
+    },
+    VerifyPin {
+        serial: u32,
+        pin: SecretString,
+    },
+    /// Sign `message` on the key `serial` under `namespace`; the result comes back as `Attested`.
+    Attest {
+        custodian: usize,
+        serial: u32,
+        namespace: &'static str,
+        message: String,
+    },
+    SendNotice(NoticePhase),
+    Unseal {
+        ids: Vec<String>,
+    },
+    SignJournal {
+        custodian: usize,
+        serial: u32,
+    },
+    /// Write the bundle's remaining files (roster copy, allowed_signers, VERIFY.md).
+    Finish,
+}
+
+/// The closing checklist, confirmed before root is released.
+pub const CLOSING: [&str; 4] = [
+    "Root password changed again and the new one sealed back in the safe",
+    "Hardware MFA token back in the safe; tamper-evident bag number noted",
+    "No root access keys left (created during the session, now deleted)",
+    "Incident channel told what was done and that root is being released",
+];
+
+/// The rail shown on every screen.
+pub const RAIL: [&str; 8] = ["Setup", "Custodian 1", "Custodian 2", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"];
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The check-in challenge a custodian signs: binds the session and a fresh nonce.
+pub fn checkin_message(session_id: &str, nonce: &str) -> String {
+    format!("breakglass-checkin:{session_id}:{nonce}")
+}
+
+/// The statement a custodian signs to go on without a notice.
+pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> String {
+    format!("breakglass-ack:{session_id}:notice-{}:{head}", phase.as_str())
+}
+
+pub const ACK_NAMESPACE: &str = "breakglass-ack";
+
+impl Ceremony {
+    pub fn new(info: SessionInfo, roster: Vec<Person>) -> Self {
+        Self {
+            info,
+            roster,
+            mode: Mode::Incident,
+            reason: String::new(),
+            ticket: None,
+            checked: vec![],
+            phase: Phase::Setup,
+            runbook: None,
+            done: vec![],
+            notes: vec![],
+            revealed: vec![],
+            closing: vec![false; CLOSING.len()],
+            outcome: None,
+            signed: vec![],
+            notices: vec![],
+            degraded: vec![],
+            last: None,
+            started_ts: None,
+            message: None,
+            confirm_abort: false,
+            announced: false,
+        }
+    }
+
+    /// Index of the rail entry for the current phase.
+    pub fn rail_index(&self) -> usize {
+        match &self.phase {
+            Phase::Setup | Phase::Quit => 0,
+            Phase::CheckIn(_) => 1 + self.checked.len().min(1),
+            Phase::Notify { notice: NoticePhase::InUse, .. } => 3,
+            Phase::Unseal { .. } => 4,
+            Phase::Runbook => 5,
+            Phase::Closing | Phase::Notify { .. } => 6,
+            Phase::Sign { .. } | Phase::Halted(_) => 7,
+            Phase::Summary => 8,
+        }
+    }
+
+    pub fn person(&self, i: usize) -> &Person {
+        &self.roster[i]
+    }
+
+    /// Ids of the checked-in custodians.
+    pub fn checked_ids(&self) -> Vec<String> {
+        self.checked.iter().map(|c| self.roster[c.custodian].id.clone()).collect()
+    }
+
+    fn entry(&self, kind: &'static str, fields: Value) -> Effect {
+        let mut m = obj(fields);
+        m.insert("mode".into(), Value::from(self.mode.as_str()));
+        if self.info.demo {
+            m.insert("demo".into(), Value::Bool(true));
+        }
+        Effect::Journal { kind, fields: m }
+    }
+
+    fn refuse(&mut self, text: String) {
+        self.message = Some(Message { tone: Tone::Refusal, text });
+    }
+
+    fn info_msg(&mut self, text: String) {
+        self.message = Some(Message { tone: Tone::Info, text });
+    }
+
+    /// Applies one intent; returns the effects to run, in order.
+    pub fn advance(&mut self, intent: Intent) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        // Results from the journal are bookkeeping, not actions.
+        match intent {
+            Intent::Journaled(w) => {
+                if self.started_ts.is_none() {
+                    self.started_ts = Some(w.ts.clone());
+                }
+                self.last = Some(w);
+                return fx;
+            }
+            Intent::JournalFailed(e) => {
+                self.phase = Phase::Halted(format!(
+                    "The journal could not be written: {e}. Nothing further can be recorded, so the ceremony stops here. \
+                     Free disk space or fix the data directory, then start a new session; what was recorded so far is intact."
+                ));
+                return fx;
+            }
+            _ => {}
+        }
+        if matches!(self.phase, Phase::Halted(_) | Phase::Quit | Phase::Summary) {
+            return fx;
+        }
+        // Abort is possible everywhere, with a confirmation.
+        match intent {
+            Intent::RequestAbort => {
+                if matches!(self.phase, Phase::Sign { .. }) && self.outcome.is_some() {
+                    self.info_msg("The session is already closed; it only needs both signatures now.".into());
+                } else {
+                    self.confirm_abort = true;
+                }
+                return fx;
+            }
+            Intent::CancelAbort => {
+                self.confirm_abort = false;
+                return fx;
+            }
+            Intent::ConfirmAbort => {
+                self.confirm_abort = false;
+                return self.abort();
+            }
+            _ => {}
+        }
+        if self.confirm_abort {
+            return fx;
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Halted(String::new()));
+        self.phase = match (phase, intent) {
+            (Phase::Setup, Intent::Begin { mode, reason, ticket }) => {
+                let reason = reason.trim().to_string();
+                if reason.is_empty() {
+                    self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
+                    Phase::Setup
+                } else {
+                    self.mode = mode;
+                    self.reason = reason;
+                    self.ticket = ticket.filter(|t| !t.trim().is_empty());
+                    self.message = None;
+                    fx.push(self.entry(
+                        "session.opened",
+                        json!({
+                            "session_id": self.info.session_id,
+                            "reason": self.reason,
+                            "ticket": self.ticket,
+                            "host": self.info.host,
+                            "tool": format!("breakglass {}", self.info.tool_version),
+                            "roster_sha256": self.info.roster_sha256,
+                            "runbook_sha256": self.info.runbook_sha256,
+                            "account": self.info.account,
+                            "quorum": self.info.quorum,
+                            "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                        }),
+                    ));
+                    Phase::CheckIn(KeyStage::AwaitKey)
+                }
+            }
+            (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
+            (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, &mut fx),
+            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) => {
+                let n = rb.steps.len();
+                self.done = vec![false; n];
+                self.notes = vec![vec![]; n];
+                self.revealed = vec![false; rb.secrets.len()];
+                self.runbook = Some(rb);
+                self.message = None;
+                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": n})));
+                Phase::Runbook
+            }
+            (Phase::Unseal { .. }, Intent::Unsealed(Err(e))) => {
+                fx.push(self.entry("runbook.failed", json!({"error": e})));
+                Phase::Unseal { failed: Some(e) }
+            }
+            (Phase::Unseal { failed: Some(_) }, Intent::RetryUnseal) => {
+                fx.push(Effect::Unseal { ids: self.checked_ids() });
+                Phase::Unseal { failed: None }
+            }
+            (Phase::Runbook, intent) => self.runbook_step(intent, &mut fx),
+            (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
+                self.closing[i] = !self.closing[i];
+                if self.closing[i] {
+                    fx.push(self.entry("closing.checked", json!({"item": i + 1, "text": CLOSING[i]})));
+                } else {
+                    fx.push(self.entry("closing.unchecked", json!({"item": i + 1})));
+                }
+                Phase::Closing
+            }
+            (Phase::Closing, Intent::ConfirmClose) => {
+                if let Some(i) = self.closing.iter().position(|c| !c) {
+                    self.refuse(format!("Confirm item {} first (or abort, which records that the ceremony did not finish).", i + 1));
+                    Phase::Closing
+                } else {
+                    self.outcome = Some(Outcome::Closed);
+                    let done = self.done.iter().filter(|d| **d).count();
+                    fx.push(self.entry("session.closed", json!({"steps_done": done, "steps_total": self.done.len()})));
+                    fx.push(Effect::SendNotice(NoticePhase::Released));
+                    Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
+                }
+            }
+            (Phase::Closing, Intent::Back) => Phase::Runbook,
+            (Phase::Sign { who, stage: SignStage::AwaitTouch | SignStage::Failed(_) }, Intent::Touch) => {
+                let c = &self.checked[who];
+                fx.push(Effect::SignJournal { custodian: c.custodian, serial: c.serial });
+                Phase::Sign { who, stage: SignStage::Working }
+            }
+            (Phase::Sign { who, stage: SignStage::Working }, Intent::SessionSigned { custodian, result })
+                if self.checked[who].custodian == custodian =>
+            {
+                match result {
+                    Ok(()) => {
+                        self.signed.push(self.roster[custodian].id.clone());
+                        self.message = None;
+                        if who + 1 < self.checked.len() {
+                            Phase::Sign { who: who + 1, stage: SignStage::AwaitTouch }
+                        } else {
+                            fx.push(Effect::Finish);
+                            Phase::Summary
+                        }
+                    }
+                    Err(e) => Phase::Sign { who, stage: SignStage::Failed(e) },
+                }
+            }
+            (p, _) => p,
+        };
+        fx
+    }
+
+    fn check_in(&mut self, stage: KeyStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        use KeyStage::*;
+        match (stage, intent) {
+            (AwaitKey | AwaitPin { .. }, Intent::KeySeen { serial, model, demo, retries, nonce }) => {
+                if demo != self.info.demo {
+                    self.refuse(if demo {
+                        format!("Key {serial} is a DEMO software key; a real ceremony accepts only the custodians' YubiKeys.")
+                    } else {
+                        format!("Key {serial} is a hardware key, but this is the DEMO ceremony. Use `breakglass ceremony` for real keys.")
+                    });
+                    return Phase::CheckIn(AwaitKey);
+                }
+                let Some(custodian) = self.roster.iter().position(|p| p.serial == serial) else {
+                    self.refuse(format!(
+                        "This key (serial {serial}) is not on the roster. Each custodian must use the YubiKey the roster names for them."
+                    ));
+                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "why": "serial not on the roster"})));
+                    return Phase::CheckIn(AwaitKey);
+                };
+                let p = self.roster[custodian].clone();
+                if self.checked.iter().any(|c| c.custodian == custodian || c.serial == serial) {
+                    let who = self.slot_name();
+                    self.refuse(format!(
+                        "This key (serial {serial}) belongs to {}, who has already checked in. {who}, please insert your own key.",
+                        p.id
+                    ));
+                    fx.push(self.entry(
+                        "custodian.refused",
+                        json!({"serial": serial, "custodian": p.id, "why": "already checked in: two different custodians are required"}),
+                    ));
+                    return Phase::CheckIn(AwaitKey);
+                }
+                match retries {
+                    Ok(0) | Err(TokenError::PinBlocked) => {
+                        self.refuse(format!("{}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.", p.id));
+                        fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "PIN blocked"})));
+                        Phase::CheckIn(AwaitKey)
+                    }
+                    Ok(1) => {
+                        self.refuse(format!(
+                            "{}'s key has only 1 PIN try left; one more wrong PIN blocks it. Do not guess: unblock with the PUK first (`ykman piv access unblock-pin`), or let another custodian step in.",
+                            p.id
+                        ));
+                        fx.push(
+                            self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "last PIN try: not spent"})),
+                        );
+                        Phase::CheckIn(AwaitKey)
+                    }
+                    Ok(retries) => {
+                        self.info_msg(format!("Seen: {model}, serial {serial} ({}).", p.id));
+                        Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
+                    }
+                    Err(e) => {
+                        self.refuse(format!("Key {serial}: {e}"));
+                        Phase::CheckIn(AwaitKey)
+                    }
+                }
+            }
+            (AwaitPin { .. } | AwaitTouch { .. }, Intent::Back) => {
+                self.message = None;
+                Phase::CheckIn(AwaitKey)
+            }
+            (AwaitPin { custodian, serial, model, nonce, .. }, Intent::PinEntered(pin)) => {
+                self.message = None;
+                fx.push(Effect::VerifyPin { serial, pin });
+                Phase::CheckIn(Working { custodian, serial, model, nonce })
+            }
+            (Working { custodian, serial, model, nonce }, Intent::PinChecked { serial: s, result }) if s == serial => match result {
+                Ok(()) => {
+                    self.info_msg(format!("PIN accepted for {}.", self.roster[custodian].id));
+                    Phase::CheckIn(AwaitTouch { custodian, serial, model, nonce })
+                }
+                Err(TokenError::WrongPin { retries_left }) => {
+                    let id = self.roster[custodian].id.clone();
+                    fx.push(self.entry(
+                        "custodian.refused",
+                        json!({"serial": serial, "custodian": id, "why": "wrong PIN", "retries_left": retries_left}),
+                    ));
+                    if retries_left <= 1 {
+                        self.refuse(format!(
+                            "Wrong PIN. Only {retries_left} try left: it will not be spent here. Unblock with the PUK (`ykman piv access unblock-pin`), or let another custodian step in."
+                        ));
+                        Phase::CheckIn(AwaitKey)
+                    } else {
+                        self.refuse(format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."));
+                        Phase::CheckIn(AwaitPin { custodian, serial, model, retries: retries_left, nonce })
+                    }
+                }
+                Err(e) => {
+                    let id = self.roster[custodian].id.clone();
+                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": id, "why": e.to_string()})));
+                    self.refuse(format!("{e}"));
+                    Phase::CheckIn(AwaitKey)
+                }
+            },
+            (AwaitTouch { custodian, serial, model, nonce }, Intent::Touch) => {
+                let message = checkin_message(&self.info.session_id, &nonce);
+                fx.push(Effect::Attest { custodian, serial, namespace: crate::sign::CHECKIN_NAMESPACE, message });
+                Phase::CheckIn(Working { custodian, serial, model, nonce })
+            }
+            (Working { custodian, serial, model, nonce }, Intent::Attested { custodian: c, result }) if c == custodian => match result {
+                Ok(sig) => {
+                    let id = self.roster[custodian].id.clone();
+                    fx.push(self.entry(
+                        "custodian.verified",
+                        json!({
+                            "custodian": id,
+                            "serial": serial,
+                            "key": model,
+                            "slot": self.checked.len() + 1,
+                            "challenge": checkin_message(&self.info.session_id, &nonce),
+                            "sshsig": sig,
+                        }),
+                    ));
+                    self.checked.push(CheckedIn { custodian, serial, model });
+                    self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
+                    if self.checked.len() >= self.info.quorum {
+                        fx.push(Effect::SendNotice(NoticePhase::InUse));
+                        Phase::Notify { notice: NoticePhase::InUse, status: NotifyStatus::Sending }
+                    } else {
+                        Phase::CheckIn(AwaitKey)
+                    }
+                }
+                Err(e) => {
+                    let id = self.roster[custodian].id.clone();
+                    fx.push(self.entry(
+                        "custodian.refused",
+                        json!({"serial": serial, "custodian": id, "why": format!("challenge signature: {e}")}),
+                    ));
+                    self.refuse(format!("{id}'s key did not sign the challenge: {e}. Touch the key when it blinks, or present it again."));
+                    Phase::CheckIn(AwaitKey)
+                }
+            },
+            (stage, _) => Phase::CheckIn(stage),
+        }
+    }
+
+    /// "Custodian 1" / "Custodian 2" for the one who is expected now.
+    fn slot_name(&self) -> String {
+        format!("Custodian {}", self.checked.len() + 1)
+    }
+
+    fn notify(&mut self, notice: NoticePhase, status: NotifyStatus, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        match (status, intent) {
+            (NotifyStatus::Sending, Intent::NoticeDone { phase, result }) if phase == notice => match result {
+                Ok(d) => {
+                    fx.push(self.entry("notice.sent", json!({"phase": notice.as_str(), "channel": d.channel, "message_id": d.message_id})));
+                    self.notices.push((notice, d));
+                    self.message = None;
+                    self.after_notice(notice, fx)
+                }
+                Err(e) => {
+                    fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": e})));
+                    Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
+                }
+            },
+            (NotifyStatus::Failed { .. }, Intent::RetryNotice) => {
+                fx.push(Effect::SendNotice(notice));
+                Phase::Notify { notice, status: NotifyStatus::Sending }
+            }
+            (NotifyStatus::Failed { error, acked, acking: None }, Intent::Acknowledge { who })
+                if who < self.checked.len() && !acked.contains(&who) =>
+            {
+                let c = &self.checked[who];
+                let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
+                fx.push(Effect::Attest {
+                    custodian: c.custodian,
+                    serial: c.serial,
+                    namespace: ACK_NAMESPACE,
+                    message: ack_message(&self.info.session_id, notice, &head),
+                });
+                Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: Some(who) } }
+            }
+            (NotifyStatus::Failed { error, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
+                if self.checked[who].custodian == custodian =>
+            {
+                match result {
+                    Ok(sig) => {
+                        let id = self.roster[custodian].id.clone();
+                        let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
+                        fx.push(self.entry(
+                        "notice.acknowledged",
+                        json!({"phase": notice.as_str(), "custodian": id, "statement": ack_message(&self.info.session_id, notice, &head), "sshsig": sig}),
+                    ));
+                        acked.push(who);
+                        if acked.len() >= self.checked.len().max(1) {
+                            self.degraded.push(format!(
+                                "notice {} not delivered; going on was acknowledged by {}",
+                                notice.as_str(),
+                                self.checked_ids().join(" and ")
+                            ));
+                            self.info_msg(
+                                "Both custodians acknowledged: going on without the notice. Tell the team by another channel now.".into(),
+                            );
+                            self.after_notice(notice, fx)
+                        } else {
+                            Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
+                        }
+                    }
+                    Err(e) => {
+                        self.refuse(format!("The acknowledgement was not signed: {e}"));
+                        Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
+                    }
+                }
+            }
+            (status, _) => Phase::Notify { notice, status },
+        }
+    }
+
+    fn after_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        match notice {
+            NoticePhase::InUse => {
+                self.announced = true;
+                fx.push(Effect::Unseal { ids: self.checked_ids() });
+                Phase::Unseal { failed: None }
+            }
+            NoticePhase::Heartbeat => Phase::Runbook,
+            NoticePhase::Released | NoticePhase::Aborted => self.start_signing(),
+        }
+    }
+
+    fn start_signing(&mut self) -> Phase {
+        if self.checked.is_empty() {
+            // Nobody checked in: nothing can be signed.
+            Phase::Summary
+        } else {
+            Phase::Sign { who: 0, stage: SignStage::AwaitTouch }
+        }
+    }
+
+    fn runbook_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        match intent {
+            Intent::ToggleStep(i) if i < self.done.len() => {
+                self.done[i] = !self.done[i];
+                let kind = if self.done[i] { "step.done" } else { "step.undone" };
+                fx.push(self.entry(kind, json!({"step": i + 1, "of": self.done.len()})));
+            }
+            Intent::Note { step, text } if !text.trim().is_empty() => {
+                if let Some(i) = step.filter(|i| *i < self.notes.len()) {
+                    self.notes[i].push(text.trim().to_string());
+                }
+                fx.push(self.entry("note", json!({"step": step.map(|i| i + 1), "text": text.trim()})));
+            }
+            Intent::Reveal(i) if i < self.revealed.len() => {
+                if !self.revealed[i] {
+                    self.revealed[i] = true;
+                    fx.push(self.entry("secret.revealed", json!({"secret": i + 1, "by": self.checked_ids()})));
+                }
+            }
+            Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,
+            Intent::FinishRunbook => {
+                self.revealed.iter_mut().for_each(|r| *r = false);
+                let open = self.done.iter().filter(|d| !**d).count();
+                if open > 0 {
+                    self.info_msg(format!("{open} step(s) not checked off; they are recorded as not done."));
+                } else {
+                    self.message = None;
+                }
+                return Phase::Closing;
+            }
+            _ => {}
+        }
+        Phase::Runbook
+    }
+
+    fn abort(&mut self) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let at = RAIL.get(self.rail_index()).copied().unwrap_or("end");
+        match &self.phase {
+            Phase::Setup => {
+                self.phase = Phase::Quit;
+                return fx;
+            }
+            Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit => return fx,
+            _ => {}
+        }
+        if self.outcome.is_some() {
+            // Already closed and releasing: abort means "stop waiting for the notice", and signing follows.
+            return fx;
+        }
+        self.outcome = Some(Outcome::Aborted);
+        self.revealed.iter_mut().for_each(|r| *r = false);
+        fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count()})));
+        self.message = Some(Message {
+            tone: Tone::Info,
+            text: "Ceremony aborted. The release notice goes out, then both custodians sign what happened.".into(),
+        });
+        fx.push(Effect::SendNotice(NoticePhase::Aborted));
+        self.phase = Phase::Notify { notice: NoticePhase::Aborted, status: NotifyStatus::Sending };
+        fx
+    }
+}

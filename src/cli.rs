@@ -1,0 +1,146 @@
+//! The command line (a contract: see DESIGN.md). The help text is the first manual.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "breakglass",
+    version,
+    about = "Dual-control break-glass ceremony for an AWS root account",
+    long_about = "Walks two custodians, each with their own YubiKey, through opening the AWS root account together: \
+check-in on the keys, a \"root in use\" notice to the team, a runbook that only opens with both keys, every action in a \
+hash-chained journal, and a session log co-signed on both keys. Try it without any hardware: `breakglass demo`.",
+    after_help = "Verify a session with stock tools too: ssh-keygen -Y verify -f allowed_signers -I <id> -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"
+)]
+pub struct Cli {
+    /// Config file (default: breakglass.toml in the user's config directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where sessions, the notice outbox and drill history live.
+    #[arg(long, global = true, value_name = "DIR", env = "BREAKGLASS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The ceremony on the configured roster and sealed runbook (the default command).
+    Ceremony(CeremonyArgs),
+    /// The same ceremony on built-in DEMO custodians and a DEMO runbook (no YubiKey, no AWS needed).
+    Demo(DemoArgs),
+    /// Prepare a custodian's YubiKey and print their roster entry.
+    Enroll,
+    /// Inspect, validate and sign the roster.
+    #[command(subcommand)]
+    Roster(RosterCmd),
+    /// Seal a runbook so that only a quorum of custodians, together, can open it.
+    Seal(SealArgs),
+    /// Check a session bundle: hash chain, check-in signatures, co-signatures.
+    Verify(VerifyArgs),
+    /// Root-account posture checks and root use outside any signed session.
+    Audit(AuditArgs),
+    /// Drill history, timings, overdue warning, evidence pack.
+    #[command(subcommand)]
+    Drill(DrillCmd),
+    /// Check the environment: keys, AWS credentials, topic, files.
+    Doctor,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct CeremonyArgs {
+    /// Rehearsal: DRILL on every screen, notice and journal entry; nothing destructive.
+    #[arg(long)]
+    pub drill: bool,
+    /// Why root is being opened (shown to the team in the notice).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Play both custodians unattended; print the session directory as the last line.
+    #[arg(long)]
+    pub auto: bool,
+    /// Run the demo as a drill.
+    #[arg(long)]
+    pub drill: bool,
+    /// Reason recorded for the demo session.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCmd {
+    /// Print the custodians, their keys and whether the roster is trusted.
+    Show { roster: Option<PathBuf> },
+    /// Validate the roster and its quorum signatures; exit 0 only when trusted.
+    Check { roster: Option<PathBuf> },
+    /// Sign the roster as custodian ID with an OpenSSH private key file (writes ROSTER.<id>.sig).
+    Sign {
+        roster: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// OpenSSH private key (ecdsa-sha2-nistp256) whose public half is the custodian's signing_key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// The roster whose quorums can open the result.
+    #[arg(long, value_name = "FILE")]
+    pub roster: PathBuf,
+    /// The runbook (Markdown).
+    pub runbook: PathBuf,
+    /// Output directory (must not exist yet).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The session directory (holds journal.jsonl).
+    pub session_dir: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// The roster you trust (default: the configured roster, else the bundle's copy, with a warning).
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub organization: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillCmd {
+    /// Every drill in the data directory, checked with verify; overdue warning; evidence pack.
+    Report(DrillReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Md,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillReportArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Only drills started on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Write the evidence pack (Markdown, JSON, bundles) to DIR.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+}

@@ -1,0 +1,287 @@
+//! What each command does, on top of the library. Errors here are for people: each one names the
+//! thing and the next step.
+
+use crate::ceremony::{Mode, Phase};
+use crate::cli::{Cli, Command, DrillCmd, RosterCmd};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::notice::{Broadcaster, Outbox};
+use crate::roster::{Roster, sig_path};
+use crate::verify::{self, TrustedRoster};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Resolved global settings.
+pub struct Env {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "breakglass")
+}
+
+impl Env {
+    pub fn load(cli: &Cli) -> anyhow::Result<Self> {
+        let config = match &cli.config {
+            Some(p) => Config::load(p, true)?,
+            None => match project_dirs() {
+                Some(d) => Config::load(&d.config_dir().join("breakglass.toml"), false)?,
+                None => Config::default(),
+            },
+        };
+        let data_dir = match &cli.data_dir {
+            Some(d) => d.clone(),
+            None => project_dirs()
+                .map(|d| d.data_dir().to_path_buf())
+                .context("no home directory to keep sessions in: pass --data-dir DIR or set BREAKGLASS_DATA_DIR")?,
+        };
+        Ok(Self { config, data_dir })
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.data_dir.join("sessions")
+    }
+
+    fn broadcaster(&self) -> Box<dyn Broadcaster> {
+        if let Some(arn) = &self.config.notice.sns_topic_arn {
+            eprintln!(
+                "breakglass: notice.sns_topic_arn = {arn} is configured, but this build sends notices to the local outbox only; they go to {}",
+                self.data_dir.join("outbox").display()
+            );
+        }
+        Box::new(Outbox { dir: self.data_dir.join("outbox") })
+    }
+}
+
+/// Runs a command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let env = Env::load(&cli)?;
+    match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
+        Command::Demo(a) => demo(&env, a.auto, if a.drill { Mode::Drill } else { Mode::Incident }, a.reason),
+        Command::Ceremony(_) => {
+            bail!(
+                "the real ceremony needs the YubiKey (PIV) adapter, which this build does not include yet.\n\
+                 Rehearse the whole ceremony with DEMO keys instead: `breakglass demo` (or `breakglass demo --drill`)."
+            )
+        }
+        Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
+        Command::Seal(a) => seal_cmd(&a.roster, &a.runbook, &a.out),
+        Command::Roster(cmd) => roster_cmd(&env, cmd),
+        Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
+        Command::Audit(_) => {
+            eprintln!("breakglass audit: the AWS posture checks are not in this build yet. Nothing was checked.");
+            Ok(2)
+        }
+        Command::Enroll => {
+            eprintln!("breakglass enroll: YubiKey enrolment needs the PIV adapter, not in this build yet. Nothing was changed.");
+            Ok(2)
+        }
+        Command::Doctor => doctor(&env),
+    }
+}
+
+fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>) -> anyhow::Result<i32> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let account = env.config.aws.account_id.clone();
+    let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.broadcaster(), account)?;
+    if !auto {
+        return crate::app::run(c, r, clock, reason);
+    }
+    let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
+    crate::demo::play(&mut c, &mut r, mode, &reason);
+    match &c.phase {
+        Phase::Summary => {
+            let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();
+            eprintln!(
+                "DEMO {} session {} complete: {} entries, signed by {}",
+                c.mode.label(),
+                c.info.session_id,
+                c.last.as_ref().map_or(0, |w| w.seq + 1),
+                c.signed.join(" and ")
+            );
+            eprintln!("chain head: {}", crate::notice::words(&head));
+            eprintln!("verify: breakglass verify {}", r.dir.display());
+            println!("{}", r.dir.display());
+            Ok(0)
+        }
+        Phase::Halted(why) => bail!("{why}"),
+        other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
+    }
+}
+
+fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {
+    let trusted = match roster {
+        Some(p) => TrustedRoster::File(Roster::load(p)?),
+        None => match env.config.roster_path() {
+            Some(p) if p.exists() && !verify::is_demo(dir) => TrustedRoster::File(Roster::load(&p)?),
+            _ => TrustedRoster::Bundle,
+        },
+    };
+    let report = verify::verify_dir(dir, trusted)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", verify::render_text(&report));
+    }
+    Ok(report.status.exit_code())
+}
+
+fn seal_cmd(roster_path: &Path, runbook: &Path, out: &Path) -> anyhow::Result<i32> {
+    let roster = Roster::load(roster_path)?;
+    let trust = roster.trust();
+    if !trust.trusted() {
+        eprintln!(
+            "warning: roster {} is {}\n(sealing anyway; the ceremony will refuse an untrusted roster)",
+            roster_path.display(),
+            trust.explain()
+        );
+    }
+    let text = std::fs::read(runbook).with_context(|| format!("cannot read the runbook {}: check the path", runbook.display()))?;
+    let md = std::str::from_utf8(&text).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: a runbook is Markdown", runbook.display()))?;
+    let rb = crate::runbook::Runbook::parse(md);
+    if rb.steps.is_empty() {
+        eprintln!("warning: {} has no `- [ ]` steps; the ceremony will have nothing to check off", runbook.display());
+    }
+    let sealed = crate::seal::seal(&roster, &text)?;
+    sealed.write_dir(out)?;
+    println!(
+        "sealed {} ({} steps, {} secret blocks) for quorum {} of {}:",
+        runbook.display(),
+        rb.steps.len(),
+        rb.secrets.len(),
+        roster.quorum,
+        roster.custodians.len()
+    );
+    for f in &sealed.manifest.files {
+        println!("  {}  (outer layer: {}, inner: {})", out.join(&f.name).display(), f.layers[0], f.layers[1..].join(", "));
+    }
+    println!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
+    println!("Now delete or securely store the plaintext {}: it should not stay on disk.", runbook.display());
+    Ok(0)
+}
+
+fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    p.or_else(|| env.config.roster_path())
+        .context("which roster? Pass the file (e.g. `breakglass roster check roster.toml`) or set paths.roster in breakglass.toml")
+}
+
+fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
+    match cmd {
+        RosterCmd::Check { roster } => {
+            let p = roster_path(env, roster)?;
+            let r = match Roster::load(&p) {
+                Ok(r) => r,
+                Err(e) => {
+                    println!("{e}");
+                    return Ok(1);
+                }
+            };
+            let t = r.trust();
+            println!("{}: {} custodians, quorum {}", p.display(), r.custodians.len(), r.quorum);
+            println!("{}", t.explain());
+            Ok(if t.trusted() { 0 } else { 1 })
+        }
+        RosterCmd::Show { roster } => {
+            let p = roster_path(env, roster)?;
+            let r = Roster::load(&p)?;
+            println!("{}  (quorum {}, SHA-256 {})", p.display(), r.quorum, &r.sha256()[..16]);
+            for c in &r.custodians {
+                let key = r.key(&c.id).map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
+                println!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, c.name, c.yubikey_serial, key, c.email);
+            }
+            println!("{}", r.trust().explain());
+            Ok(0)
+        }
+        RosterCmd::Sign { roster, id, key } => {
+            let r = Roster::load(&roster)?;
+            let expected = r.key(&id).with_context(|| format!("`{id}` is not a custodian in {}", roster.display()))?;
+            let k =
+                ssh_key::PrivateKey::read_openssh_file(&key).with_context(|| format!("cannot read the private key {}", key.display()))?;
+            if k.is_encrypted() {
+                bail!(
+                    "{} is passphrase-protected: sign with `ssh-keygen -Y sign -f {} -n breakglass-roster {}` and rename the .sig to {}",
+                    key.display(),
+                    key.display(),
+                    roster.display(),
+                    sig_path(&roster, &id).display()
+                );
+            }
+            if k.public_key().key_data() != expected.key_data() {
+                bail!("{} is not {id}'s signing_key in the roster: use the key the roster names for {id}", key.display());
+            }
+            let sig = k.sign(crate::sign::ROSTER_NAMESPACE, ssh_key::HashAlg::Sha512, &r.bytes).context("signing failed")?;
+            let out = sig_path(&roster, &id);
+            crate::session::write_atomic(&out, crate::sign::to_pem(&sig)?.as_bytes())?;
+            println!("wrote {}", out.display());
+            println!("{}", r.trust().explain());
+            Ok(0)
+        }
+    }
+}
+
+fn doctor(env: &Env) -> anyhow::Result<i32> {
+    let mut bad = 0;
+    let mut line = |ok: Option<bool>, what: &str, detail: String| {
+        let mark = match ok {
+            Some(true) => "ok  ",
+            Some(false) => {
+                bad += 1;
+                "FAIL"
+            }
+            None => "warn",
+        };
+        println!("{mark} {what:<18} {detail}");
+    };
+    line(Some(true), "config", env.config.source.as_ref().map_or("none (defaults)".into(), |p| p.display().to_string()));
+    match std::fs::create_dir_all(&env.data_dir) {
+        Ok(()) => line(Some(true), "data dir", env.data_dir.display().to_string()),
+        Err(e) => line(Some(false), "data dir", format!("{}: {e}", env.data_dir.display())),
+    }
+    match env.config.roster_path() {
+        None => line(None, "roster", "paths.roster is not set (only `breakglass demo` can run)".into()),
+        Some(p) => match Roster::load(&p) {
+            Ok(r) => {
+                let t = r.trust();
+                line(Some(t.trusted()), "roster", format!("{}: {}", p.display(), t.explain()));
+            }
+            Err(e) => line(Some(false), "roster", e.to_string()),
+        },
+    }
+    match env.config.runbook_path() {
+        None => line(None, "sealed runbook", "paths.runbook is not set".into()),
+        Some(p) => match crate::seal::Sealed::read_dir(&p) {
+            Ok(s) => line(Some(true), "sealed runbook", format!("{}: {} files, quorum {}", p.display(), s.files.len(), s.manifest.quorum)),
+            Err(e) => line(Some(false), "sealed runbook", e.to_string()),
+        },
+    }
+    for (tool, why) in [("age", "reviewers open sealed runbooks by hand"), ("ssh-keygen", "reviewers verify signatures by hand")] {
+        let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
+        line(if found { Some(true) } else { None }, tool, if found { "found".into() } else { format!("not found on PATH ({why})") });
+    }
+    line(None, "YubiKey (PC/SC)", "this build has no PIV adapter yet: only DEMO keys work".into());
+    line(
+        None,
+        "notices",
+        env.config
+            .notice
+            .sns_topic_arn
+            .as_ref()
+            .map_or("no SNS topic: notices go to the local outbox".into(), |a| format!("{a} (SNS not in this build: local outbox used)")),
+    );
+    let overdue = crate::drill::overdue_days(env);
+    match overdue {
+        Some(d) if d > 0 => line(
+            None,
+            "drills",
+            format!(
+                "last valid drill is {d} day(s) overdue (interval {} days): run `breakglass ceremony --drill`",
+                env.config.drill.interval_days
+            ),
+        ),
+        Some(_) => line(Some(true), "drills", "a valid drill within the interval".into()),
+        None => line(None, "drills", "no valid drill found: rehearse with `breakglass ceremony --drill`".into()),
+    }
+    Ok(if bad > 0 { 1 } else { 0 })
+}

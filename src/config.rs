@@ -1,0 +1,138 @@
+//! `breakglass.toml`: paths, AWS account, notice topic, drill interval.
+//!
+//! Unknown keys are an error that names the key and the file. Relative paths are relative to the
+//! config file's directory.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub paths: Paths,
+    #[serde(default)]
+    pub aws: Aws,
+    #[serde(default)]
+    pub notice: NoticeCfg,
+    #[serde(default)]
+    pub drill: DrillCfg,
+    /// The file it came from (not a key in the file).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    pub roster: Option<PathBuf>,
+    pub runbook: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aws {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeCfg {
+    pub sns_topic_arn: Option<String>,
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_minutes: u32,
+}
+
+impl Default for NoticeCfg {
+    fn default() -> Self {
+        Self { sns_topic_arn: None, heartbeat_minutes: default_heartbeat() }
+    }
+}
+
+fn default_heartbeat() -> u32 {
+    15
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillCfg {
+    #[serde(default = "default_interval")]
+    pub interval_days: u32,
+}
+
+impl Default for DrillCfg {
+    fn default() -> Self {
+        Self { interval_days: default_interval() }
+    }
+}
+
+fn default_interval() -> u32 {
+    90
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}. Check --config, or create it (see docs/formats.md).")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} line {line}: {what}. Fix the file (keys are listed in docs/formats.md).")]
+    Syntax { path: String, line: usize, what: String },
+}
+
+impl Config {
+    /// Loads `path`; with `explicit == false` a missing file means the defaults.
+    pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Self::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+        };
+        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.display().to_string(),
+            line: e.span().map_or(1, |s| crate::roster::line_of(&text, s.start)),
+            what: e.message().trim().to_string(),
+        })?;
+        c.source = Some(path.to_path_buf());
+        Ok(c)
+    }
+
+    /// Resolves a configured path relative to the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        match (&self.source, p.is_absolute()) {
+            (Some(src), false) => src.parent().unwrap_or(Path::new(".")).join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    pub fn roster_path(&self) -> Option<PathBuf> {
+        self.paths.roster.as_deref().map(|p| self.resolve(p))
+    }
+
+    pub fn runbook_path(&self) -> Option<PathBuf> {
+        self.paths.runbook.as_deref().map(|p| self.resolve(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named_with_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("breakglass.toml");
+        std::fs::write(&p, "[aws]\nregion = \"us-east-1\"\nacount_id = \"1\"\n").unwrap();
+        let e = Config::load(&p, true).unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("acount_id"), "{e}");
+    }
+
+    #[test]
+    fn missing_default_config_is_fine_missing_explicit_is_not() {
+        let p = Path::new("/nonexistent/breakglass.toml");
+        assert!(Config::load(p, false).is_ok());
+        assert!(Config::load(p, true).is_err());
+    }
+}

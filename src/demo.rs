@@ -1,0 +1,125 @@
+//! The built-in DEMO: three custodians with software keys, a signed roster and a realistic
+//! root-recovery runbook, all shipped in `assets/demo/` and labelled DEMO everywhere.
+//!
+//! The demo keys are public: a DEMO session proves nothing about anyone. It exists so a newcomer
+//! can walk the whole ceremony without a YubiKey or AWS, and so tests can run it end to end.
+
+use crate::ceremony::{Ceremony, Intent, Mode, Person, SessionInfo};
+use crate::clock::Clock;
+use crate::notice::Broadcaster;
+use crate::roster::Roster;
+use crate::runbook::Runbook;
+use crate::seal;
+use crate::session::{Runner, drive, host_name, new_session_id};
+use crate::token::Token;
+use crate::token::soft::SoftToken;
+use secrecy::SecretString;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const ROSTER: &str = include_str!("../assets/demo/roster.toml");
+pub const RUNBOOK: &str = include_str!("../assets/demo/runbook.md");
+const SIGS: [(&str, &[u8]); 2] =
+    [("alice", include_bytes!("../assets/demo/roster.toml.alice.sig")), ("bob", include_bytes!("../assets/demo/roster.toml.bob.sig"))];
+const KEYS: [(&str, &str, &str); 3] = [
+    ("alice", include_str!("../assets/demo/alice.ssh"), include_str!("../assets/demo/alice.agekey")),
+    ("bob", include_str!("../assets/demo/bob.ssh"), include_str!("../assets/demo/bob.agekey")),
+    ("carol", include_str!("../assets/demo/carol.ssh"), include_str!("../assets/demo/carol.agekey")),
+];
+
+/// The DEMO PINs, shown on the demo's check-in screen.
+pub fn pin_of(id: &str) -> &'static str {
+    match id {
+        "alice" => "314159",
+        "bob" => "271828",
+        _ => "161803",
+    }
+}
+
+/// The demo roster (trusted: signed by alice and bob).
+pub fn roster() -> Roster {
+    #[allow(clippy::expect_used)]
+    Roster::parse(ROSTER.as_bytes(), "assets/demo/roster.toml").expect("the shipped demo roster is valid")
+}
+
+pub fn roster_sigs() -> Vec<(String, Vec<u8>)> {
+    SIGS.iter().map(|(id, s)| (id.to_string(), s.to_vec())).collect()
+}
+
+/// The three DEMO software keys.
+pub fn tokens(roster: &Roster) -> Vec<Box<dyn Token>> {
+    KEYS.iter()
+        .filter_map(|(id, ssh, agekey)| {
+            let serial = roster.custodian(id)?.yubikey_serial;
+            SoftToken::from_files_text(serial, ssh, agekey, pin_of(id)).ok().map(|t| Box::new(t) as Box<dyn Token>)
+        })
+        .collect()
+}
+
+/// People as the ceremony knows them, from a roster.
+pub fn people(roster: &Roster) -> Vec<Person> {
+    roster.custodians.iter().map(|c| Person { id: c.id.clone(), name: c.name.clone(), serial: c.yubikey_serial }).collect()
+}
+
+/// A ready-to-run DEMO ceremony: the runbook is sealed afresh for the demo roster, then the
+/// ceremony opens it with the custodians' keys exactly as a real one would.
+pub fn setup(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    broadcaster: Box<dyn Broadcaster>,
+    account: Option<String>,
+) -> anyhow::Result<(Ceremony, Runner)> {
+    let roster = roster();
+    let sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
+    let session_id = new_session_id(clock.as_ref());
+    let info = SessionInfo {
+        session_id: session_id.clone(),
+        demo: true,
+        host: host_name(),
+        tool_version: crate::VERSION.into(),
+        roster_sha256: roster.sha256(),
+        runbook_sha256: sealed.fingerprint(),
+        account,
+        quorum: roster.quorum,
+    };
+    let c = Ceremony::new(info, people(&roster));
+    let tokens = tokens(&roster);
+    let runner = Runner::new(data_dir.join("sessions").join(&session_id), clock, tokens, roster, roster_sigs(), sealed, broadcaster);
+    Ok((c, runner))
+}
+
+/// Plays both custodians (alice and bob) through the whole ceremony, unattended.
+pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str) {
+    drive(c, r, Intent::Begin { mode, reason: reason.into(), ticket: None });
+    for id in ["alice", "bob"] {
+        let Some(serial) = r.roster.custodian(id).map(|p| p.yubikey_serial) else { return };
+        let seen = r.present(serial);
+        drive(c, r, seen);
+        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
+        drive(c, r, Intent::Touch);
+    }
+    // A notice that could not go out: both acknowledge with their keys (journalled), as people would.
+    for who in 0..c.checked.len() {
+        drive(c, r, Intent::Acknowledge { who });
+    }
+    let steps = c.done.len();
+    for i in 0..steps {
+        drive(c, r, Intent::ToggleStep(i));
+    }
+    drive(c, r, Intent::FinishRunbook);
+    for i in 0..crate::ceremony::CLOSING.len() {
+        drive(c, r, Intent::ToggleClosing(i));
+    }
+    drive(c, r, Intent::ConfirmClose);
+    for who in 0..c.checked.len() {
+        drive(c, r, Intent::Acknowledge { who });
+    }
+    for _ in 0..c.checked.len() {
+        drive(c, r, Intent::Touch);
+    }
+}
+
+/// Parsed demo runbook (for previews and tests).
+pub fn runbook() -> Runbook {
+    Runbook::parse(RUNBOOK)
+}

@@ -1,0 +1,365 @@
+//! The session journal: one JSON object per line, hash-chained, fsynced before the step it records.
+//!
+//! Each line is `{"seq":N,"ts":"...","mono_ms":N,"kind":"...","prev":"hex",...}` where `prev` is the
+//! SHA-256 of the previous line's exact bytes (64 zeros for seq 0). The writer appends the line and
+//! syncs it to disk before returning, so a step never takes effect before it is recorded. The
+//! reader checks the chain and reports the first problem by line number.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The file name of the journal inside a session bundle.
+pub const FILE_NAME: &str = "journal.jsonl";
+/// `prev` of the first line.
+pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Where journal lines go. The file store fsyncs each line; tests may keep lines in memory.
+pub trait JournalStore: Send {
+    /// Appends one complete line (without its newline) durably.
+    fn append_line(&mut self, line: &[u8]) -> std::io::Result<()>;
+}
+
+/// Appends lines to `journal.jsonl` and fsyncs each one.
+pub struct FileStore {
+    file: File,
+    path: PathBuf,
+}
+
+impl FileStore {
+    /// Creates a new journal file; refuses to overwrite an existing one.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create_new(true).append(true).open(path)?;
+        // Make the new directory entry durable too.
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(Self { file, path: path.to_path_buf() })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl JournalStore for FileStore {
+    fn append_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        self.file.write_all(&buf)?;
+        self.file.sync_data()
+    }
+}
+
+/// Keeps lines in memory (tests, benchmarks).
+#[derive(Default)]
+pub struct MemoryStore {
+    pub bytes: Vec<u8>,
+}
+
+impl JournalStore for MemoryStore {
+    fn append_line(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.bytes.extend_from_slice(line);
+        self.bytes.push(b'\n');
+        Ok(())
+    }
+}
+
+/// What was written: the entry's number, kind, time and the chain head after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub seq: u64,
+    pub kind: String,
+    pub ts: String,
+    /// SHA-256 of the line just written: the chain head.
+    pub head: [u8; 32],
+}
+
+/// Builds and appends chained lines.
+pub struct Journal<S: JournalStore> {
+    store: S,
+    seq: u64,
+    prev: [u8; 32],
+    started: bool,
+}
+
+impl<S: JournalStore> Journal<S> {
+    pub fn new(store: S) -> Self {
+        Self { store, seq: 0, prev: [0; 32], started: false }
+    }
+
+    /// The SHA-256 of the last line written (all zeros before the first).
+    pub fn head(&self) -> [u8; 32] {
+        self.prev
+    }
+
+    /// Number of lines written.
+    pub fn len(&self) -> u64 {
+        if self.started { self.seq } else { 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Appends an entry and makes it durable. `fields` must be a JSON object; its keys follow the
+    /// fixed header keys in sorted order. Header keys in `fields` are refused.
+    pub fn append(&mut self, ts: &str, mono_ms: u64, kind: &str, fields: &Map<String, Value>) -> std::io::Result<Written> {
+        let seq = if self.started { self.seq } else { 0 };
+        let line = render_line(seq, ts, mono_ms, kind, &self.prev, fields)?;
+        self.store.append_line(line.as_bytes())?;
+        let head: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+        self.prev = head;
+        self.seq = seq + 1;
+        self.started = true;
+        Ok(Written { seq, kind: kind.to_string(), ts: ts.to_string(), head })
+    }
+}
+
+const HEADER_KEYS: [&str; 5] = ["seq", "ts", "mono_ms", "kind", "prev"];
+
+fn render_line(seq: u64, ts: &str, mono_ms: u64, kind: &str, prev: &[u8; 32], fields: &Map<String, Value>) -> std::io::Result<String> {
+    let mut line = format!(
+        "{{\"seq\":{seq},\"ts\":{},\"mono_ms\":{mono_ms},\"kind\":{},\"prev\":\"{}\"",
+        Value::from(ts),
+        Value::from(kind),
+        hex::encode(prev)
+    );
+    for (k, v) in fields {
+        if HEADER_KEYS.contains(&k.as_str()) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("journal field `{k}` is reserved")));
+        }
+        line.push(',');
+        line.push_str(&Value::from(k.as_str()).to_string());
+        line.push(':');
+        line.push_str(&v.to_string());
+    }
+    line.push('}');
+    Ok(line)
+}
+
+/// The fixed header of a journal line, parsed without copying.
+#[derive(Debug, Deserialize)]
+pub struct Header<'a> {
+    pub seq: u64,
+    #[serde(borrow)]
+    pub ts: &'a str,
+    pub mono_ms: u64,
+    #[serde(borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub prev: &'a str,
+}
+
+/// One problem found in a journal, by 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub line: usize,
+    pub what: String,
+}
+
+/// The outcome of reading a journal's chain.
+#[derive(Debug, Default)]
+pub struct ChainReport {
+    /// Complete, well-formed, correctly chained lines (each with its 1-based number).
+    pub entries: usize,
+    /// SHA-256 of the last good line.
+    pub head: [u8; 32],
+    /// The file ends with a partial line (the process stopped mid-write): incomplete, not tampered.
+    pub truncated_tail: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the chain of a whole journal file's bytes.
+///
+/// Every line must parse, carry `seq` = its index, `prev` = SHA-256 of the previous line, and
+/// times that never go backwards. A final line without a newline is reported as a partial write.
+pub fn check_chain(bytes: &[u8]) -> ChainReport {
+    let mut report = ChainReport::default();
+    let mut prev = [0u8; 32];
+    let mut last_mono = 0u64;
+    let mut last_ts: &str = "";
+    let mut rest = bytes;
+    let mut n = 0usize;
+    while !rest.is_empty() {
+        let (line, tail, complete) = match memchr(rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..], true),
+            None => (rest, &rest[rest.len()..], false),
+        };
+        rest = tail;
+        n += 1;
+        if !complete {
+            report.truncated_tail = true;
+            report
+                .problems
+                .push(Problem { line: n, what: "partial last line (the writer stopped mid-line); everything before it is intact".into() });
+            break;
+        }
+        let what = check_line(line, n, &prev, &mut last_mono, &mut last_ts);
+        if let Some(what) = what {
+            report.problems.push(Problem { line: n, what });
+            // The chain is broken from here on; further lines cannot be trusted.
+            break;
+        }
+        prev = Sha256::digest(line).into();
+        report.entries += 1;
+    }
+    if n == 0 {
+        report.problems.push(Problem { line: 0, what: "the journal is empty".into() });
+    }
+    report.head = prev;
+    report
+}
+
+fn check_line<'a>(line: &'a [u8], n: usize, prev: &[u8; 32], last_mono: &mut u64, last_ts: &mut &'a str) -> Option<String> {
+    let h: Header<'a> = match serde_json::from_slice(line) {
+        Ok(h) => h,
+        Err(e) => return Some(format!("not a journal entry ({e})")),
+    };
+    if h.seq != (n - 1) as u64 {
+        return Some(format!("seq is {} where {} was expected (a line was removed, added or reordered)", h.seq, n - 1));
+    }
+    let mut want = [0u8; 64];
+    hex::encode_to_slice(prev, &mut want).ok()?;
+    if h.prev.as_bytes() != want {
+        return Some(if n == 1 {
+            "prev of the first entry is not 64 zeros".to_string()
+        } else {
+            format!("prev does not match the SHA-256 of line {} (that line, or this one, was changed)", n - 1)
+        });
+    }
+    if !valid_ts(h.ts) {
+        return Some(format!("ts `{}` is not RFC 3339 UTC with milliseconds", h.ts));
+    }
+    if h.ts < *last_ts {
+        return Some(format!("ts {} is earlier than the entry before it", h.ts));
+    }
+    if h.mono_ms < *last_mono {
+        return Some("mono_ms goes backwards".to_string());
+    }
+    *last_mono = h.mono_ms;
+    *last_ts = h.ts;
+    None
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, checked by shape (cheap) and by chrono.
+fn valid_ts(ts: &str) -> bool {
+    let b = ts.as_bytes();
+    b.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z' && chrono::DateTime::parse_from_rfc3339(ts).is_ok()
+}
+
+fn memchr(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Splits a journal into its complete lines (without newlines).
+pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&c| c == b'\n').filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn sample(n: usize) -> Vec<u8> {
+        let mut j = Journal::new(MemoryStore::default());
+        for i in 0..n {
+            let ts = format!("2026-11-25T03:00:{:02}.000Z", i % 60);
+            j.append(&ts, i as u64 * 10, "note", &obj(json!({"text": format!("entry {i}")}))).unwrap();
+        }
+        j.store().bytes.clone()
+    }
+
+    #[test]
+    fn a_fresh_chain_checks() {
+        let r = check_chain(&sample(5));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.entries, 5);
+    }
+
+    #[test]
+    fn first_line_has_zero_prev_and_fixed_key_order() {
+        let b = sample(1);
+        let s = String::from_utf8(b).unwrap();
+        assert!(s.starts_with(&format!(
+            "{{\"seq\":0,\"ts\":\"2026-11-25T03:00:00.000Z\",\"mono_ms\":0,\"kind\":\"note\",\"prev\":\"{GENESIS_PREV}\""
+        )));
+    }
+
+    #[test]
+    fn reserved_keys_are_refused() {
+        let mut j = Journal::new(MemoryStore::default());
+        assert!(j.append("2026-11-25T03:00:00.000Z", 0, "note", &obj(json!({"seq": 3}))).is_err());
+    }
+
+    #[test]
+    fn partial_last_line_is_incomplete_not_tampered() {
+        let mut b = sample(3);
+        b.extend_from_slice(b"{\"seq\":3,\"ts\":\"2026");
+        let r = check_chain(&b);
+        assert!(r.truncated_tail);
+        assert_eq!(r.entries, 3);
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(r.problems[0].line, 4);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn any_changed_byte_is_caught(idx in 0usize..10_000, bit in 0u8..8) {
+                let b = sample(6);
+                let body_len = b.len() - 1; // never the final newline
+                let i = idx % body_len;
+                let mut t = b.clone();
+                t[i] ^= 1 << bit;
+                // A changed byte in the last line does not break the chain (only the signatures
+                // catch that); every other change must.
+                let last_start = b[..body_len].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+                let r = check_chain(&t);
+                if i < last_start {
+                    prop_assert!(!r.problems.is_empty(), "flip at {} of {} not caught", i, b.len());
+                } else {
+                    prop_assert!(!r.problems.is_empty() || Sha256::digest(&t[last_start..body_len]).as_slice() != check_chain(&b).head);
+                }
+            }
+
+            #[test]
+            fn removed_duplicated_or_swapped_lines_are_caught(a in 0usize..6, b in 0usize..6, op in 0u8..3) {
+                let bytes = sample(6);
+                let mut ls: Vec<&[u8]> = lines(&bytes).collect();
+                match op {
+                    0 => { ls.remove(a); }
+                    1 => { let l = ls[a]; ls.insert(a, l); }
+                    _ => { prop_assume!(a != b); ls.swap(a, b); }
+                }
+                let mut t = Vec::new();
+                for l in &ls { t.extend_from_slice(l); t.push(b'\n'); }
+                let r = check_chain(&t);
+                // Removing the last line leaves a shorter valid chain: the signatures catch that.
+                if op == 0 && a == 5 {
+                    prop_assert_eq!(r.entries, 5);
+                } else {
+                    prop_assert!(!r.problems.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! breakglass: a dual-control break-glass ceremony for an AWS root account.
+//!
+//! Module map (the domain is pure; the outside world sits behind traits):
+//! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
+//! - [`roster`], [`seal`], [`runbook`], [`journal`], [`notice`], [`sign`]: domain types and rules.
+//! - [`token`]: the `Token` port (a custodian's hardware key) and its adapters (`token::soft` for DEMO).
+//! - [`session`]: executes the ceremony's effects against the ports (journal first, then the action).
+//! - [`verify`]: checks a session bundle against a trusted roster.
+//! - [`demo`]: the built-in DEMO custodians and runbook.
+//! - [`app`], [`ui`]: the terminal event loop and the ratatui screens.
+//! - [`cli`], [`config`]: the command line and `breakglass.toml`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod ceremony;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod drill;
+pub mod journal;
+pub mod notice;
+pub mod roster;
+pub mod runbook;
+pub mod seal;
+pub mod session;
+pub mod sign;
+pub mod token;
+pub mod ui;
+pub mod verify;
+
+/// The tool's version, recorded in every session.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

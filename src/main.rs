@@ -1,0 +1,17 @@
+//! Thin entry point: parse, install the panic hook, dispatch.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+fn main() {
+    breakglass::app::install_panic_hook();
+    let cli = breakglass::cli::Cli::parse();
+    let code = match breakglass::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("breakglass: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

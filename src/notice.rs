@@ -1,0 +1,157 @@
+//! "Root in use" / "root released" notices and the `Broadcaster` port.
+//!
+//! A notice names the session, the custodians and the reason, and carries a hash of the journal
+//! (the genesis hash at start, the chain head at release) so the team can match it to the log.
+//! Adapters: the local outbox (this module); SNS plugs in behind the same trait.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    InUse,
+    Heartbeat,
+    Released,
+    Aborted,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::InUse => "in_use",
+            Phase::Heartbeat => "heartbeat",
+            Phase::Released => "released",
+            Phase::Aborted => "aborted",
+        }
+    }
+}
+
+/// What is announced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    pub session_id: String,
+    pub phase: Phase,
+    /// "incident" or "drill".
+    pub mode: String,
+    pub demo: bool,
+    pub account: Option<String>,
+    pub custodians: Vec<String>,
+    pub reason: String,
+    pub host: String,
+    pub started: String,
+    pub at: String,
+    /// Genesis hash (in use) or chain head (released), hex.
+    pub journal_hash: String,
+    /// The same hash as PGP words, for reading over the phone.
+    pub journal_words: String,
+}
+
+impl Notice {
+    /// `[DRILL] [DEMO] AWS root IN USE: session ...` (SNS subjects: at most 100 characters).
+    pub fn subject(&self) -> String {
+        let mut s = String::new();
+        if self.mode == "drill" {
+            s.push_str("[DRILL] ");
+        }
+        if self.demo {
+            s.push_str("[DEMO] ");
+        }
+        s.push_str(match self.phase {
+            Phase::InUse => "AWS root IN USE",
+            Phase::Heartbeat => "AWS root still in use",
+            Phase::Released => "AWS root released",
+            Phase::Aborted => "AWS root released (ceremony aborted)",
+        });
+        s.push_str(": ");
+        s.push_str(&self.session_id);
+        s.chars().take(100).collect()
+    }
+
+    /// Plain-text body for humans.
+    pub fn body(&self) -> String {
+        let what = match self.phase {
+            Phase::InUse => "The AWS root account is being opened in a dual-control break-glass ceremony.",
+            Phase::Heartbeat => "The AWS root account is still open in this ceremony.",
+            Phase::Released => "The break-glass ceremony has ended; root is released.",
+            Phase::Aborted => "The break-glass ceremony was aborted; root is released.",
+        };
+        let hash_label = if self.phase == Phase::InUse { "journal genesis" } else { "journal head" };
+        format!(
+            "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
+            self.session_id,
+            self.mode.to_uppercase(),
+            if self.demo { " (DEMO)" } else { "" },
+            self.account.as_deref().unwrap_or("(not configured)"),
+            self.custodians.join(", "),
+            self.reason,
+            self.host,
+            self.started,
+            self.at,
+            self.journal_hash,
+            self.journal_words,
+        )
+    }
+
+    /// Message attributes: `session_id`, `mode`, `phase`.
+    pub fn attributes(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([("session_id", self.session_id.clone()), ("mode", self.mode.clone()), ("phase", self.phase.as_str().to_string())])
+    }
+}
+
+/// Where a notice went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// "outbox" or "sns".
+    pub channel: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Error, Clone)]
+pub enum NoticeError {
+    #[error("the notice could not be delivered over {channel}: {what}")]
+    Failed { channel: String, what: String },
+}
+
+/// Sends notices. Implementations bound their time and report failures; they never panic.
+pub trait Broadcaster: Send {
+    fn channel(&self) -> String;
+    fn send(&mut self, notice: &Notice) -> Result<Delivery, NoticeError>;
+}
+
+/// Writes each notice as a JSON file in the data directory's outbox.
+pub struct Outbox {
+    pub dir: PathBuf,
+}
+
+impl Broadcaster for Outbox {
+    fn channel(&self) -> String {
+        "outbox".into()
+    }
+
+    fn send(&mut self, notice: &Notice) -> Result<Delivery, NoticeError> {
+        let fail = |what: String| NoticeError::Failed { channel: "outbox".into(), what };
+        std::fs::create_dir_all(&self.dir).map_err(|e| fail(format!("{}: {e}", self.dir.display())))?;
+        let doc = serde_json::json!({
+            "subject": notice.subject(),
+            "attributes": notice.attributes(),
+            "body": notice.body(),
+            "notice": notice,
+        });
+        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| fail(e.to_string()))?;
+        let id = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)[..16]);
+        let path = self.dir.join(format!("{}-{}-{}.json", notice.session_id, notice.phase.as_str(), &id[..8]));
+        let mut f =
+            std::fs::OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        Ok(Delivery { channel: "outbox".into(), message_id: format!("outbox-{id}") })
+    }
+}
+
+/// The chain hash as PGP words.
+pub fn words(hash: &[u8]) -> String {
+    pgp_words::to_words(hash).join(" ")
+}

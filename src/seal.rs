@@ -1,0 +1,277 @@
+//! Sealed runbooks: dual control by cryptography.
+//!
+//! For every combination of `quorum` custodians (ids sorted) one file `<id1>+<id2>[+...].age`
+//! holds the runbook encrypted to the last custodian, that encrypted to the one before, and the
+//! outermost layer to the first. Every layer is a standard age file, so stock `age` opens it:
+//! `age -d -i alice.key alice+bob.age | age -d -i bob.key`. No single custodian can open any file.
+
+use crate::roster::Roster;
+use crate::token::{Token, TokenError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+pub const MANIFEST: &str = "MANIFEST.toml";
+pub const FORMAT: u32 = 1;
+
+/// `MANIFEST.toml` of a sealed directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub quorum: usize,
+    /// SHA-256 of the roster file it was sealed for.
+    pub roster_sha256: String,
+    #[serde(rename = "file")]
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub name: String,
+    /// Custodian ids, outermost layer first.
+    pub layers: Vec<String>,
+    pub sha256: String,
+}
+
+/// A sealed runbook in memory: the manifest and each file's bytes.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub manifest: Manifest,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Error)]
+pub enum SealError {
+    #[error("cannot read the sealed runbook {path}: {what}. Check config `paths.runbook`, or re-seal with `breakglass seal`.")]
+    Read { path: String, what: String },
+    #[error("cannot write {path}: {source}. Nothing was left behind; check the directory and try again.")]
+    Write { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Recipient(String),
+    #[error(
+        "the runbook was sealed for another roster (sealed for {sealed}, roster in use is {current}): re-seal it for the current roster with `breakglass seal`"
+    )]
+    RosterMismatch { sealed: String, current: String },
+    #[error("{name} was changed after sealing (SHA-256 does not match MANIFEST.toml): restore it from the backup copy or re-seal")]
+    Corrupt { name: String },
+    #[error("no sealed file for the pair {0}: re-seal the runbook for the current roster")]
+    NoPair(String),
+    #[error("{id}'s key could not open its layer of {file}: {source}")]
+    Layer { id: String, file: String, source: TokenError },
+    #[error("the runbook is not UTF-8 text")]
+    NotText,
+    #[error("age: {0}")]
+    Age(String),
+}
+
+/// All `k`-combinations of `ids` (already sorted), in lexical order.
+pub fn combinations(ids: &[String], k: usize) -> Vec<Vec<String>> {
+    fn go(ids: &[String], k: usize, start: usize, cur: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..ids.len() {
+            cur.push(ids[i].clone());
+            go(ids, k, i + 1, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(ids, k, 0, &mut Vec::new(), &mut out);
+    out
+}
+
+/// File name for a combination: ids joined by `+`, then `.age`.
+pub fn file_name(ids: &[String]) -> String {
+    format!("{}.age", ids.join("+"))
+}
+
+fn encrypt_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    let r = age::x25519::Recipient::from_str(recipient).map_err(|e| {
+        if recipient.starts_with("age1yubikey1") {
+            SealError::Recipient(format!("`{recipient}` is a YubiKey recipient: sealing to it needs the YubiKey support (age-plugin-yubikey), not available in this build; use an X25519 recipient for now"))
+        } else {
+            SealError::Recipient(format!("`{recipient}` is not an age recipient: {e}"))
+        }
+    })?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).map_err(|e| SealError::Age(e.to_string()))?;
+    let mut out = Vec::with_capacity(plaintext.len() + 256);
+    let mut w = enc.wrap_output(&mut out).map_err(|e| SealError::Age(e.to_string()))?;
+    w.write_all(plaintext).map_err(|e| SealError::Age(e.to_string()))?;
+    w.finish().map_err(|e| SealError::Age(e.to_string()))?;
+    Ok(out)
+}
+
+/// Seals `plaintext` for every quorum of the roster's custodians.
+pub fn seal(roster: &Roster, plaintext: &[u8]) -> Result<Sealed, SealError> {
+    let mut ids: Vec<String> = roster.custodians.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    let mut files = BTreeMap::new();
+    let mut entries = Vec::new();
+    for combo in combinations(&ids, roster.quorum) {
+        // Innermost layer to the last custodian, outermost to the first.
+        let mut data: Zeroizing<Vec<u8>> = Zeroizing::new(plaintext.to_vec());
+        for id in combo.iter().rev() {
+            let c = roster.custodian(id).ok_or_else(|| SealError::Recipient(format!("no custodian `{id}`")))?;
+            data = Zeroizing::new(encrypt_to(&c.age_recipient, &data)?);
+        }
+        let name = file_name(&combo);
+        entries.push(ManifestFile { name: name.clone(), layers: combo, sha256: hex::encode(Sha256::digest(&*data)) });
+        files.insert(name, data.to_vec());
+    }
+    Ok(Sealed { manifest: Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: entries }, files })
+}
+
+impl Sealed {
+    /// Writes the sealed directory atomically: into a temporary sibling, then renamed into place.
+    /// Refuses to replace an existing directory.
+    pub fn write_dir(&self, dir: &Path) -> Result<(), SealError> {
+        let werr = |path: &Path, source| SealError::Write { path: path.display().to_string(), source };
+        if dir.exists() {
+            return Err(werr(dir, std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it already exists (move it away to re-seal)")));
+        }
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempdir_in(parent).map_err(|e| werr(parent, e))?;
+        let result = (|| {
+            for (name, bytes) in &self.files {
+                write_synced(&tmp.join(name), bytes)?;
+            }
+            let manifest = toml::to_string(&self.manifest).map_err(std::io::Error::other)?;
+            let header = "# breakglass sealed runbook. Open with both custodians' keys, outermost layer first:\n#   age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md\n";
+            write_synced(&tmp.join(MANIFEST), format!("{header}{manifest}").as_bytes())?;
+            std::fs::rename(&tmp, dir)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(werr(dir, e));
+        }
+        Ok(())
+    }
+
+    /// Reads a sealed directory and checks every file against the manifest.
+    pub fn read_dir(dir: &Path) -> Result<Self, SealError> {
+        let rerr = |what: String| SealError::Read { path: dir.display().to_string(), what };
+        let mpath = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&mpath).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(1, |s| crate::roster::line_of(&text, s.start));
+            rerr(format!("{MANIFEST} line {line}: {}", e.message().trim()))
+        })?;
+        if manifest.format != FORMAT {
+            return Err(rerr(format!("format {} is not supported (this version reads format {FORMAT})", manifest.format)));
+        }
+        let mut files = BTreeMap::new();
+        for f in &manifest.files {
+            if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
+                return Err(rerr(format!("{MANIFEST} names an unsafe file `{}`", f.name)));
+            }
+            let bytes = std::fs::read(dir.join(&f.name)).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
+            if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
+                return Err(SealError::Corrupt { name: f.name.clone() });
+            }
+            files.insert(f.name.clone(), bytes);
+        }
+        Ok(Self { manifest, files })
+    }
+
+    /// SHA-256 over the manifest's file hashes: identifies this sealing in the journal.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for f in &self.manifest.files {
+            h.update(f.name.as_bytes());
+            h.update(b":");
+            h.update(f.sha256.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Checks the sealing was made for this roster.
+    pub fn check_roster(&self, roster: &Roster) -> Result<(), SealError> {
+        if self.manifest.roster_sha256 != roster.sha256() {
+            return Err(SealError::RosterMismatch { sealed: short(&self.manifest.roster_sha256), current: short(&roster.sha256()) });
+        }
+        Ok(())
+    }
+
+    /// Opens the file for `ids` (any order) with each custodian's token, outermost layer first.
+    pub fn unseal(
+        &self,
+        ids: &[String],
+        open: &mut dyn FnMut(&str, &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError>,
+    ) -> Result<Zeroizing<String>, SealError> {
+        let mut sorted = ids.to_vec();
+        sorted.sort();
+        let name = file_name(&sorted);
+        let entry = self.manifest.files.iter().find(|f| f.name == name).ok_or_else(|| SealError::NoPair(sorted.join("+")))?;
+        let mut data: Zeroizing<Vec<u8>> =
+            Zeroizing::new(self.files.get(&name).cloned().ok_or_else(|| SealError::NoPair(sorted.join("+")))?);
+        for id in &entry.layers {
+            data = open(id, &data).map_err(|source| SealError::Layer { id: id.clone(), file: name.clone(), source })?;
+        }
+        let text = String::from_utf8(data.to_vec()).map_err(|_| SealError::NotText)?;
+        Ok(Zeroizing::new(text))
+    }
+}
+
+/// Opens a sealed file with the custodians' tokens (found by the serial the roster gives each id).
+pub fn unseal_with(
+    sealed: &Sealed,
+    ids: &[String],
+    tokens: &mut [Box<dyn Token>],
+    serial_of: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Zeroizing<String>, SealError> {
+    sealed.unseal(ids, &mut |id, ct| {
+        let t = serial_of(id).and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s));
+        match t {
+            Some(t) => t.decrypt_layer(ct),
+            None => Err(TokenError::Other(format!("{id}'s key is not present"))),
+        }
+    })
+}
+
+fn short(h: &str) -> String {
+    h.chars().take(12).collect()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().create_new(true).write(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// A fresh, empty, uniquely named directory next to where the result goes.
+pub fn tempdir_in(parent: &Path) -> std::io::Result<PathBuf> {
+    use rand::Rng;
+    std::fs::create_dir_all(parent)?;
+    for _ in 0..16 {
+        let p = parent.join(format!(".breakglass-tmp-{:016x}", rand::thread_rng().r#gen::<u64>()));
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("could not create a temporary directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_of_three_by_two() {
+        let ids: Vec<String> = ["alice", "bob", "carol"].iter().map(|s| s.to_string()).collect();
+        let c = combinations(&ids, 2);
+        assert_eq!(c.iter().map(|v| file_name(v)).collect::<Vec<_>>(), ["alice+bob.age", "alice+carol.age", "bob+carol.age"]);
+        assert_eq!(combinations(&ids, 3).len(), 1);
+    }
+}

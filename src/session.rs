@@ -1,0 +1,268 @@
+//! Runs the ceremony's effects against the ports: journal, tokens, broadcaster, sealed runbook.
+//!
+//! Journal first: a `Journal` effect is appended and fsynced before any later effect runs, and if
+//! it cannot be written, nothing after it runs. Slow effects (a token, the network) are plain
+//! blocking calls here; the TUI runs this runner on a worker thread and talks to it by messages.
+
+use crate::ceremony::{Ceremony, Effect, Intent};
+use crate::clock::{Clock, rfc3339_ms};
+use crate::journal::{self, FileStore, Journal};
+use crate::notice::{Broadcaster, Notice, Phase as NoticePhase, words};
+use crate::roster::{Roster, sig_path};
+use crate::runbook::Runbook;
+use crate::seal::{Sealed, unseal_with};
+use crate::sign::{self, SESSION_NAMESPACE};
+use crate::token::Token;
+use rand::RngCore;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Everything the runner acts on.
+pub struct Runner {
+    /// The session bundle directory (created with the first journal entry).
+    pub dir: PathBuf,
+    journal: Option<Journal<FileStore>>,
+    genesis: Option<[u8; 32]>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: Vec<Box<dyn Token>>,
+    pub roster: Roster,
+    /// The roster's signature files (custodian id, armored SSHSIG), copied into the bundle.
+    pub roster_sigs: Vec<(String, Vec<u8>)>,
+    pub sealed: Sealed,
+    pub broadcaster: Box<dyn Broadcaster>,
+}
+
+/// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
+pub fn new_session_id(clock: &dyn Clock) -> String {
+    let mut r = [0u8; 3];
+    rand::thread_rng().fill_bytes(&mut r);
+    format!("{}-{}", clock.now().format("%Y%m%d-%H%M%S"), hex::encode(r))
+}
+
+/// A fresh nonce for a check-in challenge.
+pub fn nonce() -> String {
+    let mut r = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut r);
+    hex::encode(r)
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+impl Runner {
+    pub fn new(
+        dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        tokens: Vec<Box<dyn Token>>,
+        roster: Roster,
+        roster_sigs: Vec<(String, Vec<u8>)>,
+        sealed: Sealed,
+        broadcaster: Box<dyn Broadcaster>,
+    ) -> Self {
+        Self { dir, journal: None, genesis: None, clock, tokens, roster, roster_sigs, sealed, broadcaster }
+    }
+
+    /// Reports the key with `serial` as presented (what the UI does when a custodian inserts it).
+    pub fn present(&mut self, serial: u32) -> Intent {
+        match self.tokens.iter_mut().find(|t| t.info().serial == serial) {
+            Some(t) => {
+                let info = t.info();
+                Intent::KeySeen { serial, model: info.model, demo: info.demo, retries: t.pin_retries(), nonce: nonce() }
+            }
+            None => Intent::KeySeen { serial, model: "unknown".into(), demo: false, retries: Ok(0), nonce: nonce() },
+        }
+    }
+
+    fn token(&mut self, serial: u32) -> Option<&mut Box<dyn Token>> {
+        self.tokens.iter_mut().find(|t| t.info().serial == serial)
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(journal::FILE_NAME)
+    }
+
+    /// Runs one effect; returns the intents that report its outcome.
+    pub fn run(&mut self, c: &Ceremony, effect: Effect) -> Vec<Intent> {
+        match effect {
+            Effect::Journal { kind, fields } => {
+                let r = self.append(kind, &fields);
+                vec![match r {
+                    Ok(w) => Intent::Journaled(w),
+                    Err(e) => Intent::JournalFailed(format!("{}: {e}", self.journal_path().display())),
+                }]
+            }
+            Effect::VerifyPin { serial, pin } => {
+                let result = match self.token(serial) {
+                    Some(t) => t.verify_pin(&pin),
+                    None => Err(crate::token::TokenError::Removed(serial)),
+                };
+                vec![Intent::PinChecked { serial, result }]
+            }
+            Effect::Attest { custodian, serial, namespace, message } => {
+                let key = self.roster.key_at(custodian).clone();
+                let result = match self.token(serial) {
+                    Some(t) => sign::sshsig(t.as_mut(), namespace, message.as_bytes()).map_err(|e| e.to_string()).and_then(|s| {
+                        // Checked against the roster's key, not the key the token claims.
+                        sign::verify(&key, namespace, message.as_bytes(), &s)?;
+                        sign::to_pem(&s).map_err(|e| e.to_string())
+                    }),
+                    None => Err(format!("key {serial} is not present")),
+                };
+                vec![Intent::Attested { custodian, result }]
+            }
+            Effect::SendNotice(phase) => {
+                let notice = self.notice(c, phase);
+                let result = self.broadcaster.send(&notice).map_err(|e| e.to_string());
+                vec![Intent::NoticeDone { phase, result }]
+            }
+            Effect::Unseal { ids } => {
+                let serials: Vec<(String, u32)> =
+                    ids.iter().filter_map(|id| self.roster.custodian(id).map(|p| (id.clone(), p.yubikey_serial))).collect();
+                let serial_of = |id: &str| serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
+                let result = unseal_with(&self.sealed, &ids, &mut self.tokens, &serial_of)
+                    .map(|text| Arc::new(Runbook::parse(&text)))
+                    .map_err(|e| e.to_string());
+                vec![Intent::Unsealed(result)]
+            }
+            Effect::SignJournal { custodian, serial } => {
+                let result = self.sign_journal(custodian, serial);
+                vec![Intent::SessionSigned { custodian, result }]
+            }
+            Effect::Finish => {
+                if let Err(e) = self.finish(c) {
+                    return vec![Intent::JournalFailed(format!("writing the bundle: {e}"))];
+                }
+                vec![]
+            }
+        }
+    }
+
+    fn append(&mut self, kind: &str, fields: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<journal::Written> {
+        if self.journal.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
+        }
+        let ts = rfc3339_ms(self.clock.now());
+        let mono = self.clock.mono_ms();
+        let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
+        let w = j.append(&ts, mono, kind, fields)?;
+        if self.genesis.is_none() {
+            self.genesis = Some(w.head);
+        }
+        Ok(w)
+    }
+
+    fn notice(&self, c: &Ceremony, phase: NoticePhase) -> Notice {
+        let hash = match phase {
+            NoticePhase::InUse => self.genesis.unwrap_or_default(),
+            _ => self.journal.as_ref().map(|j| j.head()).unwrap_or_default(),
+        };
+        Notice {
+            session_id: c.info.session_id.clone(),
+            phase,
+            mode: c.mode.as_str().into(),
+            demo: c.info.demo,
+            account: c.info.account.clone(),
+            custodians: c.checked.iter().map(|k| format!("{} ({})", c.roster[k.custodian].name, c.roster[k.custodian].id)).collect(),
+            reason: c.reason.clone(),
+            host: c.info.host.clone(),
+            started: c.started_ts.clone().unwrap_or_default(),
+            at: rfc3339_ms(self.clock.now()),
+            journal_hash: hex::encode(hash),
+            journal_words: words(&hash),
+        }
+    }
+
+    fn sign_journal(&mut self, custodian: usize, serial: u32) -> Result<(), String> {
+        let path = self.journal_path();
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let key = self.roster.key_at(custodian).clone();
+        let id = self.roster.custodians[custodian].id.clone();
+        let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
+        let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes).map_err(|e| e.to_string())?;
+        sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig)?;
+        let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
+        write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn finish(&self, c: &Ceremony) -> std::io::Result<()> {
+        write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
+        for (id, sig) in &self.roster_sigs {
+            write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
+        }
+        let mut signers = String::new();
+        for id in &c.signed {
+            if let Some(k) = self.roster.key(id) {
+                signers.push_str(&sign::allowed_signers_line(id, k, SESSION_NAMESPACE));
+                signers.push('\n');
+            }
+        }
+        write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
+        write_atomic(&self.dir.join("VERIFY.md"), verify_md(c).as_bytes())
+    }
+}
+
+/// Runs `intent` and everything it sets off until nothing is left. If a journal entry cannot be
+/// written, the effects after it are dropped.
+pub fn drive(c: &mut Ceremony, r: &mut Runner, intent: Intent) {
+    let mut queue = VecDeque::from([intent]);
+    while let Some(i) = queue.pop_front() {
+        let effects = c.advance(i);
+        for e in effects {
+            let results = r.run(c, e);
+            let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
+            for res in results {
+                if matches!(res, Intent::Journaled(_) | Intent::JournalFailed(_)) {
+                    c.advance(res);
+                } else {
+                    queue.push_back(res);
+                }
+            }
+            if failed {
+                return;
+            }
+        }
+    }
+}
+
+/// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp-breakglass");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn verify_md(c: &Ceremony) -> String {
+    let mut s = format!(
+        "# Verifying session {}\n\nMode: {}{}\n\nWith breakglass:\n\n    breakglass verify --roster /path/to/trusted/roster.toml .\n\nWith stock OpenSSH only (run in this directory):\n\n",
+        c.info.session_id,
+        c.mode.label(),
+        if c.info.demo { " (DEMO: software keys, no security)" } else { "" }
+    );
+    for id in &c.signed {
+        s.push_str(&format!(
+            "    ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl\n"
+        ));
+    }
+    s.push_str(
+        "\nBefore trusting `allowed_signers`, check that each key in it equals that custodian's `signing_key`\n\
+         in the roster you trust (not only the copy in this directory), and that the roster is signed by a quorum:\n\n\
+         \x20   ssh-keygen -Y verify -f <signers from your roster> -I <id> -n breakglass-roster -s roster.toml.<id>.sig < roster.toml\n\n\
+         The hash chain: each line's `prev` is the SHA-256 of the previous line's bytes (64 zeros for the first).\n\
+         See docs/verify-by-hand.md in the breakglass repository for a standard-library Python checker.\n",
+    );
+    s
+}

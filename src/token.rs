@@ -1,0 +1,57 @@
+//! The `Token` port: a custodian's hardware key.
+//!
+//! The domain asks; the token answers. A token never reads the terminal: PINs come in from the UI
+//! as secrets. Every call may be slow (PC/SC and a human touch), so callers run it off the UI
+//! thread. Adapters: [`soft`] (DEMO software keys); the PIV adapter for real YubiKeys plugs in here.
+
+pub mod soft;
+
+use secrecy::SecretString;
+use ssh_key::PublicKey;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+/// What a token says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub serial: u32,
+    /// "YubiKey 5C NFC", or "DEMO software key".
+    pub model: String,
+    /// True for software keys: everything they touch is labelled DEMO.
+    pub demo: bool,
+}
+
+/// Errors a token reports, each with what to do next.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("wrong PIN: {retries_left} tries left before the PIN is blocked")]
+    WrongPin { retries_left: u8 },
+    #[error("the PIN is blocked: unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in")]
+    PinBlocked,
+    #[error("the PIN has not been verified on this key yet")]
+    PinRequired,
+    #[error("the key (serial {0}) was removed: insert it again to continue")]
+    Removed(u32),
+    #[error("no touch within the time limit: touch the key when it blinks, then try again")]
+    TouchTimeout,
+    #[error("the key could not decrypt its layer of the runbook: {0}")]
+    Decrypt(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A custodian's key: serial, PIN, a P-256 signing key (PIV slot 9c) and an age identity.
+pub trait Token: Send {
+    fn info(&self) -> TokenInfo;
+    /// PIN tries left before the PIN blocks.
+    fn pin_retries(&mut self) -> Result<u8, TokenError>;
+    /// Verifies the PIN; a wrong PIN spends a try and says how many are left.
+    fn verify_pin(&mut self, pin: &SecretString) -> Result<(), TokenError>;
+    /// The OpenSSH public key of the signing slot.
+    fn signing_key(&self) -> Result<PublicKey, TokenError>;
+    /// Signs a SHA-256 digest with the signing slot (ECDSA P-256), as a PIV card does: the
+    /// host hashes, the card signs the digest. Needs the PIN first and, on hardware, a touch.
+    fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, TokenError>;
+    /// Removes one age layer addressed to this key.
+    fn decrypt_layer(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError>;
+}

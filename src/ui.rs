@@ -1,0 +1,1 @@
+//! ratatui screens.
