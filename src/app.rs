@@ -1,12 +1,415 @@
-//! The terminal event loop.
-use crate::ceremony::Ceremony;
+//! The terminal event loop: one loop waits on key presses, effect results and a tick, updates
+//! the ceremony, then draws. Slow work (tokens, notices, the journal's fsync) runs on a worker
+//! thread that owns the session runner; results come back as messages, so the screen never
+//! waits on a key or the network.
+
+use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, SignStage};
 use crate::clock::Clock;
 use crate::session::Runner;
+use crate::ui::{self, KeyListing, View};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use secrecy::SecretString;
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
-/// Restores the terminal before a panic message is printed.
-pub fn install_panic_hook() {}
+/// Restores the terminal before a panic message is printed (the message never holds a secret:
+/// secrets live in `secrecy` types whose Debug output is redacted).
+pub fn install_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        ratatui::restore();
+        prev(info);
+    }));
+}
 
-pub fn run(_c: Ceremony, _r: Runner, _clock: Arc<dyn Clock>, _reason: Option<String>) -> anyhow::Result<i32> {
-    anyhow::bail!("TUI not built yet")
+/// Work for the runner's thread.
+enum Job {
+    Effects(Box<Ceremony>, Vec<Effect>),
+    Present(u32),
+}
+
+/// What the loop waits on.
+enum Msg {
+    Key(KeyEvent),
+    Resize,
+    Intent(Intent),
+}
+
+/// The interactive part of the app: the ceremony, the view, the PIN being typed.
+pub struct App {
+    pub c: Ceremony,
+    pub v: View,
+    pin: Zeroizing<String>,
+    pub quit: bool,
+    /// Width of the runbook pane, for scrolling to a step.
+    pub width: usize,
+    /// A key was presented and its answer has not come back yet.
+    presenting: bool,
+}
+
+/// What handling a key asks the loop to do.
+pub enum Action {
+    None,
+    Intent(Intent),
+    Present(u32),
+}
+
+impl App {
+    pub fn new(c: Ceremony, v: View) -> Self {
+        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, presenting: false }
+    }
+
+    /// Maps a key press to an action, given where the ceremony stands.
+    pub fn on_key(&mut self, k: KeyEvent) -> Action {
+        if k.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+        if self.c.confirm_abort {
+            return match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => Action::Intent(Intent::ConfirmAbort),
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Action::Intent(Intent::CancelAbort),
+                _ => Action::None,
+            };
+        }
+        if ctrl_c {
+            if matches!(self.c.phase, Phase::Summary | Phase::Halted(_)) {
+                self.quit = true;
+                return Action::None;
+            }
+            return Action::Intent(Intent::RequestAbort);
+        }
+        if self.v.help {
+            if matches!(k.code, KeyCode::Char('?') | KeyCode::Esc) {
+                self.v.help = false;
+            }
+            return Action::None;
+        }
+        let typing = matches!(self.c.phase, Phase::Setup | Phase::CheckIn(KeyStage::AwaitPin { .. })) || self.v.note.is_some();
+        if k.code == KeyCode::Char('?') && !typing {
+            self.v.help = true;
+            return Action::None;
+        }
+        match &self.c.phase {
+            Phase::Setup => self.on_setup(k),
+            Phase::CheckIn(KeyStage::AwaitKey) => match k.code {
+                // Typed ahead while the key is being read: kept for the PIN prompt.
+                KeyCode::Char(ch) if self.presenting && ch.is_ascii_graphic() && self.pin.len() < 8 => {
+                    self.pin.push(ch);
+                    self.v.pin_len = self.pin.len();
+                    Action::None
+                }
+                KeyCode::Up => {
+                    self.v.key_cursor = self.v.key_cursor.saturating_sub(1);
+                    Action::None
+                }
+                KeyCode::Down => {
+                    self.v.key_cursor = (self.v.key_cursor + 1).min(self.v.keys.len().saturating_sub(1));
+                    Action::None
+                }
+                KeyCode::Enter if !self.presenting => self.v.keys.get(self.v.key_cursor).map_or(Action::None, |key| {
+                    self.presenting = true;
+                    Action::Present(key.serial)
+                }),
+                _ => Action::None,
+            },
+            Phase::CheckIn(KeyStage::AwaitPin { .. }) => match k.code {
+                KeyCode::Char(ch) if ch.is_ascii_graphic() && self.pin.len() < 8 => {
+                    self.pin.push(ch);
+                    self.v.pin_len = self.pin.len();
+                    Action::None
+                }
+                KeyCode::Backspace => {
+                    self.pin.pop();
+                    self.v.pin_len = self.pin.len();
+                    Action::None
+                }
+                KeyCode::Enter if !self.pin.is_empty() => {
+                    let pin = SecretString::from(self.pin.as_str().to_string());
+                    self.pin.clear();
+                    self.v.pin_len = 0;
+                    Action::Intent(Intent::PinEntered(pin))
+                }
+                KeyCode::Esc => {
+                    self.pin.clear();
+                    self.v.pin_len = 0;
+                    Action::Intent(Intent::Back)
+                }
+                _ => Action::None,
+            },
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => match k.code {
+                KeyCode::Enter => Action::Intent(Intent::Touch),
+                KeyCode::Esc => Action::Intent(Intent::Back),
+                _ => Action::None,
+            },
+            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => match k.code {
+                KeyCode::Char('r') => Action::Intent(Intent::RetryNotice),
+                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                _ => Action::None,
+            },
+            Phase::Unseal { failed: Some(_) } => match k.code {
+                KeyCode::Char('r') => Action::Intent(Intent::RetryUnseal),
+                _ => Action::None,
+            },
+            Phase::Runbook => self.on_runbook(k),
+            Phase::Closing => match k.code {
+                KeyCode::Up => {
+                    self.v.closing_cursor = self.v.closing_cursor.saturating_sub(1);
+                    Action::None
+                }
+                KeyCode::Down => {
+                    self.v.closing_cursor = (self.v.closing_cursor + 1).min(crate::ceremony::CLOSING.len() - 1);
+                    Action::None
+                }
+                KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
+                KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
+                KeyCode::Esc => Action::Intent(Intent::Back),
+                _ => Action::None,
+            },
+            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => match k.code {
+                KeyCode::Enter => Action::Intent(Intent::Touch),
+                _ => Action::None,
+            },
+            Phase::Summary | Phase::Halted(_) => {
+                if matches!(k.code, KeyCode::Char('q') | KeyCode::Enter | KeyCode::Esc) {
+                    self.quit = true;
+                }
+                Action::None
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn on_setup(&mut self, k: KeyEvent) -> Action {
+        let f = &mut self.v.setup;
+        match k.code {
+            KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % 3,
+            KeyCode::BackTab | KeyCode::Up => f.field = (f.field + 2) % 3,
+            KeyCode::Left | KeyCode::Right if f.field == 0 => {
+                f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
+            }
+            KeyCode::Char(' ') if f.field == 0 => f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident },
+            KeyCode::Char(ch) if f.field == 1 && f.reason.len() < 200 => f.reason.push(ch),
+            KeyCode::Char(ch) if f.field == 2 && f.ticket.len() < 60 => f.ticket.push(ch),
+            KeyCode::Backspace if f.field == 1 => {
+                f.reason.pop();
+            }
+            KeyCode::Backspace if f.field == 2 => {
+                f.ticket.pop();
+            }
+            KeyCode::Enter => {
+                return Action::Intent(Intent::Begin { mode: f.mode, reason: f.reason.clone(), ticket: Some(f.ticket.clone()) });
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn on_runbook(&mut self, k: KeyEvent) -> Action {
+        if let Some(note) = &mut self.v.note {
+            match k.code {
+                KeyCode::Char(ch) if note.len() < 300 => note.push(ch),
+                KeyCode::Backspace => {
+                    note.pop();
+                }
+                KeyCode::Esc => self.v.note = None,
+                KeyCode::Enter => {
+                    let text = self.v.note.take().unwrap_or_default();
+                    return Action::Intent(Intent::Note { step: Some(self.v.step_cursor), text });
+                }
+                _ => {}
+            }
+            return Action::None;
+        }
+        let steps = self.c.done.len();
+        match k.code {
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
+                self.follow_cursor();
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.v.step_cursor = (self.v.step_cursor + 1).min(steps.saturating_sub(1));
+                self.follow_cursor();
+            }
+            KeyCode::PageDown => self.v.scroll += 10,
+            KeyCode::PageUp => self.v.scroll = self.v.scroll.saturating_sub(10),
+            KeyCode::Home => self.v.scroll = 0,
+            KeyCode::Char(' ') | KeyCode::Char('x') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
+            KeyCode::Char('n') => self.v.note = Some(String::new()),
+            KeyCode::Char('r') => {
+                if let Some(i) = ui::secret_near(&self.c, self.v.step_cursor) {
+                    return Action::Intent(Intent::Reveal(i));
+                }
+            }
+            KeyCode::Char('h') => {
+                if let Some(i) = ui::secret_near(&self.c, self.v.step_cursor) {
+                    return Action::Intent(Intent::Hide(i));
+                }
+            }
+            KeyCode::Enter => return Action::Intent(Intent::FinishRunbook),
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// Applies an intent to the ceremony; returns the effects for the runner.
+    pub fn apply(&mut self, i: Intent) -> Vec<Effect> {
+        if matches!(i, Intent::KeySeen { .. }) {
+            self.presenting = false;
+        }
+        let fx = self.c.advance(i);
+        if matches!(self.c.phase, Phase::CheckIn(KeyStage::AwaitKey)) {
+            if !self.presenting {
+                self.pin.clear();
+                self.v.pin_len = 0;
+            }
+            // Point at a key that has not checked in yet.
+            let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s);
+            if self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial)) {
+                if let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial)) {
+                    self.v.key_cursor = i;
+                }
+            }
+        }
+        fx
+    }
+
+    /// Keeps the current step on screen, with a little context above it.
+    fn follow_cursor(&mut self) {
+        if let Some(&at) = ui::step_positions(&self.c, &self.v, self.width).get(self.v.step_cursor) {
+            if at < self.v.scroll + 2 || at > self.v.scroll + 10 {
+                self.v.scroll = at.saturating_sub(4);
+            }
+        }
+    }
+}
+
+/// Runs the interactive ceremony until it is done or the custodians leave.
+pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, reason: Option<String>) -> anyhow::Result<i32> {
+    let keys: Vec<KeyListing> = runner.tokens.iter().map(|t| t.info()).map(|i| KeyListing { serial: i.serial, model: i.model }).collect();
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut v = View::new(Mode::Incident, reason.unwrap_or_default(), keys, color);
+    if c.info.demo {
+        v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
+    }
+    let dir = runner.dir.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let mut terminal = ratatui::try_init()?;
+    let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock));
+    ratatui::restore();
+    let app = result?;
+    match &app.c.phase {
+        Phase::Summary => {
+            println!("Session recorded in {}", dir.display());
+            println!("Verify: breakglass verify {}", dir.display());
+            Ok(0)
+        }
+        Phase::Quit => {
+            println!("Left before starting; nothing was recorded.");
+            Ok(0)
+        }
+        Phase::Halted(why) => {
+            eprintln!("{why}");
+            Ok(1)
+        }
+        _ => {
+            if dir.exists() {
+                eprintln!("Left mid-ceremony. What happened so far is in {} (verify reports it as incomplete).", dir.display());
+            }
+            Ok(3)
+        }
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    mut runner: Runner,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Key presses: a thread blocked on the terminal.
+    let ktx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match event::read() {
+                Ok(Event::Key(k)) => {
+                    if ktx.send(Msg::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Resize(..)) => {
+                    if ktx.send(Msg::Resize).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    // The runner: a thread that owns the tokens, the journal and the broadcaster.
+    let (jtx, jrx) = std_mpsc::channel::<Job>();
+    let rtx = tx.clone();
+    let worker = std::thread::spawn(move || {
+        while let Ok(job) = jrx.recv() {
+            match job {
+                Job::Present(serial) => {
+                    let _ = rtx.send(Msg::Intent(runner.present(serial)));
+                }
+                Job::Effects(c, effects) => {
+                    for e in effects {
+                        let results = runner.run(&c, e);
+                        let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
+                        for r in results {
+                            let _ = rtx.send(Msg::Intent(r));
+                        }
+                        if failed {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        terminal.draw(|f| {
+            app.width = ui::runbook_width(f.area());
+            ui::render(f, &app.c, &app.v, clock.now());
+        })?;
+        if app.quit || matches!(app.c.phase, Phase::Quit) {
+            break;
+        }
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let action = match msg {
+                    Msg::Key(k) => app.on_key(k),
+                    Msg::Resize => Action::None,
+                    Msg::Intent(i) => Action::Intent(i),
+                };
+                match action {
+                    Action::None => {}
+                    Action::Present(serial) => {
+                        let _ = jtx.send(Job::Present(serial));
+                    }
+                    Action::Intent(i) => {
+                        let effects = app.apply(i);
+                        if !effects.is_empty() {
+                            let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => app.v.tick += 1,
+        }
+    }
+    drop(jtx);
+    // Let the runner finish what it was given (journal lines, signatures) before leaving.
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    Ok(app)
 }

@@ -557,7 +557,7 @@ impl Ceremony {
                         Phase::CheckIn(AwaitKey)
                     }
                     Ok(retries) => {
-                        self.info_msg(format!("Seen: {model}, serial {serial} ({}).", p.id));
+                        self.message = None;
                         Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
                     }
                     Err(e) => {

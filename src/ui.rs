@@ -1,1 +1,663 @@
-//! ratatui screens.
+//! The ratatui screens. They render from the ceremony's state (plus a little view state such as
+//! what is being typed) and never call a token, AWS or the journal.
+//!
+//! Every screen answers: where are we (the rail), who is here (the custodians), what do I do now
+//! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
+//! depends on colour; with NO_COLOR set there is none.
+
+use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, SignStage, Tone};
+use crate::notice::Phase as NoticePhase;
+use crate::runbook::Line as RLine;
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+/// A key the UI lists at check-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub serial: u32,
+    pub model: String,
+}
+
+/// What the setup form holds.
+#[derive(Debug, Clone)]
+pub struct SetupForm {
+    pub mode: Mode,
+    pub reason: String,
+    pub ticket: String,
+    /// 0 mode, 1 reason, 2 ticket.
+    pub field: usize,
+}
+
+/// View state: what is being typed and where the cursor is. Never a secret in clear: the PIN is
+/// kept only as its length here (the digits go straight into a `SecretString`).
+#[derive(Debug, Clone)]
+pub struct View {
+    pub setup: SetupForm,
+    pub keys: Vec<KeyListing>,
+    pub key_cursor: usize,
+    pub pin_len: usize,
+    pub step_cursor: usize,
+    pub scroll: usize,
+    pub note: Option<String>,
+    pub closing_cursor: usize,
+    pub help: bool,
+    pub color: bool,
+    pub tick: u64,
+    /// Demo PIN hints, by custodian id (only in the DEMO).
+    pub demo_pins: Vec<(String, String)>,
+}
+
+impl View {
+    pub fn new(mode: Mode, reason: String, keys: Vec<KeyListing>, color: bool) -> Self {
+        Self {
+            setup: SetupForm { mode, reason, ticket: String::new(), field: 1 },
+            keys,
+            key_cursor: 0,
+            pin_len: 0,
+            step_cursor: 0,
+            scroll: 0,
+            note: None,
+            closing_cursor: 0,
+            help: false,
+            color,
+            tick: 0,
+            demo_pins: vec![],
+        }
+    }
+}
+
+struct Theme {
+    color: bool,
+}
+
+impl Theme {
+    fn fg(&self, c: Color) -> Style {
+        if self.color { Style::default().fg(c) } else { Style::default() }
+    }
+    fn bold(&self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+    fn accent(&self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    fn ok(&self) -> Style {
+        self.fg(Color::Green)
+    }
+    fn bad(&self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    fn dim(&self) -> Style {
+        if self.color { Style::default().fg(Color::DarkGray) } else { Style::default() }
+    }
+    fn frame(&self, mode: Mode) -> Style {
+        match mode {
+            Mode::Drill => self.fg(Color::Yellow),
+            Mode::Incident => self.fg(Color::Red),
+        }
+    }
+}
+
+const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
+
+fn elapsed(c: &Ceremony, now: DateTime<Utc>) -> String {
+    let Some(start) = c.started_ts.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else { return "00:00:00".into() };
+    let s = (now - start.with_timezone(&Utc)).num_seconds().max(0);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// Draws the whole screen.
+pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
+    let t = Theme { color: v.color };
+    let area = f.area();
+    let mut title = format!(" breakglass ─ {}", c.mode.label());
+    if matches!(c.phase, Phase::Setup) {
+        title = format!(" breakglass ─ {}", v.setup.mode.label());
+    }
+    if c.info.demo {
+        title.push_str(" ─ DEMO");
+    }
+    title.push_str(&format!(" ─ session {} ", c.info.session_id));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.frame(if matches!(c.phase, Phase::Setup) { v.setup.mode } else { c.mode }))
+        .title(Span::styled(title, t.bold()))
+        .title_top(Line::from(format!(" {} ", elapsed(c, now))).right_aligned());
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [body, status, hints] = Layout::vertical([Constraint::Min(5), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    let rail_w = if body.width >= 100 { 24 } else { 19 };
+    let [rail, right] = Layout::horizontal([Constraint::Length(rail_w), Constraint::Min(20)]).areas(body);
+    render_rail(f, c, &t, rail);
+    let cust_h = (c.info.quorum as u16 + 2).min(right.height / 2);
+    let [cust, pane] = Layout::vertical([Constraint::Length(cust_h), Constraint::Min(3)]).areas(right);
+    render_custodians(f, c, v, &t, cust);
+    render_pane(f, c, v, &t, pane);
+    render_status(f, c, &t, status);
+    f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t))), hints);
+    if c.confirm_abort {
+        render_abort(f, c, &t, area);
+    } else if v.help {
+        render_help(f, c, &t, area);
+    }
+}
+
+fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
+    let now = c.rail_index();
+    let mut lines = vec![Line::from(Span::styled("Steps", t.bold()))];
+    for (i, name) in RAIL.iter().enumerate() {
+        let (sym, style) = if i < now {
+            ("✔", t.ok())
+        } else if i == now {
+            ("▶", t.accent())
+        } else {
+            ("·", t.dim())
+        };
+        lines.push(Line::from(vec![Span::styled(format!("{sym} {} ", i + 1), style), Span::styled(name.to_string(), style)]));
+    }
+    let n = now.min(RAIL.len() - 1) + 1;
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        if matches!(c.phase, Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", RAIL.len()) },
+        t.dim(),
+    )));
+    if c.outcome == Some(crate::ceremony::Outcome::Aborted) {
+        lines.push(Line::from(Span::styled("✘ ABORTED", t.bad())));
+    }
+    if !c.degraded.is_empty() {
+        lines.push(Line::from(Span::styled("! degraded", t.bad())));
+    }
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::RIGHT)), area);
+}
+
+fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
+    let mut lines = vec![Line::from(Span::styled("Custodians", t.bold()))];
+    for slot in 0..c.info.quorum {
+        let line = if let Some(k) = c.checked.get(slot) {
+            let p = c.person(k.custodian);
+            let signed = c.signed.contains(&p.id);
+            Line::from(vec![
+                Span::styled("✔ ", t.ok()),
+                Span::styled(format!("{:<7}", p.id), t.bold()),
+                Span::raw(format!("{}  key {}  ", p.name, k.serial)),
+                Span::styled(if signed { "signed" } else { "verified" }, t.ok()),
+            ])
+        } else if slot == c.checked.len() && matches!(c.phase, Phase::CheckIn(_)) {
+            let who = match &c.phase {
+                Phase::CheckIn(
+                    KeyStage::AwaitPin { custodian, .. } | KeyStage::AwaitTouch { custodian, .. } | KeyStage::Working { custodian, .. },
+                ) => {
+                    format!("{}  (checking in)", c.person(*custodian).id)
+                }
+                _ => "(waiting for a key)".into(),
+            };
+            Line::from(vec![Span::styled("▶ ", t.accent()), Span::raw(format!("custodian {}: {who}", slot + 1))])
+        } else {
+            Line::from(Span::styled(format!("· custodian {}: not checked in", slot + 1), t.dim()))
+        };
+        lines.push(line);
+    }
+    let _ = v;
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::BOTTOM)), area);
+}
+
+fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
+    c.message.as_ref().map(|m| match m.tone {
+        Tone::Info => Line::from(Span::raw(m.text.as_str())),
+        Tone::Refusal => Line::from(vec![Span::styled("✘ ", t.bad()), Span::raw(m.text.as_str())]),
+        Tone::Error => Line::from(vec![Span::styled("✘ ", t.bad()), Span::styled(m.text.as_str(), t.bad())]),
+    })
+}
+
+fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
+    if matches!(c.phase, Phase::Runbook) {
+        return render_runbook(f, c, v, t, area);
+    }
+    let mut lines: Vec<Line> = vec![];
+    let spin = SPINNER[(v.tick % 4) as usize];
+    match &c.phase {
+        Phase::Setup => {
+            lines.push(Line::from(Span::styled("Start a session", t.bold())));
+            lines.push(Line::from(""));
+            let field = |i: usize, label: &str, value: String| {
+                let mark = if v.setup.field == i { "▶ " } else { "  " };
+                Line::from(vec![
+                    Span::styled(mark.to_string(), t.accent()),
+                    Span::styled(format!("{label:<8}"), t.bold()),
+                    Span::raw(value),
+                ])
+            };
+            let mode = match v.setup.mode {
+                Mode::Incident => "[INCIDENT]  drill ".to_string(),
+                Mode::Drill => " incident  [DRILL]".to_string(),
+            };
+            lines.push(field(0, "Mode", mode));
+            let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
+            lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
+            lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
+            lines.push(Line::from(""));
+            lines.push(Line::from("Write why root is needed: the team reads it in the notice."));
+            lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
+            if c.info.demo {
+                lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
+            }
+        }
+        Phase::CheckIn(stage) => {
+            let n = c.checked.len() + 1;
+            match stage {
+                KeyStage::AwaitKey => {
+                    lines.push(Line::from(Span::styled(format!("Custodian {n}: insert your YubiKey."), t.bold())));
+                    lines.push(Line::from(""));
+                    if v.keys.is_empty() {
+                        lines.push(Line::from(format!("{spin} Waiting for a key...")));
+                    } else {
+                        lines.push(Line::from(if c.info.demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
+                        for (i, k) in v.keys.iter().enumerate() {
+                            let owner = c.roster.iter().find(|p| p.serial == k.serial);
+                            let taken = c.checked.iter().any(|x| x.serial == k.serial);
+                            let mark = if i == v.key_cursor { "▶ " } else { "  " };
+                            let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
+                            let model = if c.info.demo { String::new() } else { format!("{}, ", k.model) };
+                            let line = format!("{mark}{model}serial {}  {who}{}", k.serial, if taken { "  ✔ checked in" } else { "" });
+                            lines.push(Line::from(Span::styled(line, if i == v.key_cursor { t.accent() } else { Style::default() })));
+                        }
+                    }
+                }
+                KeyStage::AwaitPin { custodian, serial, model, retries, .. } => {
+                    let p = c.person(*custodian);
+                    lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(format!("Seen: {model}, serial {serial} ({}) ✔", p.id)));
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("PIN ({retries} tries left): ")),
+                        Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
+                    ]));
+                    if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
+                        lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
+                    }
+                    lines.push(Line::from(""));
+                    lines.push(Line::from("Then touch the key when it blinks."));
+                }
+                KeyStage::AwaitTouch { custodian, .. } => {
+                    let p = c.person(*custodian);
+                    lines.push(Line::from(Span::styled(format!("{}: touch your key now.", p.name), t.bold())));
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(
+                        "The key signs a fresh challenge for this session; the signature is checked against your key in the roster.",
+                    ));
+                    if c.info.demo {
+                        lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
+                    }
+                }
+                KeyStage::Working { custodian, .. } => {
+                    lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", c.person(*custodian).id)));
+                }
+            }
+        }
+        Phase::Notify { notice, status } => {
+            let what = match notice {
+                NoticePhase::InUse => "\"root in use\"",
+                NoticePhase::Heartbeat => "heartbeat",
+                NoticePhase::Released => "\"root released\"",
+                NoticePhase::Aborted => "\"root released (aborted)\"",
+            };
+            match status {
+                NotifyStatus::Sending => {
+                    lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
+                }
+                NotifyStatus::Failed { error, acked, acking } => {
+                    lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered."), t.bad())));
+                    lines.push(Line::from(error.as_str()));
+                    lines.push(Line::from(""));
+                    lines.push(Line::from("Press r to try again. To go on without it, BOTH custodians"));
+                    lines.push(Line::from("acknowledge by signing on their own key (recorded):"));
+                    for (i, k) in c.checked.iter().enumerate() {
+                        let p = c.person(k.custodian);
+                        let state = if acked.contains(&i) {
+                            "✔ acknowledged".to_string()
+                        } else if *acking == Some(i) {
+                            format!("{spin} touch your key")
+                        } else {
+                            format!("press {} to acknowledge", i + 1)
+                        };
+                        lines.push(Line::from(format!("  {}: {state}", p.id)));
+                    }
+                }
+            }
+        }
+        Phase::Unseal { failed } => match failed {
+            None => lines.push(Line::from(format!("{spin} Opening the sealed runbook with both keys (touch them if they blink)..."))),
+            Some(e) => {
+                lines.push(Line::from(Span::styled("✘ The runbook did not open.", t.bad())));
+                lines.push(Line::from(e.as_str()));
+                lines.push(Line::from("Press r to try again (re-insert the keys first), or Ctrl-C to abort."));
+            }
+        },
+        Phase::Closing => {
+            lines.push(Line::from(Span::styled("Before root is released, confirm each item:", t.bold())));
+            for (i, item) in CLOSING.iter().enumerate() {
+                let mark = if v.closing_cursor == i { "▶" } else { " " };
+                let tick = if c.closing[i] { "[✔]" } else { "[ ]" };
+                lines.push(Line::from(Span::styled(
+                    format!("{mark} {tick} {item}"),
+                    if v.closing_cursor == i { t.accent() } else { Style::default() },
+                )));
+            }
+            let done = c.done.iter().filter(|d| **d).count();
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done.len())));
+        }
+        Phase::Sign { who, stage } => {
+            let k = &c.checked[*who];
+            let p = c.person(k.custodian);
+            lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!("Signer {} of {}. The signature covers every line of the journal.", who + 1, c.checked.len())));
+            match stage {
+                SignStage::AwaitTouch => {
+                    lines.push(Line::from("Press Enter, then touch the key when it blinks."));
+                    if c.info.demo {
+                        lines.push(Line::from(Span::styled("DEMO: Enter stands in for the touch.", t.dim())));
+                    }
+                }
+                SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
+                SignStage::Failed(e) => {
+                    lines.push(Line::from(Span::styled(format!("✘ Not signed: {e}"), t.bad())));
+                    lines.push(Line::from("Re-insert the key if it was removed, then press Enter to try again."));
+                }
+            }
+        }
+        Phase::Summary => {
+            let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();
+            let aborted = c.outcome == Some(crate::ceremony::Outcome::Aborted);
+            lines.push(Line::from(Span::styled(
+                if aborted { "Ceremony ABORTED and recorded." } else { "Ceremony complete. Root is released." },
+                if aborted { t.bad() } else { t.ok() },
+            )));
+            lines.push(Line::from(format!("Signed by: {}", if c.signed.is_empty() { "nobody".into() } else { c.signed.join(", ") })));
+            lines.push(Line::from("Chain head (write it on paper, read it to the reviewer):"));
+            let w = crate::notice::words(&head[..8]);
+            lines.push(Line::from(Span::styled(format!("  {w}"), t.accent())));
+            lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
+            lines.push(Line::from(format!("Session: sessions/{}", c.info.session_id)));
+            lines.push(Line::from("Verify: breakglass verify <session-dir>"));
+            lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
+            lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
+        }
+        Phase::Halted(why) => {
+            lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
+            lines.push(Line::from(why.as_str()));
+        }
+        Phase::Quit | Phase::Runbook => {}
+    }
+    if let Some(m) = message_line(c, t) {
+        lines.push(Line::from(""));
+        lines.push(m);
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::NONE)),
+        area.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }),
+    );
+}
+
+/// Word-wraps `text` to `width` columns: the first row starts with `prefix`, the rest are
+/// indented to line up under the text.
+fn push_wrapped<'a>(out: &mut Vec<Line<'a>>, prefix: Span<'a>, text: &str, style: Style, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    let indent = prefix.content.width();
+    let avail = width.saturating_sub(indent).max(10);
+    let mut rows: Vec<String> = vec![];
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let (wl, cl) = (word.width(), cur.width());
+        if cl > 0 && cl + 1 + wl > avail {
+            rows.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        // A single word longer than the row is cut into pieces.
+        while cur.width() > avail {
+            let cut: String = cur.chars().take(avail).collect();
+            let rest: String = cur.chars().skip(avail).collect();
+            rows.push(cut);
+            cur = rest;
+        }
+    }
+    rows.push(cur);
+    for (i, r) in rows.into_iter().enumerate() {
+        let lead = if i == 0 { prefix.clone() } else { Span::raw(" ".repeat(indent)) };
+        out.push(Line::from(vec![lead, Span::styled(r, style)]));
+    }
+}
+
+/// The runbook as rendered rows at `width`, with the row where each step starts.
+fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec<Line<'a>>, Vec<usize>) {
+    let mut out = vec![];
+    let mut step_at = vec![];
+    let Some(rb) = c.runbook.as_ref() else { return (out, step_at) };
+    for l in &rb.lines {
+        match l {
+            RLine::Heading { level, text } => {
+                let style = if *level <= 1 { t.accent() } else { t.bold() };
+                push_wrapped(&mut out, Span::styled(format!("{} ", "#".repeat(*level as usize)), style), text, style, width);
+            }
+            RLine::Text(s) => push_wrapped(&mut out, Span::raw(""), s, Style::default(), width),
+            RLine::Quote(s) => push_wrapped(&mut out, Span::styled("│ ", t.dim()), s, t.dim(), width),
+            RLine::Bullet { depth, text } => {
+                push_wrapped(&mut out, Span::raw(format!("{}• ", "  ".repeat(*depth))), text, Style::default(), width)
+            }
+            RLine::Code(s) => push_wrapped(&mut out, Span::raw("    "), s, t.fg(Color::Cyan), width),
+            RLine::Rule => out.push(Line::from("────────")),
+            RLine::Blank => out.push(Line::from("")),
+            RLine::Step(i) => {
+                step_at.push(out.len());
+                let done = c.done.get(*i).copied().unwrap_or(false);
+                let cur = v.step_cursor == *i;
+                let style = if cur {
+                    t.accent()
+                } else if done {
+                    t.ok()
+                } else {
+                    Style::default()
+                };
+                let prefix = format!("{}[{}] {}. ", if cur { "▶" } else { " " }, if done { "✔" } else { " " }, i + 1);
+                push_wrapped(&mut out, Span::styled(prefix, style), &rb.steps[*i].text, style, width);
+                for n in c.notes.get(*i).into_iter().flatten() {
+                    push_wrapped(&mut out, Span::styled("      note: ", t.dim()), n, t.dim(), width);
+                }
+            }
+            RLine::Secret(i) => {
+                if c.revealed.get(*i).copied().unwrap_or(false) {
+                    use secrecy::ExposeSecret;
+                    for s in rb.secrets[*i].text.expose_secret().lines() {
+                        push_wrapped(&mut out, Span::raw("    "), s, t.bad(), width);
+                    }
+                } else {
+                    push_wrapped(
+                        &mut out,
+                        Span::raw("    "),
+                        &format!("[secret {} — press r to reveal, both custodians see it]", i + 1),
+                        t.fg(Color::Yellow),
+                        width,
+                    );
+                }
+            }
+        }
+    }
+    (out, step_at)
+}
+
+fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
+    let (lines, _) = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize);
+    let done = c.done.iter().filter(|d| **d).count();
+    let title = format!(" Runbook: {done}/{} steps ", c.done.len());
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(if v.note.is_some() || c.message.is_some() { 1 } else { 0 }),
+    ])
+    .areas(area);
+    f.render_widget(Paragraph::new(Line::from(Span::styled(title, t.bold()))), head);
+    let max = lines.len().saturating_sub(1);
+    let scroll = v.scroll.min(max);
+    let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
+    f.render_widget(
+        Paragraph::new(visible).block(Block::default().borders(Borders::NONE)),
+        body.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }),
+    );
+    if let Some(n) = &v.note {
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!(" Note on step {}: ", v.step_cursor + 1), t.bold()),
+                Span::raw(format!("{n}_")),
+            ])),
+            foot,
+        );
+    } else if let Some(m) = message_line(c, t) {
+        f.render_widget(Paragraph::new(m), foot);
+    }
+}
+
+fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
+    let line = match &c.last {
+        Some(w) => {
+            let time = w.ts.get(11..19).unwrap_or("");
+            let head = crate::notice::words(&w.head[..2]);
+            format!("journal #{} {time} {} · head: {head} …", w.seq, w.kind)
+        }
+        None => "journal: nothing recorded yet".into(),
+    };
+    f.render_widget(Paragraph::new(Line::from(Span::styled(line, t.dim()))).block(Block::default().borders(Borders::NONE)), area);
+}
+
+fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
+    let keys: Vec<(&str, &str)> = if c.confirm_abort {
+        vec![("y", "abort the ceremony"), ("n", "keep going")]
+    } else if v.help {
+        vec![("?", "close help")]
+    } else {
+        match &c.phase {
+            Phase::Setup => vec![("Tab", "next field"), ("←/→", "mode"), ("Enter", "start"), ("Ctrl-C", "quit")],
+            Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
+            Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
+                vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")],
+            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => vec![("r", "retry"), ("1/2", "acknowledge"), ("Ctrl-C", "abort")],
+            Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
+            Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
+            Phase::Runbook => {
+                vec![("↑↓", "step"), ("Space", "done"), ("n", "note"), ("r", "reveal"), ("PgDn", "scroll"), ("Enter", "close")]
+            }
+            Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
+            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
+            Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
+            _ => vec![("Ctrl-C", "abort")],
+        }
+    };
+    let mut spans = vec![];
+    for (i, (k, what)) in keys.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" · "));
+        }
+        spans.push(Span::styled(k.to_string(), t.bold()));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled("?", t.bold()));
+        spans.push(Span::raw(" help"));
+    }
+    spans
+}
+
+fn popup(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2));
+    let h = h.min(area.height.saturating_sub(2));
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
+    let r = popup(area, 60, 8);
+    f.render_widget(Clear, r);
+    let text = if matches!(c.phase, Phase::Setup) {
+        vec![
+            Line::from("Leave without starting a session?"),
+            Line::from("Nothing has been recorded yet."),
+            Line::from(""),
+            Line::from("y: leave   n: stay"),
+        ]
+    } else {
+        vec![
+            Line::from(Span::styled("Abort the ceremony?", t.bad())),
+            Line::from("It is recorded as aborted, the team gets the release notice,"),
+            Line::from("and both custodians still sign what happened."),
+            Line::from(""),
+            Line::from("y: abort   n: keep going"),
+        ]
+    };
+    f.render_widget(Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Abort ")), r);
+}
+
+fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
+    let r = popup(area, 70, 16);
+    f.render_widget(Clear, r);
+    let mut text = vec![
+        Line::from(Span::styled("How this works", t.bold())),
+        Line::from("Two custodians check in with their own keys; the team is told root is in use;"),
+        Line::from("the runbook opens only with both keys; every action is recorded in the journal;"),
+        Line::from("at the end both custodians sign the journal on their keys."),
+        Line::from(""),
+        Line::from("Ctrl-C asks before aborting. An abort is recorded and still signed."),
+        Line::from("If a notice cannot be sent, both custodians must acknowledge on their keys."),
+        Line::from("The bottom line shows the last journal entry: everything is recorded."),
+    ];
+    if c.info.demo {
+        text.push(Line::from(""));
+        text.push(Line::from(Span::styled("DEMO: software keys; PINs are shown on the PIN screen.", t.dim())));
+    }
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Help ")), r);
+}
+
+/// Where each step starts among the runbook's rendered lines (for scrolling to a step).
+pub fn step_positions(c: &Ceremony, v: &View, width: usize) -> Vec<usize> {
+    runbook_lines(c, v, &Theme { color: false }, width).1
+}
+
+/// Which secret lies nearest at or after the line `from` (else the last one before it).
+pub fn secret_near(c: &Ceremony, from_step: usize) -> Option<usize> {
+    let rb = c.runbook.as_ref()?;
+    let mut seen_step = 0usize;
+    let mut before = None;
+    let mut passed = false;
+    for l in &rb.lines {
+        match l {
+            RLine::Step(i) => {
+                seen_step = *i;
+                if *i >= from_step {
+                    passed = true;
+                }
+            }
+            RLine::Secret(i) => {
+                if passed || seen_step >= from_step {
+                    return Some(*i);
+                }
+                before = Some(*i);
+            }
+            _ => {}
+        }
+    }
+    before
+}
+
+/// The width the runbook text is wrapped to on a screen of this size.
+pub fn runbook_width(area: Rect) -> usize {
+    let inner = area.width.saturating_sub(2);
+    let rail = if inner >= 100 { 24 } else { 19 };
+    inner.saturating_sub(rail).saturating_sub(2) as usize
+}
