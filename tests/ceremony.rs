@@ -1,0 +1,425 @@
+//! Table tests for every transition of the ceremony state machine, refusals included.
+
+mod common;
+
+use breakglass::ceremony::{Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, SignStage, Tone};
+use breakglass::journal::Written;
+use breakglass::notice::{Delivery, Phase as NP};
+use breakglass::runbook::Runbook;
+use breakglass::token::TokenError;
+use common::*;
+use secrecy::SecretString;
+use std::sync::Arc;
+
+fn kinds(fx: &[Effect]) -> Vec<&'static str> {
+    fx.iter()
+        .map(|e| match e {
+            Effect::Journal { kind, .. } => *kind,
+            Effect::VerifyPin { .. } => "VerifyPin",
+            Effect::Attest { .. } => "Attest",
+            Effect::SendNotice(_) => "SendNotice",
+            Effect::Unseal { .. } => "Unseal",
+            Effect::SignJournal { .. } => "SignJournal",
+            Effect::Finish => "Finish",
+        })
+        .collect()
+}
+
+fn seen(serial: u32, retries: u8) -> Intent {
+    Intent::KeySeen { serial, model: "DEMO software key".into(), demo: true, retries: Ok(retries), nonce: "00ff".into() }
+}
+
+fn pin() -> Intent {
+    Intent::PinEntered(SecretString::from("314159".to_string()))
+}
+
+fn begin(c: &mut breakglass::ceremony::Ceremony, mode: Mode) -> Vec<Effect> {
+    c.advance(Intent::Begin { mode, reason: "root e-mail changed by an insider".into(), ticket: Some("INC-42".into()) })
+}
+
+/// Checks in custodian `i` (index into the roster) from AwaitKey.
+fn check_in(c: &mut breakglass::ceremony::Ceremony, i: usize) -> Vec<Effect> {
+    let serial = 10000001 + i as u32;
+    c.advance(seen(serial, 3));
+    c.advance(pin());
+    c.advance(Intent::PinChecked { serial, result: Ok(()) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::Attested { custodian: i, result: Ok("-----BEGIN SSH SIGNATURE-----".into()) })
+}
+
+fn to_runbook(mode: Mode) -> breakglass::ceremony::Ceremony {
+    let mut c = ceremony(true);
+    begin(&mut c, mode);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m1".into() }) });
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    assert_eq!(c.phase, Phase::Runbook);
+    c
+}
+
+#[test]
+fn setup_needs_a_reason() {
+    let mut c = ceremony(true);
+    let fx = c.advance(Intent::Begin { mode: Mode::Incident, reason: "  ".into(), ticket: None });
+    assert!(fx.is_empty());
+    assert_eq!(c.phase, Phase::Setup);
+    assert_eq!(c.message.as_ref().map(|m| m.tone.clone()), Some(Tone::Refusal));
+}
+
+#[test]
+fn begin_opens_the_session_and_asks_for_custodian_1() {
+    let mut c = ceremony(true);
+    let fx = begin(&mut c, Mode::Incident);
+    assert_eq!(kinds(&fx), ["session.opened"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert_eq!(fields["mode"], "incident");
+    assert_eq!(fields["demo"], true);
+    assert_eq!(fields["ticket"], "INC-42");
+    assert_eq!(fields["session_id"], SID);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+}
+
+#[test]
+fn a_key_not_on_the_roster_is_refused_and_journalled() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    let fx = c.advance(seen(99999999, 3));
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(c.message.as_ref().unwrap().text.contains("not on the roster"));
+}
+
+#[test]
+fn a_hardware_key_in_the_demo_and_a_demo_key_in_a_real_ceremony_are_refused() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "YubiKey 5".into(), demo: false, retries: Ok(3), nonce: "1".into() });
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    let mut real = ceremony(false);
+    begin(&mut real, Mode::Incident);
+    real.advance(seen(10000001, 3));
+    assert_eq!(real.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(real.message.as_ref().unwrap().text.contains("DEMO"));
+}
+
+#[test]
+fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    c.advance(seen(10000001, 3));
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, custodian: 0, .. })));
+    assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::Working { .. })));
+    assert!(c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) }).is_empty());
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitTouch { .. })));
+    let fx = c.advance(Intent::Touch);
+    let Effect::Attest { message, namespace, serial, .. } = &fx[0] else { panic!("expected Attest, got {fx:?}") };
+    assert_eq!(message, &format!("breakglass-checkin:{SID}:00ff"));
+    assert_eq!(*namespace, "breakglass-checkin");
+    assert_eq!(*serial, 10000001);
+    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    assert_eq!(kinds(&fx), ["custodian.verified"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert_eq!(fields["custodian"], "alice");
+    assert_eq!(fields["sshsig"], "sig");
+    assert_eq!(c.checked.len(), 1);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+}
+
+#[test]
+fn wrong_pins_count_down_and_the_last_try_is_never_spent() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    c.advance(seen(10000002, 3));
+    c.advance(pin());
+    let fx = c.advance(Intent::PinChecked { serial: 10000002, result: Err(TokenError::WrongPin { retries_left: 2 }) });
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 2, .. })));
+    assert!(c.message.as_ref().unwrap().text.contains("2 tries left"));
+    c.advance(pin());
+    c.advance(Intent::PinChecked { serial: 10000002, result: Err(TokenError::WrongPin { retries_left: 1 }) });
+    // One try left: back to the key prompt, the PIN is not asked for again.
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(c.message.as_ref().unwrap().text.contains("PUK"));
+    // Presenting that key again is refused up front.
+    let fx = c.advance(seen(10000002, 1));
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    let fx = c.advance(seen(10000002, 0));
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert!(c.message.as_ref().unwrap().text.contains("blocked"));
+}
+
+#[test]
+fn the_same_custodian_or_key_twice_is_refused() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    let fx = c.advance(seen(10000001, 3));
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(c.message.as_ref().unwrap().text.contains("already checked in"));
+    assert_eq!(c.checked.len(), 1);
+}
+
+#[test]
+fn a_failed_challenge_signature_refuses_the_custodian() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    c.advance(seen(10000001, 3));
+    c.advance(pin());
+    c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
+    c.advance(Intent::Touch);
+    let fx = c.advance(Intent::Attested { custodian: 0, result: Err("signed by a different key than the roster's".into()) });
+    assert_eq!(kinds(&fx), ["custodian.refused"]);
+    assert!(c.checked.is_empty());
+}
+
+#[test]
+fn two_custodians_trigger_the_root_in_use_notice_then_unsealing() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    let fx = check_in(&mut c, 2);
+    assert_eq!(kinds(&fx), ["custodian.verified", "SendNotice"]);
+    assert_eq!(c.phase, Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
+    let fx =
+        c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m-1".into() }) });
+    assert_eq!(kinds(&fx), ["notice.sent", "Unseal"]);
+    let Effect::Unseal { ids } = &fx[1] else { unreachable!() };
+    assert_eq!(ids, &["alice".to_string(), "carol".to_string()]);
+}
+
+#[test]
+fn an_undelivered_notice_needs_both_custodians_signed_acknowledgement() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    let fx = c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("network unreachable".into()) });
+    assert_eq!(kinds(&fx), ["notice.failed"]);
+    // Nothing moves on by itself.
+    assert!(c.advance(Intent::FinishRunbook).is_empty());
+    let fx = c.advance(Intent::Acknowledge { who: 0 });
+    let Effect::Attest { namespace, message, custodian, .. } = &fx[0] else { panic!("{fx:?}") };
+    assert_eq!((*namespace, *custodian), ("breakglass-ack", 0));
+    assert!(message.starts_with(&format!("breakglass-ack:{SID}:notice-in_use:")));
+    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("s".into()) });
+    assert_eq!(kinds(&fx), ["notice.acknowledged"]);
+    // The same custodian twice does not count twice.
+    assert!(c.advance(Intent::Acknowledge { who: 0 }).is_empty());
+    assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }));
+    c.advance(Intent::Acknowledge { who: 1 });
+    let fx = c.advance(Intent::Attested { custodian: 1, result: Ok("s".into()) });
+    assert_eq!(kinds(&fx), ["notice.acknowledged", "Unseal"]);
+    assert_eq!(c.degraded.len(), 1);
+}
+
+#[test]
+fn retrying_a_failed_notice_sends_it_again() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("down".into()) });
+    assert_eq!(kinds(&c.advance(Intent::RetryNotice)), ["SendNotice"]);
+    assert_eq!(c.phase, Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
+}
+
+#[test]
+fn unseal_failure_can_be_retried() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    let fx = c.advance(Intent::Unsealed(Err("bob's key could not open its layer".into())));
+    assert_eq!(kinds(&fx), ["runbook.failed"]);
+    assert_eq!(kinds(&c.advance(Intent::RetryUnseal)), ["Unseal"]);
+}
+
+#[test]
+fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
+    let mut c = to_runbook(Mode::Incident);
+    let fx = c.advance(Intent::ToggleStep(0));
+    assert_eq!(kinds(&fx), ["step.done"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert_eq!(fields["step"], 1);
+    let text = c.runbook.as_ref().unwrap().steps[0].text.clone();
+    assert!(!serde_json::to_string(fields).unwrap().contains(&text), "step text leaked into the journal");
+    assert_eq!(kinds(&c.advance(Intent::ToggleStep(0))), ["step.undone"]);
+    assert_eq!(kinds(&c.advance(Intent::Note { step: Some(1), text: "case 1234".into() })), ["note"]);
+    assert_eq!(c.notes[1], ["case 1234"]);
+    let fx = c.advance(Intent::Reveal(0));
+    assert_eq!(kinds(&fx), ["secret.revealed"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert!(!serde_json::to_string(fields).unwrap().contains("DEMO-"), "a secret leaked into the journal");
+    // Revealing again is not a new reveal; out-of-range steps do nothing.
+    assert!(c.advance(Intent::Reveal(0)).is_empty());
+    assert!(c.advance(Intent::ToggleStep(999)).is_empty());
+    assert!(c.advance(Intent::FinishRunbook).is_empty());
+    assert_eq!(c.phase, Phase::Closing);
+    assert!(c.revealed.iter().all(|r| !r), "secrets are masked again when leaving the runbook");
+}
+
+#[test]
+fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
+    let mut c = to_runbook(Mode::Incident);
+    c.advance(Intent::FinishRunbook);
+    assert!(kinds(&c.advance(Intent::ConfirmClose)).is_empty());
+    assert_eq!(c.message.as_ref().unwrap().tone, Tone::Refusal);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        assert_eq!(kinds(&c.advance(Intent::ToggleClosing(i))), ["closing.checked"]);
+    }
+    let fx = c.advance(Intent::ConfirmClose);
+    assert_eq!(kinds(&fx), ["session.closed", "SendNotice"]);
+    assert_eq!(c.outcome, Some(Outcome::Closed));
+    let fx =
+        c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m2".into() }) });
+    assert_eq!(kinds(&fx), ["notice.sent"]);
+    assert_eq!(c.phase, Phase::Sign { who: 0, stage: SignStage::AwaitTouch });
+    assert_eq!(kinds(&c.advance(Intent::Touch)), ["SignJournal"]);
+    c.advance(Intent::SessionSigned { custodian: 0, result: Err("key removed".into()) });
+    assert!(matches!(c.phase, Phase::Sign { who: 0, stage: SignStage::Failed(_) }));
+    c.advance(Intent::Touch);
+    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
+    assert_eq!(c.phase, Phase::Sign { who: 1, stage: SignStage::AwaitTouch });
+    c.advance(Intent::Touch);
+    // A result for the wrong custodian changes nothing.
+    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
+    assert_eq!(c.phase, Phase::Sign { who: 1, stage: SignStage::Working });
+    let fx = c.advance(Intent::SessionSigned { custodian: 1, result: Ok(()) });
+    assert_eq!(kinds(&fx), ["Finish"]);
+    assert_eq!(c.phase, Phase::Summary);
+    assert_eq!(c.signed, ["alice", "bob"]);
+}
+
+#[test]
+fn abort_asks_first_and_can_be_cancelled() {
+    let mut c = to_runbook(Mode::Incident);
+    assert!(c.advance(Intent::RequestAbort).is_empty());
+    assert!(c.confirm_abort);
+    // While asking, nothing else happens.
+    assert!(c.advance(Intent::ToggleStep(0)).is_empty());
+    c.advance(Intent::CancelAbort);
+    assert!(!c.confirm_abort);
+    assert_eq!(c.phase, Phase::Runbook);
+}
+
+#[test]
+fn abort_at_every_step_is_journalled_released_and_signed() {
+    // (how far to go, expected signers after abort)
+    let stops: Vec<(&str, Box<dyn Fn() -> breakglass::ceremony::Ceremony>, usize)> = vec![
+        (
+            "check-in 1",
+            Box::new(|| {
+                let mut c = ceremony(true);
+                begin(&mut c, Mode::Incident);
+                c
+            }),
+            0,
+        ),
+        (
+            "check-in 2",
+            Box::new(|| {
+                let mut c = ceremony(true);
+                begin(&mut c, Mode::Incident);
+                check_in(&mut c, 0);
+                c
+            }),
+            1,
+        ),
+        (
+            "notify",
+            Box::new(|| {
+                let mut c = ceremony(true);
+                begin(&mut c, Mode::Incident);
+                check_in(&mut c, 0);
+                check_in(&mut c, 1);
+                c
+            }),
+            2,
+        ),
+        ("runbook", Box::new(|| to_runbook(Mode::Incident)), 2),
+        (
+            "closing",
+            Box::new(|| {
+                let mut c = to_runbook(Mode::Drill);
+                c.advance(Intent::FinishRunbook);
+                c
+            }),
+            2,
+        ),
+    ];
+    for (name, make, signers) in stops {
+        let mut c = make();
+        c.advance(Intent::RequestAbort);
+        let fx = c.advance(Intent::ConfirmAbort);
+        assert_eq!(kinds(&fx), ["session.aborted", "SendNotice"], "at {name}");
+        assert_eq!(c.outcome, Some(Outcome::Aborted), "at {name}");
+        let fx =
+            c.advance(Intent::NoticeDone { phase: NP::Aborted, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+        assert_eq!(kinds(&fx), ["notice.sent"], "at {name}");
+        if signers == 0 {
+            assert_eq!(c.phase, Phase::Summary, "at {name}: nobody to sign");
+        } else {
+            assert_eq!(c.phase, Phase::Sign { who: 0, stage: SignStage::AwaitTouch }, "at {name}");
+            assert_eq!(c.checked.len(), signers, "at {name}");
+        }
+    }
+}
+
+#[test]
+fn abort_before_starting_records_nothing() {
+    let mut c = ceremony(true);
+    c.advance(Intent::RequestAbort);
+    assert!(c.advance(Intent::ConfirmAbort).is_empty());
+    assert_eq!(c.phase, Phase::Quit);
+}
+
+#[test]
+fn abort_while_signing_does_not_undo_the_close() {
+    let mut c = to_runbook(Mode::Incident);
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    c.advance(Intent::ConfirmClose);
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "o".into(), message_id: "m".into() }) });
+    c.advance(Intent::RequestAbort);
+    assert!(!c.confirm_abort);
+    assert_eq!(c.outcome, Some(Outcome::Closed));
+}
+
+#[test]
+fn a_journal_failure_halts_everything() {
+    let mut c = to_runbook(Mode::Incident);
+    c.advance(Intent::JournalFailed("No space left on device".into()));
+    assert!(matches!(c.phase, Phase::Halted(ref why) if why.contains("No space left")));
+    assert!(c.advance(Intent::ToggleStep(0)).is_empty());
+    assert!(c.advance(Intent::ConfirmAbort).is_empty());
+}
+
+#[test]
+fn drill_mode_marks_every_journal_entry() {
+    let mut c = ceremony(true);
+    let mut all = begin(&mut c, Mode::Drill);
+    all.extend(check_in(&mut c, 0));
+    all.extend(c.advance(seen(424242, 3)));
+    for e in &all {
+        if let Effect::Journal { fields, kind } = e {
+            assert_eq!(fields["mode"], "drill", "{kind}");
+        }
+    }
+    assert_eq!(c.mode.label(), "DRILL");
+}
+
+#[test]
+fn journal_results_update_the_status_line_and_start_time() {
+    let mut c = ceremony(true);
+    let w = Written { seq: 0, kind: "session.opened".into(), ts: "2026-11-25T03:00:00.000Z".into(), head: [7; 32] };
+    assert!(c.advance(Intent::Journaled(w.clone())).is_empty());
+    assert_eq!(c.last, Some(w));
+    assert_eq!(c.started_ts.as_deref(), Some("2026-11-25T03:00:00.000Z"));
+}

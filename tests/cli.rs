@@ -1,0 +1,218 @@
+//! The command line as a user meets it: exit codes, JSON, and clear errors on bad input.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn demo_auto_prints_the_session_dir_last_and_verify_accepts_it() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    assert!(s.starts_with(d.path().join("sessions")));
+    let o = run(d.path(), &["verify", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("verdict: VALID"), "{out}");
+    assert!(out.contains("DEMO"), "DEMO is labelled: {out}");
+    assert!(out.contains("alice checked in"), "a readable timeline: {out}");
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "valid");
+    assert_eq!(v["mode"], "incident");
+    assert_eq!(v["demo"], true);
+    assert_eq!(v["signers"], serde_json::json!(["alice", "bob"]));
+    assert_eq!(v["session_id"], s.file_name().unwrap().to_str().unwrap());
+    assert!(v["entries"].as_u64().unwrap() > 10);
+    assert_eq!(v["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn verify_exit_codes_invalid_incomplete_and_usage() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &["--drill"]);
+    let j = s.join("journal.jsonl");
+    let text = std::fs::read_to_string(&j).unwrap();
+    // Flip one byte in the middle line's timestamp (as the acceptance check does).
+    let mid = text.lines().count() / 2;
+    let changed: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == mid { l.replacen("\"ts\":\"2026", "\"ts\":\"2027", 1) } else { l.to_string() })
+        .collect();
+    std::fs::write(&j, changed.join("\n") + "\n").unwrap();
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "invalid");
+    assert!(v["problems"].as_array().unwrap().iter().any(|p| p["line"].as_u64().unwrap() > 0));
+    std::fs::write(&j, &text).unwrap();
+    std::fs::remove_file(s.join("journal.jsonl.bob.sig")).unwrap();
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(3));
+    let o = run(d.path(), &["verify", d.path().join("nope").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("journal.jsonl"), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_with_a_roster_file_the_reviewer_trusts() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    // The demo roster and its signatures, as a reviewer would keep them.
+    let r = d.path().join("trusted");
+    std::fs::create_dir(&r).unwrap();
+    std::fs::write(r.join("roster.toml"), breakglass::demo::ROSTER).unwrap();
+    for (id, sig) in breakglass::demo::roster_sigs() {
+        std::fs::write(r.join(format!("roster.toml.{id}.sig")), sig).unwrap();
+    }
+    let o = run(d.path(), &["verify", "--roster", r.join("roster.toml").to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains(r.join("roster.toml").to_str().unwrap()));
+    // Without bob's roster signature the roster is not trusted: the session is not valid.
+    std::fs::remove_file(r.join("roster.toml.bob.sig")).unwrap();
+    let o = run(d.path(), &["verify", "--roster", r.join("roster.toml").to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("NOT trusted"));
+}
+
+#[test]
+fn a_malformed_roster_names_file_line_and_next_step() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("roster.toml");
+    std::fs::write(&p, breakglass::demo::ROSTER.replacen("email =", "emial =", 1)).unwrap();
+    let o = run(d.path(), &["roster", "check", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("roster.toml line 7") && out.contains("emial") && out.contains("roster check"), "{out}");
+    let o = run(d.path(), &["roster", "show", d.path().join("missing.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the roster"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unknown_config_key_is_named_with_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("breakglass.toml");
+    std::fs::write(&cfg, "[aws]\nregion = \"us-east-1\"\n[notice]\nsns_topic = \"x\"\n").unwrap();
+    let o = run(d.path(), &["--config", cfg.to_str().unwrap(), "doctor"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("breakglass.toml line 4") && e.contains("sns_topic"), "{e}");
+    assert!(!e.contains("panicked"));
+}
+
+#[test]
+fn seal_refuses_bad_input_without_leaving_a_partial_directory() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
+    let o = run(
+        d.path(),
+        &[
+            "seal",
+            "--roster",
+            d.path().join("roster.toml").to_str().unwrap(),
+            d.path().join("missing.md").to_str().unwrap(),
+            "-o",
+            d.path().join("out").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the runbook"), "{}", stderr(&o));
+    assert!(!d.path().join("out").exists());
+    // A recipient that is not an age recipient.
+    std::fs::write(d.path().join("rb.md"), "- [ ] x\n").unwrap();
+    let bad = breakglass::demo::ROSTER.replacen("age1", "age2", 1);
+    std::fs::write(d.path().join("bad.toml"), bad).unwrap();
+    let o = run(
+        d.path(),
+        &[
+            "seal",
+            "--roster",
+            d.path().join("bad.toml").to_str().unwrap(),
+            d.path().join("rb.md").to_str().unwrap(),
+            "-o",
+            d.path().join("out").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("age_recipient"), "{}", stderr(&o));
+    assert!(!d.path().join("out").exists());
+    // An existing output directory is never overwritten.
+    std::fs::create_dir(d.path().join("out")).unwrap();
+    let o = run(
+        d.path(),
+        &[
+            "seal",
+            "--roster",
+            d.path().join("roster.toml").to_str().unwrap(),
+            d.path().join("rb.md").to_str().unwrap(),
+            "-o",
+            d.path().join("out").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".breakglass-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_sealed_directory_that_was_changed_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
+    std::fs::write(d.path().join("rb.md"), "- [ ] x\n").unwrap();
+    let o = run(
+        d.path(),
+        &[
+            "seal",
+            "--roster",
+            d.path().join("roster.toml").to_str().unwrap(),
+            d.path().join("rb.md").to_str().unwrap(),
+            "-o",
+            d.path().join("s").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(breakglass::seal::Sealed::read_dir(&d.path().join("s")).is_ok());
+    let f = d.path().join("s/alice+bob.age");
+    let mut b = std::fs::read(&f).unwrap();
+    let n = b.len() - 5;
+    b[n] ^= 1;
+    std::fs::write(&f, b).unwrap();
+    let e = breakglass::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
+    assert!(e.contains("alice+bob.age") && e.contains("re-seal"), "{e}");
+    std::fs::write(d.path().join("s/MANIFEST.toml"), "format = 1\nquorum = \n").unwrap();
+    let e = breakglass::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
+    assert!(e.contains("MANIFEST.toml line 2"), "{e}");
+}
+
+#[test]
+fn the_real_ceremony_says_what_is_missing_and_points_to_the_demo() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(d.path(), &["ceremony"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("breakglass demo"), "{}", stderr(&o));
+}
+
+#[test]
+fn drill_report_counts_valid_drills_only() {
+    let d = tempfile::tempdir().unwrap();
+    let good = demo_session(d.path(), &["--drill"]);
+    let _incident = demo_session(d.path(), &[]);
+    let bad = demo_session(d.path(), &["--drill"]);
+    let j = bad.join("journal.jsonl");
+    let t = std::fs::read_to_string(&j).unwrap().replacen("quarterly", "x", 1).replacen("\"steps\":13", "\"steps\":12", 1);
+    std::fs::write(&j, t).unwrap();
+    let o = run(d.path(), &["drill", "report", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let drills = v["drills"].as_array().unwrap();
+    assert_eq!(drills.len(), 2, "the incident session is not a drill");
+    let valid: Vec<&str> = drills.iter().filter(|x| x["valid"] == true).map(|x| x["session_id"].as_str().unwrap()).collect();
+    assert_eq!(valid, [good.file_name().unwrap().to_str().unwrap()]);
+    assert_eq!(v["overdue"], false);
+    assert!(drills[0]["time_to_runbook_s"].as_f64().is_some());
+}

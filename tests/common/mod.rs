@@ -1,0 +1,67 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use breakglass::ceremony::{Ceremony, Person, SessionInfo};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const SID: &str = "20261125-030000-abcdef";
+
+pub fn info(demo: bool) -> SessionInfo {
+    SessionInfo {
+        session_id: SID.into(),
+        demo,
+        host: "safe-laptop".into(),
+        tool_version: "0.1.0".into(),
+        roster_sha256: "ab".repeat(32),
+        runbook_sha256: "cd".repeat(32),
+        account: Some("123456789012".into()),
+        quorum: 2,
+    }
+}
+
+pub fn people() -> Vec<Person> {
+    vec![
+        Person { id: "alice".into(), name: "Alice Example".into(), serial: 10000001 },
+        Person { id: "bob".into(), name: "Bob Example".into(), serial: 10000002 },
+        Person { id: "carol".into(), name: "Carol Example".into(), serial: 10000003 },
+    ]
+}
+
+pub fn ceremony(demo: bool) -> Ceremony {
+    Ceremony::new(info(demo), people())
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_breakglass"))
+}
+
+/// Runs the binary with a data dir; returns its output.
+pub fn run(data: &Path, args: &[&str]) -> Output {
+    Command::new(bin()).arg("--data-dir").arg(data).args(args).env_remove("BREAKGLASS_DATA_DIR").output().expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Runs `demo --auto` and returns the session directory.
+pub fn demo_session(data: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["demo", "--auto"];
+    args.extend_from_slice(extra);
+    let o = run(data, &args);
+    assert!(o.status.success(), "demo --auto failed: {}", stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().filter(|l| !l.trim().is_empty()).last().expect("demo --auto prints the session directory");
+    PathBuf::from(last.trim())
+}
+
+/// Fails the test with what is missing if a stock tool is absent (never skips silently).
+pub fn require_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
+    assert!(found, "`{tool}` is missing: install Debian's `{package}` (./scripts/test does this)");
+}
