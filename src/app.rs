@@ -296,6 +296,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, reason: Option<St
         v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
     }
     let dir = runner.dir.clone();
+    v.session_dir = Some(dir.display().to_string());
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     let mut terminal = ratatui::try_init()?;
     let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock));

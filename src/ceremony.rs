@@ -171,6 +171,8 @@ pub struct Ceremony {
     pub confirm_abort: bool,
     /// Set once the "root in use" notice went out (or its absence was acknowledged).
     pub announced: bool,
+    /// The rail step at which the ceremony was aborted, if it was.
+    pub aborted_at: Option<usize>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -318,6 +320,7 @@ impl Ceremony {
             message: None,
             confirm_abort: false,
             announced: false,
+            aborted_at: None,
         }
     }
 
@@ -660,6 +663,7 @@ impl Ceremony {
                     self.after_notice(notice, fx)
                 }
                 Err(e) => {
+                    self.message = None;
                     fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": e})));
                     Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
                 }
@@ -789,6 +793,7 @@ impl Ceremony {
             return fx;
         }
         self.outcome = Some(Outcome::Aborted);
+        self.aborted_at = Some(self.rail_index());
         self.revealed.iter_mut().for_each(|r| *r = false);
         fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count()})));
         self.message = Some(Message {

@@ -49,6 +49,8 @@ pub struct View {
     pub tick: u64,
     /// Demo PIN hints, by custodian id (only in the DEMO).
     pub demo_pins: Vec<(String, String)>,
+    /// Where the session bundle is written.
+    pub session_dir: Option<String>,
 }
 
 impl View {
@@ -66,6 +68,7 @@ impl View {
             color,
             tick: 0,
             demo_pins: vec![],
+            session_dir: None,
         }
     }
 }
@@ -148,8 +151,12 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
 fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let now = c.rail_index();
     let mut lines = vec![Line::from(Span::styled("Steps", t.bold()))];
+    let sign_at = RAIL.len() - 1;
     for (i, name) in RAIL.iter().enumerate() {
-        let (sym, style) = if i < now {
+        let skipped = c.aborted_at.is_some_and(|a| i >= a && i < sign_at);
+        let (sym, style) = if skipped {
+            ("✘", t.bad())
+        } else if i < now {
             ("✔", t.ok())
         } else if i == now {
             ("▶", t.accent())
@@ -312,8 +319,9 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered."), t.bad())));
                     lines.push(Line::from(error.as_str()));
                     lines.push(Line::from(""));
-                    lines.push(Line::from("Press r to try again. To go on without it, BOTH custodians"));
-                    lines.push(Line::from("acknowledge by signing on their own key (recorded):"));
+                    lines.push(Line::from(
+                        "Press r to try again. To go on without it, BOTH custodians acknowledge by signing on their own key (recorded):",
+                    ));
                     for (i, k) in c.checked.iter().enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
@@ -378,11 +386,14 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 if aborted { t.bad() } else { t.ok() },
             )));
             lines.push(Line::from(format!("Signed by: {}", if c.signed.is_empty() { "nobody".into() } else { c.signed.join(", ") })));
-            lines.push(Line::from("Chain head (write it on paper, read it to the reviewer):"));
+            lines.push(Line::from("Chain head, first 64 bits (write it on paper for the reviewer):"));
             let w = crate::notice::words(&head[..8]);
             lines.push(Line::from(Span::styled(format!("  {w}"), t.accent())));
             lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
-            lines.push(Line::from(format!("Session: sessions/{}", c.info.session_id)));
+            lines.push(Line::from(format!(
+                "Session: {}",
+                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
+            )));
             lines.push(Line::from("Verify: breakglass verify <session-dir>"));
             lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
             lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
@@ -495,14 +506,22 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec
 fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let (lines, _) = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize);
     let done = c.done.iter().filter(|d| **d).count();
-    let title = format!(" Runbook: {done}/{} steps ", c.done.len());
-    let [head, body, foot] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(if v.note.is_some() || c.message.is_some() { 1 } else { 0 }),
-    ])
-    .areas(area);
-    f.render_widget(Paragraph::new(Line::from(Span::styled(title, t.bold()))), head);
+    let foot_h = if v.note.is_some() || c.message.is_some() { 1 } else { 0 };
+    let [head, now_row, body, foot] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
+    f.render_widget(Paragraph::new(Line::from(Span::styled(format!(" Runbook: {done}/{} steps done", c.done.len()), t.bold()))), head);
+    // The step in hand stays pinned here, wherever the text is scrolled.
+    let now_line = match c.runbook.as_ref().and_then(|rb| rb.steps.get(v.step_cursor)) {
+        Some(step) => {
+            let mark = if c.done.get(v.step_cursor).copied().unwrap_or(false) { "✔" } else { " " };
+            Line::from(vec![
+                Span::styled(format!(" ▶ [{mark}] {}. ", v.step_cursor + 1), t.accent()),
+                Span::styled(step.text.clone(), t.accent()),
+            ])
+        }
+        None => Line::from(Span::styled(" (no `- [ ]` steps in this runbook)", t.dim())),
+    };
+    f.render_widget(Paragraph::new(now_line), now_row);
     let max = lines.len().saturating_sub(1);
     let scroll = v.scroll.min(max);
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
@@ -609,9 +628,10 @@ fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     f.render_widget(Clear, r);
     let mut text = vec![
         Line::from(Span::styled("How this works", t.bold())),
-        Line::from("Two custodians check in with their own keys; the team is told root is in use;"),
-        Line::from("the runbook opens only with both keys; every action is recorded in the journal;"),
-        Line::from("at the end both custodians sign the journal on their keys."),
+        Line::from(
+            "Two custodians check in with their own keys; the team is told root is in use; the runbook opens only with both keys; \
+             every action is recorded in the journal; at the end both custodians sign the journal on their keys.",
+        ),
         Line::from(""),
         Line::from("Ctrl-C asks before aborting. An abort is recorded and still signed."),
         Line::from("If a notice cannot be sent, both custodians must acknowledge on their keys."),

@@ -1,0 +1,188 @@
+//! End to end: the real binary in a pseudo-terminal, driven by keystrokes like a custodian would,
+//! then `breakglass verify` on what it wrote.
+
+mod common;
+
+use common::*;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    writer: Box<dyn Write + Send>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until `needle` is on screen; fails with the screen if it never comes.
+    fn wait_for(&self, needle: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if self.text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("`{needle}` never appeared; the screen shows:\n{}", self.text());
+    }
+
+    fn keys(&mut self, s: &str) {
+        self.writer.write_all(s.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+    }
+}
+
+const ENTER: &str = "\r";
+const DOWN: &str = "\x1b[B";
+
+#[test]
+fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
+    let data = tempfile::tempdir().unwrap();
+    let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut cmd = CommandBuilder::new(bin());
+    cmd.args(["--data-dir", data.path().to_str().unwrap(), "demo"]);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("BREAKGLASS_DATA_DIR");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let (p2, r2) = (parser.clone(), raw.clone());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            p2.lock().unwrap().process(&buf[..n]);
+            r2.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut s = Screen { parser, raw, writer: pty.master.take_writer().unwrap() };
+
+    s.wait_for("Start a session");
+    assert!(s.text().contains("DEMO"), "the frame says DEMO");
+    s.keys("rehearsal from the pty test");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    s.keys(ENTER); // alice's key is under the cursor
+    s.wait_for("enter your PIN");
+    s.keys("000000");
+    s.keys(ENTER);
+    s.wait_for("Wrong PIN. 2 tries left");
+    s.keys("314159");
+    s.keys(ENTER);
+    s.wait_for("touch your key now");
+    s.keys(ENTER);
+    s.wait_for("Custodian 2: insert your YubiKey");
+    s.keys(ENTER); // the cursor moved to bob's key
+    s.wait_for("Bob Example: enter your PIN");
+    s.keys("271828");
+    s.keys(ENTER);
+    s.wait_for("touch your key now");
+    s.keys(ENTER);
+    s.wait_for("Runbook: 0/13 steps done");
+    s.keys(" ");
+    s.wait_for("Runbook: 1/13 steps done");
+    s.keys("n");
+    s.keys("checked by both");
+    s.keys(ENTER);
+    s.wait_for(" note · head");
+    s.keys(ENTER);
+    s.wait_for("Before root is released");
+    for _ in 0..4 {
+        s.keys(" ");
+        s.keys(DOWN);
+    }
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Ceremony complete");
+    s.keys("q");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let out = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let dir = out
+        .split("Session recorded in ")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .map(|l| l.trim().to_string())
+        .expect("the session directory is printed");
+    let o = std::process::Command::new(bin()).args(["verify", "--json", &dir]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signers"], serde_json::json!(["alice", "bob"]));
+    let kinds: Vec<String> = v["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    for k in ["custodian.refused", "custodian.verified", "notice.sent", "runbook.unsealed", "step.done", "note", "session.closed"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn ctrl_c_asks_first_then_aborts_and_the_abort_is_signed() {
+    let data = tempfile::tempdir().unwrap();
+    let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut cmd = CommandBuilder::new(bin());
+    cmd.args(["--data-dir", data.path().to_str().unwrap(), "demo"]);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("NO_COLOR", "1");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let (p2, r2) = (parser.clone(), raw.clone());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            p2.lock().unwrap().process(&buf[..n]);
+            r2.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut s = Screen { parser, raw, writer: pty.master.take_writer().unwrap() };
+    s.wait_for("Start a session");
+    s.keys("abort test");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    s.keys(ENTER);
+    s.wait_for("enter your PIN");
+    s.keys("314159");
+    s.keys(ENTER);
+    s.wait_for("touch your key now");
+    s.keys(ENTER);
+    s.wait_for("Custodian 2: insert your YubiKey");
+    s.keys("\x03");
+    s.wait_for("Abort the ceremony?");
+    s.keys("n");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    s.keys("\x03");
+    s.wait_for("Abort the ceremony?");
+    s.keys("y");
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("ABORTED");
+    s.keys("q");
+    assert!(child.wait().unwrap().success());
+    let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(sessions.len(), 1);
+    let o = std::process::Command::new(bin()).args(["verify", "--json", sessions[0].to_str().unwrap()]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // One custodian signed an abort: recorded, signed, but not a complete two-person session.
+    assert_eq!(v["outcome"], "aborted");
+    assert_eq!(v["signers"], serde_json::json!(["alice"]));
+    assert_eq!(v["status"], "incomplete");
+}

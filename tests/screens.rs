@@ -1,0 +1,286 @@
+//! A snapshot of every screen at 80x24 on ratatui's TestBackend, clock and randomness fixed.
+
+mod common;
+
+use breakglass::ceremony::{Ceremony, Intent, Mode};
+use breakglass::journal::Written;
+use breakglass::notice::{Delivery, Phase as NP};
+use breakglass::runbook::Runbook;
+use breakglass::ui::{KeyListing, View, render};
+use chrono::{TimeZone, Utc};
+use common::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use secrecy::SecretString;
+use std::sync::Arc;
+
+fn view(c: &Ceremony) -> View {
+    let keys = c.roster.iter().map(|p| KeyListing { serial: p.serial, model: "DEMO software key".into() }).collect();
+    let mut v = View::new(Mode::Incident, String::new(), keys, false);
+    v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), breakglass::demo::pin_of(&p.id).to_string())).collect();
+    v
+}
+
+fn draw(c: &Ceremony, v: &View) -> String {
+    draw_at(c, v, 80, 24)
+}
+
+fn draw_at(c: &Ceremony, v: &View, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 25, 3, 4, 12).unwrap();
+    t.draw(|f| render(f, c, v, now)).unwrap();
+    t.backend().to_string()
+}
+
+fn journaled(c: &mut Ceremony, seq: u64, kind: &str) {
+    c.advance(Intent::Journaled(Written {
+        seq,
+        kind: kind.into(),
+        ts: format!("2026-11-25T03:00:{:02}.000Z", seq.min(59)),
+        head: [seq as u8; 32],
+    }));
+}
+
+fn begun(mode: Mode) -> Ceremony {
+    let mut c = ceremony(true);
+    c.advance(Intent::Begin { mode, reason: "root e-mail changed by a former admin".into(), ticket: Some("INC-42".into()) });
+    journaled(&mut c, 0, "session.opened");
+    c
+}
+
+fn check_in(c: &mut Ceremony, i: usize) {
+    let serial = 10000001 + i as u32;
+    c.advance(Intent::KeySeen { serial, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    c.advance(Intent::PinChecked { serial, result: Ok(()) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::Attested { custodian: i, result: Ok("sig".into()) });
+    journaled(c, 1 + i as u64, "custodian.verified");
+}
+
+fn at_runbook(mode: Mode) -> Ceremony {
+    let mut c = begun(mode);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    journaled(&mut c, 3, "notice.sent");
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    journaled(&mut c, 4, "runbook.unsealed");
+    c
+}
+
+#[test]
+fn setup() {
+    let c = ceremony(true);
+    let mut v = view(&c);
+    v.setup.reason = "root e-mail changed".into();
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn setup_drill() {
+    let c = ceremony(true);
+    let mut v = view(&c);
+    v.setup.mode = Mode::Drill;
+    v.setup.field = 0;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn check_in_await_key() {
+    let c = begun(Mode::Incident);
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn check_in_pin() {
+    let mut c = begun(Mode::Incident);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    let mut v = view(&c);
+    v.pin_len = 4;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn check_in_wrong_pin() {
+    let mut c = begun(Mode::Incident);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    c.advance(Intent::PinEntered(SecretString::from("000000".to_string())));
+    c.advance(Intent::PinChecked { serial: 10000001, result: Err(breakglass::token::TokenError::WrongPin { retries_left: 2 }) });
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn check_in_touch() {
+    let mut c = begun(Mode::Incident);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn check_in_second_refused_same_custodian() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    let mut v = view(&c);
+    v.key_cursor = 1;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn notify_sending() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn notify_failed_one_acknowledged() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("the notice could not be delivered over outbox: disk full".into()) });
+    c.advance(Intent::Acknowledge { who: 0 });
+    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn unseal_failed() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    c.advance(Intent::Unsealed(Err("bob's key could not open its layer of alice+bob.age: no identity matched".into())));
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn runbook() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::ToggleStep(0));
+    c.advance(Intent::Note { step: Some(0), text: "account 123456789012 confirmed".into() });
+    let mut v = view(&c);
+    v.step_cursor = 1;
+    v.scroll = 8;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn runbook_secret_revealed() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::Reveal(0));
+    let mut v = view(&c);
+    v.step_cursor = 1;
+    v.scroll = 20;
+    let screen = draw(&c, &v);
+    assert!(screen.contains("DEMO-7731") || screen.contains("DEMO-ONLY"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn runbook_note_being_typed() {
+    let c = at_runbook(Mode::Incident);
+    let mut v = view(&c);
+    v.note = Some("support case 1234".into());
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn closing() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::FinishRunbook);
+    c.advance(Intent::ToggleClosing(0));
+    let mut v = view(&c);
+    v.closing_cursor = 1;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+fn closed(mode: Mode) -> Ceremony {
+    let mut c = at_runbook(mode);
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    c.advance(Intent::ConfirmClose);
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m2".into() }) });
+    journaled(&mut c, 20, "notice.sent");
+    c
+}
+
+#[test]
+fn sign() {
+    let c = closed(Mode::Incident);
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn summary() {
+    let mut c = closed(Mode::Incident);
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+    }
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn drill_frame_says_drill() {
+    let c = closed(Mode::Drill);
+    let screen = draw(&c, &view(&c));
+    assert!(screen.lines().next().unwrap().contains("DRILL"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn abort_confirmation() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::RequestAbort);
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn aborted_summary() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    c.advance(Intent::RequestAbort);
+    c.advance(Intent::ConfirmAbort);
+    c.advance(Intent::NoticeDone { phase: NP::Aborted, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn help() {
+    let c = begun(Mode::Incident);
+    let mut v = view(&c);
+    v.help = true;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn halted() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::JournalFailed("/data/sessions/x/journal.jsonl: No space left on device".into()));
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn larger_terminal() {
+    let c = at_runbook(Mode::Incident);
+    insta::assert_snapshot!(draw_at(&c, &view(&c), 120, 30));
+}
+
+#[test]
+fn every_screen_fits_small_terminals_without_panicking() {
+    let states = [ceremony(true), begun(Mode::Incident), at_runbook(Mode::Drill), closed(Mode::Incident)];
+    for c in &states {
+        for (w, h) in [(80, 24), (40, 10), (20, 5), (1, 1), (200, 60)] {
+            let _ = draw_at(c, &view(c), w, h);
+        }
+    }
+}
