@@ -3,7 +3,7 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, SignStage};
+use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, Scenario, SignStage};
 use crate::clock::Clock;
 use crate::session::Runner;
 use crate::ui::{self, KeyListing, View};
@@ -184,12 +184,19 @@ impl App {
     }
 
     fn on_setup(&mut self, k: KeyEvent) -> Action {
+        let scenarios = Scenario::all(&self.c.roster);
         let f = &mut self.v.setup;
+        let fields = if f.mode == Mode::Drill { 4 } else { 3 };
         match k.code {
-            KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % 3,
-            KeyCode::BackTab | KeyCode::Up => f.field = (f.field + 2) % 3,
+            KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % fields,
+            KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
+            KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
+            KeyCode::Right | KeyCode::Char(' ') if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
             KeyCode::Left | KeyCode::Right if f.field == 0 => {
                 f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
+                if f.mode == Mode::Incident {
+                    f.scenario = 0;
+                }
             }
             KeyCode::Char(' ') if f.field == 0 => f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident },
             KeyCode::Char(ch) if f.field == 1 && f.reason.len() < 200 => f.reason.push(ch),
@@ -201,7 +208,9 @@ impl App {
                 f.ticket.pop();
             }
             KeyCode::Enter => {
-                return Action::Intent(Intent::Begin { mode: f.mode, reason: f.reason.clone(), ticket: Some(f.ticket.clone()) });
+                let scenario =
+                    if f.mode == Mode::Drill { scenarios.get(f.scenario).cloned().unwrap_or_default() } else { Scenario::Standard };
+                return Action::Intent(Intent::Begin { mode: f.mode, reason: f.reason.clone(), ticket: Some(f.ticket.clone()), scenario });
             }
             _ => {}
         }
@@ -287,11 +296,25 @@ impl App {
     }
 }
 
+/// What the ceremony starts with: from the command line and the drill history.
+pub struct Start {
+    pub mode: Mode,
+    pub reason: Option<String>,
+    pub scenario: Scenario,
+    /// "last valid drill 97 days ago (interval 90)" when drills are overdue.
+    pub overdue: Option<String>,
+    /// Time to runbook of earlier valid drills, oldest first, in seconds.
+    pub previous: Vec<f64>,
+}
+
 /// Runs the interactive ceremony until it is done or the custodians leave.
-pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, reason: Option<String>) -> anyhow::Result<i32> {
+pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> anyhow::Result<i32> {
     let keys: Vec<KeyListing> = runner.tokens.iter().map(|t| t.info()).map(|i| KeyListing { serial: i.serial, model: i.model }).collect();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut v = View::new(Mode::Incident, reason.unwrap_or_default(), keys, color);
+    let mut v = View::new(start.mode, start.reason.unwrap_or_default(), keys, color);
+    v.setup.scenario = Scenario::all(&c.roster).iter().position(|s| *s == start.scenario).unwrap_or(0);
+    v.overdue = start.overdue;
+    v.previous = start.previous;
     if c.info.demo {
         v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
     }

@@ -39,6 +39,66 @@ impl Mode {
     }
 }
 
+/// What a drill rehearses on purpose (chosen at setup, journalled in `session.opened`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scenario {
+    /// The whole ceremony as an incident would run it.
+    #[default]
+    Standard,
+    /// The notice channel is down: the custodians rehearse going on with a signed acknowledgement.
+    NoticeDown,
+    /// This custodian's key is declared missing: a third custodian steps in.
+    KeyMissing(String),
+    /// The usual pair (the roster's first two custodians) may not open the runbook together:
+    /// a spare pair proves its sealed file still opens.
+    SparePair,
+}
+
+impl Scenario {
+    /// The scenario's name as the command line and the journal write it.
+    pub fn name(&self) -> String {
+        match self {
+            Scenario::Standard => "standard".into(),
+            Scenario::NoticeDown => "notice-down".into(),
+            Scenario::KeyMissing(id) => format!("key-missing:{id}"),
+            Scenario::SparePair => "spare-pair".into(),
+        }
+    }
+
+    /// Parses `standard`, `notice-down`, `key-missing:<id>` or `spare-pair`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "standard" => Ok(Scenario::Standard),
+            "notice-down" => Ok(Scenario::NoticeDown),
+            "spare-pair" => Ok(Scenario::SparePair),
+            _ => match s.strip_prefix("key-missing:") {
+                Some(id) if !id.is_empty() => Ok(Scenario::KeyMissing(id.to_string())),
+                _ => Err(format!("unknown drill scenario `{s}`: use standard, notice-down, key-missing:<custodian id> or spare-pair")),
+            },
+        }
+    }
+
+    /// One sentence for the setup screen.
+    pub fn describe(&self) -> String {
+        match self {
+            Scenario::Standard => "the whole ceremony, as in an incident".into(),
+            Scenario::NoticeDown => "the notice channel is down: rehearse the signed acknowledgement".into(),
+            Scenario::KeyMissing(id) => format!("{id}'s key is missing: a third custodian steps in"),
+            Scenario::SparePair => "the usual pair sits out: a spare pair opens the runbook".into(),
+        }
+    }
+
+    /// Every scenario a drill can choose on this roster.
+    pub fn all(roster: &[Person]) -> Vec<Scenario> {
+        let mut v = vec![Scenario::Standard, Scenario::NoticeDown];
+        v.extend(roster.iter().map(|p| Scenario::KeyMissing(p.id.clone())));
+        if roster.len() > 2 {
+            v.push(Scenario::SparePair);
+        }
+        v
+    }
+}
+
 /// A custodian as the ceremony knows them (from the trusted roster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
@@ -173,6 +233,9 @@ pub struct Ceremony {
     pub announced: bool,
     /// The rail step at which the ceremony was aborted, if it was.
     pub aborted_at: Option<usize>,
+    pub scenario: Scenario,
+    /// Kind and time of every journal entry so far (for the drill's timings).
+    pub times: Vec<(String, String)>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -182,6 +245,7 @@ pub enum Intent {
         mode: Mode,
         reason: String,
         ticket: Option<String>,
+        scenario: Scenario,
     },
     /// A key was presented: its serial, what it is, PIN tries left, and a fresh nonce for its challenge.
     KeySeen {
@@ -321,6 +385,8 @@ impl Ceremony {
             confirm_abort: false,
             announced: false,
             aborted_at: None,
+            scenario: Scenario::Standard,
+            times: vec![],
         }
     }
 
@@ -373,6 +439,7 @@ impl Ceremony {
                 if self.started_ts.is_none() {
                     self.started_ts = Some(w.ts.clone());
                 }
+                self.times.push((w.kind.clone(), w.ts.clone()));
                 self.last = Some(w);
                 return fx;
             }
@@ -413,12 +480,22 @@ impl Ceremony {
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Halted(String::new()));
         self.phase = match (phase, intent) {
-            (Phase::Setup, Intent::Begin { mode, reason, ticket }) => {
+            (Phase::Setup, Intent::Begin { mode, reason, ticket, scenario }) => {
                 let reason = reason.trim().to_string();
                 if reason.is_empty() {
                     self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
                     Phase::Setup
+                } else if mode == Mode::Incident && scenario != Scenario::Standard {
+                    self.refuse(format!(
+                        "Scenario `{}` is for drills only: switch the mode to DRILL, or choose `standard`.",
+                        scenario.name()
+                    ));
+                    Phase::Setup
+                } else if !Scenario::all(&self.roster).contains(&scenario) {
+                    self.refuse(format!("Scenario `{}` does not fit this roster.", scenario.name()));
+                    Phase::Setup
                 } else {
+                    self.scenario = scenario;
                     self.mode = mode;
                     self.reason = reason;
                     self.ticket = ticket.filter(|t| !t.trim().is_empty());
@@ -435,6 +512,7 @@ impl Ceremony {
                             "runbook_sha256": self.info.runbook_sha256,
                             "account": self.info.account,
                             "quorum": self.info.quorum,
+                            "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
                             "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
                         }),
                     ));
@@ -543,6 +621,11 @@ impl Ceremony {
                     ));
                     return Phase::CheckIn(AwaitKey);
                 }
+                if let Some(why) = self.scenario_refuses(custodian) {
+                    self.refuse(why.clone());
+                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": why})));
+                    return Phase::CheckIn(AwaitKey);
+                }
                 match retries {
                     Ok(0) | Err(TokenError::PinBlocked) => {
                         self.refuse(format!("{}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.", p.id));
@@ -627,12 +710,7 @@ impl Ceremony {
                     ));
                     self.checked.push(CheckedIn { custodian, serial, model });
                     self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
-                    if self.checked.len() >= self.info.quorum {
-                        fx.push(Effect::SendNotice(NoticePhase::InUse));
-                        Phase::Notify { notice: NoticePhase::InUse, status: NotifyStatus::Sending }
-                    } else {
-                        Phase::CheckIn(AwaitKey)
-                    }
+                    if self.checked.len() >= self.info.quorum { self.send_notice(NoticePhase::InUse, fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {
                     let id = self.roster[custodian].id.clone();
@@ -645,6 +723,28 @@ impl Ceremony {
                 }
             },
             (stage, _) => Phase::CheckIn(stage),
+        }
+    }
+
+    /// Why the drill's scenario turns this custodian away, if it does.
+    fn scenario_refuses(&self, custodian: usize) -> Option<String> {
+        let id = &self.roster[custodian].id;
+        match &self.scenario {
+            Scenario::KeyMissing(missing) if missing == id => {
+                Some(format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key."))
+            }
+            Scenario::SparePair if self.roster.len() > 2 => {
+                let usual = [self.roster[0].id.as_str(), self.roster[1].id.as_str()];
+                let first = self.checked.first().map(|k| self.roster[k.custodian].id.as_str());
+                match first {
+                    Some(f) if usual.contains(&f) && usual.contains(&id.as_str()) => Some(format!(
+                        "DRILL scenario: {} and {} are the usual pair; a spare custodian steps in so the spare pair's runbook file is proven to open.",
+                        usual[0], usual[1]
+                    )),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 
@@ -668,10 +768,7 @@ impl Ceremony {
                     Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
                 }
             },
-            (NotifyStatus::Failed { .. }, Intent::RetryNotice) => {
-                fx.push(Effect::SendNotice(notice));
-                Phase::Notify { notice, status: NotifyStatus::Sending }
-            }
+            (NotifyStatus::Failed { .. }, Intent::RetryNotice) => self.send_notice(notice, fx),
             (NotifyStatus::Failed { error, acked, acking: None }, Intent::Acknowledge { who })
                 if who < self.checked.len() && !acked.contains(&who) =>
             {
@@ -719,6 +816,19 @@ impl Ceremony {
             }
             (status, _) => Phase::Notify { notice, status },
         }
+    }
+
+    /// Sends a notice, unless the drill rehearses the channel being down (then the failure is
+    /// simulated here, without touching the network, and recorded as simulated).
+    fn send_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        if self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown && notice == NoticePhase::InUse {
+            let error = "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then both custodians acknowledge."
+                .to_string();
+            fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error, "simulated": true})));
+            return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
+        }
+        fx.push(Effect::SendNotice(notice));
+        Phase::Notify { notice, status: NotifyStatus::Sending }
     }
 
     fn after_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {

@@ -56,6 +56,9 @@ pub struct CeremonyArgs {
     /// Why root is being opened (shown to the team in the notice).
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
+    #[arg(long, value_name = "NAME", requires = "drill")]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +72,9 @@ pub struct DemoArgs {
     /// Reason recorded for the demo session.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
+    #[arg(long, value_name = "NAME", requires = "drill")]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! What each command does, on top of the library. Errors here are for people: each one names the
 //! thing and the next step.
 
-use crate::ceremony::{Mode, Phase};
+use crate::ceremony::{Mode, Phase, Scenario};
 use crate::cli::{Cli, Command, DrillCmd, RosterCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -59,7 +59,13 @@ impl Env {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let env = Env::load(&cli)?;
     match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
-        Command::Demo(a) => demo(&env, a.auto, if a.drill { Mode::Drill } else { Mode::Incident }, a.reason),
+        Command::Demo(a) => {
+            let scenario = match &a.scenario {
+                Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
+                None => Scenario::Standard,
+            };
+            demo(&env, a.auto, if a.drill { Mode::Drill } else { Mode::Incident }, a.reason, scenario)
+        }
         Command::Ceremony(_) => {
             bail!(
                 "the real ceremony needs the YubiKey (PIV) adapter, which this build does not include yet.\n\
@@ -82,15 +88,29 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>) -> anyhow::Result<i32> {
+fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let account = env.config.aws.account_id.clone();
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.broadcaster(), account)?;
     if !auto {
-        return crate::app::run(c, r, clock, reason);
+        let start = crate::app::Start {
+            mode,
+            reason,
+            scenario,
+            overdue: crate::drill::overdue_note(env),
+            previous: crate::drill::previous_times(env),
+        };
+        return crate::app::run(c, r, clock, start);
     }
     let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
-    crate::demo::play(&mut c, &mut r, mode, &reason);
+    if !Scenario::all(&c.roster).contains(&scenario) {
+        bail!(
+            "scenario `{}` does not fit the demo roster (custodians: {})",
+            scenario.name(),
+            c.roster.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    crate::demo::play(&mut c, &mut r, mode, &reason, scenario);
     match &c.phase {
         Phase::Summary => {
             let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();

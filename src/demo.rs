@@ -4,7 +4,7 @@
 //! The demo keys are public: a DEMO session proves nothing about anyone. It exists so a newcomer
 //! can walk the whole ceremony without a YubiKey or AWS, and so tests can run it end to end.
 
-use crate::ceremony::{Ceremony, Intent, Mode, Person, SessionInfo};
+use crate::ceremony::{Ceremony, Intent, Mode, Person, Scenario, SessionInfo};
 use crate::clock::Clock;
 use crate::notice::Broadcaster;
 use crate::roster::Roster;
@@ -88,15 +88,21 @@ pub fn setup(
     Ok((c, runner))
 }
 
-/// Plays both custodians (alice and bob) through the whole ceremony, unattended.
-pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str) {
-    drive(c, r, Intent::Begin { mode, reason: reason.into(), ticket: None });
-    for id in ["alice", "bob"] {
-        let Some(serial) = r.roster.custodian(id).map(|p| p.yubikey_serial) else { return };
+/// Plays the custodians through the whole ceremony, unattended: the first ones in roster order
+/// whom the ceremony (and the drill's scenario) accepts check in.
+pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario: Scenario) {
+    drive(c, r, Intent::Begin { mode, reason: reason.into(), ticket: None, scenario });
+    let people: Vec<(String, u32)> = r.roster.custodians.iter().map(|p| (p.id.clone(), p.yubikey_serial)).collect();
+    for (id, serial) in people {
+        if c.checked.len() >= c.info.quorum || !matches!(c.phase, crate::ceremony::Phase::CheckIn(_)) {
+            break;
+        }
         let seen = r.present(serial);
         drive(c, r, seen);
-        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
-        drive(c, r, Intent::Touch);
+        if matches!(c.phase, crate::ceremony::Phase::CheckIn(crate::ceremony::KeyStage::AwaitPin { .. })) {
+            drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&id).to_string())));
+            drive(c, r, Intent::Touch);
+        }
     }
     // A notice that could not go out: both acknowledge with their keys (journalled), as people would.
     for who in 0..c.checked.len() {

@@ -1,5 +1,6 @@
-//! Drills: every drill bundle in the data directory, checked with verify, timed, and the overdue
-//! warning. Only valid bundles count; tampered or incomplete ones are listed as such.
+//! Drills: every drill bundle in the data directory, checked with verify and timed; who has not
+//! drilled lately; the overdue warning; the evidence pack an auditor asks for. Only valid bundles
+//! count; tampered or incomplete ones are listed as such and never counted.
 
 use crate::cli::{DrillReportArgs, Format};
 use crate::commands::Env;
@@ -8,17 +9,41 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// One drill bundle as the report shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrillRow {
     pub session_id: String,
     pub valid: bool,
     pub status: Status,
     pub started: Option<String>,
+    pub ended: Option<String>,
     pub scenario: String,
     pub time_to_runbook_s: Option<f64>,
     pub custodians: Vec<String>,
     pub demo: bool,
+    pub outcome: Option<String>,
+    /// How the "root in use" alert went: `sent <message id>`, `not delivered; acknowledged`, or `none`.
+    pub alert: String,
+    pub alert_message_id: Option<String>,
+    pub runbook_opened: bool,
+    pub steps_done: usize,
+    /// Seconds from the runbook opening (or the step before) to each step done.
+    pub step_times_s: Vec<f64>,
+    /// Notes taken during the drill: the post-drill actions.
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+    #[serde(skip)]
     pub dir: PathBuf,
+    #[serde(skip)]
+    pub roster_custodians: Vec<String>,
+}
+
+/// Who took part in a valid drill within the interval.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Participation {
+    pub custodian: String,
+    pub last_drill: Option<String>,
+    pub within_interval: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,13 +53,72 @@ pub struct DrillReport {
     pub overdue: bool,
     pub days_since_last_valid: Option<i64>,
     pub interval_days: u32,
+    pub participation: Vec<Participation>,
 }
 
 fn ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// Finds and verifies every drill session under the data directory.
+fn secs(a: &str, b: &str) -> Option<f64> {
+    Some((ts(b)? - ts(a)?).num_milliseconds() as f64 / 1000.0)
+}
+
+fn row(dir: PathBuf, r: verify::Report) -> DrillRow {
+    let unsealed = r.timeline.iter().find(|e| e.kind == "runbook.unsealed");
+    let ttr = match (r.started.as_deref(), unsealed) {
+        (Some(a), Some(b)) => secs(a, &b.ts),
+        _ => None,
+    };
+    let mut step_times = vec![];
+    let mut prev = unsealed.map(|e| e.ts.clone());
+    for e in r.timeline.iter().filter(|e| e.kind == "step.done") {
+        if let Some(d) = prev.as_deref().and_then(|p| secs(p, &e.ts)) {
+            step_times.push(d);
+        }
+        prev = Some(e.ts.clone());
+    }
+    let in_use: Vec<&verify::NoticeRecord> = r.notices.iter().filter(|n| n.phase == "in_use").collect();
+    let sent = in_use.iter().find(|n| n.outcome == "sent");
+    let alert = match sent {
+        Some(n) => format!("sent via {} ({})", n.channel.as_deref().unwrap_or("?"), n.message_id.as_deref().unwrap_or("?")),
+        None if in_use.iter().any(|n| n.outcome == "acknowledged") => "not delivered; going on was acknowledged by both custodians".into(),
+        None if in_use.iter().any(|n| n.outcome == "failed") => "not delivered".into(),
+        None => "none".into(),
+    };
+    DrillRow {
+        session_id: if r.session_id.is_empty() {
+            dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+        } else {
+            r.session_id.clone()
+        },
+        valid: r.status == Status::Valid,
+        status: r.status,
+        started: r.started.clone(),
+        ended: r.ended.clone(),
+        scenario: r.scenario.clone().unwrap_or_else(|| "standard".into()),
+        time_to_runbook_s: ttr,
+        custodians: r.custodians.clone(),
+        demo: r.demo,
+        outcome: r.outcome.clone(),
+        alert,
+        alert_message_id: sent.and_then(|n| n.message_id.clone()),
+        runbook_opened: unsealed.is_some(),
+        steps_done: r
+            .timeline
+            .iter()
+            .filter(|e| e.kind == "step.done")
+            .count()
+            .saturating_sub(r.timeline.iter().filter(|e| e.kind == "step.undone").count()),
+        step_times_s: step_times,
+        notes: r.timeline.iter().filter(|e| e.kind == "note").map(|e| e.summary.clone()).collect(),
+        problems: r.problems.iter().map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() }).collect(),
+        dir,
+        roster_custodians: r.roster_custodians,
+    }
+}
+
+/// Finds and verifies every drill session under the data directory, oldest first.
 pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
     let mut rows = vec![];
     let Ok(rd) = std::fs::read_dir(env.sessions_dir()) else { return rows };
@@ -57,27 +141,9 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
                 continue;
             }
         }
-        let unsealed = r.timeline.iter().find(|e| e.kind == "runbook.unsealed").and_then(|e| ts(&e.ts));
-        let ttr = match (r.started.as_deref().and_then(ts), unsealed) {
-            (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
-            _ => None,
-        };
-        rows.push(DrillRow {
-            session_id: if r.session_id.is_empty() {
-                dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
-            } else {
-                r.session_id.clone()
-            },
-            valid: r.status == Status::Valid,
-            status: r.status,
-            started: r.started.clone(),
-            scenario: "standard".into(),
-            time_to_runbook_s: ttr,
-            custodians: r.custodians.clone(),
-            demo: r.demo,
-            dir,
-        });
+        rows.push(row(dir, r));
     }
+    rows.sort_by(|a, b| a.started.cmp(&b.started));
     rows
 }
 
@@ -88,17 +154,41 @@ pub fn overdue_days(env: &Env) -> Option<i64> {
     Some((Utc::now() - last).num_days() - i64::from(env.config.drill.interval_days))
 }
 
-pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> DrillReport {
-    let drills = collect(env, since);
-    let last = drills.iter().filter(|r| r.valid).filter_map(|r| r.started.clone()).max();
+/// The report as of `now`. Overdue: no valid drill, or the last one more than `interval_days` ago.
+pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String], now: DateTime<Utc>) -> DrillReport {
+    let valid: Vec<&DrillRow> = drills.iter().filter(|r| r.valid).collect();
+    let last = valid.iter().filter_map(|r| r.started.clone()).max();
     let days = last.as_deref().and_then(ts).map(|t| (now - t).num_days());
+    let mut people: Vec<String> = roster.to_vec();
+    if people.is_empty() {
+        people = valid.last().map(|r| r.roster_custodians.clone()).unwrap_or_default();
+    }
+    let participation = people
+        .into_iter()
+        .map(|id| {
+            let last = valid.iter().filter(|r| r.custodians.contains(&id)).filter_map(|r| r.started.clone()).max();
+            let within = last.as_deref().and_then(ts).is_some_and(|t| (now - t).num_days() <= i64::from(interval_days));
+            Participation { custodian: id, last_drill: last, within_interval: within }
+        })
+        .collect();
     DrillReport {
-        overdue: days.is_none_or(|d| d > i64::from(env.config.drill.interval_days)),
+        overdue: days.is_none_or(|d| d > i64::from(interval_days)),
         last_valid_drill: last,
         days_since_last_valid: days,
-        interval_days: env.config.drill.interval_days,
+        interval_days,
+        participation,
         drills,
     }
+}
+
+pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> DrillReport {
+    let roster: Vec<String> = env
+        .config
+        .roster_path()
+        .and_then(|p| crate::roster::Roster::load(&p).ok())
+        .map(|r| r.custodians.iter().map(|c| c.id.clone()).collect())
+        .unwrap_or_default();
+    report_from(collect(env, since), env.config.drill.interval_days, &roster, now)
 }
 
 pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
@@ -121,65 +211,153 @@ pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn render_text(rep: &DrillReport) -> String {
-    let mut s = String::from("drills (each checked with `breakglass verify`):\n");
+/// Time to runbook of each valid drill as a bar chart (drawn with ratatui, printed as text).
+pub fn chart(rep: &DrillReport, width: u16) -> String {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Widget};
+    let valid: Vec<&DrillRow> = rep.drills.iter().filter(|d| d.valid && d.time_to_runbook_s.is_some()).collect();
+    if valid.is_empty() {
+        return String::new();
+    }
+    let bars: Vec<Bar> = valid
+        .iter()
+        .map(|d| {
+            let s = d.time_to_runbook_s.unwrap_or(0.0);
+            let label = d.started.as_deref().and_then(|t| t.get(5..10)).unwrap_or("?").to_string();
+            Bar::default().value(s.round() as u64).label(ratatui::text::Line::from(label)).text_value(crate::ui::human_secs(s))
+        })
+        .collect();
+    let height = 12;
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    BarChart::default()
+        .block(Block::default().borders(Borders::ALL).title(" time to runbook per valid drill (MM-DD) "))
+        .bar_width(7)
+        .bar_gap(2)
+        .data(BarGroup::default().bars(&bars))
+        .render(area, &mut buf);
+    let mut out = String::new();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn render_text(rep: &DrillReport) -> String {
+    let mut s = String::from("Drills (each bundle checked with `breakglass verify`; only valid ones count):\n");
     if rep.drills.is_empty() {
         s.push_str("  none found. Rehearse with `breakglass ceremony --drill` (or `breakglass demo --drill`).\n");
     }
     for d in &rep.drills {
         s.push_str(&format!(
-            "  {:<26} {:<10} {}  runbook after {}  custodians: {}{}\n",
+            "  {:<24} {:<10} {}  {:<22} runbook after {:>7}  custodians: {}{}\n",
             d.session_id,
             format!("{:?}", d.status).to_uppercase(),
-            d.started.as_deref().unwrap_or("?"),
-            d.time_to_runbook_s.map_or("-".into(), |t| format!("{t:.1}s")),
-            d.custodians.join(", "),
+            d.started.as_deref().and_then(|t| t.get(..16)).unwrap_or("?"),
+            d.scenario,
+            d.time_to_runbook_s.map_or("-".into(), crate::ui::human_secs),
+            if d.custodians.is_empty() { "-".into() } else { d.custodians.join(", ") },
             if d.demo { "  (DEMO)" } else { "" }
         ));
     }
+    s.push('\n');
+    s.push_str(&chart(rep, 72));
     match (&rep.last_valid_drill, rep.overdue) {
         (Some(l), true) => s.push_str(&format!(
-            "OVERDUE: last valid drill {l}, {} days ago (interval {} days)\n",
+            "OVERDUE: the last valid drill ({l}) was {} days ago; the interval is {} days.\n",
             rep.days_since_last_valid.unwrap_or(0),
             rep.interval_days
         )),
         (Some(l), false) => s.push_str(&format!(
-            "last valid drill {l} ({} days ago; interval {} days)\n",
+            "Last valid drill {l} ({} days ago; interval {} days).\n",
             rep.days_since_last_valid.unwrap_or(0),
             rep.interval_days
         )),
-        (None, _) => s.push_str("OVERDUE: no valid drill on record\n"),
+        (None, _) => s.push_str("OVERDUE: no valid drill on record.\n"),
+    }
+    let missing: Vec<&str> = rep.participation.iter().filter(|p| !p.within_interval).map(|p| p.custodian.as_str()).collect();
+    if !missing.is_empty() {
+        s.push_str(&format!("Not drilled within {} days: {}.\n", rep.interval_days, missing.join(", ")));
     }
     s
 }
 
-fn render_md(rep: &DrillReport) -> String {
-    let mut s = String::from(
-        "# Break-glass drill report\n\n| session | status | started | time to runbook | custodians |\n|---|---|---|---|---|\n",
-    );
+pub fn render_md(rep: &DrillReport) -> String {
+    let mut s = String::from("# Break-glass drill report\n\n");
+    s.push_str(&format!(
+        "Interval: {} days. Last valid drill: {}. Overdue: **{}**.\n\n",
+        rep.interval_days,
+        rep.last_valid_drill.as_deref().unwrap_or("none"),
+        if rep.overdue { "yes" } else { "no" }
+    ));
+    s.push_str("| session | verified | started | scenario | custodians | alert | runbook opened | time to runbook | steps done |\n|---|---|---|---|---|---|---|---|---|\n");
     for d in &rep.drills {
         s.push_str(&format!(
-            "| {}{} | {:?} | {} | {} | {} |\n",
+            "| {}{} | {:?} | {} | {} | {} | {} | {} | {} | {} |\n",
             d.session_id,
             if d.demo { " (DEMO)" } else { "" },
             d.status,
             d.started.as_deref().unwrap_or("?"),
-            d.time_to_runbook_s.map_or("-".into(), |t| format!("{t:.1} s")),
-            d.custodians.join(", ")
+            d.scenario,
+            d.custodians.join(", "),
+            d.alert,
+            if d.runbook_opened { "yes" } else { "no" },
+            d.time_to_runbook_s.map_or("-".into(), crate::ui::human_secs),
+            d.steps_done
         ));
     }
-    s.push_str(&format!(
-        "\nLast valid drill: {}. Overdue: {}.\n\nVerify any bundle by hand: `ssh-keygen -Y verify -f allowed_signers -I <id> -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl`\n",
-        rep.last_valid_drill.as_deref().unwrap_or("none"),
-        if rep.overdue { "yes" } else { "no" }
-    ));
+    s.push_str("\n## Participation\n\n");
+    for p in &rep.participation {
+        s.push_str(&format!(
+            "- {}: last drill {}{}\n",
+            p.custodian,
+            p.last_drill.as_deref().unwrap_or("never"),
+            if p.within_interval { "" } else { " — **not within the interval**" }
+        ));
+    }
+    for d in rep.drills.iter().filter(|d| d.valid) {
+        s.push_str(&format!("\n## {}\n\n", d.session_id));
+        if !d.step_times_s.is_empty() {
+            let times: Vec<String> =
+                d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, crate::ui::human_secs(*t))).collect();
+            s.push_str(&format!("Step times: {}\n\n", times.join(", ")));
+        }
+        if d.notes.is_empty() {
+            s.push_str("Post-drill actions: none recorded.\n");
+        } else {
+            s.push_str("Post-drill actions and notes:\n\n");
+            for n in &d.notes {
+                s.push_str(&format!("- {n}\n"));
+            }
+        }
+    }
+    let invalid: Vec<&DrillRow> = rep.drills.iter().filter(|d| !d.valid).collect();
+    if !invalid.is_empty() {
+        s.push_str("\n## Not counted\n\n");
+        for d in invalid {
+            s.push_str(&format!(
+                "- {} ({:?}): {}\n",
+                d.session_id,
+                d.status,
+                d.problems.first().map(String::as_str).unwrap_or("never signed")
+            ));
+        }
+    }
+    s.push_str(
+        "\n## Verify by hand\n\nIn each bundle directory, for each signer `<id>`:\n\n    ssh-keygen -Y verify -f allowed_signers -I <id> -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl\n\n\
+         Compare the keys in `allowed_signers` with the roster you trust first (docs/verify-by-hand.md).\n",
+    );
     s
 }
 
-fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
+/// Writes drills.md, drills.json and a copy of every bundle (valid or not) to `dir`.
+pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("bundles"))?;
-    std::fs::write(dir.join("drills.json"), serde_json::to_vec_pretty(rep)?)?;
-    std::fs::write(dir.join("drills.md"), render_md(rep))?;
+    crate::session::write_atomic(&dir.join("drills.json"), &serde_json::to_vec_pretty(rep)?)?;
+    crate::session::write_atomic(&dir.join("drills.md"), render_md(rep).as_bytes())?;
     for d in &rep.drills {
         let to = dir.join("bundles").join(&d.session_id);
         std::fs::create_dir_all(&to)?;
@@ -190,4 +368,21 @@ fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A sentence for the setup screen when drills are overdue.
+pub fn overdue_note(env: &Env) -> Option<String> {
+    let rep = report(env, None, Utc::now());
+    if !rep.overdue {
+        return None;
+    }
+    Some(match rep.days_since_last_valid {
+        Some(d) => format!("the last valid drill was {d} days ago (interval {} days)", rep.interval_days),
+        None => "no valid drill on record".to_string(),
+    })
+}
+
+/// Time to runbook of earlier valid drills, oldest first.
+pub fn previous_times(env: &Env) -> Vec<f64> {
+    collect(env, None).into_iter().filter(|d| d.valid).filter_map(|d| d.time_to_runbook_s).collect()
 }

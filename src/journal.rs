@@ -93,6 +93,11 @@ impl<S: JournalStore> Journal<S> {
         Self { store, seq: 0, prev: [0; 32], started: false }
     }
 
+    /// Continues an existing chain: the next line gets `next_seq` and `prev` = `head`.
+    pub fn resume(store: S, next_seq: u64, head: [u8; 32]) -> Self {
+        Self { store, seq: next_seq, prev: head, started: next_seq > 0 }
+    }
+
     /// The SHA-256 of the last line written (all zeros before the first).
     pub fn head(&self) -> [u8; 32] {
         self.prev

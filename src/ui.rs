@@ -28,8 +28,10 @@ pub struct SetupForm {
     pub mode: Mode,
     pub reason: String,
     pub ticket: String,
-    /// 0 mode, 1 reason, 2 ticket.
+    /// 0 mode, 1 reason, 2 ticket, 3 scenario (drills only).
     pub field: usize,
+    /// Index into `Scenario::all(roster)`.
+    pub scenario: usize,
 }
 
 /// View state: what is being typed and where the cursor is. Never a secret in clear: the PIN is
@@ -51,12 +53,16 @@ pub struct View {
     pub demo_pins: Vec<(String, String)>,
     /// Where the session bundle is written.
     pub session_dir: Option<String>,
+    /// Shown at setup when drills are overdue.
+    pub overdue: Option<String>,
+    /// Time to runbook of earlier valid drills (seconds, oldest first).
+    pub previous: Vec<f64>,
 }
 
 impl View {
     pub fn new(mode: Mode, reason: String, keys: Vec<KeyListing>, color: bool) -> Self {
         Self {
-            setup: SetupForm { mode, reason, ticket: String::new(), field: 1 },
+            setup: SetupForm { mode, reason, ticket: String::new(), field: 1, scenario: 0 },
             keys,
             key_cursor: 0,
             pin_len: 0,
@@ -69,6 +75,8 @@ impl View {
             tick: 0,
             demo_pins: vec![],
             session_dir: None,
+            overdue: None,
+            previous: vec![],
         }
     }
 }
@@ -233,7 +241,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 let mark = if v.setup.field == i { "▶ " } else { "  " };
                 Line::from(vec![
                     Span::styled(mark.to_string(), t.accent()),
-                    Span::styled(format!("{label:<8}"), t.bold()),
+                    Span::styled(format!("{label:<10}"), t.bold()),
                     Span::raw(value),
                 ])
             };
@@ -245,11 +253,20 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
             lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
             lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
+            if v.setup.mode == Mode::Drill {
+                let all = crate::ceremony::Scenario::all(&c.roster);
+                let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
+                lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
+                lines.push(Line::from(Span::styled(format!("            {}", sc.describe()), t.dim())));
+            }
             lines.push(Line::from(""));
             lines.push(Line::from("Write why root is needed: the team reads it in the notice."));
             lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
             if c.info.demo {
                 lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
+            }
+            if let Some(o) = &v.overdue {
+                lines.push(Line::from(Span::styled(format!("! Drills are overdue: {o}."), t.bad())));
             }
         }
         Phase::CheckIn(stage) => {
@@ -390,6 +407,9 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             let w = crate::notice::words(&head[..8]);
             lines.push(Line::from(Span::styled(format!("  {w}"), t.accent())));
             lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
+            if c.mode == Mode::Drill {
+                lines.extend(drill_timing(c, v, t));
+            }
             lines.push(Line::from(format!(
                 "Session: {}",
                 v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
@@ -680,4 +700,51 @@ pub fn runbook_width(area: Rect) -> usize {
     let inner = area.width.saturating_sub(2);
     let rail = if inner >= 100 { 24 } else { 19 };
     inner.saturating_sub(rail).saturating_sub(2) as usize
+}
+
+fn secs(a: &str, b: &str) -> Option<f64> {
+    let a = DateTime::parse_from_rfc3339(a).ok()?;
+    let b = DateTime::parse_from_rfc3339(b).ok()?;
+    Some((b - a).num_milliseconds() as f64 / 1000.0)
+}
+
+/// "1m 05s" / "42.0s".
+pub fn human_secs(s: f64) -> String {
+    if s >= 60.0 { format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64) } else { format!("{s:.1}s") }
+}
+
+/// Time to runbook and per-step times of this drill, compared with earlier drills.
+fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
+    let mut out = vec![];
+    let start = c.started_ts.clone().unwrap_or_default();
+    let unsealed = c.times.iter().find(|(k, _)| k == "runbook.unsealed").map(|(_, ts)| ts.clone());
+    let ttr = unsealed.as_deref().and_then(|u| secs(&start, u));
+    let mut line = format!("Drill ({}): time to runbook {}", c.scenario.name(), ttr.map_or("-".into(), human_secs));
+    if let (Some(now), Some(best)) = (ttr, v.previous.iter().copied().reduce(f64::min)) {
+        let last = v.previous.last().copied().unwrap_or(best);
+        line.push_str(&format!(
+            " (last drill {}, best {}{})",
+            human_secs(last),
+            human_secs(best),
+            if now > last * 1.2 { ", SLOWER" } else { "" }
+        ));
+    }
+    out.push(Line::from(Span::styled(line, t.bold())));
+    // Step times: from the previous step (or the runbook opening) to each step.done.
+    let mut prev = unsealed.clone();
+    let mut steps: Vec<(String, f64)> = vec![];
+    for (k, ts) in &c.times {
+        if k == "step.done" {
+            if let Some(d) = prev.as_deref().and_then(|p| secs(p, ts)) {
+                steps.push((format!("#{}", steps.len() + 1), d));
+            }
+            prev = Some(ts.clone());
+        }
+    }
+    steps.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if !steps.is_empty() {
+        let slow: Vec<String> = steps.iter().take(3).map(|(n, d)| format!("{n} {}", human_secs(*d))).collect();
+        out.push(Line::from(format!("Slowest steps: {}", slow.join(", "))));
+    }
+    out
 }

@@ -61,7 +61,24 @@ pub struct Report {
     pub head: String,
     pub head_words: String,
     pub roster_source: String,
+    /// The drill scenario (drills only).
+    pub scenario: Option<String>,
+    /// Every notice the journal records: delivered, failed or acknowledged.
+    pub notices: Vec<NoticeRecord>,
+    /// Custodians listed in the roster when the session opened.
+    pub roster_custodians: Vec<String>,
     pub timeline: Vec<Event>,
+}
+
+/// A notice as the journal records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeRecord {
+    pub phase: String,
+    /// "sent", "failed" or "acknowledged".
+    pub outcome: String,
+    pub channel: Option<String>,
+    pub message_id: Option<String>,
+    pub ts: String,
 }
 
 /// Which roster to check signers against.
@@ -131,6 +148,10 @@ struct Detail<'a> {
     statement: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     sshsig: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    scenario: Option<Cow<'a, str>>,
+    #[serde(default)]
+    custodians: Option<Vec<String>>,
 }
 
 fn summary(d: &Detail) -> String {
@@ -224,6 +245,9 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         head: hex::encode(chain.head),
         head_words: words(&chain.head),
         roster_source: String::new(),
+        scenario: None,
+        notices: vec![],
+        roster_custodians: vec![],
         timeline: vec![],
     };
     let tampered = |r: &Report| r.problems.iter().any(|p| !p.what.starts_with("partial last line"));
@@ -291,6 +315,8 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
             r.mode = d.mode.as_deref().unwrap_or("incident").to_string();
             r.demo = d.demo == Some(true);
             r.started = Some(d.ts.to_string());
+            r.scenario = d.scenario.as_deref().map(str::to_string);
+            r.roster_custodians = d.custodians.clone().unwrap_or_default();
             if r.demo {
                 r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
             }
@@ -326,6 +352,15 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
                 Ok(()) => {}
                 Err(e) => r.problems.push(Problem { line: n, what: format!("{}'s signature in {}: {e}", id, d.kind) }),
             }
+        }
+        if let Some(outcome) = d.kind.strip_prefix("notice.") {
+            r.notices.push(NoticeRecord {
+                phase: d.phase.as_deref().unwrap_or("").to_string(),
+                outcome: outcome.to_string(),
+                channel: d.channel.as_deref().map(str::to_string),
+                message_id: d.message_id.as_deref().map(str::to_string),
+                ts: d.ts.to_string(),
+            });
         }
         match d.kind.as_ref() {
             "session.closed" => r.outcome = Some("closed".into()),

@@ -21,7 +21,7 @@ fn script(c: &breakglass::ceremony::Ceremony, r: &mut breakglass::session::Runne
     let pins = ["314159", "271828"];
     let serials = [10000001, 10000002];
     Some(match step {
-        0 => Intent::Begin { mode: Mode::Drill, reason: "quarterly drill".into(), ticket: None },
+        0 => Intent::Begin { mode: Mode::Drill, reason: "quarterly drill".into(), ticket: None, scenario: Default::default() },
         1 | 4 => r.present(serials[(step - 1) / 3]),
         2 | 5 => Intent::PinEntered(SecretString::from(pins[(step - 2) / 3].to_string())),
         3 | 6 => Intent::Touch,

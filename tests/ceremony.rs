@@ -34,7 +34,12 @@ fn pin() -> Intent {
 }
 
 fn begin(c: &mut breakglass::ceremony::Ceremony, mode: Mode) -> Vec<Effect> {
-    c.advance(Intent::Begin { mode, reason: "root e-mail changed by an insider".into(), ticket: Some("INC-42".into()) })
+    c.advance(Intent::Begin {
+        mode,
+        reason: "root e-mail changed by an insider".into(),
+        ticket: Some("INC-42".into()),
+        scenario: Default::default(),
+    })
 }
 
 /// Checks in custodian `i` (index into the roster) from AwaitKey.
@@ -61,7 +66,7 @@ fn to_runbook(mode: Mode) -> breakglass::ceremony::Ceremony {
 #[test]
 fn setup_needs_a_reason() {
     let mut c = ceremony(true);
-    let fx = c.advance(Intent::Begin { mode: Mode::Incident, reason: "  ".into(), ticket: None });
+    let fx = c.advance(Intent::Begin { mode: Mode::Incident, reason: "  ".into(), ticket: None, scenario: Default::default() });
     assert!(fx.is_empty());
     assert_eq!(c.phase, Phase::Setup);
     assert_eq!(c.message.as_ref().map(|m| m.tone.clone()), Some(Tone::Refusal));

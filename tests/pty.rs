@@ -41,16 +41,21 @@ impl Screen {
 
 const ENTER: &str = "\r";
 const DOWN: &str = "\x1b[B";
+const UP: &str = "\x1b[A";
+const RIGHT: &str = "\x1b[C";
+const TAB: &str = "\t";
 
-#[test]
-fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
-    let data = tempfile::tempdir().unwrap();
+/// Starts `breakglass demo` in an 80x24 pseudo-terminal.
+fn spawn(data: &std::path::Path, env: &[(&str, &str)]) -> (Screen, Box<dyn portable_pty::Child + Send + Sync>) {
     let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).unwrap();
     let mut cmd = CommandBuilder::new(bin());
-    cmd.args(["--data-dir", data.path().to_str().unwrap(), "demo"]);
+    cmd.args(["--data-dir", data.to_str().unwrap(), "demo"]);
     cmd.env("TERM", "xterm-256color");
     cmd.env_remove("BREAKGLASS_DATA_DIR");
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = pty.slave.spawn_command(cmd).unwrap();
     drop(pty.slave);
     let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
     let raw = Arc::new(Mutex::new(Vec::new()));
@@ -66,7 +71,26 @@ fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
             r2.lock().unwrap().extend_from_slice(&buf[..n]);
         }
     });
-    let mut s = Screen { parser, raw, writer: pty.master.take_writer().unwrap() };
+    let writer = pty.master.take_writer().unwrap();
+    // Keep the master open as long as the screen lives.
+    std::mem::forget(pty.master);
+    (Screen { parser, raw, writer }, child)
+}
+
+/// Checks in a demo custodian whose key is under the cursor.
+fn check_in(s: &mut Screen, pin: &str) {
+    s.keys(ENTER);
+    s.wait_for("enter your PIN");
+    s.keys(pin);
+    s.keys(ENTER);
+    s.wait_for("touch your key now");
+    s.keys(ENTER);
+}
+
+#[test]
+fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn(data.path(), &[]);
 
     s.wait_for("Start a session");
     assert!(s.text().contains("DEMO"), "the frame says DEMO");
@@ -132,28 +156,7 @@ fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
 #[test]
 fn ctrl_c_asks_first_then_aborts_and_the_abort_is_signed() {
     let data = tempfile::tempdir().unwrap();
-    let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut cmd = CommandBuilder::new(bin());
-    cmd.args(["--data-dir", data.path().to_str().unwrap(), "demo"]);
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("NO_COLOR", "1");
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
-    drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
-    let raw = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let (p2, r2) = (parser.clone(), raw.clone());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            p2.lock().unwrap().process(&buf[..n]);
-            r2.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let mut s = Screen { parser, raw, writer: pty.master.take_writer().unwrap() };
+    let (mut s, mut child) = spawn(data.path(), &[("NO_COLOR", "1")]);
     s.wait_for("Start a session");
     s.keys("abort test");
     s.keys(ENTER);
@@ -185,4 +188,61 @@ fn ctrl_c_asks_first_then_aborts_and_the_abort_is_signed() {
     assert_eq!(v["outcome"], "aborted");
     assert_eq!(v["signers"], serde_json::json!(["alice"]));
     assert_eq!(v["status"], "incomplete");
+}
+
+#[test]
+fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn(data.path(), &[]);
+    s.wait_for("Start a session");
+    s.keys("quarterly drill");
+    s.keys(UP); // to the mode
+    s.keys(RIGHT); // DRILL
+    s.wait_for("[DRILL]");
+    assert!(s.text().lines().next().unwrap().contains("DRILL"), "the frame says DRILL");
+    s.keys(TAB);
+    s.keys(TAB);
+    s.keys(TAB); // scenario
+    s.keys(RIGHT);
+    s.wait_for("notice-down");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    check_in(&mut s, "271828");
+    s.wait_for("was NOT delivered");
+    s.keys("1");
+    s.wait_for("alice: ✔ acknowledged");
+    s.keys("2");
+    s.wait_for("Runbook: 0/13 steps done");
+    s.keys(" ");
+    s.keys(DOWN);
+    s.keys(" ");
+    s.wait_for("Runbook: 2/13 steps done");
+    s.keys(ENTER);
+    s.wait_for("Before root is released");
+    for _ in 0..4 {
+        s.keys(" ");
+        s.keys(DOWN);
+    }
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Drill (notice-down): time to runbook");
+    s.keys("q");
+    assert!(child.wait().unwrap().success());
+    let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().map(|e| e.unwrap().path()).collect();
+    let o = std::process::Command::new(bin()).args(["verify", "--json", sessions[0].to_str().unwrap()]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "valid", "{v}");
+    assert_eq!(v["mode"], "drill");
+    assert_eq!(v["scenario"], "notice-down");
+    let o = std::process::Command::new(bin())
+        .args(["--data-dir", data.path().to_str().unwrap(), "drill", "report", "--format", "json"])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["drills"].as_array().unwrap().iter().filter(|d| d["valid"] == true).count(), 1);
 }

@@ -43,7 +43,12 @@ fn journaled(c: &mut Ceremony, seq: u64, kind: &str) {
 
 fn begun(mode: Mode) -> Ceremony {
     let mut c = ceremony(true);
-    c.advance(Intent::Begin { mode, reason: "root e-mail changed by a former admin".into(), ticket: Some("INC-42".into()) });
+    c.advance(Intent::Begin {
+        mode,
+        reason: "root e-mail changed by a former admin".into(),
+        ticket: Some("INC-42".into()),
+        scenario: Default::default(),
+    });
     journaled(&mut c, 0, "session.opened");
     c
 }

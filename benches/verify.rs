@@ -1,0 +1,108 @@
+//! `verify` on a 100,000-entry journal, against the two stock `ssh-keygen -Y verify` runs over the
+//! same file (target: at most 3x their time). Reports entries/s.
+
+use breakglass::clock::{FixedClock, rfc3339_ms};
+use breakglass::journal::{Journal, MemoryStore};
+use breakglass::notice::Outbox;
+use breakglass::token::Token;
+use breakglass::verify::{TrustedRoster, verify_dir};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+const ENTRIES: usize = 100_000;
+
+/// A signed DEMO bundle whose journal holds `ENTRIES` lines (a demo session plus notes).
+fn big_bundle(data: &Path) -> PathBuf {
+    let (mut c, mut r) =
+        breakglass::demo::setup(data, Arc::new(FixedClock::new()), Box::new(Outbox { dir: data.join("outbox") }), None).unwrap();
+    breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Drill, "benchmark", Default::default());
+    let dir = r.dir.clone();
+    let path = dir.join("journal.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let last = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let head: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[last..bytes.len() - 1]).into();
+    let mut j = Journal::resume(MemoryStore::default(), lines as u64, head);
+    let clock = FixedClock::starting_at(chrono::Utc::now(), 5);
+    for i in lines..ENTRIES {
+        let fields = json!({"demo": true, "mode": "drill", "step": (i % 13) + 1, "text": format!("observation {i}: CloudTrail event reviewed, nothing unexpected")});
+        j.append(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), i as u64 * 5, "note", fields.as_object().unwrap()).unwrap();
+    }
+    bytes.extend_from_slice(&j.store().bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let roster = breakglass::demo::roster();
+    for (i, mut t) in breakglass::demo::tokens(&roster).into_iter().take(2).enumerate() {
+        let id = &roster.custodians[i].id;
+        t.verify_pin(&secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string())).unwrap();
+        let sig = breakglass::sign::sshsig(t.as_mut(), breakglass::sign::SESSION_NAMESPACE, &bytes).unwrap();
+        std::fs::write(dir.join(format!("journal.jsonl.{id}.sig")), breakglass::sign::to_pem(&sig).unwrap()).unwrap();
+    }
+    dir
+}
+
+fn ssh_keygen_twice(dir: &Path) -> f64 {
+    let mut times = vec![];
+    for _ in 0..5 {
+        let t = Instant::now();
+        for id in ["alice", "bob"] {
+            let ok = Command::new("ssh-keygen")
+                .args([
+                    "-Y",
+                    "verify",
+                    "-f",
+                    "allowed_signers",
+                    "-I",
+                    id,
+                    "-n",
+                    "breakglass-session",
+                    "-s",
+                    &format!("journal.jsonl.{id}.sig"),
+                ])
+                .current_dir(dir)
+                .stdin(std::fs::File::open(dir.join("journal.jsonl")).unwrap())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "ssh-keygen must verify the benchmark bundle (is openssh-client installed?)");
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn bench(c: &mut Criterion) {
+    let data = tempfile::tempdir().unwrap();
+    let dir = big_bundle(data.path());
+    let report = verify_dir(&dir, TrustedRoster::Bundle).unwrap();
+    assert_eq!(report.status, breakglass::verify::Status::Valid, "{:?}", report.problems);
+    assert_eq!(report.entries, ENTRIES);
+    let theirs = ssh_keygen_twice(&dir);
+    let mut g = c.benchmark_group("verify");
+    g.throughput(Throughput::Elements(ENTRIES as u64));
+    g.sample_size(10);
+    g.bench_function("100k-entry journal", |b| b.iter(|| verify_dir(&dir, TrustedRoster::Bundle).unwrap()));
+    g.finish();
+    let t = Instant::now();
+    let n = 5;
+    for _ in 0..n {
+        verify_dir(&dir, TrustedRoster::Bundle).unwrap();
+    }
+    let ours = t.elapsed().as_secs_f64() / n as f64;
+    eprintln!(
+        "verify 100k entries: {:.0} ms ({:.0} entries/s); ssh-keygen -Y verify x2: {:.0} ms; ratio {:.2} (target <= 3)",
+        ours * 1e3,
+        ENTRIES as f64 / ours,
+        theirs * 1e3,
+        ours / theirs
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
