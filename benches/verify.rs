@@ -3,7 +3,6 @@
 
 use breakglass::clock::{FixedClock, rfc3339_ms};
 use breakglass::journal::{Journal, MemoryStore};
-use breakglass::notice::Outbox;
 use breakglass::token::Token;
 use breakglass::verify::{TrustedRoster, verify_dir};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -18,7 +17,7 @@ const ENTRIES: usize = 100_000;
 /// A signed DEMO bundle whose journal holds `ENTRIES` lines (a demo session plus notes).
 fn big_bundle(data: &Path) -> PathBuf {
     let (mut c, mut r) =
-        breakglass::demo::setup(data, Arc::new(FixedClock::new()), Box::new(Outbox { dir: data.join("outbox") }), None).unwrap();
+        breakglass::demo::setup(data, Arc::new(FixedClock::new()), breakglass::session::Outside::outbox(data.join("outbox"))).unwrap();
     breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Drill, "benchmark", Default::default());
     let dir = r.dir.clone();
     let path = dir.join("journal.jsonl");
@@ -27,10 +26,11 @@ fn big_bundle(data: &Path) -> PathBuf {
     let last = bytes[..bytes.len() - 1].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     let head: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes[last..bytes.len() - 1]).into();
     let mut j = Journal::resume(MemoryStore::default(), lines as u64, head);
-    let clock = FixedClock::starting_at(chrono::Utc::now(), 5);
+    let clock = FixedClock::starting_at(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 4, 0, 0).unwrap(), 5);
     for i in lines..ENTRIES {
         let fields = json!({"demo": true, "mode": "drill", "step": (i % 13) + 1, "text": format!("observation {i}: CloudTrail event reviewed, nothing unexpected")});
-        j.append(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), i as u64 * 5, "note", fields.as_object().unwrap()).unwrap();
+        j.append(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), 1_000_000 + i as u64 * 5, "note", fields.as_object().unwrap())
+            .unwrap();
     }
     bytes.extend_from_slice(&j.store().bytes);
     std::fs::write(&path, &bytes).unwrap();

@@ -29,6 +29,8 @@ pub fn install_panic_hook() {
 enum Job {
     Effects(Box<Ceremony>, Vec<Effect>),
     Present(u32),
+    /// Look for problems worth a warning at setup (may call out to AWS).
+    Warnings,
 }
 
 /// What the loop waits on.
@@ -36,6 +38,7 @@ enum Msg {
     Key(KeyEvent),
     Resize,
     Intent(Intent),
+    Warning(String),
 }
 
 /// The interactive part of the app: the ceremony, the view, the PIN being typed.
@@ -152,6 +155,11 @@ impl App {
             },
             Phase::Unseal { failed: Some(_) } => match k.code {
                 KeyCode::Char('r') => Action::Intent(Intent::RetryUnseal),
+                _ => Action::None,
+            },
+            Phase::Account { failed: Some(_) } => match k.code {
+                KeyCode::Char('r') => Action::Intent(Intent::RetryAccount),
+                KeyCode::Char('o') => Action::Intent(Intent::SkipAws),
                 _ => Action::None,
             },
             Phase::Runbook => self.on_runbook(k),
@@ -384,6 +392,11 @@ async fn event_loop(
                 Job::Present(serial) => {
                     let _ = rtx.send(Msg::Intent(runner.present(serial)));
                 }
+                Job::Warnings => {
+                    if let Some(w) = runner.topic_warning() {
+                        let _ = rtx.send(Msg::Warning(w));
+                    }
+                }
                 Job::Effects(c, effects) => {
                     for e in effects {
                         let results = runner.run(&c, e);
@@ -399,6 +412,8 @@ async fn event_loop(
             }
         }
     });
+    let _ = jtx.send(Job::Warnings);
+    let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         terminal.draw(|f| {
@@ -415,6 +430,10 @@ async fn event_loop(
                     Msg::Key(k) => app.on_key(k),
                     Msg::Resize => Action::None,
                     Msg::Intent(i) => Action::Intent(i),
+                    Msg::Warning(w) => {
+                        app.v.warnings.push(w);
+                        Action::None
+                    }
                 };
                 match action {
                     Action::None => {}
@@ -429,7 +448,15 @@ async fn event_loop(
                     }
                 }
             }
-            _ = tick.tick() => app.v.tick += 1,
+            _ = tick.tick() => {
+                app.v.tick += 1;
+                if app.v.tick % 4 == 0 {
+                    let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
+                    if !effects.is_empty() {
+                        let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                    }
+                }
+            }
         }
     }
     drop(jtx);

@@ -118,6 +118,10 @@ pub struct SessionInfo {
     pub runbook_sha256: String,
     pub account: Option<String>,
     pub quorum: usize,
+    /// AWS is configured: the account is checked before anything touches it.
+    pub aws: bool,
+    /// Seconds between "root still in use" heartbeats (0: none).
+    pub heartbeat_s: u64,
 }
 
 /// A custodian who has checked in.
@@ -163,6 +167,10 @@ pub enum SignStage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     Setup,
+    /// Checking which AWS account the credentials reach (sts:GetCallerIdentity).
+    Account {
+        failed: Option<String>,
+    },
     CheckIn(KeyStage),
     Notify {
         notice: NoticePhase,
@@ -236,6 +244,18 @@ pub struct Ceremony {
     pub scenario: Scenario,
     /// Kind and time of every journal entry so far (for the drill's timings).
     pub times: Vec<(String, String)>,
+    /// The AWS principal the account check found.
+    pub principal: Option<String>,
+    /// AWS was set aside for this session (both custodians then acknowledge each missing notice).
+    pub aws_skipped: bool,
+    /// Notices that failed and were acknowledged: retried in the background, journalled when delivered.
+    pub pending: Vec<NoticePhase>,
+    /// A background notice (heartbeat or late delivery) is on its way.
+    pub background: Option<NoticePhase>,
+    /// Seconds since the app started, from the last tick.
+    pub now_s: u64,
+    pub last_heartbeat_s: u64,
+    pub last_retry_s: u64,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -298,6 +318,15 @@ pub enum Intent {
     CancelAbort,
     Journaled(Written),
     JournalFailed(String),
+    /// Which account and principal the configured AWS credentials reach.
+    AccountChecked(Result<(String, String), String>),
+    RetryAccount,
+    /// Go on without AWS for this session (recorded; notices then need acknowledgements).
+    SkipAws,
+    /// Time passes (seconds since the app started): heartbeats and background retries.
+    Tick {
+        now_s: u64,
+    },
 }
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
@@ -328,6 +357,8 @@ pub enum Effect {
     },
     /// Write the bundle's remaining files (roster copy, allowed_signers, VERIFY.md).
     Finish,
+    /// sts:GetCallerIdentity with the configured credentials.
+    CheckAccount,
 }
 
 /// The closing checklist, confirmed before root is released.
@@ -387,13 +418,20 @@ impl Ceremony {
             aborted_at: None,
             scenario: Scenario::Standard,
             times: vec![],
+            principal: None,
+            aws_skipped: false,
+            pending: vec![],
+            background: None,
+            now_s: 0,
+            last_heartbeat_s: 0,
+            last_retry_s: 0,
         }
     }
 
     /// Index of the rail entry for the current phase.
     pub fn rail_index(&self) -> usize {
         match &self.phase {
-            Phase::Setup | Phase::Quit => 0,
+            Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
             Phase::CheckIn(_) => 1 + self.checked.len().min(1),
             Phase::Notify { notice: NoticePhase::InUse, .. } => 3,
             Phase::Unseal { .. } => 4,
@@ -455,6 +493,18 @@ impl Ceremony {
         if matches!(self.phase, Phase::Halted(_) | Phase::Quit | Phase::Summary) {
             return fx;
         }
+        let intent = match intent {
+            Intent::Tick { now_s } => {
+                self.tick(now_s, &mut fx);
+                return fx;
+            }
+            Intent::NoticeDone { phase, result } if self.background == Some(phase) => {
+                self.background = None;
+                self.background_done(phase, result, &mut fx);
+                return fx;
+            }
+            other => other,
+        };
         // Abort is possible everywhere, with a confirmation.
         match intent {
             Intent::RequestAbort => {
@@ -516,8 +566,27 @@ impl Ceremony {
                             "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
                         }),
                     ));
-                    Phase::CheckIn(KeyStage::AwaitKey)
+                    if self.info.aws {
+                        fx.push(Effect::CheckAccount);
+                        Phase::Account { failed: None }
+                    } else {
+                        Phase::CheckIn(KeyStage::AwaitKey)
+                    }
                 }
+            }
+            (Phase::Account { failed: None }, Intent::AccountChecked(result)) => self.account_checked(result, &mut fx),
+            (Phase::Account { failed: Some(_) }, Intent::RetryAccount) => {
+                fx.push(Effect::CheckAccount);
+                Phase::Account { failed: None }
+            }
+            (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
+                self.aws_skipped = true;
+                fx.push(self.entry("aws.skipped", json!({"why": why})));
+                self.info_msg(
+                    "Going on without AWS: notices cannot be sent, so both custodians will acknowledge each one. Tell the team by phone."
+                        .into(),
+                );
+                Phase::CheckIn(KeyStage::AwaitKey)
             }
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
             (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, &mut fx),
@@ -557,8 +626,7 @@ impl Ceremony {
                     self.outcome = Some(Outcome::Closed);
                     let done = self.done.iter().filter(|d| **d).count();
                     fx.push(self.entry("session.closed", json!({"steps_done": done, "steps_total": self.done.len()})));
-                    fx.push(Effect::SendNotice(NoticePhase::Released));
-                    Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
+                    self.release(NoticePhase::Released, &mut fx)
                 }
             }
             (Phase::Closing, Intent::Back) => Phase::Runbook,
@@ -827,14 +895,100 @@ impl Ceremony {
             fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error, "simulated": true})));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
+        if self.aws_skipped {
+            let error =
+                "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then both custodians acknowledge."
+                    .to_string();
+            fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error})));
+            return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
+        }
         fx.push(Effect::SendNotice(notice));
         Phase::Notify { notice, status: NotifyStatus::Sending }
+    }
+
+    fn account_checked(&mut self, result: Result<(String, String), String>, fx: &mut Vec<Effect>) -> Phase {
+        let expected = self.info.account.clone().unwrap_or_default();
+        match result {
+            Ok((account, arn)) if expected.is_empty() || account == expected => {
+                fx.push(self.entry("aws.identity", json!({"account": account, "principal": arn})));
+                self.principal = Some(arn);
+                self.message = None;
+                Phase::CheckIn(KeyStage::AwaitKey)
+            }
+            Ok((account, arn)) => {
+                fx.push(self.entry("aws.identity", json!({"account": account, "principal": arn, "expected": expected, "refused": true})));
+                Phase::Account {
+                    failed: Some(format!(
+                        "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
+                         Nothing was sent. Fix the profile or the config (wrong credentials here could touch the wrong account)."
+                    )),
+                }
+            }
+            Err(e) => {
+                fx.push(self.entry("aws.identity", json!({"error": e})));
+                Phase::Account { failed: Some(e) }
+            }
+        }
+    }
+
+    /// Heartbeats while root is in use, and background retries of undelivered notices.
+    fn tick(&mut self, now_s: u64, fx: &mut Vec<Effect>) {
+        self.now_s = now_s;
+        if self.background.is_some() || self.confirm_abort {
+            return;
+        }
+        let in_use =
+            self.announced && self.outcome.is_none() && matches!(self.phase, Phase::Unseal { .. } | Phase::Runbook | Phase::Closing);
+        if let Some(&p) = self.pending.first() {
+            if !self.aws_skipped && now_s >= self.last_retry_s + 60 {
+                self.last_retry_s = now_s;
+                self.background = Some(p);
+                fx.push(Effect::SendNotice(p));
+            }
+        } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.last_heartbeat_s + self.info.heartbeat_s {
+            self.last_heartbeat_s = now_s;
+            self.background = Some(NoticePhase::Heartbeat);
+            fx.push(Effect::SendNotice(NoticePhase::Heartbeat));
+        }
+    }
+
+    fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, String>, fx: &mut Vec<Effect>) {
+        let late = self.pending.contains(&phase);
+        match result {
+            Ok(d) => {
+                fx.push(self.entry(
+                    "notice.sent",
+                    json!({"phase": phase.as_str(), "channel": d.channel, "message_id": d.message_id, "late": late}),
+                ));
+                self.pending.retain(|p| *p != phase);
+                self.notices.push((phase, d));
+                if late {
+                    self.info_msg(format!("The {} notice finally went out (recorded).", phase.as_str()));
+                }
+            }
+            Err(e) if !late => fx.push(self.entry("notice.failed", json!({"phase": phase.as_str(), "error": e}))),
+            // A retry that failed again: it stays pending; the first failure is already recorded.
+            Err(_) => {}
+        }
+    }
+
+    /// Sends the release (or abort) notice; a notice still undelivered goes first, so the team
+    /// hears the whole story in order.
+    fn release(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        if let Some(&p) = self.pending.first() {
+            if self.background.is_none() && !self.aws_skipped {
+                self.background = Some(p);
+                fx.push(Effect::SendNotice(p));
+            }
+        }
+        self.send_notice(notice, fx)
     }
 
     fn after_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
         match notice {
             NoticePhase::InUse => {
                 self.announced = true;
+                self.last_heartbeat_s = self.now_s;
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }
@@ -910,8 +1064,7 @@ impl Ceremony {
             tone: Tone::Info,
             text: "Ceremony aborted. The release notice goes out, then both custodians sign what happened.".into(),
         });
-        fx.push(Effect::SendNotice(NoticePhase::Aborted));
-        self.phase = Phase::Notify { notice: NoticePhase::Aborted, status: NotifyStatus::Sending };
+        self.phase = self.release(NoticePhase::Aborted, &mut fx);
         fx
     }
 }

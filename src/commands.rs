@@ -1,12 +1,15 @@
 //! What each command does, on top of the library. Errors here are for people: each one names the
 //! thing and the next step.
 
+use crate::aws::Aws;
+use crate::aws::sns::SnsBroadcaster;
 use crate::ceremony::{Mode, Phase, Scenario};
 use crate::cli::{Cli, Command, DrillCmd, RosterCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::notice::{Broadcaster, Outbox};
+use crate::notice::{Broadcaster, Outbox, Unavailable};
 use crate::roster::{Roster, sig_path};
+use crate::session::Outside;
 use crate::verify::{self, TrustedRoster};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -44,14 +47,20 @@ impl Env {
         self.data_dir.join("sessions")
     }
 
-    fn broadcaster(&self) -> Box<dyn Broadcaster> {
-        if let Some(arn) = &self.config.notice.sns_topic_arn {
-            eprintln!(
-                "breakglass: notice.sns_topic_arn = {arn} is configured, but this build sends notices to the local outbox only; they go to {}",
-                self.data_dir.join("outbox").display()
-            );
-        }
-        Box::new(Outbox { dir: self.data_dir.join("outbox") })
+    /// Where notices go and how AWS is reached, from the config: SNS when a topic is set (else the
+    /// local outbox); the account check when `aws.account_id` is set.
+    pub fn outside(&self) -> Outside {
+        let c = &self.config;
+        let wants_aws = c.aws.account_id.is_some() || c.notice.sns_topic_arn.is_some();
+        let aws = wants_aws.then(|| Aws::load(c));
+        let broadcaster: Box<dyn Broadcaster> = match &c.notice.sns_topic_arn {
+            None => Box::new(Outbox { dir: self.data_dir.join("outbox") }),
+            Some(arn) => match Aws::load(c) {
+                Ok(aws) => Box::new(SnsBroadcaster { aws, topic_arn: arn.clone() }),
+                Err(e) => Box::new(Unavailable { channel: "sns".into(), why: e.to_string() }),
+            },
+        };
+        Outside { broadcaster, aws, account: c.aws.account_id.clone(), heartbeat_s: u64::from(c.notice.heartbeat_minutes) * 60 }
     }
 }
 
@@ -90,8 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let account = env.config.aws.account_id.clone();
-    let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.broadcaster(), account)?;
+    let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
     if !auto {
         let start = crate::app::Start {
             mode,

@@ -81,6 +81,11 @@ pub enum ConfigError {
     Syntax { path: String, line: usize, what: String },
 }
 
+/// 1-based line of the first line mentioning `key` (for messages about a valid-TOML but wrong value).
+fn line_with(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1)
+}
+
 impl Config {
     /// Loads `path`; with `explicit == false` a missing file means the defaults.
     pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
@@ -95,6 +100,22 @@ impl Config {
             what: e.message().trim().to_string(),
         })?;
         c.source = Some(path.to_path_buf());
+        if let Some(arn) = &c.notice.sns_topic_arn {
+            crate::aws::check_topic_arn(arn).map_err(|what| ConfigError::Syntax {
+                path: path.display().to_string(),
+                line: line_with(&text, "sns_topic_arn"),
+                what,
+            })?;
+        }
+        if let Some(id) = &c.aws.account_id {
+            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::Syntax {
+                    path: path.display().to_string(),
+                    line: line_with(&text, "account_id"),
+                    what: format!("aws.account_id = `{id}` is not a 12-digit AWS account id"),
+                });
+            }
+        }
         Ok(c)
     }
 

@@ -6,11 +6,10 @@
 
 use crate::ceremony::{Ceremony, Intent, Mode, Person, Scenario, SessionInfo};
 use crate::clock::Clock;
-use crate::notice::Broadcaster;
 use crate::roster::Roster;
 use crate::runbook::Runbook;
 use crate::seal;
-use crate::session::{Runner, drive, host_name, new_session_id};
+use crate::session::{Outside, Runner, drive, host_name, new_session_id};
 use crate::token::Token;
 use crate::token::soft::SoftToken;
 use secrecy::SecretString;
@@ -63,12 +62,7 @@ pub fn people(roster: &Roster) -> Vec<Person> {
 
 /// A ready-to-run DEMO ceremony: the runbook is sealed afresh for the demo roster, then the
 /// ceremony opens it with the custodians' keys exactly as a real one would.
-pub fn setup(
-    data_dir: &Path,
-    clock: Arc<dyn Clock>,
-    broadcaster: Box<dyn Broadcaster>,
-    account: Option<String>,
-) -> anyhow::Result<(Ceremony, Runner)> {
+pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
     let sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
     let session_id = new_session_id(clock.as_ref());
@@ -79,12 +73,14 @@ pub fn setup(
         tool_version: crate::VERSION.into(),
         roster_sha256: roster.sha256(),
         runbook_sha256: sealed.fingerprint(),
-        account,
+        account: outside.account.clone(),
         quorum: roster.quorum,
+        aws: outside.aws.is_some(),
+        heartbeat_s: outside.heartbeat_s,
     };
     let c = Ceremony::new(info, people(&roster));
     let tokens = tokens(&roster);
-    let runner = Runner::new(data_dir.join("sessions").join(&session_id), clock, tokens, roster, roster_sigs(), sealed, broadcaster);
+    let runner = Runner::new(data_dir.join("sessions").join(&session_id), clock, tokens, roster, roster_sigs(), sealed, outside);
     Ok((c, runner))
 }
 

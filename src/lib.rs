@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod aws;
 pub mod ceremony;
 pub mod cli;
 pub mod clock;

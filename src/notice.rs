@@ -120,6 +120,28 @@ pub enum NoticeError {
 pub trait Broadcaster: Send {
     fn channel(&self) -> String;
     fn send(&mut self, notice: &Notice) -> Result<Delivery, NoticeError>;
+    /// A warning about where notices go (e.g. a topic nobody is subscribed to). May call out.
+    fn warning(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A channel that cannot send, and says why (a configured topic whose AWS setup failed).
+pub struct Unavailable {
+    pub channel: String,
+    pub why: String,
+}
+
+impl Broadcaster for Unavailable {
+    fn channel(&self) -> String {
+        self.channel.clone()
+    }
+    fn send(&mut self, _: &Notice) -> Result<Delivery, NoticeError> {
+        Err(NoticeError::Failed { channel: self.channel.clone(), what: self.why.clone() })
+    }
+    fn warning(&self) -> Option<String> {
+        Some(format!("notices cannot be sent: {}", self.why))
+    }
 }
 
 /// Writes each notice as a JSON file in the data directory's outbox.

@@ -18,6 +18,23 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The outside world a session talks to: where notices go, and AWS if configured.
+pub struct Outside {
+    pub broadcaster: Box<dyn Broadcaster>,
+    /// Some when AWS is configured (loaded, or why it could not be).
+    pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
+    /// The account root belongs to (`aws.account_id`).
+    pub account: Option<String>,
+    pub heartbeat_s: u64,
+}
+
+impl Outside {
+    /// Notices to a local outbox, no AWS.
+    pub fn outbox(dir: PathBuf) -> Self {
+        Self { broadcaster: Box::new(crate::notice::Outbox { dir }), aws: None, account: None, heartbeat_s: 0 }
+    }
+}
+
 /// Everything the runner acts on.
 pub struct Runner {
     /// The session bundle directory (created with the first journal entry).
@@ -31,6 +48,7 @@ pub struct Runner {
     pub roster_sigs: Vec<(String, Vec<u8>)>,
     pub sealed: Sealed,
     pub broadcaster: Box<dyn Broadcaster>,
+    pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
 }
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
@@ -65,9 +83,25 @@ impl Runner {
         roster: Roster,
         roster_sigs: Vec<(String, Vec<u8>)>,
         sealed: Sealed,
-        broadcaster: Box<dyn Broadcaster>,
+        outside: Outside,
     ) -> Self {
-        Self { dir, journal: None, genesis: None, clock, tokens, roster, roster_sigs, sealed, broadcaster }
+        Self {
+            dir,
+            journal: None,
+            genesis: None,
+            clock,
+            tokens,
+            roster,
+            roster_sigs,
+            sealed,
+            broadcaster: outside.broadcaster,
+            aws: outside.aws,
+        }
+    }
+
+    /// A warning for the setup screen when notices would reach nobody.
+    pub fn topic_warning(&self) -> Option<String> {
+        self.broadcaster.warning()
     }
 
     /// Reports the key with `serial` as presented (what the UI does when a custodian inserts it).
@@ -135,6 +169,14 @@ impl Runner {
             Effect::SignJournal { custodian, serial } => {
                 let result = self.sign_journal(custodian, serial);
                 vec![Intent::SessionSigned { custodian, result }]
+            }
+            Effect::CheckAccount => {
+                let result = match &self.aws {
+                    Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| e.to_string()),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("AWS is not configured".into()),
+                };
+                vec![Intent::AccountChecked(result)]
             }
             Effect::Finish => {
                 if let Err(e) = self.finish(c) {

@@ -57,6 +57,8 @@ pub struct View {
     pub overdue: Option<String>,
     /// Time to runbook of earlier valid drills (seconds, oldest first).
     pub previous: Vec<f64>,
+    /// Warnings found at start (e.g. a notice topic nobody is subscribed to).
+    pub warnings: Vec<String>,
 }
 
 impl View {
@@ -77,6 +79,7 @@ impl View {
             session_dir: None,
             overdue: None,
             previous: vec![],
+            warnings: vec![],
         }
     }
 }
@@ -268,7 +271,19 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             if let Some(o) = &v.overdue {
                 lines.push(Line::from(Span::styled(format!("! Drills are overdue: {o}."), t.bad())));
             }
+            for w in &v.warnings {
+                lines.push(Line::from(Span::styled(format!("! {w}"), t.bad())));
+            }
         }
+        Phase::Account { failed } => match failed {
+            None => lines.push(Line::from(format!("{spin} Checking which AWS account these credentials reach (sts:GetCallerIdentity)..."))),
+            Some(e) => {
+                lines.push(Line::from(Span::styled("✘ The AWS account check did not pass.", t.bad())));
+                lines.push(Line::from(e.as_str()));
+                lines.push(Line::from(""));
+                lines.push(Line::from("Press r to check again, o to go on without AWS (recorded: notices then need both custodians' acknowledgement), or Ctrl-C to abort."));
+            }
+        },
         Phase::CheckIn(stage) => {
             let n = c.checked.len() + 1;
             match stage {
@@ -589,6 +604,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")],
             Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => vec![("r", "retry"), ("1/2", "acknowledge"), ("Ctrl-C", "abort")],
             Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
+            Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
             Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
             Phase::Runbook => {
                 vec![("↑↓", "step"), ("Space", "done"), ("n", "note"), ("r", "reveal"), ("PgDn", "scroll"), ("Enter", "close")]

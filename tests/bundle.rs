@@ -4,7 +4,6 @@ mod common;
 
 use breakglass::ceremony::{Intent, Mode, Phase};
 use breakglass::clock::FixedClock;
-use breakglass::notice::Outbox;
 use breakglass::session::drive;
 use breakglass::verify::{Status, TrustedRoster, verify_dir};
 use secrecy::SecretString;
@@ -12,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn setup(data: &Path) -> (breakglass::ceremony::Ceremony, breakglass::session::Runner) {
-    let outbox = Box::new(Outbox { dir: data.join("outbox") });
-    breakglass::demo::setup(data, Arc::new(FixedClock::new()), outbox, None).unwrap()
+    breakglass::demo::setup(data, Arc::new(FixedClock::new()), breakglass::session::Outside::outbox(data.join("outbox"))).unwrap()
 }
 
 /// The unattended script, one intent at a time (each drives its own effects to the end).

@@ -21,6 +21,7 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::Unseal { .. } => "Unseal",
             Effect::SignJournal { .. } => "SignJournal",
             Effect::Finish => "Finish",
+            Effect::CheckAccount => "CheckAccount",
         })
         .collect()
 }

@@ -17,6 +17,8 @@ pub fn info(demo: bool) -> SessionInfo {
         runbook_sha256: "cd".repeat(32),
         account: Some("123456789012".into()),
         quorum: 2,
+        aws: false,
+        heartbeat_s: 0,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Exercises a (virtual) YubiKey through the real `yubikey` crate over PC/SC and checks the
 //! answers. Run against a fresh card (rig.sh card SERIAL): it changes the card's keys.
 //!
-//!     probe [SERIAL] [--ca CA_CERT.pem]
+//!     probe [SERIAL] [--ca CA_CERT.pem] [--out DIR]
 //!
-//! With --ca, the attestation chain (slot cert <- f9 cert <- CA) is verified too.
+//! With --ca, the attestation chain (slot cert <- f9 cert <- CA) is verified too. With --out,
+//! the 9c attestation and the f9 certificate are written there as att-9c.pem and f9.pem
+//! (check them with `openssl verify -CAfile CA_CERT.pem -untrusted f9.pem att-9c.pem`).
 
 use std::{error::Error, process::ExitCode, time::Instant};
 
@@ -51,10 +53,12 @@ fn check(cond: bool, what: &str) -> Result<()> {
 fn run() -> Result<()> {
     let mut serial_arg = None;
     let mut ca_path = None;
+    let mut out_dir = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--ca" => ca_path = Some(args.next().ok_or("--ca needs a file")?),
+            "--out" => out_dir = Some(std::path::PathBuf::from(args.next().ok_or("--out needs a directory")?)),
             s => serial_arg = Some(s.parse::<u32>()?),
         }
     }
@@ -135,6 +139,13 @@ fn run() -> Result<()> {
         let ca = X509::from_pem(std::fs::read(path)?)?;
         check(f9.tbs_certificate.issuer == ca.tbs_certificate.subject, "f9 issued by the test CA")?;
         check(verify_rsa(&f9, &ca)?, "f9 signature verifies with the test CA key")?;
+    }
+
+    if let Some(dir) = &out_dir {
+        use der::{pem::LineEnding, EncodePem as _};
+        std::fs::write(dir.join("att-9c.pem"), att.to_pem(LineEnding::LF)?)?;
+        std::fs::write(dir.join("f9.pem"), f9.to_pem(LineEnding::LF)?)?;
+        println!("   wrote {}/att-9c.pem and f9.pem", dir.display());
     }
 
     step("generate P-256 in 9d, ECDH with decrypt_data");

@@ -20,7 +20,9 @@ use der::{
 };
 use rand::RngCore as _;
 use rsa::{
-    pkcs1::DecodeRsaPrivateKey as _, pkcs1v15::SigningKey, pkcs8::DecodePrivateKey as _,
+    pkcs1::DecodeRsaPrivateKey as _,
+    pkcs1v15::SigningKey,
+    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _},
     RsaPrivateKey,
 };
 use sha2::Sha256;
@@ -97,18 +99,7 @@ impl Attestor {
                 (load_rsa_key(key)?, Certificate::from_pem(cert_pem.as_bytes())?)
             }
             CaSource::Generate { write_cert } => {
-                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
-                let signer = SigningKey::<Sha256>::new(key.clone());
-                let spki = SubjectPublicKeyInfoOwned::from_key(key.to_public_key())?;
-                let builder = CertificateBuilder::new(
-                    Profile::Root,
-                    random_serial(),
-                    yubico_validity()?,
-                    Name::from_str(TEST_CA_SUBJECT)?,
-                    spki,
-                    &signer,
-                )?;
-                let cert = builder.build::<rsa::pkcs1v15::Signature>()?;
+                let (key, cert) = make_ca()?;
                 if let Some(path) = write_cert {
                     fs::write(path, cert.to_pem(LineEnding::LF)?).map_err(|e| format!("{}: {e}", path.display()))?;
                 }
@@ -159,6 +150,49 @@ impl Attestor {
         builder.add_extension(&FormFactor(vec![FORM_FACTOR]))?;
         Ok(builder.build::<rsa::pkcs1v15::Signature>()?.to_der()?)
     }
+}
+
+/// A fresh RSA-2048 test root CA: self-signed, with the validity of Yubico's PIV root.
+fn make_ca() -> Result<(RsaPrivateKey, Certificate)> {
+    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
+    let signer = SigningKey::<Sha256>::new(key.clone());
+    let spki = SubjectPublicKeyInfoOwned::from_key(key.to_public_key())?;
+    let builder = CertificateBuilder::new(
+        Profile::Root,
+        random_serial(),
+        yubico_validity()?,
+        Name::from_str(TEST_CA_SUBJECT)?,
+        spki,
+        &signer,
+    )?;
+    let cert = builder.build::<rsa::pkcs1v15::Signature>()?;
+    Ok((key, cert))
+}
+
+/// `vcard make-ca`: writes a test root CA (key and certificate) and, optionally, an f9 key, so
+/// that several card processes can share one trust root and start without generating keys.
+pub fn write_test_pki(ca_key: &Path, ca_cert: &Path, f9_key: Option<&Path>) -> Result<()> {
+    let (key, cert) = make_ca()?;
+    write_private_key(ca_key, &key)?;
+    fs::write(ca_cert, cert.to_pem(LineEnding::LF)?).map_err(|e| format!("{}: {e}", ca_cert.display()))?;
+    if let Some(path) = f9_key {
+        write_private_key(path, &RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?)?;
+    }
+    Ok(())
+}
+
+fn write_private_key(path: &Path, key: &RsaPrivateKey) -> Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let pem = key.to_pkcs8_pem(LineEnding::LF)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(pem.as_bytes())?;
+    Ok(())
 }
 
 fn load_rsa_key(path: &Path) -> Result<RsaPrivateKey> {

@@ -1,12 +1,6 @@
 //! `vcard`: a virtual PIV card that the `yubikey` crate takes for a YubiKey 5 (firmware 5.4.3),
 //! served to pcscd through vsmartcard's vpcd. TEST RIG ONLY: keys live in RAM, the attestation
-//! chain ends in a test CA.
-//!
-//! ```text
-//! vcard --serial N [--port 35963] [--host 127.0.0.1]
-//!       [--attest-ca-key FILE --attest-ca-cert FILE | --write-ca-cert FILE] [--f9-key FILE]
-//! vcard wait --serial N [--timeout SECONDS]     exit 0 once PC/SC shows that card
-//! ```
+//! chain ends in a test CA. See README.md.
 
 mod attest;
 mod backend;
@@ -14,6 +8,8 @@ mod card;
 
 use std::{
     ffi::CString,
+    io::{self, Read as _, Write as _},
+    net::TcpStream,
     path::PathBuf,
     process::ExitCode,
     thread,
@@ -21,6 +17,7 @@ use std::{
 };
 
 use log::{info, warn};
+use socket2::SockRef;
 
 /// Firmware version the card reports (GET VERSION and attestation extension 41482.3.3).
 const VERSION: [u8; 3] = [5, 4, 3];
@@ -28,11 +25,23 @@ const VERSION: [u8; 3] = [5, 4, 3];
 const USAGE: &str = "usage:
   vcard --serial N [--port 35963] [--host 127.0.0.1]
         [--attest-ca-key FILE --attest-ca-cert FILE | --write-ca-cert FILE] [--f9-key FILE]
-  vcard wait --serial N [--timeout SECONDS]";
+      serve a card until killed (no --attest-ca-*: make a test CA now, cert to --write-ca-cert)
+  vcard wait --serial N [--timeout SECONDS]
+      exit 0 once PC/SC shows a card with that serial (default timeout 10 s)
+  vcard make-ca --ca-key FILE --ca-cert FILE [--f9-key FILE]
+      write a test CA (RSA-2048 key, PEM certificate) and an f9 key, to share between cards";
+
+#[derive(Default, PartialEq)]
+enum Mode {
+    #[default]
+    Serve,
+    Wait,
+    MakeCa,
+}
 
 #[derive(Default)]
 struct Args {
-    wait: bool,
+    mode: Mode,
     serial: Option<u32>,
     port: Option<u16>,
     host: Option<String>,
@@ -46,8 +55,12 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args::default();
     let mut it = std::env::args().skip(1).peekable();
-    if it.peek().map(String::as_str) == Some("wait") {
-        args.wait = true;
+    match it.peek().map(String::as_str) {
+        Some("wait") => args.mode = Mode::Wait,
+        Some("make-ca") => args.mode = Mode::MakeCa,
+        _ => {}
+    }
+    if args.mode != Mode::Serve {
         it.next();
     }
     while let Some(flag) = it.next() {
@@ -56,32 +69,37 @@ fn parse_args() -> Result<Args, String> {
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
-        match flag.as_str() {
-            "--serial" => args.serial = Some(value.parse().map_err(|e| bad(&e))?),
-            "--port" => args.port = Some(value.parse().map_err(|e| bad(&e))?),
-            "--host" => args.host = Some(value),
-            "--attest-ca-key" => args.ca_key = Some(value.into()),
-            "--attest-ca-cert" => args.ca_cert = Some(value.into()),
-            "--write-ca-cert" => args.write_ca_cert = Some(value.into()),
-            "--f9-key" => args.f9_key = Some(value.into()),
-            "--timeout" if args.wait => args.timeout = Some(value.parse().map_err(|e| bad(&e))?),
+        match (&args.mode, flag.as_str()) {
+            (Mode::Serve | Mode::Wait, "--serial") => args.serial = Some(value.parse().map_err(|e| bad(&e))?),
+            (Mode::Serve, "--port") => args.port = Some(value.parse().map_err(|e| bad(&e))?),
+            (Mode::Serve, "--host") => args.host = Some(value),
+            (Mode::Serve, "--attest-ca-key") | (Mode::MakeCa, "--ca-key") => args.ca_key = Some(value.into()),
+            (Mode::Serve, "--attest-ca-cert") | (Mode::MakeCa, "--ca-cert") => args.ca_cert = Some(value.into()),
+            (Mode::Serve, "--write-ca-cert") => args.write_ca_cert = Some(value.into()),
+            (Mode::Serve | Mode::MakeCa, "--f9-key") => args.f9_key = Some(value.into()),
+            (Mode::Wait, "--timeout") => args.timeout = Some(value.parse().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    if args.serial.is_none() {
-        return Err("--serial is required".into());
-    }
-    if args.ca_key.is_some() != args.ca_cert.is_some() {
-        return Err("--attest-ca-key and --attest-ca-cert go together".into());
-    }
-    if args.ca_key.is_some() && args.write_ca_cert.is_some() {
-        return Err("--write-ca-cert is for a generated CA; not with --attest-ca-*".into());
+    match args.mode {
+        Mode::MakeCa if args.ca_key.is_none() || args.ca_cert.is_none() => {
+            return Err("make-ca needs --ca-key and --ca-cert".into())
+        }
+        Mode::MakeCa => {}
+        _ if args.serial.is_none() => return Err("--serial is required".into()),
+        _ if args.ca_key.is_some() != args.ca_cert.is_some() => {
+            return Err("--attest-ca-key and --attest-ca-cert go together".into())
+        }
+        _ if args.ca_key.is_some() && args.write_ca_cert.is_some() => {
+            return Err("--write-ca-cert is for a generated CA; not with --attest-ca-*".into())
+        }
+        _ => {}
     }
     Ok(args)
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,vcard=info")).init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -92,8 +110,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.mode == Mode::MakeCa {
+        let (key, cert) = (args.ca_key.as_deref().expect("checked"), args.ca_cert.as_deref().expect("checked"));
+        return match attest::write_test_pki(key, cert, args.f9_key.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vcard make-ca: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let serial = args.serial.expect("checked");
-    if args.wait {
+    if args.mode == Mode::Wait {
         return wait_visible(serial, Duration::from_secs_f64(args.timeout.unwrap_or(10.0)));
     }
 
@@ -117,11 +145,11 @@ fn main() -> ExitCode {
         // Serve until killed. If pcscd goes away, keep the card (and its keys) and reconnect.
         let mut waiting_since: Option<Instant> = None;
         loop {
-            match vpicc::connect_socket(addr.as_str()) {
-                Ok(connection) => {
+            match TcpStream::connect(addr.as_str()) {
+                Ok(stream) => {
                     waiting_since = None;
                     info!("card serial {serial} inserted into vpcd at {addr}");
-                    if let Err(e) = connection.run(&mut card) {
+                    if let Err(e) = serve(stream, &mut card) {
                         warn!("vpcd connection ended: {e}; reconnecting");
                     }
                 }
@@ -135,6 +163,46 @@ fn main() -> ExitCode {
             thread::sleep(Duration::from_millis(100));
         }
     })
+}
+
+/// WHY our own loop instead of `vpicc::Connection::run` (same protocol, same `VSmartCard`
+/// trait): vpcd writes every message as two send()s (2-byte length, then the body). Nagle on
+/// its side holds the body until our ACK of the length arrives, and our kernel delays that ACK
+/// by ~40 ms because we had just sent a reply: every APDU took ~44 ms. TCP_QUICKACK fixes it,
+/// but is not sticky and must be re-armed *after* each reply is sent, which `Connection::run`
+/// gives no hook for. With it, an APDU round trip costs well under a millisecond plus the work.
+fn serve(mut stream: TcpStream, card: &mut impl vpicc::VSmartCard) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    loop {
+        SockRef::from(&stream).set_tcp_quickack(true)?;
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len)?;
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut msg)?;
+        // One byte is a control message (vsmartcard's vpcd protocol); more is an APDU.
+        let reply = match msg.as_slice() {
+            [] => return Err(io::Error::other("empty message from vpcd")),
+            [0] => {
+                card.power_off();
+                continue;
+            }
+            [1] => {
+                card.power_on();
+                continue;
+            }
+            [2] => {
+                card.reset();
+                continue;
+            }
+            [4] => card.atr().to_vec(),
+            [c] => return Err(io::Error::other(format!("unknown vpcd control message {c}"))),
+            apdu => card.execute(apdu),
+        };
+        let mut out = Vec::with_capacity(reply.len() + 2);
+        out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+        out.extend_from_slice(&reply);
+        stream.write_all(&out)?;
+    }
 }
 
 /// Polls PC/SC until a reader holds a PIV card answering GET SERIAL with `serial`.

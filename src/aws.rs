@@ -1,0 +1,158 @@
+//! AWS adapters: the real AWS SDK for Rust, configured the standard way (profiles, `AWS_PROFILE`,
+//! `AWS_REGION`, `AWS_ENDPOINT_URL`, SSO and `credential_process`), so aws-vault and Granted
+//! users feel at home. Every call is bounded: short timeouts and a few retries with backoff.
+//!
+//! The calls are blocking from the caller's point of view (each adapter owns a small tokio
+//! runtime); the TUI only ever calls them from its worker thread.
+
+pub mod sns;
+pub mod sts;
+
+use crate::config::Config;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Every AWS API the tool calls with its own principal (docs/iam-policy.json must allow exactly these).
+pub const CALLS: [&str; 3] = ["sts:GetCallerIdentity", "sns:Publish", "sns:ListSubscriptionsByTopic"];
+
+#[derive(Debug, Error, Clone)]
+pub enum AwsError {
+    #[error("no AWS region: set aws.region in breakglass.toml, or AWS_REGION / a profile with a region")]
+    NoRegion,
+    #[error("no AWS credentials were found{}: sign in first (`aws sso login`, `aws-vault exec PROFILE --`, `assume PROFILE`), or set aws.profile in breakglass.toml", profile.as_ref().map(|p| format!(" for profile `{p}`")).unwrap_or_default())]
+    NoCredentials { profile: Option<String> },
+    #[error("the AWS credentials have expired: sign in again (`aws sso login`, or renew the aws-vault/Granted session) and retry")]
+    Expired,
+    #[error("{api} was denied for {principal}: grant it (see docs/iam-policy.json) — {detail}")]
+    Denied { api: String, principal: String, detail: String },
+    #[error("AWS did not answer {api} in time or could not be reached ({detail}): check the network; retry, or go on without AWS")]
+    Unreachable { api: String, detail: String },
+    #[error("AWS rejected {api}: {detail}")]
+    Rejected { api: String, detail: String },
+    #[error("AWS client setup failed: {0}")]
+    Setup(String),
+}
+
+/// A loaded AWS configuration and the runtime its calls run on.
+pub struct Aws {
+    pub rt: tokio::runtime::Runtime,
+    pub sdk: aws_config::SdkConfig,
+    pub profile: Option<String>,
+}
+
+impl Aws {
+    /// Loads the standard AWS configuration; `aws.region` / `aws.profile` from breakglass.toml win.
+    /// No network call is made here.
+    pub fn load(cfg: &Config) -> Result<Self, AwsError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| AwsError::Setup(e.to_string()))?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(12))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(200)));
+        if let Some(r) = &cfg.aws.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &cfg.aws.profile {
+            loader = loader.profile_name(p);
+        }
+        let sdk = rt.block_on(loader.load());
+        if sdk.region().is_none() {
+            return Err(AwsError::NoRegion);
+        }
+        Ok(Self { rt, sdk, profile: cfg.aws.profile.clone() })
+    }
+}
+
+/// Turns an SDK error into one that says what to do.
+pub fn classify<E, R>(api: &str, err: &aws_sdk_sts::error::SdkError<E, R>, principal: &str) -> AwsError
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sts::error::SdkError;
+    let chain = error_chain(err);
+    match err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("");
+            let msg = se.err().message().unwrap_or("").to_string();
+            match code {
+                "AccessDenied" | "AccessDeniedException" | "AuthorizationError" | "AuthorizationErrorException" => {
+                    AwsError::Denied { api: api.into(), principal: principal.into(), detail: format!("{code}: {msg}") }
+                }
+                "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => AwsError::Expired,
+                "InvalidClientTokenId" | "UnrecognizedClientException" | "SignatureDoesNotMatch" => {
+                    AwsError::Rejected { api: api.into(), detail: format!("{code}: the credentials are not valid ({msg}); sign in again") }
+                }
+                _ => AwsError::Rejected { api: api.into(), detail: format!("{code}: {msg}") },
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsError::Unreachable { api: api.into(), detail: chain },
+        _ if chain.contains("no credentials")
+            || chain.contains("the credential provider was not enabled")
+            || chain.contains("failed to load credentials") =>
+        {
+            AwsError::NoCredentials { profile: None }
+        }
+        _ => AwsError::Rejected { api: api.into(), detail: chain },
+    }
+}
+
+/// The error and its sources, one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Checks an SNS topic ARN's shape: `arn:<partition>:sns:<region>:<12-digit account>:<name>`.
+pub fn check_topic_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty()
+        && parts[5].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "notice.sns_topic_arn = `{arn}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT_ID:NAME): copy it from `aws sns list-topics`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_arns() {
+        assert!(check_topic_arn("arn:aws:sns:us-east-1:123456789012:root-in-use").is_ok());
+        assert!(check_topic_arn("arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo").is_ok());
+        for bad in
+            ["", "root-in-use", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:t", "arn:aws:sns::123456789012:t"]
+        {
+            assert!(check_topic_arn(bad).is_err(), "{bad}");
+        }
+    }
+}

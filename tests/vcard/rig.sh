@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Test rig: pcscd + vsmartcard-vpcd + virtual YubiKeys (vcard). See README.md in this folder.
+#
+#   rig.sh up                  install missing packages, build vcard, make the test CA, start pcscd
+#   rig.sh card SERIAL [PORT]  (re)start a fresh card with that serial; returns once PC/SC sees it
+#   rig.sh stop SERIAL         remove that card
+#   rig.sh probe SERIAL        run examples/probe.rs against that card (changes its keys)
+#   rig.sh status              what is running
+#   rig.sh down                stop the cards, and pcscd if this rig started it
+#
+# Every command is idempotent. State, logs and the test CA live in target/ (git-ignored):
+#   target/pcscd.log, target/rig/ca.pem (test trust root), target/rig/card-SERIAL.{pid,port,log}
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TARGET="$HERE/target"
+STATE="$TARGET/rig"
+VCARD="$TARGET/release/vcard"
+PACKAGES=(pcscd libpcsclite-dev vsmartcard-vpcd libclang-dev pkg-config)
+DEFAULT_PORT=35963 # vpcd's first slot (/etc/reader.conf.d/vpcd); the second slot is 35964
+
+log() { echo "rig: $*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+now_ms() { date +%s%3N; }
+
+install_packages() {
+    local missing=() p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+    command -v cargo >/dev/null || die "cargo not found"
+    local t0
+    t0=$(now_ms)
+    # Release: the card signs attestations with RSA-2048 and runs Trussed's software crypto;
+    # unoptimised, startup and every operation are several times slower (see README).
+    CARGO_TARGET_DIR="$TARGET" cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" --bin vcard
+    log "vcard built in $(($(now_ms) - t0)) ms"
+}
+
+# Is something listening on TCP port $1? (/proc, so no extra tools; never connect to vpcd's
+# port to find out: vpcd would take the connection for a card.)
+listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {f=1} END {exit !f}'
+}
+
+# Is PID $1 alive (not a zombie) and is its command line matching $2?
+alive() {
+    local state
+    state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)
+    [ -n "$state" ] && [ "$state" != Z ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+# Stop PID $1 (only if its command line matches $2), waiting up to 3 s.
+stop_pid() {
+    local pid=$1 pattern=$2 i
+    alive "$pid" "$pattern" || return 0
+    kill "$pid" 2>/dev/null || as_root kill "$pid"
+    for i in $(seq 60); do
+        alive "$pid" "$pattern" || return 0
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+# Live pcscd processes (pgrep alone also lists zombies).
+pcscd_pids() {
+    local p
+    for p in $(pgrep -x pcscd || true); do alive "$p" pcscd && echo "$p"; done
+}
+
+start_pcscd() {
+    if [ -n "$(pcscd_pids)" ]; then
+        listening "$DEFAULT_PORT" || die "pcscd runs but vpcd does not listen on $DEFAULT_PORT; is vsmartcard-vpcd installed (/etc/reader.conf.d/vpcd)? restart pcscd"
+        return 0
+    fi
+    local t0 i
+    t0=$(now_ms)
+    # setsid: keep it running when the caller's process group is interrupted.
+    as_root setsid pcscd -f -a -i >>"$TARGET/pcscd.log" 2>&1 </dev/null &
+    for i in $(seq 100); do
+        if listening "$DEFAULT_PORT"; then
+            # No pcscd ran before, so this one is ours (its pid, not a wrapper's).
+            pcscd_pids | head -n 1 >"$STATE/pcscd.pid"
+            log "pcscd listening (vpcd on $DEFAULT_PORT) after $(($(now_ms) - t0)) ms; log: $TARGET/pcscd.log"
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "pcscd did not start listening on $DEFAULT_PORT; see $TARGET/pcscd.log"
+}
+
+make_pki() {
+    if [ -s "$STATE/ca.key" ] && [ -s "$STATE/ca.pem" ] && [ -s "$STATE/f9.key" ]; then return 0; fi
+    "$VCARD" make-ca --ca-key "$STATE/ca.key" --ca-cert "$STATE/ca.pem" --f9-key "$STATE/f9.key"
+    log "made the test attestation CA: $STATE/ca.pem"
+}
+
+stop_card() {
+    local serial=$1
+    [ -f "$STATE/card-$serial.pid" ] && stop_pid "$(cat "$STATE/card-$serial.pid")" "vcard --serial $serial "
+    rm -f "$STATE/card-$serial.pid" "$STATE/card-$serial.port"
+}
+
+cmd_up() {
+    mkdir -p "$STATE"
+    install_packages
+    build
+    make_pki
+    start_pcscd
+    log "up. test CA (extra trust root for attestation): $STATE/ca.pem"
+}
+
+cmd_card() {
+    local serial=${1:-} port=${2:-$DEFAULT_PORT} f other t0
+    [[ $serial =~ ^[0-9]+$ ]] && [ "$serial" -le 4294967295 ] || die "usage: rig.sh card SERIAL [PORT]"
+    [ -x "$VCARD" ] && [ -s "$STATE/ca.pem" ] || die "run rig.sh up first"
+    listening "$port" || die "vpcd does not listen on port $port (pcscd not running? rig.sh up)"
+    stop_card "$serial"
+    # One card per vpcd slot: a card already on this port is removed first.
+    for f in "$STATE"/card-*.port; do
+        [ -e "$f" ] && [ "$(cat "$f")" = "$port" ] || continue
+        other=${f##*/card-}
+        stop_card "${other%.port}"
+    done
+    t0=$(now_ms)
+    setsid "$VCARD" --serial "$serial" --port "$port" \
+        --attest-ca-key "$STATE/ca.key" --attest-ca-cert "$STATE/ca.pem" --f9-key "$STATE/f9.key" \
+        >"$STATE/card-$serial.log" 2>&1 </dev/null &
+    echo $! >"$STATE/card-$serial.pid"
+    echo "$port" >"$STATE/card-$serial.port"
+    if ! "$VCARD" wait --serial "$serial" --timeout 10 >/dev/null; then
+        tail -n 20 "$STATE/card-$serial.log" >&2 || true
+        die "card $serial did not show up in PC/SC"
+    fi
+    log "card $serial visible on vpcd port $port after $(($(now_ms) - t0)) ms (log: $STATE/card-$serial.log)"
+}
+
+cmd_probe() {
+    local serial=${1:-}
+    [[ $serial =~ ^[0-9]+$ ]] || die "usage: rig.sh probe SERIAL"
+    CARGO_TARGET_DIR="$TARGET" cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" --example probe
+    mkdir -p "$STATE/probe-$serial"
+    "$TARGET/release/examples/probe" "$serial" --ca "$STATE/ca.pem" --out "$STATE/probe-$serial"
+}
+
+cmd_status() {
+    local f serial
+    if [ -n "$(pcscd_pids)" ]; then
+        log "pcscd running (pid $(pcscd_pids | tr '\n' ' '))$([ -f "$STATE/pcscd.pid" ] && echo ', started by this rig')"
+    else
+        log "pcscd not running"
+    fi
+    for f in "$STATE"/card-*.pid; do
+        [ -e "$f" ] || continue
+        serial=${f##*/card-}
+        serial=${serial%.pid}
+        if alive "$(cat "$f")" "vcard --serial $serial "; then
+            log "card $serial: pid $(cat "$f"), vpcd port $(cat "$STATE/card-$serial.port" 2>/dev/null)"
+        else
+            log "card $serial: not running (stale pid file)"
+        fi
+    done
+}
+
+cmd_down() {
+    local f serial
+    for f in "$STATE"/card-*.pid; do
+        [ -e "$f" ] || continue
+        serial=${f##*/card-}
+        stop_card "${serial%.pid}"
+    done
+    if [ -f "$STATE/pcscd.pid" ]; then
+        stop_pid "$(cat "$STATE/pcscd.pid")" "pcscd"
+        rm -f "$STATE/pcscd.pid"
+        log "pcscd stopped"
+    fi
+    log "down"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+card) cmd_card "${@:2}" ;;
+stop)
+    [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: rig.sh stop SERIAL"
+    stop_card "$2"
+    ;;
+probe) cmd_probe "${@:2}" ;;
+status) cmd_status ;;
+down) cmd_down ;;
+*)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
