@@ -71,6 +71,27 @@ impl Aws {
     }
 }
 
+/// How long and how often a call may try: a stuck network never hangs the ceremony, and
+/// throttling (HTTP 400 `Throttling`) is retried a few times with backoff.
+pub fn bounds() -> (TimeoutConfig, RetryConfig) {
+    (
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(12))
+            .build(),
+        RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(200)),
+    )
+}
+
+impl Aws {
+    /// An already-built SDK configuration (a local emulator in tests, or a caller's own setup).
+    pub fn from_sdk(sdk: aws_config::SdkConfig) -> Result<Self, AwsError> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| AwsError::Setup(e.to_string()))?;
+        Ok(Self { rt, sdk, profile: None })
+    }
+}
+
 /// Turns an SDK error into one that says what to do.
 pub fn classify<E, R>(api: &str, err: &aws_sdk_sts::error::SdkError<E, R>, principal: &str) -> AwsError
 where
@@ -79,6 +100,12 @@ where
 {
     use aws_sdk_sts::error::SdkError;
     let chain = error_chain(err);
+    if chain.contains("no providers in chain provided credentials")
+        || chain.contains("the credential provider was not enabled")
+        || chain.contains("failed to load credentials")
+    {
+        return AwsError::NoCredentials { profile: None };
+    }
     match err {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("");

@@ -863,6 +863,10 @@ impl Ceremony {
                     ));
                         acked.push(who);
                         if acked.len() >= self.checked.len().max(1) {
+                            // Simulated or deliberate outages are not retried; real ones are.
+                            if !self.aws_skipped && !(self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown) {
+                                self.pending.push(notice);
+                            }
                             self.degraded.push(format!(
                                 "notice {} not delivered; going on was acknowledged by {}",
                                 notice.as_str(),

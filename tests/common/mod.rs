@@ -5,6 +5,8 @@ use breakglass::ceremony::{Ceremony, Person, SessionInfo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod moto;
+
 pub const SID: &str = "20261125-030000-abcdef";
 
 pub fn info(demo: bool) -> SessionInfo {

@@ -109,8 +109,16 @@ make_pki() {
 }
 
 stop_card() {
-    local serial=$1
-    [ -f "$STATE/card-$serial.pid" ] && stop_pid "$(cat "$STATE/card-$serial.pid")" "vcard --serial $serial "
+    local serial=$1 port
+    port=$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")
+    if [ -f "$STATE/card-$serial.pid" ]; then
+        stop_pid "$(cat "$STATE/card-$serial.pid")" "vcard --serial $serial "
+        # Let pcscd notice the removal before anyone connects or the next card comes (a client
+        # racing the dead card can leave the slot stuck "empty"; see wait_empty in main.rs).
+        if [ -n "$(pcscd_pids)" ] && [ -x "$VCARD" ]; then
+            "$VCARD" wait-empty --port "$port" --timeout 5 >/dev/null || log "warning: pcscd still shows a card on port $port"
+        fi
+    fi
     rm -f "$STATE/card-$serial.pid" "$STATE/card-$serial.port"
 }
 

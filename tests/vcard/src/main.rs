@@ -28,6 +28,8 @@ const USAGE: &str = "usage:
       serve a card until killed (no --attest-ca-*: make a test CA now, cert to --write-ca-cert)
   vcard wait --serial N [--timeout SECONDS]
       exit 0 once PC/SC shows a card with that serial (default timeout 10 s)
+  vcard wait-empty [--port 35963] [--timeout SECONDS]
+      exit 0 once pcscd has noticed that the vpcd slot for that port holds no card
   vcard make-ca --ca-key FILE --ca-cert FILE [--f9-key FILE]
       write a test CA (RSA-2048 key, PEM certificate) and an f9 key, to share between cards";
 
@@ -36,6 +38,7 @@ enum Mode {
     #[default]
     Serve,
     Wait,
+    WaitEmpty,
     MakeCa,
 }
 
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1).peekable();
     match it.peek().map(String::as_str) {
         Some("wait") => args.mode = Mode::Wait,
+        Some("wait-empty") => args.mode = Mode::WaitEmpty,
         Some("make-ca") => args.mode = Mode::MakeCa,
         _ => {}
     }
@@ -71,13 +75,13 @@ fn parse_args() -> Result<Args, String> {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match (&args.mode, flag.as_str()) {
             (Mode::Serve | Mode::Wait, "--serial") => args.serial = Some(value.parse().map_err(|e| bad(&e))?),
-            (Mode::Serve, "--port") => args.port = Some(value.parse().map_err(|e| bad(&e))?),
+            (Mode::Serve | Mode::WaitEmpty, "--port") => args.port = Some(value.parse().map_err(|e| bad(&e))?),
             (Mode::Serve, "--host") => args.host = Some(value),
             (Mode::Serve, "--attest-ca-key") | (Mode::MakeCa, "--ca-key") => args.ca_key = Some(value.into()),
             (Mode::Serve, "--attest-ca-cert") | (Mode::MakeCa, "--ca-cert") => args.ca_cert = Some(value.into()),
             (Mode::Serve, "--write-ca-cert") => args.write_ca_cert = Some(value.into()),
             (Mode::Serve | Mode::MakeCa, "--f9-key") => args.f9_key = Some(value.into()),
-            (Mode::Wait, "--timeout") => args.timeout = Some(value.parse().map_err(|e| bad(&e))?),
+            (Mode::Wait | Mode::WaitEmpty, "--timeout") => args.timeout = Some(value.parse().map_err(|e| bad(&e))?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -85,7 +89,7 @@ fn parse_args() -> Result<Args, String> {
         Mode::MakeCa if args.ca_key.is_none() || args.ca_cert.is_none() => {
             return Err("make-ca needs --ca-key and --ca-cert".into())
         }
-        Mode::MakeCa => {}
+        Mode::MakeCa | Mode::WaitEmpty => {}
         _ if args.serial.is_none() => return Err("--serial is required".into()),
         _ if args.ca_key.is_some() != args.ca_cert.is_some() => {
             return Err("--attest-ca-key and --attest-ca-cert go together".into())
@@ -119,6 +123,10 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if args.mode == Mode::WaitEmpty {
+        let port = args.port.unwrap_or(vpicc::DEFAULT_PORT);
+        return wait_empty(port, Duration::from_secs_f64(args.timeout.unwrap_or(10.0)));
     }
     let serial = args.serial.expect("checked");
     if args.mode == Mode::Wait {
@@ -205,6 +213,61 @@ fn serve(mut stream: TcpStream, card: &mut impl vpicc::VSmartCard) -> io::Result
     }
 }
 
+/// Waits until pcscd reports the vpcd slot of `port` empty, using only SCardGetStatusChange.
+///
+/// WHY: when a card process dies, pcscd notices only at its next presence poll (every 400 ms).
+/// A client that connects in between makes pcscd try to power up the dead card; that fails
+/// ("Error powering up card: SCARD_W_REMOVED_CARD"), and if the next card has connected by the
+/// following poll, pcscd never sees a removal and keeps the slot "empty" for good (SCardConnect
+/// says no card while the new card answers every presence poll). So, after stopping a card and
+/// before starting the next one (or connecting), wait for this, without connecting.
+fn wait_empty(port: u16, timeout: Duration) -> ExitCode {
+    let started = Instant::now();
+    let slot = port.wrapping_sub(vpicc::DEFAULT_PORT);
+    let result = (|| -> Result<bool, pcsc::Error> {
+        let ctx = pcsc::Context::establish(pcsc::Scope::User)?;
+        let mut buf = vec![0u8; 4096];
+        // vpcd's slots are named "Virtual PCD 00 00", "Virtual PCD 00 01", ... by slot index.
+        let suffix = format!(" {slot:02X}");
+        let Some(reader) = ctx
+            .list_readers(&mut buf)?
+            .find(|r| r.to_string_lossy().starts_with("Virtual PCD") && r.to_string_lossy().ends_with(&suffix))
+            .map(CString::from)
+        else {
+            return Ok(true); // no such reader: nothing can be in it
+        };
+        let mut states = [pcsc::ReaderState::new(reader, pcsc::State::UNAWARE)];
+        loop {
+            match ctx.get_status_change(Duration::from_millis(100), &mut states) {
+                Ok(()) | Err(pcsc::Error::Timeout) => {}
+                Err(e) => return Err(e),
+            }
+            let state = states[0].event_state();
+            if state.contains(pcsc::State::EMPTY) || state.contains(pcsc::State::UNKNOWN) {
+                return Ok(true);
+            }
+            if started.elapsed() >= timeout {
+                return Ok(false);
+            }
+            states[0].sync_current_state();
+        }
+    })();
+    match result {
+        Ok(true) => {
+            println!("vpcd slot for port {port} empty after {:?}", started.elapsed());
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("vcard wait-empty: slot for port {port} still holds a card after {timeout:?}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("vcard wait-empty: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Polls PC/SC until a reader holds a PIV card answering GET SERIAL with `serial`.
 fn wait_visible(serial: u32, timeout: Duration) -> ExitCode {
     let deadline = Instant::now() + timeout;
@@ -232,13 +295,22 @@ fn find_serial(serial: u32) -> Result<Option<String>, pcsc::Error> {
     let mut buf = vec![0u8; 4096];
     let readers: Vec<CString> = ctx.list_readers(&mut buf)?.map(CString::from).collect();
     for reader in readers {
-        let Ok(card) = ctx.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) else { continue };
+        let card = match ctx.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
+            Ok(card) => card,
+            Err(e) => {
+                log::debug!("{reader:?}: connect: {e}");
+                continue;
+            }
+        };
         let mut rx = [0u8; 258];
         // SELECT PIV (5-byte RID, as the yubikey crate does), then GET SERIAL.
         let selected = card
             .transmit(&[0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08], &mut rx)
             .map(|r| r.ends_with(&[0x90, 0x00]))
-            .unwrap_or(false);
+            .unwrap_or_else(|e| {
+                log::debug!("{reader:?}: SELECT: {e}");
+                false
+            });
         if !selected {
             continue;
         }
