@@ -3,7 +3,7 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, Scenario, SignStage};
+use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, RootStage, Scenario, SignStage};
 use crate::clock::Clock;
 use crate::session::Runner;
 use crate::ui::{self, KeyListing, View};
@@ -163,6 +163,10 @@ impl App {
                 _ => Action::None,
             },
             Phase::Runbook => self.on_runbook(k),
+            Phase::Root(stage) => {
+                let stage = stage.clone();
+                self.on_root(&stage, k)
+            }
             Phase::Closing => match k.code {
                 KeyCode::Up => {
                     self.v.closing_cursor = self.v.closing_cursor.saturating_sub(1);
@@ -225,6 +229,75 @@ impl App {
         Action::None
     }
 
+    fn on_root(&mut self, stage: &RootStage, k: KeyEvent) -> Action {
+        use crate::aws::root::{TASKS, Task};
+        if k.code == KeyCode::Esc {
+            return Action::Intent(Intent::CloseRoot);
+        }
+        match stage {
+            RootStage::Pick => match k.code {
+                KeyCode::Char(d) if d.is_ascii_digit() && self.v.root_target.len() < 12 => {
+                    self.v.root_target.push(d);
+                    Action::None
+                }
+                KeyCode::Backspace => {
+                    self.v.root_target.pop();
+                    Action::None
+                }
+                KeyCode::Left => {
+                    self.v.root_task = (self.v.root_task + TASKS.len() - 1) % TASKS.len();
+                    Action::None
+                }
+                KeyCode::Right => {
+                    self.v.root_task = (self.v.root_task + 1) % TASKS.len();
+                    Action::None
+                }
+                KeyCode::Enter => {
+                    Action::Intent(Intent::AssumeRoot { target: self.v.root_target.clone(), task: TASKS[self.v.root_task % TASKS.len()] })
+                }
+                _ => Action::None,
+            },
+            RootStage::Ready => {
+                let typing = self.c.root.as_ref().is_some_and(|r| matches!(r.task, Task::UnlockBucketPolicy | Task::UnlockQueuePolicy));
+                if typing {
+                    // The one action of an unlock task takes a bucket or queue name: type it, then Enter.
+                    match k.code {
+                        KeyCode::Char(ch) if !ch.is_control() && self.v.root_arg.len() < 300 => self.v.root_arg.push(ch),
+                        KeyCode::Backspace => {
+                            self.v.root_arg.pop();
+                        }
+                        KeyCode::Enter if !self.v.root_arg.trim().is_empty() => {
+                            return ui::root_actions(&self.c, &self.v)
+                                .first()
+                                .cloned()
+                                .map_or(Action::None, |a| Action::Intent(Intent::RootAct(a)));
+                        }
+                        _ => {}
+                    }
+                    return Action::None;
+                }
+                match k.code {
+                    KeyCode::Char(d @ '1'..='9') => ui::root_actions(&self.c, &self.v)
+                        .get((d as usize) - ('1' as usize))
+                        .cloned()
+                        .map_or(Action::None, |a| Action::Intent(Intent::RootAct(a))),
+                    KeyCode::Char('a') => Action::Intent(Intent::ReAssume),
+                    _ => Action::None,
+                }
+            }
+            RootStage::Confirm { .. } => match k.code {
+                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                KeyCode::Char('c') => Action::Intent(Intent::CancelRootAction),
+                _ => Action::None,
+            },
+            RootStage::Expired => match k.code {
+                KeyCode::Char('a') => Action::Intent(Intent::ReAssume),
+                _ => Action::None,
+            },
+            _ => Action::None,
+        }
+    }
+
     fn on_runbook(&mut self, k: KeyEvent) -> Action {
         if let Some(note) = &mut self.v.note {
             match k.code {
@@ -256,6 +329,7 @@ impl App {
             KeyCode::Home => self.v.scroll = 0,
             KeyCode::Char(' ') | KeyCode::Char('x') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
             KeyCode::Char('n') => self.v.note = Some(String::new()),
+            KeyCode::Char('t') => return Action::Intent(Intent::OpenRoot),
             KeyCode::Char('r') => {
                 if let Some(i) = ui::secret_near(&self.c, self.v.step_cursor) {
                     return Action::Intent(Intent::Reveal(i));

@@ -5,6 +5,7 @@
 //! The calls are blocking from the caller's point of view (each adapter owns a small tokio
 //! runtime); the TUI only ever calls them from its worker thread.
 
+pub mod root;
 pub mod sns;
 pub mod sts;
 
@@ -16,7 +17,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Every AWS API the tool calls with its own principal (docs/iam-policy.json must allow exactly these).
-pub const CALLS: [&str; 3] = ["sts:GetCallerIdentity", "sns:Publish", "sns:ListSubscriptionsByTopic"];
+/// (The calls made inside a root session are authorized by AWS's root-task policy, not by it.)
+pub const CALLS: [&str; 4] = ["sts:GetCallerIdentity", "sts:AssumeRoot", "sns:Publish", "sns:ListSubscriptionsByTopic"];
 
 #[derive(Debug, Error, Clone)]
 pub enum AwsError {

@@ -9,6 +9,7 @@
 //! keys (nested age layers), and the session log is only valid with two custodians' signatures.
 //! This machine makes the honest path clear; cryptography makes the dishonest one fail.
 
+use crate::aws::root::{Action as RootAction, Audit, Call, Task};
 use crate::journal::Written;
 use crate::notice::{Delivery, Phase as NoticePhase};
 use crate::runbook::Runbook;
@@ -163,6 +164,35 @@ pub enum SignStage {
     Failed(String),
 }
 
+/// Where a root task stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootStage {
+    /// Choosing the member account and the task.
+    Pick,
+    Assuming,
+    /// A root session is open until `expires_s` (on the tick clock).
+    Ready,
+    Working,
+    /// A destructive action waits for both custodians to confirm on their keys.
+    Confirm {
+        action: RootAction,
+        acked: Vec<usize>,
+        acking: Option<usize>,
+    },
+    /// The session's time ran out: re-assume to go on.
+    Expired,
+}
+
+/// The open (or last) root session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCtx {
+    pub target: String,
+    pub task: Task,
+    pub expires_s: u64,
+    pub audit: Option<Audit>,
+    pub last: Option<String>,
+}
+
 /// The ceremony's steps, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -180,6 +210,8 @@ pub enum Phase {
         failed: Option<String>,
     },
     Runbook,
+    /// Scoped root tasks on a member account (sts:AssumeRoot), opened from the runbook.
+    Root(RootStage),
     Closing,
     /// Co-signing the journal: `who` indexes [`Ceremony::checked`].
     Sign {
@@ -252,6 +284,8 @@ pub struct Ceremony {
     pub pending: Vec<NoticePhase>,
     /// A background notice (heartbeat or late delivery) is on its way.
     pub background: Option<NoticePhase>,
+    /// The root session on a member account, if one was opened.
+    pub root: Option<RootCtx>,
     /// Seconds since the app started, from the last tick.
     pub now_s: u64,
     pub last_heartbeat_s: u64,
@@ -327,6 +361,23 @@ pub enum Intent {
     Tick {
         now_s: u64,
     },
+    /// From the runbook: open the root tasks screen.
+    OpenRoot,
+    CloseRoot,
+    /// Open a root session on `target` for `task`.
+    AssumeRoot {
+        target: String,
+        task: Task,
+    },
+    ReAssume,
+    RootAssumed(Result<(Call, u64), (Call, String)>),
+    RootAct(RootAction),
+    RootDone {
+        action: RootAction,
+        result: Result<(String, Option<Audit>), String>,
+        calls: Vec<Call>,
+    },
+    CancelRootAction,
 }
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
@@ -359,6 +410,13 @@ pub enum Effect {
     Finish,
     /// sts:GetCallerIdentity with the configured credentials.
     CheckAccount,
+    AssumeRoot {
+        target: String,
+        task: Task,
+    },
+    RootAct(RootAction),
+    /// Forget the root session's credentials.
+    DropRoot,
 }
 
 /// The closing checklist, confirmed before root is released.
@@ -390,6 +448,8 @@ pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> String {
 }
 
 pub const ACK_NAMESPACE: &str = "breakglass-ack";
+/// Namespace of a custodian's confirmation of a destructive root action.
+pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
 
 impl Ceremony {
     pub fn new(info: SessionInfo, roster: Vec<Person>) -> Self {
@@ -422,6 +482,7 @@ impl Ceremony {
             aws_skipped: false,
             pending: vec![],
             background: None,
+            root: None,
             now_s: 0,
             last_heartbeat_s: 0,
             last_retry_s: 0,
@@ -435,7 +496,7 @@ impl Ceremony {
             Phase::CheckIn(_) => 1 + self.checked.len().min(1),
             Phase::Notify { notice: NoticePhase::InUse, .. } => 3,
             Phase::Unseal { .. } => 4,
-            Phase::Runbook => 5,
+            Phase::Runbook | Phase::Root(_) => 5,
             Phase::Closing | Phase::Notify { .. } => 6,
             Phase::Sign { .. } | Phase::Halted(_) => 7,
             Phase::Summary => 8,
@@ -608,7 +669,24 @@ impl Ceremony {
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }
+            (Phase::Runbook, Intent::OpenRoot) => {
+                if !self.info.aws || self.aws_skipped {
+                    self.refuse(
+                        "Root tasks need AWS: configure aws.account_id (and credentials for the management account) in breakglass.toml."
+                            .into(),
+                    );
+                    Phase::Runbook
+                } else {
+                    self.message = None;
+                    Phase::Root(if self.root.as_ref().is_some_and(|r| r.expires_s > self.now_s) {
+                        RootStage::Ready
+                    } else {
+                        RootStage::Pick
+                    })
+                }
+            }
             (Phase::Runbook, intent) => self.runbook_step(intent, &mut fx),
+            (Phase::Root(stage), intent) => self.root_step(stage, intent, &mut fx),
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
                 self.closing[i] = !self.closing[i];
                 if self.closing[i] {
@@ -938,6 +1016,13 @@ impl Ceremony {
     /// Heartbeats while root is in use, and background retries of undelivered notices.
     fn tick(&mut self, now_s: u64, fx: &mut Vec<Effect>) {
         self.now_s = now_s;
+        if matches!(self.phase, Phase::Root(RootStage::Ready | RootStage::Confirm { .. }))
+            && self.root.as_ref().is_some_and(|r| now_s >= r.expires_s)
+        {
+            fx.push(Effect::DropRoot);
+            self.phase = Phase::Root(RootStage::Expired);
+            self.refuse("The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into());
+        }
         if self.background.is_some() || self.confirm_abort {
             return;
         }
@@ -1008,6 +1093,147 @@ impl Ceremony {
         } else {
             Phase::Sign { who: 0, stage: SignStage::AwaitTouch }
         }
+    }
+
+    fn root_step(&mut self, stage: RootStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        match (stage, intent) {
+            (_, Intent::CloseRoot) => {
+                if self.root.is_some() {
+                    fx.push(Effect::DropRoot);
+                    fx.push(self.entry("root.closed", json!({"target": self.root.as_ref().map(|r| r.target.clone())})));
+                }
+                self.root = None;
+                self.message = None;
+                Phase::Runbook
+            }
+            (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
+                if target.len() != 12 || !target.bytes().all(|b| b.is_ascii_digit()) {
+                    self.refuse(format!("`{target}` is not a 12-digit AWS account id: type the member account whose root you need."));
+                    return Phase::Root(RootStage::Pick);
+                }
+                if self.mode == Mode::Drill && !task.allowed_in_drill() {
+                    self.refuse(format!("Drills are read-only: {} is refused. Choose IAMAuditRootUserCredentials.", task.policy_name()));
+                    return Phase::Root(RootStage::Pick);
+                }
+                self.message = None;
+                self.root = Some(RootCtx { target: target.clone(), task, expires_s: 0, audit: None, last: None });
+                fx.push(Effect::AssumeRoot { target, task });
+                Phase::Root(RootStage::Assuming)
+            }
+            (RootStage::Ready | RootStage::Expired, Intent::ReAssume) => match self.root.clone() {
+                Some(r) => {
+                    fx.push(Effect::AssumeRoot { target: r.target, task: r.task });
+                    Phase::Root(RootStage::Assuming)
+                }
+                None => Phase::Root(RootStage::Pick),
+            },
+            (RootStage::Assuming, Intent::RootAssumed(result)) => match result {
+                Ok((call, duration)) => {
+                    fx.push(self.aws_call(&call));
+                    if let Some(r) = self.root.as_mut() {
+                        r.expires_s = self.now_s + duration;
+                    }
+                    self.info_msg(format!("Root session open ({duration} s at most). Every call is recorded."));
+                    Phase::Root(RootStage::Ready)
+                }
+                Err((call, e)) => {
+                    fx.push(self.aws_call(&call));
+                    self.refuse(e);
+                    self.root = None;
+                    Phase::Root(RootStage::Pick)
+                }
+            },
+            (RootStage::Ready, Intent::RootAct(action)) => {
+                let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
+                let allowed = action.task() == ctx.task || (action == RootAction::Audit && ctx.task == Task::DeleteRootUserCredentials);
+                if !allowed {
+                    self.refuse(format!("`{}` is not allowed by {}.", action.label(), ctx.task.policy_name()));
+                    return Phase::Root(RootStage::Ready);
+                }
+                if action.destructive() {
+                    if self.mode == Mode::Drill {
+                        self.refuse("Drills are read-only: nothing destructive can be done.".into());
+                        return Phase::Root(RootStage::Ready);
+                    }
+                    self.info_msg(format!("`{}` changes the account: both custodians confirm on their keys.", action.label()));
+                    return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
+                }
+                fx.push(Effect::RootAct(action));
+                Phase::Root(RootStage::Working)
+            }
+            (RootStage::Confirm { action, acked, acking: None }, Intent::Acknowledge { who })
+                if who < self.checked.len() && !acked.contains(&who) =>
+            {
+                let c = &self.checked[who];
+                fx.push(Effect::Attest {
+                    custodian: c.custodian,
+                    serial: c.serial,
+                    namespace: CONFIRM_NAMESPACE,
+                    message: self.root_statement(&action),
+                });
+                Phase::Root(RootStage::Confirm { action, acked, acking: Some(who) })
+            }
+            (RootStage::Confirm { action, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
+                if self.checked[who].custodian == custodian =>
+            {
+                match result {
+                    Ok(sig) => {
+                        let id = self.roster[custodian].id.clone();
+                        fx.push(self.entry(
+                            "root.confirmed",
+                            json!({"custodian": id, "action": action.label(), "statement": self.root_statement(&action), "sshsig": sig}),
+                        ));
+                        acked.push(who);
+                        if acked.len() >= self.checked.len() {
+                            fx.push(Effect::RootAct(action));
+                            Phase::Root(RootStage::Working)
+                        } else {
+                            Phase::Root(RootStage::Confirm { action, acked, acking: None })
+                        }
+                    }
+                    Err(e) => {
+                        self.refuse(format!("Not confirmed: {e}"));
+                        Phase::Root(RootStage::Confirm { action, acked, acking: None })
+                    }
+                }
+            }
+            (RootStage::Confirm { .. }, Intent::CancelRootAction) => {
+                self.message = None;
+                Phase::Root(RootStage::Ready)
+            }
+            (RootStage::Working, Intent::RootDone { action, result, calls }) => {
+                for call in &calls {
+                    fx.push(self.aws_call(call));
+                }
+                match result {
+                    Ok((summary, audit)) => {
+                        fx.push(self.entry("root.action", json!({"action": action.label(), "result": summary})));
+                        if let Some(r) = self.root.as_mut() {
+                            if audit.is_some() {
+                                r.audit = audit;
+                            }
+                            r.last = Some(summary.clone());
+                        }
+                        self.info_msg(format!("Done: {summary}"));
+                    }
+                    Err(e) => {
+                        fx.push(self.entry("root.action", json!({"action": action.label(), "error": e})));
+                        self.refuse(e);
+                    }
+                }
+                Phase::Root(RootStage::Ready)
+            }
+            (stage, _) => Phase::Root(stage),
+        }
+    }
+
+    fn root_statement(&self, action: &RootAction) -> String {
+        let target = self.root.as_ref().map(|r| r.target.as_str()).unwrap_or("");
+        format!("breakglass-root:{}:{target}:{}", self.info.session_id, action.label())
+    }
+
+    fn aws_call(&self, call: &Call) -> Effect {
+        self.entry("aws.call", json!({"api": call.api, "target": call.target, "request_id": call.request_id, "outcome": call.outcome}))
     }
 
     fn runbook_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {

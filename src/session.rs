@@ -49,6 +49,8 @@ pub struct Runner {
     pub sealed: Sealed,
     pub broadcaster: Box<dyn Broadcaster>,
     pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
+    /// The open root session's credentials (memory only).
+    root: Option<crate::aws::root::RootSession>,
 }
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
@@ -96,6 +98,7 @@ impl Runner {
             sealed,
             broadcaster: outside.broadcaster,
             aws: outside.aws,
+            root: None,
         }
     }
 
@@ -177,6 +180,48 @@ impl Runner {
                     None => Err("AWS is not configured".into()),
                 };
                 vec![Intent::AccountChecked(result)]
+            }
+            Effect::AssumeRoot { target, task } => {
+                self.root = None;
+                let result = match &self.aws {
+                    Some(Ok(aws)) => match crate::aws::root::assume_root(aws, &target, task, 900) {
+                        Ok((session, call)) => {
+                            let d = session.duration_s;
+                            self.root = Some(session);
+                            Ok((call, d))
+                        }
+                        Err(e) => Err((
+                            crate::aws::root::Call {
+                                api: "sts:AssumeRoot".into(),
+                                target: format!("{target} ({})", task.policy_name()),
+                                request_id: None,
+                                outcome: e.to_string(),
+                            },
+                            e.to_string(),
+                        )),
+                    },
+                    _ => Err((
+                        crate::aws::root::Call {
+                            api: "sts:AssumeRoot".into(),
+                            target,
+                            request_id: None,
+                            outcome: "AWS is not configured".into(),
+                        },
+                        "AWS is not configured".into(),
+                    )),
+                };
+                vec![Intent::RootAssumed(result)]
+            }
+            Effect::RootAct(action) => match &self.root {
+                Some(s) => {
+                    let (result, calls) = s.perform(&action);
+                    vec![Intent::RootDone { action, result: result.map_err(|e| e.to_string()), calls }]
+                }
+                None => vec![Intent::RootDone { action, result: Err("the root session is gone: re-assume".into()), calls: vec![] }],
+            },
+            Effect::DropRoot => {
+                self.root = None;
+                vec![]
             }
             Effect::Finish => {
                 if let Err(e) = self.finish(c) {

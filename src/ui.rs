@@ -5,7 +5,8 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, SignStage, Tone};
+use crate::aws::root::{Action as RootAction, TASKS};
+use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, RootStage, SignStage, Tone};
 use crate::notice::Phase as NoticePhase;
 use crate::runbook::Line as RLine;
 use chrono::{DateTime, Utc};
@@ -59,6 +60,10 @@ pub struct View {
     pub previous: Vec<f64>,
     /// Warnings found at start (e.g. a notice topic nobody is subscribed to).
     pub warnings: Vec<String>,
+    /// Root tasks: the member account being typed, the chosen task, a bucket or queue name.
+    pub root_target: String,
+    pub root_task: usize,
+    pub root_arg: String,
 }
 
 impl View {
@@ -80,6 +85,9 @@ impl View {
             overdue: None,
             previous: vec![],
             warnings: vec![],
+            root_target: String::new(),
+            root_task: 0,
+            root_arg: String::new(),
         }
     }
 }
@@ -433,6 +441,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
             lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
         }
+        Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
         Phase::Halted(why) => {
             lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
             lines.push(Line::from(why.as_str()));
@@ -761,6 +770,84 @@ fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
     if !steps.is_empty() {
         let slow: Vec<String> = steps.iter().take(3).map(|(n, d)| format!("{n} {}", human_secs(*d))).collect();
         out.push(Line::from(format!("Slowest steps: {}", slow.join(", "))));
+    }
+    out
+}
+
+/// The actions offered in the open root session, numbered from 1 (names filled from the view).
+pub fn root_actions(c: &Ceremony, v: &View) -> Vec<RootAction> {
+    let Some(r) = c.root.as_ref() else { return vec![] };
+    RootAction::for_task(r.task)
+        .into_iter()
+        .map(|a| match a {
+            RootAction::DeleteBucketPolicy { .. } => RootAction::DeleteBucketPolicy { bucket: v.root_arg.trim().to_string() },
+            RootAction::DeleteQueuePolicy { .. } => RootAction::DeleteQueuePolicy { queue_url: v.root_arg.trim().to_string() },
+            other => other,
+        })
+        .collect()
+}
+
+fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Vec<Line<'a>> {
+    let mut out = vec![Line::from(Span::styled("Root task on a member account (sts:AssumeRoot)", t.bold()))];
+    let spin = SPINNER[(v.tick % 4) as usize];
+    match stage {
+        RootStage::Pick => {
+            let task = TASKS[v.root_task % TASKS.len()];
+            out.push(Line::from(vec![Span::styled("Account  ", t.bold()), Span::raw(format!("{}_", v.root_target))]));
+            out.push(Line::from(vec![
+                Span::styled("Task     ", t.bold()),
+                Span::styled(format!("◀ {} ▶", task.policy_name()), t.accent()),
+            ]));
+            out.push(Line::from(Span::styled(format!("         {}", task.describe()), t.dim())));
+            if c.mode == Mode::Drill {
+                out.push(Line::from(Span::styled("DRILL: only IAMAuditRootUserCredentials (read-only) is allowed.", t.dim())));
+            }
+            out.push(Line::from("Enter opens a root session of at most 900 s; every call is recorded."));
+        }
+        RootStage::Assuming => out.push(Line::from(format!("{spin} Opening the root session (sts:AssumeRoot)..."))),
+        RootStage::Ready | RootStage::Working | RootStage::Confirm { .. } | RootStage::Expired => {
+            if let Some(r) = &c.root {
+                let left = r.expires_s.saturating_sub(c.now_s);
+                let clock = if matches!(stage, RootStage::Expired) {
+                    "EXPIRED".to_string()
+                } else {
+                    format!("{:02}:{:02} left", left / 60, left % 60)
+                };
+                out.push(Line::from(vec![
+                    Span::raw(format!("{} on {} · ", r.task.policy_name(), r.target)),
+                    Span::styled(clock, if left < 120 { t.bad() } else { t.accent() }),
+                ]));
+                if let Some(a) = &r.audit {
+                    out.push(Line::from(format!("Root: {}", a.summary())));
+                }
+                if matches!(r.task, crate::aws::root::Task::UnlockBucketPolicy | crate::aws::root::Task::UnlockQueuePolicy) {
+                    let what = if r.task == crate::aws::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
+                    out.push(Line::from(vec![Span::styled(format!("{what}: "), t.bold()), Span::raw(format!("{}_", v.root_arg))]));
+                }
+                for (i, a) in root_actions(c, v).iter().enumerate() {
+                    let mark = if a.destructive() { " (both confirm)" } else { "" };
+                    out.push(Line::from(format!("  {} {}{mark}", i + 1, a.label())));
+                }
+            }
+            match stage {
+                RootStage::Working => out.push(Line::from(format!("{spin} Working..."))),
+                RootStage::Confirm { action, acked, acking } => {
+                    out.push(Line::from(Span::styled(format!("Confirm: {}", action.label()), t.bad())));
+                    for (i, k) in c.checked.iter().enumerate() {
+                        let p = c.person(k.custodian);
+                        let state = if acked.contains(&i) {
+                            "✔ confirmed".to_string()
+                        } else if *acking == Some(i) {
+                            format!("{spin} touch your key")
+                        } else {
+                            format!("press {} to confirm on your key", i + 1)
+                        };
+                        out.push(Line::from(format!("  {}: {state}", p.id)));
+                    }
+                }
+                _ => {}
+            }
+        }
     }
     out
 }

@@ -152,6 +152,22 @@ struct Detail<'a> {
     scenario: Option<Cow<'a, str>>,
     #[serde(default)]
     custodians: Option<Vec<String>>,
+    #[serde(default, borrow)]
+    account: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    principal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    api: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    target: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    outcome: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    action: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    result: Option<Cow<'a, str>>,
 }
 
 fn summary(d: &Detail) -> String {
@@ -181,6 +197,10 @@ fn summary(d: &Detail) -> String {
         "closing.unchecked" => format!("closing item {} un-checked", d.item.unwrap_or(0)),
         "session.closed" => format!("session closed ({} of {} steps done)", d.steps_done.unwrap_or(0), d.steps_total.unwrap_or(0)),
         "session.aborted" => format!("session ABORTED at {} ({} steps done)", s(&d.at), d.steps_done.unwrap_or(0)),
+        "aws.identity" => format!("AWS account check: {} {}", s(&d.account), s(&d.principal)),
+        "aws.call" => format!("AWS {} on {}: {} (request {})", s(&d.api), s(&d.target), s(&d.outcome), s(&d.request_id)),
+        "root.confirmed" => format!("{} confirmed on their key: {}", s(&d.custodian), s(&d.action)),
+        "root.action" => format!("root action `{}`: {}", s(&d.action), if d.error.is_some() { s(&d.error) } else { s(&d.result) }),
         other => other.to_string(),
     }
 }
@@ -326,6 +346,7 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         let signed = match d.kind.as_ref() {
             "custodian.verified" => Some((CHECKIN_NAMESPACE, d.challenge.as_deref())),
             "notice.acknowledged" => Some((crate::ceremony::ACK_NAMESPACE, d.statement.as_deref())),
+            "root.confirmed" => Some((crate::ceremony::CONFIRM_NAMESPACE, d.statement.as_deref())),
             _ => None,
         };
         if let Some((ns, msg)) = signed {

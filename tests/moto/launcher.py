@@ -1,8 +1,13 @@
 """Starts moto's server for breakglass's tests, with the behaviour moto lacks registered first.
 
 Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls still run end to end:
-- sts:AssumeRoot: returns short-lived credentials for the target member account, if the task
-  policy is one of AWS's five root-task policies and DurationSeconds <= 900.
+- sts:AssumeRoot: returns credentials for the target member account, if the task policy is one of
+  AWS's five root-task policies and DurationSeconds <= 900. The root user is emulated as the IAM
+  user `<root_account>` of the target account (the way moto's credential report shows root); the
+  session's credentials are an `ASIA...` access key of that user, so calls made with them act on
+  the target account as root would.
+- IAM calls that root makes without a UserName (GetLoginProfile, ListMFADevices, ...) apply to the
+  calling user, as they do for root on AWS.
 Everything else is moto as shipped. Usage: python launcher.py -H 127.0.0.1 -p 0
 """
 import datetime
@@ -10,8 +15,12 @@ import random
 import string
 import sys
 
+from moto.iam.models import iam_backends
+from moto.iam.responses import IamResponse
 from moto.server import main
 from moto.sts.responses import TokenResponse
+
+ROOT_USER = "<root_account>"
 
 ROOT_TASK_POLICIES = {
     "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials",
@@ -37,8 +46,15 @@ def assume_root(self):
     if duration > 900:
         return self._error("ValidationError", "DurationSeconds must be at most 900")
     expiration = (datetime.datetime.utcnow() + datetime.timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    key_id = "ASIA" + _rand(16)
-    secret = _rand(40, string.ascii_letters + string.digits)
+    backend = iam_backends[target]["aws"]
+    if ROOT_USER not in backend.users:
+        backend.create_user(region_name="us-east-1", user_name=ROOT_USER)
+    # One session at a time: earlier emulated session keys go (AWS allows two keys per user).
+    for k in list(backend.list_access_keys(ROOT_USER)):
+        if k.access_key_id.startswith("ASIA"):
+            backend.delete_access_key(k.access_key_id, ROOT_USER)
+    key = backend.create_access_key(ROOT_USER, prefix="ASIA")
+    key_id, secret = key.access_key_id, key.secret_access_key
     token = "FQoGZXIvYXdzE" + _rand(60, string.ascii_letters + string.digits)
     return f"""<AssumeRootResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRootResult>
@@ -58,6 +74,32 @@ def _error(self, code, message):
     body = f"""<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>emulated</RequestId></ErrorResponse>"""
     return 400, {}, body
 
+
+def _as_calling_user(method):
+    def wrapper(self):
+        if not self._get_param("UserName"):
+            try:
+                user = self.backend.get_access_key_last_used(self.get_access_key())["user_name"]
+                self.querystring["UserName"] = [user]
+                if getattr(self, "params", None) is not None:
+                    self.params["UserName"] = user
+            except Exception:
+                pass
+        return method(self)
+
+    return wrapper
+
+
+for _name in [
+    "get_login_profile",
+    "create_login_profile",
+    "delete_login_profile",
+    "list_mfa_devices",
+    "deactivate_mfa_device",
+    "list_signing_certificates",
+    "delete_signing_certificate",
+]:
+    setattr(IamResponse, _name, _as_calling_user(getattr(IamResponse, _name)))
 
 TokenResponse.assume_root = assume_root
 TokenResponse._error = _error

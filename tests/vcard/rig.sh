@@ -60,7 +60,7 @@ listening() {
 alive() {
     local state
     state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)
-    [ -n "$state" ] && [ "$state" != Z ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
+    [ -n "$state" ] && [ "$state" != Z ] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "$2"
 }
 
 # Stop PID $1 (only if its command line matches $2), waiting up to 3 s.

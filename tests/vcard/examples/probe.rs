@@ -179,6 +179,13 @@ fn run() -> Result<()> {
     println!("   attest(82) -> {:?}", r.as_ref().map(|c| c.len()));
     check(r.is_err(), "imported keys are not attested")?;
 
+    step("change the PIN, sign with 9c (policy Once) under the new PIN, change it back");
+    yk.change_pin(b"123456", b"654321")?;
+    let sig = piv::sign_data(&mut yk, &digest, AlgorithmId::EccP256, SlotId::Signature)?;
+    check(vk_9c.verify_prehash(&digest, &DerSignature::try_from(sig.as_slice())?).is_ok(), "9c signs after the PIN change")?;
+    yk.change_pin(b"654321", b"123456")?;
+    yk.verify_pin(b"123456")?;
+
     step("a re-SELECT (new session) logs the PIN out: 9c needs the PIN again");
     let retries = yk.get_pin_retries()?; // re-selects
     println!("   retries {retries}");

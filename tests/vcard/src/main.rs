@@ -151,22 +151,21 @@ fn main() -> ExitCode {
     backend::with_client(|client| {
         let mut card = card::Card::new(client, serial, VERSION, attestor);
         // Serve until killed. If pcscd goes away, keep the card (and its keys) and reconnect.
-        let mut waiting_since: Option<Instant> = None;
+        let mut said_unreachable = false;
         loop {
             match TcpStream::connect(addr.as_str()) {
                 Ok(stream) => {
-                    waiting_since = None;
+                    said_unreachable = false;
                     info!("card serial {serial} inserted into vpcd at {addr}");
                     if let Err(e) = serve(stream, &mut card) {
                         warn!("vpcd connection ended: {e}; reconnecting");
                     }
                 }
-                Err(e) => {
-                    let since = *waiting_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() < Duration::from_millis(250) {
-                        warn!("cannot reach vpcd at {addr} ({e}); is pcscd running with vpcd? retrying");
-                    }
+                Err(e) if !said_unreachable => {
+                    said_unreachable = true;
+                    warn!("cannot reach vpcd at {addr} ({e}); is pcscd running with vpcd? retrying every 100 ms");
                 }
+                Err(_) => {}
             }
             thread::sleep(Duration::from_millis(100));
         }
@@ -174,13 +173,21 @@ fn main() -> ExitCode {
 }
 
 /// WHY our own loop instead of `vpicc::Connection::run` (same protocol, same `VSmartCard`
-/// trait): vpcd writes every message as two send()s (2-byte length, then the body). Nagle on
+/// trait): Debian 12's vpcd writes every message as two send()s (2-byte length, then body). Nagle on
 /// its side holds the body until our ACK of the length arrives, and our kernel delays that ACK
 /// by ~40 ms because we had just sent a reply: every APDU took ~44 ms. TCP_QUICKACK fixes it,
 /// but is not sticky and must be re-armed *after* each reply is sent, which `Connection::run`
 /// gives no hook for. With it, an APDU round trip costs well under a millisecond plus the work.
+///
+/// The loop also un-sticks pcscd (see `wait_empty`): on a real insertion pcscd powers the card
+/// up within one presence poll (400 ms). If we are only ever asked for the ATR, pcscd believes
+/// the slot empty while polling us as present; leaving and coming back is a removal and an
+/// insertion it does notice.
 fn serve(mut stream: TcpStream, card: &mut impl vpicc::VSmartCard) -> io::Result<()> {
+    const POWER_UP_EXPECTED_WITHIN: Duration = Duration::from_secs(2);
     stream.set_nodelay(true)?;
+    let connected = Instant::now();
+    let mut powered = false;
     loop {
         SockRef::from(&stream).set_tcp_quickack(true)?;
         let mut len = [0u8; 2];
@@ -195,16 +202,24 @@ fn serve(mut stream: TcpStream, card: &mut impl vpicc::VSmartCard) -> io::Result
                 continue;
             }
             [1] => {
+                powered = true;
                 card.power_on();
                 continue;
             }
             [2] => {
+                powered = true;
                 card.reset();
                 continue;
             }
+            [4] if !powered && connected.elapsed() > POWER_UP_EXPECTED_WITHIN => {
+                return Err(io::Error::other("pcscd polls but never powers the card up (stale slot state)"));
+            }
             [4] => card.atr().to_vec(),
             [c] => return Err(io::Error::other(format!("unknown vpcd control message {c}"))),
-            apdu => card.execute(apdu),
+            apdu => {
+                powered = true;
+                card.execute(apdu)
+            }
         };
         let mut out = Vec::with_capacity(reply.len() + 2);
         out.extend_from_slice(&(reply.len() as u16).to_be_bytes());
