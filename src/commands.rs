@@ -289,15 +289,35 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         line(if found { Some(true) } else { None }, tool, if found { "found".into() } else { format!("not found on PATH ({why})") });
     }
     line(None, "YubiKey (PC/SC)", "this build has no PIV adapter yet: only DEMO keys work".into());
-    line(
-        None,
-        "notices",
-        env.config
-            .notice
-            .sns_topic_arn
-            .as_ref()
-            .map_or("no SNS topic: notices go to the local outbox".into(), |a| format!("{a} (SNS not in this build: local outbox used)")),
-    );
+    let c = &env.config;
+    if c.aws.account_id.is_none() && c.notice.sns_topic_arn.is_none() {
+        line(None, "AWS", "not configured (aws.account_id, notice.sns_topic_arn): notices go to the local outbox".into());
+    } else {
+        match Aws::load(c) {
+            Err(e) => line(Some(false), "AWS", e.to_string()),
+            Ok(aws) => {
+                match crate::aws::sts::caller_identity(&aws) {
+                    Ok((account, arn)) => match &c.aws.account_id {
+                        Some(want) if *want != account => {
+                            line(Some(false), "AWS account", format!("credentials reach {account} ({arn}), but aws.account_id = {want}"))
+                        }
+                        _ => line(Some(true), "AWS account", format!("{account} as {arn}")),
+                    },
+                    Err(e) => line(Some(false), "AWS account", e.to_string()),
+                }
+                if let Some(arn) = &c.notice.sns_topic_arn {
+                    let b = SnsBroadcaster { aws, topic_arn: arn.clone() };
+                    match b.confirmed_subscriptions() {
+                        Ok(0) => {
+                            line(Some(false), "notice topic", format!("{arn} has no confirmed subscription: alerts would reach nobody"))
+                        }
+                        Ok(n) => line(Some(true), "notice topic", format!("{arn}: {n} confirmed subscription(s)")),
+                        Err(e) => line(Some(false), "notice topic", e.to_string()),
+                    }
+                }
+            }
+        }
+    }
     let overdue = crate::drill::overdue_days(env);
     match overdue {
         Some(d) if d > 0 => line(

@@ -824,7 +824,7 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                     let what = if r.task == crate::aws::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
                     out.push(Line::from(vec![Span::styled(format!("{what}: "), t.bold()), Span::raw(format!("{}_", v.root_arg))]));
                 }
-                for (i, a) in root_actions(c, v).iter().enumerate() {
+                for (i, a) in root_actions(c, v).iter().enumerate().filter(|_| !matches!(stage, RootStage::Confirm { .. })) {
                     let mark = if a.destructive() { " (both confirm)" } else { "" };
                     out.push(Line::from(format!("  {} {}{mark}", i + 1, a.label())));
                 }

@@ -354,3 +354,23 @@ fn a_topic_nobody_is_subscribed_to_is_a_warning() {
     let b = SnsBroadcaster { aws: Aws::from_sdk(sdk_for(&moto.url)).unwrap(), topic_arn: topic };
     assert_eq!(b.warning(), None);
 }
+
+#[test]
+fn doctor_checks_the_account_and_the_topic_subscriptions() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let lonely = rt.block_on(aws_sdk_sns::Client::new(&moto.sdk()).create_topic().name("lonely").send()).unwrap().topic_arn.unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "123456789012", Some(&lonely));
+    let o = run_env(d.path(), &moto.env(), &["--config", cfg.to_str().unwrap(), "doctor"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("ok   AWS account        123456789012"), "{out}");
+    assert!(out.contains("FAIL notice topic") && out.contains("no confirmed subscription"), "{out}");
+    let (watched, _q) = topic_with_queue(&moto.sdk(), "watched");
+    let cfg = config(d.path(), "999999999999", Some(&watched));
+    let o = run_env(d.path(), &moto.env(), &["--config", cfg.to_str().unwrap(), "doctor"]);
+    let out = stdout(&o);
+    assert!(out.contains("FAIL AWS account") && out.contains("aws.account_id = 999999999999"), "{out}");
+    assert!(out.contains("ok   notice topic"), "{out}");
+}

@@ -289,3 +289,72 @@ fn every_screen_fits_small_terminals_without_panicking() {
         }
     }
 }
+
+fn with_aws(mut c: Ceremony) -> Ceremony {
+    c.info.aws = true;
+    c
+}
+
+#[test]
+fn account_check_failed() {
+    let mut c = with_aws(ceremony(true));
+    c.advance(Intent::Begin { mode: Mode::Incident, reason: "r".into(), ticket: None, scenario: Default::default() });
+    c.advance(Intent::AccountChecked(Ok(("999999999999".into(), "arn:aws:iam::999999999999:user/ops".into()))));
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+fn root_ready() -> Ceremony {
+    let mut c = at_runbook(Mode::Incident);
+    c.info.aws = true;
+    c.advance(Intent::Tick { now_s: 10 });
+    c.advance(Intent::OpenRoot);
+    c.advance(Intent::AssumeRoot { target: "111122223333".into(), task: breakglass::aws::root::Task::DeleteRootUserCredentials });
+    let call = breakglass::aws::root::Call {
+        api: "sts:AssumeRoot".into(),
+        target: "111122223333".into(),
+        request_id: Some("r-1".into()),
+        outcome: "ok".into(),
+    };
+    c.advance(Intent::RootAssumed(Ok((call, 900))));
+    c.advance(Intent::RootAct(breakglass::aws::root::Action::Audit));
+    c.advance(Intent::RootDone {
+        action: breakglass::aws::root::Action::Audit,
+        result: Ok((
+            "audited".into(),
+            Some(breakglass::aws::root::Audit {
+                password: true,
+                access_keys: vec!["AKIAEXAMPLE123".into()],
+                mfa_devices: vec![],
+                signing_certificates: vec![],
+            }),
+        )),
+        calls: vec![],
+    });
+    c.advance(Intent::Tick { now_s: 130 });
+    c
+}
+
+#[test]
+fn root_task_pick() {
+    let mut c = at_runbook(Mode::Drill);
+    c.info.aws = true;
+    c.advance(Intent::OpenRoot);
+    let mut v = view(&c);
+    v.root_target = "1111222233".into();
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn root_task_ready_with_countdown() {
+    let c = root_ready();
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
+
+#[test]
+fn root_task_confirm() {
+    let mut c = root_ready();
+    c.advance(Intent::RootAct(breakglass::aws::root::Action::DeleteAccessKeys));
+    c.advance(Intent::Acknowledge { who: 0 });
+    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    insta::assert_snapshot!(draw(&c, &view(&c)));
+}
