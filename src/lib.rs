@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attest;
 pub mod aws;
 pub mod ceremony;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod drill;
 pub mod journal;
 pub mod notice;
+pub mod pivage;
 pub mod roster;
 pub mod runbook;
 pub mod seal;

@@ -220,9 +220,8 @@ impl Trust {
 }
 
 fn check_recipient(r: &str) -> Result<(), String> {
-    if r.starts_with("age1yubikey1") {
-        // Parsed by the YubiKey plugin at seal time.
-        return Ok(());
+    if r.starts_with(crate::pivage::HRP) {
+        return crate::pivage::Recipient::parse(r).map(|_| ());
     }
     age::x25519::Recipient::from_str(r).map(|_| ()).map_err(|e| format!("age_recipient `{r}` is not an age recipient ({e})"))
 }

@@ -95,14 +95,18 @@ pub fn file_name(ids: &[String]) -> String {
 }
 
 fn encrypt_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-    let r = age::x25519::Recipient::from_str(recipient).map_err(|e| {
-        if recipient.starts_with("age1yubikey1") {
-            SealError::Recipient(format!("`{recipient}` is a YubiKey recipient: sealing to it needs the YubiKey support (age-plugin-yubikey), not available in this build; use an X25519 recipient for now"))
-        } else {
-            SealError::Recipient(format!("`{recipient}` is not an age recipient: {e}"))
-        }
-    })?;
-    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).map_err(|e| SealError::Age(e.to_string()))?;
+    let x25519;
+    let piv;
+    let r: &dyn age::Recipient = if recipient.starts_with(crate::pivage::HRP) {
+        // A YubiKey-bound recipient (age-plugin-yubikey's format): only that card unwraps it.
+        piv = crate::pivage::Recipient::parse(recipient).map_err(SealError::Recipient)?;
+        &piv
+    } else {
+        x25519 = age::x25519::Recipient::from_str(recipient)
+            .map_err(|e| SealError::Recipient(format!("`{recipient}` is not an age recipient: {e}")))?;
+        &x25519
+    };
+    let enc = age::Encryptor::with_recipients(std::iter::once(r)).map_err(|e| SealError::Age(e.to_string()))?;
     let mut out = Vec::with_capacity(plaintext.len() + 256);
     let mut w = enc.wrap_output(&mut out).map_err(|e| SealError::Age(e.to_string()))?;
     w.write_all(plaintext).map_err(|e| SealError::Age(e.to_string()))?;

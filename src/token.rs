@@ -4,6 +4,7 @@
 //! as secrets. Every call may be slow (PC/SC and a human touch), so callers run it off the UI
 //! thread. Adapters: [`soft`] (DEMO software keys); the PIV adapter for real YubiKeys plugs in here.
 
+pub mod piv;
 pub mod soft;
 
 use secrecy::SecretString;

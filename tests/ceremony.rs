@@ -22,6 +22,9 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::SignJournal { .. } => "SignJournal",
             Effect::Finish => "Finish",
             Effect::CheckAccount => "CheckAccount",
+            Effect::AssumeRoot { .. } => "AssumeRoot",
+            Effect::RootAct(_) => "RootAct",
+            Effect::DropRoot => "DropRoot",
         })
         .collect()
 }
