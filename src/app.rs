@@ -31,6 +31,8 @@ enum Job {
     Present(u32),
     /// Look for problems worth a warning at setup (may call out to AWS).
     Warnings,
+    /// Which keys are inserted now.
+    Scan,
 }
 
 /// What the loop waits on.
@@ -39,6 +41,7 @@ enum Msg {
     Resize,
     Intent(Intent),
     Warning(String),
+    Keys(Vec<(u32, String)>),
 }
 
 /// The interactive part of the app: the ceremony, the view, the PIN being typed.
@@ -436,6 +439,7 @@ async fn event_loop(
     mut runner: Runner,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<App> {
+    let hardware = !app.c.info.demo;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     // Key presses: a thread blocked on the terminal.
     let ktx = tx.clone();
@@ -464,8 +468,19 @@ async fn event_loop(
         while let Ok(job) = jrx.recv() {
             match job {
                 Job::Present(serial) => {
+                    if let Some(i) = runner.attest(serial) {
+                        let _ = rtx.send(Msg::Intent(i));
+                    }
                     let _ = rtx.send(Msg::Intent(runner.present(serial)));
                 }
+                Job::Scan => match runner.scan() {
+                    Ok(keys) => {
+                        let _ = rtx.send(Msg::Keys(keys));
+                    }
+                    Err(e) => {
+                        let _ = rtx.send(Msg::Warning(e));
+                    }
+                },
                 Job::Warnings => {
                     if let Some(w) = runner.topic_warning() {
                         let _ = rtx.send(Msg::Warning(w));
@@ -487,6 +502,7 @@ async fn event_loop(
         }
     });
     let _ = jtx.send(Job::Warnings);
+    let mut scanning = false;
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -505,8 +521,15 @@ async fn event_loop(
                     Msg::Resize => Action::None,
                     Msg::Intent(i) => Action::Intent(i),
                     Msg::Warning(w) => {
-                        app.v.warnings.push(w);
+                        if !app.v.warnings.contains(&w) {
+                            app.v.warnings.push(w);
+                        }
                         Action::None
+                    }
+                    Msg::Keys(keys) => {
+                        scanning = false;
+                        app.v.keys = keys.iter().map(|(serial, model)| KeyListing { serial: *serial, model: model.clone() }).collect();
+                        Action::Intent(Intent::KeysPresent(keys.iter().map(|(s, _)| *s).collect()))
                     }
                 };
                 match action {
@@ -524,6 +547,10 @@ async fn event_loop(
             }
             _ = tick.tick() => {
                 app.v.tick += 1;
+                if hardware && !scanning {
+                    scanning = true;
+                    let _ = jtx.send(Job::Scan);
+                }
                 if app.v.tick % 4 == 0 {
                     let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
                     if !effects.is_empty() {

@@ -1014,7 +1014,7 @@ pub fn verify_chain(slot_cert_der: &[u8], f9_cert_der: &[u8], store: &TrustStore
 
 /// From the f9 certificate up to a trusted root; returns the CA names above f9.
 fn build_path(f9: &Parsed, slot_label: &str, store: &TrustStore, now: DateTime<Utc>) -> Result<Vec<String>, AttestError> {
-    let update = "if the clock is right, this breakglass needs Yubico's current certificates: update breakglass";
+    let update = "this breakglass needs Yubico's current CA certificates: update breakglass";
     let mut names = Vec::new();
     let mut used: Vec<usize> = Vec::new();
     let mut current = f9;

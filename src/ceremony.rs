@@ -125,6 +125,15 @@ pub struct SessionInfo {
     pub heartbeat_s: u64,
 }
 
+/// What a key's verified attestation says (journalled at check-in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestInfo {
+    pub firmware: String,
+    pub form_factor: String,
+    /// The trusted root the chain ends at.
+    pub root: String,
+}
+
 /// A custodian who has checked in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedIn {
@@ -286,6 +295,14 @@ pub struct Ceremony {
     pub background: Option<NoticePhase>,
     /// The root session on a member account, if one was opened.
     pub root: Option<RootCtx>,
+    /// Attestation results by key serial (hardware keys must have a good one to check in).
+    pub attestations: Vec<(u32, Result<AttestInfo, String>)>,
+    /// Checked-in keys that were pulled out: the ceremony is paused until they return.
+    pub removed: Vec<u32>,
+    /// Custodians (index into `checked`) whose key came back and must enter the PIN again.
+    pub reauth: Vec<usize>,
+    /// A PIN re-entry is being checked.
+    pub reauth_working: bool,
     /// Seconds since the app started, from the last tick.
     pub now_s: u64,
     pub last_heartbeat_s: u64,
@@ -361,6 +378,13 @@ pub enum Intent {
     Tick {
         now_s: u64,
     },
+    /// A hardware key's attestation was checked (before it is presented).
+    KeyAttested {
+        serial: u32,
+        result: Result<AttestInfo, String>,
+    },
+    /// The serials of the keys present now (from the runner's periodic scan).
+    KeysPresent(Vec<u32>),
     /// From the runbook: open the root tasks screen.
     OpenRoot,
     CloseRoot,
@@ -448,6 +472,8 @@ pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> String {
 }
 
 pub const ACK_NAMESPACE: &str = "breakglass-ack";
+/// PINs a YubiKey ships with: never accepted in a real ceremony.
+pub const FACTORY_PINS: [&str; 1] = ["123456"];
 /// Namespace of a custodian's confirmation of a destructive root action.
 pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
 
@@ -483,6 +509,10 @@ impl Ceremony {
             pending: vec![],
             background: None,
             root: None,
+            attestations: vec![],
+            removed: vec![],
+            reauth: vec![],
+            reauth_working: false,
             now_s: 0,
             last_heartbeat_s: 0,
             last_retry_s: 0,
@@ -558,6 +588,58 @@ impl Ceremony {
             Intent::Tick { now_s } => {
                 self.tick(now_s, &mut fx);
                 return fx;
+            }
+            Intent::KeyAttested { serial, result } => {
+                self.attestations.retain(|(s, _)| *s != serial);
+                self.attestations.push((serial, result));
+                return fx;
+            }
+            Intent::KeysPresent(serials) => {
+                self.keys_present(&serials, &mut fx);
+                return fx;
+            }
+            Intent::PinEntered(pin) if !self.reauth.is_empty() && !self.reauth_working && self.removed.is_empty() => {
+                let who = self.reauth[0];
+                self.reauth_working = true;
+                fx.push(Effect::VerifyPin { serial: self.checked[who].serial, pin });
+                return fx;
+            }
+            Intent::PinChecked { serial, result } if self.reauth_working => {
+                self.reauth_working = false;
+                let Some(pos) = self.reauth.iter().position(|w| self.checked[*w].serial == serial) else { return fx };
+                let who = self.reauth[pos];
+                let id = self.roster[self.checked[who].custodian].id.clone();
+                match result {
+                    Ok(()) => {
+                        self.reauth.remove(pos);
+                        fx.push(self.entry("custodian.reauthenticated", json!({"custodian": id, "serial": serial})));
+                        self.info_msg(format!("{id}'s key is back and unlocked: the ceremony goes on."));
+                    }
+                    Err(e) => {
+                        fx.push(self.entry("custodian.refused", json!({"custodian": id, "serial": serial, "why": e.to_string()})));
+                        self.refuse(format!("{id}: {e}"));
+                    }
+                }
+                return fx;
+            }
+            _ if (!self.removed.is_empty() || !self.reauth.is_empty())
+                && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort) =>
+            {
+                // Paused: a checked-in key is missing or locked. Results of work already under
+                // way still land; new actions wait.
+                if !matches!(
+                    intent,
+                    Intent::Attested { .. }
+                        | Intent::NoticeDone { .. }
+                        | Intent::Unsealed(_)
+                        | Intent::SessionSigned { .. }
+                        | Intent::RootDone { .. }
+                        | Intent::RootAssumed(_)
+                        | Intent::AccountChecked(_)
+                ) {
+                    return fx;
+                }
+                intent
             }
             Intent::NoticeDone { phase, result } if self.background == Some(phase) => {
                 self.background = None;
@@ -767,6 +849,24 @@ impl Ceremony {
                     ));
                     return Phase::CheckIn(AwaitKey);
                 }
+                if !demo {
+                    match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+                        Some(Ok(_)) => {}
+                        Some(Err(why)) => {
+                            self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
+                            fx.push(self.entry(
+                                "custodian.refused",
+                                json!({"serial": serial, "custodian": p.id, "why": format!("attestation: {why}")}),
+                            ));
+                            return Phase::CheckIn(AwaitKey);
+                        }
+                        None => {
+                            self.refuse(format!("Key {serial} could not be attested as a genuine YubiKey; present it again."));
+                            fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "no attestation"})));
+                            return Phase::CheckIn(AwaitKey);
+                        }
+                    }
+                }
                 if let Some(why) = self.scenario_refuses(custodian) {
                     self.refuse(why.clone());
                     fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": why})));
@@ -801,6 +901,15 @@ impl Ceremony {
             (AwaitPin { .. } | AwaitTouch { .. }, Intent::Back) => {
                 self.message = None;
                 Phase::CheckIn(AwaitKey)
+            }
+            (AwaitPin { custodian, serial, model, nonce, retries }, Intent::PinEntered(pin))
+                if FACTORY_PINS.contains(&secrecy::ExposeSecret::expose_secret(&pin).as_ref()) && !self.info.demo =>
+            {
+                // Not sent to the card: no try is spent on a PIN that must not be in use.
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": id, "why": "factory default PIN"})));
+                self.refuse(format!("{id}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` (or `ykman piv access change-pin`), then check in."));
+                Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
             }
             (AwaitPin { custodian, serial, model, nonce, .. }, Intent::PinEntered(pin)) => {
                 self.message = None;
@@ -852,6 +961,7 @@ impl Ceremony {
                             "slot": self.checked.len() + 1,
                             "challenge": checkin_message(&self.info.session_id, &nonce),
                             "sshsig": sig,
+                            "attestation": self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| json!({"firmware": a.firmware, "form_factor": a.form_factor, "root": a.root})),
                         }),
                     ));
                     self.checked.push(CheckedIn { custodian, serial, model });
@@ -869,6 +979,27 @@ impl Ceremony {
                 }
             },
             (stage, _) => Phase::CheckIn(stage),
+        }
+    }
+
+    /// Pauses when a checked-in key is pulled out; resumes (after the PIN again) when it returns.
+    fn keys_present(&mut self, serials: &[u32], fx: &mut Vec<Effect>) {
+        for (who, k) in self.checked.clone().iter().enumerate() {
+            let id = self.roster[k.custodian].id.clone();
+            let here = serials.contains(&k.serial);
+            if !here && !self.removed.contains(&k.serial) {
+                self.removed.push(k.serial);
+                self.reauth.retain(|w| *w != who);
+                fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial})));
+                self.refuse(format!("Paused: {id}'s key (serial {}) was removed. Insert it again to go on; nothing is lost.", k.serial));
+            } else if here && self.removed.contains(&k.serial) {
+                self.removed.retain(|s| *s != k.serial);
+                fx.push(self.entry("custodian.key_returned", json!({"custodian": id, "serial": k.serial})));
+                if !self.reauth.contains(&who) {
+                    self.reauth.push(who);
+                }
+                self.info_msg(format!("{id}'s key is back: {id}, enter your PIN again."));
+            }
         }
     }
 

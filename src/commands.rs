@@ -75,12 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             demo(&env, a.auto, if a.drill { Mode::Drill } else { Mode::Incident }, a.reason, scenario)
         }
-        Command::Ceremony(_) => {
-            bail!(
-                "the real ceremony needs the YubiKey (PIV) adapter, which this build does not include yet.\n\
-                 Rehearse the whole ceremony with DEMO keys instead: `breakglass demo` (or `breakglass demo --drill`)."
-            )
-        }
+        Command::Ceremony(a) => ceremony(&env, a),
         Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
         Command::Seal(a) => seal_cmd(&a.roster, &a.runbook, &a.out),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
@@ -137,6 +132,63 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
         Phase::Halted(why) => bail!("{why}"),
         other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
     }
+}
+
+/// The real ceremony: the configured (quorum-signed) roster, the sealed runbook, YubiKeys.
+fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
+    let c = &env.config;
+    let where_cfg = c.source.as_ref().map_or("breakglass.toml (none found; pass --config)".to_string(), |p| p.display().to_string());
+    let roster_path = c
+        .roster_path()
+        .with_context(|| format!("no roster: set paths.roster in {where_cfg}. To rehearse without YubiKeys: `breakglass demo`"))?;
+    let roster = Roster::load(&roster_path)?;
+    let trust = roster.trust();
+    if !trust.trusted() {
+        bail!(
+            "the roster {} is {}
+The ceremony refuses an untrusted roster: one person could have edited it.",
+            roster_path.display(),
+            trust.explain()
+        );
+    }
+    let sealed_path =
+        c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg} (made with `breakglass seal`)"))?;
+    let sealed = crate::seal::Sealed::read_dir(&sealed_path)?;
+    sealed.check_roster(&roster)?;
+    let scenario = match &a.scenario {
+        Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
+        None => Scenario::Standard,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let session_id = crate::session::new_session_id(clock.as_ref());
+    let outside = env.outside();
+    let info = crate::ceremony::SessionInfo {
+        session_id: session_id.clone(),
+        demo: false,
+        host: crate::session::host_name(),
+        tool_version: crate::VERSION.into(),
+        roster_sha256: roster.sha256(),
+        runbook_sha256: sealed.fingerprint(),
+        account: outside.account.clone(),
+        quorum: roster.quorum,
+        aws: outside.aws.is_some(),
+        heartbeat_s: outside.heartbeat_s,
+    };
+    let ceremony = crate::ceremony::Ceremony::new(info, crate::demo::people(&roster));
+    let sigs =
+        roster.custodians.iter().filter_map(|cu| std::fs::read(sig_path(&roster_path, &cu.id)).ok().map(|s| (cu.id.clone(), s))).collect();
+    let mut runner =
+        crate::session::Runner::new(env.sessions_dir().join(&session_id), clock.clone(), vec![], roster, sigs, sealed, outside);
+    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    let mode = if a.drill { Mode::Drill } else { Mode::Incident };
+    let start = crate::app::Start {
+        mode,
+        reason: a.reason,
+        scenario,
+        overdue: crate::drill::overdue_note(env),
+        previous: crate::drill::previous_times(env),
+    };
+    crate::app::run(ceremony, runner, clock, start)
 }
 
 fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {

@@ -93,8 +93,7 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         if c.checked.len() >= c.info.quorum || !matches!(c.phase, crate::ceremony::Phase::CheckIn(_)) {
             break;
         }
-        let seen = r.present(serial);
-        drive(c, r, seen);
+        crate::session::present(c, r, serial);
         if matches!(c.phase, crate::ceremony::Phase::CheckIn(crate::ceremony::KeyStage::AwaitPin { .. })) {
             drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&id).to_string())));
             drive(c, r, Intent::Touch);

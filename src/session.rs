@@ -35,6 +35,14 @@ impl Outside {
     }
 }
 
+/// Where custodians' keys come from.
+pub enum KeySource {
+    /// A fixed set of software keys (the DEMO, tests).
+    Fixed,
+    /// YubiKeys over PC/SC, whose attestations must chain to `trust`.
+    Piv { trust: crate::attest::TrustStore },
+}
+
 /// Everything the runner acts on.
 pub struct Runner {
     /// The session bundle directory (created with the first journal entry).
@@ -51,6 +59,7 @@ pub struct Runner {
     pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
     /// The open root session's credentials (memory only).
     root: Option<crate::aws::root::RootSession>,
+    pub keys: KeySource,
 }
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
@@ -99,7 +108,65 @@ impl Runner {
             broadcaster: outside.broadcaster,
             aws: outside.aws,
             root: None,
+            keys: KeySource::Fixed,
         }
+    }
+
+    /// The keys present now, as (serial, model). For YubiKeys this scans the readers, and forgets
+    /// the handles of keys that were pulled out (they are opened again when they return).
+    pub fn scan(&mut self) -> Result<Vec<(u32, String)>, String> {
+        match &self.keys {
+            KeySource::Fixed => Ok(self.tokens.iter().map(|t| (t.info().serial, t.info().model)).collect()),
+            KeySource::Piv { .. } => {
+                let (seen, _others) = crate::token::piv::scan().map_err(|e| e.to_string())?;
+                let serials: Vec<u32> = seen.iter().map(|s| s.serial).collect();
+                self.tokens.retain(|t| serials.contains(&t.info().serial));
+                Ok(seen.into_iter().map(|s| (s.serial, s.model)).collect())
+            }
+        }
+    }
+
+    /// Checks a hardware key's attestation against the trusted roots and the roster (slot 9c:
+    /// key, serial, PIN once and touch always; the runbook slot: its key when the roster names a
+    /// YubiKey recipient). None for software keys.
+    pub fn attest(&mut self, serial: u32) -> Option<Intent> {
+        let KeySource::Piv { trust } = &self.keys else { return None };
+        let trust = trust.clone();
+        let now = self.clock.now();
+        let result = (|| -> Result<crate::ceremony::AttestInfo, String> {
+            let c = self
+                .roster
+                .custodians
+                .iter()
+                .find(|c| c.yubikey_serial == serial)
+                .cloned()
+                .ok_or_else(|| format!("serial {serial} is not on the roster"))?;
+            let mut t = crate::token::piv::PivToken::open(serial).map_err(|e| e.to_string())?;
+            let (slot, f9) = t.attestation(crate::token::piv::SIGN_SLOT).map_err(|e| e.to_string())?;
+            let att = crate::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| e.to_string())?;
+            let req = crate::attest::Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
+            crate::attest::check(&att, &req).map_err(|e| e.to_string())?;
+            if c.age_recipient.starts_with(crate::pivage::HRP) {
+                let want = crate::pivage::Recipient::parse(&c.age_recipient)?;
+                let (slot, f9) = t.attestation(crate::token::piv::AGE_SLOT).map_err(|e| format!("runbook slot: {e}"))?;
+                let a2 = crate::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| format!("runbook slot: {e}"))?;
+                let got = p256::PublicKey::from_sec1_bytes(&a2.public_key_sec1).map_err(|_| "runbook slot: not a P-256 key".to_string())?;
+                if crate::pivage::Recipient::from_public(&got) != want {
+                    return Err(format!(
+                        "the runbook key on this YubiKey is not {}'s age_recipient in the roster: use the enrolled key, or re-enrol",
+                        c.id
+                    ));
+                }
+            }
+            self.tokens.retain(|x| x.info().serial != serial);
+            self.tokens.push(Box::new(t));
+            Ok(crate::ceremony::AttestInfo {
+                firmware: att.firmware_string(),
+                form_factor: att.form_factor_name(),
+                root: att.chain.last().cloned().unwrap_or_default(),
+            })
+        })();
+        Some(Intent::KeyAttested { serial, result })
     }
 
     /// A warning for the setup screen when notices would reach nobody.
@@ -109,7 +176,7 @@ impl Runner {
 
     /// Reports the key with `serial` as presented (what the UI does when a custodian inserts it).
     pub fn present(&mut self, serial: u32) -> Intent {
-        match self.tokens.iter_mut().find(|t| t.info().serial == serial) {
+        match self.token(serial) {
             Some(t) => {
                 let info = t.info();
                 Intent::KeySeen { serial, model: info.model, demo: info.demo, retries: t.pin_retries(), nonce: nonce() }
@@ -119,6 +186,12 @@ impl Runner {
     }
 
     fn token(&mut self, serial: u32) -> Option<&mut Box<dyn Token>> {
+        if matches!(self.keys, KeySource::Piv { .. }) && !self.tokens.iter().any(|t| t.info().serial == serial) {
+            // A YubiKey that came back after being pulled out: open it again.
+            if let Ok(t) = crate::token::piv::PivToken::open(serial) {
+                self.tokens.push(Box::new(t));
+            }
+        }
         self.tokens.iter_mut().find(|t| t.info().serial == serial)
     }
 
@@ -295,6 +368,15 @@ impl Runner {
         write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
         write_atomic(&self.dir.join("VERIFY.md"), verify_md(c).as_bytes())
     }
+}
+
+/// A custodian presents the key `serial`: its attestation (hardware keys) then the key itself.
+pub fn present(c: &mut Ceremony, r: &mut Runner, serial: u32) {
+    if let Some(i) = r.attest(serial) {
+        drive(c, r, i);
+    }
+    let seen = r.present(serial);
+    drive(c, r, seen);
 }
 
 /// Runs `intent` and everything it sets off until nothing is left. If a journal entry cannot be

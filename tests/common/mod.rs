@@ -5,6 +5,7 @@ use breakglass::ceremony::{Ceremony, Person, SessionInfo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod card;
 pub mod moto;
 
 pub const SID: &str = "20261125-030000-abcdef";

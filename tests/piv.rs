@@ -1,0 +1,294 @@
+//! Check-in, signing and runbook layers on YubiKeys over the real PC/SC stack, against the
+//! virtual card rig (tests/vcard): the real `yubikey` crate, pcscd, vpcd, a software PIV card.
+//! Attestations chain to the rig's test CA, passed in as an extra trust root.
+
+mod common;
+
+use breakglass::attest::TrustStore;
+use breakglass::ceremony::{Ceremony, Intent, KeyStage, Mode, Phase};
+use breakglass::clock::FixedClock;
+use breakglass::session::{KeySource, Outside, Runner, drive, present};
+use breakglass::token::Token;
+use breakglass::token::piv::PivToken;
+use common::card::{Enrolled, enrol, exclusive, fresh, roster_for};
+use secrecy::SecretString;
+use std::path::Path;
+use std::sync::Arc;
+use yubikey::TouchPolicy;
+
+const A: u32 = 11111111;
+const B: u32 = 22222222;
+
+fn pin(p: &str) -> Intent {
+    Intent::PinEntered(SecretString::from(p.to_string()))
+}
+
+/// Signs the roster on both cards (slot 9c) as the custodians would.
+fn sign_roster(path: &Path, people: &[(&str, &Enrolled)]) {
+    let bytes = std::fs::read(path).unwrap();
+    for (id, e) in people {
+        let mut t = PivToken::open(e.serial).unwrap();
+        t.verify_pin(&SecretString::from(e.pin.clone())).unwrap();
+        let sig = breakglass::sign::sshsig(&mut t, breakglass::sign::ROSTER_NAMESPACE, &bytes).unwrap();
+        std::fs::write(breakglass::roster::sig_path(path, id), breakglass::sign::to_pem(&sig).unwrap()).unwrap();
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    a: Enrolled,
+    b: Enrolled,
+}
+
+/// Two fresh enrolled cards (alice: A, bob: B) and a quorum-signed roster for them.
+fn two_cards() -> Setup {
+    fresh(A, 35963);
+    fresh(B, 35964);
+    let a = enrol(A, "246801", TouchPolicy::Always);
+    let b = enrol(B, "135792", TouchPolicy::Always);
+    let dir = tempfile::tempdir().unwrap();
+    let p = roster_for(dir.path(), &[("alice", &a), ("bob", &b)]);
+    sign_roster(&p, &[("alice", &a), ("bob", &b)]);
+    Setup { dir, a, b }
+}
+
+fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
+    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
+    assert!(roster.trust().trusted(), "{}", roster.trust().explain());
+    let sealed = breakglass::seal::seal(&roster, breakglass::demo::RUNBOOK.as_bytes()).unwrap();
+    let info = breakglass::ceremony::SessionInfo {
+        session_id: "20261125-040000-c0ffee".into(),
+        demo: false,
+        host: "safe".into(),
+        tool_version: "test".into(),
+        roster_sha256: roster.sha256(),
+        runbook_sha256: sealed.fingerprint(),
+        account: None,
+        quorum: 2,
+        aws: false,
+        heartbeat_s: 0,
+    };
+    let c = Ceremony::new(info, breakglass::demo::people(&roster));
+    let sigs = roster
+        .custodians
+        .iter()
+        .map(|cu| (cu.id.clone(), std::fs::read(breakglass::roster::sig_path(&s.dir.path().join("roster.toml"), &cu.id)).unwrap()))
+        .collect();
+    let data = s.dir.path().join("data");
+    let mut r = Runner::new(
+        data.join("sessions/20261125-040000-c0ffee"),
+        Arc::new(FixedClock::new()),
+        vec![],
+        roster,
+        sigs,
+        sealed,
+        Outside::outbox(data.join("outbox")),
+    );
+    r.keys = KeySource::Piv { trust };
+    (c, r)
+}
+
+fn test_trust() -> TrustStore {
+    TrustStore::yubico().with_extra_root(&common::card::ca_der()).unwrap()
+}
+
+fn begin(c: &mut Ceremony, r: &mut Runner) {
+    drive(c, r, Intent::Begin { mode: Mode::Incident, reason: "PIV test".into(), ticket: None, scenario: Default::default() });
+}
+
+fn check_in(c: &mut Ceremony, r: &mut Runner, e: &Enrolled) {
+    present(c, r, e.serial);
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { .. })), "{:?} {:?}", c.phase, c.message);
+    drive(c, r, pin(&e.pin));
+    drive(c, r, Intent::Touch);
+}
+
+fn refusal(c: &Ceremony) -> String {
+    c.message.as_ref().map(|m| m.text.clone()).unwrap_or_default()
+}
+
+#[test]
+fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    check_in(&mut c, &mut r, &s.a);
+    assert_eq!(c.checked.len(), 1, "{:?}", c.message);
+    check_in(&mut c, &mut r, &s.b);
+    // The runbook layers are bound to the cards (piv-p256): opened by ECDH on each card.
+    assert_eq!(c.phase, Phase::Runbook, "{:?} {:?}", c.phase, c.message);
+    assert!(c.runbook.as_ref().unwrap().steps.len() > 5);
+    drive(&mut c, &mut r, Intent::ToggleStep(0));
+    drive(&mut c, &mut r, Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        drive(&mut c, &mut r, Intent::ToggleClosing(i));
+    }
+    drive(&mut c, &mut r, Intent::ConfirmClose);
+    drive(&mut c, &mut r, Intent::Touch);
+    drive(&mut c, &mut r, Intent::Touch);
+    assert_eq!(c.phase, Phase::Summary, "{:?}", c.message);
+    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
+    let rep = breakglass::verify::verify_dir(&r.dir, breakglass::verify::TrustedRoster::File(roster)).unwrap();
+    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    assert!(!rep.demo);
+    for id in ["alice", "bob"] {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
+            .current_dir(&r.dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ssh-keygen rejects {id}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("\"firmware\":\"5.4.3\""), "firmware journalled at check-in");
+    assert!(!journal.contains("246801") && !journal.contains("135792"), "no PIN in the journal");
+}
+
+#[test]
+fn piv_check_in_journals_the_attestation_and_a_card_signed_challenge() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    check_in(&mut c, &mut r, &s.a);
+    assert_eq!(c.checked.len(), 1, "{:?}", c.message);
+    let j = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(j.lines().find(|l| l.contains("custodian.verified")).unwrap()).unwrap();
+    assert_eq!(v["key"].as_str().unwrap(), "YubiKey 5.4.3");
+    assert!(v["attestation"]["root"].as_str().unwrap().contains("TEST"), "{v}");
+    assert!(v.get("demo").is_none());
+}
+
+#[test]
+fn piv_a_key_not_on_the_roster_is_refused() {
+    let _g = exclusive();
+    let s = two_cards();
+    stop(B);
+    fresh(33333333, 35964);
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, 33333333);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(refusal(&c).contains("not on the roster"), "{}", refusal(&c));
+}
+
+use common::card::stop;
+
+#[test]
+fn piv_wrong_pin_counts_down_on_the_card_and_the_last_try_is_never_spent() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, A);
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, .. })), "{:?}", c.phase);
+    drive(&mut c, &mut r, pin("000000"));
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 2, .. })), "{:?}", c.phase);
+    assert!(refusal(&c).contains("2 tries left"));
+    drive(&mut c, &mut r, pin("000001"));
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey), "one try left: not asked again");
+    assert!(refusal(&c).contains("PUK"));
+    // Presenting it again is refused before any PIN is sent: the card still has its last try.
+    present(&mut c, &mut r, A);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    let mut t = PivToken::open(A).unwrap();
+    assert_eq!(t.pin_retries().unwrap(), 1, "the last try was not spent");
+}
+
+#[test]
+fn piv_factory_default_pin_is_refused_without_spending_a_try() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, A);
+    drive(&mut c, &mut r, pin("123456"));
+    assert!(refusal(&c).contains("factory default PIN"), "{}", refusal(&c));
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, .. })));
+    assert_eq!(PivToken::open(A).unwrap().pin_retries().unwrap(), 3);
+}
+
+#[test]
+fn piv_attestation_by_an_untrusted_ca_is_refused_by_the_shipped_default() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, TrustStore::yubico());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, A);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    let why = refusal(&c);
+    assert!(why.contains("refused") && why.to_lowercase().contains("yubico"), "{why}");
+}
+
+#[test]
+fn piv_attested_key_not_matching_the_roster_is_refused() {
+    let _g = exclusive();
+    let s = two_cards();
+    // Re-generate alice's 9c after the roster was signed: the card's key is no longer the roster's.
+    let mut yk = yubikey::YubiKey::open_by_serial(yubikey::Serial(A)).unwrap();
+    yk.authenticate(yubikey::MgmKey::default()).unwrap();
+    yubikey::piv::generate(
+        &mut yk,
+        yubikey::piv::SlotId::Signature,
+        yubikey::piv::AlgorithmId::EccP256,
+        yubikey::PinPolicy::Once,
+        TouchPolicy::Always,
+    )
+    .unwrap();
+    drop(yk);
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, A);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(refusal(&c).contains("roster"), "{}", refusal(&c));
+}
+
+#[test]
+fn piv_touch_policy_too_weak_is_refused() {
+    let _g = exclusive();
+    fresh(A, 35963);
+    fresh(B, 35964);
+    let a = enrol(A, "246801", TouchPolicy::Never);
+    let b = enrol(B, "135792", TouchPolicy::Always);
+    let dir = tempfile::tempdir().unwrap();
+    let p = roster_for(dir.path(), &[("alice", &a), ("bob", &b)]);
+    sign_roster(&p, &[("alice", &a), ("bob", &b)]);
+    let s = Setup { dir, a, b };
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    present(&mut c, &mut r, A);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(refusal(&c).to_lowercase().contains("touch"), "{}", refusal(&c));
+    check_in(&mut c, &mut r, &s.b);
+    assert_eq!(c.checked.len(), 1);
+}
+
+#[test]
+fn piv_runbook_layers_open_only_with_both_cards() {
+    let _g = exclusive();
+    let s = two_cards();
+    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
+    let sealed = breakglass::seal::seal(&roster, b"# r\n- [ ] x\n").unwrap();
+    let bytes = &sealed.files["alice+bob.age"];
+    assert!(String::from_utf8_lossy(bytes).contains("-> piv-p256 "), "outer layer is a YubiKey stanza");
+    let mut a = PivToken::open(A).unwrap();
+    a.verify_pin(&SecretString::from(s.a.pin.clone())).unwrap();
+    let inner = a.decrypt_layer(bytes).unwrap();
+    assert!(inner.starts_with(b"age-encryption.org/v1"), "alice's layer yields only bob's layer");
+    // alice's card cannot open bob's layer.
+    assert!(a.decrypt_layer(&inner).is_err());
+    let mut b = PivToken::open(B).unwrap();
+    b.verify_pin(&SecretString::from(s.b.pin.clone())).unwrap();
+    assert_eq!(&b.decrypt_layer(&inner).unwrap()[..], b"# r\n- [ ] x\n");
+    // And bob cannot take the outer layer.
+    assert!(b.decrypt_layer(bytes).is_err());
+}
+
+#[test]
+fn piv_pcscd_missing_or_key_absent_says_what_to_do() {
+    let _g = exclusive();
+    let e = PivToken::open(99999999).unwrap_err().to_string();
+    assert!(e.contains("pcscd") || (e.contains("99999999") && e.contains("insert")), "{e}");
+}
