@@ -31,7 +31,7 @@ pub enum Command {
     /// The same ceremony on built-in DEMO custodians and a DEMO runbook (no YubiKey, no AWS needed).
     Demo(DemoArgs),
     /// Prepare a custodian's YubiKey and print their roster entry.
-    Enroll,
+    Enroll(EnrollArgs),
     /// Inspect, validate and sign the roster.
     #[command(subcommand)]
     Roster(RosterCmd),
@@ -75,6 +75,27 @@ pub struct DemoArgs {
     /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
     #[arg(long, value_name = "NAME", requires = "drill")]
     pub scenario: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The custodian's id in the roster ([a-z0-9-]+).
+    #[arg(long)]
+    pub id: String,
+    /// Full name.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub email: String,
+    /// The YubiKey's serial (default: the only one inserted).
+    #[arg(long)]
+    pub serial: Option<u32>,
+    /// Where to write the attestation certificates (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Replace keys already in slots 9c and 82 (you will be asked to type the serial to confirm).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,10 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             eprintln!("breakglass audit: the AWS posture checks are not in this build yet. Nothing was checked.");
             Ok(2)
         }
-        Command::Enroll => {
-            eprintln!("breakglass enroll: YubiKey enrolment needs the PIV adapter, not in this build yet. Nothing was changed.");
-            Ok(2)
-        }
+        Command::Enroll(a) => crate::enroll::run(&a),
         Command::Doctor => doctor(&env),
     }
 }
@@ -340,7 +337,16 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
         line(if found { Some(true) } else { None }, tool, if found { "found".into() } else { format!("not found on PATH ({why})") });
     }
-    line(None, "YubiKey (PC/SC)", "this build has no PIV adapter yet: only DEMO keys work".into());
+    match crate::token::piv::scan() {
+        Ok((keys, others)) => {
+            let list = keys.iter().map(|k| format!("{} (serial {})", k.model, k.serial)).collect::<Vec<_>>().join(", ");
+            line(if keys.is_empty() { None } else { Some(true) }, "YubiKeys", if keys.is_empty() { "none inserted".into() } else { list });
+            for o in others {
+                line(None, "other card", o);
+            }
+        }
+        Err(e) => line(None, "YubiKeys (PC/SC)", e.to_string()),
+    }
     let c = &env.config;
     if c.aws.account_id.is_none() && c.notice.sns_topic_arn.is_none() {
         line(None, "AWS", "not configured (aws.account_id, notice.sns_topic_arn): notices go to the local outbox".into());

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod drill;
+pub mod enroll;
 pub mod journal;
 pub mod notice;
 pub mod pivage;

@@ -292,3 +292,76 @@ fn piv_pcscd_missing_or_key_absent_says_what_to_do() {
     let e = PivToken::open(99999999).unwrap_err().to_string();
     assert!(e.contains("pcscd") || (e.contains("99999999") && e.contains("insert")), "{e}");
 }
+
+fn enroll(serial: u32, out: &Path, extra: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["enroll", "--id", "carol", "--name", "Carol Custodian", "--email", "carol@example.com", "--serial", &serial.to_string(), "--out", out.to_str().unwrap()]);
+    cmd.args(extra).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const ENROL_ANSWERS: &str = "123456\n24680135\n24680135\n12345678\n87654321\n87654321\n";
+
+#[test]
+fn piv_enrol_a_blank_card_gives_a_roster_entry_whose_attestations_verify() {
+    let _g = exclusive();
+    fresh(33333333, 35963);
+    let d = tempfile::tempdir().unwrap();
+    let o = enroll(33333333, d.path(), &[], ENROL_ANSWERS);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let entry = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(!entry.contains("24680135") && !String::from_utf8_lossy(&o.stderr).contains("24680135"), "no PIN printed");
+    #[derive(serde::Deserialize)]
+    struct F {
+        custodian: Vec<breakglass::roster::Custodian>,
+    }
+    let f: F = toml::from_str(&entry).unwrap();
+    let c = &f.custodian[0];
+    assert_eq!((c.id.as_str(), c.yubikey_serial), ("carol", 33333333));
+    assert!(c.age_recipient.starts_with("age1yubikey1"), "{}", c.age_recipient);
+    let read = |n: &str| std::fs::read(d.path().join(n)).unwrap();
+    let trust = test_trust();
+    let att = breakglass::attest::verify_chain(&read("carol-9c.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).unwrap();
+    breakglass::attest::check(&att, &breakglass::attest::Requirement::signing("carol", 33333333, &c.signing_key).unwrap()).unwrap();
+    assert!(breakglass::attest::verify_chain(&read("carol-82.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).is_ok());
+    // The factory PIN is gone: the new one works, the old one does not.
+    let mut t = PivToken::open(33333333).unwrap();
+    assert!(t.verify_pin(&SecretString::from("123456".to_string())).is_err());
+    assert!(t.verify_pin(&SecretString::from("24680135".to_string())).is_ok());
+    // And the card signs with the enrolled key.
+    assert_eq!(t.signing_key().unwrap().to_openssh().unwrap().split_whitespace().take(2).collect::<Vec<_>>().join(" "), c.signing_key);
+}
+
+#[test]
+fn piv_enrol_refuses_the_factory_pin_as_the_new_pin() {
+    let _g = exclusive();
+    fresh(33333333, 35963);
+    let d = tempfile::tempdir().unwrap();
+    let o = enroll(33333333, d.path(), &[], "123456\n123456\n123456\n123456\n");
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("factory default PIN") && e.contains("no new PIN was set"), "{e}");
+    assert!(!d.path().join("carol-9c.pem").exists());
+}
+
+#[test]
+fn piv_enrol_never_overwrites_keys_without_the_flag_and_the_typed_serial() {
+    let _g = exclusive();
+    fresh(33333333, 35963);
+    let d = tempfile::tempdir().unwrap();
+    assert!(enroll(33333333, d.path(), &[], ENROL_ANSWERS).status.success());
+    let before = std::fs::read(d.path().join("carol-9c.pem")).unwrap();
+    let o = enroll(33333333, d.path(), &[], "24680135\n87654321\n");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already hold a key"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = enroll(33333333, d.path(), &["--overwrite"], "12345679\n");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was changed"));
+    assert_eq!(std::fs::read(d.path().join("carol-9c.pem")).unwrap(), before);
+    let o = enroll(33333333, d.path(), &["--overwrite"], "33333333\n24680135\n87654321\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ne!(std::fs::read(d.path().join("carol-9c.pem")).unwrap(), before, "new keys after a confirmed overwrite");
+}
