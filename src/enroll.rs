@@ -92,7 +92,11 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
             match seen.as_slice() {
                 [one] => one.serial,
                 [] => bail!("no YubiKey is inserted: insert the custodian's key"),
-                many => bail!("{} YubiKeys are inserted ({}): pass --serial", many.len(), many.iter().map(|s| s.serial.to_string()).collect::<Vec<_>>().join(", ")),
+                many => bail!(
+                    "{} YubiKeys are inserted ({}): pass --serial",
+                    many.len(),
+                    many.iter().map(|s| s.serial.to_string()).collect::<Vec<_>>().join(", ")
+                ),
             }
         }
     };
@@ -100,7 +104,8 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     eprintln!("Enrolling {} ({}) on YubiKey {} (serial {serial}).", a.name, a.id, yk.version());
     let mut p = Prompter::new();
 
-    let in_use: Vec<&str> = [(SIGN_SLOT, "9c"), (AGE_SLOT, "82")].into_iter().filter(|(s, _)| slot_in_use(&mut yk, *s)).map(|(_, n)| n).collect();
+    let in_use: Vec<&str> =
+        [(SIGN_SLOT, "9c"), (AGE_SLOT, "82")].into_iter().filter(|(s, _)| slot_in_use(&mut yk, *s)).map(|(_, n)| n).collect();
     if !in_use.is_empty() {
         if !a.overwrite {
             bail!(

@@ -176,10 +176,18 @@ impl Runner {
 
     /// Reports the key with `serial` as presented (what the UI does when a custodian inserts it).
     pub fn present(&mut self, serial: u32) -> Intent {
+        let piv = matches!(self.keys, KeySource::Piv { .. });
+        let mut retries = self.token(serial).map(|t| t.pin_retries());
+        if piv && matches!(retries, Some(Err(crate::token::TokenError::Removed(_)))) {
+            // The handle went stale (the card was reset or re-inserted): open it afresh. Nothing is
+            // lost: no PIN has been entered on it in this check-in yet.
+            self.tokens.retain(|t| t.info().serial != serial);
+            retries = self.token(serial).map(|t| t.pin_retries());
+        }
         match self.token(serial) {
             Some(t) => {
                 let info = t.info();
-                Intent::KeySeen { serial, model: info.model, demo: info.demo, retries: t.pin_retries(), nonce: nonce() }
+                Intent::KeySeen { serial, model: info.model, demo: info.demo, retries: retries.unwrap_or(Ok(0)), nonce: nonce() }
             }
             None => Intent::KeySeen { serial, model: "unknown".into(), demo: false, retries: Ok(0), nonce: nonce() },
         }

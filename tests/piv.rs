@@ -296,7 +296,19 @@ fn piv_pcscd_missing_or_key_absent_says_what_to_do() {
 fn enroll(serial: u32, out: &Path, extra: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut cmd = std::process::Command::new(common::bin());
-    cmd.args(["enroll", "--id", "carol", "--name", "Carol Custodian", "--email", "carol@example.com", "--serial", &serial.to_string(), "--out", out.to_str().unwrap()]);
+    cmd.args([
+        "enroll",
+        "--id",
+        "carol",
+        "--name",
+        "Carol Custodian",
+        "--email",
+        "carol@example.com",
+        "--serial",
+        &serial.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     cmd.args(extra).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
@@ -364,4 +376,40 @@ fn piv_enrol_never_overwrites_keys_without_the_flag_and_the_typed_serial() {
     let o = enroll(33333333, d.path(), &["--overwrite"], "33333333\n24680135\n87654321\n");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_ne!(std::fs::read(d.path().join("carol-9c.pem")).unwrap(), before, "new keys after a confirmed overwrite");
+}
+
+fn keys_present(c: &mut Ceremony, r: &mut Runner) {
+    let serials = r.scan().unwrap().into_iter().map(|(s, _)| s).collect();
+    drive(c, r, Intent::KeysPresent(serials));
+}
+
+#[test]
+fn piv_a_key_removed_mid_ceremony_pauses_it_until_it_returns_with_its_pin() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    check_in(&mut c, &mut r, &s.a);
+    keys_present(&mut c, &mut r);
+    assert!(c.removed.is_empty());
+    common::card::rig(&["unplug", &A.to_string()]);
+    keys_present(&mut c, &mut r);
+    assert_eq!(c.removed, [A], "{:?}", c.message);
+    assert!(refusal(&c).contains("Paused"), "{}", refusal(&c));
+    // While paused nothing moves: bob cannot check in.
+    present(&mut c, &mut r, B);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    common::card::rig(&["plug", &A.to_string()]);
+    keys_present(&mut c, &mut r);
+    assert!(c.removed.is_empty());
+    assert_eq!(c.reauth, [0], "alice must enter her PIN again");
+    drive(&mut c, &mut r, pin(&s.a.pin));
+    assert!(c.reauth.is_empty(), "{:?}", c.message);
+    // The ceremony goes on where it was, and the card works again (the runbook opens on it).
+    check_in(&mut c, &mut r, &s.b);
+    assert_eq!(c.phase, Phase::Runbook, "{:?} {:?}", c.phase, c.message);
+    let j = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+    for k in ["custodian.key_removed", "custodian.key_returned", "custodian.reauthenticated"] {
+        assert!(j.contains(&format!("\"kind\":\"{k}\"")), "{k} not journalled");
+    }
 }

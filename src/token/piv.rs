@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use ssh_key::PublicKey;
 use std::cell::RefCell;
 use std::io::Read;
+use yubikey::YubiKey;
 use yubikey::piv::{self, AlgorithmId, RetiredSlotId, SlotId};
-use yubikey::{Serial, YubiKey};
 use zeroize::Zeroizing;
 
 /// The slot of the runbook (age) key: retired slot 1, where age-plugin-yubikey puts its first key.
@@ -52,17 +52,70 @@ pub fn explain(e: &yubikey::Error, serial: Option<u32>) -> TokenError {
     }
 }
 
-/// Lists the YubiKeys on all readers. Cards that are not YubiKeys are reported, not fatal.
-pub fn scan() -> Result<(Vec<Seen>, Vec<String>), TokenError> {
+/// Reader name -> serial of the YubiKey last seen in it. Selecting the PIV application ends
+/// the card's PIN session (on a YubiKey as on the test card), so a key whose PIN a custodian
+/// entered must never be opened again just to read its serial: known readers are recognised
+/// by name, and only new cards are opened.
+static READERS: std::sync::Mutex<Vec<(String, u32)>> = std::sync::Mutex::new(Vec::new());
+
+fn readers() -> std::sync::MutexGuard<'static, Vec<(String, u32)>> {
+    READERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Names of the readers that hold a card now, asked of PC/SC without connecting to any card.
+fn readers_with_a_card() -> Result<Vec<String>, TokenError> {
+    let pcsc_err = |e: pcsc::Error| match e {
+        pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable => TokenError::Other(
+            "PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey".into(),
+        ),
+        other => TokenError::Other(format!("PC/SC: {other}")),
+    };
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(pcsc_err)?;
+    let names = match ctx.list_readers_owned() {
+        Ok(n) => n,
+        Err(pcsc::Error::NoReadersAvailable) => return Ok(vec![]),
+        Err(e) => return Err(pcsc_err(e)),
+    };
+    let mut states: Vec<pcsc::ReaderState> = names.into_iter().map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE)).collect();
+    if states.is_empty() {
+        return Ok(vec![]);
+    }
+    ctx.get_status_change(std::time::Duration::from_millis(0), &mut states).map_err(pcsc_err)?;
+    Ok(states.iter().filter(|r| r.event_state().contains(pcsc::State::PRESENT)).map(|r| r.name().to_string_lossy().to_string()).collect())
+}
+
+fn open_reader(name: &str) -> Result<YubiKey, TokenError> {
     let mut ctx = yubikey::reader::Context::open().map_err(|e| explain(&e, None))?;
     let readers = ctx.iter().map_err(|e| explain(&e, None))?;
+    for r in readers {
+        if r.name() == name {
+            return r.open().map_err(|e| explain(&e, None));
+        }
+    }
+    Err(TokenError::Other(format!("reader `{name}` went away: insert the key again")))
+}
+
+/// Lists the YubiKeys on all readers, without disturbing keys already in use. Cards that are
+/// not YubiKeys are reported, not fatal.
+pub fn scan() -> Result<(Vec<Seen>, Vec<String>), TokenError> {
+    let present = readers_with_a_card()?;
+    let mut known = readers();
+    // A card that left its reader is forgotten: whatever comes back there is read afresh.
+    known.retain(|(name, _)| present.contains(name));
     let mut seen = vec![];
     let mut other = vec![];
-    for r in readers {
-        let name = r.name().to_string();
-        match r.open() {
-            Ok(yk) => seen.push(Seen { serial: yk.serial().0, model: format!("YubiKey {}", yk.version()), reader: name }),
-            Err(e) => other.push(format!("{name}: {}", explain(&e, None))),
+    for name in present {
+        if let Some((_, serial)) = known.iter().find(|(n, _)| *n == name) {
+            seen.push(Seen { serial: *serial, model: "YubiKey".into(), reader: name });
+            continue;
+        }
+        match open_reader(&name) {
+            Ok(yk) => {
+                let serial = yk.serial().0;
+                known.push((name.clone(), serial));
+                seen.push(Seen { serial, model: format!("YubiKey {}", yk.version()), reader: name });
+            }
+            Err(e) => other.push(format!("{name}: {e}")),
         }
     }
     Ok((seen, other))
@@ -82,8 +135,28 @@ impl std::fmt::Debug for PivToken {
 }
 
 impl PivToken {
+    /// Opens the YubiKey with `serial`, by its reader when it is known, so that the other keys
+    /// are not selected (which would end their PIN sessions).
     pub fn open(serial: u32) -> Result<Self, TokenError> {
-        let yk = YubiKey::open_by_serial(Serial(serial)).map_err(|e| explain(&e, Some(serial)))?;
+        let mut reader = readers().iter().find(|(_, s)| *s == serial).map(|(n, _)| n.clone());
+        if reader.is_none() {
+            reader = scan()?.0.into_iter().find(|k| k.serial == serial).map(|k| k.reader);
+        }
+        if reader.is_none() {
+            // A key swapped faster than we looked: read every reader's serial again.
+            readers().clear();
+            reader = scan()?.0.into_iter().find(|k| k.serial == serial).map(|k| k.reader);
+        }
+        let Some(name) = reader else {
+            return Err(TokenError::Other(format!(
+                "no YubiKey with serial {serial} is inserted: insert it (or check `breakglass doctor`)"
+            )));
+        };
+        let yk = open_reader(&name)?;
+        if yk.serial().0 != serial {
+            readers().retain(|(n, _)| *n != name);
+            return Err(TokenError::Other(format!("the key in `{name}` is serial {}, not {serial}: insert the right key", yk.serial().0)));
+        }
         let model = format!("YubiKey {}", yk.version());
         Ok(Self { yk: RefCell::new(yk), serial, model })
     }

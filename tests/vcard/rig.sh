@@ -4,7 +4,10 @@
 #   rig.sh up                  install missing packages, build vcard, make the test CA, start pcscd
 #   rig.sh card SERIAL [PORT]  (re)start a fresh card with that serial; returns once PC/SC sees it
 #   rig.sh stop SERIAL         remove that card
+#   rig.sh unplug SERIAL       pull the card out of its reader (keys kept); returns once pcscd sees it gone
+#   rig.sh plug SERIAL         put the same card back (PIN logged out); returns once PC/SC sees it
 #   rig.sh probe SERIAL        run examples/probe.rs against that card (changes its keys)
+#   rig.sh unplug-probe SERIAL run examples/unplug.rs: unplug/plug keeps keys, drops the PIN (makes a 9c key)
 #   rig.sh status              what is running
 #   rig.sh down                stop the cards, and pcscd if this rig started it
 #
@@ -156,6 +159,51 @@ cmd_card() {
     log "card $serial visible on vpcd port $port after $(($(now_ms) - t0)) ms (log: $STATE/card-$serial.log)"
 }
 
+# The pid of the running card process for SERIAL $1, or a clear error.
+card_pid() {
+    local serial=$1 pid
+    pid=$(cat "$STATE/card-$serial.pid" 2>/dev/null) || die "card $serial is not running (start it: rig.sh card $serial)"
+    alive "$pid" "vcard --serial $serial " || die "card $serial is not running (stale pid file; start it: rig.sh card $serial)"
+    [ -n "$(pcscd_pids)" ] || die "pcscd is not running (rig.sh up)"
+    echo "$pid"
+}
+
+# Simulated removal: SIGUSR1 makes the card leave vpcd but keep all its state (see Plug in
+# main.rs). Waiting for pcscd to see the slot empty also keeps the next plug or client from the
+# race described in stop_card. Unplugging an unplugged card changes nothing.
+cmd_unplug() {
+    local serial=${1:-} pid port t0
+    [[ $serial =~ ^[0-9]+$ ]] || die "usage: rig.sh unplug SERIAL"
+    pid=$(card_pid "$serial")
+    port=$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")
+    t0=$(now_ms)
+    kill -USR1 "$pid"
+    "$VCARD" wait-empty --port "$port" --timeout 5 >/dev/null || die "pcscd still shows a card on port $port after unplugging card $serial"
+    log "card $serial unplugged from vpcd port $port after $(($(now_ms) - t0)) ms (state kept; rig.sh plug $serial)"
+}
+
+# Simulated re-insertion of the same card: SIGUSR2 makes it reconnect to vpcd; pcscd powers it
+# up (a new session: PIN not verified). Plugging a plugged-in card changes nothing.
+cmd_plug() {
+    local serial=${1:-} pid t0
+    [[ $serial =~ ^[0-9]+$ ]] || die "usage: rig.sh plug SERIAL"
+    pid=$(card_pid "$serial")
+    t0=$(now_ms)
+    kill -USR2 "$pid"
+    if ! "$VCARD" wait --serial "$serial" --timeout 10 >/dev/null; then
+        tail -n 20 "$STATE/card-$serial.log" >&2 || true
+        die "card $serial did not show up in PC/SC after plugging it back in"
+    fi
+    log "card $serial plugged back in, visible after $(($(now_ms) - t0)) ms"
+}
+
+cmd_unplug_probe() {
+    local serial=${1:-}
+    [[ $serial =~ ^[0-9]+$ ]] || die "usage: rig.sh unplug-probe SERIAL"
+    CARGO_TARGET_DIR="$TARGET" cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" --example unplug
+    "$TARGET/release/examples/unplug" "$serial"
+}
+
 cmd_probe() {
     local serial=${1:-}
     [[ $serial =~ ^[0-9]+$ ]] || die "usage: rig.sh probe SERIAL"
@@ -205,11 +253,14 @@ stop)
     [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: rig.sh stop SERIAL"
     stop_card "$2"
     ;;
+unplug) cmd_unplug "${@:2}" ;;
+plug) cmd_plug "${@:2}" ;;
 probe) cmd_probe "${@:2}" ;;
+unplug-probe) cmd_unplug_probe "${@:2}" ;;
 status) cmd_status ;;
 down) cmd_down ;;
 *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

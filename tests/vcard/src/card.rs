@@ -381,13 +381,14 @@ impl<'a> Card<'a> {
                 return (vec![], SW_SECURITY)
             }
             // WHY: the emulator demands a VERIFY right before *every* 9c operation, whatever the
-            // policy. For a 9c key made with PIN policy Once (or Never) and a PIN already
-            // verified in this session, replay that VERIFY so the operation goes through, as
-            // on a YubiKey. Policy Never still needs one VERIFY per session (emulator keys are
-            // sealed with a PIN-derived key).
-            PIN_ONCE | PIN_NEVER if slot == SLOT_SIGNATURE && !just_verified => {
+            // policy, and a 9c operation logs the PIN out for the other slots too. For a key
+            // made with PIN policy Once (or Never) and a PIN already verified in this session,
+            // replay that VERIFY so the operation goes through, as on a YubiKey (where "once"
+            // means once per session, across slots). Policy Never still needs one VERIFY per
+            // session (emulator keys are sealed with a PIN-derived key).
+            PIN_ONCE | PIN_NEVER if !just_verified => {
                 if let Some(pin) = self.pin.clone() {
-                    if self.emulator_pin_verified() && self.emulator(INS_VERIFY, 0x00, 0x80, &pin).1 != SW_OK {
+                    if self.emulator(INS_VERIFY, 0x00, 0x80, &pin).1 != SW_OK {
                         self.pin = None;
                     }
                 }

@@ -9,15 +9,24 @@ mod card;
 use std::{
     ffi::CString,
     io::{self, Read as _, Write as _},
-    net::TcpStream,
+    net::{Shutdown, TcpStream},
     path::PathBuf,
     process::ExitCode,
+    sync::{
+        atomic::{AtomicBool, Ordering::SeqCst},
+        Arc, Mutex,
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use log::{info, warn};
+use signal_hook::{
+    consts::{SIGUSR1, SIGUSR2},
+    iterator::Signals,
+};
 use socket2::SockRef;
+use vpicc::VSmartCard as _;
 
 /// Firmware version the card reports (GET VERSION and attestation extension 41482.3.3).
 const VERSION: [u8; 3] = [5, 4, 3];
@@ -25,7 +34,8 @@ const VERSION: [u8; 3] = [5, 4, 3];
 const USAGE: &str = "usage:
   vcard --serial N [--port 35963] [--host 127.0.0.1]
         [--attest-ca-key FILE --attest-ca-cert FILE | --write-ca-cert FILE] [--f9-key FILE]
-      serve a card until killed (no --attest-ca-*: make a test CA now, cert to --write-ca-cert)
+      serve a card until killed (no --attest-ca-*: make a test CA now, cert to --write-ca-cert);
+      SIGUSR1 pulls the card out of the reader, SIGUSR2 puts the same card back
   vcard wait --serial N [--timeout SECONDS]
       exit 0 once PC/SC shows a card with that serial (default timeout 10 s)
   vcard wait-empty [--port 35963] [--timeout SECONDS]
@@ -133,6 +143,14 @@ fn main() -> ExitCode {
         return wait_visible(serial, Duration::from_secs_f64(args.timeout.unwrap_or(10.0)));
     }
 
+    // First thing in serve mode: SIGUSR1's default action would kill the card.
+    let plug = match Plug::install() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vcard: cannot install the SIGUSR1/SIGUSR2 handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let started = Instant::now();
     let ca = match (&args.ca_key, &args.ca_cert) {
         (Some(key), Some(cert)) => attest::CaSource::Files { key, cert },
@@ -153,11 +171,31 @@ fn main() -> ExitCode {
         // Serve until killed. If pcscd goes away, keep the card (and its keys) and reconnect.
         let mut said_unreachable = false;
         loop {
+            // Unplugged (SIGUSR1): stay out of the reader until SIGUSR2. `card` lives on, so the
+            // card that comes back is the same one (keys, PIN and PUK retry counters).
+            if plug.unplugged.load(SeqCst) {
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             match TcpStream::connect(addr.as_str()) {
                 Ok(stream) => {
                     said_unreachable = false;
                     info!("card serial {serial} inserted into vpcd at {addr}");
-                    if let Err(e) = serve(stream, &mut card) {
+                    // Hand the signal thread a handle (dup) so SIGUSR1 can cut this connection;
+                    // then re-check the flag, for a SIGUSR1 that came before the handle was there.
+                    *plug.conn.lock().unwrap() = stream.try_clone().ok();
+                    if plug.unplugged.load(SeqCst) {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    let result = serve(stream, &mut card);
+                    *plug.conn.lock().unwrap() = None;
+                    // WHY: a card that leaves the reader loses power, so its session ends (PIN
+                    // logged out) here, at the removal. (pcscd + vpcd happen to power the card
+                    // off and on again on re-insertion, which also ends it; don't rely on that.)
+                    card.power_off();
+                    if plug.unplugged.load(SeqCst) {
+                        info!("card serial {serial} unplugged; state kept, SIGUSR2 plugs it back in");
+                    } else if let Err(e) = result {
                         warn!("vpcd connection ended: {e}; reconnecting");
                     }
                 }
@@ -170,6 +208,41 @@ fn main() -> ExitCode {
             thread::sleep(Duration::from_millis(100));
         }
     })
+}
+
+/// Simulated unplug/replug of the same card (`rig.sh unplug`/`plug`): SIGUSR1 pulls the card
+/// out of the reader, SIGUSR2 puts it back. Only the vpcd connection goes away (that is what
+/// pcscd sees as a removal); the `Card` and everything in it stay in this process.
+struct Plug {
+    /// Set by SIGUSR1, cleared by SIGUSR2; the serve loop does not (re)connect while set.
+    unplugged: AtomicBool,
+    /// A dup of the current vpcd connection, for the signal thread to cut.
+    conn: Mutex<Option<TcpStream>>,
+}
+
+impl Plug {
+    /// Registers the handlers (signal-hook) and starts the thread that acts on them. WHY a thread:
+    /// a signal handler may only do async-signal-safe things; signal-hook's handler just wakes
+    /// this thread, which may lock and shut a socket down.
+    fn install() -> io::Result<Arc<Plug>> {
+        let plug = Arc::new(Plug { unplugged: AtomicBool::new(false), conn: Mutex::new(None) });
+        let mut signals = Signals::new([SIGUSR1, SIGUSR2])?;
+        let p = plug.clone();
+        thread::spawn(move || {
+            for signal in signals.forever() {
+                let unplug = signal == SIGUSR1;
+                info!("{}", if unplug { "SIGUSR1: unplugging the card" } else { "SIGUSR2: plugging the card back in" });
+                // Flag first, then cut: the serve loop re-checks the flag after publishing `conn`.
+                p.unplugged.store(unplug, SeqCst);
+                if let (true, Some(conn)) = (unplug, p.conn.lock().unwrap().as_ref()) {
+                    // WHY shutdown: `serve` sits in a blocking read; this ends it at once (EOF),
+                    // and vpcd gets a FIN, so pcscd's next presence poll (<= 400 ms) finds no card.
+                    let _ = conn.shutdown(Shutdown::Both);
+                }
+            }
+        });
+        Ok(plug)
+    }
 }
 
 /// WHY our own loop instead of `vpicc::Connection::run` (same protocol, same `VSmartCard`
