@@ -413,3 +413,114 @@ fn piv_a_key_removed_mid_ceremony_pauses_it_until_it_returns_with_its_pin() {
         assert!(j.contains(&format!("\"kind\":\"{k}\"")), "{k} not journalled");
     }
 }
+
+/// Runs a command in a pseudo-terminal and answers its prompts in order: (text to wait for, reply).
+fn in_pty(cmd: portable_pty::CommandBuilder, answers: &[(&str, &str)]) -> (bool, String) {
+    use portable_pty::{PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    let pty = native_pty_system().openpty(PtySize { rows: 40, cols: 200, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let out = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let o2 = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            o2.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut w = pty.master.take_writer().unwrap();
+    let mut from = 0;
+    for (wait, reply) in answers {
+        let start = std::time::Instant::now();
+        loop {
+            let text = out.lock().unwrap().clone();
+            if let Some(i) = text[from..].find(wait) {
+                from += i + wait.len();
+                break;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "`{wait}` never came; output:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        w.write_all(format!("{reply}\r").as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+    let ok = child.wait().unwrap().success();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let text = out.lock().unwrap().clone();
+    (ok, text)
+}
+
+fn plugin_path() -> String {
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tools/bin");
+    assert!(
+        Path::new(tools).join("age-plugin-yubikey").is_file(),
+        "age-plugin-yubikey is missing from target/tools/bin: ./scripts/test installs it (cargo install --root target/tools age-plugin-yubikey@0.5.1)"
+    );
+    format!("{tools}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn piv_age_plugin_yubikey_interop_both_ways() {
+    let _g = exclusive();
+    common::require_tool("age", "age");
+    let path = plugin_path();
+    const S: u32 = 44444444;
+    fresh(S, 35963);
+    let d = tempfile::tempdir().unwrap();
+    // age-plugin-yubikey makes the key (slot 1 = 82) and its identity, as its users do.
+    let mut cmd = portable_pty::CommandBuilder::new("bash");
+    let id = d.path().join("id.txt");
+    cmd.args([
+        "-c",
+        &format!(
+            "age-plugin-yubikey --generate --serial {S} --slot 1 --pin-policy once --touch-policy always --name bg > {}",
+            id.display()
+        ),
+    ]);
+    cmd.env("PATH", &path);
+    let (ok, out) = in_pty(cmd, &[("Enter PIN", "123456"), ("current PUK", "12345678"), ("new PIN", "24681357"), ("Repeat", "24681357")]);
+    assert!(ok, "age-plugin-yubikey --generate failed:\n{out}");
+    let identity = std::fs::read_to_string(&id).unwrap();
+    let recipient = identity.lines().find_map(|l| l.split("Recipient: ").nth(1)).unwrap().trim().to_string();
+    // 1. Stock age + the plugin encrypt; breakglass opens it on the card.
+    let plain = d.path().join("plain.md");
+    std::fs::write(&plain, "# sealed by stock age\n- [ ] step\n").unwrap();
+    let o = std::process::Command::new("age")
+        .args(["-r", &recipient, "-o", d.path().join("theirs.age").to_str().unwrap(), plain.to_str().unwrap()])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut t = PivToken::open(S).unwrap();
+    t.verify_pin(&SecretString::from("24681357".to_string())).unwrap();
+    let opened = t.decrypt_layer(&std::fs::read(d.path().join("theirs.age")).unwrap()).unwrap();
+    assert_eq!(&opened[..], std::fs::read(&plain).unwrap().as_slice());
+    assert_eq!(t.age_recipient().unwrap(), recipient, "the same recipient from the card");
+    drop(t);
+    // 2. breakglass seals to the YubiKey recipient; stock age + the plugin open it.
+    let r = breakglass::pivage::Recipient::parse(&recipient).unwrap();
+    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).unwrap();
+    let mut ours = vec![];
+    let mut w = enc.wrap_output(&mut ours).unwrap();
+    std::io::Write::write_all(&mut w, b"sealed by breakglass\n").unwrap();
+    w.finish().unwrap();
+    std::fs::write(d.path().join("ours.age"), &ours).unwrap();
+    let mut cmd = portable_pty::CommandBuilder::new("age");
+    cmd.args([
+        "-d",
+        "-i",
+        id.to_str().unwrap(),
+        "-o",
+        d.path().join("out.txt").to_str().unwrap(),
+        d.path().join("ours.age").to_str().unwrap(),
+    ]);
+    cmd.env("PATH", &path);
+    let (ok, out) = in_pty(cmd, &[("PIN", "24681357")]);
+    assert!(ok, "stock age could not open what breakglass sealed:\n{out}");
+    assert_eq!(std::fs::read_to_string(d.path().join("out.txt")).unwrap(), "sealed by breakglass\n");
+}
