@@ -124,12 +124,6 @@ where
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsError::Unreachable { api: api.into(), detail: chain },
-        _ if chain.contains("no credentials")
-            || chain.contains("the credential provider was not enabled")
-            || chain.contains("failed to load credentials") =>
-        {
-            AwsError::NoCredentials { profile: None }
-        }
         _ => AwsError::Rejected { api: api.into(), detail: chain },
     }
 }
