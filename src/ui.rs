@@ -755,6 +755,17 @@ fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
         ));
     }
     out.push(Line::from(Span::styled(line, t.bold())));
+    // A small chart of time to runbook over the drills, this one last.
+    let mut series: Vec<f64> = v.previous.iter().rev().take(11).rev().copied().collect();
+    if let Some(now) = ttr {
+        series.push(now);
+    }
+    if series.len() > 1 {
+        const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+        let max = series.iter().copied().fold(f64::MIN, f64::max).max(0.001);
+        let bars: String = series.iter().map(|x| BARS[((x / max) * 7.0).round().clamp(0.0, 7.0) as usize]).collect();
+        out.push(Line::from(format!("Time to runbook, last {} drills: {bars} (this one last)", series.len())));
+    }
     // Step times: from the previous step (or the runbook opening) to each step.done.
     let mut prev = unsealed.clone();
     let mut steps: Vec<(String, f64)> = vec![];

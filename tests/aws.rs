@@ -374,3 +374,28 @@ fn doctor_checks_the_account_and_the_topic_subscriptions() {
     assert!(out.contains("FAIL AWS account") && out.contains("aws.account_id = 999999999999"), "{out}");
     assert!(out.contains("ok   notice topic"), "{out}");
 }
+
+#[test]
+fn heartbeats_reach_the_queue_while_root_is_in_use() {
+    let moto = Moto::start();
+    let (topic, queue) = topic_with_queue(&moto.sdk(), "root-in-use");
+    let d = tempfile::tempdir().unwrap();
+    let mut out = outside(moto.sdk(), &topic, "123456789012");
+    out.heartbeat_s = 60;
+    let (mut c, mut r) = breakglass::demo::setup(d.path(), Arc::new(FixedClock::new()), out).unwrap();
+    drive(
+        &mut c,
+        &mut r,
+        Intent::Begin { mode: Mode::Incident, reason: "heartbeat test".into(), ticket: None, scenario: Default::default() },
+    );
+    check_in(&mut c, &mut r, "alice");
+    check_in(&mut c, &mut r, "bob");
+    assert_eq!(c.phase, Phase::Runbook);
+    drive(&mut c, &mut r, Intent::Tick { now_s: 61 });
+    let msgs = drain(&moto.sdk(), &queue);
+    let phases: Vec<&str> = msgs.iter().map(|m| m["MessageAttributes"]["phase"]["Value"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["in_use", "heartbeat"]);
+    assert!(msgs[1]["Subject"].as_str().unwrap().contains("still in use"));
+    let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+    assert!(journal.contains(msgs[1]["MessageId"].as_str().unwrap()));
+}

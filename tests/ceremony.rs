@@ -432,3 +432,35 @@ fn journal_results_update_the_status_line_and_start_time() {
     assert_eq!(c.last, Some(w));
     assert_eq!(c.started_ts.as_deref(), Some("2026-11-25T03:00:00.000Z"));
 }
+
+#[test]
+fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
+    let mut c = ceremony(true);
+    c.info.heartbeat_s = 900;
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::Tick { now_s: 100 });
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "sns".into(), message_id: "m1".into() }) });
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    assert!(c.advance(Intent::Tick { now_s: 999 }).is_empty(), "not yet");
+    assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
+    // A heartbeat does not take the screen: the runbook stays.
+    assert_eq!(c.phase, Phase::Runbook);
+    let fx =
+        c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Ok(Delivery { channel: "sns".into(), message_id: "hb1".into() }) });
+    assert_eq!(kinds(&fx), ["notice.sent"]);
+    assert!(c.advance(Intent::Tick { now_s: 1500 }).is_empty());
+    // A failed heartbeat is recorded and the ceremony goes on.
+    c.advance(Intent::Tick { now_s: 1900 });
+    let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Err("throttled".into()) });
+    assert_eq!(kinds(&fx), ["notice.failed"]);
+    assert_eq!(c.phase, Phase::Runbook);
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    c.advance(Intent::ConfirmClose);
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "sns".into(), message_id: "m2".into() }) });
+    assert!(c.advance(Intent::Tick { now_s: 5000 }).is_empty(), "no heartbeat once root is released");
+}

@@ -358,3 +358,17 @@ fn root_task_confirm() {
     c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
+
+#[test]
+fn drill_summary_shows_timings_and_the_trend() {
+    let mut c = closed(Mode::Drill);
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+    }
+    let mut v = view(&c);
+    v.previous = vec![312.0, 245.0, 190.5];
+    let screen = draw_at(&c, &v, 100, 30);
+    assert!(screen.contains("time to runbook") && screen.contains("last 4 drills"), "{screen}");
+    insta::assert_snapshot!(screen);
+}

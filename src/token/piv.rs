@@ -118,6 +118,14 @@ pub fn scan() -> Result<(Vec<Seen>, Vec<String>), TokenError> {
             Err(e) => other.push(format!("{name}: {e}")),
         }
     }
+    // Two keys claiming one serial: neither can be trusted to be the roster's.
+    let mut serials: Vec<u32> = seen.iter().map(|k| k.serial).collect();
+    serials.sort_unstable();
+    for w in serials.windows(2) {
+        if w[0] == w[1] {
+            other.push(format!("two keys report serial {}: remove both and insert only the custodian's own key", w[0]));
+        }
+    }
     Ok((seen, other))
 }
 
