@@ -362,10 +362,10 @@ impl App {
             }
             // Point at a key that has not checked in yet.
             let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s);
-            if self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial)) {
-                if let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial)) {
-                    self.v.key_cursor = i;
-                }
+            if self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial))
+                && let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial))
+            {
+                self.v.key_cursor = i;
             }
         }
         fx
@@ -373,10 +373,10 @@ impl App {
 
     /// Keeps the current step on screen, with a little context above it.
     fn follow_cursor(&mut self) {
-        if let Some(&at) = ui::step_positions(&self.c, &self.v, self.width).get(self.v.step_cursor) {
-            if at < self.v.scroll + 2 || at > self.v.scroll + 10 {
-                self.v.scroll = at.saturating_sub(4);
-            }
+        if let Some(&at) = ui::step_positions(&self.c, &self.v, self.width).get(self.v.step_cursor)
+            && (at < self.v.scroll + 2 || at > self.v.scroll + 10)
+        {
+            self.v.scroll = at.saturating_sub(4);
         }
     }
 }
@@ -551,7 +551,7 @@ async fn event_loop(
                     scanning = true;
                     let _ = jtx.send(Job::Scan);
                 }
-                if app.v.tick % 4 == 0 {
+                if app.v.tick.is_multiple_of(4) {
                     let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
                     if !effects.is_empty() {
                         let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));

@@ -903,7 +903,7 @@ impl Ceremony {
                 Phase::CheckIn(AwaitKey)
             }
             (AwaitPin { custodian, serial, model, nonce, retries }, Intent::PinEntered(pin))
-                if FACTORY_PINS.contains(&secrecy::ExposeSecret::expose_secret(&pin).as_ref()) && !self.info.demo =>
+                if FACTORY_PINS.contains(&secrecy::ExposeSecret::expose_secret(&pin)) && !self.info.demo =>
             {
                 // Not sent to the card: no try is spent on a PIN that must not be in use.
                 let id = self.roster[custodian].id.clone();
@@ -1073,7 +1073,7 @@ impl Ceremony {
                         acked.push(who);
                         if acked.len() >= self.checked.len().max(1) {
                             // Simulated or deliberate outages are not retried; real ones are.
-                            if !self.aws_skipped && !(self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown) {
+                            if !self.aws_skipped && (self.mode != Mode::Drill || self.scenario != Scenario::NoticeDown) {
                                 self.pending.push(notice);
                             }
                             self.degraded.push(format!(
@@ -1195,11 +1195,12 @@ impl Ceremony {
     /// Sends the release (or abort) notice; a notice still undelivered goes first, so the team
     /// hears the whole story in order.
     fn release(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
-        if let Some(&p) = self.pending.first() {
-            if self.background.is_none() && !self.aws_skipped {
-                self.background = Some(p);
-                fx.push(Effect::SendNotice(p));
-            }
+        if let Some(&p) = self.pending.first()
+            && self.background.is_none()
+            && !self.aws_skipped
+        {
+            self.background = Some(p);
+            fx.push(Effect::SendNotice(p));
         }
         self.send_notice(notice, fx)
     }
@@ -1380,11 +1381,9 @@ impl Ceremony {
                 }
                 fx.push(self.entry("note", json!({"step": step.map(|i| i + 1), "text": text.trim()})));
             }
-            Intent::Reveal(i) if i < self.revealed.len() => {
-                if !self.revealed[i] {
-                    self.revealed[i] = true;
-                    fx.push(self.entry("secret.revealed", json!({"secret": i + 1, "by": self.checked_ids()})));
-                }
+            Intent::Reveal(i) if i < self.revealed.len() && !self.revealed[i] => {
+                self.revealed[i] = true;
+                fx.push(self.entry("secret.revealed", json!({"secret": i + 1, "by": self.checked_ids()})));
             }
             Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,
             Intent::FinishRunbook => {

@@ -107,14 +107,14 @@ impl Config {
                 what,
             })?;
         }
-        if let Some(id) = &c.aws.account_id {
-            if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ConfigError::Syntax {
-                    path: path.display().to_string(),
-                    line: line_with(&text, "account_id"),
-                    what: format!("aws.account_id = `{id}` is not a 12-digit AWS account id"),
-                });
-            }
+        if let Some(id) = &c.aws.account_id
+            && (id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Syntax {
+                path: path.display().to_string(),
+                line: line_with(&text, "account_id"),
+                what: format!("aws.account_id = `{id}` is not a 12-digit AWS account id"),
+            });
         }
         Ok(c)
     }

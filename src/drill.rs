@@ -136,10 +136,10 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
         if r.mode != "drill" {
             continue;
         }
-        if let (Some(since), Some(start)) = (since, r.started.as_deref().and_then(ts)) {
-            if start.date_naive() < since {
-                continue;
-            }
+        if let (Some(since), Some(start)) = (since, r.started.as_deref().and_then(ts))
+            && start.date_naive() < since
+        {
+            continue;
         }
         rows.push(row(dir, r));
     }

@@ -34,10 +34,10 @@ impl FileStore {
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let file = OpenOptions::new().create_new(true).append(true).open(path)?;
         // Make the new directory entry durable too.
-        if let Some(dir) = path.parent() {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = path.parent()
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(Self { file, path: path.to_path_buf() })
     }

@@ -86,13 +86,12 @@ impl age::Recipient for Recipient {
     }
 }
 
+/// ECDH on the card: the ephemeral share (uncompressed SEC1) in, the shared x-coordinate out.
+pub type Ecdh<'a> = dyn FnMut(&[u8]) -> Result<[u8; 32], String> + 'a;
+
 /// Unwraps a piv-p256 stanza addressed to `recipient`, with `ecdh` computing the shared
 /// x-coordinate on the card from the ephemeral share (uncompressed SEC1 point).
-pub fn unwrap(
-    stanza: &Stanza,
-    recipient: &Recipient,
-    ecdh: &mut dyn FnMut(&[u8]) -> Result<[u8; 32], String>,
-) -> Option<Result<FileKey, age::DecryptError>> {
+pub fn unwrap(stanza: &Stanza, recipient: &Recipient, ecdh: &mut Ecdh<'_>) -> Option<Result<FileKey, age::DecryptError>> {
     if stanza.tag != STANZA_TAG {
         return None;
     }

@@ -109,10 +109,8 @@ impl Runbook {
                     }
                     rb.lines.push(Line::Heading { level, text: t });
                 }
-                Event::Start(Tag::Paragraph) => {
-                    if item_task.is_empty() {
-                        text.clear();
-                    }
+                Event::Start(Tag::Paragraph) if item_task.is_empty() => {
+                    text.clear();
                 }
                 Event::End(TagEnd::Paragraph) => {
                     if item_task.is_empty() {
@@ -128,12 +126,12 @@ impl Runbook {
                     }
                 }
                 Event::Start(Tag::List(_)) => {
-                    if let Some(task) = item_task.last().copied() {
-                        if !text.trim().is_empty() {
-                            flush_item(&mut rb, &mut text, task, depth, &section);
-                            if let Some(t) = item_task.last_mut() {
-                                *t = false;
-                            }
+                    if let Some(task) = item_task.last().copied()
+                        && !text.trim().is_empty()
+                    {
+                        flush_item(&mut rb, &mut text, task, depth, &section);
+                        if let Some(t) = item_task.last_mut() {
+                            *t = false;
                         }
                     }
                     depth += 1;

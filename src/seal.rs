@@ -207,11 +207,7 @@ impl Sealed {
     }
 
     /// Opens the file for `ids` (any order) with each custodian's token, outermost layer first.
-    pub fn unseal(
-        &self,
-        ids: &[String],
-        open: &mut dyn FnMut(&str, &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError>,
-    ) -> Result<Zeroizing<String>, SealError> {
+    pub fn unseal(&self, ids: &[String], open: &mut OpenLayer<'_>) -> Result<Zeroizing<String>, SealError> {
         let mut sorted = ids.to_vec();
         sorted.sort();
         let name = file_name(&sorted);
@@ -225,6 +221,9 @@ impl Sealed {
         Ok(Zeroizing::new(text))
     }
 }
+
+/// Removes one layer, given the custodian id whose layer it is.
+pub type OpenLayer<'a> = dyn FnMut(&str, &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError> + 'a;
 
 /// Opens a sealed file with the custodians' tokens (found by the serial the roster gives each id).
 pub fn unseal_with(

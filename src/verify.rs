@@ -392,12 +392,11 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         r.timeline.push(Event { seq: d.seq, ts: d.ts.to_string(), kind: d.kind.to_string(), summary: summary(&d) });
     }
     r.custodians = checked_in.clone();
-    if !r.session_id.is_empty() {
-        if let Some(name) = dir.canonicalize().ok().as_deref().and_then(Path::file_name).and_then(|n| n.to_str()) {
-            if name != r.session_id {
-                r.warnings.push(format!("the directory is named `{name}` but the journal is session `{}`", r.session_id));
-            }
-        }
+    if !r.session_id.is_empty()
+        && let Some(name) = dir.canonicalize().ok().as_deref().and_then(Path::file_name).and_then(|n| n.to_str())
+        && name != r.session_id
+    {
+        r.warnings.push(format!("the directory is named `{name}` but the journal is session `{}`", r.session_id));
     }
 
     // The co-signatures over the whole file.
@@ -502,6 +501,17 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// Whether the session in `dir` is a DEMO session (by its first journal line).
+pub fn is_demo(dir: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(dir.join(journal::FILE_NAME)) else { return false };
+    let mut first = String::new();
+    if std::io::BufReader::new(f).read_line(&mut first).is_err() {
+        return false;
+    }
+    serde_json::from_str::<serde_json::Value>(&first).ok().and_then(|v| v.get("demo").and_then(serde_json::Value::as_bool)).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,15 +532,4 @@ mod tests {
         assert!(verify_prehashed(roster.key("bob").unwrap(), SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes()).is_err());
         assert!(verify_prehashed(key, "other", &Sha512::digest(msg), pem.as_bytes()).is_err());
     }
-}
-
-/// Whether the session in `dir` is a DEMO session (by its first journal line).
-pub fn is_demo(dir: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(f) = std::fs::File::open(dir.join(journal::FILE_NAME)) else { return false };
-    let mut first = String::new();
-    if std::io::BufReader::new(f).read_line(&mut first).is_err() {
-        return false;
-    }
-    serde_json::from_str::<serde_json::Value>(&first).ok().and_then(|v| v.get("demo").and_then(serde_json::Value::as_bool)).unwrap_or(false)
 }

@@ -2,6 +2,8 @@
 //! a subscribed SQS queue, the account check, an outage mid-ceremony with joint acknowledgement
 //! and later delivery, throttling retried within bounds, and clear errors for bad settings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::aws::Aws;

@@ -2,6 +2,8 @@
 //! tests/moto/launcher.py (moto 5.2.5 lacks them; the SDK calls are real). Root is emulated as the
 //! IAM user `<root_account>` of the member account.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::aws::Aws;
@@ -99,7 +101,7 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
     let audit = c.root.as_ref().unwrap().audit.clone().expect("audited");
     assert!(audit.password);
-    assert_eq!(audit.access_keys, [key.clone()], "the session's own key is not listed");
+    assert_eq!(audit.access_keys, std::slice::from_ref(&key), "the session's own key is not listed");
     // Destructive: nothing happens until both custodians confirm on their keys.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteAccessKeys));
     assert!(matches!(c.phase, Phase::Root(RootStage::Confirm { .. })));

@@ -1,5 +1,7 @@
 //! Table tests for every transition of the ceremony state machine, refusals included.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::ceremony::{Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, SignStage, Tone};
@@ -319,7 +321,8 @@ fn abort_asks_first_and_can_be_cancelled() {
 #[test]
 fn abort_at_every_step_is_journalled_released_and_signed() {
     // (how far to go, expected signers after abort)
-    let stops: Vec<(&str, Box<dyn Fn() -> breakglass::ceremony::Ceremony>, usize)> = vec![
+    type Make = Box<dyn Fn() -> breakglass::ceremony::Ceremony>;
+    let stops: Vec<(&str, Make, usize)> = vec![
         (
             "check-in 1",
             Box::new(|| {

@@ -1,5 +1,7 @@
 //! The command line as a user meets it: exit codes, JSON, and clear errors on bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::*;

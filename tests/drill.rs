@@ -1,6 +1,8 @@
 //! Drills: scenarios played through, the report over several bundles, overdue at the boundary,
 //! the chart, and the JSON/Markdown outputs against fixtures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::drill::{DrillRow, chart, render_md, render_text, report_from};

@@ -2,6 +2,8 @@
 //! verifies the co-signatures and the roster signatures. These tests fail (never skip) when the
 //! tools are missing; ./scripts/test installs them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::*;

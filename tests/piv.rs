@@ -2,6 +2,8 @@
 //! virtual card rig (tests/vcard): the real `yubikey` crate, pcscd, vpcd, a software PIV card.
 //! Attestations chain to the rig's test CA, passed in as an extra trust root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::attest::TrustStore;

@@ -1,6 +1,8 @@
 //! End to end: the real binary in a pseudo-terminal, driven by keystrokes like a custodian would,
 //! then `breakglass verify` on what it wrote.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! A snapshot of every screen at 80x24 on ratatui's TestBackend, clock and randomness fixed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use breakglass::ceremony::{Ceremony, Intent, Mode};

@@ -157,6 +157,9 @@ impl Audit {
     }
 }
 
+/// What an action did (a sentence) and, for audits, what root's credentials look like.
+pub type Outcome = (String, Option<Audit>);
+
 /// An open root session on a member account. Its credentials never leave memory and never print.
 pub struct RootSession {
     pub target: String,
@@ -226,13 +229,13 @@ macro_rules! call {
 
 impl RootSession {
     /// Carries out `action`; returns what changed (or was read) and every call made.
-    pub fn perform(&self, action: &Action) -> (Result<(String, Option<Audit>), AwsError>, Vec<Call>) {
+    pub fn perform(&self, action: &Action) -> (Result<Outcome, AwsError>, Vec<Call>) {
         let mut calls = vec![];
         let r = self.perform_inner(action, &mut calls);
         (r, calls)
     }
 
-    fn perform_inner(&self, action: &Action, calls: &mut Vec<Call>) -> Result<(String, Option<Audit>), AwsError> {
+    fn perform_inner(&self, action: &Action, calls: &mut Vec<Call>) -> Result<Outcome, AwsError> {
         if action.task() != self.task && !(matches!(action, Action::Audit) && self.task == Task::DeleteRootUserCredentials) {
             return Err(AwsError::Rejected {
                 api: "root task".into(),

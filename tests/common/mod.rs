@@ -61,7 +61,7 @@ pub fn demo_session(data: &Path, extra: &[&str]) -> PathBuf {
     let o = run(data, &args);
     assert!(o.status.success(), "demo --auto failed: {}", stderr(&o));
     let out = stdout(&o);
-    let last = out.lines().filter(|l| !l.trim().is_empty()).last().expect("demo --auto prints the session directory");
+    let last = out.lines().rfind(|l| !l.trim().is_empty()).expect("demo --auto prints the session directory");
     PathBuf::from(last.trim())
 }
 

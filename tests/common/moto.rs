@@ -47,12 +47,10 @@ impl Moto {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(p) = line.split("Running on http://127.0.0.1:").nth(1) {
-                        let p: String = p.chars().take_while(char::is_ascii_digit).collect();
-                        let _ = tx.send(p.parse::<u16>().unwrap_or(0));
-                        sent = true;
-                    }
+                if !sent && let Some(p) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    let p: String = p.chars().take_while(char::is_ascii_digit).collect();
+                    let _ = tx.send(p.parse::<u16>().unwrap_or(0));
+                    sent = true;
                 }
             }
         });
