@@ -41,7 +41,7 @@ enum Msg {
     Resize,
     Intent(Intent),
     Warning(String),
-    Keys(Vec<(u32, String)>),
+    Keys(Result<Vec<(u32, String)>, String>),
 }
 
 /// The interactive part of the app: the ceremony, the view, the PIN being typed.
@@ -473,14 +473,9 @@ async fn event_loop(
                     }
                     let _ = rtx.send(Msg::Intent(runner.present(serial)));
                 }
-                Job::Scan => match runner.scan() {
-                    Ok(keys) => {
-                        let _ = rtx.send(Msg::Keys(keys));
-                    }
-                    Err(e) => {
-                        let _ = rtx.send(Msg::Warning(e));
-                    }
-                },
+                Job::Scan => {
+                    let _ = rtx.send(Msg::Keys(runner.scan()));
+                }
                 Job::Warnings => {
                     if let Some(w) = runner.topic_warning() {
                         let _ = rtx.send(Msg::Warning(w));
@@ -526,10 +521,17 @@ async fn event_loop(
                         }
                         Action::None
                     }
-                    Msg::Keys(keys) => {
+                    Msg::Keys(Ok(keys)) => {
                         scanning = false;
+                        app.v.scan_error = None;
                         app.v.keys = keys.iter().map(|(serial, model)| KeyListing { serial: *serial, model: model.clone() }).collect();
                         Action::Intent(Intent::KeysPresent(keys.iter().map(|(s, _)| *s).collect()))
+                    }
+                    Msg::Keys(Err(e)) => {
+                        // PC/SC trouble is shown where the keys would be; the scan goes on.
+                        scanning = false;
+                        app.v.scan_error = Some(e);
+                        Action::None
                     }
                 };
                 match action {

@@ -60,6 +60,8 @@ pub struct View {
     pub previous: Vec<f64>,
     /// Warnings found at start (e.g. a notice topic nobody is subscribed to).
     pub warnings: Vec<String>,
+    /// Why no key can be seen (PC/SC not running, ...), from the last scan.
+    pub scan_error: Option<String>,
     /// Root tasks: the member account being typed, the chosen task, a bucket or queue name.
     pub root_target: String,
     pub root_task: usize,
@@ -85,6 +87,7 @@ impl View {
             overdue: None,
             previous: vec![],
             warnings: vec![],
+            scan_error: None,
             root_target: String::new(),
             root_task: 0,
             root_arg: String::new(),
@@ -298,7 +301,9 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 KeyStage::AwaitKey => {
                     lines.push(Line::from(Span::styled(format!("Custodian {n}: insert your YubiKey."), t.bold())));
                     lines.push(Line::from(""));
-                    if v.keys.is_empty() {
+                    if let Some(e) = &v.scan_error {
+                        lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+                    } else if v.keys.is_empty() {
                         lines.push(Line::from(format!("{spin} Waiting for a key...")));
                     } else {
                         lines.push(Line::from(if c.info.demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
@@ -337,6 +342,8 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     ));
                     if c.info.demo {
                         lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
+                    } else {
+                        lines.push(Line::from("Press Enter, then touch the key when it blinks."));
                     }
                 }
                 KeyStage::Working { custodian, .. } => {
@@ -610,7 +617,8 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")],
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info.demo => vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")],
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", "sign, then touch the key"), ("Esc", "back"), ("Ctrl-C", "abort")],
             Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => vec![("r", "retry"), ("1/2", "acknowledge"), ("Ctrl-C", "abort")],
             Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],

@@ -374,3 +374,16 @@ fn drill_summary_shows_timings_and_the_trend() {
     assert!(screen.contains("time to runbook") && screen.contains("last 4 drills"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn hardware_check_in_touch_and_pcsc_trouble() {
+    let mut c = ceremony(false);
+    c.advance(Intent::Begin { mode: Mode::Incident, reason: "r".into(), ticket: None, scenario: Default::default() });
+    let mut v = view(&c);
+    v.demo_pins.clear();
+    v.keys.clear();
+    v.scan_error = Some("PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey".into());
+    let screen = draw(&c, &v);
+    assert!(screen.contains("pcscd") && !screen.contains("DEMO"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
