@@ -617,8 +617,12 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info.demo => vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")],
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", "sign, then touch the key"), ("Esc", "back"), ("Ctrl-C", "abort")],
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info.demo => {
+                vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => {
+                vec![("Enter", "sign, then touch the key"), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
             Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => vec![("r", "retry"), ("1/2", "acknowledge"), ("Ctrl-C", "abort")],
             Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],

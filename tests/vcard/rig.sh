@@ -146,6 +146,10 @@ cmd_card() {
         other=${f##*/card-}
         stop_card "${other%.port}"
     done
+    # A card left on this port by another checkout's rig (same pcscd) would hold the slot.
+    if pkill -f -- "vcard --serial [0-9]+ --port $port( |\$)" 2>/dev/null; then
+        "$VCARD" wait-empty --port "$port" --timeout 10 >/dev/null 2>&1 || true
+    fi
     t0=$(now_ms)
     setsid "$VCARD" --serial "$serial" --port "$port" \
         --attest-ca-key "$STATE/ca.key" --attest-ca-cert "$STATE/ca.pem" --f9-key "$STATE/f9.key" \
