@@ -157,25 +157,9 @@ The ceremony refuses an untrusted roster: one person could have edited it.",
         None => Scenario::Standard,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let session_id = crate::session::new_session_id(clock.as_ref());
-    let outside = env.outside();
-    let info = crate::ceremony::SessionInfo {
-        session_id: session_id.clone(),
-        demo: false,
-        host: crate::session::host_name(),
-        tool_version: crate::VERSION.into(),
-        roster_sha256: roster.sha256(),
-        runbook_sha256: sealed.fingerprint(),
-        account: outside.account.clone(),
-        quorum: roster.quorum,
-        aws: outside.aws.is_some(),
-        heartbeat_s: outside.heartbeat_s,
-    };
-    let ceremony = crate::ceremony::Ceremony::new(info, crate::demo::people(&roster));
     let sigs =
         roster.custodians.iter().filter_map(|cu| std::fs::read(sig_path(&roster_path, &cu.id)).ok().map(|s| (cu.id.clone(), s))).collect();
-    let mut runner =
-        crate::session::Runner::new(env.sessions_dir().join(&session_id), clock.clone(), vec![], roster, sigs, sealed, outside);
+    let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
     let mode = if a.drill { Mode::Drill } else { Mode::Incident };
     let start = crate::app::Start {

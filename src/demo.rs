@@ -4,12 +4,12 @@
 //! The demo keys are public: a DEMO session proves nothing about anyone. It exists so a newcomer
 //! can walk the whole ceremony without a YubiKey or AWS, and so tests can run it end to end.
 
-use crate::ceremony::{Ceremony, Intent, Mode, Person, Scenario, SessionInfo};
+use crate::ceremony::{Ceremony, Intent, Mode, Person, Scenario};
 use crate::clock::Clock;
 use crate::roster::Roster;
 use crate::runbook::Runbook;
 use crate::seal;
-use crate::session::{Outside, Runner, drive, host_name, new_session_id};
+use crate::session::{Outside, Runner, drive};
 use crate::token::Token;
 use crate::token::soft::SoftToken;
 use secrecy::SecretString;
@@ -65,22 +65,8 @@ pub fn people(roster: &Roster) -> Vec<Person> {
 pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
     let sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
-    let session_id = new_session_id(clock.as_ref());
-    let info = SessionInfo {
-        session_id: session_id.clone(),
-        demo: true,
-        host: host_name(),
-        tool_version: crate::VERSION.into(),
-        roster_sha256: roster.sha256(),
-        runbook_sha256: sealed.fingerprint(),
-        account: outside.account.clone(),
-        quorum: roster.quorum,
-        aws: outside.aws.is_some(),
-        heartbeat_s: outside.heartbeat_s,
-    };
-    let c = Ceremony::new(info, people(&roster));
     let tokens = tokens(&roster);
-    let runner = Runner::new(data_dir.join("sessions").join(&session_id), clock, tokens, roster, roster_sigs(), sealed, outside);
+    let (c, runner) = crate::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
     Ok((c, runner))
 }
 

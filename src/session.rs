@@ -378,6 +378,37 @@ impl Runner {
     }
 }
 
+/// A new ceremony with a fresh session id, and its runner, for a roster and its sealed runbook;
+/// the bundle is written under `sessions_dir`. Software tokens make it a DEMO session; without
+/// tokens the custodians' YubiKeys are found as they are presented.
+pub fn start(
+    sessions_dir: &Path,
+    clock: Arc<dyn Clock>,
+    roster: Roster,
+    roster_sigs: Vec<(String, Vec<u8>)>,
+    sealed: Sealed,
+    tokens: Vec<Box<dyn Token>>,
+    outside: Outside,
+) -> (Ceremony, Runner) {
+    let demo = !tokens.is_empty() && tokens.iter().all(|t| t.info().demo);
+    let session_id = new_session_id(clock.as_ref());
+    let info = crate::ceremony::SessionInfo {
+        session_id: session_id.clone(),
+        demo,
+        host: host_name(),
+        tool_version: crate::VERSION.into(),
+        roster_sha256: roster.sha256(),
+        runbook_sha256: sealed.fingerprint(),
+        account: outside.account.clone(),
+        quorum: roster.quorum,
+        aws: outside.aws.is_some(),
+        heartbeat_s: outside.heartbeat_s,
+    };
+    let c = Ceremony::new(info, crate::demo::people(&roster));
+    let runner = Runner::new(sessions_dir.join(&session_id), clock, tokens, roster, roster_sigs, sealed, outside);
+    (c, runner)
+}
+
 /// A custodian presents the key `serial`: its attestation (hardware keys) then the key itself.
 pub fn present(c: &mut Ceremony, r: &mut Runner, serial: u32) {
     if let Some(i) = r.attest(serial) {
