@@ -79,6 +79,21 @@ fn spawn(data: &std::path::Path, env: &[(&str, &str)]) -> (Screen, Box<dyn porta
     (Screen { parser, raw, writer }, child)
 }
 
+/// Waits for the app to exit (20 s at most; then it is killed and the test fails).
+fn wait_exit(child: &mut Box<dyn portable_pty::Child + Send + Sync>) -> portable_pty::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the app did not exit within 20 s after `q`");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Checks in a demo custodian whose key is under the cursor.
 fn check_in(s: &mut Screen, pin: &str) {
     s.keys(ENTER);
@@ -135,7 +150,7 @@ fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
     s.keys(ENTER);
     s.wait_for("Ceremony complete");
     s.keys("q");
-    let status = child.wait().unwrap();
+    let status = wait_exit(&mut child);
     assert!(status.success(), "exit status {status:?}");
     std::thread::sleep(Duration::from_millis(100));
     let out = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
@@ -179,9 +194,9 @@ fn ctrl_c_asks_first_then_aborts_and_the_abort_is_signed() {
     s.keys("y");
     s.wait_for("Alice Example: sign the session log");
     s.keys(ENTER);
-    s.wait_for("ABORTED");
+    s.wait_for("Ceremony ABORTED and recorded");
     s.keys("q");
-    assert!(child.wait().unwrap().success());
+    assert!(wait_exit(&mut child).success());
     let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(sessions.len(), 1);
     let o = std::process::Command::new(bin()).args(["verify", "--json", sessions[0].to_str().unwrap()]).output().unwrap();
@@ -234,7 +249,7 @@ fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
     s.keys(ENTER);
     s.wait_for("Drill (notice-down): time to runbook");
     s.keys("q");
-    assert!(child.wait().unwrap().success());
+    assert!(wait_exit(&mut child).success());
     let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().map(|e| e.unwrap().path()).collect();
     let o = std::process::Command::new(bin()).args(["verify", "--json", sessions[0].to_str().unwrap()]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
