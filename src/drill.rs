@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct DrillRow {
     pub session_id: String,
     pub valid: bool,
+    /// Counts toward "last valid drill", participation and overdue: valid, and not a DEMO
+    /// session where a real roster is configured (DEMO keys prove nothing about custodians).
+    pub counted: bool,
     pub status: Status,
     pub started: Option<String>,
     pub ended: Option<String>,
@@ -64,7 +67,7 @@ fn secs(a: &str, b: &str) -> Option<f64> {
     Some((ts(b)? - ts(a)?).num_milliseconds() as f64 / 1000.0)
 }
 
-fn row(dir: PathBuf, r: verify::Report) -> DrillRow {
+fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
     let unsealed = r.timeline.iter().find(|e| e.kind == "runbook.unsealed");
     let ttr = match (r.started.as_deref(), unsealed) {
         (Some(a), Some(b)) => secs(a, &b.ts),
@@ -93,6 +96,7 @@ fn row(dir: PathBuf, r: verify::Report) -> DrillRow {
             r.session_id.clone()
         },
         valid: r.status == Status::Valid,
+        counted: r.status == Status::Valid && !(r.demo && real_roster),
         status: r.status,
         started: r.started.clone(),
         ended: r.ended.clone(),
@@ -141,7 +145,7 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
         {
             continue;
         }
-        rows.push(row(dir, r));
+        rows.push(row(dir, r, env.config.roster_path().is_some()));
     }
     rows.sort_by(|a, b| a.started.cmp(&b.started));
     rows
@@ -150,13 +154,13 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
 /// Days past the interval since the last valid drill (negative: days left); None if none.
 pub fn overdue_days(env: &Env) -> Option<i64> {
     let rows = collect(env, None);
-    let last = rows.iter().filter(|r| r.valid).filter_map(|r| r.started.as_deref().and_then(ts)).max()?;
+    let last = rows.iter().filter(|r| r.counted).filter_map(|r| r.started.as_deref().and_then(ts)).max()?;
     Some((Utc::now() - last).num_days() - i64::from(env.config.drill.interval_days))
 }
 
 /// The report as of `now`. Overdue: no valid drill, or the last one more than `interval_days` ago.
 pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String], now: DateTime<Utc>) -> DrillReport {
-    let valid: Vec<&DrillRow> = drills.iter().filter(|r| r.valid).collect();
+    let valid: Vec<&DrillRow> = drills.iter().filter(|r| r.counted).collect();
     let last = valid.iter().filter_map(|r| r.started.clone()).max();
     let days = last.as_deref().and_then(ts).map(|t| (now - t).num_days());
     let mut people: Vec<String> = roster.to_vec();
@@ -216,7 +220,7 @@ pub fn chart(rep: &DrillReport, width: u16) -> String {
     use ratatui::buffer::Buffer;
     use ratatui::layout::Rect;
     use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Widget};
-    let valid: Vec<&DrillRow> = rep.drills.iter().filter(|d| d.valid && d.time_to_runbook_s.is_some()).collect();
+    let valid: Vec<&DrillRow> = rep.drills.iter().filter(|d| d.counted && d.time_to_runbook_s.is_some()).collect();
     if valid.is_empty() {
         return String::new();
     }
@@ -384,5 +388,5 @@ pub fn overdue_note(env: &Env) -> Option<String> {
 
 /// Time to runbook of earlier valid drills, oldest first.
 pub fn previous_times(env: &Env) -> Vec<f64> {
-    collect(env, None).into_iter().filter(|d| d.valid).filter_map(|d| d.time_to_runbook_s).collect()
+    collect(env, None).into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
 }

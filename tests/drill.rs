@@ -142,6 +142,7 @@ fn fixture_row(id: &str, day: u32, valid: bool, ttr: f64, custodians: &[&str]) -
     DrillRow {
         session_id: id.into(),
         valid,
+        counted: valid,
         status: if valid { Status::Valid } else { Status::Invalid },
         started: Some(format!("2026-{:02}-{:02}T10:00:00.000Z", 1 + (day / 28), 1 + day % 28)),
         ended: Some(format!("2026-{:02}-{:02}T10:30:00.000Z", 1 + (day / 28), 1 + day % 28)),
@@ -193,4 +194,17 @@ fn report_outputs_match_the_fixtures() {
     insta::assert_snapshot!("drill_report_md", render_md(&rep));
     insta::assert_json_snapshot!("drill_report_json", rep);
     insta::assert_snapshot!("drill_report_chart", chart(&rep, 60));
+}
+
+#[test]
+fn demo_drills_do_not_count_where_a_real_roster_is_configured() {
+    let d = tempfile::tempdir().unwrap();
+    let _s = demo_session(d.path(), &["--drill"]);
+    let cfg = d.path().join("breakglass.toml");
+    std::fs::write(&cfg, format!("[paths]\nroster = \"{}\"\n", d.path().join("roster.toml").display())).unwrap();
+    let o = run(d.path(), &["--config", cfg.to_str().unwrap(), "drill", "report", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["drills"][0]["valid"], true);
+    assert_eq!(v["drills"][0]["counted"], false);
+    assert_eq!(v["overdue"], true, "a DEMO drill proves nothing about the real custodians");
 }
