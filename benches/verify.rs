@@ -5,7 +5,7 @@
 
 use breakglass::clock::{FixedClock, rfc3339_ms};
 use breakglass::journal::{Journal, MemoryStore};
-use breakglass::verify::{TrustedRoster, verify_dir};
+use breakglass::verify::verify;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -81,19 +81,19 @@ fn ssh_keygen_twice(dir: &Path) -> f64 {
 fn bench(c: &mut Criterion) {
     let data = tempfile::tempdir().unwrap();
     let dir = big_bundle(data.path());
-    let report = verify_dir(&dir, TrustedRoster::Bundle).unwrap();
+    let report = verify(&dir, &Default::default(), None).unwrap();
     assert_eq!(report.status, breakglass::verify::Status::Valid, "{:?}", report.problems);
     assert_eq!(report.entries, ENTRIES);
     let theirs = ssh_keygen_twice(&dir);
     let mut g = c.benchmark_group("verify");
     g.throughput(Throughput::Elements(ENTRIES as u64));
     g.sample_size(10);
-    g.bench_function("100k-entry journal", |b| b.iter(|| verify_dir(&dir, TrustedRoster::Bundle).unwrap()));
+    g.bench_function("100k-entry journal", |b| b.iter(|| verify(&dir, &Default::default(), None).unwrap()));
     g.finish();
     let t = Instant::now();
     let n = 5;
     for _ in 0..n {
-        verify_dir(&dir, TrustedRoster::Bundle).unwrap();
+        verify(&dir, &Default::default(), None).unwrap();
     }
     let ours = t.elapsed().as_secs_f64() / n as f64;
     eprintln!(

@@ -394,6 +394,8 @@ pub struct Start {
 
 /// Runs the interactive ceremony until it is done or the custodians leave.
 pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> anyhow::Result<i32> {
+    // Only the TUI owns the terminal, so only the TUI restores it on a panic.
+    install_panic_hook();
     let keys: Vec<KeyListing> = runner.tokens.iter().map(|t| t.info()).map(|i| KeyListing { serial: i.serial, model: i.model }).collect();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut v = View::new(start.mode, start.reason.unwrap_or_default(), keys, color);

@@ -37,6 +37,9 @@ pub enum Command {
     Roster(RosterCmd),
     /// Seal a runbook so that only a quorum of custodians, together, can open it.
     Seal(SealArgs),
+    /// Check or sign a sealed runbook's MANIFEST.toml (a quorum must sign it before a ceremony).
+    #[command(subcommand)]
+    Runbook(RunbookCmd),
     /// Check a session bundle: hash chain, check-in signatures, co-signatures.
     Verify(VerifyArgs),
     /// Root-account posture checks and root use outside any signed session.
@@ -102,9 +105,13 @@ pub struct EnrollArgs {
 pub enum RosterCmd {
     /// Print the custodians, their keys and whether the roster is trusted.
     Show { roster: Option<PathBuf> },
-    /// Validate the roster and its quorum signatures; exit 0 only when trusted.
+    /// Check the roster's chain of trust from the pin ([trust] roster_sha256); exit 0 only when
+    /// trusted. Says which rule trusted it or exactly which signature is missing, and prints the
+    /// fingerprint to pin.
     Check { roster: Option<PathBuf> },
-    /// Sign the roster as custodian ID with an OpenSSH private key file (writes ROSTER.<id>.sig).
+    /// Sign the roster as custodian ID with an OpenSSH private key file (writes ROSTER.<id>.sig,
+    /// and keeps history/ beside the roster up to date for later rotations). Custodians of the
+    /// previous version sign a rotation too.
     Sign {
         roster: PathBuf,
         #[arg(long)]
@@ -112,6 +119,29 @@ pub enum RosterCmd {
         /// OpenSSH private key (ecdsa-sha2-nistp256) whose public half is the custodian's signing_key.
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbookCmd {
+    /// Check a sealed runbook: every file's hash, sealed for the trusted roster, MANIFEST.toml
+    /// signed by a quorum. Exit 0 only when a ceremony would accept it.
+    Check {
+        /// The sealed runbook directory (default: paths.runbook).
+        dir: Option<PathBuf>,
+    },
+    /// Sign a sealed runbook's MANIFEST.toml as custodian ID (writes MANIFEST.toml.<id>.sig).
+    Sign {
+        /// The sealed runbook directory.
+        dir: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// OpenSSH private key (ecdsa-sha2-nistp256) whose public half is the custodian's signing_key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The roster naming ID's key (default: paths.roster).
+        #[arg(long, value_name = "FILE")]
+        roster: Option<PathBuf>,
     },
 }
 

@@ -4,13 +4,14 @@
 use crate::aws::Aws;
 use crate::aws::sns::SnsBroadcaster;
 use crate::ceremony::{Mode, Phase, Scenario};
-use crate::cli::{Cli, Command, DrillCmd, RosterCmd};
+use crate::cli::{Cli, Command, DrillCmd, RosterCmd, RunbookCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::notice::{Broadcaster, Outbox, Unavailable};
 use crate::roster::{Roster, sig_path};
 use crate::session::Outside;
-use crate::verify::{self, TrustedRoster};
+use crate::trust;
+use crate::verify;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +65,17 @@ impl Env {
     }
 }
 
+/// Writes a command's output to stdout. A reader that went away (`verify --json | head`) is not an
+/// error: the command still ends with its own exit code, quietly.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs a command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let env = Env::load(&cli)?;
@@ -77,7 +89,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Ceremony(a) => ceremony(&env, a),
         Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
-        Command::Seal(a) => seal_cmd(&a.roster, &a.runbook, &a.out),
+        Command::Seal(a) => seal_cmd(&env, &a.roster, &a.runbook, &a.out),
+        Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
         Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
         Command::Audit(_) => {
@@ -138,27 +151,21 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     let roster_path = c
         .roster_path()
         .with_context(|| format!("no roster: set paths.roster in {where_cfg}. To rehearse without YubiKeys: `breakglass demo`"))?;
-    let roster = Roster::load(&roster_path)?;
-    let trust = roster.trust();
-    if !trust.trusted() {
-        bail!(
-            "the roster {} is {}
-The ceremony refuses an untrusted roster: one person could have edited it.",
-            roster_path.display(),
-            trust.explain()
-        );
-    }
+    let _ = roster_path;
+    let trusted = trust::for_ceremony(c).map_err(|e| {
+        anyhow::anyhow!("{e}\nThe ceremony refuses a roster that does not chain to the pin: one person could have edited it.")
+    })?;
     let sealed_path =
         c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg} (made with `breakglass seal`)"))?;
     let sealed = crate::seal::Sealed::read_dir(&sealed_path)?;
-    sealed.check_roster(&roster)?;
+    sealed.check_signed(&trusted)?;
+    let roster = trusted.roster().clone();
+    let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let scenario = match &a.scenario {
         Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
         None => Scenario::Standard,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let sigs =
-        roster.custodians.iter().filter_map(|cu| std::fs::read(sig_path(&roster_path, &cu.id)).ok().map(|s| (cu.id.clone(), s))).collect();
     let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
     let mode = if a.drill { Mode::Drill } else { Mode::Incident };
@@ -173,31 +180,26 @@ The ceremony refuses an untrusted roster: one person could have edited it.",
 }
 
 fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {
-    let trusted = match roster {
-        Some(p) => TrustedRoster::File(Roster::load(p)?),
-        None => match env.config.roster_path() {
-            Some(p) if p.exists() && !verify::is_demo(dir) => TrustedRoster::File(Roster::load(&p)?),
-            _ => TrustedRoster::Bundle,
-        },
+    let report = match verify::verify(dir, &env.config, roster) {
+        Ok(r) => r,
+        Err(e) if json => {
+            emit(&format!("{}\n", serde_json::json!({"status": "error", "error": e.to_string()})))?;
+            return Ok(2);
+        }
+        Err(e) => return Err(e.into()),
     };
-    let report = verify::verify_dir(dir, trusted)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{}", verify::render_text(&report));
+        emit(&verify::render_text(&report))?;
     }
     Ok(report.status.exit_code())
 }
 
-fn seal_cmd(roster_path: &Path, runbook: &Path, out: &Path) -> anyhow::Result<i32> {
+fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow::Result<i32> {
     let roster = Roster::load(roster_path)?;
-    let trust = roster.trust();
-    if !trust.trusted() {
-        eprintln!(
-            "warning: roster {} is {}\n(sealing anyway; the ceremony will refuse an untrusted roster)",
-            roster_path.display(),
-            trust.explain()
-        );
+    if let Err(e) = trust::check_file(roster_path, env.config.trust.roster_sha256.as_deref(), trust::Source::Given(roster_path.into())) {
+        eprintln!("warning: roster {}: {e}\n(sealing anyway; the ceremony will refuse an untrusted roster)", roster_path.display());
     }
     let text = std::fs::read(runbook).with_context(|| format!("cannot read the runbook {}: check the path", runbook.display()))?;
     let md = std::str::from_utf8(&text).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: a runbook is Markdown", runbook.display()))?;
@@ -219,6 +221,12 @@ fn seal_cmd(roster_path: &Path, runbook: &Path, out: &Path) -> anyhow::Result<i3
         println!("  {}  (outer layer: {}, inner: {})", out.join(&f.name).display(), f.layers[0], f.layers[1..].join(", "));
     }
     println!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
+    println!(
+        "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --id ID --key KEY`. The ceremony refuses an unsigned runbook.",
+        roster.quorum,
+        out.join(crate::seal::MANIFEST).display(),
+        out.display()
+    );
     println!("Now delete or securely store the plaintext {}: it should not stay on disk.", runbook.display());
     Ok(0)
 }
@@ -229,6 +237,7 @@ fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
+    let pin = env.config.trust.roster_sha256.as_deref();
     match cmd {
         RosterCmd::Check { roster } => {
             let p = roster_path(env, roster)?;
@@ -239,44 +248,103 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                     return Ok(1);
                 }
             };
-            let t = r.trust();
-            println!("{}: {} custodians, quorum {}", p.display(), r.custodians.len(), r.quorum);
-            println!("{}", t.explain());
-            Ok(if t.trusted() { 0 } else { 1 })
+            println!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
+            println!("SHA-256 {}", r.sha256());
+            println!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
+            match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
+                Ok(t) => {
+                    println!("trusted: {}", t.describe());
+                    if let Some(w) = t.warning() {
+                        println!("WARNING: {w}");
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("{e}");
+                    Ok(1)
+                }
+            }
         }
         RosterCmd::Show { roster } => {
             let p = roster_path(env, roster)?;
             let r = Roster::load(&p)?;
-            println!("{}  (quorum {}, SHA-256 {})", p.display(), r.quorum, &r.sha256()[..16]);
+            println!("{}  (version {}, quorum {}, SHA-256 {})", p.display(), r.version, r.quorum, &r.sha256()[..16]);
             for c in &r.custodians {
                 let key = r.key(&c.id).map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
                 println!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, c.name, c.yubikey_serial, key, c.email);
             }
-            println!("{}", r.trust().explain());
+            match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
+                Ok(t) => println!("trusted: {}", t.describe()),
+                Err(e) => println!("{e}"),
+            }
             Ok(0)
         }
         RosterCmd::Sign { roster, id, key } => {
             let r = Roster::load(&roster)?;
-            let expected = r.key(&id).with_context(|| format!("`{id}` is not a custodian in {}", roster.display()))?;
-            let k =
-                ssh_key::PrivateKey::read_openssh_file(&key).with_context(|| format!("cannot read the private key {}", key.display()))?;
-            if k.is_encrypted() {
-                bail!(
-                    "{} is passphrase-protected: sign with `ssh-keygen -Y sign -f {} -n breakglass-roster {}` and rename the .sig to {}",
-                    key.display(),
-                    key.display(),
-                    roster.display(),
-                    sig_path(&roster, &id).display()
-                );
-            }
-            if k.public_key().key_data() != expected.key_data() {
-                bail!("{} is not {id}'s signing_key in the roster: use the key the roster names for {id}", key.display());
-            }
-            let sig = k.sign(crate::sign::ROSTER_NAMESPACE, ssh_key::HashAlg::Sha512, &r.bytes).context("signing failed")?;
-            let out = sig_path(&roster, &id);
-            crate::session::write_atomic(&out, crate::sign::to_pem(&sig)?.as_bytes())?;
+            let history = roster.parent().unwrap_or(Path::new(".")).join("history");
+            // A rotation is signed by the previous version's custodians too (removed ones included).
+            let previous = r.previous.as_ref().and_then(|h| Roster::load(&history.join(format!("{h}.toml"))).ok());
+            let expected = r
+                .key(&id)
+                .or_else(|| previous.as_ref().and_then(|p| p.key(&id)))
+                .with_context(|| format!("`{id}` is not a custodian in {} (nor in its previous version)", roster.display()))?
+                .clone();
+            let out = crate::sign::sign_file_with_key(&roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, &id, &key, &expected)
+                .map_err(anyhow::Error::msg)?;
             println!("wrote {}", out.display());
-            println!("{}", r.trust().explain());
+            // Keep this version and its signatures in history/, so the next rotation can chain to it.
+            let h = history.join(format!("{}.toml", r.sha256()));
+            std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
+            if !h.exists() {
+                crate::session::write_atomic(&h, &r.bytes)?;
+            }
+            let sig = std::fs::read(&out)?;
+            crate::session::write_atomic(&sig_path(&h, &id), &sig)?;
+            println!("kept a copy in {}", h.display());
+            match trust::check_file(&roster, pin, trust::Source::Given(roster.clone())) {
+                Ok(t) => println!("trusted: {}", t.describe()),
+                Err(e) => println!("{e}"),
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
+    match cmd {
+        RunbookCmd::Check { dir } => {
+            let dir = dir.or_else(|| env.config.runbook_path()).context("which sealed runbook? Pass the directory or set paths.runbook")?;
+            let sealed = crate::seal::Sealed::read_dir(&dir)?;
+            println!(
+                "{}: {} sealed files, quorum {}; every file matches its SHA-256",
+                dir.display(),
+                sealed.files.len(),
+                sealed.manifest.quorum
+            );
+            let trusted = trust::resolve(&env.config, None, None)?;
+            match sealed.check_signed(&trusted) {
+                Ok(()) => {
+                    println!("signed by a quorum of {}: a ceremony accepts it", trusted.describe());
+                    Ok(0)
+                }
+                Err(e) => {
+                    println!("{e}");
+                    Ok(1)
+                }
+            }
+        }
+        RunbookCmd::Sign { dir, id, key, roster } => {
+            let sealed = crate::seal::Sealed::read_dir(&dir)?;
+            let rp = roster.or_else(|| env.config.roster_path()).context("which roster? Pass --roster FILE or set paths.roster")?;
+            let r = Roster::load(&rp)?;
+            if sealed.manifest.roster_sha256 != r.sha256() {
+                bail!("{} was sealed for another roster than {}: re-seal it for this roster first", dir.display(), rp.display());
+            }
+            let expected = r.key(&id).with_context(|| format!("`{id}` is not a custodian in {}", rp.display()))?.clone();
+            let m = dir.join(crate::seal::MANIFEST);
+            let out = crate::sign::sign_file_with_key(&m, &sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &id, &key, &expected)
+                .map_err(anyhow::Error::msg)?;
+            println!("wrote {}", out.display());
             Ok(0)
         }
     }
@@ -302,10 +370,15 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
     }
     match env.config.roster_path() {
         None => line(None, "roster", "paths.roster is not set (only `breakglass demo` can run)".into()),
-        Some(p) => match Roster::load(&p) {
-            Ok(r) => {
-                let t = r.trust();
-                line(Some(t.trusted()), "roster", format!("{}: {}", p.display(), t.explain()));
+        Some(_) => match trust::resolve(&env.config, None, None) {
+            Ok(t) => {
+                line(if t.warning().is_some() { None } else { Some(true) }, "roster", t.describe());
+                if let Some(p) = env.config.runbook_path()
+                    && let Ok(s) = crate::seal::Sealed::read_dir(&p)
+                    && let Err(e) = s.check_signed(&t)
+                {
+                    line(Some(false), "runbook signed", e.to_string());
+                }
             }
             Err(e) => line(Some(false), "roster", e.to_string()),
         },

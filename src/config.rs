@@ -18,6 +18,8 @@ pub struct Config {
     pub notice: NoticeCfg,
     #[serde(default)]
     pub drill: DrillCfg,
+    #[serde(default)]
+    pub trust: TrustCfg,
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -54,6 +56,14 @@ impl Default for NoticeCfg {
 
 fn default_heartbeat() -> u32 {
     15
+}
+
+/// `[trust]`: the pin every trust decision starts from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustCfg {
+    /// SHA-256 (hex) of the roster the organisation trusts; later versions must chain to it.
+    pub roster_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +125,19 @@ impl Config {
                 line: line_with(&text, "account_id"),
                 what: format!("aws.account_id = `{id}` is not a 12-digit AWS account id"),
             });
+        }
+        if let Some(pin) = &mut c.trust.roster_sha256 {
+            let ok = pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                return Err(ConfigError::Syntax {
+                    path: path.display().to_string(),
+                    line: line_with(&text, "roster_sha256"),
+                    what: format!(
+                        "trust.roster_sha256 = `{pin}` is not a SHA-256 (64 hex characters): copy it from `breakglass roster check`"
+                    ),
+                });
+            }
+            pin.make_ascii_lowercase();
         }
         Ok(c)
     }

@@ -4,7 +4,7 @@
 
 use crate::cli::{DrillReportArgs, Format};
 use crate::commands::Env;
-use crate::verify::{self, Status, TrustedRoster};
+use crate::verify::{self, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -123,20 +123,27 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
 }
 
 /// Finds and verifies every drill session under the data directory, oldest first.
-pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
+/// The configured roster must be trusted (a missing or unreadable one is an error, never a
+/// fallback); without one, each bundle is checked against its own copy, as `verify` does.
+pub fn collect(env: &Env, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::trust::TrustError> {
     let mut rows = vec![];
-    let Ok(rd) = std::fs::read_dir(env.sessions_dir()) else { return rows };
+    let configured = match env.config.roster_path() {
+        Some(_) => Some(crate::trust::resolve(&env.config, None, None)?),
+        None => None,
+    };
+    let Ok(rd) = std::fs::read_dir(env.sessions_dir()) else { return Ok(rows) };
     let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect();
     dirs.sort();
     for dir in dirs {
-        let trusted = match env.config.roster_path() {
-            Some(p) if p.exists() && !verify::is_demo(&dir) => match crate::roster::Roster::load(&p) {
-                Ok(r) => TrustedRoster::File(r),
-                Err(_) => TrustedRoster::Bundle,
-            },
-            _ => TrustedRoster::Bundle,
+        let own;
+        let anchor = match &configured {
+            Some(t) => Ok(t),
+            None => {
+                own = crate::trust::resolve(&env.config, None, Some(&dir));
+                own.as_ref()
+            }
         };
-        let Ok(r) = verify::verify_dir(&dir, trusted) else { continue };
+        let Ok(r) = verify::verify_dir(&dir, anchor) else { continue };
         if r.mode != "drill" {
             continue;
         }
@@ -148,12 +155,12 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Vec<DrillRow> {
         rows.push(row(dir, r, env.config.roster_path().is_some()));
     }
     rows.sort_by(|a, b| a.started.cmp(&b.started));
-    rows
+    Ok(rows)
 }
 
 /// Days past the interval since the last valid drill (negative: days left); None if none.
 pub fn overdue_days(env: &Env) -> Option<i64> {
-    let rows = collect(env, None);
+    let rows = collect(env, None).ok()?;
     let last = rows.iter().filter(|r| r.counted).filter_map(|r| r.started.as_deref().and_then(ts)).max()?;
     Some((Utc::now() - last).num_days() - i64::from(env.config.drill.interval_days))
 }
@@ -185,14 +192,12 @@ pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String],
     }
 }
 
-pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> DrillReport {
-    let roster: Vec<String> = env
-        .config
-        .roster_path()
-        .and_then(|p| crate::roster::Roster::load(&p).ok())
-        .map(|r| r.custodians.iter().map(|c| c.id.clone()).collect())
-        .unwrap_or_default();
-    report_from(collect(env, since), env.config.drill.interval_days, &roster, now)
+pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result<DrillReport, crate::trust::TrustError> {
+    let roster: Vec<String> = match env.config.roster_path() {
+        Some(_) => crate::trust::resolve(&env.config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
+        None => vec![],
+    };
+    Ok(report_from(collect(env, since)?, env.config.drill.interval_days, &roster, now))
 }
 
 pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
@@ -202,11 +207,11 @@ pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
         ),
         None => None,
     };
-    let rep = report(env, since, Utc::now());
+    let rep = report(env, since, Utc::now())?;
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rep)?),
-        Format::Text => print!("{}", render_text(&rep)),
-        Format::Md => print!("{}", render_md(&rep)),
+        Format::Json => crate::commands::emit(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,
+        Format::Text => crate::commands::emit(&render_text(&rep))?,
+        Format::Md => crate::commands::emit(&render_md(&rep))?,
     }
     if let Some(dir) = &a.export {
         export(&rep, dir)?;
@@ -376,7 +381,7 @@ pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
 
 /// A sentence for the setup screen when drills are overdue.
 pub fn overdue_note(env: &Env) -> Option<String> {
-    let rep = report(env, None, Utc::now());
+    let rep = report(env, None, Utc::now()).ok()?;
     if !rep.overdue {
         return None;
     }
@@ -388,5 +393,5 @@ pub fn overdue_note(env: &Env) -> Option<String> {
 
 /// Time to runbook of earlier valid drills, oldest first.
 pub fn previous_times(env: &Env) -> Vec<f64> {
-    collect(env, None).into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
+    collect(env, None).unwrap_or_default().into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
 }

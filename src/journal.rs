@@ -165,11 +165,45 @@ pub struct Header<'a> {
     pub prev: &'a str,
 }
 
-/// One problem found in a journal, by 1-based line number.
+/// One problem found in a bundle: the 1-based journal line (0 for the bundle as a whole), its
+/// kind, and words for people. The verdict is computed from kinds, never from the words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub line: usize,
+    pub kind: ProblemKind,
     pub what: String,
+}
+
+impl Problem {
+    pub fn new(line: usize, kind: ProblemKind, what: impl Into<String>) -> Self {
+        Self { line, kind, what: what.into() }
+    }
+}
+
+/// What kind of problem a bundle has. Only [`ProblemKind::Interrupted`] leaves a bundle
+/// *incomplete*; every other kind makes it *invalid*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The process stopped: an empty journal, a partial last line, a bundle not yet written.
+    Interrupted,
+    /// The hash chain, a sequence number or the order of times is broken.
+    Chain,
+    /// An entry is not readable, or a required entry is missing or out of place.
+    Entry,
+    /// The mode or DEMO label differs within the session, or from the roster it is checked against.
+    Label,
+    /// A signature (in an entry, or over the journal) does not verify.
+    Signature,
+    /// A signer who is not a custodian of the session's roster, twice the same custodian, or a
+    /// co-signer who never checked in.
+    Signer,
+    /// The session's roster is not trusted, or is not the trusted roster or a version in its chain.
+    Roster,
+    /// A signed statement is not in its exact format, or names another session.
+    Statement,
+    /// A bundle file that is not a regular file, or is too large to be what it claims.
+    File,
 }
 
 /// The outcome of reading a journal's chain.
@@ -204,14 +238,16 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
         n += 1;
         if !complete {
             report.truncated_tail = true;
-            report
-                .problems
-                .push(Problem { line: n, what: "partial last line (the writer stopped mid-line); everything before it is intact".into() });
+            report.problems.push(Problem::new(
+                n,
+                ProblemKind::Interrupted,
+                "partial last line (the writer stopped mid-line); everything before it is intact",
+            ));
             break;
         }
         let what = check_line(line, n, &prev, &mut last_mono, &mut last_ts);
         if let Some(what) = what {
-            report.problems.push(Problem { line: n, what });
+            report.problems.push(Problem::new(n, ProblemKind::Chain, what));
             // The chain is broken from here on; further lines cannot be trusted.
             break;
         }
@@ -219,7 +255,11 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
         report.entries += 1;
     }
     if n == 0 {
-        report.problems.push(Problem { line: 0, what: "the journal is empty".into() });
+        report.problems.push(Problem::new(
+            0,
+            ProblemKind::Interrupted,
+            "the journal is empty (the process stopped right after creating it)",
+        ));
     }
     report.head = prev;
     report

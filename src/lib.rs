@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod drill;
 pub mod enroll;
+pub mod fsread;
 pub mod journal;
 pub mod notice;
 pub mod pivage;
@@ -31,6 +32,7 @@ pub mod seal;
 pub mod session;
 pub mod sign;
 pub mod token;
+pub mod trust;
 pub mod ui;
 pub mod verify;
 

@@ -4,7 +4,6 @@
 use clap::Parser;
 
 fn main() {
-    breakglass::app::install_panic_hook();
     let cli = breakglass::cli::Cli::parse();
     let code = match breakglass::commands::run(cli) {
         Ok(code) => code,

@@ -177,3 +177,10 @@ impl Broadcaster for Outbox {
 pub fn words(hash: &[u8]) -> String {
     pgp_words::to_words(hash).join(" ")
 }
+
+/// The first 16 bytes of a hex SHA-256 as PGP words: enough to compare a fingerprint aloud
+/// (128 bits), short enough to read.
+pub fn words_hex(sha256_hex: &str) -> String {
+    let b = hex::decode(sha256_hex).unwrap_or_default();
+    words(&b[..b.len().min(16)])
+}

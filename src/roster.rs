@@ -1,12 +1,14 @@
 //! The roster: who the custodians are, their keys, and the quorum.
 //!
-//! A roster is trusted only when a quorum of its own custodians signed its exact bytes
-//! (detached SSHSIG files `roster.toml.<id>.sig`, namespace `breakglass-roster`).
+//! A `Roster` read from disk is *untrusted*: it is only parsed and checked for shape here (ids,
+//! quorum, keys as keys). Whether it is trusted is decided in one place, [`crate::trust`], from a
+//! pin the ceremony host cannot change alone and the chain of versions that leads to it.
+//! Signatures are detached SSHSIG files `roster.toml.<id>.sig`, namespace `breakglass-roster`.
 
-use crate::sign::{ROSTER_NAMESPACE, verify};
+use crate::sign::ROSTER_NAMESPACE;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use ssh_key::{PublicKey, SshSig};
+use ssh_key::PublicKey;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use thiserror::Error;
@@ -31,14 +33,26 @@ pub struct Custodian {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RosterFile {
+    #[serde(default = "first_version")]
+    version: u32,
+    #[serde(default)]
+    previous: Option<String>,
     quorum: usize,
     #[serde(rename = "custodian", default)]
     custodians: Vec<Custodian>,
 }
 
-/// A parsed and validated roster with its exact bytes.
+fn first_version() -> u32 {
+    1
+}
+
+/// A parsed and validated roster with its exact bytes. Parsed is not trusted: see [`crate::trust`].
 #[derive(Debug, Clone)]
 pub struct Roster {
+    /// 1 for the first roster; each rotation adds one.
+    pub version: u32,
+    /// SHA-256 (hex) of the previous version's exact bytes, from version 2 on.
+    pub previous: Option<String>,
     pub quorum: usize,
     pub custodians: Vec<Custodian>,
     keys: Vec<PublicKey>,
@@ -50,8 +64,8 @@ pub struct Roster {
 
 #[derive(Debug, Error)]
 pub enum RosterError {
-    #[error("cannot read the roster {path}: {source}. Check the path (config `paths.roster` or --roster).")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read the roster {path}: {why}. Check the path (config `paths.roster` or --roster).")]
+    Read { path: String, why: crate::fsread::ReadError },
     #[error("{path} line {line}: {what}. Fix the roster and run `breakglass roster check`.")]
     Syntax { path: String, line: usize, what: String },
     #[error("{path}: {what}. Fix the roster and run `breakglass roster check`.")]
@@ -61,7 +75,8 @@ pub enum RosterError {
 impl Roster {
     /// Reads and validates a roster file.
     pub fn load(path: &Path) -> Result<Self, RosterError> {
-        let bytes = std::fs::read(path).map_err(|source| RosterError::Read { path: path.display().to_string(), source })?;
+        let bytes = crate::fsread::read_following(path, MAX_ROSTER_BYTES)
+            .map_err(|why| RosterError::Read { path: path.display().to_string(), why })?;
         let mut r = Self::parse(&bytes, &path.display().to_string())?;
         r.path = Some(path.to_path_buf());
         Ok(r)
@@ -76,6 +91,20 @@ impl Roster {
             what: e.message().trim().to_string(),
         })?;
         let invalid = |what: String| RosterError::Invalid { path: name.into(), what };
+        match (file.version, &file.previous) {
+            (0, _) => return Err(invalid("version = 0: versions start at 1".into())),
+            (1, Some(_)) => return Err(invalid("version 1 names a `previous` roster: the first version has none".into())),
+            (v, None) if v > 1 => {
+                return Err(invalid(format!(
+                    "version {v} has no `previous`: set it to the SHA-256 of version {} (printed by `breakglass roster check`)",
+                    v - 1
+                )));
+            }
+            (_, Some(p)) if p.len() != 64 || !p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                return Err(invalid(format!("previous = \"{p}\" is not a SHA-256 in lowercase hex (64 characters)")));
+            }
+            _ => {}
+        }
         if file.custodians.len() < 2 {
             return Err(invalid(format!("{} custodian(s); dual control needs at least two", file.custodians.len())));
         }
@@ -87,6 +116,7 @@ impl Roster {
             )));
         }
         let mut keys = Vec::new();
+        let mut recipients: Vec<String> = Vec::new();
         for (i, c) in file.custodians.iter().enumerate() {
             if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
                 return Err(invalid(format!("custodian #{} has id `{}`; ids use only a-z, 0-9 and -", i + 1, c.id)));
@@ -109,14 +139,29 @@ impl Roster {
                     key.algorithm()
                 )));
             }
-            if let Some(o) = file.custodians[..i].iter().zip(&keys).find(|(_, k): &(&Custodian, &PublicKey)| k.key_data() == key.key_data())
-            {
-                return Err(invalid(format!("custodians `{}` and `{}` share a signing key", o.0.id, c.id)));
+            let point = canonical_p256(&key).map_err(|w| invalid(format!("custodian `{}`: signing_key {w}", c.id)))?;
+            if let Some((o, _)) = file.custodians[..i].iter().zip(&keys).find(|(_, k)| canonical_p256(k).ok() == Some(point)) {
+                return Err(invalid(format!("custodians `{}` and `{}` share a signing key; each needs their own YubiKey", o.id, c.id)));
             }
-            check_recipient(&c.age_recipient).map_err(|w| invalid(format!("custodian `{}`: {w}", c.id)))?;
+            let recipient = canonical_recipient(&c.age_recipient).map_err(|w| invalid(format!("custodian `{}`: {w}", c.id)))?;
+            if let Some(j) = recipients.iter().position(|r| *r == recipient) {
+                return Err(invalid(format!(
+                    "custodians `{}` and `{}` share an age recipient: one key would open both layers of their sealed file",
+                    file.custodians[j].id, c.id
+                )));
+            }
+            recipients.push(recipient);
             keys.push(key);
         }
-        Ok(Self { quorum: file.quorum, custodians: file.custodians, keys, bytes: bytes.to_vec(), path: None })
+        Ok(Self {
+            version: file.version,
+            previous: file.previous,
+            quorum: file.quorum,
+            custodians: file.custodians,
+            keys,
+            bytes: bytes.to_vec(),
+            path: None,
+        })
     }
 
     /// SHA-256 of the roster's exact bytes, hex.
@@ -145,34 +190,37 @@ impl Roster {
         &self.keys[i]
     }
 
-    /// Checks the detached signatures next to the roster (`<file>.<id>.sig`).
-    pub fn trust(&self) -> Trust {
-        let Some(path) = &self.path else {
-            return Trust { signed_by: vec![], problems: vec!["the roster was not read from a file".into()], quorum: self.quorum };
-        };
-        let sigs = self.custodians.iter().map(|c| {
-            let p = sig_path(path, &c.id);
-            (c.id.clone(), std::fs::read(&p).ok())
-        });
-        self.trust_from(sigs.collect())
+    /// Ids whose signature over this roster's exact bytes verifies with their key in `signers`
+    /// (this roster, or the previous version in a rotation), and the signature files that did not.
+    pub fn signed_by(&self, signers: &Roster, sigs: &Signatures) -> (Vec<String>, Vec<(String, String)>) {
+        crate::sign::signed_by(&self.bytes, ROSTER_NAMESPACE, signers, sigs)
     }
+}
 
-    /// Checks the given signatures (custodian id, armored SSHSIG bytes if present).
-    pub fn trust_from(&self, sigs: Vec<(String, Option<Vec<u8>>)>) -> Trust {
-        let mut t = Trust { signed_by: vec![], problems: vec![], quorum: self.quorum };
-        for (id, sig) in sigs {
-            let Some(sig) = sig else { continue };
-            let Some(key) = self.key(&id) else {
-                t.problems.push(format!("signature file for `{id}`, who is not in the roster"));
-                continue;
-            };
-            match SshSig::from_pem(&sig).map_err(|e| e.to_string()).and_then(|s| verify(key, ROSTER_NAMESPACE, &self.bytes, &s)) {
-                Ok(()) => t.signed_by.push(id),
-                Err(e) => t.problems.push(format!("`{id}`'s roster signature is not valid: {e}")),
+/// Detached signature files beside a roster (or a manifest): custodian id -> armored SSHSIG.
+pub type Signatures = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Largest signature file read (an SSHSIG is well under 1 KiB).
+pub const MAX_SIG_BYTES: u64 = 16 * 1024;
+/// Largest roster file read.
+pub const MAX_ROSTER_BYTES: u64 = 1024 * 1024;
+
+/// Reads the signature files `<file>.<id>.sig` that exist beside `file`, for the given ids.
+/// A signature file that is not a regular file, or too large, is skipped and named in the errors.
+pub fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) -> (Signatures, Vec<String>) {
+    let mut sigs = Signatures::new();
+    let mut errors = vec![];
+    for id in ids {
+        let p = sig_path(file, id);
+        match crate::fsread::read_regular(&p, MAX_SIG_BYTES) {
+            Ok(b) => {
+                sigs.insert(id.to_string(), b);
             }
+            Err(crate::fsread::ReadError::Missing) => {}
+            Err(e) => errors.push(format!("{}: {e}", p.display())),
         }
-        t
     }
+    (sigs, errors)
 }
 
 /// `roster.toml` -> `roster.toml.<id>.sig`.
@@ -182,48 +230,29 @@ pub fn sig_path(roster: &Path, id: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Whether a roster is signed by a quorum of its custodians.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trust {
-    pub signed_by: Vec<String>,
-    pub problems: Vec<String>,
-    pub quorum: usize,
+/// The one accepted encoding of a P-256 signing key: uncompressed SEC1 (65 bytes, `04 || x || y`),
+/// a point on the curve. OpenSSH accepts only that form, so `ssh-keygen -Y verify` and this tool
+/// agree on what a key is; a compressed point would be a second way to write the same key.
+fn canonical_p256(key: &PublicKey) -> Result<[u8; 65], String> {
+    let ssh_key::public::KeyData::Ecdsa(ssh_key::public::EcdsaPublicKey::NistP256(point)) = key.key_data() else {
+        return Err("is not a P-256 key".into());
+    };
+    let b = point.as_bytes();
+    if b.len() != 65 || b[0] != 4 {
+        return Err("is not written as an uncompressed point (the only form OpenSSH reads): export it again with `ssh-keygen -y`".into());
+    }
+    p256::PublicKey::from_sec1_bytes(b).map_err(|_| "is not a point on the P-256 curve".to_string())?;
+    let mut out = [0u8; 65];
+    out.copy_from_slice(b);
+    Ok(out)
 }
 
-impl Trust {
-    pub fn trusted(&self) -> bool {
-        self.signed_by.len() >= self.quorum && self.problems.is_empty()
+/// The canonical text of an age recipient, so that two ways of writing one key compare equal.
+fn canonical_recipient(r: &str) -> Result<String, String> {
+    if r.to_ascii_lowercase().starts_with(crate::pivage::HRP) {
+        return crate::pivage::Recipient::parse(r).map(|p| p.encode());
     }
-
-    /// A sentence for humans: why the roster is (not) trusted and what to do.
-    pub fn explain(&self) -> String {
-        if self.trusted() {
-            format!("trusted: signed by {} (quorum {})", self.signed_by.join(", "), self.quorum)
-        } else {
-            let mut s = format!(
-                "NOT trusted: signed by {} of the {} custodians a quorum needs ({}).",
-                self.signed_by.len(),
-                self.quorum,
-                if self.signed_by.is_empty() { "nobody".to_string() } else { self.signed_by.join(", ") }
-            );
-            for p in &self.problems {
-                s.push_str("\n  - ");
-                s.push_str(p);
-            }
-            s.push_str(
-                "\n  Next: each custodian signs the exact file: `breakglass roster sign ROSTER --id ID --key KEY` or \
-                `ssh-keygen -Y sign -f KEY -n breakglass-roster ROSTER` then rename ROSTER.sig to ROSTER.<id>.sig.",
-            );
-            s
-        }
-    }
-}
-
-fn check_recipient(r: &str) -> Result<(), String> {
-    if r.starts_with(crate::pivage::HRP) {
-        return crate::pivage::Recipient::parse(r).map(|_| ());
-    }
-    age::x25519::Recipient::from_str(r).map(|_| ()).map_err(|e| format!("age_recipient `{r}` is not an age recipient ({e})"))
+    age::x25519::Recipient::from_str(r).map(|k| k.to_string()).map_err(|e| format!("age_recipient `{r}` is not an age recipient ({e})"))
 }
 
 /// 1-based line number of byte offset `at` in `text`.
@@ -267,17 +296,37 @@ mod tests {
     }
 
     #[test]
-    fn demo_signatures_make_it_trusted_and_a_changed_byte_does_not() {
+    fn demo_signatures_verify_and_a_changed_byte_does_not() {
         let r = Roster::parse(DEMO.as_bytes(), "demo").unwrap();
-        let sigs = vec![
-            ("alice".to_string(), Some(include_bytes!("../assets/demo/roster.toml.alice.sig").to_vec())),
-            ("bob".to_string(), Some(include_bytes!("../assets/demo/roster.toml.bob.sig").to_vec())),
-        ];
-        assert!(r.trust_from(sigs.clone()).trusted());
+        let sigs: Signatures = [
+            ("alice".to_string(), include_bytes!("../assets/demo/roster.toml.alice.sig").to_vec()),
+            ("bob".to_string(), include_bytes!("../assets/demo/roster.toml.bob.sig").to_vec()),
+        ]
+        .into();
+        assert_eq!(r.signed_by(&r, &sigs).0, ["alice", "bob"]);
         let changed = DEMO.replacen("Alice Example", "Alice Exampl3", 1);
         let r2 = Roster::parse(changed.as_bytes(), "demo").unwrap();
-        let t = r2.trust_from(sigs);
-        assert!(!t.trusted());
-        assert!(t.explain().contains("NOT trusted"));
+        let (good, bad) = r2.signed_by(&r2, &sigs);
+        assert!(good.is_empty());
+        assert_eq!(bad.len(), 2);
+    }
+
+    #[test]
+    fn version_and_previous_rules() {
+        let v2 = DEMO.replacen("quorum = 2", "version = 2\nquorum = 2", 1);
+        assert!(Roster::parse(v2.as_bytes(), "r").unwrap_err().to_string().contains("no `previous`"));
+        let v1p = DEMO.replacen("quorum = 2", &format!("previous = \"{}\"\nquorum = 2", "a".repeat(64)), 1);
+        assert!(Roster::parse(v1p.as_bytes(), "r").unwrap_err().to_string().contains("first version"));
+        let ok = DEMO.replacen("quorum = 2", &format!("version = 2\nprevious = \"{}\"\nquorum = 2", "a".repeat(64)), 1);
+        let r = Roster::parse(ok.as_bytes(), "r").unwrap();
+        assert_eq!((r.version, r.previous.as_deref().map(str::len)), (2, Some(64)));
+    }
+
+    #[test]
+    fn shared_age_recipient_refused() {
+        let r = Roster::parse(DEMO.as_bytes(), "demo").unwrap();
+        let bad = DEMO.replacen(&r.custodians[1].age_recipient, &r.custodians[0].age_recipient, 1);
+        let e = Roster::parse(bad.as_bytes(), "r").unwrap_err().to_string();
+        assert!(e.contains("share an age recipient"), "{e}");
     }
 }

@@ -40,12 +40,21 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
-/// A sealed runbook in memory: the manifest and each file's bytes.
+/// A sealed runbook in memory: the manifest (and its exact bytes, which the quorum signs), the
+/// signatures found beside it, and each file's bytes. Read from disk it is untrusted until
+/// [`Sealed::check_signed`] accepts it for a trusted roster.
 #[derive(Debug, Clone)]
 pub struct Sealed {
     pub manifest: Manifest,
+    /// `MANIFEST.toml`'s exact bytes.
+    pub manifest_bytes: Vec<u8>,
+    /// `MANIFEST.toml.<id>.sig` files: custodian id -> armored SSHSIG.
+    pub signatures: crate::roster::Signatures,
     pub files: BTreeMap<String, Vec<u8>>,
 }
+
+/// Largest sealed file read (a runbook is text; 64 MiB is far beyond any).
+const MAX_SEALED_FILE: u64 = 64 << 20;
 
 #[derive(Debug, Error)]
 pub enum SealError {
@@ -65,6 +74,13 @@ pub enum SealError {
     NoPair(String),
     #[error("{id}'s key could not open its layer of {file}: {source}")]
     Layer { id: String, file: String, source: TokenError },
+    #[error(
+        "the sealed runbook's MANIFEST.toml is signed by {} of the {need} custodians a quorum needs{}. Anyone can seal a runbook, so only a quorum's signatures make it the one to follow. Each custodian checks the runbook, then signs: `breakglass runbook sign DIR --id ID --key KEY` (or `ssh-keygen -Y sign -f KEY -n breakglass-runbook DIR/MANIFEST.toml`, renamed to MANIFEST.toml.<id>.sig){}",
+        .signed.len(),
+        if .signed.is_empty() { String::new() } else { format!(" ({})", .signed.join(", ")) },
+        .bad.iter().map(|(id, why)| format!("\n  - `{id}`'s signature does not verify: {why}")).collect::<String>()
+    )]
+    Unsigned { signed: Vec<String>, need: usize, bad: Vec<(String, String)> },
     #[error("the runbook is not UTF-8 text")]
     NotText,
     #[error("age: {0}")]
@@ -131,7 +147,11 @@ pub fn seal(roster: &Roster, plaintext: &[u8]) -> Result<Sealed, SealError> {
         entries.push(ManifestFile { name: name.clone(), layers: combo, sha256: hex::encode(Sha256::digest(&*data)) });
         files.insert(name, data.to_vec());
     }
-    Ok(Sealed { manifest: Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: entries }, files })
+    let manifest = Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: entries };
+    let text = toml::to_string(&manifest).map_err(|e| SealError::Age(e.to_string()))?;
+    let header = "# breakglass sealed runbook. Open with both custodians' keys, outermost layer first:\n#   age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md\n# A quorum signs this file (MANIFEST.toml.<id>.sig, namespace breakglass-runbook) before the ceremony trusts it.\n";
+    let manifest_bytes = format!("{header}{text}").into_bytes();
+    Ok(Sealed { manifest, manifest_bytes, signatures: Default::default(), files })
 }
 
 impl Sealed {
@@ -148,9 +168,10 @@ impl Sealed {
             for (name, bytes) in &self.files {
                 write_synced(&tmp.join(name), bytes)?;
             }
-            let manifest = toml::to_string(&self.manifest).map_err(std::io::Error::other)?;
-            let header = "# breakglass sealed runbook. Open with both custodians' keys, outermost layer first:\n#   age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md\n";
-            write_synced(&tmp.join(MANIFEST), format!("{header}{manifest}").as_bytes())?;
+            write_synced(&tmp.join(MANIFEST), &self.manifest_bytes)?;
+            for (id, sig) in &self.signatures {
+                write_synced(&crate::roster::sig_path(&tmp.join(MANIFEST), id), sig)?;
+            }
             std::fs::rename(&tmp, dir)
         })();
         if let Err(e) = result {
@@ -164,9 +185,10 @@ impl Sealed {
     pub fn read_dir(dir: &Path) -> Result<Self, SealError> {
         let rerr = |what: String| SealError::Read { path: dir.display().to_string(), what };
         let mpath = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&mpath).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map_or(1, |s| crate::roster::line_of(&text, s.start));
+        let manifest_bytes = crate::fsread::read_following(&mpath, 1 << 20).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
+        let text = std::str::from_utf8(&manifest_bytes).map_err(|_| rerr(format!("{MANIFEST} is not UTF-8 text")))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| crate::roster::line_of(text, s.start));
             rerr(format!("{MANIFEST} line {line}: {}", e.message().trim()))
         })?;
         if manifest.format != FORMAT {
@@ -177,13 +199,29 @@ impl Sealed {
             if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
                 return Err(rerr(format!("{MANIFEST} names an unsafe file `{}`", f.name)));
             }
-            let bytes = std::fs::read(dir.join(&f.name)).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
+            let bytes = crate::fsread::read_regular(&dir.join(&f.name), MAX_SEALED_FILE).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
             if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
                 return Err(SealError::Corrupt { name: f.name.clone() });
             }
             files.insert(f.name.clone(), bytes);
         }
-        Ok(Self { manifest, files })
+        let mut ids: Vec<&str> = manifest.files.iter().flat_map(|f| f.layers.iter().map(String::as_str)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let (signatures, _) = crate::roster::read_signatures(&mpath, ids);
+        Ok(Self { manifest, manifest_bytes, signatures, files })
+    }
+
+    /// Accepts the sealed runbook for a trusted roster: sealed for exactly that roster, its
+    /// MANIFEST.toml signed by a quorum of it (every file's hash was checked when it was read).
+    pub fn check_signed(&self, trusted: &crate::trust::TrustedRoster) -> Result<(), SealError> {
+        let roster = trusted.roster();
+        self.check_roster(roster)?;
+        let (signed, bad) = crate::sign::signed_by(&self.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, roster, &self.signatures);
+        if signed.len() < roster.quorum {
+            return Err(SealError::Unsigned { signed, need: roster.quorum, bad });
+        }
+        Ok(())
     }
 
     /// SHA-256 over the manifest's file hashes: identifies this sealing in the journal.

@@ -316,6 +316,9 @@ impl Runner {
     fn append(&mut self, kind: &str, fields: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<journal::Written> {
         if self.journal.is_none() {
             std::fs::create_dir_all(&self.dir)?;
+            // The roster copy first: a session stopped right after its journal appears is then
+            // still checkable against the roster it ran under (incomplete, not forged).
+            self.write_roster_copy()?;
             self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
         }
         let ts = rfc3339_ms(self.clock.now());
@@ -361,11 +364,15 @@ impl Runner {
         write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
     }
 
-    fn finish(&self, c: &Ceremony) -> std::io::Result<()> {
+    fn write_roster_copy(&self) -> std::io::Result<()> {
         write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
         for (id, sig) in &self.roster_sigs {
             write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
         }
+        Ok(())
+    }
+
+    fn finish(&self, c: &Ceremony) -> std::io::Result<()> {
         let mut signers = String::new();
         for id in &c.signed {
             if let Some(k) = self.roster.key(id) {

@@ -13,6 +13,8 @@ use thiserror::Error;
 pub const SESSION_NAMESPACE: &str = "breakglass-session";
 /// Namespace of the custodians' signatures over the roster.
 pub const ROSTER_NAMESPACE: &str = "breakglass-roster";
+/// Namespace of the quorum's signatures over a sealed runbook's MANIFEST.toml.
+pub const RUNBOOK_NAMESPACE: &str = "breakglass-runbook";
 /// Namespace of the check-in challenge signatures.
 pub const CHECKIN_NAMESPACE: &str = "breakglass-checkin";
 
@@ -56,4 +58,55 @@ pub fn allowed_signers_line(id: &str, key: &PublicKey, namespace: &str) -> Strin
     let k = key.to_openssh().unwrap_or_default();
     let k = k.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     format!("{id} namespaces=\"{namespace}\" {k}")
+}
+
+/// Which of `signers`' custodians signed `bytes` in `namespace` (detached armored SSHSIGs by id),
+/// and the signature files that exist but do not verify, with why.
+pub fn signed_by(
+    bytes: &[u8],
+    namespace: &str,
+    signers: &crate::roster::Roster,
+    sigs: &crate::roster::Signatures,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut good = vec![];
+    let mut bad = vec![];
+    for c in &signers.custodians {
+        let (Some(pem), Some(key)) = (sigs.get(&c.id), signers.key(&c.id)) else { continue };
+        match SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| verify(key, namespace, bytes, &s)) {
+            Ok(()) => good.push(c.id.clone()),
+            Err(e) => bad.push((c.id.clone(), e)),
+        }
+    }
+    (good, bad)
+}
+
+/// Signs `file` as custodian `id` with an unencrypted OpenSSH private key file whose public half
+/// must be `expected`; writes `<file>.<id>.sig` and returns its path.
+pub fn sign_file_with_key(
+    file: &std::path::Path,
+    bytes: &[u8],
+    namespace: &str,
+    id: &str,
+    key_path: &std::path::Path,
+    expected: &PublicKey,
+) -> Result<std::path::PathBuf, String> {
+    let out = crate::roster::sig_path(file, id);
+    let k =
+        ssh_key::PrivateKey::read_openssh_file(key_path).map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
+    if k.is_encrypted() {
+        return Err(format!(
+            "{} is passphrase-protected: sign with `ssh-keygen -Y sign -f {} -n {namespace} {}` and rename the .sig to {}",
+            key_path.display(),
+            key_path.display(),
+            file.display(),
+            out.display()
+        ));
+    }
+    if k.public_key().key_data() != expected.key_data() {
+        return Err(format!("{} is not {id}'s signing_key in the roster: use the key the roster names for {id}", key_path.display()));
+    }
+    let sig = k.sign(namespace, HashAlg::Sha512, bytes).map_err(|e| format!("signing failed: {e}"))?;
+    let pem = to_pem(&sig).map_err(|e| e.to_string())?;
+    crate::session::write_atomic(&out, pem.as_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(out)
 }

@@ -5,10 +5,12 @@
 //! the trusted roster), `invalid` (tampered: names the line), `incomplete` (the process stopped
 //! before the session was signed; never reported as valid).
 
-use crate::journal::{self, Problem};
+use crate::config::Config;
+use crate::journal::{self, Problem, ProblemKind};
 use crate::notice::words;
 use crate::roster::Roster;
 use crate::sign::{CHECKIN_NAMESPACE, SESSION_NAMESPACE};
+use crate::trust::{self, TrustError, TrustedRoster};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 use ssh_key::{HashAlg, PublicKey, SshSig};
@@ -60,7 +62,11 @@ pub struct Report {
     pub custodians: Vec<String>,
     pub head: String,
     pub head_words: String,
+    /// The entry the head is the hash of (the last intact entry), counted from 0 like `seq`.
+    pub head_seq: Option<usize>,
+    /// Which roster the signers were checked against, and why it is trusted.
     pub roster_source: String,
+    pub roster_rule: Option<trust::Rule>,
     /// The drill scenario (drills only).
     pub scenario: Option<String>,
     /// Every notice the journal records: delivered, failed or acknowledged.
@@ -81,19 +87,18 @@ pub struct NoticeRecord {
     pub ts: String,
 }
 
-/// Which roster to check signers against.
-pub enum TrustedRoster {
-    /// A roster file the reviewer trusts (`--roster` or the configured one).
-    File(Roster),
-    /// The copy inside the bundle (a warning is reported).
-    Bundle,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot read {path}: {source}. Give the session directory (the one holding journal.jsonl).")]
-    Io { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {why}. Give the session directory (the one holding journal.jsonl).")]
+    Read { path: String, why: crate::fsread::ReadError },
+    #[error("{path} is not a session directory (no journal.jsonl in it).{hint}")]
+    NotABundle { path: String, hint: String },
+    #[error("{0}")]
+    Trust(#[from] TrustError),
 }
+
+/// Largest journal read (a 100,000-entry journal is about 25 MB).
+pub const MAX_JOURNAL_BYTES: u64 = 1 << 30;
 
 #[derive(Deserialize)]
 struct Detail<'a> {
@@ -168,6 +173,8 @@ struct Detail<'a> {
     action: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     result: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    roster_sha256: Option<Cow<'a, str>>,
 }
 
 fn summary(d: &Detail) -> String {
@@ -239,10 +246,47 @@ fn verify_sig_text(key: &PublicKey, namespace: &str, msg: &[u8], pem: &str) -> R
     verify_prehashed(key, namespace, &Sha512::digest(msg), pem.as_bytes())
 }
 
-/// Verifies the bundle in `dir`.
-pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyError> {
+/// Verifies the bundle in `dir` against the roster [`trust::resolve`] picks from the config and
+/// `--roster` (never from anything the bundle says about itself). A configured or given roster
+/// that cannot be trusted is an error (exit 2); a bundle whose own roster copy is the only anchor
+/// and is not trusted is invalid.
+pub fn verify(dir: &Path, config: &Config, given: Option<&Path>) -> Result<Report, VerifyError> {
     let jpath = dir.join(journal::FILE_NAME);
-    let bytes = std::fs::read(&jpath).map_err(|source| VerifyError::Io { path: jpath.display().to_string(), source })?;
+    if std::fs::symlink_metadata(&jpath).is_err() {
+        return Err(VerifyError::NotABundle { path: dir.display().to_string(), hint: bundle_hint(dir) });
+    }
+    let anchor = match trust::resolve(config, given, Some(dir)) {
+        Ok(t) => Ok(t),
+        Err(e) if given.is_none() && config.roster_path().is_none() => Err(e),
+        Err(e) => return Err(VerifyError::Trust(e)),
+    };
+    verify_dir(dir, anchor.as_ref())
+}
+
+/// Where the session directories are, when someone gave the data dir or a journal file.
+fn bundle_hint(dir: &Path) -> String {
+    if dir.is_file()
+        && let Some(parent) = dir.parent()
+    {
+        return format!(" It is a file: give its directory, `breakglass verify {}`.", parent.display());
+    }
+    let sessions = if dir.join("sessions").is_dir() { dir.join("sessions") } else { dir.to_path_buf() };
+    let mut found: Vec<String> = std::fs::read_dir(&sessions)
+        .map(|rd| rd.flatten().filter(|e| e.path().join(journal::FILE_NAME).exists()).map(|e| e.path().display().to_string()).collect())
+        .unwrap_or_default();
+    found.sort();
+    match found.len() {
+        0 => " Session directories are under the data directory's sessions/ folder.".into(),
+        n => format!(" It holds {n} session(s), for example: `breakglass verify {}`.", found[n - 1]),
+    }
+}
+
+/// Verifies the bundle in `dir` against a trusted roster (or, when the only candidate was the
+/// bundle's own copy and it is not trusted, the reason why not).
+pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Result<Report, VerifyError> {
+    let jpath = dir.join(journal::FILE_NAME);
+    let bytes = crate::fsread::read_regular(&jpath, MAX_JOURNAL_BYTES)
+        .map_err(|why| VerifyError::Read { path: jpath.display().to_string(), why })?;
     // Hash for the co-signatures on the other core while this one walks the chain.
     let (sha512, chain) = std::thread::scope(|s| {
         let h = s.spawn(|| Sha512::digest(&bytes));
@@ -264,84 +308,132 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         custodians: vec![],
         head: hex::encode(chain.head),
         head_words: words(&chain.head),
+        head_seq: chain.entries.checked_sub(1),
         roster_source: String::new(),
+        roster_rule: None,
         scenario: None,
         notices: vec![],
         roster_custodians: vec![],
         timeline: vec![],
     };
-    let tampered = |r: &Report| r.problems.iter().any(|p| !p.what.starts_with("partial last line"));
+    let lines: Vec<&[u8]> = journal::lines(&bytes).take(chain.entries).collect();
+    let first: Option<Detail> = lines.first().and_then(|l| serde_json::from_slice(l).ok());
+    let closed = lines
+        .iter()
+        .rev()
+        .take(1)
+        .filter_map(|l| serde_json::from_slice::<Detail>(l).ok())
+        .any(|d| d.kind == "session.closed" || d.kind == "session.aborted");
+    let opened_sha = first.as_ref().and_then(|d| d.roster_sha256.as_deref().map(str::to_string));
+    let claims_demo = first.as_ref().is_some_and(|d| d.demo == Some(true));
 
-    // The roster to trust.
-    let bundle_roster = || -> Result<Roster, String> {
-        let p = dir.join("roster.toml");
-        Roster::load(&p).map_err(|e| e.to_string())
-    };
-    let mut sigs_found = vec![];
-    let mut lines: Vec<&[u8]> = journal::lines(&bytes).take(chain.entries).collect();
-    let first_demo = lines.first().and_then(|l| serde_json::from_slice::<Detail>(l).ok()).map(|d| d.demo == Some(true)).unwrap_or(false);
-    let roster = match trusted {
-        TrustedRoster::File(ro) => {
-            r.roster_source = ro.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "given roster".into());
-            Some(ro)
+    // The roster the session ran under: a version of the trusted chain, named by session.opened.
+    let roster: Option<&Roster> = match anchor {
+        Err(e) => {
+            r.roster_source = "the bundle's own roster.toml (nothing configured or given)".into();
+            let missing = matches!(e, TrustError::Unreadable { .. }) && !dir.join("roster.toml").exists();
+            if missing && !closed {
+                r.problems.push(Problem::new(
+                    0,
+                    ProblemKind::Interrupted,
+                    "the bundle has no roster.toml yet (the process stopped before writing it)",
+                ));
+            } else {
+                r.problems.push(Problem::new(0, ProblemKind::Roster, format!("no trusted roster to check the signers against: {e}")));
+            }
+            None
         }
-        TrustedRoster::Bundle if first_demo => {
-            r.roster_source = "built-in DEMO roster".into();
-            Some(crate::demo::roster())
-        }
-        TrustedRoster::Bundle => match bundle_roster() {
-            Ok(ro) => {
-                r.roster_source = "the bundle's own roster.toml".into();
-                r.warnings.push("checked against the roster copy inside the bundle: pass --roster with the roster you trust (or configure paths.roster)".into());
-                let t = ro.trust();
-                if !t.trusted() {
-                    r.problems.push(Problem { line: 0, what: format!("the bundle's roster.toml is {}", t.explain()) });
+        Ok(t) => {
+            r.roster_source = t.describe();
+            r.roster_rule = Some(t.rule().clone());
+            r.demo = t.is_demo();
+            if let Some(w) = t.warning() {
+                r.warnings.push(w);
+            }
+            if claims_demo && !t.is_demo() {
+                r.problems.push(Problem::new(1, ProblemKind::Label, "a DEMO session, signed with the public DEMO keys, is checked against a real roster: it proves nothing and is not valid here"));
+            } else if !claims_demo && t.is_demo() && !lines.is_empty() {
+                r.problems.push(Problem::new(
+                    1,
+                    ProblemKind::Label,
+                    "the session is not labelled DEMO, yet its roster is the public DEMO roster",
+                ));
+            }
+            match opened_sha.as_deref() {
+                None if lines.is_empty() => t.version_with(&t.roster().sha256()),
+                None => {
+                    r.problems.push(Problem::new(
+                        1,
+                        ProblemKind::Entry,
+                        "session.opened does not name the roster it ran under (roster_sha256)",
+                    ));
+                    None
                 }
-                Some(ro)
+                Some(sha) => match t.version_with(sha) {
+                    Some(v) => {
+                        if v.version != t.roster().version {
+                            r.warnings.push(format!(
+                                "the session ran under roster version {} (the trusted roster is now version {})",
+                                v.version,
+                                t.roster().version
+                            ));
+                        }
+                        Some(v)
+                    }
+                    None => {
+                        r.problems.push(Problem::new(
+                            1,
+                            ProblemKind::Roster,
+                            format!(
+                                "the session ran under roster {}, which is neither the trusted roster nor a version in its chain",
+                                &sha[..16.min(sha.len())]
+                            ),
+                        ));
+                        None
+                    }
+                },
             }
-            Err(e) => {
-                r.problems.push(Problem { line: 0, what: format!("no roster to check signers against: {e}") });
-                None
-            }
-        },
+        }
     };
-    if let Some(ro) = &roster {
-        let t = if r.roster_source.contains("DEMO") {
-            ro.trust_from(crate::demo::roster_sigs().into_iter().map(|(i, s)| (i, Some(s))).collect())
-        } else {
-            ro.trust()
-        };
-        if !t.trusted() && !r.roster_source.starts_with("the bundle") {
-            r.problems.push(Problem { line: 0, what: format!("the roster {} is {}", r.roster_source, t.explain()) });
+    // The bundle's copy of the roster must be the one the session names.
+    if let (Some(sha), true) = (opened_sha.as_deref(), roster.is_some()) {
+        let copy = dir.join("roster.toml");
+        match crate::fsread::read_regular(&copy, crate::roster::MAX_ROSTER_BYTES) {
+            Ok(b) if sha256_hex(&b) != sha => {
+                r.problems.push(Problem::new(0, ProblemKind::Roster, "the bundle's roster.toml is not the roster the session opened with"))
+            }
+            Ok(_) | Err(crate::fsread::ReadError::Missing) => {}
+            Err(e) => r.problems.push(Problem::new(0, ProblemKind::File, format!("roster.toml {e}"))),
         }
     }
 
     // Walk the entries for the timeline and the signatures they carry.
     let mut checked_in: Vec<String> = vec![];
-    for (i, line) in lines.drain(..).enumerate() {
+    for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let d: Detail = match serde_json::from_slice(line) {
             Ok(d) => d,
             Err(e) => {
-                r.problems.push(Problem { line: n, what: format!("unreadable entry ({e})") });
+                r.problems.push(Problem::new(n, ProblemKind::Entry, format!("unreadable entry ({e})")));
                 break;
             }
         };
         if i == 0 {
             if d.kind != "session.opened" {
-                r.problems.push(Problem { line: 1, what: "the first entry is not session.opened".into() });
+                r.problems.push(Problem::new(1, ProblemKind::Entry, "the first entry is not session.opened"));
             }
             r.session_id = d.session_id.as_deref().unwrap_or("").to_string();
             r.mode = d.mode.as_deref().unwrap_or("incident").to_string();
-            r.demo = d.demo == Some(true);
             r.started = Some(d.ts.to_string());
             r.scenario = d.scenario.as_deref().map(str::to_string);
             r.roster_custodians = d.custodians.clone().unwrap_or_default();
             if r.demo {
                 r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
             }
-        } else if d.mode.as_deref().unwrap_or("incident") != r.mode || (d.demo == Some(true)) != r.demo {
-            r.problems.push(Problem { line: n, what: "mode or DEMO label differs from the session's".into() });
+        } else if d.kind == "session.opened" {
+            r.problems.push(Problem::new(n, ProblemKind::Entry, "a second session.opened inside the session"));
+        } else if d.mode.as_deref().unwrap_or("incident") != r.mode || (d.demo == Some(true)) != claims_demo {
+            r.problems.push(Problem::new(n, ProblemKind::Label, "mode or DEMO label differs from the session's"));
         }
         let signed = match d.kind.as_ref() {
             "custodian.verified" => Some((CHECKIN_NAMESPACE, d.challenge.as_deref())),
@@ -351,27 +443,31 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         };
         if let Some((ns, msg)) = signed {
             let id = d.custodian.as_deref().unwrap_or("");
-            let ok = match (roster.as_ref().and_then(|ro| ro.key(id)), msg, d.sshsig.as_deref()) {
+            let key = roster.and_then(|ro| ro.key(id));
+            match (key, msg, d.sshsig.as_deref()) {
+                (_, _, _) if roster.is_none() => {}
+                (None, _, _) => {
+                    r.problems.push(Problem::new(n, ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster")))
+                }
+                (_, None, _) | (_, _, None) => {
+                    r.problems.push(Problem::new(n, ProblemKind::Entry, format!("{} lacks its signed statement", d.kind)))
+                }
                 (Some(key), Some(msg), Some(sig)) => {
-                    if !msg.contains(&format!(":{}:", r.session_id)) {
-                        Err("the signed statement names another session".to_string())
-                    } else {
-                        verify_sig_text(key, ns, msg.as_bytes(), sig)
+                    if let Err(why) = statement_format(&d, msg, &r.session_id) {
+                        r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{}: {why}", d.kind)));
+                    } else if let Err(e) = verify_sig_text(key, ns, msg.as_bytes(), sig) {
+                        r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {}: {e}", d.kind)));
+                    } else if d.kind == "custodian.verified" {
+                        if checked_in.iter().any(|c| c == id) {
+                            r.problems.push(Problem::new(
+                                n,
+                                ProblemKind::Signer,
+                                format!("`{id}` checked in twice: two different custodians are required"),
+                            ));
+                        }
+                        checked_in.push(id.to_string());
                     }
                 }
-                (None, _, _) => Err(format!("`{id}` is not a custodian of the trusted roster")),
-                _ => Err("the entry lacks its signed statement".into()),
-            };
-            match ok {
-                Ok(()) if d.kind == "custodian.verified" => {
-                    if checked_in.iter().any(|c| c == id) {
-                        r.problems
-                            .push(Problem { line: n, what: format!("`{id}` checked in twice: two different custodians are required") });
-                    }
-                    checked_in.push(id.to_string());
-                }
-                Ok(()) => {}
-                Err(e) => r.problems.push(Problem { line: n, what: format!("{}'s signature in {}: {e}", id, d.kind) }),
             }
         }
         if let Some(outcome) = d.kind.strip_prefix("notice.") {
@@ -400,6 +496,7 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
     }
 
     // The co-signatures over the whole file.
+    let mut sigs_found = vec![];
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
@@ -410,41 +507,46 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
     }
     sigs_found.sort();
     for (id, path) in sigs_found {
-        let Some(key) = roster.as_ref().and_then(|ro| ro.key(&id)) else {
-            r.problems.push(Problem { line: 0, what: format!("{}: `{id}` is not a custodian of the trusted roster", path.display()) });
-            continue;
-        };
-        let pem = match std::fs::read(&path) {
+        let name = format!("journal.jsonl.{id}.sig");
+        let pem = match crate::fsread::read_regular(&path, crate::roster::MAX_SIG_BYTES) {
             Ok(p) => p,
             Err(e) => {
-                r.problems.push(Problem { line: 0, what: format!("{}: {e}", path.display()) });
+                r.problems.push(Problem::new(0, ProblemKind::File, format!("{name} {e}")));
                 continue;
             }
+        };
+        let Some(ro) = roster else { continue };
+        let Some(key) = ro.key(&id) else {
+            r.problems.push(Problem::new(0, ProblemKind::Signer, format!("{name}: `{id}` is not a custodian of the session's roster")));
+            continue;
         };
         match verify_prehashed(key, SESSION_NAMESPACE, &sha512, &pem) {
             Ok(()) => {
                 if !checked_in.contains(&id) {
-                    r.problems.push(Problem { line: 0, what: format!("`{id}` signed the session but never checked in") });
+                    r.problems.push(Problem::new(0, ProblemKind::Signer, format!("`{id}` signed the session but never checked in")));
                 }
                 r.signers.push(id);
             }
-            Err(e) => r.problems.push(Problem {
-                line: 0,
-                what: format!("journal.jsonl.{id}.sig: {e} (the journal was changed after signing, or the signature is forged)"),
-            }),
+            Err(e) => r.problems.push(Problem::new(
+                0,
+                ProblemKind::Signature,
+                format!("{name}: {e} (the journal was changed after signing, or the signature is forged)"),
+            )),
         }
     }
 
-    let quorum = roster.as_ref().map_or(2, |ro| ro.quorum);
-    r.status = if tampered(&r) {
+    let quorum = roster.map_or(2, |ro| ro.quorum);
+    r.status = if r.problems.iter().any(|p| p.kind != ProblemKind::Interrupted) {
         Status::Invalid
     } else if chain.truncated_tail
+        || r.problems.iter().any(|p| p.kind == ProblemKind::Interrupted)
         || r.outcome.is_none()
         || r.signers.len() < quorum
         || checked_in.len() < quorum.min(r.signers.len().max(1))
     {
         if r.outcome.is_none() {
-            r.warnings.push("the session was never closed or aborted (the process stopped mid-ceremony?)".into());
+            r.warnings
+                .push("the session was never closed or aborted (the process stopped mid-ceremony?): `breakglass recover` closes it".into());
         }
         if r.signers.len() < quorum {
             r.warnings.push(format!("signed by {} of the {} custodians required", r.signers.len(), quorum));
@@ -454,6 +556,24 @@ pub fn verify_dir(dir: &Path, trusted: TrustedRoster) -> Result<Report, VerifyEr
         Status::Valid
     };
     Ok(r)
+}
+
+/// Checks that a signed statement is exactly what the tool signs for this kind of entry, in this
+/// session: a signature over some other text proves nothing here.
+fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), String> {
+    let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let parts: Vec<&str> = msg.split(':').collect();
+    let ok = match (d.kind.as_ref(), parts.as_slice()) {
+        ("custodian.verified", ["breakglass-checkin", sid, nonce]) => *sid == session_id && hex_of(nonce, 32),
+        ("notice.acknowledged", ["breakglass-ack", sid, phase, head]) => {
+            *sid == session_id && phase.strip_prefix("notice-") == d.phase.as_deref() && hex_of(head, 64)
+        }
+        ("root.confirmed", ["breakglass-root", sid, target, action]) => {
+            *sid == session_id && Some(*action) == d.action.as_deref() && !target.is_empty()
+        }
+        _ => false,
+    };
+    if ok { Ok(()) } else { Err("the signed statement is not in the exact format for this session and entry".into()) }
 }
 
 /// The report for humans: verdict first, then the timeline.
@@ -499,17 +619,6 @@ pub fn render_text(r: &Report) -> String {
 /// SHA-256 hex of bytes (used by callers that show file hashes).
 pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
-}
-
-/// Whether the session in `dir` is a DEMO session (by its first journal line).
-pub fn is_demo(dir: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(f) = std::fs::File::open(dir.join(journal::FILE_NAME)) else { return false };
-    let mut first = String::new();
-    if std::io::BufReader::new(f).read_line(&mut first).is_err() {
-        return false;
-    }
-    serde_json::from_str::<serde_json::Value>(&first).ok().and_then(|v| v.get("demo").and_then(serde_json::Value::as_bool)).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod common;
 use breakglass::ceremony::{Intent, Mode, Phase};
 use breakglass::clock::FixedClock;
 use breakglass::session::drive;
-use breakglass::verify::{Status, TrustedRoster, verify_dir};
+use breakglass::verify::Status;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ fn play(data: &Path, stop_after: usize) -> PathBuf {
 }
 
 fn verify(dir: &Path) -> breakglass::verify::Report {
-    verify_dir(dir, TrustedRoster::Bundle).unwrap()
+    breakglass::verify::verify(dir, &Default::default(), None).unwrap()
 }
 
 #[test]
@@ -180,11 +180,20 @@ fn signers_are_checked_against_the_trusted_roster_not_the_bundle() {
         .replace(&breakglass::demo::roster().custodian("bob").unwrap().signing_key, key.public_key().to_openssh().unwrap().trim());
     let p = other.path().join("roster.toml");
     std::fs::write(&p, text).unwrap();
-    let roster = breakglass::roster::Roster::load(&p).unwrap();
-    let r = verify_dir(&dir, TrustedRoster::File(roster)).unwrap();
+    // A roster that is not signed by a quorum is refused as an anchor (exit 2), never used.
+    let e = breakglass::verify::verify(&dir, &Default::default(), Some(&p)).unwrap_err();
+    assert!(matches!(e, breakglass::verify::VerifyError::Trust(_)), "{e}");
+    // Signed by a quorum of its own (with bob's new key): bob's old signature does not count.
+    let sign = |id: &str, k: &ssh_key::PrivateKey| {
+        let sig = k.sign("breakglass-roster", ssh_key::HashAlg::Sha512, &std::fs::read(&p).unwrap()).unwrap();
+        std::fs::write(other.path().join(format!("roster.toml.{id}.sig")), sig.to_pem(ssh_key::LineEnding::LF).unwrap()).unwrap();
+    };
+    let alice = ssh_key::PrivateKey::from_openssh(include_str!("../assets/demo/alice.ssh")).unwrap();
+    sign("alice", &alice);
+    sign("bob", &key);
+    let r = breakglass::verify::verify(&dir, &Default::default(), Some(&p)).unwrap();
     assert_eq!(r.status, Status::Invalid);
-    // And that roster is not signed by a quorum either.
-    assert!(r.problems.iter().any(|p| p.what.contains("NOT trusted")), "{:?}", r.problems);
+    assert!(r.problems.iter().any(|p| p.kind == breakglass::journal::ProblemKind::Roster), "{:?}", r.problems);
 }
 
 fn rand_core() -> ssh_key::rand_core::OsRng {

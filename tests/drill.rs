@@ -197,14 +197,13 @@ fn report_outputs_match_the_fixtures() {
 }
 
 #[test]
-fn demo_drills_do_not_count_where_a_real_roster_is_configured() {
+fn a_missing_configured_roster_is_an_error_not_a_fallback() {
     let d = tempfile::tempdir().unwrap();
     let _s = demo_session(d.path(), &["--drill"]);
     let cfg = d.path().join("breakglass.toml");
-    std::fs::write(&cfg, format!("[paths]\nroster = \"{}\"\n", d.path().join("roster.toml").display())).unwrap();
+    let missing = d.path().join("roster.toml");
+    std::fs::write(&cfg, format!("[paths]\nroster = \"{}\"\n", missing.display())).unwrap();
     let o = run(d.path(), &["--config", cfg.to_str().unwrap(), "drill", "report", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["drills"][0]["valid"], true);
-    assert_eq!(v["drills"][0]["counted"], false);
-    assert_eq!(v["overdue"], true, "a DEMO drill proves nothing about the real custodians");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains(missing.to_str().unwrap()), "{}", stderr(&o));
 }

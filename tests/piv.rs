@@ -55,8 +55,9 @@ fn two_cards() -> Setup {
 }
 
 fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
-    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
-    assert!(roster.trust().trusted(), "{}", roster.trust().explain());
+    let rp = s.dir.path().join("roster.toml");
+    let t = breakglass::trust::check_file(&rp, None, breakglass::trust::Source::Given(rp.clone())).unwrap();
+    let roster = t.roster().clone();
     let sealed = breakglass::seal::seal(&roster, breakglass::demo::RUNBOOK.as_bytes()).unwrap();
     let info = breakglass::ceremony::SessionInfo {
         session_id: "20261125-040000-c0ffee".into(),
@@ -130,8 +131,8 @@ fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
     drive(&mut c, &mut r, Intent::Touch);
     drive(&mut c, &mut r, Intent::Touch);
     assert_eq!(c.phase, Phase::Summary, "{:?}", c.message);
-    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
-    let rep = breakglass::verify::verify_dir(&r.dir, breakglass::verify::TrustedRoster::File(roster)).unwrap();
+    let rp = s.dir.path().join("roster.toml");
+    let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
     assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
     assert!(!rep.demo);
     for id in ["alice", "bob"] {

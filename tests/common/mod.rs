@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod card;
+pub mod forge;
 pub mod moto;
 
 pub const SID: &str = "20261125-030000-abcdef";

@@ -1,0 +1,91 @@
+//! Reading files that an attacker may have placed: only regular files, never more than a limit.
+//!
+//! A bundle, a roster or a signature file can be a symlink to `/dev/zero`, a FIFO that never
+//! answers, or a file of many gigabytes. Each read here opens without blocking and without
+//! following a final symlink (where asked), checks that what it opened is a regular file, and
+//! reads at most `max` bytes; the error names the file and says which limit it broke.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("no such file")]
+    Missing,
+    #[error("is a symbolic link; a bundle holds regular files only (copy the file itself in its place)")]
+    Symlink,
+    #[error("is not a regular file (a directory, FIFO, socket or device); give a regular file")]
+    NotRegular,
+    #[error("is larger than {max} bytes, more than a file of this kind ever holds; it is not read")]
+    TooLarge { max: u64 },
+    #[error("{0}")]
+    Io(std::io::Error),
+}
+
+/// Reads a regular file of at most `max` bytes, refusing a symlink in the final component.
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    read(path, max, false)
+}
+
+/// Like [`read_regular`] but follows a symlink (config and roster paths may be links the
+/// operator made); the file it leads to must still be regular and within `max`.
+pub fn read_following(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    read(path, max, true)
+}
+
+fn read(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    opts.custom_flags(flags);
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        // O_NOFOLLOW on a symlink fails with ELOOP.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ReadError::Symlink),
+        Err(e) => return Err(ReadError::Io(e)),
+    };
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > max {
+        return Err(ReadError::TooLarge { max });
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max + 1).read_to_end(&mut buf).map_err(ReadError::Io)?;
+    if buf.len() as u64 > max {
+        return Err(ReadError::TooLarge { max });
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_links_devices_fifos_and_big_files() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"hello").unwrap();
+        assert_eq!(read_regular(&f, 5).unwrap(), b"hello");
+        assert!(matches!(read_regular(&f, 4), Err(ReadError::TooLarge { max: 4 })));
+        let l = d.path().join("l");
+        std::os::unix::fs::symlink("/dev/zero", &l).unwrap();
+        assert!(matches!(read_regular(&l, 100), Err(ReadError::Symlink)));
+        assert!(matches!(read_following(&l, 100), Err(ReadError::NotRegular)));
+        assert!(matches!(read_regular(Path::new("/dev/zero"), 100), Err(ReadError::NotRegular)));
+        assert!(matches!(read_regular(&d.path().join("none"), 100), Err(ReadError::Missing)));
+        assert!(matches!(read_regular(d.path(), 100), Err(ReadError::NotRegular)));
+        let fifo = d.path().join("fifo");
+        let ok = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "mkfifo (coreutils) is needed for this test");
+        assert!(matches!(read_regular(&fifo, 100), Err(ReadError::NotRegular)));
+    }
+}

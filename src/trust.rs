@@ -1,0 +1,396 @@
+//! Which roster is trusted: decided here, and only here.
+//!
+//! A roster signed by a quorum of the custodians it lists proves nothing by itself: one custodian
+//! can list a second key of their own and sign with both. Trust therefore starts at a *pin*
+//! (`[trust] roster_sha256` in breakglass.toml), kept where the ceremony host cannot change it
+//! alone. A roster is trusted when
+//! - its SHA-256 is the pin and a quorum of its own custodians signed it ([`Rule::Pinned`]); or
+//! - its `previous` names a trusted version, and it is signed by a quorum of that version's
+//!   custodians, by every custodian it adds (proof of possession), and by a quorum of its own
+//!   ([`Rule::Chained`]), in the way TUF rotates its root keys.
+//!
+//! Earlier versions are found by hash in `history/` beside the roster. Without a pin, a roster
+//! signed by a quorum of its own custodians is accepted as [`Rule::Unpinned`], which every report
+//! names loudly. The only way to obtain a [`TrustedRoster`] is through this module; everything
+//! that needs trust (verify, drill report, the ceremony, sealing checks) takes that type.
+
+use crate::config::Config;
+use crate::roster::{Roster, RosterError, Signatures, read_signatures};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// How many versions back a chain is followed before giving up (a guard, not a real limit).
+const MAX_CHAIN: usize = 1000;
+
+/// Why a roster is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum Rule {
+    /// Its SHA-256 is the pin and a quorum of its own custodians signed it.
+    Pinned,
+    /// It chains, one signed rotation after another, to the pinned version.
+    Chained { pinned_version: u32, rotations: usize },
+    /// No pin is configured: only a quorum of its own custodians signed it, which one person
+    /// holding two keys could have done.
+    Unpinned,
+    /// The built-in DEMO roster: public keys, proves nothing about anyone.
+    Demo,
+}
+
+/// Where the trusted roster came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "source", content = "path")]
+pub enum Source {
+    /// `--roster FILE`: the reviewer's explicit choice.
+    Given(PathBuf),
+    /// `paths.roster` in breakglass.toml.
+    Configured(PathBuf),
+    /// The copy inside a session bundle (nothing else was configured or given).
+    Bundle(PathBuf),
+    /// The built-in DEMO roster.
+    Demo,
+}
+
+/// A roster whose trust was checked from the pin (or that is the DEMO roster). Only this module
+/// makes one.
+#[derive(Debug, Clone)]
+pub struct TrustedRoster {
+    /// Every version known to be legitimate, oldest first; the last is the current one.
+    chain: Vec<Roster>,
+    /// The signature files of the current version.
+    sigs: Signatures,
+    rule: Rule,
+    source: Source,
+    signed_by: Vec<String>,
+}
+
+impl TrustedRoster {
+    /// The current (newest) version.
+    pub fn roster(&self) -> &Roster {
+        self.chain.last().unwrap_or_else(|| unreachable!("a trusted chain is never empty"))
+    }
+    /// The version whose exact bytes hash to `sha256`, if it is in the trusted chain.
+    pub fn version_with(&self, sha256: &str) -> Option<&Roster> {
+        self.chain.iter().rev().find(|r| r.sha256() == sha256)
+    }
+    pub fn versions(&self) -> &[Roster] {
+        &self.chain
+    }
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+    /// The current version's signature files (copied into each session bundle).
+    pub fn signatures(&self) -> &Signatures {
+        &self.sigs
+    }
+    pub fn signed_by(&self) -> &[String] {
+        &self.signed_by
+    }
+    pub fn is_demo(&self) -> bool {
+        self.rule == Rule::Demo
+    }
+    /// One line for reports: which roster, and by which rule it is trusted.
+    pub fn describe(&self) -> String {
+        let r = self.roster();
+        let from = match &self.source {
+            Source::Given(p) => format!("{} (--roster)", p.display()),
+            Source::Configured(p) => format!("{} (paths.roster)", p.display()),
+            Source::Bundle(p) => format!("{} (the bundle's own copy: nothing else was configured or given)", p.display()),
+            Source::Demo => "the built-in DEMO roster".to_string(),
+        };
+        let why = match &self.rule {
+            Rule::Pinned => format!("pinned by [trust] roster_sha256, signed by {}", self.signed_by.join(", ")),
+            Rule::Chained { pinned_version, rotations } => format!(
+                "chains to the pinned version {pinned_version} through {rotations} signed rotation(s); signed by {}",
+                self.signed_by.join(", ")
+            ),
+            Rule::Unpinned => format!(
+                "NOT PINNED: signed only by its own custodians ({}); one person with two keys could make such a roster. Pin it: [trust] roster_sha256 = \"{}\"",
+                self.signed_by.join(", "),
+                r.sha256()
+            ),
+            Rule::Demo => "DEMO keys, public: proves nothing about real custodians".to_string(),
+        };
+        format!("{from}, version {}: {why}", r.version)
+    }
+    /// The warning every report must carry when the rule is weak.
+    pub fn warning(&self) -> Option<String> {
+        match self.rule {
+            Rule::Unpinned => Some(format!(
+                "the roster is not pinned: anyone who can write it and holds a quorum of keys it lists (possibly one person with two keys) could have made it. Pin the roster you trust in breakglass.toml: [trust] roster_sha256 = \"{}\" ({})",
+                self.roster().sha256(),
+                crate::notice::words_hex(&self.roster().sha256())
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Which signatures a version lacks (typed: the UI and reports put it into words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signers {
+    /// A quorum of the version's own custodians.
+    OwnQuorum,
+    /// A quorum of the previous version's custodians.
+    PreviousQuorum,
+    /// A custodian this version adds (proof of possession of the new key).
+    Newcomer(String),
+}
+
+#[derive(Debug, Error)]
+pub enum TrustError {
+    #[error("{0}")]
+    Roster(#[from] RosterError),
+    #[error(
+        "no roster to trust: set paths.roster (and [trust] roster_sha256) in {config}, or pass --roster FILE. To try the tool without one: `breakglass demo`"
+    )]
+    NoRoster { config: String },
+    #[error(
+        "the configured roster {path} does not exist. Fix paths.roster in {config} (relative paths are relative to the config file); nothing falls back to another roster"
+    )]
+    ConfiguredMissing { path: PathBuf, config: String },
+    #[error(
+        "{path} (version {version}, SHA-256 {sha}) is not the pinned roster ({pin}) and names no previous version: it does not chain to the pin. Restore the pinned roster, or rotate from it (`previous` = the pin, signed by a quorum of the pinned roster)"
+    )]
+    NotChained { path: PathBuf, version: u32, sha: String, pin: String },
+    #[error(
+        "version {version} names previous version {sha}, but {path} is missing: copy that version and its .sig files into history/ (`breakglass roster sign` keeps history/ up to date)"
+    )]
+    HistoryMissing { version: u32, sha: String, path: PathBuf },
+    #[error("{path} does not hash to the name it is stored under ({sha}): history/ was altered; restore it from the organisation's copy")]
+    HistoryAltered { path: PathBuf, sha: String },
+    #[error("version {version} follows version {previous}: versions must go up by exactly one")]
+    VersionGap { version: u32, previous: u32 },
+    #[error("the roster chain is longer than {MAX_CHAIN} versions or loops")]
+    TooLong,
+    #[error("{}", unsigned_text(&.0.version, &.0.sha, &.0.needs, &.0.signed, &.0.need, &.0.missing, &.0.bad))]
+    Unsigned(Box<Missing>),
+    #[error("cannot read {path}: {why}")]
+    Unreadable { path: PathBuf, why: String },
+}
+
+/// The signatures a roster version lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    pub version: u32,
+    pub sha: String,
+    pub needs: Signers,
+    /// Who did sign validly (of the group that was needed).
+    pub signed: Vec<String>,
+    pub need: usize,
+    /// Who could still sign.
+    pub missing: Vec<String>,
+    /// Signature files that exist but do not verify: (id, why).
+    pub bad: Vec<(String, String)>,
+}
+
+fn unsigned_text(
+    version: &u32,
+    sha: &str,
+    needs: &Signers,
+    signed: &[String],
+    need: &usize,
+    missing: &[String],
+    bad: &[(String, String)],
+) -> String {
+    let who = match needs {
+        Signers::OwnQuorum => "a quorum of its own custodians".to_string(),
+        Signers::PreviousQuorum => "a quorum of the previous version's custodians".to_string(),
+        Signers::Newcomer(id) => format!("`{id}`, whom it adds (proof that they hold their key)"),
+    };
+    let mut s = format!(
+        "NOT trusted: roster version {version} (SHA-256 {}) needs signatures by {who}: {} of {need} ({}).",
+        &sha[..16.min(sha.len())],
+        signed.len(),
+        if signed.is_empty() { "nobody yet".to_string() } else { format!("signed by {}", signed.join(", ")) }
+    );
+    for (id, why) in bad {
+        s.push_str(&format!("\n  - `{id}`'s signature does not verify: {why}"));
+    }
+    if !missing.is_empty() {
+        s.push_str(&format!("\n  Missing: a signature from {} (any {} more).", missing.join(" or "), need.saturating_sub(signed.len())));
+    }
+    s.push_str(
+        "\n  Next: each custodian signs the exact file: `breakglass roster sign ROSTER --id ID --key KEY`, or \
+         `ssh-keygen -Y sign -f KEY -n breakglass-roster ROSTER` and rename ROSTER.sig to ROSTER.<id>.sig.",
+    );
+    s
+}
+
+/// The built-in DEMO roster, trusted only as DEMO.
+pub fn demo() -> TrustedRoster {
+    let r = crate::demo::roster();
+    let sigs: Signatures = crate::demo::roster_sigs().into_iter().collect();
+    let signed_by = r.signed_by(&r, &sigs).0;
+    TrustedRoster { chain: vec![r], sigs, rule: Rule::Demo, source: Source::Demo, signed_by }
+}
+
+/// Checks the roster file at `path` against the pin (or, without one, its own quorum).
+pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<TrustedRoster, TrustError> {
+    let current = Roster::load(path)?;
+    let history = path.parent().unwrap_or(Path::new(".")).join("history");
+    // Walk back through `previous` until the pin (or version 1 without a pin).
+    let mut chain = vec![load_sigs(current, path)];
+    loop {
+        let last = &chain[chain.len() - 1].0;
+        if pin.is_some_and(|p| last.sha256() == p) {
+            break;
+        }
+        let Some(prev) = last.previous.clone() else { break };
+        if chain.len() > MAX_CHAIN {
+            return Err(TrustError::TooLong);
+        }
+        let hp = history.join(format!("{prev}.toml"));
+        let r = match Roster::load(&hp) {
+            Ok(r) => r,
+            Err(RosterError::Read { why: crate::fsread::ReadError::Missing, .. }) => {
+                return Err(TrustError::HistoryMissing { version: last.version, sha: prev, path: hp });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if r.sha256() != prev {
+            return Err(TrustError::HistoryAltered { path: hp, sha: prev });
+        }
+        if last.version != r.version + 1 {
+            return Err(TrustError::VersionGap { version: last.version, previous: r.version });
+        }
+        chain.push(load_sigs(r, &hp));
+    }
+    chain.reverse();
+    let (anchor, anchor_sigs) = &chain[0];
+    let rule = match pin {
+        Some(p) if anchor.sha256() != p => {
+            return Err(TrustError::NotChained {
+                path: anchor.path.clone().unwrap_or_else(|| path.to_path_buf()),
+                version: anchor.version,
+                sha: anchor.sha256(),
+                pin: p.to_string(),
+            });
+        }
+        Some(_) if chain.len() == 1 => Rule::Pinned,
+        Some(_) => Rule::Chained { pinned_version: anchor.version, rotations: chain.len() - 1 },
+        None => Rule::Unpinned,
+    };
+    let mut signed_by = quorum_of(anchor, anchor, anchor_sigs, Signers::OwnQuorum)?;
+    for pair in chain.windows(2) {
+        let ((prev, _), (next, sigs)) = (&pair[0], &pair[1]);
+        quorum_of(next, prev, sigs, Signers::PreviousQuorum)?;
+        for c in &next.custodians {
+            let added = prev.key(&c.id).is_none_or(|k| Some(k) != next.key(&c.id));
+            if added {
+                let (good, bad) = next.signed_by(next, &only(sigs, &c.id));
+                if good.is_empty() {
+                    return Err(TrustError::Unsigned(Box::new(Missing {
+                        version: next.version,
+                        sha: next.sha256(),
+                        needs: Signers::Newcomer(c.id.clone()),
+                        signed: vec![],
+                        need: 1,
+                        missing: vec![c.id.clone()],
+                        bad,
+                    })));
+                }
+            }
+        }
+        signed_by = quorum_of(next, next, sigs, Signers::OwnQuorum)?;
+    }
+    // The DEMO roster named as a file is still only DEMO: its keys are public.
+    let rule = if chain.len() == 1 && chain[0].0.bytes == crate::demo::ROSTER.as_bytes() { Rule::Demo } else { rule };
+    let (chain, mut sigs): (Vec<Roster>, Vec<Signatures>) = chain.into_iter().unzip();
+    let sigs = sigs.pop().unwrap_or_default();
+    Ok(TrustedRoster { chain, sigs, rule, source, signed_by })
+}
+
+fn only(sigs: &Signatures, id: &str) -> Signatures {
+    sigs.iter().filter(|(k, _)| *k == id).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Reads the signature files beside a roster for every id that could have signed it (its own
+/// custodians and, for a rotation, the previous version's: removed custodians sign too).
+fn load_sigs(r: Roster, path: &Path) -> (Roster, Signatures) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!("{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("roster.toml"));
+    let mut ids: Vec<String> = r.custodians.iter().map(|c| c.id.clone()).collect();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_prefix(&prefix).and_then(|s| s.strip_suffix(".sig"))
+                && !id.contains('.')
+                && !ids.iter().any(|i| i == id)
+            {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    let (sigs, _) = read_signatures(path, ids.iter().map(String::as_str));
+    (r, sigs)
+}
+
+/// The ids of `signers` whose signature over `r` verifies; an error unless they are a quorum of
+/// `signers`.
+fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) -> Result<Vec<String>, TrustError> {
+    let (good, bad) = r.signed_by(signers, sigs);
+    if good.len() >= signers.quorum {
+        return Ok(good);
+    }
+    let missing = signers.custodians.iter().map(|c| c.id.clone()).filter(|id| !good.contains(id)).collect();
+    Err(TrustError::Unsigned(Box::new(Missing {
+        version: r.version,
+        sha: r.sha256(),
+        needs,
+        signed: good,
+        need: signers.quorum,
+        missing,
+        bad,
+    })))
+}
+
+/// The roster to trust, in the order DESIGN.md fixes: `--roster FILE` (which must chain to the
+/// pin when one is set); else the configured `paths.roster` (which must exist and chain to the
+/// pin); else, when a bundle is being checked, its own copy (with a warning; DEMO only if it is
+/// byte for byte the built-in DEMO roster and nothing real is configured). A configured roster
+/// that is missing or unreadable is an error, never a fallback.
+pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> Result<TrustedRoster, TrustError> {
+    let pin = config.trust.roster_sha256.as_deref();
+    let config_name = || config.source.as_ref().map_or("breakglass.toml (none was found)".into(), |p| p.display().to_string());
+    if let Some(p) = given {
+        return check_file(p, pin, Source::Given(p.to_path_buf()));
+    }
+    if let Some(p) = config.roster_path() {
+        if std::fs::symlink_metadata(&p).is_err() {
+            return Err(TrustError::ConfiguredMissing { path: p, config: config_name() });
+        }
+        return check_file(&p, pin, Source::Configured(p.clone()));
+    }
+    let Some(dir) = bundle else { return Err(TrustError::NoRoster { config: config_name() }) };
+    let copy = dir.join("roster.toml");
+    let bytes = crate::fsread::read_regular(&copy, crate::roster::MAX_ROSTER_BYTES)
+        .map_err(|why| TrustError::Unreadable { path: copy.clone(), why: why.to_string() })?;
+    if pin.is_none() && bytes == crate::demo::ROSTER.as_bytes() {
+        return Ok(demo());
+    }
+    check_file(&copy, pin, Source::Bundle(copy.clone()))
+}
+
+/// The roster a real ceremony (or a rekey) may run with: configured, pinned, chaining to the pin.
+pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
+    let t = resolve(config, None, None)?;
+    if t.rule == Rule::Unpinned {
+        let r = t.roster();
+        return Err(TrustError::Unreadable {
+            path: r.path.clone().unwrap_or_default(),
+            why: format!(
+                "the roster is not pinned, so nothing shows that the organisation trusts it (one person with two keys could have written and signed it). Add to {}:\n\n  [trust]\n  roster_sha256 = \"{}\"\n\nafter checking these words with the other custodians: {}",
+                config.source.as_ref().map_or("breakglass.toml".into(), |p| p.display().to_string()),
+                r.sha256(),
+                crate::notice::words_hex(&r.sha256())
+            ),
+        });
+    }
+    Ok(t)
+}

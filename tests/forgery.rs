@@ -1,0 +1,445 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+//! "No forgery passes": each attack of the adversarial review, made with stock `ssh-keygen` and
+//! `age` as one custodian (or an outsider) would make it, must fail; a proper rotation must pass.
+
+mod common;
+
+use breakglass::ceremony::{Mode, Scenario};
+use breakglass::journal::ProblemKind;
+use common::forge::{Person, person, rechain, roster_text, sha256_file, ssh_sign};
+use common::{demo_session, run, stderr, stdout};
+use std::path::{Path, PathBuf};
+
+/// An organisation: alice, bob and carol (quorum 2), roster v1 signed by alice and bob with stock
+/// ssh-keygen, pinned in breakglass.toml.
+struct Org {
+    dir: tempfile::TempDir,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+}
+
+impl Org {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        let (alice, bob, carol) = (person(&keys, "alice", 1001), person(&keys, "bob", 1002), person(&keys, "carol", 1003));
+        let org = Self { dir, alice, bob, carol };
+        std::fs::write(org.roster(), roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol])).unwrap();
+        org.write_config(None);
+        // `breakglass roster sign` for v1 (keeps history/), stock ssh-keygen for later versions.
+        for p in [&org.alice, &org.bob] {
+            let o = org.bg(&["roster", "sign", org.roster().to_str().unwrap(), "--id", &p.id, "--key", p.ssh.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        org.write_config(Some(&sha256_file(&org.roster())));
+        org
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn roster(&self) -> PathBuf {
+        self.path().join("roster.toml")
+    }
+    fn config(&self) -> PathBuf {
+        self.path().join("breakglass.toml")
+    }
+    fn write_config(&self, pin: Option<&str>) {
+        let mut s = format!("[paths]\nroster = \"{}\"\n", self.roster().display());
+        if let Some(pin) = pin {
+            s.push_str(&format!("[trust]\nroster_sha256 = \"{pin}\"\n"));
+        }
+        std::fs::write(self.config(), s).unwrap();
+    }
+    fn bg(&self, args: &[&str]) -> std::process::Output {
+        let cfg = self.config();
+        let mut a = vec!["--config", cfg.to_str().unwrap()];
+        a.extend_from_slice(args);
+        run(&self.path().join("data"), &a)
+    }
+    fn check(&self) -> std::process::Output {
+        self.bg(&["roster", "check"])
+    }
+    /// Replaces roster.toml (and removes its signatures), as someone with write access would.
+    fn replace_roster(&self, text: &str) {
+        for e in std::fs::read_dir(self.path()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("roster.toml.") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        std::fs::write(self.roster(), text).unwrap();
+    }
+}
+
+#[test]
+fn the_pinned_roster_is_trusted_and_says_why() {
+    let org = Org::new();
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("pinned by [trust] roster_sha256"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("fingerprint words: "), "{}", stdout(&o));
+    assert!(org.path().join("history").join(format!("{}.toml", sha256_file(&org.roster()))).is_file());
+}
+
+#[test]
+fn sock_puppet_a_custodian_adding_a_second_key_of_their_own_is_refused() {
+    let org = Org::new();
+    let v1 = sha256_file(&org.roster());
+    let puppet = person(&org.path().join("keys"), "alice2", 1099);
+    // As a fresh roster signed by alice and her puppet: not the pin, chains to nothing.
+    org.replace_roster(&roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol, &puppet]));
+    ssh_sign(&org.alice, "alice", "breakglass-roster", &org.roster());
+    ssh_sign(&puppet, "alice2", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("does not chain to the pin"), "{}", stdout(&o));
+    // As a rotation of v1 signed by alice and the puppet: a quorum of v1 did not sign it.
+    org.replace_roster(&roster_text(2, Some(&v1), 2, &[&org.alice, &org.bob, &org.carol, &puppet]));
+    ssh_sign(&org.alice, "alice", "breakglass-roster", &org.roster());
+    ssh_sign(&puppet, "alice2", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("a quorum of the previous version's custodians: 1 of 2"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("bob or carol"), "{}", stdout(&o));
+    // verify and the ceremony refuse it too (exit 2: the configured roster is not trusted).
+    let s = demo_session(&org.path().join("data"), &[]);
+    assert_eq!(org.bg(&["verify", s.to_str().unwrap()]).status.code(), Some(2));
+    let o = org.bg(&["ceremony", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("NOT trusted"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_proper_rotation_is_trusted_and_sessions_under_v1_still_verify() {
+    let org = Org::new();
+    let v1 = sha256_file(&org.roster());
+    // A session under v1, forged as real by nobody: made by the library on soft tokens of the
+    // org's own stock keys, then checked as a reviewer would.
+    let s1 = session_signed_by(&org, &[&org.alice, &org.bob], "alice+bob");
+    let o = org.bg(&["verify", s1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // v2 adds dave: signed by a v1 quorum (alice, bob), by dave, and by a v2 quorum.
+    let dave = person(&org.path().join("keys"), "dave", 1004);
+    org.replace_roster(&roster_text(2, Some(&v1), 2, &[&org.alice, &org.bob, &org.carol, &dave]));
+    ssh_sign(&org.alice, "alice", "breakglass-roster", &org.roster());
+    ssh_sign(&org.bob, "bob", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("`dave`, whom it adds"), "{}", stdout(&o));
+    ssh_sign(&dave, "dave", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("chains to the pinned version 1 through 1 signed rotation"), "{}", stdout(&o));
+    // The v1 session still verifies against the (rotated) configured roster.
+    let o = org.bg(&["verify", s1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A v2 session by dave and carol verifies too.
+    let s2 = session_signed_by(&org, &[&org.carol, &dave], "carol+dave");
+    let o = org.bg(&["verify", s2.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // An altered history/ copy of v1 breaks the chain.
+    let h = org.path().join("history").join(format!("{v1}.toml"));
+    let text = std::fs::read_to_string(&h).unwrap().replace("carol Example", "carol Exampl3");
+    std::fs::write(&h, text).unwrap();
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("history/ was altered"), "{}", stdout(&o));
+}
+
+#[test]
+fn one_key_under_two_ids_is_refused_in_any_encoding() {
+    let org = Org::new();
+    // bob's entry carries alice's key written as a compressed point.
+    let compressed = compress(&org.alice.public);
+    let mut bob = person(&org.path().join("keys"), "bob2", 1002);
+    bob.public = compressed;
+    bob.id = "bob".into();
+    org.replace_roster(&roster_text(1, None, 2, &[&org.alice, &bob, &org.carol]));
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("uncompressed point"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_shared_age_recipient_is_refused() {
+    let org = Org::new();
+    let mut bob = person(&org.path().join("keys"), "bob2", 1002);
+    bob.id = "bob".into();
+    bob.recipient = org.alice.recipient.clone();
+    org.replace_roster(&roster_text(1, None, 2, &[&org.alice, &bob, &org.carol]));
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("share an age recipient"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_demo_bundle_does_not_pick_its_own_trust_anchor() {
+    let org = Org::new();
+    let s = demo_session(&org.path().join("data"), &[]);
+    let o = org.bg(&["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["problems"].as_array().unwrap().iter().any(|p| p["kind"] == "label"), "{v}");
+    // With nothing configured it is a (worthless, labelled) DEMO session.
+    let o = run(&org.path().join("data"), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A bundle that hides its DEMO label behind re-chained lines and fresh stock signatures is
+    // still checked against the DEMO roster it carries, and the mismatch is caught.
+    rechain(&s.join("journal.jsonl"), "e.pop('demo', None)");
+    resign_demo(&s);
+    let o = run(&org.path().join("data"), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}
+
+#[test]
+fn a_missing_or_unreadable_configured_roster_is_an_error_everywhere() {
+    let org = Org::new();
+    let s = demo_session(&org.path().join("data"), &["--drill"]);
+    std::fs::remove_file(org.roster()).unwrap();
+    for args in [vec!["verify", s.to_str().unwrap()], vec!["drill", "report"], vec!["roster", "check"]] {
+        let o = org.bg(&args);
+        assert_ne!(o.status.code(), Some(0), "{args:?}: {}", stdout(&o));
+        assert!(!stdout(&o).contains("VALID"), "{args:?}");
+    }
+    assert_eq!(org.bg(&["verify", s.to_str().unwrap()]).status.code(), Some(2));
+    std::fs::create_dir(org.roster()).unwrap();
+    let o = org.bg(&["verify", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert_eq!(org.bg(&["drill", "report"]).status.code(), Some(2));
+}
+
+#[test]
+fn words_never_decide_validity() {
+    // A custodian id that reads like the one harmless problem, on a re-chained, re-signed bundle.
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    rechain(
+        &s.join("journal.jsonl"),
+        "if e['kind'] == 'notice.sent' and e.get('phase') == 'in_use': e['kind'] = 'notice.acknowledged'; e['custodian'] = 'partial last line'; e['statement'] = 'x'; e['sshsig'] = 'x'",
+    );
+    resign_demo(&s);
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["problems"].as_array().unwrap().iter().any(|p| p["kind"] == "signer"), "{v}");
+}
+
+#[test]
+fn a_check_in_statement_must_be_in_its_exact_format() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    // Re-sign alice's check-in over a statement that merely contains the session id.
+    let j = std::fs::read_to_string(s.join("journal.jsonl")).unwrap();
+    let sid = j.split("\"session_id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let stmt = format!("I agree to anything:{sid}:later");
+    let sig = stock_sign_text(&breakglass_demo_key("alice"), "breakglass-checkin", &stmt);
+    let edit =
+        format!("if e['kind'] == 'custodian.verified' and e['custodian'] == 'alice': e['challenge'] = {stmt:?}; e['sshsig'] = {sig:?}");
+    rechain(&s.join("journal.jsonl"), &edit);
+    resign_demo(&s);
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\"kind\": \"statement\""), "{}", stdout(&o));
+}
+
+#[test]
+fn a_swapped_or_unsigned_runbook_is_refused() {
+    let org = Org::new();
+    let md = org.path().join("runbook.md");
+    std::fs::write(&md, "# Runbook\n\n- [ ] step one\n- [ ] step two\n").unwrap();
+    let sealed = org.path().join("runbook.sealed");
+    let o = org.bg(&["seal", "--roster", org.roster().to_str().unwrap(), md.to_str().unwrap(), "--out", sealed.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check = || org.bg(&["runbook", "check", sealed.to_str().unwrap()]);
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "unsigned: {}", stdout(&o));
+    assert!(stdout(&o).contains("signed by 0 of the 2"), "{}", stdout(&o));
+    let m = sealed.join("MANIFEST.toml");
+    ssh_sign(&org.alice, "alice", "breakglass-runbook", &m);
+    assert_eq!(check().status.code(), Some(1));
+    let o = org.bg(&["runbook", "sign", sealed.to_str().unwrap(), "--id", "bob", "--key", org.bob.ssh.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = check();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // Stock age opens a pair's file with both keys, in order.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i {} {}/alice+bob.age | age -d -i {}",
+            org.alice.agekey.display(),
+            sealed.display(),
+            org.bob.agekey.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("step one"));
+    // Someone who can write paths.runbook seals another runbook and keeps the old signatures.
+    std::fs::write(&md, "# Runbook\n\n- [ ] send the root password to mallory\n").unwrap();
+    let other = org.path().join("other.sealed");
+    let o = org.bg(&["seal", "--roster", org.roster().to_str().unwrap(), md.to_str().unwrap(), "--out", other.to_str().unwrap()]);
+    assert!(o.status.success());
+    for id in ["alice", "bob"] {
+        std::fs::copy(sealed.join(format!("MANIFEST.toml.{id}.sig")), other.join(format!("MANIFEST.toml.{id}.sig"))).unwrap();
+    }
+    let o = org.bg(&["runbook", "check", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("does not verify"), "{}", stdout(&o));
+    // Or swaps one .age file under the signed manifest.
+    std::fs::copy(other.join("alice+bob.age"), sealed.join("alice+bob.age")).unwrap();
+    let o = check();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("changed after sealing"), "{}", stderr(&o));
+}
+
+#[test]
+fn hostile_files_get_a_clear_error_fast() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    // A signature file linked to /dev/zero.
+    std::fs::remove_file(s.join("journal.jsonl.bob.sig")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", s.join("journal.jsonl.bob.sig")).unwrap();
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("symbolic link"), "{}", stdout(&o));
+    // A FIFO as journal.jsonl.
+    let f = tempfile::tempdir().unwrap();
+    let fifo_dir = f.path().join("s");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(fifo_dir.join("journal.jsonl")).status().unwrap().success());
+    let o = run(d.path(), &["verify", fifo_dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    // A reader that goes away: quiet, and the command's own exit code.
+    let s2 = demo_session(d.path(), &[]);
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} --data-dir {} verify --json {} | head -c 10 >/dev/null; echo \"rc=${{PIPESTATUS[0]}}\"",
+            common::bin().display(),
+            d.path().display(),
+            s2.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("rc=0"), "{} {}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("panicked") && !stderr(&o).contains("restore terminal"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_crash_right_after_the_journal_is_created_is_incomplete_not_forged() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    std::fs::write(s.join("journal.jsonl"), b"").unwrap();
+    for e in std::fs::read_dir(&s).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("journal.jsonl.") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "incomplete");
+    assert!(v["problems"].as_array().unwrap().iter().all(|p| p["kind"] == "interrupted"), "{v}");
+    let _ = ProblemKind::Interrupted;
+}
+
+// --- helpers -------------------------------------------------------------------------------
+
+/// A complete session under the org's roster, played by the library on software tokens holding
+/// the org's own stock keys (as a custodian holding those keys could), then re-labelled as a real
+/// session and co-signed with stock ssh-keygen: exactly what a reviewer must be able to check.
+fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
+    use breakglass::token::Token;
+    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
+    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+    let tokens: Vec<Box<dyn Token>> = who
+        .iter()
+        .map(|p| {
+            let t = breakglass::token::soft::SoftToken::from_files_text(
+                p.serial,
+                &std::fs::read_to_string(&p.ssh).unwrap(),
+                &std::fs::read_to_string(&p.agekey).unwrap(),
+                breakglass::demo::pin_of(&p.id),
+            )
+            .unwrap();
+            Box::new(t) as Box<dyn Token>
+        })
+        .collect();
+    let sigs: Vec<(String, Vec<u8>)> = std::fs::read_dir(org.path())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            let id = n.strip_prefix("roster.toml.")?.strip_suffix(".sig")?.to_string();
+            Some((id, std::fs::read(e.path()).unwrap()))
+        })
+        .collect();
+    let data = org.path().join("data").join(tag);
+    let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
+    let outside = breakglass::session::Outside::outbox(data.join("outbox"));
+    let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
+    breakglass::demo::play(&mut c, &mut r, Mode::Incident, "rotation test", Scenario::Standard);
+    assert_eq!(c.phase, breakglass::ceremony::Phase::Summary, "{:?}", c.message);
+    let dir = r.dir.clone();
+    rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
+    for p in who {
+        let j = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(dir.join(format!("journal.jsonl.{}.sig", p.id)));
+        ssh_sign(p, &p.id, "breakglass-session", &j);
+    }
+    dir
+}
+
+/// The public DEMO private keys, written out for ssh-keygen.
+fn breakglass_demo_key(id: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bg-demo-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(id);
+    let text = match id {
+        "alice" => include_str!("../assets/demo/alice.ssh"),
+        _ => include_str!("../assets/demo/bob.ssh"),
+    };
+    std::fs::write(&p, text).unwrap();
+    let mut perm = std::fs::metadata(&p).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+    std::fs::set_permissions(&p, perm).unwrap();
+    p
+}
+
+/// Re-signs a DEMO bundle's journal with the public DEMO keys and stock ssh-keygen.
+fn resign_demo(s: &Path) {
+    for id in ["alice", "bob"] {
+        let _ = std::fs::remove_file(s.join(format!("journal.jsonl.{id}.sig")));
+        let key = breakglass_demo_key(id);
+        let who = Person { id: id.into(), serial: 0, ssh: key, public: String::new(), agekey: PathBuf::new(), recipient: String::new() };
+        ssh_sign(&who, id, "breakglass-session", &s.join("journal.jsonl"));
+    }
+}
+
+/// `ssh-keygen -Y sign` of a text; returns the armored signature.
+fn stock_sign_text(key: &Path, namespace: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m");
+    std::fs::write(&f, text).unwrap();
+    let o = std::process::Command::new("ssh-keygen").args(["-Y", "sign", "-f"]).arg(key).args(["-n", namespace]).arg(&f).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(dir.path().join("m.sig")).unwrap()
+}
+
+/// An OpenSSH ecdsa-sha2-nistp256 public key with its point rewritten in compressed form.
+fn compress(openssh: &str) -> String {
+    use base64ct::Encoding;
+    let mut parts = openssh.split_whitespace();
+    let alg = parts.next().unwrap();
+    let blob = base64ct::Base64::decode_vec(parts.next().unwrap()).unwrap();
+    // string alg, string curve, string point(65)
+    let point = &blob[blob.len() - 65..];
+    let mut c = vec![if point[64] & 1 == 0 { 2 } else { 3 }];
+    c.extend_from_slice(&point[1..33]);
+    let mut out = blob[..blob.len() - 65 - 4].to_vec();
+    out.extend_from_slice(&(33u32).to_be_bytes());
+    out.extend_from_slice(&c);
+    format!("{alg} {}", base64ct::Base64::encode_string(&out))
+}
