@@ -25,6 +25,44 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// What the screen may show: the ceremony as of the last moment when every journal entry it
+/// asked for was written and fsynced. A revealed secret, an unsealed runbook or a ticked step
+/// therefore appears only after its line is on disk; if the write fails, the screen moves
+/// straight to the halted state (with every secret masked) and never shows the unrecorded step.
+pub struct ScreenGate {
+    shown: Ceremony,
+    /// Journal entries sent to the runner and not yet confirmed.
+    pending: usize,
+}
+
+impl ScreenGate {
+    pub fn new(c: &Ceremony) -> Self {
+        Self { shown: c.clone(), pending: 0 }
+    }
+    /// Effects are on their way to the runner.
+    pub fn sent(&mut self, effects: &[Effect]) {
+        self.pending += effects.iter().filter(|e| matches!(e, Effect::Journal { .. })).count();
+    }
+    /// A result came back from the runner (before it is applied to the ceremony).
+    pub fn result(&mut self, i: &Intent) {
+        match i {
+            Intent::Journaled(_) => self.pending = self.pending.saturating_sub(1),
+            // The runner drops the effects after a failed write: nothing else will confirm.
+            Intent::JournalFailed(_) => self.pending = 0,
+            _ => {}
+        }
+    }
+    /// The ceremony changed: show it if nothing it shows is still unrecorded.
+    pub fn update(&mut self, c: &Ceremony) {
+        if self.pending == 0 {
+            self.shown = c.clone();
+        }
+    }
+    pub fn shown(&self) -> &Ceremony {
+        &self.shown
+    }
+}
+
 /// Work for the runner's thread.
 enum Job {
     Effects(Box<Ceremony>, Vec<Effect>),
@@ -502,10 +540,12 @@ async fn event_loop(
     let mut scanning = false;
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut gate = ScreenGate::new(&app.c);
     loop {
+        gate.update(&app.c);
         terminal.draw(|f| {
             app.width = ui::runbook_width(f.area());
-            ui::render(f, &app.c, &app.v, clock.now());
+            ui::render(f, gate.shown(), &app.v, clock.now());
         })?;
         if app.quit || matches!(app.c.phase, Phase::Quit) {
             break;
@@ -516,7 +556,10 @@ async fn event_loop(
                 let action = match msg {
                     Msg::Key(k) => app.on_key(k),
                     Msg::Resize => Action::None,
-                    Msg::Intent(i) => Action::Intent(i),
+                    Msg::Intent(i) => {
+                        gate.result(&i);
+                        Action::Intent(i)
+                    }
                     Msg::Warning(w) => {
                         if !app.v.warnings.contains(&w) {
                             app.v.warnings.push(w);
@@ -544,6 +587,7 @@ async fn event_loop(
                     Action::Intent(i) => {
                         let effects = app.apply(i);
                         if !effects.is_empty() {
+                            gate.sent(&effects);
                             let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
                         }
                     }
@@ -558,6 +602,7 @@ async fn event_loop(
                 if app.v.tick.is_multiple_of(4) {
                     let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
                     if !effects.is_empty() {
+                        gate.sent(&effects);
                         let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
                     }
                 }

@@ -573,6 +573,8 @@ impl Ceremony {
                 return fx;
             }
             Intent::JournalFailed(e) => {
+                // Nothing unrecorded stays on screen: secrets are masked again.
+                self.revealed.iter_mut().for_each(|r| *r = false);
                 self.phase = Phase::Halted(format!(
                     "The journal could not be written: {e}. Nothing further can be recorded, so the ceremony stops here. \
                      Free disk space or fix the data directory, then start a new session; what was recorded so far is intact."
@@ -1213,7 +1215,8 @@ impl Ceremony {
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }
-            NoticePhase::Heartbeat => Phase::Runbook,
+            // Sent before a ceremony starts, never from inside one.
+            NoticePhase::Heartbeat | NoticePhase::RosterChanged => Phase::Runbook,
             NoticePhase::Released | NoticePhase::Aborted => self.start_signing(),
         }
     }

@@ -11,6 +11,7 @@ use crate::notice::{Broadcaster, Outbox, Unavailable};
 use crate::roster::{Roster, sig_path};
 use crate::session::Outside;
 use crate::trust;
+use crate::trust::TrustedRoster;
 use crate::verify;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -166,7 +167,9 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         None => Scenario::Standard,
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    let mut outside = env.outside();
+    announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.drill);
+    let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
     let mode = if a.drill { Mode::Drill } else { Mode::Incident };
     let start = crate::app::Start {
@@ -177,6 +180,44 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         previous: crate::drill::previous_times(env),
     };
     crate::app::run(ceremony, runner, clock, start)
+}
+
+/// The first time a roster version is used on this host, the team hears that the custodians
+/// changed: a "roster changed" notice naming the version, who is in it and its fingerprint.
+/// Remembered in `<data dir>/roster-seen` only once delivered, so a failure is retried next time.
+fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill: bool) {
+    let r = t.roster();
+    let seen_path = env.data_dir.join("roster-seen");
+    let seen = std::fs::read_to_string(&seen_path).unwrap_or_default();
+    if seen.trim() == r.sha256() {
+        return;
+    }
+    let now = crate::clock::rfc3339_ms(SystemClock::new().now());
+    let notice = crate::notice::Notice {
+        session_id: format!("roster-v{}-{}", r.version, &r.sha256()[..12]),
+        phase: crate::notice::Phase::RosterChanged,
+        mode: if drill { "drill" } else { "incident" }.into(),
+        demo: false,
+        account: env.config.aws.account_id.clone(),
+        custodians: r.custodians.iter().map(|c| format!("{} ({})", c.name, c.id)).collect(),
+        reason: format!("roster version {} (quorum {}) is used for the first time on this host; {}", r.version, r.quorum, t.describe()),
+        host: crate::session::host_name(),
+        started: now.clone(),
+        at: now,
+        journal_hash: r.sha256(),
+        journal_words: crate::notice::words_hex(&r.sha256()),
+    };
+    match b.send(&notice) {
+        Ok(d) => {
+            let _ = std::fs::create_dir_all(&env.data_dir);
+            let _ = crate::session::write_atomic(&seen_path, r.sha256().as_bytes());
+            eprintln!(
+                "\"roster changed\" notice sent via {} (id {}): roster version {} is new on this host",
+                d.channel, d.message_id, r.version
+            );
+        }
+        Err(e) => eprintln!("warning: the \"roster changed\" notice could not be sent ({e}); it is tried again at the next ceremony"),
+    }
 }
 
 fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {

@@ -17,6 +17,8 @@ pub enum Phase {
     Heartbeat,
     Released,
     Aborted,
+    /// A new roster version is used for the first time (sent before its first ceremony).
+    RosterChanged,
 }
 
 impl Phase {
@@ -26,6 +28,7 @@ impl Phase {
             Phase::Heartbeat => "heartbeat",
             Phase::Released => "released",
             Phase::Aborted => "aborted",
+            Phase::RosterChanged => "roster_changed",
         }
     }
 }
@@ -65,6 +68,7 @@ impl Notice {
             Phase::Heartbeat => "AWS root still in use",
             Phase::Released => "AWS root released",
             Phase::Aborted => "AWS root released (ceremony aborted)",
+            Phase::RosterChanged => "breakglass custodians changed",
         });
         s.push_str(": ");
         s.push_str(&self.session_id);
@@ -78,8 +82,15 @@ impl Notice {
             Phase::Heartbeat => "The AWS root account is still open in this ceremony.",
             Phase::Released => "The break-glass ceremony has ended; root is released.",
             Phase::Aborted => "The break-glass ceremony was aborted; root is released.",
+            Phase::RosterChanged => {
+                "A new version of the break-glass roster (who can open AWS root, together) is in use for the first time."
+            }
         };
-        let hash_label = if self.phase == Phase::InUse { "journal genesis" } else { "journal head" };
+        let hash_label = match self.phase {
+            Phase::InUse => "journal genesis",
+            Phase::RosterChanged => "roster SHA-256",
+            _ => "journal head",
+        };
         format!(
             "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
             self.session_id,

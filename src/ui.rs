@@ -357,6 +357,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 NoticePhase::Heartbeat => "heartbeat",
                 NoticePhase::Released => "\"root released\"",
                 NoticePhase::Aborted => "\"root released (aborted)\"",
+                NoticePhase::RosterChanged => "\"roster changed\"",
             };
             match status {
                 NotifyStatus::Sending => {

@@ -467,3 +467,32 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "sns".into(), message_id: "m2".into() }) });
     assert!(c.advance(Intent::Tick { now_s: 5000 }).is_empty(), "no heartbeat once root is released");
 }
+
+#[test]
+fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
+    use breakglass::app::ScreenGate;
+    let mut c = to_runbook(Mode::Incident);
+    let mut gate = ScreenGate::new(&c);
+    let fx = c.advance(Intent::Reveal(0));
+    gate.sent(&fx);
+    gate.update(&c);
+    assert!(c.revealed[0]);
+    assert!(!gate.shown().revealed[0], "shown before the journal confirmed it");
+    let w = Written { seq: 9, kind: "secret.revealed".into(), ts: "2026-11-25T03:00:09.000Z".into(), head: [1; 32] };
+    gate.result(&Intent::Journaled(w.clone()));
+    c.advance(Intent::Journaled(w));
+    gate.update(&c);
+    assert!(gate.shown().revealed[0], "shown once recorded");
+    // A failed write: the screen goes to the halted state with the secret masked, never revealed.
+    let mut c = to_runbook(Mode::Incident);
+    let mut gate = ScreenGate::new(&c);
+    let fx = c.advance(Intent::Reveal(1));
+    gate.sent(&fx);
+    gate.update(&c);
+    let failed = Intent::JournalFailed("No space left on device".into());
+    gate.result(&failed);
+    c.advance(failed);
+    gate.update(&c);
+    assert!(matches!(gate.shown().phase, Phase::Halted(_)));
+    assert!(gate.shown().revealed.iter().all(|r| !r));
+}

@@ -443,3 +443,38 @@ fn compress(openssh: &str) -> String {
     out.extend_from_slice(&c);
     format!("{alg} {}", base64ct::Base64::encode_string(&out))
 }
+
+#[test]
+fn the_ceremony_refuses_an_unsigned_runbook_and_announces_a_new_roster_once() {
+    let org = Org::new();
+    let md = org.path().join("runbook.md");
+    std::fs::write(&md, "# Runbook\n\n- [ ] step one\n").unwrap();
+    let sealed = org.path().join("runbook.sealed");
+    assert!(
+        org.bg(&["seal", "--roster", org.roster().to_str().unwrap(), md.to_str().unwrap(), "--out", sealed.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut cfg = std::fs::read_to_string(org.config()).unwrap();
+    cfg = cfg.replacen("[paths]\n", &format!("[paths]\nrunbook = \"{}\"\n", sealed.display()), 1);
+    std::fs::write(org.config(), cfg).unwrap();
+    let o = org.bg(&["ceremony", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("signed by 0 of the 2"), "{}", stderr(&o));
+    for p in [&org.alice, &org.carol] {
+        ssh_sign(p, &p.id, "breakglass-runbook", &sealed.join("MANIFEST.toml"));
+    }
+    let outbox = org.path().join("data").join("outbox");
+    let notices = || {
+        std::fs::read_dir(&outbox)
+            .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().contains("roster_changed")).count())
+            .unwrap_or(0)
+    };
+    // No terminal here, so the TUI cannot start; the notice goes out before it.
+    let o = org.bg(&["ceremony", "--reason", "x"]);
+    assert!(stderr(&o).contains("\"roster changed\" notice sent"), "{}", stderr(&o));
+    assert_eq!(notices(), 1);
+    let o = org.bg(&["ceremony", "--reason", "x"]);
+    assert!(!stderr(&o).contains("\"roster changed\""), "{}", stderr(&o));
+    assert_eq!(notices(), 1, "announced once per version");
+}
