@@ -104,12 +104,19 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Self::default()),
             Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
         };
+        let mut c = Self::parse(&text, path)?;
+        c.source = Some(path.to_path_buf());
+        Ok(c)
+    }
+
+    /// Parses and checks a config file's text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let text = text.to_string();
         let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.display().to_string(),
             line: e.span().map_or(1, |s| crate::roster::line_of(&text, s.start)),
             what: e.message().trim().to_string(),
         })?;
-        c.source = Some(path.to_path_buf());
         if let Some(arn) = &c.notice.sns_topic_arn {
             crate::aws::check_topic_arn(arn).map_err(|what| ConfigError::Syntax {
                 path: path.display().to_string(),

@@ -40,6 +40,31 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
+impl Manifest {
+    /// Parses MANIFEST.toml's bytes: the format version, and file names that stay inside the
+    /// directory. Says what is wrong, with the line.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{MANIFEST} is not UTF-8 text"))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| crate::roster::line_of(text, s.start));
+            format!("{MANIFEST} line {line}: {}", e.message().trim())
+        })?;
+        if manifest.format != FORMAT {
+            return Err(format!("format {} is not supported (this version reads format {FORMAT})", manifest.format));
+        }
+        for f in &manifest.files {
+            let safe = !f.name.is_empty()
+                && f.name.ends_with(".age")
+                && f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
+                && !f.name.starts_with('.');
+            if !safe {
+                return Err(format!("{MANIFEST} names an unsafe file `{}`", f.name));
+            }
+        }
+        Ok(manifest)
+    }
+}
+
 /// A sealed runbook in memory: the manifest (and its exact bytes, which the quorum signs), the
 /// signatures found beside it, and each file's bytes. Read from disk it is untrusted until
 /// [`Sealed::check_signed`] accepts it for a trusted roster.
@@ -186,19 +211,9 @@ impl Sealed {
         let rerr = |what: String| SealError::Read { path: dir.display().to_string(), what };
         let mpath = dir.join(MANIFEST);
         let manifest_bytes = crate::fsread::read_following(&mpath, 1 << 20).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
-        let text = std::str::from_utf8(&manifest_bytes).map_err(|_| rerr(format!("{MANIFEST} is not UTF-8 text")))?;
-        let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| crate::roster::line_of(text, s.start));
-            rerr(format!("{MANIFEST} line {line}: {}", e.message().trim()))
-        })?;
-        if manifest.format != FORMAT {
-            return Err(rerr(format!("format {} is not supported (this version reads format {FORMAT})", manifest.format)));
-        }
+        let manifest = Manifest::parse(&manifest_bytes).map_err(rerr)?;
         let mut files = BTreeMap::new();
         for f in &manifest.files {
-            if f.name.contains('/') || f.name.contains('\\') || f.name.starts_with('.') {
-                return Err(rerr(format!("{MANIFEST} names an unsafe file `{}`", f.name)));
-            }
             let bytes = crate::fsread::read_regular(&dir.join(&f.name), MAX_SEALED_FILE).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
             if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
                 return Err(SealError::Corrupt { name: f.name.clone() });

@@ -562,17 +562,20 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
 /// session: a signature over some other text proves nothing here.
 fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), String> {
     let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let parts: Vec<&str> = msg.split(':').collect();
-    let ok = match (d.kind.as_ref(), parts.as_slice()) {
-        ("custodian.verified", ["breakglass-checkin", sid, nonce]) => *sid == session_id && hex_of(nonce, 32),
-        ("notice.acknowledged", ["breakglass-ack", sid, phase, head]) => {
-            *sid == session_id && phase.strip_prefix("notice-") == d.phase.as_deref() && hex_of(head, 64)
-        }
-        ("root.confirmed", ["breakglass-root", sid, target, action]) => {
-            *sid == session_id && Some(*action) == d.action.as_deref() && !target.is_empty()
-        }
-        _ => false,
+    let after = |ns: &str| {
+        msg.strip_prefix(ns).and_then(|m| m.strip_prefix(':')).and_then(|m| m.strip_prefix(session_id)).and_then(|m| m.strip_prefix(':'))
     };
+    let ok = !session_id.is_empty()
+        && match d.kind.as_ref() {
+            "custodian.verified" => after("breakglass-checkin").is_some_and(|nonce| hex_of(nonce, 32)),
+            "notice.acknowledged" => after("breakglass-ack")
+                .and_then(|m| m.strip_prefix("notice-"))
+                .is_some_and(|m| m.split_once(':').is_some_and(|(phase, head)| Some(phase) == d.phase.as_deref() && hex_of(head, 64))),
+            "root.confirmed" => after("breakglass-root").zip(d.action.as_deref()).is_some_and(|(m, action)| {
+                m.strip_suffix(action).and_then(|t| t.strip_suffix(':')).is_some_and(|target| !target.is_empty() && !target.contains(':'))
+            }),
+            _ => false,
+        };
     if ok { Ok(()) } else { Err("the signed statement is not in the exact format for this session and entry".into()) }
 }
 
