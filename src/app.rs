@@ -132,8 +132,8 @@ impl App {
             }
             return Action::None;
         }
-        let typing = matches!(self.c.phase, Phase::Setup | Phase::CheckIn(KeyStage::AwaitPin { .. })) || self.v.note.is_some();
-        if k.code == KeyCode::Char('?') && !typing {
+        // `?` (and F1) always opens help: no text field and never the PIN takes it.
+        if matches!(k.code, KeyCode::Char('?') | KeyCode::F(1)) {
             self.v.help = true;
             return Action::None;
         }
@@ -141,7 +141,7 @@ impl App {
             Phase::Setup => self.on_setup(k),
             Phase::CheckIn(KeyStage::AwaitKey) => match k.code {
                 // Typed ahead while the key is being read: kept for the PIN prompt.
-                KeyCode::Char(ch) if self.presenting && ch.is_ascii_graphic() && self.pin.len() < 8 => {
+                KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
                     self.pin.push(ch);
                     self.v.pin_len = self.pin.len();
                     Action::None
@@ -161,7 +161,8 @@ impl App {
                 _ => Action::None,
             },
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => match k.code {
-                KeyCode::Char(ch) if ch.is_ascii_graphic() && self.pin.len() < 8 => {
+                // Only digits reach a PIN: a stray command key must never cost a PIN try.
+                KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
                     self.pin.push(ch);
                     self.v.pin_len = self.pin.len();
                     Action::None
@@ -355,6 +356,26 @@ impl App {
             }
             return Action::None;
         }
+        if let Some(cur) = self.v.reveal_pick {
+            let n = self.c.runbook.as_ref().map_or(0, |rb| rb.secrets.len());
+            match k.code {
+                KeyCode::Up => self.v.reveal_pick = Some(cur.saturating_sub(1)),
+                KeyCode::Down => self.v.reveal_pick = Some((cur + 1).min(n.saturating_sub(1))),
+                KeyCode::Esc => self.v.reveal_pick = None,
+                KeyCode::Enter => {
+                    self.v.reveal_pick = None;
+                    // Shown where the custodians look: the pane scrolls to the secret.
+                    if let Some(at) = ui::secret_position(&self.c, &self.v, self.width, cur) {
+                        self.v.scroll = at.saturating_sub(2);
+                    }
+                    if !self.c.revealed.get(cur).copied().unwrap_or(true) {
+                        return Action::Intent(Intent::Reveal(cur));
+                    }
+                }
+                _ => {}
+            }
+            return Action::None;
+        }
         let steps = self.c.done.len();
         match k.code {
             KeyCode::Up | KeyCode::Char('k') => {
@@ -371,16 +392,9 @@ impl App {
             KeyCode::Char(' ') | KeyCode::Char('x') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
             KeyCode::Char('n') => self.v.note = Some(String::new()),
             KeyCode::Char('t') => return Action::Intent(Intent::OpenRoot),
-            KeyCode::Char('r') => {
-                if let Some(i) = ui::secret_near(&self.c, self.v.step_cursor) {
-                    return Action::Intent(Intent::Reveal(i));
-                }
-            }
-            KeyCode::Char('h') => {
-                if let Some(i) = ui::secret_near(&self.c, self.v.step_cursor) {
-                    return Action::Intent(Intent::Hide(i));
-                }
-            }
+            // A secret is revealed by choosing it from a list that says which step needs it.
+            KeyCode::Char('r') => self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor),
+            KeyCode::Char('h') => return Action::Intent(Intent::HideSecrets),
             KeyCode::Enter => return Action::Intent(Intent::FinishRunbook),
             _ => {}
         }

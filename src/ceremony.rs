@@ -357,6 +357,8 @@ pub enum Intent {
     },
     Reveal(usize),
     Hide(usize),
+    /// Mask every revealed secret again.
+    HideSecrets,
     FinishRunbook,
     ToggleClosing(usize),
     ConfirmClose,
@@ -1386,9 +1388,14 @@ impl Ceremony {
             }
             Intent::Reveal(i) if i < self.revealed.len() && !self.revealed[i] => {
                 self.revealed[i] = true;
-                fx.push(self.entry("secret.revealed", json!({"secret": i + 1, "by": self.checked_ids()})));
+                let for_step = self.runbook.as_ref().and_then(|rb| rb.secrets.get(i)).and_then(|s| s.for_step).map(|n| n + 1);
+                fx.push(self.entry(
+                    "secret.revealed",
+                    json!({"secret": i + 1, "for_step": for_step, "shown": "on screen", "by": self.checked_ids()}),
+                ));
             }
             Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,
+            Intent::HideSecrets => self.revealed.iter_mut().for_each(|r| *r = false),
             Intent::FinishRunbook => {
                 self.revealed.iter_mut().for_each(|r| *r = false);
                 let open = self.done.iter().filter(|d| !**d).count();

@@ -281,6 +281,8 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
     let pin = env.config.trust.roster_sha256.as_deref();
     match cmd {
         RosterCmd::Check { roster } => {
+            let roster_given = roster.is_some();
+            let source = |p: &Path| if roster_given { trust::Source::Given(p.into()) } else { trust::Source::Configured(p.into()) };
             let p = roster_path(env, roster)?;
             let r = match Roster::load(&p) {
                 Ok(r) => r,
@@ -292,7 +294,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             println!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
             println!("SHA-256 {}", r.sha256());
             println!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
-            match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
+            match trust::check_file(&p, pin, source(&p)) {
                 Ok(t) => {
                     println!("trusted: {}", t.describe());
                     if let Some(w) = t.warning() {

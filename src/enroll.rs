@@ -53,9 +53,14 @@ impl Prompter {
     /// A new secret, typed twice, of the allowed length, and not the factory value.
     fn new_secret(&mut self, what: &str, factory: &str, min: usize) -> anyhow::Result<Zeroizing<String>> {
         for _ in 0..3 {
-            let a = self.secret(&format!("New {what} ({min}-8 characters): "))?;
+            let a = self.secret(&format!("New {what} ({min}-8 {}): ", if what == "PIN" { "digits" } else { "characters" }))?;
             if a.len() < min || a.len() > 8 {
                 eprintln!("The {what} must be {min} to 8 characters.");
+                continue;
+            }
+            if what == "PIN" && !a.bytes().all(|b| b.is_ascii_digit()) {
+                // The ceremony's PIN field takes digits only, so no command key can reach a PIN.
+                eprintln!("The PIN must be digits only (the ceremony screen accepts digits on the PIN field).");
                 continue;
             }
             if a.as_str() == factory {

@@ -41,11 +41,15 @@ pub struct Step {
 pub struct SecretBlock {
     pub text: SecretString,
     pub lines: usize,
+    /// The heading it stands under (its label on screen and in the reveal list).
+    pub section: String,
+    /// The step that needs it: the first step after it (else the last one before it).
+    pub for_step: Option<usize>,
 }
 
 impl std::fmt::Debug for SecretBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBlock([REDACTED], {} lines)", self.lines)
+        write!(f, "SecretBlock([REDACTED], {} lines, for step {:?})", self.lines, self.for_step)
     }
 }
 
@@ -159,7 +163,12 @@ impl Runbook {
                     let body = std::mem::take(&mut text);
                     let body = body.trim_end_matches('\n');
                     if code.take() == Some(true) {
-                        rb.secrets.push(SecretBlock { lines: body.lines().count().max(1), text: SecretString::from(body.to_string()) });
+                        rb.secrets.push(SecretBlock {
+                            lines: body.lines().count().max(1),
+                            text: SecretString::from(body.to_string()),
+                            section: section.clone(),
+                            for_step: None,
+                        });
                         rb.lines.push(Line::Secret(rb.secrets.len() - 1));
                     } else {
                         for l in body.lines() {
@@ -185,6 +194,24 @@ impl Runbook {
                 Event::Rule => rb.lines.push(Line::Rule),
                 _ => {}
             }
+        }
+        // Each secret serves the first step after it (or, at the end, the last step before it).
+        let mut last_step = None;
+        let mut waiting: Vec<usize> = vec![];
+        for l in &rb.lines {
+            match l {
+                Line::Step(i) => {
+                    for w in waiting.drain(..) {
+                        rb.secrets[w].for_step = Some(*i);
+                    }
+                    last_step = Some(*i);
+                }
+                Line::Secret(i) => waiting.push(*i),
+                _ => {}
+            }
+        }
+        for w in waiting {
+            rb.secrets[w].for_step = last_step;
         }
         rb
     }

@@ -380,6 +380,12 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
 /// The roster a real ceremony (or a rekey) may run with: configured, pinned, chaining to the pin.
 pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
     let t = resolve(config, None, None)?;
+    if t.rule == Rule::Demo {
+        return Err(TrustError::Unreadable {
+            path: t.roster().path.clone().unwrap_or_default(),
+            why: "this is the built-in DEMO roster, whose keys are public: a real ceremony never runs on it (use `breakglass demo`)".into(),
+        });
+    }
     if t.rule == Rule::Unpinned {
         let r = t.roster();
         return Err(TrustError::Unreadable {

@@ -46,6 +46,8 @@ pub struct View {
     pub step_cursor: usize,
     pub scroll: usize,
     pub note: Option<String>,
+    /// The "reveal a secret" list is open, with its cursor.
+    pub reveal_pick: Option<usize>,
     pub closing_cursor: usize,
     pub help: bool,
     pub color: bool,
@@ -78,6 +80,7 @@ impl View {
             step_cursor: 0,
             scroll: 0,
             note: None,
+            reveal_pick: None,
             closing_cursor: 0,
             help: false,
             color,
@@ -167,7 +170,32 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
         render_abort(f, c, &t, area);
     } else if v.help {
         render_help(f, c, &t, area);
+    } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase, c.runbook.as_ref()) {
+        render_reveal_pick(f, c, rb, cur, &t, area);
     }
+}
+
+/// The list a secret is revealed from: which step needs each one, and whether it is shown.
+fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
+    let h = (rb.secrets.len() as u16 + 5).min(area.height.saturating_sub(2));
+    let r = popup(area, 72, h);
+    f.render_widget(Clear, r);
+    let mut text = vec![Line::from("Reveal which secret? Both custodians will see it; the journal records it.")];
+    for i in 0..rb.secrets.len() {
+        let shown = c.revealed.get(i).copied().unwrap_or(false);
+        let mark = if i == cur { "▶ " } else { "  " };
+        let style = if i == cur { t.accent() } else { Style::default() };
+        text.push(Line::from(vec![
+            Span::styled(format!("{mark}{}", secret_label(rb, i)), style),
+            Span::styled(if shown { "  (shown)" } else { "" }, t.dim()),
+        ]));
+    }
+    text.push(Line::from(""));
+    text.push(Line::from(Span::styled("↑/↓ choose · Enter reveal · Esc cancel", t.dim())));
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Reveal a secret ")),
+        r,
+    );
 }
 
 fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
@@ -498,11 +526,60 @@ fn push_wrapped<'a>(out: &mut Vec<Line<'a>>, prefix: Span<'a>, text: &str, style
     }
 }
 
+/// A code line is never reflowed: indentation is kept, and a line wider than the pane is cut
+/// into rows at the exact column, each cut marked (`↩` at the end, `↪` where it goes on), so a
+/// custodian typing it never mistakes one command for two.
+fn push_code(out: &mut Vec<Line<'_>>, prefix: &str, s: &str, style: Style, width: usize) {
+    let s = s.replace('\t', "    ");
+    let lead = unicode_width::UnicodeWidthStr::width(prefix);
+    let first = width.saturating_sub(lead + 1).max(8);
+    let next = width.saturating_sub(lead + 3).max(8);
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= width.saturating_sub(lead).max(8) {
+        out.push(Line::from(vec![Span::raw(prefix.to_string()), Span::styled(s, style)]));
+        return;
+    }
+    let mut at = 0;
+    let mut row = 0;
+    while at < chars.len() {
+        let take = if row == 0 { first } else { next };
+        let end = (at + take).min(chars.len());
+        let chunk: String = chars[at..end].iter().collect();
+        let mut spans = vec![Span::raw(prefix.to_string())];
+        if row > 0 {
+            spans.push(Span::styled("↪ ", style.add_modifier(ratatui::style::Modifier::DIM)));
+        }
+        spans.push(Span::styled(chunk, style));
+        if end < chars.len() {
+            spans.push(Span::styled("↩", style.add_modifier(ratatui::style::Modifier::DIM)));
+        }
+        out.push(Line::from(spans));
+        at = end;
+        row += 1;
+    }
+}
+
+/// The label of secret `i` in lists and above its value: number, step, section.
+pub fn secret_label(rb: &crate::runbook::Runbook, i: usize) -> String {
+    let Some(sb) = rb.secrets.get(i) else { return format!("secret {}", i + 1) };
+    let step = sb.for_step.map(|n| format!(" · for step {}", n + 1)).unwrap_or_default();
+    let section = if sb.section.is_empty() { String::new() } else { format!(" · {}", sb.section) };
+    format!("secret {}{step}{section}", i + 1)
+}
+
+/// The runbook rendered at a width: rows, and where each step and each secret starts.
+pub struct Rendered<'a> {
+    pub lines: Vec<Line<'a>>,
+    pub step_at: Vec<usize>,
+    pub secret_at: Vec<usize>,
+}
+
 /// The runbook as rendered rows at `width`, with the row where each step starts.
-fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec<Line<'a>>, Vec<usize>) {
+fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rendered<'a> {
     let mut out = vec![];
     let mut step_at = vec![];
-    let Some(rb) = c.runbook.as_ref() else { return (out, step_at) };
+    let mut secret_at = vec![];
+    let Some(rb) = c.runbook.as_ref() else { return Rendered { lines: out, step_at, secret_at } };
     for l in &rb.lines {
         match l {
             RLine::Heading { level, text } => {
@@ -514,7 +591,7 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec
             RLine::Bullet { depth, text } => {
                 push_wrapped(&mut out, Span::raw(format!("{}• ", "  ".repeat(*depth))), text, Style::default(), width)
             }
-            RLine::Code(s) => push_wrapped(&mut out, Span::raw("    "), s, t.fg(Color::Cyan), width),
+            RLine::Code(s) => push_code(&mut out, "    ", s, t.fg(Color::Cyan), width),
             RLine::Rule => out.push(Line::from("────────")),
             RLine::Blank => out.push(Line::from("")),
             RLine::Step(i) => {
@@ -535,16 +612,20 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec
                 }
             }
             RLine::Secret(i) => {
+                secret_at.push(out.len());
+                let label = secret_label(rb, *i);
                 if c.revealed.get(*i).copied().unwrap_or(false) {
                     use secrecy::ExposeSecret;
+                    push_wrapped(&mut out, Span::raw("    "), &format!("┌ {label} · REVEALED (h hides)"), t.bad(), width);
                     for s in rb.secrets[*i].text.expose_secret().lines() {
-                        push_wrapped(&mut out, Span::raw("    "), s, t.bad(), width);
+                        push_code(&mut out, "    │ ", s, t.bad(), width);
                     }
+                    out.push(Line::from(Span::styled("    └", t.bad())));
                 } else {
                     push_wrapped(
                         &mut out,
                         Span::raw("    "),
-                        &format!("[secret {} — press r to reveal, both custodians see it]", i + 1),
+                        &format!("[{label} · masked: r to choose a secret to reveal]"),
                         t.fg(Color::Yellow),
                         width,
                     );
@@ -552,15 +633,15 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> (Vec
             }
         }
     }
-    (out, step_at)
+    Rendered { lines: out, step_at, secret_at }
 }
 
 fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
-    let (lines, _) = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize);
+    let lines = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize).lines;
     let done = c.done.iter().filter(|d| **d).count();
     let foot_h = if v.note.is_some() || c.message.is_some() { 1 } else { 0 };
     let [head, now_row, body, foot] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
+        Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
     f.render_widget(Paragraph::new(Line::from(Span::styled(format!(" Runbook: {done}/{} steps done", c.done.len()), t.bold()))), head);
     // The step in hand stays pinned here, wherever the text is scrolled.
     let now_line = match c.runbook.as_ref().and_then(|rb| rb.steps.get(v.step_cursor)) {
@@ -573,7 +654,8 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
         }
         None => Line::from(Span::styled(" (no `- [ ]` steps in this runbook)", t.dim())),
     };
-    f.render_widget(Paragraph::new(now_line), now_row);
+    // The step in hand wraps onto a second row rather than being cut at the pane's edge.
+    f.render_widget(Paragraph::new(now_line).wrap(Wrap { trim: false }), now_row);
     let max = lines.len().saturating_sub(1);
     let scroll = v.scroll.min(max);
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
@@ -628,8 +710,22 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
             Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
             Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
+            Phase::Runbook if v.reveal_pick.is_some() => vec![("↑/↓", "choose"), ("Enter", "reveal"), ("Esc", "cancel")],
             Phase::Runbook => {
-                vec![("↑↓", "step"), ("Space", "done"), ("n", "note"), ("r", "reveal"), ("PgDn", "scroll"), ("Enter", "close")]
+                let done = c.done.get(v.step_cursor).copied().unwrap_or(false);
+                let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
+                if c.runbook.as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
+                    k.push(("r", "reveal…"));
+                }
+                if c.revealed.iter().any(|r| *r) {
+                    k.push(("h", "hide"));
+                }
+                if c.info.aws {
+                    k.push(("t", "root task"));
+                }
+                k.push(("PgDn", "scroll"));
+                k.push(("Enter", "close"));
+                k
             }
             Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
@@ -704,7 +800,18 @@ fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 
 /// Where each step starts among the runbook's rendered lines (for scrolling to a step).
 pub fn step_positions(c: &Ceremony, v: &View, width: usize) -> Vec<usize> {
-    runbook_lines(c, v, &Theme { color: false }, width).1
+    runbook_lines(c, v, &Theme { color: false }, width).step_at
+}
+
+/// The row at which secret `i` is drawn at this width.
+pub fn secret_position(c: &Ceremony, v: &View, width: usize, i: usize) -> Option<usize> {
+    runbook_lines(c, v, &Theme { color: false }, width).secret_at.get(i).copied()
+}
+
+/// The secret that the step `step` needs, else the nearest one.
+pub fn secret_for_step(c: &Ceremony, step: usize) -> Option<usize> {
+    let rb = c.runbook.as_ref()?;
+    rb.secrets.iter().position(|s| s.for_step == Some(step)).or_else(|| secret_near(c, step))
 }
 
 /// Which secret lies nearest at or after the line `from` (else the last one before it).

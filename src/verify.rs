@@ -137,6 +137,8 @@ struct Detail<'a> {
     serial: Option<u64>,
     #[serde(default)]
     secret: Option<u64>,
+    #[serde(default, rename = "for_step")]
+    step_for: Option<u64>,
     #[serde(default)]
     item: Option<u64>,
     #[serde(default)]
@@ -199,7 +201,10 @@ fn summary(d: &Detail) -> String {
             Some(n) => format!("note on step {n}: {}", s(&d.text)),
             None => format!("note: {}", s(&d.text)),
         },
-        "secret.revealed" => format!("secret {} revealed on screen", d.secret.unwrap_or(0)),
+        "secret.revealed" => match d.step_for {
+            Some(n) => format!("secret {} (for step {n}) revealed on screen", d.secret.unwrap_or(0)),
+            None => format!("secret {} revealed on screen", d.secret.unwrap_or(0)),
+        },
         "closing.checked" => format!("closing item {} confirmed", d.item.unwrap_or(0)),
         "closing.unchecked" => format!("closing item {} un-checked", d.item.unwrap_or(0)),
         "session.closed" => format!("session closed ({} of {} steps done)", d.steps_done.unwrap_or(0), d.steps_total.unwrap_or(0)),
@@ -318,12 +323,14 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     };
     let lines: Vec<&[u8]> = journal::lines(&bytes).take(chain.entries).collect();
     let first: Option<Detail> = lines.first().and_then(|l| serde_json::from_slice(l).ok());
+    // Closed or aborted: the closing entry is among the last few (the release notice and
+    // signatures come after it), so only the tail is read for it.
     let closed = lines
         .iter()
         .rev()
-        .take(1)
-        .filter_map(|l| serde_json::from_slice::<Detail>(l).ok())
-        .any(|d| d.kind == "session.closed" || d.kind == "session.aborted");
+        .take(64)
+        .filter_map(|l| serde_json::from_slice::<journal::Header>(l).ok())
+        .any(|h| h.kind == "session.closed" || h.kind == "session.aborted");
     let opened_sha = first.as_ref().and_then(|d| d.roster_sha256.as_deref().map(str::to_string));
     let claims_demo = first.as_ref().is_some_and(|d| d.demo == Some(true));
 
@@ -402,7 +409,15 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
             Ok(b) if sha256_hex(&b) != sha => {
                 r.problems.push(Problem::new(0, ProblemKind::Roster, "the bundle's roster.toml is not the roster the session opened with"))
             }
-            Ok(_) | Err(crate::fsread::ReadError::Missing) => {}
+            Ok(_) => {}
+            Err(crate::fsread::ReadError::Missing) if closed => {
+                r.problems.push(Problem::new(0, ProblemKind::Roster, "the bundle has no roster.toml, though the session was closed"))
+            }
+            Err(crate::fsread::ReadError::Missing) => r.problems.push(Problem::new(
+                0,
+                ProblemKind::Interrupted,
+                "the bundle has no roster.toml yet (the process stopped before writing it)",
+            )),
             Err(e) => r.problems.push(Problem::new(0, ProblemKind::File, format!("roster.toml {e}"))),
         }
     }

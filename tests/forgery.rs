@@ -138,6 +138,10 @@ fn a_proper_rotation_is_trusted_and_sessions_under_v1_still_verify() {
     let s2 = session_signed_by(&org, &[&org.carol, &dave], "carol+dave");
     let o = org.bg(&["verify", s2.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A closed bundle whose roster copy was removed is not valid.
+    std::fs::remove_file(s2.join("roster.toml")).unwrap();
+    let o = org.bg(&["verify", s2.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     // An altered history/ copy of v1 breaks the chain.
     let h = org.path().join("history").join(format!("{v1}.toml"));
     let text = std::fs::read_to_string(&h).unwrap().replace("carol Example", "carol Exampl3");
@@ -159,6 +163,12 @@ fn one_key_under_two_ids_is_refused_in_any_encoding() {
     let o = org.check();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("uncompressed point"), "{}", stdout(&o));
+    // And in the same encoding.
+    bob.public = org.alice.public.clone();
+    org.replace_roster(&roster_text(1, None, 2, &[&org.alice, &bob, &org.carol]));
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("share a signing key"), "{}", stdout(&o));
 }
 
 #[test]

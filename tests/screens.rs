@@ -182,9 +182,76 @@ fn runbook_secret_revealed() {
     c.advance(Intent::Reveal(0));
     let mut v = view(&c);
     v.step_cursor = 1;
-    v.scroll = 20;
+    v.scroll = breakglass::ui::secret_position(&c, &v, 56, 0).unwrap().saturating_sub(2);
     let screen = draw(&c, &v);
-    assert!(screen.contains("DEMO-7731") || screen.contains("DEMO-ONLY"), "{screen}");
+    assert!(screen.contains("DEMO-7731"), "{screen}");
+    assert!(screen.contains("secret 1 · for step 2"), "the revealed value is labelled: {screen}");
+    assert!(screen.contains("h hide"), "hiding is offered: {screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// `r` opens a list of secrets that says which step needs each; from step 2 the cursor is on
+/// the secret step 2 needs (secret 1, just above it), from step 3 on secret 2.
+#[test]
+fn runbook_reveal_picker_chooses_the_secret_the_step_needs() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let c = at_runbook(Mode::Incident);
+    let mut app = App::new(c.clone(), view(&c));
+    // Right after the runbook opens: step 1 needs no secret; r still shows the list, and only
+    // Enter reveals (nothing is revealed off screen by a single key).
+    assert!(matches!(app.on_key(key(KeyCode::Char('r'))), Action::None));
+    assert!(app.v.reveal_pick.is_some());
+    assert!(matches!(app.on_key(key(KeyCode::Esc)), Action::None));
+    app.v.step_cursor = 1;
+    app.on_key(key(KeyCode::Char('r')));
+    assert_eq!(app.v.reveal_pick, Some(0), "step 2 needs secret 1");
+    insta::assert_snapshot!("runbook_reveal_picker", draw(&app.c, &app.v));
+    assert!(matches!(app.on_key(key(KeyCode::Enter)), Action::Intent(Intent::Reveal(0))));
+    app.v.step_cursor = 2;
+    app.on_key(key(KeyCode::Char('r')));
+    assert_eq!(app.v.reveal_pick, Some(1), "step 3 needs secret 2");
+}
+
+/// `?` on the PIN screen opens help and never reaches the PIN; only digits do.
+#[test]
+fn question_mark_on_the_pin_screen_opens_help_and_costs_no_try() {
+    use breakglass::app::{Action, App};
+    use breakglass::ceremony::{KeyStage, Phase};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut c = begun(Mode::Incident);
+    c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { .. })));
+    let mut app = App::new(c.clone(), view(&c));
+    app.on_key(key(KeyCode::Char('?')));
+    assert!(app.v.help, "? opens help");
+    app.on_key(key(KeyCode::Esc));
+    for ch in "31a4159x".chars() {
+        app.on_key(key(KeyCode::Char(ch)));
+    }
+    match app.on_key(key(KeyCode::Enter)) {
+        Action::Intent(Intent::PinEntered(pin)) => {
+            use secrecy::ExposeSecret;
+            assert_eq!(pin.expose_secret(), "314159", "only digits reach the PIN");
+        }
+        _ => panic!("Enter submits the PIN"),
+    }
+}
+
+/// Long commands are never reflowed into what looks like two commands.
+#[test]
+fn a_long_code_line_is_cut_with_marks_and_keeps_its_indentation() {
+    let md = "# R\n\n```sh\naws iam attach-user-policy --user-name \"$U\" --policy-arn arn:aws:iam::aws:policy/AWSDenyAll --region us-east-1\n    indented --flag\n```\n\n- [ ] one\n";
+    let mut c = at_runbook(Mode::Incident);
+    c.runbook = Some(Arc::new(Runbook::parse(md)));
+    c.done = vec![false];
+    let v = view(&c);
+    let screen = draw(&c, &v);
+    assert!(screen.contains("↩"), "{screen}");
+    assert!(screen.contains("↪"), "{screen}");
+    assert!(screen.contains("        indented --flag"), "indentation kept: {screen}");
     insta::assert_snapshot!(screen);
 }
 
