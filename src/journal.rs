@@ -270,36 +270,70 @@ fn check_line<'a>(line: &'a [u8], n: usize, prev: &[u8; 32], last_mono: &mut u64
         Ok(h) => h,
         Err(e) => return Some(format!("not a journal entry ({e})")),
     };
-    if h.seq != (n - 1) as u64 {
-        return Some(format!("seq is {} where {} was expected (a line was removed, added or reordered)", h.seq, n - 1));
+    check_link(h.seq, h.ts, h.mono_ms, h.prev, n, prev, last_mono, last_ts)
+}
+
+/// The rule for one line of the chain (1-based `n`), given the SHA-256 of the line before it
+/// and the times so far: `seq` is its index, `prev` that hash, times never go backwards. The one
+/// place this rule lives; `check_chain` and verify's parallel reader both use it.
+#[allow(clippy::too_many_arguments)]
+pub fn check_link<'a>(
+    seq: u64,
+    ts: &'a str,
+    mono_ms: u64,
+    prev_field: &str,
+    n: usize,
+    prev: &[u8; 32],
+    last_mono: &mut u64,
+    last_ts: &mut &'a str,
+) -> Option<String> {
+    if seq != (n - 1) as u64 {
+        return Some(format!("seq is {seq} where {} was expected (a line was removed, added or reordered)", n - 1));
     }
     let mut want = [0u8; 64];
     hex::encode_to_slice(prev, &mut want).ok()?;
-    if h.prev.as_bytes() != want {
+    if prev_field.as_bytes() != want {
         return Some(if n == 1 {
             "prev of the first entry is not 64 zeros".to_string()
         } else {
             format!("prev does not match the SHA-256 of line {} (that line, or this one, was changed)", n - 1)
         });
     }
-    if !valid_ts(h.ts) {
-        return Some(format!("ts `{}` is not RFC 3339 UTC with milliseconds", h.ts));
+    if !valid_ts(ts) {
+        return Some(format!("ts `{ts}` is not RFC 3339 UTC with milliseconds"));
     }
-    if h.ts < *last_ts {
-        return Some(format!("ts {} is earlier than the entry before it", h.ts));
+    if ts < *last_ts {
+        return Some(format!("ts {ts} is earlier than the entry before it"));
     }
-    if h.mono_ms < *last_mono {
+    if mono_ms < *last_mono {
         return Some("mono_ms goes backwards".to_string());
     }
-    *last_mono = h.mono_ms;
-    *last_ts = h.ts;
+    *last_mono = mono_ms;
+    *last_ts = ts;
     None
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, checked by shape (cheap) and by chrono.
+/// Checked by shape and field ranges (cheap: it runs for every line); only days past the 28th,
+/// which some months lack, go through chrono.
 fn valid_ts(ts: &str) -> bool {
     let b = ts.as_bytes();
-    b.len() == 24 && b[4] == b'-' && b[10] == b'T' && b[19] == b'.' && b[23] == b'Z' && chrono::DateTime::parse_from_rfc3339(ts).is_ok()
+    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'.' || b[23] != b'Z'
+    {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let (Some(_), Some(mo), Some(d), Some(h), Some(mi), Some(s), Some(_)) =
+        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19), num(20..23))
+    else {
+        return false;
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return false;
+    }
+    d <= 28 || chrono::DateTime::parse_from_rfc3339(ts).is_ok()
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
@@ -349,6 +383,16 @@ mod tests {
     fn reserved_keys_are_refused() {
         let mut j = Journal::new(MemoryStore::default());
         assert!(j.append("2026-11-25T03:00:00.000Z", 0, "note", &obj(json!({"seq": 3}))).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_checked_by_shape_and_calendar() {
+        for ok in ["2026-11-25T03:00:00.000Z", "2028-02-29T23:59:59.999Z", "2026-12-31T00:00:00.000Z"] {
+            assert!(valid_ts(ok), "{ok}");
+        }
+        for bad in ["2026-02-30T03:00:00.000Z", "2026-13-01T03:00:00.000Z", "2026-11-25T24:00:00.000Z", "2026-11-25 03:00:00.000Z", "2026-1a-25T03:00:00.000Z", "2026-11-25T03:00:00.000+"] {
+            assert!(!valid_ts(bad), "{bad}");
+        }
     }
 
     #[test]
