@@ -137,13 +137,8 @@ pub const MAX_JOURNAL_BYTES: u64 = 1 << 30;
 
 #[derive(Deserialize)]
 struct Detail<'a> {
-    seq: u64,
     #[serde(borrow)]
     ts: Cow<'a, str>,
-    #[serde(default)]
-    mono_ms: u64,
-    #[serde(default, borrow)]
-    prev: Cow<'a, str>,
     #[serde(borrow)]
     kind: Cow<'a, str>,
     #[serde(default)]
@@ -218,6 +213,67 @@ struct Detail<'a> {
     roster_sha256: Option<Cow<'a, str>>,
 }
 
+/// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
+/// closing items); `None` for every other kind.
+fn small_summary(
+    kind: &str,
+    step: Option<u64>,
+    of: Option<u64>,
+    text: Option<&str>,
+    secret: Option<u64>,
+    for_step: Option<u64>,
+    item: Option<u64>,
+) -> Option<String> {
+    let text = text.unwrap_or("");
+    Some(match kind {
+        "step.done" => format!("step {} of {} done", step.unwrap_or(0), of.unwrap_or(0)),
+        "step.undone" => format!("step {} of {} un-checked", step.unwrap_or(0), of.unwrap_or(0)),
+        "note" => match step {
+            Some(n) => format!("note on step {n}: {text}"),
+            None => format!("note: {text}"),
+        },
+        "secret.revealed" => match for_step {
+            Some(n) => format!("secret {} (for step {n}) revealed on screen", secret.unwrap_or(0)),
+            None => format!("secret {} revealed on screen", secret.unwrap_or(0)),
+        },
+        "closing.checked" => format!("closing item {} confirmed", item.unwrap_or(0)),
+        "closing.unchecked" => format!("closing item {} un-checked", item.unwrap_or(0)),
+        _ => return None,
+    })
+}
+
+/// The fields every entry is read for: the header, the labels, and what the common kinds'
+/// timeline words need. Most lines are read only into this; the few kinds that carry signatures,
+/// notices or the outcome are read again whole.
+#[derive(Deserialize)]
+struct Common<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    ts: Cow<'a, str>,
+    #[serde(default)]
+    mono_ms: u64,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    prev: Cow<'a, str>,
+    #[serde(default, borrow)]
+    mode: Option<Cow<'a, str>>,
+    #[serde(default)]
+    demo: Option<bool>,
+    #[serde(default)]
+    step: Option<u64>,
+    #[serde(default)]
+    of: Option<u64>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    secret: Option<u64>,
+    #[serde(default)]
+    for_step: Option<u64>,
+    #[serde(default)]
+    item: Option<u64>,
+}
+
 fn summary(d: &Detail) -> String {
     let s = |o: &Option<Cow<str>>| o.as_deref().unwrap_or("").to_string();
     match d.kind.as_ref() {
@@ -234,18 +290,9 @@ fn summary(d: &Detail) -> String {
         "notice.acknowledged" => format!("{} acknowledged going on without notice `{}` (signed)", s(&d.custodian), s(&d.phase)),
         "runbook.unsealed" => format!("runbook unsealed ({} steps)", d.steps.unwrap_or(0)),
         "runbook.failed" => format!("runbook could not be opened: {}", s(&d.error)),
-        "step.done" => format!("step {} of {} done", d.step.unwrap_or(0), d.of.unwrap_or(0)),
-        "step.undone" => format!("step {} of {} un-checked", d.step.unwrap_or(0), d.of.unwrap_or(0)),
-        "note" => match d.step {
-            Some(n) => format!("note on step {n}: {}", s(&d.text)),
-            None => format!("note: {}", s(&d.text)),
-        },
-        "secret.revealed" => match d.step_for {
-            Some(n) => format!("secret {} (for step {n}) revealed on screen", d.secret.unwrap_or(0)),
-            None => format!("secret {} revealed on screen", d.secret.unwrap_or(0)),
-        },
-        "closing.checked" => format!("closing item {} confirmed", d.item.unwrap_or(0)),
-        "closing.unchecked" => format!("closing item {} un-checked", d.item.unwrap_or(0)),
+        "step.done" | "step.undone" | "note" | "secret.revealed" | "closing.checked" | "closing.unchecked" => {
+            small_summary(&d.kind, d.step, d.of, d.text.as_deref(), d.secret, d.step_for, d.item).unwrap_or_default()
+        }
         "session.closed" => format!("session closed ({} of {} steps done)", d.steps_done.unwrap_or(0), d.steps_total.unwrap_or(0)),
         "session.aborted" => format!("session ABORTED at {} ({} steps done)", s(&d.at), d.steps_done.unwrap_or(0)),
         "aws.identity" => format!("AWS account check: {} {}", s(&d.account), s(&d.principal)),
@@ -493,7 +540,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                     r.problems.push(Problem::new(n, ProblemKind::Entry, format!("{} lacks its signed statement", d.kind)))
                 }
                 (Some(key), Some(msg), Some(sig)) => {
-                    if let Err(why) = statement_format(&d, msg, &r.session_id) {
+                    if let Err(why) = statement_format(d, msg, &r.session_id) {
                         r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{}: {why}", d.kind)));
                     } else if let Err(e) = verify_sig_text(key, ns, msg.as_bytes(), sig) {
                         r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {}: {e}", d.kind)));
@@ -617,7 +664,10 @@ struct Light<'a> {
 /// Kinds whose every field the walk reads.
 fn whole(kind: &str, index: usize) -> bool {
     index == 0
-        || matches!(kind, "session.opened" | "custodian.verified" | "notice.acknowledged" | "root.confirmed" | "session.closed" | "session.aborted")
+        || matches!(
+            kind,
+            "session.opened" | "custodian.verified" | "notice.acknowledged" | "root.confirmed" | "session.closed" | "session.aborted"
+        )
         || kind.starts_with("notice.")
 }
 
@@ -649,31 +699,44 @@ fn parse_lines<'a>(lines: &[&'a [u8]], offset: usize, before: Option<&'a [u8]>, 
     for (i, l) in lines.iter().enumerate() {
         let n = offset + i + 1;
         let hash: [u8; 32] = Sha256::digest(l).into();
-        let mut d = match serde_json::from_slice::<Detail<'a>>(l) {
-            Ok(d) => d,
+        let c = match serde_json::from_slice::<Common<'a>>(l) {
+            Ok(c) => c,
             Err(e) => {
                 out.problem = Some((n, format!("not a journal entry ({e})")));
                 break;
             }
         };
         // `check_link` keeps a borrow of the time for the next line; the line's bytes outlive it.
-        let ts: &'a str = match d.ts {
+        let ts: &'a str = match c.ts {
             Cow::Borrowed(t) => t,
             Cow::Owned(_) => {
                 out.problem = Some((n, "ts holds escape sequences".into()));
                 break;
             }
         };
-        if let Some(what) = journal::check_link(d.seq, ts, d.mono_ms, &d.prev, n, &prev, &mut last_mono, &mut last_ts) {
+        if let Some(what) = journal::check_link(c.seq, ts, c.mono_ms, &c.prev, n, &prev, &mut last_mono, &mut last_ts) {
             out.problem = Some((n, what));
             break;
         }
+        let small = small_summary(&c.kind, c.step, c.of, c.text.as_deref(), c.secret, c.for_step, c.item);
+        let (detail, words) = match small {
+            Some(words) if !whole(&c.kind, n - 1) => (None, words),
+            _ => match serde_json::from_slice::<Detail<'a>>(l) {
+                Ok(d) => {
+                    let words = summary(&d);
+                    (Some(Box::new(d)), words)
+                }
+                Err(e) => {
+                    out.problem = Some((n, format!("not a journal entry ({e})")));
+                    break;
+                }
+            },
+        };
         prev = hash;
         out.head = Some(hash);
-        let event = Event { seq: d.seq, ts: ts.to_string(), kind: kind_of(&d.kind), summary: summary(&d) };
-        let light = Light { kind: d.kind.clone(), mode: d.mode.take(), demo: d.demo, ts: Cow::Borrowed(ts) };
-        let keep = whole(&d.kind, n - 1);
-        out.entries.push(Entry { light, detail: keep.then(|| Box::new(d)), event });
+        let event = Event { seq: c.seq, ts: ts.to_string(), kind: kind_of(&c.kind), summary: words };
+        let light = Light { kind: c.kind, mode: c.mode, demo: c.demo, ts: Cow::Borrowed(ts) };
+        out.entries.push(Entry { light, detail, event });
     }
     out
 }
@@ -692,8 +755,7 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
         // The first part's vector has room for all, so the rest is appended without moving it.
         let first = s.spawn(|| (Sha512::digest(bytes), parse_lines(&lines[..cut], 0, None, lines.len())));
         let rest = parse_lines(&lines[cut..], cut, before, 0);
-        let (sha512, first) =
-            first.join().unwrap_or_else(|_| (Sha512::digest(bytes), parse_lines(&lines[..cut], 0, None, lines.len())));
+        let (sha512, first) = first.join().unwrap_or_else(|_| (Sha512::digest(bytes), parse_lines(&lines[..cut], 0, None, lines.len())));
         (sha512, first, rest)
     });
     let mut report = journal::ChainReport::default();
@@ -718,7 +780,11 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
         None => {}
     }
     if bytes.is_empty() {
-        report.problems.push(Problem::new(0, ProblemKind::Interrupted, "the journal is empty (the process stopped right after creating it)"));
+        report.problems.push(Problem::new(
+            0,
+            ProblemKind::Interrupted,
+            "the journal is empty (the process stopped right after creating it)",
+        ));
     }
     (sha512, report, entries)
 }
