@@ -61,6 +61,7 @@ fn demo_with_sns(drill: bool) -> (Moto, tempfile::TempDir, std::path::PathBuf, V
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn notices_reach_a_subscribed_queue_in_order_with_attributes_and_ids_journalled() {
     let (_moto, _d, dir, msgs) = demo_with_sns(false);
     assert_eq!(msgs.len(), 2, "{msgs:#?}");
@@ -85,6 +86,7 @@ fn notices_reach_a_subscribed_queue_in_order_with_attributes_and_ids_journalled(
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn drill_notices_carry_the_drill_prefix_and_mode() {
     let (_moto, _d, _dir, msgs) = demo_with_sns(true);
     assert_eq!(msgs.len(), 2);
@@ -112,6 +114,7 @@ fn check_in(c: &mut breakglass::ceremony::Ceremony, r: &mut breakglass::session:
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn a_wrong_account_is_refused_showing_both_values() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -136,6 +139,7 @@ fn a_wrong_account_is_refused_showing_both_values() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn an_outage_stops_the_ceremony_both_acknowledge_and_the_notice_goes_out_later() {
     let mut moto = Moto::start();
     let (topic, queue) = topic_with_queue(&moto.sdk(), "root-in-use");
@@ -253,6 +257,7 @@ fn notice() -> breakglass::notice::Notice {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn throttling_is_retried_within_bounds() {
     use breakglass::notice::Broadcaster;
     let (url, h) = fake_aws(vec![(400, THROTTLED), (400, THROTTLED), (200, PUBLISHED)]);
@@ -269,6 +274,7 @@ fn throttling_is_retried_within_bounds() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn an_sns_access_denied_names_the_permission_and_the_fix() {
     use breakglass::notice::Broadcaster;
     let (url, _h) = fake_aws(vec![(403, DENIED)]);
@@ -281,6 +287,7 @@ fn an_sns_access_denied_names_the_permission_and_the_fix() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn bad_settings_get_one_clear_message_each() {
     let d = tempfile::tempdir().unwrap();
     // A malformed topic ARN: named with the file and line before anything runs.
@@ -311,6 +318,7 @@ fn bad_settings_get_one_clear_message_each() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn missing_credentials_say_how_to_sign_in() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -344,6 +352,7 @@ fn missing_credentials_say_how_to_sign_in() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn a_topic_nobody_is_subscribed_to_is_a_warning() {
     let moto = Moto::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -358,6 +367,7 @@ fn a_topic_nobody_is_subscribed_to_is_a_warning() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn doctor_checks_the_account_and_the_topic_subscriptions() {
     let moto = Moto::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -378,6 +388,7 @@ fn doctor_checks_the_account_and_the_topic_subscriptions() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn heartbeats_reach_the_queue_while_root_is_in_use() {
     let moto = Moto::start();
     let (topic, queue) = topic_with_queue(&moto.sdk(), "root-in-use");

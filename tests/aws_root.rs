@@ -87,6 +87,7 @@ fn finish(c: &mut breakglass::ceremony::Ceremony, r: &mut Runner) {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -131,6 +132,7 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn drills_refuse_destructive_tasks_and_actions() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -153,6 +155,7 @@ fn drills_refuse_destructive_tasks_and_actions() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn the_session_expires_and_is_re_assumed() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -176,6 +179,7 @@ fn the_session_expires_and_is_re_assumed() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn unlock_a_bucket_and_a_queue_locked_by_their_policies() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -226,6 +230,7 @@ fn unlock_a_bucket_and_a_queue_locked_by_their_policies() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn root_password_recovery_can_be_allowed() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
@@ -244,6 +249,7 @@ fn root_password_recovery_can_be_allowed() {
 }
 
 #[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn the_documented_policy_allows_exactly_the_calls_the_code_makes() {
     let doc: serde_json::Value = serde_json::from_str(include_str!("../docs/iam-policy.json")).unwrap();
     let mut allowed: Vec<String> = doc["Statement"]

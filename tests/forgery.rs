@@ -73,6 +73,7 @@ impl Org {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn the_pinned_roster_is_trusted_and_says_why() {
     let org = Org::new();
     let o = org.check();
@@ -83,6 +84,7 @@ fn the_pinned_roster_is_trusted_and_says_why() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn sock_puppet_a_custodian_adding_a_second_key_of_their_own_is_refused() {
     let org = Org::new();
     let v1 = sha256_file(&org.roster());
@@ -111,6 +113,7 @@ fn sock_puppet_a_custodian_adding_a_second_key_of_their_own_is_refused() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_proper_rotation_is_trusted_and_sessions_under_v1_still_verify() {
     let org = Org::new();
     let v1 = sha256_file(&org.roster());
@@ -152,6 +155,7 @@ fn a_proper_rotation_is_trusted_and_sessions_under_v1_still_verify() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn one_key_under_two_ids_is_refused_in_any_encoding() {
     let org = Org::new();
     // bob's entry carries alice's key written as a compressed point.
@@ -172,6 +176,7 @@ fn one_key_under_two_ids_is_refused_in_any_encoding() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_shared_age_recipient_is_refused() {
     let org = Org::new();
     let mut bob = person(&org.path().join("keys"), "bob2", 1002);
@@ -184,6 +189,7 @@ fn a_shared_age_recipient_is_refused() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_demo_bundle_does_not_pick_its_own_trust_anchor() {
     let org = Org::new();
     let s = demo_session(&org.path().join("data"), &[]);
@@ -203,6 +209,7 @@ fn a_demo_bundle_does_not_pick_its_own_trust_anchor() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_missing_or_unreadable_configured_roster_is_an_error_everywhere() {
     let org = Org::new();
     let s = demo_session(&org.path().join("data"), &["--drill"]);
@@ -221,6 +228,7 @@ fn a_missing_or_unreadable_configured_roster_is_an_error_everywhere() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn words_never_decide_validity() {
     // A custodian id that reads like the one harmless problem, on a re-chained, re-signed bundle.
     let d = tempfile::tempdir().unwrap();
@@ -237,6 +245,7 @@ fn words_never_decide_validity() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_check_in_statement_must_be_in_its_exact_format() {
     let d = tempfile::tempdir().unwrap();
     let s = demo_session(d.path(), &[]);
@@ -255,6 +264,7 @@ fn a_check_in_statement_must_be_in_its_exact_format() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn a_swapped_or_unsigned_runbook_is_refused() {
     let org = Org::new();
     let md = org.path().join("runbook.md");
@@ -455,6 +465,7 @@ fn compress(openssh: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
 fn the_ceremony_refuses_an_unsigned_runbook_and_announces_a_new_roster_once() {
     let org = Org::new();
     let md = org.path().join("runbook.md");

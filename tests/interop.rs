@@ -32,6 +32,7 @@ for c in alice bob carol; do age-keygen -o $c.key 2>/dev/null; ssh-keygen -q -t 
 }
 
 #[test]
+#[ignore = "needs the test rig: stock age and ssh-keygen (./scripts/test installs them)"]
 fn stock_age_opens_each_pair_only_with_both_keys_in_order() {
     let d = tempfile::tempdir().unwrap();
     keys_and_roster(d.path());
@@ -56,6 +57,7 @@ fn stock_age_opens_each_pair_only_with_both_keys_in_order() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock age and ssh-keygen (./scripts/test installs them)"]
 fn breakglass_opens_layers_made_by_stock_age() {
     let d = tempfile::tempdir().unwrap();
     keys_and_roster(d.path());
@@ -84,6 +86,7 @@ fn breakglass_opens_layers_made_by_stock_age() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock age and ssh-keygen (./scripts/test installs them)"]
 fn ssh_keygen_verifies_both_co_signatures_and_rejects_a_changed_journal() {
     require_tool("ssh-keygen", "openssh-client");
     let d = tempfile::tempdir().unwrap();
@@ -114,6 +117,7 @@ fn ssh_keygen_verifies_both_co_signatures_and_rejects_a_changed_journal() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock age and ssh-keygen (./scripts/test installs them)"]
 fn check_in_signatures_in_the_journal_verify_with_ssh_keygen() {
     require_tool("ssh-keygen", "openssh-client");
     let d = tempfile::tempdir().unwrap();
@@ -139,6 +143,7 @@ fn check_in_signatures_in_the_journal_verify_with_ssh_keygen() {
 }
 
 #[test]
+#[ignore = "needs the test rig: stock age and ssh-keygen (./scripts/test installs them)"]
 fn roster_trust_follows_stock_ssh_keygen_signatures() {
     let d = tempfile::tempdir().unwrap();
     keys_and_roster(d.path());

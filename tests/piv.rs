@@ -111,6 +111,7 @@ fn refusal(c: &Ceremony) -> String {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
     let _g = exclusive();
     let s = two_cards();
@@ -150,6 +151,7 @@ fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_check_in_journals_the_attestation_and_a_card_signed_challenge() {
     let _g = exclusive();
     let s = two_cards();
@@ -168,6 +170,7 @@ fn piv_check_in_journals_the_attestation_and_a_card_signed_challenge() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_a_key_not_on_the_roster_is_refused() {
     let _g = exclusive();
     let s = two_cards();
@@ -183,6 +186,7 @@ fn piv_a_key_not_on_the_roster_is_refused() {
 use common::card::stop;
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_wrong_pin_counts_down_on_the_card_and_the_last_try_is_never_spent() {
     let _g = exclusive();
     let s = two_cards();
@@ -204,6 +208,7 @@ fn piv_wrong_pin_counts_down_on_the_card_and_the_last_try_is_never_spent() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_factory_default_pin_is_refused_without_spending_a_try() {
     let _g = exclusive();
     let s = two_cards();
@@ -217,6 +222,7 @@ fn piv_factory_default_pin_is_refused_without_spending_a_try() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_attestation_by_an_untrusted_ca_is_refused_by_the_shipped_default() {
     let _g = exclusive();
     let s = two_cards();
@@ -229,6 +235,7 @@ fn piv_attestation_by_an_untrusted_ca_is_refused_by_the_shipped_default() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_attested_key_not_matching_the_roster_is_refused() {
     let _g = exclusive();
     let s = two_cards();
@@ -252,6 +259,7 @@ fn piv_attested_key_not_matching_the_roster_is_refused() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_touch_policy_too_weak_is_refused() {
     let _g = exclusive();
     fresh(A, 35963);
@@ -272,6 +280,7 @@ fn piv_touch_policy_too_weak_is_refused() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_runbook_layers_open_only_with_both_cards() {
     let _g = exclusive();
     let s = two_cards();
@@ -293,6 +302,7 @@ fn piv_runbook_layers_open_only_with_both_cards() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_pcscd_missing_or_key_absent_says_what_to_do() {
     let _g = exclusive();
     let e = PivToken::open(99999999).unwrap_err().to_string();
@@ -324,6 +334,7 @@ fn enroll(serial: u32, out: &Path, extra: &[&str], stdin: &str) -> std::process:
 const ENROL_ANSWERS: &str = "123456\n24680135\n24680135\n12345678\n87654321\n87654321\n";
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_enrol_a_blank_card_gives_a_roster_entry_whose_attestations_verify() {
     let _g = exclusive();
     fresh(33333333, 35963);
@@ -354,6 +365,7 @@ fn piv_enrol_a_blank_card_gives_a_roster_entry_whose_attestations_verify() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_enrol_refuses_the_factory_pin_as_the_new_pin() {
     let _g = exclusive();
     fresh(33333333, 35963);
@@ -366,6 +378,7 @@ fn piv_enrol_refuses_the_factory_pin_as_the_new_pin() {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_enrol_never_overwrites_keys_without_the_flag_and_the_typed_serial() {
     let _g = exclusive();
     fresh(33333333, 35963);
@@ -390,6 +403,7 @@ fn keys_present(c: &mut Ceremony, r: &mut Runner) {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_a_key_removed_mid_ceremony_pauses_it_until_it_returns_with_its_pin() {
     let _g = exclusive();
     let s = two_cards();
@@ -471,6 +485,7 @@ fn plugin_path() -> String {
 }
 
 #[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_age_plugin_yubikey_interop_both_ways() {
     let _g = exclusive();
     common::require_tool("age", "age");
