@@ -119,9 +119,22 @@ impl App {
                 _ => Action::None,
             };
         }
+        if self.v.confirm_leave {
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => self.quit = true,
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => self.v.confirm_leave = false,
+                _ => {}
+            }
+            return Action::None;
+        }
         if ctrl_c {
             if matches!(self.c.phase, Phase::Summary | Phase::Halted(_)) {
                 self.quit = true;
+                return Action::None;
+            }
+            // Closed and waiting for signatures: the way out is leaving unsigned, asked first.
+            if matches!(self.c.phase, Phase::Sign { .. }) && self.c.outcome.is_some() {
+                self.v.confirm_leave = true;
                 return Action::None;
             }
             return Action::Intent(Intent::RequestAbort);
@@ -466,7 +479,12 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     let app = result?;
     match &app.c.phase {
         Phase::Summary => {
+            let c = &app.c;
             println!("Session recorded in {}", dir.display());
+            if let Some(w) = &c.last {
+                println!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
+            }
+            println!("Signed by: {}", if c.signed.is_empty() { "nobody".to_string() } else { c.signed.join(", ") });
             println!("Verify: breakglass verify {}", dir.display());
             Ok(0)
         }

@@ -530,9 +530,34 @@ impl Ceremony {
             Phase::Unseal { .. } => 4,
             Phase::Runbook | Phase::Root(_) => 5,
             Phase::Closing | Phase::Notify { .. } => 6,
-            Phase::Sign { .. } | Phase::Halted(_) => 7,
+            Phase::Sign { .. } => 7,
+            // Halted: only what the journal shows was recorded counts as done.
+            Phase::Halted(_) => self.journal_rail(),
             Phase::Summary => 8,
         }
+    }
+
+    /// The rail position the journal itself supports: steps count as done only when the entry
+    /// that records them was written.
+    fn journal_rail(&self) -> usize {
+        let has = |k: &str| self.times.iter().any(|(kind, _)| kind == k);
+        let verified = self.times.iter().filter(|(kind, _)| kind == "custodian.verified").count();
+        let steps = [
+            has("session.opened"),
+            verified >= 1,
+            verified >= self.info.quorum.max(2),
+            has("notice.sent") || has("notice.acknowledged"),
+            has("runbook.unsealed"),
+            has("closing.checked") || has("session.closed"),
+            has("session.closed") || has("session.aborted"),
+        ];
+        steps.iter().take_while(|done| **done).count()
+    }
+
+    /// Whether the team was (or may have been) told that root is in use: only then does an
+    /// abort send "root released".
+    pub fn root_announced(&self) -> bool {
+        self.announced || self.notices.iter().any(|(p, _)| *p == NoticePhase::InUse) || matches!(self.phase, Phase::Notify { .. })
     }
 
     pub fn person(&self, i: usize) -> &Person {
@@ -1430,6 +1455,20 @@ impl Ceremony {
         self.aborted_at = Some(self.rail_index());
         self.revealed.iter_mut().for_each(|r| *r = false);
         fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count()})));
+        if !self.root_announced() {
+            // Nothing was announced, so nothing is released: the team hears nothing.
+            self.message = Some(Message {
+                tone: Tone::Info,
+                text: if self.checked.is_empty() {
+                    "Ceremony aborted before anyone checked in. Root was never in use, so no \"released\" notice was sent.".into()
+                } else {
+                    "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened."
+                        .into()
+                },
+            });
+            self.phase = self.start_signing();
+            return fx;
+        }
         self.message = Some(Message {
             tone: Tone::Info,
             text: "Ceremony aborted. The release notice goes out, then both custodians sign what happened.".into(),

@@ -88,6 +88,7 @@ pub struct EnrollArgs {
     /// Full name.
     #[arg(long)]
     pub name: String,
+    /// E-mail address (the roster entry's `email`).
     #[arg(long)]
     pub email: String,
     /// The YubiKey's serial (default: the only one inserted).
@@ -161,7 +162,7 @@ pub struct SealArgs {
 pub struct VerifyArgs {
     /// The session directory (holds journal.jsonl).
     pub session_dir: PathBuf,
-    /// Machine-readable output.
+    /// Machine-readable output (errors too, as {"status":"error",...}).
     #[arg(long)]
     pub json: bool,
     /// The roster you trust (default: the configured roster, else the bundle's copy, with a warning).
@@ -171,8 +172,10 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
+    /// Machine-readable output (the JSON contract in docs/formats.md).
     #[arg(long)]
     pub json: bool,
+    /// Audit every member account of the organization, not only this one.
     #[arg(long)]
     pub organization: bool,
 }

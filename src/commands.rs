@@ -103,9 +103,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// A drill scenario must fit the roster (`key-missing:dave` names a custodian): never a silent
+/// fall back to the standard drill.
+fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Person], which: &str) -> anyhow::Result<()> {
+    if !Scenario::all(roster).contains(scenario) {
+        bail!(
+            "scenario `{}` does not fit {which} (custodians: {}); choose one of: {}",
+            scenario.name(),
+            roster.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", "),
+            Scenario::all(roster).iter().map(Scenario::name).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
+    check_scenario(&scenario, &c.roster, "the demo roster")?;
     if !auto {
         let start = crate::app::Start {
             mode,
@@ -117,13 +132,6 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
         return crate::app::run(c, r, clock, start);
     }
     let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
-    if !Scenario::all(&c.roster).contains(&scenario) {
-        bail!(
-            "scenario `{}` does not fit the demo roster (custodians: {})",
-            scenario.name(),
-            c.roster.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
-        );
-    }
     crate::demo::play(&mut c, &mut r, mode, &reason, scenario);
     match &c.phase {
         Phase::Summary => {
@@ -135,7 +143,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
                 c.last.as_ref().map_or(0, |w| w.seq + 1),
                 c.signed.join(" and ")
             );
-            eprintln!("chain head: {}", crate::notice::words(&head));
+            eprintln!("chain head at entry #{}: {}", c.last.as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
             eprintln!("verify: breakglass verify {}", r.dir.display());
             println!("{}", r.dir.display());
             Ok(0)
@@ -148,7 +156,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
 /// The real ceremony: the configured (quorum-signed) roster, the sealed runbook, YubiKeys.
 fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     let c = &env.config;
-    let where_cfg = c.source.as_ref().map_or("breakglass.toml (none found; pass --config)".to_string(), |p| p.display().to_string());
+    let where_cfg = c.describe();
     let roster_path = c
         .roster_path()
         .with_context(|| format!("no roster: set paths.roster in {where_cfg}. To rehearse without YubiKeys: `breakglass demo`"))?;
@@ -166,6 +174,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
         None => Scenario::Standard,
     };
+    check_scenario(&scenario, &crate::demo::people(&roster), "the roster")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
     announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.drill);
@@ -206,6 +215,7 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
         at: now,
         journal_hash: r.sha256(),
         journal_words: crate::notice::words_hex(&r.sha256()),
+        journal_entry: None,
     };
     match b.send(&notice) {
         Ok(d) => {

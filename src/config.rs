@@ -23,6 +23,9 @@ pub struct Config {
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// Where it was looked for, when no file was found there (for messages).
+    #[serde(skip)]
+    pub searched: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -101,7 +104,9 @@ impl Config {
     pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Self { searched: Some(path.to_path_buf()), ..Self::default() });
+            }
             Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
         };
         let mut c = Self::parse(&text, path)?;
@@ -154,6 +159,15 @@ impl Config {
         match (&self.source, p.is_absolute()) {
             (Some(src), false) => src.parent().unwrap_or(Path::new(".")).join(p),
             _ => p.to_path_buf(),
+        }
+    }
+
+    /// The config file for messages: the one read, or where none was found.
+    pub fn describe(&self) -> String {
+        match (&self.source, &self.searched) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(p)) => format!("{} (not found there; create it or pass --config)", p.display()),
+            (None, None) => "breakglass.toml (pass --config)".into(),
         }
     }
 

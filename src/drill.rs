@@ -197,7 +197,12 @@ pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result
         Some(_) => crate::trust::resolve(&env.config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
         None => vec![],
     };
-    Ok(report_from(collect(env, since)?, env.config.drill.interval_days, &roster, now))
+    // Overdue and participation come from every drill; --since only narrows the listing.
+    let mut rep = report_from(collect(env, None)?, env.config.drill.interval_days, &roster, now);
+    if let Some(since) = since {
+        rep.drills.retain(|d| d.started.as_deref().and_then(ts).is_some_and(|t| t.date_naive() >= since));
+    }
+    Ok(rep)
 }
 
 pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
@@ -207,6 +212,12 @@ pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
         ),
         None => None,
     };
+    if !env.data_dir.is_dir() {
+        anyhow::bail!(
+            "no data directory at {}: check --data-dir (or BREAKGLASS_DATA_DIR); sessions are kept under its sessions/ folder",
+            env.data_dir.display()
+        );
+    }
     let rep = report(env, since, Utc::now())?;
     match a.format {
         Format::Json => crate::commands::emit(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,

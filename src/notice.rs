@@ -49,8 +49,10 @@ pub struct Notice {
     pub at: String,
     /// Genesis hash (in use) or chain head (released), hex.
     pub journal_hash: String,
-    /// The same hash as PGP words, for reading over the phone.
+    /// The first 64 bits of that hash as PGP words: the same words as on paper and in verify.
     pub journal_words: String,
+    /// The journal entry (its `seq`) the hash is of.
+    pub journal_entry: Option<u64>,
 }
 
 impl Notice {
@@ -86,10 +88,11 @@ impl Notice {
                 "A new version of the break-glass roster (who can open AWS root, together) is in use for the first time."
             }
         };
-        let hash_label = match self.phase {
-            Phase::InUse => "journal genesis",
-            Phase::RosterChanged => "roster SHA-256",
-            _ => "journal head",
+        let hash_label = match (self.phase, self.journal_entry) {
+            (Phase::RosterChanged, _) => "roster SHA-256".to_string(),
+            (Phase::InUse, _) => "journal genesis (entry #0)".to_string(),
+            (_, Some(n)) => format!("journal head (entry #{n})"),
+            (_, None) => "journal head".to_string(),
         };
         format!(
             "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
@@ -187,6 +190,12 @@ impl Broadcaster for Outbox {
 /// The chain hash as PGP words.
 pub fn words(hash: &[u8]) -> String {
     pgp_words::to_words(hash).join(" ")
+}
+
+/// A chain head as people write it down: its first 64 bits as PGP words. The summary screen, the
+/// notices and `verify` all use this, each with the entry number the head belongs to.
+pub fn head_words(head: &[u8]) -> String {
+    words(&head[..head.len().min(8)])
 }
 
 /// The first 16 bytes of a hex SHA-256 as PGP words: enough to compare a fingerprint aloud

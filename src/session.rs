@@ -7,7 +7,7 @@
 use crate::ceremony::{Ceremony, Effect, Intent};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::journal::{self, FileStore, Journal};
-use crate::notice::{Broadcaster, Notice, Phase as NoticePhase, words};
+use crate::notice::{Broadcaster, Notice, Phase as NoticePhase};
 use crate::roster::{Roster, sig_path};
 use crate::runbook::Runbook;
 use crate::seal::{Sealed, unseal_with};
@@ -348,7 +348,11 @@ impl Runner {
             started: c.started_ts.clone().unwrap_or_default(),
             at: rfc3339_ms(self.clock.now()),
             journal_hash: hex::encode(hash),
-            journal_words: words(&hash),
+            journal_words: crate::notice::head_words(&hash),
+            journal_entry: match phase {
+                NoticePhase::InUse => Some(0),
+                _ => self.journal.as_ref().map(|j| j.len()).and_then(|n| n.checked_sub(1)),
+            },
         }
     }
 

@@ -357,7 +357,7 @@ fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) ->
 /// that is missing or unreadable is an error, never a fallback.
 pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> Result<TrustedRoster, TrustError> {
     let pin = config.trust.roster_sha256.as_deref();
-    let config_name = || config.source.as_ref().map_or("breakglass.toml (none was found)".into(), |p| p.display().to_string());
+    let config_name = || config.describe();
     if let Some(p) = given {
         return check_file(p, pin, Source::Given(p.to_path_buf()));
     }
@@ -392,7 +392,7 @@ pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
             path: r.path.clone().unwrap_or_default(),
             why: format!(
                 "the roster is not pinned, so nothing shows that the organisation trusts it (one person with two keys could have written and signed it). Add to {}:\n\n  [trust]\n  roster_sha256 = \"{}\"\n\nafter checking these words with the other custodians: {}",
-                config.source.as_ref().map_or("breakglass.toml".into(), |p| p.display().to_string()),
+                config.describe(),
                 r.sha256(),
                 crate::notice::words_hex(&r.sha256())
             ),

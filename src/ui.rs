@@ -48,6 +48,8 @@ pub struct View {
     pub note: Option<String>,
     /// The "reveal a secret" list is open, with its cursor.
     pub reveal_pick: Option<usize>,
+    /// "Leave without every signature?" is being asked (the sign screen's way out).
+    pub confirm_leave: bool,
     pub closing_cursor: usize,
     pub help: bool,
     pub color: bool,
@@ -81,6 +83,7 @@ impl View {
             scroll: 0,
             note: None,
             reveal_pick: None,
+            confirm_leave: false,
             closing_cursor: 0,
             help: false,
             color,
@@ -138,9 +141,29 @@ fn elapsed(c: &Ceremony, now: DateTime<Utc>) -> String {
 }
 
 /// Draws the whole screen.
+/// The smallest terminal every screen is laid out for.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
 pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     let t = Theme { color: v.color };
     let area = f.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        // Below the supported size words would be cut mid-way: say so instead of drawing them.
+        let text = vec![
+            Line::from(Span::styled("Terminal too small", t.bad())),
+            Line::from(format!("It is {}x{}; the ceremony needs at least {}x{}.", area.width, area.height, MIN_SIZE.0, MIN_SIZE.1)),
+            Line::from("Enlarge the window or reduce the font size."),
+            Line::from("Nothing is lost: the ceremony waits as it was."),
+            Line::from(""),
+            Line::from(format!("Now: {} · {}", c.mode.label(), RAIL.get(c.rail_index()).copied().unwrap_or("done"))),
+            Line::from("Ctrl-C asks before aborting."),
+        ];
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        if c.confirm_abort {
+            render_abort(f, c, &t, area);
+        }
+        return;
+    }
     let mut title = format!(" breakglass ─ {}", c.mode.label());
     if matches!(c.phase, Phase::Setup) {
         title = format!(" breakglass ─ {}", v.setup.mode.label());
@@ -168,6 +191,18 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t))), hints);
     if c.confirm_abort {
         render_abort(f, c, &t, area);
+    } else if v.confirm_leave {
+        let r = popup(area, 70, 8);
+        f.render_widget(Clear, r);
+        let text = vec![
+            Line::from(Span::styled("Leave without every signature?", t.bad())),
+            Line::from(
+                "The session is closed and recorded, but until every custodian who checked in has signed it, verify reports it INCOMPLETE (exit 3).",
+            ),
+            Line::from(""),
+            Line::from("y: leave unsigned   n: stay and sign"),
+        ];
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Leave ")), r);
     } else if v.help {
         render_help(f, c, &t, area);
     } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase, c.runbook.as_ref()) {
@@ -204,7 +239,15 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let sign_at = RAIL.len() - 1;
     for (i, name) in RAIL.iter().enumerate() {
         let skipped = c.aborted_at.is_some_and(|a| i >= a && i < sign_at);
-        let (sym, style) = if skipped {
+        let halted_here = matches!(c.phase, Phase::Halted(_)) && i == now;
+        let unsigned = i == sign_at && matches!(c.phase, Phase::Summary) && c.signed.is_empty();
+        // "Notify team" passed without the "in use" notice delivered (acknowledged instead).
+        let undelivered = i == 3 && i < now && !c.notices.iter().any(|(p, _)| *p == NoticePhase::InUse);
+        let (sym, style) = if skipped || halted_here || unsigned {
+            ("✘", t.bad())
+        } else if undelivered && c.announced {
+            ("!", t.bad())
+        } else if undelivered {
             ("✘", t.bad())
         } else if i < now {
             ("✔", t.ok())
@@ -462,10 +505,21 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 if aborted { t.bad() } else { t.ok() },
             )));
             lines.push(Line::from(format!("Signed by: {}", if c.signed.is_empty() { "nobody".into() } else { c.signed.join(", ") })));
-            lines.push(Line::from("Chain head, first 64 bits (write it on paper for the reviewer):"));
-            let w = crate::notice::words(&head[..8]);
-            lines.push(Line::from(Span::styled(format!("  {w}"), t.accent())));
+            let entry = c.last.as_ref().map_or(0, |w| w.seq);
+            lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
+            // Eight words in two rows of four, so they never wrap somewhere arbitrary.
+            let words = crate::notice::head_words(&head);
+            let w: Vec<&str> = words.split(' ').collect();
+            for (i, row) in w.chunks(4).enumerate() {
+                lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
+            }
             lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
+            match c.notices.iter().find(|(p, _)| *p == NoticePhase::InUse) {
+                Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
+                None if c.announced => lines
+                    .push(Line::from(Span::styled("\"Root in use\" was NOT delivered (both custodians acknowledged going on)", t.bad()))),
+                None => {}
+            }
             if c.mode == Mode::Drill {
                 lines.extend(drill_timing(c, v, t));
             }
@@ -473,7 +527,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 "Session: {}",
                 v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
             )));
-            lines.push(Line::from("Verify: breakglass verify <session-dir>"));
+            lines.push(Line::from(format!(
+                "Verify: breakglass verify {}",
+                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
+            )));
             lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
             lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
         }
@@ -691,6 +748,8 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
     let keys: Vec<(&str, &str)> = if c.confirm_abort {
         vec![("y", "abort the ceremony"), ("n", "keep going")]
+    } else if v.confirm_leave {
+        vec![("y", "leave unsigned"), ("n", "stay and sign")]
     } else if v.help {
         vec![("?", "close help")]
     } else {
@@ -728,6 +787,9 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
                 k
             }
             Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
+            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome.is_some() => {
+                vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
+            }
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
             Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
             _ => vec![("Ctrl-C", "abort")],
@@ -741,7 +803,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
         spans.push(Span::styled(k.to_string(), t.bold()));
         spans.push(Span::raw(format!(" {what}")));
     }
-    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help {
+    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help && !v.confirm_leave {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled("?", t.bold()));
         spans.push(Span::raw(" help"));
@@ -756,7 +818,7 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
-    let r = popup(area, 60, 8);
+    let r = popup(area, 70, 9);
     f.render_widget(Clear, r);
     let text = if matches!(c.phase, Phase::Setup) {
         vec![
@@ -768,13 +830,16 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     } else {
         vec![
             Line::from(Span::styled("Abort the ceremony?", t.bad())),
-            Line::from("It is recorded as aborted, the team gets the release notice,"),
-            Line::from("and both custodians still sign what happened."),
+            Line::from(if c.root_announced() {
+                "It is recorded as aborted, the team gets the \"root released\" notice, and those who checked in still sign what happened."
+            } else {
+                "It is recorded as aborted. Root was never announced as in use, so no notice goes out; those who checked in still sign."
+            }),
             Line::from(""),
             Line::from("y: abort   n: keep going"),
         ]
     };
-    f.render_widget(Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" Abort ")), r);
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Abort ")), r);
 }
 
 fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {

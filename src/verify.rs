@@ -7,7 +7,6 @@
 
 use crate::config::Config;
 use crate::journal::{self, Problem, ProblemKind};
-use crate::notice::words;
 use crate::roster::Roster;
 use crate::sign::{CHECKIN_NAMESPACE, SESSION_NAMESPACE};
 use crate::trust::{self, TrustError, TrustedRoster};
@@ -394,7 +393,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         ended: None,
         custodians: vec![],
         head: hex::encode(chain.head),
-        head_words: words(&chain.head),
+        head_words: crate::notice::head_words(&chain.head),
         head_seq: chain.entries.checked_sub(1),
         roster_source: String::new(),
         roster_rule: None,
@@ -818,7 +817,7 @@ pub fn render_text(r: &Report) -> String {
         Status::Incomplete => "INCOMPLETE (never finished or never signed)",
     };
     let mut s = format!(
-        "session {}  {}{}\nverdict: {verdict}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head: {}\n            {}\n",
+        "session {}  {}{}\nverdict: {verdict}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head at entry #{}: {}\n  words: {}\n",
         if r.session_id.is_empty() { "?" } else { &r.session_id },
         r.mode.to_uppercase(),
         if r.demo { " DEMO" } else { "" },
@@ -826,12 +825,14 @@ pub fn render_text(r: &Report) -> String {
         r.outcome.as_deref().unwrap_or("not closed"),
         if r.signers.is_empty() { "nobody".to_string() } else { r.signers.join(", ") },
         r.roster_source,
+        r.head_seq.map_or("-".to_string(), |n| n.to_string()),
         r.head,
         r.head_words,
     );
+    // Entries are numbered as in the timeline (#0 is the first line of journal.jsonl).
     for p in &r.problems {
         if p.line > 0 {
-            s.push_str(&format!("PROBLEM line {}: {}\n", p.line, p.what));
+            s.push_str(&format!("PROBLEM at entry #{} (line {}): {}\n", p.line - 1, p.line, p.what));
         } else {
             s.push_str(&format!("PROBLEM: {}\n", p.what));
         }
@@ -841,11 +842,17 @@ pub fn render_text(r: &Report) -> String {
     }
     s.push_str("\ntimeline:\n");
     const MAX: usize = 400;
+    let flagged = |line: usize| r.problems.iter().any(|p| p.line == line && p.kind != ProblemKind::Interrupted);
     for e in r.timeline.iter().take(MAX) {
-        s.push_str(&format!("  #{:<4} {}  {}\n", e.seq, e.ts, e.summary));
+        let mark = if flagged(e.seq as usize + 1) { "✘" } else { " " };
+        s.push_str(&format!(" {mark}#{:<4} {}  {}\n", e.seq, e.ts, e.summary));
     }
     if r.timeline.len() > MAX {
         s.push_str(&format!("  ... {} more entries (use --json for all)\n", r.timeline.len() - MAX));
+    }
+    // Where the chain broke, the entry is not in the timeline (nothing after it can be trusted).
+    for p in r.problems.iter().filter(|p| p.kind == ProblemKind::Chain) {
+        s.push_str(&format!(" ✘#{:<4} chain broken here: {}; nothing from here on is trusted\n", p.line - 1, p.what));
     }
     s
 }

@@ -253,6 +253,7 @@ fn notice() -> breakglass::notice::Notice {
         at: String::new(),
         journal_hash: String::new(),
         journal_words: String::new(),
+        journal_entry: Some(0),
     }
 }
 

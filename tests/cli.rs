@@ -218,3 +218,61 @@ fn drill_report_counts_valid_drills_only() {
     assert_eq!(v["overdue"], false);
     assert!(drills[0]["time_to_runbook_s"].as_f64().is_some());
 }
+
+/// One chain head per moment, labelled with its entry: what the demo prints, what verify prints,
+/// and what the "root released" notice carries (the head when it was sent) agree.
+#[test]
+fn the_chain_heads_agree_and_name_their_entry() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(d.path(), &["demo", "--auto"]);
+    assert!(o.status.success());
+    let s = std::path::PathBuf::from(stdout(&o).lines().last().unwrap().trim());
+    let printed = stderr(&o).lines().find(|l| l.starts_with("chain head at entry #")).unwrap().to_string();
+    let v = run(d.path(), &["verify", s.to_str().unwrap()]);
+    let text = stdout(&v);
+    let (entry, words) = printed.trim_start_matches("chain head at entry #").split_once(": ").unwrap();
+    assert!(text.contains(&format!("chain head at entry #{entry}:")), "{text}");
+    assert!(text.contains(&format!("words: {words}")), "{text}");
+    // The released notice names the entry its head belongs to, with the same kind of words.
+    let journal = std::fs::read(s.join("journal.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = journal.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let notice = std::fs::read_dir(d.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().contains("-released-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&notice).unwrap();
+    let n = v["notice"]["journal_entry"].as_u64().unwrap() as usize;
+    let head: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(lines[n]).into();
+    assert_eq!(v["notice"]["journal_hash"], hex::encode(head));
+    assert_eq!(v["notice"]["journal_words"], breakglass::notice::head_words(&head));
+    assert!(v["body"].as_str().unwrap().contains(&format!("journal head (entry #{n})")));
+}
+
+/// No silent fallbacks: an unknown scenario custodian, a misspelt data dir, and --since after the
+/// last drill each say what they are about.
+#[test]
+fn no_silent_fallbacks() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(d.path(), &["demo", "--drill", "--scenario", "key-missing:dave"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("key-missing:dave") && stderr(&o).contains("alice, bob, carol"), "{}", stderr(&o));
+    let o = run(&d.path().join("typo"), &["drill", "report"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("typo") && stderr(&o).contains("--data-dir"), "{}", stderr(&o));
+    let _ = demo_session(d.path(), &["--drill"]);
+    let o = run(d.path(), &["drill", "report", "--format", "json", "--since", "2099-01-01"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["drills"].as_array().unwrap().len(), 0);
+    assert_eq!(v["overdue"], false, "a drill today is not overdue, whatever --since lists");
+    // No config: the message names where it looked.
+    let o = std::process::Command::new(common::bin())
+        .args(["--data-dir", d.path().to_str().unwrap(), "ceremony", "--reason", "x"])
+        .env("HOME", d.path())
+        .env("XDG_CONFIG_HOME", d.path().join("cfg"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(d.path().join("cfg").to_str().unwrap()), "{}", stderr(&o));
+}

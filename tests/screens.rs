@@ -454,3 +454,41 @@ fn hardware_check_in_touch_and_pcsc_trouble() {
     assert!(screen.contains("pcscd") && !screen.contains("DEMO"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+/// The abort dialog is whole at every size; below 80x24 the "too small" screen keeps it readable.
+#[test]
+fn abort_dialog_at_small_and_large_sizes() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::RequestAbort);
+    let small = draw_at(&c, &view(&c), 60, 20);
+    assert!(small.contains("Terminal too small"), "{small}");
+    assert!(small.contains("y: abort"), "{small}");
+    insta::assert_snapshot!("abort_dialog_60x20", small);
+    let large = draw_at(&c, &view(&c), 200, 60);
+    assert!(large.contains("the team gets the \"root released\" notice,"), "{large}");
+    insta::assert_snapshot!("abort_dialog_200x60", large);
+}
+
+/// An abort before anyone checked in sends nothing, says so, and the rail ticks nothing unsigned.
+#[test]
+fn abort_before_anyone_checked_in() {
+    let mut c = begun(Mode::Incident);
+    c.advance(Intent::RequestAbort);
+    c.advance(Intent::ConfirmAbort);
+    let screen = draw(&c, &view(&c));
+    assert!(screen.contains("no \"released\""), "{screen}");
+    assert!(screen.contains("✘ 8 Sign"), "{screen}");
+    assert!(!screen.contains("✔ 8"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// With the journal failing, the rail shows only what the journal recorded.
+#[test]
+fn the_rail_after_a_journal_failure_shows_only_what_was_recorded() {
+    let mut c = ceremony(true);
+    c.advance(Intent::Begin { mode: Mode::Incident, reason: "r".into(), ticket: None, scenario: Default::default() });
+    c.advance(Intent::JournalFailed("/data/sessions/x: Read-only file system".into()));
+    let screen = draw(&c, &view(&c));
+    assert!(screen.contains("✘ 1 Setup"), "{screen}");
+    assert!(!screen.contains('✔'), "nothing was recorded, nothing is ticked: {screen}");
+}
