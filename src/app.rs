@@ -251,6 +251,10 @@ impl App {
     }
 
     fn on_setup(&mut self, k: KeyEvent) -> Action {
+        // An error about the form goes away as soon as the custodian edits it.
+        if matches!(k.code, KeyCode::Char(_) | KeyCode::Backspace) {
+            self.c.message = None;
+        }
         let scenarios = Scenario::all(&self.c.roster);
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
@@ -399,7 +403,11 @@ impl App {
                 self.v.step_cursor = (self.v.step_cursor + 1).min(steps.saturating_sub(1));
                 self.follow_cursor();
             }
-            KeyCode::PageDown => self.v.scroll += 10,
+            KeyCode::PageDown => {
+                let rows = ui::runbook_rows(&self.c, &self.v, self.width);
+                self.v.scroll = (self.v.scroll + 10).min(rows.saturating_sub(10));
+            }
+            KeyCode::End => self.v.scroll = ui::runbook_rows(&self.c, &self.v, self.width).saturating_sub(10),
             KeyCode::PageUp => self.v.scroll = self.v.scroll.saturating_sub(10),
             KeyCode::Home => self.v.scroll = 0,
             KeyCode::Char(' ') | KeyCode::Char('x') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
@@ -419,15 +427,19 @@ impl App {
         if matches!(i, Intent::KeySeen { .. }) {
             self.presenting = false;
         }
+        let before = self.c.checked.len();
         let fx = self.c.advance(i);
         if matches!(self.c.phase, Phase::CheckIn(KeyStage::AwaitKey)) {
             if !self.presenting {
                 self.pin.clear();
                 self.v.pin_len = 0;
             }
-            // Point at a key that has not checked in yet.
+            // Right after a check-in, point at a key that has not checked in yet. Only then: the
+            // cursor never moves by itself under a custodian's eyes (a tick must not change which
+            // key Enter presents).
             let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s);
-            if self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial))
+            if self.c.checked.len() > before
+                && self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial))
                 && let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial))
             {
                 self.v.key_cursor = i;
@@ -437,7 +449,7 @@ impl App {
     }
 
     /// Keeps the current step on screen, with a little context above it.
-    fn follow_cursor(&mut self) {
+    pub fn follow_cursor(&mut self) {
         if let Some(&at) = ui::step_positions(&self.c, &self.v, self.width).get(self.v.step_cursor)
             && (at < self.v.scroll + 2 || at > self.v.scroll + 10)
         {
@@ -587,7 +599,14 @@ async fn event_loop(
                 let Some(msg) = msg else { break };
                 let action = match msg {
                     Msg::Key(k) => app.on_key(k),
-                    Msg::Resize => Action::None,
+                    Msg::Resize => {
+                        // Keep the step in hand on screen at the new width.
+                        if let Ok(size) = terminal.size() {
+                            app.width = ui::runbook_width(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                            app.follow_cursor();
+                        }
+                        Action::None
+                    }
                     Msg::Intent(i) => {
                         gate.result(&i);
                         Action::Intent(i)

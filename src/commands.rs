@@ -117,7 +117,27 @@ fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Person], which
     Ok(())
 }
 
+/// The data directory must take a journal before anything starts: a bad path is reported before
+/// the custodians type a reason, not after.
+fn check_data_dir(env: &Env) -> anyhow::Result<()> {
+    let dir = env.sessions_dir();
+    let probe = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let p = dir.join(format!(".breakglass-probe-{}", std::process::id()));
+        std::fs::write(&p, b"probe")?;
+        std::fs::File::open(&p)?.sync_all()?;
+        std::fs::remove_file(&p)
+    };
+    probe().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write session journals in {}: {e}. Fix its permissions or free space, or choose another with --data-dir; nothing was started",
+            dir.display()
+        )
+    })
+}
+
 fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
+    check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
     check_scenario(&scenario, &c.roster, "the demo roster")?;
@@ -175,6 +195,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         None => Scenario::Standard,
     };
     check_scenario(&scenario, &crate::demo::people(&roster), "the roster")?;
+    check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
     announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.drill);

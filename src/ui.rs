@@ -435,7 +435,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
                 }
                 NotifyStatus::Failed { error, acked, acking } => {
-                    lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered."), t.bad())));
+                    let failures: Vec<&String> = c.times.iter().filter(|(k, _)| k == "notice.failed").map(|(_, ts)| ts).collect();
+                    let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
+                    let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
+                    lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
                     lines.push(Line::from(error.as_str()));
                     lines.push(Line::from(""));
                     lines.push(Line::from(
@@ -696,7 +699,9 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rend
 fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let lines = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize).lines;
     let done = c.done.iter().filter(|d| **d).count();
-    let foot_h = if v.note.is_some() || c.message.is_some() { 1 } else { 0 };
+    // Notes being typed and messages wrap onto up to three rows instead of being cut.
+    let foot_text = v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message.as_ref().map(|m| m.text.len() + 2));
+    let foot_h = foot_text.map_or(0, |n| (n / usize::from(area.width.max(1)) + 1).min(3) as u16);
     let [head, now_row, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
     f.render_widget(Paragraph::new(Line::from(Span::styled(format!(" Runbook: {done}/{} steps done", c.done.len()), t.bold()))), head);
@@ -713,9 +718,17 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
     };
     // The step in hand wraps onto a second row rather than being cut at the pane's edge.
     f.render_widget(Paragraph::new(now_line).wrap(Wrap { trim: false }), now_row);
-    let max = lines.len().saturating_sub(1);
+    // Never scrolled past the end: the last row sits at the bottom of the pane.
+    let total = lines.len();
+    let max = total.saturating_sub(usize::from(body.height));
     let scroll = v.scroll.min(max);
     let visible: Vec<Line> = lines.into_iter().skip(scroll).collect();
+    // Where the pane is, in the header row.
+    let shown_to = (scroll + usize::from(body.height)).min(total);
+    f.render_widget(
+        Paragraph::new(Line::from(Span::styled(format!("rows {}-{shown_to} of {total} ", scroll + 1), t.dim())).right_aligned()),
+        head,
+    );
     f.render_widget(
         Paragraph::new(visible).block(Block::default().borders(Borders::NONE)),
         body.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }),
@@ -725,11 +738,12 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
             Paragraph::new(Line::from(vec![
                 Span::styled(format!(" Note on step {}: ", v.step_cursor + 1), t.bold()),
                 Span::raw(format!("{n}_")),
-            ])),
+            ]))
+            .wrap(Wrap { trim: false }),
             foot,
         );
     } else if let Some(m) = message_line(c, t) {
-        f.render_widget(Paragraph::new(m), foot);
+        f.render_widget(Paragraph::new(m).wrap(Wrap { trim: false }), foot);
     }
 }
 
@@ -866,6 +880,11 @@ fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 /// Where each step starts among the runbook's rendered lines (for scrolling to a step).
 pub fn step_positions(c: &Ceremony, v: &View, width: usize) -> Vec<usize> {
     runbook_lines(c, v, &Theme { color: false }, width).step_at
+}
+
+/// How many rows the runbook takes at this width.
+pub fn runbook_rows(c: &Ceremony, v: &View, width: usize) -> usize {
+    runbook_lines(c, v, &Theme { color: false }, width).lines.len()
 }
 
 /// The row at which secret `i` is drawn at this width.

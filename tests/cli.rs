@@ -276,3 +276,12 @@ fn no_silent_fallbacks() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(d.path().join("cfg").to_str().unwrap()), "{}", stderr(&o));
 }
+
+/// A data directory that cannot take a journal is reported before anything starts.
+#[test]
+fn an_unwritable_data_dir_is_reported_before_the_ceremony_starts() {
+    let o = run(std::path::Path::new("/proc/breakglass-nowhere"), &["demo", "--auto"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/proc/breakglass-nowhere/sessions") && stderr(&o).contains("nothing was started"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}

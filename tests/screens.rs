@@ -492,3 +492,33 @@ fn the_rail_after_a_journal_failure_shows_only_what_was_recorded() {
     assert!(screen.contains("✘ 1 Setup"), "{screen}");
     assert!(!screen.contains('✔'), "nothing was recorded, nothing is ticked: {screen}");
 }
+
+/// The key cursor never moves by itself (a tick must not change which key Enter presents), and
+/// PgDn stops at the end of the runbook instead of scrolling into blank space.
+#[test]
+fn the_cursor_stays_where_the_custodian_put_it_and_scrolling_stops_at_the_end() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    let mut app = App::new(c.clone(), view(&c));
+    app.v.key_cursor = 0; // alice, already checked in: the custodian chose to point there
+    app.apply(Intent::Tick { now_s: 5 });
+    assert_eq!(app.v.key_cursor, 0, "a tick moved the cursor");
+    assert!(matches!(app.on_key(key(KeyCode::Enter)), Action::Present(10000001)), "Enter presents the key shown");
+    // Scrolling.
+    let c = at_runbook(Mode::Incident);
+    let mut app = App::new(c.clone(), view(&c));
+    for _ in 0..100 {
+        app.on_key(key(KeyCode::PageDown));
+    }
+    // The app knows the pane's width from the last frame; at 80x24 it is 56 columns.
+    app.width = 56;
+    for _ in 0..100 {
+        app.on_key(key(KeyCode::PageDown));
+    }
+    let screen = draw(&app.c, &app.v);
+    assert!(screen.contains("## 8. Close out"), "the end of the runbook is on screen: {screen}");
+    assert!(screen.contains(" of 1"), "the position is shown: {screen}");
+}
