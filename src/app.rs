@@ -279,6 +279,10 @@ impl App {
                 f.ticket.pop();
             }
             KeyCode::Enter => {
+                if f.reason.trim().is_empty() {
+                    // The core refuses and says why; the cursor goes where the fix is typed.
+                    f.field = 1;
+                }
                 let scenario =
                     if f.mode == Mode::Drill { scenarios.get(f.scenario).cloned().unwrap_or_default() } else { Scenario::Standard };
                 return Action::Intent(Intent::Begin { mode: f.mode, reason: f.reason.clone(), ticket: Some(f.ticket.clone()), scenario });

@@ -204,7 +204,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Leave ")), r);
     } else if v.help {
-        render_help(f, c, &t, area);
+        render_help(f, c, v, &t, area);
     } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase, c.runbook.as_ref()) {
         render_reveal_pick(f, c, rb, cur, &t, area);
     }
@@ -760,7 +760,27 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 }
 
 fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
-    let keys: Vec<(&str, &str)> = if c.confirm_abort {
+    let keys = keys_now(c, v);
+    let mut spans = vec![];
+    for (i, (k, what)) in keys.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" · "));
+        }
+        spans.push(Span::styled(k.to_string(), t.bold()));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help && !v.confirm_leave {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled("?", t.bold()));
+        spans.push(Span::raw(" help"));
+    }
+    spans
+}
+
+/// The keys that act now, with what each does: the hint line and the help screen both show
+/// this one list.
+pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
+    if c.confirm_abort {
         vec![("y", "abort the ceremony"), ("n", "keep going")]
     } else if v.confirm_leave {
         vec![("y", "leave unsigned"), ("n", "stay and sign")]
@@ -788,7 +808,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
                 let done = c.done.get(v.step_cursor).copied().unwrap_or(false);
                 let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
                 if c.runbook.as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
-                    k.push(("r", "reveal…"));
+                    k.push(("r", "secret…"));
                 }
                 if c.revealed.iter().any(|r| *r) {
                     k.push(("h", "hide"));
@@ -796,7 +816,9 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
                 if c.info.aws {
                     k.push(("t", "root task"));
                 }
-                k.push(("PgDn", "scroll"));
+                if k.len() < 6 {
+                    k.push(("PgDn", "scroll"));
+                }
                 k.push(("Enter", "close"));
                 k
             }
@@ -808,21 +830,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
             Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
             _ => vec![("Ctrl-C", "abort")],
         }
-    };
-    let mut spans = vec![];
-    for (i, (k, what)) in keys.into_iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::raw(" · "));
-        }
-        spans.push(Span::styled(k.to_string(), t.bold()));
-        spans.push(Span::raw(format!(" {what}")));
     }
-    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help && !v.confirm_leave {
-        spans.push(Span::raw(" · "));
-        spans.push(Span::styled("?", t.bold()));
-        spans.push(Span::raw(" help"));
-    }
-    spans
 }
 
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
@@ -856,8 +864,8 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Abort ")), r);
 }
 
-fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
-    let r = popup(area, 70, 16);
+fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
+    let r = popup(area, 70, 20);
     f.render_widget(Clear, r);
     let mut text = vec![
         Line::from(Span::styled("How this works", t.bold())),
@@ -874,6 +882,14 @@ fn render_help(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
         text.push(Line::from(""));
         text.push(Line::from(Span::styled("DEMO: software keys; PINs are shown on the PIN screen.", t.dim())));
     }
+    // The keys that act on this screen: the same list as the hint line.
+    let mut under = v.clone();
+    under.help = false;
+    let keys = keys_now(c, &under);
+    text.push(Line::from(""));
+    text.push(Line::from(Span::styled("Keys here", t.bold())));
+    text.push(Line::from(keys.iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
+    text.push(Line::from("? or F1: this help · Esc closes it"));
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Help ")), r);
 }
 
