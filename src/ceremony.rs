@@ -125,6 +125,24 @@ pub struct SessionInfo {
     pub heartbeat_s: u64,
 }
 
+/// What the journal of an interrupted session says, read from the journal alone: how far it got,
+/// and whether the team was told root was in use (then "root released" must follow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Intact entries in the journal when it was recovered.
+    pub entries: u64,
+    /// The time of the last intact entry.
+    pub last_ts: String,
+    /// A partial last line cut off by the crash (hex of its bytes), kept in `session.recovered`.
+    pub partial_tail: Option<String>,
+    /// A "root in use" notice was sent or acknowledged before the interruption.
+    pub announced: bool,
+    /// The session had been closed or aborted; only the signatures were missing.
+    pub closed: bool,
+    /// The "root released" notice had gone out (or been acknowledged) already.
+    pub released: bool,
+}
+
 /// What a key's verified attestation says (journalled at check-in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestInfo {
@@ -297,6 +315,8 @@ pub struct Ceremony {
     pub root: Option<RootCtx>,
     /// Attestation results by key serial (hardware keys must have a good one to check in).
     pub attestations: Vec<(u32, Result<AttestInfo, String>)>,
+    /// Set when this ceremony closes an interrupted session (`breakglass recover`).
+    pub recovering: Option<Recovery>,
     /// Checked-in keys that were pulled out: the ceremony is paused until they return.
     pub removed: Vec<u32>,
     /// Custodians (index into `checked`) whose key came back and must enter the PIN again.
@@ -512,6 +532,7 @@ impl Ceremony {
             background: None,
             root: None,
             attestations: vec![],
+            recovering: None,
             removed: vec![],
             reauth: vec![],
             reauth_working: false,
@@ -722,28 +743,40 @@ impl Ceremony {
                     self.reason = reason;
                     self.ticket = ticket.filter(|t| !t.trim().is_empty());
                     self.message = None;
-                    fx.push(self.entry(
-                        "session.opened",
-                        json!({
-                            "session_id": self.info.session_id,
-                            "reason": self.reason,
-                            "ticket": self.ticket,
-                            "host": self.info.host,
-                            "tool": format!("breakglass {}", self.info.tool_version),
-                            "roster_sha256": self.info.roster_sha256,
-                            "runbook_sha256": self.info.runbook_sha256,
-                            "account": self.info.account,
-                            "quorum": self.info.quorum,
-                            "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
-                            "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-                        }),
-                    ));
-                    if self.info.aws {
-                        fx.push(Effect::CheckAccount);
-                        Phase::Account { failed: None }
+                    if let Some(rec) = &self.recovering {
+                        // The same chain goes on: what the journal held, where it stopped, and why.
+                        fx.push(self.entry(
+                            "session.recovered",
+                            json!({
+                                "session_id": self.info.session_id,
+                                "entries": rec.entries,
+                                "last_ts": rec.last_ts,
+                                "partial_tail": rec.partial_tail,
+                                "announced": rec.announced,
+                                "reason": self.reason,
+                                "host": self.info.host,
+                                "tool": format!("breakglass {}", self.info.tool_version),
+                            }),
+                        ));
                     } else {
-                        Phase::CheckIn(KeyStage::AwaitKey)
+                        fx.push(self.entry(
+                            "session.opened",
+                            json!({
+                                "session_id": self.info.session_id,
+                                "reason": self.reason,
+                                "ticket": self.ticket,
+                                "host": self.info.host,
+                                "tool": format!("breakglass {}", self.info.tool_version),
+                                "roster_sha256": self.info.roster_sha256,
+                                "runbook_sha256": self.info.runbook_sha256,
+                                "account": self.info.account,
+                                "quorum": self.info.quorum,
+                                "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
+                                "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                            }),
+                        ));
                     }
+                    self.after_begin(&mut fx)
                 }
             }
             (Phase::Account { failed: None }, Intent::AccountChecked(result)) => self.account_checked(result, &mut fx),
@@ -995,7 +1028,7 @@ impl Ceremony {
                     ));
                     self.checked.push(CheckedIn { custodian, serial, model });
                     self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
-                    if self.checked.len() >= self.info.quorum { self.send_notice(NoticePhase::InUse, fx) } else { Phase::CheckIn(AwaitKey) }
+                    if self.checked.len() >= self.info.quorum { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {
                     let id = self.roster[custodian].id.clone();
@@ -1130,6 +1163,34 @@ impl Ceremony {
 
     /// Sends a notice, unless the drill rehearses the channel being down (then the failure is
     /// simulated here, without touching the network, and recorded as simulated).
+    fn after_begin(&mut self, fx: &mut Vec<Effect>) -> Phase {
+        if self.info.aws {
+            fx.push(Effect::CheckAccount);
+            Phase::Account { failed: None }
+        } else {
+            Phase::CheckIn(KeyStage::AwaitKey)
+        }
+    }
+
+    /// A quorum checked in: a ceremony announces root; a recovery closes the interrupted session
+    /// (recorded as aborted), releases root if it had been announced, and collects signatures.
+    fn quorum_present(&mut self, fx: &mut Vec<Effect>) -> Phase {
+        let Some(rec) = self.recovering.clone() else { return self.send_notice(NoticePhase::InUse, fx) };
+        self.outcome = Some(Outcome::Aborted);
+        self.aborted_at = Some(self.rail_index());
+        self.announced = rec.announced;
+        if !rec.closed {
+            fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": 0})));
+        }
+        if rec.announced && !rec.released {
+            self.info_msg("Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into());
+            self.release(NoticePhase::Aborted, fx)
+        } else {
+            self.info_msg("Interrupted session closed. Root was never announced, so no notice goes out; now sign.".into());
+            self.start_signing()
+        }
+    }
+
     fn send_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
         if self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown && notice == NoticePhase::InUse {
             let error = "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then both custodians acknowledge."

@@ -40,6 +40,9 @@ pub enum Command {
     /// Check or sign a sealed runbook's MANIFEST.toml (a quorum must sign it before a ceremony).
     #[command(subcommand)]
     Runbook(RunbookCmd),
+    /// Close an interrupted session: a quorum checks in again, the same journal goes on with
+    /// `session.recovered`, "root released" goes out if root had been announced, and they co-sign.
+    Recover(RecoverArgs),
     /// Check a session bundle: hash chain, check-in signatures, co-signatures.
     Verify(VerifyArgs),
     /// Root-account posture checks and root use outside any signed session.
@@ -156,6 +159,18 @@ pub struct SealArgs {
     /// Output directory (must not exist yet).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The interrupted session's directory (holds journal.jsonl).
+    pub session_dir: PathBuf,
+    /// DEMO sessions only: play the DEMO custodians unattended and print the session directory last.
+    #[arg(long)]
+    pub auto: bool,
+    /// Why the session is being recovered (recorded in `session.recovered`).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

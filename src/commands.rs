@@ -90,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Ceremony(a) => ceremony(&env, a),
         Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
+        Command::Recover(a) => recover_cmd(&env, a),
         Command::Seal(a) => seal_cmd(&env, &a.roster, &a.runbook, &a.out),
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
@@ -210,6 +211,64 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         previous: crate::drill::previous_times(env),
     };
     crate::app::run(ceremony, runner, clock, start)
+}
+
+/// `breakglass recover`: closes an interrupted session from its journal alone. DEMO sessions use
+/// the built-in DEMO custodians; real ones the configured, pinned roster (the version the session
+/// ran under) and YubiKeys.
+fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
+    let i = crate::session::read_interrupted(&a.session_dir)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let reason = a.reason.clone().unwrap_or_else(|| format!("recovery of the interrupted session ({})", i.reason));
+    let (mut c, mut r) = if i.demo {
+        let roster = crate::demo::roster();
+        if roster.sha256() != i.roster_sha256 {
+            bail!("{}: the session is labelled DEMO but did not run on the built-in DEMO roster", a.session_dir.display());
+        }
+        let tokens = crate::demo::tokens(&roster);
+        crate::session::resume(&i, clock.clone(), roster, crate::demo::roster_sigs(), tokens, env.outside())?
+    } else {
+        if a.auto {
+            bail!(
+                "--auto plays the public DEMO keys, so it only recovers DEMO sessions: recover a real session with the custodians' YubiKeys"
+            );
+        }
+        let trusted = trust::for_ceremony(&env.config)?;
+        let roster = trusted
+            .version_with(&i.roster_sha256)
+            .with_context(|| {
+                format!(
+                    "the session ran under roster {}, which is not the trusted roster or a version in its chain",
+                    &i.roster_sha256[..16.min(i.roster_sha256.len())]
+                )
+            })?
+            .clone();
+        let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let (c, mut r) = crate::session::resume(&i, clock.clone(), roster, sigs, vec![], env.outside())?;
+        r.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+        (c, r)
+    };
+    if !a.auto {
+        let start = crate::app::Start { mode: i.mode, reason: Some(reason), scenario: Scenario::Standard, overdue: None, previous: vec![] };
+        return crate::app::run(c, r, clock, start);
+    }
+    crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
+    match &c.phase {
+        Phase::Summary => {
+            eprintln!(
+                "DEMO session {} recovered: {} entries before, signed by {}",
+                i.session_id,
+                i.recovery.entries,
+                c.signed.join(" and ")
+            );
+            println!("{}", r.dir.display());
+            Ok(0)
+        }
+        Phase::Halted(why) => bail!("{why}"),
+        other => {
+            bail!("the unattended recovery stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
+        }
+    }
 }
 
 /// The first time a roster version is used on this host, the team hears that the custodians

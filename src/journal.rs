@@ -44,6 +44,18 @@ impl FileStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Opens an existing journal to continue its chain, first cutting it to `keep` bytes (the
+    /// intact lines; a partial last line left by a crash goes). Refuses a symlink.
+    pub fn open_append(path: &Path, keep: u64) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+        if file.metadata()?.len() != keep {
+            file.set_len(keep)?;
+            file.sync_all()?;
+        }
+        Ok(Self { file, path: path.to_path_buf() })
+    }
 }
 
 impl JournalStore for FileStore {

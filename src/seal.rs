@@ -227,6 +227,17 @@ impl Sealed {
         Ok(Self { manifest, manifest_bytes, signatures, files })
     }
 
+    /// A sealing with no files, for a session that never unseals (a recovery closes the session
+    /// without opening the runbook again).
+    pub fn empty(roster: &Roster) -> Self {
+        Self {
+            manifest: Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: vec![] },
+            manifest_bytes: vec![],
+            signatures: Default::default(),
+            files: BTreeMap::new(),
+        }
+    }
+
     /// Accepts the sealed runbook for a trusted roster: sealed for exactly that roster, its
     /// MANIFEST.toml signed by a quorum of it (every file's hash was checked when it was read).
     pub fn check_signed(&self, trusted: &crate::trust::TrustedRoster) -> Result<(), SealError> {

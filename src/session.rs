@@ -60,6 +60,9 @@ pub struct Runner {
     /// The open root session's credentials (memory only).
     root: Option<crate::aws::root::RootSession>,
     pub keys: KeySource,
+    /// Added to the clock's monotonic milliseconds: a recovered session's `mono_ms` goes on from
+    /// where the interrupted process left it, never backwards.
+    mono_base: u64,
 }
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
@@ -109,6 +112,7 @@ impl Runner {
             aws: outside.aws,
             root: None,
             keys: KeySource::Fixed,
+            mono_base: 0,
         }
     }
 
@@ -322,9 +326,10 @@ impl Runner {
             self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
         }
         let ts = rfc3339_ms(self.clock.now());
-        let mono = self.clock.mono_ms();
+        let mono = self.mono_base + self.clock.mono_ms();
         let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
         let w = j.append(&ts, mono, kind, fields)?;
+        crash_point(w.seq);
         if self.genesis.is_none() {
             self.genesis = Some(w.head);
         }
@@ -484,4 +489,169 @@ fn verify_md(c: &Ceremony) -> String {
          See docs/verify-by-hand.md in the breakglass repository for a standard-library Python checker.\n",
     );
     s
+}
+
+/// Why an interrupted session cannot be recovered; each says what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("cannot read {path}: {why}. Give the session directory (the one holding journal.jsonl)")]
+    Read { path: String, why: String },
+    #[error(
+        "{dir}: the journal is empty, so the session never opened and nothing was in use. Keep the directory as evidence; there is nothing to close"
+    )]
+    Empty { dir: String },
+    #[error(
+        "{dir}: the journal's chain is broken at line {line} ({what}); recover only continues an intact chain. Check it with `breakglass verify {dir}`"
+    )]
+    Broken { dir: String, line: usize, what: String },
+    #[error("{dir} was already closed ({kind} is recorded): nothing to recover. Check it with `breakglass verify {dir}`")]
+    NotInterrupted { dir: String, kind: String },
+    #[error("{dir}: {what}")]
+    Other { dir: String, what: String },
+}
+
+/// An interrupted session as its journal alone tells it.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub dir: PathBuf,
+    pub session_id: String,
+    pub mode: crate::ceremony::Mode,
+    pub demo: bool,
+    pub roster_sha256: String,
+    pub reason: String,
+    pub recovery: crate::ceremony::Recovery,
+    next_seq: u64,
+    head: [u8; 32],
+    genesis: [u8; 32],
+    last_mono: u64,
+    /// Length of the intact part of the file (a partial last line is cut at recovery).
+    body_end: u64,
+}
+
+/// Reads an interrupted session from its journal; nothing else on disk is consulted.
+pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
+    let d = dir.display().to_string();
+    let path = dir.join(journal::FILE_NAME);
+    let bytes = crate::fsread::read_regular(&path, crate::verify::MAX_JOURNAL_BYTES)
+        .map_err(|e| RecoverError::Read { path: path.display().to_string(), why: e.to_string() })?;
+    let chain = journal::check_chain(&bytes);
+    if let Some(p) = chain.problems.iter().find(|p| p.kind != journal::ProblemKind::Interrupted) {
+        return Err(RecoverError::Broken { dir: d, line: p.line, what: p.what.clone() });
+    }
+    if chain.entries == 0 {
+        return Err(RecoverError::Empty { dir: d });
+    }
+    let lines: Vec<&[u8]> = journal::lines(&bytes).take(chain.entries).collect();
+    let field = |l: &[u8]| serde_json::from_slice::<serde_json::Value>(l).unwrap_or_default();
+    let first = field(lines[0]);
+    if first["kind"] != "session.opened" {
+        return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened".into() });
+    }
+    let (mut announced, mut closed, mut released) = (false, false, false);
+    for l in &lines {
+        let v = field(l);
+        let kind = v["kind"].as_str().unwrap_or("");
+        closed |= kind == "session.closed" || kind == "session.aborted";
+        if kind == "notice.sent" || kind == "notice.acknowledged" {
+            announced |= v["phase"] == "in_use";
+            released |= v["phase"] == "released" || v["phase"] == "aborted";
+        }
+    }
+    // A closed session that a quorum signed is finished: verify it instead.
+    if closed {
+        let signed = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| {
+                        e.file_name().to_string_lossy().starts_with("journal.jsonl.") && e.file_name().to_string_lossy().ends_with(".sig")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        let quorum = first["quorum"].as_u64().unwrap_or(2) as usize;
+        if signed >= quorum {
+            return Err(RecoverError::NotInterrupted { dir: d, kind: "the closing entry and a quorum's signatures".into() });
+        }
+    }
+    let last = field(lines[lines.len() - 1]);
+    let body_end: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    let partial = &bytes[usize::try_from(body_end).unwrap_or(bytes.len()).min(bytes.len())..];
+    let str_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    Ok(Interrupted {
+        dir: dir.to_path_buf(),
+        session_id: str_of(&first, "session_id"),
+        mode: if first["mode"] == "drill" { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident },
+        demo: first["demo"] == true,
+        roster_sha256: str_of(&first, "roster_sha256"),
+        reason: str_of(&first, "reason"),
+        recovery: crate::ceremony::Recovery {
+            entries: chain.entries as u64,
+            last_ts: str_of(&last, "ts"),
+            partial_tail: (!partial.is_empty()).then(|| hex::encode(partial)),
+            announced,
+            closed,
+            released,
+        },
+        next_seq: chain.entries as u64,
+        head: chain.head,
+        genesis: <sha2::Sha256 as sha2::Digest>::digest(lines[0]).into(),
+        last_mono: last["mono_ms"].as_u64().unwrap_or(0),
+        body_end,
+    })
+}
+
+/// Continues an interrupted session's chain: the partial last line (if any) is cut (its bytes are
+/// kept in `session.recovered`), the journal is opened for appending, and a ceremony in recovery
+/// mode closes it once a quorum has checked in again.
+pub fn resume(
+    i: &Interrupted,
+    clock: Arc<dyn Clock>,
+    roster: Roster,
+    roster_sigs: Vec<(String, Vec<u8>)>,
+    tokens: Vec<Box<dyn Token>>,
+    outside: Outside,
+) -> Result<(Ceremony, Runner), RecoverError> {
+    let d = i.dir.display().to_string();
+    let path = i.dir.join(journal::FILE_NAME);
+    // Signatures over the journal as it was would no longer match once it goes on: they are kept
+    // beside it under another name, never deleted.
+    if let Ok(rd) = std::fs::read_dir(&i.dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("journal.jsonl.") && name.ends_with(".sig") {
+                let kept = i.dir.join(format!("{name}.before-recovery"));
+                std::fs::rename(e.path(), &kept).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
+            }
+        }
+    }
+    let store = FileStore::open_append(&path, i.body_end).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
+    let info = crate::ceremony::SessionInfo {
+        session_id: i.session_id.clone(),
+        demo: i.demo,
+        host: host_name(),
+        tool_version: crate::VERSION.into(),
+        roster_sha256: roster.sha256(),
+        runbook_sha256: String::new(),
+        account: outside.account.clone(),
+        quorum: roster.quorum,
+        aws: outside.aws.is_some(),
+        heartbeat_s: 0,
+    };
+    let mut c = Ceremony::new(info, crate::demo::people(&roster));
+    c.recovering = Some(i.recovery.clone());
+    let sealed = Sealed::empty(&roster);
+    let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);
+    r.journal = Some(Journal::resume(store, i.next_seq, i.head));
+    r.genesis = Some(i.genesis);
+    r.mono_base = i.last_mono + 1;
+    Ok((c, r))
+}
+
+/// Fault injection for the crash tests: with `BREAKGLASS_TEST_CRASH_AFTER=N` the process dies
+/// (abort: no destructor, no flush, as `kill -9` would leave it) right after entry N is fsynced.
+fn crash_point(seq: u64) {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    if *AT.get_or_init(|| std::env::var("BREAKGLASS_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok())) == Some(seq) {
+        std::process::abort();
+    }
 }

@@ -47,7 +47,7 @@ pub struct Event {
 
 /// The journal kinds this tool writes, so a timeline of 100,000 entries does not hold 100,000
 /// copies of "note".
-const KINDS: [&str; 25] = [
+const KINDS: [&str; 26] = [
     "session.opened",
     "custodian.verified",
     "custodian.refused",
@@ -73,6 +73,7 @@ const KINDS: [&str; 25] = [
     "custodian.key_removed",
     "custodian.key_returned",
     "root.closed",
+    "session.recovered",
 ];
 
 fn kind_of(k: &str) -> Cow<'static, str> {
@@ -101,6 +102,8 @@ pub struct Report {
     /// Which roster the signers were checked against, and why it is trusted.
     pub roster_source: String,
     pub roster_rule: Option<trust::Rule>,
+    /// Set when the session was interrupted and closed later with `breakglass recover`.
+    pub recovered: Option<Recovered>,
     /// The drill scenario (drills only).
     pub scenario: Option<String>,
     /// Every notice the journal records: delivered, failed or acknowledged.
@@ -108,6 +111,21 @@ pub struct Report {
     /// Custodians listed in the roster when the session opened.
     pub roster_custodians: Vec<String>,
     pub timeline: Vec<Event>,
+}
+
+/// Where an interrupted session was taken up again, and how long it lay interrupted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    /// The entry (`seq`) of `session.recovered`.
+    pub at_entry: u64,
+    /// Intact entries before the interruption.
+    pub entries_before: u64,
+    pub last_ts_before: String,
+    pub recovered_ts: String,
+    /// Seconds between the last entry before the interruption and the recovery.
+    pub gap_s: Option<i64>,
+    /// A partial line cut by the crash is kept (hex) in `session.recovered`.
+    pub partial_tail: bool,
 }
 
 /// A notice as the journal records it.
@@ -210,6 +228,12 @@ struct Detail<'a> {
     result: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     roster_sha256: Option<Cow<'a, str>>,
+    #[serde(default)]
+    entries: Option<u64>,
+    #[serde(default, borrow)]
+    last_ts: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    partial_tail: Option<Cow<'a, str>>,
 }
 
 /// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
@@ -277,6 +301,13 @@ fn summary(d: &Detail) -> String {
     let s = |o: &Option<Cow<str>>| o.as_deref().unwrap_or("").to_string();
     match d.kind.as_ref() {
         "session.opened" => format!("{} session opened: {}", s(&d.mode).to_uppercase(), s(&d.reason)),
+        "session.recovered" => format!(
+            "session RECOVERED after an interruption: {} entries before, the last at {}{}; reason: {}",
+            d.entries.unwrap_or(0),
+            s(&d.last_ts),
+            if d.partial_tail.is_some() { " (a partial line cut by the crash is kept in this entry)" } else { "" },
+            s(&d.reason)
+        ),
         "custodian.verified" => format!("{} checked in with key {} (challenge signed)", s(&d.custodian), d.serial.unwrap_or(0)),
         "custodian.refused" => format!(
             "key {} refused{}: {}",
@@ -397,6 +428,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         head_seq: chain.entries.checked_sub(1),
         roster_source: String::new(),
         roster_rule: None,
+        recovered: None,
         scenario: None,
         notices: vec![],
         roster_custodians: vec![],
@@ -519,6 +551,26 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
             r.roster_custodians = d.custodians.clone().unwrap_or_default();
             if r.demo {
                 r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
+            }
+        }
+        if d.kind == "session.recovered" {
+            // A quorum checks in again to close it: the co-signers must be among them.
+            checked_in.clear();
+            let last = d.last_ts.as_deref().unwrap_or("").to_string();
+            let gap = chrono::DateTime::parse_from_rfc3339(&d.ts)
+                .ok()
+                .zip(chrono::DateTime::parse_from_rfc3339(&last).ok())
+                .map(|(a, b)| (a - b).num_seconds());
+            r.recovered = Some(Recovered {
+                at_entry: light_seq(&r.timeline),
+                entries_before: d.entries.unwrap_or(0),
+                last_ts_before: last,
+                recovered_ts: d.ts.to_string(),
+                gap_s: gap,
+                partial_tail: d.partial_tail.is_some(),
+            });
+            if d.entries != Some(i as u64) {
+                r.problems.push(Problem::new(n, ProblemKind::Entry, "session.recovered does not name the number of entries before it"));
             }
         }
         let signed = match d.kind.as_ref() {
@@ -788,6 +840,11 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
     (sha512, report, entries)
 }
 
+/// The `seq` of the last timeline entry (the one being walked).
+fn light_seq(t: &[Event]) -> u64 {
+    t.last().map_or(0, |e| e.seq)
+}
+
 /// Checks that a signed statement is exactly what the tool signs for this kind of entry, in this
 /// session: a signature over some other text proves nothing here.
 fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), String> {
@@ -836,6 +893,16 @@ pub fn render_text(r: &Report) -> String {
         } else {
             s.push_str(&format!("PROBLEM: {}\n", p.what));
         }
+    }
+    if let Some(rec) = &r.recovered {
+        s.push_str(&format!(
+            "recovered: the process stopped after entry #{} ({}); closed at entry #{} ({}), {} later\n",
+            rec.entries_before.saturating_sub(1),
+            rec.last_ts_before,
+            rec.at_entry,
+            rec.recovered_ts,
+            rec.gap_s.map_or("an unknown time".to_string(), |g| format!("{g} s"))
+        ));
     }
     for w in &r.warnings {
         s.push_str(&format!("warning: {w}\n"));

@@ -1,0 +1,105 @@
+//! The process killed after every journal entry of a demo ceremony: `verify` says incomplete
+//! (never invalid, never valid), `recover` closes each one, and the result verifies, with
+//! `ssh-keygen` too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use common::{bin, run, stderr, stdout};
+use std::path::{Path, PathBuf};
+
+fn only_session(data: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(data.join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn entries_of_a_full_demo() -> usize {
+    let d = tempfile::tempdir().unwrap();
+    let s = common::demo_session(d.path(), &[]);
+    std::fs::read_to_string(s.join("journal.jsonl")).unwrap().lines().count()
+}
+
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen (./scripts/test installs it)"]
+fn killed_after_every_entry_verify_says_incomplete_and_recover_closes_it() {
+    common::require_tool("ssh-keygen", "openssh-client");
+    let total = entries_of_a_full_demo();
+    assert!(total > 20, "{total}");
+    for n in 0..total as u64 {
+        let d = tempfile::tempdir().unwrap();
+        let o = std::process::Command::new(bin())
+            .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
+            .env("BREAKGLASS_TEST_CRASH_AFTER", n.to_string())
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "entry {n}: the process should have died");
+        let s = only_session(d.path());
+        let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+        assert_eq!(v.status.code(), Some(3), "after entry {n}: {}", stdout(&v));
+        let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+        assert!(r.status.success(), "after entry {n}: recover failed: {}", stderr(&r));
+        assert_eq!(stdout(&r).lines().last().unwrap().trim(), s.to_str().unwrap());
+        let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+        assert_eq!(v.status.code(), Some(0), "after entry {n}, recovered: {}", stdout(&v));
+        let rep: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert_eq!(rep["recovered"]["entries_before"], n + 1, "after entry {n}");
+        for id in ["alice", "bob"] {
+            let ok = std::process::Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-f", "allowed_signers", "-I", id, "-n", "breakglass-session", "-s"])
+                .arg(format!("journal.jsonl.{id}.sig"))
+                .current_dir(&s)
+                .stdin(std::fs::File::open(s.join("journal.jsonl")).unwrap())
+                .output()
+                .unwrap();
+            assert!(ok.status.success(), "after entry {n}: ssh-keygen rejects {id}: {}", String::from_utf8_lossy(&ok.stderr));
+        }
+    }
+}
+
+#[test]
+fn a_partial_last_line_is_cut_kept_in_the_recovery_and_the_session_closes() {
+    let d = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(bin())
+        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
+        .env("BREAKGLASS_TEST_CRASH_AFTER", "5")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let s = only_session(d.path());
+    let j = s.join("journal.jsonl");
+    let mut bytes = std::fs::read(&j).unwrap();
+    bytes.extend_from_slice(b"{\"seq\":6,\"ts\":\"2026");
+    std::fs::write(&j, &bytes).unwrap();
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(3));
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let rep: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(rep["recovered"]["partial_tail"], true);
+    // Recovering twice is refused: it is closed and signed now.
+    let again = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("nothing to recover"), "{}", stderr(&again));
+}
+
+#[test]
+fn recover_refuses_a_broken_chain_and_an_empty_journal() {
+    let d = tempfile::tempdir().unwrap();
+    let s = common::demo_session(d.path(), &[]);
+    let j = s.join("journal.jsonl");
+    let text = std::fs::read_to_string(&j).unwrap();
+    let lines: Vec<&str> = text.lines().take(5).collect();
+    let mut t = lines.join("\n").replacen("alice", "alicf", 1);
+    t.push('\n');
+    std::fs::write(&j, t).unwrap();
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("chain is broken"), "{}", stderr(&r));
+    std::fs::write(&j, b"").unwrap();
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr(&r).contains("empty"), "{}", stderr(&r));
+}
