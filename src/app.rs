@@ -63,6 +63,45 @@ impl ScreenGate {
     }
 }
 
+/// SIGTERM, SIGHUP (the terminal was closed) and SIGINT from outside (inside the TUI Ctrl-C is a
+/// key, asked about first).
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// The first stop signal to arrive, by name.
+async fn stop_signal(s: &mut Signals) -> &'static str {
+    tokio::select! {
+        () = recv(&mut s.term) => "SIGTERM",
+        () = recv(&mut s.hup) => "SIGHUP",
+        () = recv(&mut s.int) => "SIGINT",
+    }
+}
+
 /// Work for the runner's thread.
 enum Job {
     Effects(Box<Ceremony>, Vec<Effect>),
@@ -92,6 +131,8 @@ pub struct App {
     pub width: usize,
     /// A key was presented and its answer has not come back yet.
     presenting: bool,
+    /// The signal that stopped the TUI, if one did.
+    pub stopped_by: Option<String>,
 }
 
 /// What handling a key asks the loop to do.
@@ -103,7 +144,7 @@ pub enum Action {
 
 impl App {
     pub fn new(c: Ceremony, v: View) -> Self {
-        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, presenting: false }
+        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, presenting: false, stopped_by: None }
     }
 
     /// Maps a key press to an action, given where the ceremony stands.
@@ -488,7 +529,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     }
     let dir = runner.dir.clone();
     v.session_dir = Some(dir.display().to_string());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut terminal = ratatui::try_init()?;
     let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock));
     ratatui::restore();
@@ -513,8 +554,18 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             Ok(1)
         }
         _ => {
-            if dir.exists() {
-                eprintln!("Left mid-ceremony. What happened so far is in {} (verify reports it as incomplete).", dir.display());
+            if let Some(sig) = &app.stopped_by {
+                eprintln!(
+                    "Stopped by {sig}: recorded as aborted in {} (\"root released\" sent if root had been announced). It is unsigned: close it with `breakglass recover {}`.",
+                    dir.display(),
+                    dir.display()
+                );
+            } else if dir.exists() {
+                eprintln!(
+                    "Left mid-ceremony. What happened so far is in {} (verify reports it as incomplete); close it with `breakglass recover {}`.",
+                    dir.display(),
+                    dir.display()
+                );
             }
             Ok(3)
         }
@@ -589,6 +640,8 @@ async fn event_loop(
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut gate = ScreenGate::new(&app.c);
+    let mut signals = Signals::new();
+    let mut stop_by: Option<std::time::Instant> = None;
     loop {
         gate.update(&app.c);
         terminal.draw(|f| {
@@ -598,10 +651,17 @@ async fn event_loop(
         if app.quit || matches!(app.c.phase, Phase::Quit) {
             break;
         }
+        if let Some(deadline) = stop_by
+            && (!matches!(app.c.phase, Phase::Notify { .. }) || std::time::Instant::now() > deadline)
+        {
+            break;
+        }
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
                 let action = match msg {
+                    // Stopping: no more keys, only results.
+                    Msg::Key(_) if stop_by.is_some() => Action::None,
                     Msg::Key(k) => app.on_key(k),
                     Msg::Resize => {
                         // Keep the step in hand on screen at the new width.
@@ -647,6 +707,19 @@ async fn event_loop(
                         }
                     }
                 }
+            }
+            name = stop_signal(&mut signals) => {
+                // Terminal closed or told to stop: record the abort and send the release notice
+                // (the runner finishes both before the process leaves); signatures come later
+                // with `breakglass recover`.
+                app.stopped_by = Some(name.to_string());
+                let effects = app.apply(Intent::Signal(name.to_string()));
+                if !effects.is_empty() {
+                    gate.sent(&effects);
+                    let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                }
+                // Wait (bounded) for the release notice's outcome to be journalled, then leave.
+                stop_by = Some(std::time::Instant::now() + Duration::from_secs(20));
             }
             _ = tick.tick() => {
                 app.v.tick += 1;

@@ -379,6 +379,8 @@ pub enum Intent {
     Hide(usize),
     /// Mask every revealed secret again.
     HideSecrets,
+    /// The process received a signal (SIGTERM, SIGHUP, SIGINT): abort without asking.
+    Signal(String),
     FinishRunbook,
     ToggleClosing(usize),
     ConfirmClose,
@@ -673,7 +675,7 @@ impl Ceremony {
                 return fx;
             }
             _ if (!self.removed.is_empty() || !self.reauth.is_empty())
-                && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort) =>
+                && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort | Intent::Signal(_)) =>
             {
                 // Paused: a checked-in key is missing or locked. Results of work already under
                 // way still land; new actions wait.
@@ -714,7 +716,12 @@ impl Ceremony {
             }
             Intent::ConfirmAbort => {
                 self.confirm_abort = false;
-                return self.abort();
+                return self.abort(None);
+            }
+            Intent::Signal(name) => {
+                // The process was told to stop (terminal closed, SIGTERM): record it as an abort.
+                self.confirm_abort = false;
+                return self.abort(Some(name));
             }
             _ => {}
         }
@@ -1497,7 +1504,7 @@ impl Ceremony {
         Phase::Runbook
     }
 
-    fn abort(&mut self) -> Vec<Effect> {
+    fn abort(&mut self, signal: Option<String>) -> Vec<Effect> {
         let mut fx = Vec::new();
         let at = RAIL.get(self.rail_index()).copied().unwrap_or("end");
         match &self.phase {
@@ -1515,7 +1522,7 @@ impl Ceremony {
         self.outcome = Some(Outcome::Aborted);
         self.aborted_at = Some(self.rail_index());
         self.revealed.iter_mut().for_each(|r| *r = false);
-        fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count()})));
+        fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count(), "signal": signal})));
         if !self.root_announced() {
             // Nothing was announced, so nothing is released: the team hears nothing.
             self.message = Some(Message {

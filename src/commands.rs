@@ -77,8 +77,16 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// No core dump, and no ptrace peeking by other processes of the same user, while PINs, runbook
+/// text and root credentials may be in memory. Best effort: a failure is not fatal.
+fn harden_process() {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) });
+}
+
 /// Runs a command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    harden_process();
     let env = Env::load(&cli)?;
     match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
         Command::Demo(a) => {
@@ -122,8 +130,14 @@ fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Person], which
 /// the custodians type a reason, not after.
 fn check_data_dir(env: &Env) -> anyhow::Result<()> {
     let dir = env.sessions_dir();
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!(
+            "{} is a symbolic link: sessions are written only inside the data directory itself. Replace the link with a directory, or pass --data-dir",
+            dir.display()
+        );
+    }
     let probe = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
+        crate::session::create_private_dir(&dir)?;
         let p = dir.join(format!(".breakglass-probe-{}", std::process::id()));
         std::fs::write(&p, b"probe")?;
         std::fs::File::open(&p)?.sync_all()?;

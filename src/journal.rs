@@ -32,7 +32,8 @@ pub struct FileStore {
 impl FileStore {
     /// Creates a new journal file; refuses to overwrite an existing one.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create_new(true).append(true).open(path)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new().create_new(true).append(true).mode(0o600).open(path)?;
         // Make the new directory entry durable too.
         if let Some(dir) = path.parent()
             && let Ok(d) = File::open(dir)

@@ -170,7 +170,7 @@ impl Broadcaster for Outbox {
 
     fn send(&mut self, notice: &Notice) -> Result<Delivery, NoticeError> {
         let fail = |what: String| NoticeError::Failed { channel: "outbox".into(), what };
-        std::fs::create_dir_all(&self.dir).map_err(|e| fail(format!("{}: {e}", self.dir.display())))?;
+        crate::session::create_private_dir(&self.dir).map_err(|e| fail(format!("{}: {e}", self.dir.display())))?;
         let doc = serde_json::json!({
             "subject": notice.subject(),
             "attributes": notice.attributes(),
@@ -180,8 +180,9 @@ impl Broadcaster for Outbox {
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| fail(e.to_string()))?;
         let id = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)[..16]);
         let path = self.dir.join(format!("{}-{}-{}.json", notice.session_id, notice.phase.as_str(), &id[..8]));
-        let mut f =
-            std::fs::OpenOptions::new().create_new(true).write(true).open(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create_new(true).write(true), 0o600)
+            .open(&path)
+            .map_err(|e| fail(format!("{}: {e}", path.display())))?;
         f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| fail(format!("{}: {e}", path.display())))?;
         Ok(Delivery { channel: "outbox".into(), message_id: format!("outbox-{id}") })
     }

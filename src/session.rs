@@ -319,7 +319,7 @@ impl Runner {
 
     fn append(&mut self, kind: &str, fields: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<journal::Written> {
         if self.journal.is_none() {
-            std::fs::create_dir_all(&self.dir)?;
+            create_private_dir(&self.dir)?;
             // The roster copy first: a session stopped right after its journal appears is then
             // still checkable against the roster it ran under (incomplete, not forged).
             self.write_roster_copy()?;
@@ -458,15 +458,29 @@ pub fn drive(c: &mut Ceremony, r: &mut Runner, intent: Intent) {
 }
 
 /// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
+/// The file is readable by its owner only (0600), and never written through a planted symlink.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp-breakglass");
+    // A stale temporary (or a link planted there) goes; the new one is created fresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// Creates a directory (and its parents) readable by its owner only (0700): bundles hold reasons
+/// and notes.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 fn verify_md(c: &Ceremony) -> String {

@@ -263,3 +263,40 @@ fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["drills"].as_array().unwrap().iter().filter(|d| d["valid"] == true).count(), 1);
 }
+
+/// SIGTERM and SIGHUP (the terminal closed) mid-ceremony: the abort is journalled with the
+/// signal, "root released" goes out, the terminal is restored, and `recover` later closes it.
+#[test]
+fn a_signal_mid_ceremony_is_journalled_and_recover_closes_it() {
+    for sig in ["TERM", "HUP"] {
+        let data = tempfile::tempdir().unwrap();
+        let (mut s, mut child) = spawn(data.path(), &[]);
+        s.wait_for("Start a session");
+        s.keys("signal test");
+        s.keys(ENTER);
+        s.wait_for("Custodian 1: insert your YubiKey");
+        check_in(&mut s, "314159");
+        s.wait_for("Custodian 2: insert your YubiKey");
+        check_in(&mut s, "271828");
+        s.wait_for("Runbook: 0/13 steps done");
+        let pid = child.process_id().expect("the child has a pid");
+        let ok = std::process::Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
+        assert!(ok);
+        let status = wait_exit(&mut child);
+        assert_eq!(status.exit_code(), 3, "SIG{sig}: exits as incomplete");
+        let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+        assert!(raw.contains("\u{1b}[?1049l"), "SIG{sig}: the terminal's main screen is restored");
+        let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
+        let dir = &sessions[0];
+        let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+        let last_abort = journal.lines().find(|l| l.contains("\"kind\":\"session.aborted\"")).expect("session.aborted journalled");
+        assert!(last_abort.contains(&format!("\"signal\":\"SIG{sig}\"")), "{last_abort}");
+        assert!(journal.contains("\"phase\":\"aborted\""), "the release notice is journalled: {journal}");
+        let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
+        assert_eq!(v.status.code(), Some(3), "unsigned: incomplete");
+        let r = run(data.path(), &["recover", "--auto", dir.to_str().unwrap()]);
+        assert!(r.status.success(), "{}", stderr(&r));
+        let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
+        assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    }
+}
