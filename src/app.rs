@@ -512,6 +512,8 @@ pub struct Start {
     pub overdue: Option<String>,
     /// Time to runbook of earlier valid drills, oldest first, in seconds.
     pub previous: Vec<f64>,
+    /// Warnings for the setup screen (interrupted sessions, for example).
+    pub warnings: Vec<String>,
 }
 
 /// Runs the interactive ceremony until it is done or the custodians leave.
@@ -524,6 +526,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     v.setup.scenario = Scenario::all(&c.roster).iter().position(|s| *s == start.scenario).unwrap_or(0);
     v.overdue = start.overdue;
     v.previous = start.previous;
+    v.warnings.extend(start.warnings);
     if c.info.demo {
         v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
     }

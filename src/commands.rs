@@ -126,6 +126,14 @@ fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Person], which
     Ok(())
 }
 
+/// Setup-screen warnings for sessions that never closed: root may still be in use.
+fn interrupted_warnings(env: &Env) -> Vec<String> {
+    crate::session::interrupted_sessions(&env.sessions_dir())
+        .iter()
+        .map(|d| format!("An interrupted session may have left root in use: close it with `breakglass recover {}`", d.display()))
+        .collect()
+}
+
 /// The data directory must take a journal before anything starts: a bad path is reported before
 /// the custodians type a reason, not after.
 fn check_data_dir(env: &Env) -> anyhow::Result<()> {
@@ -163,6 +171,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             scenario,
             overdue: crate::drill::overdue_note(env),
             previous: crate::drill::previous_times(env),
+            warnings: interrupted_warnings(env),
         };
         return crate::app::run(c, r, clock, start);
     }
@@ -223,6 +232,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         scenario,
         overdue: crate::drill::overdue_note(env),
         previous: crate::drill::previous_times(env),
+        warnings: interrupted_warnings(env),
     };
     crate::app::run(ceremony, runner, clock, start)
 }
@@ -263,7 +273,14 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         (c, r)
     };
     if !a.auto {
-        let start = crate::app::Start { mode: i.mode, reason: Some(reason), scenario: Scenario::Standard, overdue: None, previous: vec![] };
+        let start = crate::app::Start {
+            mode: i.mode,
+            reason: Some(reason),
+            scenario: Scenario::Standard,
+            overdue: None,
+            previous: vec![],
+            warnings: vec![format!("RECOVERY of session {}: a quorum checks in to close it", i.session_id)],
+        };
         return crate::app::run(c, r, clock, start);
     }
     crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
@@ -583,6 +600,13 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
                 }
             }
         }
+    }
+    for d in crate::session::interrupted_sessions(&env.sessions_dir()) {
+        line(
+            Some(false),
+            "interrupted",
+            format!("{}: never closed or signed; root may still be in use: `breakglass recover {}`", d.display(), d.display()),
+        );
     }
     let overdue = crate::drill::overdue_days(env);
     match overdue {

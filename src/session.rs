@@ -63,7 +63,15 @@ pub struct Runner {
     /// Added to the clock's monotonic milliseconds: a recovered session's `mono_ms` goes on from
     /// where the interrupted process left it, never backwards.
     mono_base: u64,
+    /// The wall time and `mono_ms` of the last entry, and the `ts` written for it: the wall clock
+    /// is checked against the monotonic one before every entry.
+    last_time: Option<(chrono::DateTime<chrono::Utc>, u64)>,
+    last_ts: String,
 }
+
+/// How far the wall clock may drift from the monotonic clock between two entries before it is
+/// journalled as a jump.
+pub const CLOCK_JUMP_MS: i64 = 2000;
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
 pub fn new_session_id(clock: &dyn Clock) -> String {
@@ -113,6 +121,8 @@ impl Runner {
             root: None,
             keys: KeySource::Fixed,
             mono_base: 0,
+            last_time: None,
+            last_ts: String::new(),
         }
     }
 
@@ -325,11 +335,38 @@ impl Runner {
             self.write_roster_copy()?;
             self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
         }
-        let ts = rfc3339_ms(self.clock.now());
+        let now = self.clock.now();
         let mono = self.mono_base + self.clock.mono_ms();
+        let observed = rfc3339_ms(now);
+        // The wall clock stepped (NTP, a manual change, a suspended laptop): journal it, and never
+        // write a time earlier than the entry before; order always follows `mono_ms`.
+        if let Some((last_wall, last_mono)) = self.last_time {
+            let expected = last_wall + chrono::Duration::milliseconds(i64::try_from(mono.saturating_sub(last_mono)).unwrap_or(i64::MAX));
+            let jump = (now - expected).num_milliseconds();
+            if jump.abs() > CLOCK_JUMP_MS {
+                let ts = observed.clone().max(self.last_ts.clone());
+                let mut jf = serde_json::Map::new();
+                jf.insert("observed".into(), observed.clone().into());
+                jf.insert("expected".into(), rfc3339_ms(expected).into());
+                jf.insert("jump_ms".into(), jump.into());
+                // The same labels as the entry it precedes.
+                for k in ["mode", "demo"] {
+                    if let Some(v) = fields.get(k) {
+                        jf.insert(k.into(), v.clone());
+                    }
+                }
+                let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
+                let w = j.append(&ts, mono, "clock.jump", &jf)?;
+                crash_point(w.seq);
+                self.last_ts = ts;
+            }
+        }
+        let ts = observed.max(self.last_ts.clone());
         let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
         let w = j.append(&ts, mono, kind, fields)?;
         crash_point(w.seq);
+        self.last_time = Some((now, mono));
+        self.last_ts = ts;
         if self.genesis.is_none() {
             self.genesis = Some(w.head);
         }
@@ -658,6 +695,7 @@ pub fn resume(
     r.journal = Some(Journal::resume(store, i.next_seq, i.head));
     r.genesis = Some(i.genesis);
     r.mono_base = i.last_mono + 1;
+    r.last_ts = i.recovery.last_ts.clone();
     Ok((c, r))
 }
 
@@ -668,4 +706,13 @@ fn crash_point(seq: u64) {
     if *AT.get_or_init(|| std::env::var("BREAKGLASS_TEST_CRASH_AFTER").ok().and_then(|v| v.parse().ok())) == Some(seq) {
         std::process::abort();
     }
+}
+
+/// Session directories under `sessions_dir` whose journal never closed (or closed without a
+/// quorum's signatures): root may still be in use as far as the team knows.
+pub fn interrupted_sessions(sessions_dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(sessions_dir) else { return vec![] };
+    let mut out: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| read_interrupted(p).is_ok()).collect();
+    out.sort();
+    out
 }

@@ -47,7 +47,7 @@ pub struct Event {
 
 /// The journal kinds this tool writes, so a timeline of 100,000 entries does not hold 100,000
 /// copies of "note".
-const KINDS: [&str; 26] = [
+const KINDS: [&str; 27] = [
     "session.opened",
     "custodian.verified",
     "custodian.refused",
@@ -74,6 +74,7 @@ const KINDS: [&str; 26] = [
     "custodian.key_returned",
     "root.closed",
     "session.recovered",
+    "clock.jump",
 ];
 
 fn kind_of(k: &str) -> Cow<'static, str> {
@@ -104,6 +105,8 @@ pub struct Report {
     pub roster_rule: Option<trust::Rule>,
     /// Set when the session was interrupted and closed later with `breakglass recover`.
     pub recovered: Option<Recovered>,
+    /// How many times the wall clock jumped during the session (`clock.jump` entries).
+    pub clock_jumps: usize,
     /// The drill scenario (drills only).
     pub scenario: Option<String>,
     /// Every notice the journal records: delivered, failed or acknowledged.
@@ -231,6 +234,10 @@ struct Detail<'a> {
     #[serde(default)]
     entries: Option<u64>,
     #[serde(default, borrow)]
+    observed: Option<Cow<'a, str>>,
+    #[serde(default)]
+    jump_ms: Option<i64>,
+    #[serde(default, borrow)]
     last_ts: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     partial_tail: Option<Cow<'a, str>>,
@@ -301,6 +308,11 @@ fn summary(d: &Detail) -> String {
     let s = |o: &Option<Cow<str>>| o.as_deref().unwrap_or("").to_string();
     match d.kind.as_ref() {
         "session.opened" => format!("{} session opened: {}", s(&d.mode).to_uppercase(), s(&d.reason)),
+        "clock.jump" => format!(
+            "the wall clock jumped by {:+.1} s (it read {}); times from here are kept in order, and order follows mono_ms",
+            d.jump_ms.unwrap_or(0) as f64 / 1000.0,
+            s(&d.observed)
+        ),
         "session.recovered" => format!(
             "session RECOVERED after an interruption: {} entries before, the last at {}{}; reason: {}",
             d.entries.unwrap_or(0),
@@ -429,6 +441,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         roster_source: String::new(),
         roster_rule: None,
         recovered: None,
+        clock_jumps: 0,
         scenario: None,
         notices: vec![],
         roster_custodians: vec![],
@@ -553,6 +566,9 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                 r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
             }
         }
+        if d.kind == "clock.jump" {
+            r.clock_jumps += 1;
+        }
         if d.kind == "session.recovered" {
             // A quorum checks in again to close it: the co-signers must be among them.
             checked_in.clear();
@@ -672,6 +688,12 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         }
     }
 
+    if r.clock_jumps > 0 {
+        r.warnings.push(format!(
+            "the wall clock jumped {} time(s) during the session (see clock.jump in the timeline): times are kept in order and the order of events follows mono_ms",
+            r.clock_jumps
+        ));
+    }
     let quorum = roster.map_or(2, |ro| ro.quorum);
     r.status = if r.problems.iter().any(|p| p.kind != ProblemKind::Interrupted) {
         Status::Invalid

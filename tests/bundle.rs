@@ -280,3 +280,45 @@ fn notices_carry_session_mode_custodians_and_matching_hashes() {
     }
     assert_eq!(found, 2);
 }
+
+/// A wall clock that runs 10 ms per reading and, after `after` readings, steps by `jump_ms`.
+struct JumpClock {
+    base: chrono::DateTime<chrono::Utc>,
+    readings: std::sync::atomic::AtomicI64,
+    after: i64,
+    jump_ms: i64,
+}
+
+impl breakglass::clock::Clock for JumpClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let n = self.readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let jump = if n >= self.after { self.jump_ms } else { 0 };
+        self.base + chrono::Duration::milliseconds(n * 10 + jump)
+    }
+    fn mono_ms(&self) -> u64 {
+        (self.readings.load(std::sync::atomic::Ordering::SeqCst) * 10) as u64
+    }
+}
+
+/// The wall clock stepping backwards (or jumping ahead) mid-ceremony is journalled as
+/// `clock.jump`, times never go backwards in the journal, and the session stays valid.
+#[test]
+fn a_wall_clock_jump_is_journalled_and_the_session_stays_valid() {
+    for jump_ms in [-3_600_000i64, 7_200_000] {
+        let d = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(JumpClock {
+            base: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 3, 0, 0).unwrap(),
+            readings: Default::default(),
+            after: 8,
+            jump_ms,
+        });
+        let (mut c, mut r) =
+            breakglass::demo::setup(d.path(), clock, breakglass::session::Outside::outbox(d.path().join("outbox"))).unwrap();
+        breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Drill, "clock test", Default::default());
+        let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+        assert_eq!(rep.status, Status::Valid, "jump {jump_ms}: {:?}", rep.problems);
+        assert_eq!(rep.clock_jumps, 1, "jump {jump_ms}");
+        assert!(rep.timeline.iter().any(|e| e.kind == "clock.jump"));
+        assert!(rep.warnings.iter().any(|w| w.contains("wall clock jumped")));
+    }
+}

@@ -285,3 +285,19 @@ fn an_unwritable_data_dir_is_reported_before_the_ceremony_starts() {
     assert!(stderr(&o).contains("/proc/breakglass-nowhere/sessions") && stderr(&o).contains("nothing was started"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 }
+
+/// An interrupted session is named by `doctor` (root may still be in use) with the command that
+/// closes it.
+#[test]
+fn doctor_names_interrupted_sessions() {
+    let d = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
+        .env("BREAKGLASS_TEST_CRASH_AFTER", "4")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let o = run(d.path(), &["doctor"]);
+    assert!(stdout(&o).contains("interrupted") && stdout(&o).contains("breakglass recover"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(1));
+}
