@@ -52,6 +52,13 @@ pub enum Command {
     Drill(DrillCmd),
     /// Check the environment: keys, AWS credentials, topic, files.
     Doctor,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `breakglass man > breakglass.1`.
+    Man,
 }
 
 #[derive(Debug, Args, Default)]

@@ -109,6 +109,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Enroll(a) => crate::enroll::run(&a),
         Command::Doctor => doctor(&env),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "breakglass", &mut out);
+            emit(&String::from_utf8_lossy(&out))?;
+            Ok(0)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            emit(&String::from_utf8_lossy(&out))?;
+            Ok(0)
+        }
     }
 }
 

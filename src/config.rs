@@ -88,8 +88,8 @@ fn default_interval() -> u32 {
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}. Check --config, or create it (see docs/formats.md).")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read the config file {path}: {err}. Check --config, or create it (see docs/formats.md).")]
+    Read { path: String, err: std::io::Error },
     #[error("{path} line {line}: {what}. Fix the file (keys are listed in docs/formats.md).")]
     Syntax { path: String, line: usize, what: String },
 }
@@ -107,7 +107,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
                 return Ok(Self { searched: Some(path.to_path_buf()), ..Self::default() });
             }
-            Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+            Err(err) => return Err(ConfigError::Read { path: path.display().to_string(), err }),
         };
         let mut c = Self::parse(&text, path)?;
         c.source = Some(path.to_path_buf());

@@ -85,8 +85,8 @@ const MAX_SEALED_FILE: u64 = 64 << 20;
 pub enum SealError {
     #[error("cannot read the sealed runbook {path}: {what}. Check config `paths.runbook`, or re-seal with `breakglass seal`.")]
     Read { path: String, what: String },
-    #[error("cannot write {path}: {source}. Nothing was left behind; check the directory and try again.")]
-    Write { path: String, source: std::io::Error },
+    #[error("cannot write {path}: {err}. Nothing was left behind; check the directory and try again.")]
+    Write { path: String, err: std::io::Error },
     #[error("{0}")]
     Recipient(String),
     #[error(
@@ -97,8 +97,8 @@ pub enum SealError {
     Corrupt { name: String },
     #[error("no sealed file for the pair {0}: re-seal the runbook for the current roster")]
     NoPair(String),
-    #[error("{id}'s key could not open its layer of {file}: {source}")]
-    Layer { id: String, file: String, source: TokenError },
+    #[error("{id}'s key could not open its layer of {file}: {err}")]
+    Layer { id: String, file: String, err: TokenError },
     #[error(
         "the sealed runbook's MANIFEST.toml is signed by {} of the {need} custodians a quorum needs{}. Anyone can seal a runbook, so only a quorum's signatures make it the one to follow. Each custodian checks the runbook, then signs: `breakglass runbook sign DIR --id ID --key KEY` (or `ssh-keygen -Y sign -f KEY -n breakglass-runbook DIR/MANIFEST.toml`, renamed to MANIFEST.toml.<id>.sig){}",
         .signed.len(),
@@ -183,7 +183,7 @@ impl Sealed {
     /// Writes the sealed directory atomically: into a temporary sibling, then renamed into place.
     /// Refuses to replace an existing directory.
     pub fn write_dir(&self, dir: &Path) -> Result<(), SealError> {
-        let werr = |path: &Path, source| SealError::Write { path: path.display().to_string(), source };
+        let werr = |path: &Path, err| SealError::Write { path: path.display().to_string(), err };
         if dir.exists() {
             return Err(werr(dir, std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it already exists (move it away to re-seal)")));
         }
@@ -279,7 +279,7 @@ impl Sealed {
         let mut data: Zeroizing<Vec<u8>> =
             Zeroizing::new(self.files.get(&name).cloned().ok_or_else(|| SealError::NoPair(sorted.join("+")))?);
         for id in &entry.layers {
-            data = open(id, &data).map_err(|source| SealError::Layer { id: id.clone(), file: name.clone(), source })?;
+            data = open(id, &data).map_err(|err| SealError::Layer { id: id.clone(), file: name.clone(), err })?;
         }
         let text = String::from_utf8(data.to_vec()).map_err(|_| SealError::NotText)?;
         Ok(Zeroizing::new(text))

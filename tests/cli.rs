@@ -301,3 +301,15 @@ fn doctor_names_interrupted_sessions() {
     assert!(stdout(&o).contains("interrupted") && stdout(&o).contains("breakglass recover"), "{}", stdout(&o));
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// Shell completions and the man page come from the same clap definitions as `--help`.
+#[test]
+fn completions_and_man_page() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(d.path(), &["completions", "bash"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("recover") && stdout(&o).contains("runbook"), "{}", stdout(&o));
+    let o = run(d.path(), &["man"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains(".TH breakglass 1") && stdout(&o).contains("recover"));
+}
