@@ -5,6 +5,7 @@
 //! The calls are blocking from the caller's point of view (each adapter owns a small tokio
 //! runtime); the TUI only ever calls them from its worker thread.
 
+pub mod posture;
 pub mod root;
 pub mod sns;
 pub mod sts;

@@ -197,9 +197,12 @@ pub struct AuditArgs {
     /// Machine-readable output (the JSON contract in docs/formats.md).
     #[arg(long)]
     pub json: bool,
-    /// Audit every member account of the organization, not only this one.
+    /// Audit every member account of the organization, not only this one (not in this build yet).
     #[arg(long)]
     pub organization: bool,
+    /// Start of the period for root events and root usage (YYYY-MM-DD; default: 90 days ago).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

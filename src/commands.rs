@@ -103,10 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
         Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
-        Command::Audit(_) => {
-            eprintln!("breakglass audit: the AWS posture checks are not in this build yet. Nothing was checked.");
-            Ok(2)
-        }
+        Command::Audit(a) => audit_cmd(&env, &a),
         Command::Enroll(a) => crate::enroll::run(&a),
         Command::Doctor => doctor(&env),
         Command::Completions { shell } => {
@@ -313,6 +310,89 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             bail!("the unattended recovery stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
         }
     }
+}
+
+/// `breakglass audit`: posture checks and root use outside any verified session, for the account
+/// the credentials reach.
+fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
+    use chrono::{Duration, NaiveDate, Utc};
+    if a.organization {
+        bail!(
+            "--organization (every member account through sts:AssumeRoot) is not in this build yet: run the audit with each account's credentials"
+        );
+    }
+    let now = Utc::now();
+    let since = match &a.since {
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| anyhow::anyhow!("--since `{s}` is not a date: write it as YYYY-MM-DD"))?
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now),
+        None => now - Duration::days(90),
+    };
+    let aws = Aws::load(&env.config)?;
+    let (account, _) = crate::aws::sts::caller_identity(&aws)?;
+    if let Some(want) = &env.config.aws.account_id
+        && *want != account
+    {
+        bail!("the credentials reach account {account}, but aws.account_id = {want} in {}: use the right profile", env.config.describe());
+    }
+    let facts = crate::aws::posture::gather(&aws, &account, since, now + Duration::minutes(1), env.config.notice.sns_topic_arn.as_deref());
+    // The only cover for root use: sessions that verify against the trusted roster, never DEMO.
+    let configured = env.config.roster_path().and_then(|_| trust::resolve(&env.config, None, None).ok());
+    let mut windows = vec![];
+    if let Ok(rd) = std::fs::read_dir(env.sessions_dir()) {
+        for dir in rd.flatten().map(|e| e.path()) {
+            let own;
+            let anchor = match &configured {
+                Some(t) => Ok(t),
+                None => {
+                    own = trust::resolve(&env.config, None, Some(&dir));
+                    own.as_ref()
+                }
+            };
+            let Ok(r) = verify::verify_dir(&dir, anchor) else { continue };
+            if r.status != verify::Status::Valid || r.demo {
+                continue;
+            }
+            let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
+            let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
+            if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), released.or(r.ended.clone()).as_deref().and_then(ts)) {
+                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end });
+            }
+        }
+    }
+    let roster = match trust::resolve(&env.config, None, None) {
+        Err(e) => Err(e.to_string()),
+        Ok(t) if t.roster().quorum >= t.roster().custodians.len() => Err(format!(
+            "quorum {} of {} custodians: with one absent, nobody can open root",
+            t.roster().quorum,
+            t.roster().custodians.len()
+        )),
+        Ok(t) => match env.config.runbook_path().map(|p| {
+            crate::seal::Sealed::read_dir(&p).map_err(|e| e.to_string()).and_then(|s| s.check_signed(&t).map_err(|e| e.to_string()))
+        }) {
+            None => Err("no sealed runbook is configured (paths.runbook)".into()),
+            Some(Err(e)) => Err(e),
+            Some(Ok(())) => Ok(format!("{}; a quorum can open root with one custodian absent; the runbook is signed for it", t.describe())),
+        },
+    };
+    let cx = crate::audit::Context {
+        now,
+        since,
+        windows,
+        skew: Duration::seconds(i64::from(env.config.audit.clock_skew_seconds)),
+        roster,
+        drill_overdue_days: crate::drill::overdue_days(env),
+        max_admins: env.config.audit.max_admins.max(2),
+    };
+    let report = crate::audit::evaluate(&facts, &cx);
+    if a.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        emit(&crate::audit::render_text(&report))?;
+    }
+    Ok(report.exit_code())
 }
 
 /// The first time a roster version is used on this host, the team hears that the custodians

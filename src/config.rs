@@ -20,6 +20,8 @@ pub struct Config {
     pub drill: DrillCfg,
     #[serde(default)]
     pub trust: TrustCfg,
+    #[serde(default)]
+    pub audit: AuditCfg,
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -59,6 +61,34 @@ impl Default for NoticeCfg {
 
 fn default_heartbeat() -> u32 {
     15
+}
+
+/// `[audit]`: what `breakglass audit` allows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditCfg {
+    /// The most principals that may hold AdministratorAccess (at least two are always required).
+    #[serde(default = "default_max_admins")]
+    pub max_admins: usize,
+    /// Seconds of clock skew allowed on each side of a session's window.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: u32,
+    /// The organization trail's S3 bucket (not read by this build yet: CloudTrail LookupEvents is).
+    pub cloudtrail_bucket: Option<String>,
+}
+
+impl Default for AuditCfg {
+    fn default() -> Self {
+        Self { max_admins: default_max_admins(), clock_skew_seconds: default_skew(), cloudtrail_bucket: None }
+    }
+}
+
+fn default_max_admins() -> usize {
+    5
+}
+
+fn default_skew() -> u32 {
+    300
 }
 
 /// `[trust]`: the pin every trust decision starts from.

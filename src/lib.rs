@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod attest;
+pub mod audit;
 pub mod aws;
 pub mod ceremony;
 pub mod cli;

@@ -4,73 +4,10 @@
 
 mod common;
 
-use breakglass::ceremony::{Mode, Scenario};
 use breakglass::journal::ProblemKind;
-use common::forge::{Person, person, rechain, roster_text, sha256_file, ssh_sign};
+use common::forge::{Org, Person, person, rechain, roster_text, session_signed_by, sha256_file, ssh_sign};
 use common::{demo_session, run, stderr, stdout};
 use std::path::{Path, PathBuf};
-
-/// An organisation: alice, bob and carol (quorum 2), roster v1 signed by alice and bob with stock
-/// ssh-keygen, pinned in breakglass.toml.
-struct Org {
-    dir: tempfile::TempDir,
-    alice: Person,
-    bob: Person,
-    carol: Person,
-}
-
-impl Org {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        std::fs::create_dir(&keys).unwrap();
-        let (alice, bob, carol) = (person(&keys, "alice", 1001), person(&keys, "bob", 1002), person(&keys, "carol", 1003));
-        let org = Self { dir, alice, bob, carol };
-        std::fs::write(org.roster(), roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol])).unwrap();
-        org.write_config(None);
-        // `breakglass roster sign` for v1 (keeps history/), stock ssh-keygen for later versions.
-        for p in [&org.alice, &org.bob] {
-            let o = org.bg(&["roster", "sign", org.roster().to_str().unwrap(), "--id", &p.id, "--key", p.ssh.to_str().unwrap()]);
-            assert!(o.status.success(), "{}", stderr(&o));
-        }
-        org.write_config(Some(&sha256_file(&org.roster())));
-        org
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn roster(&self) -> PathBuf {
-        self.path().join("roster.toml")
-    }
-    fn config(&self) -> PathBuf {
-        self.path().join("breakglass.toml")
-    }
-    fn write_config(&self, pin: Option<&str>) {
-        let mut s = format!("[paths]\nroster = \"{}\"\n", self.roster().display());
-        if let Some(pin) = pin {
-            s.push_str(&format!("[trust]\nroster_sha256 = \"{pin}\"\n"));
-        }
-        std::fs::write(self.config(), s).unwrap();
-    }
-    fn bg(&self, args: &[&str]) -> std::process::Output {
-        let cfg = self.config();
-        let mut a = vec!["--config", cfg.to_str().unwrap()];
-        a.extend_from_slice(args);
-        run(&self.path().join("data"), &a)
-    }
-    fn check(&self) -> std::process::Output {
-        self.bg(&["roster", "check"])
-    }
-    /// Replaces roster.toml (and removes its signatures), as someone with write access would.
-    fn replace_roster(&self, text: &str) {
-        for e in std::fs::read_dir(self.path()).unwrap().flatten() {
-            if e.file_name().to_string_lossy().starts_with("roster.toml.") {
-                std::fs::remove_file(e.path()).unwrap();
-            }
-        }
-        std::fs::write(self.roster(), text).unwrap();
-    }
-}
 
 #[test]
 #[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
@@ -366,51 +303,6 @@ fn a_crash_right_after_the_journal_is_created_is_incomplete_not_forged() {
 }
 
 // --- helpers -------------------------------------------------------------------------------
-
-/// A complete session under the org's roster, played by the library on software tokens holding
-/// the org's own stock keys (as a custodian holding those keys could), then re-labelled as a real
-/// session and co-signed with stock ssh-keygen: exactly what a reviewer must be able to check.
-fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
-    use breakglass::token::Token;
-    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
-    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
-    let tokens: Vec<Box<dyn Token>> = who
-        .iter()
-        .map(|p| {
-            let t = breakglass::token::soft::SoftToken::from_files_text(
-                p.serial,
-                &std::fs::read_to_string(&p.ssh).unwrap(),
-                &std::fs::read_to_string(&p.agekey).unwrap(),
-                breakglass::demo::pin_of(&p.id),
-            )
-            .unwrap();
-            Box::new(t) as Box<dyn Token>
-        })
-        .collect();
-    let sigs: Vec<(String, Vec<u8>)> = std::fs::read_dir(org.path())
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().to_string();
-            let id = n.strip_prefix("roster.toml.")?.strip_suffix(".sig")?.to_string();
-            Some((id, std::fs::read(e.path()).unwrap()))
-        })
-        .collect();
-    let data = org.path().join("data").join(tag);
-    let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
-    let outside = breakglass::session::Outside::outbox(data.join("outbox"));
-    let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
-    breakglass::demo::play(&mut c, &mut r, Mode::Incident, "rotation test", Scenario::Standard);
-    assert_eq!(c.phase, breakglass::ceremony::Phase::Summary, "{:?}", c.message);
-    let dir = r.dir.clone();
-    rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
-    for p in who {
-        let j = dir.join("journal.jsonl");
-        let _ = std::fs::remove_file(dir.join(format!("journal.jsonl.{}.sig", p.id)));
-        ssh_sign(p, &p.id, "breakglass-session", &j);
-    }
-    dir
-}
 
 /// The public DEMO private keys, written out for ssh-keygen.
 fn breakglass_demo_key(id: &str) -> PathBuf {

@@ -85,3 +85,110 @@ open(p, 'wb').write(b'\n'.join(out) + b'\n')
     );
     sh(Command::new("python3").arg("-c").arg(script).arg(journal));
 }
+
+/// An organisation: alice, bob and carol (quorum 2), roster v1 signed by alice and bob with stock
+/// ssh-keygen, pinned in breakglass.toml.
+pub struct Org {
+    pub dir: tempfile::TempDir,
+    pub alice: Person,
+    pub bob: Person,
+    pub carol: Person,
+}
+
+impl Org {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        let (alice, bob, carol) = (person(&keys, "alice", 1001), person(&keys, "bob", 1002), person(&keys, "carol", 1003));
+        let org = Self { dir, alice, bob, carol };
+        std::fs::write(org.roster(), roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol])).unwrap();
+        org.write_config(None);
+        // `breakglass roster sign` for v1 (keeps history/), stock ssh-keygen for later versions.
+        for p in [&org.alice, &org.bob] {
+            let o = org.bg(&["roster", "sign", org.roster().to_str().unwrap(), "--id", &p.id, "--key", p.ssh.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", super::stderr(&o));
+        }
+        org.write_config(Some(&sha256_file(&org.roster())));
+        org
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn roster(&self) -> PathBuf {
+        self.path().join("roster.toml")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.path().join("breakglass.toml")
+    }
+    pub fn write_config(&self, pin: Option<&str>) {
+        let mut s = format!("[paths]\nroster = \"{}\"\n", self.roster().display());
+        if let Some(pin) = pin {
+            s.push_str(&format!("[trust]\nroster_sha256 = \"{pin}\"\n"));
+        }
+        std::fs::write(self.config(), s).unwrap();
+    }
+    pub fn bg(&self, args: &[&str]) -> std::process::Output {
+        let cfg = self.config();
+        let mut a = vec!["--config", cfg.to_str().unwrap()];
+        a.extend_from_slice(args);
+        super::run(&self.path().join("data"), &a)
+    }
+    pub fn check(&self) -> std::process::Output {
+        self.bg(&["roster", "check"])
+    }
+    /// Replaces roster.toml (and removes its signatures), as someone with write access would.
+    pub fn replace_roster(&self, text: &str) {
+        for e in std::fs::read_dir(self.path()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("roster.toml.") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        std::fs::write(self.roster(), text).unwrap();
+    }
+}
+
+/// A complete session under the org's roster, played by the library on software tokens holding
+/// the org's own stock keys (as a custodian holding those keys could), then re-labelled as a real
+/// session and co-signed with stock ssh-keygen: exactly what a reviewer must be able to check.
+pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
+    use breakglass::token::Token;
+    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
+    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+    let tokens: Vec<Box<dyn Token>> = who
+        .iter()
+        .map(|p| {
+            let t = breakglass::token::soft::SoftToken::from_files_text(
+                p.serial,
+                &std::fs::read_to_string(&p.ssh).unwrap(),
+                &std::fs::read_to_string(&p.agekey).unwrap(),
+                breakglass::demo::pin_of(&p.id),
+            )
+            .unwrap();
+            Box::new(t) as Box<dyn Token>
+        })
+        .collect();
+    let sigs: Vec<(String, Vec<u8>)> = std::fs::read_dir(org.path())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().to_string();
+            let id = n.strip_prefix("roster.toml.")?.strip_suffix(".sig")?.to_string();
+            Some((id, std::fs::read(e.path()).unwrap()))
+        })
+        .collect();
+    let data = org.path().join("data").join(tag);
+    let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
+    let outside = breakglass::session::Outside::outbox(data.join("outbox"));
+    let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
+    breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Incident, "rotation test", breakglass::ceremony::Scenario::Standard);
+    assert_eq!(c.phase, breakglass::ceremony::Phase::Summary, "{:?}", c.message);
+    let dir = r.dir.clone();
+    rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
+    for p in who {
+        let j = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(dir.join(format!("journal.jsonl.{}.sig", p.id)));
+        ssh_sign(p, &p.id, "breakglass-session", &j);
+    }
+    dir
+}

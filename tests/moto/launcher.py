@@ -8,6 +8,11 @@ Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls st
   the target account as root would.
 - IAM calls that root makes without a UserName (GetLoginProfile, ListMFADevices, ...) apply to the
   calling user, as they do for root on AWS.
+- cloudtrail:LookupEvents: returns the records a test wrote to
+  /tmp/breakglass-moto-<port>-cloudtrail.json (a JSON list of CloudTrail records), filtered by
+  time and by the Username lookup attribute as AWS does.
+- iam:ListOrganizationsFeatures: "OrganizationNotFoundException" unless a test wrote the enabled
+  features to /tmp/breakglass-moto-<port>-orgfeatures.json (a JSON list).
 Everything else is moto as shipped. Usage: python launcher.py -H 127.0.0.1 -p 0
 """
 import datetime
@@ -103,6 +108,56 @@ for _name in [
 
 TokenResponse.assume_root = assume_root
 TokenResponse._error = _error
+
+
+def _port(self):
+    return (self.headers.get("Host") or "").rsplit(":", 1)[-1]
+
+
+def lookup_events(self):
+    import json
+    import os
+
+    path = f"/tmp/breakglass-moto-{_port(self)}-cloudtrail.json"
+    records = json.load(open(path)) if os.path.exists(path) else []
+    params = json.loads(self.body or "{}")
+    start = params.get("StartTime")
+    end = params.get("EndTime")
+    user = None
+    for a in params.get("LookupAttributes") or []:
+        if a.get("AttributeKey") == "Username":
+            user = a.get("AttributeValue")
+    events = []
+    for r in records:
+        t = datetime.datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        if start is not None and t < float(start):
+            continue
+        if end is not None and t > float(end):
+            continue
+        name = "root" if r.get("userIdentity", {}).get("type") == "Root" else r.get("userIdentity", {}).get("userName", "")
+        if user is not None and name != user:
+            continue
+        events.append({"EventId": r.get("eventID", _rand(8)), "EventName": r["eventName"], "EventTime": t, "Username": name, "CloudTrailEvent": json.dumps(r)})
+    return json.dumps({"Events": events})
+
+
+def list_organizations_features(self):
+    import json
+    import os
+
+    path = f"/tmp/breakglass-moto-{_port(self)}-orgfeatures.json"
+    if not os.path.exists(path):
+        from moto.iam.exceptions import IAMException
+
+        raise IAMException("OrganizationNotFoundException", "not in an organization (emulated)")
+    members = "".join(f"<member>{f}</member>" for f in json.load(open(path)))
+    return f"""<ListOrganizationsFeaturesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListOrganizationsFeaturesResult><OrganizationId>o-emulated</OrganizationId><EnabledFeatures>{members}</EnabledFeatures></ListOrganizationsFeaturesResult><ResponseMetadata><RequestId>emulated</RequestId></ResponseMetadata></ListOrganizationsFeaturesResponse>"""
+
+
+from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
+
+CloudTrailResponse.lookup_events = lookup_events
+IamResponse.list_organizations_features = list_organizations_features
 
 if __name__ == "__main__":
     main(sys.argv[1:])

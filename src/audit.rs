@@ -1,0 +1,541 @@
+//! `breakglass audit`: was root used when nobody broke the glass?
+//!
+//! The posture checks (Prowler's ids where the check is the same) and the one question the signed
+//! session log cannot answer alone: every root event AWS recorded must fall inside the window of a
+//! session that verifies against the trusted roster. This module is pure: the AWS adapter
+//! ([`crate::aws::posture`]) gathers [`Facts`], the sessions come from `verify`, and [`evaluate`]
+//! decides. Every result carries a one-line reason and the fix.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// PASS / FAIL / MANUAL / ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    Manual,
+    Error,
+}
+
+/// One check's result (the `audit --json` contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub account: String,
+    pub reason: String,
+    pub fix: String,
+}
+
+/// A root event as CloudTrail recorded it, and the verified session that covers it, if any.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RootEvent {
+    pub account: String,
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub event: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub session_id: Option<String>,
+    /// The nearest verified session when none covers the event (for the reviewer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nearest_session: Option<String>,
+}
+
+/// The whole audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    pub root_activity: Vec<RootEvent>,
+}
+
+impl Report {
+    /// 0 nothing fails, 1 some check FAILs (FAIL wins over ERROR), 2 only ERRORs.
+    pub fn exit_code(&self) -> i32 {
+        if self.checks.iter().any(|c| c.status == Status::Fail) {
+            1
+        } else if !self.checks.is_empty() && self.checks.iter().all(|c| c.status == Status::Error) {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// The root user's row of the IAM credential report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootRow {
+    pub password_last_used: Option<DateTime<Utc>>,
+    pub access_key_last_used: Vec<DateTime<Utc>>,
+}
+
+/// An EventBridge rule that matches root activity, where it sends, and whether a target topic has a
+/// confirmed subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRule {
+    pub name: String,
+    pub region: String,
+    pub topics_confirmed: Vec<(String, bool)>,
+}
+
+/// What the AWS adapter found; each part can fail on its own (then that check is ERROR).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub account: String,
+    /// AccountMFAEnabled and AccountAccessKeysPresent from iam:GetAccountSummary.
+    pub summary: Result<(bool, bool), String>,
+    /// A virtual MFA device is assigned to root.
+    pub root_virtual_mfa: Result<bool, String>,
+    pub root_row: Result<Option<RootRow>, String>,
+    /// iam:ListOrganizationsFeatures: the enabled features, or None outside an organization.
+    pub org_features: Result<Option<Vec<String>>, String>,
+    pub root_events: Result<Vec<RootEvent>, String>,
+    pub alert_rules: Result<Vec<AlertRule>, String>,
+    /// Confirmed subscriptions of the configured notice topic (None: no topic configured).
+    pub notice_topic: Option<Result<usize, String>>,
+    /// Principals with AdministratorAccess attached.
+    pub admins: Result<Vec<String>, String>,
+}
+
+/// A verified session's window: from its first entry to its last (or "root released").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub session_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// What the audit is told besides the AWS facts.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub now: DateTime<Utc>,
+    pub since: DateTime<Utc>,
+    /// Verified, non-DEMO sessions: the only cover for root use.
+    pub windows: Vec<Window>,
+    /// Clock skew allowed on each side of a window.
+    pub skew: Duration,
+    /// `Ok(())` when the roster is trusted, a quorum is reachable with one custodian absent and the
+    /// sealed runbook is signed for it; else why not.
+    pub roster: Result<String, String>,
+    /// Days past the drill interval (negative: days left); None: no valid drill.
+    pub drill_overdue_days: Option<i64>,
+    pub max_admins: usize,
+}
+
+fn check(id: &'static str, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { id, status, account: account.to_string(), reason: reason.into(), fix: fix.into() }
+}
+
+/// Decides every check from the facts. Pure: tested without AWS.
+pub fn evaluate(f: &Facts, cx: &Context) -> Report {
+    let a = f.account.as_str();
+    let mut checks = vec![];
+    let mut activity = vec![];
+    match &f.summary {
+        Ok((mfa, keys)) => {
+            checks.push(if *mfa {
+                check("iam_root_mfa_enabled", Status::Pass, a, "root has MFA", "")
+            } else {
+                check(
+                    "iam_root_mfa_enabled",
+                    Status::Fail,
+                    a,
+                    "root has no MFA device",
+                    "in a break-glass ceremony, sign in as root and register the hardware key kept in the safe (IAM > Security credentials > Assign MFA)",
+                )
+            });
+            checks.push(if *keys {
+                check(
+                    "iam_no_root_access_key",
+                    Status::Fail,
+                    a,
+                    "root has access keys",
+                    "delete them: `breakglass ceremony`, root task \"delete root credentials\" (sts:AssumeRoot), or as root in IAM > Security credentials",
+                )
+            } else {
+                check("iam_no_root_access_key", Status::Pass, a, "root has no access keys", "")
+            });
+        }
+        Err(e) => {
+            for id in ["iam_root_mfa_enabled", "iam_no_root_access_key"] {
+                checks.push(check(
+                    id,
+                    Status::Error,
+                    a,
+                    format!("iam:GetAccountSummary failed: {e}"),
+                    "grant iam:GetAccountSummary (docs/audit-policy.json)",
+                ));
+            }
+        }
+    }
+    checks.push(match (&f.summary, &f.root_virtual_mfa) {
+        (Ok((false, _)), _) => check(
+            "iam_root_hardware_mfa_enabled",
+            Status::Fail,
+            a,
+            "root has no MFA at all",
+            "register a hardware MFA key for root and keep it in the safe",
+        ),
+        (Ok((true, _)), Ok(true)) => check(
+            "iam_root_hardware_mfa_enabled",
+            Status::Fail,
+            a,
+            "root's MFA is a virtual device (an app on someone's phone)",
+            "replace it with a hardware key kept in the safe: one person's phone is exactly what break-glass must not depend on",
+        ),
+        (Ok((true, _)), Ok(false)) => check("iam_root_hardware_mfa_enabled", Status::Pass, a, "root's MFA is not a virtual device", ""),
+        (Err(e), _) | (_, Err(e)) => check(
+            "iam_root_hardware_mfa_enabled",
+            Status::Error,
+            a,
+            format!("could not read root's MFA devices: {e}"),
+            "grant iam:GetAccountSummary and iam:ListVirtualMFADevices",
+        ),
+    });
+    checks.push(match &f.root_row {
+        Ok(Some(row)) => {
+            let mut used: Vec<DateTime<Utc>> = row.access_key_last_used.clone();
+            used.extend(row.password_last_used);
+            match used.into_iter().filter(|t| *t >= cx.since).max() {
+                Some(t) => check(
+                    "iam_avoid_root_usage",
+                    Status::Fail,
+                    a,
+                    format!("root was used at {} (credential report)", t.to_rfc3339()),
+                    "check that a verified session covers it (breakglass_root_use_outside_ceremony below); if none does, treat it as an incident",
+                ),
+                None => check("iam_avoid_root_usage", Status::Pass, a, "root was not used since the start of the audit period", ""),
+            }
+        }
+        Ok(None) => check(
+            "iam_avoid_root_usage",
+            Status::Manual,
+            a,
+            "the credential report has no <root_account> row",
+            "check root's last sign-in in the console (IAM > Credential report)",
+        ),
+        Err(e) => check(
+            "iam_avoid_root_usage",
+            Status::Error,
+            a,
+            format!("credential report: {e}"),
+            "grant iam:GenerateCredentialReport and iam:GetCredentialReport",
+        ),
+    });
+    checks.push(match &f.org_features {
+        Ok(Some(features)) if features.iter().any(|x| x == "RootCredentialsManagement") => check(
+            "iam_root_credentials_management_enabled",
+            Status::Pass,
+            a,
+            "the organization manages member accounts' root credentials centrally",
+            "",
+        ),
+        Ok(Some(_)) => check(
+            "iam_root_credentials_management_enabled",
+            Status::Fail,
+            a,
+            "centralized root access is not enabled in the organization",
+            "enable it: `aws iam enable-organizations-root-credentials-management` (and root sessions) in the management account",
+        ),
+        Ok(None) => check(
+            "iam_root_credentials_management_enabled",
+            Status::Manual,
+            a,
+            "this account is not in an organization (or not its management account)",
+            "run the audit with the management account's credentials",
+        ),
+        Err(e) => check(
+            "iam_root_credentials_management_enabled",
+            Status::Error,
+            a,
+            format!("iam:ListOrganizationsFeatures failed: {e}"),
+            "grant iam:ListOrganizationsFeatures, or run in the management account",
+        ),
+    });
+    // Root use outside any verified ceremony.
+    match &f.root_events {
+        Ok(events) => {
+            let mut outside = 0;
+            for e in events {
+                let mut e = e.clone();
+                let t = DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).ok();
+                let cover = t.and_then(|t| cx.windows.iter().find(|w| t >= w.start - cx.skew && t <= w.end + cx.skew));
+                e.session_id = cover.map(|w| w.session_id.clone());
+                if cover.is_none() {
+                    outside += 1;
+                    e.nearest_session = t.and_then(|t| {
+                        cx.windows
+                            .iter()
+                            .min_by_key(|w| (t - w.start).num_seconds().abs().min((t - w.end).num_seconds().abs()))
+                            .map(|w| w.session_id.clone())
+                    });
+                }
+                activity.push(e);
+            }
+            checks.push(if outside > 0 {
+                check(
+                    "breakglass_root_use_outside_ceremony",
+                    Status::Fail,
+                    a,
+                    format!("{outside} root event(s) outside any verified session (see root_activity)"),
+                    "treat as an incident: who held root's credentials? Rotate root's password and MFA in a ceremony, and check root_activity's source IPs",
+                )
+            } else {
+                check(
+                    "breakglass_root_use_outside_ceremony",
+                    Status::Pass,
+                    a,
+                    format!("{} root event(s), each inside a verified session", events.len()),
+                    "",
+                )
+            });
+        }
+        Err(e) => checks.push(check(
+            "breakglass_root_use_outside_ceremony",
+            Status::Error,
+            a,
+            format!("cloudtrail:LookupEvents failed: {e}"),
+            "grant cloudtrail:LookupEvents (docs/audit-policy.json)",
+        )),
+    }
+    checks.push(match &f.alert_rules {
+        Ok(rules) => {
+            let good: Vec<&AlertRule> = rules.iter().filter(|r| r.topics_confirmed.iter().any(|(_, c)| *c)).collect();
+            if let Some(r) = good.first() {
+                check(
+                    "breakglass_root_activity_alert",
+                    Status::Pass,
+                    a,
+                    format!("EventBridge rule `{}` ({}) sends root activity to a topic with a confirmed subscription", r.name, r.region),
+                    "",
+                )
+            } else if rules.is_empty() {
+                check(
+                    "breakglass_root_activity_alert",
+                    Status::Fail,
+                    a,
+                    "no EventBridge rule matches root activity",
+                    "deploy docs/root-activity-alert.yaml (CloudFormation) in us-east-1 and in the account's region, then confirm the e-mail subscription",
+                )
+            } else {
+                check(
+                    "breakglass_root_activity_alert",
+                    Status::Fail,
+                    a,
+                    "a rule matches root activity, but no target topic has a confirmed subscription",
+                    "confirm the subscription (the e-mail AWS sent), or add one",
+                )
+            }
+        }
+        Err(e) => check(
+            "breakglass_root_activity_alert",
+            Status::Error,
+            a,
+            format!("events:ListRules failed: {e}"),
+            "grant events:ListRules and events:ListTargetsByRule",
+        ),
+    });
+    checks.push(match &f.notice_topic {
+        None => check(
+            "breakglass_notice_topic_subscribed",
+            Status::Fail,
+            a,
+            "no notice topic is configured: \"root in use\" reaches nobody",
+            "set notice.sns_topic_arn in breakglass.toml and subscribe the team",
+        ),
+        Some(Ok(0)) => check(
+            "breakglass_notice_topic_subscribed",
+            Status::Fail,
+            a,
+            "the notice topic has no confirmed subscription",
+            "subscribe the team and confirm",
+        ),
+        Some(Ok(n)) => check("breakglass_notice_topic_subscribed", Status::Pass, a, format!("{n} confirmed subscription(s)"), ""),
+        Some(Err(e)) => check(
+            "breakglass_notice_topic_subscribed",
+            Status::Error,
+            a,
+            format!("sns:ListSubscriptionsByTopic failed: {e}"),
+            "grant sns:ListSubscriptionsByTopic",
+        ),
+    });
+    checks.push(match &f.admins {
+        Ok(names) if names.len() < 2 => check(
+            "breakglass_admins",
+            Status::Fail,
+            a,
+            format!("{} principal(s) hold AdministratorAccess ({}): one person can lock everyone else out", names.len(), names.join(", ")),
+            "give a second, separate person administrator access (the incident behind this tool: one admin disabled all others)",
+        ),
+        Ok(names) if names.len() > cx.max_admins => check(
+            "breakglass_admins",
+            Status::Fail,
+            a,
+            format!("{} principals hold AdministratorAccess ({}), more than {}", names.len(), names.join(", "), cx.max_admins),
+            "least privilege: remove administrator access from those who do not need it",
+        ),
+        Ok(names) => check("breakglass_admins", Status::Pass, a, format!("{} administrators: {}", names.len(), names.join(", ")), ""),
+        Err(e) => check(
+            "breakglass_admins",
+            Status::Error,
+            a,
+            format!("iam:ListEntitiesForPolicy failed: {e}"),
+            "grant iam:ListEntitiesForPolicy on AdministratorAccess",
+        ),
+    });
+    checks.push(match &cx.roster {
+        Ok(why) => check("breakglass_roster_healthy", Status::Pass, a, why.clone(), ""),
+        Err(why) => check(
+            "breakglass_roster_healthy",
+            Status::Fail,
+            a,
+            why.clone(),
+            "fix the roster and sealed runbook: `breakglass roster check`, `breakglass runbook check`",
+        ),
+    });
+    checks.push(match cx.drill_overdue_days {
+        Some(d) if d <= 0 => check("breakglass_drill_recent", Status::Pass, a, "a valid drill within the interval", ""),
+        Some(d) => check(
+            "breakglass_drill_recent",
+            Status::Fail,
+            a,
+            format!("the last valid drill is {d} day(s) overdue"),
+            "rehearse: `breakglass ceremony --drill`",
+        ),
+        None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
+    });
+    checks.push(check(
+        "breakglass_archive_current",
+        Status::Manual,
+        a,
+        "the evidence archive (S3 Object Lock) is not in this build",
+        "keep copies of the signed bundles where the ceremony host cannot delete them",
+    ));
+    Report { checks, root_activity: activity }
+}
+
+/// The report for people: readable without colour.
+pub fn render_text(r: &Report) -> String {
+    let mut s = String::new();
+    for c in &r.checks {
+        s.push_str(&format!("{:<6} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.id, c.reason));
+        if !c.fix.is_empty() && c.status != Status::Pass {
+            s.push_str(&format!("       {:<40} fix: {}\n", "", c.fix));
+        }
+    }
+    if !r.root_activity.is_empty() {
+        s.push_str("\nroot activity (CloudTrail):\n");
+        for e in &r.root_activity {
+            let cover = match (&e.session_id, &e.nearest_session) {
+                (Some(sid), _) => format!("inside session {sid}"),
+                (None, Some(n)) => format!("OUTSIDE any verified session (nearest: {n})"),
+                (None, None) => "OUTSIDE any verified session".to_string(),
+            };
+            s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", e.time, e.event, e.source_ip, cover, e.user_agent));
+        }
+    }
+    let fails = r.checks.iter().filter(|c| c.status == Status::Fail).count();
+    s.push_str(&format!("\n{} check(s), {} FAIL\n", r.checks.len(), fails));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, 0, 0).unwrap()
+    }
+
+    fn facts(events: Vec<RootEvent>) -> Facts {
+        Facts {
+            account: "123456789012".into(),
+            summary: Ok((true, false)),
+            root_virtual_mfa: Ok(false),
+            root_row: Ok(Some(RootRow::default())),
+            org_features: Ok(Some(vec!["RootCredentialsManagement".into()])),
+            root_events: Ok(events),
+            alert_rules: Ok(vec![AlertRule {
+                name: "root".into(),
+                region: "us-east-1".into(),
+                topics_confirmed: vec![("t".into(), true)],
+            }]),
+            notice_topic: Some(Ok(1)),
+            admins: Ok(vec!["alice".into(), "bob".into()]),
+        }
+    }
+
+    fn event(h: u32) -> RootEvent {
+        RootEvent {
+            account: "123456789012".into(),
+            time: at(h).to_rfc3339(),
+            event: "ConsoleLogin".into(),
+            source_ip: "203.0.113.9".into(),
+            user_agent: "Mozilla".into(),
+            session_id: None,
+            nearest_session: None,
+        }
+    }
+
+    fn cx(windows: Vec<Window>) -> Context {
+        Context {
+            now: at(23),
+            since: at(0),
+            windows,
+            skew: Duration::minutes(5),
+            roster: Ok("trusted".into()),
+            drill_overdue_days: Some(-10),
+            max_admins: 5,
+        }
+    }
+
+    #[test]
+    fn everything_in_order_passes_but_the_archive_is_manual() {
+        let r = evaluate(&facts(vec![]), &cx(vec![]));
+        assert!(r.checks.iter().all(|c| matches!(c.status, Status::Pass | Status::Manual)), "{:#?}", r.checks);
+        assert_eq!(r.exit_code(), 0);
+    }
+
+    #[test]
+    fn root_use_inside_a_verified_window_passes_and_outside_fails() {
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11) };
+        let r = evaluate(&facts(vec![event(10)]), &cx(vec![w.clone()]));
+        let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(r.root_activity[0].session_id.as_deref(), Some("s1"));
+        let r = evaluate(&facts(vec![event(14)]), &cx(vec![w]));
+        let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(r.root_activity[0].session_id, None);
+        assert_eq!(r.root_activity[0].nearest_session.as_deref(), Some("s1"));
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_virtual_root_mfa_fails_the_hardware_check_and_no_mfa_fails_both() {
+        let mut f = facts(vec![]);
+        f.root_virtual_mfa = Ok(true);
+        let r = evaluate(&f, &cx(vec![]));
+        assert_eq!(r.checks.iter().find(|c| c.id == "iam_root_hardware_mfa_enabled").unwrap().status, Status::Fail);
+        f.summary = Ok((false, true));
+        let r = evaluate(&f, &cx(vec![]));
+        for id in ["iam_root_mfa_enabled", "iam_root_hardware_mfa_enabled", "iam_no_root_access_key"] {
+            assert_eq!(r.checks.iter().find(|c| c.id == id).unwrap().status, Status::Fail, "{id}");
+        }
+    }
+
+    #[test]
+    fn only_errors_exit_2_and_fail_wins_over_error() {
+        let r = Report {
+            checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Error, "1", "x", "")],
+            root_activity: vec![],
+        };
+        assert_eq!(r.exit_code(), 2);
+        let r =
+            Report { checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")], root_activity: vec![] };
+        assert_eq!(r.exit_code(), 1);
+    }
+}

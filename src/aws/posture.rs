@@ -1,0 +1,219 @@
+//! The AWS facts `breakglass audit` decides on: read-only calls made with the auditor's own
+//! principal (docs/audit-policy.json lists exactly these), each bounded like every other call.
+
+use super::{Aws, classify};
+use crate::audit::{AlertRule, Facts, RootEvent, RootRow};
+use chrono::{DateTime, Utc};
+
+/// Every AWS API the audit calls (docs/audit-policy.json must allow exactly these).
+pub const AUDIT_CALLS: [&str; 11] = [
+    "sts:GetCallerIdentity",
+    "iam:GetAccountSummary",
+    "iam:ListVirtualMFADevices",
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListOrganizationsFeatures",
+    "iam:ListEntitiesForPolicy",
+    "cloudtrail:LookupEvents",
+    "events:ListRules",
+    "events:ListTargetsByRule",
+    "sns:ListSubscriptionsByTopic",
+];
+
+const WHO: &str = "the auditing principal";
+/// The most CloudTrail pages read (50 events each): a bound, said in the result when reached.
+const MAX_PAGES: usize = 200;
+
+/// Gathers every fact; a failing call makes only its own checks ERROR.
+pub fn gather(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<Utc>, topic: Option<&str>) -> Facts {
+    let iam = aws_sdk_iam::Client::new(&aws.sdk);
+    let summary =
+        aws.rt.block_on(iam.get_account_summary().send()).map_err(|e| classify("iam:GetAccountSummary", &e, WHO).to_string()).map(|o| {
+            use aws_sdk_iam::types::SummaryKeyType as K;
+            let m = o.summary_map().cloned().unwrap_or_default();
+            (m.get(&K::AccountMfaEnabled).copied().unwrap_or(0) > 0, m.get(&K::AccountAccessKeysPresent).copied().unwrap_or(0) > 0)
+        });
+    let root_virtual_mfa = aws
+        .rt
+        .block_on(iam.list_virtual_mfa_devices().send())
+        .map_err(|e| classify("iam:ListVirtualMFADevices", &e, WHO).to_string())
+        .map(|o| o.virtual_mfa_devices().iter().any(|d| d.user().is_some_and(|u| u.arn().ends_with(":root"))));
+    let root_row = credential_report(aws, &iam);
+    let org_features = match aws.rt.block_on(iam.list_organizations_features().send()) {
+        Ok(o) => Ok(Some(o.enabled_features().iter().map(|f| f.as_str().to_string()).collect())),
+        Err(e) => {
+            let c = classify("iam:ListOrganizationsFeatures", &e, WHO).to_string();
+            if c.contains("OrganizationNotFound") || c.contains("AccountNotManagementOrDelegatedAdministrator") { Ok(None) } else { Err(c) }
+        }
+    };
+    let admins = admins(aws, &iam);
+    let root_events = root_events(aws, account, since, until);
+    let alert_rules = alert_rules(aws);
+    let notice_topic = topic.map(|arn| {
+        let region = arn.split(':').nth(3).unwrap_or("us-east-1").to_string();
+        confirmed(aws, &region, arn)
+    });
+    Facts {
+        account: account.to_string(),
+        summary,
+        root_virtual_mfa,
+        root_row,
+        org_features,
+        root_events,
+        alert_rules,
+        notice_topic,
+        admins,
+    }
+}
+
+/// Confirmed subscriptions of an SNS topic, asked in the topic's own region.
+fn confirmed(aws: &Aws, region: &str, arn: &str) -> Result<usize, String> {
+    let conf = aws_sdk_sns::config::Builder::from(&aws.sdk).region(aws_sdk_sns::config::Region::new(region.to_string())).build();
+    let sns = aws_sdk_sns::Client::from_conf(conf);
+    let mut n = 0;
+    let mut token = None;
+    loop {
+        let out = aws
+            .rt
+            .block_on(sns.list_subscriptions_by_topic().topic_arn(arn).set_next_token(token).send())
+            .map_err(|e| classify("sns:ListSubscriptionsByTopic", &e, WHO).to_string())?;
+        n += out.subscriptions().iter().filter(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:"))).count();
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(n);
+        }
+    }
+}
+
+fn credential_report(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Option<RootRow>, String> {
+    // The report is generated on request; it is usually ready within a few seconds.
+    for _ in 0..20 {
+        let g = aws
+            .rt
+            .block_on(iam.generate_credential_report().send())
+            .map_err(|e| classify("iam:GenerateCredentialReport", &e, WHO).to_string())?;
+        if g.state().is_some_and(|s| s.as_str() == "COMPLETE") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let out = aws.rt.block_on(iam.get_credential_report().send()).map_err(|e| classify("iam:GetCredentialReport", &e, WHO).to_string())?;
+    let csv = String::from_utf8_lossy(out.content().map(|b| b.as_ref()).unwrap_or_default()).to_string();
+    Ok(root_row(&csv))
+}
+
+/// The `<root_account>` row of a credential report (CSV), if there is one.
+pub fn root_row(csv: &str) -> Option<RootRow> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let row: Vec<&str> = lines.map(|l| l.split(',').collect::<Vec<_>>()).find(|r| r.first() == Some(&"<root_account>"))?;
+    let date =
+        |name: &str| col(name).and_then(|i| row.get(i)).and_then(|v| DateTime::parse_from_rfc3339(v).ok()).map(|t| t.with_timezone(&Utc));
+    Some(RootRow {
+        password_last_used: date("password_last_used"),
+        access_key_last_used: ["access_key_1_last_used_date", "access_key_2_last_used_date"].iter().filter_map(|c| date(c)).collect(),
+    })
+}
+
+fn admins(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Vec<String>, String> {
+    let out = aws
+        .rt
+        .block_on(iam.list_entities_for_policy().policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").send())
+        .map_err(|e| classify("iam:ListEntitiesForPolicy", &e, WHO).to_string())?;
+    let mut names: Vec<String> = out.policy_users().iter().filter_map(|u| u.user_name().map(|n| format!("user:{n}"))).collect();
+    names.extend(out.policy_roles().iter().filter_map(|r| r.role_name().map(|n| format!("role:{n}"))));
+    names.extend(out.policy_groups().iter().filter_map(|g| g.group_name().map(|n| format!("group:{n}"))));
+    Ok(names)
+}
+
+/// Root's events in CloudTrail (`userIdentity.type` Root, sessions opened with sts:AssumeRoot
+/// included) between `since` and `until`.
+fn root_events(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<RootEvent>, String> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    let ct = aws_sdk_cloudtrail::Client::new(&aws.sdk);
+    let attr = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::Username)
+        .attribute_value("root")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out = vec![];
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = aws
+            .rt
+            .block_on(
+                ct.lookup_events()
+                    .lookup_attributes(attr.clone())
+                    .start_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(since.timestamp()))
+                    .end_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(until.timestamp()))
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .map_err(|e| classify("cloudtrail:LookupEvents", &e, WHO).to_string())?;
+        for e in page.events() {
+            if let Some(ev) = e.cloud_trail_event().and_then(|j| root_event(j, account)) {
+                out.push(ev);
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+    Err(format!("more than {} events: narrow --since", MAX_PAGES * 50))
+}
+
+/// A CloudTrail record (JSON) as a root event, if it is one.
+pub fn root_event(json: &str, account: &str) -> Option<RootEvent> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let id = &v["userIdentity"];
+    if id["type"] != "Root" {
+        return None;
+    }
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    Some(RootEvent {
+        account: v["recipientAccountId"].as_str().unwrap_or(account).to_string(),
+        time: s(&v["eventTime"]),
+        event: s(&v["eventName"]),
+        source_ip: s(&v["sourceIPAddress"]),
+        user_agent: s(&v["userAgent"]),
+        session_id: None,
+        nearest_session: None,
+    })
+}
+
+/// EventBridge rules (in the configured region and us-east-1, where sign-in events land) whose
+/// pattern matches root activity, with their SNS targets' confirmed subscriptions.
+fn alert_rules(aws: &Aws) -> Result<Vec<AlertRule>, String> {
+    let mut regions: Vec<String> = aws.sdk.region().map(|r| r.to_string()).into_iter().collect();
+    if !regions.iter().any(|r| r == "us-east-1") {
+        regions.push("us-east-1".into());
+    }
+    let mut rules = vec![];
+    for region in regions {
+        let conf =
+            aws_sdk_eventbridge::config::Builder::from(&aws.sdk).region(aws_sdk_eventbridge::config::Region::new(region.clone())).build();
+        let ev = aws_sdk_eventbridge::Client::from_conf(conf);
+        let out = aws.rt.block_on(ev.list_rules().send()).map_err(|e| classify("events:ListRules", &e, WHO).to_string())?;
+        for r in out.rules() {
+            let pattern = r.event_pattern().unwrap_or("");
+            if !(pattern.contains("\"Root\"") && pattern.contains("userIdentity")) {
+                continue;
+            }
+            let name = r.name().unwrap_or("").to_string();
+            let targets = aws
+                .rt
+                .block_on(ev.list_targets_by_rule().rule(&name).send())
+                .map_err(|e| classify("events:ListTargetsByRule", &e, WHO).to_string())?;
+            let topics = targets
+                .targets()
+                .iter()
+                .filter(|t| t.arn().starts_with("arn:aws:sns:"))
+                .map(|t| (t.arn().to_string(), confirmed(aws, &region, t.arn()).is_ok_and(|n| n > 0)))
+                .collect();
+            rules.push(AlertRule { name, region: region.clone(), topics_confirmed: topics });
+        }
+    }
+    Ok(rules)
+}
