@@ -473,7 +473,17 @@ impl App {
             self.presenting = false;
         }
         let before = self.c.checked.len();
+        let began = matches!(i, Intent::Begin { .. });
         let fx = self.c.advance(i);
+        // A drill that declares a key missing starts the cursor on a key that can be used.
+        if began
+            && let crate::ceremony::Scenario::KeyMissing(id) = &self.c.scenario
+            && let Some(serial) = self.c.roster.iter().find(|p| &p.id == id).map(|p| p.serial)
+            && self.v.keys.get(self.v.key_cursor).is_some_and(|k| k.serial == serial)
+            && let Some(i) = self.v.keys.iter().position(|k| k.serial != serial)
+        {
+            self.v.key_cursor = i;
+        }
         if matches!(self.c.phase, Phase::CheckIn(KeyStage::AwaitKey)) {
             if !self.presenting {
                 self.pin.clear();
@@ -482,7 +492,13 @@ impl App {
             // Right after a check-in, point at a key that has not checked in yet. Only then: the
             // cursor never moves by itself under a custodian's eyes (a tick must not change which
             // key Enter presents).
-            let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s);
+            let missing = match &self.c.scenario {
+                crate::ceremony::Scenario::KeyMissing(id) if self.c.mode == Mode::Drill => {
+                    self.c.roster.iter().find(|p| &p.id == id).map(|p| p.serial)
+                }
+                _ => None,
+            };
+            let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s) || missing == Some(s);
             if self.c.checked.len() > before
                 && self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial))
                 && let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial))

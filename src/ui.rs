@@ -384,7 +384,17 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                             let mark = if i == v.key_cursor { "▶ " } else { "  " };
                             let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
                             let model = if c.info.demo { String::new() } else { format!("{}, ", k.model) };
-                            let line = format!("{mark}{model}serial {}  {who}{}", k.serial, if taken { "  ✔ checked in" } else { "" });
+                            let missing = owner.is_some_and(|p| {
+                                c.mode == Mode::Drill && c.scenario == crate::ceremony::Scenario::KeyMissing(p.id.clone())
+                            });
+                            let note = if taken {
+                                "  ✔ checked in"
+                            } else if missing {
+                                "  ✘ declared missing in this drill"
+                            } else {
+                                ""
+                            };
+                            let line = format!("{mark}{model}serial {}  {who}{note}", k.serial);
                             lines.push(Line::from(Span::styled(line, if i == v.key_cursor { t.accent() } else { Style::default() })));
                         }
                     }
