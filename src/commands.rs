@@ -148,6 +148,19 @@ fn interrupted_warnings(env: &Env) -> Vec<String> {
 /// the custodians type a reason, not after.
 fn check_data_dir(env: &Env) -> anyhow::Result<()> {
     let dir = env.sessions_dir();
+    // Another user's directory: they could read the bundles or swap files between entries.
+    if let Ok(m) = std::fs::metadata(&env.data_dir) {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if m.uid() != me {
+            anyhow::bail!(
+                "the data directory {} belongs to user {} (you are {}): sessions must be kept in a directory of your own. Pass --data-dir",
+                env.data_dir.display(),
+                m.uid(),
+                me
+            );
+        }
+    }
     if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
         anyhow::bail!(
             "{} is a symbolic link: sessions are written only inside the data directory itself. Replace the link with a directory, or pass --data-dir",

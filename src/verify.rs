@@ -544,6 +544,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     // Walk the entries for the timeline and the signatures they carry.
     let mut checked_in: Vec<String> = vec![];
     let last_ts = entries.last().map(|e| e.light.ts.to_string());
+    r.timeline.reserve(entries.len());
     for (i, Entry { light, detail, event }) in entries.into_iter().enumerate() {
         let n = i + 1;
         r.timeline.push(event);

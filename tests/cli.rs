@@ -313,3 +313,22 @@ fn completions_and_man_page() {
     assert!(o.status.success());
     assert!(stdout(&o).contains(".TH breakglass 1") && stdout(&o).contains("recover"));
 }
+
+/// A data directory owned by another user is refused before anything starts (run as root, the
+/// test hands the directory to `nobody`; as another user it checks the same with a root-owned one).
+#[test]
+fn a_data_dir_owned_by_another_user_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let other =
+        if std::fs::metadata("/").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0) == rustix::process::geteuid().as_raw() {
+            // We are root: give the directory away.
+            let ok = std::process::Command::new("chown").args(["nobody", d.path().to_str().unwrap()]).status().unwrap().success();
+            assert!(ok, "chown is needed for this test");
+            d.path().to_path_buf()
+        } else {
+            std::path::PathBuf::from("/")
+        };
+    let o = run(&other, &["demo", "--auto"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("belongs to user"), "{}", stderr(&o));
+}
