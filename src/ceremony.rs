@@ -141,6 +141,8 @@ pub struct Recovery {
     pub closed: bool,
     /// The "root released" notice had gone out (or been acknowledged) already.
     pub released: bool,
+    /// The interrupted session's mode: a recovery keeps it.
+    pub mode: Mode,
 }
 
 /// What a key's verified attestation says (journalled at check-in).
@@ -732,6 +734,11 @@ impl Ceremony {
         self.phase = match (phase, intent) {
             (Phase::Setup, Intent::Begin { mode, reason, ticket, scenario }) => {
                 let reason = reason.trim().to_string();
+                // A recovery continues the interrupted session: its mode is not the custodians' to change.
+                let (mode, scenario) = match &self.recovering {
+                    Some(r) => (r.mode, Scenario::Standard),
+                    None => (mode, scenario),
+                };
                 if reason.is_empty() {
                     self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
                     Phase::Setup
@@ -1184,7 +1191,8 @@ impl Ceremony {
     fn quorum_present(&mut self, fx: &mut Vec<Effect>) -> Phase {
         let Some(rec) = self.recovering.clone() else { return self.send_notice(NoticePhase::InUse, fx) };
         self.outcome = Some(Outcome::Aborted);
-        self.aborted_at = Some(self.rail_index());
+        // Setup and both check-ins happened in this recovery; what followed them did not.
+        self.aborted_at = Some(3);
         self.announced = rec.announced;
         if !rec.closed {
             fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": 0})));

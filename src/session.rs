@@ -642,6 +642,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             announced,
             closed,
             released,
+            mode: if first["mode"] == "drill" { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident },
         },
         next_seq: chain.entries as u64,
         head: chain.head,

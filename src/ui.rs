@@ -320,7 +320,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let spin = SPINNER[(v.tick % 4) as usize];
     match &c.phase {
         Phase::Setup => {
-            lines.push(Line::from(Span::styled("Start a session", t.bold())));
+            lines.push(Line::from(Span::styled(
+                if c.recovering.is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
+                t.bold(),
+            )));
             lines.push(Line::from(""));
             let field = |i: usize, label: &str, value: String| {
                 let mark = if v.setup.field == i { "▶ " } else { "  " };
@@ -330,9 +333,11 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     Span::raw(value),
                 ])
             };
-            let mode = match v.setup.mode {
-                Mode::Incident => "[INCIDENT]  drill ".to_string(),
-                Mode::Drill => " incident  [DRILL]".to_string(),
+            let mode = match (&c.recovering, v.setup.mode) {
+                // A recovery keeps the interrupted session's mode.
+                (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
+                (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
+                (None, Mode::Drill) => " incident  [DRILL]".to_string(),
             };
             lines.push(field(0, "Mode", mode));
             let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
@@ -527,13 +532,22 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
             }
             lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
-            match c.notices.iter().find(|(p, _)| *p == NoticePhase::InUse) {
-                Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
-                None if c.announced => lines
-                    .push(Line::from(Span::styled("\"Root in use\" was NOT delivered (both custodians acknowledged going on)", t.bad()))),
-                None => {}
+            if let Some(r) = &c.recovering {
+                lines.push(Line::from(format!(
+                    "Recovered: the interrupted session ({} entries, the last at {}) is closed.",
+                    r.entries, r.last_ts
+                )));
+            } else {
+                match c.notices.iter().find(|(p, _)| *p == NoticePhase::InUse) {
+                    Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
+                    None if c.announced => lines.push(Line::from(Span::styled(
+                        "\"Root in use\" was NOT delivered (both custodians acknowledged going on)",
+                        t.bad(),
+                    ))),
+                    None => {}
+                }
             }
-            if c.mode == Mode::Drill {
+            if c.mode == Mode::Drill && c.recovering.is_none() {
                 lines.extend(drill_timing(c, v, t));
             }
             lines.push(Line::from(format!(

@@ -504,3 +504,28 @@ fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
     assert!(matches!(gate.shown().phase, Phase::Halted(_)));
     assert!(gate.shown().revealed.iter().all(|r| !r));
 }
+
+#[test]
+fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
+    let mut c = ceremony(true);
+    c.recovering = Some(breakglass::ceremony::Recovery {
+        entries: 6,
+        last_ts: "2026-11-25T03:00:05.000Z".into(),
+        partial_tail: None,
+        announced: true,
+        closed: false,
+        released: false,
+        mode: Mode::Incident,
+    });
+    // The custodians toggled DRILL on the setup screen: the recovery ignores it.
+    let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });
+    assert_eq!(kinds(&fx), ["session.recovered"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert_eq!(fields["mode"], "incident");
+    assert_eq!(fields["entries"], 6);
+    check_in(&mut c, 0);
+    let fx = check_in(&mut c, 1);
+    // Closed as aborted, and root (announced before) is released.
+    assert!(kinds(&fx).ends_with(&["session.aborted", "SendNotice"]), "{:?}", kinds(&fx));
+    assert_eq!(c.outcome, Some(Outcome::Aborted));
+}
