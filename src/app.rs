@@ -573,7 +573,13 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             Ok(1)
         }
         _ => {
-            if let Some(sig) = &app.stopped_by {
+            if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome) {
+                eprintln!(
+                    "Stopped by {sig} while signing: the session in {} was closed and is recorded, but unsigned: sign it with `breakglass recover {}`.",
+                    dir.display(),
+                    dir.display()
+                );
+            } else if let Some(sig) = &app.stopped_by {
                 eprintln!(
                     "Stopped by {sig}: recorded as aborted in {} (\"root released\" sent if root had been announced). It is unsigned: close it with `breakglass recover {}`.",
                     dir.display(),

@@ -1200,6 +1200,9 @@ impl Ceremony {
         if rec.announced && !rec.released {
             self.info_msg("Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into());
             self.release(NoticePhase::Aborted, fx)
+        } else if rec.released {
+            self.info_msg("Interrupted session closed. \"Root released\" had already gone out; now sign.".into());
+            self.start_signing()
         } else {
             self.info_msg("Interrupted session closed. Root was never announced, so no notice goes out; now sign.".into());
             self.start_signing()

@@ -176,7 +176,7 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub auto: bool,
     /// Why the session is being recovered (recorded in `session.recovered`).
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 }
 

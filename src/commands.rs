@@ -103,7 +103,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
         Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
-        Command::Audit(a) => audit_cmd(&env, &a),
+        Command::Audit(a) => match audit_cmd(&env, &a) {
+            // A machine reading --json gets the error as JSON too.
+            Err(e) if a.json => {
+                emit(&format!("{}\n", serde_json::json!({"status": "error", "error": format!("{e:#}")})))?;
+                Ok(2)
+            }
+            other => other,
+        },
         Command::Enroll(a) => crate::enroll::run(&a),
         Command::Doctor => doctor(&env),
         Command::Completions { shell } => {

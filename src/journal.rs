@@ -46,16 +46,20 @@ impl FileStore {
         &self.path
     }
 
-    /// Opens an existing journal to continue its chain, first cutting it to `keep` bytes (the
-    /// intact lines; a partial last line left by a crash goes). Refuses a symlink.
-    pub fn open_append(path: &Path, keep: u64) -> std::io::Result<Self> {
+    /// Opens an existing journal to continue its chain. Refuses a symlink.
+    pub fn open_append(path: &Path) -> std::io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
-        if file.metadata()?.len() != keep {
-            file.set_len(keep)?;
-            file.sync_all()?;
-        }
         Ok(Self { file, path: path.to_path_buf() })
+    }
+
+    /// Cuts the file to `keep` bytes (the intact lines; a partial last line left by a crash goes).
+    pub fn truncate(&mut self, keep: u64) -> std::io::Result<()> {
+        if self.file.metadata()?.len() != keep {
+            self.file.set_len(keep)?;
+            self.file.sync_all()?;
+        }
+        Ok(())
     }
 }
 
@@ -127,6 +131,10 @@ impl<S: JournalStore> Journal<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     /// Appends an entry and makes it durable. `fields` must be a JSON object; its keys follow the

@@ -67,6 +67,9 @@ pub struct Runner {
     /// is checked against the monotonic one before every entry.
     last_time: Option<(chrono::DateTime<chrono::Utc>, u64)>,
     last_ts: String,
+    /// A recovery not yet written: before its first entry, the journal is cut to its intact
+    /// lines and earlier signatures are set aside.
+    pending_recovery: Option<u64>,
 }
 
 /// How far the wall clock may drift from the monotonic clock between two entries before it is
@@ -123,6 +126,7 @@ impl Runner {
             mono_base: 0,
             last_time: None,
             last_ts: String::new(),
+            pending_recovery: None,
         }
     }
 
@@ -335,6 +339,9 @@ impl Runner {
             self.write_roster_copy()?;
             self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
         }
+        if let Some(keep) = self.pending_recovery.take() {
+            self.begin_recovery(keep)?;
+        }
         let now = self.clock.now();
         let mono = self.mono_base + self.clock.mono_ms();
         let observed = rfc3339_ms(now);
@@ -408,6 +415,28 @@ impl Runner {
         sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig)?;
         let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
         write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// The first write of a recovery: signatures over the journal as it was would no longer match
+    /// once it goes on, so they are kept beside it under another name (never deleted, never
+    /// overwritten); then a partial last line is cut (its bytes are in `session.recovered`).
+    fn begin_recovery(&mut self, keep: u64) -> std::io::Result<()> {
+        for e in std::fs::read_dir(&self.dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with("journal.jsonl.") && name.ends_with(".sig") {
+                let mut n = 1;
+                let mut kept = self.dir.join(format!("{name}.before-recovery"));
+                while std::fs::symlink_metadata(&kept).is_ok() {
+                    n += 1;
+                    kept = self.dir.join(format!("{name}.before-recovery-{n}"));
+                }
+                std::fs::rename(e.path(), &kept)?;
+            }
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.store_mut().truncate(keep)?;
+        }
+        Ok(())
     }
 
     fn write_roster_copy(&self) -> std::io::Result<()> {
@@ -665,18 +694,9 @@ pub fn resume(
 ) -> Result<(Ceremony, Runner), RecoverError> {
     let d = i.dir.display().to_string();
     let path = i.dir.join(journal::FILE_NAME);
-    // Signatures over the journal as it was would no longer match once it goes on: they are kept
-    // beside it under another name, never deleted.
-    if let Ok(rd) = std::fs::read_dir(&i.dir) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with("journal.jsonl.") && name.ends_with(".sig") {
-                let kept = i.dir.join(format!("{name}.before-recovery"));
-                std::fs::rename(e.path(), &kept).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
-            }
-        }
-    }
-    let store = FileStore::open_append(&path, i.body_end).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
+    // Nothing on disk changes until the recovery writes its first entry: leaving the recovery
+    // screen early leaves the session exactly as it was.
+    let store = FileStore::open_append(&path).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
     let info = crate::ceremony::SessionInfo {
         session_id: i.session_id.clone(),
         demo: i.demo,
@@ -697,6 +717,7 @@ pub fn resume(
     r.genesis = Some(i.genesis);
     r.mono_base = i.last_mono + 1;
     r.last_ts = i.recovery.last_ts.clone();
+    r.pending_recovery = Some(i.body_end);
     Ok((c, r))
 }
 

@@ -103,3 +103,34 @@ fn recover_refuses_a_broken_chain_and_an_empty_journal() {
     assert_eq!(r.status.code(), Some(2));
     assert!(stderr(&r).contains("empty"), "{}", stderr(&r));
 }
+
+/// Leaving the recovery before its first entry changes nothing on disk; two recoveries never
+/// overwrite each other's kept signatures.
+#[test]
+fn an_abandoned_recovery_changes_nothing_and_kept_signatures_are_never_overwritten() {
+    let d = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(bin())
+        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
+        .env("BREAKGLASS_TEST_CRASH_AFTER", "5")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let s = only_session(d.path());
+    let j = s.join("journal.jsonl");
+    let mut bytes = std::fs::read(&j).unwrap();
+    bytes.extend_from_slice(b"{\"seq\":6,\"ts");
+    std::fs::write(&j, &bytes).unwrap();
+    std::fs::write(s.join("journal.jsonl.alice.sig"), b"an earlier signature").unwrap();
+    std::fs::write(s.join("journal.jsonl.alice.sig.before-recovery"), b"kept by an earlier recovery").unwrap();
+    // Without a terminal the recovery screen cannot open: nothing may have changed.
+    let r = run(d.path(), &["recover", s.to_str().unwrap()]);
+    assert!(!r.status.success());
+    assert_eq!(std::fs::read(&j).unwrap(), bytes, "the journal is untouched");
+    assert!(s.join("journal.jsonl.alice.sig").exists());
+    // A real recovery keeps both older signatures.
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(std::fs::read(s.join("journal.jsonl.alice.sig.before-recovery")).unwrap(), b"kept by an earlier recovery");
+    assert_eq!(std::fs::read(s.join("journal.jsonl.alice.sig.before-recovery-2")).unwrap(), b"an earlier signature");
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
+}

@@ -198,7 +198,8 @@ fn alert_rules(aws: &Aws) -> Result<Vec<AlertRule>, String> {
         let out = aws.rt.block_on(ev.list_rules().send()).map_err(|e| classify("events:ListRules", &e, WHO).to_string())?;
         for r in out.rules() {
             let pattern = r.event_pattern().unwrap_or("");
-            if !(pattern.contains("\"Root\"") && pattern.contains("userIdentity")) {
+            let enabled = r.state().is_none_or(|s| s.as_str() == "ENABLED");
+            if !(enabled && pattern.contains("\"Root\"") && pattern.contains("userIdentity")) {
                 continue;
             }
             let name = r.name().unwrap_or("").to_string();
