@@ -138,7 +138,8 @@ pub enum Signers {
     OwnQuorum,
     /// A quorum of the previous version's custodians.
     PreviousQuorum,
-    /// A custodian this version adds (proof of possession of the new key).
+    /// A custodian this version adds, or whose keys it changes (their own consent, and proof of
+    /// possession of the signing key).
     Newcomer(String),
 }
 
@@ -201,7 +202,7 @@ fn unsigned_text(
     let who = match needs {
         Signers::OwnQuorum => "a quorum of its own custodians".to_string(),
         Signers::PreviousQuorum => "a quorum of the previous version's custodians".to_string(),
-        Signers::Newcomer(id) => format!("`{id}`, whom it adds (proof that they hold their key)"),
+        Signers::Newcomer(id) => format!("`{id}`, whom it adds or whose keys it changes (proof that they hold their key)"),
     };
     let mut s = format!(
         "NOT trusted: roster version {version} (SHA-256 {}) needs signatures by {who}: {} of {need} ({}).",
@@ -281,7 +282,12 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
         let ((prev, _), (next, sigs)) = (&pair[0], &pair[1]);
         quorum_of(next, prev, sigs, Signers::PreviousQuorum)?;
         for c in &next.custodians {
-            let added = prev.key(&c.id).is_none_or(|k| Some(k) != next.key(&c.id));
+            // New, or any of their key material changed (signing key, age recipient, YubiKey):
+            // only that custodian, signing with the key this version names, can agree to it.
+            let before = prev.custodian(&c.id);
+            let added = before.is_none_or(|b| {
+                prev.key(&c.id) != next.key(&c.id) || b.age_recipient != c.age_recipient || b.yubikey_serial != c.yubikey_serial
+            });
             if added {
                 let (good, bad) = next.signed_by(next, &only(sigs, &c.id));
                 if good.is_empty() {

@@ -15,6 +15,21 @@ fn only_session(data: &Path) -> PathBuf {
     dirs.pop().unwrap()
 }
 
+/// A DEMO ceremony killed right after entry `n`: its data dir, session dir, journal path and bytes.
+fn crashed_after(n: u64) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<u8>) {
+    let d = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(bin())
+        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
+        .env("BREAKGLASS_TEST_CRASH_AFTER", n.to_string())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the process should have died after entry {n}");
+    let s = only_session(d.path());
+    let j = s.join("journal.jsonl");
+    let bytes = std::fs::read(&j).unwrap();
+    (d, s, j, bytes)
+}
+
 fn entries_of_a_full_demo() -> usize {
     let d = tempfile::tempdir().unwrap();
     let s = common::demo_session(d.path(), &[]);
@@ -60,16 +75,7 @@ fn killed_after_every_entry_verify_says_incomplete_and_recover_closes_it() {
 
 #[test]
 fn a_partial_last_line_is_cut_kept_in_the_recovery_and_the_session_closes() {
-    let d = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(bin())
-        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
-        .env("BREAKGLASS_TEST_CRASH_AFTER", "5")
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let s = only_session(d.path());
-    let j = s.join("journal.jsonl");
-    let mut bytes = std::fs::read(&j).unwrap();
+    let (d, s, j, mut bytes) = crashed_after(5);
     bytes.extend_from_slice(b"{\"seq\":6,\"ts\":\"2026");
     std::fs::write(&j, &bytes).unwrap();
     assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(3));
@@ -108,16 +114,7 @@ fn recover_refuses_a_broken_chain_and_an_empty_journal() {
 /// overwrite each other's kept signatures.
 #[test]
 fn an_abandoned_recovery_changes_nothing_and_kept_signatures_are_never_overwritten() {
-    let d = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(bin())
-        .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
-        .env("BREAKGLASS_TEST_CRASH_AFTER", "5")
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let s = only_session(d.path());
-    let j = s.join("journal.jsonl");
-    let mut bytes = std::fs::read(&j).unwrap();
+    let (d, s, j, mut bytes) = crashed_after(5);
     bytes.extend_from_slice(b"{\"seq\":6,\"ts");
     std::fs::write(&j, &bytes).unwrap();
     std::fs::write(s.join("journal.jsonl.alice.sig"), b"an earlier signature").unwrap();

@@ -391,3 +391,24 @@ fn the_ceremony_refuses_an_unsigned_runbook_and_announces_a_new_roster_once() {
     assert!(!stderr(&o).contains("\"roster changed\""), "{}", stderr(&o));
     assert_eq!(notices(), 1, "announced once per version");
 }
+
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn a_rotation_that_changes_a_custodians_key_needs_that_custodian() {
+    let org = Org::new();
+    let v1 = sha256_file(&org.roster());
+    // alice and carol (a v1 quorum) point bob's runbook layer at a key alice holds.
+    let mut bob = person(&org.path().join("keys"), "bob-other", 1002);
+    bob.id = "bob".into();
+    bob.public = org.bob.public.clone();
+    org.replace_roster(&roster_text(2, Some(&v1), 2, &[&org.alice, &bob, &org.carol]));
+    ssh_sign(&org.alice, "alice", "breakglass-roster", &org.roster());
+    ssh_sign(&org.carol, "carol", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("`bob`, whom it adds or whose keys it changes"), "{}", stdout(&o));
+    // bob agrees, on his own key: trusted.
+    ssh_sign(&org.bob, "bob", "breakglass-roster", &org.roster());
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
