@@ -97,7 +97,7 @@ impl TrustedRoster {
     pub fn describe(&self) -> String {
         let r = self.roster();
         let from = match &self.source {
-            Source::Given(p) => format!("{} (--roster)", p.display()),
+            Source::Given(p) => format!("{} (named on the command line)", p.display()),
             Source::Configured(p) => format!("{} (paths.roster)", p.display()),
             Source::Bundle(p) => format!("{} (the bundle's own copy: nothing else was configured or given)", p.display()),
             Source::Demo => "the built-in DEMO roster".to_string(),
