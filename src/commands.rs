@@ -186,7 +186,20 @@ fn check_data_dir(env: &Env) -> anyhow::Result<()> {
             "cannot write session journals in {}: {e}. Fix its permissions or free space, or choose another with --data-dir; nothing was started",
             dir.display()
         )
-    })
+    })?;
+    // A ceremony writes a few hundred KB at most (a long one with many notes): a disk with less
+    // than 1 MiB free is refused now, before any notice goes out or anything is unsealed.
+    const NEEDED: u64 = 1 << 20;
+    if let Ok(v) = rustix::fs::statvfs(&dir)
+        && v.f_bavail.saturating_mul(v.f_frsize) < NEEDED
+    {
+        anyhow::bail!(
+            "only {} bytes are free in {}; a session needs at least {NEEDED}. Free disk space or choose another --data-dir; nothing was started",
+            v.f_bavail.saturating_mul(v.f_frsize),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {

@@ -131,3 +131,39 @@ fn an_abandoned_recovery_changes_nothing_and_kept_signatures_are_never_overwritt
     assert_eq!(std::fs::read(s.join("journal.jsonl.alice.sig.before-recovery-2")).unwrap(), b"an earlier signature");
     assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
 }
+
+/// A nearly full disk is refused before anything starts (a real tmpfs of 64 KB where this machine
+/// lets the test mount one), and a disk that fills mid-ceremony (RLIMIT_FSIZE, the portable
+/// stand-in: the kernel stops the process at the limit) leaves a session that verify calls
+/// incomplete and `recover` closes.
+#[test]
+fn a_full_disk_is_refused_up_front_and_one_that_fills_mid_ceremony_is_recoverable() {
+    let d = tempfile::tempdir().unwrap();
+    let small = d.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", small.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        let o = run(&small, &["demo", "--auto"]);
+        let _ = std::process::Command::new("umount").arg(&small).status();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("bytes are free") && stderr(&o).contains("nothing was started"), "{}", stderr(&o));
+    } else {
+        println!("tmpfs cannot be mounted here (not root, or no privilege): only the RLIMIT_FSIZE stand-in runs");
+    }
+    // The disk fills mid-ceremony: at most 6 KB per file.
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -f 6; exec {} --data-dir {} demo --auto", bin().display(), d.path().join("data").display()))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the file-size limit should stop the ceremony");
+    let s = only_session(&d.path().join("data"));
+    let v = run(&d.path().join("data"), &["verify", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(3), "incomplete, never valid or invalid: {}", stdout(&v));
+    let r = run(&d.path().join("data"), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(run(&d.path().join("data"), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
+}
