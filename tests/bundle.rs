@@ -322,3 +322,52 @@ fn a_wall_clock_jump_is_journalled_and_the_session_stays_valid() {
         assert!(rep.warnings.iter().any(|w| w.contains("wall clock jumped")));
     }
 }
+
+/// Rewrites a bundle's journal with `edit` applied to entry `at` and every `prev` recomputed, as
+/// someone holding the file could (the co-signatures then fail too; the point is which problems
+/// verify names).
+fn rechain_with(dir: &Path, at: usize, edit: impl Fn(&mut serde_json::Value)) {
+    use sha2::Digest;
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if i == at {
+            edit(&mut v);
+        }
+        v["prev"] = serde_json::Value::from(prev.clone());
+        let line = serde_json::to_string(&v).unwrap();
+        prev = hex::encode(sha2::Sha256::digest(line.as_bytes()));
+        out.push_str(&line);
+        out.push('\n');
+    }
+    std::fs::write(dir.join("journal.jsonl"), out).unwrap();
+}
+
+/// The checks verify makes while it parses on both cores (labels, a second session.opened) find
+/// the entry wherever it falls in a long journal.
+#[test]
+fn a_changed_label_or_a_second_session_opened_is_found_in_either_half() {
+    let (_d, dir) = complete();
+    let n = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap().lines().count();
+    for at in [2, n - 3] {
+        let copy = tempfile::tempdir().unwrap();
+        let c = copy.path().join("s");
+        std::fs::create_dir(&c).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            std::fs::copy(e.path(), c.join(e.file_name())).unwrap();
+        }
+        rechain_with(&c, at, |v| v["mode"] = "incident".into());
+        let r = breakglass::verify::verify(&c, &Default::default(), None).unwrap();
+        assert_eq!(r.status, Status::Invalid);
+        assert!(
+            r.problems.iter().any(|p| p.kind == breakglass::journal::ProblemKind::Label && p.line == at + 1),
+            "entry {at}: {:?}",
+            r.problems
+        );
+        rechain_with(&c, at, |v| v["kind"] = "session.opened".into());
+        let r = breakglass::verify::verify(&c, &Default::default(), None).unwrap();
+        assert!(r.problems.iter().any(|p| p.what.contains("second session.opened") && p.line == at + 1), "entry {at}: {:?}", r.problems);
+    }
+}
