@@ -6,7 +6,7 @@ use crate::audit::{AlertRule, Facts, RootEvent, RootRow};
 use chrono::{DateTime, Utc};
 
 /// Every AWS API the audit calls (docs/audit-policy.json must allow exactly these).
-pub const AUDIT_CALLS: [&str; 11] = [
+pub const AUDIT_CALLS: [&str; 12] = [
     "sts:GetCallerIdentity",
     "iam:GetAccountSummary",
     "iam:ListVirtualMFADevices",
@@ -14,6 +14,7 @@ pub const AUDIT_CALLS: [&str; 11] = [
     "iam:GetCredentialReport",
     "iam:ListOrganizationsFeatures",
     "iam:ListEntitiesForPolicy",
+    "iam:GetGroup",
     "cloudtrail:LookupEvents",
     "events:ListRules",
     "events:ListTargetsByRule",
@@ -116,14 +117,43 @@ pub fn root_row(csv: &str) -> Option<RootRow> {
     })
 }
 
+/// Every principal with AdministratorAccess: users, roles, and the members of groups that hold it
+/// (all pages).
 fn admins(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Vec<String>, String> {
-    let out = aws
-        .rt
-        .block_on(iam.list_entities_for_policy().policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").send())
-        .map_err(|e| classify("iam:ListEntitiesForPolicy", &e, WHO).to_string())?;
-    let mut names: Vec<String> = out.policy_users().iter().filter_map(|u| u.user_name().map(|n| format!("user:{n}"))).collect();
-    names.extend(out.policy_roles().iter().filter_map(|r| r.role_name().map(|n| format!("role:{n}"))));
-    names.extend(out.policy_groups().iter().filter_map(|g| g.group_name().map(|n| format!("group:{n}"))));
+    let mut names = vec![];
+    let mut groups = vec![];
+    let mut marker: Option<String> = None;
+    loop {
+        let out = aws
+            .rt
+            .block_on(
+                iam.list_entities_for_policy().policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").set_marker(marker.clone()).send(),
+            )
+            .map_err(|e| classify("iam:ListEntitiesForPolicy", &e, WHO).to_string())?;
+        names.extend(out.policy_users().iter().filter_map(|u| u.user_name().map(|n| format!("user:{n}"))));
+        names.extend(out.policy_roles().iter().filter_map(|r| r.role_name().map(|n| format!("role:{n}"))));
+        groups.extend(out.policy_groups().iter().filter_map(|g| g.group_name().map(str::to_string)));
+        marker = out.marker().map(str::to_string);
+        if !out.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    for g in groups {
+        let mut marker: Option<String> = None;
+        loop {
+            let out = aws
+                .rt
+                .block_on(iam.get_group().group_name(&g).set_marker(marker.clone()).send())
+                .map_err(|e| classify("iam:GetGroup", &e, WHO).to_string())?;
+            names.extend(out.users().iter().map(|u| format!("user:{} (group {g})", u.user_name())));
+            marker = out.marker().map(str::to_string);
+            if !out.is_truncated() || marker.is_none() {
+                break;
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
     Ok(names)
 }
 
@@ -195,8 +225,20 @@ fn alert_rules(aws: &Aws) -> Result<Vec<AlertRule>, String> {
         let conf =
             aws_sdk_eventbridge::config::Builder::from(&aws.sdk).region(aws_sdk_eventbridge::config::Region::new(region.clone())).build();
         let ev = aws_sdk_eventbridge::Client::from_conf(conf);
-        let out = aws.rt.block_on(ev.list_rules().send()).map_err(|e| classify("events:ListRules", &e, WHO).to_string())?;
-        for r in out.rules() {
+        let mut all = vec![];
+        let mut token: Option<String> = None;
+        loop {
+            let out = aws
+                .rt
+                .block_on(ev.list_rules().set_next_token(token.clone()).send())
+                .map_err(|e| classify("events:ListRules", &e, WHO).to_string())?;
+            all.extend(out.rules().iter().cloned());
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        for r in &all {
             let pattern = r.event_pattern().unwrap_or("");
             let enabled = r.state().is_none_or(|s| s.as_str() == "ENABLED");
             if !(enabled && pattern.contains("\"Root\"") && pattern.contains("userIdentity")) {
