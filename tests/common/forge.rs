@@ -25,7 +25,16 @@ pub fn person(dir: &Path, id: &str, serial: u32) -> Person {
     super::require_tool("ssh-keygen", "openssh-client");
     super::require_tool("age-keygen", "age");
     let ssh = dir.join(format!("{id}.ssh"));
-    sh(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-C", id, "-f"]).arg(&ssh));
+    // About one P-256 key in 256 has a private scalar that ssh-key 0.6 refuses to read (a leading
+    // zero byte); the software stand-in for a YubiKey needs to read it, so such keys are made again.
+    for _ in 0..20 {
+        let _ = std::fs::remove_file(&ssh);
+        let _ = std::fs::remove_file(ssh.with_extension("ssh.pub"));
+        sh(Command::new("ssh-keygen").args(["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-C", id, "-f"]).arg(&ssh));
+        if ssh_key::PrivateKey::from_openssh(std::fs::read_to_string(&ssh).unwrap()).is_ok() {
+            break;
+        }
+    }
     let public = std::fs::read_to_string(ssh.with_extension("ssh.pub")).unwrap().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     let agekey = dir.join(format!("{id}.agekey"));
     sh(Command::new("age-keygen").arg("-o").arg(&agekey));
