@@ -91,8 +91,15 @@ pub fn sign_file_with_key(
     expected: &PublicKey,
 ) -> Result<std::path::PathBuf, String> {
     let out = crate::roster::sig_path(file, id);
-    let k =
-        ssh_key::PrivateKey::read_openssh_file(key_path).map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
+    let k = ssh_key::PrivateKey::read_openssh_file(key_path).map_err(|e| {
+        format!(
+            "cannot read the private key {}: {e}. Sign with stock OpenSSH instead: `ssh-keygen -Y sign -f {} -n {namespace} {}` and rename the .sig to {}",
+            key_path.display(),
+            key_path.display(),
+            file.display(),
+            out.display()
+        )
+    })?;
     if k.is_encrypted() {
         return Err(format!(
             "{} is passphrase-protected: sign with `ssh-keygen -Y sign -f {} -n {namespace} {}` and rename the .sig to {}",
