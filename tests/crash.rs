@@ -43,14 +43,7 @@ fn killed_after_every_entry_verify_says_incomplete_and_recover_closes_it() {
     let total = entries_of_a_full_demo();
     assert!(total > 20, "{total}");
     for n in 0..total as u64 {
-        let d = tempfile::tempdir().unwrap();
-        let o = std::process::Command::new(bin())
-            .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--auto"])
-            .env("BREAKGLASS_TEST_CRASH_AFTER", n.to_string())
-            .output()
-            .unwrap();
-        assert!(!o.status.success(), "entry {n}: the process should have died");
-        let s = only_session(d.path());
+        let (d, s, _, _) = crashed_after(n);
         let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
         assert_eq!(v.status.code(), Some(3), "after entry {n}: {}", stdout(&v));
         let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
