@@ -82,6 +82,10 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
 fn harden_process() {
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let _ = rustix::process::setrlimit(rustix::process::Resource::Core, rustix::process::Rlimit { current: Some(0), maximum: Some(0) });
+    // A file-size limit reached mid-ceremony: without a handler SIGXFSZ kills the process in the
+    // middle of a write; with one, the write fails (EFBIG) and the ceremony halts cleanly,
+    // saying why, with the terminal restored.
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
 }
 
 /// Runs a command; returns the process exit code.

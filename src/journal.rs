@@ -68,9 +68,26 @@ impl JournalStore for FileStore {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
         buf.push(b'\n');
-        self.file.write_all(&buf)?;
-        self.file.sync_data()
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self.file.write_all(&buf).and_then(|()| self.file.sync_data()) {
+            // A disk that filled up (or a file-size limit) may have taken half the line: cut it
+            // off again so the journal stays whole lines (best effort; recovery cuts it otherwise).
+            let _ = self.file.set_len(before).and_then(|()| self.file.sync_all());
+            return Err(explain_write_error(e));
+        }
+        Ok(())
     }
+}
+
+/// Names the two ways a disk refuses a write in the custodians' words.
+fn explain_write_error(e: std::io::Error) -> std::io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSPC) => "the disk is full",
+        Some(libc::EDQUOT) => "the disk quota is used up",
+        Some(libc::EFBIG) => "the file-size limit (ulimit -f) was reached",
+        _ => return e,
+    };
+    std::io::Error::new(e.kind(), format!("{why} ({e})"))
 }
 
 /// Keeps lines in memory (tests, benchmarks).

@@ -152,11 +152,50 @@ fn a_full_disk_is_refused_up_front_and_one_that_fills_mid_ceremony_is_recoverabl
         .arg(format!("ulimit -f 6; exec {} --data-dir {} demo --auto", bin().display(), d.path().join("data").display()))
         .output()
         .unwrap();
-    assert!(!o.status.success(), "the file-size limit should stop the ceremony");
+    // SIGXFSZ does not kill it: the write fails, the ceremony halts and says why.
+    assert_eq!(o.status.code(), Some(2), "a clean halt, not a kill by SIGXFSZ: {:?}", o.status);
+    assert!(stderr(&o).contains("journal could not be written") && stderr(&o).contains("file-size limit"), "{}", stderr(&o));
     let s = only_session(&d.path().join("data"));
+    let journal = std::fs::read(s.join("journal.jsonl")).unwrap();
+    assert!(journal.ends_with(b"\n"), "the half-written line was cut off again");
     let v = run(&d.path().join("data"), &["verify", s.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(3), "incomplete, never valid or invalid: {}", stdout(&v));
     let r = run(&d.path().join("data"), &["recover", "--auto", s.to_str().unwrap()]);
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(run(&d.path().join("data"), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
+}
+
+/// The same in the TUI: the disk fills mid-ceremony, the screen says the journal could not be
+/// written and stops, and the terminal is restored when the custodians leave.
+#[test]
+fn a_disk_that_fills_in_the_tui_halts_with_the_reason_on_screen() {
+    use common::pty::*;
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let mut cmd = CommandBuilder::new("bash");
+    cmd.args(["-c", &format!("ulimit -f 6; exec {} --data-dir {} demo", bin().display(), data.display())]);
+    let (mut s, mut child) = spawn_command(cmd);
+    s.wait_for("Start a session");
+    s.keys("a reason long enough to fill the journal sooner: ");
+    s.keys(&"x".repeat(400));
+    s.keys(ENTER);
+    let start = std::time::Instant::now();
+    // Each check-in journals several entries: the limit is reached during the first few.
+    while !s.text().contains("journal could not be written") && start.elapsed() < std::time::Duration::from_secs(30) {
+        if s.text().contains("enter your PIN") {
+            s.keys(if s.text().contains("Alice") { "314159" } else { "271828" });
+            s.keys(ENTER);
+        } else if s.text().contains("insert your YubiKey") || s.text().contains("touch your key now") {
+            s.keys(ENTER);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    s.wait_for("journal could not be written");
+    s.wait_for("file-size limit");
+    s.keys("q");
+    let status = wait_exit(&mut child);
+    assert!(status.exit_code() != 0, "{status:?}");
+    assert!(s.raw_text().contains("\u{1b}[?1049l"), "the terminal's main screen is restored");
+    let sess = only_session(&data);
+    assert_eq!(run(&data, &["verify", sess.to_str().unwrap()]).status.code(), Some(3), "incomplete, never invalid");
 }

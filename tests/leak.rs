@@ -1,4 +1,5 @@
-//! A leak scan: every byte the process writes during full, crashed and recovered DEMO ceremonies
+//! A leak scan: every byte the process writes during full, aborted, signalled, crashed and
+//! recovered DEMO ceremonies
 //! (journal, bundle, outbox notices, stdout, stderr) holds no PIN, no secret block and no runbook
 //! text.
 
@@ -21,6 +22,9 @@ const FORBIDDEN: [&str; 8] = [
     "Lock the insider out",
     "Sign in as root with the hardware MFA key",
 ];
+
+/// A PIN typed (wrongly) in the TUI run: nowhere on disk, nowhere on the terminal.
+const TYPED: &str = "592653";
 
 fn all_bytes(dir: &Path, out: &mut Vec<u8>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -48,7 +52,7 @@ fn without_digests(text: &str) -> String {
 
 fn scan(what: &str, bytes: &[u8]) {
     let text = without_digests(&String::from_utf8_lossy(bytes));
-    for f in FORBIDDEN {
+    for f in FORBIDDEN.iter().chain([&TYPED]) {
         assert!(!text.contains(f), "{what}: `{f}` leaked");
     }
     assert!(!text.contains("panicked"), "{what}: a panic message");
@@ -79,6 +83,54 @@ fn nothing_secret_is_written_anywhere() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     out.extend_from_slice(&r.stdout);
     out.extend_from_slice(&r.stderr);
+    // In the TUI: one ceremony aborted with Ctrl-C after a check-in, one stopped by SIGHUP with
+    // the runbook open. What the terminal received may show runbook text (that is its job), but
+    // never a PIN.
+    let mut terminal = Vec::new();
+    {
+        use common::pty::*;
+        let (mut s, mut child) = spawn(d.path(), &[]);
+        s.wait_for("Start a session");
+        s.keys("leak scan abort");
+        s.keys(ENTER);
+        s.wait_for("Custodian 1: insert your YubiKey");
+        // A mistyped PIN first: the demo screen shows the DEMO PINs as hints, but what a
+        // custodian types must never be echoed.
+        s.keys(ENTER);
+        s.wait_for("enter your PIN");
+        s.keys(TYPED);
+        s.keys(ENTER);
+        s.wait_for("Wrong PIN");
+        s.keys("314159");
+        s.keys(ENTER);
+        s.wait_for("touch your key now");
+        s.keys(ENTER);
+        s.wait_for("Custodian 2: insert your YubiKey");
+        s.keys("\x03");
+        s.wait_for("Abort the ceremony?");
+        s.keys("y");
+        s.wait_for("Alice Example: sign the session log");
+        s.keys(ENTER);
+        s.wait_for("Ceremony ABORTED and recorded");
+        s.keys("q");
+        assert!(wait_exit(&mut child).success());
+        terminal.extend_from_slice(&s.raw.lock().unwrap());
+        let (mut s, mut child) = spawn(d.path(), &[]);
+        s.wait_for("Start a session");
+        s.keys("leak scan hangup");
+        s.keys(ENTER);
+        s.wait_for("Custodian 1: insert your YubiKey");
+        check_in(&mut s, "314159");
+        s.wait_for("Custodian 2: insert your YubiKey");
+        check_in(&mut s, "271828");
+        s.wait_for("Runbook: 0/13 steps done");
+        signal(&child, "HUP");
+        assert_eq!(wait_exit(&mut child).exit_code(), 3);
+        terminal.extend_from_slice(&s.raw.lock().unwrap());
+    }
+    let text = without_digests(&String::from_utf8_lossy(&terminal));
+    assert!(!text.contains(TYPED), "the terminal: the typed PIN was echoed");
+    assert!(!text.contains("panicked"), "the terminal: a panic message");
     for s in std::fs::read_dir(d.path().join("sessions")).unwrap().flatten() {
         let v = run(d.path(), &["verify", "--json", s.path().to_str().unwrap()]);
         out.extend_from_slice(&v.stdout);

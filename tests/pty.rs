@@ -5,104 +5,9 @@
 
 mod common;
 
+use common::pty::*;
 use common::*;
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-struct Screen {
-    parser: Arc<Mutex<vt100::Parser>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-    writer: Box<dyn Write + Send>,
-}
-
-impl Screen {
-    fn text(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until `needle` is on screen; fails with the screen if it never comes.
-    fn wait_for(&self, needle: &str) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if self.text().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("`{needle}` never appeared; the screen shows:\n{}", self.text());
-    }
-
-    fn keys(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(60));
-    }
-}
-
-const ENTER: &str = "\r";
-const DOWN: &str = "\x1b[B";
-const UP: &str = "\x1b[A";
-const RIGHT: &str = "\x1b[C";
-const TAB: &str = "\t";
-
-/// Starts `breakglass demo` in an 80x24 pseudo-terminal.
-fn spawn(data: &std::path::Path, env: &[(&str, &str)]) -> (Screen, Box<dyn portable_pty::Child + Send + Sync>) {
-    let pty = native_pty_system().openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut cmd = CommandBuilder::new(bin());
-    cmd.args(["--data-dir", data.to_str().unwrap(), "demo"]);
-    cmd.env("TERM", "xterm-256color");
-    cmd.env_remove("BREAKGLASS_DATA_DIR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = pty.slave.spawn_command(cmd).unwrap();
-    drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
-    let raw = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let (p2, r2) = (parser.clone(), raw.clone());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            p2.lock().unwrap().process(&buf[..n]);
-            r2.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let writer = pty.master.take_writer().unwrap();
-    // Keep the master open as long as the screen lives.
-    std::mem::forget(pty.master);
-    (Screen { parser, raw, writer }, child)
-}
-
-/// Waits for the app to exit (20 s at most; then it is killed and the test fails).
-fn wait_exit(child: &mut Box<dyn portable_pty::Child + Send + Sync>) -> portable_pty::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the app did not exit within 20 s after `q`");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Checks in a demo custodian whose key is under the cursor.
-fn check_in(s: &mut Screen, pin: &str) {
-    s.keys(ENTER);
-    s.wait_for("enter your PIN");
-    s.keys(pin);
-    s.keys(ENTER);
-    s.wait_for("touch your key now");
-    s.keys(ENTER);
-}
+use std::time::Duration;
 
 #[test]
 fn a_newcomer_walks_the_demo_to_the_end_and_verify_accepts_it() {
@@ -264,39 +169,104 @@ fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
     assert_eq!(r["drills"].as_array().unwrap().iter().filter(|d| d["valid"] == true).count(), 1);
 }
 
-/// SIGTERM and SIGHUP (the terminal closed) mid-ceremony: the abort is journalled with the
-/// signal, "root released" goes out, the terminal is restored, and `recover` later closes it.
+/// Where a signal can find the ceremony.
+#[derive(Clone, Copy, Debug)]
+enum At {
+    Setup,
+    CheckIn,
+    Runbook,
+    Sign,
+    Summary,
+}
+
+/// Drives a fresh demo to `at`.
+fn drive_to(s: &mut Screen, at: At) {
+    s.wait_for("Start a session");
+    if matches!(at, At::Setup) {
+        return;
+    }
+    s.keys("signal test");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    if matches!(at, At::CheckIn) {
+        return;
+    }
+    check_in(s, "271828");
+    s.wait_for("Runbook: 0/13 steps done");
+    if matches!(at, At::Runbook) {
+        return;
+    }
+    s.keys(ENTER);
+    s.wait_for("Before root is released");
+    for _ in 0..4 {
+        s.keys(" ");
+        s.keys(DOWN);
+    }
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    if matches!(at, At::Sign) {
+        return;
+    }
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Ceremony complete");
+}
+
+/// SIGTERM and SIGHUP (the terminal closed) at each phase, in a pty: the terminal is restored
+/// every time; mid-ceremony the abort is journalled with the signal, "root released" goes out
+/// when root had been announced, and `recover` later closes the session; a closed session waiting
+/// for signatures keeps its outcome and `recover` signs it; a signed one stays valid.
 #[test]
-fn a_signal_mid_ceremony_is_journalled_and_recover_closes_it() {
-    for sig in ["TERM", "HUP"] {
-        let data = tempfile::tempdir().unwrap();
-        let (mut s, mut child) = spawn(data.path(), &[]);
-        s.wait_for("Start a session");
-        s.keys("signal test");
-        s.keys(ENTER);
-        s.wait_for("Custodian 1: insert your YubiKey");
-        check_in(&mut s, "314159");
-        s.wait_for("Custodian 2: insert your YubiKey");
-        check_in(&mut s, "271828");
-        s.wait_for("Runbook: 0/13 steps done");
-        let pid = child.process_id().expect("the child has a pid");
-        let ok = std::process::Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
-        assert!(ok);
-        let status = wait_exit(&mut child);
-        assert_eq!(status.exit_code(), 3, "SIG{sig}: exits as incomplete");
-        let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
-        assert!(raw.contains("\u{1b}[?1049l"), "SIG{sig}: the terminal's main screen is restored");
-        let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
-        let dir = &sessions[0];
-        let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-        let last_abort = journal.lines().find(|l| l.contains("\"kind\":\"session.aborted\"")).expect("session.aborted journalled");
-        assert!(last_abort.contains(&format!("\"signal\":\"SIG{sig}\"")), "{last_abort}");
-        assert!(journal.contains("\"phase\":\"aborted\""), "the release notice is journalled: {journal}");
-        let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
-        assert_eq!(v.status.code(), Some(3), "unsigned: incomplete");
-        let r = run(data.path(), &["recover", "--auto", dir.to_str().unwrap()]);
-        assert!(r.status.success(), "{}", stderr(&r));
-        let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
-        assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+fn a_signal_at_each_phase_is_journalled_and_recover_closes_the_session() {
+    for at in [At::Setup, At::CheckIn, At::Runbook, At::Sign, At::Summary] {
+        for sig in ["TERM", "HUP"] {
+            let what = format!("SIG{sig} at {at:?}");
+            let data = tempfile::tempdir().unwrap();
+            let (mut s, mut child) = spawn(data.path(), &[]);
+            drive_to(&mut s, at);
+            signal(&child, sig);
+            let status = wait_exit(&mut child);
+            assert!(s.raw_text().contains("\u{1b}[?1049l"), "{what}: the terminal's main screen is restored");
+            let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions"))
+                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("journal.jsonl").exists()).collect())
+                .unwrap_or_default();
+            if matches!(at, At::Setup) {
+                assert!(sessions.is_empty(), "{what}: nothing was started, nothing is recorded");
+                assert_eq!(status.exit_code(), 0, "{what}");
+                continue;
+            }
+            let dir = &sessions[0];
+            let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+            let aborted = journal.lines().find(|l| l.contains("\"kind\":\"session.aborted\""));
+            match at {
+                At::CheckIn | At::Runbook => {
+                    assert_eq!(status.exit_code(), 3, "{what}: exits as incomplete");
+                    let a = aborted.unwrap_or_else(|| panic!("{what}: session.aborted journalled"));
+                    assert!(a.contains(&format!("\"signal\":\"SIG{sig}\"")), "{what}: {a}");
+                    // Root was announced only once both had checked in.
+                    let released = journal.contains("\"phase\":\"aborted\"");
+                    assert_eq!(released, matches!(at, At::Runbook), "{what}: the release notice: {journal}");
+                }
+                At::Sign => {
+                    assert_eq!(status.exit_code(), 3, "{what}: exits as incomplete");
+                    assert!(aborted.is_none(), "{what}: a closed session stays closed");
+                    assert!(journal.contains("\"kind\":\"session.closed\"") && journal.contains("\"phase\":\"released\""), "{what}");
+                }
+                At::Summary | At::Setup => {
+                    assert_eq!(status.exit_code(), 0, "{what}: the session was complete");
+                    assert_eq!(run(data.path(), &["verify", dir.to_str().unwrap()]).status.code(), Some(0), "{what}");
+                    continue;
+                }
+            }
+            let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
+            assert_eq!(v.status.code(), Some(3), "{what}: unsigned: incomplete");
+            let r = run(data.path(), &["recover", "--auto", dir.to_str().unwrap()]);
+            assert!(r.status.success(), "{what}: {}", stderr(&r));
+            let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
+            assert_eq!(v.status.code(), Some(0), "{what}: {}", stdout(&v));
+        }
     }
 }
