@@ -713,10 +713,11 @@ async fn event_loop(
                         Action::Intent(Intent::KeysPresent(keys.iter().map(|(s, _)| *s).collect()))
                     }
                     Msg::Keys(Err(e)) => {
-                        // PC/SC trouble is shown where the keys would be; the scan goes on.
+                        // PC/SC trouble is shown where the keys would be; the scan goes on. Keys
+                        // that cannot be seen are treated as removed: the ceremony pauses.
                         scanning = false;
-                        app.v.scan_error = Some(e);
-                        Action::None
+                        app.v.scan_error = Some(e.clone());
+                        Action::Intent(Intent::KeysUnreachable(e))
                     }
                 };
                 match action {

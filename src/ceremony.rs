@@ -411,6 +411,9 @@ pub enum Intent {
     },
     /// The serials of the keys present now (from the runner's periodic scan).
     KeysPresent(Vec<u32>),
+    /// The keys cannot be listed at all (PC/SC stopped): every checked-in key counts as removed
+    /// until it is seen again, and its PIN is entered again.
+    KeysUnreachable(String),
     /// From the runbook: open the root tasks screen.
     OpenRoot,
     CloseRoot,
@@ -649,7 +652,11 @@ impl Ceremony {
                 return fx;
             }
             Intent::KeysPresent(serials) => {
-                self.keys_present(&serials, &mut fx);
+                self.keys_present(&serials, None, &mut fx);
+                return fx;
+            }
+            Intent::KeysUnreachable(why) => {
+                self.keys_present(&[], Some(&why), &mut fx);
                 return fx;
             }
             Intent::PinEntered(pin) if !self.reauth.is_empty() && !self.reauth_working && self.removed.is_empty() => {
@@ -1059,15 +1066,28 @@ impl Ceremony {
     }
 
     /// Pauses when a checked-in key is pulled out; resumes (after the PIN again) when it returns.
-    fn keys_present(&mut self, serials: &[u32], fx: &mut Vec<Effect>) {
+    fn keys_present(&mut self, serials: &[u32], unreachable: Option<&str>, fx: &mut Vec<Effect>) {
         for (who, k) in self.checked.clone().iter().enumerate() {
             let id = self.roster[k.custodian].id.clone();
             let here = serials.contains(&k.serial);
             if !here && !self.removed.contains(&k.serial) {
                 self.removed.push(k.serial);
                 self.reauth.retain(|w| *w != who);
-                fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial})));
-                self.refuse(format!("Paused: {id}'s key (serial {}) was removed. Insert it again to go on; nothing is lost.", k.serial));
+                match unreachable {
+                    None => {
+                        fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial})));
+                        self.refuse(format!(
+                            "Paused: {id}'s key (serial {}) was removed. Insert it again to go on; nothing is lost.",
+                            k.serial
+                        ));
+                    }
+                    Some(why) => {
+                        fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial, "why": why})));
+                        self.refuse(format!(
+                            "Paused: the keys cannot be seen ({why}). Nothing is lost; when they are seen again, each custodian enters their PIN again."
+                        ));
+                    }
+                }
             } else if here && self.removed.contains(&k.serial) {
                 self.removed.retain(|s| *s != k.serial);
                 fx.push(self.entry("custodian.key_returned", json!({"custodian": id, "serial": k.serial})));

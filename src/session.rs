@@ -136,7 +136,12 @@ impl Runner {
         match &self.keys {
             KeySource::Fixed => Ok(self.tokens.iter().map(|t| (t.info().serial, t.info().model)).collect()),
             KeySource::Piv { .. } => {
-                let (seen, _others) = crate::token::piv::scan().map_err(|e| e.to_string())?;
+                let (seen, _others) = crate::token::piv::scan().map_err(|e| {
+                    // The handles do not survive a PC/SC restart: keys are opened again (and
+                    // unlocked again with their PINs) when they can be seen.
+                    self.tokens.clear();
+                    e.to_string()
+                })?;
                 let serials: Vec<u32> = seen.iter().map(|s| s.serial).collect();
                 self.tokens.retain(|t| serials.contains(&t.info().serial));
                 Ok(seen.into_iter().map(|s| (s.serial, s.model)).collect())

@@ -529,3 +529,35 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     assert!(kinds(&fx).ends_with(&["session.aborted", "SendNotice"]), "{:?}", kinds(&fx));
     assert_eq!(c.outcome, Some(Outcome::Aborted));
 }
+
+/// Keys pulled out, and keys that cannot be seen at all (PC/SC stopped): both pause the ceremony
+/// with the cause journalled; the key's return asks for its PIN again; nothing moves meanwhile.
+#[test]
+fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
+    for unreachable in [false, true] {
+        let mut c = ceremony(true);
+        begin(&mut c, Mode::Incident);
+        check_in(&mut c, 0);
+        let fx = if unreachable {
+            c.advance(Intent::KeysUnreachable("PC/SC is not running".into()))
+        } else {
+            c.advance(Intent::KeysPresent(vec![10000002]))
+        };
+        assert_eq!(kinds(&fx), ["custodian.key_removed"]);
+        let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+        assert_eq!(fields.get("why").is_some(), unreachable, "{fields:?}");
+        assert_eq!(c.removed, [10000001]);
+        assert_eq!(c.message.as_ref().unwrap().tone, Tone::Refusal);
+        // Nothing moves while paused, and a repeated report journals nothing new.
+        assert!(c.advance(seen(10000002, 3)).is_empty());
+        assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+        assert!(c.advance(Intent::KeysPresent(vec![])).is_empty());
+        let fx = c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
+        assert_eq!(kinds(&fx), ["custodian.key_returned"]);
+        assert_eq!(c.reauth, [0]);
+        assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
+        let fx = c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
+        assert_eq!(kinds(&fx), ["custodian.reauthenticated"]);
+        assert!(c.reauth.is_empty() && c.removed.is_empty());
+    }
+}

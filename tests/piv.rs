@@ -434,6 +434,50 @@ fn piv_a_key_removed_mid_ceremony_pauses_it_until_it_returns_with_its_pin() {
     }
 }
 
+/// pcscd stops mid-ceremony (a crash, an upgrade) and comes back: the scan says what is wrong,
+/// the ceremony pauses instead of failing, nothing moves while the keys cannot be seen, and
+/// once pcscd is back each checked-in custodian unlocks their key again and the ceremony goes
+/// on where it was.
+#[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
+fn piv_pcscd_restarted_mid_check_in_pauses_and_the_ceremony_goes_on() {
+    let _g = exclusive();
+    let s = two_cards();
+    let (mut c, mut r) = ceremony(&s, test_trust());
+    begin(&mut c, &mut r);
+    check_in(&mut c, &mut r, &s.a);
+    keys_present(&mut c, &mut r);
+    common::card::rig(&["pcscd-stop"]);
+    // Always bring pcscd back, even when an assertion below fails.
+    struct Restart;
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            common::card::rig(&["pcscd-start"]);
+        }
+    }
+    let restart = Restart;
+    let e = r.scan().expect_err("no PC/SC, no scan");
+    assert!(e.contains("PC/SC is not running") && e.contains("pcscd"), "says what to do: {e}");
+    drive(&mut c, &mut r, Intent::KeysUnreachable(e));
+    assert_eq!(c.removed, [A], "alice's key counts as removed while it cannot be seen");
+    assert!(refusal(&c).contains("Paused") && refusal(&c).contains("cannot be seen"), "{}", refusal(&c));
+    // Nothing moves meanwhile.
+    present(&mut c, &mut r, B);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    drop(restart);
+    keys_present(&mut c, &mut r);
+    assert!(c.removed.is_empty(), "{:?}", c.message);
+    assert_eq!(c.reauth, [0], "alice enters her PIN again: the restart reset the card");
+    drive(&mut c, &mut r, pin(&s.a.pin));
+    assert!(c.reauth.is_empty(), "{:?}", c.message);
+    // Bob checks in and the runbook opens on both cards (alice's handle was opened afresh).
+    check_in(&mut c, &mut r, &s.b);
+    assert_eq!(c.phase, Phase::Runbook, "{:?} {:?}", c.phase, c.message);
+    let j = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+    let removed = j.lines().find(|l| l.contains("\"kind\":\"custodian.key_removed\"")).expect("the pause is journalled");
+    assert!(removed.contains("PC/SC is not running"), "with its cause: {removed}");
+}
+
 /// Runs a command in a pseudo-terminal and answers its prompts in order: (text to wait for, reply).
 fn in_pty(cmd: portable_pty::CommandBuilder, answers: &[(&str, &str)]) -> (bool, String) {
     use portable_pty::{PtySize, native_pty_system};

@@ -98,7 +98,15 @@ fn open_reader(name: &str) -> Result<YubiKey, TokenError> {
 /// Lists the YubiKeys on all readers, without disturbing keys already in use. Cards that are
 /// not YubiKeys are reported, not fatal.
 pub fn scan() -> Result<(Vec<Seen>, Vec<String>), TokenError> {
-    let present = readers_with_a_card()?;
+    let present = match readers_with_a_card() {
+        Ok(p) => p,
+        Err(e) => {
+            // PC/SC itself failed (pcscd stopped or restarting): every card will come back reset,
+            // and maybe another card in a known reader; read them all afresh.
+            readers().clear();
+            return Err(e);
+        }
+    };
     let mut known = readers();
     // A card that left its reader is forgotten: whatever comes back there is read afresh.
     known.retain(|(name, _)| present.contains(name));

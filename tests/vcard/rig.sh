@@ -8,6 +8,8 @@
 #   rig.sh plug SERIAL         put the same card back (PIN logged out); returns once PC/SC sees it
 #   rig.sh probe SERIAL        run examples/probe.rs against that card (changes its keys)
 #   rig.sh unplug-probe SERIAL run examples/unplug.rs: unplug/plug keeps keys, drops the PIN (makes a 9c key)
+#   rig.sh pcscd-stop          stop pcscd (the cards keep their keys and wait to reconnect)
+#   rig.sh pcscd-start         start pcscd again; returns once every running card is visible
 #   rig.sh status              what is running
 #   rig.sh down                stop the cards, and pcscd if this rig started it
 #
@@ -216,6 +218,34 @@ cmd_probe() {
     "$TARGET/release/examples/probe" "$serial" --ca "$STATE/ca.pem" --out "$STATE/probe-$serial"
 }
 
+# pcscd going away mid-ceremony (a crash, an upgrade, systemd restarting it): stop every pcscd
+# and wait until vpcd's port is closed. The card processes keep their state and reconnect.
+cmd_pcscd_stop() {
+    local p i
+    for p in $(pcscd_pids); do stop_pid "$p" pcscd; done
+    for i in $(seq 100); do
+        listening "$DEFAULT_PORT" || break
+        sleep 0.05
+    done
+    listening "$DEFAULT_PORT" && die "pcscd still listens on $DEFAULT_PORT"
+    rm -f "$STATE/pcscd.pid"
+    log "pcscd stopped"
+}
+
+# pcscd back: start it, then wait until every running card has reconnected and is visible.
+cmd_pcscd_start() {
+    local f serial
+    start_pcscd
+    for f in "$STATE"/card-*.pid; do
+        [ -e "$f" ] || continue
+        serial=${f##*/card-}
+        serial=${serial%.pid}
+        alive "$(cat "$f")" "vcard --serial $serial " || continue
+        "$VCARD" wait --serial "$serial" --timeout 15 >/dev/null || die "card $serial did not come back after pcscd restarted"
+        log "card $serial visible again"
+    done
+}
+
 cmd_status() {
     local f serial
     if [ -n "$(pcscd_pids)" ]; then
@@ -261,10 +291,12 @@ unplug) cmd_unplug "${@:2}" ;;
 plug) cmd_plug "${@:2}" ;;
 probe) cmd_probe "${@:2}" ;;
 unplug-probe) cmd_unplug_probe "${@:2}" ;;
+pcscd-stop) cmd_pcscd_stop ;;
+pcscd-start) cmd_pcscd_start ;;
 status) cmd_status ;;
 down) cmd_down ;;
 *)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
