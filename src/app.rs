@@ -568,10 +568,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             println!("Left before starting; nothing was recorded.");
             Ok(0)
         }
-        Phase::Halted(why) => {
-            eprintln!("{why}");
-            Ok(1)
-        }
+        Phase::Halted(why) => Ok(crate::commands::halted(why, &dir)),
         _ => {
             if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome) {
                 eprintln!(

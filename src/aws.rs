@@ -51,15 +51,8 @@ impl Aws {
     /// No network call is made here.
     pub fn load(cfg: &Config) -> Result<Self, AwsError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| AwsError::Setup(e.to_string()))?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .operation_timeout(Duration::from_secs(12))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(200)));
+        let (timeouts, retries) = bounds();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).retry_config(retries);
         if let Some(r) = &cfg.aws.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -74,14 +67,17 @@ impl Aws {
     }
 }
 
+/// The longest any one AWS call may take, retries included (shown on screen while it waits).
+pub const CALL_LIMIT_S: u64 = 12;
+
 /// How long and how often a call may try: a stuck network never hangs the ceremony, and
-/// throttling (HTTP 400 `Throttling`) is retried a few times with backoff.
+/// throttling (HTTP 400 `Throttling`) is retried a few times with backoff. Every client uses these.
 pub fn bounds() -> (TimeoutConfig, RetryConfig) {
     (
         TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(5))
-            .operation_timeout(Duration::from_secs(12))
+            .operation_timeout(Duration::from_secs(CALL_LIMIT_S))
             .build(),
         RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(200)),
     )

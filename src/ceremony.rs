@@ -632,7 +632,8 @@ impl Ceremony {
                 self.revealed.iter_mut().for_each(|r| *r = false);
                 self.phase = Phase::Halted(format!(
                     "The journal could not be written: {e}. Nothing further can be recorded, so the ceremony stops here. \
-                     Free disk space or fix the data directory, then start a new session; what was recorded so far is intact."
+                     What was recorded so far is intact: free disk space or fix the data directory, then close this session \
+                     with `breakglass recover`."
                 ));
                 return fx;
             }
@@ -1083,9 +1084,11 @@ impl Ceremony {
                     }
                     Some(why) => {
                         fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial, "why": why})));
-                        self.refuse(format!(
-                            "Paused: the keys cannot be seen ({why}). Nothing is lost; when they are seen again, each custodian enters their PIN again."
-                        ));
+                        self.refuse(
+                            "Paused: no key can be seen while PC/SC is down (above). Nothing is lost; once the keys are seen again, \
+                             each custodian who checked in enters their PIN again."
+                                .into(),
+                        );
                     }
                 }
             } else if here && self.removed.contains(&k.serial) {

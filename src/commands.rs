@@ -88,6 +88,14 @@ fn harden_process() {
     let _ = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
 }
 
+/// A ceremony that had to stop (its journal could not be written): says why and how to close
+/// it, and gives the exit code (1) the TUI gives too.
+pub fn halted(why: &str, dir: &Path) -> i32 {
+    eprintln!("{why}");
+    eprintln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
+    1
+}
+
 /// Runs a command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     harden_process();
@@ -239,7 +247,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             println!("{}", r.dir.display());
             Ok(0)
         }
-        Phase::Halted(why) => bail!("{why}"),
+        Phase::Halted(why) => Ok(halted(&why, &r.dir)),
         other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
     }
 }
@@ -342,7 +350,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             println!("{}", r.dir.display());
             Ok(0)
         }
-        Phase::Halted(why) => bail!("{why}"),
+        Phase::Halted(why) => Ok(halted(&why, &r.dir)),
         other => {
             bail!("the unattended recovery stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
         }

@@ -279,11 +279,21 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
         let line = if let Some(k) = c.checked.get(slot) {
             let p = c.person(k.custodian);
             let signed = c.signed.contains(&p.id);
+            // A key that cannot be seen, or that came back and waits for its PIN, says so here.
+            let (mark, state, style) = if c.removed.contains(&k.serial) {
+                ("✘ ", "key missing", t.bad())
+            } else if c.reauth.contains(&slot) {
+                ("! ", "PIN again", t.bad())
+            } else if signed {
+                ("✔ ", "signed", t.ok())
+            } else {
+                ("✔ ", "verified", t.ok())
+            };
             Line::from(vec![
-                Span::styled("✔ ", t.ok()),
+                Span::styled(mark, style),
                 Span::styled(format!("{:<7}", p.id), t.bold()),
                 Span::raw(format!("{}  key {}  ", p.name, k.serial)),
-                Span::styled(if signed { "signed" } else { "verified" }, t.ok()),
+                Span::styled(state, style),
             ])
         } else if slot == c.checked.len() && matches!(c.phase, Phase::CheckIn(_)) {
             let who = match &c.phase {
@@ -448,6 +458,9 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             match status {
                 NotifyStatus::Sending => {
                     lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
+                    if c.info.aws {
+                        lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::aws::CALL_LIMIT_S)));
+                    }
                 }
                 NotifyStatus::Failed { error, acked, acking } => {
                     let failures: Vec<&String> = c.times.iter().filter(|(k, _)| k == "notice.failed").map(|(_, ts)| ts).collect();

@@ -460,7 +460,7 @@ fn piv_pcscd_restarted_mid_check_in_pauses_and_the_ceremony_goes_on() {
     assert!(e.contains("PC/SC is not running") && e.contains("pcscd"), "says what to do: {e}");
     drive(&mut c, &mut r, Intent::KeysUnreachable(e));
     assert_eq!(c.removed, [A], "alice's key counts as removed while it cannot be seen");
-    assert!(refusal(&c).contains("Paused") && refusal(&c).contains("cannot be seen"), "{}", refusal(&c));
+    assert!(refusal(&c).contains("Paused") && refusal(&c).contains("PC/SC is down"), "{}", refusal(&c));
     // Nothing moves meanwhile.
     present(&mut c, &mut r, B);
     assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));

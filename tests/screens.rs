@@ -145,6 +145,31 @@ fn notify_sending() {
 }
 
 #[test]
+fn notify_sending_over_sns_says_how_long_it_waits() {
+    let mut c = begun(Mode::Incident);
+    c.info.aws = true;
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    let screen = draw(&c, &view(&c));
+    assert!(screen.contains("AWS SNS: waiting 12 s at most."), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn paused_while_pcsc_is_stopped() {
+    let mut c = begun(Mode::Incident);
+    check_in(&mut c, 0);
+    let why = "PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey";
+    c.advance(Intent::KeysUnreachable(why.into()));
+    let mut v = view(&c);
+    v.keys.clear();
+    v.scan_error = Some(why.into());
+    let screen = draw(&c, &v);
+    assert!(screen.contains("Paused"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
 fn notify_failed_one_acknowledged() {
     let mut c = begun(Mode::Incident);
     check_in(&mut c, 0);

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 pub mod card;
 pub mod forge;
 pub mod moto;
+pub mod proxy;
 pub mod pty;
 
 pub const SID: &str = "20261125-030000-abcdef";
