@@ -247,7 +247,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             println!("{}", r.dir.display());
             Ok(0)
         }
-        Phase::Halted(why) => Ok(halted(&why, &r.dir)),
+        Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
     }
 }
@@ -350,7 +350,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             println!("{}", r.dir.display());
             Ok(0)
         }
-        Phase::Halted(why) => Ok(halted(&why, &r.dir)),
+        Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => {
             bail!("the unattended recovery stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
         }
