@@ -141,6 +141,8 @@ pub struct Recovery {
     pub closed: bool,
     /// The "root released" notice had gone out (or been acknowledged) already.
     pub released: bool,
+    /// Runbook steps ticked (and not unticked) before the interruption.
+    pub steps_done: u64,
     /// The interrupted session's mode: a recovery keeps it.
     pub mode: Mode,
 }
@@ -1218,7 +1220,7 @@ impl Ceremony {
         self.aborted_at = Some(3);
         self.announced = rec.announced;
         if !rec.closed {
-            fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": 0})));
+            fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": rec.steps_done})));
         }
         if rec.announced && !rec.released {
             self.info_msg("Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into());

@@ -633,9 +633,14 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened".into() });
     }
     let (mut announced, mut closed, mut released) = (false, false, false);
+    // Each runbook step's last state (ticked, or ticked and then unticked).
+    let mut steps = std::collections::BTreeMap::new();
     for l in &lines {
         let v = field(l);
         let kind = v["kind"].as_str().unwrap_or("");
+        if let ("step.done" | "step.undone", Some(n)) = (kind, v["step"].as_u64()) {
+            steps.insert(n, kind == "step.done");
+        }
         closed |= kind == "session.closed" || kind == "session.aborted";
         if kind == "notice.sent" || kind == "notice.acknowledged" {
             announced |= v["phase"] == "in_use";
@@ -676,6 +681,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             announced,
             closed,
             released,
+            steps_done: steps.values().filter(|d| **d).count() as u64,
             mode: if first["mode"] == "drill" { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident },
         },
         next_seq: chain.entries as u64,

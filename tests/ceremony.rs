@@ -515,6 +515,7 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
         announced: true,
         closed: false,
         released: false,
+        steps_done: 4,
         mode: Mode::Incident,
     });
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
@@ -527,6 +528,10 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     let fx = check_in(&mut c, 1);
     // Closed as aborted, and root (announced before) is released.
     assert!(kinds(&fx).ends_with(&["session.aborted", "SendNotice"]), "{:?}", kinds(&fx));
+    let Some(Effect::Journal { fields, .. }) = fx.iter().find(|e| matches!(e, Effect::Journal { kind: "session.aborted", .. })) else {
+        unreachable!()
+    };
+    assert_eq!(fields["steps_done"], 4, "the steps done before the interruption are counted");
     assert_eq!(c.outcome, Some(Outcome::Aborted));
 }
 

@@ -53,6 +53,13 @@ fn killed_after_every_entry_verify_says_incomplete_and_recover_closes_it() {
         assert_eq!(v.status.code(), Some(0), "after entry {n}, recovered: {}", stdout(&v));
         let rep: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
         assert_eq!(rep["recovered"]["entries_before"], n + 1, "after entry {n}");
+        // The closing entry counts the steps ticked before the crash (demo --auto ticks each once).
+        let journal = std::fs::read_to_string(s.join("journal.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let ticked = lines.iter().take(n as usize + 1).filter(|e| e["kind"] == "step.done").count();
+        if let Some(closing) = lines.iter().skip(n as usize + 1).find(|e| e["kind"] == "session.aborted") {
+            assert_eq!(closing["steps_done"], ticked, "after entry {n}");
+        }
         for id in ["alice", "bob"] {
             let ok = std::process::Command::new("ssh-keygen")
                 .args(["-Y", "verify", "-f", "allowed_signers", "-I", id, "-n", "breakglass-session", "-s"])
