@@ -5,6 +5,7 @@
 //! The calls are blocking from the caller's point of view (each adapter owns a small tokio
 //! runtime); the TUI only ever calls them from its worker thread.
 
+pub mod archive;
 pub mod posture;
 pub mod root;
 pub mod sns;
@@ -50,20 +51,29 @@ impl Aws {
     /// Loads the standard AWS configuration; `aws.region` / `aws.profile` from breakglass.toml win.
     /// No network call is made here.
     pub fn load(cfg: &Config) -> Result<Self, AwsError> {
+        Self::load_with(cfg.aws.region.as_deref(), cfg.aws.profile.as_deref())
+    }
+
+    /// The evidence archive's account: `[archive] profile` and `region`, each falling back to `[aws]`.
+    pub fn load_archive(cfg: &Config, archive: &crate::config::ArchiveCfg) -> Result<Self, AwsError> {
+        Self::load_with(archive.region.as_deref().or(cfg.aws.region.as_deref()), archive.profile.as_deref().or(cfg.aws.profile.as_deref()))
+    }
+
+    fn load_with(region: Option<&str>, profile: Option<&str>) -> Result<Self, AwsError> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| AwsError::Setup(e.to_string()))?;
         let (timeouts, retries) = bounds();
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).retry_config(retries);
-        if let Some(r) = &cfg.aws.region {
-            loader = loader.region(Region::new(r.clone()));
+        if let Some(r) = region {
+            loader = loader.region(Region::new(r.to_string()));
         }
-        if let Some(p) = &cfg.aws.profile {
+        if let Some(p) = profile {
             loader = loader.profile_name(p);
         }
         let sdk = rt.block_on(loader.load());
         if sdk.region().is_none() {
             return Err(AwsError::NoRegion);
         }
-        Ok(Self { rt, sdk, profile: cfg.aws.profile.clone() })
+        Ok(Self { rt, sdk, profile: profile.map(str::to_string) })
     }
 }
 

@@ -50,6 +50,9 @@ pub enum Command {
     /// Drill history, timings, overdue warning, evidence pack.
     #[command(subcommand)]
     Drill(DrillCmd),
+    /// Keep signed bundles where nobody can delete them: an S3 bucket under Object Lock.
+    #[command(subcommand)]
+    Archive(ArchiveCmd),
     /// Check the environment: keys, AWS credentials, topic, files.
     Doctor,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -203,6 +206,40 @@ pub struct AuditArgs {
     /// Start of the period for root events and root usage (YYYY-MM-DD; default: 90 days ago).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCmd {
+    /// Upload every signed bundle not yet archived (or the given ones) under COMPLIANCE retention,
+    /// read each object back, and write the receipt `archive.json` beside the bundle.
+    Push(ArchivePushArgs),
+    /// What the bucket holds: each archived session, its files and how long they are kept.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download archived bundles (all, or one session), verify them exactly like `verify`, and
+    /// compare each with the local copy: a local bundle that differs from the archive is tampered.
+    Verify(ArchiveVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArchivePushArgs {
+    /// Session directories to push (default: every bundle in the data directory).
+    #[arg(value_name = "SESSION_DIR")]
+    pub sessions: Vec<PathBuf>,
+    /// Also push DEMO bundles (they are never evidence; for rehearsing the archive itself).
+    #[arg(long)]
+    pub include_demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveVerifyArgs {
+    /// One session id (default: every archived session).
+    #[arg(value_name = "SESSION_ID")]
+    pub session: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

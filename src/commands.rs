@@ -115,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
         Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
+        Command::Archive(cmd) => crate::archive_cmd::run(&env, cmd),
         Command::Audit(a) => match audit_cmd(&env, &a) {
             // A machine reading --json gets the error as JSON too.
             Err(e) if a.json => {

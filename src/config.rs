@@ -22,6 +22,8 @@ pub struct Config {
     pub trust: TrustCfg,
     #[serde(default)]
     pub audit: AuditCfg,
+    /// `[archive]`: where signed bundles are kept under S3 Object Lock (absent: not archived).
+    pub archive: Option<ArchiveCfg>,
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -89,6 +91,26 @@ fn default_max_admins() -> usize {
 
 fn default_skew() -> u32 {
     300
+}
+
+/// `[archive]`: the evidence archive, an S3 bucket with Object Lock (normally in a log-archive
+/// account, reached with its own profile).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveCfg {
+    pub bucket: String,
+    /// Days each archived file is kept under COMPLIANCE retention (nobody, root included, can
+    /// delete or overwrite it before).
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// The AWS profile for the archive account (default: the same credentials as `[aws]`).
+    pub profile: Option<String>,
+    /// The bucket's region (default: `aws.region`).
+    pub region: Option<String>,
+}
+
+fn default_retention() -> u32 {
+    2555
 }
 
 /// `[trust]`: the pin every trust decision starts from.

@@ -6,12 +6,16 @@
 //! - [`token`]: the `Token` port (a custodian's hardware key) and its adapters (`token::soft` for DEMO).
 //! - [`session`]: executes the ceremony's effects against the ports (journal first, then the action).
 //! - [`verify`]: checks a session bundle against a trusted roster.
+//! - [`archive`]: which bundle files go to the evidence archive and how receipts compare (pure);
+//!   [`archive_cmd`] runs `breakglass archive` against S3 ([`aws::archive`]).
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 //! - [`app`], [`ui`]: the terminal event loop and the ratatui screens.
 //! - [`cli`], [`config`]: the command line and `breakglass.toml`.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod archive;
+pub mod archive_cmd;
 pub mod attest;
 pub mod audit;
 pub mod aws;

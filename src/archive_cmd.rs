@@ -1,0 +1,394 @@
+//! `breakglass archive push | list | verify`: the evidence archive on S3 under Object Lock
+//! (../shared/DESIGN.md "Evidence archive"; docs/archive.md).
+
+use crate::archive::{self, LocalFile, Receipt, Standing};
+use crate::aws::Aws;
+use crate::aws::archive as s3a;
+use crate::cli::{ArchiveCmd, ArchivePushArgs, ArchiveVerifyArgs};
+use crate::commands::{Env, emit};
+use crate::config::ArchiveCfg;
+use crate::verify;
+use anyhow::bail;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub fn run(env: &Env, cmd: ArchiveCmd) -> anyhow::Result<i32> {
+    let Some(cfg) = env.config.archive.clone() else {
+        bail!(
+            "no evidence archive is configured: add [archive] bucket = \"...\" (an S3 bucket with Object Lock) to {} (docs/archive.md)",
+            env.config.describe()
+        );
+    };
+    match cmd {
+        ArchiveCmd::Push(a) => push_cmd(env, &cfg, &a),
+        ArchiveCmd::List { json } => list_cmd(env, &cfg, json),
+        ArchiveCmd::Verify(a) => verify_cmd(env, &cfg, &a),
+    }
+}
+
+/// Every session directory in the data directory, oldest first.
+pub fn local_bundles(env: &Env) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(env.sessions_dir())
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// What happened to one bundle in a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    Archived(Receipt),
+    AlreadyArchived,
+    /// Not for the archive (yet): why, and whether it is a problem (tampered or changed).
+    Skipped {
+        why: String,
+        problem: bool,
+    },
+    /// The push failed (offline, denied): the bundle stays queued.
+    Failed(String),
+}
+
+/// Pushes one bundle if it is signed, verifies and is not archived yet.
+pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3::Client)>, dir: &Path, include_demo: bool) -> Pushed {
+    let report = match verify::verify(dir, &env.config, None) {
+        Ok(r) => r,
+        Err(e) => return Pushed::Skipped { why: e.to_string(), problem: true },
+    };
+    match report.status {
+        verify::Status::Valid => {}
+        verify::Status::Incomplete => {
+            return Pushed::Skipped {
+                why: format!("not signed by a quorum yet: close it first (`breakglass recover {}`)", dir.display()),
+                problem: false,
+            };
+        }
+        verify::Status::Invalid => {
+            return Pushed::Skipped {
+                why: format!("verify says INVALID: investigate (`breakglass verify {}`)", dir.display()),
+                problem: true,
+            };
+        }
+    }
+    if report.demo && !include_demo {
+        return Pushed::Skipped {
+            why: "DEMO session: never evidence (--include-demo to rehearse the archive with it)".into(),
+            problem: false,
+        };
+    }
+    let files = match archive::bundle_files(dir) {
+        Ok(f) => f,
+        Err(e) => return Pushed::Skipped { why: e, problem: true },
+    };
+    match archive::standing(dir, &files) {
+        Err(e) => return Pushed::Skipped { why: e, problem: true },
+        Ok(Standing::Archived(_)) => return Pushed::AlreadyArchived,
+        Ok(Standing::Changed { files, .. }) => {
+            return Pushed::Skipped {
+                why: format!(
+                    "CHANGED since it was archived ({}): the archived copy is the record; compare with `breakglass archive verify {}`",
+                    files.join(", "),
+                    report.session_id
+                ),
+                problem: true,
+            };
+        }
+        Ok(Standing::Queued) => {}
+    }
+    let (sid, account) = match archive::session_of(dir) {
+        Ok(x) => x,
+        Err(e) => return Pushed::Skipped { why: e, problem: true },
+    };
+    if conn.is_none() {
+        match connect(env, cfg) {
+            Ok(c) => *conn = Some(c),
+            Err(e) => return Pushed::Failed(e),
+        }
+    }
+    let Some((aws, s3)) = conn.as_ref() else { return Pushed::Failed("no connection".into()) };
+    match s3a::push(aws, s3, cfg, &account, &sid, &files, chrono::Utc::now()) {
+        Ok(receipt) => {
+            let json = match serde_json::to_vec_pretty(&receipt) {
+                Ok(j) => j,
+                Err(e) => return Pushed::Failed(e.to_string()),
+            };
+            match crate::session::write_atomic(&dir.join(archive::RECEIPT), &json) {
+                Ok(()) => Pushed::Archived(receipt),
+                Err(e) => Pushed::Failed(format!("archived, but the receipt could not be written here: {e}; push again to rewrite it")),
+            }
+        }
+        Err(e) => Pushed::Failed(e),
+    }
+}
+
+/// The archive account's client, after checking the bucket's Object Lock.
+fn connect(env: &Env, cfg: &ArchiveCfg) -> Result<(Aws, aws_sdk_s3::Client), String> {
+    let aws = Aws::load_archive(&env.config, cfg).map_err(|e| e.to_string())?;
+    let s3 = s3a::client(&aws);
+    s3a::check_bucket(&aws, &s3, &cfg.bucket, cfg.retention_days)?;
+    Ok((aws, s3))
+}
+
+fn push_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchivePushArgs) -> anyhow::Result<i32> {
+    let dirs = if a.sessions.is_empty() { local_bundles(env) } else { a.sessions.clone() };
+    if dirs.is_empty() {
+        println!("No session bundles in {}: nothing to archive.", env.sessions_dir().display());
+        return Ok(0);
+    }
+    let mut conn = None;
+    let (mut archived, mut already, mut failed, mut problems) = (0, 0, 0, 0);
+    for dir in &dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        match push_one(env, cfg, &mut conn, dir, a.include_demo) {
+            Pushed::Archived(r) => {
+                archived += 1;
+                println!(
+                    "archived  {name}: {} files to s3://{}/{}/{}/, kept until {} (COMPLIANCE)",
+                    r.files.len(),
+                    r.bucket,
+                    r.account,
+                    r.session_id,
+                    r.retain_until()
+                );
+            }
+            Pushed::AlreadyArchived => already += 1,
+            Pushed::Skipped { why, problem } => {
+                if problem {
+                    problems += 1;
+                }
+                println!("{}  {name}: {why}", if problem { "PROBLEM " } else { "skipped " });
+            }
+            Pushed::Failed(why) => {
+                failed += 1;
+                println!("FAILED    {name}: {why}");
+            }
+        }
+    }
+    println!(
+        "{archived} archived, {already} already archived, {failed} failed, {problems} with problems{}",
+        if failed > 0 { ": the failed ones stay queued; run `breakglass archive push` again" } else { "" }
+    );
+    Ok(if problems > 0 {
+        1
+    } else if failed > 0 {
+        2
+    } else {
+        0
+    })
+}
+
+/// The archive's sessions: `<account>/<session>/<file>` keys grouped, each file's versions kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchivedSession {
+    pub account: String,
+    pub session_id: String,
+    pub files: Vec<ArchivedObject>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchivedObject {
+    pub name: String,
+    pub key: String,
+    /// Versions, oldest first: the first is what was archived; later ones are overwrite attempts.
+    pub versions: Vec<Option<String>>,
+    pub size: u64,
+}
+
+fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
+    let mut out: Vec<ArchivedSession> = vec![];
+    let mut vs = versions;
+    vs.sort_by(|a, b| (a.key.as_str(), a.last_modified).cmp(&(b.key.as_str(), b.last_modified)));
+    for v in vs {
+        let parts: Vec<&str> = v.key.split('/').collect();
+        let [account, sid, name] = parts[..] else { continue };
+        if !(archive::valid_segment(account) && archive::valid_segment(sid) && archive::valid_segment(name)) {
+            continue;
+        }
+        let pos = match out.iter().position(|s| s.account == account && s.session_id == sid) {
+            Some(p) => p,
+            None => {
+                out.push(ArchivedSession { account: account.into(), session_id: sid.into(), files: vec![] });
+                out.len() - 1
+            }
+        };
+        let files = &mut out[pos].files;
+        match files.iter_mut().find(|f| f.name == name) {
+            Some(f) => f.versions.push(v.version_id),
+            None => files.push(ArchivedObject { name: name.into(), key: v.key.clone(), versions: vec![v.version_id], size: v.size }),
+        }
+    }
+    out
+}
+
+fn list_cmd(env: &Env, cfg: &ArchiveCfg, json: bool) -> anyhow::Result<i32> {
+    let (aws, s3) = connect(env, cfg).map_err(anyhow::Error::msg)?;
+    let sessions = sessions_in(s3a::versions(&aws, &s3, &cfg.bucket, "").map_err(anyhow::Error::msg)?);
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&sessions)?))?;
+        return Ok(0);
+    }
+    let mut text = format!("s3://{}: {} archived session(s)\n", cfg.bucket, sessions.len());
+    for s in &sessions {
+        let overwritten = s.files.iter().filter(|f| f.versions.len() > 1).count();
+        let local = env.sessions_dir().join(&s.session_id);
+        let here = match Receipt::read(&local) {
+            Ok(Some(_)) => "receipt here",
+            _ if local.is_dir() => "here, no receipt",
+            _ => "not on this host",
+        };
+        text.push_str(&format!(
+            "  {}/{}  {} files, {} bytes  ({here}){}\n",
+            s.account,
+            s.session_id,
+            s.files.len(),
+            s.files.iter().map(|f| f.size).sum::<u64>(),
+            if overwritten > 0 { format!("  {overwritten} file(s) with later versions: run `archive verify`") } else { String::new() }
+        ));
+    }
+    emit(&text)?;
+    Ok(0)
+}
+
+/// One archived session checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    pub account: String,
+    pub session_id: String,
+    /// verify's status of the archived copy: valid, invalid, incomplete, or error.
+    pub archive: String,
+    /// The local copy: same, differs, absent.
+    pub local: String,
+    /// What differs, and later versions (overwrite attempts), each said once.
+    pub notes: Vec<String>,
+}
+
+fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Result<i32> {
+    let (aws, s3) = connect(env, cfg).map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let mut sessions = sessions_in(s3a::versions(&aws, &s3, &cfg.bucket, "").map_err(anyhow::Error::msg)?);
+    if let Some(want) = &a.session {
+        sessions.retain(|s| &s.session_id == want);
+        if sessions.is_empty() {
+            bail!("session `{want}` is not in s3://{}: `breakglass archive list` shows what is", cfg.bucket);
+        }
+    }
+    let mut results = vec![];
+    for s in &sessions {
+        results.push(check_session(env, cfg, &aws, &s3, s));
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    let bad = results.iter().filter(|r| r.archive != "valid" || r.local == "differs").count();
+    if a.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
+    } else {
+        let mut text = String::new();
+        for r in &results {
+            text.push_str(&format!("{:<10} {}/{}  local copy: {}\n", r.archive.to_uppercase(), r.account, r.session_id, r.local));
+            for n in &r.notes {
+                text.push_str(&format!("           {n}\n"));
+            }
+        }
+        text.push_str(&format!(
+            "{} session(s) checked in {secs:.1} s ({:.0} bundles/s); {bad} with problems\n",
+            results.len(),
+            results.len() as f64 / secs
+        ));
+        emit(&text)?;
+    }
+    Ok(if results.iter().any(|r| r.archive == "error") && bad == results.iter().filter(|r| r.archive == "error").count() {
+        2
+    } else if bad > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// Downloads the first version of every file of an archived session, verifies it, and compares
+/// it with the local copy.
+fn check_session(env: &Env, cfg: &ArchiveCfg, aws: &Aws, s3: &aws_sdk_s3::Client, s: &ArchivedSession) -> Checked {
+    let mut c = Checked {
+        account: s.account.clone(),
+        session_id: s.session_id.clone(),
+        archive: String::new(),
+        local: String::new(),
+        notes: vec![],
+    };
+    let result = (|| -> Result<Vec<LocalFile>, String> {
+        let mut files = vec![];
+        for f in &s.files {
+            if f.versions.len() > 1 {
+                c.notes.push(format!(
+                    "{}: {} later version(s) were written after archiving; the first (archived) one is checked",
+                    f.name,
+                    f.versions.len() - 1
+                ));
+            }
+            let first = f.versions.first().cloned().flatten();
+            files.push(LocalFile::new(&f.name, s3a::get(aws, s3, &cfg.bucket, &f.key, first.as_deref(), archive::MAX_FILE_BYTES)?));
+        }
+        Ok(files)
+    })();
+    let files = match result {
+        Ok(f) => f,
+        Err(e) => {
+            c.archive = "error".into();
+            c.notes.push(e);
+            return c;
+        }
+    };
+    // Verify the archived copy exactly like `verify` does, from a private temporary directory.
+    let tmp = match tempfile::Builder::new().prefix("breakglass-archive-").tempdir() {
+        Ok(t) => t,
+        Err(e) => {
+            c.archive = "error".into();
+            c.notes.push(format!("temporary directory: {e}"));
+            return c;
+        }
+    };
+    let dir = tmp.path().join(&s.session_id);
+    let written =
+        std::fs::create_dir(&dir).and_then(|()| files.iter().try_for_each(|f| crate::session::write_atomic(&dir.join(&f.name), &f.bytes)));
+    c.archive = match written.map_err(|e| e.to_string()).and_then(|()| verify::verify(&dir, &env.config, None).map_err(|e| e.to_string())) {
+        Ok(r) => {
+            for p in r.problems.iter().take(3) {
+                c.notes.push(format!("archived copy: {}", p.what));
+            }
+            match r.status {
+                verify::Status::Valid => "valid",
+                verify::Status::Invalid => "invalid",
+                verify::Status::Incomplete => "incomplete",
+            }
+            .to_string()
+        }
+        Err(e) => {
+            c.notes.push(e);
+            "error".into()
+        }
+    };
+    let local_dir = env.sessions_dir().join(&s.session_id);
+    c.local = if !local_dir.is_dir() {
+        "absent".into()
+    } else {
+        match archive::bundle_files(&local_dir) {
+            Err(e) => {
+                c.notes.push(format!("local copy: {e}"));
+                "differs".into()
+            }
+            Ok(local) => {
+                let archived: Vec<(String, String)> = files.iter().map(|f| (f.name.clone(), f.sha256_hex())).collect();
+                let diff = archive::differences(&local, &archived);
+                if diff.is_empty() {
+                    "same".into()
+                } else {
+                    c.notes.push(format!(
+                        "the local copy differs from the archive ({}): treat the local copy as TAMPERED; the archived one is the record",
+                        diff.join(", ")
+                    ));
+                    "differs".into()
+                }
+            }
+        }
+    };
+    c
+}

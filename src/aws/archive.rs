@@ -1,0 +1,210 @@
+//! The evidence archive's S3 calls: check the bucket's Object Lock, upload a bundle under
+//! COMPLIANCE retention with SHA-256 checksums, read each object back, list and download.
+//! Every call is bounded like every other AWS call ([`super::bounds`]).
+
+use super::{Aws, classify};
+use crate::archive::{ArchivedFile, LocalFile, Receipt};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use base64ct::Encoding;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+const WHO: &str = "the archiving principal";
+
+/// Every S3 API the archive calls (docs/archive-policy.json allows exactly these).
+pub const ARCHIVE_CALLS: [&str; 6] = [
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:PutObject",
+    "s3:PutObjectRetention",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:ListBucketVersions",
+];
+
+/// An S3 client for `aws`: path-style addressing when a custom endpoint is set (a local server
+/// has no DNS for `bucket.host`).
+pub fn client(aws: &Aws) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(&aws.sdk);
+    if aws.sdk.endpoint_url().is_some() {
+        b = b.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+/// Refuses a bucket without Object Lock, or whose default retention is shorter than ours.
+pub fn check_bucket(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, retention_days: u32) -> Result<(), String> {
+    let out = match aws.rt.block_on(s3.get_object_lock_configuration().bucket(bucket).send()) {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = classify("s3:GetBucketObjectLockConfiguration", &e, WHO).to_string();
+            if msg.contains("ObjectLockConfigurationNotFound") {
+                return Err(format!(
+                    "bucket `{bucket}` has no Object Lock: anyone with delete rights could remove the evidence. \
+                     Use a bucket created with Object Lock (docs/archive-bucket.yaml creates one)"
+                ));
+            }
+            if msg.contains("NoSuchBucket") {
+                return Err(format!("bucket `{bucket}` does not exist (or not in this region): check [archive] bucket and region"));
+            }
+            return Err(msg);
+        }
+    };
+    let cfg = out.object_lock_configuration();
+    if cfg.and_then(|c| c.object_lock_enabled()) != Some(&ObjectLockEnabled::Enabled) {
+        return Err(format!(
+            "bucket `{bucket}` does not have Object Lock enabled: use a bucket created with Object Lock (docs/archive-bucket.yaml)"
+        ));
+    }
+    if let Some(d) = cfg.and_then(|c| c.rule()).and_then(|r| r.default_retention()) {
+        let days = d.days().map(i64::from).unwrap_or(0) + d.years().map(|y| i64::from(y) * 365).unwrap_or(0);
+        if days < i64::from(retention_days) {
+            return Err(format!(
+                "bucket `{bucket}` keeps objects {days} days by default, shorter than [archive] retention_days = {retention_days}: \
+                 raise the bucket's default retention (docs/archive-bucket.yaml) or lower retention_days"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Uploads every file of a bundle under COMPLIANCE retention until `now + retention_days`, with a
+/// SHA-256 checksum S3 checks on arrival, then reads each object back (mode, retain-until,
+/// checksum) before returning the receipt.
+pub fn push(
+    aws: &Aws,
+    s3: &aws_sdk_s3::Client,
+    cfg: &crate::config::ArchiveCfg,
+    account: &str,
+    session_id: &str,
+    files: &[LocalFile],
+    now: DateTime<Utc>,
+) -> Result<Receipt, String> {
+    let (bucket, until) = (cfg.bucket.as_str(), now + Duration::days(i64::from(cfg.retention_days)));
+    let until_smithy = aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp());
+    let mut out = vec![];
+    for f in files {
+        let key = crate::archive::key(account, session_id, &f.name);
+        let b64 = base64ct::Base64::encode_string(&f.sha256);
+        let put = aws
+            .rt
+            .block_on(
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .body(aws_sdk_s3::primitives::ByteStream::from(f.bytes.clone()))
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .checksum_sha256(&b64)
+                    .object_lock_mode(ObjectLockMode::Compliance)
+                    .object_lock_retain_until_date(until_smithy)
+                    .send(),
+            )
+            .map_err(|e| format!("{}: {}", f.name, classify("s3:PutObject", &e, WHO)))?;
+        let version_id = put.version_id().map(str::to_string);
+        // Read it back: what S3 holds, not what we asked for.
+        let head = aws
+            .rt
+            .block_on(
+                s3.head_object().bucket(bucket).key(&key).set_version_id(version_id.clone()).checksum_mode(ChecksumMode::Enabled).send(),
+            )
+            .map_err(|e| format!("{}: read-back: {}", f.name, classify("s3:GetObject", &e, WHO)))?;
+        if head.checksum_sha256() != Some(b64.as_str()) {
+            return Err(format!(
+                "{}: S3 reports checksum {:?}, not the file's {b64}: the upload was damaged; push again",
+                f.name,
+                head.checksum_sha256()
+            ));
+        }
+        let mode = head.object_lock_mode().map(|m| m.as_str().to_string()).unwrap_or_default();
+        if mode != "COMPLIANCE" {
+            return Err(format!(
+                "{}: S3 reports Object Lock mode `{mode}`, not COMPLIANCE: the object could be deleted; check the bucket and the principal's rights",
+                f.name
+            ));
+        }
+        let retain = head
+            .object_lock_retain_until_date()
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
+            .ok_or_else(|| format!("{}: S3 reports no retain-until date: the object is not locked", f.name))?;
+        if retain + Duration::seconds(1) < until {
+            return Err(format!("{}: S3 keeps it until {retain}, before the {until} asked for", f.name));
+        }
+        out.push(ArchivedFile {
+            name: f.name.clone(),
+            key,
+            version_id,
+            sha256: f.sha256_hex(),
+            size: f.bytes.len() as u64,
+            mode,
+            retain_until: retain.to_rfc3339_opts(SecondsFormat::Secs, true),
+        });
+    }
+    Ok(Receipt {
+        bucket: bucket.to_string(),
+        account: account.to_string(),
+        session_id: session_id.to_string(),
+        archived_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        files: out,
+    })
+}
+
+/// One stored version of an archived object.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Every version of every object under `prefix`, page by page.
+pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Version>, String> {
+    let mut out = vec![];
+    let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = aws
+            .rt
+            .block_on(
+                s3.list_object_versions()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_key_marker(key_marker.clone())
+                    .set_version_id_marker(version_marker.clone())
+                    .send(),
+            )
+            .map_err(|e| classify("s3:ListBucketVersions", &e, WHO).to_string())?;
+        for v in page.versions() {
+            out.push(Version {
+                key: v.key().unwrap_or_default().to_string(),
+                version_id: v.version_id().filter(|v| *v != "null").map(str::to_string),
+                size: v.size().unwrap_or(0).max(0) as u64,
+                last_modified: v.last_modified().and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
+            });
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(out);
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        version_marker = page.next_version_id_marker().map(str::to_string);
+        if key_marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// One object's bytes (a given version, or the latest).
+pub fn get(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: Option<&str>, limit: u64) -> Result<Vec<u8>, String> {
+    aws.rt.block_on(async {
+        let o = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| classify("s3:GetObject", &e, WHO).to_string())?;
+        if o.content_length().unwrap_or(0).max(0) as u64 > limit {
+            return Err(format!("{key} is larger than {limit} bytes: not a bundle file"));
+        }
+        let bytes = o.body.collect().await.map_err(|e| format!("{key}: {e}"))?.into_bytes();
+        Ok(bytes.to_vec())
+    })
+}

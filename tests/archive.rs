@@ -1,0 +1,181 @@
+//! The evidence archive against the local AWS server (moto supports Object Lock): push with
+//! read-back of retention and checksum, deletes refused by the server, an overwrite that leaves
+//! the archived version the record, a bucket without Object Lock or with a shorter default
+//! retention refused, an offline push queued then retried, a local bundle changed after archiving
+//! reported as tampered. Moto does not check checksums on arrival (real S3 does); the read-back
+//! compares the checksum S3 stored with the file's own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use common::moto::{Moto, sdk_for};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const IGNORE: &str = "needs the test rig: a local moto server (./scripts/test installs it)";
+
+fn s3(url: &str) -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_for(url)).force_path_style(true).build();
+    (rt, aws_sdk_s3::Client::from_conf(conf))
+}
+
+/// A bucket with Object Lock, and optionally a default retention of `default_days`.
+fn locked_bucket(url: &str, name: &str, default_days: Option<i32>) {
+    use aws_sdk_s3::types::*;
+    let (rt, c) = s3(url);
+    rt.block_on(c.create_bucket().bucket(name).object_lock_enabled_for_bucket(true).send()).unwrap();
+    if let Some(days) = default_days {
+        let rule = ObjectLockRule::builder()
+            .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(days).build())
+            .build();
+        let cfg = ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).rule(rule).build();
+        rt.block_on(c.put_object_lock_configuration().bucket(name).object_lock_configuration(cfg).send()).unwrap();
+    }
+}
+
+fn config(dir: &Path, bucket: &str, retention_days: u32) -> PathBuf {
+    let p = dir.join("breakglass.toml");
+    std::fs::write(&p, format!("[aws]\nregion = \"us-east-1\"\n[archive]\nbucket = \"{bucket}\"\nretention_days = {retention_days}\n"))
+        .unwrap();
+    p
+}
+
+fn bg(data: &Path, url: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("BREAKGLASS_DATA_DIR")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+fn demo_bundle(data: &Path) -> PathBuf {
+    let o = run(data, &["demo", "--auto"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    PathBuf::from(stdout(&o).lines().last().unwrap().trim())
+}
+
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn pushed_bundles_are_locked_read_back_and_a_changed_local_copy_is_reported() {
+    let _ = IGNORE;
+    let moto = Moto::start();
+    locked_bucket(&moto.url, "evidence", Some(30));
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "evidence", 30);
+    let cfg = cfg.to_str().unwrap();
+    let a = demo_bundle(d.path());
+    let b = demo_bundle(d.path());
+    // DEMO bundles are not evidence: skipped unless asked for.
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("DEMO session: never evidence"), "{}", stdout(&o));
+    assert!(!a.join("archive.json").exists());
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("2 archived"), "{}", stdout(&o));
+    // The receipt: every file, COMPLIANCE, kept 30 days, checksums as S3 stored them.
+    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("archive.json")).unwrap()).unwrap();
+    let files = receipt["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["name"] == "journal.jsonl") && files.iter().any(|f| f["name"] == "journal.jsonl.alice.sig"));
+    for f in files {
+        assert_eq!(f["mode"], "COMPLIANCE");
+        let until = chrono::DateTime::parse_from_rfc3339(f["retain_until"].as_str().unwrap()).unwrap();
+        let days = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_days();
+        assert!((29..=30).contains(&days), "{days}");
+        let local = std::fs::read(a.join(f["name"].as_str().unwrap())).unwrap();
+        assert_eq!(f["sha256"], hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&local)));
+    }
+    // Again: nothing new.
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
+    assert!(stdout(&o).contains("0 archived, 2 already archived"), "{}", stdout(&o));
+    // The server refuses to delete an archived version, even for the principal that wrote it.
+    let journal = files.iter().find(|f| f["name"] == "journal.jsonl").unwrap();
+    let (rt, c) = s3(&moto.url);
+    let del = rt.block_on(
+        c.delete_object()
+            .bucket("evidence")
+            .key(journal["key"].as_str().unwrap())
+            .version_id(journal["version_id"].as_str().unwrap())
+            .send(),
+    );
+    assert!(del.is_err(), "a locked version cannot be deleted");
+    // An overwrite only adds a version: the archived one stays the record and verifies.
+    rt.block_on(
+        c.put_object()
+            .bucket("evidence")
+            .key(journal["key"].as_str().unwrap())
+            .body(aws_sdk_s3::primitives::ByteStream::from(b"forged\n".to_vec()))
+            .send(),
+    )
+    .unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    for s in v.as_array().unwrap() {
+        assert_eq!(s["archive"], "valid", "{s}");
+        assert_eq!(s["local"], "same", "{s}");
+    }
+    let sid = receipt["session_id"].as_str().unwrap();
+    let this = v.as_array().unwrap().iter().find(|s| s["session_id"] == sid).unwrap();
+    assert!(this["notes"].to_string().contains("later version"), "{this}");
+    // The local copy is changed after archiving: archive verify and push both say so.
+    let j = a.join("journal.jsonl");
+    let mut text = std::fs::read_to_string(&j).unwrap();
+    text = text.replacen("\"reason\":\"", "\"reason\":\"x", 1);
+    std::fs::write(&j, text).unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", sid]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("local copy: differs") && stdout(&o).contains("TAMPERED"), "{}", stdout(&o));
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("PROBLEM") || stdout(&o).contains("INVALID"), "{}", stdout(&o));
+    // The list shows both sessions.
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "list"]);
+    assert!(stdout(&o).contains("2 archived session(s)"), "{}", stdout(&o));
+}
+
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn buckets_without_object_lock_or_with_a_shorter_default_are_refused_and_offline_pushes_stay_queued() {
+    let moto = Moto::start();
+    let (rt, c) = s3(&moto.url);
+    rt.block_on(c.create_bucket().bucket("plain-bucket").send()).unwrap();
+    locked_bucket(&moto.url, "short-lock", Some(1));
+    locked_bucket(&moto.url, "evidence", None);
+    let d = tempfile::tempdir().unwrap();
+    let a = demo_bundle(d.path());
+    for (bucket, says) in [("plain-bucket", "has no Object Lock"), ("short-lock", "shorter than [archive] retention_days = 30")] {
+        let cfg = config(d.path(), bucket, 30);
+        let o = bg(d.path(), &moto.url, &["--config", cfg.to_str().unwrap(), "archive", "push", "--include-demo"]);
+        assert_eq!(o.status.code(), Some(2), "{bucket}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(says), "{bucket}: {}", stdout(&o));
+        assert!(!a.join("archive.json").exists());
+    }
+    // Offline: nothing listens there. The push fails, says so, and the bundle stays queued.
+    let cfg = config(d.path(), "evidence", 30);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let o = bg(d.path(), &dead, &["--config", cfg.to_str().unwrap(), "archive", "push", "--include-demo"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("FAILED") && stdout(&o).contains("stay queued"), "{}", stdout(&o));
+    assert!(!a.join("archive.json").exists());
+    // Back online: the retry archives it.
+    let o = bg(d.path(), &moto.url, &["--config", cfg.to_str().unwrap(), "archive", "push", "--include-demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(a.join("archive.json").exists());
+}
