@@ -122,6 +122,25 @@ pub struct Context {
     /// Days past the drill interval (negative: days left); None: no valid drill.
     pub drill_overdue_days: Option<i64>,
     pub max_admins: usize,
+    pub archive: ArchiveState,
+}
+
+/// Where the signed bundles stand against the evidence archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ArchiveState {
+    /// No `[archive]` configured; how many signed bundles exist.
+    #[default]
+    NotConfigured,
+    Checked {
+        /// Signed bundles archived and unchanged.
+        archived: usize,
+        /// Signed bundles closed less than an hour ago, not archived yet.
+        recent: usize,
+        /// Signed bundles closed more than an hour ago and not archived (session ids).
+        late: Vec<String>,
+        /// Bundles whose local files differ from their receipt (session ids).
+        changed: Vec<String>,
+    },
 }
 
 fn check(id: &'static str, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
@@ -406,14 +425,59 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         ),
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
     });
-    checks.push(check(
-        "breakglass_archive_current",
-        Status::Manual,
-        a,
-        "the evidence archive (S3 Object Lock) is not in this build",
-        "keep copies of the signed bundles where the ceremony host cannot delete them",
-    ));
+    checks.push(archive_check(&cx.archive, cx.windows.len(), a));
     Report { checks, root_activity: activity }
+}
+
+fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
+    const ID: &str = "breakglass_archive_current";
+    let list = |ids: &[String]| {
+        let mut s = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        if ids.len() > 5 {
+            s.push_str(&format!(" and {} more", ids.len() - 5));
+        }
+        s
+    };
+    match state {
+        ArchiveState::NotConfigured if signed == 0 => check(
+            ID,
+            Status::Manual,
+            a,
+            "no evidence archive is configured, and no signed session is on record yet",
+            "configure [archive] (an S3 bucket with Object Lock, docs/archive.md) before the first ceremony",
+        ),
+        ArchiveState::NotConfigured => check(
+            ID,
+            Status::Fail,
+            a,
+            format!("{signed} signed session(s) exist only on the ceremony host: whoever holds it can delete them"),
+            "configure [archive] (an S3 bucket with Object Lock, docs/archive.md), then `breakglass archive push`",
+        ),
+        ArchiveState::Checked { changed, .. } if !changed.is_empty() => check(
+            ID,
+            Status::Fail,
+            a,
+            format!("local bundle(s) changed after archiving: {}", list(changed)),
+            "the archived copy is the record: compare with `breakglass archive verify SESSION` and investigate the host",
+        ),
+        ArchiveState::Checked { late, .. } if !late.is_empty() => check(
+            ID,
+            Status::Fail,
+            a,
+            format!("{} signed session(s) closed over an hour ago are not archived: {}", late.len(), list(late)),
+            "`breakglass archive push` (it says why a push fails)",
+        ),
+        ArchiveState::Checked { archived, recent, .. } => check(
+            ID,
+            Status::Pass,
+            a,
+            format!(
+                "{archived} signed session(s) archived under Object Lock, none changed since{}",
+                if *recent > 0 { format!("; {recent} closed within the hour, still to push") } else { String::new() }
+            ),
+            "",
+        ),
+    }
 }
 
 /// The report for people: readable without colour.
@@ -489,7 +553,20 @@ mod tests {
             roster: Ok("trusted".into()),
             drill_overdue_days: Some(-10),
             max_admins: 5,
+            archive: ArchiveState::NotConfigured,
         }
+    }
+
+    #[test]
+    fn the_archive_check_fails_for_late_or_changed_bundles_and_without_an_archive() {
+        let status = |state: ArchiveState, signed: usize| archive_check(&state, signed, "123456789012").status;
+        assert_eq!(status(ArchiveState::NotConfigured, 0), Status::Manual);
+        assert_eq!(status(ArchiveState::NotConfigured, 2), Status::Fail);
+        assert_eq!(status(ArchiveState::Checked { archived: 2, recent: 0, late: vec![], changed: vec![] }, 2), Status::Pass);
+        assert_eq!(status(ArchiveState::Checked { archived: 1, recent: 0, late: vec!["s2".into()], changed: vec![] }, 2), Status::Fail);
+        let c = archive_check(&ArchiveState::Checked { archived: 1, recent: 0, late: vec![], changed: vec!["s1".into()] }, 2, "a");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.reason.contains("s1") && c.fix.contains("archive verify"), "{c:?}");
     }
 
     #[test]

@@ -387,6 +387,10 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     // The only cover for root use: sessions that verify against the trusted roster, never DEMO.
     let configured = env.config.roster_path().and_then(|_| trust::resolve(&env.config, None, None).ok());
     let mut windows = vec![];
+    let mut archive = match env.config.archive {
+        Some(_) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
+        None => crate::audit::ArchiveState::NotConfigured,
+    };
     if let Ok(rd) = std::fs::read_dir(env.sessions_dir()) {
         for dir in rd.flatten().map(|e| e.path()) {
             let own;
@@ -403,8 +407,22 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             }
             let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
             let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
+            let ended = r.ended.as_deref().and_then(ts);
             if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), released.or(r.ended.clone()).as_deref().and_then(ts)) {
                 windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end });
+            }
+            if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
+                match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
+                    Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
+                    Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
+                    Ok(crate::archive::Standing::Queued) => {
+                        if ended.is_none_or(|e| now - e > Duration::hours(1)) {
+                            late.push(r.session_id.clone());
+                        } else {
+                            *recent += 1;
+                        }
+                    }
+                }
             }
         }
     }
@@ -431,6 +449,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         roster,
         drill_overdue_days: crate::drill::overdue_days(env),
         max_admins: env.config.audit.max_admins.max(2),
+        archive,
     };
     let report = crate::audit::evaluate(&facts, &cx);
     if a.json {

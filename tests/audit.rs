@@ -89,6 +89,8 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     assert_eq!(status(&v, "breakglass_root_activity_alert"), "FAIL");
     assert_eq!(status(&v, "iam_root_credentials_management_enabled"), "MANUAL", "{v:#}");
     assert_eq!(status(&v, "breakglass_notice_topic_subscribed"), "FAIL");
+    // The verified session lives only on this host: no archive is configured.
+    assert_eq!(status(&v, "breakglass_archive_current"), "FAIL");
     // Only the covered event: that check passes. An alert rule to a subscribed topic, a notice
     // topic with a subscriber, and centralized root access: those pass too.
     write_events(&moto, &[root_event(&fmt(start), "ConsoleLogin", "198.51.100.7")]);
@@ -108,8 +110,21 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     });
     std::fs::write(format!("/tmp/breakglass-moto-{}-orgfeatures.json", moto.port), br#"["RootCredentialsManagement","RootSessions"]"#)
         .unwrap();
-    let (_, v) = audit(&org, &moto, &format!("[notice]\nsns_topic_arn = \"{notice}\"\n"));
+    // An evidence archive holds the session.
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    rt.block_on(s3.create_bucket().bucket("evidence").object_lock_enabled_for_bucket(true).send()).unwrap();
+    let archive = "[archive]\nbucket = \"evidence\"\nretention_days = 30\n";
+    let cfg = org.path().join("archive.toml");
+    std::fs::write(&cfg, format!("{}[aws]\nregion = \"us-east-1\"\n{archive}", std::fs::read_to_string(org.config()).unwrap())).unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["--config", cfg.to_str().unwrap(), "--data-dir", org.path().join("data").to_str().unwrap(), "archive", "push"])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("1 archived"), "{}{}", stdout(&o), common::stderr(&o));
+    let (_, v) = audit(&org, &moto, &format!("[notice]\nsns_topic_arn = \"{notice}\"\n{archive}"));
     for id in [
+        "breakglass_archive_current",
         "breakglass_root_use_outside_ceremony",
         "breakglass_root_activity_alert",
         "iam_root_credentials_management_enabled",
