@@ -196,9 +196,9 @@ pub struct ArchivedObject {
 
 fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
     let mut out: Vec<ArchivedSession> = vec![];
-    let mut vs = versions;
-    vs.sort_by(|a, b| (a.key.as_str(), a.last_modified).cmp(&(b.key.as_str(), b.last_modified)));
-    for v in vs {
+    // S3 lists the versions of a key newest first (times have one-second resolution and cannot
+    // order them): keep that order, then turn it around.
+    for v in versions {
         let parts: Vec<&str> = v.key.split('/').collect();
         let [account, sid, name] = parts[..] else { continue };
         if !(archive::valid_segment(account) && archive::valid_segment(sid) && archive::valid_segment(name)) {
@@ -213,10 +213,21 @@ fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
         };
         let files = &mut out[pos].files;
         match files.iter_mut().find(|f| f.name == name) {
-            Some(f) => f.versions.push(v.version_id),
+            Some(f) => {
+                // Listed newest first: the last one seen is the archived (oldest) version.
+                f.versions.push(v.version_id);
+                f.size = v.size;
+            }
             None => files.push(ArchivedObject { name: name.into(), key: v.key.clone(), versions: vec![v.version_id], size: v.size }),
         }
     }
+    for s in &mut out {
+        for f in &mut s.files {
+            f.versions.reverse();
+        }
+        s.files.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    out.sort_by(|a, b| (a.account.as_str(), a.session_id.as_str()).cmp(&(b.account.as_str(), b.session_id.as_str())));
     out
 }
 

@@ -229,7 +229,9 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             previous: crate::drill::previous_times(env),
             warnings: interrupted_warnings(env),
         };
-        return crate::app::run(c, r, clock, start);
+        let dir = r.dir.clone();
+        let code = crate::app::run(c, r, clock, start)?;
+        return Ok(archive_after(env, &dir, code));
     }
     let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
     crate::demo::play(&mut c, &mut r, mode, &reason, scenario);
@@ -245,8 +247,9 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             );
             eprintln!("chain head at entry #{}: {}", c.last.as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
             eprintln!("verify: breakglass verify {}", r.dir.display());
+            let code = archive_after(env, &r.dir, 0);
             println!("{}", r.dir.display());
-            Ok(0)
+            Ok(code)
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
@@ -290,7 +293,37 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         previous: crate::drill::previous_times(env),
         warnings: interrupted_warnings(env),
     };
-    crate::app::run(ceremony, runner, clock, start)
+    let dir = runner.dir.clone();
+    let code = crate::app::run(ceremony, runner, clock, start)?;
+    Ok(archive_after(env, &dir, code))
+}
+
+/// Right after a ceremony (or a recovery) is co-signed, its bundle goes to the evidence archive
+/// when one is configured; a failed push says so and leaves the bundle queued for `archive push`.
+/// A DEMO ceremony pushes its own bundle too: that rehearses the archive (labelled DEMO, it is
+/// never cover in the audit). Messages go to stderr: stdout's last line stays the session
+/// directory for scripts.
+fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
+    let Some(cfg) = &env.config.archive else { return code };
+    if code != 0 || !dir.join(crate::journal::FILE_NAME).is_file() {
+        return code;
+    }
+    match crate::archive_cmd::push_one(env, cfg, &mut None, dir, true) {
+        crate::archive_cmd::Pushed::Archived(r) => eprintln!(
+            "Archived: {} files to s3://{}/{}/{}/, kept until {} (Object Lock, COMPLIANCE).",
+            r.files.len(),
+            r.bucket,
+            r.account,
+            r.session_id,
+            r.retain_until()
+        ),
+        crate::archive_cmd::Pushed::AlreadyArchived => {}
+        crate::archive_cmd::Pushed::Skipped { why, .. } => eprintln!("Not archived: {why}"),
+        crate::archive_cmd::Pushed::Failed(why) => eprintln!(
+            "NOT archived: {why}. The bundle is safe here and queued: `breakglass archive push` retries it (`breakglass doctor` lists queued bundles)."
+        ),
+    }
+    code
 }
 
 /// `breakglass recover`: closes an interrupted session from its journal alone. DEMO sessions use
@@ -337,7 +370,9 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             previous: vec![],
             warnings: vec![format!("RECOVERY of session {}: a quorum checks in to close it", i.session_id)],
         };
-        return crate::app::run(c, r, clock, start);
+        let dir = r.dir.clone();
+        let code = crate::app::run(c, r, clock, start)?;
+        return Ok(archive_after(env, &dir, code));
     }
     crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
     match &c.phase {

@@ -179,3 +179,31 @@ fn buckets_without_object_lock_or_with_a_shorter_default_are_refused_and_offline
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(a.join("archive.json").exists());
 }
+
+/// A ceremony pushes its own bundle right after co-signing (a DEMO run rehearses it); offline,
+/// the ceremony still succeeds, says the bundle is queued, and `archive push` sends it later.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn a_ceremony_archives_its_own_bundle_or_queues_it_when_offline() {
+    let moto = Moto::start();
+    locked_bucket(&moto.url, "evidence", None);
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "evidence", 30);
+    let cfg = cfg.to_str().unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "demo", "--auto"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Archived: ") && stderr(&o).contains("COMPLIANCE"), "{}", stderr(&o));
+    let dir = PathBuf::from(stdout(&o).lines().last().unwrap().trim());
+    assert!(dir.join("archive.json").is_file(), "the receipt is beside the bundle");
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let o = bg(d.path(), &dead, &["--config", cfg, "demo", "--auto"]);
+    assert!(o.status.success(), "the ceremony itself succeeded: {}", stderr(&o));
+    assert!(stderr(&o).contains("NOT archived") && stderr(&o).contains("queued"), "{}", stderr(&o));
+    let queued = PathBuf::from(stdout(&o).lines().last().unwrap().trim());
+    assert!(!queued.join("archive.json").exists());
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
+    assert!(stdout(&o).contains("1 archived, 1 already archived"), "{}", stdout(&o));
+}
