@@ -35,6 +35,29 @@ pub fn local_bundles(env: &Env) -> Vec<PathBuf> {
     dirs
 }
 
+/// Local bundles signed by a quorum (DEMO ones left out) that are not archived yet, and those
+/// whose files changed since they were archived (session ids).
+pub fn backlog(env: &Env) -> (Vec<String>, Vec<String>) {
+    let (mut queued, mut changed) = (vec![], vec![]);
+    for dir in local_bundles(env) {
+        let Ok(r) = verify::verify(&dir, &env.config, None) else { continue };
+        if r.status != verify::Status::Valid || r.demo {
+            continue;
+        }
+        match archive::bundle_files(&dir).and_then(|f| archive::standing(&dir, &f)) {
+            Ok(Standing::Queued) => queued.push(r.session_id),
+            Ok(Standing::Archived(_)) => {}
+            Ok(Standing::Changed { .. }) | Err(_) => changed.push(r.session_id),
+        }
+    }
+    (queued, changed)
+}
+
+/// Checks that the archive bucket is reachable and locked (for `doctor`).
+pub fn check_reachable(env: &Env, cfg: &ArchiveCfg) -> Result<(), String> {
+    connect(env, cfg).map(|_| ())
+}
+
 /// What happened to one bundle in a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {

@@ -794,6 +794,26 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             }
         }
     }
+    match &env.config.archive {
+        None => line(None, "evidence archive", "not configured ([archive] bucket): signed bundles exist only on this host".into()),
+        Some(a) => {
+            match crate::archive_cmd::check_reachable(env, a) {
+                Ok(()) => line(Some(true), "evidence archive", format!("s3://{} (Object Lock, {} days)", a.bucket, a.retention_days)),
+                Err(e) => line(Some(false), "evidence archive", e),
+            }
+            let (queued, changed) = crate::archive_cmd::backlog(env);
+            if !queued.is_empty() {
+                line(None, "not archived", format!("{}: run `breakglass archive push`", queued.join(", ")));
+            }
+            if !changed.is_empty() {
+                line(
+                    Some(false),
+                    "changed bundles",
+                    format!("{}: changed after archiving; `breakglass archive verify SESSION` compares", changed.join(", ")),
+                );
+            }
+        }
+    }
     for d in crate::session::interrupted_sessions(&env.sessions_dir()) {
         line(
             Some(false),

@@ -116,12 +116,21 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     let archive = "[archive]\nbucket = \"evidence\"\nretention_days = 30\n";
     let cfg = org.path().join("archive.toml");
     std::fs::write(&cfg, format!("{}[aws]\nregion = \"us-east-1\"\n{archive}", std::fs::read_to_string(org.config()).unwrap())).unwrap();
-    let o = std::process::Command::new(common::bin())
-        .args(["--config", cfg.to_str().unwrap(), "--data-dir", org.path().join("data").to_str().unwrap(), "archive", "push"])
-        .envs(moto.env())
-        .output()
-        .unwrap();
+    let bg = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .args(["--config", cfg.to_str().unwrap(), "--data-dir", org.path().join("data").to_str().unwrap()])
+            .args(args)
+            .envs(moto.env())
+            .output()
+            .unwrap()
+    };
+    let sid = session.file_name().unwrap().to_str().unwrap().to_string();
+    let o = bg(&["doctor"]);
+    assert!(stdout(&o).contains("not archived") && stdout(&o).contains(&sid), "doctor lists the queued bundle: {}", stdout(&o));
+    let o = bg(&["archive", "push"]);
     assert!(stdout(&o).contains("1 archived"), "{}{}", stdout(&o), common::stderr(&o));
+    let o = bg(&["doctor"]);
+    assert!(!stdout(&o).contains("not archived"), "{}", stdout(&o));
     let (_, v) = audit(&org, &moto, &format!("[notice]\nsns_topic_arn = \"{notice}\"\n{archive}"));
     for id in [
         "breakglass_archive_current",
