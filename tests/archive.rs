@@ -207,3 +207,47 @@ fn a_ceremony_archives_its_own_bundle_or_queues_it_when_offline() {
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
     assert!(stdout(&o).contains("1 archived, 1 already archived"), "{}", stdout(&o));
 }
+
+/// docs/archive-bucket.yaml deployed into the local server gives a bucket the archive accepts, and
+/// refuses when the configured retention is longer than the bucket's default.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn the_cloudformation_template_deploys_a_bucket_the_archive_accepts() {
+    let moto = Moto::start();
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/archive-bucket.yaml");
+    let status = moto.deploy(
+        &template,
+        "breakglass-evidence",
+        &[("BucketName", "org-evidence"), ("RetentionDays", "30"), ("ArchiverArn", "arn:aws:iam::123456789012:role/archiver")],
+    );
+    assert_eq!(status, "CREATE_COMPLETE");
+    let d = tempfile::tempdir().unwrap();
+    let a = demo_bundle(d.path());
+    let longer = config(d.path(), "org-evidence", 365);
+    let o = bg(d.path(), &moto.url, &["--config", longer.to_str().unwrap(), "archive", "push", "--include-demo"]);
+    assert!(stdout(&o).contains("keeps objects 30 days by default, shorter"), "{}", stdout(&o));
+    let cfg = config(d.path(), "org-evidence", 30);
+    let o = bg(d.path(), &moto.url, &["--config", cfg.to_str().unwrap(), "archive", "push", "--include-demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(a.join("archive.json").is_file());
+    // The template's bucket policy lets the archiver write and read but never delete.
+    let text = std::fs::read_to_string(&template).unwrap();
+    for call in breakglass::aws::archive::ARCHIVE_CALLS {
+        assert!(text.contains(&format!("- {call}")), "the template grants {call}");
+    }
+    assert!(text.contains("Mode: COMPLIANCE") && text.contains("- s3:DeleteObjectVersion"), "deletes are denied");
+}
+
+/// docs/archive-policy.json allows exactly what the archive needs: it writes and reads, and can
+/// never delete, shorten a retention or change the bucket's lock.
+#[test]
+fn the_archive_policy_allows_exactly_the_archive_calls() {
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../docs/archive-policy.json")).unwrap();
+    let mut allowed: Vec<String> =
+        doc["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    allowed.sort();
+    let mut used: Vec<String> = breakglass::aws::archive::ARCHIVE_CALLS.iter().map(|s| s.to_string()).collect();
+    used.sort();
+    assert_eq!(allowed, used);
+    assert!(allowed.iter().all(|a| !a.contains("Delete") && !a.contains("Bypass") && a != "s3:PutBucketObjectLockConfiguration"));
+}

@@ -10,13 +10,16 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 const WHO: &str = "the archiving principal";
 
-/// Every S3 API the archive calls (docs/archive-policy.json allows exactly these).
-pub const ARCHIVE_CALLS: [&str; 6] = [
+/// Every S3 permission the archive needs (docs/archive-policy.json allows exactly these).
+/// (PutObject with a retain-until date needs s3:PutObjectRetention; reading the lock back needs
+/// s3:GetObjectRetention, or S3 leaves the lock headers out.)
+pub const ARCHIVE_CALLS: [&str; 7] = [
     "s3:GetBucketObjectLockConfiguration",
     "s3:PutObject",
     "s3:PutObjectRetention",
     "s3:GetObject",
     "s3:GetObjectVersion",
+    "s3:GetObjectRetention",
     "s3:ListBucketVersions",
 ];
 

@@ -75,6 +75,27 @@ impl Moto {
         sdk_for(&self.url)
     }
 
+    /// Deploys a CloudFormation template into this server (boto3 from moto's own environment;
+    /// the crate has no CloudFormation client) and returns the stack's status.
+    pub fn deploy(&self, template: &std::path::Path, stack: &str, params: &[(&str, &str)]) -> String {
+        let params: Vec<serde_json::Value> =
+            params.iter().map(|(k, v)| serde_json::json!({"ParameterKey": k, "ParameterValue": v})).collect();
+        let script = r#"
+import boto3, json, sys
+url, template, stack, params = sys.argv[1:5]
+cf = boto3.client("cloudformation", endpoint_url=url, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+cf.create_stack(StackName=stack, TemplateBody=open(template).read(), Parameters=json.loads(params))
+print(cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+"#;
+        let o = Command::new(python())
+            .args(["-c", script, &self.url, template.to_str().unwrap(), stack, &serde_json::to_string(&params).unwrap()])
+            .output()
+            .expect("python runs");
+        assert!(o.status.success(), "deploying {}: {}", template.display(), String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
     /// Stops the server (to simulate an outage).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

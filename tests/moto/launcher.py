@@ -13,6 +13,10 @@ Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls st
   time and by the Username lookup attribute as AWS does.
 - iam:ListOrganizationsFeatures: "OrganizationNotFoundException" unless a test wrote the enabled
   features to /tmp/breakglass-moto-<port>-orgfeatures.json (a JSON list).
+- CloudFormation AWS::S3::Bucket: ObjectLockEnabled, ObjectLockConfiguration and
+  VersioningConfiguration are applied (moto's CloudFormation ignores them), so
+  docs/archive-bucket.yaml deploys a locked bucket. AWS::S3::BucketPolicy stays unsupported
+  (moto warns and skips it): the policy is checked by the tests that read the template.
 Everything else is moto as shipped. Usage: python launcher.py -H 127.0.0.1 -p 0
 """
 import datetime
@@ -155,6 +159,31 @@ def list_organizations_features(self):
 
 
 from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
+from moto.s3.models import FakeBucket, s3_backends  # noqa: E402
+
+_create_bucket_from_cfn = FakeBucket.create_from_cloudformation_json.__func__
+
+
+def create_bucket_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    bucket = _create_bucket_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    props = cloudformation_json.get("Properties", {})
+    backend = s3_backends[account_id]["aws"]
+    if props.get("VersioningConfiguration", {}).get("Status") == "Enabled" or props.get("ObjectLockEnabled"):
+        bucket.versioning_status = "Enabled"
+    lock = props.get("ObjectLockConfiguration", {})
+    if str(props.get("ObjectLockEnabled", "")).lower() == "true" or lock.get("ObjectLockEnabled") == "Enabled":
+        retention = lock.get("Rule", {}).get("DefaultRetention", {})
+        backend.put_object_lock_configuration(
+            bucket.name,
+            True,
+            retention.get("Mode"),
+            int(retention["Days"]) if "Days" in retention else None,
+            int(retention["Years"]) if "Years" in retention else None,
+        )
+    return bucket
+
+
+FakeBucket.create_from_cloudformation_json = classmethod(create_bucket_from_cfn)
 
 CloudTrailResponse.lookup_events = lookup_events
 IamResponse.list_organizations_features = list_organizations_features
