@@ -296,6 +296,59 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
+/// Sessions downloaded at once: enough to hide the network's latency, few enough to stay polite
+/// to the bucket and bounded in memory.
+const CONCURRENCY: usize = 16;
+
+/// Downloads the archived (first) version of every file of each session, `CONCURRENCY` sessions
+/// at a time, and hands each session to `each` as soon as it is complete (in completion order).
+/// A progress bar counts sessions on a terminal.
+fn download_each(
+    aws: &Aws,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    sessions: Vec<ArchivedSession>,
+    mut each: impl FnMut(ArchivedSession, Result<Vec<LocalFile>, String>),
+) {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() && sessions.len() > 1 {
+        let b = indicatif::ProgressBar::new(sessions.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} bundles ({per_sec}, {eta} left)")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    aws.rt.block_on(async {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut set = tokio::task::JoinSet::new();
+        for s in sessions {
+            let (s3, bucket, permits) = (s3.clone(), bucket.to_string(), permits.clone());
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let mut files = vec![];
+                for f in &s.files {
+                    let first = f.versions.first().cloned().flatten();
+                    match s3a::get(&s3, &bucket, &f.key, first.as_deref(), archive::MAX_FILE_BYTES).await {
+                        Ok(bytes) => files.push(LocalFile::new(&f.name, bytes)),
+                        Err(e) => return (s, Err(e)),
+                    }
+                }
+                (s, Ok(files))
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            if let Ok((s, files)) = done {
+                each(s, files);
+                bar.inc(1);
+            }
+        }
+    });
+    bar.finish_and_clear();
+}
+
 fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Result<i32> {
     let (aws, s3) = connect(env, cfg).map_err(anyhow::Error::msg)?;
     let started = std::time::Instant::now();
@@ -307,9 +360,8 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         }
     }
     let mut results = vec![];
-    for s in &sessions {
-        results.push(check_session(env, cfg, &aws, &s3, s));
-    }
+    download_each(&aws, &s3, &cfg.bucket, sessions, |s, files| results.push(check_session(env, &s, files)));
+    results.sort_by(|a, b| (a.account.as_str(), a.session_id.as_str()).cmp(&(b.account.as_str(), b.session_id.as_str())));
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     let bad = results.iter().filter(|r| r.archive != "valid" || r.local == "differs").count();
     if a.json {
@@ -329,7 +381,8 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         ));
         emit(&text)?;
     }
-    Ok(if results.iter().any(|r| r.archive == "error") && bad == results.iter().filter(|r| r.archive == "error").count() {
+    let errors = results.iter().filter(|r| r.archive == "error").count();
+    Ok(if errors > 0 && errors == bad {
         2
     } else if bad > 0 {
         1
@@ -338,9 +391,19 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
     })
 }
 
-/// Downloads the first version of every file of an archived session, verifies it, and compares
-/// it with the local copy.
-fn check_session(env: &Env, cfg: &ArchiveCfg, aws: &Aws, s3: &aws_sdk_s3::Client, s: &ArchivedSession) -> Checked {
+/// Writes downloaded files as a bundle directory `<into>/<session-id>/` (0700/0600).
+fn write_bundle(into: &Path, session_id: &str, files: &[LocalFile]) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = into.join(session_id);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    for f in files {
+        crate::session::write_atomic(&dir.join(&f.name), &f.bytes)?;
+    }
+    Ok(dir)
+}
+
+/// Verifies a downloaded session exactly like `verify`, and compares it with the local copy.
+fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, String>) -> Checked {
     let mut c = Checked {
         account: s.account.clone(),
         session_id: s.session_id.clone(),
@@ -348,22 +411,14 @@ fn check_session(env: &Env, cfg: &ArchiveCfg, aws: &Aws, s3: &aws_sdk_s3::Client
         local: String::new(),
         notes: vec![],
     };
-    let result = (|| -> Result<Vec<LocalFile>, String> {
-        let mut files = vec![];
-        for f in &s.files {
-            if f.versions.len() > 1 {
-                c.notes.push(format!(
-                    "{}: {} later version(s) were written after archiving; the first (archived) one is checked",
-                    f.name,
-                    f.versions.len() - 1
-                ));
-            }
-            let first = f.versions.first().cloned().flatten();
-            files.push(LocalFile::new(&f.name, s3a::get(aws, s3, &cfg.bucket, &f.key, first.as_deref(), archive::MAX_FILE_BYTES)?));
-        }
-        Ok(files)
-    })();
-    let files = match result {
+    for f in s.files.iter().filter(|f| f.versions.len() > 1) {
+        c.notes.push(format!(
+            "{}: {} later version(s) were written after archiving; the first (archived) one is checked",
+            f.name,
+            f.versions.len() - 1
+        ));
+    }
+    let files = match files {
         Ok(f) => f,
         Err(e) => {
             c.archive = "error".into();
@@ -371,19 +426,13 @@ fn check_session(env: &Env, cfg: &ArchiveCfg, aws: &Aws, s3: &aws_sdk_s3::Client
             return c;
         }
     };
-    // Verify the archived copy exactly like `verify` does, from a private temporary directory.
-    let tmp = match tempfile::Builder::new().prefix("breakglass-archive-").tempdir() {
-        Ok(t) => t,
-        Err(e) => {
-            c.archive = "error".into();
-            c.notes.push(format!("temporary directory: {e}"));
-            return c;
-        }
-    };
-    let dir = tmp.path().join(&s.session_id);
-    let written =
-        std::fs::create_dir(&dir).and_then(|()| files.iter().try_for_each(|f| crate::session::write_atomic(&dir.join(&f.name), &f.bytes)));
-    c.archive = match written.map_err(|e| e.to_string()).and_then(|()| verify::verify(&dir, &env.config, None).map_err(|e| e.to_string())) {
+    // From a private temporary directory, named as the session (verify compares the two).
+    let verified =
+        tempfile::Builder::new().prefix("breakglass-archive-").tempdir().map_err(|e| format!("temporary directory: {e}")).and_then(|tmp| {
+            let dir = write_bundle(tmp.path(), &s.session_id, &files).map_err(|e| e.to_string())?;
+            verify::verify(&dir, &env.config, None).map_err(|e| e.to_string())
+        });
+    c.archive = match verified {
         Ok(r) => {
             for p in r.problems.iter().take(3) {
                 c.notes.push(format!("archived copy: {}", p.what));
@@ -425,4 +474,37 @@ fn check_session(env: &Env, cfg: &ArchiveCfg, aws: &Aws, s3: &aws_sdk_s3::Client
         }
     };
     c
+}
+
+/// `audit --sessions s3://BUCKET[/PREFIX]`: every archived session downloaded into a private
+/// temporary directory, laid out like a data directory's `sessions/`, for a reviewer who does not
+/// have the ceremony host's disk. Credentials: `[archive]` profile and region when configured.
+pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempDir> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| anyhow::anyhow!("--sessions `{url}` is not an s3://BUCKET[/PREFIX] address"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("--sessions `{url}` names no bucket: write s3://BUCKET[/PREFIX]");
+    }
+    let cfg = match &env.config.archive {
+        Some(a) => ArchiveCfg { bucket: bucket.to_string(), ..a.clone() },
+        None => ArchiveCfg { bucket: bucket.to_string(), retention_days: 1, profile: None, region: None },
+    };
+    let aws = Aws::load_archive(&env.config, &cfg)?;
+    let s3 = s3a::client(&aws);
+    let sessions = sessions_in(s3a::versions(&aws, &s3, bucket, prefix).map_err(anyhow::Error::msg)?);
+    let tmp = tempfile::Builder::new().prefix("breakglass-audit-").tempdir()?;
+    let mut failed = vec![];
+    download_each(&aws, &s3, bucket, sessions, |s, files| {
+        match files.and_then(|f| write_bundle(tmp.path(), &s.session_id, &f).map_err(|e| e.to_string())) {
+            Ok(_) => {}
+            Err(e) => failed.push(format!("{}: {e}", s.session_id)),
+        }
+    });
+    if !failed.is_empty() {
+        bail!(
+            "could not download every archived session from {url} ({}): retry; an audit on part of the record would mislead",
+            failed.join("; ")
+        );
+    }
+    Ok(tmp)
 }

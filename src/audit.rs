@@ -141,6 +141,8 @@ pub enum ArchiveState {
         /// Bundles whose local files differ from their receipt (session ids).
         changed: Vec<String>,
     },
+    /// The audit read the sessions from the archive itself (`--sessions s3://...`).
+    FromArchive(String),
 }
 
 fn check(id: &'static str, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
@@ -453,6 +455,9 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
             format!("{signed} signed session(s) exist only on the ceremony host: whoever holds it can delete them"),
             "configure [archive] (an S3 bucket with Object Lock, docs/archive.md), then `breakglass archive push`",
         ),
+        ArchiveState::FromArchive(url) => {
+            check(ID, Status::Pass, a, format!("sessions read from the archive itself ({url}): {signed} verified"), "")
+        }
         ArchiveState::Checked { changed, .. } if !changed.is_empty() => check(
             ID,
             Status::Fail,

@@ -206,6 +206,10 @@ pub struct AuditArgs {
     /// Start of the period for root events and root usage (YYYY-MM-DD; default: 90 days ago).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+    /// Take the sessions from the evidence archive (s3://BUCKET[/PREFIX]) instead of this host's
+    /// data directory: a reviewer's audit without the ceremony host's disk.
+    #[arg(long, value_name = "S3_URL")]
+    pub sessions: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -422,11 +422,18 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     // The only cover for root use: sessions that verify against the trusted roster, never DEMO.
     let configured = env.config.roster_path().and_then(|_| trust::resolve(&env.config, None, None).ok());
     let mut windows = vec![];
-    let mut archive = match env.config.archive {
-        Some(_) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
-        None => crate::audit::ArchiveState::NotConfigured,
+    // The sessions: this host's, or (for a reviewer without its disk) the archive's.
+    let from_archive = match &a.sessions {
+        Some(url) => Some(crate::archive_cmd::download_sessions(env, url)?),
+        None => None,
     };
-    if let Ok(rd) = std::fs::read_dir(env.sessions_dir()) {
+    let sessions_dir = from_archive.as_ref().map_or_else(|| env.sessions_dir(), |t| t.path().to_path_buf());
+    let mut archive = match (&env.config.archive, &from_archive) {
+        (_, Some(_)) => crate::audit::ArchiveState::FromArchive(a.sessions.clone().unwrap_or_default()),
+        (Some(_), None) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
+        (None, None) => crate::audit::ArchiveState::NotConfigured,
+    };
+    if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let own;
             let anchor = match &configured {

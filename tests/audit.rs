@@ -131,6 +131,19 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     assert!(stdout(&o).contains("1 archived"), "{}{}", stdout(&o), common::stderr(&o));
     let o = bg(&["doctor"]);
     assert!(!stdout(&o).contains("not archived"), "{}", stdout(&o));
+    // A reviewer without the ceremony host's disk: an empty data directory, the sessions taken
+    // from the archive. The covered root event is still covered.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["--config", cfg.to_str().unwrap(), "--data-dir", elsewhere.path().to_str().unwrap()])
+        .args(["audit", "--json", "--sessions", "s3://evidence"])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}{}", stdout(&o), common::stderr(&o)));
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "PASS", "{v:#}");
+    assert_eq!(v["root_activity"][0]["session_id"], sid.as_str(), "{v:#}");
+    assert_eq!(status(&v, "breakglass_archive_current"), "PASS", "{v:#}");
     let (_, v) = audit(&org, &moto, &format!("[notice]\nsns_topic_arn = \"{notice}\"\n{archive}"));
     for id in [
         "breakglass_archive_current",

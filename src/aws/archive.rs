@@ -194,8 +194,8 @@ pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) 
 }
 
 /// One object's bytes (a given version, or the latest).
-pub fn get(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: Option<&str>, limit: u64) -> Result<Vec<u8>, String> {
-    aws.rt.block_on(async {
+pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: Option<&str>, limit: u64) -> Result<Vec<u8>, String> {
+    {
         let o = s3
             .get_object()
             .bucket(bucket)
@@ -209,5 +209,5 @@ pub fn get(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_
         }
         let bytes = o.body.collect().await.map_err(|e| format!("{key}: {e}"))?.into_bytes();
         Ok(bytes.to_vec())
-    })
+    }
 }
