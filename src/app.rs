@@ -110,6 +110,8 @@ enum Job {
     Warnings,
     /// Which keys are inserted now.
     Scan,
+    /// Push the co-signed bundle to the evidence archive.
+    Archive(Archiver),
 }
 
 /// What the loop waits on.
@@ -119,6 +121,7 @@ enum Msg {
     Intent(Intent),
     Warning(String),
     Keys(Result<Vec<(u32, String)>, String>),
+    Archived(Result<String, String>),
 }
 
 /// The interactive part of the app: the ceremony, the view, the PIN being typed.
@@ -530,7 +533,13 @@ pub struct Start {
     pub previous: Vec<f64>,
     /// Warnings for the setup screen (interrupted sessions, for example).
     pub warnings: Vec<String>,
+    /// Pushes the signed bundle to the evidence archive (when one is configured): run once the
+    /// summary is reached, beside the screen; `Ok` and `Err` are the lines to show.
+    pub archiver: Option<Archiver>,
 }
+
+/// Pushes a session directory to the evidence archive; the result is what the summary says.
+pub type Archiver = Box<dyn FnOnce(&std::path::Path) -> Result<String, String> + Send>;
 
 /// Runs the interactive ceremony until it is done or the custodians leave.
 pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> anyhow::Result<i32> {
@@ -550,13 +559,21 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     v.session_dir = Some(dir.display().to_string());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut terminal = ratatui::try_init()?;
-    let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock));
+    let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock, start.archiver));
     ratatui::restore();
     let app = result?;
     match &app.c.phase {
         Phase::Summary => {
             let c = &app.c;
             println!("Session recorded in {}", dir.display());
+            match &app.v.archive {
+                Some(crate::ui::ArchiveView::Done(m)) => println!("{m}"),
+                Some(crate::ui::ArchiveView::Failed(m)) => eprintln!("{m}"),
+                Some(crate::ui::ArchiveView::Pushing) => {
+                    eprintln!("The archive push was still running when the program ended: `breakglass archive push` finishes it.")
+                }
+                None => {}
+            }
             if let Some(w) = &c.last {
                 println!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
             }
@@ -599,6 +616,7 @@ async fn event_loop(
     mut app: App,
     mut runner: Runner,
     clock: Arc<dyn Clock>,
+    mut archiver: Option<Archiver>,
 ) -> anyhow::Result<App> {
     let hardware = !app.c.info.demo;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
@@ -637,6 +655,10 @@ async fn event_loop(
                 Job::Scan => {
                     let _ = rtx.send(Msg::Keys(runner.scan()));
                 }
+                Job::Archive(push) => {
+                    // Queued behind the effects that wrote the bundle's last files.
+                    let _ = rtx.send(Msg::Archived(push(&runner.dir)));
+                }
                 Job::Warnings => {
                     if let Some(w) = runner.topic_warning() {
                         let _ = rtx.send(Msg::Warning(w));
@@ -666,6 +688,13 @@ async fn event_loop(
     let mut stop_by: Option<std::time::Instant> = None;
     loop {
         gate.update(&app.c);
+        // Co-signed: the bundle goes to the evidence archive, beside the screen (never in its way).
+        if matches!(app.c.phase, Phase::Summary)
+            && let Some(push) = archiver.take()
+        {
+            app.v.archive = Some(crate::ui::ArchiveView::Pushing);
+            let _ = jtx.send(Job::Archive(push));
+        }
         terminal.draw(|f| {
             app.width = ui::runbook_width(f.area());
             ui::render(f, gate.shown(), &app.v, clock.now());
@@ -696,6 +725,13 @@ async fn event_loop(
                     Msg::Intent(i) => {
                         gate.result(&i);
                         Action::Intent(i)
+                    }
+                    Msg::Archived(r) => {
+                        app.v.archive = Some(match r {
+                            Ok(m) => crate::ui::ArchiveView::Done(m),
+                            Err(m) => crate::ui::ArchiveView::Failed(m),
+                        });
+                        Action::None
                     }
                     Msg::Warning(w) => {
                         if !app.v.warnings.contains(&w) {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Resolved global settings.
+#[derive(Clone)]
 pub struct Env {
     pub config: Config,
     pub data_dir: PathBuf,
@@ -228,10 +229,9 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             overdue: crate::drill::overdue_note(env),
             previous: crate::drill::previous_times(env),
             warnings: interrupted_warnings(env),
+            archiver: archiver(env),
         };
-        let dir = r.dir.clone();
-        let code = crate::app::run(c, r, clock, start)?;
-        return Ok(archive_after(env, &dir, code));
+        return crate::app::run(c, r, clock, start);
     }
     let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
     crate::demo::play(&mut c, &mut r, mode, &reason, scenario);
@@ -292,10 +292,36 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         overdue: crate::drill::overdue_note(env),
         previous: crate::drill::previous_times(env),
         warnings: interrupted_warnings(env),
+        archiver: archiver(env),
     };
-    let dir = runner.dir.clone();
-    let code = crate::app::run(ceremony, runner, clock, start)?;
-    Ok(archive_after(env, &dir, code))
+    crate::app::run(ceremony, runner, clock, start)
+}
+
+/// The TUI's push to the evidence archive, when one is configured: the summary shows its outcome.
+fn archiver(env: &Env) -> Option<crate::app::Archiver> {
+    let cfg = env.config.archive.clone()?;
+    let env = env.clone();
+    Some(Box::new(move |dir: &Path| archive_message(crate::archive_cmd::push_one(&env, &cfg, &mut None, dir, true))))
+}
+
+/// What the custodians are told about the archive push of their bundle.
+fn archive_message(p: crate::archive_cmd::Pushed) -> Result<String, String> {
+    use crate::archive_cmd::Pushed;
+    match p {
+        Pushed::Archived(r) => Ok(format!(
+            "Archived: {} files to s3://{}/{}/{}/, kept until {} (Object Lock, COMPLIANCE).",
+            r.files.len(),
+            r.bucket,
+            r.account,
+            r.session_id,
+            r.retain_until()
+        )),
+        Pushed::AlreadyArchived => Ok("Archived already.".into()),
+        Pushed::Skipped { why, .. } => Err(format!("Not archived: {why}")),
+        Pushed::Failed(why) => Err(format!(
+            "NOT archived: {why}. The bundle is safe here and queued: `breakglass archive push` retries it (`breakglass doctor` lists queued bundles)."
+        )),
+    }
 }
 
 /// Right after a ceremony (or a recovery) is co-signed, its bundle goes to the evidence archive
@@ -308,20 +334,8 @@ fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
     if code != 0 || !dir.join(crate::journal::FILE_NAME).is_file() {
         return code;
     }
-    match crate::archive_cmd::push_one(env, cfg, &mut None, dir, true) {
-        crate::archive_cmd::Pushed::Archived(r) => eprintln!(
-            "Archived: {} files to s3://{}/{}/{}/, kept until {} (Object Lock, COMPLIANCE).",
-            r.files.len(),
-            r.bucket,
-            r.account,
-            r.session_id,
-            r.retain_until()
-        ),
-        crate::archive_cmd::Pushed::AlreadyArchived => {}
-        crate::archive_cmd::Pushed::Skipped { why, .. } => eprintln!("Not archived: {why}"),
-        crate::archive_cmd::Pushed::Failed(why) => eprintln!(
-            "NOT archived: {why}. The bundle is safe here and queued: `breakglass archive push` retries it (`breakglass doctor` lists queued bundles)."
-        ),
+    match archive_message(crate::archive_cmd::push_one(env, cfg, &mut None, dir, true)) {
+        Ok(m) | Err(m) => eprintln!("{m}"),
     }
     code
 }
@@ -369,10 +383,9 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             overdue: None,
             previous: vec![],
             warnings: vec![format!("RECOVERY of session {}: a quorum checks in to close it", i.session_id)],
+            archiver: archiver(env),
         };
-        let dir = r.dir.clone();
-        let code = crate::app::run(c, r, clock, start)?;
-        return Ok(archive_after(env, &dir, code));
+        return crate::app::run(c, r, clock, start);
     }
     crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
     match &c.phase {

@@ -70,6 +70,16 @@ pub struct View {
     pub root_target: String,
     pub root_task: usize,
     pub root_arg: String,
+    /// The evidence archive's push of this bundle (summary screen), when an archive is configured.
+    pub archive: Option<ArchiveView>,
+}
+
+/// Where this session's bundle stands with the evidence archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveView {
+    Pushing,
+    Done(String),
+    Failed(String),
 }
 
 impl View {
@@ -97,6 +107,7 @@ impl View {
             root_target: String::new(),
             root_task: 0,
             root_arg: String::new(),
+            archive: None,
         }
     }
 }
@@ -559,6 +570,14 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     ))),
                     None => {}
                 }
+            }
+            match &v.archive {
+                None => {}
+                Some(ArchiveView::Pushing) => {
+                    lines.push(Line::from(format!("{spin} Archiving the bundle (S3 Object Lock)...")));
+                }
+                Some(ArchiveView::Done(m)) => lines.push(Line::from(Span::styled(format!("✔ {m}"), t.ok()))),
+                Some(ArchiveView::Failed(m)) => lines.push(Line::from(Span::styled(format!("✘ {m}"), t.bad()))),
             }
             if c.mode == Mode::Drill && c.recovering.is_none() {
                 lines.extend(drill_timing(c, v, t));

@@ -251,3 +251,55 @@ fn the_archive_policy_allows_exactly_the_archive_calls() {
     assert_eq!(allowed, used);
     assert!(allowed.iter().all(|a| !a.contains("Delete") && !a.contains("Bypass") && a != "s3:PutBucketObjectLockConfiguration"));
 }
+
+/// In the TUI, the summary screen shows the archive push of the bundle the custodians just
+/// signed: archived with its retention date, or NOT archived and queued when offline.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn the_summary_screen_shows_the_archive_push() {
+    use common::pty::*;
+    let moto = Moto::start();
+    locked_bucket(&moto.url, "evidence", None);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    for (url, says) in [(moto.url.clone(), "✔ Archived: "), (dead, "✘ NOT archived")] {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = config(d.path(), "evidence", 30);
+        let mut cmd = CommandBuilder::new(bin());
+        cmd.args(["--data-dir", d.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "demo"]);
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            cmd.env(k, v);
+        }
+        let (mut s, mut child) = spawn_command(cmd);
+        s.wait_for("Start a session");
+        s.keys("archive on screen");
+        s.keys(ENTER);
+        s.wait_for("Custodian 1: insert your YubiKey");
+        check_in(&mut s, "314159");
+        s.wait_for("Custodian 2: insert your YubiKey");
+        check_in(&mut s, "271828");
+        s.wait_for("Runbook: 0/13 steps done");
+        s.keys("\x03");
+        s.wait_for("Abort the ceremony?");
+        s.keys("y");
+        s.wait_for("Alice Example: sign the session log");
+        s.keys(ENTER);
+        s.wait_for("Bob Example: sign the session log");
+        s.keys(ENTER);
+        s.wait_for("Ceremony ABORTED and recorded");
+        s.wait_for_within(says, std::time::Duration::from_secs(30));
+        s.keys("q");
+        assert!(wait_exit(&mut child).success());
+        let dir = std::fs::read_dir(d.path().join("sessions")).unwrap().flatten().next().unwrap().path();
+        assert_eq!(dir.join("archive.json").is_file(), says.contains('✔'), "{says}");
+    }
+}

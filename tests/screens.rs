@@ -327,6 +327,26 @@ fn summary() {
 }
 
 #[test]
+fn summary_says_whether_the_bundle_was_archived() {
+    let mut c = closed(Mode::Incident);
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+    }
+    let mut v = view(&c);
+    v.archive = Some(breakglass::ui::ArchiveView::Done(
+        "Archived: 8 files to s3://org-evidence/123456789012/20261125-030000-abcdef/, kept until 2033-11-23T03:04:12Z (Object Lock, COMPLIANCE).".into(),
+    ));
+    let done = draw(&c, &v);
+    assert!(done.contains("✔ Archived: 8 files"), "{done}");
+    v.archive = Some(breakglass::ui::ArchiveView::Failed(
+        "NOT archived: AWS did not answer s3:PutObject in time. The bundle is safe here and queued: `breakglass archive push` retries it."
+            .into(),
+    ));
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
 fn drill_frame_says_drill() {
     let c = closed(Mode::Drill);
     let screen = draw(&c, &view(&c));
