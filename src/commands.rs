@@ -301,7 +301,31 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
 fn archiver(env: &Env) -> Option<crate::app::Archiver> {
     let cfg = env.config.archive.clone()?;
     let env = env.clone();
-    Some(Box::new(move |dir: &Path| archive_message(crate::archive_cmd::push_one(&env, &cfg, &mut None, dir, true))))
+    Some(Box::new(move |dir: &Path| push_with_backlog(&env, &cfg, dir)))
+}
+
+/// Pushes this ceremony's bundle, then every earlier signed bundle still queued (a previous push
+/// that failed is retried by the next ceremony).
+fn push_with_backlog(env: &Env, cfg: &crate::config::ArchiveCfg, dir: &Path) -> Result<String, String> {
+    let mut conn = None;
+    let pushed = crate::archive_cmd::push_one(env, cfg, &mut conn, dir, true);
+    let offline = matches!(pushed, crate::archive_cmd::Pushed::Failed(_));
+    let this = archive_message(pushed);
+    if offline {
+        return this;
+    }
+    let (queued, _) = crate::archive_cmd::backlog(env);
+    let mut done = 0;
+    for sid in &queued {
+        if matches!(
+            crate::archive_cmd::push_one(env, cfg, &mut conn, &env.sessions_dir().join(sid), false),
+            crate::archive_cmd::Pushed::Archived(_)
+        ) {
+            done += 1;
+        }
+    }
+    let and = |m: String| if done > 0 { format!("{m} And {done} earlier queued bundle(s) archived.") } else { m };
+    this.map(and).map_err(and)
 }
 
 /// What the custodians are told about the archive push of their bundle.
@@ -334,7 +358,7 @@ fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
     if code != 0 || !dir.join(crate::journal::FILE_NAME).is_file() {
         return code;
     }
-    match archive_message(crate::archive_cmd::push_one(env, cfg, &mut None, dir, true)) {
+    match push_with_backlog(env, cfg, dir) {
         Ok(m) | Err(m) => eprintln!("{m}"),
     }
     code
