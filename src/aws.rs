@@ -10,6 +10,7 @@ pub mod posture;
 pub mod root;
 pub mod sns;
 pub mod sts;
+pub mod trail;
 
 use crate::config::Config;
 use aws_config::retry::RetryConfig;

@@ -455,7 +455,14 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     {
         bail!("the credentials reach account {account}, but aws.account_id = {want} in {}: use the right profile", env.config.describe());
     }
-    let facts = crate::aws::posture::gather(&aws, &account, since, now + Duration::minutes(1), env.config.notice.sns_topic_arn.as_deref());
+    let facts = crate::aws::posture::gather(
+        &aws,
+        &account,
+        since,
+        now + Duration::minutes(1),
+        env.config.notice.sns_topic_arn.as_deref(),
+        env.config.audit.cloudtrail_bucket.as_deref(),
+    );
     // The only cover for root use: sessions that verify against the trusted roster, never DEMO.
     let configured = env.config.roster_path().and_then(|_| trust::resolve(&env.config, None, None).ok());
     let mut windows = vec![];

@@ -75,7 +75,7 @@ pub struct AuditCfg {
     /// Seconds of clock skew allowed on each side of a session's window.
     #[serde(default = "default_skew")]
     pub clock_skew_seconds: u32,
-    /// The organization trail's S3 bucket (not read by this build yet: CloudTrail LookupEvents is).
+    /// The organization trail's S3 bucket: its log files are read besides CloudTrail LookupEvents.
     pub cloudtrail_bucket: Option<String>,
 }
 

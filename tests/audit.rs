@@ -174,3 +174,79 @@ fn the_audit_policy_allows_exactly_the_audit_calls() {
         "read-only"
     );
 }
+
+/// Writes CloudTrail log files (gzip JSON) into the local S3 in the organization trail's layout.
+fn put_trail_file(moto: &Moto, bucket: &str, key: &str, records: &[serde_json::Value]) {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(serde_json::json!({ "Records": records }).to_string().as_bytes()).unwrap();
+    let body = gz.finish().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto.sdk()).force_path_style(true).build());
+    rt.block_on(async {
+        let _ = s3.create_bucket().bucket(bucket).send().await;
+        s3.put_object().bucket(bucket).key(key).body(aws_sdk_s3::primitives::ByteStream::from(body)).send().await.unwrap();
+    });
+}
+
+/// With `[audit] cloudtrail_bucket`, the organization trail's log files in S3 are read too: every
+/// region, day by day, gzip JSON; root events there and not in the event history are findings,
+/// events in both are counted once, and other accounts' and non-root records are left out.
+#[test]
+#[ignore = "needs the test rig: a local moto server and stock ssh-keygen/age (./scripts/test installs them)"]
+fn the_organization_trail_in_s3_is_read_every_region_and_merged_with_the_event_history() {
+    let moto = Moto::start();
+    let org = Org::new();
+    let now = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y/%m/%d").to_string();
+    let in_both = root_event(&fmt(now - chrono::Duration::hours(2)), "ConsoleLogin", "203.0.113.9");
+    write_events(&moto, std::slice::from_ref(&in_both));
+    let eu = now - chrono::Duration::days(3);
+    let mut other_account = root_event(&fmt(eu), "DeleteTrail", "198.51.100.66");
+    other_account["recipientAccountId"] = "210987654321".into();
+    let mut not_root = root_event(&fmt(eu), "GetObject", "198.51.100.67");
+    not_root["userIdentity"]["type"] = "IAMUser".into();
+    let base = "AWSLogs/o-abc123def4/123456789012/CloudTrail";
+    put_trail_file(&moto, "org-trail", &format!("{base}/us-east-1/{}/a.json.gz", day(now - chrono::Duration::hours(2))), &[in_both]);
+    put_trail_file(
+        &moto,
+        "org-trail",
+        &format!("{base}/eu-west-1/{}/b.json.gz", day(eu)),
+        &[root_event(&fmt(eu), "StopLogging", "198.51.100.7"), not_root],
+    );
+    put_trail_file(
+        &moto,
+        "org-trail",
+        &format!("AWSLogs/o-abc123def4/210987654321/CloudTrail/eu-west-1/{}/c.json.gz", day(eu)),
+        &[other_account],
+    );
+    // Before the period: not read.
+    put_trail_file(
+        &moto,
+        "org-trail",
+        &format!("{base}/eu-west-1/{}/d.json.gz", day(now - chrono::Duration::days(40))),
+        &[root_event(&fmt(now - chrono::Duration::days(40)), "CreateUser", "198.51.100.8")],
+    );
+    let since = (now - chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
+    let cfg = org.path().join("trail.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}[aws]\nregion = \"us-east-1\"\naccount_id = \"123456789012\"\n[audit]\ncloudtrail_bucket = \"org-trail\"\n",
+            std::fs::read_to_string(org.config()).unwrap()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["--config", cfg.to_str().unwrap(), "--data-dir", org.path().join("data").to_str().unwrap()])
+        .args(["audit", "--json", "--since", &since])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}{}", stdout(&o), common::stderr(&o)));
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "FAIL", "{v:#}");
+    let mut events: Vec<&str> = v["root_activity"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    events.sort();
+    assert_eq!(events, ["ConsoleLogin", "StopLogging"], "{v:#}");
+}

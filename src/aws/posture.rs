@@ -6,7 +6,8 @@ use crate::audit::{AlertRule, Facts, RootEvent, RootRow};
 use chrono::{DateTime, Utc};
 
 /// Every AWS API the audit calls (docs/audit-policy.json must allow exactly these).
-pub const AUDIT_CALLS: [&str; 12] = [
+/// (s3:ListBucket and s3:GetObject only with `[audit] cloudtrail_bucket`, on that bucket.)
+pub const AUDIT_CALLS: [&str; 14] = [
     "sts:GetCallerIdentity",
     "iam:GetAccountSummary",
     "iam:ListVirtualMFADevices",
@@ -19,6 +20,8 @@ pub const AUDIT_CALLS: [&str; 12] = [
     "events:ListRules",
     "events:ListTargetsByRule",
     "sns:ListSubscriptionsByTopic",
+    "s3:ListBucket",
+    "s3:GetObject",
 ];
 
 const WHO: &str = "the auditing principal";
@@ -26,7 +29,14 @@ const WHO: &str = "the auditing principal";
 const MAX_PAGES: usize = 200;
 
 /// Gathers every fact; a failing call makes only its own checks ERROR.
-pub fn gather(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<Utc>, topic: Option<&str>) -> Facts {
+pub fn gather(
+    aws: &Aws,
+    account: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    topic: Option<&str>,
+    trail_bucket: Option<&str>,
+) -> Facts {
     let iam = aws_sdk_iam::Client::new(&aws.sdk);
     let summary =
         aws.rt.block_on(iam.get_account_summary().send()).map_err(|e| classify("iam:GetAccountSummary", &e, WHO).to_string()).map(|o| {
@@ -48,7 +58,20 @@ pub fn gather(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<Ut
         }
     };
     let admins = admins(aws, &iam);
-    let root_events = root_events(aws, account, since, until);
+    // Both sources when the organization trail is configured: the event history (90 days, one
+    // region) and the trail's log files (every region, as far back as they are kept), merged.
+    let root_events = root_events(aws, account, since, until).and_then(|mut events| {
+        if let Some(bucket) = trail_bucket {
+            let (more, _stats) = super::trail::root_events(aws, bucket, account, since, until)?;
+            for e in more {
+                if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip) {
+                    events.push(e);
+                }
+            }
+            events.sort_by(|a, b| a.time.cmp(&b.time));
+        }
+        Ok(events)
+    });
     let alert_rules = alert_rules(aws);
     let notice_topic = topic.map(|arn| {
         let region = arn.split(':').nth(3).unwrap_or("us-east-1").to_string();
@@ -197,6 +220,11 @@ fn root_events(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<U
 /// A CloudTrail record (JSON) as a root event, if it is one.
 pub fn root_event(json: &str, account: &str) -> Option<RootEvent> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    root_event_of(&v, account)
+}
+
+/// A parsed CloudTrail record as a root event, if it is one.
+pub fn root_event_of(v: &serde_json::Value, account: &str) -> Option<RootEvent> {
     let id = &v["userIdentity"];
     if id["type"] != "Root" {
         return None;

@@ -1,0 +1,188 @@
+//! The organization trail's log files in S3 (`[audit] cloudtrail_bucket`): the standard layout
+//! `AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz`, every region, each file
+//! a gzip JSON `{"Records": [...]}`. Files are listed day by day within the audit's period,
+//! downloaded a bounded number at a time and decompressed one by one, so memory stays bounded
+//! by the concurrency, not by the size of the trail.
+
+use super::{Aws, classify};
+use crate::audit::RootEvent;
+use chrono::{DateTime, Duration, Utc};
+use std::io::Read;
+
+const WHO: &str = "the auditing principal";
+/// Files downloaded at once.
+const CONCURRENCY: usize = 16;
+/// The largest log file read (compressed and decompressed); CloudTrail writes files of a few MB.
+const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How much of the trail was read (for the benchmark and the reviewer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    pub files: usize,
+    pub compressed_bytes: u64,
+    pub bytes: u64,
+    pub records: usize,
+}
+
+/// Root's events in the trail between `since` and `until`, with what was read.
+pub fn root_events(
+    aws: &Aws,
+    bucket: &str,
+    account: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(Vec<RootEvent>, Stats), String> {
+    let s3 = super::archive::client(aws);
+    aws.rt.block_on(async {
+        // Where this account's logs are: directly under AWSLogs/, or under an organization id.
+        let mut bases = vec![];
+        for p in prefixes(&s3, bucket, "AWSLogs/").await? {
+            if p == format!("AWSLogs/{account}/") {
+                bases.push(p);
+            } else if p.starts_with("AWSLogs/o-") {
+                bases.push(format!("{p}{account}/"));
+            }
+        }
+        let mut keys = vec![];
+        for base in bases {
+            for region in prefixes(&s3, bucket, &format!("{base}CloudTrail/")).await? {
+                let mut day = since.date_naive();
+                while day <= until.date_naive() {
+                    keys.extend(list(&s3, bucket, &format!("{region}{}/", day.format("%Y/%m/%d"))).await?);
+                    day += Duration::days(1);
+                }
+            }
+        }
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut set = tokio::task::JoinSet::new();
+        for key in keys {
+            let (s3, bucket, permits, account) = (s3.clone(), bucket.to_string(), permits.clone(), account.to_string());
+            set.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let body = s3
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| classify("s3:GetObject", &e, WHO).to_string())?
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| format!("{key}: {e}"))?
+                    .into_bytes();
+                let compressed = body.len() as u64;
+                let (events, bytes, records) = read_log_file(&key, &body, &account, since, until)?;
+                Ok::<_, String>((events, compressed, bytes, records))
+            });
+        }
+        let (mut out, mut stats) = (vec![], Stats::default());
+        while let Some(done) = set.join_next().await {
+            let (events, compressed, bytes, records) = done.map_err(|e| e.to_string())??;
+            out.extend(events);
+            stats.files += 1;
+            stats.compressed_bytes += compressed;
+            stats.bytes += bytes;
+            stats.records += records;
+        }
+        out.sort_by(|a, b| a.time.cmp(&b.time));
+        Ok((out, stats))
+    })
+}
+
+/// One log file: gunzipped (bounded), its records read, root's events within the period kept.
+/// Returns the events, the decompressed size and the number of records.
+pub fn read_log_file(
+    key: &str,
+    gz: &[u8],
+    account: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(Vec<RootEvent>, u64, usize), String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(rename = "Records", default)]
+        records: Vec<serde_json::Value>,
+    }
+    let mut json = vec![];
+    flate2::read::GzDecoder::new(gz)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| format!("{key}: not a gzip CloudTrail log file ({e})"))?;
+    if json.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("{key}: larger than {MAX_FILE_BYTES} bytes decompressed: not a CloudTrail log file"));
+    }
+    let file: File = serde_json::from_slice(&json).map_err(|e| format!("{key}: not CloudTrail JSON ({e})"))?;
+    let in_period =
+        |e: &RootEvent| DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).is_ok_and(|t| t >= since && t <= until);
+    let events = file.records.iter().filter_map(|r| super::posture::root_event_of(r, account)).filter(in_period).collect();
+    Ok((events, json.len() as u64, file.records.len()))
+}
+
+/// The "directories" directly under `prefix`.
+async fn prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+    let mut out = vec![];
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| classify("s3:ListBucket", &e, WHO).to_string())?;
+        out.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Every key under `prefix`.
+async fn list(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+    let mut out = vec![];
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| classify("s3:ListBucket", &e, WHO).to_string())?;
+        out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)).filter(|k| k.ends_with(".json.gz")));
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap_or_default();
+        e.finish().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_log_file_is_gzip_json_records_and_anything_else_says_which_file() {
+        let (since, until) = (Utc::now() - Duration::days(1), Utc::now());
+        let t = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let rec = format!(
+            r#"{{"Records":[{{"eventTime":"{t}","eventName":"ConsoleLogin","userIdentity":{{"type":"Root"}}}},{{"eventTime":"{t}","userIdentity":{{"type":"IAMUser"}}}}]}}"#
+        );
+        let (events, bytes, records) = read_log_file("k", &gz(rec.as_bytes()), "123456789012", since, until).unwrap_or_default();
+        assert_eq!((events.len(), records, bytes as usize), (1, 2, rec.len()));
+        assert!(read_log_file("k1", b"not gzip", "1", since, until).is_err_and(|e| e.starts_with("k1: not a gzip")));
+        assert!(read_log_file("k2", &gz(b"[1,2"), "1", since, until).is_err_and(|e| e.starts_with("k2: not CloudTrail JSON")));
+    }
+}
