@@ -95,19 +95,12 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     // topic with a subscriber, and centralized root access: those pass too.
     write_events(&moto, &[root_event(&fmt(start), "ConsoleLogin", "198.51.100.7")]);
     let sdk = moto.sdk();
-    let (alerts, _q) = topic_with_queue(&sdk, "root-activity");
+    // The alert: docs/root-activity-alert.yaml deployed as shipped (moto confirms an e-mail
+    // subscription at once; on AWS the recipient confirms it from the e-mail).
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/root-activity-alert.yaml");
+    assert_eq!(moto.deploy(&template, "root-activity-alert", &[("Email", "security@example.com")]), "CREATE_COMPLETE");
     let (notice, _q2) = topic_with_queue(&sdk, "root-in-use");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let ev = aws_sdk_eventbridge::Client::new(&sdk);
-        ev.put_rule().name("root-activity").event_pattern(r#"{"detail":{"userIdentity":{"type":["Root"]}}}"#).send().await.unwrap();
-        ev.put_targets()
-            .rule("root-activity")
-            .targets(aws_sdk_eventbridge::types::Target::builder().id("sns").arn(&alerts).build().unwrap())
-            .send()
-            .await
-            .unwrap();
-    });
     std::fs::write(format!("/tmp/breakglass-moto-{}-orgfeatures.json", moto.port), br#"["RootCredentialsManagement","RootSessions"]"#)
         .unwrap();
     // An evidence archive holds the session.
