@@ -64,8 +64,9 @@ pub enum Command {
     Man,
 }
 
-#[derive(Debug, Args, Default)]
-pub struct CeremonyArgs {
+/// What a ceremony and the demo share: drill or incident, the reason, the drill scenario.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SessionArgs {
     /// Rehearsal: DRILL on every screen, notice and journal entry; nothing destructive.
     #[arg(long)]
     pub drill: bool,
@@ -73,8 +74,25 @@ pub struct CeremonyArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
-    #[arg(long, value_name = "NAME", requires = "drill")]
-    pub scenario: Option<String>,
+    #[arg(long, value_name = "NAME", requires = "drill", value_parser = crate::ceremony::Scenario::parse)]
+    pub scenario: Option<crate::ceremony::Scenario>,
+}
+
+impl SessionArgs {
+    pub fn mode(&self) -> crate::ceremony::Mode {
+        if self.drill { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident }
+    }
+}
+
+/// A date on the command line (`--since 2026-09-01`).
+pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD"))
+}
+
+#[derive(Debug, Args, Default)]
+pub struct CeremonyArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -82,15 +100,8 @@ pub struct DemoArgs {
     /// Play both custodians unattended; print the session directory as the last line.
     #[arg(long)]
     pub auto: bool,
-    /// Run the demo as a drill.
-    #[arg(long)]
-    pub drill: bool,
-    /// Reason recorded for the demo session.
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
-    #[arg(long, value_name = "NAME", requires = "drill")]
-    pub scenario: Option<String>,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -204,8 +215,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub organization: bool,
     /// Start of the period for root events and root usage (YYYY-MM-DD; default: 90 days ago).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub since: Option<chrono::NaiveDate>,
     /// Take the sessions from the evidence archive (s3://BUCKET[/PREFIX]) instead of this host's
     /// data directory: a reviewer's audit without the ceremony host's disk.
     #[arg(long, value_name = "S3_URL")]
@@ -264,8 +275,8 @@ pub struct DrillReportArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Only drills started on or after this date (YYYY-MM-DD).
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub since: Option<chrono::NaiveDate>,
     /// Write the evidence pack (Markdown, JSON, bundles) to DIR.
     #[arg(long, value_name = "DIR")]
     pub export: Option<PathBuf>,

@@ -103,11 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let env = Env::load(&cli)?;
     match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
         Command::Demo(a) => {
-            let scenario = match &a.scenario {
-                Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
-                None => Scenario::Standard,
-            };
-            demo(&env, a.auto, if a.drill { Mode::Drill } else { Mode::Incident }, a.reason, scenario)
+            let mode = a.session.mode();
+            demo(&env, a.auto, mode, a.session.reason, a.session.scenario.unwrap_or_default())
         }
         Command::Ceremony(a) => ceremony(&env, a),
         Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
@@ -273,21 +270,18 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     sealed.check_signed(&trusted)?;
     let roster = trusted.roster().clone();
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let scenario = match &a.scenario {
-        Some(s) => Scenario::parse(s).map_err(anyhow::Error::msg)?,
-        None => Scenario::Standard,
-    };
+    let scenario = a.session.scenario.clone().unwrap_or_default();
     check_scenario(&scenario, &crate::demo::people(&roster), "the roster")?;
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
-    announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.drill);
+    announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.session.drill);
     let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
-    let mode = if a.drill { Mode::Drill } else { Mode::Incident };
+    let mode = a.session.mode();
     let start = crate::app::Start {
         mode,
-        reason: a.reason,
+        reason: a.session.reason,
         scenario,
         overdue: crate::drill::overdue_note(env),
         previous: crate::drill::previous_times(env),
@@ -433,19 +427,15 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
 /// `breakglass audit`: posture checks and root use outside any verified session, for the account
 /// the credentials reach.
 fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
-    use chrono::{Duration, NaiveDate, Utc};
+    use chrono::{Duration, Utc};
     if a.organization {
         bail!(
             "--organization (every member account through sts:AssumeRoot) is not in this build yet: run the audit with each account's credentials"
         );
     }
     let now = Utc::now();
-    let since = match &a.since {
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| anyhow::anyhow!("--since `{s}` is not a date: write it as YYYY-MM-DD"))?
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or(now),
+    let since = match a.since {
+        Some(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now),
         None => now - Duration::days(90),
     };
     let aws = Aws::load(&env.config)?;

@@ -206,12 +206,7 @@ pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result
 }
 
 pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
-    let since = match &a.since {
-        Some(s) => Some(
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| anyhow::anyhow!("--since `{s}` is not a date: write it as YYYY-MM-DD"))?,
-        ),
-        None => None,
-    };
+    let since = a.since;
     if !env.data_dir.is_dir() {
         anyhow::bail!(
             "no data directory at {}: check --data-dir (or BREAKGLASS_DATA_DIR); sessions are kept under its sessions/ folder",
