@@ -337,7 +337,7 @@ impl App {
     }
 
     fn on_root(&mut self, stage: &RootStage, k: KeyEvent) -> Action {
-        use crate::aws::root::{TASKS, Task};
+        use crate::root::TASKS;
         if k.code == KeyCode::Esc {
             return Action::Intent(Intent::CloseRoot);
         }
@@ -365,7 +365,7 @@ impl App {
                 _ => Action::None,
             },
             RootStage::Ready => {
-                let typing = self.c.root.as_ref().is_some_and(|r| matches!(r.task, Task::UnlockBucketPolicy | Task::UnlockQueuePolicy));
+                let typing = self.c.root.as_ref().is_some_and(|r| r.task.needs_arg());
                 if typing {
                     // The one action of an unlock task takes a bucket or queue name: type it, then Enter.
                     match k.code {

@@ -113,7 +113,7 @@ pub fn session_of(dir: &Path) -> Result<(String, String), String> {
     let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(first).map_err(|_| format!("{}: the first entry is not JSON", p.display()))?;
     let sid = v["session_id"].as_str().filter(|s| valid_segment(s)).ok_or_else(|| format!("{}: no usable session_id", p.display()))?;
-    let account = v["account"].as_str().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())).unwrap_or("no-account");
+    let account = v["account"].as_str().filter(|a| crate::config::is_account_id(a)).unwrap_or("no-account");
     Ok((sid.to_string(), account.to_string()))
 }
 

@@ -135,7 +135,7 @@ pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3:
                 Ok(j) => j,
                 Err(e) => return Pushed::Failed(e.to_string()),
             };
-            match crate::session::write_atomic(&dir.join(archive::RECEIPT), &json) {
+            match crate::fsread::write_atomic(&dir.join(archive::RECEIPT), &json) {
                 Ok(()) => Pushed::Archived(receipt),
                 Err(e) => Pushed::Failed(format!("archived, but the receipt could not be written here: {e}; push again to rewrite it")),
             }
@@ -397,7 +397,7 @@ fn write_bundle(into: &Path, session_id: &str, files: &[LocalFile]) -> std::io::
     let dir = into.join(session_id);
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     for f in files {
-        crate::session::write_atomic(&dir.join(&f.name), &f.bytes)?;
+        crate::fsread::write_atomic(&dir.join(&f.name), &f.bytes)?;
     }
     Ok(dir)
 }

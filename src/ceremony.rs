@@ -9,7 +9,7 @@
 //! keys (nested age layers), and the session log is only valid with two custodians' signatures.
 //! This machine makes the honest path clear; cryptography makes the dishonest one fail.
 
-use crate::aws::root::{Action as RootAction, Audit, Call, Task};
+use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::journal::Written;
 use crate::notice::{Delivery, Phase as NoticePhase};
 use crate::runbook::Runbook;
@@ -106,6 +106,11 @@ pub struct Person {
     pub id: String,
     pub name: String,
     pub serial: u32,
+}
+
+/// People as the ceremony knows them, from a roster.
+pub fn people(roster: &crate::roster::Roster) -> Vec<Person> {
+    roster.custodians.iter().map(|c| Person { id: c.id.clone(), name: c.name.clone(), serial: c.yubikey_serial }).collect()
 }
 
 /// Facts fixed before the ceremony starts, recorded in `session.opened`.
@@ -1373,7 +1378,7 @@ impl Ceremony {
                 Phase::Runbook
             }
             (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
-                if target.len() != 12 || !target.bytes().all(|b| b.is_ascii_digit()) {
+                if !crate::config::is_account_id(&target) {
                     self.refuse(format!("`{target}` is not a 12-digit AWS account id: type the member account whose root you need."));
                     return Phase::Root(RootStage::Pick);
                 }
@@ -1411,7 +1416,7 @@ impl Ceremony {
             },
             (RootStage::Ready, Intent::RootAct(action)) => {
                 let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
-                let allowed = action.task() == ctx.task || (action == RootAction::Audit && ctx.task == Task::DeleteRootUserCredentials);
+                let allowed = ctx.task.allows(&action);
                 if !allowed {
                     self.refuse(format!("`{}` is not allowed by {}.", action.label(), ctx.task.policy_name()));
                     return Phase::Root(RootStage::Ready);

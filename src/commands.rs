@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Seal(a) => seal_cmd(&env, &a.roster, &a.runbook, &a.out),
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
-        Command::Drill(DrillCmd::Report(a)) => crate::drill::report_cmd(&env, &a),
+        Command::Drill(DrillCmd::Report(a)) => drill_report_cmd(&env, &a),
         Command::Archive(cmd) => crate::archive_cmd::run(&env, cmd),
         Command::Audit(a) => match audit_cmd(&env, &a) {
             // A machine reading --json gets the error as JSON too.
@@ -186,7 +186,7 @@ fn check_data_dir(env: &Env) -> anyhow::Result<()> {
         );
     }
     let probe = || -> std::io::Result<()> {
-        crate::session::create_private_dir(&dir)?;
+        crate::fsread::create_private_dir(&dir)?;
         let p = dir.join(format!(".breakglass-probe-{}", std::process::id()));
         std::fs::write(&p, b"probe")?;
         std::fs::File::open(&p)?.sync_all()?;
@@ -223,8 +223,8 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             mode,
             reason,
             scenario,
-            overdue: crate::drill::overdue_note(env),
-            previous: crate::drill::previous_times(env),
+            overdue: crate::drill::overdue_note(&env.config, &env.sessions_dir()),
+            previous: crate::drill::previous_times(&env.config, &env.sessions_dir()),
             warnings: interrupted_warnings(env),
             archiver: archiver(env),
         };
@@ -271,7 +271,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     let roster = trusted.roster().clone();
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let scenario = a.session.scenario.clone().unwrap_or_default();
-    check_scenario(&scenario, &crate::demo::people(&roster), "the roster")?;
+    check_scenario(&scenario, &crate::ceremony::people(&roster), "the roster")?;
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
@@ -283,8 +283,8 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         mode,
         reason: a.session.reason,
         scenario,
-        overdue: crate::drill::overdue_note(env),
-        previous: crate::drill::previous_times(env),
+        overdue: crate::drill::overdue_note(&env.config, &env.sessions_dir()),
+        previous: crate::drill::previous_times(&env.config, &env.sessions_dir()),
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
     };
@@ -424,6 +424,28 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// `breakglass drill report`.
+fn drill_report_cmd(env: &Env, a: &crate::cli::DrillReportArgs) -> anyhow::Result<i32> {
+    let since = a.since;
+    if !env.data_dir.is_dir() {
+        anyhow::bail!(
+            "no data directory at {}: check --data-dir (or BREAKGLASS_DATA_DIR); sessions are kept under its sessions/ folder",
+            env.data_dir.display()
+        );
+    }
+    let rep = crate::drill::report(&env.config, &env.sessions_dir(), since, chrono::Utc::now())?;
+    match a.format {
+        crate::cli::Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,
+        crate::cli::Format::Text => emit(&crate::drill::render_text(&rep))?,
+        crate::cli::Format::Md => emit(&crate::drill::render_md(&rep))?,
+    }
+    if let Some(dir) = &a.export {
+        crate::drill::export(&rep, dir)?;
+        eprintln!("evidence pack written to {}", dir.display());
+    }
+    Ok(0)
+}
+
 /// `breakglass audit`: posture checks and root use outside any verified session, for the account
 /// the credentials reach.
 fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
@@ -523,7 +545,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         windows,
         skew: Duration::seconds(i64::from(env.config.audit.clock_skew_seconds)),
         roster,
-        drill_overdue_days: crate::drill::overdue_days(env),
+        drill_overdue_days: crate::drill::overdue_days(&env.config, &env.sessions_dir()),
         max_admins: env.config.audit.max_admins.max(2),
         archive,
     };
@@ -565,7 +587,7 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
     match b.send(&notice) {
         Ok(d) => {
             let _ = std::fs::create_dir_all(&env.data_dir);
-            let _ = crate::session::write_atomic(&seen_path, r.sha256().as_bytes());
+            let _ = crate::fsread::write_atomic(&seen_path, r.sha256().as_bytes());
             eprintln!(
                 "\"roster changed\" notice sent via {} (id {}): roster version {} is new on this host",
                 d.channel, d.message_id, r.version
@@ -698,10 +720,10 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             let h = history.join(format!("{}.toml", r.sha256()));
             std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
             if !h.exists() {
-                crate::session::write_atomic(&h, &r.bytes)?;
+                crate::fsread::write_atomic(&h, &r.bytes)?;
             }
             let sig = std::fs::read(&out)?;
-            crate::session::write_atomic(&sig_path(&h, &id), &sig)?;
+            crate::fsread::write_atomic(&sig_path(&h, &id), &sig)?;
             println!("kept a copy in {}", h.display());
             match trust::check_file(&roster, pin, trust::Source::Given(roster.clone())) {
                 Ok(t) => println!("trusted: {}", t.describe()),
@@ -862,7 +884,7 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             format!("{}: never closed or signed; root may still be in use: `breakglass recover {}`", d.display(), d.display()),
         );
     }
-    let overdue = crate::drill::overdue_days(env);
+    let overdue = crate::drill::overdue_days(&env.config, &env.sessions_dir());
     match overdue {
         Some(d) if d > 0 => line(
             None,

@@ -138,6 +138,31 @@ fn default_interval() -> u32 {
     90
 }
 
+/// A 12-digit AWS account id (the one rule for every place that takes one).
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks an SNS topic ARN's shape: `arn:<partition>:sns:<region>:<12-digit account>:<name>`.
+pub fn check_topic_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && is_account_id(parts[4])
+        && !parts[5].is_empty()
+        && parts[5].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "notice.sns_topic_arn = `{arn}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT_ID:NAME): copy it from `aws sns list-topics`"
+        ))
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {err}. Check --config, or create it (see docs/formats.md).")]
@@ -175,14 +200,14 @@ impl Config {
             what: e.message().trim().to_string(),
         })?;
         if let Some(arn) = &c.notice.sns_topic_arn {
-            crate::aws::check_topic_arn(arn).map_err(|what| ConfigError::Syntax {
+            check_topic_arn(arn).map_err(|what| ConfigError::Syntax {
                 path: path.display().to_string(),
                 line: line_with(&text, "sns_topic_arn"),
                 what,
             })?;
         }
         if let Some(id) = &c.aws.account_id
-            && (id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()))
+            && !is_account_id(id)
         {
             return Err(ConfigError::Syntax {
                 path: path.display().to_string(),
@@ -251,5 +276,16 @@ mod tests {
         let p = Path::new("/nonexistent/breakglass.toml");
         assert!(Config::load(p, false).is_ok());
         assert!(Config::load(p, true).is_err());
+    }
+
+    #[test]
+    fn topic_arns() {
+        assert!(check_topic_arn("arn:aws:sns:us-east-1:123456789012:root-in-use").is_ok());
+        assert!(check_topic_arn("arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo").is_ok());
+        for bad in
+            ["", "root-in-use", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns:us-east-1:1234:t", "arn:aws:sns::123456789012:t"]
+        {
+            assert!(check_topic_arn(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! The demo keys are public: a DEMO session proves nothing about anyone. It exists so a newcomer
 //! can walk the whole ceremony without a YubiKey or AWS, and so tests can run it end to end.
 
-use crate::ceremony::{Ceremony, Intent, Mode, Person, Scenario};
+use crate::ceremony::{Ceremony, Intent, Mode, Scenario};
 use crate::clock::Clock;
 use crate::roster::Roster;
 use crate::runbook::Runbook;
@@ -16,10 +16,9 @@ use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
 
-pub const ROSTER: &str = include_str!("../assets/demo/roster.toml");
+pub use crate::ceremony::people;
+pub use crate::roster::DEMO_ROSTER as ROSTER;
 pub const RUNBOOK: &str = include_str!("../assets/demo/runbook.md");
-const SIGS: [(&str, &[u8]); 2] =
-    [("alice", include_bytes!("../assets/demo/roster.toml.alice.sig")), ("bob", include_bytes!("../assets/demo/roster.toml.bob.sig"))];
 const KEYS: [(&str, &str, &str); 3] = [
     ("alice", include_str!("../assets/demo/alice.ssh"), include_str!("../assets/demo/alice.agekey")),
     ("bob", include_str!("../assets/demo/bob.ssh"), include_str!("../assets/demo/bob.agekey")),
@@ -37,12 +36,11 @@ pub fn pin_of(id: &str) -> &'static str {
 
 /// The demo roster (trusted: signed by alice and bob).
 pub fn roster() -> Roster {
-    #[allow(clippy::expect_used)]
-    Roster::parse(ROSTER.as_bytes(), "assets/demo/roster.toml").expect("the shipped demo roster is valid")
+    crate::roster::demo()
 }
 
 pub fn roster_sigs() -> Vec<(String, Vec<u8>)> {
-    SIGS.iter().map(|(id, s)| (id.to_string(), s.to_vec())).collect()
+    crate::roster::demo_sigs()
 }
 
 /// The three DEMO software keys.
@@ -53,11 +51,6 @@ pub fn tokens(roster: &Roster) -> Vec<Box<dyn Token>> {
             SoftToken::from_files_text(serial, ssh, agekey, pin_of(id)).ok().map(|t| Box::new(t) as Box<dyn Token>)
         })
         .collect()
-}
-
-/// People as the ceremony knows them, from a roster.
-pub fn people(roster: &Roster) -> Vec<Person> {
-    roster.custodians.iter().map(|c| Person { id: c.id.clone(), name: c.name.clone(), serial: c.yubikey_serial }).collect()
 }
 
 /// A ready-to-run DEMO ceremony: the runbook is sealed afresh for the demo roster, then the

@@ -2,8 +2,7 @@
 //! drilled lately; the overdue warning; the evidence pack an auditor asks for. Only valid bundles
 //! count; tampered or incomplete ones are listed as such and never counted.
 
-use crate::cli::{DrillReportArgs, Format};
-use crate::commands::Env;
+use crate::config::Config;
 use crate::verify::{self, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -63,24 +62,42 @@ fn ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-fn secs(a: &str, b: &str) -> Option<f64> {
+/// Seconds from one journal time to another.
+pub fn secs(a: &str, b: &str) -> Option<f64> {
     Some((ts(b)? - ts(a)?).num_milliseconds() as f64 / 1000.0)
 }
 
-fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
-    let unsealed = r.timeline.iter().find(|e| e.kind == "runbook.unsealed");
-    let ttr = match (r.started.as_deref(), unsealed) {
-        (Some(a), Some(b)) => secs(a, &b.ts),
-        _ => None,
-    };
-    let mut step_times = vec![];
-    let mut prev = unsealed.map(|e| e.ts.clone());
-    for e in r.timeline.iter().filter(|e| e.kind == "step.done") {
-        if let Some(d) = prev.as_deref().and_then(|p| secs(p, &e.ts)) {
-            step_times.push(d);
+/// "1m 05s" / "42.0s".
+pub fn human_secs(s: f64) -> String {
+    if s >= 60.0 { format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64) } else { format!("{s:.1}s") }
+}
+
+/// A drill's timing, from its journal's (kind, time) pairs: time to runbook (session start to
+/// `runbook.unsealed`) and each step's time (from the previous step, or the runbook opening, to
+/// its `step.done`). The summary screen and `drill report` both use it.
+pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'a str)>) -> (Option<f64>, Vec<f64>) {
+    let (mut ttr, mut steps, mut prev): (Option<f64>, Vec<f64>, Option<&str>) = (None, vec![], None);
+    for (kind, at) in events {
+        match kind {
+            "runbook.unsealed" if prev.is_none() => {
+                ttr = start.and_then(|s| secs(s, at));
+                prev = Some(at);
+            }
+            "step.done" => {
+                if let Some(d) = prev.and_then(|p| secs(p, at)) {
+                    steps.push(d);
+                }
+                prev = Some(at);
+            }
+            _ => {}
         }
-        prev = Some(e.ts.clone());
     }
+    (ttr, steps)
+}
+
+fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
+    let (ttr, step_times) = timing(r.started.as_deref(), r.timeline.iter().map(|e| (e.kind.as_ref(), e.ts.as_str())));
+    let unsealed = r.timeline.iter().any(|e| e.kind == "runbook.unsealed");
     let in_use: Vec<&verify::NoticeRecord> = r.notices.iter().filter(|n| n.phase == "in_use").collect();
     let sent = in_use.iter().find(|n| n.outcome == "sent");
     let alert = match sent {
@@ -107,7 +124,7 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
         outcome: r.outcome.clone(),
         alert,
         alert_message_id: sent.and_then(|n| n.message_id.clone()),
-        runbook_opened: unsealed.is_some(),
+        runbook_opened: unsealed,
         steps_done: r
             .timeline
             .iter()
@@ -125,13 +142,13 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
 /// Finds and verifies every drill session under the data directory, oldest first.
 /// The configured roster must be trusted (a missing or unreadable one is an error, never a
 /// fallback); without one, each bundle is checked against its own copy, as `verify` does.
-pub fn collect(env: &Env, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::trust::TrustError> {
+pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::trust::TrustError> {
     let mut rows = vec![];
-    let configured = match env.config.roster_path() {
-        Some(_) => Some(crate::trust::resolve(&env.config, None, None)?),
+    let configured = match config.roster_path() {
+        Some(_) => Some(crate::trust::resolve(config, None, None)?),
         None => None,
     };
-    let Ok(rd) = std::fs::read_dir(env.sessions_dir()) else { return Ok(rows) };
+    let Ok(rd) = std::fs::read_dir(sessions) else { return Ok(rows) };
     let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect();
     dirs.sort();
     for dir in dirs {
@@ -139,7 +156,7 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, cra
         let anchor = match &configured {
             Some(t) => Ok(t),
             None => {
-                own = crate::trust::resolve(&env.config, None, Some(&dir));
+                own = crate::trust::resolve(config, None, Some(&dir));
                 own.as_ref()
             }
         };
@@ -152,17 +169,17 @@ pub fn collect(env: &Env, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, cra
         {
             continue;
         }
-        rows.push(row(dir, r, env.config.roster_path().is_some()));
+        rows.push(row(dir, r, config.roster_path().is_some()));
     }
     rows.sort_by(|a, b| a.started.cmp(&b.started));
     Ok(rows)
 }
 
 /// Days past the interval since the last valid drill (negative: days left); None if none.
-pub fn overdue_days(env: &Env) -> Option<i64> {
-    let rows = collect(env, None).ok()?;
+pub fn overdue_days(config: &Config, sessions: &Path) -> Option<i64> {
+    let rows = collect(config, sessions, None).ok()?;
     let last = rows.iter().filter(|r| r.counted).filter_map(|r| r.started.as_deref().and_then(ts)).max()?;
-    Some((Utc::now() - last).num_days() - i64::from(env.config.drill.interval_days))
+    Some((Utc::now() - last).num_days() - i64::from(config.drill.interval_days))
 }
 
 /// The report as of `now`. Overdue: no valid drill, or the last one more than `interval_days` ago.
@@ -192,39 +209,19 @@ pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String],
     }
 }
 
-pub fn report(env: &Env, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result<DrillReport, crate::trust::TrustError> {
-    let roster: Vec<String> = match env.config.roster_path() {
-        Some(_) => crate::trust::resolve(&env.config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
+pub fn report(config: &Config, sessions: &Path, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result<DrillReport, crate::trust::TrustError> {
+    let roster: Vec<String> = match config.roster_path() {
+        Some(_) => crate::trust::resolve(config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
         None => vec![],
     };
     // Overdue and participation come from every drill; --since only narrows the listing.
-    let mut rep = report_from(collect(env, None)?, env.config.drill.interval_days, &roster, now);
+    let mut rep = report_from(collect(config, sessions, None)?, config.drill.interval_days, &roster, now);
     if let Some(since) = since {
         rep.drills.retain(|d| d.started.as_deref().and_then(ts).is_some_and(|t| t.date_naive() >= since));
     }
     Ok(rep)
 }
 
-pub fn report_cmd(env: &Env, a: &DrillReportArgs) -> anyhow::Result<i32> {
-    let since = a.since;
-    if !env.data_dir.is_dir() {
-        anyhow::bail!(
-            "no data directory at {}: check --data-dir (or BREAKGLASS_DATA_DIR); sessions are kept under its sessions/ folder",
-            env.data_dir.display()
-        );
-    }
-    let rep = report(env, since, Utc::now())?;
-    match a.format {
-        Format::Json => crate::commands::emit(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,
-        Format::Text => crate::commands::emit(&render_text(&rep))?,
-        Format::Md => crate::commands::emit(&render_md(&rep))?,
-    }
-    if let Some(dir) = &a.export {
-        export(&rep, dir)?;
-        eprintln!("evidence pack written to {}", dir.display());
-    }
-    Ok(0)
-}
 
 /// Time to runbook of each valid drill as a bar chart (drawn with ratatui, printed as text).
 pub fn chart(rep: &DrillReport, width: u16) -> String {
@@ -240,7 +237,7 @@ pub fn chart(rep: &DrillReport, width: u16) -> String {
         .map(|d| {
             let s = d.time_to_runbook_s.unwrap_or(0.0);
             let label = d.started.as_deref().and_then(|t| t.get(5..10)).unwrap_or("?").to_string();
-            Bar::default().value(s.round() as u64).label(ratatui::text::Line::from(label)).text_value(crate::ui::human_secs(s))
+            Bar::default().value(s.round() as u64).label(ratatui::text::Line::from(label)).text_value(human_secs(s))
         })
         .collect();
     let height = 12;
@@ -273,7 +270,7 @@ pub fn render_text(rep: &DrillReport) -> String {
             format!("{:?}", d.status).to_uppercase(),
             d.started.as_deref().and_then(|t| t.get(..16)).unwrap_or("?"),
             d.scenario,
-            d.time_to_runbook_s.map_or("-".into(), crate::ui::human_secs),
+            d.time_to_runbook_s.map_or("-".into(), human_secs),
             if d.custodians.is_empty() { "-".into() } else { d.custodians.join(", ") },
             if d.demo { "  (DEMO)" } else { "" }
         ));
@@ -320,7 +317,7 @@ pub fn render_md(rep: &DrillReport) -> String {
             d.custodians.join(", "),
             d.alert,
             if d.runbook_opened { "yes" } else { "no" },
-            d.time_to_runbook_s.map_or("-".into(), crate::ui::human_secs),
+            d.time_to_runbook_s.map_or("-".into(), human_secs),
             d.steps_done
         ));
     }
@@ -337,7 +334,7 @@ pub fn render_md(rep: &DrillReport) -> String {
         s.push_str(&format!("\n## {}\n\n", d.session_id));
         if !d.step_times_s.is_empty() {
             let times: Vec<String> =
-                d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, crate::ui::human_secs(*t))).collect();
+                d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, human_secs(*t))).collect();
             s.push_str(&format!("Step times: {}\n\n", times.join(", ")));
         }
         if d.notes.is_empty() {
@@ -371,8 +368,8 @@ pub fn render_md(rep: &DrillReport) -> String {
 /// Writes drills.md, drills.json and a copy of every bundle (valid or not) to `dir`.
 pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("bundles"))?;
-    crate::session::write_atomic(&dir.join("drills.json"), &serde_json::to_vec_pretty(rep)?)?;
-    crate::session::write_atomic(&dir.join("drills.md"), render_md(rep).as_bytes())?;
+    crate::fsread::write_atomic(&dir.join("drills.json"), &serde_json::to_vec_pretty(rep)?)?;
+    crate::fsread::write_atomic(&dir.join("drills.md"), render_md(rep).as_bytes())?;
     for d in &rep.drills {
         let to = dir.join("bundles").join(&d.session_id);
         std::fs::create_dir_all(&to)?;
@@ -386,8 +383,8 @@ pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A sentence for the setup screen when drills are overdue.
-pub fn overdue_note(env: &Env) -> Option<String> {
-    let rep = report(env, None, Utc::now()).ok()?;
+pub fn overdue_note(config: &Config, sessions: &Path) -> Option<String> {
+    let rep = report(config, sessions, None, Utc::now()).ok()?;
     if !rep.overdue {
         return None;
     }
@@ -398,6 +395,6 @@ pub fn overdue_note(env: &Env) -> Option<String> {
 }
 
 /// Time to runbook of earlier valid drills, oldest first.
-pub fn previous_times(env: &Env) -> Vec<f64> {
-    collect(env, None).unwrap_or_default().into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
+pub fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
+    collect(config, sessions, None).unwrap_or_default().into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
 }

@@ -1,4 +1,5 @@
 //! Reading files that an attacker may have placed: only regular files, never more than a limit.
+//! And writing the tool's own files: whole or not at all, private to their owner.
 //!
 //! A bundle, a roster or a signature file can be a symlink to `/dev/zero`, a FIFO that never
 //! answers, or a file of many gigabytes. Each read here opens without blocking and without
@@ -88,4 +89,30 @@ mod tests {
         assert!(ok, "mkfifo (coreutils) is needed for this test");
         assert!(matches!(read_regular(&fifo, 100), Err(ReadError::NotRegular)));
     }
+}
+
+/// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
+/// The file is readable by its owner only (0600), and never written through a planted symlink.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp-breakglass");
+    // A stale temporary (or a link planted there) goes; the new one is created fresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Creates a directory (and its parents) readable by its owner only (0700): bundles hold reasons
+/// and notes.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }

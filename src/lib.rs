@@ -31,6 +31,7 @@ pub mod fsread;
 pub mod journal;
 pub mod notice;
 pub mod pivage;
+pub mod root;
 pub mod roster;
 pub mod runbook;
 pub mod seal;

@@ -295,7 +295,7 @@ impl Runner {
                             Ok((call, d))
                         }
                         Err(e) => Err((
-                            crate::aws::root::Call {
+                            crate::root::Call {
                                 api: "sts:AssumeRoot".into(),
                                 target: format!("{target} ({})", task.policy_name()),
                                 request_id: None,
@@ -305,7 +305,7 @@ impl Runner {
                         )),
                     },
                     _ => Err((
-                        crate::aws::root::Call {
+                        crate::root::Call {
                             api: "sts:AssumeRoot".into(),
                             target,
                             request_id: None,
@@ -338,7 +338,7 @@ impl Runner {
 
     fn append(&mut self, kind: &str, fields: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<journal::Written> {
         if self.journal.is_none() {
-            create_private_dir(&self.dir)?;
+            crate::fsread::create_private_dir(&self.dir)?;
             // The roster copy first: a session stopped right after its journal appears is then
             // still checkable against the roster it ran under (incomplete, not forged).
             self.write_roster_copy()?;
@@ -419,7 +419,7 @@ impl Runner {
         let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes).map_err(|e| e.to_string())?;
         sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig)?;
         let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
-        write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
+        crate::fsread::write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
     }
 
     /// The first write of a recovery: signatures over the journal as it was would no longer match
@@ -445,9 +445,9 @@ impl Runner {
     }
 
     fn write_roster_copy(&self) -> std::io::Result<()> {
-        write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
+        crate::fsread::write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
         for (id, sig) in &self.roster_sigs {
-            write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
+            crate::fsread::write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
         }
         Ok(())
     }
@@ -460,8 +460,8 @@ impl Runner {
                 signers.push('\n');
             }
         }
-        write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
-        write_atomic(&self.dir.join("VERIFY.md"), verify_md(c).as_bytes())
+        crate::fsread::write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
+        crate::fsread::write_atomic(&self.dir.join("VERIFY.md"), verify_md(c).as_bytes())
     }
 }
 
@@ -491,7 +491,7 @@ pub fn start(
         aws: outside.aws.is_some(),
         heartbeat_s: outside.heartbeat_s,
     };
-    let c = Ceremony::new(info, crate::demo::people(&roster));
+    let c = Ceremony::new(info, crate::ceremony::people(&roster));
     let runner = Runner::new(sessions_dir.join(&session_id), clock, tokens, roster, roster_sigs, sealed, outside);
     (c, runner)
 }
@@ -526,32 +526,6 @@ pub fn drive(c: &mut Ceremony, r: &mut Runner, intent: Intent) {
             }
         }
     }
-}
-
-/// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
-/// The file is readable by its owner only (0600), and never written through a planted symlink.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp-breakglass");
-    // A stale temporary (or a link planted there) goes; the new one is created fresh.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
-/// Creates a directory (and its parents) readable by its owner only (0700): bundles hold reasons
-/// and notes.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
 fn verify_md(c: &Ceremony) -> String {
@@ -720,7 +694,7 @@ pub fn resume(
         aws: outside.aws.is_some(),
         heartbeat_s: 0,
     };
-    let mut c = Ceremony::new(info, crate::demo::people(&roster));
+    let mut c = Ceremony::new(info, crate::ceremony::people(&roster));
     c.recovering = Some(i.recovery.clone());
     let sealed = Sealed::empty(&roster);
     let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);

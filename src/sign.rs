@@ -114,6 +114,6 @@ pub fn sign_file_with_key(
     }
     let sig = k.sign(namespace, HashAlg::Sha512, bytes).map_err(|e| format!("signing failed: {e}"))?;
     let pem = to_pem(&sig).map_err(|e| e.to_string())?;
-    crate::session::write_atomic(&out, pem.as_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    crate::fsread::write_atomic(&out, pem.as_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }

@@ -225,8 +225,8 @@ fn unsigned_text(
 
 /// The built-in DEMO roster, trusted only as DEMO.
 pub fn demo() -> TrustedRoster {
-    let r = crate::demo::roster();
-    let sigs: Signatures = crate::demo::roster_sigs().into_iter().collect();
+    let r = crate::roster::demo();
+    let sigs: Signatures = crate::roster::demo_sigs().into_iter().collect();
     let signed_by = r.signed_by(&r, &sigs).0;
     TrustedRoster { chain: vec![r], sigs, rule: Rule::Demo, source: Source::Demo, signed_by }
 }
@@ -306,7 +306,7 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
         signed_by = quorum_of(next, next, sigs, Signers::OwnQuorum)?;
     }
     // The DEMO roster named as a file is still only DEMO: its keys are public.
-    let rule = if chain.len() == 1 && chain[0].0.bytes == crate::demo::ROSTER.as_bytes() { Rule::Demo } else { rule };
+    let rule = if chain.len() == 1 && chain[0].0.bytes == crate::roster::DEMO_ROSTER.as_bytes() { Rule::Demo } else { rule };
     let (chain, mut sigs): (Vec<Roster>, Vec<Signatures>) = chain.into_iter().unzip();
     let sigs = sigs.pop().unwrap_or_default();
     Ok(TrustedRoster { chain, sigs, rule, source, signed_by })
@@ -377,7 +377,7 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
     let copy = dir.join("roster.toml");
     let bytes = crate::fsread::read_regular(&copy, crate::roster::MAX_ROSTER_BYTES)
         .map_err(|why| TrustError::Unreadable { path: copy.clone(), why: why.to_string() })?;
-    if pin.is_none() && bytes == crate::demo::ROSTER.as_bytes() {
+    if pin.is_none() && bytes == crate::roster::DEMO_ROSTER.as_bytes() {
         return Ok(demo());
     }
     check_file(&copy, pin, Source::Bundle(copy.clone()))

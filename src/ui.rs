@@ -5,7 +5,7 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::aws::root::{Action as RootAction, TASKS};
+use crate::root::{Action as RootAction, TASKS};
 use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, RootStage, SignStage, Tone};
 use crate::notice::Phase as NoticePhase;
 use crate::runbook::Line as RLine;
@@ -1003,23 +1003,11 @@ pub fn runbook_width(area: Rect) -> usize {
     inner.saturating_sub(rail).saturating_sub(2) as usize
 }
 
-fn secs(a: &str, b: &str) -> Option<f64> {
-    let a = DateTime::parse_from_rfc3339(a).ok()?;
-    let b = DateTime::parse_from_rfc3339(b).ok()?;
-    Some((b - a).num_milliseconds() as f64 / 1000.0)
-}
-
-/// "1m 05s" / "42.0s".
-pub fn human_secs(s: f64) -> String {
-    if s >= 60.0 { format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64) } else { format!("{s:.1}s") }
-}
-
 /// Time to runbook and per-step times of this drill, compared with earlier drills.
 fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
+    use crate::drill::human_secs;
     let mut out = vec![];
-    let start = c.started_ts.clone().unwrap_or_default();
-    let unsealed = c.times.iter().find(|(k, _)| k == "runbook.unsealed").map(|(_, ts)| ts.clone());
-    let ttr = unsealed.as_deref().and_then(|u| secs(&start, u));
+    let (ttr, step_times) = crate::drill::timing(c.started_ts.as_deref(), c.times.iter().map(|(k, ts)| (k.as_str(), ts.as_str())));
     let mut line = format!("Drill ({}): time to runbook {}", c.scenario.name(), ttr.map_or("-".into(), human_secs));
     if let (Some(now), Some(best)) = (ttr, v.previous.iter().copied().reduce(f64::min)) {
         let last = v.previous.last().copied().unwrap_or(best);
@@ -1042,17 +1030,8 @@ fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
         let bars: String = series.iter().map(|x| BARS[((x / max) * 7.0).round().clamp(0.0, 7.0) as usize]).collect();
         out.push(Line::from(format!("Time to runbook, last {} drills: {bars} (this one last)", series.len())));
     }
-    // Step times: from the previous step (or the runbook opening) to each step.done.
-    let mut prev = unsealed.clone();
-    let mut steps: Vec<(String, f64)> = vec![];
-    for (k, ts) in &c.times {
-        if k == "step.done" {
-            if let Some(d) = prev.as_deref().and_then(|p| secs(p, ts)) {
-                steps.push((format!("#{}", steps.len() + 1), d));
-            }
-            prev = Some(ts.clone());
-        }
-    }
+    // The slowest steps, by the time each took.
+    let mut steps: Vec<(String, f64)> = step_times.iter().enumerate().map(|(i, d)| (format!("#{}", i + 1), *d)).collect();
     steps.sort_by(|a, b| b.1.total_cmp(&a.1));
     if !steps.is_empty() {
         let slow: Vec<String> = steps.iter().take(3).map(|(n, d)| format!("{n} {}", human_secs(*d))).collect();
@@ -1107,8 +1086,8 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                 if let Some(a) = &r.audit {
                     out.push(Line::from(format!("Root: {}", a.summary())));
                 }
-                if matches!(r.task, crate::aws::root::Task::UnlockBucketPolicy | crate::aws::root::Task::UnlockQueuePolicy) {
-                    let what = if r.task == crate::aws::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
+                if r.task.needs_arg() {
+                    let what = if r.task == crate::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
                     out.push(Line::from(vec![Span::styled(format!("{what}: "), t.bold()), Span::raw(format!("{}_", v.root_arg))]));
                 }
                 for (i, a) in root_actions(c, v).iter().enumerate().filter(|_| !matches!(stage, RootStage::Confirm { .. })) {
