@@ -9,9 +9,9 @@
 //! keys (nested age layers), and the session log is only valid with two custodians' signatures.
 //! This machine makes the honest path clear; cryptography makes the dishonest one fail.
 
-use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::journal::Written;
 use crate::notice::{Delivery, Phase as NoticePhase};
+use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::runbook::Runbook;
 use crate::token::TokenError;
 use secrecy::SecretString;

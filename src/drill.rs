@@ -209,7 +209,12 @@ pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String],
     }
 }
 
-pub fn report(config: &Config, sessions: &Path, since: Option<NaiveDate>, now: DateTime<Utc>) -> Result<DrillReport, crate::trust::TrustError> {
+pub fn report(
+    config: &Config,
+    sessions: &Path,
+    since: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Result<DrillReport, crate::trust::TrustError> {
     let roster: Vec<String> = match config.roster_path() {
         Some(_) => crate::trust::resolve(config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
         None => vec![],
@@ -221,7 +226,6 @@ pub fn report(config: &Config, sessions: &Path, since: Option<NaiveDate>, now: D
     }
     Ok(rep)
 }
-
 
 /// Time to runbook of each valid drill as a bar chart (drawn with ratatui, printed as text).
 pub fn chart(rep: &DrillReport, width: u16) -> String {
@@ -333,8 +337,7 @@ pub fn render_md(rep: &DrillReport) -> String {
     for d in rep.drills.iter().filter(|d| d.valid) {
         s.push_str(&format!("\n## {}\n\n", d.session_id));
         if !d.step_times_s.is_empty() {
-            let times: Vec<String> =
-                d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, human_secs(*t))).collect();
+            let times: Vec<String> = d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, human_secs(*t))).collect();
             s.push_str(&format!("Step times: {}\n\n", times.join(", ")));
         }
         if d.notes.is_empty() {

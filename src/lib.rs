@@ -1,16 +1,33 @@
 //! breakglass: a dual-control break-glass ceremony for an AWS root account.
 //!
-//! Module map (the domain is pure; the outside world sits behind traits):
+//! Module map, by layer. The core decides and imports no adapter (tests/layers.rs fails if one
+//! does); adapters talk to the outside world behind the core's ports; the terminal and the
+//! commands put it together.
+//!
+//! Core (pure rules and formats):
 //! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
-//! - [`roster`], [`seal`], [`runbook`], [`journal`], [`notice`], [`sign`]: domain types and rules.
-//! - [`token`]: the `Token` port (a custodian's hardware key) and its adapters (`token::soft` for DEMO).
-//! - [`session`]: executes the ceremony's effects against the ports (journal first, then the action).
+//! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks.
+//! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
+//! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the
+//!   YubiKey-bound age stanza.
+//! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
+//! - [`notice`]: what the team is told, and the local outbox.
 //! - [`verify`]: checks a session bundle against a trusted roster.
-//! - [`archive`]: which bundle files go to the evidence archive and how receipts compare (pure);
-//!   [`archive_cmd`] runs `breakglass archive` against S3 ([`aws::archive`]).
+//! - [`drill`]: drills' timings, history and evidence pack.
+//! - [`audit`], [`archive`], [`root`]: the audit's decisions, the evidence archive's receipts,
+//!   the scoped root tasks' rules.
+//! - [`config`], [`clock`], [`fsread`]: `breakglass.toml`, time, safe file reads and writes.
+//!
+//! Adapters (the outside world):
+//! - [`aws`]: SNS, STS, AssumeRoot, the audit's reads, S3 (archive, organization trail).
+//! - [`token`]: the `Token` port (a custodian's key) with `token::piv` (YubiKeys over PC/SC) and
+//!   `token::soft` (DEMO keys); [`enroll`] prepares a YubiKey.
+//! - [`session`]: runs the ceremony's effects against the ports (journal first, then the action).
+//!
+//! Terminal and commands:
+//! - [`app`], [`ui`]: the event loop and the ratatui screens.
+//! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does.
 //! - [`demo`]: the built-in DEMO custodians and runbook.
-//! - [`app`], [`ui`]: the terminal event loop and the ratatui screens.
-//! - [`cli`], [`config`]: the command line and `breakglass.toml`.
 #![forbid(unsafe_code)]
 
 pub mod app;

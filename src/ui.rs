@@ -5,9 +5,9 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::root::{Action as RootAction, TASKS};
 use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, RootStage, SignStage, Tone};
 use crate::notice::Phase as NoticePhase;
+use crate::root::{Action as RootAction, TASKS};
 use crate::runbook::Line as RLine;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

@@ -6,10 +6,10 @@
 //! credentials live only in memory and are dropped when the session ends or is replaced.
 
 use super::{Aws, AwsError, classify};
+pub use crate::root::{Action, Audit, Call, TASKS, Task};
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::operation::RequestId;
-pub use crate::root::{Action, Audit, Call, TASKS, Task};
 
 /// What an action did (a sentence) and, for audits, what root's credentials look like.
 pub type Outcome = (String, Option<Audit>);

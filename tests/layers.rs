@@ -1,0 +1,63 @@
+//! The layers stay visible: the core (the ceremony's rules, the journal, rosters, sealing,
+//! signatures, verify, drills' arithmetic, the audit's and the archive's decisions) imports no
+//! adapter (AWS, the PIV token, the terminal, the commands, the session runner, the demo). A core
+//! module that starts to import one fails here, naming the line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+/// Modules whose decisions must not depend on the outside world.
+const CORE: [&str; 18] = [
+    "archive", "attest", "audit", "ceremony", "clock", "config", "drill", "fsread", "journal", "notice", "pivage", "root", "roster",
+    "runbook", "seal", "sign", "trust", "verify",
+];
+
+/// Adapters and commands: the core reaches them only through the ports (traits) it defines.
+const ADAPTERS: [&str; 10] = [
+    "crate::aws",
+    "crate::token::piv",
+    "crate::app",
+    "crate::ui",
+    "crate::commands",
+    "crate::session",
+    "crate::demo",
+    "crate::archive_cmd",
+    "crate::cli",
+    "crate::enroll",
+];
+
+#[test]
+fn no_core_module_imports_an_adapter() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = vec![];
+    for m in CORE {
+        let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap_or_else(|e| panic!("src/{m}.rs: {e}"));
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            // Tests may use anything; the module's own code ends where they begin.
+            if code.starts_with("#[cfg(test)]") {
+                break;
+            }
+            if code.starts_with("//") {
+                continue;
+            }
+            let code = code.split("//").next().unwrap_or("");
+            assert!(!code.contains("use crate::{"), "src/{m}.rs:{}: grouped `use crate::{{...}}` hides what is imported", n + 1);
+            for a in ADAPTERS {
+                if code.contains(&format!("{a}::")) || code.contains(&format!("{a};")) {
+                    found.push(format!("src/{m}.rs:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "core modules import adapters:\n{}", found.join("\n"));
+}
+
+/// The lib's module map names every module, so it cannot drift from the code.
+#[test]
+fn the_module_map_in_lib_rs_names_every_module() {
+    let lib = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let (map, code) = lib.split_once("#![forbid").unwrap();
+    for m in code.lines().filter_map(|l| l.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(';'))) {
+        assert!(map.contains(&format!("[`{m}`]")), "src/lib.rs: the module map does not mention `{m}`");
+    }
+}
