@@ -1207,6 +1207,34 @@ pub fn key_fingerprint(sec1: &[u8]) -> String {
     }
 }
 
+/// Checks the attestation certificates a roster entry names (`attestation = ["<id>-9c.pem",
+/// "<id>-f9.pem"]`, relative to the roster's directory): the slot certificate chains through the
+/// f9 certificate to `store`, and attests this custodian's signing key and serial with the
+/// required PIN and touch policies. Returns a one-line description for `roster check`.
+pub fn check_roster_entry(
+    roster_dir: &std::path::Path,
+    c: &crate::roster::Custodian,
+    store: &TrustStore,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
+    let [slot, f9, ..] = c.attestation.as_slice() else {
+        return Err(format!("`attestation` lists {} file(s): give the 9c slot certificate, then the f9 certificate", c.attestation.len()));
+    };
+    let read = |name: &String| {
+        let p = roster_dir.join(name);
+        crate::fsread::read_regular(&p, 64 * 1024).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let att = verify_chain(&read(slot)?, &read(f9)?, store, now).map_err(|e| e.to_string())?;
+    let req = Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
+    check(&att, &req).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "attested by {} (firmware {}, serial {})",
+        att.chain.last().cloned().unwrap_or_default(),
+        att.firmware_string(),
+        c.yubikey_serial
+    ))
+}
+
 /// Compare a verified attestation with the roster: the same key, the same serial, and policies
 /// at least as strict as required. The first mismatch is returned.
 pub fn check(att: &Attestation, req: &Requirement) -> Result<(), AttestError> {

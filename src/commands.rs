@@ -675,13 +675,30 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             println!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
             println!("SHA-256 {}", r.sha256());
             println!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
+            // The attestation certificates an entry names are checked, never just carried along.
+            let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            let mut attested_ok = true;
+            for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
+                match crate::attest::check_roster_entry(&dir, c, &crate::attest::TrustStore::yubico(), chrono::Utc::now()) {
+                    Ok(what) => println!("attestation {}: {what}", c.id),
+                    Err(e) => {
+                        attested_ok = false;
+                        println!("attestation {}: NOT VALID: {e}", c.id);
+                    }
+                }
+            }
             match trust::check_file(&p, pin, source(&p)) {
                 Ok(t) => {
                     println!("trusted: {}", t.describe());
                     if let Some(w) = t.warning() {
                         println!("WARNING: {w}");
                     }
-                    Ok(0)
+                    if !attested_ok {
+                        println!(
+                            "The roster names attestation certificates that do not prove its keys: re-enrol the key, or remove the entry's `attestation`."
+                        );
+                    }
+                    Ok(if attested_ok { 0 } else { 1 })
                 }
                 Err(e) => {
                     println!("{e}");

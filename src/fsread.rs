@@ -66,31 +66,6 @@ fn read(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_links_devices_fifos_and_big_files() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("f");
-        std::fs::write(&f, b"hello").unwrap();
-        assert_eq!(read_regular(&f, 5).unwrap(), b"hello");
-        assert!(matches!(read_regular(&f, 4), Err(ReadError::TooLarge { max: 4 })));
-        let l = d.path().join("l");
-        std::os::unix::fs::symlink("/dev/zero", &l).unwrap();
-        assert!(matches!(read_regular(&l, 100), Err(ReadError::Symlink)));
-        assert!(matches!(read_following(&l, 100), Err(ReadError::NotRegular)));
-        assert!(matches!(read_regular(Path::new("/dev/zero"), 100), Err(ReadError::NotRegular)));
-        assert!(matches!(read_regular(&d.path().join("none"), 100), Err(ReadError::Missing)));
-        assert!(matches!(read_regular(d.path(), 100), Err(ReadError::NotRegular)));
-        let fifo = d.path().join("fifo");
-        let ok = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "mkfifo (coreutils) is needed for this test");
-        assert!(matches!(read_regular(&fifo, 100), Err(ReadError::NotRegular)));
-    }
-}
-
 /// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
 /// The file is readable by its owner only (0600), and never written through a planted symlink.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -115,4 +90,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_links_devices_fifos_and_big_files() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"hello").unwrap();
+        assert_eq!(read_regular(&f, 5).unwrap(), b"hello");
+        assert!(matches!(read_regular(&f, 4), Err(ReadError::TooLarge { max: 4 })));
+        let l = d.path().join("l");
+        std::os::unix::fs::symlink("/dev/zero", &l).unwrap();
+        assert!(matches!(read_regular(&l, 100), Err(ReadError::Symlink)));
+        assert!(matches!(read_following(&l, 100), Err(ReadError::NotRegular)));
+        assert!(matches!(read_regular(Path::new("/dev/zero"), 100), Err(ReadError::NotRegular)));
+        assert!(matches!(read_regular(&d.path().join("none"), 100), Err(ReadError::Missing)));
+        assert!(matches!(read_regular(d.path(), 100), Err(ReadError::NotRegular)));
+        let fifo = d.path().join("fifo");
+        let ok = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "mkfifo (coreutils) is needed for this test");
+        assert!(matches!(read_regular(&fifo, 100), Err(ReadError::NotRegular)));
+    }
 }

@@ -260,6 +260,23 @@ pub fn line_of(text: &str, at: usize) -> usize {
     text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// The built-in DEMO roster (public DEMO keys, signed by the DEMO custodians alice and bob): the
+/// one roster the trust rules recognise as DEMO. Its keys are public: it proves nothing.
+pub const DEMO_ROSTER: &str = include_str!("../assets/demo/roster.toml");
+const DEMO_SIGS: [(&str, &[u8]); 2] =
+    [("alice", include_bytes!("../assets/demo/roster.toml.alice.sig")), ("bob", include_bytes!("../assets/demo/roster.toml.bob.sig"))];
+
+/// The DEMO roster, parsed.
+pub fn demo() -> Roster {
+    #[allow(clippy::expect_used)]
+    Roster::parse(DEMO_ROSTER.as_bytes(), "assets/demo/roster.toml").expect("the shipped demo roster is valid")
+}
+
+/// The DEMO roster's signatures (custodian id, armored SSHSIG).
+pub fn demo_sigs() -> Vec<(String, Vec<u8>)> {
+    DEMO_SIGS.iter().map(|(id, s)| (id.to_string(), s.to_vec())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,21 +346,4 @@ mod tests {
         let e = Roster::parse(bad.as_bytes(), "r").unwrap_err().to_string();
         assert!(e.contains("share an age recipient"), "{e}");
     }
-}
-
-/// The built-in DEMO roster (public DEMO keys, signed by the DEMO custodians alice and bob): the
-/// one roster the trust rules recognise as DEMO. Its keys are public: it proves nothing.
-pub const DEMO_ROSTER: &str = include_str!("../assets/demo/roster.toml");
-const DEMO_SIGS: [(&str, &[u8]); 2] =
-    [("alice", include_bytes!("../assets/demo/roster.toml.alice.sig")), ("bob", include_bytes!("../assets/demo/roster.toml.bob.sig"))];
-
-/// The DEMO roster, parsed.
-pub fn demo() -> Roster {
-    #[allow(clippy::expect_used)]
-    Roster::parse(DEMO_ROSTER.as_bytes(), "assets/demo/roster.toml").expect("the shipped demo roster is valid")
-}
-
-/// The DEMO roster's signatures (custodian id, armored SSHSIG).
-pub fn demo_sigs() -> Vec<(String, Vec<u8>)> {
-    DEMO_SIGS.iter().map(|(id, s)| (id.to_string(), s.to_vec())).collect()
 }

@@ -412,3 +412,95 @@ fn a_rotation_that_changes_a_custodians_key_needs_that_custodian() {
     let o = org.check();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// A roster entry that names attestation certificates is checked against Yubico's CAs: forged
+/// certificates (here, made by an outsider's own CA with `openssl`) make `roster check` fail,
+/// naming the custodian, even though a quorum signed the roster.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and openssl (./scripts/test installs them)"]
+fn forged_attestation_certificates_in_a_signed_roster_are_refused() {
+    common::require_tool("openssl", "openssl");
+    let org = Org::new();
+    let sh = |args: &[&str]| {
+        let o = std::process::Command::new("openssl").args(args).current_dir(org.path()).output().expect("openssl runs");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    // A CA that calls itself Yubico, an "f9" certificate under it, and a "9c" certificate.
+    sh(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=Yubico PIV Root CA Serial 263751",
+        "-days",
+        "30",
+    ]);
+    sh(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "f9.key",
+        "-out",
+        "f9.csr",
+        "-subj",
+        "/CN=Yubico PIV Attestation",
+    ]);
+    sh(&["x509", "-req", "-in", "f9.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "alice-f9.pem", "-days", "30"]);
+    sh(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "9c.key",
+        "-out",
+        "9c.csr",
+        "-subj",
+        "/CN=YubiKey PIV Attestation 9c",
+    ]);
+    sh(&[
+        "x509",
+        "-req",
+        "-in",
+        "9c.csr",
+        "-CA",
+        "alice-f9.pem",
+        "-CAkey",
+        "f9.key",
+        "-CAcreateserial",
+        "-out",
+        "alice-9c.pem",
+        "-days",
+        "30",
+    ]);
+    let text = roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol]).replacen(
+        "age_recipient",
+        "attestation = [\"alice-9c.pem\", \"alice-f9.pem\"]\nage_recipient",
+        1,
+    );
+    org.replace_roster(&text);
+    for p in [&org.alice, &org.bob] {
+        ssh_sign(p, &p.id, "breakglass-roster", &org.roster());
+    }
+    org.write_config(Some(&sha256_file(&org.roster())));
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("trusted:"), "the signatures and the pin are fine: {}", stdout(&o));
+    assert!(stdout(&o).contains("attestation alice: NOT VALID"), "{}", stdout(&o));
+}
