@@ -476,7 +476,9 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         env.config.audit.cloudtrail_bucket.as_deref(),
     );
     // The only cover for root use: sessions that verify against the trusted roster, never DEMO.
-    let configured = env.config.roster_path().and_then(|_| trust::resolve(&env.config, None, None).ok());
+    // Sessions are cover only when they verify against the trusted roster: an untrusted configured
+    // roster means no session covers anything (and breakglass_roster_healthy says why).
+    let anchor = trust::Anchor::for_sessions(&env.config).ok();
     let mut windows = vec![];
     // The sessions: this host's, or (for a reviewer without its disk) the archive's.
     let from_archive = match &a.sessions {
@@ -491,15 +493,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     };
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
-            let own;
-            let anchor = match &configured {
-                Some(t) => Ok(t),
-                None => {
-                    own = trust::resolve(&env.config, None, Some(&dir));
-                    own.as_ref()
-                }
-            };
-            let Ok(r) = verify::verify_dir(&dir, anchor) else { continue };
+            let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
             if r.status != verify::Status::Valid || r.demo {
                 continue;
             }

@@ -144,23 +144,12 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
 /// fallback); without one, each bundle is checked against its own copy, as `verify` does.
 pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::trust::TrustError> {
     let mut rows = vec![];
-    let configured = match config.roster_path() {
-        Some(_) => Some(crate::trust::resolve(config, None, None)?),
-        None => None,
-    };
+    let anchor = crate::trust::Anchor::for_sessions(config)?;
     let Ok(rd) = std::fs::read_dir(sessions) else { return Ok(rows) };
     let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect();
     dirs.sort();
     for dir in dirs {
-        let own;
-        let anchor = match &configured {
-            Some(t) => Ok(t),
-            None => {
-                own = crate::trust::resolve(config, None, Some(&dir));
-                own.as_ref()
-            }
-        };
-        let Ok(r) = verify::verify_dir(&dir, anchor) else { continue };
+        let Ok(r) = anchor.verify(config, &dir) else { continue };
         if r.mode != "drill" {
             continue;
         }

@@ -356,6 +356,33 @@ fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) ->
     })))
 }
 
+/// The roster a folder of sessions is checked against (`drill report`, `audit`, the archive).
+pub enum Anchor {
+    /// The configured roster, trusted from the pin: every bundle is checked against it.
+    Configured(TrustedRoster),
+    /// Nothing configured: each bundle against its own copy (DEMO or unpinned, and said so).
+    PerBundle,
+}
+
+impl Anchor {
+    /// The configured roster must be trusted: a missing, unreadable or untrusted one is an error
+    /// for every caller alike, never a silent fallback to the bundles' own copies.
+    pub fn for_sessions(config: &Config) -> Result<Self, TrustError> {
+        match config.roster_path() {
+            Some(_) => resolve(config, None, None).map(Anchor::Configured),
+            None => Ok(Anchor::PerBundle),
+        }
+    }
+
+    /// Verifies one bundle against this anchor.
+    pub fn verify(&self, config: &Config, dir: &Path) -> Result<crate::verify::Report, crate::verify::VerifyError> {
+        match self {
+            Anchor::Configured(t) => crate::verify::verify_dir(dir, Ok(t)),
+            Anchor::PerBundle => crate::verify::verify_dir(dir, resolve(config, None, Some(dir)).as_ref()),
+        }
+    }
+}
+
 /// The roster to trust, in the order DESIGN.md fixes: `--roster FILE` (which must chain to the
 /// pin when one is set); else the configured `paths.roster` (which must exist and chain to the
 /// pin); else, when a bundle is being checked, its own copy (with a warning; DEMO only if it is
