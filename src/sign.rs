@@ -44,13 +44,45 @@ pub fn to_pem(sig: &SshSig) -> Result<String, SignError> {
 /// Verifies `sig` over `msg` in `namespace` with `key`. The key inside the signature must be the
 /// expected one: a valid signature by some other key is refused.
 pub fn verify(key: &PublicKey, namespace: &str, msg: &[u8], sig: &SshSig) -> Result<(), String> {
+    use sha2::Digest;
+    verify_sig(key, namespace, &sha2::Sha512::digest(msg), sig)
+}
+
+/// The SSHSIG signed-data blob, given the message's SHA-512 (so a large journal is hashed once).
+fn signed_blob(namespace: &str, reserved: &[u8], sha512: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(6 + 4 * 4 + namespace.len() + reserved.len() + 6 + sha512.len());
+    b.extend_from_slice(b"SSHSIG");
+    for field in [namespace.as_bytes(), reserved, b"sha512", sha512] {
+        b.extend_from_slice(&u32::try_from(field.len()).unwrap_or(0).to_be_bytes());
+        b.extend_from_slice(field);
+    }
+    b
+}
+
+/// Verifies an armored SSHSIG over a message whose SHA-512 is given, by the given key.
+pub fn verify_prehashed(key: &PublicKey, namespace: &str, sha512: &[u8], pem: &[u8]) -> Result<(), String> {
+    let sig = SshSig::from_pem(pem).map_err(|e| format!("not an SSH signature ({e})"))?;
+    verify_sig(key, namespace, sha512, &sig)
+}
+
+/// The one SSHSIG rule (check-ins, acknowledgements, co-signatures, rosters, MANIFEST): made by
+/// exactly `key` (a valid signature by any other key is refused), in `namespace`, over SHA-512,
+/// and the P-256 signature verifies over the signed-data blob, as `ssh-keygen -Y verify` checks.
+pub fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig) -> Result<(), String> {
+    use p256::ecdsa::signature::Verifier;
     if sig.public_key() != key.key_data() {
-        return Err("signed by a different key than the roster's".into());
+        return Err("made by a key that is not this custodian's key in the trusted roster".into());
     }
     if sig.namespace() != namespace {
         return Err(format!("namespace is `{}`, expected `{namespace}`", sig.namespace()));
     }
-    key.verify(namespace, msg, sig).map_err(|e| format!("signature does not verify ({e})"))
+    if sig.hash_alg() != HashAlg::Sha512 {
+        return Err("hash algorithm is not sha512".into());
+    }
+    let ssh_key::public::KeyData::Ecdsa(ec) = key.key_data() else { return Err("not an ECDSA P-256 key".into()) };
+    let vk = p256::ecdsa::VerifyingKey::try_from(ec).map_err(|e| e.to_string())?;
+    let s = p256::ecdsa::Signature::try_from(sig.signature()).map_err(|e| format!("malformed signature ({e})"))?;
+    vk.verify(&signed_blob(namespace, sig.reserved(), sha512), &s).map_err(|_| "the signature does not match the signed bytes".to_string())
 }
 
 /// One `allowed_signers` line for `ssh-keygen -Y verify`.

@@ -12,7 +12,7 @@ use crate::sign::{CHECKIN_NAMESPACE, SESSION_NAMESPACE};
 use crate::trust::{self, TrustError, TrustedRoster};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
-use ssh_key::{HashAlg, PublicKey, SshSig};
+use ssh_key::PublicKey;
 use std::borrow::Cow;
 use std::path::Path;
 
@@ -345,39 +345,11 @@ fn summary(d: &Detail) -> String {
     }
 }
 
-/// The SSHSIG signed-data blob, given the message's SHA-512 (so a large journal is hashed once).
-fn signed_blob(namespace: &str, reserved: &[u8], sha512: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(6 + 4 * 4 + namespace.len() + reserved.len() + 6 + sha512.len());
-    b.extend_from_slice(b"SSHSIG");
-    for field in [namespace.as_bytes(), reserved, b"sha512", sha512] {
-        b.extend_from_slice(&u32::try_from(field.len()).unwrap_or(0).to_be_bytes());
-        b.extend_from_slice(field);
-    }
-    b
-}
-
-/// Verifies an armored SSHSIG over a message whose SHA-512 is given, by the given key.
-pub fn verify_prehashed(key: &PublicKey, namespace: &str, sha512: &[u8], pem: &[u8]) -> Result<(), String> {
-    use p256::ecdsa::signature::Verifier;
-    let sig = SshSig::from_pem(pem).map_err(|e| format!("not an SSH signature ({e})"))?;
-    if sig.public_key() != key.key_data() {
-        return Err("made by a key that is not this custodian's key in the trusted roster".into());
-    }
-    if sig.namespace() != namespace {
-        return Err(format!("namespace is `{}`, expected `{namespace}`", sig.namespace()));
-    }
-    if sig.hash_alg() != HashAlg::Sha512 {
-        return Err("hash algorithm is not sha512".into());
-    }
-    let ssh_key::public::KeyData::Ecdsa(ec) = key.key_data() else { return Err("not an ECDSA key".into()) };
-    let vk = p256::ecdsa::VerifyingKey::try_from(ec).map_err(|e| e.to_string())?;
-    let s = p256::ecdsa::Signature::try_from(sig.signature()).map_err(|e| format!("malformed signature ({e})"))?;
-    vk.verify(&signed_blob(namespace, sig.reserved(), sha512), &s).map_err(|_| "the signature does not match the file".to_string())
-}
-
 fn verify_sig_text(key: &PublicKey, namespace: &str, msg: &[u8], pem: &str) -> Result<(), String> {
     verify_prehashed(key, namespace, &Sha512::digest(msg), pem.as_bytes())
 }
+
+pub use crate::sign::verify_prehashed;
 
 /// Verifies the bundle in `dir` against the roster [`trust::resolve`] picks from the config and
 /// `--roster` (never from anything the bundle says about itself). A configured or given roster

@@ -182,7 +182,10 @@ fn a_failed_challenge_signature_refuses_the_custodian() {
     c.advance(pin());
     c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
     c.advance(Intent::Touch);
-    let fx = c.advance(Intent::Attested { custodian: 0, result: Err("signed by a different key than the roster's".into()) });
+    let fx = c.advance(Intent::Attested {
+        custodian: 0,
+        result: Err("made by a key that is not this custodian's key in the trusted roster".into()),
+    });
     assert_eq!(kinds(&fx), ["custodian.refused"]);
     assert!(c.checked.is_empty());
 }
