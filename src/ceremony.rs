@@ -488,7 +488,14 @@ pub const CLOSING: [&str; 4] = [
 ];
 
 /// The rail shown on every screen.
-pub const RAIL: [&str; 8] = ["Setup", "Custodian 1", "Custodian 2", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"];
+/// The steps on the screen's rail for a quorum of `quorum`: one check-in step per custodian
+/// needed ("Custodian 1" .. "Custodian N"), then the rest of the ceremony.
+pub fn rail(quorum: usize) -> Vec<String> {
+    let mut r = vec!["Setup".to_string()];
+    r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
+    r.extend(["Notify team", "Open runbook", "Runbook steps", "Close", "Sign"].map(String::from));
+    r
+}
 
 fn obj(v: Value) -> Map<String, Value> {
     match v {
@@ -556,19 +563,51 @@ impl Ceremony {
         }
     }
 
+    /// This ceremony's rail (see [`rail`]).
+    pub fn rail(&self) -> Vec<String> {
+        rail(self.quorum())
+    }
+
+    /// How many custodians must check in (and sign): the roster's quorum, never fewer than two.
+    pub fn quorum(&self) -> usize {
+        self.info.quorum.max(2)
+    }
+
+    /// "both custodians" for a quorum of two, "all 3 custodians" for three, and so on: how the
+    /// screen names everyone who must act together.
+    pub fn everyone(&self) -> String {
+        match self.quorum() {
+            2 => "both custodians".into(),
+            q => format!("all {q} custodians"),
+        }
+    }
+
+    /// [`Self::everyone`] at the start of a sentence.
+    pub fn everyone_cap(&self) -> String {
+        let e = self.everyone();
+        let mut c = e.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    }
+
+    /// Where "Notify team" is on the rail (right after the last check-in).
+    pub fn notify_rail_index(&self) -> usize {
+        self.quorum() + 1
+    }
+
     /// Index of the rail entry for the current phase.
     pub fn rail_index(&self) -> usize {
+        let q = self.quorum();
         match &self.phase {
             Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
-            Phase::CheckIn(_) => 1 + self.checked.len().min(1),
-            Phase::Notify { notice: NoticePhase::InUse, .. } => 3,
-            Phase::Unseal { .. } => 4,
-            Phase::Runbook | Phase::Root(_) => 5,
-            Phase::Closing | Phase::Notify { .. } => 6,
-            Phase::Sign { .. } => 7,
+            Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
+            Phase::Notify { notice: NoticePhase::InUse, .. } => q + 1,
+            Phase::Unseal { .. } => q + 2,
+            Phase::Runbook | Phase::Root(_) => q + 3,
+            Phase::Closing | Phase::Notify { .. } => q + 4,
+            Phase::Sign { .. } => q + 5,
             // Halted: only what the journal shows was recorded counts as done.
             Phase::Halted(_) => self.journal_rail(),
-            Phase::Summary => 8,
+            Phase::Summary => q + 6,
         }
     }
 
@@ -577,15 +616,14 @@ impl Ceremony {
     fn journal_rail(&self) -> usize {
         let has = |k: &str| self.times.iter().any(|(kind, _)| kind == k);
         let verified = self.times.iter().filter(|(kind, _)| kind == "custodian.verified").count();
-        let steps = [
-            has("session.opened"),
-            verified >= 1,
-            verified >= self.info.quorum.max(2),
+        let mut steps = vec![has("session.opened")];
+        steps.extend((1..=self.quorum()).map(|n| verified >= n));
+        steps.extend([
             has("notice.sent") || has("notice.acknowledged"),
             has("runbook.unsealed"),
             has("closing.checked") || has("session.closed"),
             has("session.closed") || has("session.aborted"),
-        ];
+        ]);
         steps.iter().take_while(|done| **done).count()
     }
 
@@ -721,7 +759,7 @@ impl Ceremony {
         match intent {
             Intent::RequestAbort => {
                 if matches!(self.phase, Phase::Sign { .. }) && self.outcome.is_some() {
-                    self.info_msg("The session is already closed; it only needs both signatures now.".into());
+                    self.info_msg("The session is already closed; it only needs the signatures now.".into());
                 } else {
                     self.confirm_abort = true;
                 }
@@ -817,8 +855,11 @@ impl Ceremony {
                 self.aws_skipped = true;
                 fx.push(self.entry("aws.skipped", json!({"why": why})));
                 self.info_msg(
-                    "Going on without AWS: notices cannot be sent, so both custodians will acknowledge each one. Tell the team by phone."
-                        .into(),
+                    format!(
+                        "Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.",
+                        self.everyone()
+                    )
+                    .into(),
                 );
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
@@ -1057,7 +1098,7 @@ impl Ceremony {
                     ));
                     self.checked.push(CheckedIn { custodian, serial, model });
                     self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
-                    if self.checked.len() >= self.info.quorum { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
+                    if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {
                     let id = self.roster[custodian].id.clone();
@@ -1187,9 +1228,10 @@ impl Ceremony {
                                 notice.as_str(),
                                 self.checked_ids().join(" and ")
                             ));
-                            self.info_msg(
-                                "Both custodians acknowledged: going on without the notice. Tell the team by another channel now.".into(),
-                            );
+                            self.info_msg(format!(
+                                "{} acknowledged: going on without the notice. Tell the team by another channel now.",
+                                self.everyone_cap()
+                            ));
                             self.after_notice(notice, fx)
                         } else {
                             Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
@@ -1222,7 +1264,7 @@ impl Ceremony {
         let Some(rec) = self.recovering.clone() else { return self.send_notice(NoticePhase::InUse, fx) };
         self.outcome = Some(Outcome::Aborted);
         // Setup and both check-ins happened in this recovery; what followed them did not.
-        self.aborted_at = Some(3);
+        self.aborted_at = Some(self.notify_rail_index());
         self.announced = rec.announced;
         if !rec.closed {
             fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": rec.steps_done})));
@@ -1241,15 +1283,18 @@ impl Ceremony {
 
     fn send_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
         if self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown && notice == NoticePhase::InUse {
-            let error = "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then both custodians acknowledge."
-                .to_string();
+            let error = format!(
+                "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then {} acknowledge.",
+                self.everyone()
+            );
             fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error, "simulated": true})));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
         if self.aws_skipped {
-            let error =
-                "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then both custodians acknowledge."
-                    .to_string();
+            let error = format!(
+                "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then {} acknowledge.",
+                self.everyone()
+            );
             fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error})));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
@@ -1426,7 +1471,7 @@ impl Ceremony {
                         self.refuse("Drills are read-only: nothing destructive can be done.".into());
                         return Phase::Root(RootStage::Ready);
                     }
-                    self.info_msg(format!("`{}` changes the account: both custodians confirm on their keys.", action.label()));
+                    self.info_msg(format!("`{}` changes the account: {} confirm on their keys.", action.label(), self.everyone()));
                     return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
                 }
                 fx.push(Effect::RootAct(action));
@@ -1547,7 +1592,7 @@ impl Ceremony {
 
     fn abort(&mut self, signal: Option<String>) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let at = RAIL.get(self.rail_index()).copied().unwrap_or("end");
+        let at = self.rail().get(self.rail_index()).cloned().unwrap_or_else(|| "end".into());
         match &self.phase {
             Phase::Setup => {
                 self.phase = Phase::Quit;
@@ -1580,7 +1625,7 @@ impl Ceremony {
         }
         self.message = Some(Message {
             tone: Tone::Info,
-            text: "Ceremony aborted. The release notice goes out, then both custodians sign what happened.".into(),
+            text: format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", self.everyone()),
         });
         self.phase = self.release(NoticePhase::Aborted, &mut fx);
         fx

@@ -5,7 +5,7 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RAIL, RootStage, SignStage, Tone};
+use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RootStage, SignStage, Tone};
 use crate::notice::Phase as NoticePhase;
 use crate::root::{Action as RootAction, TASKS};
 use crate::runbook::Line as RLine;
@@ -166,7 +166,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
             Line::from("Enlarge the window or reduce the font size."),
             Line::from("Nothing is lost: the ceremony waits as it was."),
             Line::from(""),
-            Line::from(format!("Now: {} · {}", c.mode.label(), RAIL.get(c.rail_index()).copied().unwrap_or("done"))),
+            Line::from(format!("Now: {} · {}", c.mode.label(), c.rail().get(c.rail_index()).map_or("done", String::as_str))),
             Line::from("Ctrl-C asks before aborting."),
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
@@ -226,7 +226,7 @@ fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook,
     let h = (rb.secrets.len() as u16 + 5).min(area.height.saturating_sub(2));
     let r = popup(area, 72, h);
     f.render_widget(Clear, r);
-    let mut text = vec![Line::from("Reveal which secret? Both custodians will see it; the journal records it.")];
+    let mut text = vec![Line::from(format!("Reveal which secret? {} will see it; the journal records it.", c.everyone_cap()))];
     for i in 0..rb.secrets.len() {
         let shown = c.revealed.get(i).copied().unwrap_or(false);
         let mark = if i == cur { "▶ " } else { "  " };
@@ -247,13 +247,14 @@ fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook,
 fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let now = c.rail_index();
     let mut lines = vec![Line::from(Span::styled("Steps", t.bold()))];
-    let sign_at = RAIL.len() - 1;
-    for (i, name) in RAIL.iter().enumerate() {
+    let rail = c.rail();
+    let sign_at = rail.len() - 1;
+    for (i, name) in rail.iter().enumerate() {
         let skipped = c.aborted_at.is_some_and(|a| i >= a && i < sign_at);
         let halted_here = matches!(c.phase, Phase::Halted(_)) && i == now;
         let unsigned = i == sign_at && matches!(c.phase, Phase::Summary) && c.signed.is_empty();
         // "Notify team" passed without the "in use" notice delivered (acknowledged instead).
-        let undelivered = i == 3 && i < now && !c.notices.iter().any(|(p, _)| *p == NoticePhase::InUse);
+        let undelivered = i == c.notify_rail_index() && i < now && !c.notices.iter().any(|(p, _)| *p == NoticePhase::InUse);
         let (sym, style) = if skipped || halted_here || unsigned {
             ("✘", t.bad())
         } else if undelivered && c.announced {
@@ -269,10 +270,10 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
         };
         lines.push(Line::from(vec![Span::styled(format!("{sym} {} ", i + 1), style), Span::styled(name.to_string(), style)]));
     }
-    let n = now.min(RAIL.len() - 1) + 1;
+    let n = now.min(rail.len() - 1) + 1;
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        if matches!(c.phase, Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", RAIL.len()) },
+        if matches!(c.phase, Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", rail.len()) },
         t.dim(),
     )));
     if c.outcome == Some(crate::ceremony::Outcome::Aborted) {
@@ -389,7 +390,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 lines.push(Line::from(Span::styled("✘ The AWS account check did not pass.", t.bad())));
                 lines.push(Line::from(e.as_str()));
                 lines.push(Line::from(""));
-                lines.push(Line::from("Press r to check again, o to go on without AWS (recorded: notices then need both custodians' acknowledgement), or Ctrl-C to abort."));
+                lines.push(Line::from(format!("Press r to check again, o to go on without AWS (recorded: notices then need the acknowledgement of {}), or Ctrl-C to abort.", c.everyone())));
             }
         },
         Phase::CheckIn(stage) => {
@@ -480,9 +481,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                     lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
                     lines.push(Line::from(error.as_str()));
                     lines.push(Line::from(""));
-                    lines.push(Line::from(
-                        "Press r to try again. To go on without it, BOTH custodians acknowledge by signing on their own key (recorded):",
-                    ));
+                    lines.push(Line::from(format!(
+                        "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
+                        if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
+                    )));
                     for (i, k) in c.checked.iter().enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
@@ -498,7 +500,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             }
         }
         Phase::Unseal { failed } => match failed {
-            None => lines.push(Line::from(format!("{spin} Opening the sealed runbook with both keys (touch them if they blink)..."))),
+            None => lines.push(Line::from(format!(
+                "{spin} Opening the sealed runbook with the keys of {} (touch them if they blink)...",
+                c.everyone()
+            ))),
             Some(e) => {
                 lines.push(Line::from(Span::styled("✘ The runbook did not open.", t.bad())));
                 lines.push(Line::from(e.as_str()));
@@ -565,7 +570,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 match c.notices.iter().find(|(p, _)| *p == NoticePhase::InUse) {
                     Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
                     None if c.announced => lines.push(Line::from(Span::styled(
-                        "\"Root in use\" was NOT delivered (both custodians acknowledged going on)",
+                        format!("\"Root in use\" was NOT delivered ({} acknowledged going on)", c.everyone()),
                         t.bad(),
                     ))),
                     None => {}
@@ -925,13 +930,20 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     f.render_widget(Clear, r);
     let mut text = vec![
         Line::from(Span::styled("How this works", t.bold())),
-        Line::from(
+        Line::from(if c.quorum() == 2 {
             "Two custodians check in with their own keys; the team is told root is in use; the runbook opens only with both keys; \
-             every action is recorded in the journal; at the end both custodians sign the journal on their keys.",
-        ),
+             every action is recorded in the journal; at the end both custodians sign the journal on their keys."
+                .to_string()
+        } else {
+            format!(
+                "{q} custodians check in with their own keys; the team is told root is in use; the runbook opens only with all {q} \
+                 keys; every action is recorded in the journal; at the end all {q} sign the journal on their keys.",
+                q = c.quorum()
+            )
+        }),
         Line::from(""),
         Line::from("Ctrl-C asks before aborting. An abort is recorded and still signed."),
-        Line::from("If a notice cannot be sent, both custodians must acknowledge on their keys."),
+        Line::from(format!("If a notice cannot be sent, {} must acknowledge on their keys.", c.everyone())),
         Line::from("The bottom line shows the last journal entry: everything is recorded."),
     ];
     if c.info.demo {
@@ -1091,7 +1103,7 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                     out.push(Line::from(vec![Span::styled(format!("{what}: "), t.bold()), Span::raw(format!("{}_", v.root_arg))]));
                 }
                 for (i, a) in root_actions(c, v).iter().enumerate().filter(|_| !matches!(stage, RootStage::Confirm { .. })) {
-                    let mark = if a.destructive() { " (both confirm)" } else { "" };
+                    let mark = if a.destructive() { if c.quorum() == 2 { " (both confirm)" } else { " (all confirm)" } } else { "" };
                     out.push(Line::from(format!("  {} {}{mark}", i + 1, a.label())));
                 }
             }

@@ -569,3 +569,39 @@ fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
         assert!(c.reauth.is_empty() && c.removed.is_empty());
     }
 }
+
+/// A 3-of-5 roster: three check-ins before the notice, each on the rail; three acknowledgements
+/// for a notice that failed; three signatures before the session is complete.
+#[test]
+fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
+    let mut info = info(true);
+    info.quorum = 3;
+    let people: Vec<breakglass::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| breakglass::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
+        .collect();
+    let mut c = breakglass::ceremony::Ceremony::new(info, people);
+    assert_eq!(
+        c.rail(),
+        ["Setup", "Custodian 1", "Custodian 2", "Custodian 3", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"]
+    );
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 3);
+    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey), "two of three is not a quorum");
+    assert_eq!(c.rail()[c.rail_index()], "Custodian 3");
+    let fx = check_in(&mut c, 4);
+    assert!(kinds(&fx).contains(&"SendNotice"), "{:?}", kinds(&fx));
+    assert_eq!(c.rail()[c.rail_index()], "Notify team");
+    // The notice fails: going on needs all three acknowledgements.
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("SNS is down".into()) });
+    for who in 0..3 {
+        assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }), "{who}: {:?}", c.phase);
+        c.advance(Intent::Acknowledge { who });
+        c.advance(Intent::Touch);
+        c.advance(Intent::Attested { custodian: [0, 3, 4][who], result: Ok("-----BEGIN SSH SIGNATURE-----".into()) });
+    }
+    assert!(matches!(c.phase, Phase::Unseal { .. }), "{:?} {:?}", c.phase, c.message);
+    assert!(c.message.as_ref().unwrap().text.contains("All 3 custodians acknowledged"), "{:?}", c.message);
+}

@@ -504,3 +504,56 @@ fn forged_attestation_certificates_in_a_signed_roster_are_refused() {
     assert!(stdout(&o).contains("trusted:"), "the signatures and the pin are fine: {}", stdout(&o));
     assert!(stdout(&o).contains("attestation alice: NOT VALID"), "{}", stdout(&o));
 }
+
+/// Quorum is N, not two: a 3-of-5 roster. The sealed runbook has one file per three custodians
+/// (ten), each opened only by all three with stock `age`; a session co-signed by three verifies,
+/// and the same session with one signature removed is incomplete, never valid.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn a_three_of_five_roster_needs_three_keys_to_open_and_three_signatures() {
+    let org = Org::with(3, &["dave", "erin"]);
+    let o = org.check();
+    assert!(o.status.success(), "{}", stdout(&o));
+    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
+    assert_eq!((roster.quorum, roster.custodians.len()), (3, 5));
+    // Sealed for every three of five, outermost layer first.
+    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+    assert_eq!(sealed.manifest.files.len(), 10);
+    let f = sealed.manifest.files.iter().find(|f| f.layers == ["alice", "carol", "erin"]).expect("alice+carol+erin is sealed");
+    let out = org.path().join("sealed");
+    sealed.write_dir(&out).unwrap();
+    let key = |id: &str| org.everyone().into_iter().find(|p| p.id == id).unwrap().agekey.clone();
+    let open = |ids: &[&str]| {
+        let mut bytes = std::fs::read(out.join(&f.name)).unwrap();
+        for id in ids {
+            let mut child = std::process::Command::new("age")
+                .args(["-d", "-i"])
+                .arg(key(id))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&bytes).unwrap();
+            let o = child.wait_with_output().unwrap();
+            if !o.status.success() {
+                return None;
+            }
+            bytes = o.stdout;
+        }
+        Some(bytes)
+    };
+    assert_eq!(open(&["alice", "carol", "erin"]).as_deref(), Some(&b"# R\n\n- [ ] one\n"[..]), "all three open it with stock age");
+    assert!(open(&["alice", "carol"]).is_none_or(|b| b.starts_with(b"age-encryption.org")), "two of them do not reach the text");
+    assert!(open(&["alice", "bob", "erin"]).is_none(), "another three cannot start on this file");
+    // A ceremony of three: co-signed by three, valid; one signature fewer, incomplete.
+    let dir = session_signed_by(&org, &[&org.alice, &org.carol, &org.more[1]], "q3");
+    let v = org.bg(&["verify", "--json", dir.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let r: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(r["signers"], serde_json::json!(["alice", "carol", "erin"]));
+    std::fs::remove_file(dir.join("journal.jsonl.erin.sig")).unwrap();
+    let v = org.bg(&["verify", "--json", dir.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(3), "two of three signatures: incomplete: {}", stdout(&v));
+}

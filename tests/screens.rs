@@ -567,3 +567,23 @@ fn the_cursor_stays_where_the_custodian_put_it_and_scrolling_stops_at_the_end() 
     assert!(screen.contains("## 8. Close out"), "the end of the runbook is on screen: {screen}");
     assert!(screen.contains(" of 1"), "the position is shown: {screen}");
 }
+
+/// A 3-of-5 roster: the rail has a step per custodian needed, and the third is the one expected.
+#[test]
+fn check_in_third_of_a_quorum_of_three() {
+    let mut info = common::info(true);
+    info.quorum = 3;
+    let people: Vec<breakglass::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| breakglass::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
+        .collect();
+    let mut c = Ceremony::new(info, people);
+    c.advance(Intent::Begin { mode: Mode::Incident, reason: "three of five".into(), ticket: None, scenario: Default::default() });
+    journaled(&mut c, 0, "session.opened");
+    check_in(&mut c, 0);
+    check_in(&mut c, 2);
+    let screen = draw(&c, &view(&c));
+    assert!(screen.contains("▶ 4 Custodian 3") && screen.contains("step 4 of 9"), "{screen}");
+    insta::assert_snapshot!(screen);
+}

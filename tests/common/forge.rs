@@ -102,19 +102,29 @@ pub struct Org {
     pub alice: Person,
     pub bob: Person,
     pub carol: Person,
+    /// dave, erin, ... in a larger organisation ([`Org::with`]).
+    pub more: Vec<Person>,
 }
 
 impl Org {
     pub fn new() -> Self {
+        Self::with(2, &[])
+    }
+
+    /// alice, bob, carol and `more` custodians, `quorum` of them needed; v1 signed by the first
+    /// `quorum` and pinned.
+    pub fn with(quorum: usize, more: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
         std::fs::create_dir(&keys).unwrap();
         let (alice, bob, carol) = (person(&keys, "alice", 1001), person(&keys, "bob", 1002), person(&keys, "carol", 1003));
-        let org = Self { dir, alice, bob, carol };
-        std::fs::write(org.roster(), roster_text(1, None, 2, &[&org.alice, &org.bob, &org.carol])).unwrap();
+        let more = more.iter().enumerate().map(|(i, id)| person(&keys, id, 1004 + i as u32)).collect();
+        let org = Self { dir, alice, bob, carol, more };
+        let everyone = org.everyone();
+        std::fs::write(org.roster(), roster_text(1, None, quorum, &everyone)).unwrap();
         org.write_config(None);
         // `breakglass roster sign` for v1 (keeps history/), stock ssh-keygen for later versions.
-        for p in [&org.alice, &org.bob] {
+        for p in everyone.into_iter().take(quorum) {
             let o = org.bg(&["roster", "sign", org.roster().to_str().unwrap(), "--id", &p.id, "--key", p.ssh.to_str().unwrap()]);
             assert!(o.status.success(), "{}", super::stderr(&o));
         }
@@ -123,6 +133,11 @@ impl Org {
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+    pub fn everyone(&self) -> Vec<&Person> {
+        let mut v = vec![&self.alice, &self.bob, &self.carol];
+        v.extend(self.more.iter());
+        v
     }
     pub fn roster(&self) -> PathBuf {
         self.path().join("roster.toml")

@@ -98,7 +98,8 @@ start_pcscd() {
     for i in $(seq 100); do
         if listening "$DEFAULT_PORT"; then
             # No pcscd ran before, so this one is ours (its pid, not a wrapper's).
-            pcscd_pids | head -n 1 >"$STATE/pcscd.pid"
+            # sed, not head: head would close the pipe early, and pipefail would end the script.
+            pcscd_pids | sed -n 1p >"$STATE/pcscd.pid"
             log "pcscd listening (vpcd on $DEFAULT_PORT) after $(($(now_ms) - t0)) ms; log: $TARGET/pcscd.log"
             return 0
         fi
@@ -224,10 +225,11 @@ cmd_pcscd_stop() {
     local p i
     for p in $(pcscd_pids); do stop_pid "$p" pcscd; done
     for i in $(seq 100); do
-        listening "$DEFAULT_PORT" || break
+        listening "$DEFAULT_PORT" || [ -n "$(pcscd_pids)" ] || break
         sleep 0.05
     done
     listening "$DEFAULT_PORT" && die "pcscd still listens on $DEFAULT_PORT"
+    [ -z "$(pcscd_pids)" ] || die "pcscd is still running: $(pcscd_pids | tr '\n' ' ')"
     rm -f "$STATE/pcscd.pid"
     log "pcscd stopped"
 }
