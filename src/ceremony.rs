@@ -854,13 +854,10 @@ impl Ceremony {
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
                 self.aws_skipped = true;
                 fx.push(self.entry("aws.skipped", json!({"why": why})));
-                self.info_msg(
-                    format!(
-                        "Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.",
-                        self.everyone()
-                    )
-                    .into(),
-                );
+                self.info_msg(format!(
+                    "Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.",
+                    self.everyone()
+                ));
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
