@@ -49,6 +49,21 @@ pub struct RootEvent {
 pub struct Report {
     pub checks: Vec<Check>,
     pub root_activity: Vec<RootEvent>,
+    /// `--organization`: how many member accounts there were and how many were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrgSummary>,
+}
+
+/// What `--organization` covered.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgSummary {
+    /// Member accounts (the management account is audited in full besides).
+    pub accounts: usize,
+    pub audited: usize,
+    pub unreachable: usize,
+    /// Stopped with Ctrl-C before every account was read: the report is partial.
+    pub interrupted: bool,
+    pub seconds: f64,
 }
 
 impl Report {
@@ -428,7 +443,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
     });
     checks.push(archive_check(&cx.archive, cx.windows.len(), a));
-    Report { checks, root_activity: activity }
+    Report { checks, root_activity: activity, organization: None }
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
@@ -485,10 +500,74 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
     }
 }
 
+/// A member account's root posture as the organization audit reads it (through sts:AssumeRoot with
+/// the IAMAuditRootUserCredentials task policy), or why the account could not be read.
+pub fn member_checks(account: &str, audit: &Result<crate::root::Audit, String>) -> Vec<Check> {
+    const IDS: [&str; 3] = ["iam_root_mfa_enabled", "iam_root_hardware_mfa_enabled", "iam_no_root_access_key"];
+    let a = match audit {
+        Ok(a) => a,
+        Err(e) => {
+            return IDS
+                .iter()
+                .map(|id| {
+                    check(
+                        id,
+                        Status::Error,
+                        account,
+                        format!("could not read the account's root user: {e}"),
+                        "allow sts:AssumeRoot with IAMAuditRootUserCredentials for this account (centralized root access), then run again",
+                    )
+                })
+                .collect();
+        }
+    };
+    // Centralized root access: a member whose root has no password and no keys cannot be signed
+    // into as root at all; that passes the MFA checks too.
+    let no_credentials = !a.password && a.access_keys.is_empty();
+    let virtual_mfa = a.mfa_devices.iter().any(|d| d.contains(":mfa/"));
+    let delete = "remove root's credentials: `breakglass ceremony` > root tasks > IAMDeleteRootUserCredentials";
+    vec![
+        if no_credentials || !a.mfa_devices.is_empty() {
+            check(
+                IDS[0],
+                Status::Pass,
+                account,
+                if no_credentials { "root has no password and no access keys" } else { "root has MFA" },
+                "",
+            )
+        } else {
+            check(IDS[0], Status::Fail, account, "root has a password and no MFA", delete)
+        },
+        if no_credentials || (!a.mfa_devices.is_empty() && !virtual_mfa) {
+            check(
+                IDS[1],
+                Status::Pass,
+                account,
+                if no_credentials { "root has no credentials to protect" } else { "root's MFA is hardware" },
+                "",
+            )
+        } else if virtual_mfa {
+            check(IDS[1], Status::Fail, account, "a virtual MFA device (a phone app) is assigned to root", delete)
+        } else {
+            check(IDS[1], Status::Fail, account, "root has no MFA at all", delete)
+        },
+        if a.access_keys.is_empty() {
+            check(IDS[2], Status::Pass, account, "root has no access keys", "")
+        } else {
+            check(IDS[2], Status::Fail, account, format!("root has access keys: {}", a.access_keys.join(", ")), delete)
+        },
+    ]
+}
+
 /// The report for people: readable without colour.
 pub fn render_text(r: &Report) -> String {
     let mut s = String::new();
+    let org = r.organization.is_some();
     for c in &r.checks {
+        if org {
+            s.push_str(&format!("{:<6} {:<12} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.account, c.id, c.reason));
+            continue;
+        }
         s.push_str(&format!("{:<6} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.id, c.reason));
         if !c.fix.is_empty() && c.status != Status::Pass {
             s.push_str(&format!("       {:<40} fix: {}\n", "", c.fix));
@@ -504,6 +583,17 @@ pub fn render_text(r: &Report) -> String {
             };
             s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", e.time, e.event, e.source_ip, cover, e.user_agent));
         }
+    }
+    if let Some(o) = &r.organization {
+        s.push_str(&format!(
+            "\norganization: {} member account(s), {} audited, {} unreachable, in {:.1} s ({:.0} accounts/s){}\n",
+            o.accounts,
+            o.audited,
+            o.unreachable,
+            o.seconds,
+            o.audited as f64 / o.seconds.max(1e-3),
+            if o.interrupted { "; INTERRUPTED: the report covers only the accounts read" } else { "" }
+        ));
     }
     let fails = r.checks.iter().filter(|c| c.status == Status::Fail).count();
     s.push_str(&format!("\n{} check(s), {} FAIL\n", r.checks.len(), fails));
@@ -610,14 +700,35 @@ mod tests {
     }
 
     #[test]
+    fn a_member_without_root_credentials_passes_and_one_with_a_phone_mfa_fails() {
+        let none = Ok(crate::root::Audit::default());
+        assert!(member_checks("111111111111", &none).iter().all(|c| c.status == Status::Pass));
+        let phone = Ok(crate::root::Audit {
+            password: true,
+            mfa_devices: vec!["arn:aws:iam::111111111111:mfa/root-phone".into()],
+            ..Default::default()
+        });
+        let c = member_checks("111111111111", &phone);
+        assert_eq!(c.iter().map(|c| c.status).collect::<Vec<_>>(), [Status::Pass, Status::Fail, Status::Pass]);
+        let keys = Ok(crate::root::Audit { password: true, access_keys: vec!["AKIA1".into()], ..Default::default() });
+        assert!(member_checks("111111111111", &keys).iter().all(|c| c.status == Status::Fail));
+        let gone = member_checks("222222222222", &Err("AccessDenied".into()));
+        assert!(gone.iter().all(|c| c.status == Status::Error && c.account == "222222222222" && c.reason.contains("AccessDenied")));
+    }
+
+    #[test]
     fn only_errors_exit_2_and_fail_wins_over_error() {
         let r = Report {
             checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Error, "1", "x", "")],
             root_activity: vec![],
+            organization: None,
         };
         assert_eq!(r.exit_code(), 2);
-        let r =
-            Report { checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")], root_activity: vec![] };
+        let r = Report {
+            checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")],
+            root_activity: vec![],
+            organization: None,
+        };
         assert_eq!(r.exit_code(), 1);
     }
 }

@@ -211,7 +211,7 @@ pub struct AuditArgs {
     /// Machine-readable output (the JSON contract in docs/formats.md).
     #[arg(long)]
     pub json: bool,
-    /// Audit every member account of the organization, not only this one (not in this build yet).
+    /// Also read every member account's root user through sts:AssumeRoot (management account).
     #[arg(long)]
     pub organization: bool,
     /// Start of the period for root events and root usage (YYYY-MM-DD; default: 90 days ago).

@@ -450,11 +450,6 @@ fn drill_report_cmd(env: &Env, a: &crate::cli::DrillReportArgs) -> anyhow::Resul
 /// the credentials reach.
 fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     use chrono::{Duration, Utc};
-    if a.organization {
-        bail!(
-            "--organization (every member account through sts:AssumeRoot) is not in this build yet: run the audit with each account's credentials"
-        );
-    }
     let now = Utc::now();
     let since = match a.since {
         Some(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now),
@@ -543,7 +538,26 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         max_admins: env.config.audit.max_admins.max(2),
         archive,
     };
-    let report = crate::audit::evaluate(&facts, &cx);
+    let mut report = crate::audit::evaluate(&facts, &cx);
+    if a.organization {
+        // Every member account's root user, through sts:AssumeRoot (the management account is
+        // the one audited above).
+        let members = crate::aws::org::members(&aws, &account)
+            .map_err(|e| anyhow::anyhow!("{e}\n--organization needs the management (or delegated administrator) account's credentials"))?;
+        let stop = crate::aws::org::stop_on_ctrl_c();
+        let started = std::time::Instant::now();
+        let read = crate::aws::org::audit_members(&aws, &members, &stop);
+        for (id, r) in &read.results {
+            report.checks.extend(crate::audit::member_checks(id, r));
+        }
+        report.organization = Some(crate::audit::OrgSummary {
+            accounts: members.len(),
+            audited: read.results.len(),
+            unreachable: read.results.iter().filter(|(_, r)| r.is_err()).count(),
+            interrupted: read.interrupted,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     if a.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

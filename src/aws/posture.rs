@@ -6,8 +6,10 @@ use crate::audit::{AlertRule, Facts, RootEvent, RootRow};
 use chrono::{DateTime, Utc};
 
 /// Every AWS API the audit calls (docs/audit-policy.json must allow exactly these).
-/// (s3:ListBucket and s3:GetObject only with `[audit] cloudtrail_bucket`, on that bucket.)
-pub const AUDIT_CALLS: [&str; 14] = [
+/// (s3:ListBucket and s3:GetObject only with `[audit] cloudtrail_bucket`, on that bucket;
+/// organizations:ListAccounts and sts:AssumeRoot, with the IAMAuditRootUserCredentials task
+/// policy only, for `--organization`.)
+pub const AUDIT_CALLS: [&str; 16] = [
     "sts:GetCallerIdentity",
     "iam:GetAccountSummary",
     "iam:ListVirtualMFADevices",
@@ -22,6 +24,8 @@ pub const AUDIT_CALLS: [&str; 14] = [
     "sns:ListSubscriptionsByTopic",
     "s3:ListBucket",
     "s3:GetObject",
+    "organizations:ListAccounts",
+    "sts:AssumeRoot",
 ];
 
 const WHO: &str = "the auditing principal";

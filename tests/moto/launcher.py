@@ -11,6 +11,9 @@ Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls st
 - cloudtrail:LookupEvents: returns the records a test wrote to
   /tmp/breakglass-moto-<port>-cloudtrail.json (a JSON list of CloudTrail records), filtered by
   time and by the Username lookup attribute as AWS does.
+- Faults for `audit --organization`, from /tmp/breakglass-moto-<port>-orgfaults.json
+  (`{"unreachable": [ids], "throttle": {id: n}}`): AssumeRoot on an unreachable account is denied;
+  on a throttled one it answers `Throttling` n times, then works.
 - iam:ListOrganizationsFeatures: "OrganizationNotFoundException" unless a test wrote the enabled
   features to /tmp/breakglass-moto-<port>-orgfeatures.json (a JSON list).
 - CloudFormation AWS::S3::Bucket: ObjectLockEnabled, ObjectLockConfiguration and
@@ -20,6 +23,7 @@ Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls st
 Everything else is moto as shipped. Usage: python launcher.py -H 127.0.0.1 -p 0
 """
 import datetime
+import json
 import random
 import string
 import sys
@@ -44,8 +48,26 @@ def _rand(n, alphabet=string.ascii_uppercase + string.digits):
     return "".join(random.choice(alphabet) for _ in range(n))
 
 
+_THROTTLED = {}
+
+
+def _org_faults(self):
+    path = f"/tmp/breakglass-moto-{_port(self)}-orgfaults.json"
+    try:
+        return json.load(open(path))
+    except (OSError, ValueError):
+        return {}
+
+
 def assume_root(self):
     target = self._get_param("TargetPrincipal") or ""
+    faults = _org_faults(self)
+    if target in faults.get("unreachable", []):
+        return self._error("AccessDenied", f"emulated: {target} does not allow centralized root access")
+    throttle = int(faults.get("throttle", {}).get(target, 0))
+    if _THROTTLED.get(target, 0) < throttle:
+        _THROTTLED[target] = _THROTTLED.get(target, 0) + 1
+        return self._error("Throttling", "Rate exceeded (emulated)")
     policy = self._get_param("TaskPolicyArn.arn") or ""
     duration = int(self._get_param("DurationSeconds") or 900)
     if policy not in ROOT_TASK_POLICIES:
@@ -81,7 +103,8 @@ def assume_root(self):
 
 def _error(self, code, message):
     body = f"""<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>emulated</RequestId></ErrorResponse>"""
-    return 400, {}, body
+    # moto takes the status from the headers ("status"), not from the first element.
+    return 400, {"status": 400, "Content-Type": "text/xml"}, body
 
 
 def _as_calling_user(method):
