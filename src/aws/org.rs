@@ -67,10 +67,13 @@ pub fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool
     } else {
         indicatif::ProgressBar::hidden()
     };
+    // BREAKGLASS_ORG_CONCURRENCY: for benchmarks (1 = one account after another).
+    let workers =
+        std::env::var("BREAKGLASS_ORG_CONCURRENCY").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(CONCURRENCY);
     let queue = Mutex::new(accounts.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..CONCURRENCY.min(accounts.len().max(1)) {
+        for _ in 0..workers.min(accounts.len().max(1)) {
             scope.spawn(|| {
                 let Ok(mine) = Aws::from_sdk(sdk.clone()) else { return };
                 loop {

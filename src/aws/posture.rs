@@ -114,8 +114,10 @@ fn confirmed(aws: &Aws, region: &str, arn: &str) -> Result<usize, String> {
 }
 
 fn credential_report(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Option<RootRow>, String> {
-    // The report is generated on request; it is usually ready within a few seconds.
-    for _ in 0..20 {
+    // The report is generated on request; it is usually ready within a few seconds. Ask again
+    // soon, then less and less often (about 10 s in all).
+    let mut wait = std::time::Duration::from_millis(25);
+    for _ in 0..14 {
         let g = aws
             .rt
             .block_on(iam.generate_credential_report().send())
@@ -123,7 +125,8 @@ fn credential_report(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Option<Root
         if g.state().is_some_and(|s| s.as_str() == "COMPLETE") {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(std::time::Duration::from_secs(2));
     }
     let out = aws.rt.block_on(iam.get_credential_report().send()).map_err(|e| classify("iam:GetCredentialReport", &e, WHO).to_string())?;
     let csv = String::from_utf8_lossy(out.content().map(|b| b.as_ref()).unwrap_or_default()).to_string();
