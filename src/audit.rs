@@ -164,6 +164,22 @@ fn check(id: &'static str, status: Status, account: &str, reason: impl Into<Stri
     Check { id, status, account: account.to_string(), reason: reason.into(), fix: fix.into() }
 }
 
+/// Only the root account's own checks (the `iam_*` ones, Prowler's ids), for what a ceremony
+/// journals as it starts and closes.
+pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
+    let cx = Context {
+        now,
+        since: now - Duration::days(90),
+        windows: vec![],
+        skew: Duration::zero(),
+        roster: Err(String::new()),
+        drill_overdue_days: None,
+        max_admins: 5,
+        archive: ArchiveState::NotConfigured,
+    };
+    evaluate(f, &cx).checks.into_iter().filter(|c| c.id.starts_with("iam_")).collect()
+}
+
 /// Decides every check from the facts. Pure: tested without AWS.
 pub fn evaluate(f: &Facts, cx: &Context) -> Report {
     let a = f.account.as_str();

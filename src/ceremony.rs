@@ -309,6 +309,8 @@ pub struct Ceremony {
     pub announced: bool,
     /// The rail step at which the ceremony was aborted, if it was.
     pub aborted_at: Option<usize>,
+    /// The posture read as the account was checked, to compare with the close.
+    pub posture_start: Option<Vec<(String, String, String)>>,
     pub scenario: Scenario,
     /// Kind and time of every journal entry so far (for the drill's timings).
     pub times: Vec<(String, String)>,
@@ -418,6 +420,12 @@ pub enum Intent {
     },
     /// The serials of the keys present now (from the runner's periodic scan).
     KeysPresent(Vec<u32>),
+    /// The root account's posture (and, at close, root's events in CloudTrail for the session's
+    /// window), read when the account is checked and when the session closes.
+    PostureChecked {
+        when: PostureWhen,
+        result: Result<Posture, String>,
+    },
     /// The keys cannot be listed at all (PC/SC stopped): every checked-in key counts as removed
     /// until it is seen again, and its PIN is entered again.
     KeysUnreachable(String),
@@ -468,8 +476,13 @@ pub enum Effect {
     },
     /// Write the bundle's remaining files (roster copy, allowed_signers, VERIFY.md).
     Finish,
-    /// sts:GetCallerIdentity with the configured credentials.
+    /// sts:GetCallerIdentity with the configured credentials (and the root posture at the start).
     CheckAccount,
+    /// The root posture, and root's CloudTrail events since `since` (RFC 3339), at the close.
+    Posture {
+        when: PostureWhen,
+        since: Option<String>,
+    },
     AssumeRoot {
         target: String,
         task: Task,
@@ -477,6 +490,29 @@ pub enum Effect {
     RootAct(RootAction),
     /// Forget the root session's credentials.
     DropRoot,
+}
+
+/// When the posture is read: as the account is checked, and as the session closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostureWhen {
+    Start,
+    Close,
+}
+
+impl PostureWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostureWhen::Start => "start",
+            PostureWhen::Close => "close",
+        }
+    }
+}
+
+/// What the posture read found: each root check (id, PASS/FAIL/..., reason) and root's events.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Posture {
+    pub checks: Vec<(String, String, String)>,
+    pub root_events: Vec<crate::audit::RootEvent>,
 }
 
 /// The closing checklist, confirmed before root is released.
@@ -545,6 +581,7 @@ impl Ceremony {
             confirm_abort: false,
             announced: false,
             aborted_at: None,
+            posture_start: None,
             scenario: Scenario::Standard,
             times: vec![],
             principal: None,
@@ -690,6 +727,10 @@ impl Ceremony {
         let intent = match intent {
             Intent::Tick { now_s } => {
                 self.tick(now_s, &mut fx);
+                return fx;
+            }
+            Intent::PostureChecked { when, result } => {
+                self.posture_checked(when, result, &mut fx);
                 return fx;
             }
             Intent::KeyAttested { serial, result } => {
@@ -915,6 +956,11 @@ impl Ceremony {
                     self.outcome = Some(Outcome::Closed);
                     let done = self.done.iter().filter(|d| **d).count();
                     fx.push(self.entry("session.closed", json!({"steps_done": done, "steps_total": self.done.len()})));
+                    // Root's posture and CloudTrail's root events for this session, journalled
+                    // before "root released" and long before anyone signs.
+                    if self.info.aws && !self.aws_skipped {
+                        fx.push(Effect::Posture { when: PostureWhen::Close, since: self.started_ts.clone() });
+                    }
                     self.release(NoticePhase::Released, &mut fx)
                 }
             }
@@ -1321,6 +1367,56 @@ impl Ceremony {
                 fx.push(self.entry("aws.identity", json!({"error": e})));
                 Phase::Account { failed: Some(e) }
             }
+        }
+    }
+
+    /// Journals the posture read (`posture.checked`, with what changed since the start) and, at
+    /// the close, root's events in CloudTrail for the session's window (`root.activity`).
+    fn posture_checked(&mut self, when: PostureWhen, result: Result<Posture, String>, fx: &mut Vec<Effect>) {
+        if self.aws_skipped || matches!(self.phase, Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit) {
+            // Never after anyone may have signed: the signatures cover the whole journal.
+            return;
+        }
+        let p = match result {
+            Ok(p) => p,
+            Err(e) => {
+                fx.push(self.entry("posture.checked", json!({"when": when.as_str(), "error": e})));
+                return;
+            }
+        };
+        let checks: Vec<Value> =
+            p.checks.iter().map(|(id, status, reason)| json!({"id": id, "status": status, "reason": reason})).collect();
+        let mut fields = json!({"when": when.as_str(), "checks": checks});
+        match when {
+            PostureWhen::Start => self.posture_start = Some(p.checks.clone()),
+            PostureWhen::Close => {
+                let before = self.posture_start.clone().unwrap_or_default();
+                let changed: Vec<Value> = p
+                    .checks
+                    .iter()
+                    .filter_map(|(id, status, _)| {
+                        let from = before.iter().find(|(b, _, _)| b == id).map(|(_, s, _)| s.clone());
+                        (from.as_deref() != Some(status.as_str())).then(|| json!({"id": id, "from": from, "to": status}))
+                    })
+                    .collect();
+                fields["changed"] = Value::Array(changed);
+            }
+        }
+        fx.push(self.entry("posture.checked", fields));
+        if when == PostureWhen::Close {
+            let events: Vec<Value> = p
+                .root_events
+                .iter()
+                .map(|e| json!({"time": e.time, "event": e.event, "source_ip": e.source_ip, "user_agent": e.user_agent}))
+                .collect();
+            fx.push(self.entry(
+                "root.activity",
+                json!({
+                    "since": self.started_ts,
+                    "events": events,
+                    "note": "CloudTrail's event history can lag by several minutes: events that arrive later show in `breakglass audit`",
+                }),
+            ));
         }
     }
 

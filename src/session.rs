@@ -283,7 +283,29 @@ impl Runner {
                     Some(Err(e)) => Err(e.to_string()),
                     None => Err("AWS is not configured".into()),
                 };
-                vec![Intent::AccountChecked(result)]
+                // The posture as the session starts, read while the custodians wait for the
+                // account check anyway (journalled before the first check-in).
+                let mut out = vec![];
+                if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws) {
+                    out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
+                }
+                out.push(Intent::AccountChecked(result));
+                out
+            }
+            Effect::Posture { when, since } => {
+                let result = match &self.aws {
+                    Some(Ok(aws)) => {
+                        let account = c.info.account.clone().unwrap_or_default();
+                        let since = since
+                            .as_deref()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&chrono::Utc));
+                        Ok(posture(aws, &account, since))
+                    }
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("AWS is not configured".into()),
+                };
+                vec![Intent::PostureChecked { when, result }]
             }
             Effect::AssumeRoot { target, task } => {
                 self.root = None;
@@ -503,6 +525,24 @@ pub fn present(c: &mut Ceremony, r: &mut Runner, serial: u32) {
     }
     let seen = r.present(serial);
     drive(c, r, seen);
+}
+
+/// The root posture checks (the audit's `iam_*` ones) and, given `since`, root's CloudTrail events
+/// from then until now. Each call is bounded like every AWS call.
+fn posture(aws: &crate::aws::Aws, account: &str, since: Option<chrono::DateTime<chrono::Utc>>) -> crate::ceremony::Posture {
+    let now = chrono::Utc::now();
+    let facts = crate::aws::posture::gather_root(
+        aws,
+        account,
+        since.map(|s| (s - chrono::Duration::minutes(1), now + chrono::Duration::minutes(1))),
+    );
+    crate::ceremony::Posture {
+        checks: crate::audit::root_checks(&facts, now)
+            .into_iter()
+            .map(|c| (c.id.to_string(), format!("{:?}", c.status).to_uppercase(), c.reason))
+            .collect(),
+        root_events: facts.root_events.clone().unwrap_or_default(),
+    }
 }
 
 /// Runs `intent` and everything it sets off until nothing is left. If a journal entry cannot be

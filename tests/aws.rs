@@ -487,3 +487,49 @@ fn a_hanging_or_dropping_sns_endpoint_never_freezes_the_screen_and_every_wait_is
     assert_eq!(j.matches("\"kind\":\"notice.failed\"").count(), 2, "both failures journalled");
     assert!(proxy.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 3);
 }
+
+/// A ceremony with AWS reads the root posture as the account is checked and again as it closes,
+/// journals what changed, and journals root's CloudTrail events for its own window (the rig
+/// emulates LookupEvents): all before "root released", and the bundle still verifies.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn the_ceremony_journals_the_root_posture_and_root_activity_in_its_window() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let event = |t: &str, name: &str| {
+        serde_json::json!({"eventTime": t, "eventName": name, "sourceIPAddress": "198.51.100.7", "userAgent": "console",
+            "recipientAccountId": "123456789012", "userIdentity": {"type": "Root"}})
+    };
+    // One root event during the ceremony (its window is "now"), one the day before.
+    std::fs::write(
+        format!("/tmp/breakglass-moto-{}-cloudtrail.json", moto.port),
+        serde_json::to_vec(&[event(&at(now), "ConsoleLogin"), event(&at(now - chrono::Duration::days(1)), "DeleteUser")]).unwrap(),
+    )
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "123456789012", None);
+    let o = run_env(d.path(), &moto.env(), &["--config", cfg.to_str().unwrap(), "demo", "--auto"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = std::path::PathBuf::from(stdout(&o).lines().last().unwrap().trim());
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.join("journal.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let pos = |kind: &str, when: Option<&str>| {
+        lines
+            .iter()
+            .position(|e| e["kind"] == kind && when.is_none_or(|w| e["when"] == w))
+            .unwrap_or_else(|| panic!("{kind} {when:?} missing"))
+    };
+    let (start, close, activity) =
+        (pos("posture.checked", Some("start")), pos("posture.checked", Some("close")), pos("root.activity", None));
+    assert!(start < pos("custodian.verified", None), "the start posture comes before the check-ins");
+    let released = lines.iter().position(|e| e["kind"] == "notice.sent" && e["phase"] == "released").unwrap();
+    assert!(close < released && activity < released, "both before root is released");
+    let ids: Vec<&str> = lines[start]["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"iam_root_mfa_enabled") && ids.contains(&"iam_no_root_access_key"), "{ids:?}");
+    assert_eq!(lines[close]["changed"], serde_json::json!([]), "nothing changed during the ceremony");
+    let events: Vec<&str> = lines[activity]["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["ConsoleLogin"], "only the window's events");
+    let v = run(d.path(), &["verify", dir.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+}

@@ -24,6 +24,7 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::SignJournal { .. } => "SignJournal",
             Effect::Finish => "Finish",
             Effect::CheckAccount => "CheckAccount",
+            Effect::Posture { .. } => "Posture",
             Effect::AssumeRoot { .. } => "AssumeRoot",
             Effect::RootAct(_) => "RootAct",
             Effect::DropRoot => "DropRoot",
@@ -604,4 +605,48 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     }
     assert!(matches!(c.phase, Phase::Unseal { .. }), "{:?} {:?}", c.phase, c.message);
     assert!(c.message.as_ref().unwrap().text.contains("All 3 custodians acknowledged"), "{:?}", c.message);
+}
+
+/// With AWS, the close reads the root posture and CloudTrail's root events before "root
+/// released": both are journalled with what changed since the start; a result that arrives once
+/// signing has begun is never journalled (it would break the signatures).
+#[test]
+fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
+    use breakglass::ceremony::{Posture, PostureWhen};
+    let mut c = to_runbook(Mode::Incident);
+    c.info.aws = true;
+    let start = Posture { checks: vec![("iam_root_mfa_enabled".into(), "PASS".into(), "root has MFA".into())], root_events: vec![] };
+    let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Start, result: Ok(start) });
+    assert_eq!(kinds(&fx), ["posture.checked"]);
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    let fx = c.advance(Intent::ConfirmClose);
+    let k = kinds(&fx);
+    let (p, n) = (k.iter().position(|x| *x == "Posture").unwrap(), k.iter().position(|x| *x == "SendNotice").unwrap());
+    assert!(k[0] == "session.closed" && p < n, "posture before the release notice: {k:?}");
+    let event = breakglass::audit::RootEvent {
+        account: "123456789012".into(),
+        time: "2026-11-25T03:00:30Z".into(),
+        event: "ConsoleLogin".into(),
+        source_ip: "198.51.100.7".into(),
+        user_agent: "Mozilla".into(),
+        session_id: None,
+        nearest_session: None,
+    };
+    let close =
+        Posture { checks: vec![("iam_root_mfa_enabled".into(), "FAIL".into(), "root has no MFA".into())], root_events: vec![event] };
+    let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close.clone()) });
+    assert_eq!(kinds(&fx), ["posture.checked", "root.activity"]);
+    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
+    assert_eq!(fields["changed"][0]["from"], "PASS");
+    assert_eq!(fields["changed"][0]["to"], "FAIL");
+    let Effect::Journal { fields, .. } = &fx[1] else { unreachable!() };
+    assert_eq!(fields["events"][0]["event"], "ConsoleLogin");
+    assert!(fields["note"].as_str().unwrap().contains("lag"));
+    // Released, now signing: a late result is not journalled.
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    assert!(matches!(c.phase, Phase::Sign { .. }), "{:?}", c.phase);
+    assert!(c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close) }).is_empty());
 }
