@@ -732,6 +732,49 @@ mod tests {
         assert!(gone.iter().all(|c| c.status == Status::Error && c.account == "222222222222" && c.reason.contains("AccessDenied")));
     }
 
+    /// `audit --json` against its contract (../shared/DESIGN.md): read back into the contract's own
+    /// shape, every field is there with its type and allowed values, and writes out the same.
+    #[test]
+    fn the_json_report_round_trips_through_the_contract() {
+        #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+        struct C {
+            id: String,
+            status: String,
+            account: String,
+            reason: String,
+            fix: String,
+        }
+        #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+        struct E {
+            account: String,
+            time: String,
+            event: String,
+            source_ip: String,
+            session_id: Option<String>,
+        }
+        #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
+        struct R {
+            checks: Vec<C>,
+            root_activity: Vec<E>,
+        }
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11) };
+        let report = evaluate(&facts(vec![event(10), event(15)]), &cx(vec![w]));
+        let json = serde_json::to_value(&report).unwrap();
+        let back: R = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back.checks.len(), report.checks.len());
+        assert!(back.checks.iter().all(|c| ["PASS", "FAIL", "MANUAL", "ERROR"].contains(&c.status.as_str())));
+        assert!(back.root_activity.iter().all(|e| DateTime::parse_from_rfc3339(&e.time).is_ok()));
+        assert_eq!(back.root_activity.iter().map(|e| e.session_id.as_deref()).collect::<Vec<_>>(), [Some("s1"), None]);
+        let again = serde_json::to_value(&back).unwrap();
+        for key in ["checks", "root_activity"] {
+            for (a, b) in json[key].as_array().unwrap().iter().zip(again[key].as_array().unwrap()) {
+                for (k, v) in b.as_object().unwrap() {
+                    assert_eq!(&a[k], v, "{key}.{k}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn only_errors_exit_2_and_fail_wins_over_error() {
         let r = Report {
