@@ -49,9 +49,22 @@ pub struct RootEvent {
 pub struct Report {
     pub checks: Vec<Check>,
     pub root_activity: Vec<RootEvent>,
+    /// With `[audit] cloudtrail_bucket`: how much of the organization trail was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trail: Option<TrailRead>,
     /// `--organization`: how many member accounts there were and how many were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<OrgSummary>,
+}
+
+/// How much of the organization trail's log files was read, and how fast.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TrailRead {
+    pub files: usize,
+    pub compressed_bytes: u64,
+    pub bytes: u64,
+    pub records: usize,
+    pub seconds: f64,
 }
 
 /// What `--organization` covered.
@@ -112,6 +125,8 @@ pub struct Facts {
     pub notice_topic: Option<Result<usize, String>>,
     /// Principals with AdministratorAccess attached.
     pub admins: Result<Vec<String>, String>,
+    /// What was read of the organization trail in S3, when it was.
+    pub trail: Option<TrailRead>,
 }
 
 /// A verified session's window: from its first entry to its last (or "root released").
@@ -459,7 +474,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
     });
     checks.push(archive_check(&cx.archive, cx.windows.len(), a));
-    Report { checks, root_activity: activity, organization: None }
+    Report { checks, root_activity: activity, trail: f.trail, organization: None }
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
@@ -600,6 +615,18 @@ pub fn render_text(r: &Report) -> String {
             s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", e.time, e.event, e.source_ip, cover, e.user_agent));
         }
     }
+    if let Some(t) = &r.trail {
+        let mb = t.bytes as f64 / 1e6;
+        s.push_str(&format!(
+            "\norganization trail: {} log file(s), {:.1} MB ({:.1} MB gzip), {} records in {:.1} s ({:.0} MB/s)\n",
+            t.files,
+            mb,
+            t.compressed_bytes as f64 / 1e6,
+            t.records,
+            t.seconds,
+            mb / t.seconds.max(1e-3)
+        ));
+    }
     if let Some(o) = &r.organization {
         s.push_str(&format!(
             "\norganization: {} member account(s), {} audited, {} unreachable, in {:.1} s ({:.0} accounts/s){}\n",
@@ -640,6 +667,7 @@ mod tests {
             }]),
             notice_topic: Some(Ok(1)),
             admins: Ok(vec!["alice".into(), "bob".into()]),
+            trail: None,
         }
     }
 
@@ -780,12 +808,14 @@ mod tests {
         let r = Report {
             checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Error, "1", "x", "")],
             root_activity: vec![],
+            trail: None,
             organization: None,
         };
         assert_eq!(r.exit_code(), 2);
         let r = Report {
             checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")],
             root_activity: vec![],
+            trail: None,
             organization: None,
         };
         assert_eq!(r.exit_code(), 1);

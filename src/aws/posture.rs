@@ -44,9 +44,11 @@ pub fn gather(
     let mut f = gather_root(aws, account, None);
     // Both sources when the organization trail is configured: the event history (90 days, one
     // region) and the trail's log files (every region, as far back as they are kept), merged.
+    let mut trail = None;
     f.root_events = root_events(aws, account, since, until).and_then(|mut events| {
         if let Some(bucket) = trail_bucket {
-            let (more, _stats) = super::trail::root_events(aws, bucket, account, since, until)?;
+            let (more, stats) = super::trail::root_events(aws, bucket, account, since, until)?;
+            trail = Some(stats);
             for e in more {
                 if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip) {
                     events.push(e);
@@ -56,6 +58,7 @@ pub fn gather(
         }
         Ok(events)
     });
+    f.trail = trail;
     let iam = aws_sdk_iam::Client::new(&aws.sdk);
     f.admins = admins(aws, &iam);
     f.alert_rules = alert_rules(aws);
@@ -103,6 +106,7 @@ pub fn gather_root(aws: &Aws, account: &str, window: Option<(DateTime<Utc>, Date
         alert_rules: Err("not read".into()),
         notice_topic: None,
         admins: Err("not read".into()),
+        trail: None,
     }
 }
 

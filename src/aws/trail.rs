@@ -15,14 +15,7 @@ const CONCURRENCY: usize = 16;
 /// The largest log file read (compressed and decompressed); CloudTrail writes files of a few MB.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// How much of the trail was read (for the benchmark and the reviewer).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stats {
-    pub files: usize,
-    pub compressed_bytes: u64,
-    pub bytes: u64,
-    pub records: usize,
-}
+pub use crate::audit::TrailRead as Stats;
 
 /// Root's events in the trail between `since` and `until`, with what was read.
 pub fn root_events(
@@ -32,6 +25,7 @@ pub fn root_events(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<(Vec<RootEvent>, Stats), String> {
+    let started = std::time::Instant::now();
     let s3 = super::archive::client(aws);
     aws.rt.block_on(async {
         // Where this account's logs are: directly under AWSLogs/, or under an organization id.
@@ -86,6 +80,7 @@ pub fn root_events(
             stats.records += records;
         }
         out.sort_by(|a, b| a.time.cmp(&b.time));
+        stats.seconds = started.elapsed().as_secs_f64();
         Ok((out, stats))
     })
 }
