@@ -49,6 +49,9 @@ pub struct RootEvent {
 pub struct Report {
     pub checks: Vec<Check>,
     pub root_activity: Vec<RootEvent>,
+    /// Each verified session in the period: root's events inside its window next to the steps
+    /// the custodians ticked off.
+    pub sessions: Vec<SessionCover>,
     /// With `[audit] cloudtrail_bucket`: how much of the organization trail was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trail: Option<TrailRead>,
@@ -135,6 +138,19 @@ pub struct Window {
     pub session_id: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Runbook steps the custodians ticked off, and how many there were.
+    pub steps: (usize, usize),
+}
+
+/// A verified session's window, what root did in it (CloudTrail), and what the custodians ticked.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionCover {
+    pub session_id: String,
+    pub start: String,
+    pub end: String,
+    pub root_events: Vec<String>,
+    pub steps_done: usize,
+    pub steps_total: usize,
 }
 
 /// What the audit is told besides the AWS facts.
@@ -474,7 +490,24 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
     });
     checks.push(archive_check(&cx.archive, cx.windows.len(), a));
-    Report { checks, root_activity: activity, trail: f.trail, organization: None }
+    let sessions = cx
+        .windows
+        .iter()
+        .filter(|w| w.end >= cx.since)
+        .map(|w| SessionCover {
+            session_id: w.session_id.clone(),
+            start: w.start.to_rfc3339(),
+            end: w.end.to_rfc3339(),
+            root_events: activity
+                .iter()
+                .filter(|e| e.session_id.as_deref() == Some(w.session_id.as_str()))
+                .map(|e| e.event.clone())
+                .collect(),
+            steps_done: w.steps.0,
+            steps_total: w.steps.1,
+        })
+        .collect();
+    Report { checks, root_activity: activity, sessions, trail: f.trail, organization: None }
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
@@ -615,6 +648,20 @@ pub fn render_text(r: &Report) -> String {
             s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", e.time, e.event, e.source_ip, cover, e.user_agent));
         }
     }
+    if !r.sessions.is_empty() {
+        s.push_str("\nverified sessions (what root did inside each, next to what the custodians ticked off):\n");
+        for c in &r.sessions {
+            s.push_str(&format!(
+                "  {}  {} .. {}  root: {}  steps ticked: {} of {}\n",
+                c.session_id,
+                c.start,
+                c.end,
+                if c.root_events.is_empty() { "no event in CloudTrail".to_string() } else { c.root_events.join(", ") },
+                c.steps_done,
+                c.steps_total
+            ));
+        }
+    }
     if let Some(t) = &r.trail {
         let mb = t.bytes as f64 / 1e6;
         s.push_str(&format!(
@@ -717,7 +764,7 @@ mod tests {
 
     #[test]
     fn root_use_inside_a_verified_window_passes_and_outside_fails() {
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11) };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13) };
         let r = evaluate(&facts(vec![event(10)]), &cx(vec![w.clone()]));
         let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
         assert_eq!(c.status, Status::Pass);
@@ -785,7 +832,7 @@ mod tests {
             checks: Vec<C>,
             root_activity: Vec<E>,
         }
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11) };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13) };
         let report = evaluate(&facts(vec![event(10), event(15)]), &cx(vec![w]));
         let json = serde_json::to_value(&report).unwrap();
         let back: R = serde_json::from_value(json.clone()).unwrap();
@@ -808,6 +855,7 @@ mod tests {
         let r = Report {
             checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Error, "1", "x", "")],
             root_activity: vec![],
+            sessions: vec![],
             trail: None,
             organization: None,
         };
@@ -815,6 +863,7 @@ mod tests {
         let r = Report {
             checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")],
             root_activity: vec![],
+            sessions: vec![],
             trail: None,
             organization: None,
         };

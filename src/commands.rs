@@ -496,7 +496,17 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
             let ended = r.ended.as_deref().and_then(ts);
             if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), released.or(r.ended.clone()).as_deref().and_then(ts)) {
-                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end });
+                let done = r.timeline.iter().filter(|e| e.kind == "step.done").count()
+                    - r.timeline
+                        .iter()
+                        .filter(|e| e.kind == "step.undone")
+                        .count()
+                        .min(r.timeline.iter().filter(|e| e.kind == "step.done").count());
+                let total = r.timeline.iter().find(|e| e.kind == "runbook.unsealed").map_or(0, |e| {
+                    // "runbook unsealed (13 steps)"
+                    e.summary.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse::<usize>().ok()).next_back().unwrap_or(0)
+                });
+                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total) });
             }
             if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
                 match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {

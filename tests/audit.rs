@@ -81,6 +81,11 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     assert_eq!(acts.len(), 3, "{v:#}");
     let by = |name: &str| acts.iter().find(|a| a["event"] == name).unwrap();
     assert_eq!(by("ConsoleLogin")["session_id"], session.file_name().unwrap().to_str().unwrap(), "inside the verified session");
+    // The verified session, with what root did in it next to what the custodians ticked off.
+    let cover = &v["sessions"][0];
+    assert_eq!(cover["session_id"], session.file_name().unwrap().to_str().unwrap());
+    assert_eq!(cover["root_events"], serde_json::json!(["ConsoleLogin"]), "{v:#}");
+    assert_eq!((cover["steps_done"].as_u64(), cover["steps_total"].as_u64()), (Some(1), Some(1)), "{v:#}");
     assert!(by("DeleteUser")["session_id"].is_null(), "outside any session");
     assert_eq!(by("DeleteUser")["source_ip"], "203.0.113.9");
     assert!(by("CreateAccessKey")["session_id"].is_null(), "a DEMO session is no cover");
