@@ -82,7 +82,8 @@ impl LocalFile {
 }
 
 /// The files of a bundle that are archived: every regular file in its directory except the
-/// receipt and temporary files (names starting with `.`), sorted by name. A symlink, a FIFO or
+/// receipt and temporary files (names starting with `.`, or `*.tmp-breakglass` of an unfinished
+/// write), sorted by name. A symlink, a FIFO or
 /// a subdirectory is an error: a bundle holds none.
 pub fn bundle_files(dir: &Path) -> Result<Vec<LocalFile>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -90,7 +91,7 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<LocalFile>, String> {
     for e in rd {
         let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
         let name = e.file_name().to_string_lossy().to_string();
-        if name == RECEIPT || name.starts_with('.') {
+        if name == RECEIPT || name.starts_with('.') || name.ends_with(".tmp-breakglass") {
             continue;
         }
         let bytes = crate::fsread::read_regular(&e.path(), MAX_FILE_BYTES).map_err(|err| format!("{}: {err}", e.path().display()))?;

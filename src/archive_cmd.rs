@@ -103,6 +103,13 @@ pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3:
         Ok(f) => f,
         Err(e) => return Pushed::Skipped { why: e, problem: true },
     };
+    // A bundle still being finished (its last files not written yet) waits.
+    if !["allowed_signers", "VERIFY.md"].iter().all(|n| files.iter().any(|f| f.name == *n)) {
+        return Pushed::Skipped {
+            why: "the bundle is not finished yet (no allowed_signers or VERIFY.md): try again".into(),
+            problem: false,
+        };
+    }
     match archive::standing(dir, &files) {
         Err(e) => return Pushed::Skipped { why: e, problem: true },
         Ok(Standing::Archived(_)) => return Pushed::AlreadyArchived,
@@ -215,6 +222,9 @@ pub struct ArchivedObject {
     /// Versions, oldest first: the first is what was archived; later ones are overwrite attempts.
     pub versions: Vec<Option<String>>,
     pub size: u64,
+    /// The version this host's receipt names, when there is one: that one is the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
@@ -241,7 +251,13 @@ fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
                 f.versions.push(v.version_id);
                 f.size = v.size;
             }
-            None => files.push(ArchivedObject { name: name.into(), key: v.key.clone(), versions: vec![v.version_id], size: v.size }),
+            None => files.push(ArchivedObject {
+                name: name.into(),
+                key: v.key.clone(),
+                versions: vec![v.version_id],
+                size: v.size,
+                pinned: None,
+            }),
         }
     }
     for s in &mut out {
@@ -330,7 +346,7 @@ fn download_each(
                 let _permit = permits.acquire_owned().await;
                 let mut files = vec![];
                 for f in &s.files {
-                    let first = f.versions.first().cloned().flatten();
+                    let first = f.pinned.clone().or_else(|| f.versions.first().cloned().flatten());
                     match s3a::get(&s3, &bucket, &f.key, first.as_deref(), archive::MAX_FILE_BYTES).await {
                         Ok(bytes) => files.push(LocalFile::new(&f.name, bytes)),
                         Err(e) => return (s, Err(e)),
@@ -360,7 +376,60 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         }
     }
     let mut results = vec![];
-    download_each(&aws, &s3, &cfg.bucket, sessions, |s, files| results.push(check_session(env, &s, files)));
+    // This host's receipts name the exact versions archived: those are checked, and a receipt
+    // whose versions (or whole session) the bucket does not hold is a problem, never a pass.
+    for s in &mut sessions {
+        let Ok(Some(receipt)) = Receipt::read(&env.sessions_dir().join(&s.session_id)) else { continue };
+        if receipt.account != s.account || receipt.bucket != cfg.bucket {
+            continue;
+        }
+        for f in &mut s.files {
+            f.pinned = receipt.files.iter().find(|r| r.key == f.key).and_then(|r| r.version_id.clone());
+        }
+    }
+    for dir in if a.session.is_none() { local_bundles(env) } else { vec![] } {
+        let Ok(Some(receipt)) = Receipt::read(&dir) else { continue };
+        if receipt.bucket != cfg.bucket {
+            continue;
+        }
+        let held = sessions.iter().find(|s| s.account == receipt.account && s.session_id == receipt.session_id);
+        let missing: Vec<String> = receipt
+            .files
+            .iter()
+            .filter(|r| !held.is_some_and(|s| s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id))))
+            .map(|r| r.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            results.push(Checked {
+                account: receipt.account.clone(),
+                session_id: receipt.session_id.clone(),
+                archive: "missing".into(),
+                local: "receipt".into(),
+                notes: vec![format!(
+                    "this host's receipt names versions the bucket does not hold ({}): the receipt is false, or the objects are gone",
+                    missing.join(", ")
+                )],
+            });
+        }
+    }
+    // The same session under several accounts: someone wrote a second copy.
+    let mut seen: Vec<&str> = vec![];
+    let dup: Vec<String> = sessions
+        .iter()
+        .filter(|s| {
+            let again = seen.contains(&s.session_id.as_str());
+            seen.push(&s.session_id);
+            again
+        })
+        .map(|s| s.session_id.clone())
+        .collect();
+    download_each(&aws, &s3, &cfg.bucket, sessions, |s, files| {
+        let mut c = check_session(env, &s, files);
+        if dup.contains(&s.session_id) {
+            c.notes.push("this session is archived under more than one account: only the one its journal names is the record".into());
+        }
+        results.push(c);
+    });
     results.sort_by(|a, b| (a.account.as_str(), a.session_id.as_str()).cmp(&(b.account.as_str(), b.session_id.as_str())));
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     let bad = results.iter().filter(|r| r.archive != "valid" || r.local == "differs").count();
@@ -450,8 +519,12 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
         }
     };
     let local_dir = env.sessions_dir().join(&s.session_id);
+    let local_account = archive::session_of(&local_dir).ok().map(|(_, a)| a);
     c.local = if !local_dir.is_dir() {
         "absent".into()
+    } else if local_account.as_deref() != Some(s.account.as_str()) {
+        // A copy under another account is not this host's session's record: no comparison.
+        "other account".into()
     } else {
         match archive::bundle_files(&local_dir) {
             Err(e) => {

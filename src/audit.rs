@@ -140,6 +140,22 @@ pub struct Window {
     pub end: DateTime<Utc>,
     /// Runbook steps the custodians ticked off, and how many there were.
     pub steps: (usize, usize),
+    /// The AWS account the session was for (None: it named none); an event in another account
+    /// is not covered by it.
+    pub account: Option<String>,
+    /// An interrupted, recovered session: the gap between its last entry and the recovery is
+    /// not inside it.
+    pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Window {
+    /// Whether an event at `t` in `account` falls inside this session, with `skew` of slack.
+    pub fn covers(&self, t: DateTime<Utc>, account: &str, skew: Duration) -> bool {
+        let inside = t >= self.start - skew && t <= self.end + skew;
+        let in_gap = self.gap.is_some_and(|(a, b)| t > a + skew && t < b - skew);
+        let same_account = self.account.as_deref().is_none_or(|a| a == account);
+        inside && !in_gap && same_account
+    }
 }
 
 /// A verified session's window, what root did in it (CloudTrail), and what the custodians ticked.
@@ -344,7 +360,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             for e in events {
                 let mut e = e.clone();
                 let t = DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).ok();
-                let cover = t.and_then(|t| cx.windows.iter().find(|w| t >= w.start - cx.skew && t <= w.end + cx.skew));
+                let cover = t.and_then(|t| cx.windows.iter().find(|w| w.covers(t, &e.account, cx.skew)));
                 e.session_id = cover.map(|w| w.session_id.clone());
                 if cover.is_none() {
                     outside += 1;
@@ -600,7 +616,17 @@ pub fn member_checks(account: &str, audit: &Result<crate::root::Audit, String>) 
                 "",
             )
         } else {
-            check(IDS[0], Status::Fail, account, "root has a password and no MFA", delete)
+            check(
+                IDS[0],
+                Status::Fail,
+                account,
+                match (a.password, a.access_keys.is_empty()) {
+                    (true, true) => "root has a password and no MFA",
+                    (true, false) => "root has a password and access keys, and no MFA",
+                    _ => "root has access keys and no MFA",
+                },
+                delete,
+            )
         },
         if no_credentials || (!a.mfa_devices.is_empty() && !virtual_mfa) {
             check(
@@ -764,7 +790,7 @@ mod tests {
 
     #[test]
     fn root_use_inside_a_verified_window_passes_and_outside_fails() {
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13) };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gap: None };
         let r = evaluate(&facts(vec![event(10)]), &cx(vec![w.clone()]));
         let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
         assert_eq!(c.status, Status::Pass);
@@ -832,7 +858,7 @@ mod tests {
             checks: Vec<C>,
             root_activity: Vec<E>,
         }
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13) };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gap: None };
         let report = evaluate(&facts(vec![event(10), event(15)]), &cx(vec![w]));
         let json = serde_json::to_value(&report).unwrap();
         let back: R = serde_json::from_value(json.clone()).unwrap();
@@ -848,6 +874,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_window_covers_only_its_own_account_and_not_a_recovery_gap() {
+        let w = Window {
+            session_id: "s".into(),
+            start: at(10),
+            end: at(20),
+            steps: (0, 0),
+            account: Some("123456789012".into()),
+            gap: Some((at(12), at(18))),
+        };
+        let skew = Duration::minutes(5);
+        assert!(w.covers(at(11), "123456789012", skew));
+        assert!(!w.covers(at(11), "210987654321", skew), "another account's root use is not this session's");
+        assert!(!w.covers(at(15), "123456789012", skew), "the process was dead then: nobody was at the safe");
+        assert!(w.covers(at(19), "123456789012", skew));
     }
 
     #[test]

@@ -311,6 +311,8 @@ pub struct Ceremony {
     pub aborted_at: Option<usize>,
     /// The posture read as the account was checked, to compare with the close.
     pub posture_start: Option<Vec<(String, String, String)>>,
+    /// The session is closed and waits for the close's posture read before "root released".
+    pub release_after_posture: bool,
     pub scenario: Scenario,
     /// Kind and time of every journal entry so far (for the drill's timings).
     pub times: Vec<(String, String)>,
@@ -511,6 +513,8 @@ impl PostureWhen {
 /// What the posture read found: each root check (id, PASS/FAIL/..., reason) and root's events.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Posture {
+    /// The account read (as sts:GetCallerIdentity named it, or as configured).
+    pub account: String,
     pub checks: Vec<(String, String, String)>,
     pub root_events: Vec<crate::audit::RootEvent>,
 }
@@ -582,6 +586,7 @@ impl Ceremony {
             announced: false,
             aborted_at: None,
             posture_start: None,
+            release_after_posture: false,
             scenario: Scenario::Standard,
             times: vec![],
             principal: None,
@@ -731,6 +736,9 @@ impl Ceremony {
             }
             Intent::PostureChecked { when, result } => {
                 self.posture_checked(when, result, &mut fx);
+                if when == PostureWhen::Close && std::mem::take(&mut self.release_after_posture) && self.outcome == Some(Outcome::Closed) {
+                    self.phase = self.release(NoticePhase::Released, &mut fx);
+                }
                 return fx;
             }
             Intent::KeyAttested { serial, result } => {
@@ -956,12 +964,15 @@ impl Ceremony {
                     self.outcome = Some(Outcome::Closed);
                     let done = self.done.iter().filter(|d| **d).count();
                     fx.push(self.entry("session.closed", json!({"steps_done": done, "steps_total": self.done.len()})));
-                    // Root's posture and CloudTrail's root events for this session, journalled
-                    // before "root released" and long before anyone signs.
+                    // Root's posture and CloudTrail's root events for this session are read and
+                    // journalled first: "root released" then carries a head that includes them.
                     if self.info.aws && !self.aws_skipped {
                         fx.push(Effect::Posture { when: PostureWhen::Close, since: self.started_ts.clone() });
+                        self.release_after_posture = true;
+                        Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
+                    } else {
+                        self.release(NoticePhase::Released, &mut fx)
                     }
-                    self.release(NoticePhase::Released, &mut fx)
                 }
             }
             (Phase::Closing, Intent::Back) => Phase::Runbook,
@@ -1386,7 +1397,7 @@ impl Ceremony {
         };
         let checks: Vec<Value> =
             p.checks.iter().map(|(id, status, reason)| json!({"id": id, "status": status, "reason": reason})).collect();
-        let mut fields = json!({"when": when.as_str(), "checks": checks});
+        let mut fields = json!({"when": when.as_str(), "account": p.account, "checks": checks});
         match when {
             PostureWhen::Start => self.posture_start = Some(p.checks.clone()),
             PostureWhen::Close => {

@@ -100,6 +100,10 @@ pub struct DemoArgs {
     /// Play both custodians unattended; print the session directory as the last line.
     #[arg(long)]
     pub auto: bool,
+    /// Push the DEMO bundle to the configured evidence archive at the end (to rehearse the
+    /// archive; DEMO bundles are never evidence and are not pushed otherwise).
+    #[arg(long)]
+    pub archive: bool,
     #[command(flatten)]
     pub session: SessionArgs,
 }

@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
         Command::Demo(a) => {
             let mode = a.session.mode();
-            demo(&env, a.auto, mode, a.session.reason, a.session.scenario.unwrap_or_default())
+            demo(&env, a.auto, a.archive, mode, a.session.reason, a.session.scenario.unwrap_or_default())
         }
         Command::Ceremony(a) => ceremony(&env, a),
         Command::Verify(a) => verify_cmd(&env, &a.session_dir, a.json, a.roster.as_deref()),
@@ -213,7 +213,7 @@ fn check_data_dir(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
+fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
@@ -226,7 +226,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             overdue: crate::drill::overdue_note(&env.config, &env.sessions_dir()),
             previous: crate::drill::previous_times(&env.config, &env.sessions_dir()),
             warnings: interrupted_warnings(env),
-            archiver: archiver(env),
+            archiver: if archive { archiver(env) } else { None },
         };
         return crate::app::run(c, r, clock, start);
     }
@@ -244,7 +244,7 @@ fn demo(env: &Env, auto: bool, mode: Mode, reason: Option<String>, scenario: Sce
             );
             eprintln!("chain head at entry #{}: {}", c.last.as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
             eprintln!("verify: breakglass verify {}", r.dir.display());
-            let code = archive_after(env, &r.dir, 0);
+            let code = if archive { archive_after(env, &r.dir, 0) } else { 0 };
             println!("{}", r.dir.display());
             Ok(code)
         }
@@ -344,8 +344,8 @@ fn archive_message(p: crate::archive_cmd::Pushed) -> Result<String, String> {
 
 /// Right after a ceremony (or a recovery) is co-signed, its bundle goes to the evidence archive
 /// when one is configured; a failed push says so and leaves the bundle queued for `archive push`.
-/// A DEMO ceremony pushes its own bundle too: that rehearses the archive (labelled DEMO, it is
-/// never cover in the audit). Messages go to stderr: stdout's last line stays the session
+/// A DEMO ceremony pushes its bundle only with `demo --archive`, to rehearse the archive (DEMO
+/// bundles are never evidence). Messages go to stderr: stdout's last line stays the session
 /// directory for scripts.
 fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
     let Some(cfg) = &env.config.archive else { return code };
@@ -489,7 +489,10 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
-            if r.status != verify::Status::Valid || r.demo {
+            // Cover only from a roster the organisation pinned (or one that chains to it): a
+            // bundle checked against its own roster copy proves nothing about who signed it.
+            let pinned = matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }));
+            if r.status != verify::Status::Valid || r.demo || !pinned {
                 continue;
             }
             let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
@@ -506,7 +509,9 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
                     // "runbook unsealed (13 steps)"
                     e.summary.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse::<usize>().ok()).next_back().unwrap_or(0)
                 });
-                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total) });
+                let gap = r.recovered.as_ref().and_then(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?)));
+                let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
+                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gap });
             }
             if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
                 match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
@@ -560,6 +565,10 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         for (id, r) in &read.results {
             report.checks.extend(crate::audit::member_checks(id, r));
         }
+        // Stopped early: every account not read says so (an ERROR row), never silence.
+        for (id, _) in members.iter().filter(|(id, _)| !read.results.iter().any(|(r, _)| r == id)) {
+            report.checks.extend(crate::audit::member_checks(id, &Err("not read: the audit was interrupted (Ctrl-C)".into())));
+        }
         report.organization = Some(crate::audit::OrgSummary {
             accounts: members.len(),
             audited: read.results.len(),
@@ -573,7 +582,9 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     } else {
         emit(&crate::audit::render_text(&report))?;
     }
-    Ok(report.exit_code())
+    // A partial organization audit never exits 0.
+    let partial = report.organization.as_ref().is_some_and(|o| o.interrupted);
+    Ok(if partial { report.exit_code().max(1) } else { report.exit_code() })
 }
 
 /// The first time a roster version is used on this host, the team hears that the custodians

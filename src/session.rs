@@ -285,8 +285,11 @@ impl Runner {
                 };
                 // The posture as the session starts, read while the custodians wait for the
                 // account check anyway (journalled before the first check-in).
+                // Only for the expected account: the wrong one is refused, and nothing more is read.
                 let mut out = vec![];
-                if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws) {
+                if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws)
+                    && c.info.account.as_deref().is_none_or(|want| want == account)
+                {
                     out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
                 }
                 out.push(Intent::AccountChecked(result));
@@ -537,6 +540,7 @@ fn posture(aws: &crate::aws::Aws, account: &str, since: Option<chrono::DateTime<
         since.map(|s| (s - chrono::Duration::minutes(1), now + chrono::Duration::minutes(1))),
     );
     crate::ceremony::Posture {
+        account: account.to_string(),
         checks: crate::audit::root_checks(&facts, now)
             .into_iter()
             .map(|c| (c.id.to_string(), format!("{:?}", c.status).to_uppercase(), c.reason))

@@ -190,7 +190,11 @@ fn a_ceremony_archives_its_own_bundle_or_queues_it_when_offline() {
     let d = tempfile::tempdir().unwrap();
     let cfg = config(d.path(), "evidence", 30);
     let cfg = cfg.to_str().unwrap();
+    // A DEMO bundle is never evidence: a demo pushes nothing unless asked to rehearse the archive.
     let o = bg(d.path(), &moto.url, &["--config", cfg, "demo", "--auto"]);
+    assert!(o.status.success() && !stderr(&o).contains("rchived"), "{}", stderr(&o));
+    assert!(!PathBuf::from(stdout(&o).lines().last().unwrap().trim()).join("archive.json").exists());
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "demo", "--auto", "--archive"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("Archived: ") && stderr(&o).contains("COMPLIANCE"), "{}", stderr(&o));
     let dir = PathBuf::from(stdout(&o).lines().last().unwrap().trim());
@@ -199,13 +203,13 @@ fn a_ceremony_archives_its_own_bundle_or_queues_it_when_offline() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let o = bg(d.path(), &dead, &["--config", cfg, "demo", "--auto"]);
+    let o = bg(d.path(), &dead, &["--config", cfg, "demo", "--auto", "--archive"]);
     assert!(o.status.success(), "the ceremony itself succeeded: {}", stderr(&o));
     assert!(stderr(&o).contains("NOT archived") && stderr(&o).contains("queued"), "{}", stderr(&o));
     let queued = PathBuf::from(stdout(&o).lines().last().unwrap().trim());
     assert!(!queued.join("archive.json").exists());
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
-    assert!(stdout(&o).contains("1 archived, 1 already archived"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("2 archived, 1 already archived"), "the unasked one and the offline one: {}", stdout(&o));
 }
 
 /// docs/archive-bucket.yaml deployed into the local server gives a bucket the archive accepts, and
@@ -268,7 +272,7 @@ fn the_summary_screen_shows_the_archive_push() {
         let d = tempfile::tempdir().unwrap();
         let cfg = config(d.path(), "evidence", 30);
         let mut cmd = CommandBuilder::new(bin());
-        cmd.args(["--data-dir", d.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "demo"]);
+        cmd.args(["--data-dir", d.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "demo", "--archive"]);
         for (k, v) in [
             ("AWS_ENDPOINT_URL", url.as_str()),
             ("AWS_ACCESS_KEY_ID", "testing"),
@@ -302,4 +306,52 @@ fn the_summary_screen_shows_the_archive_push() {
         let dir = std::fs::read_dir(d.path().join("sessions")).unwrap().flatten().next().unwrap().path();
         assert_eq!(dir.join("archive.json").is_file(), says.contains('✔'), "{says}");
     }
+}
+
+/// The receipt names the exact versions archived: `archive verify` checks those, and a receipt the
+/// bucket cannot back (forged on the host, or objects gone) is reported, never passed. A doctored
+/// copy uploaded under another account never makes the genuine local bundle look tampered.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn receipts_are_checked_against_the_bucket_and_copies_under_other_accounts_are_flagged() {
+    let moto = Moto::start();
+    locked_bucket(&moto.url, "evidence", None);
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "evidence", 30);
+    let cfg = cfg.to_str().unwrap();
+    let a = demo_bundle(d.path());
+    let b = demo_bundle(d.path());
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo", a.to_str().unwrap()]);
+    assert!(stdout(&o).contains("1 archived"), "{}", stdout(&o));
+    // A receipt forged on the host for b, which was never pushed.
+    let mut receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("archive.json")).unwrap()).unwrap();
+    let sid_b = b.file_name().unwrap().to_str().unwrap().to_string();
+    let sid_a = receipt["session_id"].as_str().unwrap().to_string();
+    receipt["session_id"] = sid_b.clone().into();
+    for f in receipt["files"].as_array_mut().unwrap() {
+        let key = f["key"].as_str().unwrap().replace(&sid_a, &sid_b);
+        f["key"] = key.into();
+    }
+    std::fs::write(b.join("archive.json"), serde_json::to_vec(&receipt).unwrap()).unwrap();
+    // A doctored copy of a under another account.
+    let (rt, c) = s3(&moto.url);
+    rt.block_on(
+        c.put_object()
+            .bucket("evidence")
+            .key(format!("210987654321/{sid_a}/journal.jsonl"))
+            .body(aws_sdk_s3::primitives::ByteStream::from(b"forged\n".to_vec()))
+            .send(),
+    )
+    .unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    let forged = rows.iter().find(|r| r["session_id"] == sid_b.as_str()).expect("the forged receipt is reported");
+    assert_eq!(forged["archive"], "missing", "{forged}");
+    let genuine = rows.iter().find(|r| r["session_id"] == sid_a.as_str() && r["account"] == "no-account").unwrap();
+    assert_eq!((genuine["archive"].as_str(), genuine["local"].as_str()), (Some("valid"), Some("same")), "{genuine}");
+    let other = rows.iter().find(|r| r["session_id"] == sid_a.as_str() && r["account"] == "210987654321").unwrap();
+    assert_eq!(other["local"], "other account", "{other}");
+    assert!(other["notes"].to_string().contains("more than one account"), "{other}");
 }

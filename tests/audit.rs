@@ -126,7 +126,7 @@ fn root_use_is_covered_only_by_verified_real_sessions_and_posture_checks_flip() 
     let o = bg(&["doctor"]);
     assert!(stdout(&o).contains("not archived") && stdout(&o).contains(&sid), "doctor lists the queued bundle: {}", stdout(&o));
     // The next ceremony (a DEMO run here) pushes its own bundle and retries the queued one.
-    let o = bg(&["demo", "--auto"]);
+    let o = bg(&["demo", "--auto", "--archive"]);
     assert!(common::stderr(&o).contains("And 1 earlier queued bundle(s) archived."), "{}", common::stderr(&o));
     let o = bg(&["archive", "push"]);
     assert!(stdout(&o).contains("0 archived, 1 already archived"), "{}{}", stdout(&o), common::stderr(&o));

@@ -615,7 +615,11 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     use breakglass::ceremony::{Posture, PostureWhen};
     let mut c = to_runbook(Mode::Incident);
     c.info.aws = true;
-    let start = Posture { checks: vec![("iam_root_mfa_enabled".into(), "PASS".into(), "root has MFA".into())], root_events: vec![] };
+    let start = Posture {
+        account: "123456789012".into(),
+        checks: vec![("iam_root_mfa_enabled".into(), "PASS".into(), "root has MFA".into())],
+        root_events: vec![],
+    };
     let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Start, result: Ok(start) });
     assert_eq!(kinds(&fx), ["posture.checked"]);
     c.advance(Intent::FinishRunbook);
@@ -623,9 +627,7 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
         c.advance(Intent::ToggleClosing(i));
     }
     let fx = c.advance(Intent::ConfirmClose);
-    let k = kinds(&fx);
-    let (p, n) = (k.iter().position(|x| *x == "Posture").unwrap(), k.iter().position(|x| *x == "SendNotice").unwrap());
-    assert!(k[0] == "session.closed" && p < n, "posture before the release notice: {k:?}");
+    assert_eq!(kinds(&fx), ["session.closed", "Posture"], "the release waits for the posture read");
     let event = breakglass::audit::RootEvent {
         account: "123456789012".into(),
         time: "2026-11-25T03:00:30Z".into(),
@@ -635,10 +637,14 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
         session_id: None,
         nearest_session: None,
     };
-    let close =
-        Posture { checks: vec![("iam_root_mfa_enabled".into(), "FAIL".into(), "root has no MFA".into())], root_events: vec![event] };
+    let close = Posture {
+        account: "123456789012".into(),
+        checks: vec![("iam_root_mfa_enabled".into(), "FAIL".into(), "root has no MFA".into())],
+        root_events: vec![event],
+    };
     let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close.clone()) });
-    assert_eq!(kinds(&fx), ["posture.checked", "root.activity"]);
+    assert_eq!(kinds(&fx)[..2], ["posture.checked", "root.activity"]);
+    assert!(kinds(&fx).contains(&"SendNotice"), "then root is released: {:?}", kinds(&fx));
     let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
     assert_eq!(fields["changed"][0]["from"], "PASS");
     assert_eq!(fields["changed"][0]["to"], "FAIL");

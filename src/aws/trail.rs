@@ -37,6 +37,11 @@ pub fn root_events(
                 bases.push(format!("{p}{account}/"));
             }
         }
+        if bases.is_empty() {
+            return Err(format!(
+                "s3://{bucket} has no AWSLogs/{account}/ or AWSLogs/o-.../{account}/ folder: check [audit] cloudtrail_bucket (the trail's bucket, with the standard layout and no key prefix)"
+            ));
+        }
         let mut keys = vec![];
         for base in bases {
             for region in prefixes(&s3, bucket, &format!("{base}CloudTrail/")).await? {
