@@ -121,28 +121,17 @@ pub fn read_log_file(
 
 /// The "directories" directly under `prefix`.
 async fn prefixes(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
-    let mut out = vec![];
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .delimiter("/")
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| classify("s3:ListBucket", &e, WHO).to_string())?;
-        out.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
-        token = page.next_continuation_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    listing(s3, bucket, prefix, true).await
 }
 
-/// Every key under `prefix`.
+/// Every log file (`*.json.gz`) under `prefix`.
 async fn list(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
+    Ok(listing(s3, bucket, prefix, false).await?.into_iter().filter(|k| k.ends_with(".json.gz")).collect())
+}
+
+/// One ListObjectsV2 walk, page by page: the common prefixes one level down (`folders`), or
+/// every key.
+async fn listing(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, folders: bool) -> Result<Vec<String>, String> {
     let mut out = vec![];
     let mut token = None;
     loop {
@@ -150,11 +139,16 @@ async fn list(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
+            .set_delimiter(folders.then(|| "/".to_string()))
             .set_continuation_token(token)
             .send()
             .await
             .map_err(|e| classify("s3:ListBucket", &e, WHO).to_string())?;
-        out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)).filter(|k| k.ends_with(".json.gz")));
+        if folders {
+            out.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
+        } else {
+            out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
         token = page.next_continuation_token().map(str::to_string);
         if token.is_none() {
             return Ok(out);
