@@ -771,6 +771,10 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
                 break;
             }
         };
+        if let Err(e) = journal::strict_strings(l) {
+            out.problem = Some((n, format!("not a journal entry ({e})")));
+            break;
+        }
         // `check_link` keeps a borrow of the time for the next line; the line's bytes outlive it.
         let ts: &'a str = match c.ts {
             Cow::Borrowed(t) => t,
