@@ -280,11 +280,12 @@ struct Common<'a> {
     seq: u64,
     #[serde(borrow)]
     ts: Cow<'a, str>,
-    #[serde(default)]
+    // Required, as in the chain check's header (journal::Header): a line without them is not
+    // an entry for any reader (the fuzzer found verify accepting one the chain check refused).
     mono_ms: u64,
     #[serde(borrow)]
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(borrow)]
     prev: Cow<'a, str>,
     #[serde(default, borrow)]
     mode: Option<Cow<'a, str>>,
