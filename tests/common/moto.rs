@@ -55,6 +55,11 @@ impl Moto {
             }
         });
         let port = rx.recv_timeout(Duration::from_secs(30)).expect("moto did not report its port within 30 s");
+        // A test that ran earlier on the same port left its emulated CloudTrail, organization
+        // features or faults behind: this server starts with none.
+        for what in ["cloudtrail", "orgfeatures", "orgfaults"] {
+            let _ = std::fs::remove_file(format!("/tmp/breakglass-moto-{port}-{what}.json"));
+        }
         Moto { child, url: format!("http://127.0.0.1:{port}"), port }
     }
 
