@@ -308,25 +308,192 @@ fn check_line<'a>(line: &'a [u8], n: usize, prev: &[u8; 32], last_mono: &mut u64
         Ok(h) => h,
         Err(e) => return Some(format!("not a journal entry ({e})")),
     };
-    if let Err(e) = strict_strings(line) {
+    if let Err(e) = strict_line(line) {
         return Some(format!("not a journal entry ({e})"));
     }
     check_link(h.seq, h.ts, h.mono_ms, h.prev, n, prev, last_mono, last_ts)
 }
 
-/// The whole line is UTF-8 and every string in it valid Unicode. A reader does not decode the
-/// fields it skips, so bytes that are not UTF-8 (or a `\u` escape naming half a surrogate pair)
-/// in such a field would pass one reader and fail another; the fuzzer found exactly that. Every
-/// reader of the chain asks this as well. Lines without a `\u` escape (all the tool writes, but
-/// for control characters) are not parsed again.
-pub fn strict_strings(line: &[u8]) -> Result<(), String> {
+/// The whole line is UTF-8, every string in it valid Unicode, and no object in it (at any depth)
+/// names a key twice. A reader does not decode the fields it skips, so bytes that are not UTF-8
+/// (or a `\u` escape naming half a surrogate pair) in such a field would pass one reader and fail
+/// another; and parsers differ in which of two equal keys they keep, so a duplicate key is an
+/// ambiguity a forger can use. The fuzzer found both. Every reader of the chain asks this, so they
+/// agree on every line.
+///
+/// For a line serde_json has already parsed (every reader parses it first): its syntax is not
+/// checked again. A byte scan finds the keys of each object; a line with a `\u` escape or a key
+/// holding any escape goes through [`strict_line_parsed`], the full serde pass, which is the
+/// reference (the fuzz target compares both). The scan costs a few ms per 100,000 entries, the full
+/// pass about 20.
+pub fn strict_line(line: &[u8]) -> Result<(), String> {
     if let Err(e) = std::str::from_utf8(line) {
         return Err(format!("not UTF-8 at byte {}", e.valid_up_to()));
     }
-    if memchr::memmem::find(line, b"\\u").is_none() {
-        return Ok(());
+    match distinct_keys(line) {
+        Some(r) => r,
+        None => strict_line_parsed(line),
     }
-    serde_json::from_slice::<serde_json::Value>(line).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// [`strict_line`] by a full serde pass that decodes every string and keeps each object's keys.
+pub fn strict_line_parsed(line: &[u8]) -> Result<(), String> {
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(format!("not UTF-8 at byte {}", e.valid_up_to()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(line);
+    serde::Deserialize::deserialize(&mut de).map(|Strict| ()).map_err(|e: serde_json::Error| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
+fn duplicate_message(k: &[u8]) -> String {
+    format!("the key `{}` appears twice in one object", String::from_utf8_lossy(k))
+}
+
+/// The byte scan of [`strict_line`] over syntactically valid JSON: `None` when a key holds an
+/// escape (raw bytes would not compare decoded keys), a string holds a `\u` escape, or the line
+/// looks malformed.
+fn distinct_keys(line: &[u8]) -> Option<Result<(), String>> {
+    // The keys of every open object, in one list; `starts` marks where each object's keys begin.
+    // On the stack: a journal entry has a few dozen keys at most, nested two deep; a line with
+    // more goes to the full pass.
+    let mut keys: [&[u8]; 64] = [&[]; 64];
+    let mut nkeys = 0;
+    let mut starts = [0usize; 8];
+    let mut depth = 0;
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'{' => {
+                *starts.get_mut(depth)? = nkeys;
+                depth += 1;
+            }
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                nkeys = starts[depth];
+            }
+            b'"' => {
+                // A string: find its closing quote, stepping over escapes.
+                let start = i + 1;
+                let mut escaped = false;
+                i = start;
+                loop {
+                    i += memchr::memchr2(b'"', b'\\', line.get(i..)?)?;
+                    if line[i] == b'"' {
+                        break;
+                    }
+                    // A `\u` escape may name half a surrogate pair: the full pass decides.
+                    if line.get(i + 1) == Some(&b'u') {
+                        return None;
+                    }
+                    escaped = true;
+                    i += 2;
+                }
+                let s = &line[start..i];
+                let mut k = i + 1;
+                while line.get(k).is_some_and(u8::is_ascii_whitespace) {
+                    k += 1;
+                }
+                if line.get(k) == Some(&b':') {
+                    if escaped {
+                        return None;
+                    }
+                    let from = starts[depth.checked_sub(1)?];
+                    if keys[from..nkeys].contains(&s) {
+                        return Some(Err(duplicate_message(s)));
+                    }
+                    *keys.get_mut(nkeys)? = s;
+                    nkeys += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (depth == 0).then_some(Ok(()))
+}
+
+/// Any JSON value, checked by [`strict_line`]: strings decoded, keys of each object distinct.
+struct Strict;
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+/// An object key, borrowed from the line unless it holds an escape.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        // Keys seen so far: the first 32 borrowed ones on the stack (a journal entry has fewer),
+        // the rest, and any with an escape, on the heap.
+        let mut near: [&'de str; 32] = [""; 32];
+        let mut n = 0;
+        let mut far: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if near[..n].contains(&&*k) || far.contains(&k) {
+                return Err(serde::de::Error::custom(duplicate_message(k.as_bytes())));
+            }
+            map.next_value::<Strict>()?;
+            match k {
+                std::borrow::Cow::Borrowed(b) if n < near.len() => {
+                    near[n] = b;
+                    n += 1;
+                }
+                other => far.push(other),
+            }
+        }
+        Ok(Strict)
+    }
 }
 
 /// The rule for one line of the chain (1-based `n`), given the SHA-256 of the line before it
@@ -423,6 +590,30 @@ mod tests {
         let r = check_chain(&sample(5));
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert_eq!(r.entries, 5);
+    }
+
+    #[test]
+    fn a_key_written_twice_breaks_the_chain_at_any_depth() {
+        let good = String::from_utf8(sample(2)).unwrap();
+        let first = good.lines().next().unwrap();
+        // Same key twice at the top, inside a nested object, and once through an escape.
+        for twice in [
+            first.replacen("\"kind\":\"note\"", "\"kind\":\"note\",\"text\":\"x\"", 1),
+            first.replacen("\"kind\":\"note\"", "\"kind\":\"note\",\"a\":{\"b\":1,\"b\":2}", 1),
+            first.replacen("\"kind\":\"note\"", "\"kind\":\"note\",\"te\\u0078t\":\"y\"", 1),
+        ] {
+            assert!(strict_line(twice.as_bytes()).unwrap_err().contains("twice"), "{twice}");
+            let r = check_chain(format!("{twice}\n").as_bytes());
+            assert_eq!((r.entries, r.problems[0].kind), (0, ProblemKind::Chain), "{twice}");
+        }
+        // The same key in two sibling objects, and in an array of objects, is not a duplicate.
+        let siblings = first.replacen("\"kind\":\"note\"", "\"kind\":\"note\",\"a\":[{\"b\":1},{\"b\":2}],\"c\":{\"b\":3}", 1);
+        assert_eq!(strict_line(siblings.as_bytes()), Ok(()));
+        assert!(strict_line_parsed(b"{\"a\":1} trailing").is_err());
+        // The byte scan and the full pass give the same verdict.
+        for l in [siblings.as_str(), first, "{\"a\":\"}\\\"{\",\"b\":{\"a\":1},\"a\":2}", "{\"a\" : 1, \"a\":2}"] {
+            assert_eq!(strict_line(l.as_bytes()).is_ok(), strict_line_parsed(l.as_bytes()).is_ok(), "{l}");
+        }
     }
 
     #[test]

@@ -772,7 +772,7 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
                 break;
             }
         };
-        if let Err(e) = journal::strict_strings(l) {
+        if let Err(e) = journal::strict_line(l) {
             out.problem = Some((n, format!("not a journal entry ({e})")));
             break;
         }

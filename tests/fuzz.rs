@@ -19,6 +19,12 @@ fn fuzz_journal_chain() {
         if r.truncated_tail {
             assert!(r.problems.iter().any(|p| p.kind == ProblemKind::Interrupted));
         }
+        // On any line serde_json parses, the fast byte scan and the full pass agree.
+        for line in bytes.split(|&b| b == b'\n') {
+            if serde_json::from_slice::<serde_json::Value>(line).is_ok() {
+                assert_eq!(journal::strict_line(line), journal::strict_line_parsed(line), "{}", String::from_utf8_lossy(line));
+            }
+        }
     });
 }
 
