@@ -138,6 +138,9 @@ pub enum RosterCmd {
     /// trusted. Says which rule trusted it or exactly which signature is missing, and prints the
     /// fingerprint to pin.
     Check { roster: Option<PathBuf> },
+    /// Finish or undo a rekey that was interrupted (every command does this first): afterwards the
+    /// roster and the sealed runbook are both the old version or both the new one.
+    Settle,
     /// Sign the roster as custodian ID with an OpenSSH private key file (writes ROSTER.<id>.sig,
     /// and keeps history/ beside the roster up to date for later rotations). Custodians of the
     /// previous version sign a rotation too.

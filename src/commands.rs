@@ -101,7 +101,15 @@ pub fn halted(why: &str, dir: &Path) -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     harden_process();
     let env = Env::load(&cli)?;
-    match cli.command.unwrap_or(Command::Ceremony(Default::default())) {
+    let command = cli.command.unwrap_or(Command::Ceremony(Default::default()));
+    // A rekey killed mid-swap is finished or undone before anything reads the roster or runbook.
+    if !matches!(
+        command,
+        Command::Completions { .. } | Command::Man | Command::Enroll(_) | Command::Demo(_) | Command::Roster(RosterCmd::Settle)
+    ) {
+        settle_rekey(&env)?;
+    }
+    match command {
         Command::Demo(a) => {
             let mode = a.session.mode();
             demo(&env, a.auto, a.archive, mode, a.session.reason, a.session.scenario.unwrap_or_default())
@@ -687,6 +695,30 @@ fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .context("which roster? Pass the file (e.g. `breakglass roster check roster.toml`) or set paths.roster in breakglass.toml")
 }
 
+/// Finishes or undoes a rekey that was interrupted (see [`crate::rekey::settle`]), saying which.
+pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
+    use crate::rekey::{Paths, Settled};
+    let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path()) else {
+        return Ok(Settled::Nothing);
+    };
+    let paths = Paths { roster, runbook };
+    let settled = crate::rekey::settle(&paths)?;
+    match settled {
+        Settled::Nothing => {}
+        Settled::RolledBack => eprintln!(
+            "A rekey was interrupted before its commit point: it was undone. The roster ({}) and the sealed runbook ({}) are the previous version, unchanged; run the rekey again.",
+            paths.roster.display(),
+            paths.runbook.display()
+        ),
+        Settled::Finished => eprintln!(
+            "A rekey was interrupted after its commit point: it was finished. The roster ({}) is the new version and the runbook ({}) is sealed for it; check with `breakglass roster check` and `breakglass runbook check`.",
+            paths.roster.display(),
+            paths.runbook.display()
+        ),
+    }
+    Ok(settled)
+}
+
 fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
     let pin = env.config.trust.roster_sha256.as_deref();
     match cmd {
@@ -746,6 +778,12 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
                 Ok(t) => println!("trusted: {}", t.describe()),
                 Err(e) => println!("{e}"),
+            }
+            Ok(0)
+        }
+        RosterCmd::Settle => {
+            if settle_rekey(env)? == crate::rekey::Settled::Nothing {
+                println!("no interrupted rekey: the roster and the sealed runbook are as they were");
             }
             Ok(0)
         }

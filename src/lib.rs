@@ -8,6 +8,7 @@
 //! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
 //! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks.
 //! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
+//! - [`rekey`]: the next roster version, the runbook sealed again for it, the crash-safe swap.
 //! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the
 //!   YubiKey-bound age stanza.
 //! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
@@ -48,6 +49,7 @@ pub mod fsread;
 pub mod journal;
 pub mod notice;
 pub mod pivage;
+pub mod rekey;
 pub mod root;
 pub mod roster;
 pub mod runbook;

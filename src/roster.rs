@@ -190,6 +190,20 @@ impl Roster {
         &self.keys[i]
     }
 
+    /// The next version of this roster: `version` + 1, `previous` = this version's SHA-256, the
+    /// given custodians and quorum, written as TOML with a header that says how it was made. The
+    /// result is checked by [`Roster::parse`] like any roster (every duplicate refused).
+    pub fn successor(&self, custodians: Vec<Custodian>, quorum: usize) -> Result<Roster, RosterError> {
+        let file = RosterFile { version: self.version + 1, previous: Some(self.sha256()), quorum, custodians };
+        let name = format!("version {} of the roster", file.version);
+        let text = toml::to_string(&file).map_err(|e| RosterError::Invalid { path: name.clone(), what: e.to_string() })?;
+        let header = format!(
+            "# breakglass roster, version {}: made by `breakglass roster rekey` from version {} (SHA-256 in `previous`).\n# Trusted when signed by a quorum of version {}, by every custodian added, and by a quorum of its own.\n",
+            file.version, self.version, self.version
+        );
+        Roster::parse(format!("{header}{text}").as_bytes(), &name)
+    }
+
     /// Ids whose signature over this roster's exact bytes verifies with their key in `signers`
     /// (this roster, or the previous version in a rotation), and the signature files that did not.
     pub fn signed_by(&self, signers: &Roster, sigs: &Signatures) -> (Vec<String>, Vec<(String, String)>) {
