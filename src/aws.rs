@@ -6,6 +6,7 @@
 //! runtime); the TUI only ever calls them from its worker thread.
 
 pub mod archive;
+pub mod offboard;
 pub mod org;
 pub mod posture;
 pub mod root;
