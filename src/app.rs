@@ -3,7 +3,7 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Phase, RootStage, Scenario, SignStage};
+use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NewKey, NotifyStatus, Phase, RekeyStage, RootStage, Scenario, SignStage};
 use crate::clock::Clock;
 use crate::session::Runner;
 use crate::ui::{self, KeyListing, View};
@@ -196,7 +196,22 @@ impl App {
         }
         match &self.c.phase {
             Phase::Setup => self.on_setup(k),
-            Phase::CheckIn(KeyStage::AwaitKey) => match k.code {
+            Phase::Rekey(RekeyStage::Review) => match k.code {
+                KeyCode::Enter => Action::Intent(Intent::RekeyGo),
+                _ => Action::None,
+            },
+            Phase::Rekey(RekeyStage::Failed(_)) => match k.code {
+                KeyCode::Char('r') => Action::Intent(Intent::RekeyGo),
+                _ => Action::None,
+            },
+            Phase::Rekey(RekeyStage::Sign { working: false, .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitTouch, .. }) => {
+                match k.code {
+                    KeyCode::Enter => Action::Intent(Intent::Touch),
+                    KeyCode::Esc => Action::Intent(Intent::Back),
+                    _ => Action::None,
+                }
+            }
+            Phase::CheckIn(KeyStage::AwaitKey) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitKey, .. }) => match k.code {
                 // Typed ahead while the key is being read: kept for the PIN prompt.
                 KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
                     self.pin.push(ch);
@@ -217,31 +232,33 @@ impl App {
                 }),
                 _ => Action::None,
             },
-            Phase::CheckIn(KeyStage::AwaitPin { .. }) => match k.code {
-                // Only digits reach a PIN: a stray command key must never cost a PIN try.
-                KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
-                    self.pin.push(ch);
-                    self.v.pin_len = self.pin.len();
-                    Action::None
+            Phase::CheckIn(KeyStage::AwaitPin { .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitPin { .. }, .. }) => {
+                match k.code {
+                    // Only digits reach a PIN: a stray command key must never cost a PIN try.
+                    KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
+                        self.pin.push(ch);
+                        self.v.pin_len = self.pin.len();
+                        Action::None
+                    }
+                    KeyCode::Backspace => {
+                        self.pin.pop();
+                        self.v.pin_len = self.pin.len();
+                        Action::None
+                    }
+                    KeyCode::Enter if !self.pin.is_empty() => {
+                        let pin = SecretString::from(self.pin.as_str().to_string());
+                        self.pin.clear();
+                        self.v.pin_len = 0;
+                        Action::Intent(Intent::PinEntered(pin))
+                    }
+                    KeyCode::Esc => {
+                        self.pin.clear();
+                        self.v.pin_len = 0;
+                        Action::Intent(Intent::Back)
+                    }
+                    _ => Action::None,
                 }
-                KeyCode::Backspace => {
-                    self.pin.pop();
-                    self.v.pin_len = self.pin.len();
-                    Action::None
-                }
-                KeyCode::Enter if !self.pin.is_empty() => {
-                    let pin = SecretString::from(self.pin.as_str().to_string());
-                    self.pin.clear();
-                    self.v.pin_len = 0;
-                    Action::Intent(Intent::PinEntered(pin))
-                }
-                KeyCode::Esc => {
-                    self.pin.clear();
-                    self.v.pin_len = 0;
-                    Action::Intent(Intent::Back)
-                }
-                _ => Action::None,
-            },
+            }
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) => match k.code {
                 KeyCode::Enter => Action::Intent(Intent::Touch),
                 KeyCode::Esc => Action::Intent(Intent::Back),
@@ -307,6 +324,8 @@ impl App {
             KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
             KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
             KeyCode::Right | KeyCode::Char(' ') if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
+            // A rekey's mode is fixed by the command that started it.
+            KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if f.field == 0 && f.mode == Mode::Rekey => {}
             KeyCode::Left | KeyCode::Right if f.field == 0 => {
                 f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
                 if f.mode == Mode::Incident {

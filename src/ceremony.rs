@@ -18,11 +18,12 @@ use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-/// Incident or drill.
+/// Incident or drill; or a rekey (custodians change: the roster's next version).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Incident,
     Drill,
+    Rekey,
 }
 
 impl Mode {
@@ -30,12 +31,14 @@ impl Mode {
         match self {
             Mode::Incident => "incident",
             Mode::Drill => "drill",
+            Mode::Rekey => "rekey",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             Mode::Incident => "INCIDENT",
             Mode::Drill => "DRILL",
+            Mode::Rekey => "REKEY",
         }
     }
 }
@@ -193,6 +196,74 @@ pub enum NotifyStatus {
     },
 }
 
+/// Where a rekey stands (after the runbook was unsealed by the current quorum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RekeyStage {
+    /// The change as a diff, and who can open the runbook afterwards: Enter goes on.
+    Review,
+    /// Newcomer `n` (index into [`Rekey::newcomers`]) proves their key by signing the new version.
+    Newcomer { n: usize, key: NewKey },
+    /// Checked-in custodian `who` signs the new version (and the new sealing) on their key.
+    Sign { who: usize, working: bool, failed: Option<String> },
+    /// The new runbook is staged, checked and swapped in.
+    Committing,
+    /// The swap failed (nothing live changed, or it was finished by `settle`): retry or abort.
+    Failed(String),
+}
+
+/// A newcomer's key during a rekey.
+/// The next newcomer's turn.
+fn stay_next(n: usize) -> Phase {
+    Phase::Rekey(RekeyStage::Newcomer { n, key: NewKey::AwaitKey })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewKey {
+    AwaitKey,
+    AwaitPin { retries: u8 },
+    AwaitTouch,
+    Working,
+}
+
+/// The change a rekey makes, fixed before the ceremony starts (from [`crate::rekey::Plan`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rekey {
+    pub old_sha256: String,
+    pub new_sha256: String,
+    pub new_version: u32,
+    /// The roster diff, a line each.
+    pub diff: Vec<String>,
+    /// Who will be able to open the runbook afterwards.
+    pub quorums_after: Vec<Vec<String>>,
+    pub added: Vec<Person>,
+    pub removed: Vec<String>,
+    /// Custodian ids of the new version and its quorum.
+    pub new_ids: Vec<String>,
+    pub new_quorum: usize,
+    /// Ids whose signature over the new version was made and checked.
+    pub signed: Vec<String>,
+    /// The sealed files opened to check the swap, once committed.
+    pub committed: Option<Vec<String>>,
+}
+
+impl Rekey {
+    pub fn from_plan(plan: &crate::rekey::Plan) -> Self {
+        Self {
+            old_sha256: plan.old.sha256(),
+            new_sha256: plan.new.sha256(),
+            new_version: plan.new.version,
+            diff: plan.diff().iter().map(ToString::to_string).collect(),
+            quorums_after: plan.quorums_after(),
+            added: people(&plan.new).into_iter().filter(|p| plan.added.contains(&p.id)).collect(),
+            removed: plan.removed.clone(),
+            new_ids: plan.new.custodians.iter().map(|c| c.id.clone()).collect(),
+            new_quorum: plan.new.quorum,
+            signed: vec![],
+            committed: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignStage {
     AwaitTouch,
@@ -249,6 +320,8 @@ pub enum Phase {
     /// Scoped root tasks on a member account (sts:AssumeRoot), opened from the runbook.
     Root(RootStage),
     Closing,
+    /// A rekey: the change reviewed, newcomers' keys, signatures on the new version, the swap.
+    Rekey(RekeyStage),
     /// Co-signing the journal: `who` indexes [`Ceremony::checked`].
     Sign {
         who: usize,
@@ -340,6 +413,8 @@ pub struct Ceremony {
     pub now_s: u64,
     pub last_heartbeat_s: u64,
     pub last_retry_s: u64,
+    /// The change, when this ceremony is a rekey ([`Mode::Rekey`]).
+    pub rekey: Option<Rekey>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -448,6 +523,15 @@ pub enum Intent {
         calls: Vec<Call>,
     },
     CancelRootAction,
+    /// A rekey goes on: from the review, or again after a failed swap.
+    RekeyGo,
+    /// `id`'s signature over the new roster version (armored SSHSIG), made and checked.
+    RekeySigned {
+        id: String,
+        result: Result<String, String>,
+    },
+    /// The new version was staged, checked and swapped in: the sealed files opened to check it.
+    RekeyCommitted(Result<Vec<String>, String>),
 }
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
@@ -492,6 +576,17 @@ pub enum Effect {
     RootAct(RootAction),
     /// Forget the root session's credentials.
     DropRoot,
+    /// Sign the new roster version on key `serial` as `id` (and, for a custodian of the new
+    /// version, its sealed runbook's manifest); the result comes back as `RekeySigned`.
+    SignRekey {
+        id: String,
+        serial: u32,
+        manifest: bool,
+    },
+    /// Stage the new roster and sealing, check them (opening every quorum of `present`), swap.
+    CommitRekey {
+        present: Vec<String>,
+    },
 }
 
 /// When the posture is read: as the account is checked, and as the session closes.
@@ -534,6 +629,15 @@ pub fn rail(quorum: usize) -> Vec<String> {
     let mut r = vec!["Setup".to_string()];
     r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
     r.extend(["Notify team", "Open runbook", "Runbook steps", "Close", "Sign"].map(String::from));
+    r
+}
+
+/// The rail of a rekey: check-ins, the runbook opened, newcomers, signatures, the swap, the
+/// notice, the co-signature.
+pub fn rekey_rail(quorum: usize) -> Vec<String> {
+    let mut r = vec!["Setup".to_string()];
+    r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
+    r.extend(["Open runbook", "Review change", "Sign new roster", "Reseal & swap", "Notify team", "Sign"].map(String::from));
     r
 }
 
@@ -602,12 +706,13 @@ impl Ceremony {
             now_s: 0,
             last_heartbeat_s: 0,
             last_retry_s: 0,
+            rekey: None,
         }
     }
 
-    /// This ceremony's rail (see [`rail`]).
+    /// This ceremony's rail (see [`rail`], [`rekey_rail`]).
     pub fn rail(&self) -> Vec<String> {
-        rail(self.quorum())
+        if self.mode == Mode::Rekey { rekey_rail(self.quorum()) } else { rail(self.quorum()) }
     }
 
     /// How many custodians must check in (and sign): the roster's quorum, never fewer than two.
@@ -639,12 +744,26 @@ impl Ceremony {
     /// Index of the rail entry for the current phase.
     pub fn rail_index(&self) -> usize {
         let q = self.quorum();
+        if self.mode == Mode::Rekey {
+            return match &self.phase {
+                Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
+                Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
+                Phase::Unseal { .. } => q + 1,
+                Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => q + 2,
+                Phase::Rekey(RekeyStage::Sign { .. }) => q + 3,
+                Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => q + 4,
+                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) => q + 5,
+                Phase::Sign { .. } => q + 6,
+                Phase::Halted(_) => self.journal_rail().min(q + 1),
+                Phase::Summary => q + 7,
+            };
+        }
         match &self.phase {
             Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
             Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
             Phase::Notify { notice: NoticePhase::InUse, .. } => q + 1,
             Phase::Unseal { .. } => q + 2,
-            Phase::Runbook | Phase::Root(_) => q + 3,
+            Phase::Runbook | Phase::Root(_) | Phase::Rekey(_) => q + 3,
             Phase::Closing | Phase::Notify { .. } => q + 4,
             Phase::Sign { .. } => q + 5,
             // Halted: only what the journal shows was recorded counts as done.
@@ -787,6 +906,8 @@ impl Ceremony {
                     intent,
                     Intent::Attested { .. }
                         | Intent::NoticeDone { .. }
+                        | Intent::RekeySigned { .. }
+                        | Intent::RekeyCommitted(_)
                         | Intent::Unsealed(_)
                         | Intent::SessionSigned { .. }
                         | Intent::RootDone { .. }
@@ -844,7 +965,14 @@ impl Ceremony {
                 if reason.is_empty() {
                     self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
                     Phase::Setup
-                } else if mode == Mode::Incident && scenario != Scenario::Standard {
+                } else if (mode == Mode::Rekey) != self.rekey.is_some() {
+                    self.refuse(if mode == Mode::Rekey {
+                        "A rekey starts from `breakglass roster rekey`, which says what changes.".into()
+                    } else {
+                        "This ceremony is a rekey: it runs only in REKEY mode.".into()
+                    });
+                    Phase::Setup
+                } else if mode != Mode::Drill && scenario != Scenario::Standard {
                     self.refuse(format!(
                         "Scenario `{}` is for drills only: switch the mode to DRILL, or choose `standard`.",
                         scenario.name()
@@ -889,6 +1017,13 @@ impl Ceremony {
                                 "quorum": self.info.quorum,
                                 "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
                                 "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                                "rekey": self.rekey.as_ref().map(|k| json!({
+                                    "new_roster_sha256": k.new_sha256,
+                                    "new_version": k.new_version,
+                                    "added": k.added.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                                    "removed": k.removed,
+                                    "quorum_after": k.new_quorum,
+                                })),
                             }),
                         ));
                     }
@@ -911,6 +1046,13 @@ impl Ceremony {
             }
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
             (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, &mut fx),
+            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) if self.mode == Mode::Rekey => {
+                // Opened only to be sealed again for the new version: never shown.
+                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": rb.steps.len(), "for": "reseal"})));
+                drop(rb);
+                self.rekey_review()
+            }
+            (Phase::Rekey(stage), intent) => self.rekey_step(stage, intent, &mut fx),
             (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) => {
                 let n = rb.steps.len();
                 self.done = vec![false; n];
@@ -1315,7 +1457,14 @@ impl Ceremony {
     /// A quorum checked in: a ceremony announces root; a recovery closes the interrupted session
     /// (recorded as aborted), releases root if it had been announced, and collects signatures.
     fn quorum_present(&mut self, fx: &mut Vec<Effect>) -> Phase {
-        let Some(rec) = self.recovering.clone() else { return self.send_notice(NoticePhase::InUse, fx) };
+        let Some(rec) = self.recovering.clone() else {
+            if self.mode == Mode::Rekey {
+                // No root is touched: the runbook is opened only to be sealed again.
+                fx.push(Effect::Unseal { ids: self.checked_ids() });
+                return Phase::Unseal { failed: None };
+            }
+            return self.send_notice(NoticePhase::InUse, fx);
+        };
         self.outcome = Some(Outcome::Aborted);
         // Setup and both check-ins happened in this recovery; what followed them did not.
         self.aborted_at = Some(self.notify_rail_index());
@@ -1499,6 +1648,12 @@ impl Ceremony {
                 self.last_heartbeat_s = self.now_s;
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
+            }
+            // A rekey's last act: the team hears who was added and removed; then it closes.
+            NoticePhase::RosterChanged if self.mode == Mode::Rekey => {
+                self.outcome = Some(Outcome::Closed);
+                fx.push(self.entry("session.closed", json!({"steps_done": 0, "steps_total": 0, "rekey": "committed"})));
+                self.start_signing()
             }
             // Sent before a ceremony starts, never from inside one.
             NoticePhase::Heartbeat | NoticePhase::RosterChanged => Phase::Runbook,
@@ -1692,6 +1847,237 @@ impl Ceremony {
             _ => {}
         }
         Phase::Runbook
+    }
+
+    /// After the runbook was opened for a rekey: the review, or a refusal when those present
+    /// cannot sign the new version (the signers the chain rule needs are not all here).
+    fn rekey_review(&mut self) -> Phase {
+        let Some(k) = &self.rekey else { return Phase::Rekey(RekeyStage::Review) };
+        let stay = self.checked_ids().into_iter().filter(|id| k.new_ids.contains(id)).count();
+        let can = stay + k.added.len();
+        if can < k.new_quorum {
+            self.refuse(format!(
+                "Version {} needs {} of its custodians to sign it; only {can} of them are here (custodians who stay, and newcomers). Ask another custodian who stays to join, or abort.",
+                k.new_version, k.new_quorum
+            ));
+        } else {
+            self.info_msg("Check the change below with everyone present, then press Enter.".into());
+        }
+        Phase::Rekey(RekeyStage::Review)
+    }
+
+    fn rekey_step(&mut self, stage: RekeyStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        let Some(k) = self.rekey.clone() else { return Phase::Rekey(stage) };
+        match (stage, intent) {
+            (RekeyStage::Review, Intent::RekeyGo) => {
+                let stay = self.checked_ids().into_iter().filter(|id| k.new_ids.contains(id)).count();
+                if stay + k.added.len() < k.new_quorum {
+                    return self.rekey_review();
+                }
+                fx.push(self.entry(
+                    "rekey.approved",
+                    json!({"by": self.checked_ids(), "old_roster_sha256": k.old_sha256, "new_roster_sha256": k.new_sha256, "diff": k.diff}),
+                ));
+                self.message = None;
+                if k.added.is_empty() {
+                    Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None })
+                } else {
+                    Phase::Rekey(RekeyStage::Newcomer { n: 0, key: NewKey::AwaitKey })
+                }
+            }
+            (RekeyStage::Newcomer { n, key }, intent) => self.newcomer_step(&k, n, key, intent, fx),
+            (RekeyStage::Sign { who, working: false, .. }, Intent::Touch) if who < self.checked.len() => {
+                let c = &self.checked[who];
+                let id = self.roster[c.custodian].id.clone();
+                fx.push(Effect::SignRekey { manifest: k.new_ids.contains(&id), id, serial: c.serial });
+                Phase::Rekey(RekeyStage::Sign { who, working: true, failed: None })
+            }
+            (RekeyStage::Sign { who, working: true, .. }, Intent::RekeySigned { id, result }) => match result {
+                Ok(sig) => {
+                    fx.push(self.entry(
+                        "rekey.signed",
+                        json!({"custodian": id, "serial": self.checked[who].serial, "as": "custodian", "roster_sha256": k.new_sha256, "sshsig": sig}),
+                    ));
+                    if let Some(r) = self.rekey.as_mut() {
+                        r.signed.push(id.clone());
+                    }
+                    self.info_msg(format!("{id} signed version {}.", k.new_version));
+                    if who + 1 < self.checked.len() {
+                        Phase::Rekey(RekeyStage::Sign { who: who + 1, working: false, failed: None })
+                    } else {
+                        fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256})));
+                        let mut present = self.checked_ids();
+                        present.extend(k.added.iter().map(|p| p.id.clone()));
+                        fx.push(Effect::CommitRekey { present });
+                        Phase::Rekey(RekeyStage::Committing)
+                    }
+                }
+                Err(e) => {
+                    self.refuse(format!("{id}'s key did not sign: {e}. Touch the key when it blinks."));
+                    Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e) })
+                }
+            },
+            (RekeyStage::Committing, Intent::RekeyCommitted(result)) => match result {
+                Ok(opened) => {
+                    fx.push(self.entry(
+                        "rekey.committed",
+                        json!({
+                            "old_roster_sha256": k.old_sha256,
+                            "new_roster_sha256": k.new_sha256,
+                            "new_version": k.new_version,
+                            "added": k.added.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                            "removed": k.removed,
+                            "signed_by": k.signed,
+                            "opened": opened,
+                        }),
+                    ));
+                    if let Some(r) = self.rekey.as_mut() {
+                        r.committed = Some(opened);
+                    }
+                    self.info_msg(format!("Version {} is in use and the runbook is sealed for it. The team is told.", k.new_version));
+                    self.send_notice(NoticePhase::RosterChanged, fx)
+                }
+                Err(e) => {
+                    fx.push(self.entry("rekey.failed", json!({"error": e})));
+                    self.refuse(format!("The swap did not happen: {e}"));
+                    Phase::Rekey(RekeyStage::Failed(e))
+                }
+            },
+            (RekeyStage::Failed(_), Intent::RekeyGo) => {
+                fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256, "retry": true})));
+                let mut present = self.checked_ids();
+                present.extend(k.added.iter().map(|p| p.id.clone()));
+                fx.push(Effect::CommitRekey { present });
+                self.message = None;
+                Phase::Rekey(RekeyStage::Committing)
+            }
+            (stage, _) => Phase::Rekey(stage),
+        }
+    }
+
+    /// A newcomer proves their key: it is the one the new version names (serial, attestation),
+    /// its PIN opens it, and it signs the new version (checked against the key the version names).
+    fn newcomer_step(&mut self, k: &Rekey, n: usize, key: NewKey, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        let Some(p) = k.added.get(n).cloned() else { return Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None }) };
+        let stay = |key| Phase::Rekey(RekeyStage::Newcomer { n, key });
+        match (key, intent) {
+            (NewKey::AwaitKey | NewKey::AwaitPin { .. }, Intent::KeySeen { serial, demo, retries, .. }) => {
+                if self.checked.iter().any(|c| c.serial == serial) {
+                    return stay(NewKey::AwaitKey);
+                }
+                if demo != self.info.demo {
+                    self.refuse(format!(
+                        "Key {serial} is {} key; this rekey needs {}.",
+                        if demo { "a DEMO" } else { "a hardware" },
+                        if self.info.demo { "DEMO keys" } else { "YubiKeys" }
+                    ));
+                    return stay(NewKey::AwaitKey);
+                }
+                if serial != p.serial {
+                    self.refuse(format!(
+                        "This key (serial {serial}) is not the one the new roster names for {} (serial {}).",
+                        p.id, p.serial
+                    ));
+                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "not the newcomer's key"})));
+                    return stay(NewKey::AwaitKey);
+                }
+                if !demo {
+                    match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+                        Some(Ok(_)) => {}
+                        other => {
+                            let why = match other {
+                                Some(Err(why)) => why,
+                                _ => "it could not be attested as a genuine YubiKey".into(),
+                            };
+                            self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
+                            fx.push(self.entry(
+                                "custodian.refused",
+                                json!({"serial": serial, "custodian": p.id, "why": format!("attestation: {why}")}),
+                            ));
+                            return stay(NewKey::AwaitKey);
+                        }
+                    }
+                }
+                match retries {
+                    Ok(r) if r >= 2 => {
+                        self.info_msg(format!("{}: enter your PIN.", p.id));
+                        stay(NewKey::AwaitPin { retries: r })
+                    }
+                    Ok(_) | Err(TokenError::PinBlocked) => {
+                        self.refuse(format!(
+                            "{}'s key has 1 PIN try or none left: unblock it with the PUK (`ykman piv access unblock-pin`) first.",
+                            p.id
+                        ));
+                        stay(NewKey::AwaitKey)
+                    }
+                    Err(e) => {
+                        self.refuse(format!("Key {serial}: {e}"));
+                        stay(NewKey::AwaitKey)
+                    }
+                }
+            }
+            (NewKey::AwaitPin { .. } | NewKey::AwaitTouch, Intent::Back) => {
+                self.message = None;
+                stay(NewKey::AwaitKey)
+            }
+            (NewKey::AwaitPin { retries }, Intent::PinEntered(pin)) => {
+                if FACTORY_PINS.contains(&secrecy::ExposeSecret::expose_secret(&pin)) && !self.info.demo {
+                    self.refuse(format!(
+                        "{}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` first.",
+                        p.id
+                    ));
+                    return stay(NewKey::AwaitPin { retries });
+                }
+                self.message = None;
+                fx.push(Effect::VerifyPin { serial: p.serial, pin });
+                stay(NewKey::Working)
+            }
+            (NewKey::Working, Intent::PinChecked { serial, result }) if serial == p.serial => match result {
+                Ok(()) => {
+                    self.info_msg(format!("PIN accepted for {}. Touch the key to sign version {}.", p.id, k.new_version));
+                    stay(NewKey::AwaitTouch)
+                }
+                Err(TokenError::WrongPin { retries_left }) if retries_left >= 2 => {
+                    fx.push(self.entry(
+                        "custodian.refused",
+                        json!({"serial": serial, "custodian": p.id, "why": "wrong PIN", "retries_left": retries_left}),
+                    ));
+                    self.refuse(format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."));
+                    stay(NewKey::AwaitPin { retries: retries_left })
+                }
+                Err(e) => {
+                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": e.to_string()})));
+                    self.refuse(format!("{e}. The last PIN try is never spent here: unblock with the PUK, then present the key again."));
+                    stay(NewKey::AwaitKey)
+                }
+            },
+            (NewKey::AwaitTouch, Intent::Touch) => {
+                fx.push(Effect::SignRekey { id: p.id.clone(), serial: p.serial, manifest: true });
+                stay(NewKey::Working)
+            }
+            (NewKey::Working, Intent::RekeySigned { id, result }) if id == p.id => match result {
+                Ok(sig) => {
+                    fx.push(self.entry(
+                        "rekey.signed",
+                        json!({"custodian": id, "serial": p.serial, "as": "added", "roster_sha256": k.new_sha256, "sshsig": sig}),
+                    ));
+                    if let Some(r) = self.rekey.as_mut() {
+                        r.signed.push(id.clone());
+                    }
+                    self.info_msg(format!("{} ({id}) proved their key and signed version {}.", p.name, k.new_version));
+                    if n + 1 < k.added.len() {
+                        stay_next(n + 1)
+                    } else {
+                        Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None })
+                    }
+                }
+                Err(e) => {
+                    self.refuse(format!("{id}'s key did not sign: {e}. Touch the key when it blinks, or present it again."));
+                    stay(NewKey::AwaitTouch)
+                }
+            },
+            (key, _) => stay(key),
+        }
     }
 
     fn abort(&mut self, signal: Option<String>) -> Vec<Effect> {

@@ -104,6 +104,10 @@ pub struct DemoArgs {
     /// archive; DEMO bundles are never evidence and are not pushed otherwise).
     #[arg(long)]
     pub archive: bool,
+    /// Rehearse a rekey instead: carol leaves, dave joins (DEMO keys). The DEMO roster and runbook
+    /// are copied to <data dir>/demo-rekey/<session>/ and replaced there by version 2.
+    #[arg(long, conflicts_with_all = ["archive", "drill", "scenario"])]
+    pub rekey: bool,
     #[command(flatten)]
     pub session: SessionArgs,
 }
@@ -138,6 +142,10 @@ pub enum RosterCmd {
     /// trusted. Says which rule trusted it or exactly which signature is missing, and prints the
     /// fingerprint to pin.
     Check { roster: Option<PathBuf> },
+    /// Change the custodians in a rekey ceremony (TUI): a quorum checks in on their YubiKeys,
+    /// newcomers prove theirs, everyone present signs version N+1, the runbook is sealed again for
+    /// it and swapped in, and the team is told. Journalled and co-signed like a ceremony.
+    Rekey(RekeyArgs),
     /// Finish or undo a rekey that was interrupted (every command does this first): afterwards the
     /// roster and the sealed runbook are both the old version or both the new one.
     Settle,
@@ -152,6 +160,23 @@ pub enum RosterCmd {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// A newcomer: a TOML file holding the `[[custodian]]` entry that `breakglass enroll` printed
+    /// (attestation files next to it). Repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub add: Vec<PathBuf>,
+    /// The id of a custodian who leaves. Repeat for several.
+    #[arg(long, value_name = "ID")]
+    pub remove: Vec<String>,
+    /// The new quorum (default: unchanged).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<usize>,
+    /// Why the custodians change (recorded, and sent to the team).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -110,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         settle_rekey(&env)?;
     }
     match command {
+        Command::Demo(a) if a.rekey => demo_rekey(&env, a.auto, a.session.reason),
         Command::Demo(a) => {
             let mode = a.session.mode();
             demo(&env, a.auto, a.archive, mode, a.session.reason, a.session.scenario.unwrap_or_default())
@@ -258,6 +259,131 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
+    }
+}
+
+/// The newcomers named by `--add` files (what `breakglass enroll` printed), their attestation
+/// files copied next to the roster (never over a different file).
+fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::roster::Custodian>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AddFile {
+        custodian: Vec<crate::roster::Custodian>,
+    }
+    let mut out = vec![];
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let add: AddFile = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}. It must hold the [[custodian]] entry that `breakglass enroll` printed.",
+                f.display(),
+                e.message().trim()
+            )
+        })?;
+        let dir = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        for c in add.custodian {
+            for name in &c.attestation {
+                let (from, to) = (dir.join(name), roster_dir.join(name));
+                let bytes = std::fs::read(&from).with_context(|| {
+                    format!("{}'s attestation file {} is missing: put it next to {}", c.id, from.display(), f.display())
+                })?;
+                match std::fs::read(&to) {
+                    Ok(b) if b == bytes => {}
+                    Ok(_) => bail!(
+                        "{} already exists next to the roster with other contents: remove it or rename {}",
+                        to.display(),
+                        from.display()
+                    ),
+                    Err(_) => crate::fsread::write_atomic(&to, &bytes)?,
+                }
+            }
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// `roster rekey`: the rekey ceremony on YubiKeys, for the configured roster and runbook.
+fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
+    let c = &env.config;
+    let where_cfg = c.describe();
+    let roster_path = c.roster_path().with_context(|| format!("no roster: set paths.roster in {where_cfg}"))?;
+    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
+    let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
+    let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
+    sealed.check_signed(&trusted)?;
+    let roster = trusted.roster().clone();
+    let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let change = crate::rekey::Change { add: newcomers(&a.add, &dir)?, remove: a.remove, quorum: a.quorum };
+    let plan = crate::rekey::plan(&roster, &change).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+    runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
+    let start = crate::app::Start {
+        mode: Mode::Rekey,
+        reason: a.reason,
+        scenario: Scenario::Standard,
+        overdue: None,
+        previous: vec![],
+        warnings: interrupted_warnings(env),
+        archiver: archiver(env),
+    };
+    crate::app::run(ceremony, runner, clock, start)
+}
+
+/// `demo --rekey`: the rekey ceremony on DEMO keys, in a scratch copy of the DEMO roster.
+fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i32> {
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let (mut c, mut r) = crate::demo::setup_rekey(&env.data_dir, clock.clone(), env.outside())?;
+    if !auto {
+        let start = crate::app::Start {
+            mode: Mode::Rekey,
+            reason,
+            scenario: Scenario::Standard,
+            overdue: None,
+            previous: vec![],
+            warnings: vec![],
+            archiver: None,
+        };
+        return crate::app::run(c, r, clock, start);
+    }
+    let reason = reason.unwrap_or_else(|| "DEMO: carol leaves, dave joins".into());
+    crate::demo::play_rekey(&mut c, &mut r, &reason);
+    rekey_outcome(&c, &r)
+}
+
+/// What an unattended rekey says at the end: where the new roster is, and the bundle to verify.
+fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> anyhow::Result<i32> {
+    match &c.phase {
+        Phase::Summary => {
+            let k = c.rekey.as_ref();
+            let paths = r.rekey.as_ref().map(|j| j.paths.clone());
+            eprintln!(
+                "{}REKEY session {} complete: roster version {} is in place ({}), signed by {}",
+                if c.info.demo { "DEMO " } else { "" },
+                c.info.session_id,
+                k.map_or(0, |k| k.new_version),
+                paths.as_ref().map_or(String::new(), |p| p.roster.display().to_string()),
+                k.map(|k| k.signed.join(", ")).unwrap_or_default()
+            );
+            if let Some(k) = k {
+                for d in &k.diff {
+                    eprintln!("  {d}");
+                }
+            }
+            eprintln!("verify: breakglass verify {}", r.dir.display());
+            println!("{}", r.dir.display());
+            Ok(0)
+        }
+        Phase::Halted(why) => Ok(halted(why, &r.dir)),
+        other => {
+            bail!("the unattended rekey stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
+        }
     }
 }
 
@@ -781,6 +907,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        RosterCmd::Rekey(a) => rekey_cmd(env, a),
         RosterCmd::Settle => {
             if settle_rekey(env)? == crate::rekey::Settled::Nothing {
                 println!("no interrupted rekey: the roster and the sealed runbook are as they were");

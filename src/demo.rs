@@ -19,10 +19,12 @@ use std::sync::Arc;
 pub use crate::ceremony::people;
 pub use crate::roster::DEMO_ROSTER as ROSTER;
 pub const RUNBOOK: &str = include_str!("../assets/demo/runbook.md");
-const KEYS: [(&str, &str, &str); 3] = [
+const KEYS: [(&str, &str, &str); 4] = [
     ("alice", include_str!("../assets/demo/alice.ssh"), include_str!("../assets/demo/alice.agekey")),
     ("bob", include_str!("../assets/demo/bob.ssh"), include_str!("../assets/demo/bob.agekey")),
     ("carol", include_str!("../assets/demo/carol.ssh"), include_str!("../assets/demo/carol.agekey")),
+    // The newcomer of `demo --rekey`: in no roster until a rekey adds him.
+    ("dave", include_str!("../assets/demo/dave.ssh"), include_str!("../assets/demo/dave.agekey")),
 ];
 
 /// The DEMO PINs, shown on the demo's check-in screen.
@@ -91,6 +93,90 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
+    for who in 0..c.checked.len() {
+        drive(c, r, Intent::Acknowledge { who });
+    }
+    for _ in 0..c.checked.len() {
+        drive(c, r, Intent::Touch);
+    }
+}
+
+/// The DEMO newcomer of `demo --rekey` (public DEMO keys, like the others).
+pub fn newcomer() -> crate::roster::Custodian {
+    crate::roster::Custodian {
+        id: "dave".into(),
+        name: "Dave Example".into(),
+        email: "dave@example.com".into(),
+        yubikey_serial: 10000004,
+        signing_key: "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBLlWQyA2UJHDK6z0DIrZTypS3s8p8UBCDF1qupQv6E5Za1tmbKPbhXNOy6yo8NEDl62FvmiT8Bou9919tOOfqEw=".into(),
+        age_recipient: "age1394hz75cugjd32rld835h7pjumzd3n2t9wz9dmfflzsk70qaqd2qwy2l20".into(),
+        attestation: vec![],
+    }
+}
+
+/// The DEMO rekey: carol leaves, dave joins, the quorum stays 2.
+pub fn rekey_change() -> crate::rekey::Change {
+    crate::rekey::Change { add: vec![newcomer()], remove: vec!["carol".into()], quorum: None }
+}
+
+/// A ready-to-run DEMO rekey: the DEMO roster (signed) and its runbook, sealed and signed by alice
+/// and bob, are written to `<data_dir>/demo-rekey/<session>/`, and the rekey ceremony replaces
+/// them there with version 2 (carol removed, dave added). Nothing outside that folder changes.
+pub fn setup_rekey(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
+    let roster = roster();
+    let plan = crate::rekey::plan(&roster, &rekey_change()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut signers = tokens(&roster);
+    let mut sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
+    for t in signers.iter_mut().take(2) {
+        let id = roster.custodians.iter().find(|c| c.yubikey_serial == t.info().serial).map(|c| c.id.clone()).unwrap_or_default();
+        t.verify_pin(&SecretString::from(pin_of(&id).to_string()))?;
+        let sig = crate::sign::sshsig(t.as_mut(), crate::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes)?;
+        sealed.signatures.insert(id, crate::sign::to_pem(&sig)?.into_bytes());
+    }
+    // A fresh token state for the ceremony: the PINs above must be entered again by the custodians.
+    let mut keys = tokens(&roster);
+    keys.extend(tokens_of(&plan.new, &["dave"]));
+    let (mut c, mut r) =
+        crate::session::start(&data_dir.join("sessions"), clock, roster.clone(), roster_sigs(), sealed.clone(), keys, outside);
+    let dir = data_dir.join("demo-rekey").join(&c.info.session_id);
+    crate::fsread::create_private_dir(&dir)?;
+    let paths = crate::rekey::Paths { roster: dir.join("roster.toml"), runbook: dir.join("runbook") };
+    crate::fsread::write_atomic(&paths.roster, &roster.bytes)?;
+    for (id, sig) in roster_sigs() {
+        crate::fsread::write_atomic(&crate::roster::sig_path(&paths.roster, &id), &sig)?;
+    }
+    sealed.write_dir(&paths.runbook)?;
+    c.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+    r.rekey = Some(crate::session::RekeyJob::new(plan.new, paths));
+    Ok((c, r))
+}
+
+/// DEMO keys of `ids` whose serials `roster` names.
+fn tokens_of(roster: &Roster, ids: &[&str]) -> Vec<Box<dyn Token>> {
+    tokens(roster)
+        .into_iter()
+        .filter(|t| roster.custodians.iter().any(|c| c.yubikey_serial == t.info().serial && ids.contains(&c.id.as_str())))
+        .collect()
+}
+
+/// Plays a DEMO rekey unattended: alice and bob check in, dave proves his key, everyone signs
+/// version 2, the swap, the "roster changed" notice (acknowledged if it cannot go out), and the
+/// co-signature.
+pub fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
+    drive(c, r, Intent::Begin { mode: Mode::Rekey, reason: reason.into(), ticket: None, scenario: Scenario::Standard });
+    for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
+        crate::session::present(c, r, serial);
+        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
+        drive(c, r, Intent::Touch);
+    }
+    drive(c, r, Intent::RekeyGo);
+    let dave = newcomer();
+    crate::session::present(c, r, dave.yubikey_serial);
+    drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&dave.id).to_string())));
+    drive(c, r, Intent::Touch);
+    for _ in 0..c.checked.len() {
+        drive(c, r, Intent::Touch);
+    }
     for who in 0..c.checked.len() {
         drive(c, r, Intent::Acknowledge { who });
     }

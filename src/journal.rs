@@ -203,6 +203,39 @@ pub struct Header<'a> {
     pub prev: &'a str,
 }
 
+/// The fields every reader of the chain reads from every line, with their types: the header
+/// (`seq`, `ts`, `mono_ms`, `kind`, `prev`, all required) and the small fields of the common kinds
+/// (steps, notes, reveals, closing items). The chain check and verify parse each line with this one
+/// struct, so a field of the wrong type breaks the chain for both alike (the fuzzer found a
+/// `"step":"incident"` that one reader skipped and the other refused).
+#[derive(Debug, Deserialize)]
+pub struct Line<'a> {
+    pub seq: u64,
+    #[serde(borrow)]
+    pub ts: std::borrow::Cow<'a, str>,
+    pub mono_ms: u64,
+    #[serde(borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub prev: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub mode: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub demo: Option<bool>,
+    #[serde(default)]
+    pub step: Option<u64>,
+    #[serde(default)]
+    pub of: Option<u64>,
+    #[serde(default, borrow)]
+    pub text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub secret: Option<u64>,
+    #[serde(default)]
+    pub for_step: Option<u64>,
+    #[serde(default)]
+    pub item: Option<u64>,
+}
+
 /// One problem found in a bundle: the 1-based journal line (0 for the bundle as a whole), its
 /// kind, and words for people. The verdict is computed from kinds, never from the words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -304,14 +337,15 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
 }
 
 fn check_line<'a>(line: &'a [u8], n: usize, prev: &[u8; 32], last_mono: &mut u64, last_ts: &mut &'a str) -> Option<String> {
-    let h: Header<'a> = match serde_json::from_slice(line) {
+    let h: Line<'a> = match serde_json::from_slice(line) {
         Ok(h) => h,
         Err(e) => return Some(format!("not a journal entry ({e})")),
     };
     if let Err(e) = strict_line(line) {
         return Some(format!("not a journal entry ({e})"));
     }
-    check_link(h.seq, h.ts, h.mono_ms, h.prev, n, prev, last_mono, last_ts)
+    let std::borrow::Cow::Borrowed(ts) = h.ts else { return Some("ts holds escape sequences".into()) };
+    check_link(h.seq, ts, h.mono_ms, &h.prev, n, prev, last_mono, last_ts)
 }
 
 /// The whole line is UTF-8, every string in it valid Unicode, and no object in it (at any depth)

@@ -70,6 +70,31 @@ pub struct Runner {
     /// A recovery not yet written: before its first entry, the journal is cut to its intact
     /// lines and earlier signatures are set aside.
     pending_recovery: Option<u64>,
+    /// A rekey's work: the new version, where it goes, and what is made for it (memory only).
+    pub rekey: Option<RekeyJob>,
+}
+
+/// What a rekey ceremony's runner holds: the new roster version and the live paths it replaces,
+/// the runbook's text once the quorum opened it (to seal it again; zeroized when dropped), and the
+/// signatures made on the custodians' keys.
+pub struct RekeyJob {
+    pub new: Roster,
+    pub paths: crate::rekey::Paths,
+    plaintext: Option<zeroize::Zeroizing<String>>,
+    sealed: Option<Sealed>,
+    roster_sigs: crate::roster::Signatures,
+}
+
+impl RekeyJob {
+    pub fn new(new: Roster, paths: crate::rekey::Paths) -> Self {
+        Self { new, paths, plaintext: None, sealed: None, roster_sigs: Default::default() }
+    }
+}
+
+impl std::fmt::Debug for RekeyJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RekeyJob").field("new_version", &self.new.version).field("paths", &self.paths).finish_non_exhaustive()
+    }
 }
 
 /// How far the wall clock may drift from the monotonic clock between two entries before it is
@@ -127,6 +152,7 @@ impl Runner {
             last_time: None,
             last_ts: String::new(),
             pending_recovery: None,
+            rekey: None,
         }
     }
 
@@ -157,10 +183,13 @@ impl Runner {
         let trust = trust.clone();
         let now = self.clock.now();
         let result = (|| -> Result<crate::ceremony::AttestInfo, String> {
+            // A rekey's newcomers are in the new version, not (yet) in the session's roster.
+            let newcomers = self.rekey.as_ref().map(|j| j.new.custodians.clone()).unwrap_or_default();
             let c = self
                 .roster
                 .custodians
                 .iter()
+                .chain(newcomers.iter())
                 .find(|c| c.yubikey_serial == serial)
                 .cloned()
                 .ok_or_else(|| format!("serial {serial} is not on the roster"))?;
@@ -269,10 +298,21 @@ impl Runner {
                     ids.iter().filter_map(|id| self.roster.custodian(id).map(|p| (id.clone(), p.yubikey_serial))).collect();
                 let serial_of = |id: &str| serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
                 let result = unseal_with(&self.sealed, &ids, &mut self.tokens, &serial_of)
-                    .map(|text| Arc::new(Runbook::parse(&text)))
+                    .map(|text| {
+                        let rb = Arc::new(Runbook::parse(&text));
+                        if let Some(job) = self.rekey.as_mut() {
+                            job.plaintext = Some(text);
+                        }
+                        rb
+                    })
                     .map_err(|e| e.to_string());
                 vec![Intent::Unsealed(result)]
             }
+            Effect::SignRekey { id, serial, manifest } => {
+                let result = self.sign_rekey(&id, serial, manifest);
+                vec![Intent::RekeySigned { id, result }]
+            }
+            Effect::CommitRekey { present } => vec![Intent::RekeyCommitted(self.commit_rekey(&present))],
             Effect::SignJournal { custodian, serial } => {
                 let result = self.sign_journal(custodian, serial);
                 vec![Intent::SessionSigned { custodian, result }]
@@ -415,6 +455,35 @@ impl Runner {
             NoticePhase::InUse => self.genesis.unwrap_or_default(),
             _ => self.journal.as_ref().map(|j| j.head()).unwrap_or_default(),
         };
+        // A rekey's "roster changed" names the new version (its SHA-256) and who came and went.
+        if let (NoticePhase::RosterChanged, Some(k)) = (phase, &c.rekey) {
+            let now = rfc3339_ms(self.clock.now());
+            let ids = |v: Vec<String>| if v.is_empty() { "nobody".to_string() } else { v.join(", ") };
+            return Notice {
+                session_id: c.info.session_id.clone(),
+                phase,
+                mode: c.mode.as_str().into(),
+                demo: c.info.demo,
+                account: c.info.account.clone(),
+                custodians: k.new_ids.clone(),
+                reason: format!(
+                    "{}. Roster version {} (quorum {}): added {}; removed {}. Done in rekey session {} by {}.",
+                    c.reason.trim_end_matches('.'),
+                    k.new_version,
+                    k.new_quorum,
+                    ids(k.added.iter().map(|p| format!("{} ({})", p.name, p.id)).collect()),
+                    ids(k.removed.clone()),
+                    c.info.session_id,
+                    c.checked_ids().join(", ")
+                ),
+                host: c.info.host.clone(),
+                started: c.started_ts.clone().unwrap_or_default(),
+                at: now,
+                journal_hash: k.new_sha256.clone(),
+                journal_words: crate::notice::words_hex(&k.new_sha256),
+                journal_entry: None,
+            };
+        }
         Notice {
             session_id: c.info.session_id.clone(),
             phase,
@@ -433,6 +502,72 @@ impl Runner {
                 _ => self.journal.as_ref().map(|j| j.len()).and_then(|n| n.checked_sub(1)),
             },
         }
+    }
+
+    /// Signs the new roster version as `id` on key `serial` (checked against the key the new
+    /// version, or for a departing custodian the current one, names) and, when `manifest`, the
+    /// new sealing's manifest. The sealing is made once, at the first signature.
+    fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool) -> Result<String, String> {
+        let old_key = self.roster.key(id).cloned();
+        let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
+        if job.sealed.is_none() {
+            let text = job.plaintext.as_ref().ok_or("the runbook was not opened")?;
+            job.sealed = Some(crate::seal::seal(&job.new, text.as_bytes()).map_err(|e| e.to_string())?);
+        }
+        let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| format!("`{id}` is in neither version of the roster"))?;
+        let roster_bytes = job.new.bytes.clone();
+        let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
+        let new_key = job.new.key(id).cloned();
+        let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
+        let sig = sign::sshsig(t.as_mut(), crate::sign::ROSTER_NAMESPACE, &roster_bytes).map_err(|e| e.to_string())?;
+        sign::verify(&key, crate::sign::ROSTER_NAMESPACE, &roster_bytes, &sig)?;
+        let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
+        let mpem = match (manifest, new_key) {
+            (true, Some(k)) => {
+                let m = sign::sshsig(t.as_mut(), crate::sign::RUNBOOK_NAMESPACE, &manifest_bytes).map_err(|e| e.to_string())?;
+                sign::verify(&k, crate::sign::RUNBOOK_NAMESPACE, &manifest_bytes, &m)?;
+                Some(sign::to_pem(&m).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
+        let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
+        job.roster_sigs.insert(id.to_string(), pem.clone().into_bytes());
+        if let (Some(m), Some(s)) = (mpem, job.sealed.as_mut()) {
+            s.signatures.insert(id.to_string(), m.into_bytes());
+        }
+        Ok(pem)
+    }
+
+    /// Stages the new version and sealing, checks them (every quorum of `present` opens the
+    /// runbook), then swaps them in. A failure before the swap leaves nothing live changed.
+    fn commit_rekey(&mut self, present: &[String]) -> Result<Vec<String>, String> {
+        let job = self.rekey.as_ref().ok_or("this is not a rekey")?;
+        let paths = job.paths.clone();
+        let new = job.new.clone();
+        let sealed = job.sealed.clone().ok_or("nobody signed the new version yet")?;
+        let text = job.plaintext.clone().ok_or("the runbook was not opened")?;
+        crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
+        crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
+        let serials: Vec<(String, u32)> = new.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
+        let mut tokens = std::mem::take(&mut self.tokens);
+        let checked = crate::rekey::check_staged(&paths, &new, text.as_bytes(), present, &mut |id, ct| {
+            let serial = serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
+            match serial.and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s)) {
+                Some(t) => t.decrypt_layer(ct),
+                None => Err(crate::token::TokenError::Other(format!("{id}'s key is not present"))),
+            }
+        });
+        self.tokens = tokens;
+        let opened = match checked {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing live changed: undo the staging.
+                let _ = crate::rekey::settle(&paths);
+                return Err(e.to_string());
+            }
+        };
+        crate::rekey::commit(&paths, None).map_err(|e| e.to_string())?;
+        Ok(opened)
     }
 
     fn sign_journal(&mut self, custodian: usize, serial: u32) -> Result<(), String> {

@@ -139,6 +139,7 @@ impl Theme {
         match mode {
             Mode::Drill => self.fg(Color::Yellow),
             Mode::Incident => self.fg(Color::Red),
+            Mode::Rekey => self.fg(Color::Magenta),
         }
     }
 }
@@ -334,6 +335,125 @@ fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
     })
 }
 
+/// The rekey screens: the change as a diff, newcomers proving their keys, signatures, the swap.
+fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, stage: &crate::ceremony::RekeyStage, spin: &str) {
+    use crate::ceremony::{NewKey, RekeyStage};
+    let Some(k) = &c.rekey else { return };
+    let diff = |lines: &mut Vec<Line<'a>>| {
+        for d in &k.diff {
+            let style = match d.chars().next() {
+                Some('+') => t.ok(),
+                Some('-') => t.bad(),
+                _ => Style::default(),
+            };
+            lines.push(Line::from(Span::styled(format!("  {d}"), style)));
+        }
+    };
+    match stage {
+        RekeyStage::Review => {
+            lines.push(Line::from(Span::styled(
+                format!("Roster version {} → version {}: check the change", k.new_version - 1, k.new_version),
+                t.bold(),
+            )));
+            lines.push(Line::from(""));
+            diff(lines);
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!("Afterwards the runbook opens for {} of these:", k.new_quorum)));
+            let groups: Vec<String> = k.quorums_after.iter().map(|g| g.join("+")).collect();
+            lines.push(Line::from(Span::styled(format!("  {}", groups.join("  ")), t.accent())));
+            if !k.removed.is_empty() {
+                lines.push(Line::from(format!("No group with {} remains.", k.removed.join(" or "))));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from("Press Enter to go on: newcomers prove their keys, then everyone present signs."));
+        }
+        RekeyStage::Newcomer { n, key } => {
+            let Some(p) = k.added.get(*n) else { return };
+            match key {
+                NewKey::AwaitKey => {
+                    lines.push(Line::from(Span::styled(
+                        format!("Newcomer {}: insert your YubiKey (serial {}).", p.name, p.serial),
+                        t.bold(),
+                    )));
+                    lines.push(Line::from(""));
+                    lines.push(Line::from("Your key signs the new roster: proof that the key the roster names is yours."));
+                    if let Some(e) = &v.scan_error {
+                        lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+                    }
+                    for (i, key) in v.keys.iter().enumerate() {
+                        let mark = if i == v.key_cursor { "▶ " } else { "  " };
+                        let who = if key.serial == p.serial { format!("{} (newcomer)", p.id) } else { "—".into() };
+                        lines.push(Line::from(Span::styled(
+                            format!("{mark}serial {}  {who}", key.serial),
+                            if i == v.key_cursor { t.accent() } else { Style::default() },
+                        )));
+                    }
+                }
+                NewKey::AwaitPin { retries } => {
+                    lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("PIN ({retries} tries left): ")),
+                        Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
+                    ]));
+                    if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
+                        lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
+                    }
+                }
+                NewKey::AwaitTouch => {
+                    lines
+                        .push(Line::from(Span::styled(format!("{}: touch your key to sign version {}.", p.name, k.new_version), t.bold())));
+                    lines.push(Line::from(if c.info.demo {
+                        "DEMO: press Enter to stand in for the touch."
+                    } else {
+                        "Press Enter, then touch the key when it blinks."
+                    }));
+                }
+                NewKey::Working => lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", p.id))),
+            }
+        }
+        RekeyStage::Sign { who, working, failed } => {
+            let id = c.checked.get(*who).map(|x| c.person(x.custodian).id.clone()).unwrap_or_default();
+            if *working {
+                lines.push(Line::from(format!("{spin} {id} is signing version {}... (touch the key if it blinks)", k.new_version)));
+            } else {
+                lines.push(Line::from(Span::styled(format!("{id}: touch your key to sign roster version {}.", k.new_version), t.bold())));
+                lines.push(Line::from(""));
+                lines.push(Line::from("You sign the new roster (and the runbook sealed for it) as shown:"));
+                diff(lines);
+                lines.push(Line::from(""));
+                lines.push(Line::from(if c.info.demo {
+                    "DEMO: press Enter to stand in for the touch."
+                } else {
+                    "Press Enter, then touch the key when it blinks."
+                }));
+                if let Some(e) = failed {
+                    lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+                }
+            }
+            lines.push(Line::from(Span::styled(
+                format!("Signed so far: {}", if k.signed.is_empty() { "nobody".into() } else { k.signed.join(", ") }),
+                t.dim(),
+            )));
+        }
+        RekeyStage::Committing => {
+            lines.push(Line::from(Span::styled(
+                format!("{spin} Sealing the runbook for version {} and swapping it in...", k.new_version),
+                t.bold(),
+            )));
+            lines.push(Line::from("Staged beside the live files, checked (every group here opens it), then swapped in one step."));
+        }
+        RekeyStage::Failed(e) => {
+            lines.push(Line::from(Span::styled("✘ The new roster was not put in place.", t.bad())));
+            lines.push(Line::from(e.clone()));
+            lines.push(Line::from(""));
+            lines
+                .push(Line::from("The live roster and runbook are whole (the previous version, or the new one if the swap had happened)."));
+            lines.push(Line::from("Press r to try again, or Ctrl-C to abort (recorded)."));
+        }
+    }
+}
+
 fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     if matches!(c.phase, Phase::Runbook) {
         return render_runbook(f, c, v, t, area);
@@ -360,6 +480,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
                 (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
                 (None, Mode::Drill) => " incident  [DRILL]".to_string(),
+                (None, Mode::Rekey) => "[REKEY] the custodians change (see below)".to_string(),
             };
             lines.push(field(0, "Mode", mode));
             let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
@@ -459,6 +580,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 }
             }
         }
+        Phase::Rekey(stage) => render_rekey(&mut lines, c, v, t, stage, spin),
         Phase::Notify { notice, status } => {
             let what = match notice {
                 NoticePhase::InUse => "\"root in use\"",
@@ -849,7 +971,20 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
         vec![("?", "close help")]
     } else {
         match &c.phase {
+            Phase::Setup if c.rekey.is_some() => vec![("Tab", "next field"), ("Enter", "start"), ("Ctrl-C", "quit")],
             Phase::Setup => vec![("Tab", "next field"), ("←/→", "mode"), ("Enter", "start"), ("Ctrl-C", "quit")],
+            Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
+            Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],
+            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitKey, .. }) => {
+                vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")]
+            }
+            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitPin { .. }, .. }) => {
+                vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
+            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. })
+            | Phase::Rekey(crate::ceremony::RekeyStage::Sign { working: false, .. }) => {
+                vec![("Enter", if c.info.demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
             Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]

@@ -113,7 +113,22 @@ pub struct Report {
     pub notices: Vec<NoticeRecord>,
     /// Custodians listed in the roster when the session opened.
     pub roster_custodians: Vec<String>,
+    /// A rekey's change, once the journal records it in place (`rekey.committed`).
+    pub rekey: Option<RekeyRecord>,
     pub timeline: Vec<Event>,
+}
+
+/// What a rekey changed: the roster versions (SHA-256) before and after, who was added and removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RekeyRecord {
+    pub old_roster_sha256: String,
+    pub new_roster_sha256: String,
+    pub new_version: u64,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub signed_by: Vec<String>,
+    /// The sealed files opened to check the new sealing before the swap.
+    pub opened: Vec<String>,
 }
 
 /// Where an interrupted session was taken up again, and how long it lay interrupted.
@@ -241,6 +256,26 @@ struct Detail<'a> {
     last_ts: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     partial_tail: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "for")]
+    purpose: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "as")]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    old_roster_sha256: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    new_roster_sha256: Option<Cow<'a, str>>,
+    #[serde(default)]
+    new_version: Option<u64>,
+    #[serde(default)]
+    added: Option<Vec<String>>,
+    #[serde(default)]
+    removed: Option<Vec<String>>,
+    #[serde(default)]
+    signed_by: Option<Vec<String>>,
+    #[serde(default)]
+    opened: Option<Vec<String>>,
+    #[serde(default)]
+    by: Option<Vec<String>>,
 }
 
 /// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
@@ -275,34 +310,17 @@ fn small_summary(
 /// The fields every entry is read for: the header, the labels, and what the common kinds'
 /// timeline words need. Most lines are read only into this; the few kinds that carry signatures,
 /// notices or the outcome are read again whole.
-#[derive(Deserialize)]
-struct Common<'a> {
-    seq: u64,
-    #[serde(borrow)]
-    ts: Cow<'a, str>,
-    // Required, as in the chain check's header (journal::Header): a line without them is not
-    // an entry for any reader (the fuzzer found verify accepting one the chain check refused).
-    mono_ms: u64,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    prev: Cow<'a, str>,
-    #[serde(default, borrow)]
-    mode: Option<Cow<'a, str>>,
-    #[serde(default)]
-    demo: Option<bool>,
-    #[serde(default)]
-    step: Option<u64>,
-    #[serde(default)]
-    of: Option<u64>,
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default)]
-    secret: Option<u64>,
-    #[serde(default)]
-    for_step: Option<u64>,
-    #[serde(default)]
-    item: Option<u64>,
+use journal::Line as Common;
+
+fn short(h: &str) -> String {
+    h.chars().take(12).collect()
+}
+
+fn list(v: Option<&[String]>) -> String {
+    match v {
+        Some(v) if !v.is_empty() => v.join(", "),
+        _ => "nobody".into(),
+    }
 }
 
 fn summary(d: &Detail) -> String {
@@ -331,11 +349,35 @@ fn summary(d: &Detail) -> String {
         "notice.sent" => format!("notice `{}` sent via {} (id {})", s(&d.phase), s(&d.channel), s(&d.message_id)),
         "notice.failed" => format!("notice `{}` NOT delivered: {}", s(&d.phase), s(&d.error)),
         "notice.acknowledged" => format!("{} acknowledged going on without notice `{}` (signed)", s(&d.custodian), s(&d.phase)),
+        "runbook.unsealed" if d.purpose.as_deref() == Some("reseal") => {
+            format!("runbook opened to be sealed again for the new roster ({} steps, not shown)", d.steps.unwrap_or(0))
+        }
         "runbook.unsealed" => format!("runbook unsealed ({} steps)", d.steps.unwrap_or(0)),
+        "rekey.approved" => format!(
+            "the roster change was approved by {} (new version {})",
+            d.by.as_deref().unwrap_or_default().join(" and "),
+            short(&s(&d.new_roster_sha256))
+        ),
+        "rekey.signed" if d.role.as_deref() == Some("added") => {
+            format!("newcomer {} proved key {} and signed the new roster", s(&d.custodian), d.serial.unwrap_or(0))
+        }
+        "rekey.signed" => format!("{} signed the new roster with key {}", s(&d.custodian), d.serial.unwrap_or(0)),
+        "rekey.committing" => "the new roster and runbook are staged, checked and swapped in".into(),
+        "rekey.committed" => format!(
+            "roster version {} in place ({}, was {}): added {}; removed {}; opened to check: {}",
+            d.new_version.unwrap_or(0),
+            short(&s(&d.new_roster_sha256)),
+            short(&s(&d.old_roster_sha256)),
+            list(d.added.as_deref()),
+            list(d.removed.as_deref()),
+            list(d.opened.as_deref())
+        ),
+        "rekey.failed" => format!("the swap did not happen: {}", s(&d.error)),
         "runbook.failed" => format!("runbook could not be opened: {}", s(&d.error)),
         "step.done" | "step.undone" | "note" | "secret.revealed" | "closing.checked" | "closing.unchecked" => {
             small_summary(&d.kind, d.step, d.of, d.text.as_deref(), d.secret, d.step_for, d.item).unwrap_or_default()
         }
+        "session.closed" if d.mode.as_deref() == Some("rekey") => "session closed: the rekey is done".into(),
         "session.closed" => format!("session closed ({} of {} steps done)", d.steps_done.unwrap_or(0), d.steps_total.unwrap_or(0)),
         "session.aborted" => format!("session ABORTED at {} ({} steps done)", s(&d.at), d.steps_done.unwrap_or(0)),
         "aws.identity" => format!("AWS account check: {} {}", s(&d.account), s(&d.principal)),
@@ -414,6 +456,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         roster_source: String::new(),
         roster_rule: None,
         recovered: None,
+        rekey: None,
         clock_jumps: 0,
         scenario: None,
         notices: vec![],
@@ -601,6 +644,17 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                 channel: d.channel.as_deref().map(str::to_string),
                 message_id: d.message_id.as_deref().map(str::to_string),
                 ts: d.ts.to_string(),
+            });
+        }
+        if d.kind == "rekey.committed" {
+            r.rekey = Some(RekeyRecord {
+                old_roster_sha256: d.old_roster_sha256.as_deref().unwrap_or("").to_string(),
+                new_roster_sha256: d.new_roster_sha256.as_deref().unwrap_or("").to_string(),
+                new_version: d.new_version.unwrap_or(0),
+                added: d.added.clone().unwrap_or_default(),
+                removed: d.removed.clone().unwrap_or_default(),
+                signed_by: d.signed_by.clone().unwrap_or_default(),
+                opened: d.opened.clone().unwrap_or_default(),
             });
         }
         match d.kind.as_ref() {
@@ -796,9 +850,15 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
                     let words = summary(&d);
                     (Some(Box::new(d)), words)
                 }
+                // The chain holds (every reader agrees on the fields of [`journal::Line`]);
+                // this entry's own fields do not: invalid, and the timeline goes on.
                 Err(e) => {
-                    out.problem = Some((n, format!("not a journal entry ({e})")));
-                    break;
+                    out.problems.push(Problem::new(
+                        n,
+                        ProblemKind::Entry,
+                        format!("a field of this {} entry has the wrong type ({e})", c.kind),
+                    ));
+                    (None, format!("{} (malformed)", c.kind))
                 }
             },
         };
@@ -931,6 +991,17 @@ pub fn render_text(r: &Report) -> String {
         } else {
             s.push_str(&format!("PROBLEM: {}\n", p.what));
         }
+    }
+    if let Some(k) = &r.rekey {
+        s.push_str(&format!(
+            "roster changed: version {} ({}) replaces {}; added {}; removed {}; signed by {}\n",
+            k.new_version,
+            short(&k.new_roster_sha256),
+            short(&k.old_roster_sha256),
+            list(Some(&k.added)),
+            list(Some(&k.removed)),
+            list(Some(&k.signed_by))
+        ));
     }
     if let Some(rec) = &r.recovered {
         s.push_str(&format!(

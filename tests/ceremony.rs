@@ -28,6 +28,8 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::AssumeRoot { .. } => "AssumeRoot",
             Effect::RootAct(_) => "RootAct",
             Effect::DropRoot => "DropRoot",
+            Effect::SignRekey { .. } => "SignRekey",
+            Effect::CommitRekey { .. } => "CommitRekey",
         })
         .collect()
 }

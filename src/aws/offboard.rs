@@ -2,8 +2,9 @@
 //! changes that take it away ([`plan`]), and one change at a time ([`apply`]), each returning
 //! AWS's request id for the ceremony's journal.
 //!
-//! Nothing is deleted that could not be put back by hand: access keys are deactivated (kept), the
-//! user itself stays. What a tool cannot change safely (roles whose trust policy names the user,
+//! Nothing is deleted that could not be put back by hand: credentials (access keys, SSH public
+//! keys, signing certificates, service-specific credentials) are deactivated (kept), the user
+//! itself stays. What a tool cannot change safely (roles whose trust policy names the user,
 //! IAM Identity Center assignments) is listed as MANUAL work. Every call is bounded like every
 //! other AWS call ([`super::bounds`]); no secret passes through here.
 
@@ -14,10 +15,14 @@ use aws_sdk_iam::operation::RequestId;
 use aws_sdk_iam::types::StatusType;
 use std::future::Future;
 
-/// Every IAM API this module calls (docs/iam-policy.json must allow them for offboarding).
-pub const CALLS: [&str; 15] = [
+/// Every IAM API this module calls: docs/offboard-policy.json allows exactly these (tests/offboard.rs
+/// checks that the two agree).
+pub const CALLS: [&str; 21] = [
     "iam:GetUser",
     "iam:ListAccessKeys",
+    "iam:ListSSHPublicKeys",
+    "iam:ListSigningCertificates",
+    "iam:ListServiceSpecificCredentials",
     "iam:GetLoginProfile",
     "iam:ListMFADevices",
     "iam:ListGroupsForUser",
@@ -25,6 +30,9 @@ pub const CALLS: [&str; 15] = [
     "iam:ListAttachedUserPolicies",
     "iam:ListRoles",
     "iam:UpdateAccessKey",
+    "iam:UpdateSSHPublicKey",
+    "iam:UpdateSigningCertificate",
+    "iam:UpdateServiceSpecificCredential",
     "iam:DeleteLoginProfile",
     "iam:DeactivateMFADevice",
     "iam:DeleteVirtualMFADevice",
@@ -45,6 +53,21 @@ pub struct AccessKey {
 }
 
 impl AccessKey {
+    pub fn is_active(&self) -> bool {
+        self.status == "Active"
+    }
+}
+
+/// Another credential of the user that IAM switches off by id: an SSH public key (CodeCommit over
+/// SSH), an X.509 signing certificate, or a service-specific credential (CodeCommit over HTTPS,
+/// Keyspaces, Bedrock API keys). `status` is AWS's word ("Active", "Inactive", "Expired").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub id: String,
+    pub status: String,
+}
+
+impl Credential {
     pub fn is_active(&self) -> bool {
         self.status == "Active"
     }
@@ -83,6 +106,9 @@ pub struct Survey {
     pub arn: String,
     pub user_id: String,
     pub access_keys: Vec<AccessKey>,
+    pub ssh_public_keys: Vec<Credential>,
+    pub signing_certificates: Vec<Credential>,
+    pub service_credentials: Vec<Credential>,
     pub login_profile: bool,
     /// MFA serials: an ARN (`arn:aws:iam::…:mfa/…`) for a virtual device, a serial for hardware.
     pub mfa_devices: Vec<String>,
@@ -96,6 +122,9 @@ pub struct Survey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     DeactivateAccessKey { id: String },
+    DeactivateSshPublicKey { id: String },
+    DeactivateSigningCertificate { id: String },
+    DeactivateServiceCredential { id: String },
     DeleteLoginProfile,
     DeactivateMfa { serial: String },
     DeleteVirtualMfa { serial: String },
@@ -109,6 +138,15 @@ impl Action {
     pub fn describe(&self, user: &str) -> String {
         match self {
             Action::DeactivateAccessKey { id } => format!("Deactivate access key {id} of {user} (kept, so it can be turned back on)"),
+            Action::DeactivateSshPublicKey { id } => {
+                format!("Deactivate SSH public key {id} of {user} (kept, so it can be turned back on)")
+            }
+            Action::DeactivateSigningCertificate { id } => {
+                format!("Deactivate signing certificate {id} of {user} (kept, so it can be turned back on)")
+            }
+            Action::DeactivateServiceCredential { id } => {
+                format!("Deactivate service-specific credential {id} of {user} (kept, so it can be turned back on)")
+            }
             Action::DeleteLoginProfile => format!("Delete the console password of {user} (no more sign-in to the AWS console)"),
             Action::DeactivateMfa { serial } => format!("Remove MFA device {serial} from {user}"),
             Action::DeleteVirtualMfa { serial } => format!("Delete the virtual MFA device {serial} that {user} used"),
@@ -122,6 +160,9 @@ impl Action {
     pub fn api(&self) -> &'static str {
         match self {
             Action::DeactivateAccessKey { .. } => "iam:UpdateAccessKey",
+            Action::DeactivateSshPublicKey { .. } => "iam:UpdateSSHPublicKey",
+            Action::DeactivateSigningCertificate { .. } => "iam:UpdateSigningCertificate",
+            Action::DeactivateServiceCredential { .. } => "iam:UpdateServiceSpecificCredential",
             Action::DeleteLoginProfile => "iam:DeleteLoginProfile",
             Action::DeactivateMfa { .. } => "iam:DeactivateMFADevice",
             Action::DeleteVirtualMfa { .. } => "iam:DeleteVirtualMFADevice",
@@ -139,7 +180,7 @@ pub struct Applied {
     /// AWS's request id for the call that settled it (the change, or the read or refusal that
     /// showed it was already done), when AWS gave one.
     pub request_id: Option<String>,
-    /// The target was already gone (or the key already inactive): nothing changed.
+    /// The target was already gone (or the credential already inactive): nothing changed.
     pub already_done: bool,
     /// Why it counts as done, in AWS's words, when `already_done`.
     pub note: Option<String>,
@@ -151,11 +192,16 @@ pub fn is_virtual_mfa(serial: &str) -> bool {
     serial.starts_with("arn:") && serial.contains(":mfa/")
 }
 
-/// The changes that take away what the survey found, in a safe order: credentials first (keys,
-/// password, MFA), then permissions (groups, inline, attached policies). Inactive keys need none.
+/// The changes that take away what the survey found, in a safe order: credentials first (access
+/// keys, SSH public keys, signing certificates, service-specific credentials, password, MFA), then
+/// permissions (groups, inline, attached policies). Credentials not active need nothing.
 pub fn plan(s: &Survey) -> Vec<Action> {
     let mut out = vec![];
     out.extend(s.access_keys.iter().filter(|k| k.is_active()).map(|k| Action::DeactivateAccessKey { id: k.id.clone() }));
+    let active = |c: &[Credential]| c.iter().filter(|c| c.is_active()).map(|c| c.id.clone()).collect::<Vec<_>>();
+    out.extend(active(&s.ssh_public_keys).into_iter().map(|id| Action::DeactivateSshPublicKey { id }));
+    out.extend(active(&s.signing_certificates).into_iter().map(|id| Action::DeactivateSigningCertificate { id }));
+    out.extend(active(&s.service_credentials).into_iter().map(|id| Action::DeactivateServiceCredential { id }));
     if s.login_profile {
         out.push(Action::DeleteLoginProfile);
     }
@@ -224,6 +270,18 @@ pub fn survey(aws: &Aws, user: &str) -> Result<Survey, AwsError> {
             Some(AccessKey { id: k.access_key_id()?.to_string(), status: k.status().map(|st| st.as_str().to_string()).unwrap_or_default() })
         }));
     });
+    let credential = |id: &str, status: &StatusType| Credential { id: id.to_string(), status: status.as_str().to_string() };
+    each_page!(aws, "iam:ListSSHPublicKeys", iam.list_ssh_public_keys().user_name(user), |out| {
+        s.ssh_public_keys.extend(out.ssh_public_keys().iter().map(|k| credential(k.ssh_public_key_id(), k.status())));
+    });
+    each_page!(aws, "iam:ListSigningCertificates", iam.list_signing_certificates().user_name(user), |out| {
+        s.signing_certificates.extend(out.certificates().iter().map(|c| credential(c.certificate_id(), c.status())));
+    });
+    // Without a ServiceName: every service's credentials (CodeCommit, Keyspaces, Bedrock, ...).
+    each_page!(aws, "iam:ListServiceSpecificCredentials", iam.list_service_specific_credentials().user_name(user), |out| {
+        s.service_credentials
+            .extend(out.service_specific_credentials().iter().map(|c| credential(c.service_specific_credential_id(), c.status())));
+    });
     s.login_profile = match aws.rt.block_on(iam.get_login_profile().user_name(user).send()) {
         Ok(_) => true,
         Err(e) if no_such_entity(&e) => false,
@@ -290,31 +348,47 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Makes one change. A target that is already gone (IAM's NoSuchEntity), or a key already
+/// Makes one change. A target that is already gone (IAM's NoSuchEntity), or a credential already
 /// inactive, is `already_done`, not an error, so a plan can be applied again after an interruption.
 pub fn apply(aws: &Aws, user: &str, a: &Action) -> Result<Applied, AwsError> {
     let iam = aws_sdk_iam::Client::new(&aws.sdk);
     let api = a.api();
+    let off = StatusType::Inactive;
     match a {
-        Action::DeactivateAccessKey { id } => {
-            // UpdateAccessKey succeeds on an inactive key: read first, so the journal says whether
-            // this call changed anything.
-            let out = match aws.rt.block_on(iam.list_access_keys().user_name(user).send()) {
-                Ok(o) => o,
-                Err(e) if no_such_entity(&e) => return Ok(gone(api, &e)),
-                Err(e) => return Err(classify("iam:ListAccessKeys", &e, WHO)),
-            };
-            // A user has at most two keys: one page.
-            let note = match out.access_key_metadata().iter().find(|k| k.access_key_id() == Some(id.as_str())).map(|k| k.status()) {
-                None => Some(format!("access key {id} no longer exists")),
-                Some(Some(StatusType::Inactive)) => Some(format!("access key {id} is already inactive")),
-                Some(_) => None,
-            };
-            if let Some(note) = note {
-                return Ok(Applied { api, request_id: out.request_id().map(str::to_string), already_done: true, note: Some(note) });
-            }
-            write(aws, api, iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::Inactive).send())
-        }
+        Action::DeactivateAccessKey { id } => deactivate(
+            aws,
+            api,
+            ("iam:ListAccessKeys", iam.list_access_keys().user_name(user).send()),
+            ("access key", id),
+            |o| o.access_key_metadata().iter().find(|k| k.access_key_id() == Some(id.as_str())).map(|k| k.status().cloned()),
+            iam.update_access_key().user_name(user).access_key_id(id).status(off).send(),
+        ),
+        Action::DeactivateSshPublicKey { id } => deactivate(
+            aws,
+            api,
+            ("iam:ListSSHPublicKeys", iam.list_ssh_public_keys().user_name(user).send()),
+            ("SSH public key", id),
+            |o| o.ssh_public_keys().iter().find(|k| k.ssh_public_key_id() == id).map(|k| Some(k.status().clone())),
+            iam.update_ssh_public_key().user_name(user).ssh_public_key_id(id).status(off).send(),
+        ),
+        Action::DeactivateSigningCertificate { id } => deactivate(
+            aws,
+            api,
+            ("iam:ListSigningCertificates", iam.list_signing_certificates().user_name(user).send()),
+            ("signing certificate", id),
+            |o| o.certificates().iter().find(|c| c.certificate_id() == id).map(|c| Some(c.status().clone())),
+            iam.update_signing_certificate().user_name(user).certificate_id(id).status(off).send(),
+        ),
+        Action::DeactivateServiceCredential { id } => deactivate(
+            aws,
+            api,
+            ("iam:ListServiceSpecificCredentials", iam.list_service_specific_credentials().user_name(user).send()),
+            ("service-specific credential", id),
+            |o| {
+                o.service_specific_credentials().iter().find(|c| c.service_specific_credential_id() == id).map(|c| Some(c.status().clone()))
+            },
+            iam.update_service_specific_credential().user_name(user).service_specific_credential_id(id).status(off).send(),
+        ),
         Action::DeleteLoginProfile => write(aws, api, iam.delete_login_profile().user_name(user).send()),
         Action::DeactivateMfa { serial } => write(aws, api, iam.deactivate_mfa_device().user_name(user).serial_number(serial).send()),
         Action::DeleteVirtualMfa { serial } => write(aws, api, iam.delete_virtual_mfa_device().serial_number(serial).send()),
@@ -322,6 +396,41 @@ pub fn apply(aws: &Aws, user: &str, a: &Action) -> Result<Applied, AwsError> {
         Action::DeleteInlinePolicy { name } => write(aws, api, iam.delete_user_policy().user_name(user).policy_name(name).send()),
         Action::DetachPolicy { arn } => write(aws, api, iam.detach_user_policy().user_name(user).policy_arn(arn).send()),
     }
+}
+
+/// Switches off credential `id` (`what`: "access key", ...) with `change`, unless the `list` read
+/// shows it already inactive or gone: the Update* calls succeed on an inactive credential, so
+/// reading first lets the journal say whether this call changed anything. `status` finds it in the
+/// answer (`None`: not listed). One page (100 items) is read: IAM allows a user at most 2 access
+/// keys, 5 SSH public keys, 2 signing certificates and 2 service-specific credentials per service.
+fn deactivate<L, LE, W, WE>(
+    aws: &Aws,
+    api: &'static str,
+    (list_api, list): (&'static str, impl Future<Output = Result<L, SdkError<LE, HttpResponse>>>),
+    (what, id): (&str, &str),
+    status: impl FnOnce(&L) -> Option<Option<StatusType>>,
+    change: impl Future<Output = Result<W, SdkError<WE, HttpResponse>>>,
+) -> Result<Applied, AwsError>
+where
+    L: RequestId,
+    LE: ProvideErrorMetadata + std::error::Error + 'static,
+    W: RequestId,
+    WE: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let out = match aws.rt.block_on(list) {
+        Ok(o) => o,
+        Err(e) if no_such_entity(&e) => return Ok(gone(api, &e)),
+        Err(e) => return Err(classify(list_api, &e, WHO)),
+    };
+    let note = match status(&out) {
+        None => Some(format!("{what} {id} no longer exists")),
+        Some(Some(StatusType::Inactive)) => Some(format!("{what} {id} is already inactive")),
+        Some(_) => None,
+    };
+    if let Some(note) = note {
+        return Ok(Applied { api, request_id: out.request_id().map(str::to_string), already_done: true, note: Some(note) });
+    }
+    write(aws, api, change)
 }
 
 fn write<O, E>(aws: &Aws, api: &'static str, fut: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>) -> Result<Applied, AwsError>
