@@ -204,13 +204,15 @@ impl App {
                 KeyCode::Char('r') => Action::Intent(Intent::RekeyGo),
                 _ => Action::None,
             },
-            Phase::Rekey(RekeyStage::Sign { working: false, .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitTouch, .. }) => {
-                match k.code {
-                    KeyCode::Enter => Action::Intent(Intent::Touch),
-                    KeyCode::Esc => Action::Intent(Intent::Back),
-                    _ => Action::None,
-                }
-            }
+            Phase::Rekey(RekeyStage::Sign { working: false, .. }) => match k.code {
+                KeyCode::Enter => Action::Intent(Intent::Touch),
+                _ => Action::None,
+            },
+            Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitTouch, .. }) => match k.code {
+                KeyCode::Enter => Action::Intent(Intent::Touch),
+                KeyCode::Esc => Action::Intent(Intent::Back),
+                _ => Action::None,
+            },
             Phase::CheckIn(KeyStage::AwaitKey) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitKey, .. }) => match k.code {
                 // Typed ahead while the key is being read: kept for the PIN prompt.
                 KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
@@ -496,6 +498,8 @@ impl App {
         }
         let before = self.c.checked.len();
         let began = matches!(i, Intent::Begin { .. });
+        let was_newcomer = matches!(self.c.phase, Phase::Rekey(RekeyStage::Newcomer { .. }));
+        let signed = matches!(i, Intent::RekeySigned { .. });
         let fx = self.c.advance(i);
         // A drill that declares a key missing starts the cursor on a key that can be used.
         if began
@@ -505,6 +509,14 @@ impl App {
             && let Some(i) = self.v.keys.iter().position(|k| k.serial != serial)
         {
             self.v.key_cursor = i;
+        }
+        // A rekey's newcomer: the cursor starts on the key the new roster names for them.
+        if let Phase::Rekey(RekeyStage::Newcomer { n, key: NewKey::AwaitKey }) = &self.c.phase
+            && (!was_newcomer || signed)
+            && let Some(serial) = self.c.rekey.as_ref().and_then(|k| k.added.get(*n)).map(|p| p.serial)
+            && let Some(at) = self.v.keys.iter().position(|k| k.serial == serial)
+        {
+            self.v.key_cursor = at;
         }
         if matches!(self.c.phase, Phase::CheckIn(KeyStage::AwaitKey)) {
             if !self.presenting {

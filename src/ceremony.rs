@@ -637,7 +637,7 @@ pub fn rail(quorum: usize) -> Vec<String> {
 pub fn rekey_rail(quorum: usize) -> Vec<String> {
     let mut r = vec!["Setup".to_string()];
     r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
-    r.extend(["Open runbook", "Review change", "Sign new roster", "Reseal & swap", "Notify team", "Sign"].map(String::from));
+    r.extend(["Open runbook", "Review change", "Sign roster", "Reseal, swap", "Notify team", "Sign"].map(String::from));
     r
 }
 
@@ -738,7 +738,7 @@ impl Ceremony {
 
     /// Where "Notify team" is on the rail (right after the last check-in).
     pub fn notify_rail_index(&self) -> usize {
-        self.quorum() + 1
+        if self.mode == Mode::Rekey { self.quorum() + 5 } else { self.quorum() + 1 }
     }
 
     /// Index of the rail entry for the current phase.
@@ -965,7 +965,7 @@ impl Ceremony {
                 if reason.is_empty() {
                     self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
                     Phase::Setup
-                } else if (mode == Mode::Rekey) != self.rekey.is_some() {
+                } else if self.recovering.is_none() && (mode == Mode::Rekey) != self.rekey.is_some() {
                     self.refuse(if mode == Mode::Rekey {
                         "A rekey starts from `breakglass roster rekey`, which says what changes.".into()
                     } else {
@@ -1861,7 +1861,7 @@ impl Ceremony {
                 k.new_version, k.new_quorum
             ));
         } else {
-            self.info_msg("Check the change below with everyone present, then press Enter.".into());
+            self.message = None;
         }
         Phase::Rekey(RekeyStage::Review)
     }
@@ -1939,7 +1939,8 @@ impl Ceremony {
                 }
                 Err(e) => {
                     fx.push(self.entry("rekey.failed", json!({"error": e})));
-                    self.refuse(format!("The swap did not happen: {e}"));
+                    // The screen says what failed and what to do.
+                    self.message = None;
                     Phase::Rekey(RekeyStage::Failed(e))
                 }
             },

@@ -566,7 +566,15 @@ impl Runner {
                 return Err(e.to_string());
             }
         };
-        crate::rekey::commit(&paths, None).map_err(|e| e.to_string())?;
+        match rekey_crash_point() {
+            None => crate::rekey::commit(&paths, None).map_err(|e| e.to_string())?,
+            Some(stop) => {
+                if let Some(step) = stop {
+                    crate::rekey::commit(&paths, Some(step)).map_err(|e| e.to_string())?;
+                }
+                std::process::abort();
+            }
+        }
         Ok(opened)
     }
 
@@ -823,7 +831,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     Ok(Interrupted {
         dir: dir.to_path_buf(),
         session_id: str_of(&first, "session_id"),
-        mode: if first["mode"] == "drill" { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident },
+        mode: mode_of(&first["mode"]),
         demo: first["demo"] == true,
         roster_sha256: str_of(&first, "roster_sha256"),
         reason: str_of(&first, "reason"),
@@ -835,7 +843,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             closed,
             released,
             steps_done: steps.values().filter(|d| **d).count() as u64,
-            mode: if first["mode"] == "drill" { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident },
+            mode: mode_of(&first["mode"]),
         },
         next_seq: chain.entries as u64,
         head: chain.head,
@@ -883,6 +891,27 @@ pub fn resume(
     r.last_ts = i.recovery.last_ts.clone();
     r.pending_recovery = Some(i.body_end);
     Ok((c, r))
+}
+
+/// The mode a journal's first entry names (incident when it names none).
+fn mode_of(v: &serde_json::Value) -> crate::ceremony::Mode {
+    match v.as_str() {
+        Some("drill") => crate::ceremony::Mode::Drill,
+        Some("rekey") => crate::ceremony::Mode::Rekey,
+        _ => crate::ceremony::Mode::Incident,
+    }
+}
+
+/// Fault injection for the rekey crash tests: with `BREAKGLASS_TEST_REKEY_CRASH_AFTER=STEP`
+/// (`staged`, or a [`crate::rekey::Step`] in lower case) the process dies (abort, as `kill -9`
+/// would leave it) right after that step of the swap.
+fn rekey_crash_point() -> Option<Option<crate::rekey::Step>> {
+    use crate::rekey::Step;
+    let v = std::env::var("BREAKGLASS_TEST_REKEY_CRASH_AFTER").ok()?;
+    if v == "staged" {
+        return Some(None);
+    }
+    Step::ALL.iter().copied().find(|s| format!("{s:?}").to_lowercase() == v).map(Some)
 }
 
 /// Fault injection for the crash tests: with `BREAKGLASS_TEST_CRASH_AFTER=N` the process dies

@@ -255,7 +255,8 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
         let halted_here = matches!(c.phase, Phase::Halted(_)) && i == now;
         let unsigned = i == sign_at && matches!(c.phase, Phase::Summary) && c.signed.is_empty();
         // "Notify team" passed without the "in use" notice delivered (acknowledged instead).
-        let undelivered = i == c.notify_rail_index() && i < now && !c.notices.iter().any(|(p, _)| *p == NoticePhase::InUse);
+        let announcing = if c.mode == Mode::Rekey { NoticePhase::RosterChanged } else { NoticePhase::InUse };
+        let undelivered = i == c.notify_rail_index() && i < now && !c.notices.iter().any(|(p, _)| *p == announcing);
         let (sym, style) = if skipped || halted_here || unsigned {
             ("✘", t.bad())
         } else if undelivered && c.announced {
@@ -669,10 +670,15 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
         Phase::Summary => {
             let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();
             let aborted = c.outcome == Some(crate::ceremony::Outcome::Aborted);
-            lines.push(Line::from(Span::styled(
-                if aborted { "Ceremony ABORTED and recorded." } else { "Ceremony complete. Root is released." },
-                if aborted { t.bad() } else { t.ok() },
-            )));
+            let rekeyed = c.rekey.as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
+            let headline = match (aborted, rekeyed) {
+                (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
+                (true, None) if c.mode == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
+                (true, None) => "Ceremony ABORTED and recorded.".to_string(),
+                (false, Some(k)) => format!("Rekey complete: roster version {} is in place, the runbook sealed for it.", k.new_version),
+                (false, None) => "Ceremony complete. Root is released.".to_string(),
+            };
+            lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
             lines.push(Line::from(format!("Signed by: {}", if c.signed.is_empty() { "nobody".into() } else { c.signed.join(", ") })));
             let entry = c.last.as_ref().map_or(0, |w| w.seq);
             lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
@@ -981,9 +987,11 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitPin { .. }, .. }) => {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
-            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. })
-            | Phase::Rekey(crate::ceremony::RekeyStage::Sign { working: false, .. }) => {
+            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. }) => {
                 vec![("Enter", if c.info.demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Esc", "back"), ("Ctrl-C", "abort")]
+            }
+            Phase::Rekey(crate::ceremony::RekeyStage::Sign { working: false, .. }) => {
+                vec![("Enter", if c.info.demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Ctrl-C", "abort")]
             }
             Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => {

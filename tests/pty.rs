@@ -270,3 +270,53 @@ fn a_signal_at_each_phase_is_journalled_and_recover_closes_the_session() {
         }
     }
 }
+
+#[test]
+fn a_demo_rekey_in_the_terminal_replaces_carol_with_dave_and_verifies() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn_args(data.path(), &["demo", "--rekey"], &[]);
+    s.wait_for("Start a session");
+    assert!(s.text().contains("REKEY") && s.text().contains("DEMO"), "{}", s.text());
+    s.keys("carol leaves, from the pty test");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    check_in(&mut s, "271828");
+    s.wait_for("check the change");
+    assert!(s.text().contains("- carol") && s.text().contains("+ dave"), "{}", s.text());
+    s.keys(ENTER);
+    s.wait_for("Newcomer Dave Example: insert your YubiKey");
+    s.keys(ENTER); // dave's key is under the cursor
+    s.wait_for("Dave Example: enter your PIN");
+    s.keys("161803");
+    s.keys(ENTER);
+    s.wait_for("touch your key to sign version 2");
+    s.keys(ENTER);
+    s.wait_for("alice: touch your key to sign roster version 2");
+    s.keys(ENTER);
+    s.wait_for("bob: touch your key to sign roster version 2");
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Rekey complete: roster version 2 is in place");
+    s.keys("q");
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit status {status:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let out = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let dir = out
+        .split("Session recorded in ")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .map(|l| l.trim().to_string())
+        .expect("the session directory is printed");
+    let o = std::process::Command::new(bin()).args(["verify", "--json", &dir]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["mode"], "rekey");
+    assert_eq!(v["rekey"]["added"], serde_json::json!(["dave"]));
+    assert_eq!(v["rekey"]["removed"], serde_json::json!(["carol"]));
+}

@@ -250,3 +250,191 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+// ---- The rekey ceremony, through the real binary on DEMO keys ----
+
+fn demo_age_key(id: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("assets/demo/{id}.agekey"))
+}
+
+/// Stock `age` over the two DEMO identities, outermost first.
+fn demo_open(file: &Path, first: &str, second: &str) -> Option<String> {
+    let p = |id: &str| Person {
+        id: id.into(),
+        serial: 0,
+        ssh: Default::default(),
+        public: String::new(),
+        agekey: demo_age_key(id),
+        recipient: String::new(),
+    };
+    stock_open(file, &p(first), &p(second))
+}
+
+/// The folder `demo --rekey` rekeyed under `data`.
+fn rekey_dir(data: &Path) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir(data.join("demo-rekey")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn ids_of(runbook: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(runbook)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".age"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen and age (./scripts/test installs them)"]
+fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
+    common::require_tool("age", "age");
+    let d = tempfile::tempdir().unwrap();
+    let o = common::run(d.path(), &["demo", "--rekey", "--auto"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("roster version 2 is in place"), "{}", common::stderr(&o));
+    let session = std::path::PathBuf::from(stdout(&o).trim());
+    // verify: valid, and it says what changed.
+    let v = common::run(d.path(), &["verify", session.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).contains("roster changed: version 2") && stdout(&v).contains("added dave; removed carol"), "{}", stdout(&v));
+    let j = common::run(d.path(), &["verify", "--json", session.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&j)).unwrap();
+    assert_eq!(report["mode"], "rekey");
+    assert_eq!(report["rekey"]["added"], serde_json::json!(["dave"]));
+    assert_eq!(report["rekey"]["removed"], serde_json::json!(["carol"]));
+    // The co-signatures verify with stock ssh-keygen.
+    for id in ["alice", "bob"] {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
+            .current_dir(&session)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{id}: {}", String::from_utf8_lossy(&ok.stderr));
+    }
+    // The new sealing: exactly the new pairs, each opens with stock age; carol opens nothing.
+    let dir = rekey_dir(d.path());
+    let runbook = dir.join("runbook");
+    assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+dave.age", "bob+dave.age"]);
+    for (a, b) in [("alice", "bob"), ("alice", "dave"), ("bob", "dave")] {
+        let text = demo_open(&runbook.join(format!("{a}+{b}.age")), a, b);
+        assert_eq!(text.as_deref(), Some(breakglass::demo::RUNBOOK), "{a}+{b}");
+        for other in ["alice", "bob", "dave"] {
+            assert_eq!(demo_open(&runbook.join(format!("{a}+{b}.age")), "carol", other), None, "carol opened {a}+{b}");
+        }
+    }
+    // The new roster chains to the DEMO roster: signed by its quorum, by dave, by its own quorum.
+    let cfg = dir.join("breakglass.toml");
+    let v1 = breakglass::roster::demo().sha256();
+    std::fs::write(&cfg, format!("[paths]\nroster = \"{}\"\n[trust]\nroster_sha256 = \"{v1}\"\n", dir.join("roster.toml").display()))
+        .unwrap();
+    let o = common::run(d.path(), &["--config", cfg.to_str().unwrap(), "roster", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("version 2"), "{}", stdout(&o));
+}
+
+#[test]
+#[ignore = "needs the test rig: stock age (./scripts/test installs it)"]
+fn a_rekey_killed_at_each_step_leaves_the_old_or_the_new_runbook_and_recovers() {
+    common::require_tool("age", "age");
+    for (point, new) in
+        [("staged", false), ("history", false), ("exchanged", true), ("signatures", true), ("roster", true), ("cleaned", true)]
+    {
+        let d = tempfile::tempdir().unwrap();
+        let o = Command::new(common::bin())
+            .args(["--data-dir", d.path().to_str().unwrap(), "demo", "--rekey", "--auto"])
+            .env("BREAKGLASS_TEST_REKEY_CRASH_AFTER", point)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: the process should have died");
+        let dir = rekey_dir(d.path());
+        let cfg = dir.join("breakglass.toml");
+        std::fs::write(
+            &cfg,
+            format!("[paths]\nroster = \"{}\"\nrunbook = \"{}\"\n", dir.join("roster.toml").display(), dir.join("runbook").display()),
+        )
+        .unwrap();
+        // The next command settles it, and says how.
+        let s = common::run(d.path(), &["--config", cfg.to_str().unwrap(), "roster", "settle"]);
+        assert!(s.status.success(), "{point}: {}", common::stderr(&s));
+        let said = format!("{}{}", stdout(&s), common::stderr(&s));
+        let want = match (point, new) {
+            ("cleaned", _) => "no interrupted rekey",
+            (_, true) => "it was finished",
+            _ => "it was undone",
+        };
+        assert!(said.contains(want), "{point}: {said}");
+        let roster = Roster::load(&dir.join("roster.toml")).unwrap();
+        let sealed = Sealed::read_dir(&dir.join("runbook")).unwrap();
+        assert_eq!(sealed.manifest.roster_sha256, roster.sha256(), "{point}: roster and runbook are a mix");
+        assert_eq!(roster.version, if new { 2 } else { 1 }, "{point}");
+        let runbook = dir.join("runbook");
+        if new {
+            assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+dave.age", "bob+dave.age"], "{point}");
+            assert_eq!(demo_open(&runbook.join("bob+dave.age"), "bob", "dave").as_deref(), Some(breakglass::demo::RUNBOOK), "{point}");
+        } else {
+            assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+carol.age", "bob+carol.age"], "{point}");
+            assert_eq!(
+                demo_open(&runbook.join("alice+carol.age"), "alice", "carol").as_deref(),
+                Some(breakglass::demo::RUNBOOK),
+                "{point}"
+            );
+        }
+        // The interrupted session is closed by `recover`, and then verifies.
+        let sessions: Vec<_> = std::fs::read_dir(d.path().join("sessions")).unwrap().flatten().map(|e| e.path()).collect();
+        let r = common::run(d.path(), &["recover", "--auto", sessions[0].to_str().unwrap(), "--reason", "killed mid-rekey"]);
+        assert!(r.status.success(), "{point}: {}", common::stderr(&r));
+        let v = common::run(d.path(), &["verify", sessions[0].to_str().unwrap()]);
+        assert_eq!(v.status.code(), Some(0), "{point}: {}", stdout(&v));
+    }
+}
+
+#[test]
+fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
+    use breakglass::ceremony::{Intent, Mode, Phase, RekeyStage};
+    use breakglass::session::{Outside, drive, present};
+    let d = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(breakglass::clock::FixedClock::new());
+    let (mut c, mut r) = breakglass::demo::setup_rekey(d.path(), clock.clone(), Outside::outbox(d.path().join("outbox"))).unwrap();
+    let pin = |id: &str| Intent::PinEntered(secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string()));
+    // Only REKEY mode runs a rekey.
+    drive(&mut c, &mut r, Intent::Begin { mode: Mode::Incident, reason: "x".into(), ticket: None, scenario: Default::default() });
+    assert_eq!(c.phase, Phase::Setup);
+    drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
+    for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
+        present(&mut c, &mut r, serial);
+        drive(&mut c, &mut r, pin(id));
+        drive(&mut c, &mut r, Intent::Touch);
+    }
+    assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review));
+    drive(&mut c, &mut r, Intent::RekeyGo);
+    // carol's key is not the newcomer's: refused, journalled, nothing signed.
+    present(&mut c, &mut r, 10000003);
+    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Newcomer { .. })));
+    assert!(c.message.as_ref().is_some_and(|m| m.text.contains("not the one the new roster names for dave")), "{:?}", c.message);
+    present(&mut c, &mut r, 10000004);
+    drive(&mut c, &mut r, pin("dave"));
+    drive(&mut c, &mut r, Intent::Touch);
+    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Sign { who: 0, .. })), "{:?}", c.phase);
+    assert_eq!(c.rekey.as_ref().unwrap().signed, ["dave"]);
+
+    // Removing bob while alice and bob are the ones here: version 2 (alice, carol) needs two of
+    // its own custodians and only alice is here: the rekey cannot go on.
+    let d2 = tempfile::tempdir().unwrap();
+    let (mut c, mut r) = breakglass::demo::setup_rekey(d2.path(), clock, Outside::outbox(d2.path().join("outbox"))).unwrap();
+    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &Change { remove: vec!["bob".into()], ..Default::default() }).unwrap();
+    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "bob leaves".into(), ticket: None, scenario: Default::default() });
+    for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
+        present(&mut c, &mut r, serial);
+        drive(&mut c, &mut r, pin(id));
+        drive(&mut c, &mut r, Intent::Touch);
+    }
+    drive(&mut c, &mut r, Intent::RekeyGo);
+    assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review));
+    assert!(c.message.as_ref().is_some_and(|m| m.text.contains("needs 2 of its custodians")), "{:?}", c.message);
+}

@@ -587,3 +587,74 @@ fn check_in_third_of_a_quorum_of_three() {
     assert!(screen.contains("▶ 4 Custodian 3") && screen.contains("step 4 of 9"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+/// A DEMO rekey (carol leaves, dave joins) with alice and bob checked in and the runbook opened.
+fn rekey_at_review() -> (Ceremony, View) {
+    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &breakglass::demo::rekey_change()).unwrap();
+    let mut c = ceremony(true);
+    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
+    journaled(&mut c, 0, "session.opened");
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    journaled(&mut c, 3, "runbook.unsealed");
+    let mut v = view(&c);
+    v.keys.push(KeyListing { serial: 10000004, model: "DEMO software key".into() });
+    v.demo_pins.push(("dave".into(), breakglass::demo::pin_of("dave").into()));
+    (c, v)
+}
+
+#[test]
+fn rekey_review_shows_the_diff_and_who_can_open_afterwards() {
+    let (c, v) = rekey_at_review();
+    let s = draw(&c, &v);
+    assert!(s.contains("- carol") && s.contains("+ dave") && s.contains("alice+dave"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn rekey_newcomer_presents_their_key() {
+    let (mut c, mut v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    v.key_cursor = 3;
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn rekey_newcomer_pin() {
+    let (mut c, v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    c.advance(Intent::KeySeen { serial: 10000004, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn rekey_custodians_sign_the_new_version() {
+    let (mut c, v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    c.advance(Intent::KeySeen { serial: 10000004, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    c.advance(Intent::PinChecked { serial: 10000004, result: Ok(()) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::RekeySigned { id: "dave".into(), result: Ok("sig".into()) });
+    insta::assert_snapshot!(draw(&c, &v));
+}
+
+#[test]
+fn rekey_swap_failed() {
+    let (mut c, v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    c.advance(Intent::KeySeen { serial: 10000004, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    c.advance(Intent::PinChecked { serial: 10000004, result: Ok(()) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::RekeySigned { id: "dave".into(), result: Ok("sig".into()) });
+    for id in ["alice", "bob"] {
+        c.advance(Intent::Touch);
+        c.advance(Intent::RekeySigned { id: id.into(), result: Ok("sig".into()) });
+    }
+    assert!(matches!(c.phase, breakglass::ceremony::Phase::Rekey(breakglass::ceremony::RekeyStage::Committing)));
+    c.advance(Intent::RekeyCommitted(Err("the staged runbook does not check: bob+dave.age does not open to the runbook".into())));
+    insta::assert_snapshot!(draw(&c, &v));
+}
