@@ -196,6 +196,24 @@ impl App {
         }
         match &self.c.phase {
             Phase::Setup => self.on_setup(k),
+            Phase::Offboard => {
+                let n = self.c.offboard.as_ref().map_or(0, |o| o.items.len());
+                match k.code {
+                    KeyCode::Up | KeyCode::Char('k') => {
+                        self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
+                        Action::None
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => {
+                        self.v.step_cursor = (self.v.step_cursor + 1).min(n.saturating_sub(1));
+                        Action::None
+                    }
+                    KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
+                    KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                    KeyCode::Esc => Action::Intent(Intent::Back),
+                    KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
+                    _ => Action::None,
+                }
+            }
             Phase::Rekey(RekeyStage::Review) => match k.code {
                 KeyCode::Enter => Action::Intent(Intent::RekeyGo),
                 _ => Action::None,

@@ -24,6 +24,9 @@ pub enum Mode {
     Incident,
     Drill,
     Rekey,
+    /// Someone leaves: their removal from the roster (a rekey, when they are a custodian) and a
+    /// checklist that strips their access.
+    Offboard,
 }
 
 impl Mode {
@@ -32,6 +35,7 @@ impl Mode {
             Mode::Incident => "incident",
             Mode::Drill => "drill",
             Mode::Rekey => "rekey",
+            Mode::Offboard => "offboard",
         }
     }
     pub fn label(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Mode {
             Mode::Incident => "INCIDENT",
             Mode::Drill => "DRILL",
             Mode::Rekey => "REKEY",
+            Mode::Offboard => "OFFBOARD",
         }
     }
 }
@@ -212,6 +217,56 @@ pub enum RekeyStage {
 }
 
 /// A newcomer's key during a rekey.
+/// An offboarding: who leaves, the checklist that strips their access, and the time it should take.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Offboard {
+    /// Who leaves (a custodian id, or an administrator's name).
+    pub person: String,
+    /// The target time for the whole offboarding, in seconds ("strip all privileges in minutes").
+    pub target_s: u64,
+    pub items: Vec<OffItem>,
+    /// A drill: everything but the AWS writes and the swap.
+    pub rehearsal: bool,
+}
+
+/// One item of an offboarding checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffItem {
+    /// What to do, in plain words.
+    pub what: String,
+    /// The AWS API that makes the change (`iam:UpdateAccessKey`); `None` for a step people do (at
+    /// the console, or by hand), confirmed on the screen.
+    pub api: Option<String>,
+    /// What the change acts on (a key id, a group), named in the custodians' signed statement.
+    pub target: String,
+    pub state: OffState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffState {
+    Open,
+    /// Each checked-in custodian confirms the change on their key (`acked` index into `checked`).
+    Confirming {
+        acked: Vec<usize>,
+        acking: Option<usize>,
+    },
+    Applying,
+    Done {
+        request_id: Option<String>,
+        note: Option<String>,
+    },
+    Failed(String),
+}
+
+impl Offboard {
+    pub fn done(&self) -> usize {
+        self.items.iter().filter(|i| matches!(i.state, OffState::Done { .. })).count()
+    }
+    fn busy(&self) -> Option<usize> {
+        self.items.iter().position(|i| matches!(i.state, OffState::Confirming { .. } | OffState::Applying))
+    }
+}
+
 /// The next newcomer's turn.
 fn stay_next(n: usize) -> Phase {
     Phase::Rekey(RekeyStage::Newcomer { n, key: NewKey::AwaitKey })
@@ -322,6 +377,8 @@ pub enum Phase {
     Closing,
     /// A rekey: the change reviewed, newcomers' keys, signatures on the new version, the swap.
     Rekey(RekeyStage),
+    /// An offboarding's checklist (see [`Offboard`]).
+    Offboard,
     /// Co-signing the journal: `who` indexes [`Ceremony::checked`].
     Sign {
         who: usize,
@@ -413,8 +470,10 @@ pub struct Ceremony {
     pub now_s: u64,
     pub last_heartbeat_s: u64,
     pub last_retry_s: u64,
-    /// The change, when this ceremony is a rekey ([`Mode::Rekey`]).
+    /// The change, when this ceremony is a rekey ([`Mode::Rekey`]) or removes a custodian.
     pub rekey: Option<Rekey>,
+    /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`]).
+    pub offboard: Option<Offboard>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -532,6 +591,16 @@ pub enum Intent {
     },
     /// The new version was staged, checked and swapped in: the sealed files opened to check it.
     RekeyCommitted(Result<Vec<String>, String>),
+    /// Offboarding: do item `i` (a step people did, confirmed; or an AWS change, then confirmed
+    /// by each custodian on their key with [`Intent::Acknowledge`]).
+    OffboardDo(usize),
+    /// An AWS change of the offboarding was made: its request id and a note (already done).
+    OffboardApplied {
+        item: usize,
+        result: Result<(Option<String>, Option<String>), String>,
+    },
+    /// The offboarding is over: what is not done is recorded as not done.
+    OffboardFinish,
 }
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
@@ -583,9 +652,15 @@ pub enum Effect {
         serial: u32,
         manifest: bool,
     },
-    /// Stage the new roster and sealing, check them (opening every quorum of `present`), swap.
+    /// Stage the new roster and sealing, check them (opening every quorum of `present`), swap;
+    /// a rehearsal stages and checks, then undoes the staging.
     CommitRekey {
         present: Vec<String>,
+        rehearse: bool,
+    },
+    /// Make the AWS change of offboarding item `item` (confirmed by every custodian present).
+    OffboardApply {
+        item: usize,
     },
 }
 
@@ -707,12 +782,42 @@ impl Ceremony {
             last_heartbeat_s: 0,
             last_retry_s: 0,
             rekey: None,
+            offboard: None,
         }
     }
 
     /// This ceremony's rail (see [`rail`], [`rekey_rail`]).
     pub fn rail(&self) -> Vec<String> {
-        if self.mode == Mode::Rekey { rekey_rail(self.quorum()) } else { rail(self.quorum()) }
+        match self.mode {
+            Mode::Rekey => rekey_rail(self.quorum()),
+            Mode::Offboard => {
+                let mut r = if self.rekey.is_some() {
+                    rekey_rail(self.quorum())
+                } else {
+                    let mut r = vec!["Setup".to_string()];
+                    r.extend((1..=self.quorum()).map(|i| format!("Custodian {i}")));
+                    r.push("Sign".into());
+                    r
+                };
+                r.insert(r.len() - 1, "Offboard list".into());
+                r
+            }
+            _ => rail(self.quorum()),
+        }
+    }
+
+    /// A drill of an offboarding: no AWS write, no swap.
+    pub fn rehearsal(&self) -> bool {
+        self.offboard.as_ref().is_some_and(|o| o.rehearsal)
+    }
+
+    /// The mode the plan given to this ceremony calls for.
+    fn planned_mode(&self) -> Mode {
+        match (&self.offboard, &self.rekey) {
+            (Some(_), _) => Mode::Offboard,
+            (None, Some(_)) => Mode::Rekey,
+            _ => Mode::Incident,
+        }
     }
 
     /// How many custodians must check in (and sign): the roster's quorum, never fewer than two.
@@ -738,24 +843,30 @@ impl Ceremony {
 
     /// Where "Notify team" is on the rail (right after the last check-in).
     pub fn notify_rail_index(&self) -> usize {
-        if self.mode == Mode::Rekey { self.quorum() + 5 } else { self.quorum() + 1 }
+        match self.mode {
+            Mode::Rekey | Mode::Offboard => self.rail().iter().position(|r| r == "Notify team").unwrap_or(usize::MAX),
+            _ => self.quorum() + 1,
+        }
     }
 
     /// Index of the rail entry for the current phase.
     pub fn rail_index(&self) -> usize {
         let q = self.quorum();
-        if self.mode == Mode::Rekey {
+        if matches!(self.mode, Mode::Rekey | Mode::Offboard) {
+            let rail = self.rail();
+            let at = |name: &str| rail.iter().position(|r| r == name).unwrap_or(0);
             return match &self.phase {
                 Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
                 Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
-                Phase::Unseal { .. } => q + 1,
-                Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => q + 2,
-                Phase::Rekey(RekeyStage::Sign { .. }) => q + 3,
-                Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => q + 4,
-                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) => q + 5,
-                Phase::Sign { .. } => q + 6,
+                Phase::Unseal { .. } => at("Open runbook"),
+                Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => at("Review change"),
+                Phase::Rekey(RekeyStage::Sign { .. }) => at("Sign roster"),
+                Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => at("Reseal, swap"),
+                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) => at("Notify team"),
+                Phase::Offboard => at("Offboard list"),
+                Phase::Sign { .. } => rail.len() - 1,
                 Phase::Halted(_) => self.journal_rail().min(q + 1),
-                Phase::Summary => q + 7,
+                Phase::Summary => rail.len(),
             };
         }
         match &self.phase {
@@ -763,7 +874,7 @@ impl Ceremony {
             Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
             Phase::Notify { notice: NoticePhase::InUse, .. } => q + 1,
             Phase::Unseal { .. } => q + 2,
-            Phase::Runbook | Phase::Root(_) | Phase::Rekey(_) => q + 3,
+            Phase::Runbook | Phase::Root(_) | Phase::Rekey(_) | Phase::Offboard => q + 3,
             Phase::Closing | Phase::Notify { .. } => q + 4,
             Phase::Sign { .. } => q + 5,
             // Halted: only what the journal shows was recorded counts as done.
@@ -908,6 +1019,7 @@ impl Ceremony {
                         | Intent::NoticeDone { .. }
                         | Intent::RekeySigned { .. }
                         | Intent::RekeyCommitted(_)
+                        | Intent::OffboardApplied { .. }
                         | Intent::Unsealed(_)
                         | Intent::SessionSigned { .. }
                         | Intent::RootDone { .. }
@@ -965,11 +1077,17 @@ impl Ceremony {
                 if reason.is_empty() {
                     self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
                     Phase::Setup
-                } else if self.recovering.is_none() && (mode == Mode::Rekey) != self.rekey.is_some() {
-                    self.refuse(if mode == Mode::Rekey {
-                        "A rekey starts from `breakglass roster rekey`, which says what changes.".into()
-                    } else {
-                        "This ceremony is a rekey: it runs only in REKEY mode.".into()
+                } else if self.recovering.is_none()
+                    && !match mode {
+                        Mode::Rekey => self.rekey.is_some() && self.offboard.is_none(),
+                        Mode::Offboard => self.offboard.is_some(),
+                        Mode::Incident | Mode::Drill => self.rekey.is_none() && self.offboard.is_none(),
+                    }
+                {
+                    self.refuse(match mode {
+                        Mode::Rekey => "A rekey starts from `breakglass roster rekey`, which says what changes.".into(),
+                        Mode::Offboard => "An offboarding starts from `breakglass offboard ID`, which says who leaves.".into(),
+                        _ => format!("This ceremony is {}: it runs only in that mode.", self.planned_mode().label()),
                     });
                     Phase::Setup
                 } else if mode != Mode::Drill && scenario != Scenario::Standard {
@@ -1017,6 +1135,12 @@ impl Ceremony {
                                 "quorum": self.info.quorum,
                                 "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
                                 "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+                                "offboard": self.offboard.as_ref().map(|o| json!({
+                                    "person": o.person,
+                                    "target_s": o.target_s,
+                                    "items": o.items.len(),
+                                    "rehearsal": o.rehearsal,
+                                })),
                                 "rekey": self.rekey.as_ref().map(|k| json!({
                                     "new_roster_sha256": k.new_sha256,
                                     "new_version": k.new_version,
@@ -1046,13 +1170,14 @@ impl Ceremony {
             }
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
             (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, &mut fx),
-            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) if self.mode == Mode::Rekey => {
+            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) if matches!(self.mode, Mode::Rekey | Mode::Offboard) => {
                 // Opened only to be sealed again for the new version: never shown.
                 fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": rb.steps.len(), "for": "reseal"})));
                 drop(rb);
                 self.rekey_review()
             }
             (Phase::Rekey(stage), intent) => self.rekey_step(stage, intent, &mut fx),
+            (Phase::Offboard, intent) => self.offboard_step(intent, &mut fx),
             (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) => {
                 let n = rb.steps.len();
                 self.done = vec![false; n];
@@ -1458,10 +1583,14 @@ impl Ceremony {
     /// (recorded as aborted), releases root if it had been announced, and collects signatures.
     fn quorum_present(&mut self, fx: &mut Vec<Effect>) -> Phase {
         let Some(rec) = self.recovering.clone() else {
-            if self.mode == Mode::Rekey {
+            if self.mode == Mode::Rekey || (self.mode == Mode::Offboard && self.rekey.is_some()) {
                 // No root is touched: the runbook is opened only to be sealed again.
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 return Phase::Unseal { failed: None };
+            }
+            if self.mode == Mode::Offboard {
+                self.info_msg("Work down the checklist: Space does the item under the cursor.".into());
+                return Phase::Offboard;
             }
             return self.send_notice(NoticePhase::InUse, fx);
         };
@@ -1650,6 +1779,10 @@ impl Ceremony {
                 Phase::Unseal { failed: None }
             }
             // A rekey's last act: the team hears who was added and removed; then it closes.
+            NoticePhase::RosterChanged if self.mode == Mode::Offboard => {
+                self.info_msg("The roster no longer names them. Now the checklist: Space does the item under the cursor.".into());
+                Phase::Offboard
+            }
             NoticePhase::RosterChanged if self.mode == Mode::Rekey => {
                 self.outcome = Some(Outcome::Closed);
                 fx.push(self.entry("session.closed", json!({"steps_done": 0, "steps_total": 0, "rekey": "committed"})));
@@ -1908,7 +2041,7 @@ impl Ceremony {
                         fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256})));
                         let mut present = self.checked_ids();
                         present.extend(k.added.iter().map(|p| p.id.clone()));
-                        fx.push(Effect::CommitRekey { present });
+                        fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
                         Phase::Rekey(RekeyStage::Committing)
                     }
                 }
@@ -1929,6 +2062,7 @@ impl Ceremony {
                             "removed": k.removed,
                             "signed_by": k.signed,
                             "opened": opened,
+                            "rehearsal": self.rehearsal(),
                         }),
                     ));
                     if let Some(r) = self.rekey.as_mut() {
@@ -1948,12 +2082,153 @@ impl Ceremony {
                 fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256, "retry": true})));
                 let mut present = self.checked_ids();
                 present.extend(k.added.iter().map(|p| p.id.clone()));
-                fx.push(Effect::CommitRekey { present });
+                fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
                 self.message = None;
                 Phase::Rekey(RekeyStage::Committing)
             }
             (stage, _) => Phase::Rekey(stage),
         }
+    }
+
+    /// The statement a custodian signs to make offboarding item `i`'s AWS change.
+    pub fn offboard_statement(&self, i: usize) -> String {
+        let item = self.offboard.as_ref().and_then(|o| o.items.get(i));
+        format!(
+            "breakglass-offboard:{}:{}:{}:{}",
+            self.info.session_id,
+            i + 1,
+            item.and_then(|x| x.api.as_deref()).unwrap_or(""),
+            item.map(|x| x.target.as_str()).unwrap_or("")
+        )
+    }
+
+    fn set_item(&mut self, i: usize, state: OffState) {
+        if let Some(x) = self.offboard.as_mut().and_then(|o| o.items.get_mut(i)) {
+            x.state = state;
+        }
+    }
+
+    fn offboard_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        let Some(o) = self.offboard.clone() else { return Phase::Offboard };
+        match intent {
+            Intent::OffboardDo(i) if i < o.items.len() => {
+                let item = &o.items[i];
+                if let Some(b) = o.busy() {
+                    self.refuse(format!("Item {} is under way: finish it first.", b + 1));
+                } else if matches!(item.state, OffState::Done { .. }) {
+                    self.info_msg(format!("Item {} is done (recorded).", i + 1));
+                } else if item.api.is_none() {
+                    fx.push(self.entry("offboard.done", json!({"item": i + 1, "what": item.what, "by": self.checked_ids()})));
+                    self.set_item(i, OffState::Done { request_id: None, note: None });
+                    self.message = None;
+                } else {
+                    self.set_item(i, OffState::Confirming { acked: vec![], acking: None });
+                    let keys: Vec<String> = (1..=self.checked.len()).map(|n| n.to_string()).collect();
+                    self.info_msg(format!(
+                        "{} confirm item {} on their keys: press {} (one per custodian), then touch the key.",
+                        self.everyone_cap(),
+                        i + 1,
+                        keys.join(", ")
+                    ));
+                }
+            }
+            Intent::Back => {
+                if let Some(b) = o.busy().filter(|b| matches!(o.items[*b].state, OffState::Confirming { acking: None, .. })) {
+                    self.set_item(b, OffState::Open);
+                    self.message = None;
+                }
+            }
+            Intent::Acknowledge { who } if who < self.checked.len() => {
+                let Some(i) = o.busy() else { return Phase::Offboard };
+                if let OffState::Confirming { acked, acking: None } = &o.items[i].state
+                    && !acked.contains(&who)
+                {
+                    let c = &self.checked[who];
+                    fx.push(Effect::Attest {
+                        custodian: c.custodian,
+                        serial: c.serial,
+                        namespace: CONFIRM_NAMESPACE,
+                        message: self.offboard_statement(i),
+                    });
+                    self.set_item(i, OffState::Confirming { acked: acked.clone(), acking: Some(who) });
+                }
+            }
+            Intent::Attested { custodian, result } => {
+                let Some(i) = o.busy() else { return Phase::Offboard };
+                let OffState::Confirming { mut acked, acking: Some(who) } = o.items[i].state.clone() else { return Phase::Offboard };
+                if self.checked[who].custodian != custodian {
+                    return Phase::Offboard;
+                }
+                match result {
+                    Ok(sig) => {
+                        let item = &o.items[i];
+                        fx.push(self.entry(
+                            "offboard.confirmed",
+                            json!({"item": i + 1, "api": item.api, "target": item.target, "custodian": self.roster[custodian].id, "statement": self.offboard_statement(i), "sshsig": sig}),
+                        ));
+                        acked.push(who);
+                        if acked.len() < self.checked.len() {
+                            self.set_item(i, OffState::Confirming { acked, acking: None });
+                        } else if o.rehearsal {
+                            fx.push(self.entry("offboard.rehearsed", json!({"item": i + 1, "api": item.api, "target": item.target})));
+                            self.set_item(i, OffState::Done { request_id: None, note: Some("rehearsed: no AWS write in a drill".into()) });
+                            self.message = None;
+                        } else {
+                            fx.push(self.entry("offboard.applying", json!({"item": i + 1, "api": item.api, "target": item.target})));
+                            fx.push(Effect::OffboardApply { item: i });
+                            self.set_item(i, OffState::Applying);
+                            self.message = None;
+                        }
+                    }
+                    Err(e) => {
+                        self.refuse(format!("Not confirmed: {e}"));
+                        self.set_item(i, OffState::Confirming { acked, acking: None });
+                    }
+                }
+            }
+            Intent::OffboardApplied { item, result } if item < o.items.len() => {
+                let x = &o.items[item];
+                match result {
+                    Ok((request_id, note)) => {
+                        fx.push(self.entry(
+                            "offboard.applied",
+                            json!({"item": item + 1, "api": x.api, "target": x.target, "request_id": request_id, "note": note}),
+                        ));
+                        self.set_item(item, OffState::Done { request_id, note });
+                    }
+                    Err(e) => {
+                        fx.push(self.entry("offboard.failed", json!({"item": item + 1, "api": x.api, "target": x.target, "error": e})));
+                        self.refuse(format!("Item {} failed: {e}. Space tries it again.", item + 1));
+                        self.set_item(item, OffState::Failed(e));
+                    }
+                }
+            }
+            Intent::OffboardFinish => {
+                if let Some(b) = o.busy() {
+                    self.refuse(format!("Item {} is under way: finish it first.", b + 1));
+                    return Phase::Offboard;
+                }
+                let open: Vec<usize> =
+                    o.items.iter().enumerate().filter(|(_, x)| !matches!(x.state, OffState::Done { .. })).map(|(i, _)| i + 1).collect();
+                fx.push(self.entry(
+                    "offboard.finished",
+                    json!({"person": o.person, "done": o.done(), "total": o.items.len(), "not_done": open, "target_s": o.target_s}),
+                ));
+                self.outcome = Some(Outcome::Closed);
+                fx.push(self.entry("session.closed", json!({"steps_done": o.done(), "steps_total": o.items.len()})));
+                if open.is_empty() {
+                    self.info_msg("Offboarding done. Now sign the session log.".into());
+                } else {
+                    self.info_msg(format!(
+                        "Recorded as NOT done: item(s) {}. Now sign the session log.",
+                        open.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                return self.start_signing();
+            }
+            _ => {}
+        }
+        Phase::Offboard
     }
 
     /// A newcomer proves their key: it is the one the new version names (serial, attestation),

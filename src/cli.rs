@@ -35,6 +35,11 @@ pub enum Command {
     /// Inspect, validate and sign the roster.
     #[command(subcommand)]
     Roster(RosterCmd),
+    /// Someone leaves: a ceremony that removes them from the roster (when they are a custodian,
+    /// resealing the runbook) and works down a checklist that strips their access: root's password
+    /// and MFA rotated at the console, their IAM user's credentials, groups and policies (each
+    /// change confirmed by the custodians on their keys), and what must be checked by hand.
+    Offboard(OffboardArgs),
     /// Seal a runbook so that only a quorum of custodians, together, can open it.
     Seal(SealArgs),
     /// Check or sign a sealed runbook's MANIFEST.toml (a quorum must sign it before a ceremony).
@@ -108,6 +113,10 @@ pub struct DemoArgs {
     /// are copied to <data dir>/demo-rekey/<session>/ and replaced there by version 2.
     #[arg(long, conflicts_with_all = ["archive", "drill", "scenario"])]
     pub rekey: bool,
+    /// Rehearse an offboarding instead: carol leaves (removed from a scratch copy of the DEMO
+    /// roster), then the checklist that strips her access (no AWS in the DEMO).
+    #[arg(long, conflicts_with_all = ["archive", "drill", "scenario", "rekey"])]
+    pub offboard: bool,
     #[command(flatten)]
     pub session: SessionArgs,
 }
@@ -212,6 +221,24 @@ pub struct SealArgs {
     /// Output directory (must not exist yet).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct OffboardArgs {
+    /// Who leaves: a custodian id, or an administrator's name.
+    pub id: String,
+    /// Their IAM user in the configured AWS account (default: ID).
+    #[arg(long, value_name = "NAME")]
+    pub iam_user: Option<String>,
+    /// The time the whole offboarding should take, in minutes.
+    #[arg(long, value_name = "MIN", default_value_t = 15)]
+    pub target_minutes: u64,
+    /// Rehearse: everything but the AWS writes and the roster swap.
+    #[arg(long)]
+    pub drill: bool,
+    /// Why (recorded, and sent to the team).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -111,6 +111,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     match command {
         Command::Demo(a) if a.rekey => demo_rekey(&env, a.auto, a.session.reason),
+        Command::Demo(a) if a.offboard => demo_offboard(&env, a.auto, a.session.reason),
+        Command::Offboard(a) => offboard_cmd(&env, a),
         Command::Demo(a) => {
             let mode = a.session.mode();
             demo(&env, a.auto, a.archive, mode, a.session.reason, a.session.scenario.unwrap_or_default())
@@ -335,6 +337,129 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     crate::app::run(ceremony, runner, clock, start)
 }
 
+/// The offboarding checklist for `person`: root's password and MFA (people, at the console), then
+/// each IAM change (the tool, once every custodian confirmed it on their key), then what people
+/// must check by hand. Returns the items and, for each, the AWS change to make.
+pub fn offboard_checklist(
+    person: &str,
+    user: &str,
+    aws: Result<(Vec<crate::aws::offboard::Action>, Vec<crate::aws::offboard::Manual>), String>,
+) -> (Vec<crate::ceremony::OffItem>, Vec<Option<crate::aws::offboard::Action>>) {
+    use crate::ceremony::{OffItem, OffState};
+    let people = |what: String| OffItem { what, api: None, target: String::new(), state: OffState::Open };
+    let mut items = vec![
+        people(format!("Change the AWS root password at the console ({person} may know it); seal the new one in the safe")),
+        people("Replace root's MFA device: register the safe's new hardware token, then remove the old one".into()),
+    ];
+    let mut actions = vec![None, None];
+    match aws {
+        Ok((plan, manual)) => {
+            if plan.is_empty() {
+                items.push(people(format!(
+                    "IAM user {user}: nothing active was found (keys, password, MFA, groups, policies); check the other accounts by hand"
+                )));
+                actions.push(None);
+            }
+            for a in plan {
+                items.push(OffItem { what: a.describe(user), api: Some(a.api().to_string()), target: a.target(), state: OffState::Open });
+                actions.push(Some(a));
+            }
+            for m in manual {
+                items.push(people(m.describe(user)));
+                actions.push(None);
+            }
+        }
+        Err(why) => {
+            items.push(people(format!(
+                "Remove {person}'s AWS access by hand in every account (access keys, console password, MFA, groups, policies, roles they can assume, Identity Center): {why}"
+            )));
+            actions.push(None);
+        }
+    }
+    items
+        .push(people(format!("Revoke {person}'s other access that reaches AWS: SSO/IdP account, CI secrets, VPN, the safe's combination")));
+    actions.push(None);
+    (items, actions)
+}
+
+/// `breakglass offboard ID`: the rekey (when ID is a custodian) and the checklist, on YubiKeys.
+fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
+    let c = &env.config;
+    let where_cfg = c.describe();
+    let roster_path = c.roster_path().with_context(|| format!("no roster: set paths.roster in {where_cfg}"))?;
+    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
+    let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
+    let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
+    sealed.check_signed(&trusted)?;
+    let roster = trusted.roster().clone();
+    let user = a.iam_user.clone().unwrap_or_else(|| a.id.clone());
+    // Their IAM user, read now: what the checklist will change.
+    let aws = if c.aws.region.is_some() || c.aws.profile.is_some() || c.aws.account_id.is_some() {
+        crate::aws::Aws::load(c).map_err(|e| e.to_string())
+    } else {
+        Err("AWS is not configured in breakglass.toml".to_string())
+    };
+    let survey = match &aws {
+        Ok(aws) => crate::aws::offboard::survey(aws, &user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    let (items, actions) = offboard_checklist(&a.id, &user, survey);
+    let plan = if roster.custodian(&a.id).is_some() {
+        Some(
+            crate::rekey::plan(&roster, &crate::rekey::Change { remove: vec![a.id.clone()], ..Default::default() })
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+    } else {
+        None
+    };
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    if let Some(plan) = plan {
+        ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+        runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
+    }
+    ceremony.offboard =
+        Some(crate::ceremony::Offboard { person: a.id.clone(), target_s: a.target_minutes * 60, items, rehearsal: a.drill });
+    runner.offboard = Some(crate::session::OffboardJob { aws: aws.ok(), user, actions });
+    let start = crate::app::Start {
+        mode: Mode::Offboard,
+        reason: a.reason,
+        scenario: Scenario::Standard,
+        overdue: None,
+        previous: vec![],
+        warnings: interrupted_warnings(env),
+        archiver: archiver(env),
+    };
+    crate::app::run(ceremony, runner, clock, start)
+}
+
+/// `demo --offboard`: carol leaves; the rekey on DEMO keys, then her checklist (no AWS in the DEMO).
+fn demo_offboard(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i32> {
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let (items, actions) = offboard_checklist("carol", "carol", Err("the DEMO has no AWS".into()));
+    let job = crate::session::OffboardJob { aws: None, user: "carol".into(), actions };
+    let (mut c, mut r) = crate::demo::setup_offboard(&env.data_dir, clock.clone(), env.outside(), items, job, false)?;
+    if !auto {
+        let start = crate::app::Start {
+            mode: Mode::Offboard,
+            reason,
+            scenario: Scenario::Standard,
+            overdue: None,
+            previous: vec![],
+            warnings: vec![],
+            archiver: None,
+        };
+        return crate::app::run(c, r, clock, start);
+    }
+    let reason = reason.unwrap_or_else(|| "DEMO: carol leaves the company".into());
+    crate::demo::play_offboard(&mut c, &mut r, &reason);
+    rekey_outcome(&c, &r)
+}
+
 /// `demo --rekey`: the rekey ceremony on DEMO keys, in a scratch copy of the DEMO roster.
 fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i32> {
     check_data_dir(env)?;
@@ -360,6 +485,25 @@ fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i
 /// What an unattended rekey says at the end: where the new roster is, and the bundle to verify.
 fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> anyhow::Result<i32> {
     match &c.phase {
+        Phase::Summary if c.offboard.is_some() => {
+            let o = c.offboard.as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
+            eprintln!(
+                "{}OFFBOARD session {} complete: {} {}; {} of {} checklist items done; signed by {}",
+                if c.info.demo { "DEMO " } else { "" },
+                c.info.session_id,
+                o.0,
+                match c.rekey.as_ref().filter(|k| k.committed.is_some()) {
+                    Some(k) => format!("removed from the roster (version {} is in place)", k.new_version),
+                    None => "was not a custodian (the roster is unchanged)".into(),
+                },
+                o.1,
+                o.2,
+                c.signed.join(", ")
+            );
+            eprintln!("verify: breakglass verify {}", r.dir.display());
+            println!("{}", r.dir.display());
+            Ok(0)
+        }
         Phase::Summary => {
             let k = c.rekey.as_ref();
             let paths = r.rekey.as_ref().map(|j| j.paths.clone());

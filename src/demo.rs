@@ -123,8 +123,17 @@ pub fn rekey_change() -> crate::rekey::Change {
 /// and bob, are written to `<data_dir>/demo-rekey/<session>/`, and the rekey ceremony replaces
 /// them there with version 2 (carol removed, dave added). Nothing outside that folder changes.
 pub fn setup_rekey(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
+    setup_rekey_with(data_dir, clock, outside, &rekey_change())
+}
+
+fn setup_rekey_with(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    outside: Outside,
+    change: &crate::rekey::Change,
+) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
-    let plan = crate::rekey::plan(&roster, &rekey_change()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = crate::rekey::plan(&roster, change).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut signers = tokens(&roster);
     let mut sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
     for t in signers.iter_mut().take(2) {
@@ -149,6 +158,53 @@ pub fn setup_rekey(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> 
     c.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
     r.rekey = Some(crate::session::RekeyJob::new(plan.new, paths));
     Ok((c, r))
+}
+
+/// A ready-to-run DEMO offboarding: carol leaves. Her removal is a rekey of a scratch copy of the
+/// DEMO roster (as [`setup_rekey`], without a newcomer), followed by `items`; `job` makes the AWS
+/// changes (tests point it at the local AWS server; the DEMO has none).
+pub fn setup_offboard(
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    outside: Outside,
+    items: Vec<crate::ceremony::OffItem>,
+    job: crate::session::OffboardJob,
+    rehearsal: bool,
+) -> anyhow::Result<(Ceremony, Runner)> {
+    let change = crate::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
+    let (mut c, mut r) = setup_rekey_with(data_dir, clock, outside, &change)?;
+    c.offboard = Some(crate::ceremony::Offboard { person: "carol".into(), target_s: 15 * 60, items, rehearsal });
+    r.offboard = Some(job);
+    Ok((c, r))
+}
+
+/// Plays a DEMO offboarding unattended: the rekey without a newcomer, then every checklist item
+/// (AWS changes confirmed by both custodians on their keys), then the co-signature.
+pub fn play_offboard(c: &mut Ceremony, r: &mut Runner, reason: &str) {
+    drive(c, r, Intent::Begin { mode: Mode::Offboard, reason: reason.into(), ticket: None, scenario: Scenario::Standard });
+    for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
+        crate::session::present(c, r, serial);
+        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
+        drive(c, r, Intent::Touch);
+    }
+    drive(c, r, Intent::RekeyGo);
+    for _ in 0..c.checked.len() {
+        drive(c, r, Intent::Touch);
+    }
+    for who in 0..c.checked.len() {
+        drive(c, r, Intent::Acknowledge { who });
+    }
+    let n = c.offboard.as_ref().map_or(0, |o| o.items.len());
+    for i in 0..n {
+        drive(c, r, Intent::OffboardDo(i));
+        for who in 0..c.checked.len() {
+            drive(c, r, Intent::Acknowledge { who });
+        }
+    }
+    drive(c, r, Intent::OffboardFinish);
+    for _ in 0..c.checked.len() {
+        drive(c, r, Intent::Touch);
+    }
 }
 
 /// DEMO keys of `ids` whose serials `roster` names.

@@ -72,6 +72,26 @@ pub struct Runner {
     pending_recovery: Option<u64>,
     /// A rekey's work: the new version, where it goes, and what is made for it (memory only).
     pub rekey: Option<RekeyJob>,
+    /// An offboarding's AWS changes, in checklist order.
+    pub offboard: Option<OffboardJob>,
+}
+
+/// The AWS side of an offboarding: the IAM user, and for each checklist item the change to make
+/// (`None` for items people do).
+pub struct OffboardJob {
+    pub aws: Option<crate::aws::Aws>,
+    pub user: String,
+    pub actions: Vec<Option<crate::aws::offboard::Action>>,
+}
+
+impl OffboardJob {
+    fn apply(&self, item: usize) -> Result<(Option<String>, Option<String>), String> {
+        let action = self.actions.get(item).and_then(Option::as_ref).ok_or("this item is done by people, not by the tool")?;
+        let aws = self.aws.as_ref().ok_or("AWS is not configured")?;
+        let a = crate::aws::offboard::apply(aws, &self.user, action).map_err(|e| e.to_string())?;
+        let note = a.note.or_else(|| a.already_done.then(|| "already done".to_string()));
+        Ok((a.request_id, note))
+    }
 }
 
 /// What a rekey ceremony's runner holds: the new roster version and the live paths it replaces,
@@ -153,6 +173,7 @@ impl Runner {
             last_ts: String::new(),
             pending_recovery: None,
             rekey: None,
+            offboard: None,
         }
     }
 
@@ -312,7 +333,14 @@ impl Runner {
                 let result = self.sign_rekey(&id, serial, manifest);
                 vec![Intent::RekeySigned { id, result }]
             }
-            Effect::CommitRekey { present } => vec![Intent::RekeyCommitted(self.commit_rekey(&present))],
+            Effect::CommitRekey { present, rehearse } => vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse))],
+            Effect::OffboardApply { item } => {
+                let result = match self.offboard.as_ref() {
+                    Some(job) => job.apply(item),
+                    None => Err("this is not an offboarding".into()),
+                };
+                vec![Intent::OffboardApplied { item, result }]
+            }
             Effect::SignJournal { custodian, serial } => {
                 let result = self.sign_journal(custodian, serial);
                 vec![Intent::SessionSigned { custodian, result }]
@@ -540,7 +568,7 @@ impl Runner {
 
     /// Stages the new version and sealing, checks them (every quorum of `present` opens the
     /// runbook), then swaps them in. A failure before the swap leaves nothing live changed.
-    fn commit_rekey(&mut self, present: &[String]) -> Result<Vec<String>, String> {
+    fn commit_rekey(&mut self, present: &[String], rehearse: bool) -> Result<Vec<String>, String> {
         let job = self.rekey.as_ref().ok_or("this is not a rekey")?;
         let paths = job.paths.clone();
         let new = job.new.clone();
@@ -566,6 +594,11 @@ impl Runner {
                 return Err(e.to_string());
             }
         };
+        if rehearse {
+            // A drill proves the new sealing opens, then leaves the live files as they were.
+            crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
+            return Ok(opened);
+        }
         match rekey_crash_point() {
             None => crate::rekey::commit(&paths, None).map_err(|e| e.to_string())?,
             Some(stop) => {

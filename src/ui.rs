@@ -139,7 +139,7 @@ impl Theme {
         match mode {
             Mode::Drill => self.fg(Color::Yellow),
             Mode::Incident => self.fg(Color::Red),
-            Mode::Rekey => self.fg(Color::Magenta),
+            Mode::Rekey | Mode::Offboard => self.fg(Color::Magenta),
         }
     }
 }
@@ -198,7 +198,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     let cust_h = (c.info.quorum as u16 + 2).min(right.height / 2);
     let [cust, pane] = Layout::vertical([Constraint::Length(cust_h), Constraint::Min(3)]).areas(right);
     render_custodians(f, c, v, &t, cust);
-    render_pane(f, c, v, &t, pane);
+    render_pane(f, c, v, &t, pane, now);
     render_status(f, c, &t, status);
     f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t))), hints);
     if c.confirm_abort {
@@ -255,7 +255,7 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
         let halted_here = matches!(c.phase, Phase::Halted(_)) && i == now;
         let unsigned = i == sign_at && matches!(c.phase, Phase::Summary) && c.signed.is_empty();
         // "Notify team" passed without the "in use" notice delivered (acknowledged instead).
-        let announcing = if c.mode == Mode::Rekey { NoticePhase::RosterChanged } else { NoticePhase::InUse };
+        let announcing = if matches!(c.mode, Mode::Rekey | Mode::Offboard) { NoticePhase::RosterChanged } else { NoticePhase::InUse };
         let undelivered = i == c.notify_rail_index() && i < now && !c.notices.iter().any(|(p, _)| *p == announcing);
         let (sym, style) = if skipped || halted_here || unsigned {
             ("✘", t.bad())
@@ -455,7 +455,66 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
     }
 }
 
-fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
+/// The offboarding checklist: each item with its state, the clock against the target.
+fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, spin: &'a str, now: DateTime<Utc>) {
+    use crate::ceremony::OffState;
+    let Some(o) = &c.offboard else { return };
+    let elapsed = c
+        .started_ts
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|s| (now - s.with_timezone(&Utc)).num_seconds().max(0) as u64)
+        .unwrap_or(0);
+    let over = elapsed > o.target_s;
+    lines.push(Line::from(vec![
+        Span::styled(format!("Offboarding {}: {}/{} done", o.person, o.done(), o.items.len()), t.bold()),
+        Span::styled(
+            format!("   {:02}:{:02} of {:02}:00 target", elapsed / 60, elapsed % 60, o.target_s / 60),
+            if over { t.bad() } else { t.dim() },
+        ),
+    ]));
+    if o.rehearsal {
+        lines.push(Line::from(Span::styled("DRILL: AWS changes are confirmed but not made; the roster is not swapped.", t.dim())));
+    }
+    lines.push(Line::from(""));
+    for (i, x) in o.items.iter().enumerate() {
+        let (mark, style) = match &x.state {
+            OffState::Open => ("[ ]", Style::default()),
+            OffState::Confirming { .. } => ("[…]", t.accent()),
+            OffState::Applying => (spin, t.accent()),
+            OffState::Done { .. } => ("[✔]", t.ok()),
+            OffState::Failed(_) => ("[✘]", t.bad()),
+        };
+        let cursor = if i == v.step_cursor { "▶" } else { " " };
+        let who = if x.api.is_some() { "AWS" } else { "you" };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{cursor}{mark} "), style),
+            Span::raw(format!("{:>2}. ", i + 1)),
+            Span::styled(format!("{who}: "), t.dim()),
+            Span::raw(x.what.clone()),
+        ]));
+        match &x.state {
+            OffState::Confirming { acked, .. } => {
+                let names: Vec<String> = acked.iter().map(|w| c.person(c.checked[*w].custodian).id.clone()).collect();
+                lines.push(Line::from(Span::styled(
+                    format!("       confirmed on their key by: {}", if names.is_empty() { "nobody yet".into() } else { names.join(", ") }),
+                    t.accent(),
+                )));
+            }
+            OffState::Done { request_id: Some(r), note } => {
+                lines.push(Line::from(Span::styled(
+                    format!("       request id {r}{}", note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()),
+                    t.dim(),
+                )));
+            }
+            OffState::Done { request_id: None, note: Some(n) } => lines.push(Line::from(Span::styled(format!("       {n}"), t.dim()))),
+            OffState::Failed(e) => lines.push(Line::from(Span::styled(format!("       {e}"), t.bad()))),
+            _ => {}
+        }
+    }
+}
+
+fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now: DateTime<Utc>) {
     if matches!(c.phase, Phase::Runbook) {
         return render_runbook(f, c, v, t, area);
     }
@@ -482,6 +541,11 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
                 (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
                 (None, Mode::Drill) => " incident  [DRILL]".to_string(),
                 (None, Mode::Rekey) => "[REKEY] the custodians change (see below)".to_string(),
+                (None, Mode::Offboard) => format!(
+                    "[OFFBOARD{}] {} leaves",
+                    if c.rehearsal() { " DRILL" } else { "" },
+                    c.offboard.as_ref().map(|o| o.person.as_str()).unwrap_or("")
+                ),
             };
             lines.push(field(0, "Mode", mode));
             let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
@@ -582,6 +646,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             }
         }
         Phase::Rekey(stage) => render_rekey(&mut lines, c, v, t, stage, spin),
+        Phase::Offboard => render_offboard(&mut lines, c, v, t, spin, now),
         Phase::Notify { notice, status } => {
             let what = match notice {
                 NoticePhase::InUse => "\"root in use\"",
@@ -672,6 +737,29 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             let aborted = c.outcome == Some(crate::ceremony::Outcome::Aborted);
             let rekeyed = c.rekey.as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
             let headline = match (aborted, rekeyed) {
+                (false, _) if c.offboard.is_some() => {
+                    let o = c.offboard.as_ref().map(|o| (o.person.clone(), o.done(), o.items.len(), o.target_s)).unwrap_or_default();
+                    let took = c
+                        .started_ts
+                        .as_deref()
+                        .zip(c.last.as_ref().map(|w| w.ts.as_str()))
+                        .and_then(|(a, b)| {
+                            Some((DateTime::parse_from_rfc3339(b).ok()? - DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
+                        })
+                        .unwrap_or(0)
+                        .max(0) as u64;
+                    format!(
+                        "Offboarding of {} {}: {}/{} items done in {:02}:{:02} ({} the {}-minute target).",
+                        o.0,
+                        if c.rehearsal() { "REHEARSED" } else { "recorded" },
+                        o.1,
+                        o.2,
+                        took / 60,
+                        took % 60,
+                        if took <= o.3 { "within" } else { "OVER" },
+                        o.3 / 60
+                    )
+                }
                 (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
                 (true, None) if c.mode == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
                 (true, None) => "Ceremony ABORTED and recorded.".to_string(),
@@ -980,6 +1068,14 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Setup if c.rekey.is_some() => vec![("Tab", "next field"), ("Enter", "start"), ("Ctrl-C", "quit")],
             Phase::Setup => vec![("Tab", "next field"), ("←/→", "mode"), ("Enter", "start"), ("Ctrl-C", "quit")],
             Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
+            Phase::Offboard
+                if c.offboard
+                    .as_ref()
+                    .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) =>
+            {
+                vec![("1/2", "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
+            }
+            Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it"), ("Enter", "finish"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitKey, .. }) => {
                 vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")]

@@ -115,7 +115,22 @@ pub struct Report {
     pub roster_custodians: Vec<String>,
     /// A rekey's change, once the journal records it in place (`rekey.committed`).
     pub rekey: Option<RekeyRecord>,
+    /// An offboarding's outcome (`offboard.finished`), timed from the session's start.
+    pub offboard: Option<OffboardRecord>,
     pub timeline: Vec<Event>,
+}
+
+/// How an offboarding ended: who left, what was done, and how long it took against its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct OffboardRecord {
+    pub person: String,
+    pub done: u64,
+    pub total: u64,
+    pub not_done: Vec<u64>,
+    pub elapsed_s: Option<i64>,
+    pub target_s: u64,
+    /// AWS changes made (`offboard.applied`), with their request ids.
+    pub applied: Vec<String>,
 }
 
 /// What a rekey changed: the roster versions (SHA-256) before and after, who was added and removed.
@@ -276,6 +291,20 @@ struct Detail<'a> {
     opened: Option<Vec<String>>,
     #[serde(default)]
     by: Option<Vec<String>>,
+    #[serde(default, borrow)]
+    what: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    person: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    note: Option<Cow<'a, str>>,
+    #[serde(default)]
+    done: Option<u64>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(default)]
+    not_done: Option<Vec<u64>>,
+    #[serde(default)]
+    target_s: Option<u64>,
 }
 
 /// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
@@ -373,6 +402,33 @@ fn summary(d: &Detail) -> String {
             list(d.opened.as_deref())
         ),
         "rekey.failed" => format!("the swap did not happen: {}", s(&d.error)),
+        "offboard.done" => {
+            format!("offboarding item {} done ({}): {}", d.item.unwrap_or(0), d.by.as_deref().unwrap_or_default().join(" and "), s(&d.what))
+        }
+        "offboard.confirmed" => {
+            format!("{} confirmed item {} on their key: {} {}", s(&d.custodian), d.item.unwrap_or(0), s(&d.api), s(&d.target))
+        }
+        "offboard.applying" => format!("item {}: {} {} ...", d.item.unwrap_or(0), s(&d.api), s(&d.target)),
+        "offboard.applied" => format!(
+            "item {}: {} {} made (request id {}){}",
+            d.item.unwrap_or(0),
+            s(&d.api),
+            s(&d.target),
+            s(&d.request_id),
+            d.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default()
+        ),
+        "offboard.rehearsed" => format!("item {}: {} {} confirmed, not made (drill)", d.item.unwrap_or(0), s(&d.api), s(&d.target)),
+        "offboard.failed" => format!("item {}: {} {} FAILED: {}", d.item.unwrap_or(0), s(&d.api), s(&d.target), s(&d.error)),
+        "offboard.finished" => format!(
+            "offboarding of {} finished: {} of {} items done{}",
+            s(&d.person),
+            d.done.unwrap_or(0),
+            d.total.unwrap_or(0),
+            match d.not_done.as_deref() {
+                Some(v) if !v.is_empty() => format!("; NOT done: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+                _ => String::new(),
+            }
+        ),
         "runbook.failed" => format!("runbook could not be opened: {}", s(&d.error)),
         "step.done" | "step.undone" | "note" | "secret.revealed" | "closing.checked" | "closing.unchecked" => {
             small_summary(&d.kind, d.step, d.of, d.text.as_deref(), d.secret, d.step_for, d.item).unwrap_or_default()
@@ -457,6 +513,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         roster_rule: None,
         recovered: None,
         rekey: None,
+        offboard: None,
         clock_jumps: 0,
         scenario: None,
         notices: vec![],
@@ -559,6 +616,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
 
     // Walk the entries for the timeline and the signatures they carry.
     let mut checked_in: Vec<String> = vec![];
+    let mut applied: Vec<String> = vec![];
     let Read { events, specials, problems: placement } = read;
     let last_ts = events.last().map(|e| e.ts.clone());
     r.timeline = events;
@@ -605,7 +663,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         let signed = match d.kind.as_ref() {
             "custodian.verified" => Some((CHECKIN_NAMESPACE, d.challenge.as_deref())),
             "notice.acknowledged" => Some((crate::ceremony::ACK_NAMESPACE, d.statement.as_deref())),
-            "root.confirmed" => Some((crate::ceremony::CONFIRM_NAMESPACE, d.statement.as_deref())),
+            "root.confirmed" | "offboard.confirmed" => Some((crate::ceremony::CONFIRM_NAMESPACE, d.statement.as_deref())),
             _ => None,
         };
         if let Some((ns, msg)) = signed {
@@ -644,6 +702,28 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                 channel: d.channel.as_deref().map(str::to_string),
                 message_id: d.message_id.as_deref().map(str::to_string),
                 ts: d.ts.to_string(),
+            });
+        }
+        if d.kind == "offboard.applied" {
+            applied.push(format!(
+                "{} {} ({})",
+                d.api.as_deref().unwrap_or(""),
+                d.target.as_deref().unwrap_or(""),
+                d.request_id.as_deref().unwrap_or("no request id")
+            ));
+        }
+        if d.kind == "offboard.finished" {
+            let elapsed = r.started.as_deref().and_then(|a| {
+                Some((chrono::DateTime::parse_from_rfc3339(&d.ts).ok()? - chrono::DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
+            });
+            r.offboard = Some(OffboardRecord {
+                person: d.person.as_deref().unwrap_or("").to_string(),
+                done: d.done.unwrap_or(0),
+                total: d.total.unwrap_or(0),
+                not_done: d.not_done.clone().unwrap_or_default(),
+                elapsed_s: elapsed,
+                target_s: d.target_s.unwrap_or(0),
+                applied: applied.clone(),
             });
         }
         if d.kind == "rekey.committed" {
@@ -956,6 +1036,13 @@ fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), Strin
             "notice.acknowledged" => after("breakglass-ack")
                 .and_then(|m| m.strip_prefix("notice-"))
                 .is_some_and(|m| m.split_once(':').is_some_and(|(phase, head)| Some(phase) == d.phase.as_deref() && hex_of(head, 64))),
+            "offboard.confirmed" => after("breakglass-offboard").is_some_and(|m| {
+                // The API and the target hold colons themselves (`iam:...`, ARNs): compared whole.
+                d.item
+                    .zip(d.api.as_deref())
+                    .zip(d.target.as_deref())
+                    .is_some_and(|((item, api), target)| m == format!("{item}:{api}:{target}"))
+            }),
             "root.confirmed" => after("breakglass-root").zip(d.action.as_deref()).is_some_and(|(m, action)| {
                 m.strip_suffix(action).and_then(|t| t.strip_suffix(':')).is_some_and(|target| !target.is_empty() && !target.contains(':'))
             }),
@@ -991,6 +1078,19 @@ pub fn render_text(r: &Report) -> String {
         } else {
             s.push_str(&format!("PROBLEM: {}\n", p.what));
         }
+    }
+    if let Some(o) = &r.offboard {
+        s.push_str(&format!(
+            "offboarding of {}: {} of {} items done{}, in {} ({} the {}-minute target); AWS changes made: {}\n",
+            o.person,
+            o.done,
+            o.total,
+            if o.not_done.is_empty() { String::new() } else { format!(" (NOT done: {:?})", o.not_done) },
+            o.elapsed_s.map_or("an unknown time".into(), |e| format!("{:02}:{:02}", e / 60, e % 60)),
+            if o.elapsed_s.is_some_and(|e| e as u64 <= o.target_s) { "within" } else { "OVER" },
+            o.target_s / 60,
+            if o.applied.is_empty() { "none".to_string() } else { o.applied.len().to_string() }
+        ));
     }
     if let Some(k) = &r.rekey {
         s.push_str(&format!(

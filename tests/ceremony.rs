@@ -30,6 +30,7 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::DropRoot => "DropRoot",
             Effect::SignRekey { .. } => "SignRekey",
             Effect::CommitRekey { .. } => "CommitRekey",
+            Effect::OffboardApply { .. } => "OffboardApply",
         })
         .collect()
 }

@@ -452,3 +452,58 @@ fn a_trust_policy_names_the_user_by_exact_arn_or_unique_id_even_url_encoded() {
     let list = format!(r#"{{"Statement":[{{"Principal":{{"AWS":["arn:aws:iam::{ACCOUNT}:user/erin","{arn}"]}}}}]}}"#);
     assert!(trust_names(&list, &arn, ""));
 }
+
+/// The offboarding ceremony on DEMO keys against the local AWS server: carol leaves (removed from
+/// the roster), and her IAM user (seeded as "dave" here) loses everything, each change confirmed
+/// by both custodians on their keys and journalled with its request id; the bundle verifies. A
+/// drill of the same confirms every change and makes none, and swaps nothing.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_keys() {
+    use breakglass::ceremony::Phase;
+    let moto = MotoWithSsc::start();
+    let aws = Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap();
+    seed(&aws);
+    for rehearsal in [true, false] {
+        let s = survey(&aws, "dave").unwrap();
+        let actions = plan(&s);
+        assert_eq!(actions.len(), 12, "{actions:?}");
+        let (items, job_actions) = breakglass::commands::offboard_checklist("carol", "dave", Ok((actions.clone(), s.manual.clone())));
+        let job = breakglass::session::OffboardJob {
+            aws: Some(Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap()),
+            user: "dave".into(),
+            actions: job_actions,
+        };
+        let d = tempfile::tempdir().unwrap();
+        let clock = std::sync::Arc::new(breakglass::clock::FixedClock::new());
+        let outside = breakglass::session::Outside::outbox(d.path().join("outbox"));
+        let (mut c, mut r) = breakglass::demo::setup_offboard(d.path(), clock, outside, items, job, rehearsal).unwrap();
+        breakglass::demo::play_offboard(&mut c, &mut r, "carol leaves");
+        assert_eq!(c.phase, Phase::Summary, "{:?}", c.message);
+        let o = c.offboard.as_ref().unwrap();
+        assert_eq!(o.done(), o.items.len(), "{:?}", o.items);
+        let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
+        let count = |kind: &str| journal.lines().filter(|l| l.contains(&format!("\"kind\":\"{kind}\""))).count();
+        // Every AWS change: confirmed on both keys first.
+        assert_eq!(count("offboard.confirmed"), 2 * actions.len());
+        let report = breakglass::verify::verify_dir(&r.dir, Ok(&breakglass::trust::demo())).unwrap();
+        assert_eq!(report.status, breakglass::verify::Status::Valid, "{:?}", report.problems);
+        let rekeyed = breakglass::roster::Roster::load(&r.rekey.as_ref().unwrap().paths.roster).unwrap();
+        let after = survey(&aws, "dave").unwrap();
+        if rehearsal {
+            assert_eq!((count("offboard.rehearsed"), count("offboard.applied")), (actions.len(), 0));
+            assert_eq!(plan(&after).len(), actions.len(), "a drill changed AWS");
+            assert_eq!(rekeyed.version, 1, "a drill swapped the roster");
+        } else {
+            assert_eq!(count("offboard.applied"), actions.len());
+            let rep = report.offboard.as_ref().unwrap();
+            assert_eq!(rep.applied.len(), actions.len());
+            assert!(rep.applied.iter().all(|a| !a.contains("no request id")), "{:?}", rep.applied);
+            assert!(plan(&after).is_empty(), "{after:?}");
+            assert!(after.access_keys.iter().all(|k| !k.is_active()) && !after.login_profile && after.mfa_devices.is_empty());
+            assert!(after.groups.is_empty() && after.inline_policies.is_empty() && after.attached_policies.is_empty());
+            assert_eq!(rekeyed.version, 2);
+            assert!(rekeyed.custodian("carol").is_none());
+        }
+    }
+}

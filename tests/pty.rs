@@ -320,3 +320,39 @@ fn a_demo_rekey_in_the_terminal_replaces_carol_with_dave_and_verifies() {
     assert_eq!(v["rekey"]["added"], serde_json::json!(["dave"]));
     assert_eq!(v["rekey"]["removed"], serde_json::json!(["carol"]));
 }
+
+#[test]
+fn a_demo_offboarding_in_the_terminal_removes_carol_and_times_the_checklist() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn_args(data.path(), &["demo", "--offboard"], &[]);
+    s.wait_for("Start a session");
+    assert!(s.text().contains("OFFBOARD") && s.text().contains("carol leaves"), "{}", s.text());
+    s.keys("carol leaves, from the pty test");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    check_in(&mut s, "271828");
+    s.wait_for("check the change");
+    s.keys(ENTER);
+    s.wait_for("alice: touch your key to sign roster version 2");
+    s.keys(ENTER);
+    s.wait_for("bob: touch your key to sign roster version 2");
+    s.keys(ENTER);
+    s.wait_for("Offboarding carol: 0/4 done");
+    for n in 1..=4 {
+        s.keys(" ");
+        s.wait_for(&format!("Offboarding carol: {n}/4 done"));
+        s.keys(DOWN);
+    }
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Offboarding of carol recorded: 4/4 items done");
+    assert!(s.text().contains("within the 15-minute target"), "{}", s.text());
+    s.keys("q");
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit status {status:?}");
+}

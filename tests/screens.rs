@@ -658,3 +658,45 @@ fn rekey_swap_failed() {
     c.advance(Intent::RekeyCommitted(Err("the staged runbook does not check: bob+dave.age does not open to the runbook".into())));
     insta::assert_snapshot!(draw(&c, &v));
 }
+
+#[test]
+fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
+    use breakglass::aws::offboard::{Action, Manual};
+    let plan = breakglass::rekey::plan(
+        &breakglass::demo::roster(),
+        &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
+    )
+    .unwrap();
+    let actions = vec![
+        Action::DeactivateAccessKey { id: "AKIAEXAMPLE0000CAROL".into() },
+        Action::DeleteLoginProfile,
+        Action::RemoveFromGroup { group: "admins".into() },
+    ];
+    let (items, _) = breakglass::commands::offboard_checklist("carol", "carol", Ok((actions, vec![Manual::IdentityCenter])));
+    let mut c = ceremony(true);
+    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.offboard = Some(breakglass::ceremony::Offboard { person: "carol".into(), target_s: 900, items, rehearsal: false });
+    c.advance(Intent::Begin { mode: Mode::Offboard, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
+    journaled(&mut c, 0, "session.opened");
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::RekeyGo);
+    for id in ["alice", "bob"] {
+        c.advance(Intent::Touch);
+        c.advance(Intent::RekeySigned { id: id.into(), result: Ok("sig".into()) });
+    }
+    c.advance(Intent::RekeyCommitted(Ok(vec!["alice+bob.age".into()])));
+    c.advance(Intent::NoticeDone { phase: NP::RosterChanged, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    assert_eq!(c.phase, breakglass::ceremony::Phase::Offboard);
+    c.advance(Intent::OffboardDo(0));
+    c.advance(Intent::OffboardDo(1));
+    c.advance(Intent::OffboardDo(2));
+    c.advance(Intent::Acknowledge { who: 0 });
+    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    let mut v = view(&c);
+    v.step_cursor = 2;
+    let s = draw(&c, &v);
+    assert!(s.contains("confirmed on their key by: alice") && s.contains("OFFBOARD"), "{s}");
+    insta::assert_snapshot!(s);
+}

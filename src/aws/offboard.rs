@@ -156,6 +156,22 @@ impl Action {
         }
     }
 
+    /// What the change acts on (for the custodians' signed statement): the id, serial, group,
+    /// policy name or ARN; `login-profile` for the console password.
+    pub fn target(&self) -> String {
+        match self {
+            Action::DeactivateAccessKey { id }
+            | Action::DeactivateSshPublicKey { id }
+            | Action::DeactivateSigningCertificate { id }
+            | Action::DeactivateServiceCredential { id } => id.clone(),
+            Action::DeleteLoginProfile => "login-profile".into(),
+            Action::DeactivateMfa { serial } | Action::DeleteVirtualMfa { serial } => serial.clone(),
+            Action::RemoveFromGroup { group } => group.clone(),
+            Action::DeleteInlinePolicy { name } => name.clone(),
+            Action::DetachPolicy { arn } => arn.clone(),
+        }
+    }
+
     /// The IAM API that makes this change.
     pub fn api(&self) -> &'static str {
         match self {
