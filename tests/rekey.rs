@@ -306,6 +306,14 @@ fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
     assert_eq!(report["mode"], "rekey");
     assert_eq!(report["rekey"]["added"], serde_json::json!(["dave"]));
     assert_eq!(report["rekey"]["removed"], serde_json::json!(["carol"]));
+    // The "roster changed" notice names the new version and who came and went.
+    let outbox: String = std::fs::read_dir(d.path().join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .filter(|t| t.contains("roster_changed"))
+        .collect();
+    assert!(outbox.contains("added Dave Example (dave); removed carol") && outbox.contains("Roster version 2"), "{outbox}");
     // The co-signatures verify with stock ssh-keygen.
     for id in ["alice", "bob"] {
         let ok = Command::new("sh")
@@ -437,4 +445,34 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
     drive(&mut c, &mut r, Intent::RekeyGo);
     assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review));
     assert!(c.message.as_ref().is_some_and(|m| m.text.contains("needs 2 of its custodians")), "{:?}", c.message);
+}
+
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen (./scripts/test installs it)"]
+fn a_demo_offboarding_bundle_verifies_with_ssh_keygen_and_reports_the_time() {
+    common::require_tool("ssh-keygen", "openssh-client");
+    let d = tempfile::tempdir().unwrap();
+    let o = common::run(d.path(), &["demo", "--offboard", "--auto"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let session = std::path::PathBuf::from(stdout(&o).trim());
+    for id in ["alice", "bob"] {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
+            .current_dir(&session)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{id}: {}", String::from_utf8_lossy(&ok.stderr));
+    }
+    let v = common::run(d.path(), &["verify", session.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains("offboarding of carol: 4 of 4 items done") && stdout(&v).contains("within the 15-minute target"),
+        "{}",
+        stdout(&v)
+    );
+    // carol is gone from the rekeyed roster and from every sealed file.
+    let dir = rekey_dir(d.path());
+    assert!(Roster::load(&dir.join("roster.toml")).unwrap().custodian("carol").is_none());
+    assert_eq!(ids_of(&dir.join("runbook")), ["alice+bob.age"]);
 }
