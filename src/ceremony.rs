@@ -240,6 +240,24 @@ pub struct OffItem {
     /// What the change acts on (a key id, a group), named in the custodians' signed statement.
     pub target: String,
     pub state: OffState,
+    /// A step the sealed runbook adds (its section names offboarding), by step number: its text
+    /// is the runbook's and is never journalled, only the number.
+    pub runbook_step: Option<usize>,
+}
+
+impl OffItem {
+    /// An item people do (at the console, or by hand), confirmed on the screen.
+    pub fn people(what: impl Into<String>) -> Self {
+        Self { what: what.into(), api: None, target: String::new(), state: OffState::Open, runbook_step: None }
+    }
+
+    /// What the journal says of it: the words, or for a runbook step only its number.
+    fn journal_what(&self) -> String {
+        match self.runbook_step {
+            Some(n) => format!("runbook step {}", n + 1),
+            None => self.what.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1171,10 +1189,25 @@ impl Ceremony {
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
             (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, &mut fx),
             (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) if matches!(self.mode, Mode::Rekey | Mode::Offboard) => {
-                // Opened only to be sealed again for the new version: never shown.
-                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": rb.steps.len(), "for": "reseal"})));
+                // Opened to be sealed again for the new version, and for the offboarding steps
+                // the runbook adds: never shown.
+                let purpose = if self.rekey.is_some() { "reseal" } else { "offboarding steps" };
+                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": rb.steps.len(), "for": purpose})));
+                if let Some(o) = self.offboard.as_mut() {
+                    let added =
+                        rb.steps.iter().enumerate().filter(|(_, s)| s.section.to_lowercase().contains("offboard")).map(|(n, s)| OffItem {
+                            runbook_step: Some(n),
+                            ..OffItem::people(format!("Runbook step {}: {}", n + 1, s.text))
+                        });
+                    o.items.extend(added);
+                }
                 drop(rb);
-                self.rekey_review()
+                if self.rekey.is_some() {
+                    self.rekey_review()
+                } else {
+                    self.info_msg("Work down the checklist: Space does the item under the cursor.".into());
+                    Phase::Offboard
+                }
             }
             (Phase::Rekey(stage), intent) => self.rekey_step(stage, intent, &mut fx),
             (Phase::Offboard, intent) => self.offboard_step(intent, &mut fx),
@@ -1583,14 +1616,11 @@ impl Ceremony {
     /// (recorded as aborted), releases root if it had been announced, and collects signatures.
     fn quorum_present(&mut self, fx: &mut Vec<Effect>) -> Phase {
         let Some(rec) = self.recovering.clone() else {
-            if self.mode == Mode::Rekey || (self.mode == Mode::Offboard && self.rekey.is_some()) {
-                // No root is touched: the runbook is opened only to be sealed again.
+            if matches!(self.mode, Mode::Rekey | Mode::Offboard) {
+                // No root is touched: the runbook is opened to be sealed again (and, for an
+                // offboarding, for the steps it adds to the checklist), never shown.
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 return Phase::Unseal { failed: None };
-            }
-            if self.mode == Mode::Offboard {
-                self.info_msg("Work down the checklist: Space does the item under the cursor.".into());
-                return Phase::Offboard;
             }
             return self.send_notice(NoticePhase::InUse, fx);
         };
@@ -2118,7 +2148,7 @@ impl Ceremony {
                 } else if matches!(item.state, OffState::Done { .. }) {
                     self.info_msg(format!("Item {} is done (recorded).", i + 1));
                 } else if item.api.is_none() {
-                    fx.push(self.entry("offboard.done", json!({"item": i + 1, "what": item.what, "by": self.checked_ids()})));
+                    fx.push(self.entry("offboard.done", json!({"item": i + 1, "what": item.journal_what(), "by": self.checked_ids()})));
                     self.set_item(i, OffState::Done { request_id: None, note: None });
                     self.message = None;
                 } else {

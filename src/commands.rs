@@ -345,8 +345,8 @@ pub fn offboard_checklist(
     user: &str,
     aws: Result<(Vec<crate::aws::offboard::Action>, Vec<crate::aws::offboard::Manual>), String>,
 ) -> (Vec<crate::ceremony::OffItem>, Vec<Option<crate::aws::offboard::Action>>) {
-    use crate::ceremony::{OffItem, OffState};
-    let people = |what: String| OffItem { what, api: None, target: String::new(), state: OffState::Open };
+    use crate::ceremony::OffItem;
+    let people = OffItem::people;
     let mut items = vec![
         people(format!("Change the AWS root password at the console ({person} may know it); seal the new one in the safe")),
         people("Replace root's MFA device: register the safe's new hardware token, then remove the old one".into()),
@@ -361,7 +361,7 @@ pub fn offboard_checklist(
                 actions.push(None);
             }
             for a in plan {
-                items.push(OffItem { what: a.describe(user), api: Some(a.api().to_string()), target: a.target(), state: OffState::Open });
+                items.push(OffItem { api: Some(a.api().to_string()), target: a.target(), ..OffItem::people(a.describe(user)) });
                 actions.push(Some(a));
             }
             for m in manual {

@@ -381,6 +381,9 @@ fn summary(d: &Detail) -> String {
         "runbook.unsealed" if d.purpose.as_deref() == Some("reseal") => {
             format!("runbook opened to be sealed again for the new roster ({} steps, not shown)", d.steps.unwrap_or(0))
         }
+        "runbook.unsealed" if d.purpose.as_deref() == Some("offboarding steps") => {
+            format!("runbook opened for its offboarding steps ({} steps, not shown)", d.steps.unwrap_or(0))
+        }
         "runbook.unsealed" => format!("runbook unsealed ({} steps)", d.steps.unwrap_or(0)),
         "rekey.approved" => format!(
             "the roster change was approved by {} (new version {})",

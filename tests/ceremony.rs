@@ -659,3 +659,65 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     assert!(matches!(c.phase, Phase::Sign { .. }), "{:?}", c.phase);
     assert!(c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close) }).is_empty());
 }
+
+/// An offboarding of someone who is not a custodian: no rekey; the runbook is opened (never shown)
+/// for the steps its "Offboarding" section adds, whose text never reaches the journal.
+#[test]
+fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only() {
+    use breakglass::ceremony::{OffItem, Offboard};
+    let mut c = ceremony(true);
+    c.offboard = Some(Offboard {
+        person: "mallory".into(),
+        target_s: 900,
+        items: vec![OffItem::people("Rotate root's password")],
+        rehearsal: false,
+    });
+    begin(&mut c, Mode::Offboard);
+    check_in(&mut c, 0);
+    let fx = check_in(&mut c, 1);
+    assert!(kinds(&fx).contains(&"Unseal"), "{:?}", kinds(&fx));
+    let rb = "# Runbook\n\n## Recover root\n\n- [ ] Open the console\n\n## Offboarding an administrator\n\n- [ ] Revoke the VPN certificate of the departing admin\n";
+    let fx = c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(rb)))));
+    assert_eq!(c.phase, Phase::Offboard);
+    assert!(!format!("{fx:?}").contains("VPN"), "runbook text in the journal: {fx:?}");
+    let o = c.offboard.as_ref().unwrap();
+    assert_eq!(o.items.len(), 2);
+    assert_eq!(o.items[1].what, "Runbook step 2: Revoke the VPN certificate of the departing admin");
+    let fx = c.advance(Intent::OffboardDo(1));
+    let dbg = format!("{fx:?}");
+    assert!(dbg.contains("offboard.done") && dbg.contains("runbook step 2") && !dbg.contains("VPN"), "{dbg}");
+    // An AWS change cannot be made without every custodian confirming it on their key.
+    let fx = c.advance(Intent::OffboardFinish);
+    assert!(kinds(&fx).contains(&"offboard.finished") && kinds(&fx).contains(&"session.closed"), "{:?}", kinds(&fx));
+    assert!(format!("{fx:?}").contains("not_done"));
+}
+
+#[test]
+fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
+    use breakglass::ceremony::{OffItem, OffState, Offboard};
+    let mut c = ceremony(true);
+    let item = OffItem {
+        api: Some("iam:DeleteLoginProfile".into()),
+        target: "login-profile".into(),
+        ..OffItem::people("Delete the console password")
+    };
+    c.offboard = Some(Offboard { person: "mallory".into(), target_s: 900, items: vec![item], rehearsal: false });
+    begin(&mut c, Mode::Offboard);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse("# R\n")))));
+    let fx = c.advance(Intent::OffboardDo(0));
+    assert!(!kinds(&fx).contains(&"OffboardApply"));
+    // The same custodian twice does not count twice.
+    c.advance(Intent::Acknowledge { who: 0 });
+    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    assert!(!kinds(&fx).contains(&"OffboardApply"), "{:?}", kinds(&fx));
+    let fx = c.advance(Intent::Acknowledge { who: 0 });
+    assert!(fx.is_empty(), "{:?}", kinds(&fx));
+    c.advance(Intent::Acknowledge { who: 1 });
+    let fx = c.advance(Intent::Attested { custodian: 1, result: Ok("sig".into()) });
+    assert_eq!(kinds(&fx), ["offboard.confirmed", "offboard.applying", "OffboardApply"]);
+    let fx = c.advance(Intent::OffboardApplied { item: 0, result: Ok((Some("req-1".into()), None)) });
+    assert_eq!(kinds(&fx), ["offboard.applied"]);
+    assert!(matches!(c.offboard.as_ref().unwrap().items[0].state, OffState::Done { .. }));
+}
