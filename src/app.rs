@@ -345,7 +345,7 @@ impl App {
             KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
             KeyCode::Right | KeyCode::Char(' ') if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
             // A rekey's mode is fixed by the command that started it.
-            KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if f.field == 0 && f.mode == Mode::Rekey => {}
+            KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if f.field == 0 && matches!(f.mode, Mode::Rekey | Mode::Offboard) => {}
             KeyCode::Left | KeyCode::Right if f.field == 0 => {
                 f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
                 if f.mode == Mode::Incident {

@@ -220,8 +220,12 @@ pub enum RekeyStage {
 /// An offboarding: who leaves, the checklist that strips their access, and the time it should take.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Offboard {
+    /// Enter was pressed once with items open: a second Enter finishes.
+    pub finish_armed: bool,
     /// Who leaves (a custodian id, or an administrator's name).
     pub person: String,
+    /// Their IAM user, named in every statement the custodians sign for an AWS change.
+    pub iam_user: String,
     /// The target time for the whole offboarding, in seconds ("strip all privileges in minutes").
     pub target_s: u64,
     pub items: Vec<OffItem>,
@@ -229,8 +233,8 @@ pub struct Offboard {
     pub rehearsal: bool,
 }
 
-/// One item of an offboarding checklist.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One item of an offboarding checklist. Its Debug output hides a runbook step's text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OffItem {
     /// What to do, in plain words.
     pub what: String,
@@ -243,6 +247,17 @@ pub struct OffItem {
     /// A step the sealed runbook adds (its section names offboarding), by step number: its text
     /// is the runbook's and is never journalled, only the number.
     pub runbook_step: Option<usize>,
+}
+
+impl std::fmt::Debug for OffItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OffItem")
+            .field("what", &self.journal_what())
+            .field("api", &self.api)
+            .field("target", &self.target)
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl OffItem {
@@ -1155,6 +1170,7 @@ impl Ceremony {
                                 "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
                                 "offboard": self.offboard.as_ref().map(|o| json!({
                                     "person": o.person,
+                                    "iam_user": o.iam_user,
                                     "target_s": o.target_s,
                                     "items": o.items.len(),
                                     "rehearsal": o.rehearsal,
@@ -2081,6 +2097,19 @@ impl Ceremony {
                 }
             },
             (RekeyStage::Committing, Intent::RekeyCommitted(result)) => match result {
+                Ok(opened) if self.rehearsal() => {
+                    // A drill: the new sealing was staged, checked and removed; nothing changed,
+                    // and the team is not told of a change that did not happen.
+                    fx.push(self.entry(
+                        "rekey.rehearsed",
+                        json!({"old_roster_sha256": k.old_sha256, "new_roster_sha256": k.new_sha256, "new_version": k.new_version, "opened": opened}),
+                    ));
+                    self.info_msg(format!(
+                        "DRILL: version {} was sealed and checked, then set aside: the roster is unchanged. Now the checklist.",
+                        k.new_version
+                    ));
+                    Phase::Offboard
+                }
                 Ok(opened) => {
                     fx.push(self.entry(
                         "rekey.committed",
@@ -2124,9 +2153,10 @@ impl Ceremony {
     pub fn offboard_statement(&self, i: usize) -> String {
         let item = self.offboard.as_ref().and_then(|o| o.items.get(i));
         format!(
-            "breakglass-offboard:{}:{}:{}:{}",
+            "breakglass-offboard:{}:{}:{}:{}:{}",
             self.info.session_id,
             i + 1,
+            self.offboard.as_ref().map(|o| o.iam_user.as_str()).unwrap_or(""),
             item.and_then(|x| x.api.as_deref()).unwrap_or(""),
             item.map(|x| x.target.as_str()).unwrap_or("")
         )
@@ -2140,6 +2170,11 @@ impl Ceremony {
 
     fn offboard_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         let Some(o) = self.offboard.clone() else { return Phase::Offboard };
+        if !matches!(intent, Intent::OffboardFinish | Intent::Tick { .. })
+            && let Some(x) = self.offboard.as_mut()
+        {
+            x.finish_armed = false;
+        }
         match intent {
             Intent::OffboardDo(i) if i < o.items.len() => {
                 let item = &o.items[i];
@@ -2194,7 +2229,7 @@ impl Ceremony {
                         let item = &o.items[i];
                         fx.push(self.entry(
                             "offboard.confirmed",
-                            json!({"item": i + 1, "api": item.api, "target": item.target, "custodian": self.roster[custodian].id, "statement": self.offboard_statement(i), "sshsig": sig}),
+                            json!({"item": i + 1, "iam_user": o.iam_user, "api": item.api, "target": item.target, "custodian": self.roster[custodian].id, "statement": self.offboard_statement(i), "sshsig": sig}),
                         ));
                         acked.push(who);
                         if acked.len() < self.checked.len() {
@@ -2240,6 +2275,17 @@ impl Ceremony {
                 }
                 let open: Vec<usize> =
                     o.items.iter().enumerate().filter(|(_, x)| !matches!(x.state, OffState::Done { .. })).map(|(i, _)| i + 1).collect();
+                if !open.is_empty() && !o.finish_armed {
+                    if let Some(x) = self.offboard.as_mut() {
+                        x.finish_armed = true;
+                    }
+                    self.refuse(format!(
+                        "{} item(s) not done ({}). Press Enter again to finish anyway: they are recorded as NOT done.",
+                        open.len(),
+                        open.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ));
+                    return Phase::Offboard;
+                }
                 fx.push(self.entry(
                     "offboard.finished",
                     json!({"person": o.person, "done": o.done(), "total": o.items.len(), "not_done": open, "target_s": o.target_s}),

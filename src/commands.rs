@@ -421,8 +421,14 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
         runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     }
-    ceremony.offboard =
-        Some(crate::ceremony::Offboard { person: a.id.clone(), target_s: a.target_minutes * 60, items, rehearsal: a.drill });
+    ceremony.offboard = Some(crate::ceremony::Offboard {
+        person: a.id.clone(),
+        iam_user: user.clone(),
+        target_s: a.target_minutes * 60,
+        items,
+        rehearsal: a.drill,
+        finish_armed: false,
+    });
     runner.offboard = Some(crate::session::OffboardJob { aws: aws.ok(), user, actions });
     let start = crate::app::Start {
         mode: Mode::Offboard,
@@ -1023,6 +1029,10 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                     println!("trusted: {}", t.describe());
                     if let Some(w) = t.warning() {
                         println!("WARNING: {w}");
+                    }
+                    if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
+                        println!("REFUSED by the ceremony: {why}");
+                        return Ok(1);
                     }
                     if !attested_ok {
                         println!(

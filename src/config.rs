@@ -119,6 +119,10 @@ fn default_retention() -> u32 {
 pub struct TrustCfg {
     /// SHA-256 (hex) of the roster the organisation trusts; later versions must chain to it.
     pub roster_sha256: Option<String>,
+    /// The lowest roster version the ceremony accepts: raise it after a rekey, so that an older
+    /// version put back (with a custodian who was removed) is refused even though it chains to
+    /// the pin.
+    pub min_version: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -173,7 +173,14 @@ pub fn setup_offboard(
 ) -> anyhow::Result<(Ceremony, Runner)> {
     let change = crate::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
     let (mut c, mut r) = setup_rekey_with(data_dir, clock, outside, &change)?;
-    c.offboard = Some(crate::ceremony::Offboard { person: "carol".into(), target_s: 15 * 60, items, rehearsal });
+    c.offboard = Some(crate::ceremony::Offboard {
+        person: "carol".into(),
+        iam_user: job.user.clone(),
+        target_s: 15 * 60,
+        items,
+        rehearsal,
+        finish_armed: false,
+    });
     r.offboard = Some(job);
     Ok((c, r))
 }

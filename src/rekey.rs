@@ -272,7 +272,7 @@ pub fn check_staged(
 /// The steps of [`commit`], in order. A test stops after any of them, as a kill would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
-    /// Both versions (and their signatures) are in `history/`.
+    /// The old version (and its signatures) is in `history/`.
     History,
     /// The commit point: the live runbook is the new sealing.
     Exchanged,
@@ -293,10 +293,11 @@ impl Step {
 pub fn commit(paths: &Paths, stop_after: Option<Step>) -> Result<(), RekeyError> {
     let stop = |s: Step| stop_after == Some(s);
     // Both versions in history/, content-addressed: harmless if the rekey goes no further.
+    // The old version in history/ (so sessions under it still verify). The new one goes there
+    // only after the commit point: a successor in history/ tells the ceremony that the live
+    // roster was rolled back (trust::rolled_back), which must never follow a rekey undone.
     let old = Roster::load(&paths.roster).map_err(|e| RekeyError::Staged(e.to_string()))?;
-    let new = Roster::load(&paths.staged_roster()).map_err(|e| RekeyError::Staged(e.to_string()))?;
     keep_in_history(paths, &paths.roster, &old)?;
-    keep_in_history(paths, &paths.staged_roster(), &new)?;
     if stop(Step::History) {
         return Ok(());
     }
@@ -312,6 +313,7 @@ fn finish(paths: &Paths, stop_after: Option<Step>) -> Result<(), RekeyError> {
     let staged = paths.staged_roster();
     if staged.exists() {
         let new = Roster::load(&staged).map_err(|e| RekeyError::Staged(e.to_string()))?;
+        keep_in_history(paths, &staged, &new)?;
         let ids = signer_ids(&staged, &new, &paths.history());
         let (sigs, _) = crate::roster::read_signatures(&staged, ids.iter().map(String::as_str));
         // Signature files of the live roster that the new version does not have are removed: a
@@ -355,31 +357,50 @@ pub enum Settled {
 }
 
 /// Finishes or undoes an interrupted rekey, so that the live files are either all the old
-/// version or all the new one. The live sealed runbook decides: sealed for the staged roster
-/// means the exchange happened (finish); otherwise it did not (roll back).
+/// version or all the new one. The live sealed runbook's `MANIFEST.toml` decides, compared with
+/// the SHA-256 of the raw roster files (nothing else is parsed or hashed, so a damaged file cannot
+/// tip the decision): sealed for the staged roster means the exchange happened (finish); sealed
+/// for the live roster means it did not (undo), or that only the clean-up was left. Anything
+/// else is an error, and nothing is deleted.
 pub fn settle(paths: &Paths) -> Result<Settled, RekeyError> {
     if !paths.pending() {
         return Ok(Settled::Nothing);
     }
-    let live = Sealed::read_dir(&paths.runbook).ok().map(|s| s.manifest.roster_sha256);
-    let staged_roster = Roster::load(&paths.staged_roster()).ok().map(|r| r.sha256());
-    let live_roster = Roster::load(&paths.roster).ok().map(|r| r.sha256());
-    let committed = match (&live, &staged_roster) {
-        (Some(l), Some(s)) => l == s,
-        // The roster was already moved in: committed if the live sealing matches it.
-        (Some(l), None) => live_roster.as_ref() == Some(l) && !paths.staged_roster().exists(),
-        (None, _) => false,
-    };
-    if committed {
-        finish(paths, None)?;
-        return Ok(Settled::Finished);
-    }
-    for p in [paths.staged_runbook(), paths.staged_roster_dir()] {
-        if p.exists() {
-            std::fs::remove_dir_all(&p).map_err(io("cannot remove", &p))?;
+    let sha =
+        |p: &Path| std::fs::read(p).ok().map(|b| hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))));
+    let live = crate::fsread::read_following(&paths.runbook.join(seal::MANIFEST), 1 << 20)
+        .ok()
+        .and_then(|b| seal::Manifest::parse(&b).ok())
+        .map(|m| m.roster_sha256);
+    let staged_roster = sha(&paths.staged_roster());
+    let live_roster = sha(&paths.roster);
+    let cleanup = |paths: &Paths| -> Result<(), RekeyError> {
+        for p in [paths.staged_runbook(), paths.staged_roster_dir()] {
+            if p.exists() {
+                std::fs::remove_dir_all(&p).map_err(io("cannot remove", &p))?;
+            }
         }
+        Ok(())
+    };
+    match live {
+        Some(l) if staged_roster.as_ref() == Some(&l) => {
+            finish(paths, None)?;
+            Ok(Settled::Finished)
+        }
+        Some(l) if live_roster.as_ref() == Some(&l) => {
+            cleanup(paths)?;
+            // With the staged roster still there, the exchange never happened; without it, the
+            // roster was moved in and only the clean-up was left.
+            Ok(if staged_roster.is_some() { Settled::RolledBack } else { Settled::Finished })
+        }
+        _ => Err(RekeyError::Staged(format!(
+            "an interrupted rekey left {} and {}, and the live sealed runbook ({}) is sealed for neither the live roster nor the staged one; nothing was deleted. Compare roster_sha256 in {}/MANIFEST.toml with `sha256sum` of the rosters, and restore the matching pair from the organisation's copy",
+            paths.staged_roster_dir().display(),
+            paths.staged_runbook().display(),
+            paths.runbook.display(),
+            paths.runbook.display()
+        ))),
     }
-    Ok(Settled::RolledBack)
 }
 
 /// Ids that may have signed `r` at `path`: its custodians and the previous version's.

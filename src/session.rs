@@ -931,6 +931,7 @@ fn mode_of(v: &serde_json::Value) -> crate::ceremony::Mode {
     match v.as_str() {
         Some("drill") => crate::ceremony::Mode::Drill,
         Some("rekey") => crate::ceremony::Mode::Rekey,
+        Some("offboard") => crate::ceremony::Mode::Offboard,
         _ => crate::ceremony::Mode::Incident,
     }
 }

@@ -356,6 +356,40 @@ fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) ->
     })))
 }
 
+/// Why the trusted roster looks rolled back to an older version, if it does: older than
+/// `[trust] min_version`, or `history/` beside it holds its successor (a later version made from
+/// it, as a rekey leaves behind). Putting an old version back would bring back a custodian who
+/// was removed, and it still chains to the pin: the ceremony refuses it.
+pub fn rolled_back(t: &TrustedRoster, min_version: Option<u32>) -> Option<String> {
+    let r = t.roster();
+    if let Some(min) = min_version.filter(|m| r.version < *m) {
+        return Some(format!(
+            "this is roster version {}, older than [trust] min_version = {min}: an older version was put back (it may list someone who was removed). Restore the current version from history/, or ask who changed it",
+            r.version
+        ));
+    }
+    let history = r.path.as_deref()?.parent()?.join("history");
+    let sha = r.sha256();
+    for e in std::fs::read_dir(&history).ok()?.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml")
+            && let Ok(next) = Roster::load(&p)
+            && next.previous.as_deref() == Some(sha.as_str())
+            && next.sha256() == p.file_stem().and_then(|s| s.to_str()).unwrap_or("")
+        {
+            return Some(format!(
+                "history/ holds version {} ({}), made from this version {}: the live roster was rolled back (it may list someone who was removed). Restore it: cp {} {} (with its .sig files), then `breakglass roster check`",
+                next.version,
+                &next.sha256()[..12],
+                r.version,
+                p.display(),
+                r.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    None
+}
+
 /// The roster a folder of sessions is checked against (`drill report`, `audit`, the archive).
 pub enum Anchor {
     /// The configured roster, trusted from the pin: every bundle is checked against it.
@@ -413,6 +447,9 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
 /// The roster a real ceremony (or a rekey) may run with: configured, pinned, chaining to the pin.
 pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
     let t = resolve(config, None, None)?;
+    if let Some(why) = rolled_back(&t, config.trust.min_version) {
+        return Err(TrustError::Unreadable { path: t.roster().path.clone().unwrap_or_default(), why });
+    }
     if t.rule == Rule::Demo {
         return Err(TrustError::Unreadable {
             path: t.roster().path.clone().unwrap_or_default(),

@@ -305,6 +305,8 @@ struct Detail<'a> {
     not_done: Option<Vec<u64>>,
     #[serde(default)]
     target_s: Option<u64>,
+    #[serde(default, borrow)]
+    iam_user: Option<Cow<'a, str>>,
 }
 
 /// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
@@ -409,8 +411,21 @@ fn summary(d: &Detail) -> String {
             format!("offboarding item {} done ({}): {}", d.item.unwrap_or(0), d.by.as_deref().unwrap_or_default().join(" and "), s(&d.what))
         }
         "offboard.confirmed" => {
-            format!("{} confirmed item {} on their key: {} {}", s(&d.custodian), d.item.unwrap_or(0), s(&d.api), s(&d.target))
+            format!(
+                "{} confirmed item {} on their key: {} {} of IAM user {}",
+                s(&d.custodian),
+                d.item.unwrap_or(0),
+                s(&d.api),
+                s(&d.target),
+                s(&d.iam_user)
+            )
         }
+        "rekey.rehearsed" => format!(
+            "DRILL: roster version {} ({}) sealed and checked, then set aside (opened: {}); nothing changed",
+            d.new_version.unwrap_or(0),
+            short(&s(&d.new_roster_sha256)),
+            list(d.opened.as_deref())
+        ),
         "offboard.applying" => format!("item {}: {} {} ...", d.item.unwrap_or(0), s(&d.api), s(&d.target)),
         "offboard.applied" => format!(
             "item {}: {} {} made (request id {}){}",
@@ -1042,9 +1057,10 @@ fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), Strin
             "offboard.confirmed" => after("breakglass-offboard").is_some_and(|m| {
                 // The API and the target hold colons themselves (`iam:...`, ARNs): compared whole.
                 d.item
+                    .zip(d.iam_user.as_deref())
                     .zip(d.api.as_deref())
                     .zip(d.target.as_deref())
-                    .is_some_and(|((item, api), target)| m == format!("{item}:{api}:{target}"))
+                    .is_some_and(|(((item, user), api), target)| !user.is_empty() && m == format!("{item}:{user}:{api}:{target}"))
             }),
             "root.confirmed" => after("breakglass-root").zip(d.action.as_deref()).is_some_and(|(m, action)| {
                 m.strip_suffix(action).and_then(|t| t.strip_suffix(':')).is_some_and(|target| !target.is_empty() && !target.contains(':'))

@@ -217,6 +217,15 @@ fn a_rekey_stopped_at_any_step_leaves_the_old_or_the_new_state_never_a_mix() {
         if let Some(step) = stop {
             rekey::commit(&paths, Some(*step)).unwrap();
         }
+        if *stop == Some(Step::Exchanged) {
+            std::fs::copy(paths.runbook.join("alice+bob.age"), d.join("alice+bob.age.good")).unwrap();
+            // A damaged sealed file does not tip the decision: the manifest and the raw roster
+            // bytes decide.
+            let f = paths.runbook.join("alice+bob.age");
+            let mut b = std::fs::read(&f).unwrap();
+            b.push(0);
+            std::fs::write(&f, b).unwrap();
+        }
         let settled = rekey::settle(&paths).unwrap();
         let expected = match stop {
             None | Some(Step::History) => Settled::RolledBack,
@@ -227,6 +236,11 @@ fn a_rekey_stopped_at_any_step_leaves_the_old_or_the_new_state_never_a_mix() {
         assert!(!paths.pending(), "stopped after {stop:?}: staging left");
         // Either all old or all new: the live roster and the live sealing agree, and the trust
         // rule accepts the live roster.
+        if *stop == Some(Step::Exchanged) {
+            // Put the damaged file right again (the organisation's copy) before reading it whole.
+            let good = std::fs::read(d.join("alice+bob.age.good")).unwrap();
+            std::fs::write(paths.runbook.join("alice+bob.age"), good).unwrap();
+        }
         let roster = Roster::load(&paths.roster).unwrap();
         let sealed = Sealed::read_dir(&paths.runbook).unwrap();
         assert_eq!(sealed.manifest.roster_sha256, roster.sha256(), "stopped after {stop:?}: a mix");
@@ -475,4 +489,37 @@ fn a_demo_offboarding_bundle_verifies_with_ssh_keygen_and_reports_the_time() {
     let dir = rekey_dir(d.path());
     assert!(Roster::load(&dir.join("roster.toml")).unwrap().custodian("carol").is_none());
     assert_eq!(ids_of(&dir.join("runbook")), ["alice+bob.age"]);
+}
+
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn an_old_roster_put_back_after_a_rekey_is_refused_though_it_chains_to_the_pin() {
+    let org = Org::new();
+    let paths = sealed_v1(&org);
+    let dave = person(&org.path().join("keys"), "dave", 1004);
+    let v2 = rekey_remove_carol_add_dave(&org, &dave, &paths);
+    rekey::commit(&paths, None).unwrap();
+    assert_eq!(org.check().status.code(), Some(0));
+    // Someone puts v1 (with carol) back, signatures and all: it still chains to the pin.
+    let v1 = v2.previous.clone().unwrap();
+    let h = org.path().join("history").join(format!("{v1}.toml"));
+    org.replace_roster(&std::fs::read_to_string(&h).unwrap());
+    for id in ["alice", "bob"] {
+        std::fs::copy(format!("{}.{id}.sig", h.display()), format!("{}.{id}.sig", org.roster().display())).unwrap();
+    }
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("rolled back") && stdout(&o).contains(&v2.sha256()[..12]), "{}", stdout(&o));
+    // With history/ cleaned too, [trust] min_version still refuses it.
+    for e in std::fs::read_dir(org.path().join("history")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&v2.sha256()) {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    assert_eq!(org.check().status.code(), Some(0));
+    let cfg = std::fs::read_to_string(org.config()).unwrap();
+    std::fs::write(org.config(), cfg.replacen("[trust]\n", "[trust]\nmin_version = 2\n", 1)).unwrap();
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("older than [trust] min_version = 2"), "{}", stdout(&o));
 }

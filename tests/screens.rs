@@ -675,7 +675,14 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     let (items, _) = breakglass::commands::offboard_checklist("carol", "carol", Ok((actions, vec![Manual::IdentityCenter])));
     let mut c = ceremony(true);
     c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
-    c.offboard = Some(breakglass::ceremony::Offboard { person: "carol".into(), target_s: 900, items, rehearsal: false });
+    c.offboard = Some(breakglass::ceremony::Offboard {
+        person: "carol".into(),
+        target_s: 900,
+        items,
+        rehearsal: false,
+        iam_user: "carol".into(),
+        finish_armed: false,
+    });
     c.advance(Intent::Begin { mode: Mode::Offboard, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
