@@ -236,6 +236,13 @@ pub struct OffboardArgs {
     /// Rehearse: everything but the AWS writes and the roster swap.
     #[arg(long)]
     pub drill: bool,
+    /// A successor custodian joining as ID leaves (the `[[custodian]]` entry `breakglass enroll`
+    /// printed): needed when removing ID alone would leave fewer than two, or fewer than the quorum.
+    #[arg(long, value_name = "FILE")]
+    pub add: Vec<PathBuf>,
+    /// The quorum after ID leaves (default: unchanged).
+    #[arg(long, value_name = "N")]
+    pub quorum: Option<usize>,
     /// Why (recorded, and sent to the team).
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,

@@ -102,12 +102,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     harden_process();
     let env = Env::load(&cli)?;
     let command = cli.command.unwrap_or(Command::Ceremony(Default::default()));
-    // A rekey killed mid-swap is finished or undone before anything reads the roster or runbook.
-    if !matches!(
-        command,
-        Command::Completions { .. } | Command::Man | Command::Enroll(_) | Command::Demo(_) | Command::Roster(RosterCmd::Settle)
-    ) {
+    // A rekey killed mid-swap is finished or undone before a ceremony uses the roster or the
+    // runbook; read-only commands only say so (they never change files).
+    if matches!(command, Command::Ceremony(_) | Command::Offboard(_) | Command::Recover(_) | Command::Roster(RosterCmd::Rekey(_))) {
         settle_rekey(&env)?;
+    } else if let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path())
+        && (crate::rekey::Paths { roster, runbook }).pending()
+        && !matches!(command, Command::Roster(RosterCmd::Settle))
+    {
+        eprintln!("warning: an interrupted rekey left its staging beside the roster: `breakglass roster settle` finishes or undoes it");
     }
     match command {
         Command::Demo(a) if a.rekey => demo_rekey(&env, a.auto, a.session.reason),
@@ -285,6 +288,13 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::
         let dir = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         for c in add.custodian {
             for name in &c.attestation {
+                if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.') {
+                    bail!(
+                        "{}: {}'s attestation file `{name}` must be a plain file name next to it (as `breakglass enroll` writes them)",
+                        f.display(),
+                        c.id
+                    );
+                }
                 let (from, to) = (dir.join(name), roster_dir.join(name));
                 let bytes = std::fs::read(&from).with_context(|| {
                     format!("{}'s attestation file {} is missing: put it next to {}", c.id, from.display(), f.display())
@@ -403,12 +413,33 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         Ok(aws) => crate::aws::offboard::survey(aws, &user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
-    let (items, actions) = offboard_checklist(&a.id, &user, survey);
+    let (mut items, actions) = offboard_checklist(&a.id, &user, survey);
+    if roster.custodian(&a.id).is_none()
+        && let Some(c) = roster.custodians.iter().find(|c| {
+            [&c.id, &c.name, &c.email].iter().any(|v| v.eq_ignore_ascii_case(&a.id))
+                || c.email.split('@').next().is_some_and(|l| l.eq_ignore_ascii_case(&a.id))
+        })
+    {
+        bail!("`{}` is not a custodian id, but it looks like custodian `{}` ({}): run `breakglass offboard {}`", a.id, c.id, c.name, c.id);
+    }
     let plan = if roster.custodian(&a.id).is_some() {
-        Some(
-            crate::rekey::plan(&roster, &crate::rekey::Change { remove: vec![a.id.clone()], ..Default::default() })
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        )
+        let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let change = crate::rekey::Change { remove: vec![a.id.clone()], add: newcomers(&a.add, &dir)?, quorum: a.quorum };
+        match crate::rekey::plan(&roster, &change) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                // The checklist still runs: stripping access cannot wait for a new custodian.
+                eprintln!("warning: {} stays on the roster: {why}", a.id);
+                items.insert(
+                    0,
+                    crate::ceremony::OffItem::people(format!(
+                        "ROSTER NOT CHANGED: {} is still a custodian ({why}). Enrol a successor and run `breakglass roster rekey --remove {} --add FILE` soon",
+                        a.id, a.id
+                    )),
+                );
+                None
+            }
+        }
     } else {
         None
     };
@@ -978,6 +1009,17 @@ pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
         return Ok(Settled::Nothing);
     };
     let paths = Paths { roster, runbook };
+    if !paths.pending() {
+        return Ok(Settled::Nothing);
+    }
+    let _lock = match crate::rekey::lock(&paths) {
+        Ok(l) => l,
+        Err(crate::rekey::RekeyError::Busy(p)) => {
+            eprintln!("A rekey is running on this roster ({} is locked): its staging is left alone.", p.display());
+            return Ok(Settled::Nothing);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let settled = crate::rekey::settle(&paths)?;
     match settled {
         Settled::Nothing => {}

@@ -188,8 +188,26 @@ impl Paths {
     }
 }
 
+/// Held while a rekey stages, checks and swaps, and while an interrupted one is settled: one at a
+/// time per roster directory, across processes (an advisory lock on `.breakglass-rekey.lock`).
+#[derive(Debug)]
+pub struct Lock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the rekey lock beside the roster, or says that another rekey holds it.
+pub fn lock(paths: &Paths) -> Result<Lock, RekeyError> {
+    let p = Paths::parent(&paths.roster).join(".breakglass-rekey.lock");
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(io("cannot open the lock", &p))?;
+    match f.try_lock() {
+        Ok(()) => Ok(Lock(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RekeyError::Busy(p)),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("cannot lock", &p)(e)),
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum RekeyError {
+    #[error("another rekey is running on this roster ({0} is locked): let it finish, then try again")]
+    Busy(PathBuf),
     #[error("a rekey was interrupted and left {0}: run `breakglass roster settle` (or any ceremony command) to finish or undo it first")]
     Pending(PathBuf),
     #[error("{what} {path}: {err}. Nothing live was changed; fix it and run the rekey again")]
@@ -265,6 +283,11 @@ pub fn check_staged(
             }
             opened.push(f.name.clone());
         }
+    }
+    if opened.is_empty() {
+        return Err(RekeyError::Staged(
+            "no group of the new version whose keys are all here could open the new sealing to check it".into(),
+        ));
     }
     Ok(opened)
 }
@@ -438,7 +461,8 @@ fn keep_in_history(paths: &Paths, from: &Path, r: &Roster) -> Result<(), RekeyEr
     let dir = paths.history();
     crate::fsread::create_private_dir(&dir).map_err(io("cannot create", &dir))?;
     let h = dir.join(format!("{}.toml", r.sha256()));
-    if !h.exists() {
+    // Content-addressed: a file there that is not these bytes was altered; it is put right.
+    if std::fs::read(&h).ok().as_deref() != Some(&r.bytes[..]) {
         crate::fsread::write_atomic(&h, &r.bytes).map_err(io("cannot write", &h))?;
     }
     let ids = signer_ids(from, r, &dir);

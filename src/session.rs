@@ -574,7 +574,16 @@ impl Runner {
         let new = job.new.clone();
         let sealed = job.sealed.clone().ok_or("nobody signed the new version yet")?;
         let text = job.plaintext.clone().ok_or("the runbook was not opened")?;
+        // One rekey at a time; and the live roster must still be the one this ceremony started from.
+        let _lock = crate::rekey::lock(&paths).map_err(|e| e.to_string())?;
         crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
+        let live = crate::roster::Roster::load(&paths.roster).map_err(|e| e.to_string())?;
+        if live.sha256() != self.roster.sha256() {
+            return Err(format!(
+                "the live roster ({}) is no longer the version this ceremony started from: someone changed it meanwhile. Nothing was changed; start again",
+                paths.roster.display()
+            ));
+        }
         crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
         let serials: Vec<(String, u32)> = new.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
         let mut tokens = std::mem::take(&mut self.tokens);
@@ -600,7 +609,16 @@ impl Runner {
             return Ok(opened);
         }
         match rekey_crash_point() {
-            None => crate::rekey::commit(&paths, None).map_err(|e| e.to_string())?,
+            // A failure after the commit point is finished by settle: the journal then says the
+            // new version is in place, as it is.
+            None => {
+                if let Err(e) = crate::rekey::commit(&paths, None) {
+                    match crate::rekey::settle(&paths) {
+                        Ok(crate::rekey::Settled::Finished) => {}
+                        _ => return Err(e.to_string()),
+                    }
+                }
+            }
             Some(stop) => {
                 if let Some(step) = stop {
                     crate::rekey::commit(&paths, Some(step)).map_err(|e| e.to_string())?;

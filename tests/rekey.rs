@@ -149,13 +149,18 @@ fn a_rekey_opens_for_exactly_the_new_quorums_and_chains_to_the_old_roster() {
     let paths = sealed_v1(&org);
     let dave = person(&org.path().join("keys"), "dave", 1004);
     let v2 = rekey_remove_carol_add_dave(&org, &dave, &paths);
-    // Killed right after the commit point: the next command (here `roster check`) finishes it
-    // and says so, then trusts v2 through the chain from the pinned v1.
+    // Killed right after the commit point: a read-only command (`roster check`) only warns;
+    // `roster settle` (or the next ceremony) finishes it and says so; then v2 is trusted through
+    // the chain from the pinned v1.
     rekey::commit(&paths, Some(Step::Exchanged)).unwrap();
     assert!(paths.pending());
     let o = org.check();
+    assert!(common::stderr(&o).contains("an interrupted rekey left its staging"), "{}", common::stderr(&o));
+    assert!(paths.pending(), "a read-only command changed files");
+    let o = org.bg(&["roster", "settle"]);
     assert!(common::stderr(&o).contains("it was finished"), "{}", common::stderr(&o));
     assert!(!paths.pending());
+    let o = org.check();
     assert_eq!(Roster::load(&org.roster()).unwrap().bytes, v2.bytes);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("version 2"), "{}", stdout(&o));
@@ -522,4 +527,14 @@ fn an_old_roster_put_back_after_a_rekey_is_refused_though_it_chains_to_the_pin()
     let o = org.check();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("older than [trust] min_version = 2"), "{}", stdout(&o));
+}
+
+#[test]
+fn one_rekey_at_a_time_per_roster() {
+    let d = tempfile::tempdir().unwrap();
+    let paths = Paths { roster: d.path().join("roster.toml"), runbook: d.path().join("runbook") };
+    let held = rekey::lock(&paths).unwrap();
+    assert!(matches!(rekey::lock(&paths), Err(rekey::RekeyError::Busy(_))));
+    drop(held);
+    assert!(rekey::lock(&paths).is_ok());
 }
