@@ -556,6 +556,12 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
                 for d in &k.diff {
                     eprintln!("  {d}");
                 }
+                if !c.info.demo {
+                    eprintln!(
+                        "next: in the configuration the ceremony host cannot change alone, set [trust] min_version = {} (or move roster_sha256 to {}), so that the old version cannot be put back",
+                        k.new_version, k.new_sha256
+                    );
+                }
             }
             eprintln!("verify: breakglass verify {}", r.dir.display());
             println!("{}", r.dir.display());
@@ -1204,6 +1210,25 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         Some(_) => match trust::resolve(&env.config, None, None) {
             Ok(t) => {
                 line(if t.warning().is_some() { None } else { Some(true) }, "roster", t.describe());
+                if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
+                    line(Some(false), "roster version", why);
+                } else if t.roster().version > 1 && env.config.trust.min_version.is_none_or(|m| m < t.roster().version) {
+                    line(
+                        None,
+                        "roster version",
+                        format!(
+                            "version {} is in use but [trust] min_version is {}: raise it to {} so that an older version put back is refused",
+                            t.roster().version,
+                            env.config.trust.min_version.map_or("not set".into(), |m| m.to_string()),
+                            t.roster().version
+                        ),
+                    );
+                }
+                if let Some(p) = env.config.runbook_path()
+                    && (crate::rekey::Paths { roster: t.roster().path.clone().unwrap_or_default(), runbook: p }).pending()
+                {
+                    line(Some(false), "rekey", "an interrupted rekey left its staging: run `breakglass roster settle`".into());
+                }
                 if let Some(p) = env.config.runbook_path()
                     && let Ok(s) = crate::seal::Sealed::read_dir(&p)
                     && let Err(e) = s.check_signed(&t)

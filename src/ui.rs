@@ -763,7 +763,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
                 (true, None) if c.mode == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
                 (true, None) => "Ceremony ABORTED and recorded.".to_string(),
-                (false, Some(k)) => format!("Rekey complete: roster version {} is in place, the runbook sealed for it.", k.new_version),
+                (false, Some(k)) => format!(
+                    "Rekey complete: roster version {} is in place, the runbook sealed for it. Next: raise [trust] min_version to {}.",
+                    k.new_version, k.new_version
+                ),
                 (false, None) => "Ceremony complete. Root is released.".to_string(),
             };
             lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
