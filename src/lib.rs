@@ -1,10 +1,13 @@
 //! breakglass: a dual-control break-glass ceremony for an AWS root account.
 //!
-//! Module map, by layer. The core decides and imports no adapter (tests/layers.rs fails if one
-//! does); adapters talk to the outside world behind the core's ports; the terminal and the
-//! commands put it together.
+//! Module map, by layer: each layer is a folder of `src/` (`core/`, `adapters/`, `terminal/`,
+//! `commands/`), and every module is also re-exported at the crate root (`crate::ceremony`), so a
+//! path says what a thing is, and the folder says which layer it belongs to. The core decides and
+//! imports no adapter (tests/layers.rs fails if one does, or if a file sits in the wrong folder);
+//! adapters talk to the outside world behind the core's ports; the terminal and the commands put it
+//! together.
 //!
-//! Core (pure rules and formats):
+//! Core (`src/core/`: pure rules and formats):
 //! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
 //! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks.
 //! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
@@ -19,47 +22,73 @@
 //!   the scoped root tasks' rules.
 //! - [`config`], [`clock`], [`fsread`]: `breakglass.toml`, time, safe file reads and writes.
 //!
-//! Adapters (the outside world):
+//! Adapters (`src/adapters/`: the outside world):
 //! - [`aws`]: SNS, STS, AssumeRoot, the audit's reads, S3 (archive, organization trail).
 //! - [`token`]: the `Token` port (a custodian's key) with `token::piv` (YubiKeys over PC/SC) and
 //!   `token::soft` (DEMO keys); [`enroll`] prepares a YubiKey.
 //! - [`session`]: runs the ceremony's effects against the ports (journal first, then the action).
 //!
-//! Terminal and commands:
+//! Terminal (`src/terminal/`) and commands (`src/commands/`; [`commands`] itself is
+//! `src/commands/run.rs`):
 //! - [`app`], [`ui`]: the event loop and the ratatui screens.
 //! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does.
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 #![forbid(unsafe_code)]
 
-pub mod app;
-pub mod archive;
-pub mod archive_cmd;
-pub mod attest;
-pub mod audit;
-pub mod aws;
-pub mod ceremony;
-pub mod cli;
-pub mod clock;
-pub mod commands;
-pub mod config;
-pub mod demo;
-pub mod drill;
-pub mod enroll;
-pub mod fsread;
-pub mod journal;
-pub mod notice;
-pub mod pivage;
-pub mod rekey;
-pub mod root;
-pub mod roster;
-pub mod runbook;
-pub mod seal;
-pub mod session;
-pub mod sign;
-pub mod token;
-pub mod trust;
-pub mod ui;
-pub mod verify;
+/// The core: rules and formats, no I/O beyond files it is given (`src/core/`).
+pub mod core {
+    pub mod archive;
+    pub mod attest;
+    pub mod audit;
+    pub mod ceremony;
+    pub mod clock;
+    pub mod config;
+    pub mod drill;
+    pub mod fsread;
+    pub mod journal;
+    pub mod notice;
+    pub mod pivage;
+    pub mod rekey;
+    pub mod root;
+    pub mod roster;
+    pub mod runbook;
+    pub mod seal;
+    pub mod sign;
+    pub mod trust;
+    pub mod verify;
+}
+
+/// The outside world: AWS, the custodians' keys, enrolment, the session runner (`src/adapters/`).
+pub mod adapters {
+    pub mod aws;
+    pub mod enroll;
+    pub mod session;
+    pub mod token;
+}
+
+/// The TUI: the event loop and the screens (`src/terminal/`).
+pub mod terminal {
+    pub mod app;
+    pub mod ui;
+}
+
+/// The command line and what each command does (`src/commands/`); the commands themselves are in
+/// `run.rs`, re-exported here.
+pub mod commands {
+    pub mod archive_cmd;
+    pub mod cli;
+    pub mod demo;
+    mod run;
+    pub use run::*;
+}
+
+pub use adapters::{aws, enroll, session, token};
+pub use commands::{archive_cmd, cli, demo};
+pub use core::{
+    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, rekey, root, roster, runbook, seal, sign,
+    trust, verify,
+};
+pub use terminal::{app, ui};
 
 /// The tool's version, recorded in every session.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

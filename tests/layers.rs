@@ -25,12 +25,40 @@ const ADAPTERS: [&str; 10] = [
     "crate::enroll",
 ];
 
+/// The `.rs` files directly in `src/<layer>/`, by module name.
+fn modules_in(layer: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(layer);
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The folder is the layer: `src/core/` holds exactly the core modules, and nothing sits loose
+/// in `src/` but lib.rs and main.rs.
+#[test]
+fn each_module_sits_in_its_layers_folder() {
+    assert_eq!(modules_in("core"), CORE.map(String::from).to_vec(), "src/core/ must hold exactly the core modules");
+    for (layer, want) in [
+        ("adapters", &["aws", "enroll", "session", "token"][..]),
+        ("terminal", &["app", "ui"][..]),
+        ("commands", &["archive_cmd", "cli", "demo", "run"][..]),
+    ] {
+        assert_eq!(modules_in(layer), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "src/{layer}/");
+    }
+    let loose: Vec<String> = modules_in(".").into_iter().filter(|m| m != "lib" && m != "main").collect();
+    assert!(loose.is_empty(), "modules outside a layer folder: {loose:?}");
+}
+
 #[test]
 fn no_core_module_imports_an_adapter() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join("core");
     let mut found = vec![];
     for m in CORE {
-        let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap_or_else(|e| panic!("src/{m}.rs: {e}"));
+        let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap_or_else(|e| panic!("src/core/{m}.rs: {e}"));
         for (n, line) in text.lines().enumerate() {
             let code = line.trim_start();
             // Tests may use anything; the module's own code ends where they begin.
@@ -41,10 +69,10 @@ fn no_core_module_imports_an_adapter() {
                 continue;
             }
             let code = code.split("//").next().unwrap_or("");
-            assert!(!code.contains("use crate::{"), "src/{m}.rs:{}: grouped `use crate::{{...}}` hides what is imported", n + 1);
+            assert!(!code.contains("use crate::{"), "src/core/{m}.rs:{}: grouped `use crate::{{...}}` hides what is imported", n + 1);
             for a in ADAPTERS {
                 if code.contains(&format!("{a}::")) || code.contains(&format!("{a};")) {
-                    found.push(format!("src/{m}.rs:{}: {}", n + 1, line.trim()));
+                    found.push(format!("src/core/{m}.rs:{}: {}", n + 1, line.trim()));
                 }
             }
         }
@@ -57,7 +85,10 @@ fn no_core_module_imports_an_adapter() {
 fn the_module_map_in_lib_rs_names_every_module() {
     let lib = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
     let (map, code) = lib.split_once("#![forbid").unwrap();
-    for m in code.lines().filter_map(|l| l.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(';'))) {
+    let mut n = 0;
+    for m in code.lines().filter_map(|l| l.trim().strip_prefix("pub mod ").and_then(|r| r.strip_suffix(';'))) {
+        n += 1;
         assert!(map.contains(&format!("[`{m}`]")), "src/lib.rs: the module map does not mention `{m}`");
     }
+    assert_eq!(n, CORE.len() + 9, "the module declarations in lib.rs were not all found");
 }

@@ -206,7 +206,7 @@ pub enum NotifyStatus {
 pub enum RekeyStage {
     /// The change as a diff, and who can open the runbook afterwards: Enter goes on.
     Review,
-    /// Newcomer `n` (index into [`Rekey::newcomers`]) proves their key by signing the new version.
+    /// Newcomer `n` (index into [`Rekey::added`]) proves their key by signing the new version.
     Newcomer { n: usize, key: NewKey },
     /// Checked-in custodian `who` signs the new version (and the new sealing) on their key.
     Sign { who: usize, working: bool, failed: Option<String> },

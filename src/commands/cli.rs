@@ -110,7 +110,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub archive: bool,
     /// Rehearse a rekey instead: carol leaves, dave joins (DEMO keys). The DEMO roster and runbook
-    /// are copied to <data dir>/demo-rekey/<session>/ and replaced there by version 2.
+    /// are copied to DATA_DIR/demo-rekey/SESSION/ and replaced there by version 2.
     #[arg(long, conflicts_with_all = ["archive", "drill", "scenario"])]
     pub rekey: bool,
     /// Rehearse an offboarding instead: carol leaves (removed from a scratch copy of the DEMO

@@ -40,14 +40,14 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 // Yubico's published certificates
 // ---------------------------------------------------------------------------------------------
 
-const PIV_ROOT_CA_263751_OLD: &str = include_str!("../assets/yubico/piv-root-ca-263751-old.pem");
-const PIV_ROOT_CA_263751: &str = include_str!("../assets/yubico/piv-root-ca-263751.pem");
-const ATTESTATION_ROOT_1: &str = include_str!("../assets/yubico/attestation-root-1.pem");
-const ATTESTATION_INTERMEDIATE_A_1: &str = include_str!("../assets/yubico/attestation-intermediate-a-1.pem");
-const ATTESTATION_INTERMEDIATE_B_1: &str = include_str!("../assets/yubico/attestation-intermediate-b-1.pem");
-const PIV_ATTESTATION_A_1: &str = include_str!("../assets/yubico/piv-attestation-a-1.pem");
-const PIV_ATTESTATION_B_1: &str = include_str!("../assets/yubico/piv-attestation-b-1.pem");
-const PIV_ATTESTATION_B2_1: &str = include_str!("../assets/yubico/piv-attestation-b2-1.pem");
+const PIV_ROOT_CA_263751_OLD: &str = include_str!("../../assets/yubico/piv-root-ca-263751-old.pem");
+const PIV_ROOT_CA_263751: &str = include_str!("../../assets/yubico/piv-root-ca-263751.pem");
+const ATTESTATION_ROOT_1: &str = include_str!("../../assets/yubico/attestation-root-1.pem");
+const ATTESTATION_INTERMEDIATE_A_1: &str = include_str!("../../assets/yubico/attestation-intermediate-a-1.pem");
+const ATTESTATION_INTERMEDIATE_B_1: &str = include_str!("../../assets/yubico/attestation-intermediate-b-1.pem");
+const PIV_ATTESTATION_A_1: &str = include_str!("../../assets/yubico/piv-attestation-a-1.pem");
+const PIV_ATTESTATION_B_1: &str = include_str!("../../assets/yubico/piv-attestation-b-1.pem");
+const PIV_ATTESTATION_B2_1: &str = include_str!("../../assets/yubico/piv-attestation-b2-1.pem");
 
 /// Yubico's PIV attestation trust anchors (PEM): both certificates of "Yubico PIV Root CA Serial
 /// 263751" (pre-2018 and 2018, same key) and "Yubico Attestation Root 1".

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 pub use crate::ceremony::people;
 pub use crate::roster::DEMO_ROSTER as ROSTER;
-pub const RUNBOOK: &str = include_str!("../assets/demo/runbook.md");
+pub const RUNBOOK: &str = include_str!("../../assets/demo/runbook.md");
 const KEYS: [(&str, &str, &str); 4] = [
-    ("alice", include_str!("../assets/demo/alice.ssh"), include_str!("../assets/demo/alice.agekey")),
-    ("bob", include_str!("../assets/demo/bob.ssh"), include_str!("../assets/demo/bob.agekey")),
-    ("carol", include_str!("../assets/demo/carol.ssh"), include_str!("../assets/demo/carol.agekey")),
+    ("alice", include_str!("../../assets/demo/alice.ssh"), include_str!("../../assets/demo/alice.agekey")),
+    ("bob", include_str!("../../assets/demo/bob.ssh"), include_str!("../../assets/demo/bob.agekey")),
+    ("carol", include_str!("../../assets/demo/carol.ssh"), include_str!("../../assets/demo/carol.agekey")),
     // The newcomer of `demo --rekey`: in no roster until a rekey adds him.
-    ("dave", include_str!("../assets/demo/dave.ssh"), include_str!("../assets/demo/dave.agekey")),
+    ("dave", include_str!("../../assets/demo/dave.ssh"), include_str!("../../assets/demo/dave.agekey")),
 ];
 
 /// The DEMO PINs, shown on the demo's check-in screen.

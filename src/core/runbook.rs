@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_demo_runbook_has_steps_and_secrets() {
-        let rb = Runbook::parse(include_str!("../assets/demo/runbook.md"));
+        let rb = Runbook::parse(include_str!("../../assets/demo/runbook.md"));
         assert!(rb.steps.len() >= 8, "{}", rb.steps.len());
         assert!(!rb.secrets.is_empty());
     }

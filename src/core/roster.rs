@@ -276,9 +276,11 @@ pub fn line_of(text: &str, at: usize) -> usize {
 
 /// The built-in DEMO roster (public DEMO keys, signed by the DEMO custodians alice and bob): the
 /// one roster the trust rules recognise as DEMO. Its keys are public: it proves nothing.
-pub const DEMO_ROSTER: &str = include_str!("../assets/demo/roster.toml");
-const DEMO_SIGS: [(&str, &[u8]); 2] =
-    [("alice", include_bytes!("../assets/demo/roster.toml.alice.sig")), ("bob", include_bytes!("../assets/demo/roster.toml.bob.sig"))];
+pub const DEMO_ROSTER: &str = include_str!("../../assets/demo/roster.toml");
+const DEMO_SIGS: [(&str, &[u8]); 2] = [
+    ("alice", include_bytes!("../../assets/demo/roster.toml.alice.sig")),
+    ("bob", include_bytes!("../../assets/demo/roster.toml.bob.sig")),
+];
 
 /// The DEMO roster, parsed.
 pub fn demo() -> Roster {
@@ -295,7 +297,7 @@ pub fn demo_sigs() -> Vec<(String, Vec<u8>)> {
 mod tests {
     use super::*;
 
-    const DEMO: &str = include_str!("../assets/demo/roster.toml");
+    const DEMO: &str = include_str!("../../assets/demo/roster.toml");
 
     #[test]
     fn demo_roster_parses() {
@@ -330,8 +332,8 @@ mod tests {
     fn demo_signatures_verify_and_a_changed_byte_does_not() {
         let r = Roster::parse(DEMO.as_bytes(), "demo").unwrap();
         let sigs: Signatures = [
-            ("alice".to_string(), include_bytes!("../assets/demo/roster.toml.alice.sig").to_vec()),
-            ("bob".to_string(), include_bytes!("../assets/demo/roster.toml.bob.sig").to_vec()),
+            ("alice".to_string(), include_bytes!("../../assets/demo/roster.toml.alice.sig").to_vec()),
+            ("bob".to_string(), include_bytes!("../../assets/demo/roster.toml.bob.sig").to_vec()),
         ]
         .into();
         assert_eq!(r.signed_by(&r, &sigs).0, ["alice", "bob"]);
