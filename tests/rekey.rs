@@ -325,6 +325,14 @@ fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
     assert_eq!(report["mode"], "rekey");
     assert_eq!(report["rekey"]["added"], serde_json::json!(["dave"]));
     assert_eq!(report["rekey"]["removed"], serde_json::json!(["carol"]));
+    // The signatures on the new roster are checked against the bundle's copy of it: another
+    // version put in its place is refused.
+    let next = session.join("roster-next.toml");
+    let good = std::fs::read(&next).unwrap();
+    std::fs::write(&next, String::from_utf8(good.clone()).unwrap().replacen("quorum = 2", "quorum = 3", 1)).unwrap();
+    let v = common::run(d.path(), &["verify", session.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    std::fs::write(&next, &good).unwrap();
     // The "roster changed" notice names the new version and who came and went.
     let outbox: String = std::fs::read_dir(d.path().join("outbox"))
         .unwrap()

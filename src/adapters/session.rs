@@ -543,6 +543,11 @@ impl Runner {
             job.sealed = Some(crate::seal::seal(&job.new, text.as_bytes()).map_err(|e| e.to_string())?);
         }
         let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| format!("`{id}` is in neither version of the roster"))?;
+        // The bundle keeps the version being signed, so that verify checks these signatures.
+        let next = self.dir.join(crate::verify::ROSTER_NEXT);
+        if !next.exists() {
+            crate::fsread::write_atomic(&next, &job.new.bytes).map_err(|e| format!("{}: {e}", next.display()))?;
+        }
         let roster_bytes = job.new.bytes.clone();
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();

@@ -462,6 +462,57 @@ fn summary(d: &Detail) -> String {
     }
 }
 
+/// A rekey's signatures on the new roster version, checked against the copy of it in the bundle
+/// (`roster-next.toml`): the copy must be the version the journal approved, and each signature must
+/// verify with the key the new version (or, for a departing custodian, the session's roster) names.
+fn check_rekey_signatures(
+    dir: &Path,
+    roster: Option<&Roster>,
+    approved: Option<&str>,
+    sigs: &[(usize, String, String, String)],
+    r: &mut Report,
+) {
+    if sigs.is_empty() {
+        return;
+    }
+    let path = dir.join(ROSTER_NEXT);
+    let next = match crate::fsread::read_regular(&path, crate::roster::MAX_ROSTER_BYTES) {
+        Ok(b) => match Roster::parse(&b, ROSTER_NEXT) {
+            Ok(n) => n,
+            Err(e) => {
+                r.problems.push(Problem::new(0, ProblemKind::Roster, format!("{ROSTER_NEXT}: {e}")));
+                return;
+            }
+        },
+        Err(crate::fsread::ReadError::Missing) => {
+            r.warnings.push(format!("the bundle has no {ROSTER_NEXT}: the rekey's signatures on the new roster cannot be checked here"));
+            return;
+        }
+        Err(e) => {
+            r.problems.push(Problem::new(0, ProblemKind::File, format!("{ROSTER_NEXT} {e}")));
+            return;
+        }
+    };
+    if approved.is_some_and(|a| a != next.sha256()) {
+        r.problems.push(Problem::new(0, ProblemKind::Roster, format!("{ROSTER_NEXT} is not the roster version the rekey approved")));
+        return;
+    }
+    for (line, id, sig, named) in sigs {
+        let key = next.key(id).or_else(|| roster.and_then(|ro| ro.key(id)));
+        let outcome = match key {
+            None => Err(format!("`{id}` is in neither roster version")),
+            Some(_) if *named != next.sha256() => Err("it names another roster version".to_string()),
+            Some(k) => verify_sig_text(k, crate::sign::ROSTER_NAMESPACE, &next.bytes, sig),
+        };
+        if let Err(e) = outcome {
+            r.problems.push(Problem::new(*line, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}")));
+        }
+    }
+}
+
+/// The new roster version of a rekey, copied into its bundle.
+pub const ROSTER_NEXT: &str = "roster-next.toml";
+
 fn verify_sig_text(key: &PublicKey, namespace: &str, msg: &[u8], pem: &str) -> Result<(), String> {
     verify_prehashed(key, namespace, &Sha512::digest(msg), pem.as_bytes())
 }
@@ -635,6 +686,10 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     // Walk the entries for the timeline and the signatures they carry.
     let mut checked_in: Vec<String> = vec![];
     let mut applied: Vec<String> = vec![];
+    // `rekey.signed` entries (line, custodian, signature, the roster hash they name), checked
+    // against the bundle's `roster-next.toml` once the journal is read.
+    let mut rekey_sigs: Vec<(usize, String, String, String)> = vec![];
+    let mut rekey_new: Option<String> = None;
     let Read { events, specials, problems: placement } = read;
     let last_ts = events.last().map(|e| e.ts.clone());
     r.timeline = events;
@@ -722,6 +777,17 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                 ts: d.ts.to_string(),
             });
         }
+        if d.kind == "rekey.signed" {
+            rekey_sigs.push((
+                n,
+                d.custodian.as_deref().unwrap_or("").to_string(),
+                d.sshsig.as_deref().unwrap_or("").to_string(),
+                d.roster_sha256.as_deref().unwrap_or("").to_string(),
+            ));
+        }
+        if d.kind == "rekey.approved" && rekey_new.is_none() {
+            rekey_new = d.new_roster_sha256.as_deref().map(str::to_string);
+        }
         if d.kind == "offboard.applied" {
             applied.push(format!(
                 "{} {} ({})",
@@ -763,6 +829,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     }
     r.ended = last_ts;
     r.custodians = checked_in.clone();
+    check_rekey_signatures(dir, roster, rekey_new.as_deref(), &rekey_sigs, &mut r);
     if !r.session_id.is_empty()
         && let Some(name) = dir.canonicalize().ok().as_deref().and_then(Path::file_name).and_then(|n| n.to_str())
         && name != r.session_id
