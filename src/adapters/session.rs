@@ -596,7 +596,7 @@ impl Runner {
             let serial = serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
             match serial.and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s)) {
                 Some(t) => t.decrypt_layer(ct),
-                None => Err(crate::token::TokenError::Other(format!("{id}'s key is not present"))),
+                None => Err(crate::token::TokenError::NotPresent(id.to_string())),
             }
         });
         self.tokens = tokens;

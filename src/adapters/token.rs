@@ -37,8 +37,28 @@ pub enum TokenError {
     TouchTimeout,
     #[error("the key could not decrypt its layer of the runbook: {0}")]
     Decrypt(String),
+    /// The custodian whose layer comes next has no key among those present.
+    #[error("{0}'s key is not present: insert it")]
+    NotPresent(String),
+    #[error("PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey")]
+    NoService,
+    #[error("{}", match .0 { Some(s) => format!("no YubiKey with serial {s} is inserted: insert it (or check `breakglass doctor`)"), None => "no YubiKey found: insert the key".into() })]
+    NotFound(Option<u32>),
+    #[error("this card is not a YubiKey with the PIV application: use the custodian's enrolled YubiKey")]
+    NotYubiKey,
+    #[error("reader `{0}` went away: insert the key again")]
+    ReaderGone(String),
+    #[error("the key in `{reader}` is serial {found}, not {expected}: insert the right key")]
+    WrongKey { reader: String, expected: u32, found: u32 },
+    /// The card answered, but not as an enrolled key should (a certificate, a slot, a signature).
     #[error("{0}")]
-    Other(String),
+    Card(String),
+    /// A DEMO software key's files could not be read.
+    #[error("DEMO key: {0}")]
+    Demo(String),
+    /// PC/SC or the YubiKey library failed in a way not named above.
+    #[error("{0}")]
+    Transport(String),
 }
 
 /// A custodian's key: serial, PIN, a P-256 signing key (PIV slot 9c) and an age identity.
@@ -55,4 +75,26 @@ pub trait Token: Send {
     fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, TokenError>;
     /// Removes one age layer addressed to this key.
     fn decrypt_layer(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenError;
+
+    /// Each failure has its own kind, and its words say what to do next.
+    #[test]
+    fn token_errors_are_typed_and_say_what_to_do() {
+        let cases = [
+            (TokenError::NoService, "sudo systemctl start pcscd"),
+            (TokenError::NotFound(Some(12345678)), "no YubiKey with serial 12345678 is inserted: insert it"),
+            (TokenError::NotFound(None), "no YubiKey found: insert the key"),
+            (TokenError::NotYubiKey, "use the custodian's enrolled YubiKey"),
+            (TokenError::ReaderGone("Yubico YubiKey 00 00".into()), "insert the key again"),
+            (TokenError::WrongKey { reader: "r".into(), expected: 2, found: 1 }, "is serial 1, not 2: insert the right key"),
+            (TokenError::NotPresent("bob".into()), "bob's key is not present: insert it"),
+        ];
+        for (e, words) in cases {
+            assert!(e.to_string().contains(words), "{e}");
+        }
+    }
 }

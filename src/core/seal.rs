@@ -300,7 +300,7 @@ pub fn unseal_with(
         let t = serial_of(id).and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s));
         match t {
             Some(t) => t.decrypt_layer(ct),
-            None => Err(TokenError::Other(format!("{id}'s key is not present"))),
+            None => Err(TokenError::NotPresent(id.to_string())),
         }
     })
 }

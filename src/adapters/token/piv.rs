@@ -34,21 +34,14 @@ pub fn explain(e: &yubikey::Error, serial: Option<u32>) -> TokenError {
         E::WrongPin { tries } => TokenError::WrongPin { retries_left: *tries },
         E::PinLocked => TokenError::PinBlocked,
         E::PcscError { inner: Some(pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable) } => {
-            TokenError::Other(
-                "PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey".into(),
-            )
+            TokenError::NoService
         }
         E::PcscError { inner: Some(pcsc::Error::RemovedCard | pcsc::Error::ResetCard | pcsc::Error::NoSmartcard) } => {
             TokenError::Removed(serial.unwrap_or(0))
         }
-        E::NotFound => TokenError::Other(match serial {
-            Some(s) => format!("no YubiKey with serial {s} is inserted: insert it (or check `breakglass doctor`)"),
-            None => "no YubiKey found: insert the key".into(),
-        }),
-        E::AppletNotFound { .. } => {
-            TokenError::Other("this card is not a YubiKey with the PIV application: use the custodian's enrolled YubiKey".into())
-        }
-        other => TokenError::Other(format!("YubiKey: {other}")),
+        E::NotFound => TokenError::NotFound(serial),
+        E::AppletNotFound { .. } => TokenError::NotYubiKey,
+        other => TokenError::Transport(format!("YubiKey: {other}")),
     }
 }
 
@@ -65,10 +58,8 @@ fn readers() -> std::sync::MutexGuard<'static, Vec<(String, u32)>> {
 /// Names of the readers that hold a card now, asked of PC/SC without connecting to any card.
 fn readers_with_a_card() -> Result<Vec<String>, TokenError> {
     let pcsc_err = |e: pcsc::Error| match e {
-        pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable => TokenError::Other(
-            "PC/SC is not running or sees no reader: start it (`sudo systemctl start pcscd`) and insert the YubiKey".into(),
-        ),
-        other => TokenError::Other(format!("PC/SC: {other}")),
+        pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable => TokenError::NoService,
+        other => TokenError::Transport(format!("PC/SC: {other}")),
     };
     let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(pcsc_err)?;
     let names = match ctx.list_readers_owned() {
@@ -92,7 +83,7 @@ fn open_reader(name: &str) -> Result<YubiKey, TokenError> {
             return r.open().map_err(|e| explain(&e, None));
         }
     }
-    Err(TokenError::Other(format!("reader `{name}` went away: insert the key again")))
+    Err(TokenError::ReaderGone(name.to_string()))
 }
 
 /// Lists the YubiKeys on all readers, without disturbing keys already in use. Cards that are
@@ -164,14 +155,12 @@ impl PivToken {
             reader = scan()?.0.into_iter().find(|k| k.serial == serial).map(|k| k.reader);
         }
         let Some(name) = reader else {
-            return Err(TokenError::Other(format!(
-                "no YubiKey with serial {serial} is inserted: insert it (or check `breakglass doctor`)"
-            )));
+            return Err(TokenError::NotFound(Some(serial)));
         };
         let yk = open_reader(&name)?;
         if yk.serial().0 != serial {
             readers().retain(|(n, _)| *n != name);
-            return Err(TokenError::Other(format!("the key in `{name}` is serial {}, not {serial}: insert the right key", yk.serial().0)));
+            return Err(TokenError::WrongKey { reader: name, expected: serial, found: yk.serial().0 });
         }
         let model = format!("YubiKey {}", yk.version());
         Ok(Self { yk: RefCell::new(yk), serial, model })
@@ -182,7 +171,7 @@ impl PivToken {
         let yk = self.yk.get_mut();
         let att = piv::attest(yk, slot).map_err(|e| explain(&e, Some(self.serial)))?;
         let f9 = yubikey::certificate::Certificate::read(yk, SlotId::Attestation).map_err(|e| explain(&e, Some(self.serial)))?;
-        let f9 = der::Encode::to_der(&f9.cert).map_err(|e| TokenError::Other(format!("f9 certificate: {e}")))?;
+        let f9 = der::Encode::to_der(&f9.cert).map_err(|e| TokenError::Card(format!("f9 certificate: {e}")))?;
         Ok((att.to_vec(), f9))
     }
 
@@ -191,10 +180,10 @@ impl PivToken {
         let yk = self.yk.get_mut();
         let att = piv::attest(yk, slot).map_err(|e| explain(&e, Some(self.serial)))?;
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
-            .map_err(|e| TokenError::Other(format!("attestation certificate: {e}")))?;
+            .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;
         let spki = &cert.cert.tbs_certificate.subject_public_key_info;
         p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-            .map_err(|_| TokenError::Other(format!("slot {slot:?} does not hold a P-256 key")))
+            .map_err(|_| TokenError::Card(format!("slot {slot:?} does not hold a P-256 key")))
     }
 
     /// The `age1yubikey1...` recipient of the runbook slot.
@@ -220,17 +209,17 @@ impl Token for PivToken {
         let mut yk = self.yk.borrow_mut();
         let att = piv::attest(&mut yk, SIGN_SLOT).map_err(|e| explain(&e, Some(self.serial)))?;
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
-            .map_err(|e| TokenError::Other(format!("attestation certificate: {e}")))?;
+            .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;
         let bytes = cert.cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
         let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
-            .map_err(|_| TokenError::Other("slot 9c does not hold a P-256 key".into()))?;
+            .map_err(|_| TokenError::Card("slot 9c does not hold a P-256 key".into()))?;
         Ok(PublicKey::from(ssh_key::public::EcdsaPublicKey::from(&vk)))
     }
 
     fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, TokenError> {
         // The card signs the digest we computed (PIV signs raw input); touch is asked by the card.
         let der = piv::sign_data(self.yk.get_mut(), digest, AlgorithmId::EccP256, SIGN_SLOT).map_err(|e| explain(&e, Some(self.serial)))?;
-        p256::ecdsa::Signature::from_der(&der).map_err(|e| TokenError::Other(format!("the card returned a malformed signature: {e}")))
+        p256::ecdsa::Signature::from_der(&der).map_err(|e| TokenError::Card(format!("the card returned a malformed signature: {e}")))
     }
 
     fn decrypt_layer(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError> {

@@ -36,20 +36,20 @@ impl SoftToken {
     /// Builds a token from an OpenSSH ECDSA P-256 private key and an age X25519 identity file.
     pub fn from_files_text(serial: u32, openssh_private: &str, age_identity_file: &str, pin: &str) -> Result<Self, TokenError> {
         let key = ssh_key::PrivateKey::from_openssh(openssh_private)
-            .map_err(|e| TokenError::Other(format!("DEMO key for serial {serial}: {e}")))?;
+            .map_err(|e| TokenError::Demo(format!("serial {serial}: {e}")))?;
         let signing = match key.key_data() {
             ssh_key::private::KeypairData::Ecdsa(ssh_key::private::EcdsaKeypair::NistP256 { private, .. }) => {
-                SigningKey::from_slice(private.as_slice()).map_err(|e| TokenError::Other(e.to_string()))?
+                SigningKey::from_slice(private.as_slice()).map_err(|e| TokenError::Demo(e.to_string()))?
             }
-            _ => return Err(TokenError::Other(format!("DEMO key for serial {serial} is not ECDSA P-256"))),
+            _ => return Err(TokenError::Demo(format!("serial {serial} is not ECDSA P-256"))),
         };
         let public = key.public_key().clone();
         let line = age_identity_file
             .lines()
             .map(str::trim)
             .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-            .ok_or_else(|| TokenError::Other(format!("DEMO age identity for serial {serial} is missing")))?;
-        let identity = age::x25519::Identity::from_str(line).map_err(|e| TokenError::Other(e.to_string()))?;
+            .ok_or_else(|| TokenError::Demo(format!("the age identity for serial {serial} is missing")))?;
+        let identity = age::x25519::Identity::from_str(line).map_err(|e| TokenError::Demo(e.to_string()))?;
         Ok(Self { serial, signing, public, identity, pin: SecretString::from(pin.to_string()), retries: PIN_TRIES, pin_ok: false })
     }
 
@@ -92,7 +92,7 @@ impl Token for SoftToken {
         if !self.pin_ok {
             return Err(TokenError::PinRequired);
         }
-        self.signing.sign_prehash(digest).map_err(|e| TokenError::Other(e.to_string()))
+        self.signing.sign_prehash(digest).map_err(|e| TokenError::Demo(e.to_string()))
     }
 
     fn decrypt_layer(&mut self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError> {
