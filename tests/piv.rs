@@ -589,3 +589,65 @@ fn piv_age_plugin_yubikey_interop_both_ways() {
     assert!(ok, "stock age could not open what breakglass sealed:\n{out}");
     assert_eq!(std::fs::read_to_string(d.path().join("out.txt")).unwrap(), "sealed by breakglass\n");
 }
+
+/// A rekey on YubiKeys: carol (enrolled on a card that then leaves the table) is removed by alice
+/// and bob on their cards. The runbook is opened by ECDH on both cards, version 2 is signed on the
+/// cards, the runbook is sealed again to the cards' runbook keys and checked by opening it on
+/// them, then swapped in; the bundle verifies and version 2 chains to version 1.
+#[test]
+#[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
+fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
+    use breakglass::ceremony::RekeyStage;
+    let _g = exclusive();
+    fresh(33333333, 35963);
+    let carol = enrol(33333333, "112233", TouchPolicy::Always);
+    fresh(A, 35963);
+    fresh(B, 35964);
+    let a = enrol(A, "246801", TouchPolicy::Always);
+    let b = enrol(B, "135792", TouchPolicy::Always);
+    let dir = tempfile::tempdir().unwrap();
+    let rp = roster_for(dir.path(), &[("alice", &a), ("bob", &b), ("carol", &carol)]);
+    sign_roster(&rp, &[("alice", &a), ("bob", &b)]);
+    let v1 = breakglass::roster::Roster::load(&rp).unwrap();
+    let paths = breakglass::rekey::Paths { roster: rp.clone(), runbook: dir.path().join("runbook") };
+    let mut sealed = breakglass::seal::seal(&v1, breakglass::demo::RUNBOOK.as_bytes()).unwrap();
+    for (id, e) in [("alice", &a), ("bob", &b)] {
+        let mut t = PivToken::open(e.serial).unwrap();
+        t.verify_pin(&SecretString::from(e.pin.clone())).unwrap();
+        let sig = breakglass::sign::sshsig(&mut t, breakglass::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes).unwrap();
+        sealed.signatures.insert(id.into(), breakglass::sign::to_pem(&sig).unwrap().into_bytes());
+    }
+    sealed.write_dir(&paths.runbook).unwrap();
+    let plan = breakglass::rekey::plan(&v1, &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() }).unwrap();
+    let data = dir.path().join("data");
+    let clock: Arc<dyn breakglass::clock::Clock> = Arc::new(FixedClock::new());
+    let sigs = ["alice", "bob"].iter().map(|id| (id.to_string(), std::fs::read(breakglass::roster::sig_path(&rp, id)).unwrap())).collect();
+    let (mut c, mut r) =
+        breakglass::session::start(&data.join("sessions"), clock, v1.clone(), sigs, sealed, vec![], Outside::outbox(data.join("outbox")));
+    r.keys = KeySource::Piv { trust: test_trust() };
+    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    r.rekey = Some(breakglass::session::RekeyJob::new(plan.new.clone(), paths.clone()));
+    drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
+    check_in(&mut c, &mut r, &a);
+    check_in(&mut c, &mut r, &b);
+    assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review), "{:?}", c.message);
+    drive(&mut c, &mut r, Intent::RekeyGo);
+    drive(&mut c, &mut r, Intent::Touch);
+    drive(&mut c, &mut r, Intent::Touch);
+    for who in 0..2 {
+        drive(&mut c, &mut r, Intent::Acknowledge { who });
+    }
+    drive(&mut c, &mut r, Intent::Touch);
+    drive(&mut c, &mut r, Intent::Touch);
+    assert_eq!(c.phase, Phase::Summary, "{:?} {:?}", c.phase, c.message);
+    assert_eq!(c.rekey.as_ref().unwrap().committed.as_deref(), Some(&["alice+bob.age".to_string()][..]));
+    // Version 2 is live, chains to version 1, and its sealing opens on the two cards only.
+    let t = breakglass::trust::check_file(&rp, Some(&v1.sha256()), breakglass::trust::Source::Given(rp.clone())).unwrap();
+    assert_eq!(t.roster().bytes, plan.new.bytes);
+    let live = breakglass::seal::Sealed::read_dir(&paths.runbook).unwrap();
+    live.check_signed(&t).unwrap();
+    assert_eq!(live.files.keys().cloned().collect::<Vec<_>>(), ["alice+bob.age"]);
+    let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
+    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    assert_eq!(rep.rekey.as_ref().unwrap().removed, ["carol"]);
+}

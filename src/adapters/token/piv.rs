@@ -211,8 +211,8 @@ impl Token for PivToken {
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
             .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;
         let bytes = cert.cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
-        let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes)
-            .map_err(|_| TokenError::Card("slot 9c does not hold a P-256 key".into()))?;
+        let vk =
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| TokenError::Card("slot 9c does not hold a P-256 key".into()))?;
         Ok(PublicKey::from(ssh_key::public::EcdsaPublicKey::from(&vk)))
     }
 

@@ -35,8 +35,7 @@ impl std::fmt::Debug for SoftToken {
 impl SoftToken {
     /// Builds a token from an OpenSSH ECDSA P-256 private key and an age X25519 identity file.
     pub fn from_files_text(serial: u32, openssh_private: &str, age_identity_file: &str, pin: &str) -> Result<Self, TokenError> {
-        let key = ssh_key::PrivateKey::from_openssh(openssh_private)
-            .map_err(|e| TokenError::Demo(format!("serial {serial}: {e}")))?;
+        let key = ssh_key::PrivateKey::from_openssh(openssh_private).map_err(|e| TokenError::Demo(format!("serial {serial}: {e}")))?;
         let signing = match key.key_data() {
             ssh_key::private::KeypairData::Ecdsa(ssh_key::private::EcdsaKeypair::NistP256 { private, .. }) => {
                 SigningKey::from_slice(private.as_slice()).map_err(|e| TokenError::Demo(e.to_string()))?
