@@ -407,6 +407,7 @@ fn the_offboard_policy_allows_exactly_the_offboard_calls() {
         "iam:ListRoles" => "*",
         "iam:DeleteVirtualMFADevice" => "arn:aws:iam::*:mfa/*",
         "iam:RemoveUserFromGroup" => "arn:aws:iam::*:group/*",
+        "sts:AssumeRole" => "arn:aws:iam::*:role/OrganizationAccountAccessRole",
         _ => "arn:aws:iam::*:user/*",
     };
     let is_read = |action: &str| action.starts_with("iam:Get") || action.starts_with("iam:List");
@@ -470,7 +471,7 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
         assert_eq!(actions.len(), 12, "{actions:?}");
         let (items, job_actions) = breakglass::commands::offboard_checklist("carol", "dave", Ok((actions.clone(), s.manual.clone())));
         let job = breakglass::session::OffboardJob {
-            aws: Some(Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap()),
+            accounts: vec![Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap()],
             user: "dave".into(),
             actions: job_actions,
         };
@@ -506,4 +507,43 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
             assert!(rekeyed.custodian("carol").is_none());
         }
     }
+}
+
+/// A member account of [offboard] accounts is reached through its role (sts:AssumeRole), and the
+/// user there is stripped too; its checklist items say which account and sign it into the target.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn a_member_account_is_reached_through_its_role_and_stripped_too() {
+    let moto = MotoWithSsc::start();
+    let aws = Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap();
+    let member = breakglass::aws::offboard::for_account(&aws, "222222222222", "OrganizationAccountAccessRole").unwrap();
+    let (acct, _) = breakglass::aws::sts::caller_identity(&member).unwrap();
+    assert_eq!(acct, "222222222222");
+    let iam = aws_sdk_iam::Client::new(&member.sdk);
+    member.rt.block_on(async {
+        iam.create_user().user_name("dave").send().await.unwrap();
+        iam.create_access_key().user_name("dave").send().await.unwrap();
+        iam.create_group().group_name("admins").send().await.unwrap();
+        iam.add_user_to_group().group_name("admins").user_name("dave").send().await.unwrap();
+    });
+    // Not in the home account: the survey there finds no such user.
+    assert!(survey(&aws, "dave").is_err());
+    let s = survey(&member, "dave").unwrap();
+    let (items, actions) = breakglass::commands::offboard_checklist_accounts(
+        "dave",
+        "dave",
+        vec![("123456789012".into(), Err("no IAM user dave here".into())), ("222222222222".into(), Ok((plan(&s), s.manual.clone())))],
+    );
+    let aws_items: Vec<_> = items.iter().filter(|i| i.api.is_some()).collect();
+    assert_eq!(aws_items.len(), 2, "{items:?}");
+    assert!(aws_items.iter().all(|i| i.what.starts_with("[222222222222] ") && i.target.starts_with("222222222222:")), "{aws_items:?}");
+    let job = breakglass::session::OffboardJob { accounts: vec![aws, member], user: "dave".into(), actions };
+    for (i, a) in job.actions.iter().enumerate() {
+        if let Some((account, action)) = a {
+            assert_eq!(*account, 1, "item {i}");
+            breakglass::aws::offboard::apply(&job.accounts[*account], "dave", action).unwrap();
+        }
+    }
+    let after = survey(&job.accounts[1], "dave").unwrap();
+    assert!(plan(&after).is_empty(), "{after:?}");
 }

@@ -76,18 +76,19 @@ pub struct Runner {
     pub offboard: Option<OffboardJob>,
 }
 
-/// The AWS side of an offboarding: the IAM user, and for each checklist item the change to make
-/// (`None` for items people do).
+/// The AWS side of an offboarding: the IAM user, a client per account it is stripped in, and for
+/// each checklist item the change to make and in which of those accounts (`None` for items people
+/// do).
 pub struct OffboardJob {
-    pub aws: Option<crate::aws::Aws>,
+    pub accounts: Vec<crate::aws::Aws>,
     pub user: String,
-    pub actions: Vec<Option<crate::aws::offboard::Action>>,
+    pub actions: Vec<Option<(usize, crate::aws::offboard::Action)>>,
 }
 
 impl OffboardJob {
     fn apply(&self, item: usize) -> Result<(Option<String>, Option<String>), String> {
-        let action = self.actions.get(item).and_then(Option::as_ref).ok_or("this item is done by people, not by the tool")?;
-        let aws = self.aws.as_ref().ok_or("AWS is not configured")?;
+        let (account, action) = self.actions.get(item).and_then(Option::as_ref).ok_or("this item is done by people, not by the tool")?;
+        let aws = self.accounts.get(*account).ok_or("AWS is not configured")?;
         let a = crate::aws::offboard::apply(aws, &self.user, action).map_err(|e| e.to_string())?;
         let note = a.note.or_else(|| a.already_done.then(|| "already done".to_string()));
         Ok((a.request_id, note))

@@ -347,14 +347,28 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     crate::app::run(ceremony, runner, clock, start)
 }
 
-/// The offboarding checklist for `person`: root's password and MFA (people, at the console), then
-/// each IAM change (the tool, once every custodian confirmed it on their key), then what people
-/// must check by hand. Returns the items and, for each, the AWS change to make.
+/// What the survey of one account found: the changes and the MANUAL items, or why it could not
+/// be read.
+pub type AccountSurvey = Result<(Vec<crate::aws::offboard::Action>, Vec<crate::aws::offboard::Manual>), String>;
+
+/// The offboarding checklist for `person` in one account (see [`offboard_checklist_accounts`]).
 pub fn offboard_checklist(
     person: &str,
     user: &str,
-    aws: Result<(Vec<crate::aws::offboard::Action>, Vec<crate::aws::offboard::Manual>), String>,
-) -> (Vec<crate::ceremony::OffItem>, Vec<Option<crate::aws::offboard::Action>>) {
+    aws: AccountSurvey,
+) -> (Vec<crate::ceremony::OffItem>, Vec<Option<(usize, crate::aws::offboard::Action)>>) {
+    offboard_checklist_accounts(person, user, vec![(String::new(), aws)])
+}
+
+/// The offboarding checklist for `person`: root's password and MFA (people, at the console), then
+/// in each account (labelled, when there are several) each IAM change (the tool, once every
+/// custodian confirmed it on their key) and what people must check by hand. Returns the items and,
+/// for each, the AWS change to make and the index of its account.
+pub fn offboard_checklist_accounts(
+    person: &str,
+    user: &str,
+    accounts: Vec<(String, AccountSurvey)>,
+) -> (Vec<crate::ceremony::OffItem>, Vec<Option<(usize, crate::aws::offboard::Action)>>) {
     use crate::ceremony::OffItem;
     let people = OffItem::people;
     let mut items = vec![
@@ -362,28 +376,35 @@ pub fn offboard_checklist(
         people("Replace root's MFA device: register the safe's new hardware token, then remove the old one".into()),
     ];
     let mut actions = vec![None, None];
-    match aws {
-        Ok((plan, manual)) => {
-            if plan.is_empty() {
+    for (i, (account, survey)) in accounts.into_iter().enumerate() {
+        // With several accounts, each item says where, and the signed target names the account.
+        let (label, scope) =
+            if account.is_empty() { (String::new(), String::new()) } else { (format!("[{account}] "), format!("{account}:")) };
+        match survey {
+            Ok((plan, manual)) => {
+                if plan.is_empty() {
+                    items.push(people(format!("{label}IAM user {user}: nothing active was found (keys, password, MFA, groups, policies)")));
+                    actions.push(None);
+                }
+                for a in plan {
+                    items.push(OffItem {
+                        api: Some(a.api().to_string()),
+                        target: format!("{scope}{}", a.target()),
+                        ..OffItem::people(format!("{label}{}", a.describe(user)))
+                    });
+                    actions.push(Some((i, a)));
+                }
+                for m in manual {
+                    items.push(people(format!("{label}{}", m.describe(user))));
+                    actions.push(None);
+                }
+            }
+            Err(why) => {
                 items.push(people(format!(
-                    "IAM user {user}: nothing active was found (keys, password, MFA, groups, policies); check the other accounts by hand"
+                    "{label}Remove {person}'s AWS access by hand (access keys, console password, MFA, groups, policies, roles they can assume, Identity Center): {why}"
                 )));
                 actions.push(None);
             }
-            for a in plan {
-                items.push(OffItem { api: Some(a.api().to_string()), target: a.target(), ..OffItem::people(a.describe(user)) });
-                actions.push(Some(a));
-            }
-            for m in manual {
-                items.push(people(m.describe(user)));
-                actions.push(None);
-            }
-        }
-        Err(why) => {
-            items.push(people(format!(
-                "Remove {person}'s AWS access by hand in every account (access keys, console password, MFA, groups, policies, roles they can assume, Identity Center): {why}"
-            )));
-            actions.push(None);
         }
     }
     items
@@ -409,11 +430,39 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     } else {
         Err("AWS is not configured in breakglass.toml".to_string())
     };
-    let survey = match &aws {
-        Ok(aws) => crate::aws::offboard::survey(aws, &user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string()),
-        Err(e) => Err(e.clone()),
+    let survey = |aws: &crate::aws::Aws| -> AccountSurvey {
+        crate::aws::offboard::survey(aws, &user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string())
     };
-    let (mut items, actions) = offboard_checklist(&a.id, &user, survey);
+    // The configured credentials' account, then each of [offboard] accounts through its role.
+    let mut clients = vec![];
+    let mut surveys = vec![];
+    match aws {
+        Ok(aws) => {
+            let several = !c.offboard.accounts.is_empty();
+            let label = if several {
+                crate::aws::sts::caller_identity(&aws).map(|(a, _)| a).unwrap_or_else(|_| "this account".into())
+            } else {
+                String::new()
+            };
+            let home = label.clone();
+            surveys.push((label, survey(&aws)));
+            for account in c.offboard.accounts.iter().filter(|acct| **acct != home) {
+                match crate::aws::offboard::for_account(&aws, account, &c.offboard.role_name) {
+                    Ok(member) => {
+                        surveys.push((account.clone(), survey(&member)));
+                        clients.push(member);
+                    }
+                    Err(e) => {
+                        surveys.push((account.clone(), Err(e.to_string())));
+                        clients.push(crate::aws::Aws::from_sdk(aws.sdk.clone())?);
+                    }
+                }
+            }
+            clients.insert(0, aws);
+        }
+        Err(e) => surveys.push((String::new(), Err(e))),
+    }
+    let (mut items, actions) = offboard_checklist_accounts(&a.id, &user, surveys);
     if roster.custodian(&a.id).is_none()
         && let Some(c) = roster.custodians.iter().find(|c| {
             [&c.id, &c.name, &c.email].iter().any(|v| v.eq_ignore_ascii_case(&a.id))
@@ -460,7 +509,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         rehearsal: a.drill,
         finish_armed: false,
     });
-    runner.offboard = Some(crate::session::OffboardJob { aws: aws.ok(), user, actions });
+    runner.offboard = Some(crate::session::OffboardJob { accounts: clients, user, actions });
     let start = crate::app::Start {
         mode: Mode::Offboard,
         reason: a.reason,
@@ -478,7 +527,7 @@ fn demo_offboard(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Resul
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (items, actions) = offboard_checklist("carol", "carol", Err("the DEMO has no AWS".into()));
-    let job = crate::session::OffboardJob { aws: None, user: "carol".into(), actions };
+    let job = crate::session::OffboardJob { accounts: vec![], user: "carol".into(), actions };
     let (mut c, mut r) = crate::demo::setup_offboard(&env.data_dir, clock.clone(), env.outside(), items, job, false)?;
     if !auto {
         let start = crate::app::Start {

@@ -24,6 +24,8 @@ pub struct Config {
     pub audit: AuditCfg,
     /// `[archive]`: where signed bundles are kept under S3 Object Lock (absent: not archived).
     pub archive: Option<ArchiveCfg>,
+    #[serde(default)]
+    pub offboard: OffboardCfg,
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -63,6 +65,29 @@ impl Default for NoticeCfg {
 
 fn default_heartbeat() -> u32 {
     15
+}
+
+/// `[offboard]`: the accounts whose IAM users `breakglass offboard` strips.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardCfg {
+    /// Member accounts to strip besides the one the configured credentials reach; each is
+    /// reached through `role_name` (sts:AssumeRole).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// The role assumed in each of `accounts`.
+    #[serde(default = "default_offboard_role")]
+    pub role_name: String,
+}
+
+fn default_offboard_role() -> String {
+    "OrganizationAccountAccessRole".into()
+}
+
+impl Default for OffboardCfg {
+    fn default() -> Self {
+        Self { accounts: vec![], role_name: default_offboard_role() }
+    }
 }
 
 /// `[audit]`: what `breakglass audit` allows.
@@ -217,6 +242,13 @@ impl Config {
                 path: path.display().to_string(),
                 line: line_with(&text, "account_id"),
                 what: format!("aws.account_id = `{id}` is not a 12-digit AWS account id"),
+            });
+        }
+        if let Some(id) = c.offboard.accounts.iter().find(|a| !is_account_id(a)) {
+            return Err(ConfigError::Syntax {
+                path: path.display().to_string(),
+                line: line_with(&text, "accounts"),
+                what: format!("offboard.accounts: `{id}` is not a 12-digit AWS account id"),
             });
         }
         if let Some(pin) = &mut c.trust.roster_sha256 {

@@ -17,7 +17,9 @@ use std::future::Future;
 
 /// Every IAM API this module calls: docs/offboard-policy.json allows exactly these (tests/offboard.rs
 /// checks that the two agree).
-pub const CALLS: [&str; 21] = [
+pub const CALLS: [&str; 22] = [
+    // Member accounts of [offboard] accounts, through their role.
+    "sts:AssumeRole",
     "iam:GetUser",
     "iam:ListAccessKeys",
     "iam:ListSSHPublicKeys",
@@ -469,4 +471,27 @@ fn gone<E: ProvideErrorMetadata>(api: &'static str, e: &SdkError<E, HttpResponse
         already_done: true,
         note: Some(e.as_service_error().and_then(|s| s.message()).unwrap_or("NoSuchEntity").to_string()),
     }
+}
+
+/// A client for `account`, reached by assuming `role` there with the configured credentials
+/// (sts:AssumeRole, one hour at most; the session is named after the tool).
+pub fn for_account(aws: &Aws, account: &str, role: &str) -> Result<Aws, AwsError> {
+    let sts = aws_sdk_sts::Client::new(&aws.sdk);
+    let arn = format!("arn:aws:iam::{account}:role/{role}");
+    let out = aws
+        .rt
+        .block_on(sts.assume_role().role_arn(&arn).role_session_name("breakglass-offboard").duration_seconds(3600).send())
+        .map_err(|e| super::classify("sts:AssumeRole", &e, &format!("the configured credentials (to {arn})")))?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| AwsError::Rejected { api: "sts:AssumeRole".into(), detail: format!("no credentials for {arn}") })?;
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "breakglass-offboard",
+    );
+    let sdk = aws.sdk.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds)).build();
+    Aws::from_sdk(sdk)
 }
