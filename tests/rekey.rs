@@ -523,6 +523,11 @@ fn an_old_roster_put_back_after_a_rekey_is_refused_though_it_chains_to_the_pin()
     let o = org.check();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("rolled back") && stdout(&o).contains(&v2.sha256()[..12]), "{}", stdout(&o));
+    // Sessions are not checked against it either: the drill report refuses it (exit 2).
+    std::fs::create_dir_all(org.path().join("data").join("sessions")).unwrap();
+    let o = org.bg(&["drill", "report"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), common::stderr(&o));
+    assert!(common::stderr(&o).contains("rolled back"), "{}", common::stderr(&o));
     // With history/ cleaned too, [trust] min_version still refuses it.
     for e in std::fs::read_dir(org.path().join("history")).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with(&v2.sha256()) {

@@ -104,11 +104,13 @@ pub struct RekeyJob {
     plaintext: Option<zeroize::Zeroizing<String>>,
     sealed: Option<Sealed>,
     roster_sigs: crate::roster::Signatures,
+    /// The sealed files opened to check the staged sealing (kept for a retry after the swap).
+    checked: Option<Vec<String>>,
 }
 
 impl RekeyJob {
     pub fn new(new: Roster, paths: crate::rekey::Paths) -> Self {
-        Self { new, paths, plaintext: None, sealed: None, roster_sigs: Default::default() }
+        Self { new, paths, plaintext: None, sealed: None, roster_sigs: Default::default(), checked: None }
     }
 }
 
@@ -584,10 +586,25 @@ impl Runner {
         let _lock = crate::rekey::lock(&paths).map_err(|e| e.to_string())?;
         crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
         let live = crate::roster::Roster::load(&paths.roster).map_err(|e| e.to_string())?;
+        // A retry after a swap that failed past its commit point (then finished by settle): the
+        // new version is what is live, checked the first time.
+        if live.sha256() == new.sha256()
+            && let Some(opened) = job.checked.clone()
+        {
+            return Ok(opened);
+        }
         if live.sha256() != self.roster.sha256() {
             return Err(format!(
                 "the live roster ({}) is no longer the version this ceremony started from: someone changed it meanwhile. Nothing was changed; start again",
                 paths.roster.display()
+            ));
+        }
+        // And the live runbook is still the sealing this ceremony opened (not resealed meanwhile).
+        let live_runbook = crate::seal::Sealed::read_dir(&paths.runbook).map_err(|e| e.to_string())?;
+        if live_runbook.manifest_bytes != self.sealed.manifest_bytes {
+            return Err(format!(
+                "the live sealed runbook ({}) is no longer the one this ceremony opened: someone sealed it again meanwhile. Nothing was changed; start again",
+                paths.runbook.display()
             ));
         }
         crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
@@ -609,6 +626,9 @@ impl Runner {
                 return Err(e.to_string());
             }
         };
+        if let Some(job) = self.rekey.as_mut() {
+            job.checked = Some(opened.clone());
+        }
         if rehearse {
             // A drill proves the new sealing opens, then leaves the live files as they were.
             crate::rekey::settle(&paths).map_err(|e| e.to_string())?;

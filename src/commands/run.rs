@@ -288,7 +288,14 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::
         let dir = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         for c in add.custodian {
             for name in &c.attestation {
-                if name.is_empty() || name.contains('/') || name.contains('\\') || name.starts_with('.') {
+                if name.is_empty()
+                    || name.contains('/')
+                    || name.contains('\\')
+                    || name.starts_with('.')
+                    || name == "history"
+                    || name.ends_with(".sig")
+                    || name.ends_with(".toml")
+                {
                     bail!(
                         "{}: {}'s attestation file `{name}` must be a plain file name next to it (as `breakglass enroll` writes them)",
                         f.display(),
@@ -306,7 +313,8 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::
                         to.display(),
                         from.display()
                     ),
-                    Err(_) => crate::fsread::write_atomic(&to, &bytes)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::fsread::write_atomic(&to, &bytes)?,
+                    Err(e) => bail!("cannot read {}: {e}", to.display()),
                 }
             }
             out.push(c);
@@ -424,6 +432,10 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     sealed.check_signed(&trusted)?;
     let roster = trusted.roster().clone();
     let user = a.iam_user.clone().unwrap_or_else(|| a.id.clone());
+    // IAM's own rule for user names; it also keeps the signed statements unambiguous.
+    if user.is_empty() || user.len() > 64 || !user.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
+        bail!("`{user}` is not an IAM user name (letters, digits and +=,.@_- only, at most 64): pass the right one with --iam-user");
+    }
     // Their IAM user, read now: what the checklist will change.
     let aws = if c.aws.region.is_some() || c.aws.profile.is_some() || c.aws.account_id.is_some() {
         crate::aws::Aws::load(c).map_err(|e| e.to_string())
@@ -440,7 +452,9 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         Ok(aws) => {
             let several = !c.offboard.accounts.is_empty();
             let label = if several {
-                crate::aws::sts::caller_identity(&aws).map(|(a, _)| a).unwrap_or_else(|_| "this account".into())
+                crate::aws::sts::caller_identity(&aws)
+                    .map(|(a, _)| a)
+                    .map_err(|e| anyhow::anyhow!("which account the configured credentials reach: {e}"))?
             } else {
                 String::new()
             };
@@ -462,7 +476,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         }
         Err(e) => surveys.push((String::new(), Err(e))),
     }
-    let (mut items, actions) = offboard_checklist_accounts(&a.id, &user, surveys);
+    let (mut items, mut actions) = offboard_checklist_accounts(&a.id, &user, surveys);
     if roster.custodian(&a.id).is_none()
         && let Some(c) = roster.custodians.iter().find(|c| {
             [&c.id, &c.name, &c.email].iter().any(|v| v.eq_ignore_ascii_case(&a.id))
@@ -479,6 +493,8 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
             Err(why) => {
                 // The checklist still runs: stripping access cannot wait for a new custodian.
                 eprintln!("warning: {} stays on the roster: {why}", a.id);
+                // Items and their AWS changes go by index: both lists move together.
+                actions.insert(0, None);
                 items.insert(
                     0,
                     crate::ceremony::OffItem::people(format!(
@@ -501,6 +517,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
         runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     }
+    anyhow::ensure!(items.len() == actions.len(), "internal error: {} checklist items for {} changes", items.len(), actions.len());
     ceremony.offboard = Some(crate::ceremony::Offboard {
         person: a.id.clone(),
         iam_user: user.clone(),
@@ -998,7 +1015,16 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
 
 fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {
     let report = match verify::verify(dir, &env.config, roster) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            if roster.is_none()
+                && env.config.roster_path().is_some()
+                && let Ok(t) = trust::resolve(&env.config, None, None)
+                && let Some(why) = trust::rolled_back(&t, env.config.trust.min_version)
+            {
+                r.warnings.push(format!("the configured roster looks rolled back: {why}"));
+            }
+            r
+        }
         Err(e) if json => {
             emit(&format!("{}\n", serde_json::json!({"status": "error", "error": e.to_string()})))?;
             return Ok(2);
@@ -1070,8 +1096,7 @@ pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
     let _lock = match crate::rekey::lock(&paths) {
         Ok(l) => l,
         Err(crate::rekey::RekeyError::Busy(p)) => {
-            eprintln!("A rekey is running on this roster ({} is locked): its staging is left alone.", p.display());
-            return Ok(Settled::Nothing);
+            bail!("a rekey is running on this roster right now ({} is locked): wait until it ends, then try again", p.display())
         }
         Err(e) => return Err(e.into()),
     };

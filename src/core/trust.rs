@@ -403,7 +403,11 @@ impl Anchor {
     /// for every caller alike, never a silent fallback to the bundles' own copies.
     pub fn for_sessions(config: &Config) -> Result<Self, TrustError> {
         match config.roster_path() {
-            Some(_) => resolve(config, None, None).map(Anchor::Configured),
+            // A roster put back after a rekey must not make sessions signed under it count.
+            Some(_) => resolve(config, None, None).and_then(|t| match rolled_back(&t, config.trust.min_version) {
+                Some(why) => Err(TrustError::Unreadable { path: t.roster().path.clone().unwrap_or_default(), why }),
+                None => Ok(Anchor::Configured(t)),
+            }),
             None => Ok(Anchor::PerBundle),
         }
     }

@@ -493,8 +493,12 @@ fn check_rekey_signatures(
             return;
         }
     };
-    if approved.is_some_and(|a| a != next.sha256()) {
-        r.problems.push(Problem::new(0, ProblemKind::Roster, format!("{ROSTER_NEXT} is not the roster version the rekey approved")));
+    if approved != Some(next.sha256().as_str()) {
+        r.problems.push(Problem::new(
+            0,
+            ProblemKind::Roster,
+            format!("{ROSTER_NEXT} is not the roster version the rekey approved (or nothing was approved)"),
+        ));
         return;
     }
     for (line, id, sig, named) in sigs {
