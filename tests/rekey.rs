@@ -84,7 +84,7 @@ fn rekey_remove_carol_add_dave(org: &Org, dave: &Person, paths: &Paths) -> Roste
     let new = plan.new.clone();
     let serial_new = |id: &str| new.custodian(id).map(|c| c.yubikey_serial);
     let present: Vec<String> = ["alice", "bob", "dave"].map(String::from).to_vec();
-    let opened = rekey::check_staged(paths, &plan.new, RUNBOOK.as_bytes(), &present, &mut |id, ct| {
+    let opened = rekey::check_staged(paths, &plan.new, RUNBOOK.as_bytes(), &present, breakglass::sign::RUNBOOK_NAMESPACE, &mut |id, ct| {
         let s = serial_new(id).unwrap();
         tokens.iter_mut().find(|t| t.info().serial == s).unwrap().decrypt_layer(ct)
     })

@@ -333,7 +333,7 @@ impl Runner {
                 vec![Intent::Unsealed(result)]
             }
             Effect::SignRekey { id, serial, manifest } => {
-                let result = self.sign_rekey(&id, serial, manifest);
+                let result = self.sign_rekey(&id, serial, manifest, c.rehearsal());
                 vec![Intent::RekeySigned { id, result }]
             }
             Effect::CommitRekey { present, rehearse } => vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse))],
@@ -538,7 +538,13 @@ impl Runner {
     /// Signs the new roster version as `id` on key `serial` (checked against the key the new
     /// version, or for a departing custodian the current one, names) and, when `manifest`, the
     /// new sealing's manifest. The sealing is made once, at the first signature.
-    fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool) -> Result<String, String> {
+    fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool, drill: bool) -> Result<String, String> {
+        // A drill signs in namespaces no trust decision accepts.
+        let (roster_ns, runbook_ns) = if drill {
+            (crate::sign::ROSTER_DRILL_NAMESPACE, crate::sign::RUNBOOK_DRILL_NAMESPACE)
+        } else {
+            (crate::sign::ROSTER_NAMESPACE, crate::sign::RUNBOOK_NAMESPACE)
+        };
         let old_key = self.roster.key(id).cloned();
         let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
         if job.sealed.is_none() {
@@ -555,13 +561,13 @@ impl Runner {
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();
         let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
-        let sig = sign::sshsig(t.as_mut(), crate::sign::ROSTER_NAMESPACE, &roster_bytes).map_err(|e| e.to_string())?;
-        sign::verify(&key, crate::sign::ROSTER_NAMESPACE, &roster_bytes, &sig)?;
+        let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(|e| e.to_string())?;
+        sign::verify(&key, roster_ns, &roster_bytes, &sig)?;
         let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
         let mpem = match (manifest, new_key) {
             (true, Some(k)) => {
-                let m = sign::sshsig(t.as_mut(), crate::sign::RUNBOOK_NAMESPACE, &manifest_bytes).map_err(|e| e.to_string())?;
-                sign::verify(&k, crate::sign::RUNBOOK_NAMESPACE, &manifest_bytes, &m)?;
+                let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(|e| e.to_string())?;
+                sign::verify(&k, runbook_ns, &manifest_bytes, &m)?;
                 Some(sign::to_pem(&m).map_err(|e| e.to_string())?)
             }
             _ => None,
@@ -610,7 +616,8 @@ impl Runner {
         crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
         let serials: Vec<(String, u32)> = new.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
         let mut tokens = std::mem::take(&mut self.tokens);
-        let checked = crate::rekey::check_staged(&paths, &new, text.as_bytes(), present, &mut |id, ct| {
+        let ns = if rehearse { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+        let checked = crate::rekey::check_staged(&paths, &new, text.as_bytes(), present, ns, &mut |id, ct| {
             let serial = serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
             match serial.and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s)) {
                 Some(t) => t.decrypt_layer(ct),

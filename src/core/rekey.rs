@@ -255,13 +255,15 @@ pub fn stage(paths: &Paths, new: &Roster, roster_sigs: &Signatures, sealed: &Sea
 /// Reads the staging back and checks it before anything live changes: the roster parses and is
 /// the one planned, every sealed file matches its hash, the sealing is for that roster and its
 /// manifest signed by a quorum of it, and the runbook opens, identical, for every quorum whose
-/// keys are present (`open` removes one layer; `present` are the ids whose keys are here).
+/// keys are present (`open` removes one layer; `present` are the ids whose keys are here). The
+/// manifest's signatures are checked in `namespace` (a drill's own, or `breakglass-runbook`).
 /// Returns the files opened.
 pub fn check_staged(
     paths: &Paths,
     planned: &Roster,
     plaintext: &[u8],
     present: &[String],
+    namespace: &str,
     open: &mut seal::OpenLayer<'_>,
 ) -> Result<Vec<String>, RekeyError> {
     let staged = Roster::load(&paths.staged_roster()).map_err(|e| RekeyError::Staged(e.to_string()))?;
@@ -270,7 +272,7 @@ pub fn check_staged(
     }
     let sealed = Sealed::read_dir(&paths.staged_runbook())?;
     sealed.check_roster(&staged)?;
-    let (signed, bad) = crate::sign::signed_by(&sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &staged, &sealed.signatures);
+    let (signed, bad) = crate::sign::signed_by(&sealed.manifest_bytes, namespace, &staged, &sealed.signatures);
     if signed.len() < staged.quorum {
         return Err(seal::SealError::Unsigned { signed, need: staged.quorum, bad }.into());
     }

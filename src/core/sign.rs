@@ -15,6 +15,10 @@ pub const SESSION_NAMESPACE: &str = "breakglass-session";
 pub const ROSTER_NAMESPACE: &str = "breakglass-roster";
 /// Namespace of the quorum's signatures over a sealed runbook's MANIFEST.toml.
 pub const RUNBOOK_NAMESPACE: &str = "breakglass-runbook";
+/// Namespaces of a drill's signatures over the roster version and sealing it rehearses: they can
+/// never make that version trusted, nor that sealing accepted.
+pub const ROSTER_DRILL_NAMESPACE: &str = "breakglass-roster-drill";
+pub const RUNBOOK_DRILL_NAMESPACE: &str = "breakglass-runbook-drill";
 /// Namespace of the check-in challenge signatures.
 pub const CHECKIN_NAMESPACE: &str = "breakglass-checkin";
 

@@ -470,8 +470,10 @@ fn check_rekey_signatures(
     roster: Option<&Roster>,
     approved: Option<&str>,
     sigs: &[(usize, String, String, String)],
+    drill: bool,
     r: &mut Report,
 ) {
+    let ns = if drill { crate::sign::ROSTER_DRILL_NAMESPACE } else { crate::sign::ROSTER_NAMESPACE };
     if sigs.is_empty() {
         return;
     }
@@ -506,7 +508,7 @@ fn check_rekey_signatures(
         let outcome = match key {
             None => Err(format!("`{id}` is in neither roster version")),
             Some(_) if *named != next.sha256() => Err("it names another roster version".to_string()),
-            Some(k) => verify_sig_text(k, crate::sign::ROSTER_NAMESPACE, &next.bytes, sig),
+            Some(k) => verify_sig_text(k, ns, &next.bytes, sig),
         };
         if let Err(e) = outcome {
             r.problems.push(Problem::new(*line, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}")));
@@ -833,7 +835,8 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     }
     r.ended = last_ts;
     r.custodians = checked_in.clone();
-    check_rekey_signatures(dir, roster, rekey_new.as_deref(), &rekey_sigs, &mut r);
+    let drill = r.timeline.iter().any(|e| e.kind == "rekey.rehearsed");
+    check_rekey_signatures(dir, roster, rekey_new.as_deref(), &rekey_sigs, drill, &mut r);
     if !r.session_id.is_empty()
         && let Some(name) = dir.canonicalize().ok().as_deref().and_then(Path::file_name).and_then(|n| n.to_str())
         && name != r.session_id
