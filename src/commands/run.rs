@@ -327,7 +327,9 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::
 fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     let c = &env.config;
     let where_cfg = c.describe();
-    let roster_path = c.roster_path().with_context(|| format!("no roster: set paths.roster in {where_cfg}"))?;
+    let roster_path = c.roster_path().with_context(|| {
+        format!("no roster: set paths.roster in {where_cfg}. To rehearse a rekey without YubiKeys: `breakglass demo --rekey`")
+    })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
     let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
@@ -425,7 +427,9 @@ pub fn offboard_checklist_accounts(
 fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     let c = &env.config;
     let where_cfg = c.describe();
-    let roster_path = c.roster_path().with_context(|| format!("no roster: set paths.roster in {where_cfg}"))?;
+    let roster_path = c.roster_path().with_context(|| {
+        format!("no roster: set paths.roster in {where_cfg}. To rehearse an offboarding without YubiKeys: `breakglass demo --offboard`")
+    })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
     let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
@@ -1185,7 +1189,9 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
         }
         RosterCmd::Rekey(a) => rekey_cmd(env, a),
         RosterCmd::Settle => {
-            if settle_rekey(env)? == crate::rekey::Settled::Nothing {
+            if env.config.roster_path().is_none() || env.config.runbook_path().is_none() {
+                println!("nothing to settle: paths.roster and paths.runbook are not both set in {}", env.config.describe());
+            } else if settle_rekey(env)? == crate::rekey::Settled::Nothing {
                 println!("no interrupted rekey: the roster and the sealed runbook are as they were");
             }
             Ok(0)
