@@ -524,6 +524,7 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
         released: false,
         steps_done: 4,
         mode: Mode::Incident,
+        rekey: None,
     });
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
     let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });

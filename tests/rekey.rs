@@ -425,6 +425,9 @@ fn a_rekey_killed_at_each_step_leaves_the_old_or_the_new_runbook_and_recovers() 
         assert!(r.status.success(), "{point}: {}", common::stderr(&r));
         let v = common::run(d.path(), &["verify", sessions[0].to_str().unwrap()]);
         assert_eq!(v.status.code(), Some(0), "{point}: {}", stdout(&v));
+        // The recovery says how the rekey ended on disk.
+        let want = if new { ") is in place" } else { "is NOT in place" };
+        assert!(stdout(&v).contains("after the interruption") && stdout(&v).contains(want), "{point}: {}", stdout(&v));
     }
 }
 

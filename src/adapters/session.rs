@@ -850,6 +850,8 @@ pub struct Interrupted {
     pub roster_sha256: String,
     pub reason: String,
     pub recovery: crate::ceremony::Recovery,
+    /// A rekey session: the roster version it was making.
+    pub rekey_new: Option<String>,
     next_seq: u64,
     head: [u8; 32],
     genesis: [u8; 32],
@@ -928,7 +930,9 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             released,
             steps_done: steps.values().filter(|d| **d).count() as u64,
             mode: mode_of(&first["mode"]),
+            rekey: None,
         },
+        rekey_new: first["rekey"]["new_roster_sha256"].as_str().map(str::to_string),
         next_seq: chain.entries as u64,
         head: chain.head,
         genesis: <sha2::Sha256 as sha2::Digest>::digest(lines[0]).into(),

@@ -753,7 +753,14 @@ fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
 /// the built-in DEMO custodians; real ones the configured, pinned roster (the version the session
 /// ran under) and YubiKeys.
 fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
-    let i = crate::session::read_interrupted(&a.session_dir)?;
+    let mut i = crate::session::read_interrupted(&a.session_dir)?;
+    // An interrupted rekey (settled before this command ran): which roster is live now.
+    if let Some(new) = i.rekey_new.clone() {
+        let live =
+            if i.demo { Some(env.data_dir.join("demo-rekey").join(&i.session_id).join("roster.toml")) } else { env.config.roster_path() };
+        let live_sha = live.and_then(|p| std::fs::read(p).ok()).map(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)));
+        i.recovery.rekey = Some(crate::ceremony::RekeySettled { new_roster_sha256: new, live_roster_sha256: live_sha.unwrap_or_default() });
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let reason = a.reason.clone().unwrap_or_else(|| format!("recovery of the interrupted session ({})", i.reason));
     let (mut c, mut r) = if i.demo {

@@ -158,6 +158,16 @@ pub struct Recovery {
     pub steps_done: u64,
     /// The interrupted session's mode: a recovery keeps it.
     pub mode: Mode,
+    /// An interrupted rekey: the version it was making, and the roster found live once the
+    /// interruption was settled (journalled as `rekey.settled`).
+    pub rekey: Option<RekeySettled>,
+}
+
+/// How an interrupted rekey ended on disk, as its recovery found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RekeySettled {
+    pub new_roster_sha256: String,
+    pub live_roster_sha256: String,
 }
 
 /// What a key's verified attestation says (journalled at check-in).
@@ -1153,6 +1163,17 @@ impl Ceremony {
                                 "tool": format!("breakglass {}", self.info.tool_version),
                             }),
                         ));
+                        if let Some(k) = &rec.rekey {
+                            // What the settled files say: the new version in place, or not.
+                            fx.push(self.entry(
+                                "rekey.settled",
+                                json!({
+                                    "new_roster_sha256": k.new_roster_sha256,
+                                    "live_roster_sha256": k.live_roster_sha256,
+                                    "in_place": k.new_roster_sha256 == k.live_roster_sha256,
+                                }),
+                            ));
+                        }
                     } else {
                         fx.push(self.entry(
                             "session.opened",

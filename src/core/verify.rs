@@ -279,6 +279,8 @@ struct Detail<'a> {
     old_roster_sha256: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     new_roster_sha256: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    live_roster_sha256: Option<Cow<'a, str>>,
     #[serde(default)]
     new_version: Option<u64>,
     #[serde(default)]
@@ -407,6 +409,14 @@ fn summary(d: &Detail) -> String {
             list(d.opened.as_deref())
         ),
         "rekey.failed" => format!("the swap did not happen: {}", s(&d.error)),
+        "rekey.settled" if d.new_roster_sha256 == d.live_roster_sha256 => {
+            format!("after the interruption, the new roster version ({}) is in place", short(&s(&d.new_roster_sha256)))
+        }
+        "rekey.settled" => format!(
+            "after the interruption, the new roster version ({}) is NOT in place: the live roster is {}",
+            short(&s(&d.new_roster_sha256)),
+            short(&s(&d.live_roster_sha256))
+        ),
         "offboard.done" => {
             format!("offboarding item {} done ({}): {}", d.item.unwrap_or(0), d.by.as_deref().unwrap_or_default().join(" and "), s(&d.what))
         }
