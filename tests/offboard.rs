@@ -492,6 +492,19 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
         let rekeyed = breakglass::roster::Roster::load(&r.rekey.as_ref().unwrap().paths.roster).unwrap();
         let after = survey(&aws, "dave").unwrap();
         if rehearsal {
+            // The drill's signatures on version 2 are in the drill namespace only: no trust
+            // decision could ever accept the rehearsed version.
+            let next = breakglass::roster::Roster::load(&r.dir.join("roster-next.toml")).unwrap();
+            let mut checked = 0;
+            for line in journal.lines().filter(|l| l.contains("\"kind\":\"rekey.signed\"")) {
+                let e: serde_json::Value = serde_json::from_str(line).unwrap();
+                let sig = ssh_key::SshSig::from_pem(e["sshsig"].as_str().unwrap()).unwrap();
+                let key = next.key(e["custodian"].as_str().unwrap()).unwrap();
+                assert!(key.verify(breakglass::sign::ROSTER_DRILL_NAMESPACE, &next.bytes, &sig).is_ok());
+                assert!(key.verify(breakglass::sign::ROSTER_NAMESPACE, &next.bytes, &sig).is_err());
+                checked += 1;
+            }
+            assert_eq!(checked, 2);
             assert_eq!((count("offboard.rehearsed"), count("offboard.applied")), (actions.len(), 0));
             assert_eq!(plan(&after).len(), actions.len(), "a drill changed AWS");
             assert_eq!(rekeyed.version, 1, "a drill swapped the roster");
