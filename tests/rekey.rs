@@ -333,6 +333,30 @@ fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
     let v = common::run(d.path(), &["verify", session.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
     std::fs::write(&next, &good).unwrap();
+    // By hand (docs/verify-by-hand.md): each rekey.signed signature verifies with stock
+    // ssh-keygen over roster-next.toml, with the keys that file names.
+    let next_roster = Roster::load(&next).unwrap();
+    let signers: String =
+        next_roster.custodians.iter().map(|c| format!("{} namespaces=\"breakglass-roster\" {}\n", c.id, c.signing_key)).collect();
+    std::fs::write(session.join("next.signers"), signers).unwrap();
+    let journal = std::fs::read_to_string(session.join("journal.jsonl")).unwrap();
+    let mut by_hand = 0;
+    for line in journal.lines().filter(|l| l.contains("\"kind\":\"rekey.signed\"")) {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = e["custodian"].as_str().unwrap();
+        std::fs::write(session.join(format!("{id}.rekey.sig")), e["sshsig"].as_str().unwrap()).unwrap();
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ssh-keygen -Y verify -f next.signers -I {id} -n breakglass-roster -s {id}.rekey.sig < roster-next.toml"))
+            .current_dir(&session)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "{id}: {}", String::from_utf8_lossy(&ok.stderr));
+        std::fs::remove_file(session.join(format!("{id}.rekey.sig"))).unwrap();
+        by_hand += 1;
+    }
+    assert_eq!(by_hand, 3);
+    std::fs::remove_file(session.join("next.signers")).unwrap();
     // The "roster changed" notice names the new version and who came and went.
     let outbox: String = std::fs::read_dir(d.path().join("outbox"))
         .unwrap()
