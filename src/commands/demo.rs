@@ -185,14 +185,19 @@ pub fn setup_offboard(
     Ok((c, r))
 }
 
+/// A DEMO custodian presents their key, types their DEMO PIN and touches it.
+fn present_key(c: &mut Ceremony, r: &mut Runner, id: &str, serial: u32) {
+    crate::session::present(c, r, serial);
+    drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
+    drive(c, r, Intent::Touch);
+}
+
 /// Plays a DEMO offboarding unattended: the rekey without a newcomer, then every checklist item
 /// (AWS changes confirmed by both custodians on their keys), then the co-signature.
 pub fn play_offboard(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     drive(c, r, Intent::Begin { mode: Mode::Offboard, reason: reason.into(), ticket: None, scenario: Scenario::Standard });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
-        crate::session::present(c, r, serial);
-        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
-        drive(c, r, Intent::Touch);
+        present_key(c, r, id, serial);
     }
     drive(c, r, Intent::RekeyGo);
     for _ in 0..c.checked.len() {
@@ -228,15 +233,11 @@ fn tokens_of(roster: &Roster, ids: &[&str]) -> Vec<Box<dyn Token>> {
 pub fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     drive(c, r, Intent::Begin { mode: Mode::Rekey, reason: reason.into(), ticket: None, scenario: Scenario::Standard });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
-        crate::session::present(c, r, serial);
-        drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
-        drive(c, r, Intent::Touch);
+        present_key(c, r, id, serial);
     }
     drive(c, r, Intent::RekeyGo);
     let dave = newcomer();
-    crate::session::present(c, r, dave.yubikey_serial);
-    drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&dave.id).to_string())));
-    drive(c, r, Intent::Touch);
+    present_key(c, r, &dave.id, dave.yubikey_serial);
     for _ in 0..c.checked.len() {
         drive(c, r, Intent::Touch);
     }

@@ -346,13 +346,9 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
     runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     let start = crate::app::Start {
-        mode: Mode::Rekey,
-        reason: a.reason,
-        scenario: Scenario::Standard,
-        overdue: None,
-        previous: vec![],
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
+        ..crate::app::Start::plain(Mode::Rekey, a.reason)
     };
     crate::app::run(ceremony, runner, clock, start)
 }
@@ -532,13 +528,9 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     });
     runner.offboard = Some(crate::session::OffboardJob { accounts: clients, user, actions });
     let start = crate::app::Start {
-        mode: Mode::Offboard,
-        reason: a.reason,
-        scenario: Scenario::Standard,
-        overdue: None,
-        previous: vec![],
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
+        ..crate::app::Start::plain(Mode::Offboard, a.reason)
     };
     crate::app::run(ceremony, runner, clock, start)
 }
@@ -551,16 +543,7 @@ fn demo_offboard(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Resul
     let job = crate::session::OffboardJob { accounts: vec![], user: "carol".into(), actions };
     let (mut c, mut r) = crate::demo::setup_offboard(&env.data_dir, clock.clone(), env.outside(), items, job, false)?;
     if !auto {
-        let start = crate::app::Start {
-            mode: Mode::Offboard,
-            reason,
-            scenario: Scenario::Standard,
-            overdue: None,
-            previous: vec![],
-            warnings: vec![],
-            archiver: None,
-        };
-        return crate::app::run(c, r, clock, start);
+        return crate::app::run(c, r, clock, crate::app::Start::plain(Mode::Offboard, reason));
     }
     let reason = reason.unwrap_or_else(|| "DEMO: carol leaves the company".into());
     crate::demo::play_offboard(&mut c, &mut r, &reason);
@@ -573,16 +556,7 @@ fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup_rekey(&env.data_dir, clock.clone(), env.outside())?;
     if !auto {
-        let start = crate::app::Start {
-            mode: Mode::Rekey,
-            reason,
-            scenario: Scenario::Standard,
-            overdue: None,
-            previous: vec![],
-            warnings: vec![],
-            archiver: None,
-        };
-        return crate::app::run(c, r, clock, start);
+        return crate::app::run(c, r, clock, crate::app::Start::plain(Mode::Rekey, reason));
     }
     let reason = reason.unwrap_or_else(|| "DEMO: carol leaves, dave joins".into());
     crate::demo::play_rekey(&mut c, &mut r, &reason);

@@ -587,6 +587,13 @@ pub struct Start {
     pub archiver: Option<Archiver>,
 }
 
+impl Start {
+    /// A start with no drill history, no warnings and no archive (rekeys, offboardings, demos).
+    pub fn plain(mode: Mode, reason: Option<String>) -> Self {
+        Self { mode, reason, scenario: Scenario::Standard, overdue: None, previous: vec![], warnings: vec![], archiver: None }
+    }
+}
+
 /// Pushes a session directory to the evidence archive; the result is what the summary says.
 pub type Archiver = Box<dyn FnOnce(&std::path::Path) -> Result<String, String> + Send>;
 
