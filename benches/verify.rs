@@ -30,7 +30,7 @@ fn big_bundle(data: &Path) -> PathBuf {
     let clock = FixedClock::starting_at(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 25, 4, 0, 0).unwrap(), 5);
     for i in lines..ENTRIES {
         let fields = json!({"demo": true, "mode": "drill", "step": (i % 13) + 1, "text": format!("observation {i}: CloudTrail event reviewed, nothing unexpected")});
-        j.append(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), 1_000_000 + i as u64 * 5, "note", fields.as_object().unwrap())
+        j.append_fields(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), 1_000_000 + i as u64 * 5, "note", fields.as_object().unwrap())
             .unwrap();
     }
     bytes.extend_from_slice(&j.store().bytes);

@@ -9,7 +9,8 @@
 //!
 //! Core (`src/core/`: pure rules and formats):
 //! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
-//! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks.
+//! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks; `journal::Entry`, one
+//!   variant per kind, is what the ceremony writes and what verify, recovery, drills and the screens read.
 //! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
 //! - [`rekey`]: the next roster version, the runbook sealed again for it, the crash-safe swap.
 //! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the

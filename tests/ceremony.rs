@@ -5,7 +5,7 @@
 mod common;
 
 use breakglass::ceremony::{Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, SignStage, Tone};
-use breakglass::journal::Written;
+use breakglass::journal::{Entry, Labels, Written};
 use breakglass::notice::{Delivery, Phase as NP};
 use breakglass::runbook::Runbook;
 use breakglass::token::TokenError;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 fn kinds(fx: &[Effect]) -> Vec<&'static str> {
     fx.iter()
         .map(|e| match e {
-            Effect::Journal { kind, .. } => *kind,
+            Effect::Journal { entry, .. } => entry.kind(),
             Effect::VerifyPin { .. } => "VerifyPin",
             Effect::Attest { .. } => "Attest",
             Effect::SendNotice(_) => "SendNotice",
@@ -87,11 +87,10 @@ fn begin_opens_the_session_and_asks_for_custodian_1() {
     let mut c = ceremony(true);
     let fx = begin(&mut c, Mode::Incident);
     assert_eq!(kinds(&fx), ["session.opened"]);
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert_eq!(fields["mode"], "incident");
-    assert_eq!(fields["demo"], true);
-    assert_eq!(fields["ticket"], "INC-42");
-    assert_eq!(fields["session_id"], SID);
+    let Effect::Journal { entry: Entry::SessionOpened { ticket, session_id, .. }, labels } = &fx[0] else { unreachable!() };
+    assert_eq!(*labels, Labels { mode: "incident", demo: true });
+    assert_eq!(ticket.as_deref(), Some("INC-42"));
+    assert_eq!(session_id, SID);
     assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
 }
 
@@ -135,9 +134,8 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     assert_eq!(*serial, 10000001);
     let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
     assert_eq!(kinds(&fx), ["custodian.verified"]);
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert_eq!(fields["custodian"], "alice");
-    assert_eq!(fields["sshsig"], "sig");
+    let Effect::Journal { entry: Entry::CustodianVerified { custodian, sshsig, slot, .. }, .. } = &fx[0] else { unreachable!() };
+    assert_eq!((custodian.as_str(), sshsig.as_str(), *slot), ("alice", "sig", 1));
     assert_eq!(c.checked.len(), 1);
     assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
 }
@@ -262,17 +260,18 @@ fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
     let mut c = to_runbook(Mode::Incident);
     let fx = c.advance(Intent::ToggleStep(0));
     assert_eq!(kinds(&fx), ["step.done"]);
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert_eq!(fields["step"], 1);
+    let Effect::Journal { entry, labels } = &fx[0] else { unreachable!() };
+    assert_eq!(*entry, Entry::StepDone { step: 1, of: c.done.len() as u64 });
     let text = c.runbook.as_ref().unwrap().steps[0].text.clone();
-    assert!(!serde_json::to_string(fields).unwrap().contains(&text), "step text leaked into the journal");
+    assert!(!serde_json::to_string(&entry.fields(*labels)).unwrap().contains(&text), "step text leaked into the journal");
     assert_eq!(kinds(&c.advance(Intent::ToggleStep(0))), ["step.undone"]);
     assert_eq!(kinds(&c.advance(Intent::Note { step: Some(1), text: "case 1234".into() })), ["note"]);
     assert_eq!(c.notes[1], ["case 1234"]);
     let fx = c.advance(Intent::Reveal(0));
     assert_eq!(kinds(&fx), ["secret.revealed"]);
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert!(!serde_json::to_string(fields).unwrap().contains("DEMO-"), "a secret leaked into the journal");
+    let Effect::Journal { entry, labels } = &fx[0] else { unreachable!() };
+    assert!(matches!(entry, Entry::SecretRevealed { secret: 1, .. }), "{entry:?}");
+    assert!(!serde_json::to_string(&entry.fields(*labels)).unwrap().contains("DEMO-"), "a secret leaked into the journal");
     // Revealing again is not a new reveal; out-of-range steps do nothing.
     assert!(c.advance(Intent::Reveal(0)).is_empty());
     assert!(c.advance(Intent::ToggleStep(999)).is_empty());
@@ -435,8 +434,8 @@ fn drill_mode_marks_every_journal_entry() {
     all.extend(check_in(&mut c, 0));
     all.extend(c.advance(seen(424242, 3)));
     for e in &all {
-        if let Effect::Journal { fields, kind } = e {
-            assert_eq!(fields["mode"], "drill", "{kind}");
+        if let Effect::Journal { entry, labels } = e {
+            assert_eq!(labels.mode, "drill", "{}", entry.kind());
         }
     }
     assert_eq!(c.mode.label(), "DRILL");
@@ -529,17 +528,19 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
     let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });
     assert_eq!(kinds(&fx), ["session.recovered"]);
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert_eq!(fields["mode"], "incident");
-    assert_eq!(fields["entries"], 6);
+    let Effect::Journal { entry: Entry::SessionRecovered { entries, .. }, labels } = &fx[0] else { unreachable!() };
+    assert_eq!(labels.mode, "incident");
+    assert_eq!(*entries, 6);
     check_in(&mut c, 0);
     let fx = check_in(&mut c, 1);
     // Closed as aborted, and root (announced before) is released.
     assert!(kinds(&fx).ends_with(&["session.aborted", "SendNotice"]), "{:?}", kinds(&fx));
-    let Some(Effect::Journal { fields, .. }) = fx.iter().find(|e| matches!(e, Effect::Journal { kind: "session.aborted", .. })) else {
+    let Some(Effect::Journal { entry: Entry::SessionAborted { steps_done, recovered, .. }, .. }) =
+        fx.iter().find(|e| matches!(e, Effect::Journal { entry: Entry::SessionAborted { .. }, .. }))
+    else {
         unreachable!()
     };
-    assert_eq!(fields["steps_done"], 4, "the steps done before the interruption are counted");
+    assert_eq!((*steps_done, *recovered), (4, true), "the steps done before the interruption are counted");
     assert_eq!(c.outcome, Some(Outcome::Aborted));
 }
 
@@ -557,8 +558,8 @@ fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
             c.advance(Intent::KeysPresent(vec![10000002]))
         };
         assert_eq!(kinds(&fx), ["custodian.key_removed"]);
-        let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-        assert_eq!(fields.get("why").is_some(), unreachable, "{fields:?}");
+        let Effect::Journal { entry: Entry::CustodianKeyRemoved { why, .. }, .. } = &fx[0] else { unreachable!() };
+        assert_eq!(why.is_some(), unreachable, "{why:?}");
         assert_eq!(c.removed, [10000001]);
         assert_eq!(c.message.as_ref().unwrap().tone, Tone::Refusal);
         // Nothing moves while paused, and a repeated report journals nothing new.
@@ -649,12 +650,11 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close.clone()) });
     assert_eq!(kinds(&fx)[..2], ["posture.checked", "root.activity"]);
     assert!(kinds(&fx).contains(&"SendNotice"), "then root is released: {:?}", kinds(&fx));
-    let Effect::Journal { fields, .. } = &fx[0] else { unreachable!() };
-    assert_eq!(fields["changed"][0]["from"], "PASS");
-    assert_eq!(fields["changed"][0]["to"], "FAIL");
-    let Effect::Journal { fields, .. } = &fx[1] else { unreachable!() };
-    assert_eq!(fields["events"][0]["event"], "ConsoleLogin");
-    assert!(fields["note"].as_str().unwrap().contains("lag"));
+    let Effect::Journal { entry: Entry::PostureChecked { changed: Some(changed), .. }, .. } = &fx[0] else { unreachable!() };
+    assert_eq!((changed[0].from.as_deref(), changed[0].to.as_str()), (Some("PASS"), "FAIL"));
+    let Effect::Journal { entry: Entry::RootActivity { events, note, .. }, .. } = &fx[1] else { unreachable!() };
+    assert_eq!(events[0].event, "ConsoleLogin");
+    assert!(note.contains("lag"));
     // Released, now signing: a late result is not journalled.
     c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
     assert!(matches!(c.phase, Phase::Sign { .. }), "{:?}", c.phase);
@@ -686,8 +686,9 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
     assert_eq!(o.items.len(), 2);
     assert_eq!(o.items[1].what, "Runbook step 2: Revoke the VPN certificate of the departing admin");
     let fx = c.advance(Intent::OffboardDo(1));
-    let dbg = format!("{fx:?}");
-    assert!(dbg.contains("offboard.done") && dbg.contains("runbook step 2") && !dbg.contains("VPN"), "{dbg}");
+    let Effect::Journal { entry: Entry::OffboardDone { item: 2, what, .. }, .. } = &fx[0] else { panic!("{fx:?}") };
+    assert_eq!(what, "runbook step 2");
+    assert!(!format!("{fx:?}").contains("VPN"), "{fx:?}");
     // Item 1 is still open: one Enter asks, a second finishes (it is recorded as not done), and
     // the Debug output of the checklist never shows the runbook's text.
     assert!(!format!("{:?}", c.offboard).contains("VPN"));

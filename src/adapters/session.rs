@@ -6,7 +6,7 @@
 
 use crate::ceremony::{Ceremony, Effect, Intent};
 use crate::clock::{Clock, rfc3339_ms};
-use crate::journal::{self, FileStore, Journal};
+use crate::journal::{self, Entry, FileStore, Journal, kind};
 use crate::notice::{Broadcaster, Notice, Phase as NoticePhase};
 use crate::roster::{Roster, sig_path};
 use crate::runbook::Runbook;
@@ -286,8 +286,8 @@ impl Runner {
     /// Runs one effect; returns the intents that report its outcome.
     pub fn run(&mut self, c: &Ceremony, effect: Effect) -> Vec<Intent> {
         match effect {
-            Effect::Journal { kind, fields } => {
-                let r = self.append(kind, &fields);
+            Effect::Journal { entry, labels } => {
+                let r = self.append(&entry, labels);
                 vec![match r {
                     Ok(w) => Intent::Journaled(w),
                     Err(e) => Intent::JournalFailed(format!("{}: {e}", self.journal_path().display())),
@@ -432,7 +432,7 @@ impl Runner {
         }
     }
 
-    fn append(&mut self, kind: &str, fields: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<journal::Written> {
+    fn append(&mut self, entry: &journal::Entry, labels: journal::Labels) -> std::io::Result<journal::Written> {
         if self.journal.is_none() {
             crate::fsread::create_private_dir(&self.dir)?;
             // The roster copy first: a session stopped right after its journal appears is then
@@ -453,25 +453,17 @@ impl Runner {
             let jump = (now - expected).num_milliseconds();
             if jump.abs() > CLOCK_JUMP_MS {
                 let ts = observed.clone().max(self.last_ts.clone());
-                let mut jf = serde_json::Map::new();
-                jf.insert("observed".into(), observed.clone().into());
-                jf.insert("expected".into(), rfc3339_ms(expected).into());
-                jf.insert("jump_ms".into(), jump.into());
                 // The same labels as the entry it precedes.
-                for k in ["mode", "demo"] {
-                    if let Some(v) = fields.get(k) {
-                        jf.insert(k.into(), v.clone());
-                    }
-                }
+                let jump = journal::Entry::ClockJump { observed: observed.clone(), expected: rfc3339_ms(expected), jump_ms: jump };
                 let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
-                let w = j.append(&ts, mono, "clock.jump", &jf)?;
+                let w = j.append(&ts, mono, labels, &jump)?;
                 crash_point(w.seq);
                 self.last_ts = ts;
             }
         }
         let ts = observed.max(self.last_ts.clone());
         let j = self.journal.as_mut().ok_or_else(|| std::io::Error::other("no journal"))?;
-        let w = j.append(&ts, mono, kind, fields)?;
+        let w = j.append(&ts, mono, labels, entry)?;
         crash_point(w.seq);
         self.last_time = Some((now, mono));
         self.last_ts = ts;
@@ -874,24 +866,35 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         return Err(RecoverError::Empty { dir: d });
     }
     let lines: Vec<&[u8]> = journal::lines(&bytes).take(chain.entries).collect();
-    let field = |l: &[u8]| serde_json::from_slice::<serde_json::Value>(l).unwrap_or_default();
-    let first = field(lines[0]);
-    if first["kind"] != "session.opened" {
-        return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened".into() });
+    // The chain check read every line as a [`journal::Line`]; the first must be session.opened.
+    fn line(l: &[u8]) -> Option<journal::Line<'_>> {
+        serde_json::from_slice(l).ok()
     }
+    let first = line(lines[0]);
+    let Some(Entry::SessionOpened { session_id, roster_sha256, reason, quorum, rekey, .. }) =
+        serde_json::from_slice::<Entry>(lines[0]).ok()
+    else {
+        return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
+    };
     let (mut announced, mut closed, mut released) = (false, false, false);
     // Each runbook step's last state (ticked, or ticked and then unticked).
     let mut steps = std::collections::BTreeMap::new();
     for l in &lines {
-        let v = field(l);
-        let kind = v["kind"].as_str().unwrap_or("");
-        if let ("step.done" | "step.undone", Some(n)) = (kind, v["step"].as_u64()) {
-            steps.insert(n, kind == "step.done");
-        }
-        closed |= kind == "session.closed" || kind == "session.aborted";
-        if kind == "notice.sent" || kind == "notice.acknowledged" {
-            announced |= v["phase"] == "in_use";
-            released |= v["phase"] == "released" || v["phase"] == "aborted";
+        let Some(c) = line(l) else { continue };
+        match c.kind.as_ref() {
+            kind::StepDone | kind::StepUndone => {
+                if let Some(n) = c.step {
+                    steps.insert(n, c.kind == kind::StepDone);
+                }
+            }
+            kind::SessionClosed | kind::SessionAborted => closed = true,
+            kind::NoticeSent | kind::NoticeAcknowledged => {
+                if let Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) = serde_json::from_slice::<Entry>(l) {
+                    announced |= phase == "in_use";
+                    released |= phase == "released" || phase == "aborted";
+                }
+            }
+            _ => {}
         }
     }
     // A closed session that a quorum signed is finished: verify it instead.
@@ -905,38 +908,36 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
                     .count()
             })
             .unwrap_or(0);
-        let quorum = first["quorum"].as_u64().unwrap_or(2) as usize;
         if signed >= quorum {
             return Err(RecoverError::NotInterrupted { dir: d, kind: "the closing entry and a quorum's signatures".into() });
         }
     }
-    let last = field(lines[lines.len() - 1]);
+    let last = line(lines[lines.len() - 1]);
     let body_end: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
     let partial = &bytes[usize::try_from(body_end).unwrap_or(bytes.len()).min(bytes.len())..];
-    let str_of = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").to_string();
     Ok(Interrupted {
         dir: dir.to_path_buf(),
-        session_id: str_of(&first, "session_id"),
-        mode: mode_of(&first["mode"]),
-        demo: first["demo"] == true,
-        roster_sha256: str_of(&first, "roster_sha256"),
-        reason: str_of(&first, "reason"),
+        session_id,
+        mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
+        demo: first.as_ref().and_then(|f| f.demo) == Some(true),
+        roster_sha256,
+        reason,
         recovery: crate::ceremony::Recovery {
             entries: chain.entries as u64,
-            last_ts: str_of(&last, "ts"),
+            last_ts: last.as_ref().map(|l| l.ts.to_string()).unwrap_or_default(),
             partial_tail: (!partial.is_empty()).then(|| hex::encode(partial)),
             announced,
             closed,
             released,
             steps_done: steps.values().filter(|d| **d).count() as u64,
-            mode: mode_of(&first["mode"]),
+            mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
             rekey: None,
         },
-        rekey_new: first["rekey"]["new_roster_sha256"].as_str().map(str::to_string),
+        rekey_new: rekey.map(|k| k.new_roster_sha256),
         next_seq: chain.entries as u64,
         head: chain.head,
         genesis: <sha2::Sha256 as sha2::Digest>::digest(lines[0]).into(),
-        last_mono: last["mono_ms"].as_u64().unwrap_or(0),
+        last_mono: last.as_ref().map_or(0, |l| l.mono_ms),
         body_end,
     })
 }
@@ -982,8 +983,8 @@ pub fn resume(
 }
 
 /// The mode a journal's first entry names (incident when it names none).
-fn mode_of(v: &serde_json::Value) -> crate::ceremony::Mode {
-    match v.as_str() {
+fn mode_of(v: Option<&str>) -> crate::ceremony::Mode {
+    match v {
         Some("drill") => crate::ceremony::Mode::Drill,
         Some("rekey") => crate::ceremony::Mode::Rekey,
         Some("offboard") => crate::ceremony::Mode::Offboard,

@@ -7,6 +7,7 @@ use crate::ceremony::{Mode, Phase, Scenario};
 use crate::cli::{Cli, Command, DrillCmd, RosterCmd, RunbookCmd};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::journal::kind;
 use crate::notice::{Broadcaster, Outbox, Unavailable};
 use crate::roster::{Roster, sig_path};
 use crate::session::Outside;
@@ -871,16 +872,13 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
             let ended = r.ended.as_deref().and_then(ts);
             if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), released.or(r.ended.clone()).as_deref().and_then(ts)) {
-                let done = r.timeline.iter().filter(|e| e.kind == "step.done").count()
+                let done = r.timeline.iter().filter(|e| e.kind == kind::StepDone).count()
                     - r.timeline
                         .iter()
-                        .filter(|e| e.kind == "step.undone")
+                        .filter(|e| e.kind == kind::StepUndone)
                         .count()
-                        .min(r.timeline.iter().filter(|e| e.kind == "step.done").count());
-                let total = r.timeline.iter().find(|e| e.kind == "runbook.unsealed").map_or(0, |e| {
-                    // "runbook unsealed (13 steps)"
-                    e.summary.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse::<usize>().ok()).next_back().unwrap_or(0)
-                });
+                        .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
+                let total = r.runbook_steps.unwrap_or(0);
                 let gap = r.recovered.as_ref().and_then(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?)));
                 let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
                 windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gap });

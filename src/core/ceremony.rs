@@ -9,13 +9,14 @@
 //! keys (nested age layers), and the session log is only valid with two custodians' signatures.
 //! This machine makes the honest path clear; cryptography makes the dishonest one fail.
 
-use crate::journal::Written;
+use crate::journal::{
+    ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
+};
 use crate::notice::{Delivery, Phase as NoticePhase};
 use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::runbook::Runbook;
 use crate::token::TokenError;
 use secrecy::SecretString;
-use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// Incident or drill; or a rekey (custodians change: the roster's next version).
@@ -648,10 +649,13 @@ pub enum Intent {
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
 #[derive(Debug)]
+// Effects live for one batch; boxing the journal entry would only cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Effect {
+    /// Write this entry (fsynced) before anything that follows it.
     Journal {
-        kind: &'static str,
-        fields: Map<String, Value>,
+        entry: Entry,
+        labels: Labels,
     },
     VerifyPin {
         serial: u32,
@@ -757,13 +761,6 @@ pub fn rekey_rail(quorum: usize) -> Vec<String> {
     r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
     r.extend(["Open runbook", "Review change", "Sign roster", "Reseal, swap", "Notify team", "Sign"].map(String::from));
     r
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 /// The check-in challenge a custodian signs: binds the session and a fresh nonce.
@@ -930,14 +927,14 @@ impl Ceremony {
     /// that records them was written.
     fn journal_rail(&self) -> usize {
         let has = |k: &str| self.times.iter().any(|(kind, _)| kind == k);
-        let verified = self.times.iter().filter(|(kind, _)| kind == "custodian.verified").count();
-        let mut steps = vec![has("session.opened")];
+        let verified = self.times.iter().filter(|(kind, _)| kind == kind::CustodianVerified).count();
+        let mut steps = vec![has(kind::SessionOpened)];
         steps.extend((1..=self.quorum()).map(|n| verified >= n));
         steps.extend([
-            has("notice.sent") || has("notice.acknowledged"),
-            has("runbook.unsealed"),
-            has("closing.checked") || has("session.closed"),
-            has("session.closed") || has("session.aborted"),
+            has(kind::NoticeSent) || has(kind::NoticeAcknowledged),
+            has(kind::RunbookUnsealed),
+            has(kind::ClosingChecked) || has(kind::SessionClosed),
+            has(kind::SessionClosed) || has(kind::SessionAborted),
         ]);
         steps.iter().take_while(|done| **done).count()
     }
@@ -957,13 +954,9 @@ impl Ceremony {
         self.checked.iter().map(|c| self.roster[c.custodian].id.clone()).collect()
     }
 
-    fn entry(&self, kind: &'static str, fields: Value) -> Effect {
-        let mut m = obj(fields);
-        m.insert("mode".into(), Value::from(self.mode.as_str()));
-        if self.info.demo {
-            m.insert("demo".into(), Value::Bool(true));
-        }
-        Effect::Journal { kind, fields: m }
+    fn entry(&self, entry: Entry) -> Effect {
+        let labels = Labels { mode: self.mode.as_str(), demo: self.info.demo };
+        Effect::Journal { entry, labels }
     }
 
     fn refuse(&mut self, text: String) {
@@ -1041,11 +1034,16 @@ impl Ceremony {
                 match result {
                     Ok(()) => {
                         self.reauth.remove(pos);
-                        fx.push(self.entry("custodian.reauthenticated", json!({"custodian": id, "serial": serial})));
+                        fx.push(self.entry(Entry::CustodianReauthenticated { custodian: id.clone(), serial }));
                         self.info_msg(format!("{id}'s key is back and unlocked: the ceremony goes on."));
                     }
                     Err(e) => {
-                        fx.push(self.entry("custodian.refused", json!({"custodian": id, "serial": serial, "why": e.to_string()})));
+                        fx.push(self.entry(Entry::CustodianRefused {
+                            serial,
+                            custodian: Some(id.clone()),
+                            why: e.to_string(),
+                            retries_left: None,
+                        }));
                         self.refuse(format!("{id}: {e}"));
                     }
                 }
@@ -1150,61 +1148,52 @@ impl Ceremony {
                     self.message = None;
                     if let Some(rec) = &self.recovering {
                         // The same chain goes on: what the journal held, where it stopped, and why.
-                        fx.push(self.entry(
-                            "session.recovered",
-                            json!({
-                                "session_id": self.info.session_id,
-                                "entries": rec.entries,
-                                "last_ts": rec.last_ts,
-                                "partial_tail": rec.partial_tail,
-                                "announced": rec.announced,
-                                "reason": self.reason,
-                                "host": self.info.host,
-                                "tool": format!("breakglass {}", self.info.tool_version),
-                            }),
-                        ));
+                        fx.push(self.entry(Entry::SessionRecovered {
+                            session_id: self.info.session_id.clone(),
+                            entries: rec.entries,
+                            last_ts: rec.last_ts.clone(),
+                            partial_tail: rec.partial_tail.clone(),
+                            announced: rec.announced,
+                            reason: self.reason.clone(),
+                            host: self.info.host.clone(),
+                            tool: format!("breakglass {}", self.info.tool_version),
+                        }));
                         if let Some(k) = &rec.rekey {
                             // What the settled files say: the new version in place, or not.
-                            fx.push(self.entry(
-                                "rekey.settled",
-                                json!({
-                                    "new_roster_sha256": k.new_roster_sha256,
-                                    "live_roster_sha256": k.live_roster_sha256,
-                                    "in_place": k.new_roster_sha256 == k.live_roster_sha256,
-                                }),
-                            ));
+                            fx.push(self.entry(Entry::RekeySettled {
+                                new_roster_sha256: k.new_roster_sha256.clone(),
+                                live_roster_sha256: k.live_roster_sha256.clone(),
+                                in_place: k.new_roster_sha256 == k.live_roster_sha256,
+                            }));
                         }
                     } else {
-                        fx.push(self.entry(
-                            "session.opened",
-                            json!({
-                                "session_id": self.info.session_id,
-                                "reason": self.reason,
-                                "ticket": self.ticket,
-                                "host": self.info.host,
-                                "tool": format!("breakglass {}", self.info.tool_version),
-                                "roster_sha256": self.info.roster_sha256,
-                                "runbook_sha256": self.info.runbook_sha256,
-                                "account": self.info.account,
-                                "quorum": self.info.quorum,
-                                "scenario": (self.mode == Mode::Drill).then(|| self.scenario.name()),
-                                "custodians": self.roster.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-                                "offboard": self.offboard.as_ref().map(|o| json!({
-                                    "person": o.person,
-                                    "iam_user": o.iam_user,
-                                    "target_s": o.target_s,
-                                    "items": o.items.len(),
-                                    "rehearsal": o.rehearsal,
-                                })),
-                                "rekey": self.rekey.as_ref().map(|k| json!({
-                                    "new_roster_sha256": k.new_sha256,
-                                    "new_version": k.new_version,
-                                    "added": k.added.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-                                    "removed": k.removed,
-                                    "quorum_after": k.new_quorum,
-                                })),
+                        fx.push(self.entry(Entry::SessionOpened {
+                            session_id: self.info.session_id.clone(),
+                            reason: self.reason.clone(),
+                            ticket: self.ticket.clone(),
+                            host: self.info.host.clone(),
+                            tool: format!("breakglass {}", self.info.tool_version),
+                            roster_sha256: self.info.roster_sha256.clone(),
+                            runbook_sha256: self.info.runbook_sha256.clone(),
+                            account: self.info.account.clone(),
+                            quorum: self.info.quorum,
+                            scenario: (self.mode == Mode::Drill).then(|| self.scenario.name().to_string()),
+                            custodians: self.roster.iter().map(|p| p.id.clone()).collect(),
+                            offboard: self.offboard.as_ref().map(|o| OffboardOpened {
+                                person: o.person.clone(),
+                                iam_user: o.iam_user.clone(),
+                                target_s: o.target_s,
+                                items: o.items.len(),
+                                rehearsal: o.rehearsal,
                             }),
-                        ));
+                            rekey: self.rekey.as_ref().map(|k| RekeyOpened {
+                                new_roster_sha256: k.new_sha256.clone(),
+                                new_version: k.new_version,
+                                added: k.added.iter().map(|p| p.id.clone()).collect(),
+                                removed: k.removed.clone(),
+                                quorum_after: k.new_quorum,
+                            }),
+                        }));
                     }
                     self.after_begin(&mut fx)
                 }
@@ -1216,7 +1205,7 @@ impl Ceremony {
             }
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
                 self.aws_skipped = true;
-                fx.push(self.entry("aws.skipped", json!({"why": why})));
+                fx.push(self.entry(Entry::AwsSkipped { why: why.clone() }));
                 self.info_msg(format!(
                     "Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.",
                     self.everyone()
@@ -1229,7 +1218,11 @@ impl Ceremony {
                 // Opened to be sealed again for the new version, and for the offboarding steps
                 // the runbook adds: never shown.
                 let purpose = if self.rekey.is_some() { "reseal" } else { "offboarding steps" };
-                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": rb.steps.len(), "for": purpose})));
+                fx.push(self.entry(Entry::RunbookUnsealed {
+                    with: self.checked_ids(),
+                    steps: rb.steps.len(),
+                    purpose: Some(purpose.into()),
+                }));
                 if let Some(o) = self.offboard.as_mut() {
                     let added =
                         rb.steps.iter().enumerate().filter(|(_, s)| s.section.to_lowercase().contains("offboard")).map(|(n, s)| OffItem {
@@ -1255,11 +1248,11 @@ impl Ceremony {
                 self.revealed = vec![false; rb.secrets.len()];
                 self.runbook = Some(rb);
                 self.message = None;
-                fx.push(self.entry("runbook.unsealed", json!({"with": self.checked_ids(), "steps": n})));
+                fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
                 Phase::Runbook
             }
             (Phase::Unseal { .. }, Intent::Unsealed(Err(e))) => {
-                fx.push(self.entry("runbook.failed", json!({"error": e})));
+                fx.push(self.entry(Entry::RunbookFailed { error: e.clone() }));
                 Phase::Unseal { failed: Some(e) }
             }
             (Phase::Unseal { failed: Some(_) }, Intent::RetryUnseal) => {
@@ -1287,9 +1280,9 @@ impl Ceremony {
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
                 self.closing[i] = !self.closing[i];
                 if self.closing[i] {
-                    fx.push(self.entry("closing.checked", json!({"item": i + 1, "text": CLOSING[i]})));
+                    fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
                 } else {
-                    fx.push(self.entry("closing.unchecked", json!({"item": i + 1})));
+                    fx.push(self.entry(Entry::ClosingUnchecked { item: i as u64 + 1 }));
                 }
                 Phase::Closing
             }
@@ -1300,7 +1293,7 @@ impl Ceremony {
                 } else {
                     self.outcome = Some(Outcome::Closed);
                     let done = self.done.iter().filter(|d| **d).count();
-                    fx.push(self.entry("session.closed", json!({"steps_done": done, "steps_total": self.done.len()})));
+                    fx.push(self.entry(Entry::SessionClosed { steps_done: done as u64, steps_total: self.done.len() as u64, rekey: None }));
                     // Root's posture and CloudTrail's root events for this session are read and
                     // journalled first: "root released" then carries a head that includes them.
                     if self.info.aws && !self.aws_skipped {
@@ -1356,7 +1349,12 @@ impl Ceremony {
                     self.refuse(format!(
                         "This key (serial {serial}) is not on the roster. Each custodian must use the YubiKey the roster names for them."
                     ));
-                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "why": "serial not on the roster"})));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: None,
+                        why: "serial not on the roster".into(),
+                        retries_left: None,
+                    }));
                     return Phase::CheckIn(AwaitKey);
                 };
                 let p = self.roster[custodian].clone();
@@ -1366,10 +1364,12 @@ impl Ceremony {
                         "This key (serial {serial}) belongs to {}, who has already checked in. {who}, please insert your own key.",
                         p.id
                     ));
-                    fx.push(self.entry(
-                        "custodian.refused",
-                        json!({"serial": serial, "custodian": p.id, "why": "already checked in: two different custodians are required"}),
-                    ));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: "already checked in: two different custodians are required".into(),
+                        retries_left: None,
+                    }));
                     return Phase::CheckIn(AwaitKey);
                 }
                 if !demo {
@@ -1377,28 +1377,45 @@ impl Ceremony {
                         Some(Ok(_)) => {}
                         Some(Err(why)) => {
                             self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
-                            fx.push(self.entry(
-                                "custodian.refused",
-                                json!({"serial": serial, "custodian": p.id, "why": format!("attestation: {why}")}),
-                            ));
+                            fx.push(self.entry(Entry::CustodianRefused {
+                                serial,
+                                custodian: Some(p.id.clone()),
+                                why: format!("attestation: {why}"),
+                                retries_left: None,
+                            }));
                             return Phase::CheckIn(AwaitKey);
                         }
                         None => {
                             self.refuse(format!("Key {serial} could not be attested as a genuine YubiKey; present it again."));
-                            fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "no attestation"})));
+                            fx.push(self.entry(Entry::CustodianRefused {
+                                serial,
+                                custodian: Some(p.id.clone()),
+                                why: "no attestation".into(),
+                                retries_left: None,
+                            }));
                             return Phase::CheckIn(AwaitKey);
                         }
                     }
                 }
                 if let Some(why) = self.scenario_refuses(custodian) {
                     self.refuse(why.clone());
-                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": why})));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: why.clone(),
+                        retries_left: None,
+                    }));
                     return Phase::CheckIn(AwaitKey);
                 }
                 match retries {
                     Ok(0) | Err(TokenError::PinBlocked) => {
                         self.refuse(format!("{}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.", p.id));
-                        fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "PIN blocked"})));
+                        fx.push(self.entry(Entry::CustodianRefused {
+                            serial,
+                            custodian: Some(p.id.clone()),
+                            why: "PIN blocked".into(),
+                            retries_left: None,
+                        }));
                         Phase::CheckIn(AwaitKey)
                     }
                     Ok(1) => {
@@ -1406,9 +1423,12 @@ impl Ceremony {
                             "{}'s key has only 1 PIN try left; one more wrong PIN blocks it. Do not guess: unblock with the PUK first (`ykman piv access unblock-pin`), or let another custodian step in.",
                             p.id
                         ));
-                        fx.push(
-                            self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "last PIN try: not spent"})),
-                        );
+                        fx.push(self.entry(Entry::CustodianRefused {
+                            serial,
+                            custodian: Some(p.id.clone()),
+                            why: "last PIN try: not spent".into(),
+                            retries_left: None,
+                        }));
                         Phase::CheckIn(AwaitKey)
                     }
                     Ok(retries) => {
@@ -1430,7 +1450,12 @@ impl Ceremony {
             {
                 // Not sent to the card: no try is spent on a PIN that must not be in use.
                 let id = self.roster[custodian].id.clone();
-                fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": id, "why": "factory default PIN"})));
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(id.clone()),
+                    why: "factory default PIN".into(),
+                    retries_left: None,
+                }));
                 self.refuse(format!("{id}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` (or `ykman piv access change-pin`), then check in."));
                 Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
             }
@@ -1446,10 +1471,12 @@ impl Ceremony {
                 }
                 Err(TokenError::WrongPin { retries_left }) => {
                     let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(
-                        "custodian.refused",
-                        json!({"serial": serial, "custodian": id, "why": "wrong PIN", "retries_left": retries_left}),
-                    ));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(id.clone()),
+                        why: "wrong PIN".into(),
+                        retries_left: Some(retries_left),
+                    }));
                     if retries_left <= 1 {
                         self.refuse(format!(
                             "Wrong PIN. Only {retries_left} try left: it will not be spent here. Unblock with the PUK (`ykman piv access unblock-pin`), or let another custodian step in."
@@ -1462,7 +1489,12 @@ impl Ceremony {
                 }
                 Err(e) => {
                     let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": id, "why": e.to_string()})));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(id.clone()),
+                        why: e.to_string(),
+                        retries_left: None,
+                    }));
                     self.refuse(format!("{e}"));
                     Phase::CheckIn(AwaitKey)
                 }
@@ -1475,28 +1507,29 @@ impl Ceremony {
             (Working { custodian, serial, model, nonce }, Intent::Attested { custodian: c, result }) if c == custodian => match result {
                 Ok(sig) => {
                     let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(
-                        "custodian.verified",
-                        json!({
-                            "custodian": id,
-                            "serial": serial,
-                            "key": model,
-                            "slot": self.checked.len() + 1,
-                            "challenge": checkin_message(&self.info.session_id, &nonce),
-                            "sshsig": sig,
-                            "attestation": self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| json!({"firmware": a.firmware, "form_factor": a.form_factor, "root": a.root})),
+                    fx.push(self.entry(Entry::CustodianVerified {
+                        custodian: id.clone(),
+                        serial,
+                        key: model.clone(),
+                        slot: self.checked.len() + 1,
+                        challenge: checkin_message(&self.info.session_id, &nonce),
+                        sshsig: sig,
+                        attestation: self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
+                            AttestationNote { firmware: a.firmware.clone(), form_factor: a.form_factor.clone(), root: a.root.clone() }
                         }),
-                    ));
+                    }));
                     self.checked.push(CheckedIn { custodian, serial, model });
                     self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
                     if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {
                     let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(
-                        "custodian.refused",
-                        json!({"serial": serial, "custodian": id, "why": format!("challenge signature: {e}")}),
-                    ));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(id.clone()),
+                        why: format!("challenge signature: {e}"),
+                        retries_left: None,
+                    }));
                     self.refuse(format!("{id}'s key did not sign the challenge: {e}. Touch the key when it blinks, or present it again."));
                     Phase::CheckIn(AwaitKey)
                 }
@@ -1515,14 +1548,18 @@ impl Ceremony {
                 self.reauth.retain(|w| *w != who);
                 match unreachable {
                     None => {
-                        fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial})));
+                        fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
                         self.refuse(format!(
                             "Paused: {id}'s key (serial {}) was removed. Insert it again to go on; nothing is lost.",
                             k.serial
                         ));
                     }
                     Some(why) => {
-                        fx.push(self.entry("custodian.key_removed", json!({"custodian": id, "serial": k.serial, "why": why})));
+                        fx.push(self.entry(Entry::CustodianKeyRemoved {
+                            custodian: id.clone(),
+                            serial: k.serial,
+                            why: Some(why.to_string()),
+                        }));
                         self.refuse(
                             "Paused: no key can be seen while PC/SC is down (above). Nothing is lost; once the keys are seen again, \
                              each custodian who checked in enters their PIN again."
@@ -1532,7 +1569,7 @@ impl Ceremony {
                 }
             } else if here && self.removed.contains(&k.serial) {
                 self.removed.retain(|s| *s != k.serial);
-                fx.push(self.entry("custodian.key_returned", json!({"custodian": id, "serial": k.serial})));
+                fx.push(self.entry(Entry::CustodianKeyReturned { custodian: id.clone(), serial: k.serial }));
                 if !self.reauth.contains(&who) {
                     self.reauth.push(who);
                 }
@@ -1572,14 +1609,19 @@ impl Ceremony {
         match (status, intent) {
             (NotifyStatus::Sending, Intent::NoticeDone { phase, result }) if phase == notice => match result {
                 Ok(d) => {
-                    fx.push(self.entry("notice.sent", json!({"phase": notice.as_str(), "channel": d.channel, "message_id": d.message_id})));
+                    fx.push(self.entry(Entry::NoticeSent {
+                        phase: notice.as_str().into(),
+                        channel: d.channel.clone(),
+                        message_id: d.message_id.clone(),
+                        late: None,
+                    }));
                     self.notices.push((notice, d));
                     self.message = None;
                     self.after_notice(notice, fx)
                 }
                 Err(e) => {
                     self.message = None;
-                    fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": e})));
+                    fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: e.clone(), simulated: false }));
                     Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
                 }
             },
@@ -1604,10 +1646,12 @@ impl Ceremony {
                     Ok(sig) => {
                         let id = self.roster[custodian].id.clone();
                         let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
-                        fx.push(self.entry(
-                        "notice.acknowledged",
-                        json!({"phase": notice.as_str(), "custodian": id, "statement": ack_message(&self.info.session_id, notice, &head), "sshsig": sig}),
-                    ));
+                        fx.push(self.entry(Entry::NoticeAcknowledged {
+                            phase: notice.as_str().into(),
+                            custodian: id.clone(),
+                            statement: ack_message(&self.info.session_id, notice, &head),
+                            sshsig: sig,
+                        }));
                         acked.push(who);
                         if acked.len() >= self.checked.len().max(1) {
                             // Simulated or deliberate outages are not retried; real ones are.
@@ -1666,7 +1710,12 @@ impl Ceremony {
         self.aborted_at = Some(self.notify_rail_index());
         self.announced = rec.announced;
         if !rec.closed {
-            fx.push(self.entry("session.aborted", json!({"at": "interrupted", "recovered": true, "steps_done": rec.steps_done})));
+            fx.push(self.entry(Entry::SessionAborted {
+                at: "interrupted".into(),
+                recovered: true,
+                steps_done: rec.steps_done,
+                signal: None,
+            }));
         }
         if rec.announced && !rec.released {
             self.info_msg("Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into());
@@ -1686,7 +1735,7 @@ impl Ceremony {
                 "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then {} acknowledge.",
                 self.everyone()
             );
-            fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error, "simulated": true})));
+            fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: true }));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
         if self.aws_skipped {
@@ -1694,7 +1743,7 @@ impl Ceremony {
                 "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then {} acknowledge.",
                 self.everyone()
             );
-            fx.push(self.entry("notice.failed", json!({"phase": notice.as_str(), "error": error})));
+            fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: false }));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
         fx.push(Effect::SendNotice(notice));
@@ -1705,13 +1754,25 @@ impl Ceremony {
         let expected = self.info.account.clone().unwrap_or_default();
         match result {
             Ok((account, arn)) if expected.is_empty() || account == expected => {
-                fx.push(self.entry("aws.identity", json!({"account": account, "principal": arn})));
+                fx.push(self.entry(Entry::AwsIdentity {
+                    account: Some(account),
+                    principal: Some(arn.clone()),
+                    expected: None,
+                    refused: false,
+                    error: None,
+                }));
                 self.principal = Some(arn);
                 self.message = None;
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
             Ok((account, arn)) => {
-                fx.push(self.entry("aws.identity", json!({"account": account, "principal": arn, "expected": expected, "refused": true})));
+                fx.push(self.entry(Entry::AwsIdentity {
+                    account: Some(account.clone()),
+                    principal: Some(arn.clone()),
+                    expected: Some(expected.clone()),
+                    refused: true,
+                    error: None,
+                }));
                 Phase::Account {
                     failed: Some(format!(
                         "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
@@ -1720,7 +1781,13 @@ impl Ceremony {
                 }
             }
             Err(e) => {
-                fx.push(self.entry("aws.identity", json!({"error": e})));
+                fx.push(self.entry(Entry::AwsIdentity {
+                    account: None,
+                    principal: None,
+                    expected: None,
+                    refused: false,
+                    error: Some(e.clone()),
+                }));
                 Phase::Account { failed: Some(e) }
             }
         }
@@ -1736,43 +1803,62 @@ impl Ceremony {
         let p = match result {
             Ok(p) => p,
             Err(e) => {
-                fx.push(self.entry("posture.checked", json!({"when": when.as_str(), "error": e})));
+                fx.push(self.entry(Entry::PostureChecked {
+                    when: when.as_str().into(),
+                    account: None,
+                    checks: None,
+                    changed: None,
+                    error: Some(e),
+                }));
                 return;
             }
         };
-        let checks: Vec<Value> =
-            p.checks.iter().map(|(id, status, reason)| json!({"id": id, "status": status, "reason": reason})).collect();
-        let mut fields = json!({"when": when.as_str(), "account": p.account, "checks": checks});
-        match when {
-            PostureWhen::Start => self.posture_start = Some(p.checks.clone()),
+        let checks = p
+            .checks
+            .iter()
+            .map(|(id, status, reason)| PostureCheck { id: id.clone(), status: status.clone(), reason: reason.clone() })
+            .collect();
+        let changed = match when {
+            PostureWhen::Start => {
+                self.posture_start = Some(p.checks.clone());
+                None
+            }
             PostureWhen::Close => {
                 let before = self.posture_start.clone().unwrap_or_default();
-                let changed: Vec<Value> = p
-                    .checks
-                    .iter()
-                    .filter_map(|(id, status, _)| {
-                        let from = before.iter().find(|(b, _, _)| b == id).map(|(_, s, _)| s.clone());
-                        (from.as_deref() != Some(status.as_str())).then(|| json!({"id": id, "from": from, "to": status}))
-                    })
-                    .collect();
-                fields["changed"] = Value::Array(changed);
+                Some(
+                    p.checks
+                        .iter()
+                        .filter_map(|(id, status, _)| {
+                            let from = before.iter().find(|(b, _, _)| b == id).map(|(_, s, _)| s.clone());
+                            (from.as_deref() != Some(status.as_str())).then(|| PostureChange { id: id.clone(), from, to: status.clone() })
+                        })
+                        .collect(),
+                )
             }
-        }
-        fx.push(self.entry("posture.checked", fields));
+        };
+        fx.push(self.entry(Entry::PostureChecked {
+            when: when.as_str().into(),
+            account: Some(p.account.clone()),
+            checks: Some(checks),
+            changed,
+            error: None,
+        }));
         if when == PostureWhen::Close {
-            let events: Vec<Value> = p
+            let events = p
                 .root_events
                 .iter()
-                .map(|e| json!({"time": e.time, "event": e.event, "source_ip": e.source_ip, "user_agent": e.user_agent}))
+                .map(|e| ActivityEvent {
+                    time: e.time.clone(),
+                    event: e.event.clone(),
+                    source_ip: e.source_ip.clone(),
+                    user_agent: e.user_agent.clone(),
+                })
                 .collect();
-            fx.push(self.entry(
-                "root.activity",
-                json!({
-                    "since": self.started_ts,
-                    "events": events,
-                    "note": "CloudTrail's event history can lag by several minutes: events that arrive later show in `breakglass audit`",
-                }),
-            ));
+            fx.push(self.entry(Entry::RootActivity {
+                since: self.started_ts.clone(),
+                events,
+                note: "CloudTrail's event history can lag by several minutes: events that arrive later show in `breakglass audit`".into(),
+            }));
         }
     }
 
@@ -1808,17 +1894,19 @@ impl Ceremony {
         let late = self.pending.contains(&phase);
         match result {
             Ok(d) => {
-                fx.push(self.entry(
-                    "notice.sent",
-                    json!({"phase": phase.as_str(), "channel": d.channel, "message_id": d.message_id, "late": late}),
-                ));
+                fx.push(self.entry(Entry::NoticeSent {
+                    phase: phase.as_str().into(),
+                    channel: d.channel.clone(),
+                    message_id: d.message_id.clone(),
+                    late: Some(late),
+                }));
                 self.pending.retain(|p| *p != phase);
                 self.notices.push((phase, d));
                 if late {
                     self.info_msg(format!("The {} notice finally went out (recorded).", phase.as_str()));
                 }
             }
-            Err(e) if !late => fx.push(self.entry("notice.failed", json!({"phase": phase.as_str(), "error": e}))),
+            Err(e) if !late => fx.push(self.entry(Entry::NoticeFailed { phase: phase.as_str().into(), error: e, simulated: false })),
             // A retry that failed again: it stays pending; the first failure is already recorded.
             Err(_) => {}
         }
@@ -1852,7 +1940,7 @@ impl Ceremony {
             }
             NoticePhase::RosterChanged if self.mode == Mode::Rekey => {
                 self.outcome = Some(Outcome::Closed);
-                fx.push(self.entry("session.closed", json!({"steps_done": 0, "steps_total": 0, "rekey": "committed"})));
+                fx.push(self.entry(Entry::SessionClosed { steps_done: 0, steps_total: 0, rekey: Some("committed".into()) }));
                 self.start_signing()
             }
             // Sent before a ceremony starts, never from inside one.
@@ -1875,7 +1963,7 @@ impl Ceremony {
             (_, Intent::CloseRoot) => {
                 if self.root.is_some() {
                     fx.push(Effect::DropRoot);
-                    fx.push(self.entry("root.closed", json!({"target": self.root.as_ref().map(|r| r.target.clone())})));
+                    fx.push(self.entry(Entry::RootClosed { target: self.root.as_ref().map(|r| r.target.clone()) }));
                 }
                 self.root = None;
                 self.message = None;
@@ -1954,10 +2042,12 @@ impl Ceremony {
                 match result {
                     Ok(sig) => {
                         let id = self.roster[custodian].id.clone();
-                        fx.push(self.entry(
-                            "root.confirmed",
-                            json!({"custodian": id, "action": action.label(), "statement": self.root_statement(&action), "sshsig": sig}),
-                        ));
+                        fx.push(self.entry(Entry::RootConfirmed {
+                            custodian: id.clone(),
+                            action: action.label(),
+                            statement: self.root_statement(&action),
+                            sshsig: sig,
+                        }));
                         acked.push(who);
                         if acked.len() >= self.checked.len() {
                             fx.push(Effect::RootAct(action));
@@ -1982,7 +2072,7 @@ impl Ceremony {
                 }
                 match result {
                     Ok((summary, audit)) => {
-                        fx.push(self.entry("root.action", json!({"action": action.label(), "result": summary})));
+                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: Some(summary.clone()), error: None }));
                         if let Some(r) = self.root.as_mut() {
                             if audit.is_some() {
                                 r.audit = audit;
@@ -1992,7 +2082,7 @@ impl Ceremony {
                         self.info_msg(format!("Done: {summary}"));
                     }
                     Err(e) => {
-                        fx.push(self.entry("root.action", json!({"action": action.label(), "error": e})));
+                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.clone()) }));
                         self.refuse(e);
                     }
                 }
@@ -2008,29 +2098,36 @@ impl Ceremony {
     }
 
     fn aws_call(&self, call: &Call) -> Effect {
-        self.entry("aws.call", json!({"api": call.api, "target": call.target, "request_id": call.request_id, "outcome": call.outcome}))
+        self.entry(Entry::AwsCall {
+            api: call.api.clone(),
+            target: call.target.clone(),
+            request_id: call.request_id.clone(),
+            outcome: call.outcome.clone(),
+        })
     }
 
     fn runbook_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         match intent {
             Intent::ToggleStep(i) if i < self.done.len() => {
                 self.done[i] = !self.done[i];
-                let kind = if self.done[i] { "step.done" } else { "step.undone" };
-                fx.push(self.entry(kind, json!({"step": i + 1, "of": self.done.len()})));
+                let (step, of) = (i as u64 + 1, self.done.len() as u64);
+                fx.push(self.entry(if self.done[i] { Entry::StepDone { step, of } } else { Entry::StepUndone { step, of } }));
             }
             Intent::Note { step, text } if !text.trim().is_empty() => {
                 if let Some(i) = step.filter(|i| *i < self.notes.len()) {
                     self.notes[i].push(text.trim().to_string());
                 }
-                fx.push(self.entry("note", json!({"step": step.map(|i| i + 1), "text": text.trim()})));
+                fx.push(self.entry(Entry::Note { step: step.map(|i| i as u64 + 1), text: text.trim().into() }));
             }
             Intent::Reveal(i) if i < self.revealed.len() && !self.revealed[i] => {
                 self.revealed[i] = true;
                 let for_step = self.runbook.as_ref().and_then(|rb| rb.secrets.get(i)).and_then(|s| s.for_step).map(|n| n + 1);
-                fx.push(self.entry(
-                    "secret.revealed",
-                    json!({"secret": i + 1, "for_step": for_step, "shown": "on screen", "by": self.checked_ids()}),
-                ));
+                fx.push(self.entry(Entry::SecretRevealed {
+                    secret: i as u64 + 1,
+                    for_step: for_step.map(|n| n as u64),
+                    shown: "on screen".into(),
+                    by: self.checked_ids(),
+                }));
             }
             Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,
             Intent::HideSecrets => self.revealed.iter_mut().for_each(|r| *r = false),
@@ -2074,10 +2171,12 @@ impl Ceremony {
                 if stay + k.added.len() < k.new_quorum {
                     return self.rekey_review();
                 }
-                fx.push(self.entry(
-                    "rekey.approved",
-                    json!({"by": self.checked_ids(), "old_roster_sha256": k.old_sha256, "new_roster_sha256": k.new_sha256, "diff": k.diff}),
-                ));
+                fx.push(self.entry(Entry::RekeyApproved {
+                    by: self.checked_ids(),
+                    old_roster_sha256: k.old_sha256.clone(),
+                    new_roster_sha256: k.new_sha256.clone(),
+                    diff: k.diff.clone(),
+                }));
                 self.message = None;
                 if k.added.is_empty() {
                     Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None })
@@ -2094,10 +2193,13 @@ impl Ceremony {
             }
             (RekeyStage::Sign { who, working: true, .. }, Intent::RekeySigned { id, result }) => match result {
                 Ok(sig) => {
-                    fx.push(self.entry(
-                        "rekey.signed",
-                        json!({"custodian": id, "serial": self.checked[who].serial, "as": "custodian", "roster_sha256": k.new_sha256, "sshsig": sig}),
-                    ));
+                    fx.push(self.entry(Entry::RekeySigned {
+                        custodian: id.clone(),
+                        serial: self.checked[who].serial,
+                        role: "custodian".into(),
+                        roster_sha256: k.new_sha256.clone(),
+                        sshsig: sig,
+                    }));
                     if let Some(r) = self.rekey.as_mut() {
                         r.signed.push(id.clone());
                     }
@@ -2105,7 +2207,7 @@ impl Ceremony {
                     if who + 1 < self.checked.len() {
                         Phase::Rekey(RekeyStage::Sign { who: who + 1, working: false, failed: None })
                     } else {
-                        fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256})));
+                        fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry: false }));
                         let mut present = self.checked_ids();
                         present.extend(k.added.iter().map(|p| p.id.clone()));
                         fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
@@ -2121,10 +2223,12 @@ impl Ceremony {
                 Ok(opened) if self.rehearsal() => {
                     // A drill: the new sealing was staged, checked and removed; nothing changed,
                     // and the team is not told of a change that did not happen.
-                    fx.push(self.entry(
-                        "rekey.rehearsed",
-                        json!({"old_roster_sha256": k.old_sha256, "new_roster_sha256": k.new_sha256, "new_version": k.new_version, "opened": opened}),
-                    ));
+                    fx.push(self.entry(Entry::RekeyRehearsed {
+                        old_roster_sha256: k.old_sha256.clone(),
+                        new_roster_sha256: k.new_sha256.clone(),
+                        new_version: k.new_version,
+                        opened,
+                    }));
                     self.info_msg(format!(
                         "DRILL: version {} was sealed and checked, then set aside: the roster is unchanged. Now the checklist.",
                         k.new_version
@@ -2132,19 +2236,16 @@ impl Ceremony {
                     Phase::Offboard
                 }
                 Ok(opened) => {
-                    fx.push(self.entry(
-                        "rekey.committed",
-                        json!({
-                            "old_roster_sha256": k.old_sha256,
-                            "new_roster_sha256": k.new_sha256,
-                            "new_version": k.new_version,
-                            "added": k.added.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
-                            "removed": k.removed,
-                            "signed_by": k.signed,
-                            "opened": opened,
-                            "rehearsal": self.rehearsal(),
-                        }),
-                    ));
+                    fx.push(self.entry(Entry::RekeyCommitted {
+                        old_roster_sha256: k.old_sha256.clone(),
+                        new_roster_sha256: k.new_sha256.clone(),
+                        new_version: k.new_version,
+                        added: k.added.iter().map(|p| p.id.clone()).collect(),
+                        removed: k.removed.clone(),
+                        signed_by: k.signed.clone(),
+                        opened: opened.clone(),
+                        rehearsal: self.rehearsal(),
+                    }));
                     if let Some(r) = self.rekey.as_mut() {
                         r.committed = Some(opened);
                     }
@@ -2152,14 +2253,14 @@ impl Ceremony {
                     self.send_notice(NoticePhase::RosterChanged, fx)
                 }
                 Err(e) => {
-                    fx.push(self.entry("rekey.failed", json!({"error": e})));
+                    fx.push(self.entry(Entry::RekeyFailed { error: e.clone() }));
                     // The screen says what failed and what to do.
                     self.message = None;
                     Phase::Rekey(RekeyStage::Failed(e))
                 }
             },
             (RekeyStage::Failed(_), Intent::RekeyGo) => {
-                fx.push(self.entry("rekey.committing", json!({"new_roster_sha256": k.new_sha256, "retry": true})));
+                fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry: true }));
                 let mut present = self.checked_ids();
                 present.extend(k.added.iter().map(|p| p.id.clone()));
                 fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
@@ -2204,7 +2305,7 @@ impl Ceremony {
                 } else if matches!(item.state, OffState::Done { .. }) {
                     self.info_msg(format!("Item {} is done (recorded).", i + 1));
                 } else if item.api.is_none() {
-                    fx.push(self.entry("offboard.done", json!({"item": i + 1, "what": item.journal_what(), "by": self.checked_ids()})));
+                    fx.push(self.entry(Entry::OffboardDone { item: i as u64 + 1, what: item.journal_what(), by: self.checked_ids() }));
                     self.set_item(i, OffState::Done { request_id: None, note: None });
                     self.message = None;
                 } else {
@@ -2248,19 +2349,32 @@ impl Ceremony {
                 match result {
                     Ok(sig) => {
                         let item = &o.items[i];
-                        fx.push(self.entry(
-                            "offboard.confirmed",
-                            json!({"item": i + 1, "iam_user": o.iam_user, "api": item.api, "target": item.target, "custodian": self.roster[custodian].id, "statement": self.offboard_statement(i), "sshsig": sig}),
-                        ));
+                        fx.push(self.entry(Entry::OffboardConfirmed {
+                            item: i as u64 + 1,
+                            iam_user: o.iam_user.clone(),
+                            api: item.api.clone(),
+                            target: item.target.clone(),
+                            custodian: self.roster[custodian].id.clone(),
+                            statement: self.offboard_statement(i),
+                            sshsig: sig,
+                        }));
                         acked.push(who);
                         if acked.len() < self.checked.len() {
                             self.set_item(i, OffState::Confirming { acked, acking: None });
                         } else if o.rehearsal {
-                            fx.push(self.entry("offboard.rehearsed", json!({"item": i + 1, "api": item.api, "target": item.target})));
+                            fx.push(self.entry(Entry::OffboardRehearsed {
+                                item: i as u64 + 1,
+                                api: item.api.clone(),
+                                target: item.target.clone(),
+                            }));
                             self.set_item(i, OffState::Done { request_id: None, note: Some("rehearsed: no AWS write in a drill".into()) });
                             self.message = None;
                         } else {
-                            fx.push(self.entry("offboard.applying", json!({"item": i + 1, "api": item.api, "target": item.target})));
+                            fx.push(self.entry(Entry::OffboardApplying {
+                                item: i as u64 + 1,
+                                api: item.api.clone(),
+                                target: item.target.clone(),
+                            }));
                             fx.push(Effect::OffboardApply { item: i });
                             self.set_item(i, OffState::Applying);
                             self.message = None;
@@ -2276,14 +2390,22 @@ impl Ceremony {
                 let x = &o.items[item];
                 match result {
                     Ok((request_id, note)) => {
-                        fx.push(self.entry(
-                            "offboard.applied",
-                            json!({"item": item + 1, "api": x.api, "target": x.target, "request_id": request_id, "note": note}),
-                        ));
+                        fx.push(self.entry(Entry::OffboardApplied {
+                            item: item as u64 + 1,
+                            api: x.api.clone(),
+                            target: x.target.clone(),
+                            request_id: request_id.clone(),
+                            note: note.clone(),
+                        }));
                         self.set_item(item, OffState::Done { request_id, note });
                     }
                     Err(e) => {
-                        fx.push(self.entry("offboard.failed", json!({"item": item + 1, "api": x.api, "target": x.target, "error": e})));
+                        fx.push(self.entry(Entry::OffboardFailed {
+                            item: item as u64 + 1,
+                            api: x.api.clone(),
+                            target: x.target.clone(),
+                            error: e.clone(),
+                        }));
                         self.refuse(format!("Item {} failed: {e}. Space tries it again.", item + 1));
                         self.set_item(item, OffState::Failed(e));
                     }
@@ -2307,12 +2429,15 @@ impl Ceremony {
                     ));
                     return Phase::Offboard;
                 }
-                fx.push(self.entry(
-                    "offboard.finished",
-                    json!({"person": o.person, "done": o.done(), "total": o.items.len(), "not_done": open, "target_s": o.target_s}),
-                ));
+                fx.push(self.entry(Entry::OffboardFinished {
+                    person: o.person.clone(),
+                    done: o.done(),
+                    total: o.items.len(),
+                    not_done: open.clone(),
+                    target_s: o.target_s,
+                }));
                 self.outcome = Some(Outcome::Closed);
-                fx.push(self.entry("session.closed", json!({"steps_done": o.done(), "steps_total": o.items.len()})));
+                fx.push(self.entry(Entry::SessionClosed { steps_done: o.done() as u64, steps_total: o.items.len() as u64, rekey: None }));
                 if open.is_empty() {
                     self.info_msg("Offboarding done. Now sign the session log.".into());
                 } else {
@@ -2351,7 +2476,12 @@ impl Ceremony {
                         "This key (serial {serial}) is not the one the new roster names for {} (serial {}).",
                         p.id, p.serial
                     ));
-                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": "not the newcomer's key"})));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: "not the newcomer's key".into(),
+                        retries_left: None,
+                    }));
                     return stay(NewKey::AwaitKey);
                 }
                 if !demo {
@@ -2363,10 +2493,12 @@ impl Ceremony {
                                 _ => "it could not be attested as a genuine YubiKey".into(),
                             };
                             self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
-                            fx.push(self.entry(
-                                "custodian.refused",
-                                json!({"serial": serial, "custodian": p.id, "why": format!("attestation: {why}")}),
-                            ));
+                            fx.push(self.entry(Entry::CustodianRefused {
+                                serial,
+                                custodian: Some(p.id.clone()),
+                                why: format!("attestation: {why}"),
+                                retries_left: None,
+                            }));
                             return stay(NewKey::AwaitKey);
                         }
                     }
@@ -2411,15 +2543,22 @@ impl Ceremony {
                     stay(NewKey::AwaitTouch)
                 }
                 Err(TokenError::WrongPin { retries_left }) if retries_left >= 2 => {
-                    fx.push(self.entry(
-                        "custodian.refused",
-                        json!({"serial": serial, "custodian": p.id, "why": "wrong PIN", "retries_left": retries_left}),
-                    ));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: "wrong PIN".into(),
+                        retries_left: Some(retries_left),
+                    }));
                     self.refuse(format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."));
                     stay(NewKey::AwaitPin { retries: retries_left })
                 }
                 Err(e) => {
-                    fx.push(self.entry("custodian.refused", json!({"serial": serial, "custodian": p.id, "why": e.to_string()})));
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: e.to_string(),
+                        retries_left: None,
+                    }));
                     self.refuse(format!("{e}. The last PIN try is never spent here: unblock with the PUK, then present the key again."));
                     stay(NewKey::AwaitKey)
                 }
@@ -2430,10 +2569,13 @@ impl Ceremony {
             }
             (NewKey::Working, Intent::RekeySigned { id, result }) if id == p.id => match result {
                 Ok(sig) => {
-                    fx.push(self.entry(
-                        "rekey.signed",
-                        json!({"custodian": id, "serial": p.serial, "as": "added", "roster_sha256": k.new_sha256, "sshsig": sig}),
-                    ));
+                    fx.push(self.entry(Entry::RekeySigned {
+                        custodian: id.clone(),
+                        serial: p.serial,
+                        role: "added".into(),
+                        roster_sha256: k.new_sha256.clone(),
+                        sshsig: sig,
+                    }));
                     if let Some(r) = self.rekey.as_mut() {
                         r.signed.push(id.clone());
                     }
@@ -2471,7 +2613,12 @@ impl Ceremony {
         self.outcome = Some(Outcome::Aborted);
         self.aborted_at = Some(self.rail_index());
         self.revealed.iter_mut().for_each(|r| *r = false);
-        fx.push(self.entry("session.aborted", json!({"at": at, "steps_done": self.done.iter().filter(|d| **d).count(), "signal": signal})));
+        fx.push(self.entry(Entry::SessionAborted {
+            at,
+            recovered: false,
+            steps_done: self.done.iter().filter(|d| **d).count() as u64,
+            signal: Some(signal),
+        }));
         if !self.root_announced() {
             // Nothing was announced, so nothing is released: the team hears nothing.
             self.message = Some(Message {

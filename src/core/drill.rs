@@ -3,6 +3,7 @@
 //! count; tampered or incomplete ones are listed as such and never counted.
 
 use crate::config::Config;
+use crate::journal::kind;
 use crate::verify::{self, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -79,11 +80,11 @@ pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'
     let (mut ttr, mut steps, mut prev): (Option<f64>, Vec<f64>, Option<&str>) = (None, vec![], None);
     for (kind, at) in events {
         match kind {
-            "runbook.unsealed" if prev.is_none() => {
+            kind::RunbookUnsealed if prev.is_none() => {
                 ttr = start.and_then(|s| secs(s, at));
                 prev = Some(at);
             }
-            "step.done" => {
+            kind::StepDone => {
                 if let Some(d) = prev.and_then(|p| secs(p, at)) {
                     steps.push(d);
                 }
@@ -97,7 +98,7 @@ pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'
 
 fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
     let (ttr, step_times) = timing(r.started.as_deref(), r.timeline.iter().map(|e| (e.kind.as_ref(), e.ts.as_str())));
-    let unsealed = r.timeline.iter().any(|e| e.kind == "runbook.unsealed");
+    let unsealed = r.timeline.iter().any(|e| e.kind == kind::RunbookUnsealed);
     let in_use: Vec<&verify::NoticeRecord> = r.notices.iter().filter(|n| n.phase == "in_use").collect();
     let sent = in_use.iter().find(|n| n.outcome == "sent");
     let alert = match sent {
@@ -128,11 +129,11 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
         steps_done: r
             .timeline
             .iter()
-            .filter(|e| e.kind == "step.done")
+            .filter(|e| e.kind == kind::StepDone)
             .count()
-            .saturating_sub(r.timeline.iter().filter(|e| e.kind == "step.undone").count()),
+            .saturating_sub(r.timeline.iter().filter(|e| e.kind == kind::StepUndone).count()),
         step_times_s: step_times,
-        notes: r.timeline.iter().filter(|e| e.kind == "note").map(|e| e.summary.clone()).collect(),
+        notes: r.timeline.iter().filter(|e| e.kind == kind::Note).map(|e| e.summary.clone()).collect(),
         problems: r.problems.iter().map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() }).collect(),
         dir,
         roster_custodians: r.roster_custodians,

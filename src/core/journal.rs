@@ -5,7 +5,10 @@
 //! syncs it to disk before returning, so a step never takes effect before it is recorded. The
 //! reader checks the chain and reports the first problem by line number.
 
-use serde::Deserialize;
+mod entry;
+pub use entry::*;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -154,9 +157,14 @@ impl<S: JournalStore> Journal<S> {
         &mut self.store
     }
 
-    /// Appends an entry and makes it durable. `fields` must be a JSON object; its keys follow the
-    /// fixed header keys in sorted order. Header keys in `fields` are refused.
-    pub fn append(&mut self, ts: &str, mono_ms: u64, kind: &str, fields: &Map<String, Value>) -> std::io::Result<Written> {
+    /// Appends an entry with its labels and makes it durable.
+    pub fn append(&mut self, ts: &str, mono_ms: u64, labels: Labels, entry: &Entry) -> std::io::Result<Written> {
+        self.append_fields(ts, mono_ms, entry.kind(), &entry.fields(labels))
+    }
+
+    /// Appends a line of any kind and fields (tests and benchmarks write lines the ceremony never
+    /// writes). `fields` follow the header keys in sorted order; header keys among them are refused.
+    pub fn append_fields(&mut self, ts: &str, mono_ms: u64, kind: &str, fields: &Map<String, Value>) -> std::io::Result<Written> {
         let seq = if self.started { self.seq } else { 0 };
         let line = render_line(seq, ts, mono_ms, kind, &self.prev, fields)?;
         self.store.append_line(line.as_bytes())?;
@@ -170,24 +178,24 @@ impl<S: JournalStore> Journal<S> {
 
 const HEADER_KEYS: [&str; 5] = ["seq", "ts", "mono_ms", "kind", "prev"];
 
+/// A line as written: the header in its fixed order, then the fields.
+#[derive(Serialize)]
+struct OutLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    mono_ms: u64,
+    kind: &'a str,
+    prev: &'a str,
+    #[serde(flatten)]
+    fields: &'a Map<String, Value>,
+}
+
 fn render_line(seq: u64, ts: &str, mono_ms: u64, kind: &str, prev: &[u8; 32], fields: &Map<String, Value>) -> std::io::Result<String> {
-    let mut line = format!(
-        "{{\"seq\":{seq},\"ts\":{},\"mono_ms\":{mono_ms},\"kind\":{},\"prev\":\"{}\"",
-        Value::from(ts),
-        Value::from(kind),
-        hex::encode(prev)
-    );
-    for (k, v) in fields {
-        if HEADER_KEYS.contains(&k.as_str()) {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("journal field `{k}` is reserved")));
-        }
-        line.push(',');
-        line.push_str(&Value::from(k.as_str()).to_string());
-        line.push(':');
-        line.push_str(&v.to_string());
+    if let Some(k) = fields.keys().find(|k| HEADER_KEYS.contains(&k.as_str())) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("journal field `{k}` is reserved")));
     }
-    line.push('}');
-    Ok(line)
+    let prev = hex::encode(prev);
+    serde_json::to_string(&OutLine { seq, ts, mono_ms, kind, prev: &prev, fields }).map_err(std::io::Error::other)
 }
 
 /// The fixed header of a journal line, parsed without copying.
@@ -614,7 +622,7 @@ mod tests {
         let mut j = Journal::new(MemoryStore::default());
         for i in 0..n {
             let ts = format!("2026-11-25T03:00:{:02}.000Z", i % 60);
-            j.append(&ts, i as u64 * 10, "note", &obj(json!({"text": format!("entry {i}")}))).unwrap();
+            j.append_fields(&ts, i as u64 * 10, "note", &obj(json!({"text": format!("entry {i}")}))).unwrap();
         }
         j.store().bytes.clone()
     }
@@ -662,7 +670,7 @@ mod tests {
     #[test]
     fn reserved_keys_are_refused() {
         let mut j = Journal::new(MemoryStore::default());
-        assert!(j.append("2026-11-25T03:00:00.000Z", 0, "note", &obj(json!({"seq": 3}))).is_err());
+        assert!(j.append_fields("2026-11-25T03:00:00.000Z", 0, "note", &obj(json!({"seq": 3}))).is_err());
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! before the session was signed; never reported as valid).
 
 use crate::config::Config;
-use crate::journal::{self, Problem, ProblemKind};
+use crate::journal::{self, Entry, Problem, ProblemKind, kind};
 use crate::roster::Roster;
 use crate::sign::{CHECKIN_NAMESPACE, SESSION_NAMESPACE};
 use crate::trust::{self, TrustError, TrustedRoster};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use ssh_key::PublicKey;
 use std::borrow::Cow;
@@ -45,40 +45,10 @@ pub struct Event {
     pub summary: String,
 }
 
-/// The journal kinds this tool writes, so a timeline of 100,000 entries does not hold 100,000
-/// copies of "note".
-const KINDS: [&str; 27] = [
-    "session.opened",
-    "custodian.verified",
-    "custodian.refused",
-    "custodian.reauthenticated",
-    "notice.sent",
-    "notice.failed",
-    "notice.acknowledged",
-    "runbook.unsealed",
-    "runbook.failed",
-    "step.done",
-    "step.undone",
-    "note",
-    "secret.revealed",
-    "closing.checked",
-    "closing.unchecked",
-    "session.closed",
-    "session.aborted",
-    "aws.identity",
-    "aws.call",
-    "root.confirmed",
-    "root.action",
-    "aws.skipped",
-    "custodian.key_removed",
-    "custodian.key_returned",
-    "root.closed",
-    "session.recovered",
-    "clock.jump",
-];
-
+/// The entry's kind: the tool's own kinds are borrowed, so a timeline of 100,000 entries does not
+/// hold 100,000 copies of "note".
 fn kind_of(k: &str) -> Cow<'static, str> {
-    KINDS.iter().find(|s| **s == k).map_or_else(|| Cow::Owned(k.to_string()), |s| Cow::Borrowed(*s))
+    Entry::KINDS.iter().find(|s| **s == k).map_or_else(|| Cow::Owned(k.to_string()), |s| Cow::Borrowed(*s))
 }
 
 /// The result of verifying a bundle (the `--json` output; extra fields beyond DESIGN.md are fine).
@@ -117,6 +87,8 @@ pub struct Report {
     pub rekey: Option<RekeyRecord>,
     /// An offboarding's outcome (`offboard.finished`), timed from the session's start.
     pub offboard: Option<OffboardRecord>,
+    /// The runbook's number of steps, when it was opened to be followed (`runbook.unsealed`).
+    pub runbook_steps: Option<usize>,
     pub timeline: Vec<Event>,
 }
 
@@ -185,157 +157,41 @@ pub enum VerifyError {
 /// Largest journal read (a 100,000-entry journal is about 25 MB).
 pub const MAX_JOURNAL_BYTES: u64 = 1 << 30;
 
-#[derive(Deserialize)]
-struct Detail<'a> {
-    #[serde(borrow)]
-    ts: Cow<'a, str>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default)]
-    mode: Option<Cow<'a, str>>,
-    #[serde(default)]
-    demo: Option<bool>,
-    #[serde(default, borrow)]
-    session_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    custodian: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    phase: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    channel: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    message_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    error: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    why: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default)]
-    step: Option<u64>,
-    #[serde(default)]
-    of: Option<u64>,
-    #[serde(default)]
-    serial: Option<u64>,
-    #[serde(default)]
-    secret: Option<u64>,
-    #[serde(default, rename = "for_step")]
-    step_for: Option<u64>,
-    #[serde(default)]
-    item: Option<u64>,
-    #[serde(default)]
-    steps: Option<u64>,
-    #[serde(default)]
-    steps_done: Option<u64>,
-    #[serde(default)]
-    steps_total: Option<u64>,
-    #[serde(default, borrow)]
-    at: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    challenge: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    statement: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    sshsig: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    scenario: Option<Cow<'a, str>>,
-    #[serde(default)]
-    custodians: Option<Vec<String>>,
-    #[serde(default, borrow)]
-    account: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    principal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    api: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    target: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    outcome: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    request_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    action: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    result: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    roster_sha256: Option<Cow<'a, str>>,
-    #[serde(default)]
-    entries: Option<u64>,
-    #[serde(default, borrow)]
-    observed: Option<Cow<'a, str>>,
-    #[serde(default)]
-    jump_ms: Option<i64>,
-    #[serde(default, borrow)]
-    last_ts: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    partial_tail: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "for")]
-    purpose: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "as")]
-    role: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    old_roster_sha256: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    new_roster_sha256: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    live_roster_sha256: Option<Cow<'a, str>>,
-    #[serde(default)]
-    new_version: Option<u64>,
-    #[serde(default)]
-    added: Option<Vec<String>>,
-    #[serde(default)]
-    removed: Option<Vec<String>>,
-    #[serde(default)]
-    signed_by: Option<Vec<String>>,
-    #[serde(default)]
-    opened: Option<Vec<String>>,
-    #[serde(default)]
-    by: Option<Vec<String>>,
-    #[serde(default, borrow)]
-    what: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    person: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    note: Option<Cow<'a, str>>,
-    #[serde(default)]
-    done: Option<u64>,
-    #[serde(default)]
-    total: Option<u64>,
-    #[serde(default)]
-    not_done: Option<Vec<u64>>,
-    #[serde(default)]
-    target_s: Option<u64>,
-    #[serde(default, borrow)]
-    iam_user: Option<Cow<'a, str>>,
+/// The timeline words of the kinds that make up most of a long journal (steps, notes, reveals,
+/// closing items): one source for the fast path (from [`Common`]) and for [`summary`].
+fn step_words(step: u64, of: u64, done: bool) -> String {
+    format!("step {step} of {of} {}", if done { "done" } else { "un-checked" })
 }
 
-/// The timeline words for the kinds that make up most of a long journal (steps, notes, reveals,
-/// closing items); `None` for every other kind.
-fn small_summary(
-    kind: &str,
-    step: Option<u64>,
-    of: Option<u64>,
-    text: Option<&str>,
-    secret: Option<u64>,
-    for_step: Option<u64>,
-    item: Option<u64>,
-) -> Option<String> {
-    let text = text.unwrap_or("");
-    Some(match kind {
-        "step.done" => format!("step {} of {} done", step.unwrap_or(0), of.unwrap_or(0)),
-        "step.undone" => format!("step {} of {} un-checked", step.unwrap_or(0), of.unwrap_or(0)),
-        "note" => match step {
-            Some(n) => format!("note on step {n}: {text}"),
-            None => format!("note: {text}"),
-        },
-        "secret.revealed" => match for_step {
-            Some(n) => format!("secret {} (for step {n}) revealed on screen", secret.unwrap_or(0)),
-            None => format!("secret {} revealed on screen", secret.unwrap_or(0)),
-        },
-        "closing.checked" => format!("closing item {} confirmed", item.unwrap_or(0)),
-        "closing.unchecked" => format!("closing item {} un-checked", item.unwrap_or(0)),
+fn note_words(step: Option<u64>, text: &str) -> String {
+    match step {
+        Some(n) => format!("note on step {n}: {text}"),
+        None => format!("note: {text}"),
+    }
+}
+
+fn secret_words(secret: u64, for_step: Option<u64>) -> String {
+    match for_step {
+        Some(n) => format!("secret {secret} (for step {n}) revealed on screen"),
+        None => format!("secret {secret} revealed on screen"),
+    }
+}
+
+fn closing_words(item: u64, checked: bool) -> String {
+    format!("closing item {item} {}", if checked { "confirmed" } else { "un-checked" })
+}
+
+/// The words of a small kind from the fields [`Common`] reads, without reading the line again;
+/// `None` for every other kind, and for a small kind that lacks a field (then the whole entry is
+/// read, and the problem named).
+fn small_summary(c: &Common) -> Option<String> {
+    Some(match c.kind.as_ref() {
+        kind::StepDone => step_words(c.step?, c.of?, true),
+        kind::StepUndone => step_words(c.step?, c.of?, false),
+        kind::Note => note_words(c.step, c.text.as_deref()?),
+        kind::SecretRevealed => secret_words(c.secret?, c.for_step),
+        kind::ClosingChecked => closing_words(c.item?, true),
+        kind::ClosingUnchecked => closing_words(c.item?, false),
         _ => return None,
     })
 }
@@ -349,126 +205,103 @@ fn short(h: &str) -> String {
     h.chars().take(12).collect()
 }
 
-fn list(v: Option<&[String]>) -> String {
-    match v {
-        Some(v) if !v.is_empty() => v.join(", "),
-        _ => "nobody".into(),
-    }
+fn list(v: &[String]) -> String {
+    if v.is_empty() { "nobody".into() } else { v.join(", ") }
 }
 
-fn summary(d: &Detail) -> String {
-    let s = |o: &Option<Cow<str>>| o.as_deref().unwrap_or("").to_string();
-    match d.kind.as_ref() {
-        "session.opened" => format!("{} session opened: {}", s(&d.mode).to_uppercase(), s(&d.reason)),
-        "clock.jump" => format!(
-            "the wall clock jumped by {:+.1} s (it read {}); times from here are kept in order, and order follows mono_ms",
-            d.jump_ms.unwrap_or(0) as f64 / 1000.0,
-            s(&d.observed)
+fn summary(e: &Entry, mode: Option<&str>) -> String {
+    use Entry as E;
+    let opt = |o: &Option<String>| o.as_deref().unwrap_or("").to_string();
+    match e {
+        E::SessionOpened { reason, .. } => format!("{} session opened: {reason}", mode.unwrap_or("").to_uppercase()),
+        E::ClockJump { observed, jump_ms, .. } => format!(
+            "the wall clock jumped by {:+.1} s (it read {observed}); times from here are kept in order, and order follows mono_ms",
+            *jump_ms as f64 / 1000.0
         ),
-        "session.recovered" => format!(
-            "session RECOVERED after an interruption: {} entries before, the last at {}{}; reason: {}",
-            d.entries.unwrap_or(0),
-            s(&d.last_ts),
-            if d.partial_tail.is_some() { " (a partial line cut by the crash is kept in this entry)" } else { "" },
-            s(&d.reason)
+        E::SessionRecovered { entries, last_ts, partial_tail, reason, .. } => format!(
+            "session RECOVERED after an interruption: {entries} entries before, the last at {last_ts}{}; reason: {reason}",
+            if partial_tail.is_some() { " (a partial line cut by the crash is kept in this entry)" } else { "" },
         ),
-        "custodian.verified" => format!("{} checked in with key {} (challenge signed)", s(&d.custodian), d.serial.unwrap_or(0)),
-        "custodian.refused" => format!(
-            "key {} refused{}: {}",
-            d.serial.unwrap_or(0),
-            d.custodian.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
-            s(&d.why)
-        ),
-        "notice.sent" => format!("notice `{}` sent via {} (id {})", s(&d.phase), s(&d.channel), s(&d.message_id)),
-        "notice.failed" => format!("notice `{}` NOT delivered: {}", s(&d.phase), s(&d.error)),
-        "notice.acknowledged" => format!("{} acknowledged going on without notice `{}` (signed)", s(&d.custodian), s(&d.phase)),
-        "runbook.unsealed" if d.purpose.as_deref() == Some("reseal") => {
-            format!("runbook opened to be sealed again for the new roster ({} steps, not shown)", d.steps.unwrap_or(0))
+        E::CustodianVerified { custodian, serial, .. } => format!("{custodian} checked in with key {serial} (challenge signed)"),
+        E::CustodianRefused { serial, custodian, why, .. } => {
+            format!("key {serial} refused{}: {why}", custodian.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())
         }
-        "runbook.unsealed" if d.purpose.as_deref() == Some("offboarding steps") => {
-            format!("runbook opened for its offboarding steps ({} steps, not shown)", d.steps.unwrap_or(0))
+        E::NoticeSent { phase, channel, message_id, .. } => format!("notice `{phase}` sent via {channel} (id {message_id})"),
+        E::NoticeFailed { phase, error, .. } => format!("notice `{phase}` NOT delivered: {error}"),
+        E::NoticeAcknowledged { custodian, phase, .. } => format!("{custodian} acknowledged going on without notice `{phase}` (signed)"),
+        E::RunbookUnsealed { steps, purpose, .. } => match purpose.as_deref() {
+            Some("reseal") => format!("runbook opened to be sealed again for the new roster ({steps} steps, not shown)"),
+            Some("offboarding steps") => format!("runbook opened for its offboarding steps ({steps} steps, not shown)"),
+            _ => format!("runbook unsealed ({steps} steps)"),
+        },
+        E::RekeyApproved { by, new_roster_sha256, .. } => {
+            format!("the roster change was approved by {} (new version {})", by.join(" and "), short(new_roster_sha256))
         }
-        "runbook.unsealed" => format!("runbook unsealed ({} steps)", d.steps.unwrap_or(0)),
-        "rekey.approved" => format!(
-            "the roster change was approved by {} (new version {})",
-            d.by.as_deref().unwrap_or_default().join(" and "),
-            short(&s(&d.new_roster_sha256))
+        E::RekeySigned { custodian, serial, role, .. } if role == "added" => {
+            format!("newcomer {custodian} proved key {serial} and signed the new roster")
+        }
+        E::RekeySigned { custodian, serial, .. } => format!("{custodian} signed the new roster with key {serial}"),
+        E::RekeyCommitting { .. } => "the new roster and runbook are staged, checked and swapped in".into(),
+        E::RekeyCommitted { new_version, new_roster_sha256, old_roster_sha256, added, removed, opened, .. } => format!(
+            "roster version {new_version} in place ({}, was {}): added {}; removed {}; opened to check: {}",
+            short(new_roster_sha256),
+            short(old_roster_sha256),
+            list(added),
+            list(removed),
+            list(opened)
         ),
-        "rekey.signed" if d.role.as_deref() == Some("added") => {
-            format!("newcomer {} proved key {} and signed the new roster", s(&d.custodian), d.serial.unwrap_or(0))
+        E::RekeyFailed { error } => format!("the swap did not happen: {error}"),
+        E::RekeySettled { new_roster_sha256, live_roster_sha256, .. } if new_roster_sha256 == live_roster_sha256 => {
+            format!("after the interruption, the new roster version ({}) is in place", short(new_roster_sha256))
         }
-        "rekey.signed" => format!("{} signed the new roster with key {}", s(&d.custodian), d.serial.unwrap_or(0)),
-        "rekey.committing" => "the new roster and runbook are staged, checked and swapped in".into(),
-        "rekey.committed" => format!(
-            "roster version {} in place ({}, was {}): added {}; removed {}; opened to check: {}",
-            d.new_version.unwrap_or(0),
-            short(&s(&d.new_roster_sha256)),
-            short(&s(&d.old_roster_sha256)),
-            list(d.added.as_deref()),
-            list(d.removed.as_deref()),
-            list(d.opened.as_deref())
-        ),
-        "rekey.failed" => format!("the swap did not happen: {}", s(&d.error)),
-        "rekey.settled" if d.new_roster_sha256 == d.live_roster_sha256 => {
-            format!("after the interruption, the new roster version ({}) is in place", short(&s(&d.new_roster_sha256)))
-        }
-        "rekey.settled" => format!(
+        E::RekeySettled { new_roster_sha256, live_roster_sha256, .. } => format!(
             "after the interruption, the new roster version ({}) is NOT in place: the live roster is {}",
-            short(&s(&d.new_roster_sha256)),
-            short(&s(&d.live_roster_sha256))
+            short(new_roster_sha256),
+            short(live_roster_sha256)
         ),
-        "offboard.done" => {
-            format!("offboarding item {} done ({}): {}", d.item.unwrap_or(0), d.by.as_deref().unwrap_or_default().join(" and "), s(&d.what))
+        E::OffboardDone { item, what, by } => format!("offboarding item {item} done ({}): {what}", by.join(" and ")),
+        E::OffboardConfirmed { custodian, item, api, target, iam_user, .. } => {
+            format!("{custodian} confirmed item {item} on their key: {} {target} of IAM user {iam_user}", opt(api))
         }
-        "offboard.confirmed" => {
-            format!(
-                "{} confirmed item {} on their key: {} {} of IAM user {}",
-                s(&d.custodian),
-                d.item.unwrap_or(0),
-                s(&d.api),
-                s(&d.target),
-                s(&d.iam_user)
-            )
-        }
-        "rekey.rehearsed" => format!(
-            "DRILL: roster version {} ({}) sealed and checked, then set aside (opened: {}); nothing changed",
-            d.new_version.unwrap_or(0),
-            short(&s(&d.new_roster_sha256)),
-            list(d.opened.as_deref())
+        E::RekeyRehearsed { new_version, new_roster_sha256, opened, .. } => format!(
+            "DRILL: roster version {new_version} ({}) sealed and checked, then set aside (opened: {}); nothing changed",
+            short(new_roster_sha256),
+            list(opened)
         ),
-        "offboard.applying" => format!("item {}: {} {} ...", d.item.unwrap_or(0), s(&d.api), s(&d.target)),
-        "offboard.applied" => format!(
-            "item {}: {} {} made (request id {}){}",
-            d.item.unwrap_or(0),
-            s(&d.api),
-            s(&d.target),
-            s(&d.request_id),
-            d.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default()
+        E::OffboardApplying { item, api, target } => format!("item {item}: {} {target} ...", opt(api)),
+        E::OffboardApplied { item, api, target, request_id, note } => format!(
+            "item {item}: {} {target} made (request id {}){}",
+            opt(api),
+            opt(request_id),
+            note.as_deref().map(|n| format!("; {n}")).unwrap_or_default()
         ),
-        "offboard.rehearsed" => format!("item {}: {} {} confirmed, not made (drill)", d.item.unwrap_or(0), s(&d.api), s(&d.target)),
-        "offboard.failed" => format!("item {}: {} {} FAILED: {}", d.item.unwrap_or(0), s(&d.api), s(&d.target), s(&d.error)),
-        "offboard.finished" => format!(
-            "offboarding of {} finished: {} of {} items done{}",
-            s(&d.person),
-            d.done.unwrap_or(0),
-            d.total.unwrap_or(0),
-            match d.not_done.as_deref() {
-                Some(v) if !v.is_empty() => format!("; NOT done: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
-                _ => String::new(),
+        E::OffboardRehearsed { item, api, target } => format!("item {item}: {} {target} confirmed, not made (drill)", opt(api)),
+        E::OffboardFailed { item, api, target, error } => format!("item {item}: {} {target} FAILED: {error}", opt(api)),
+        E::OffboardFinished { person, done, total, not_done, .. } => format!(
+            "offboarding of {person} finished: {done} of {total} items done{}",
+            if not_done.is_empty() {
+                String::new()
+            } else {
+                format!("; NOT done: {}", not_done.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
             }
         ),
-        "runbook.failed" => format!("runbook could not be opened: {}", s(&d.error)),
-        "step.done" | "step.undone" | "note" | "secret.revealed" | "closing.checked" | "closing.unchecked" => {
-            small_summary(&d.kind, d.step, d.of, d.text.as_deref(), d.secret, d.step_for, d.item).unwrap_or_default()
+        E::RunbookFailed { error } => format!("runbook could not be opened: {error}"),
+        E::StepDone { step, of } => step_words(*step, *of, true),
+        E::StepUndone { step, of } => step_words(*step, *of, false),
+        E::Note { step, text } => note_words(*step, text),
+        E::SecretRevealed { secret, for_step, .. } => secret_words(*secret, *for_step),
+        E::ClosingChecked { item, .. } => closing_words(*item, true),
+        E::ClosingUnchecked { item } => closing_words(*item, false),
+        E::SessionClosed { .. } if mode == Some("rekey") => "session closed: the rekey is done".into(),
+        E::SessionClosed { steps_done, steps_total, .. } => format!("session closed ({steps_done} of {steps_total} steps done)"),
+        E::SessionAborted { at, steps_done, .. } => format!("session ABORTED at {at} ({steps_done} steps done)"),
+        E::AwsIdentity { account, principal, .. } => format!("AWS account check: {} {}", opt(account), opt(principal)),
+        E::AwsCall { api, target, outcome, request_id } => format!("AWS {api} on {target}: {outcome} (request {})", opt(request_id)),
+        E::RootConfirmed { custodian, action, .. } => format!("{custodian} confirmed on their key: {action}"),
+        E::RootAction { action, result, error } => {
+            format!("root action `{action}`: {}", if error.is_some() { opt(error) } else { opt(result) })
         }
-        "session.closed" if d.mode.as_deref() == Some("rekey") => "session closed: the rekey is done".into(),
-        "session.closed" => format!("session closed ({} of {} steps done)", d.steps_done.unwrap_or(0), d.steps_total.unwrap_or(0)),
-        "session.aborted" => format!("session ABORTED at {} ({} steps done)", s(&d.at), d.steps_done.unwrap_or(0)),
-        "aws.identity" => format!("AWS account check: {} {}", s(&d.account), s(&d.principal)),
-        "aws.call" => format!("AWS {} on {}: {} (request {})", s(&d.api), s(&d.target), s(&d.outcome), s(&d.request_id)),
-        "root.confirmed" => format!("{} confirmed on their key: {}", s(&d.custodian), s(&d.action)),
-        "root.action" => format!("root action `{}`: {}", s(&d.action), if d.error.is_some() { s(&d.error) } else { s(&d.result) }),
-        other => other.to_string(),
+        other => other.kind().to_string(),
     }
 }
 
@@ -599,17 +432,25 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         recovered: None,
         rekey: None,
         offboard: None,
+        runbook_steps: None,
         clock_jumps: 0,
         scenario: None,
         notices: vec![],
         roster_custodians: vec![],
         timeline: vec![],
     };
-    let first: Option<&Detail> = read.specials.first().filter(|s| s.index == 0).map(|s| &*s.detail);
-    let closed = read.specials.iter().any(|s| s.light.kind == "session.closed" || s.light.kind == "session.aborted");
+    let first = read.specials.first().filter(|s| s.index == 0);
+    let first_mode = first.map(|s| s.mode.as_deref().unwrap_or("incident").to_string());
+    let opened = first.and_then(|s| match &*s.entry {
+        Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, .. } => {
+            Some((session_id.clone(), roster_sha256.clone(), scenario.clone(), custodians.clone()))
+        }
+        _ => None,
+    });
+    let closed = read.specials.iter().any(|s| matches!(*s.entry, Entry::SessionClosed { .. } | Entry::SessionAborted { .. }));
     let no_entries = read.events.is_empty();
-    let opened_sha = first.as_ref().and_then(|d| d.roster_sha256.as_deref().map(str::to_string));
-    let claims_demo = first.as_ref().is_some_and(|d| d.demo == Some(true));
+    let opened_sha = opened.as_ref().map(|o| o.1.clone());
+    let claims_demo = first.is_some_and(|s| s.demo == Some(true));
 
     // The roster the session ran under: a version of the trusted chain, named by session.opened.
     let roster: Option<&Roster> = match anchor {
@@ -708,70 +549,48 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
     let mut rekey_new: Option<String> = None;
     let Read { events, specials, problems: placement } = read;
     let last_ts = events.last().map(|e| e.ts.clone());
+    if let Some(e) = events.first() {
+        r.started = Some(e.ts.clone());
+        if e.kind != kind::SessionOpened {
+            r.problems.push(Problem::new(1, ProblemKind::Entry, "the first entry is not session.opened"));
+        }
+    }
+    if let Some(mode) = first_mode {
+        r.mode = mode;
+    }
+    if let Some((session_id, _, scenario, custodians)) = opened {
+        r.session_id = session_id;
+        r.scenario = scenario;
+        r.roster_custodians = custodians;
+    }
+    if r.demo && !no_entries {
+        r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
+    }
     r.timeline = events;
     r.problems.extend(placement);
-    for Special { index: i, light, detail } in specials {
-        let n = i + 1;
-        let d = &*detail;
-        if i == 0 {
-            if d.kind != "session.opened" {
-                r.problems.push(Problem::new(1, ProblemKind::Entry, "the first entry is not session.opened"));
+    for Special { index: i, ts, entry, .. } in &specials {
+        let (i, n) = (*i, i + 1);
+        let (kind, ts) = (entry.kind(), ts.to_string());
+        // The entries that carry a custodian's signature over a statement.
+        let signed = match &**entry {
+            Entry::CustodianVerified { custodian, challenge, sshsig, .. } => Some((CHECKIN_NAMESPACE, custodian, challenge, sshsig)),
+            Entry::NoticeAcknowledged { custodian, statement, sshsig, .. } => {
+                Some((crate::ceremony::ACK_NAMESPACE, custodian, statement, sshsig))
             }
-            r.session_id = d.session_id.as_deref().unwrap_or("").to_string();
-            r.mode = light.mode.as_deref().unwrap_or("incident").to_string();
-            r.started = Some(d.ts.to_string());
-            r.scenario = d.scenario.as_deref().map(str::to_string);
-            r.roster_custodians = d.custodians.clone().unwrap_or_default();
-            if r.demo {
-                r.warnings.push("DEMO session: software keys that anyone can copy; it proves nothing about real custodians".into());
+            Entry::RootConfirmed { custodian, statement, sshsig, .. } | Entry::OffboardConfirmed { custodian, statement, sshsig, .. } => {
+                Some((crate::ceremony::CONFIRM_NAMESPACE, custodian, statement, sshsig))
             }
-        }
-        if d.kind == "clock.jump" {
-            r.clock_jumps += 1;
-        }
-        if d.kind == "session.recovered" {
-            // A quorum checks in again to close it: the co-signers must be among them.
-            checked_in.clear();
-            let last = d.last_ts.as_deref().unwrap_or("").to_string();
-            let gap = chrono::DateTime::parse_from_rfc3339(&d.ts)
-                .ok()
-                .zip(chrono::DateTime::parse_from_rfc3339(&last).ok())
-                .map(|(a, b)| (a - b).num_seconds());
-            r.recovered = Some(Recovered {
-                at_entry: i as u64,
-                entries_before: d.entries.unwrap_or(0),
-                last_ts_before: last,
-                recovered_ts: d.ts.to_string(),
-                gap_s: gap,
-                partial_tail: d.partial_tail.is_some(),
-            });
-            if d.entries != Some(i as u64) {
-                r.problems.push(Problem::new(n, ProblemKind::Entry, "session.recovered does not name the number of entries before it"));
-            }
-        }
-        let signed = match d.kind.as_ref() {
-            "custodian.verified" => Some((CHECKIN_NAMESPACE, d.challenge.as_deref())),
-            "notice.acknowledged" => Some((crate::ceremony::ACK_NAMESPACE, d.statement.as_deref())),
-            "root.confirmed" | "offboard.confirmed" => Some((crate::ceremony::CONFIRM_NAMESPACE, d.statement.as_deref())),
             _ => None,
         };
-        if let Some((ns, msg)) = signed {
-            let id = d.custodian.as_deref().unwrap_or("");
-            let key = roster.and_then(|ro| ro.key(id));
-            match (key, msg, d.sshsig.as_deref()) {
-                (_, _, _) if roster.is_none() => {}
-                (None, _, _) => {
-                    r.problems.push(Problem::new(n, ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster")))
-                }
-                (_, None, _) | (_, _, None) => {
-                    r.problems.push(Problem::new(n, ProblemKind::Entry, format!("{} lacks its signed statement", d.kind)))
-                }
-                (Some(key), Some(msg), Some(sig)) => {
-                    if let Err(why) = statement_format(d, msg, &r.session_id) {
-                        r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{}: {why}", d.kind)));
+        if let (Some((ns, id, msg, sig)), Some(ro)) = (signed, roster) {
+            match ro.key(id) {
+                None => r.problems.push(Problem::new(n, ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster"))),
+                Some(key) => {
+                    if let Err(why) = statement_format(entry, msg, &r.session_id) {
+                        r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{kind}: {why}")));
                     } else if let Err(e) = verify_sig_text(key, ns, msg.as_bytes(), sig) {
-                        r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {}: {e}", d.kind)));
-                    } else if d.kind == "custodian.verified" {
+                        r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {kind}: {e}")));
+                    } else if kind == kind::CustodianVerified {
                         if checked_in.iter().any(|c| c == id) {
                             r.problems.push(Problem::new(
                                 n,
@@ -779,73 +598,83 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                                 format!("`{id}` checked in twice: two different custodians are required"),
                             ));
                         }
-                        checked_in.push(id.to_string());
+                        checked_in.push(id.clone());
                     }
                 }
             }
         }
-        if let Some(outcome) = d.kind.strip_prefix("notice.") {
-            r.notices.push(NoticeRecord {
-                phase: d.phase.as_deref().unwrap_or("").to_string(),
-                outcome: outcome.to_string(),
-                channel: d.channel.as_deref().map(str::to_string),
-                message_id: d.message_id.as_deref().map(str::to_string),
-                ts: d.ts.to_string(),
-            });
-        }
-        if d.kind == "rekey.signed" {
-            rekey_sigs.push((
-                n,
-                d.custodian.as_deref().unwrap_or("").to_string(),
-                d.sshsig.as_deref().unwrap_or("").to_string(),
-                d.roster_sha256.as_deref().unwrap_or("").to_string(),
-            ));
-        }
-        if d.kind == "rekey.approved" && rekey_new.is_none() {
-            rekey_new = d.new_roster_sha256.as_deref().map(str::to_string);
-        }
-        if d.kind == "offboard.applied" {
-            applied.push(format!(
-                "{} {} ({})",
-                d.api.as_deref().unwrap_or(""),
-                d.target.as_deref().unwrap_or(""),
-                d.request_id.as_deref().unwrap_or("no request id")
-            ));
-        }
-        if d.kind == "offboard.finished" {
-            let elapsed = r.started.as_deref().and_then(|a| {
-                Some((chrono::DateTime::parse_from_rfc3339(&d.ts).ok()? - chrono::DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
-            });
-            r.offboard = Some(OffboardRecord {
-                person: d.person.as_deref().unwrap_or("").to_string(),
-                done: d.done.unwrap_or(0),
-                total: d.total.unwrap_or(0),
-                not_done: d.not_done.clone().unwrap_or_default(),
-                elapsed_s: elapsed,
-                target_s: d.target_s.unwrap_or(0),
-                applied: applied.clone(),
-            });
-        }
-        if d.kind == "rekey.committed" {
-            r.rekey = Some(RekeyRecord {
-                old_roster_sha256: d.old_roster_sha256.as_deref().unwrap_or("").to_string(),
-                new_roster_sha256: d.new_roster_sha256.as_deref().unwrap_or("").to_string(),
-                new_version: d.new_version.unwrap_or(0),
-                added: d.added.clone().unwrap_or_default(),
-                removed: d.removed.clone().unwrap_or_default(),
-                signed_by: d.signed_by.clone().unwrap_or_default(),
-                opened: d.opened.clone().unwrap_or_default(),
-            });
-        }
-        match d.kind.as_ref() {
-            "session.closed" => r.outcome = Some("closed".into()),
-            "session.aborted" => r.outcome = Some("aborted".into()),
+        let notice = |phase: &str, outcome: &str, channel: Option<&String>, message_id: Option<&String>| NoticeRecord {
+            phase: phase.to_string(),
+            outcome: outcome.to_string(),
+            channel: channel.cloned(),
+            message_id: message_id.cloned(),
+            ts: ts.clone(),
+        };
+        match &**entry {
+            Entry::ClockJump { .. } => r.clock_jumps += 1,
+            Entry::SessionRecovered { entries, last_ts, partial_tail, .. } => {
+                // A quorum checks in again to close it: the co-signers must be among them.
+                checked_in.clear();
+                let gap = chrono::DateTime::parse_from_rfc3339(&ts)
+                    .ok()
+                    .zip(chrono::DateTime::parse_from_rfc3339(last_ts).ok())
+                    .map(|(a, b)| (a - b).num_seconds());
+                r.recovered = Some(Recovered {
+                    at_entry: i as u64,
+                    entries_before: *entries,
+                    last_ts_before: last_ts.clone(),
+                    recovered_ts: ts.clone(),
+                    gap_s: gap,
+                    partial_tail: partial_tail.is_some(),
+                });
+                if *entries != i as u64 {
+                    r.problems.push(Problem::new(n, ProblemKind::Entry, "session.recovered does not name the number of entries before it"));
+                }
+            }
+            Entry::NoticeSent { phase, channel, message_id, .. } => r.notices.push(notice(phase, "sent", Some(channel), Some(message_id))),
+            Entry::NoticeFailed { phase, .. } => r.notices.push(notice(phase, "failed", None, None)),
+            Entry::NoticeAcknowledged { phase, .. } => r.notices.push(notice(phase, "acknowledged", None, None)),
+            Entry::RekeySigned { custodian, sshsig, roster_sha256, .. } => {
+                rekey_sigs.push((n, custodian.clone(), sshsig.clone(), roster_sha256.clone()));
+            }
+            Entry::RekeyApproved { new_roster_sha256, .. } if rekey_new.is_none() => rekey_new = Some(new_roster_sha256.clone()),
+            Entry::OffboardApplied { api, target, request_id, .. } => {
+                applied.push(format!("{} {target} ({})", api.as_deref().unwrap_or(""), request_id.as_deref().unwrap_or("no request id")))
+            }
+            Entry::OffboardFinished { person, done, total, not_done, target_s } => {
+                let elapsed = r.started.as_deref().and_then(|a| {
+                    Some((chrono::DateTime::parse_from_rfc3339(&ts).ok()? - chrono::DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
+                });
+                r.offboard = Some(OffboardRecord {
+                    person: person.clone(),
+                    done: *done as u64,
+                    total: *total as u64,
+                    not_done: not_done.iter().map(|x| *x as u64).collect(),
+                    elapsed_s: elapsed,
+                    target_s: *target_s,
+                    applied: applied.clone(),
+                });
+            }
+            Entry::RekeyCommitted { old_roster_sha256, new_roster_sha256, new_version, added, removed, signed_by, opened, .. } => {
+                r.rekey = Some(RekeyRecord {
+                    old_roster_sha256: old_roster_sha256.clone(),
+                    new_roster_sha256: new_roster_sha256.clone(),
+                    new_version: u64::from(*new_version),
+                    added: added.clone(),
+                    removed: removed.clone(),
+                    signed_by: signed_by.clone(),
+                    opened: opened.clone(),
+                });
+            }
+            Entry::RunbookUnsealed { steps, purpose: None, .. } if r.runbook_steps.is_none() => r.runbook_steps = Some(*steps),
+            Entry::SessionClosed { .. } => r.outcome = Some("closed".into()),
+            Entry::SessionAborted { .. } => r.outcome = Some("aborted".into()),
             _ => {}
         }
     }
     r.ended = last_ts;
     r.custodians = checked_in.clone();
-    let drill = r.timeline.iter().any(|e| e.kind == "rekey.rehearsed");
+    let drill = specials.iter().any(|s| matches!(*s.entry, Entry::RekeyRehearsed { .. }));
     check_rekey_signatures(dir, roster, rekey_new.as_deref(), &rekey_sigs, drill, &mut r);
     if !r.session_id.is_empty()
         && let Some(name) = dir.canonicalize().ok().as_deref().and_then(Path::file_name).and_then(|n| n.to_str())
@@ -928,8 +757,10 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
 /// 100,000-entry journal; the others are checked where they are parsed.)
 struct Special<'a> {
     index: usize,
-    light: Light<'a>,
-    detail: Box<Detail<'a>>,
+    ts: &'a str,
+    mode: Option<Cow<'a, str>>,
+    demo: Option<bool>,
+    entry: Box<Entry>,
 }
 
 /// What the parallel reader hands the walk.
@@ -942,20 +773,20 @@ struct Read<'a> {
     problems: Vec<Problem>,
 }
 
-/// The fields of an entry that the label checks and the report need.
-struct Light<'a> {
-    kind: Cow<'a, str>,
-    mode: Option<Cow<'a, str>>,
-}
-
 /// Kinds whose every field the walk reads.
 fn whole(kind: &str, index: usize) -> bool {
     index == 0
         || matches!(
             kind,
-            "session.opened" | "custodian.verified" | "notice.acknowledged" | "root.confirmed" | "session.closed" | "session.aborted"
+            kind::SessionOpened
+                | kind::CustodianVerified
+                | kind::NoticeAcknowledged
+                | kind::NoticeSent
+                | kind::NoticeFailed
+                | kind::RootConfirmed
+                | kind::SessionClosed
+                | kind::SessionAborted
         )
-        || kind.starts_with("notice.")
 }
 
 /// A chunk of lines parsed, hashed and linked: the entries up to its first problem, and that
@@ -1024,22 +855,21 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
             out.problem = Some((n, what));
             break;
         }
-        let small = small_summary(&c.kind, c.step, c.of, c.text.as_deref(), c.secret, c.for_step, c.item);
-        let (detail, words) = match small {
-            Some(words) if !whole(&c.kind, n - 1) => (None, words),
-            _ => match serde_json::from_slice::<Detail<'a>>(l) {
-                Ok(d) => {
-                    let words = summary(&d);
-                    (Some(Box::new(d)), words)
+        let gi = n - 1;
+        let small = if whole(&c.kind, gi) { None } else { small_summary(&c) };
+        let (entry, words) = match small {
+            Some(words) => (None, words),
+            // A kind this release does not write (a later one may): shown, not judged.
+            None if !Entry::KINDS.contains(&c.kind.as_ref()) => (None, c.kind.to_string()),
+            None => match serde_json::from_slice::<Entry>(l) {
+                Ok(e) => {
+                    let words = summary(&e, c.mode.as_deref());
+                    (Some(Box::new(e)), words)
                 }
                 // The chain holds (every reader agrees on the fields of [`journal::Line`]);
                 // this entry's own fields do not: invalid, and the timeline goes on.
                 Err(e) => {
-                    out.problems.push(Problem::new(
-                        n,
-                        ProblemKind::Entry,
-                        format!("a field of this {} entry has the wrong type ({e})", c.kind),
-                    ));
+                    out.problems.push(Problem::new(n, ProblemKind::Entry, format!("this {} entry is malformed ({e})", c.kind)));
                     (None, format!("{} (malformed)", c.kind))
                 }
             },
@@ -1047,14 +877,13 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
         prev = hash;
         out.head = Some(hash);
         out.events.push(Event { seq: c.seq, ts: ts.to_string(), kind: kind_of(&c.kind), summary: words });
-        let gi = n - 1;
-        if gi > 0 && c.kind == "session.opened" {
+        if gi > 0 && c.kind == kind::SessionOpened {
             out.problems.push(Problem::new(n, ProblemKind::Entry, "a second session.opened inside the session"));
         } else if gi > 0 && (c.mode.as_deref().unwrap_or("incident") != session.0 || (c.demo == Some(true)) != session.1) {
             out.problems.push(Problem::new(n, ProblemKind::Label, "mode or DEMO label differs from the session's"));
         }
-        if let Some(detail) = detail {
-            out.specials.push(Special { index: gi, light: Light { kind: c.kind, mode: c.mode }, detail });
+        if let Some(entry) = entry {
+            out.specials.push(Special { index: gi, ts, mode: c.mode, demo: c.demo, entry });
         }
     }
     out
@@ -1127,27 +956,25 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
 
 /// Checks that a signed statement is exactly what the tool signs for this kind of entry, in this
 /// session: a signature over some other text proves nothing here.
-fn statement_format(d: &Detail, msg: &str, session_id: &str) -> Result<(), String> {
+fn statement_format(e: &Entry, msg: &str, session_id: &str) -> Result<(), String> {
     let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let after = |ns: &str| {
         msg.strip_prefix(ns).and_then(|m| m.strip_prefix(':')).and_then(|m| m.strip_prefix(session_id)).and_then(|m| m.strip_prefix(':'))
     };
     let ok = !session_id.is_empty()
-        && match d.kind.as_ref() {
-            "custodian.verified" => after("breakglass-checkin").is_some_and(|nonce| hex_of(nonce, 32)),
-            "notice.acknowledged" => after("breakglass-ack")
+        && match e {
+            Entry::CustodianVerified { .. } => after("breakglass-checkin").is_some_and(|nonce| hex_of(nonce, 32)),
+            Entry::NoticeAcknowledged { phase, .. } => after("breakglass-ack")
                 .and_then(|m| m.strip_prefix("notice-"))
-                .is_some_and(|m| m.split_once(':').is_some_and(|(phase, head)| Some(phase) == d.phase.as_deref() && hex_of(head, 64))),
-            "offboard.confirmed" => after("breakglass-offboard").is_some_and(|m| {
-                // The API and the target hold colons themselves (`iam:...`, ARNs): compared whole.
-                d.item
-                    .zip(d.iam_user.as_deref())
-                    .zip(d.api.as_deref())
-                    .zip(d.target.as_deref())
-                    .is_some_and(|(((item, user), api), target)| !user.is_empty() && m == format!("{item}:{user}:{api}:{target}"))
-            }),
-            "root.confirmed" => after("breakglass-root").zip(d.action.as_deref()).is_some_and(|(m, action)| {
-                m.strip_suffix(action).and_then(|t| t.strip_suffix(':')).is_some_and(|target| !target.is_empty() && !target.contains(':'))
+                .is_some_and(|m| m.split_once(':').is_some_and(|(p, head)| p == phase && hex_of(head, 64))),
+            // The API and the target hold colons themselves (`iam:...`, ARNs): compared whole.
+            Entry::OffboardConfirmed { item, iam_user, api: Some(api), target, .. } => {
+                after("breakglass-offboard").is_some_and(|m| !iam_user.is_empty() && m == format!("{item}:{iam_user}:{api}:{target}"))
+            }
+            Entry::RootConfirmed { action, .. } => after("breakglass-root").is_some_and(|m| {
+                m.strip_suffix(action.as_str())
+                    .and_then(|t| t.strip_suffix(':'))
+                    .is_some_and(|target| !target.is_empty() && !target.contains(':'))
             }),
             _ => false,
         };
@@ -1201,9 +1028,9 @@ pub fn render_text(r: &Report) -> String {
             k.new_version,
             short(&k.new_roster_sha256),
             short(&k.old_roster_sha256),
-            list(Some(&k.added)),
-            list(Some(&k.removed)),
-            list(Some(&k.signed_by))
+            list(&k.added),
+            list(&k.removed),
+            list(&k.signed_by)
         ));
     }
     if let Some(rec) = &r.recovered {

@@ -663,7 +663,8 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     }
                 }
                 NotifyStatus::Failed { error, acked, acking } => {
-                    let failures: Vec<&String> = c.times.iter().filter(|(k, _)| k == "notice.failed").map(|(_, ts)| ts).collect();
+                    let failures: Vec<&String> =
+                        c.times.iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
                     let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
                     let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
                     lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
