@@ -4,10 +4,10 @@
 //! it cannot be written, nothing after it runs. Slow effects (a token, the network) are plain
 //! blocking calls here; the TUI runs this runner on a worker thread and talks to it by messages.
 
-use crate::ceremony::{Ceremony, Effect, Intent};
+use crate::ceremony::{Ceremony, Effect, Intent, NoticeHash};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::journal::{self, Entry, FileStore, Journal, kind};
-use crate::notice::{Broadcaster, Notice, Phase as NoticePhase};
+use crate::notice::{Broadcaster, Notice};
 use crate::roster::{Roster, sig_path};
 use crate::runbook::Runbook;
 use crate::seal::{Sealed, unseal_with};
@@ -283,8 +283,23 @@ impl Runner {
         self.dir.join(journal::FILE_NAME)
     }
 
+    /// Runs `effects` in order and hands each outcome to `on`: the one effect loop of the TUI and
+    /// of `demo --auto`. After a journal entry that could not be written, the rest are dropped
+    /// (nothing may happen that is not recorded first); returns whether all of them ran.
+    pub fn run_batch(&mut self, effects: Vec<Effect>, mut on: impl FnMut(Intent)) -> bool {
+        for e in effects {
+            let results = self.run(e);
+            let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
+            results.into_iter().for_each(&mut on);
+            if failed {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Runs one effect; returns the intents that report its outcome.
-    pub fn run(&mut self, c: &Ceremony, effect: Effect) -> Vec<Intent> {
+    pub fn run(&mut self, effect: Effect) -> Vec<Intent> {
         match effect {
             Effect::Journal { entry, labels } => {
                 let r = self.append(&entry, labels);
@@ -312,10 +327,10 @@ impl Runner {
                 };
                 vec![Intent::Attested { custodian, result }]
             }
-            Effect::SendNotice(phase) => {
-                let notice = self.notice(c, phase);
+            Effect::SendNotice { mut notice, hash } => {
+                self.stamp(&mut notice, hash);
                 let result = self.broadcaster.send(&notice).map_err(|e| e.to_string());
-                vec![Intent::NoticeDone { phase, result }]
+                vec![Intent::NoticeDone { phase: notice.phase, result }]
             }
             Effect::Unseal { ids } => {
                 let serials: Vec<(String, u32)> =
@@ -332,8 +347,8 @@ impl Runner {
                     .map_err(|e| e.to_string());
                 vec![Intent::Unsealed(result)]
             }
-            Effect::SignRekey { id, serial, manifest } => {
-                let result = self.sign_rekey(&id, serial, manifest, c.rehearsal());
+            Effect::SignRekey { id, serial, manifest, rehearse } => {
+                let result = self.sign_rekey(&id, serial, manifest, rehearse);
                 vec![Intent::RekeySigned { id, result }]
             }
             Effect::CommitRekey { present, rehearse } => vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse))],
@@ -348,7 +363,7 @@ impl Runner {
                 let result = self.sign_journal(custodian, serial);
                 vec![Intent::SessionSigned { custodian, result }]
             }
-            Effect::CheckAccount => {
+            Effect::CheckAccount { expected } => {
                 let result = match &self.aws {
                     Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| e.to_string()),
                     Some(Err(e)) => Err(e.to_string()),
@@ -359,17 +374,16 @@ impl Runner {
                 // Only for the expected account: the wrong one is refused, and nothing more is read.
                 let mut out = vec![];
                 if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws)
-                    && c.info.account.as_deref().is_none_or(|want| want == account)
+                    && expected.as_deref().is_none_or(|want| want == account)
                 {
                     out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
                 }
                 out.push(Intent::AccountChecked(result));
                 out
             }
-            Effect::Posture { when, since } => {
+            Effect::Posture { when, account, since } => {
                 let result = match &self.aws {
                     Some(Ok(aws)) => {
-                        let account = c.info.account.clone().unwrap_or_default();
                         let since = since
                             .as_deref()
                             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -423,8 +437,8 @@ impl Runner {
                 self.root = None;
                 vec![]
             }
-            Effect::Finish => {
-                if let Err(e) = self.finish(c) {
+            Effect::Finish { session_id, mode, demo, signed } => {
+                if let Err(e) = self.finish(&session_id, mode, demo, &signed) {
                     return vec![Intent::JournalFailed(format!("writing the bundle: {e}"))];
                 }
                 vec![]
@@ -473,58 +487,19 @@ impl Runner {
         Ok(w)
     }
 
-    fn notice(&self, c: &Ceremony, phase: NoticePhase) -> Notice {
-        let hash = match phase {
-            NoticePhase::InUse => self.genesis.unwrap_or_default(),
-            _ => self.journal.as_ref().map(|j| j.head()).unwrap_or_default(),
+    /// Stamps a notice with the time and the journal hash it names.
+    fn stamp(&self, notice: &mut Notice, hash: NoticeHash) {
+        notice.at = rfc3339_ms(self.clock.now());
+        let (h, entry) = match hash {
+            NoticeHash::AsGiven => return,
+            NoticeHash::Genesis => (self.genesis.unwrap_or_default(), Some(0)),
+            NoticeHash::Head => {
+                (self.journal.as_ref().map(|j| j.head()).unwrap_or_default(), self.journal.as_ref().and_then(|j| j.len().checked_sub(1)))
+            }
         };
-        // A rekey's "roster changed" names the new version (its SHA-256) and who came and went.
-        if let (NoticePhase::RosterChanged, Some(k)) = (phase, &c.rekey) {
-            let now = rfc3339_ms(self.clock.now());
-            let ids = |v: Vec<String>| if v.is_empty() { "nobody".to_string() } else { v.join(", ") };
-            return Notice {
-                session_id: c.info.session_id.clone(),
-                phase,
-                mode: c.mode.as_str().into(),
-                demo: c.info.demo,
-                account: c.info.account.clone(),
-                custodians: k.new_ids.clone(),
-                reason: format!(
-                    "{}. Roster version {} (quorum {}): added {}; removed {}. Done in rekey session {} by {}.",
-                    c.reason.trim_end_matches('.'),
-                    k.new_version,
-                    k.new_quorum,
-                    ids(k.added.iter().map(|p| format!("{} ({})", p.name, p.id)).collect()),
-                    ids(k.removed.clone()),
-                    c.info.session_id,
-                    c.checked_ids().join(", ")
-                ),
-                host: c.info.host.clone(),
-                started: c.started_ts.clone().unwrap_or_default(),
-                at: now,
-                journal_hash: k.new_sha256.clone(),
-                journal_words: crate::notice::words_hex(&k.new_sha256),
-                journal_entry: None,
-            };
-        }
-        Notice {
-            session_id: c.info.session_id.clone(),
-            phase,
-            mode: c.mode.as_str().into(),
-            demo: c.info.demo,
-            account: c.info.account.clone(),
-            custodians: c.checked.iter().map(|k| format!("{} ({})", c.roster[k.custodian].name, c.roster[k.custodian].id)).collect(),
-            reason: c.reason.clone(),
-            host: c.info.host.clone(),
-            started: c.started_ts.clone().unwrap_or_default(),
-            at: rfc3339_ms(self.clock.now()),
-            journal_hash: hex::encode(hash),
-            journal_words: crate::notice::head_words(&hash),
-            journal_entry: match phase {
-                NoticePhase::InUse => Some(0),
-                _ => self.journal.as_ref().map(|j| j.len()).and_then(|n| n.checked_sub(1)),
-            },
-        }
+        notice.journal_hash = hex::encode(h);
+        notice.journal_words = crate::notice::head_words(&h);
+        notice.journal_entry = entry;
     }
 
     /// Signs the new roster version as `id` on key `serial` (checked against the key the new
@@ -696,16 +671,16 @@ impl Runner {
         Ok(())
     }
 
-    fn finish(&self, c: &Ceremony) -> std::io::Result<()> {
+    fn finish(&self, session_id: &str, mode: crate::ceremony::Mode, demo: bool, signed: &[String]) -> std::io::Result<()> {
         let mut signers = String::new();
-        for id in &c.signed {
+        for id in signed {
             if let Some(k) = self.roster.key(id) {
                 signers.push_str(&sign::allowed_signers_line(id, k, SESSION_NAMESPACE));
                 signers.push('\n');
             }
         }
         crate::fsread::write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
-        crate::fsread::write_atomic(&self.dir.join("VERIFY.md"), verify_md(c).as_bytes())
+        crate::fsread::write_atomic(&self.dir.join("VERIFY.md"), verify_md(session_id, mode, demo, signed).as_bytes())
     }
 }
 
@@ -774,31 +749,29 @@ pub fn drive(c: &mut Ceremony, r: &mut Runner, intent: Intent) {
     let mut queue = VecDeque::from([intent]);
     while let Some(i) = queue.pop_front() {
         let effects = c.advance(i);
-        for e in effects {
-            let results = r.run(c, e);
-            let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
-            for res in results {
-                if matches!(res, Intent::Journaled(_) | Intent::JournalFailed(_)) {
-                    c.advance(res);
-                } else {
-                    queue.push_back(res);
-                }
+        // What the journal says goes back at once (the screen follows the journal); the rest
+        // waits its turn.
+        let whole = r.run_batch(effects, |res| {
+            if matches!(res, Intent::Journaled(_) | Intent::JournalFailed(_)) {
+                c.advance(res);
+            } else {
+                queue.push_back(res);
             }
-            if failed {
-                return;
-            }
+        });
+        if !whole {
+            return;
         }
     }
 }
 
-fn verify_md(c: &Ceremony) -> String {
+fn verify_md(session_id: &str, mode: crate::ceremony::Mode, demo: bool, signed: &[String]) -> String {
     let mut s = format!(
         "# Verifying session {}\n\nMode: {}{}\n\nWith breakglass:\n\n    breakglass verify --roster /path/to/trusted/roster.toml .\n\nWith stock OpenSSH only (run in this directory):\n\n",
-        c.info.session_id,
-        c.mode.label(),
-        if c.info.demo { " (DEMO: software keys, no security)" } else { "" }
+        session_id,
+        mode.label(),
+        if demo { " (DEMO: software keys, no security)" } else { "" }
     );
-    for id in &c.signed {
+    for id in signed {
         s.push_str(&format!(
             "    ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl\n"
         ));

@@ -12,7 +12,7 @@
 use crate::journal::{
     ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
 };
-use crate::notice::{Delivery, Phase as NoticePhase};
+use crate::notice::{Delivery, Notice, Phase as NoticePhase};
 use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::runbook::Runbook;
 use crate::token::TokenError;
@@ -647,6 +647,17 @@ pub enum Intent {
     OffboardFinish,
 }
 
+/// Which journal hash a notice names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeHash {
+    /// The genesis hash (entry 0): "root in use".
+    Genesis,
+    /// The chain head when it is sent: every later notice.
+    Head,
+    /// The notice names its own hash already (a rekey's new roster version).
+    AsGiven,
+}
+
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
 #[derive(Debug)]
 // Effects live for one batch; boxing the journal entry would only cost an allocation each.
@@ -668,7 +679,11 @@ pub enum Effect {
         namespace: &'static str,
         message: String,
     },
-    SendNotice(NoticePhase),
+    /// Send this notice; the runner stamps the time and the journal hash `hash` says.
+    SendNotice {
+        notice: Box<Notice>,
+        hash: NoticeHash,
+    },
     Unseal {
         ids: Vec<String>,
     },
@@ -676,13 +691,22 @@ pub enum Effect {
         custodian: usize,
         serial: u32,
     },
-    /// Write the bundle's remaining files (roster copy, allowed_signers, VERIFY.md).
-    Finish,
-    /// sts:GetCallerIdentity with the configured credentials (and the root posture at the start).
-    CheckAccount,
-    /// The root posture, and root's CloudTrail events since `since` (RFC 3339), at the close.
+    /// Write the bundle's remaining files (allowed_signers for `signed`, VERIFY.md).
+    Finish {
+        session_id: String,
+        mode: Mode,
+        demo: bool,
+        signed: Vec<String>,
+    },
+    /// sts:GetCallerIdentity with the configured credentials (and the root posture at the start,
+    /// when the account is `expected`, or none is configured).
+    CheckAccount {
+        expected: Option<String>,
+    },
+    /// The root posture of `account`, and root's CloudTrail events since `since` (RFC 3339), at the close.
     Posture {
         when: PostureWhen,
+        account: String,
         since: Option<String>,
     },
     AssumeRoot {
@@ -698,6 +722,8 @@ pub enum Effect {
         id: String,
         serial: u32,
         manifest: bool,
+        /// A drill: signed in the drill namespaces, which no trust decision accepts.
+        rehearse: bool,
     },
     /// Stage the new roster and sealing, check them (opening every quorum of `present`), swap;
     /// a rehearsal stages and checks, then undoes the staging.
@@ -954,6 +980,53 @@ impl Ceremony {
         self.checked.iter().map(|c| self.roster[c.custodian].id.clone()).collect()
     }
 
+    /// The notice for `phase`, as the team reads it; the runner adds the time and the journal
+    /// hash (the genesis hash for "root in use", the chain head otherwise; a rekey's "roster
+    /// changed" names the new roster version instead).
+    fn notice(&self, phase: NoticePhase) -> Effect {
+        let base = Notice {
+            session_id: self.info.session_id.clone(),
+            phase,
+            mode: self.mode.as_str().into(),
+            demo: self.info.demo,
+            account: self.info.account.clone(),
+            custodians: self
+                .checked
+                .iter()
+                .map(|k| format!("{} ({})", self.roster[k.custodian].name, self.roster[k.custodian].id))
+                .collect(),
+            reason: self.reason.clone(),
+            host: self.info.host.clone(),
+            started: self.started_ts.clone().unwrap_or_default(),
+            at: String::new(),
+            journal_hash: String::new(),
+            journal_words: String::new(),
+            journal_entry: None,
+        };
+        if let (NoticePhase::RosterChanged, Some(k)) = (phase, &self.rekey) {
+            let ids = |v: Vec<String>| if v.is_empty() { "nobody".to_string() } else { v.join(", ") };
+            let notice = Notice {
+                custodians: k.new_ids.clone(),
+                reason: format!(
+                    "{}. Roster version {} (quorum {}): added {}; removed {}. Done in rekey session {} by {}.",
+                    self.reason.trim_end_matches('.'),
+                    k.new_version,
+                    k.new_quorum,
+                    ids(k.added.iter().map(|p| format!("{} ({})", p.name, p.id)).collect()),
+                    ids(k.removed.clone()),
+                    self.info.session_id,
+                    self.checked_ids().join(", ")
+                ),
+                journal_hash: k.new_sha256.clone(),
+                journal_words: crate::notice::words_hex(&k.new_sha256),
+                ..base
+            };
+            return Effect::SendNotice { notice: Box::new(notice), hash: NoticeHash::AsGiven };
+        }
+        let hash = if phase == NoticePhase::InUse { NoticeHash::Genesis } else { NoticeHash::Head };
+        Effect::SendNotice { notice: Box::new(base), hash }
+    }
+
     fn entry(&self, entry: Entry) -> Effect {
         let labels = Labels { mode: self.mode.as_str(), demo: self.info.demo };
         Effect::Journal { entry, labels }
@@ -1200,7 +1273,7 @@ impl Ceremony {
             }
             (Phase::Account { failed: None }, Intent::AccountChecked(result)) => self.account_checked(result, &mut fx),
             (Phase::Account { failed: Some(_) }, Intent::RetryAccount) => {
-                fx.push(Effect::CheckAccount);
+                fx.push(Effect::CheckAccount { expected: self.info.account.clone() });
                 Phase::Account { failed: None }
             }
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
@@ -1297,7 +1370,11 @@ impl Ceremony {
                     // Root's posture and CloudTrail's root events for this session are read and
                     // journalled first: "root released" then carries a head that includes them.
                     if self.info.aws && !self.aws_skipped {
-                        fx.push(Effect::Posture { when: PostureWhen::Close, since: self.started_ts.clone() });
+                        fx.push(Effect::Posture {
+                            when: PostureWhen::Close,
+                            account: self.info.account.clone().unwrap_or_default(),
+                            since: self.started_ts.clone(),
+                        });
                         self.release_after_posture = true;
                         Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
                     } else {
@@ -1321,7 +1398,12 @@ impl Ceremony {
                         if who + 1 < self.checked.len() {
                             Phase::Sign { who: who + 1, stage: SignStage::AwaitTouch }
                         } else {
-                            fx.push(Effect::Finish);
+                            fx.push(Effect::Finish {
+                                session_id: self.info.session_id.clone(),
+                                mode: self.mode,
+                                demo: self.info.demo,
+                                signed: self.signed.clone(),
+                            });
                             Phase::Summary
                         }
                     }
@@ -1686,7 +1768,7 @@ impl Ceremony {
     /// simulated here, without touching the network, and recorded as simulated).
     fn after_begin(&mut self, fx: &mut Vec<Effect>) -> Phase {
         if self.info.aws {
-            fx.push(Effect::CheckAccount);
+            fx.push(Effect::CheckAccount { expected: self.info.account.clone() });
             Phase::Account { failed: None }
         } else {
             Phase::CheckIn(KeyStage::AwaitKey)
@@ -1746,7 +1828,7 @@ impl Ceremony {
             fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: false }));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
-        fx.push(Effect::SendNotice(notice));
+        fx.push(self.notice(notice));
         Phase::Notify { notice, status: NotifyStatus::Sending }
     }
 
@@ -1881,12 +1963,12 @@ impl Ceremony {
             if !self.aws_skipped && now_s >= self.last_retry_s + 60 {
                 self.last_retry_s = now_s;
                 self.background = Some(p);
-                fx.push(Effect::SendNotice(p));
+                fx.push(self.notice(p));
             }
         } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.last_heartbeat_s + self.info.heartbeat_s {
             self.last_heartbeat_s = now_s;
             self.background = Some(NoticePhase::Heartbeat);
-            fx.push(Effect::SendNotice(NoticePhase::Heartbeat));
+            fx.push(self.notice(NoticePhase::Heartbeat));
         }
     }
 
@@ -1920,7 +2002,7 @@ impl Ceremony {
             && !self.aws_skipped
         {
             self.background = Some(p);
-            fx.push(Effect::SendNotice(p));
+            fx.push(self.notice(p));
         }
         self.send_notice(notice, fx)
     }
@@ -2188,7 +2270,7 @@ impl Ceremony {
             (RekeyStage::Sign { who, working: false, .. }, Intent::Touch) if who < self.checked.len() => {
                 let c = &self.checked[who];
                 let id = self.roster[c.custodian].id.clone();
-                fx.push(Effect::SignRekey { manifest: k.new_ids.contains(&id), id, serial: c.serial });
+                fx.push(Effect::SignRekey { manifest: k.new_ids.contains(&id), id, serial: c.serial, rehearse: self.rehearsal() });
                 Phase::Rekey(RekeyStage::Sign { who, working: true, failed: None })
             }
             (RekeyStage::Sign { who, working: true, .. }, Intent::RekeySigned { id, result }) => match result {
@@ -2564,7 +2646,7 @@ impl Ceremony {
                 }
             },
             (NewKey::AwaitTouch, Intent::Touch) => {
-                fx.push(Effect::SignRekey { id: p.id.clone(), serial: p.serial, manifest: true });
+                fx.push(Effect::SignRekey { id: p.id.clone(), serial: p.serial, manifest: true, rehearse: self.rehearsal() });
                 stay(NewKey::Working)
             }
             (NewKey::Working, Intent::RekeySigned { id, result }) if id == p.id => match result {

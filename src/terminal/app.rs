@@ -104,7 +104,7 @@ async fn stop_signal(s: &mut Signals) -> &'static str {
 
 /// Work for the runner's thread.
 enum Job {
-    Effects(Box<Ceremony>, Vec<Effect>),
+    Effects(Vec<Effect>),
     Present(u32),
     /// Look for problems worth a warning at setup (may call out to AWS).
     Warnings,
@@ -720,17 +720,10 @@ async fn event_loop(
                         let _ = rtx.send(Msg::Warning(w));
                     }
                 }
-                Job::Effects(c, effects) => {
-                    for e in effects {
-                        let results = runner.run(&c, e);
-                        let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
-                        for r in results {
-                            let _ = rtx.send(Msg::Intent(r));
-                        }
-                        if failed {
-                            break;
-                        }
-                    }
+                Job::Effects(effects) => {
+                    runner.run_batch(effects, |r| {
+                        let _ = rtx.send(Msg::Intent(r));
+                    });
                 }
             }
         }
@@ -818,7 +811,7 @@ async fn event_loop(
                         let effects = app.apply(i);
                         if !effects.is_empty() {
                             gate.sent(&effects);
-                            let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                            let _ = jtx.send(Job::Effects(effects));
                         }
                     }
                 }
@@ -831,7 +824,7 @@ async fn event_loop(
                 let effects = app.apply(Intent::Signal(name.to_string()));
                 if !effects.is_empty() {
                     gate.sent(&effects);
-                    let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                    let _ = jtx.send(Job::Effects(effects));
                 }
                 // Wait (bounded) for the release notice's outcome to be journalled, then leave.
                 stop_by = Some(std::time::Instant::now() + Duration::from_secs(20));
@@ -846,7 +839,7 @@ async fn event_loop(
                     let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
                     if !effects.is_empty() {
                         gate.sent(&effects);
-                        let _ = jtx.send(Job::Effects(Box::new(app.c.clone()), effects));
+                        let _ = jtx.send(Job::Effects(effects));
                     }
                 }
             }
