@@ -8,6 +8,7 @@ mod common;
 
 use breakglass::aws::Aws;
 use breakglass::aws::sns::SnsBroadcaster;
+use breakglass::ceremony::SlotIx;
 use breakglass::ceremony::{Intent, Mode, Phase};
 use breakglass::clock::FixedClock;
 use breakglass::session::{Outside, drive};
@@ -156,8 +157,8 @@ fn an_outage_stops_the_ceremony_both_acknowledge_and_the_notice_goes_out_later()
     // Time passes: nothing moves without both acknowledgements.
     drive(&mut c, &mut r, Intent::Tick { now_s: 500 });
     assert!(matches!(c.phase, Phase::Notify { .. }));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     assert_eq!(c.phase, Phase::Runbook);
     assert_eq!(c.pending.len(), 1);
     // AWS comes back (same endpoint, same topic); the background retry delivers and records it.

@@ -9,6 +9,7 @@ mod common;
 use breakglass::aws::Aws;
 use breakglass::aws::root::{Action, Task};
 use breakglass::aws::sns::SnsBroadcaster;
+use breakglass::ceremony::SlotIx;
 use breakglass::ceremony::{Intent, Mode, Phase, RootStage};
 use breakglass::clock::FixedClock;
 use breakglass::session::{Outside, Runner, drive};
@@ -106,16 +107,16 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     // Destructive: nothing happens until both custodians confirm on their keys.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteAccessKeys));
     assert!(matches!(c.phase, Phase::Root(RootStage::Confirm { .. })));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     assert!(matches!(c.phase, Phase::Root(RootStage::Confirm { .. })), "one confirmation is not enough");
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     assert_eq!(c.phase, Phase::Root(RootStage::Ready), "{:?}", c.message);
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
     assert!(c.root.as_ref().unwrap().audit.as_ref().unwrap().access_keys.is_empty());
     // And the password.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteLoginProfile));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
     assert!(!c.root.as_ref().unwrap().audit.as_ref().unwrap().password);
     let j = journal(&r);
@@ -202,13 +203,13 @@ fn unlock_a_bucket_and_a_queue_locked_by_their_policies() {
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
     assert!(c.message.as_ref().unwrap().text.contains("not allowed"));
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteBucketPolicy { bucket: "locked-bucket".into() }));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     assert!(c.message.as_ref().unwrap().text.contains("bucket policy of locked-bucket deleted"), "{:?}", c.message);
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::UnlockQueuePolicy });
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     assert!(c.message.as_ref().unwrap().text.contains("queue policy"), "{:?}", c.message);
     // The emulator keeps one root session at a time: take a fresh one to look.
     let sdk = member_root_sdk(&moto);
@@ -241,8 +242,8 @@ fn root_password_recovery_can_be_allowed() {
     assert!(c.message.as_ref().unwrap().text.contains("12-digit"));
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::CreateRootUserPassword });
     drive(&mut c, &mut r, Intent::RootAct(Action::CreateLoginProfile));
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 0 });
-    drive(&mut c, &mut r, Intent::Acknowledge { who: 1 });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
+    drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     let j = journal(&r);
     let act = j.iter().find(|e| e["kind"] == "root.action").unwrap();
     assert!(act["result"].as_str().unwrap_or("").contains("password recovery"), "{act}");

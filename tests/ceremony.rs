@@ -5,6 +5,7 @@
 mod common;
 
 use breakglass::ceremony::{Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, SignStage, Tone};
+use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::{Entry, Labels, Written};
 use breakglass::notice::{Delivery, Phase as NP};
 use breakglass::runbook::Runbook;
@@ -59,7 +60,7 @@ fn check_in(c: &mut breakglass::ceremony::Ceremony, i: usize) -> Vec<Effect> {
     c.advance(pin());
     c.advance(Intent::PinChecked { serial, result: Ok(()) });
     c.advance(Intent::Touch);
-    c.advance(Intent::Attested { custodian: i, result: Ok("-----BEGIN SSH SIGNATURE-----".into()) })
+    c.advance(Intent::Attested { custodian: RosterIx(i), result: Ok("-----BEGIN SSH SIGNATURE-----".into()) })
 }
 
 fn to_runbook(mode: Mode) -> breakglass::ceremony::Ceremony {
@@ -122,7 +123,7 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     let mut c = ceremony(true);
     begin(&mut c, Mode::Incident);
     c.advance(seen(10000001, 3));
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, custodian: 0, .. })));
+    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, custodian: RosterIx(0), .. })));
     assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
     assert!(matches!(c.phase, Phase::CheckIn(KeyStage::Working { .. })));
     assert!(c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) }).is_empty());
@@ -132,7 +133,7 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     assert_eq!(message, &format!("breakglass-checkin:{SID}:00ff"));
     assert_eq!(*namespace, "breakglass-checkin");
     assert_eq!(*serial, 10000001);
-    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    let fx = c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     assert_eq!(kinds(&fx), ["custodian.verified"]);
     let Effect::Journal { entry: Entry::CustodianVerified { custodian, sshsig, slot, .. }, .. } = &fx[0] else { unreachable!() };
     assert_eq!((custodian.as_str(), sshsig.as_str(), *slot), ("alice", "sig", 1));
@@ -185,7 +186,7 @@ fn a_failed_challenge_signature_refuses_the_custodian() {
     c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
     c.advance(Intent::Touch);
     let fx = c.advance(Intent::Attested {
-        custodian: 0,
+        custodian: RosterIx(0),
         result: Err("made by a key that is not this custodian's key in the trusted roster".into()),
     });
     assert_eq!(kinds(&fx), ["custodian.refused"]);
@@ -217,17 +218,17 @@ fn an_undelivered_notice_needs_both_custodians_signed_acknowledgement() {
     assert_eq!(kinds(&fx), ["notice.failed"]);
     // Nothing moves on by itself.
     assert!(c.advance(Intent::FinishRunbook).is_empty());
-    let fx = c.advance(Intent::Acknowledge { who: 0 });
+    let fx = c.advance(Intent::Acknowledge { who: SlotIx(0) });
     let Effect::Attest { namespace, message, custodian, .. } = &fx[0] else { panic!("{fx:?}") };
-    assert_eq!((*namespace, *custodian), ("breakglass-ack", 0));
+    assert_eq!((*namespace, *custodian), ("breakglass-ack", RosterIx(0)));
     assert!(message.starts_with(&format!("breakglass-ack:{SID}:notice-in_use:")));
-    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("s".into()) });
+    let fx = c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("s".into()) });
     assert_eq!(kinds(&fx), ["notice.acknowledged"]);
     // The same custodian twice does not count twice.
-    assert!(c.advance(Intent::Acknowledge { who: 0 }).is_empty());
+    assert!(c.advance(Intent::Acknowledge { who: SlotIx(0) }).is_empty());
     assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }));
-    c.advance(Intent::Acknowledge { who: 1 });
-    let fx = c.advance(Intent::Attested { custodian: 1, result: Ok("s".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(1) });
+    let fx = c.advance(Intent::Attested { custodian: RosterIx(1), result: Ok("s".into()) });
     assert_eq!(kinds(&fx), ["notice.acknowledged", "Unseal"]);
     assert_eq!(c.degraded.len(), 1);
 }
@@ -295,18 +296,18 @@ fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     let fx =
         c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m2".into() }) });
     assert_eq!(kinds(&fx), ["notice.sent"]);
-    assert_eq!(c.phase, Phase::Sign { who: 0, stage: SignStage::AwaitTouch });
+    assert_eq!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
     assert_eq!(kinds(&c.advance(Intent::Touch)), ["SignJournal"]);
-    c.advance(Intent::SessionSigned { custodian: 0, result: Err("key removed".into()) });
-    assert!(matches!(c.phase, Phase::Sign { who: 0, stage: SignStage::Failed(_) }));
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Err("key removed".into()) });
+    assert!(matches!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::Failed(_) }));
     c.advance(Intent::Touch);
-    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
-    assert_eq!(c.phase, Phase::Sign { who: 1, stage: SignStage::AwaitTouch });
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
+    assert_eq!(c.phase, Phase::Sign { who: SlotIx(1), stage: SignStage::AwaitTouch });
     c.advance(Intent::Touch);
     // A result for the wrong custodian changes nothing.
-    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
-    assert_eq!(c.phase, Phase::Sign { who: 1, stage: SignStage::Working });
-    let fx = c.advance(Intent::SessionSigned { custodian: 1, result: Ok(()) });
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
+    assert_eq!(c.phase, Phase::Sign { who: SlotIx(1), stage: SignStage::Working });
+    let fx = c.advance(Intent::SessionSigned { custodian: RosterIx(1), result: Ok(()) });
     assert_eq!(kinds(&fx), ["Finish"]);
     assert_eq!(c.phase, Phase::Summary);
     assert_eq!(c.signed, ["alice", "bob"]);
@@ -390,7 +391,7 @@ fn abort_at_every_step_is_journalled_released_when_announced_and_signed() {
         if signers == 0 {
             assert_eq!(c.phase, Phase::Summary, "at {name}: nobody to sign");
         } else {
-            assert_eq!(c.phase, Phase::Sign { who: 0, stage: SignStage::AwaitTouch }, "at {name}");
+            assert_eq!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch }, "at {name}");
             assert_eq!(c.checked.len(), signers, "at {name}");
         }
     }
@@ -568,7 +569,7 @@ fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
         assert!(c.advance(Intent::KeysPresent(vec![])).is_empty());
         let fx = c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
         assert_eq!(kinds(&fx), ["custodian.key_returned"]);
-        assert_eq!(c.reauth, [0]);
+        assert_eq!(c.reauth, [SlotIx(0)]);
         assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
         let fx = c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
         assert_eq!(kinds(&fx), ["custodian.reauthenticated"]);
@@ -604,9 +605,9 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("SNS is down".into()) });
     for who in 0..3 {
         assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }), "{who}: {:?}", c.phase);
-        c.advance(Intent::Acknowledge { who });
+        c.advance(Intent::Acknowledge { who: SlotIx(who) });
         c.advance(Intent::Touch);
-        c.advance(Intent::Attested { custodian: [0, 3, 4][who], result: Ok("-----BEGIN SSH SIGNATURE-----".into()) });
+        c.advance(Intent::Attested { custodian: RosterIx([0, 3, 4][who]), result: Ok("-----BEGIN SSH SIGNATURE-----".into()) });
     }
     assert!(matches!(c.phase, Phase::Unseal { .. }), "{:?} {:?}", c.phase, c.message);
     assert!(c.message.as_ref().unwrap().text.contains("All 3 custodians acknowledged"), "{:?}", c.message);
@@ -723,13 +724,13 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
     let fx = c.advance(Intent::OffboardDo(0));
     assert!(!kinds(&fx).contains(&"OffboardApply"));
     // The same custodian twice does not count twice.
-    c.advance(Intent::Acknowledge { who: 0 });
-    let fx = c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(0) });
+    let fx = c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     assert!(!kinds(&fx).contains(&"OffboardApply"), "{:?}", kinds(&fx));
-    let fx = c.advance(Intent::Acknowledge { who: 0 });
+    let fx = c.advance(Intent::Acknowledge { who: SlotIx(0) });
     assert!(fx.is_empty(), "{:?}", kinds(&fx));
-    c.advance(Intent::Acknowledge { who: 1 });
-    let fx = c.advance(Intent::Attested { custodian: 1, result: Ok("sig".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(1) });
+    let fx = c.advance(Intent::Attested { custodian: RosterIx(1), result: Ok("sig".into()) });
     assert_eq!(kinds(&fx), ["offboard.confirmed", "offboard.applying", "OffboardApply"]);
     let fx = c.advance(Intent::OffboardApplied { item: 0, result: Ok((Some("req-1".into()), None)) });
     assert_eq!(kinds(&fx), ["offboard.applied"]);

@@ -7,6 +7,7 @@
 mod common;
 
 use breakglass::attest::TrustStore;
+use breakglass::ceremony::SlotIx;
 use breakglass::ceremony::{Ceremony, Intent, KeyStage, Mode, Phase};
 use breakglass::clock::FixedClock;
 use breakglass::session::{KeySource, Outside, Runner, drive, present};
@@ -422,7 +423,7 @@ fn piv_a_key_removed_mid_ceremony_pauses_it_until_it_returns_with_its_pin() {
     common::card::rig(&["plug", &A.to_string()]);
     keys_present(&mut c, &mut r);
     assert!(c.removed.is_empty());
-    assert_eq!(c.reauth, [0], "alice must enter her PIN again");
+    assert_eq!(c.reauth, [SlotIx(0)], "alice must enter her PIN again");
     drive(&mut c, &mut r, pin(&s.a.pin));
     assert!(c.reauth.is_empty(), "{:?}", c.message);
     // The ceremony goes on where it was, and the card works again (the runbook opens on it).
@@ -467,7 +468,7 @@ fn piv_pcscd_restarted_mid_check_in_pauses_and_the_ceremony_goes_on() {
     drop(restart);
     keys_present(&mut c, &mut r);
     assert!(c.removed.is_empty(), "{:?}", c.message);
-    assert_eq!(c.reauth, [0], "alice enters her PIN again: the restart reset the card");
+    assert_eq!(c.reauth, [SlotIx(0)], "alice enters her PIN again: the restart reset the card");
     drive(&mut c, &mut r, pin(&s.a.pin));
     assert!(c.reauth.is_empty(), "{:?}", c.message);
     // Bob checks in and the runbook opens on both cards (alice's handle was opened afresh).
@@ -635,7 +636,7 @@ fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
     drive(&mut c, &mut r, Intent::Touch);
     drive(&mut c, &mut r, Intent::Touch);
     for who in 0..2 {
-        drive(&mut c, &mut r, Intent::Acknowledge { who });
+        drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(who) });
     }
     drive(&mut c, &mut r, Intent::Touch);
     drive(&mut c, &mut r, Intent::Touch);

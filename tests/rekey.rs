@@ -5,6 +5,7 @@
 
 mod common;
 
+use breakglass::ceremony::SlotIx;
 use breakglass::rekey::{self, Change, Paths, Settled, Step};
 use breakglass::roster::{Custodian, Roster, Signatures};
 use breakglass::seal::{self, Sealed};
@@ -481,7 +482,7 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
     present(&mut c, &mut r, 10000004);
     drive(&mut c, &mut r, pin("dave"));
     drive(&mut c, &mut r, Intent::Touch);
-    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Sign { who: 0, .. })), "{:?}", c.phase);
+    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), .. })), "{:?}", c.phase);
     assert_eq!(c.rekey.as_ref().unwrap().signed, ["dave"]);
 
     // Removing bob while alice and bob are the ones here: version 2 (alice, carol) needs two of

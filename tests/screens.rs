@@ -5,6 +5,7 @@
 mod common;
 
 use breakglass::ceremony::{Ceremony, Intent, Mode};
+use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::Written;
 use breakglass::notice::{Delivery, Phase as NP};
 use breakglass::runbook::Runbook;
@@ -61,7 +62,7 @@ fn check_in(c: &mut Ceremony, i: usize) {
     c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
     c.advance(Intent::PinChecked { serial, result: Ok(()) });
     c.advance(Intent::Touch);
-    c.advance(Intent::Attested { custodian: i, result: Ok("sig".into()) });
+    c.advance(Intent::Attested { custodian: RosterIx(i), result: Ok("sig".into()) });
     journaled(c, 1 + i as u64, "custodian.verified");
 }
 
@@ -175,8 +176,8 @@ fn notify_failed_one_acknowledged() {
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("the notice could not be delivered over outbox: disk full".into()) });
-    c.advance(Intent::Acknowledge { who: 0 });
-    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(0) });
+    c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
 
@@ -321,7 +322,7 @@ fn summary() {
     let mut c = closed(Mode::Incident);
     for i in 0..2 {
         c.advance(Intent::Touch);
-        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
     }
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
@@ -331,7 +332,7 @@ fn summary_says_whether_the_bundle_was_archived() {
     let mut c = closed(Mode::Incident);
     for i in 0..2 {
         c.advance(Intent::Touch);
-        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
     }
     let mut v = view(&c);
     v.archive = Some(breakglass::ui::ArchiveView::Done(
@@ -369,7 +370,7 @@ fn aborted_summary() {
     c.advance(Intent::ConfirmAbort);
     c.advance(Intent::NoticeDone { phase: NP::Aborted, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
     c.advance(Intent::Touch);
-    c.advance(Intent::SessionSigned { custodian: 0, result: Ok(()) });
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
 
@@ -468,8 +469,8 @@ fn root_task_ready_with_countdown() {
 fn root_task_confirm() {
     let mut c = root_ready();
     c.advance(Intent::RootAct(breakglass::aws::root::Action::DeleteAccessKeys));
-    c.advance(Intent::Acknowledge { who: 0 });
-    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(0) });
+    c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
 
@@ -478,7 +479,7 @@ fn drill_summary_shows_timings_and_the_trend() {
     let mut c = closed(Mode::Drill);
     for i in 0..2 {
         c.advance(Intent::Touch);
-        c.advance(Intent::SessionSigned { custodian: i, result: Ok(()) });
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
     }
     let mut v = view(&c);
     v.previous = vec![312.0, 245.0, 190.5];
@@ -699,8 +700,8 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     c.advance(Intent::OffboardDo(0));
     c.advance(Intent::OffboardDo(1));
     c.advance(Intent::OffboardDo(2));
-    c.advance(Intent::Acknowledge { who: 0 });
-    c.advance(Intent::Attested { custodian: 0, result: Ok("sig".into()) });
+    c.advance(Intent::Acknowledge { who: SlotIx(0) });
+    c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     let mut v = view(&c);
     v.step_cursor = 2;
     let s = draw(&c, &v);

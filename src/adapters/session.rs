@@ -4,7 +4,7 @@
 //! it cannot be written, nothing after it runs. Slow effects (a token, the network) are plain
 //! blocking calls here; the TUI runs this runner on a worker thread and talks to it by messages.
 
-use crate::ceremony::{Ceremony, Effect, Intent, NoticeHash};
+use crate::ceremony::{Ceremony, Effect, Idx, Intent, NoticeHash, RosterIx};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::journal::{self, Entry, FileStore, Journal, kind};
 use crate::notice::{Broadcaster, Notice};
@@ -316,7 +316,7 @@ impl Runner {
                 vec![Intent::PinChecked { serial, result }]
             }
             Effect::Attest { custodian, serial, namespace, message } => {
-                let key = self.roster.key_at(custodian).clone();
+                let key = self.roster.key_at(custodian.index()).clone();
                 let result = match self.token(serial) {
                     Some(t) => sign::sshsig(t.as_mut(), namespace, message.as_bytes()).map_err(|e| e.to_string()).and_then(|s| {
                         // Checked against the roster's key, not the key the token claims.
@@ -629,11 +629,11 @@ impl Runner {
         Ok(opened)
     }
 
-    fn sign_journal(&mut self, custodian: usize, serial: u32) -> Result<(), String> {
+    fn sign_journal(&mut self, custodian: RosterIx, serial: u32) -> Result<(), String> {
         let path = self.journal_path();
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key = self.roster.key_at(custodian).clone();
-        let id = self.roster.custodians[custodian].id.clone();
+        let key = self.roster.key_at(custodian.index()).clone();
+        let id = self.roster.custodians[custodian.index()].id.clone();
         let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
         let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes).map_err(|e| e.to_string())?;
         sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig)?;

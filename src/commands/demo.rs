@@ -81,7 +81,7 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         }
     }
     // A notice that could not go out: both acknowledge with their keys (journalled), as people would.
-    for who in 0..c.checked.len() {
+    for who in c.checked.indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
     let steps = c.done.len();
@@ -93,7 +93,7 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
-    for who in 0..c.checked.len() {
+    for who in c.checked.indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
     for _ in 0..c.checked.len() {
@@ -203,13 +203,13 @@ pub fn play_offboard(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     for _ in 0..c.checked.len() {
         drive(c, r, Intent::Touch);
     }
-    for who in 0..c.checked.len() {
+    for who in c.checked.indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
     let n = c.offboard.as_ref().map_or(0, |o| o.items.len());
     for i in 0..n {
         drive(c, r, Intent::OffboardDo(i));
-        for who in 0..c.checked.len() {
+        for who in c.checked.indices() {
             drive(c, r, Intent::Acknowledge { who });
         }
     }
@@ -241,7 +241,7 @@ pub fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     for _ in 0..c.checked.len() {
         drive(c, r, Intent::Touch);
     }
-    for who in 0..c.checked.len() {
+    for who in c.checked.indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
     for _ in 0..c.checked.len() {

@@ -232,7 +232,7 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
-    check_scenario(&scenario, &c.roster, "the demo roster")?;
+    check_scenario(&scenario, c.roster.as_slice(), "the demo roster")?;
     if !auto {
         let start = crate::app::Start {
             mode,

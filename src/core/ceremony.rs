@@ -9,6 +9,9 @@
 //! keys (nested age layers), and the session log is only valid with two custodians' signatures.
 //! This machine makes the honest path clear; cryptography makes the dishonest one fail.
 
+mod ix;
+pub use ix::{Idx, IxVec, RosterIx, SlotIx};
+
 use crate::journal::{
     ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
 };
@@ -183,7 +186,7 @@ pub struct AttestInfo {
 /// A custodian who has checked in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedIn {
-    pub custodian: usize,
+    pub custodian: RosterIx,
     pub serial: u32,
     pub model: String,
 }
@@ -194,11 +197,11 @@ pub enum KeyStage {
     /// Waiting for a key to be presented.
     AwaitKey,
     /// A roster key is present; waiting for its PIN.
-    AwaitPin { custodian: usize, serial: u32, model: String, retries: u8, nonce: String },
+    AwaitPin { custodian: RosterIx, serial: u32, model: String, retries: u8, nonce: String },
     /// The PIN was accepted; waiting for the custodian to touch the key.
-    AwaitTouch { custodian: usize, serial: u32, model: String, nonce: String },
+    AwaitTouch { custodian: RosterIx, serial: u32, model: String, nonce: String },
     /// The token is working (PIN check or signature).
-    Working { custodian: usize, serial: u32, model: String, nonce: String },
+    Working { custodian: RosterIx, serial: u32, model: String, nonce: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,8 +210,8 @@ pub enum NotifyStatus {
     /// Delivery failed: retry, or both custodians acknowledge going on without it (each with their key).
     Failed {
         error: String,
-        acked: Vec<usize>,
-        acking: Option<usize>,
+        acked: Vec<SlotIx>,
+        acking: Option<SlotIx>,
     },
 }
 
@@ -220,7 +223,7 @@ pub enum RekeyStage {
     /// Newcomer `n` (index into [`Rekey::added`]) proves their key by signing the new version.
     Newcomer { n: usize, key: NewKey },
     /// Checked-in custodian `who` signs the new version (and the new sealing) on their key.
-    Sign { who: usize, working: bool, failed: Option<String> },
+    Sign { who: SlotIx, working: bool, failed: Option<String> },
     /// The new runbook is staged, checked and swapped in.
     Committing,
     /// The swap failed (nothing live changed, or it was finished by `settle`): retry or abort.
@@ -291,8 +294,8 @@ pub enum OffState {
     Open,
     /// Each checked-in custodian confirms the change on their key (`acked` index into `checked`).
     Confirming {
-        acked: Vec<usize>,
-        acking: Option<usize>,
+        acked: Vec<SlotIx>,
+        acking: Option<SlotIx>,
     },
     Applying,
     Done {
@@ -382,8 +385,8 @@ pub enum RootStage {
     /// A destructive action waits for both custodians to confirm on their keys.
     Confirm {
         action: RootAction,
-        acked: Vec<usize>,
-        acking: Option<usize>,
+        acked: Vec<SlotIx>,
+        acking: Option<SlotIx>,
     },
     /// The session's time ran out: re-assume to go on.
     Expired,
@@ -425,7 +428,7 @@ pub enum Phase {
     Offboard,
     /// Co-signing the journal: `who` indexes [`Ceremony::checked`].
     Sign {
-        who: usize,
+        who: SlotIx,
         stage: SignStage,
     },
     Summary,
@@ -460,11 +463,11 @@ pub struct Message {
 #[derive(Debug, Clone)]
 pub struct Ceremony {
     pub info: SessionInfo,
-    pub roster: Vec<Person>,
+    pub roster: IxVec<RosterIx, Person>,
     pub mode: Mode,
     pub reason: String,
     pub ticket: Option<String>,
-    pub checked: Vec<CheckedIn>,
+    pub checked: IxVec<SlotIx, CheckedIn>,
     pub phase: Phase,
     pub runbook: Option<Arc<Runbook>>,
     pub done: Vec<bool>,
@@ -507,7 +510,7 @@ pub struct Ceremony {
     /// Checked-in keys that were pulled out: the ceremony is paused until they return.
     pub removed: Vec<u32>,
     /// Custodians (index into `checked`) whose key came back and must enter the PIN again.
-    pub reauth: Vec<usize>,
+    pub reauth: Vec<SlotIx>,
     /// A PIN re-entry is being checked.
     pub reauth_working: bool,
     /// Seconds since the app started, from the last tick.
@@ -547,7 +550,7 @@ pub enum Intent {
     Touch,
     /// A statement signed on a custodian's key (check-in challenge or acknowledgement).
     Attested {
-        custodian: usize,
+        custodian: RosterIx,
         result: Result<String, String>,
     },
     NoticeDone {
@@ -555,9 +558,9 @@ pub enum Intent {
         result: Result<Delivery, String>,
     },
     RetryNotice,
-    /// Custodian `custodian` (index into `checked`) acknowledges going on without the notice.
+    /// The custodian in check-in slot `who` acknowledges going on without the notice.
     Acknowledge {
-        who: usize,
+        who: SlotIx,
     },
     Unsealed(Result<Arc<Runbook>, String>),
     RetryUnseal,
@@ -576,7 +579,7 @@ pub enum Intent {
     ToggleClosing(usize),
     ConfirmClose,
     SessionSigned {
-        custodian: usize,
+        custodian: RosterIx,
         result: Result<(), String>,
     },
     RequestAbort,
@@ -674,7 +677,7 @@ pub enum Effect {
     },
     /// Sign `message` on the key `serial` under `namespace`; the result comes back as `Attested`.
     Attest {
-        custodian: usize,
+        custodian: RosterIx,
         serial: u32,
         namespace: &'static str,
         message: String,
@@ -688,7 +691,7 @@ pub enum Effect {
         ids: Vec<String>,
     },
     SignJournal {
-        custodian: usize,
+        custodian: RosterIx,
         serial: u32,
     },
     /// Write the bundle's remaining files (allowed_signers for `signed`, VERIFY.md).
@@ -809,11 +812,11 @@ impl Ceremony {
     pub fn new(info: SessionInfo, roster: Vec<Person>) -> Self {
         Self {
             info,
-            roster,
+            roster: roster.into(),
             mode: Mode::Incident,
             reason: String::new(),
             ticket: None,
-            checked: vec![],
+            checked: IxVec::new(),
             phase: Phase::Setup,
             runbook: None,
             done: vec![],
@@ -971,7 +974,7 @@ impl Ceremony {
         self.announced || self.notices.iter().any(|(p, _)| *p == NoticePhase::InUse) || matches!(self.phase, Phase::Notify { .. })
     }
 
-    pub fn person(&self, i: usize) -> &Person {
+    pub fn person(&self, i: RosterIx) -> &Person {
         &self.roster[i]
     }
 
@@ -1210,7 +1213,7 @@ impl Ceremony {
                         scenario.name()
                     ));
                     Phase::Setup
-                } else if !Scenario::all(&self.roster).contains(&scenario) {
+                } else if !Scenario::all(self.roster.as_slice()).contains(&scenario) {
                     self.refuse(format!("Scenario `{}` does not fit this roster.", scenario.name()));
                     Phase::Setup
                 } else {
@@ -1395,8 +1398,8 @@ impl Ceremony {
                     Ok(()) => {
                         self.signed.push(self.roster[custodian].id.clone());
                         self.message = None;
-                        if who + 1 < self.checked.len() {
-                            Phase::Sign { who: who + 1, stage: SignStage::AwaitTouch }
+                        if self.checked.has(who.next()) {
+                            Phase::Sign { who: who.next(), stage: SignStage::AwaitTouch }
                         } else {
                             fx.push(Effect::Finish {
                                 session_id: self.info.session_id.clone(),
@@ -1427,7 +1430,7 @@ impl Ceremony {
                     });
                     return Phase::CheckIn(AwaitKey);
                 }
-                let Some(custodian) = self.roster.iter().position(|p| p.serial == serial) else {
+                let Some(custodian) = self.roster.position(|p| p.serial == serial) else {
                     self.refuse(format!(
                         "This key (serial {serial}) is not on the roster. Each custodian must use the YubiKey the roster names for them."
                     ));
@@ -1622,7 +1625,7 @@ impl Ceremony {
 
     /// Pauses when a checked-in key is pulled out; resumes (after the PIN again) when it returns.
     fn keys_present(&mut self, serials: &[u32], unreachable: Option<&str>, fx: &mut Vec<Effect>) {
-        for (who, k) in self.checked.clone().iter().enumerate() {
+        for (who, k) in self.checked.clone().enumerate() {
             let id = self.roster[k.custodian].id.clone();
             let here = serials.contains(&k.serial);
             if !here && !self.removed.contains(&k.serial) {
@@ -1661,14 +1664,14 @@ impl Ceremony {
     }
 
     /// Why the drill's scenario turns this custodian away, if it does.
-    fn scenario_refuses(&self, custodian: usize) -> Option<String> {
+    fn scenario_refuses(&self, custodian: RosterIx) -> Option<String> {
         let id = &self.roster[custodian].id;
         match &self.scenario {
             Scenario::KeyMissing(missing) if missing == id => {
                 Some(format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key."))
             }
             Scenario::SparePair if self.roster.len() > 2 => {
-                let usual = [self.roster[0].id.as_str(), self.roster[1].id.as_str()];
+                let usual = [self.roster[RosterIx(0)].id.as_str(), self.roster[RosterIx(1)].id.as_str()];
                 let first = self.checked.first().map(|k| self.roster[k.custodian].id.as_str());
                 match first {
                     Some(f) if usual.contains(&f) && usual.contains(&id.as_str()) => Some(format!(
@@ -1709,7 +1712,7 @@ impl Ceremony {
             },
             (NotifyStatus::Failed { .. }, Intent::RetryNotice) => self.send_notice(notice, fx),
             (NotifyStatus::Failed { error, acked, acking: None }, Intent::Acknowledge { who })
-                if who < self.checked.len() && !acked.contains(&who) =>
+                if self.checked.has(who) && !acked.contains(&who) =>
             {
                 let c = &self.checked[who];
                 let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
@@ -2036,7 +2039,7 @@ impl Ceremony {
             // Nobody checked in: nothing can be signed.
             Phase::Summary
         } else {
-            Phase::Sign { who: 0, stage: SignStage::AwaitTouch }
+            Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch }
         }
     }
 
@@ -2107,7 +2110,7 @@ impl Ceremony {
                 Phase::Root(RootStage::Working)
             }
             (RootStage::Confirm { action, acked, acking: None }, Intent::Acknowledge { who })
-                if who < self.checked.len() && !acked.contains(&who) =>
+                if self.checked.has(who) && !acked.contains(&who) =>
             {
                 let c = &self.checked[who];
                 fx.push(Effect::Attest {
@@ -2261,13 +2264,13 @@ impl Ceremony {
                 }));
                 self.message = None;
                 if k.added.is_empty() {
-                    Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None })
+                    Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None })
                 } else {
                     Phase::Rekey(RekeyStage::Newcomer { n: 0, key: NewKey::AwaitKey })
                 }
             }
             (RekeyStage::Newcomer { n, key }, intent) => self.newcomer_step(&k, n, key, intent, fx),
-            (RekeyStage::Sign { who, working: false, .. }, Intent::Touch) if who < self.checked.len() => {
+            (RekeyStage::Sign { who, working: false, .. }, Intent::Touch) if self.checked.has(who) => {
                 let c = &self.checked[who];
                 let id = self.roster[c.custodian].id.clone();
                 fx.push(Effect::SignRekey { manifest: k.new_ids.contains(&id), id, serial: c.serial, rehearse: self.rehearsal() });
@@ -2286,8 +2289,8 @@ impl Ceremony {
                         r.signed.push(id.clone());
                     }
                     self.info_msg(format!("{id} signed version {}.", k.new_version));
-                    if who + 1 < self.checked.len() {
-                        Phase::Rekey(RekeyStage::Sign { who: who + 1, working: false, failed: None })
+                    if self.checked.has(who.next()) {
+                        Phase::Rekey(RekeyStage::Sign { who: who.next(), working: false, failed: None })
                     } else {
                         fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry: false }));
                         let mut present = self.checked_ids();
@@ -2407,7 +2410,7 @@ impl Ceremony {
                     self.message = None;
                 }
             }
-            Intent::Acknowledge { who } if who < self.checked.len() => {
+            Intent::Acknowledge { who } if self.checked.has(who) => {
                 let Some(i) = o.busy() else { return Phase::Offboard };
                 if let OffState::Confirming { acked, acking: None } = &o.items[i].state
                     && !acked.contains(&who)
@@ -2538,7 +2541,9 @@ impl Ceremony {
     /// A newcomer proves their key: it is the one the new version names (serial, attestation),
     /// its PIN opens it, and it signs the new version (checked against the key the version names).
     fn newcomer_step(&mut self, k: &Rekey, n: usize, key: NewKey, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
-        let Some(p) = k.added.get(n).cloned() else { return Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None }) };
+        let Some(p) = k.added.get(n).cloned() else {
+            return Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None });
+        };
         let stay = |key| Phase::Rekey(RekeyStage::Newcomer { n, key });
         match (key, intent) {
             (NewKey::AwaitKey | NewKey::AwaitPin { .. }, Intent::KeySeen { serial, demo, retries, .. }) => {
@@ -2665,7 +2670,7 @@ impl Ceremony {
                     if n + 1 < k.added.len() {
                         stay_next(n + 1)
                     } else {
-                        Phase::Rekey(RekeyStage::Sign { who: 0, working: false, failed: None })
+                        Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None })
                     }
                 }
                 Err(e) => {

@@ -3,7 +3,9 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NewKey, NotifyStatus, Phase, RekeyStage, RootStage, Scenario, SignStage};
+use crate::ceremony::{
+    Ceremony, Effect, Intent, KeyStage, Mode, NewKey, NotifyStatus, Phase, RekeyStage, RootStage, Scenario, SignStage, SlotIx,
+};
 use crate::clock::Clock;
 use crate::session::Runner;
 use crate::ui::{self, KeyListing, View};
@@ -208,7 +210,7 @@ impl App {
                         Action::None
                     }
                     KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
-                    KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                    KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
                     KeyCode::Esc => Action::Intent(Intent::Back),
                     KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
                     _ => Action::None,
@@ -286,7 +288,7 @@ impl App {
             },
             Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => match k.code {
                 KeyCode::Char('r') => Action::Intent(Intent::RetryNotice),
-                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
                 _ => Action::None,
             },
             Phase::Unseal { failed: Some(_) } => match k.code {
@@ -336,7 +338,7 @@ impl App {
         if matches!(k.code, KeyCode::Char(_) | KeyCode::Backspace) {
             self.c.message = None;
         }
-        let scenarios = Scenario::all(&self.c.roster);
+        let scenarios = Scenario::all(self.c.roster.as_slice());
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
         match k.code {
@@ -432,7 +434,7 @@ impl App {
                 }
             }
             RootStage::Confirm { .. } => match k.code {
-                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: (d as usize) - ('1' as usize) }),
+                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
                 KeyCode::Char('c') => Action::Intent(Intent::CancelRootAction),
                 _ => Action::None,
             },
@@ -604,7 +606,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     let keys: Vec<KeyListing> = runner.tokens.iter().map(|t| t.info()).map(|i| KeyListing { serial: i.serial, model: i.model }).collect();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut v = View::new(start.mode, start.reason.unwrap_or_default(), keys, color);
-    v.setup.scenario = Scenario::all(&c.roster).iter().position(|s| *s == start.scenario).unwrap_or(0);
+    v.setup.scenario = Scenario::all(c.roster.as_slice()).iter().position(|s| *s == start.scenario).unwrap_or(0);
     v.overdue = start.overdue;
     v.previous = start.previous;
     v.warnings.extend(start.warnings);

@@ -5,7 +5,7 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RootStage, SignStage, Tone};
+use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RootStage, SignStage, SlotIx, Tone};
 use crate::notice::Phase as NoticePhase;
 use crate::root::{Action as RootAction, TASKS};
 use crate::runbook::Line as RLine;
@@ -289,7 +289,7 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 
 fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let mut lines = vec![Line::from(Span::styled("Custodians", t.bold()))];
-    for slot in 0..c.info.quorum {
+    for slot in (0..c.info.quorum).map(SlotIx) {
         let line = if let Some(k) = c.checked.get(slot) {
             let p = c.person(k.custodian);
             let signed = c.signed.contains(&p.id);
@@ -309,7 +309,7 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
                 Span::raw(format!("{}  key {}  ", p.name, k.serial)),
                 Span::styled(state, style),
             ])
-        } else if slot == c.checked.len() && matches!(c.phase, Phase::CheckIn(_)) {
+        } else if slot == c.checked.next_index() && matches!(c.phase, Phase::CheckIn(_)) {
             let who = match &c.phase {
                 Phase::CheckIn(
                     KeyStage::AwaitPin { custodian, .. } | KeyStage::AwaitTouch { custodian, .. } | KeyStage::Working { custodian, .. },
@@ -318,9 +318,9 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
                 }
                 _ => "(waiting for a key)".into(),
             };
-            Line::from(vec![Span::styled("▶ ", t.accent()), Span::raw(format!("custodian {}: {who}", slot + 1))])
+            Line::from(vec![Span::styled("▶ ", t.accent()), Span::raw(format!("custodian {}: {who}", slot.number()))])
         } else {
-            Line::from(Span::styled(format!("· custodian {}: not checked in", slot + 1), t.dim()))
+            Line::from(Span::styled(format!("· custodian {}: not checked in", slot.number()), t.dim()))
         };
         lines.push(line);
     }
@@ -552,7 +552,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
             lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
             if v.setup.mode == Mode::Drill {
-                let all = crate::ceremony::Scenario::all(&c.roster);
+                let all = crate::ceremony::Scenario::all(c.roster.as_slice());
                 let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
                 lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
                 lines.push(Line::from(Span::styled(format!("            {}", sc.describe()), t.dim())));
@@ -674,14 +674,14 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                         "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
                         if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
                     )));
-                    for (i, k) in c.checked.iter().enumerate() {
+                    for (i, k) in c.checked.enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
                             "✔ acknowledged".to_string()
                         } else if *acking == Some(i) {
                             format!("{spin} touch your key")
                         } else {
-                            format!("press {} to acknowledge", i + 1)
+                            format!("press {} to acknowledge", i.number())
                         };
                         lines.push(Line::from(format!("  {}: {state}", p.id)));
                     }
@@ -718,7 +718,11 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             let p = c.person(k.custodian);
             lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
             lines.push(Line::from(""));
-            lines.push(Line::from(format!("Signer {} of {}. The signature covers every line of the journal.", who + 1, c.checked.len())));
+            lines.push(Line::from(format!(
+                "Signer {} of {}. The signature covers every line of the journal.",
+                who.number(),
+                c.checked.len()
+            )));
             match stage {
                 SignStage::AwaitTouch => {
                     lines.push(Line::from("Press Enter, then touch the key when it blinks."));
@@ -1354,14 +1358,14 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                 RootStage::Working => out.push(Line::from(format!("{spin} Working..."))),
                 RootStage::Confirm { action, acked, acking } => {
                     out.push(Line::from(Span::styled(format!("Confirm: {}", action.label()), t.bad())));
-                    for (i, k) in c.checked.iter().enumerate() {
+                    for (i, k) in c.checked.enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
                             "✔ confirmed".to_string()
                         } else if *acking == Some(i) {
                             format!("{spin} touch your key")
                         } else {
-                            format!("press {} to confirm on your key", i + 1)
+                            format!("press {} to confirm on your key", i.number())
                         };
                         out.push(Line::from(format!("  {}: {state}", p.id)));
                     }
