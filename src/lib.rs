@@ -31,7 +31,7 @@
 //!
 //! Terminal (`src/terminal/`) and commands (`src/commands/`; [`commands`] itself is
 //! `src/commands/run.rs`):
-//! - [`app`], [`ui`]: the event loop and the ratatui screens.
+//! - [`app`], [`ui`], [`words`]: the event loop, the ratatui screens, and the ceremony's messages in words.
 //! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does.
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 #![forbid(unsafe_code)]
@@ -71,6 +71,7 @@ pub mod adapters {
 pub mod terminal {
     pub mod app;
     pub mod ui;
+    pub mod words;
 }
 
 /// The command line and what each command does (`src/commands/`); the commands themselves are in
@@ -89,7 +90,7 @@ pub use core::{
     archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, rekey, root, roster, runbook, seal, sign,
     trust, verify,
 };
-pub use terminal::{app, ui};
+pub use terminal::{app, ui, words};
 
 /// The tool's version, recorded in every session.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

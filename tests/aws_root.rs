@@ -9,11 +9,12 @@ mod common;
 use breakglass::aws::Aws;
 use breakglass::aws::root::{Action, Task};
 use breakglass::aws::sns::SnsBroadcaster;
-use breakglass::ceremony::SlotIx;
 use breakglass::ceremony::{Intent, Mode, Phase, RootStage};
+use breakglass::ceremony::{Say, SlotIx};
 use breakglass::clock::FixedClock;
 use breakglass::session::{Outside, Runner, drive};
 use common::moto::{Moto, topic_with_queue};
+use common::said;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -143,7 +144,7 @@ fn drills_refuse_destructive_tasks_and_actions() {
     for task in [Task::DeleteRootUserCredentials, Task::CreateRootUserPassword, Task::UnlockBucketPolicy, Task::UnlockQueuePolicy] {
         drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task });
         assert_eq!(c.phase, Phase::Root(RootStage::Pick), "{task:?} must be refused in a drill");
-        assert!(c.message.as_ref().unwrap().text.contains("read-only"));
+        assert!(matches!(said(&c), Some(Say::DrillReadOnlyTask { .. })), "{:?}", c.message);
     }
     assert!(!journal(&r).iter().any(|e| e["kind"] == "aws.call"), "nothing was even attempted");
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::AuditRootUserCredentials });
@@ -201,16 +202,20 @@ fn unlock_a_bucket_and_a_queue_locked_by_their_policies() {
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::UnlockBucketPolicy });
     // An action of another task is refused.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
-    assert!(c.message.as_ref().unwrap().text.contains("not allowed"));
+    assert!(matches!(said(&c), Some(Say::ActionNotAllowed { .. })), "{:?}", c.message);
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteBucketPolicy { bucket: "locked-bucket".into() }));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
-    assert!(c.message.as_ref().unwrap().text.contains("bucket policy of locked-bucket deleted"), "{:?}", c.message);
+    assert!(
+        matches!(said(&c), Some(Say::RootDone { summary }) if summary.contains("bucket policy of locked-bucket deleted")),
+        "{:?}",
+        c.message
+    );
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::UnlockQueuePolicy });
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
-    assert!(c.message.as_ref().unwrap().text.contains("queue policy"), "{:?}", c.message);
+    assert!(matches!(said(&c), Some(Say::RootDone { summary }) if summary.contains("queue policy")), "{:?}", c.message);
     // The emulator keeps one root session at a time: take a fresh one to look.
     let sdk = member_root_sdk(&moto);
     rt().block_on(async {
@@ -239,7 +244,7 @@ fn root_password_recovery_can_be_allowed() {
     to_runbook(&mut c, &mut r, Mode::Incident);
     drive(&mut c, &mut r, Intent::OpenRoot);
     drive(&mut c, &mut r, Intent::AssumeRoot { target: "12345".into(), task: Task::CreateRootUserPassword });
-    assert!(c.message.as_ref().unwrap().text.contains("12-digit"));
+    assert!(matches!(said(&c), Some(Say::NotAnAccountId { .. })), "{:?}", c.message);
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::CreateRootUserPassword });
     drive(&mut c, &mut r, Intent::RootAct(Action::CreateLoginProfile));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });

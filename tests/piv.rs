@@ -108,7 +108,7 @@ fn check_in(c: &mut Ceremony, r: &mut Runner, e: &Enrolled) {
 }
 
 fn refusal(c: &Ceremony) -> String {
-    c.message.as_ref().map(|m| m.text.clone()).unwrap_or_default()
+    c.message.as_ref().map(|m| breakglass::words::words(&m.say, c)).unwrap_or_default()
 }
 
 #[test]

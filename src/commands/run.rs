@@ -264,7 +264,10 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
             Ok(code)
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
-        other => bail!("the unattended demo stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message")),
+        other => bail!(
+            "the unattended demo stopped at {other:?}: {}",
+            c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
+        ),
     }
 }
 
@@ -614,7 +617,10 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => {
-            bail!("the unattended rekey stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
+            bail!(
+                "the unattended rekey stopped at {other:?}: {}",
+                c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, c))
+            )
         }
     }
 }
@@ -792,7 +798,10 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => {
-            bail!("the unattended recovery stopped at {other:?}: {}", c.message.as_ref().map(|m| m.text.as_str()).unwrap_or("no message"))
+            bail!(
+                "the unattended recovery stopped at {other:?}: {}",
+                c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
+            )
         }
     }
 }

@@ -11,6 +11,8 @@
 
 mod ix;
 pub use ix::{Idx, IxVec, RosterIx, SlotIx};
+mod say;
+pub use say::{RecoveryNotice, Say};
 
 use crate::journal::{
     ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
@@ -456,7 +458,8 @@ pub enum Tone {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub tone: Tone,
-    pub text: String,
+    /// What to say (the terminal puts it into words).
+    pub say: Say,
 }
 
 /// The state of one ceremony.
@@ -1035,12 +1038,12 @@ impl Ceremony {
         Effect::Journal { entry, labels }
     }
 
-    fn refuse(&mut self, text: String) {
-        self.message = Some(Message { tone: Tone::Refusal, text });
+    fn refuse(&mut self, say: Say) {
+        self.message = Some(Message { tone: Tone::Refusal, say });
     }
 
-    fn info_msg(&mut self, text: String) {
-        self.message = Some(Message { tone: Tone::Info, text });
+    fn info_msg(&mut self, say: Say) {
+        self.message = Some(Message { tone: Tone::Info, say });
     }
 
     /// Applies one intent; returns the effects to run, in order.
@@ -1111,7 +1114,7 @@ impl Ceremony {
                     Ok(()) => {
                         self.reauth.remove(pos);
                         fx.push(self.entry(Entry::CustodianReauthenticated { custodian: id.clone(), serial }));
-                        self.info_msg(format!("{id}'s key is back and unlocked: the ceremony goes on."));
+                        self.info_msg(Say::KeyBackUnlocked { id: id.clone() });
                     }
                     Err(e) => {
                         fx.push(self.entry(Entry::CustodianRefused {
@@ -1120,7 +1123,7 @@ impl Ceremony {
                             why: e.to_string(),
                             retries_left: None,
                         }));
-                        self.refuse(format!("{id}: {e}"));
+                        self.refuse(Say::ReauthFailed { id: id.clone(), error: e });
                     }
                 }
                 return fx;
@@ -1158,7 +1161,7 @@ impl Ceremony {
         match intent {
             Intent::RequestAbort => {
                 if matches!(self.phase, Phase::Sign { .. }) && self.outcome.is_some() {
-                    self.info_msg("The session is already closed; it only needs the signatures now.".into());
+                    self.info_msg(Say::AlreadyClosed);
                 } else {
                     self.confirm_abort = true;
                 }
@@ -1192,7 +1195,7 @@ impl Ceremony {
                     None => (mode, scenario),
                 };
                 if reason.is_empty() {
-                    self.refuse("Write the reason first: the team will read it in the \"root in use\" notice.".into());
+                    self.refuse(Say::ReasonMissing);
                     Phase::Setup
                 } else if self.recovering.is_none()
                     && !match mode {
@@ -1201,20 +1204,13 @@ impl Ceremony {
                         Mode::Incident | Mode::Drill => self.rekey.is_none() && self.offboard.is_none(),
                     }
                 {
-                    self.refuse(match mode {
-                        Mode::Rekey => "A rekey starts from `breakglass roster rekey`, which says what changes.".into(),
-                        Mode::Offboard => "An offboarding starts from `breakglass offboard ID`, which says who leaves.".into(),
-                        _ => format!("This ceremony is {}: it runs only in that mode.", self.planned_mode().label()),
-                    });
+                    self.refuse(Say::WrongMode { asked: mode, planned: self.planned_mode() });
                     Phase::Setup
                 } else if mode != Mode::Drill && scenario != Scenario::Standard {
-                    self.refuse(format!(
-                        "Scenario `{}` is for drills only: switch the mode to DRILL, or choose `standard`.",
-                        scenario.name()
-                    ));
+                    self.refuse(Say::ScenarioDrillOnly { scenario: scenario.name().to_string() });
                     Phase::Setup
                 } else if !Scenario::all(self.roster.as_slice()).contains(&scenario) {
-                    self.refuse(format!("Scenario `{}` does not fit this roster.", scenario.name()));
+                    self.refuse(Say::ScenarioDoesNotFit { scenario: scenario.name().to_string() });
                     Phase::Setup
                 } else {
                     self.scenario = scenario;
@@ -1282,10 +1278,7 @@ impl Ceremony {
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
                 self.aws_skipped = true;
                 fx.push(self.entry(Entry::AwsSkipped { why: why.clone() }));
-                self.info_msg(format!(
-                    "Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.",
-                    self.everyone()
-                ));
+                self.info_msg(Say::GoingOnWithoutAws);
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, &mut fx),
@@ -1311,7 +1304,7 @@ impl Ceremony {
                 if self.rekey.is_some() {
                     self.rekey_review()
                 } else {
-                    self.info_msg("Work down the checklist: Space does the item under the cursor.".into());
+                    self.info_msg(Say::WorkDownChecklist);
                     Phase::Offboard
                 }
             }
@@ -1337,10 +1330,7 @@ impl Ceremony {
             }
             (Phase::Runbook, Intent::OpenRoot) => {
                 if !self.info.aws || self.aws_skipped {
-                    self.refuse(
-                        "Root tasks need AWS: configure aws.account_id (and credentials for the management account) in breakglass.toml."
-                            .into(),
-                    );
+                    self.refuse(Say::RootNeedsAws);
                     Phase::Runbook
                 } else {
                     self.message = None;
@@ -1364,7 +1354,7 @@ impl Ceremony {
             }
             (Phase::Closing, Intent::ConfirmClose) => {
                 if let Some(i) = self.closing.iter().position(|c| !c) {
-                    self.refuse(format!("Confirm item {} first (or abort, which records that the ceremony did not finish).", i + 1));
+                    self.refuse(Say::ConfirmClosingFirst { item: i + 1 });
                     Phase::Closing
                 } else {
                     self.outcome = Some(Outcome::Closed);
@@ -1423,17 +1413,11 @@ impl Ceremony {
         match (stage, intent) {
             (AwaitKey | AwaitPin { .. }, Intent::KeySeen { serial, model, demo, retries, nonce }) => {
                 if demo != self.info.demo {
-                    self.refuse(if demo {
-                        format!("Key {serial} is a DEMO software key; a real ceremony accepts only the custodians' YubiKeys.")
-                    } else {
-                        format!("Key {serial} is a hardware key, but this is the DEMO ceremony. Use `breakglass ceremony` for real keys.")
-                    });
+                    self.refuse(Say::KeyKindMismatch { serial, demo_key: demo });
                     return Phase::CheckIn(AwaitKey);
                 }
                 let Some(custodian) = self.roster.position(|p| p.serial == serial) else {
-                    self.refuse(format!(
-                        "This key (serial {serial}) is not on the roster. Each custodian must use the YubiKey the roster names for them."
-                    ));
+                    self.refuse(Say::NotOnRoster { serial });
                     fx.push(self.entry(Entry::CustodianRefused {
                         serial,
                         custodian: None,
@@ -1444,11 +1428,7 @@ impl Ceremony {
                 };
                 let p = self.roster[custodian].clone();
                 if self.checked.iter().any(|c| c.custodian == custodian || c.serial == serial) {
-                    let who = self.slot_name();
-                    self.refuse(format!(
-                        "This key (serial {serial}) belongs to {}, who has already checked in. {who}, please insert your own key.",
-                        p.id
-                    ));
+                    self.refuse(Say::AlreadyCheckedIn { serial, owner: p.id.clone(), slot: self.checked.next_index() });
                     fx.push(self.entry(Entry::CustodianRefused {
                         serial,
                         custodian: Some(p.id.clone()),
@@ -1461,7 +1441,7 @@ impl Ceremony {
                     match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
                         Some(Ok(_)) => {}
                         Some(Err(why)) => {
-                            self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
+                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
                             fx.push(self.entry(Entry::CustodianRefused {
                                 serial,
                                 custodian: Some(p.id.clone()),
@@ -1471,7 +1451,7 @@ impl Ceremony {
                             return Phase::CheckIn(AwaitKey);
                         }
                         None => {
-                            self.refuse(format!("Key {serial} could not be attested as a genuine YubiKey; present it again."));
+                            self.refuse(Say::NotAttested { serial });
                             fx.push(self.entry(Entry::CustodianRefused {
                                 serial,
                                 custodian: Some(p.id.clone()),
@@ -1482,19 +1462,20 @@ impl Ceremony {
                         }
                     }
                 }
-                if let Some(why) = self.scenario_refuses(custodian) {
-                    self.refuse(why.clone());
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(p.id.clone()),
-                        why: why.clone(),
-                        retries_left: None,
-                    }));
+                if let Some(say) = self.scenario_refuses(custodian) {
+                    let why = match &say {
+                        Say::ScenarioSparePair { usual: (a, b) } => {
+                            format!("DRILL scenario: {a} and {b} are the usual pair; a spare steps in")
+                        }
+                        _ => format!("DRILL scenario: {}'s key is declared missing", p.id),
+                    };
+                    self.refuse(say);
+                    fx.push(self.entry(Entry::CustodianRefused { serial, custodian: Some(p.id.clone()), why, retries_left: None }));
                     return Phase::CheckIn(AwaitKey);
                 }
                 match retries {
                     Ok(0) | Err(TokenError::PinBlocked) => {
-                        self.refuse(format!("{}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.", p.id));
+                        self.refuse(Say::PinBlocked { id: p.id.clone() });
                         fx.push(self.entry(Entry::CustodianRefused {
                             serial,
                             custodian: Some(p.id.clone()),
@@ -1504,10 +1485,7 @@ impl Ceremony {
                         Phase::CheckIn(AwaitKey)
                     }
                     Ok(1) => {
-                        self.refuse(format!(
-                            "{}'s key has only 1 PIN try left; one more wrong PIN blocks it. Do not guess: unblock with the PUK first (`ykman piv access unblock-pin`), or let another custodian step in.",
-                            p.id
-                        ));
+                        self.refuse(Say::LastPinTry { id: p.id.clone() });
                         fx.push(self.entry(Entry::CustodianRefused {
                             serial,
                             custodian: Some(p.id.clone()),
@@ -1521,7 +1499,7 @@ impl Ceremony {
                         Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
                     }
                     Err(e) => {
-                        self.refuse(format!("Key {serial}: {e}"));
+                        self.refuse(Say::KeyError { serial, error: e });
                         Phase::CheckIn(AwaitKey)
                     }
                 }
@@ -1541,7 +1519,7 @@ impl Ceremony {
                     why: "factory default PIN".into(),
                     retries_left: None,
                 }));
-                self.refuse(format!("{id}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` (or `ykman piv access change-pin`), then check in."));
+                self.refuse(Say::FactoryPin { id: id.clone() });
                 Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
             }
             (AwaitPin { custodian, serial, model, nonce, .. }, Intent::PinEntered(pin)) => {
@@ -1551,7 +1529,7 @@ impl Ceremony {
             }
             (Working { custodian, serial, model, nonce }, Intent::PinChecked { serial: s, result }) if s == serial => match result {
                 Ok(()) => {
-                    self.info_msg(format!("PIN accepted for {}.", self.roster[custodian].id));
+                    self.info_msg(Say::PinAccepted { id: self.roster[custodian].id.clone() });
                     Phase::CheckIn(AwaitTouch { custodian, serial, model, nonce })
                 }
                 Err(TokenError::WrongPin { retries_left }) => {
@@ -1563,12 +1541,10 @@ impl Ceremony {
                         retries_left: Some(retries_left),
                     }));
                     if retries_left <= 1 {
-                        self.refuse(format!(
-                            "Wrong PIN. Only {retries_left} try left: it will not be spent here. Unblock with the PUK (`ykman piv access unblock-pin`), or let another custodian step in."
-                        ));
+                        self.refuse(Say::WrongPinLastTry { retries_left });
                         Phase::CheckIn(AwaitKey)
                     } else {
-                        self.refuse(format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."));
+                        self.refuse(Say::WrongPin { retries_left });
                         Phase::CheckIn(AwaitPin { custodian, serial, model, retries: retries_left, nonce })
                     }
                 }
@@ -1580,7 +1556,7 @@ impl Ceremony {
                         why: e.to_string(),
                         retries_left: None,
                     }));
-                    self.refuse(format!("{e}"));
+                    self.refuse(Say::Token(e));
                     Phase::CheckIn(AwaitKey)
                 }
             },
@@ -1604,7 +1580,7 @@ impl Ceremony {
                         }),
                     }));
                     self.checked.push(CheckedIn { custodian, serial, model });
-                    self.info_msg(format!("{} ({}) checked in.", self.roster[custodian].name, id));
+                    self.info_msg(Say::CheckedIn { name: self.roster[custodian].name.clone(), id: id.clone() });
                     if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {
@@ -1615,7 +1591,7 @@ impl Ceremony {
                         why: format!("challenge signature: {e}"),
                         retries_left: None,
                     }));
-                    self.refuse(format!("{id}'s key did not sign the challenge: {e}. Touch the key when it blinks, or present it again."));
+                    self.refuse(Say::ChallengeNotSigned { id: id.clone(), error: e });
                     Phase::CheckIn(AwaitKey)
                 }
             },
@@ -1634,10 +1610,7 @@ impl Ceremony {
                 match unreachable {
                     None => {
                         fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
-                        self.refuse(format!(
-                            "Paused: {id}'s key (serial {}) was removed. Insert it again to go on; nothing is lost.",
-                            k.serial
-                        ));
+                        self.refuse(Say::Paused { id: id.clone(), serial: k.serial });
                     }
                     Some(why) => {
                         fx.push(self.entry(Entry::CustodianKeyRemoved {
@@ -1645,11 +1618,7 @@ impl Ceremony {
                             serial: k.serial,
                             why: Some(why.to_string()),
                         }));
-                        self.refuse(
-                            "Paused: no key can be seen while PC/SC is down (above). Nothing is lost; once the keys are seen again, \
-                             each custodian who checked in enters their PIN again."
-                                .into(),
-                        );
+                        self.refuse(Say::PausedNoReader);
                     }
                 }
             } else if here && self.removed.contains(&k.serial) {
@@ -1658,36 +1627,28 @@ impl Ceremony {
                 if !self.reauth.contains(&who) {
                     self.reauth.push(who);
                 }
-                self.info_msg(format!("{id}'s key is back: {id}, enter your PIN again."));
+                self.info_msg(Say::KeyBack { id: id.clone() });
             }
         }
     }
 
     /// Why the drill's scenario turns this custodian away, if it does.
-    fn scenario_refuses(&self, custodian: RosterIx) -> Option<String> {
+    fn scenario_refuses(&self, custodian: RosterIx) -> Option<Say> {
         let id = &self.roster[custodian].id;
         match &self.scenario {
-            Scenario::KeyMissing(missing) if missing == id => {
-                Some(format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key."))
-            }
+            Scenario::KeyMissing(missing) if missing == id => Some(Say::ScenarioKeyMissing { id: id.clone() }),
             Scenario::SparePair if self.roster.len() > 2 => {
                 let usual = [self.roster[RosterIx(0)].id.as_str(), self.roster[RosterIx(1)].id.as_str()];
                 let first = self.checked.first().map(|k| self.roster[k.custodian].id.as_str());
                 match first {
-                    Some(f) if usual.contains(&f) && usual.contains(&id.as_str()) => Some(format!(
-                        "DRILL scenario: {} and {} are the usual pair; a spare custodian steps in so the spare pair's runbook file is proven to open.",
-                        usual[0], usual[1]
-                    )),
+                    Some(f) if usual.contains(&f) && usual.contains(&id.as_str()) => {
+                        Some(Say::ScenarioSparePair { usual: (usual[0].to_string(), usual[1].to_string()) })
+                    }
                     _ => None,
                 }
             }
             _ => None,
         }
-    }
-
-    /// "Custodian 1" / "Custodian 2" for the one who is expected now.
-    fn slot_name(&self) -> String {
-        format!("Custodian {}", self.checked.len() + 1)
     }
 
     fn notify(&mut self, notice: NoticePhase, status: NotifyStatus, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
@@ -1748,17 +1709,14 @@ impl Ceremony {
                                 notice.as_str(),
                                 self.checked_ids().join(" and ")
                             ));
-                            self.info_msg(format!(
-                                "{} acknowledged: going on without the notice. Tell the team by another channel now.",
-                                self.everyone_cap()
-                            ));
+                            self.info_msg(Say::AcknowledgedGoingOn);
                             self.after_notice(notice, fx)
                         } else {
                             Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
                         }
                     }
                     Err(e) => {
-                        self.refuse(format!("The acknowledgement was not signed: {e}"));
+                        self.refuse(Say::AckNotSigned { error: e });
                         Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
                     }
                 }
@@ -1803,13 +1761,13 @@ impl Ceremony {
             }));
         }
         if rec.announced && !rec.released {
-            self.info_msg("Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into());
+            self.info_msg(Say::RecoveryClosed(RecoveryNotice::Releasing));
             self.release(NoticePhase::Aborted, fx)
         } else if rec.released {
-            self.info_msg("Interrupted session closed. \"Root released\" had already gone out; now sign.".into());
+            self.info_msg(Say::RecoveryClosed(RecoveryNotice::AlreadyReleased));
             self.start_signing()
         } else {
-            self.info_msg("Interrupted session closed. Root was never announced, so no notice goes out; now sign.".into());
+            self.info_msg(Say::RecoveryClosed(RecoveryNotice::NeverAnnounced));
             self.start_signing()
         }
     }
@@ -1955,7 +1913,7 @@ impl Ceremony {
         {
             fx.push(Effect::DropRoot);
             self.phase = Phase::Root(RootStage::Expired);
-            self.refuse("The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into());
+            self.refuse(Say::RootExpired);
         }
         if self.background.is_some() || self.confirm_abort {
             return;
@@ -1988,7 +1946,7 @@ impl Ceremony {
                 self.pending.retain(|p| *p != phase);
                 self.notices.push((phase, d));
                 if late {
-                    self.info_msg(format!("The {} notice finally went out (recorded).", phase.as_str()));
+                    self.info_msg(Say::NoticeFinallySent { phase });
                 }
             }
             Err(e) if !late => fx.push(self.entry(Entry::NoticeFailed { phase: phase.as_str().into(), error: e, simulated: false })),
@@ -2020,7 +1978,7 @@ impl Ceremony {
             }
             // A rekey's last act: the team hears who was added and removed; then it closes.
             NoticePhase::RosterChanged if self.mode == Mode::Offboard => {
-                self.info_msg("The roster no longer names them. Now the checklist: Space does the item under the cursor.".into());
+                self.info_msg(Say::OffboardRosterChanged);
                 Phase::Offboard
             }
             NoticePhase::RosterChanged if self.mode == Mode::Rekey => {
@@ -2056,11 +2014,11 @@ impl Ceremony {
             }
             (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
                 if !crate::config::is_account_id(&target) {
-                    self.refuse(format!("`{target}` is not a 12-digit AWS account id: type the member account whose root you need."));
+                    self.refuse(Say::NotAnAccountId { target: target.clone() });
                     return Phase::Root(RootStage::Pick);
                 }
                 if self.mode == Mode::Drill && !task.allowed_in_drill() {
-                    self.refuse(format!("Drills are read-only: {} is refused. Choose IAMAuditRootUserCredentials.", task.policy_name()));
+                    self.refuse(Say::DrillReadOnlyTask { policy: task.policy_name().to_string() });
                     return Phase::Root(RootStage::Pick);
                 }
                 self.message = None;
@@ -2081,12 +2039,12 @@ impl Ceremony {
                     if let Some(r) = self.root.as_mut() {
                         r.expires_s = self.now_s + duration;
                     }
-                    self.info_msg(format!("Root session open ({duration} s at most). Every call is recorded."));
+                    self.info_msg(Say::RootOpen { duration_s: duration });
                     Phase::Root(RootStage::Ready)
                 }
                 Err((call, e)) => {
                     fx.push(self.aws_call(&call));
-                    self.refuse(e);
+                    self.refuse(Say::RootFailed { error: e });
                     self.root = None;
                     Phase::Root(RootStage::Pick)
                 }
@@ -2095,15 +2053,15 @@ impl Ceremony {
                 let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
                 let allowed = ctx.task.allows(&action);
                 if !allowed {
-                    self.refuse(format!("`{}` is not allowed by {}.", action.label(), ctx.task.policy_name()));
+                    self.refuse(Say::ActionNotAllowed { action: action.label(), policy: ctx.task.policy_name().to_string() });
                     return Phase::Root(RootStage::Ready);
                 }
                 if action.destructive() {
                     if self.mode == Mode::Drill {
-                        self.refuse("Drills are read-only: nothing destructive can be done.".into());
+                        self.refuse(Say::DrillNothingDestructive);
                         return Phase::Root(RootStage::Ready);
                     }
-                    self.info_msg(format!("`{}` changes the account: {} confirm on their keys.", action.label(), self.everyone()));
+                    self.info_msg(Say::ConfirmDestructive { action: action.label() });
                     return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
                 }
                 fx.push(Effect::RootAct(action));
@@ -2142,7 +2100,7 @@ impl Ceremony {
                         }
                     }
                     Err(e) => {
-                        self.refuse(format!("Not confirmed: {e}"));
+                        self.refuse(Say::NotConfirmed { error: e });
                         Phase::Root(RootStage::Confirm { action, acked, acking: None })
                     }
                 }
@@ -2164,11 +2122,11 @@ impl Ceremony {
                             }
                             r.last = Some(summary.clone());
                         }
-                        self.info_msg(format!("Done: {summary}"));
+                        self.info_msg(Say::RootDone { summary: summary.clone() });
                     }
                     Err(e) => {
                         fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.clone()) }));
-                        self.refuse(e);
+                        self.refuse(Say::RootFailed { error: e });
                     }
                 }
                 Phase::Root(RootStage::Ready)
@@ -2220,7 +2178,7 @@ impl Ceremony {
                 self.revealed.iter_mut().for_each(|r| *r = false);
                 let open = self.done.iter().filter(|d| !**d).count();
                 if open > 0 {
-                    self.info_msg(format!("{open} step(s) not checked off; they are recorded as not done."));
+                    self.info_msg(Say::StepsNotChecked { open });
                 } else {
                     self.message = None;
                 }
@@ -2238,10 +2196,7 @@ impl Ceremony {
         let stay = self.checked_ids().into_iter().filter(|id| k.new_ids.contains(id)).count();
         let can = stay + k.added.len();
         if can < k.new_quorum {
-            self.refuse(format!(
-                "Version {} needs {} of its custodians to sign it; only {can} of them are here (custodians who stay, and newcomers). Ask another custodian who stays to join, or abort.",
-                k.new_version, k.new_quorum
-            ));
+            self.refuse(Say::RekeyQuorumShort { version: k.new_version, needs: k.new_quorum, can });
         } else {
             self.message = None;
         }
@@ -2288,7 +2243,7 @@ impl Ceremony {
                     if let Some(r) = self.rekey.as_mut() {
                         r.signed.push(id.clone());
                     }
-                    self.info_msg(format!("{id} signed version {}.", k.new_version));
+                    self.info_msg(Say::RekeySigned { id: id.clone(), version: k.new_version });
                     if self.checked.has(who.next()) {
                         Phase::Rekey(RekeyStage::Sign { who: who.next(), working: false, failed: None })
                     } else {
@@ -2300,7 +2255,7 @@ impl Ceremony {
                     }
                 }
                 Err(e) => {
-                    self.refuse(format!("{id}'s key did not sign: {e}. Touch the key when it blinks."));
+                    self.refuse(Say::RekeySignFailed { id: id.clone(), error: e.clone() });
                     Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e) })
                 }
             },
@@ -2314,10 +2269,7 @@ impl Ceremony {
                         new_version: k.new_version,
                         opened,
                     }));
-                    self.info_msg(format!(
-                        "DRILL: version {} was sealed and checked, then set aside: the roster is unchanged. Now the checklist.",
-                        k.new_version
-                    ));
+                    self.info_msg(Say::RekeyRehearsed { version: k.new_version });
                     Phase::Offboard
                 }
                 Ok(opened) => {
@@ -2334,7 +2286,7 @@ impl Ceremony {
                     if let Some(r) = self.rekey.as_mut() {
                         r.committed = Some(opened);
                     }
-                    self.info_msg(format!("Version {} is in use and the runbook is sealed for it. The team is told.", k.new_version));
+                    self.info_msg(Say::RekeyInUse { version: k.new_version });
                     self.send_notice(NoticePhase::RosterChanged, fx)
                 }
                 Err(e) => {
@@ -2386,9 +2338,9 @@ impl Ceremony {
             Intent::OffboardDo(i) if i < o.items.len() => {
                 let item = &o.items[i];
                 if let Some(b) = o.busy() {
-                    self.refuse(format!("Item {} is under way: finish it first.", b + 1));
+                    self.refuse(Say::ItemUnderWay { item: b + 1 });
                 } else if matches!(item.state, OffState::Done { .. }) {
-                    self.info_msg(format!("Item {} is done (recorded).", i + 1));
+                    self.info_msg(Say::ItemDone { item: i + 1 });
                 } else if item.api.is_none() {
                     fx.push(self.entry(Entry::OffboardDone { item: i as u64 + 1, what: item.journal_what(), by: self.checked_ids() }));
                     self.set_item(i, OffState::Done { request_id: None, note: None });
@@ -2396,12 +2348,7 @@ impl Ceremony {
                 } else {
                     self.set_item(i, OffState::Confirming { acked: vec![], acking: None });
                     let keys: Vec<String> = (1..=self.checked.len()).map(|n| n.to_string()).collect();
-                    self.info_msg(format!(
-                        "{} confirm item {} on their keys: press {} (one per custodian), then touch the key.",
-                        self.everyone_cap(),
-                        i + 1,
-                        keys.join(", ")
-                    ));
+                    self.info_msg(Say::ConfirmItem { item: i + 1, keys });
                 }
             }
             Intent::Back => {
@@ -2466,7 +2413,7 @@ impl Ceremony {
                         }
                     }
                     Err(e) => {
-                        self.refuse(format!("Not confirmed: {e}"));
+                        self.refuse(Say::NotConfirmed { error: e });
                         self.set_item(i, OffState::Confirming { acked, acking: None });
                     }
                 }
@@ -2491,14 +2438,14 @@ impl Ceremony {
                             target: x.target.clone(),
                             error: e.clone(),
                         }));
-                        self.refuse(format!("Item {} failed: {e}. Space tries it again.", item + 1));
+                        self.refuse(Say::ItemFailed { item: item + 1, error: e.clone() });
                         self.set_item(item, OffState::Failed(e));
                     }
                 }
             }
             Intent::OffboardFinish => {
                 if let Some(b) = o.busy() {
-                    self.refuse(format!("Item {} is under way: finish it first.", b + 1));
+                    self.refuse(Say::ItemUnderWay { item: b + 1 });
                     return Phase::Offboard;
                 }
                 let open: Vec<usize> =
@@ -2507,11 +2454,7 @@ impl Ceremony {
                     if let Some(x) = self.offboard.as_mut() {
                         x.finish_armed = true;
                     }
-                    self.refuse(format!(
-                        "{} item(s) not done ({}). Press Enter again to finish anyway: they are recorded as NOT done.",
-                        open.len(),
-                        open.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                    ));
+                    self.refuse(Say::ItemsNotDone { open: open.clone() });
                     return Phase::Offboard;
                 }
                 fx.push(self.entry(Entry::OffboardFinished {
@@ -2524,12 +2467,9 @@ impl Ceremony {
                 self.outcome = Some(Outcome::Closed);
                 fx.push(self.entry(Entry::SessionClosed { steps_done: o.done() as u64, steps_total: o.items.len() as u64, rekey: None }));
                 if open.is_empty() {
-                    self.info_msg("Offboarding done. Now sign the session log.".into());
+                    self.info_msg(Say::OffboardDone);
                 } else {
-                    self.info_msg(format!(
-                        "Recorded as NOT done: item(s) {}. Now sign the session log.",
-                        open.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                    ));
+                    self.info_msg(Say::OffboardNotDone { open: open.clone() });
                 }
                 return self.start_signing();
             }
@@ -2551,18 +2491,11 @@ impl Ceremony {
                     return stay(NewKey::AwaitKey);
                 }
                 if demo != self.info.demo {
-                    self.refuse(format!(
-                        "Key {serial} is {} key; this rekey needs {}.",
-                        if demo { "a DEMO" } else { "a hardware" },
-                        if self.info.demo { "DEMO keys" } else { "YubiKeys" }
-                    ));
+                    self.refuse(Say::NewcomerKeyKind { serial, demo_key: demo, demo_session: self.info.demo });
                     return stay(NewKey::AwaitKey);
                 }
                 if serial != p.serial {
-                    self.refuse(format!(
-                        "This key (serial {serial}) is not the one the new roster names for {} (serial {}).",
-                        p.id, p.serial
-                    ));
+                    self.refuse(Say::NotNewcomersKey { serial, id: p.id.clone(), expected: p.serial });
                     fx.push(self.entry(Entry::CustodianRefused {
                         serial,
                         custodian: Some(p.id.clone()),
@@ -2579,7 +2512,7 @@ impl Ceremony {
                                 Some(Err(why)) => why,
                                 _ => "it could not be attested as a genuine YubiKey".into(),
                             };
-                            self.refuse(format!("Key {serial} ({}) is refused: {why}", p.id));
+                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
                             fx.push(self.entry(Entry::CustodianRefused {
                                 serial,
                                 custodian: Some(p.id.clone()),
@@ -2592,18 +2525,15 @@ impl Ceremony {
                 }
                 match retries {
                     Ok(r) if r >= 2 => {
-                        self.info_msg(format!("{}: enter your PIN.", p.id));
+                        self.info_msg(Say::EnterPin { id: p.id.clone() });
                         stay(NewKey::AwaitPin { retries: r })
                     }
                     Ok(_) | Err(TokenError::PinBlocked) => {
-                        self.refuse(format!(
-                            "{}'s key has 1 PIN try or none left: unblock it with the PUK (`ykman piv access unblock-pin`) first.",
-                            p.id
-                        ));
+                        self.refuse(Say::NewcomerPinLow { id: p.id.clone() });
                         stay(NewKey::AwaitKey)
                     }
                     Err(e) => {
-                        self.refuse(format!("Key {serial}: {e}"));
+                        self.refuse(Say::KeyError { serial, error: e });
                         stay(NewKey::AwaitKey)
                     }
                 }
@@ -2614,10 +2544,7 @@ impl Ceremony {
             }
             (NewKey::AwaitPin { retries }, Intent::PinEntered(pin)) => {
                 if FACTORY_PINS.contains(&secrecy::ExposeSecret::expose_secret(&pin)) && !self.info.demo {
-                    self.refuse(format!(
-                        "{}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` first.",
-                        p.id
-                    ));
+                    self.refuse(Say::NewcomerFactoryPin { id: p.id.clone() });
                     return stay(NewKey::AwaitPin { retries });
                 }
                 self.message = None;
@@ -2626,7 +2553,7 @@ impl Ceremony {
             }
             (NewKey::Working, Intent::PinChecked { serial, result }) if serial == p.serial => match result {
                 Ok(()) => {
-                    self.info_msg(format!("PIN accepted for {}. Touch the key to sign version {}.", p.id, k.new_version));
+                    self.info_msg(Say::NewcomerPinAccepted { id: p.id.clone(), version: k.new_version });
                     stay(NewKey::AwaitTouch)
                 }
                 Err(TokenError::WrongPin { retries_left }) if retries_left >= 2 => {
@@ -2636,7 +2563,7 @@ impl Ceremony {
                         why: "wrong PIN".into(),
                         retries_left: Some(retries_left),
                     }));
-                    self.refuse(format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."));
+                    self.refuse(Say::WrongPin { retries_left });
                     stay(NewKey::AwaitPin { retries: retries_left })
                 }
                 Err(e) => {
@@ -2646,7 +2573,7 @@ impl Ceremony {
                         why: e.to_string(),
                         retries_left: None,
                     }));
-                    self.refuse(format!("{e}. The last PIN try is never spent here: unblock with the PUK, then present the key again."));
+                    self.refuse(Say::NewcomerTokenError { error: e });
                     stay(NewKey::AwaitKey)
                 }
             },
@@ -2666,7 +2593,7 @@ impl Ceremony {
                     if let Some(r) = self.rekey.as_mut() {
                         r.signed.push(id.clone());
                     }
-                    self.info_msg(format!("{} ({id}) proved their key and signed version {}.", p.name, k.new_version));
+                    self.info_msg(Say::NewcomerSigned { name: p.name.clone(), id: id.clone(), version: k.new_version });
                     if n + 1 < k.added.len() {
                         stay_next(n + 1)
                     } else {
@@ -2674,7 +2601,7 @@ impl Ceremony {
                     }
                 }
                 Err(e) => {
-                    self.refuse(format!("{id}'s key did not sign: {e}. Touch the key when it blinks, or present it again."));
+                    self.refuse(Say::NewcomerSignFailed { id: id.clone(), error: e });
                     stay(NewKey::AwaitTouch)
                 }
             },
@@ -2708,22 +2635,11 @@ impl Ceremony {
         }));
         if !self.root_announced() {
             // Nothing was announced, so nothing is released: the team hears nothing.
-            self.message = Some(Message {
-                tone: Tone::Info,
-                text: if self.checked.is_empty() {
-                    "Ceremony aborted before anyone checked in. Root was never in use, so no \"released\" notice was sent.".into()
-                } else {
-                    "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened."
-                        .into()
-                },
-            });
+            self.info_msg(if self.checked.is_empty() { Say::AbortedBeforeCheckIn } else { Say::AbortedBeforeRootInUse });
             self.phase = self.start_signing();
             return fx;
         }
-        self.message = Some(Message {
-            tone: Tone::Info,
-            text: format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", self.everyone()),
-        });
+        self.info_msg(Say::AbortedReleasing);
         self.phase = self.release(NoticePhase::Aborted, &mut fx);
         fx
     }

@@ -329,10 +329,13 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
 }
 
 fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
-    c.message.as_ref().map(|m| match m.tone {
-        Tone::Info => Line::from(Span::raw(m.text.as_str())),
-        Tone::Refusal => Line::from(vec![Span::styled("✘ ", t.bad()), Span::raw(m.text.as_str())]),
-        Tone::Error => Line::from(vec![Span::styled("✘ ", t.bad()), Span::styled(m.text.as_str(), t.bad())]),
+    c.message.as_ref().map(|m| {
+        let text = crate::words::words(&m.say, c);
+        match m.tone {
+            Tone::Info => Line::from(Span::raw(text)),
+            Tone::Refusal => Line::from(vec![Span::styled("✘ ", t.bad()), Span::raw(text)]),
+            Tone::Error => Line::from(vec![Span::styled("✘ ", t.bad()), Span::styled(text, t.bad())]),
+        }
     })
 }
 
@@ -985,7 +988,7 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
     let lines = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize).lines;
     let done = c.done.iter().filter(|d| **d).count();
     // Notes being typed and messages wrap onto up to three rows instead of being cut.
-    let foot_text = v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message.as_ref().map(|m| m.text.len() + 2));
+    let foot_text = v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message.as_ref().map(|m| crate::words::words(&m.say, c).len() + 2));
     let foot_h = foot_text.map_or(0, |n| (n / usize::from(area.width.max(1)) + 1).min(3) as u16);
     let [head, now_row, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
-use breakglass::ceremony::{Ceremony, Person, SessionInfo};
+use breakglass::ceremony::{Ceremony, Person, Say, SessionInfo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,6 +12,12 @@ pub mod proxy;
 pub mod pty;
 
 pub const SID: &str = "20261125-030000-abcdef";
+
+/// What the ceremony says under the instruction (a refusal or a piece of information).
+#[allow(dead_code)] // not every test file asks
+pub fn said(c: &Ceremony) -> Option<&Say> {
+    c.message.as_ref().map(|m| &m.say)
+}
 
 pub fn info(demo: bool) -> SessionInfo {
     SessionInfo {

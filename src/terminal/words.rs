@@ -1,0 +1,164 @@
+//! The ceremony's messages in words: the core says what happened ([`Say`]), this says it to the
+//! custodians, with what to do next.
+
+use crate::ceremony::{Ceremony, Mode, RecoveryNotice, Say};
+
+fn list(v: &[usize]) -> String {
+    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The sentence for `say`, in the ceremony `c` (which names "both custodians" or "all 3").
+pub fn words(say: &Say, c: &Ceremony) -> String {
+    use Say as S;
+    match say {
+        S::ReasonMissing => "Write the reason first: the team will read it in the \"root in use\" notice.".into(),
+        S::WrongMode { asked: Mode::Rekey, .. } => "A rekey starts from `breakglass roster rekey`, which says what changes.".into(),
+        S::WrongMode { asked: Mode::Offboard, .. } => "An offboarding starts from `breakglass offboard ID`, which says who leaves.".into(),
+        S::WrongMode { planned, .. } => format!("This ceremony is {}: it runs only in that mode.", planned.label()),
+        S::ScenarioDrillOnly { scenario } => {
+            format!("Scenario `{scenario}` is for drills only: switch the mode to DRILL, or choose `standard`.")
+        }
+        S::ScenarioDoesNotFit { scenario } => format!("Scenario `{scenario}` does not fit this roster."),
+        S::GoingOnWithoutAws => {
+            format!("Going on without AWS: notices cannot be sent, so {} will acknowledge each one. Tell the team by phone.", c.everyone())
+        }
+        S::KeyKindMismatch { serial, demo_key: true } => {
+            format!("Key {serial} is a DEMO software key; a real ceremony accepts only the custodians' YubiKeys.")
+        }
+        S::KeyKindMismatch { serial, demo_key: false } => {
+            format!("Key {serial} is a hardware key, but this is the DEMO ceremony. Use `breakglass ceremony` for real keys.")
+        }
+        S::NotOnRoster { serial } => {
+            format!("This key (serial {serial}) is not on the roster. Each custodian must use the YubiKey the roster names for them.")
+        }
+        S::AlreadyCheckedIn { serial, owner, slot } => format!(
+            "This key (serial {serial}) belongs to {owner}, who has already checked in. Custodian {}, please insert your own key.",
+            slot.number()
+        ),
+        S::AttestationRefused { serial, id, why } => format!("Key {serial} ({id}) is refused: {why}"),
+        S::NotAttested { serial } => format!("Key {serial} could not be attested as a genuine YubiKey; present it again."),
+        S::ScenarioKeyMissing { id } => {
+            format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key.")
+        }
+        S::ScenarioSparePair { usual: (a, b) } => format!(
+            "DRILL scenario: {a} and {b} are the usual pair; a spare custodian steps in so the spare pair's runbook file is proven to open."
+        ),
+        S::PinBlocked { id } => {
+            format!("{id}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.")
+        }
+        S::LastPinTry { id } => format!(
+            "{id}'s key has only 1 PIN try left; one more wrong PIN blocks it. Do not guess: unblock with the PUK first (`ykman piv access unblock-pin`), or let another custodian step in."
+        ),
+        S::KeyError { serial, error } => format!("Key {serial}: {error}"),
+        S::FactoryPin { id } => format!(
+            "{id}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` (or `ykman piv access change-pin`), then check in."
+        ),
+        S::PinAccepted { id } => format!("PIN accepted for {id}."),
+        S::WrongPinLastTry { retries_left } => format!(
+            "Wrong PIN. Only {retries_left} try left: it will not be spent here. Unblock with the PUK (`ykman piv access unblock-pin`), or let another custodian step in."
+        ),
+        S::WrongPin { retries_left } => format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."),
+        S::Token(e) => e.to_string(),
+        S::CheckedIn { name, id } => format!("{name} ({id}) checked in."),
+        S::ChallengeNotSigned { id, error } => {
+            format!("{id}'s key did not sign the challenge: {error}. Touch the key when it blinks, or present it again.")
+        }
+        S::Paused { id, serial } => format!("Paused: {id}'s key (serial {serial}) was removed. Insert it again to go on; nothing is lost."),
+        S::PausedNoReader => "Paused: no key can be seen while PC/SC is down (above). Nothing is lost; once the keys are seen again, \
+                              each custodian who checked in enters their PIN again."
+            .into(),
+        S::KeyBack { id } => format!("{id}'s key is back: {id}, enter your PIN again."),
+        S::KeyBackUnlocked { id } => format!("{id}'s key is back and unlocked: the ceremony goes on."),
+        S::ReauthFailed { id, error } => format!("{id}: {error}"),
+        S::AcknowledgedGoingOn => {
+            format!("{} acknowledged: going on without the notice. Tell the team by another channel now.", c.everyone_cap())
+        }
+        S::AckNotSigned { error } => format!("The acknowledgement was not signed: {error}"),
+        S::NoticeFinallySent { phase } => format!("The {} notice finally went out (recorded).", phase.as_str()),
+        S::AlreadyClosed => "The session is already closed; it only needs the signatures now.".into(),
+        S::RecoveryClosed(RecoveryNotice::Releasing) => {
+            "Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into()
+        }
+        S::RecoveryClosed(RecoveryNotice::AlreadyReleased) => {
+            "Interrupted session closed. \"Root released\" had already gone out; now sign.".into()
+        }
+        S::RecoveryClosed(RecoveryNotice::NeverAnnounced) => {
+            "Interrupted session closed. Root was never announced, so no notice goes out; now sign.".into()
+        }
+        S::AbortedBeforeCheckIn => {
+            "Ceremony aborted before anyone checked in. Root was never in use, so no \"released\" notice was sent.".into()
+        }
+        S::AbortedBeforeRootInUse => {
+            "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened.".into()
+        }
+        S::AbortedReleasing => format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", c.everyone()),
+        S::StepsNotChecked { open } => format!("{open} step(s) not checked off; they are recorded as not done."),
+        S::ConfirmClosingFirst { item } => {
+            format!("Confirm item {item} first (or abort, which records that the ceremony did not finish).")
+        }
+        S::RootNeedsAws => {
+            "Root tasks need AWS: configure aws.account_id (and credentials for the management account) in breakglass.toml.".into()
+        }
+        S::NotAnAccountId { target } => {
+            format!("`{target}` is not a 12-digit AWS account id: type the member account whose root you need.")
+        }
+        S::DrillReadOnlyTask { policy } => format!("Drills are read-only: {policy} is refused. Choose IAMAuditRootUserCredentials."),
+        S::RootOpen { duration_s } => format!("Root session open ({duration_s} s at most). Every call is recorded."),
+        S::RootFailed { error } => error.clone(),
+        S::ActionNotAllowed { action, policy } => format!("`{action}` is not allowed by {policy}."),
+        S::DrillNothingDestructive => "Drills are read-only: nothing destructive can be done.".into(),
+        S::ConfirmDestructive { action } => format!("`{action}` changes the account: {} confirm on their keys.", c.everyone()),
+        S::NotConfirmed { error } => format!("Not confirmed: {error}"),
+        S::RootDone { summary } => format!("Done: {summary}"),
+        S::RootExpired => {
+            "The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into()
+        }
+        S::RekeyQuorumShort { version, needs, can } => format!(
+            "Version {version} needs {needs} of its custodians to sign it; only {can} of them are here (custodians who stay, and newcomers). Ask another custodian who stays to join, or abort."
+        ),
+        S::RekeySigned { id, version } => format!("{id} signed version {version}."),
+        S::RekeySignFailed { id, error } => format!("{id}'s key did not sign: {error}. Touch the key when it blinks."),
+        S::RekeyRehearsed { version } => {
+            format!("DRILL: version {version} was sealed and checked, then set aside: the roster is unchanged. Now the checklist.")
+        }
+        S::RekeyInUse { version } => format!("Version {version} is in use and the runbook is sealed for it. The team is told."),
+        S::NewcomerKeyKind { serial, demo_key, demo_session } => format!(
+            "Key {serial} is {} key; this rekey needs {}.",
+            if *demo_key { "a DEMO" } else { "a hardware" },
+            if *demo_session { "DEMO keys" } else { "YubiKeys" }
+        ),
+        S::NotNewcomersKey { serial, id, expected } => {
+            format!("This key (serial {serial}) is not the one the new roster names for {id} (serial {expected}).")
+        }
+        S::EnterPin { id } => format!("{id}: enter your PIN."),
+        S::NewcomerPinLow { id } => {
+            format!("{id}'s key has 1 PIN try or none left: unblock it with the PUK (`ykman piv access unblock-pin`) first.")
+        }
+        S::NewcomerFactoryPin { id } => {
+            format!("{id}'s key still uses the factory default PIN. Set a real one with `breakglass enroll` first.")
+        }
+        S::NewcomerPinAccepted { id, version } => format!("PIN accepted for {id}. Touch the key to sign version {version}."),
+        S::NewcomerTokenError { error } => {
+            format!("{error}. The last PIN try is never spent here: unblock with the PUK, then present the key again.")
+        }
+        S::NewcomerSigned { name, id, version } => format!("{name} ({id}) proved their key and signed version {version}."),
+        S::NewcomerSignFailed { id, error } => {
+            format!("{id}'s key did not sign: {error}. Touch the key when it blinks, or present it again.")
+        }
+        S::WorkDownChecklist => "Work down the checklist: Space does the item under the cursor.".into(),
+        S::OffboardRosterChanged => "The roster no longer names them. Now the checklist: Space does the item under the cursor.".into(),
+        S::ItemUnderWay { item } => format!("Item {item} is under way: finish it first."),
+        S::ItemDone { item } => format!("Item {item} is done (recorded)."),
+        S::ConfirmItem { item, keys } => format!(
+            "{} confirm item {item} on their keys: press {} (one per custodian), then touch the key.",
+            c.everyone_cap(),
+            keys.join(", ")
+        ),
+        S::ItemFailed { item, error } => format!("Item {item} failed: {error}. Space tries it again."),
+        S::ItemsNotDone { open } => {
+            format!("{} item(s) not done ({}). Press Enter again to finish anyway: they are recorded as NOT done.", open.len(), list(open))
+        }
+        S::OffboardDone => "Offboarding done. Now sign the session log.".into(),
+        S::OffboardNotDone { open } => format!("Recorded as NOT done: item(s) {}. Now sign the session log.", list(open)),
+    }
+}
