@@ -130,13 +130,13 @@ fn a_wrong_account_is_refused_showing_both_values() {
         &mut r,
         Intent::Begin { mode: Mode::Incident, reason: "wrong account test".into(), ticket: None, scenario: Default::default() },
     );
-    let Phase::Account { failed: Some(why) } = &c.phase else { panic!("{:?}", c.phase) };
+    let Phase::Account { failed: Some(why) } = &c.phase() else { panic!("{:?}", c.phase()) };
     assert!(why.contains("123456789012") && why.contains("111111111111"), "{why}");
     let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
     assert!(journal.contains("\"refused\":true"));
     // Nothing moves on by itself; retrying checks again.
     drive(&mut c, &mut r, Intent::RetryAccount);
-    assert!(matches!(c.phase, Phase::Account { failed: Some(_) }));
+    assert!(matches!(c.phase(), Phase::Account { failed: Some(_) }));
 }
 
 #[test]
@@ -153,20 +153,20 @@ fn an_outage_stops_the_ceremony_both_acknowledge_and_the_notice_goes_out_later()
     let port = moto.port;
     moto.stop();
     check_in(&mut c, &mut r, "bob");
-    assert!(matches!(c.phase, Phase::Notify { status: breakglass::ceremony::NotifyStatus::Failed { .. }, .. }), "{:?}", c.phase);
+    assert!(matches!(c.phase(), Phase::Notify { status: breakglass::ceremony::NotifyStatus::Failed { .. }, .. }), "{:?}", c.phase());
     // Time passes: nothing moves without both acknowledgements.
     drive(&mut c, &mut r, Intent::Tick { now_s: 500 });
-    assert!(matches!(c.phase, Phase::Notify { .. }));
+    assert!(matches!(c.phase(), Phase::Notify { .. }));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
-    assert_eq!(c.phase, Phase::Runbook);
-    assert_eq!(c.pending.len(), 1);
+    assert_eq!(*c.phase(), Phase::Runbook);
+    assert_eq!(c.pending().len(), 1);
     // AWS comes back (same endpoint, same topic); the background retry delivers and records it.
     let moto2 = Moto::start_on(port);
     let (topic2, queue2) = topic_with_queue(&moto2.sdk(), "root-in-use");
     assert_eq!((topic2.as_str(), queue2.as_str()), (topic.as_str(), queue.as_str()));
     drive(&mut c, &mut r, Intent::Tick { now_s: 1000 });
-    assert!(c.pending.is_empty(), "delivered");
+    assert!(c.pending().is_empty(), "delivered");
     let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
     let kinds: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(kinds.iter().any(|e| e["kind"] == "notice.failed" && e["phase"] == "in_use"));
@@ -405,7 +405,7 @@ fn heartbeats_reach_the_queue_while_root_is_in_use() {
     );
     check_in(&mut c, &mut r, "alice");
     check_in(&mut c, &mut r, "bob");
-    assert_eq!(c.phase, Phase::Runbook);
+    assert_eq!(*c.phase(), Phase::Runbook);
     drive(&mut c, &mut r, Intent::Tick { now_s: 61 });
     let msgs = drain(&moto.sdk(), &queue);
     let phases: Vec<&str> = msgs.iter().map(|m| m["MessageAttributes"]["phase"]["Value"].as_str().unwrap()).collect();

@@ -67,7 +67,7 @@ fn to_runbook(c: &mut breakglass::ceremony::Ceremony, r: &mut Runner, mode: Mode
         drive(c, r, Intent::PinEntered(SecretString::from(breakglass::demo::pin_of(id).to_string())));
         drive(c, r, Intent::Touch);
     }
-    assert_eq!(c.phase, Phase::Runbook, "{:?} {:?}", c.phase, c.message);
+    assert_eq!(*c.phase(), Phase::Runbook, "{:?} {:?}", c.phase(), c.message());
 }
 
 fn journal(r: &Runner) -> Vec<serde_json::Value> {
@@ -83,7 +83,7 @@ fn finish(c: &mut breakglass::ceremony::Ceremony, r: &mut Runner) {
     drive(c, r, Intent::ConfirmClose);
     drive(c, r, Intent::Touch);
     drive(c, r, Intent::Touch);
-    assert_eq!(c.phase, Phase::Summary);
+    assert_eq!(*c.phase(), Phase::Summary);
     let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
     assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
 }
@@ -97,29 +97,29 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     let key = seed_root_credentials(&moto);
     to_runbook(&mut c, &mut r, Mode::Incident);
     drive(&mut c, &mut r, Intent::OpenRoot);
-    assert_eq!(c.phase, Phase::Root(RootStage::Pick));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Pick));
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::DeleteRootUserCredentials });
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready), "{:?}", c.message);
-    assert_eq!(c.root.as_ref().unwrap().expires_s, 900);
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready), "{:?}", c.message());
+    assert_eq!(c.root().as_ref().unwrap().expires_s, 900);
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
-    let audit = c.root.as_ref().unwrap().audit.clone().expect("audited");
+    let audit = c.root().as_ref().unwrap().audit.clone().expect("audited");
     assert!(audit.password);
     assert_eq!(audit.access_keys, std::slice::from_ref(&key), "the session's own key is not listed");
     // Destructive: nothing happens until both custodians confirm on their keys.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteAccessKeys));
-    assert!(matches!(c.phase, Phase::Root(RootStage::Confirm { .. })));
+    assert!(matches!(c.phase(), Phase::Root(RootStage::Confirm { .. })));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
-    assert!(matches!(c.phase, Phase::Root(RootStage::Confirm { .. })), "one confirmation is not enough");
+    assert!(matches!(c.phase(), Phase::Root(RootStage::Confirm { .. })), "one confirmation is not enough");
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready), "{:?}", c.message);
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready), "{:?}", c.message());
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
-    assert!(c.root.as_ref().unwrap().audit.as_ref().unwrap().access_keys.is_empty());
+    assert!(c.root().as_ref().unwrap().audit.as_ref().unwrap().access_keys.is_empty());
     // And the password.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteLoginProfile));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
-    assert!(!c.root.as_ref().unwrap().audit.as_ref().unwrap().password);
+    assert!(!c.root().as_ref().unwrap().audit.as_ref().unwrap().password);
     let j = journal(&r);
     let calls: Vec<&str> = j.iter().filter(|e| e["kind"] == "aws.call").map(|e| e["api"].as_str().unwrap()).collect();
     for api in ["sts:AssumeRoot", "iam:GetLoginProfile", "iam:ListAccessKeys", "iam:DeleteAccessKey", "iam:DeleteLoginProfile"] {
@@ -143,16 +143,16 @@ fn drills_refuse_destructive_tasks_and_actions() {
     drive(&mut c, &mut r, Intent::OpenRoot);
     for task in [Task::DeleteRootUserCredentials, Task::CreateRootUserPassword, Task::UnlockBucketPolicy, Task::UnlockQueuePolicy] {
         drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task });
-        assert_eq!(c.phase, Phase::Root(RootStage::Pick), "{task:?} must be refused in a drill");
-        assert!(matches!(said(&c), Some(Say::DrillReadOnlyTask { .. })), "{:?}", c.message);
+        assert_eq!(*c.phase(), Phase::Root(RootStage::Pick), "{task:?} must be refused in a drill");
+        assert!(matches!(said(&c), Some(Say::DrillReadOnlyTask { .. })), "{:?}", c.message());
     }
     assert!(!journal(&r).iter().any(|e| e["kind"] == "aws.call"), "nothing was even attempted");
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::AuditRootUserCredentials });
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteAccessKeys));
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
-    assert!(c.root.as_ref().unwrap().audit.is_some());
+    assert!(c.root().as_ref().unwrap().audit.is_some());
     finish(&mut c, &mut r);
 }
 
@@ -166,17 +166,17 @@ fn the_session_expires_and_is_re_assumed() {
     drive(&mut c, &mut r, Intent::Tick { now_s: 100 });
     drive(&mut c, &mut r, Intent::OpenRoot);
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::AuditRootUserCredentials });
-    assert_eq!(c.root.as_ref().unwrap().expires_s, 1000);
+    assert_eq!(c.root().as_ref().unwrap().expires_s, 1000);
     drive(&mut c, &mut r, Intent::Tick { now_s: 999 });
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
     drive(&mut c, &mut r, Intent::Tick { now_s: 1000 });
-    assert_eq!(c.phase, Phase::Root(RootStage::Expired));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Expired));
     // Nothing can be done on an expired session.
     drive(&mut c, &mut r, Intent::RootAct(Action::Audit));
-    assert_eq!(c.phase, Phase::Root(RootStage::Expired));
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Expired));
     drive(&mut c, &mut r, Intent::ReAssume);
-    assert_eq!(c.phase, Phase::Root(RootStage::Ready));
-    assert_eq!(c.root.as_ref().unwrap().expires_s, 1900);
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
+    assert_eq!(c.root().as_ref().unwrap().expires_s, 1900);
     assert_eq!(journal(&r).iter().filter(|e| e["kind"] == "aws.call" && e["api"] == "sts:AssumeRoot").count(), 2);
 }
 
@@ -202,20 +202,20 @@ fn unlock_a_bucket_and_a_queue_locked_by_their_policies() {
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::UnlockBucketPolicy });
     // An action of another task is refused.
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
-    assert!(matches!(said(&c), Some(Say::ActionNotAllowed { .. })), "{:?}", c.message);
+    assert!(matches!(said(&c), Some(Say::ActionNotAllowed { .. })), "{:?}", c.message());
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteBucketPolicy { bucket: "locked-bucket".into() }));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
     assert!(
         matches!(said(&c), Some(Say::RootDone { summary }) if summary.contains("bucket policy of locked-bucket deleted")),
         "{:?}",
-        c.message
+        c.message()
     );
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::UnlockQueuePolicy });
     drive(&mut c, &mut r, Intent::RootAct(Action::DeleteQueuePolicy { queue_url: queue.clone() }));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(1) });
-    assert!(matches!(said(&c), Some(Say::RootDone { summary }) if summary.contains("queue policy")), "{:?}", c.message);
+    assert!(matches!(said(&c), Some(Say::RootDone { summary }) if summary.contains("queue policy")), "{:?}", c.message());
     // The emulator keeps one root session at a time: take a fresh one to look.
     let sdk = member_root_sdk(&moto);
     rt().block_on(async {
@@ -244,7 +244,7 @@ fn root_password_recovery_can_be_allowed() {
     to_runbook(&mut c, &mut r, Mode::Incident);
     drive(&mut c, &mut r, Intent::OpenRoot);
     drive(&mut c, &mut r, Intent::AssumeRoot { target: "12345".into(), task: Task::CreateRootUserPassword });
-    assert!(matches!(said(&c), Some(Say::NotAnAccountId { .. })), "{:?}", c.message);
+    assert!(matches!(said(&c), Some(Say::NotAnAccountId { .. })), "{:?}", c.message());
     drive(&mut c, &mut r, Intent::AssumeRoot { target: MEMBER.into(), task: Task::CreateRootUserPassword });
     drive(&mut c, &mut r, Intent::RootAct(Action::CreateLoginProfile));
     drive(&mut c, &mut r, Intent::Acknowledge { who: SlotIx(0) });

@@ -25,7 +25,7 @@ fn script(c: &breakglass::ceremony::Ceremony, r: &mut breakglass::session::Runne
         1 | 4 => r.present(serials[(step - 1) / 3]),
         2 | 5 => Intent::PinEntered(SecretString::from(pins[(step - 2) / 3].to_string())),
         3 | 6 => Intent::Touch,
-        7..=19 if step - 7 < c.done.len() => Intent::ToggleStep(step - 7),
+        7..=19 if step - 7 < c.done().len() => Intent::ToggleStep(step - 7),
         20 => Intent::FinishRunbook,
         21..=24 => Intent::ToggleClosing(step - 21),
         25 => Intent::ConfirmClose,
@@ -222,7 +222,7 @@ fn an_aborted_session_is_recorded_and_still_signed() {
     drive(&mut c, &mut r, Intent::ConfirmAbort);
     drive(&mut c, &mut r, Intent::Touch);
     drive(&mut c, &mut r, Intent::Touch);
-    assert_eq!(c.phase, Phase::Summary);
+    assert_eq!(*c.phase(), Phase::Summary);
     let rep = verify(&r.dir);
     assert_eq!(rep.status, Status::Valid, "{:?}", rep.problems);
     assert_eq!(rep.outcome.as_deref(), Some("aborted"));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use breakglass::ceremony::{Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, Say, SignStage, Tone};
+use breakglass::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, Say, SessionInfo, SignStage, Tone};
 use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::{Entry, Labels, Written};
 use breakglass::notice::{Delivery, Phase as NP};
@@ -64,13 +64,21 @@ fn check_in(c: &mut breakglass::ceremony::Ceremony, i: usize) -> Vec<Effect> {
 }
 
 fn to_runbook(mode: Mode) -> breakglass::ceremony::Ceremony {
-    let mut c = ceremony(true);
+    to_runbook_on(mode, info(true))
+}
+
+fn to_runbook_on(mode: Mode, info: SessionInfo) -> breakglass::ceremony::Ceremony {
+    let mut c = Ceremony::new(info, people());
     begin(&mut c, mode);
+    if matches!(c.phase(), Phase::Account { .. }) {
+        // With AWS configured, the account is checked before anyone checks in.
+        c.advance(Intent::AccountChecked(Ok(("123456789012".into(), "arn:aws:iam::123456789012:user/ops".into()))));
+    }
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m1".into() }) });
     c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
-    assert_eq!(c.phase, Phase::Runbook);
+    assert_eq!(*c.phase(), Phase::Runbook);
     c
 }
 
@@ -79,8 +87,8 @@ fn setup_needs_a_reason() {
     let mut c = ceremony(true);
     let fx = c.advance(Intent::Begin { mode: Mode::Incident, reason: "  ".into(), ticket: None, scenario: Default::default() });
     assert!(fx.is_empty());
-    assert_eq!(c.phase, Phase::Setup);
-    assert_eq!(c.message.as_ref().map(|m| m.tone.clone()), Some(Tone::Refusal));
+    assert_eq!(*c.phase(), Phase::Setup);
+    assert_eq!(c.message().as_ref().map(|m| m.tone.clone()), Some(Tone::Refusal));
 }
 
 #[test]
@@ -92,7 +100,7 @@ fn begin_opens_the_session_and_asks_for_custodian_1() {
     assert_eq!(*labels, Labels { mode: "incident", demo: true });
     assert_eq!(ticket.as_deref(), Some("INC-42"));
     assert_eq!(session_id, SID);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
 }
 
 #[test]
@@ -101,7 +109,7 @@ fn a_key_not_on_the_roster_is_refused_and_journalled() {
     begin(&mut c, Mode::Incident);
     let fx = c.advance(seen(99999999, 3));
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
     assert_eq!(said(&c), Some(&Say::NotOnRoster { serial: 99999999 }));
 }
 
@@ -110,12 +118,12 @@ fn a_hardware_key_in_the_demo_and_a_demo_key_in_a_real_ceremony_are_refused() {
     let mut c = ceremony(true);
     begin(&mut c, Mode::Incident);
     c.advance(Intent::KeySeen { serial: 10000001, model: "YubiKey 5".into(), demo: false, retries: Ok(3), nonce: "1".into() });
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
     let mut real = ceremony(false);
     begin(&mut real, Mode::Incident);
     real.advance(seen(10000001, 3));
-    assert_eq!(real.phase, Phase::CheckIn(KeyStage::AwaitKey));
-    assert!(matches!(said(&real), Some(Say::KeyKindMismatch { demo_key: true, .. })), "{:?}", real.message);
+    assert_eq!(*real.phase(), Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(matches!(said(&real), Some(Say::KeyKindMismatch { demo_key: true, .. })), "{:?}", real.message());
 }
 
 #[test]
@@ -123,11 +131,11 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     let mut c = ceremony(true);
     begin(&mut c, Mode::Incident);
     c.advance(seen(10000001, 3));
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 3, custodian: RosterIx(0), .. })));
+    assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::AwaitPin { retries: 3, custodian: RosterIx(0), .. })));
     assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::Working { .. })));
+    assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::Working { .. })));
     assert!(c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) }).is_empty());
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitTouch { .. })));
+    assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::AwaitTouch { .. })));
     let fx = c.advance(Intent::Touch);
     let Effect::Attest { message, namespace, serial, .. } = &fx[0] else { panic!("expected Attest, got {fx:?}") };
     assert_eq!(message, &format!("breakglass-checkin:{SID}:00ff"));
@@ -137,8 +145,8 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     assert_eq!(kinds(&fx), ["custodian.verified"]);
     let Effect::Journal { entry: Entry::CustodianVerified { custodian, sshsig, slot, .. }, .. } = &fx[0] else { unreachable!() };
     assert_eq!((custodian.as_str(), sshsig.as_str(), *slot), ("alice", "sig", 1));
-    assert_eq!(c.checked.len(), 1);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(c.checked().len(), 1);
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
 }
 
 #[test]
@@ -149,20 +157,20 @@ fn wrong_pins_count_down_and_the_last_try_is_never_spent() {
     c.advance(pin());
     let fx = c.advance(Intent::PinChecked { serial: 10000002, result: Err(TokenError::WrongPin { retries_left: 2 }) });
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { retries: 2, .. })));
+    assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::AwaitPin { retries: 2, .. })));
     assert_eq!(said(&c), Some(&Say::WrongPin { retries_left: 2 }));
     c.advance(pin());
     c.advance(Intent::PinChecked { serial: 10000002, result: Err(TokenError::WrongPin { retries_left: 1 }) });
     // One try left: back to the key prompt, the PIN is not asked for again.
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
     assert_eq!(said(&c), Some(&Say::WrongPinLastTry { retries_left: 1 }));
     // Presenting that key again is refused up front.
     let fx = c.advance(seen(10000002, 1));
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
     let fx = c.advance(seen(10000002, 0));
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert!(matches!(said(&c), Some(Say::PinBlocked { .. })), "{:?}", c.message);
+    assert!(matches!(said(&c), Some(Say::PinBlocked { .. })), "{:?}", c.message());
 }
 
 #[test]
@@ -172,9 +180,9 @@ fn the_same_custodian_or_key_twice_is_refused() {
     check_in(&mut c, 0);
     let fx = c.advance(seen(10000001, 3));
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
-    assert!(matches!(said(&c), Some(Say::AlreadyCheckedIn { slot: SlotIx(1), .. })), "{:?}", c.message);
-    assert_eq!(c.checked.len(), 1);
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
+    assert!(matches!(said(&c), Some(Say::AlreadyCheckedIn { slot: SlotIx(1), .. })), "{:?}", c.message());
+    assert_eq!(c.checked().len(), 1);
 }
 
 #[test]
@@ -190,7 +198,7 @@ fn a_failed_challenge_signature_refuses_the_custodian() {
         result: Err("made by a key that is not this custodian's key in the trusted roster".into()),
     });
     assert_eq!(kinds(&fx), ["custodian.refused"]);
-    assert!(c.checked.is_empty());
+    assert!(c.checked().is_empty());
 }
 
 #[test]
@@ -200,7 +208,7 @@ fn two_custodians_trigger_the_root_in_use_notice_then_unsealing() {
     check_in(&mut c, 0);
     let fx = check_in(&mut c, 2);
     assert_eq!(kinds(&fx), ["custodian.verified", "SendNotice"]);
-    assert_eq!(c.phase, Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
+    assert_eq!(*c.phase(), Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
     let fx =
         c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m-1".into() }) });
     assert_eq!(kinds(&fx), ["notice.sent", "Unseal"]);
@@ -226,11 +234,11 @@ fn an_undelivered_notice_needs_both_custodians_signed_acknowledgement() {
     assert_eq!(kinds(&fx), ["notice.acknowledged"]);
     // The same custodian twice does not count twice.
     assert!(c.advance(Intent::Acknowledge { who: SlotIx(0) }).is_empty());
-    assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }));
+    assert!(matches!(c.phase(), Phase::Notify { status: NotifyStatus::Failed { .. }, .. }));
     c.advance(Intent::Acknowledge { who: SlotIx(1) });
     let fx = c.advance(Intent::Attested { custodian: RosterIx(1), result: Ok("s".into()) });
     assert_eq!(kinds(&fx), ["notice.acknowledged", "Unseal"]);
-    assert_eq!(c.degraded.len(), 1);
+    assert_eq!(c.degraded().len(), 1);
 }
 
 #[test]
@@ -241,7 +249,7 @@ fn retrying_a_failed_notice_sends_it_again() {
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("down".into()) });
     assert_eq!(kinds(&c.advance(Intent::RetryNotice)), ["SendNotice"]);
-    assert_eq!(c.phase, Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
+    assert_eq!(*c.phase(), Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
 }
 
 #[test]
@@ -262,12 +270,12 @@ fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
     let fx = c.advance(Intent::ToggleStep(0));
     assert_eq!(kinds(&fx), ["step.done"]);
     let Effect::Journal { entry, labels } = &fx[0] else { unreachable!() };
-    assert_eq!(*entry, Entry::StepDone { step: 1, of: c.done.len() as u64 });
-    let text = c.runbook.as_ref().unwrap().steps[0].text.clone();
+    assert_eq!(*entry, Entry::StepDone { step: 1, of: c.done().len() as u64 });
+    let text = c.runbook().as_ref().unwrap().steps[0].text.clone();
     assert!(!serde_json::to_string(&entry.fields(*labels)).unwrap().contains(&text), "step text leaked into the journal");
     assert_eq!(kinds(&c.advance(Intent::ToggleStep(0))), ["step.undone"]);
     assert_eq!(kinds(&c.advance(Intent::Note { step: Some(1), text: "case 1234".into() })), ["note"]);
-    assert_eq!(c.notes[1], ["case 1234"]);
+    assert_eq!(c.notes()[1], ["case 1234"]);
     let fx = c.advance(Intent::Reveal(0));
     assert_eq!(kinds(&fx), ["secret.revealed"]);
     let Effect::Journal { entry, labels } = &fx[0] else { unreachable!() };
@@ -277,8 +285,8 @@ fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
     assert!(c.advance(Intent::Reveal(0)).is_empty());
     assert!(c.advance(Intent::ToggleStep(999)).is_empty());
     assert!(c.advance(Intent::FinishRunbook).is_empty());
-    assert_eq!(c.phase, Phase::Closing);
-    assert!(c.revealed.iter().all(|r| !r), "secrets are masked again when leaving the runbook");
+    assert_eq!(*c.phase(), Phase::Closing);
+    assert!(c.revealed().iter().all(|r| !r), "secrets are masked again when leaving the runbook");
 }
 
 #[test]
@@ -286,43 +294,43 @@ fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     let mut c = to_runbook(Mode::Incident);
     c.advance(Intent::FinishRunbook);
     assert!(kinds(&c.advance(Intent::ConfirmClose)).is_empty());
-    assert_eq!(c.message.as_ref().unwrap().tone, Tone::Refusal);
+    assert_eq!(c.message().as_ref().unwrap().tone, Tone::Refusal);
     for i in 0..breakglass::ceremony::CLOSING.len() {
         assert_eq!(kinds(&c.advance(Intent::ToggleClosing(i))), ["closing.checked"]);
     }
     let fx = c.advance(Intent::ConfirmClose);
     assert_eq!(kinds(&fx), ["session.closed", "SendNotice"]);
-    assert_eq!(c.outcome, Some(Outcome::Closed));
+    assert_eq!(c.outcome(), Some(Outcome::Closed));
     let fx =
         c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m2".into() }) });
     assert_eq!(kinds(&fx), ["notice.sent"]);
-    assert_eq!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
+    assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
     assert_eq!(kinds(&c.advance(Intent::Touch)), ["SignJournal"]);
     c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Err("key removed".into()) });
-    assert!(matches!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::Failed(_) }));
+    assert!(matches!(c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::Failed(_) }));
     c.advance(Intent::Touch);
     c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
-    assert_eq!(c.phase, Phase::Sign { who: SlotIx(1), stage: SignStage::AwaitTouch });
+    assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(1), stage: SignStage::AwaitTouch });
     c.advance(Intent::Touch);
     // A result for the wrong custodian changes nothing.
     c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
-    assert_eq!(c.phase, Phase::Sign { who: SlotIx(1), stage: SignStage::Working });
+    assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(1), stage: SignStage::Working });
     let fx = c.advance(Intent::SessionSigned { custodian: RosterIx(1), result: Ok(()) });
     assert_eq!(kinds(&fx), ["Finish"]);
-    assert_eq!(c.phase, Phase::Summary);
-    assert_eq!(c.signed, ["alice", "bob"]);
+    assert_eq!(*c.phase(), Phase::Summary);
+    assert_eq!(*c.signed(), ["alice", "bob"]);
 }
 
 #[test]
 fn abort_asks_first_and_can_be_cancelled() {
     let mut c = to_runbook(Mode::Incident);
     assert!(c.advance(Intent::RequestAbort).is_empty());
-    assert!(c.confirm_abort);
+    assert!(c.confirm_abort());
     // While asking, nothing else happens.
     assert!(c.advance(Intent::ToggleStep(0)).is_empty());
     c.advance(Intent::CancelAbort);
-    assert!(!c.confirm_abort);
-    assert_eq!(c.phase, Phase::Runbook);
+    assert!(!c.confirm_abort());
+    assert_eq!(*c.phase(), Phase::Runbook);
 }
 
 #[test]
@@ -375,11 +383,11 @@ fn abort_at_every_step_is_journalled_released_when_announced_and_signed() {
         let mut c = make();
         c.advance(Intent::RequestAbort);
         let fx = c.advance(Intent::ConfirmAbort);
-        assert_eq!(c.outcome, Some(Outcome::Aborted), "at {name}");
+        assert_eq!(c.outcome(), Some(Outcome::Aborted), "at {name}");
         if name.starts_with("check-in") {
             // Root was never announced as in use: nothing is released, and the screen says so.
             assert_eq!(kinds(&fx), ["session.aborted"], "at {name}");
-            assert!(matches!(said(&c), Some(Say::AbortedBeforeCheckIn | Say::AbortedBeforeRootInUse)), "at {name}: {:?}", c.message);
+            assert!(matches!(said(&c), Some(Say::AbortedBeforeCheckIn | Say::AbortedBeforeRootInUse)), "at {name}: {:?}", c.message());
         } else {
             assert_eq!(kinds(&fx), ["session.aborted", "SendNotice"], "at {name}");
             let fx = c.advance(Intent::NoticeDone {
@@ -389,10 +397,10 @@ fn abort_at_every_step_is_journalled_released_when_announced_and_signed() {
             assert_eq!(kinds(&fx), ["notice.sent"], "at {name}");
         }
         if signers == 0 {
-            assert_eq!(c.phase, Phase::Summary, "at {name}: nobody to sign");
+            assert_eq!(*c.phase(), Phase::Summary, "at {name}: nobody to sign");
         } else {
-            assert_eq!(c.phase, Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch }, "at {name}");
-            assert_eq!(c.checked.len(), signers, "at {name}");
+            assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch }, "at {name}");
+            assert_eq!(c.checked().len(), signers, "at {name}");
         }
     }
 }
@@ -402,7 +410,7 @@ fn abort_before_starting_records_nothing() {
     let mut c = ceremony(true);
     c.advance(Intent::RequestAbort);
     assert!(c.advance(Intent::ConfirmAbort).is_empty());
-    assert_eq!(c.phase, Phase::Quit);
+    assert_eq!(*c.phase(), Phase::Quit);
 }
 
 #[test]
@@ -415,15 +423,15 @@ fn abort_while_signing_does_not_undo_the_close() {
     c.advance(Intent::ConfirmClose);
     c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "o".into(), message_id: "m".into() }) });
     c.advance(Intent::RequestAbort);
-    assert!(!c.confirm_abort);
-    assert_eq!(c.outcome, Some(Outcome::Closed));
+    assert!(!c.confirm_abort());
+    assert_eq!(c.outcome(), Some(Outcome::Closed));
 }
 
 #[test]
 fn a_journal_failure_halts_everything() {
     let mut c = to_runbook(Mode::Incident);
     c.advance(Intent::JournalFailed("No space left on device".into()));
-    assert!(matches!(c.phase, Phase::Halted(ref why) if why.contains("No space left")));
+    assert!(matches!(c.phase(), Phase::Halted(why) if why.contains("No space left")));
     assert!(c.advance(Intent::ToggleStep(0)).is_empty());
     assert!(c.advance(Intent::ConfirmAbort).is_empty());
 }
@@ -439,7 +447,7 @@ fn drill_mode_marks_every_journal_entry() {
             assert_eq!(labels.mode, "drill", "{}", entry.kind());
         }
     }
-    assert_eq!(c.mode.label(), "DRILL");
+    assert_eq!(c.mode().label(), "DRILL");
 }
 
 #[test]
@@ -447,14 +455,13 @@ fn journal_results_update_the_status_line_and_start_time() {
     let mut c = ceremony(true);
     let w = Written { seq: 0, kind: "session.opened".into(), ts: "2026-11-25T03:00:00.000Z".into(), head: [7; 32] };
     assert!(c.advance(Intent::Journaled(w.clone())).is_empty());
-    assert_eq!(c.last, Some(w));
-    assert_eq!(c.started_ts.as_deref(), Some("2026-11-25T03:00:00.000Z"));
+    assert_eq!(*c.last(), Some(w));
+    assert_eq!(c.started_ts().as_deref(), Some("2026-11-25T03:00:00.000Z"));
 }
 
 #[test]
 fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
-    let mut c = ceremony(true);
-    c.info.heartbeat_s = 900;
+    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people());
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
@@ -464,7 +471,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     assert!(c.advance(Intent::Tick { now_s: 999 }).is_empty(), "not yet");
     assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
     // A heartbeat does not take the screen: the runbook stays.
-    assert_eq!(c.phase, Phase::Runbook);
+    assert_eq!(*c.phase(), Phase::Runbook);
     let fx =
         c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Ok(Delivery { channel: "sns".into(), message_id: "hb1".into() }) });
     assert_eq!(kinds(&fx), ["notice.sent"]);
@@ -473,7 +480,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     c.advance(Intent::Tick { now_s: 1900 });
     let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Err("throttled".into()) });
     assert_eq!(kinds(&fx), ["notice.failed"]);
-    assert_eq!(c.phase, Phase::Runbook);
+    assert_eq!(*c.phase(), Phase::Runbook);
     c.advance(Intent::FinishRunbook);
     for i in 0..breakglass::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
@@ -491,13 +498,13 @@ fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
     let fx = c.advance(Intent::Reveal(0));
     gate.sent(&fx);
     gate.update(&c);
-    assert!(c.revealed[0]);
-    assert!(!gate.shown().revealed[0], "shown before the journal confirmed it");
+    assert!(c.revealed()[0]);
+    assert!(!gate.shown().revealed()[0], "shown before the journal confirmed it");
     let w = Written { seq: 9, kind: "secret.revealed".into(), ts: "2026-11-25T03:00:09.000Z".into(), head: [1; 32] };
     gate.result(&Intent::Journaled(w.clone()));
     c.advance(Intent::Journaled(w));
     gate.update(&c);
-    assert!(gate.shown().revealed[0], "shown once recorded");
+    assert!(gate.shown().revealed()[0], "shown once recorded");
     // A failed write: the screen goes to the halted state with the secret masked, never revealed.
     let mut c = to_runbook(Mode::Incident);
     let mut gate = ScreenGate::new(&c);
@@ -508,14 +515,14 @@ fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
     gate.result(&failed);
     c.advance(failed);
     gate.update(&c);
-    assert!(matches!(gate.shown().phase, Phase::Halted(_)));
-    assert!(gate.shown().revealed.iter().all(|r| !r));
+    assert!(matches!(gate.shown().phase(), Phase::Halted(_)));
+    assert!(gate.shown().revealed().iter().all(|r| !r));
 }
 
 #[test]
 fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     let mut c = ceremony(true);
-    c.recovering = Some(breakglass::ceremony::Recovery {
+    c.recover_from(breakglass::ceremony::Recovery {
         entries: 6,
         last_ts: "2026-11-25T03:00:05.000Z".into(),
         partial_tail: None,
@@ -542,7 +549,7 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
         unreachable!()
     };
     assert_eq!((*steps_done, *recovered), (4, true), "the steps done before the interruption are counted");
-    assert_eq!(c.outcome, Some(Outcome::Aborted));
+    assert_eq!(c.outcome(), Some(Outcome::Aborted));
 }
 
 /// Keys pulled out, and keys that cannot be seen at all (PC/SC stopped): both pause the ceremony
@@ -561,19 +568,19 @@ fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
         assert_eq!(kinds(&fx), ["custodian.key_removed"]);
         let Effect::Journal { entry: Entry::CustodianKeyRemoved { why, .. }, .. } = &fx[0] else { unreachable!() };
         assert_eq!(why.is_some(), unreachable, "{why:?}");
-        assert_eq!(c.removed, [10000001]);
-        assert_eq!(c.message.as_ref().unwrap().tone, Tone::Refusal);
+        assert_eq!(*c.removed(), [10000001]);
+        assert_eq!(c.message().as_ref().unwrap().tone, Tone::Refusal);
         // Nothing moves while paused, and a repeated report journals nothing new.
         assert!(c.advance(seen(10000002, 3)).is_empty());
-        assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey));
+        assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
         assert!(c.advance(Intent::KeysPresent(vec![])).is_empty());
         let fx = c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
         assert_eq!(kinds(&fx), ["custodian.key_returned"]);
-        assert_eq!(c.reauth, [SlotIx(0)]);
+        assert_eq!(*c.reauth(), [SlotIx(0)]);
         assert_eq!(kinds(&c.advance(pin())), ["VerifyPin"]);
         let fx = c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
         assert_eq!(kinds(&fx), ["custodian.reauthenticated"]);
-        assert!(c.reauth.is_empty() && c.removed.is_empty());
+        assert!(c.reauth().is_empty() && c.removed().is_empty());
     }
 }
 
@@ -596,7 +603,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 3);
-    assert_eq!(c.phase, Phase::CheckIn(KeyStage::AwaitKey), "two of three is not a quorum");
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey), "two of three is not a quorum");
     assert_eq!(c.rail()[c.rail_index()], "Custodian 3");
     let fx = check_in(&mut c, 4);
     assert!(kinds(&fx).contains(&"SendNotice"), "{:?}", kinds(&fx));
@@ -604,12 +611,12 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     // The notice fails: going on needs all three acknowledgements.
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("SNS is down".into()) });
     for who in 0..3 {
-        assert!(matches!(c.phase, Phase::Notify { status: NotifyStatus::Failed { .. }, .. }), "{who}: {:?}", c.phase);
+        assert!(matches!(c.phase(), Phase::Notify { status: NotifyStatus::Failed { .. }, .. }), "{who}: {:?}", c.phase());
         c.advance(Intent::Acknowledge { who: SlotIx(who) });
         c.advance(Intent::Touch);
         c.advance(Intent::Attested { custodian: RosterIx([0, 3, 4][who]), result: Ok("-----BEGIN SSH SIGNATURE-----".into()) });
     }
-    assert!(matches!(c.phase, Phase::Unseal { .. }), "{:?} {:?}", c.phase, c.message);
+    assert!(matches!(c.phase(), Phase::Unseal { .. }), "{:?} {:?}", c.phase(), c.message());
     assert_eq!(said(&c), Some(&Say::AcknowledgedGoingOn));
     assert!(breakglass::words::words(&Say::AcknowledgedGoingOn, &c).starts_with("All 3 custodians acknowledged"));
 }
@@ -620,8 +627,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
 #[test]
 fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     use breakglass::ceremony::{Posture, PostureWhen};
-    let mut c = to_runbook(Mode::Incident);
-    c.info.aws = true;
+    let mut c = to_runbook_on(Mode::Incident, SessionInfo { aws: true, ..info(true) });
     let start = Posture {
         account: "123456789012".into(),
         checks: vec![("iam_root_mfa_enabled".into(), "PASS".into(), "root has MFA".into())],
@@ -659,7 +665,7 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     assert!(note.contains("lag"));
     // Released, now signing: a late result is not journalled.
     c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
-    assert!(matches!(c.phase, Phase::Sign { .. }), "{:?}", c.phase);
+    assert!(matches!(c.phase(), Phase::Sign { .. }), "{:?}", c.phase());
     assert!(c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close) }).is_empty());
 }
 
@@ -669,7 +675,7 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
 fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only() {
     use breakglass::ceremony::{OffItem, Offboard};
     let mut c = ceremony(true);
-    c.offboard = Some(Offboard {
+    c.plan_offboard(Offboard {
         person: "mallory".into(),
         target_s: 900,
         items: vec![OffItem::people("Rotate root's password")],
@@ -682,9 +688,9 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
     assert!(kinds(&fx).contains(&"Unseal"), "{:?}", kinds(&fx));
     let rb = "# Runbook\n\n## Recover root\n\n- [ ] Open the console\n\n## Offboarding an administrator\n\n- [ ] Revoke the VPN certificate of the departing admin\n";
     let fx = c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(rb)))));
-    assert_eq!(c.phase, Phase::Offboard);
+    assert_eq!(*c.phase(), Phase::Offboard);
     assert!(!format!("{fx:?}").contains("VPN"), "runbook text in the journal: {fx:?}");
-    let o = c.offboard.as_ref().unwrap();
+    let o = c.offboard().as_ref().unwrap();
     assert_eq!(o.items.len(), 2);
     assert_eq!(o.items[1].what, "Runbook step 2: Revoke the VPN certificate of the departing admin");
     let fx = c.advance(Intent::OffboardDo(1));
@@ -693,9 +699,9 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
     assert!(!format!("{fx:?}").contains("VPN"), "{fx:?}");
     // Item 1 is still open: one Enter asks, a second finishes (it is recorded as not done), and
     // the Debug output of the checklist never shows the runbook's text.
-    assert!(!format!("{:?}", c.offboard).contains("VPN"));
+    assert!(!format!("{:?}", c.offboard()).contains("VPN"));
     let fx = c.advance(Intent::OffboardFinish);
-    assert!(fx.is_empty() && said(&c) == Some(&Say::ItemsNotDone { open: vec![1] }), "{:?}", c.message);
+    assert!(fx.is_empty() && said(&c) == Some(&Say::ItemsNotDone { open: vec![1] }), "{:?}", c.message());
     let fx = c.advance(Intent::OffboardFinish);
     assert!(kinds(&fx).contains(&"offboard.finished") && kinds(&fx).contains(&"session.closed"), "{:?}", kinds(&fx));
     assert!(format!("{fx:?}").contains("not_done"));
@@ -710,7 +716,7 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
         target: "login-profile".into(),
         ..OffItem::people("Delete the console password")
     };
-    c.offboard = Some(Offboard {
+    c.plan_offboard(Offboard {
         person: "mallory".into(),
         target_s: 900,
         items: vec![item],
@@ -735,5 +741,5 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
     assert_eq!(kinds(&fx), ["offboard.confirmed", "offboard.applying", "OffboardApply"]);
     let fx = c.advance(Intent::OffboardApplied { item: 0, result: Ok((Some("req-1".into()), None)) });
     assert_eq!(kinds(&fx), ["offboard.applied"]);
-    assert!(matches!(c.offboard.as_ref().unwrap().items[0].state, OffState::Done { .. }));
+    assert!(matches!(c.offboard().as_ref().unwrap().items[0].state, OffState::Done { .. }));
 }

@@ -480,8 +480,8 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
         let outside = breakglass::session::Outside::outbox(d.path().join("outbox"));
         let (mut c, mut r) = breakglass::demo::setup_offboard(d.path(), clock, outside, items, job, rehearsal).unwrap();
         breakglass::demo::play_offboard(&mut c, &mut r, "carol leaves");
-        assert_eq!(c.phase, Phase::Summary, "{:?}", c.message);
-        let o = c.offboard.as_ref().unwrap();
+        assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
+        let o = c.offboard().as_ref().unwrap();
         assert_eq!(o.done(), o.items.len(), "{:?}", o.items);
         let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
         let count = |kind: &str| journal.lines().filter(|l| l.contains(&format!("\"kind\":\"{kind}\""))).count();

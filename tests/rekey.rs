@@ -466,31 +466,31 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
     let pin = |id: &str| Intent::PinEntered(secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string()));
     // Only REKEY mode runs a rekey.
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Incident, reason: "x".into(), ticket: None, scenario: Default::default() });
-    assert_eq!(c.phase, Phase::Setup);
+    assert_eq!(*c.phase(), Phase::Setup);
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
         present(&mut c, &mut r, serial);
         drive(&mut c, &mut r, pin(id));
         drive(&mut c, &mut r, Intent::Touch);
     }
-    assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review));
+    assert_eq!(*c.phase(), Phase::Rekey(RekeyStage::Review));
     drive(&mut c, &mut r, Intent::RekeyGo);
     // carol's key is not the newcomer's: refused, journalled, nothing signed.
     present(&mut c, &mut r, 10000003);
-    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Newcomer { .. })));
-    assert!(matches!(said(&c), Some(Say::NotNewcomersKey { id, .. }) if id == "dave"), "{:?}", c.message);
+    assert!(matches!(c.phase(), Phase::Rekey(RekeyStage::Newcomer { .. })));
+    assert!(matches!(said(&c), Some(Say::NotNewcomersKey { id, .. }) if id == "dave"), "{:?}", c.message());
     present(&mut c, &mut r, 10000004);
     drive(&mut c, &mut r, pin("dave"));
     drive(&mut c, &mut r, Intent::Touch);
-    assert!(matches!(c.phase, Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), .. })), "{:?}", c.phase);
-    assert_eq!(c.rekey.as_ref().unwrap().signed, ["dave"]);
+    assert!(matches!(c.phase(), Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), .. })), "{:?}", c.phase());
+    assert_eq!(c.rekey().as_ref().unwrap().signed, ["dave"]);
 
     // Removing bob while alice and bob are the ones here: version 2 (alice, carol) needs two of
     // its own custodians and only alice is here: the rekey cannot go on.
     let d2 = tempfile::tempdir().unwrap();
     let (mut c, mut r) = breakglass::demo::setup_rekey(d2.path(), clock, Outside::outbox(d2.path().join("outbox"))).unwrap();
     let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &Change { remove: vec!["bob".into()], ..Default::default() }).unwrap();
-    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "bob leaves".into(), ticket: None, scenario: Default::default() });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
         present(&mut c, &mut r, serial);
@@ -498,8 +498,8 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
         drive(&mut c, &mut r, Intent::Touch);
     }
     drive(&mut c, &mut r, Intent::RekeyGo);
-    assert_eq!(c.phase, Phase::Rekey(RekeyStage::Review));
-    assert!(matches!(said(&c), Some(Say::RekeyQuorumShort { needs: 2, .. })), "{:?}", c.message);
+    assert_eq!(*c.phase(), Phase::Rekey(RekeyStage::Review));
+    assert!(matches!(said(&c), Some(Say::RekeyQuorumShort { needs: 2, .. })), "{:?}", c.message());
 }
 
 #[test]

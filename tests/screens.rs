@@ -4,7 +4,7 @@
 
 mod common;
 
-use breakglass::ceremony::{Ceremony, Intent, Mode};
+use breakglass::ceremony::{Ceremony, Intent, Mode, Phase, SessionInfo};
 use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::Written;
 use breakglass::notice::{Delivery, Phase as NP};
@@ -18,9 +18,9 @@ use secrecy::SecretString;
 use std::sync::Arc;
 
 fn view(c: &Ceremony) -> View {
-    let keys = c.roster.iter().map(|p| KeyListing { serial: p.serial, model: "DEMO software key".into() }).collect();
+    let keys = c.roster().iter().map(|p| KeyListing { serial: p.serial, model: "DEMO software key".into() }).collect();
     let mut v = View::new(Mode::Incident, String::new(), keys, false);
-    v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), breakglass::demo::pin_of(&p.id).to_string())).collect();
+    v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), breakglass::demo::pin_of(&p.id).to_string())).collect();
     v
 }
 
@@ -45,7 +45,16 @@ fn journaled(c: &mut Ceremony, seq: u64, kind: &str) {
 }
 
 fn begun(mode: Mode) -> Ceremony {
-    let mut c = ceremony(true);
+    begun_on(mode, info(true))
+}
+
+/// A DEMO ceremony with AWS configured.
+fn aws_info() -> SessionInfo {
+    SessionInfo { aws: true, ..info(true) }
+}
+
+fn begun_on(mode: Mode, info: SessionInfo) -> Ceremony {
+    let mut c = Ceremony::new(info, people());
     c.advance(Intent::Begin {
         mode,
         reason: "root e-mail changed by a former admin".into(),
@@ -53,6 +62,10 @@ fn begun(mode: Mode) -> Ceremony {
         scenario: Default::default(),
     });
     journaled(&mut c, 0, "session.opened");
+    if matches!(c.phase(), Phase::Account { .. }) {
+        // With AWS configured, the account is checked before anyone checks in.
+        c.advance(Intent::AccountChecked(Ok(("123456789012".into(), "arn:aws:iam::123456789012:user/ops".into()))));
+    }
     c
 }
 
@@ -67,12 +80,16 @@ fn check_in(c: &mut Ceremony, i: usize) {
 }
 
 fn at_runbook(mode: Mode) -> Ceremony {
-    let mut c = begun(mode);
+    at_runbook_on(mode, info(true), breakglass::demo::RUNBOOK)
+}
+
+fn at_runbook_on(mode: Mode, info: SessionInfo, runbook: &str) -> Ceremony {
+    let mut c = begun_on(mode, info);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
     journaled(&mut c, 3, "notice.sent");
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(runbook)))));
     journaled(&mut c, 4, "runbook.unsealed");
     c
 }
@@ -147,8 +164,7 @@ fn notify_sending() {
 
 #[test]
 fn notify_sending_over_sns_says_how_long_it_waits() {
-    let mut c = begun(Mode::Incident);
-    c.info.aws = true;
+    let mut c = begun_on(Mode::Incident, aws_info());
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     let screen = draw(&c, &view(&c));
@@ -249,7 +265,7 @@ fn question_mark_on_the_pin_screen_opens_help_and_costs_no_try() {
     let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
     let mut c = begun(Mode::Incident);
     c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
-    assert!(matches!(c.phase, Phase::CheckIn(KeyStage::AwaitPin { .. })));
+    assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::AwaitPin { .. })));
     let mut app = App::new(c.clone(), view(&c));
     app.on_key(key(KeyCode::Char('?')));
     assert!(app.v.help, "? opens help");
@@ -270,9 +286,7 @@ fn question_mark_on_the_pin_screen_opens_help_and_costs_no_try() {
 #[test]
 fn a_long_code_line_is_cut_with_marks_and_keeps_its_indentation() {
     let md = "# R\n\n```sh\naws iam attach-user-policy --user-name \"$U\" --policy-arn arn:aws:iam::aws:policy/AWSDenyAll --region us-east-1\n    indented --flag\n```\n\n- [ ] one\n";
-    let mut c = at_runbook(Mode::Incident);
-    c.runbook = Some(Arc::new(Runbook::parse(md)));
-    c.done = vec![false];
+    let c = at_runbook_on(Mode::Incident, info(true), md);
     let v = view(&c);
     let screen = draw(&c, &v);
     assert!(screen.contains("↩"), "{screen}");
@@ -405,9 +419,8 @@ fn every_screen_fits_small_terminals_without_panicking() {
     }
 }
 
-fn with_aws(mut c: Ceremony) -> Ceremony {
-    c.info.aws = true;
-    c
+fn with_aws(c: Ceremony) -> Ceremony {
+    Ceremony::new(SessionInfo { aws: true, ..c.info().clone() }, c.roster().as_slice().to_vec())
 }
 
 #[test]
@@ -419,8 +432,7 @@ fn account_check_failed() {
 }
 
 fn root_ready() -> Ceremony {
-    let mut c = at_runbook(Mode::Incident);
-    c.info.aws = true;
+    let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::demo::RUNBOOK);
     c.advance(Intent::Tick { now_s: 10 });
     c.advance(Intent::OpenRoot);
     c.advance(Intent::AssumeRoot { target: "111122223333".into(), task: breakglass::aws::root::Task::DeleteRootUserCredentials });
@@ -451,8 +463,7 @@ fn root_ready() -> Ceremony {
 
 #[test]
 fn root_task_pick() {
-    let mut c = at_runbook(Mode::Drill);
-    c.info.aws = true;
+    let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::demo::RUNBOOK);
     c.advance(Intent::OpenRoot);
     let mut v = view(&c);
     v.root_target = "1111222233".into();
@@ -593,7 +604,7 @@ fn check_in_third_of_a_quorum_of_three() {
 fn rekey_at_review() -> (Ceremony, View) {
     let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &breakglass::demo::rekey_change()).unwrap();
     let mut c = ceremony(true);
-    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
@@ -655,7 +666,7 @@ fn rekey_swap_failed() {
         c.advance(Intent::Touch);
         c.advance(Intent::RekeySigned { id: id.into(), result: Ok("sig".into()) });
     }
-    assert!(matches!(c.phase, breakglass::ceremony::Phase::Rekey(breakglass::ceremony::RekeyStage::Committing)));
+    assert!(matches!(c.phase(), breakglass::ceremony::Phase::Rekey(breakglass::ceremony::RekeyStage::Committing)));
     c.advance(Intent::RekeyCommitted(Err("the staged runbook does not check: bob+dave.age does not open to the runbook".into())));
     insta::assert_snapshot!(draw(&c, &v));
 }
@@ -675,8 +686,8 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     ];
     let (items, _) = breakglass::commands::offboard_checklist("carol", "carol", Ok((actions, vec![Manual::IdentityCenter])));
     let mut c = ceremony(true);
-    c.rekey = Some(breakglass::ceremony::Rekey::from_plan(&plan));
-    c.offboard = Some(breakglass::ceremony::Offboard {
+    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_offboard(breakglass::ceremony::Offboard {
         person: "carol".into(),
         target_s: 900,
         items,
@@ -696,7 +707,7 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     }
     c.advance(Intent::RekeyCommitted(Ok(vec!["alice+bob.age".into()])));
     c.advance(Intent::NoticeDone { phase: NP::RosterChanged, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
-    assert_eq!(c.phase, breakglass::ceremony::Phase::Offboard);
+    assert_eq!(*c.phase(), breakglass::ceremony::Phase::Offboard);
     c.advance(Intent::OffboardDo(0));
     c.advance(Intent::OffboardDo(1));
     c.advance(Intent::OffboardDo(2));

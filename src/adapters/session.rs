@@ -944,7 +944,7 @@ pub fn resume(
         heartbeat_s: 0,
     };
     let mut c = Ceremony::new(info, crate::ceremony::people(&roster));
-    c.recovering = Some(i.recovery.clone());
+    c.recover_from(i.recovery.clone());
     let sealed = Sealed::empty(&roster);
     let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);
     r.journal = Some(Journal::resume(store, i.next_seq, i.head));

@@ -71,20 +71,20 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
     drive(c, r, Intent::Begin { mode, reason: reason.into(), ticket: None, scenario });
     let people: Vec<(String, u32)> = r.roster.custodians.iter().map(|p| (p.id.clone(), p.yubikey_serial)).collect();
     for (id, serial) in people {
-        if c.checked.len() >= c.info.quorum || !matches!(c.phase, crate::ceremony::Phase::CheckIn(_)) {
+        if c.checked().len() >= c.info().quorum || !matches!(c.phase(), crate::ceremony::Phase::CheckIn(_)) {
             break;
         }
         crate::session::present(c, r, serial);
-        if matches!(c.phase, crate::ceremony::Phase::CheckIn(crate::ceremony::KeyStage::AwaitPin { .. })) {
+        if matches!(c.phase(), crate::ceremony::Phase::CheckIn(crate::ceremony::KeyStage::AwaitPin { .. })) {
             drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&id).to_string())));
             drive(c, r, Intent::Touch);
         }
     }
     // A notice that could not go out: both acknowledge with their keys (journalled), as people would.
-    for who in c.checked.indices() {
+    for who in c.checked().indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
-    let steps = c.done.len();
+    let steps = c.done().len();
     for i in 0..steps {
         drive(c, r, Intent::ToggleStep(i));
     }
@@ -93,10 +93,10 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
-    for who in c.checked.indices() {
+    for who in c.checked().indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
-    for _ in 0..c.checked.len() {
+    for _ in 0..c.checked().len() {
         drive(c, r, Intent::Touch);
     }
 }
@@ -147,7 +147,7 @@ fn setup_rekey_with(
     keys.extend(tokens_of(&plan.new, &["dave"]));
     let (mut c, mut r) =
         crate::session::start(&data_dir.join("sessions"), clock, roster.clone(), roster_sigs(), sealed.clone(), keys, outside);
-    let dir = data_dir.join("demo-rekey").join(&c.info.session_id);
+    let dir = data_dir.join("demo-rekey").join(&c.info().session_id);
     crate::fsread::create_private_dir(&dir)?;
     let paths = crate::rekey::Paths { roster: dir.join("roster.toml"), runbook: dir.join("runbook") };
     crate::fsread::write_atomic(&paths.roster, &roster.bytes)?;
@@ -155,7 +155,7 @@ fn setup_rekey_with(
         crate::fsread::write_atomic(&crate::roster::sig_path(&paths.roster, &id), &sig)?;
     }
     sealed.write_dir(&paths.runbook)?;
-    c.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
     r.rekey = Some(crate::session::RekeyJob::new(plan.new, paths));
     Ok((c, r))
 }
@@ -173,7 +173,7 @@ pub fn setup_offboard(
 ) -> anyhow::Result<(Ceremony, Runner)> {
     let change = crate::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
     let (mut c, mut r) = setup_rekey_with(data_dir, clock, outside, &change)?;
-    c.offboard = Some(crate::ceremony::Offboard {
+    c.plan_offboard(crate::ceremony::Offboard {
         person: "carol".into(),
         iam_user: job.user.clone(),
         target_s: 15 * 60,
@@ -200,21 +200,21 @@ pub fn play_offboard(c: &mut Ceremony, r: &mut Runner, reason: &str) {
         present_key(c, r, id, serial);
     }
     drive(c, r, Intent::RekeyGo);
-    for _ in 0..c.checked.len() {
+    for _ in 0..c.checked().len() {
         drive(c, r, Intent::Touch);
     }
-    for who in c.checked.indices() {
+    for who in c.checked().indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
-    let n = c.offboard.as_ref().map_or(0, |o| o.items.len());
+    let n = c.offboard().as_ref().map_or(0, |o| o.items.len());
     for i in 0..n {
         drive(c, r, Intent::OffboardDo(i));
-        for who in c.checked.indices() {
+        for who in c.checked().indices() {
             drive(c, r, Intent::Acknowledge { who });
         }
     }
     drive(c, r, Intent::OffboardFinish);
-    for _ in 0..c.checked.len() {
+    for _ in 0..c.checked().len() {
         drive(c, r, Intent::Touch);
     }
 }
@@ -238,13 +238,13 @@ pub fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     drive(c, r, Intent::RekeyGo);
     let dave = newcomer();
     present_key(c, r, &dave.id, dave.yubikey_serial);
-    for _ in 0..c.checked.len() {
+    for _ in 0..c.checked().len() {
         drive(c, r, Intent::Touch);
     }
-    for who in c.checked.indices() {
+    for who in c.checked().indices() {
         drive(c, r, Intent::Acknowledge { who });
     }
-    for _ in 0..c.checked.len() {
+    for _ in 0..c.checked().len() {
         drive(c, r, Intent::Touch);
     }
 }

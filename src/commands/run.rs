@@ -232,7 +232,7 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
-    check_scenario(&scenario, c.roster.as_slice(), "the demo roster")?;
+    check_scenario(&scenario, c.roster().as_slice(), "the demo roster")?;
     if !auto {
         let start = crate::app::Start {
             mode,
@@ -247,17 +247,17 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
     }
     let reason = reason.unwrap_or_else(|| "DEMO: unattended rehearsal of the root-recovery runbook".into());
     crate::demo::play(&mut c, &mut r, mode, &reason, scenario);
-    match &c.phase {
+    match &c.phase() {
         Phase::Summary => {
-            let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();
+            let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
             eprintln!(
                 "DEMO {} session {} complete: {} entries, signed by {}",
-                c.mode.label(),
-                c.info.session_id,
-                c.last.as_ref().map_or(0, |w| w.seq + 1),
-                c.signed.join(" and ")
+                c.mode().label(),
+                c.info().session_id,
+                c.last().as_ref().map_or(0, |w| w.seq + 1),
+                c.signed().join(" and ")
             );
-            eprintln!("chain head at entry #{}: {}", c.last.as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
+            eprintln!("chain head at entry #{}: {}", c.last().as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
             eprintln!("verify: breakglass verify {}", r.dir.display());
             let code = if archive { archive_after(env, &r.dir, 0) } else { 0 };
             println!("{}", r.dir.display());
@@ -266,7 +266,7 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
         other => bail!(
             "the unattended demo stopped at {other:?}: {}",
-            c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
+            c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
         ),
     }
 }
@@ -347,7 +347,7 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
-    ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+    ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
     runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     let start = crate::app::Start {
         warnings: interrupted_warnings(env),
@@ -518,11 +518,11 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
     if let Some(plan) = plan {
-        ceremony.rekey = Some(crate::ceremony::Rekey::from_plan(&plan));
+        ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
         runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     }
     anyhow::ensure!(items.len() == actions.len(), "internal error: {} checklist items for {} changes", items.len(), actions.len());
-    ceremony.offboard = Some(crate::ceremony::Offboard {
+    ceremony.plan_offboard(crate::ceremony::Offboard {
         person: a.id.clone(),
         iam_user: user.clone(),
         target_s: a.target_minutes * 60,
@@ -569,33 +569,33 @@ fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i
 
 /// What an unattended rekey says at the end: where the new roster is, and the bundle to verify.
 fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> anyhow::Result<i32> {
-    match &c.phase {
-        Phase::Summary if c.offboard.is_some() => {
-            let o = c.offboard.as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
+    match &c.phase() {
+        Phase::Summary if c.offboard().is_some() => {
+            let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
             eprintln!(
                 "{}OFFBOARD session {} complete: {} {}; {} of {} checklist items done; signed by {}",
-                if c.info.demo { "DEMO " } else { "" },
-                c.info.session_id,
+                if c.info().demo { "DEMO " } else { "" },
+                c.info().session_id,
                 o.0,
-                match c.rekey.as_ref().filter(|k| k.committed.is_some()) {
+                match c.rekey().as_ref().filter(|k| k.committed.is_some()) {
                     Some(k) => format!("removed from the roster (version {} is in place)", k.new_version),
                     None => "was not a custodian (the roster is unchanged)".into(),
                 },
                 o.1,
                 o.2,
-                c.signed.join(", ")
+                c.signed().join(", ")
             );
             eprintln!("verify: breakglass verify {}", r.dir.display());
             println!("{}", r.dir.display());
             Ok(0)
         }
         Phase::Summary => {
-            let k = c.rekey.as_ref();
+            let k = c.rekey().as_ref();
             let paths = r.rekey.as_ref().map(|j| j.paths.clone());
             eprintln!(
                 "{}REKEY session {} complete: roster version {} is in place ({}), signed by {}",
-                if c.info.demo { "DEMO " } else { "" },
-                c.info.session_id,
+                if c.info().demo { "DEMO " } else { "" },
+                c.info().session_id,
                 k.map_or(0, |k| k.new_version),
                 paths.as_ref().map_or(String::new(), |p| p.roster.display().to_string()),
                 k.map(|k| k.signed.join(", ")).unwrap_or_default()
@@ -604,7 +604,7 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
                 for d in &k.diff {
                     eprintln!("  {d}");
                 }
-                if !c.info.demo {
+                if !c.info().demo {
                     eprintln!(
                         "next: in the configuration the ceremony host cannot change alone, set [trust] min_version = {} (or move roster_sha256 to {}), so that the old version cannot be put back",
                         k.new_version, k.new_sha256
@@ -619,7 +619,7 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
         other => {
             bail!(
                 "the unattended rekey stopped at {other:?}: {}",
-                c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, c))
+                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, c))
             )
         }
     }
@@ -785,13 +785,13 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         return crate::app::run(c, r, clock, start);
     }
     crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
-    match &c.phase {
+    match &c.phase() {
         Phase::Summary => {
             eprintln!(
                 "DEMO session {} recovered: {} entries before, signed by {}",
                 i.session_id,
                 i.recovery.entries,
-                c.signed.join(" and ")
+                c.signed().join(" and ")
             );
             println!("{}", r.dir.display());
             Ok(0)
@@ -800,7 +800,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         other => {
             bail!(
                 "the unattended recovery stopped at {other:?}: {}",
-                c.message.as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
+                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
             )
         }
     }

@@ -465,65 +465,65 @@ pub struct Message {
 /// The state of one ceremony.
 #[derive(Debug, Clone)]
 pub struct Ceremony {
-    pub info: SessionInfo,
-    pub roster: IxVec<RosterIx, Person>,
-    pub mode: Mode,
-    pub reason: String,
-    pub ticket: Option<String>,
-    pub checked: IxVec<SlotIx, CheckedIn>,
-    pub phase: Phase,
-    pub runbook: Option<Arc<Runbook>>,
-    pub done: Vec<bool>,
-    pub notes: Vec<Vec<String>>,
-    pub revealed: Vec<bool>,
-    pub closing: Vec<bool>,
-    pub outcome: Option<Outcome>,
-    pub signed: Vec<String>,
-    pub notices: Vec<(NoticePhase, Delivery)>,
-    pub degraded: Vec<String>,
-    pub last: Option<Written>,
-    pub started_ts: Option<String>,
-    pub message: Option<Message>,
-    pub confirm_abort: bool,
+    info: SessionInfo,
+    roster: IxVec<RosterIx, Person>,
+    mode: Mode,
+    reason: String,
+    ticket: Option<String>,
+    checked: IxVec<SlotIx, CheckedIn>,
+    phase: Phase,
+    runbook: Option<Arc<Runbook>>,
+    done: Vec<bool>,
+    notes: Vec<Vec<String>>,
+    revealed: Vec<bool>,
+    closing: Vec<bool>,
+    outcome: Option<Outcome>,
+    signed: Vec<String>,
+    notices: Vec<(NoticePhase, Delivery)>,
+    degraded: Vec<String>,
+    last: Option<Written>,
+    started_ts: Option<String>,
+    message: Option<Message>,
+    confirm_abort: bool,
     /// Set once the "root in use" notice went out (or its absence was acknowledged).
-    pub announced: bool,
+    announced: bool,
     /// The rail step at which the ceremony was aborted, if it was.
-    pub aborted_at: Option<usize>,
+    aborted_at: Option<usize>,
     /// The posture read as the account was checked, to compare with the close.
-    pub posture_start: Option<Vec<(String, String, String)>>,
+    posture_start: Option<Vec<(String, String, String)>>,
     /// The session is closed and waits for the close's posture read before "root released".
-    pub release_after_posture: bool,
-    pub scenario: Scenario,
+    release_after_posture: bool,
+    scenario: Scenario,
     /// Kind and time of every journal entry so far (for the drill's timings).
-    pub times: Vec<(String, String)>,
+    times: Vec<(String, String)>,
     /// The AWS principal the account check found.
-    pub principal: Option<String>,
+    principal: Option<String>,
     /// AWS was set aside for this session (both custodians then acknowledge each missing notice).
-    pub aws_skipped: bool,
+    aws_skipped: bool,
     /// Notices that failed and were acknowledged: retried in the background, journalled when delivered.
-    pub pending: Vec<NoticePhase>,
+    pending: Vec<NoticePhase>,
     /// A background notice (heartbeat or late delivery) is on its way.
-    pub background: Option<NoticePhase>,
+    background: Option<NoticePhase>,
     /// The root session on a member account, if one was opened.
-    pub root: Option<RootCtx>,
+    root: Option<RootCtx>,
     /// Attestation results by key serial (hardware keys must have a good one to check in).
-    pub attestations: Vec<(u32, Result<AttestInfo, String>)>,
+    attestations: Vec<(u32, Result<AttestInfo, String>)>,
     /// Set when this ceremony closes an interrupted session (`breakglass recover`).
-    pub recovering: Option<Recovery>,
+    recovering: Option<Recovery>,
     /// Checked-in keys that were pulled out: the ceremony is paused until they return.
-    pub removed: Vec<u32>,
+    removed: Vec<u32>,
     /// Custodians (index into `checked`) whose key came back and must enter the PIN again.
-    pub reauth: Vec<SlotIx>,
+    reauth: Vec<SlotIx>,
     /// A PIN re-entry is being checked.
-    pub reauth_working: bool,
+    reauth_working: bool,
     /// Seconds since the app started, from the last tick.
-    pub now_s: u64,
-    pub last_heartbeat_s: u64,
-    pub last_retry_s: u64,
+    now_s: u64,
+    last_heartbeat_s: u64,
+    last_retry_s: u64,
     /// The change, when this ceremony is a rekey ([`Mode::Rekey`]) or removes a custodian.
-    pub rekey: Option<Rekey>,
+    rekey: Option<Rekey>,
     /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`]).
-    pub offboard: Option<Offboard>,
+    offboard: Option<Offboard>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -810,6 +810,83 @@ pub const ACK_NAMESPACE: &str = "breakglass-ack";
 pub const FACTORY_PINS: [&str; 1] = ["123456"];
 /// Namespace of a custodian's confirmation of a destructive root action.
 pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
+
+/// Read access to the ceremony's state for the screens, the runner and tests: only
+/// [`Ceremony::advance`] changes it.
+macro_rules! copy_getters {
+    ($($f:ident: $t:ty,)*) => {
+        impl Ceremony {
+            $( pub fn $f(&self) -> $t { self.$f } )*
+        }
+    };
+}
+
+macro_rules! getters {
+    ($($f:ident: $t:ty,)*) => {
+        impl Ceremony {
+            $( pub fn $f(&self) -> &$t { &self.$f } )*
+        }
+    };
+}
+
+impl Ceremony {
+    /// Plans a rekey (before setup): the session changes the roster as `rekey` says.
+    pub fn plan_rekey(&mut self, rekey: Rekey) {
+        self.rekey = Some(rekey);
+    }
+
+    /// Plans an offboarding (before setup): its checklist.
+    pub fn plan_offboard(&mut self, offboard: Offboard) {
+        self.offboard = Some(offboard);
+    }
+
+    /// Takes up an interrupted session (before setup): what its journal held.
+    pub fn recover_from(&mut self, recovery: Recovery) {
+        self.recovering = Some(recovery);
+    }
+
+    /// The custodians started editing: the message about the form goes.
+    pub fn dismiss_message(&mut self) {
+        self.message = None;
+    }
+}
+
+getters! {
+    pending: Vec<NoticePhase>,
+    info: SessionInfo,
+    phase: Phase,
+    checked: IxVec<SlotIx, CheckedIn>,
+    offboard: Option<Offboard>,
+    signed: Vec<String>,
+    rekey: Option<Rekey>,
+    done: Vec<bool>,
+    roster: IxVec<RosterIx, Person>,
+    last: Option<Written>,
+    runbook: Option<Arc<Runbook>>,
+    message: Option<Message>,
+    recovering: Option<Recovery>,
+    started_ts: Option<String>,
+    scenario: Scenario,
+    revealed: Vec<bool>,
+    root: Option<RootCtx>,
+    times: Vec<(String, String)>,
+    notices: Vec<(NoticePhase, Delivery)>,
+    removed: Vec<u32>,
+    reauth: Vec<SlotIx>,
+    notes: Vec<Vec<String>>,
+    degraded: Vec<String>,
+    closing: Vec<bool>,
+    reason: String,
+}
+
+copy_getters! {
+    mode: Mode,
+    outcome: Option<Outcome>,
+    confirm_abort: bool,
+    announced: bool,
+    now_s: u64,
+    aborted_at: Option<usize>,
+}
 
 impl Ceremony {
     pub fn new(info: SessionInfo, roster: Vec<Person>) -> Self {

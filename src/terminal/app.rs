@@ -158,7 +158,7 @@ impl App {
             return Action::None;
         }
         let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
-        if self.c.confirm_abort {
+        if self.c.confirm_abort() {
             return match k.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => Action::Intent(Intent::ConfirmAbort),
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Action::Intent(Intent::CancelAbort),
@@ -174,12 +174,12 @@ impl App {
             return Action::None;
         }
         if ctrl_c {
-            if matches!(self.c.phase, Phase::Summary | Phase::Halted(_)) {
+            if matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
                 self.quit = true;
                 return Action::None;
             }
             // Closed and waiting for signatures: the way out is leaving unsigned, asked first.
-            if matches!(self.c.phase, Phase::Sign { .. }) && self.c.outcome.is_some() {
+            if matches!(self.c.phase(), Phase::Sign { .. }) && self.c.outcome().is_some() {
                 self.v.confirm_leave = true;
                 return Action::None;
             }
@@ -196,10 +196,10 @@ impl App {
             self.v.help = true;
             return Action::None;
         }
-        match &self.c.phase {
+        match &self.c.phase() {
             Phase::Setup => self.on_setup(k),
             Phase::Offboard => {
-                let n = self.c.offboard.as_ref().map_or(0, |o| o.items.len());
+                let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
                 match k.code {
                     KeyCode::Up | KeyCode::Char('k') => {
                         self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
@@ -336,9 +336,9 @@ impl App {
     fn on_setup(&mut self, k: KeyEvent) -> Action {
         // An error about the form goes away as soon as the custodian edits it.
         if matches!(k.code, KeyCode::Char(_) | KeyCode::Backspace) {
-            self.c.message = None;
+            self.c.dismiss_message();
         }
-        let scenarios = Scenario::all(self.c.roster.as_slice());
+        let scenarios = Scenario::all(self.c.roster().as_slice());
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
         match k.code {
@@ -406,7 +406,7 @@ impl App {
                 _ => Action::None,
             },
             RootStage::Ready => {
-                let typing = self.c.root.as_ref().is_some_and(|r| r.task.needs_arg());
+                let typing = self.c.root().as_ref().is_some_and(|r| r.task.needs_arg());
                 if typing {
                     // The one action of an unlock task takes a bucket or queue name: type it, then Enter.
                     match k.code {
@@ -463,7 +463,7 @@ impl App {
             return Action::None;
         }
         if let Some(cur) = self.v.reveal_pick {
-            let n = self.c.runbook.as_ref().map_or(0, |rb| rb.secrets.len());
+            let n = self.c.runbook().as_ref().map_or(0, |rb| rb.secrets.len());
             match k.code {
                 KeyCode::Up => self.v.reveal_pick = Some(cur.saturating_sub(1)),
                 KeyCode::Down => self.v.reveal_pick = Some((cur + 1).min(n.saturating_sub(1))),
@@ -474,7 +474,7 @@ impl App {
                     if let Some(at) = ui::secret_position(&self.c, &self.v, self.width, cur) {
                         self.v.scroll = at.saturating_sub(2);
                     }
-                    if !self.c.revealed.get(cur).copied().unwrap_or(true) {
+                    if !self.c.revealed().get(cur).copied().unwrap_or(true) {
                         return Action::Intent(Intent::Reveal(cur));
                     }
                 }
@@ -482,7 +482,7 @@ impl App {
             }
             return Action::None;
         }
-        let steps = self.c.done.len();
+        let steps = self.c.done().len();
         match k.code {
             KeyCode::Up | KeyCode::Char('k') => {
                 self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
@@ -516,29 +516,29 @@ impl App {
         if matches!(i, Intent::KeySeen { .. }) {
             self.presenting = false;
         }
-        let before = self.c.checked.len();
+        let before = self.c.checked().len();
         let began = matches!(i, Intent::Begin { .. });
-        let was_newcomer = matches!(self.c.phase, Phase::Rekey(RekeyStage::Newcomer { .. }));
+        let was_newcomer = matches!(self.c.phase(), Phase::Rekey(RekeyStage::Newcomer { .. }));
         let signed = matches!(i, Intent::RekeySigned { .. });
         let fx = self.c.advance(i);
         // A drill that declares a key missing starts the cursor on a key that can be used.
         if began
-            && let crate::ceremony::Scenario::KeyMissing(id) = &self.c.scenario
-            && let Some(serial) = self.c.roster.iter().find(|p| &p.id == id).map(|p| p.serial)
+            && let crate::ceremony::Scenario::KeyMissing(id) = &self.c.scenario()
+            && let Some(serial) = self.c.roster().iter().find(|p| &p.id == id).map(|p| p.serial)
             && self.v.keys.get(self.v.key_cursor).is_some_and(|k| k.serial == serial)
             && let Some(i) = self.v.keys.iter().position(|k| k.serial != serial)
         {
             self.v.key_cursor = i;
         }
         // A rekey's newcomer: the cursor starts on the key the new roster names for them.
-        if let Phase::Rekey(RekeyStage::Newcomer { n, key: NewKey::AwaitKey }) = &self.c.phase
+        if let Phase::Rekey(RekeyStage::Newcomer { n, key: NewKey::AwaitKey }) = &self.c.phase()
             && (!was_newcomer || signed)
-            && let Some(serial) = self.c.rekey.as_ref().and_then(|k| k.added.get(*n)).map(|p| p.serial)
+            && let Some(serial) = self.c.rekey().as_ref().and_then(|k| k.added.get(*n)).map(|p| p.serial)
             && let Some(at) = self.v.keys.iter().position(|k| k.serial == serial)
         {
             self.v.key_cursor = at;
         }
-        if matches!(self.c.phase, Phase::CheckIn(KeyStage::AwaitKey)) {
+        if matches!(self.c.phase(), Phase::CheckIn(KeyStage::AwaitKey)) {
             if !self.presenting {
                 self.pin.clear();
                 self.v.pin_len = 0;
@@ -546,14 +546,14 @@ impl App {
             // Right after a check-in, point at a key that has not checked in yet. Only then: the
             // cursor never moves by itself under a custodian's eyes (a tick must not change which
             // key Enter presents).
-            let missing = match &self.c.scenario {
-                crate::ceremony::Scenario::KeyMissing(id) if self.c.mode == Mode::Drill => {
-                    self.c.roster.iter().find(|p| &p.id == id).map(|p| p.serial)
+            let missing = match &self.c.scenario() {
+                crate::ceremony::Scenario::KeyMissing(id) if self.c.mode() == Mode::Drill => {
+                    self.c.roster().iter().find(|p| &p.id == id).map(|p| p.serial)
                 }
                 _ => None,
             };
-            let taken = |s: u32| self.c.checked.iter().any(|k| k.serial == s) || missing == Some(s);
-            if self.c.checked.len() > before
+            let taken = |s: u32| self.c.checked().iter().any(|k| k.serial == s) || missing == Some(s);
+            if self.c.checked().len() > before
                 && self.v.keys.get(self.v.key_cursor).is_some_and(|k| taken(k.serial))
                 && let Some(i) = self.v.keys.iter().position(|k| !taken(k.serial))
             {
@@ -606,12 +606,12 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     let keys: Vec<KeyListing> = runner.tokens.iter().map(|t| t.info()).map(|i| KeyListing { serial: i.serial, model: i.model }).collect();
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut v = View::new(start.mode, start.reason.unwrap_or_default(), keys, color);
-    v.setup.scenario = Scenario::all(c.roster.as_slice()).iter().position(|s| *s == start.scenario).unwrap_or(0);
+    v.setup.scenario = Scenario::all(c.roster().as_slice()).iter().position(|s| *s == start.scenario).unwrap_or(0);
     v.overdue = start.overdue;
     v.previous = start.previous;
     v.warnings.extend(start.warnings);
-    if c.info.demo {
-        v.demo_pins = c.roster.iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
+    if c.info().demo {
+        v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
     }
     let dir = runner.dir.clone();
     v.session_dir = Some(dir.display().to_string());
@@ -620,7 +620,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     let result = rt.block_on(event_loop(&mut terminal, App::new(c, v), runner, clock, start.archiver));
     ratatui::restore();
     let app = result?;
-    match &app.c.phase {
+    match &app.c.phase() {
         Phase::Summary => {
             let c = &app.c;
             println!("Session recorded in {}", dir.display());
@@ -632,10 +632,10 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
                 }
                 None => {}
             }
-            if let Some(w) = &c.last {
+            if let Some(w) = &c.last() {
                 println!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
             }
-            println!("Signed by: {}", if c.signed.is_empty() { "nobody".to_string() } else { c.signed.join(", ") });
+            println!("Signed by: {}", if c.signed().is_empty() { "nobody".to_string() } else { c.signed().join(", ") });
             println!("Verify: breakglass verify {}", dir.display());
             Ok(0)
         }
@@ -645,7 +645,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
         }
         Phase::Halted(why) => Ok(crate::commands::halted(why, &dir)),
         _ => {
-            if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome) {
+            if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome()) {
                 eprintln!(
                     "Stopped by {sig} while signing: the session in {} was closed and is recorded, but unsigned: sign it with `breakglass recover {}`.",
                     dir.display(),
@@ -676,7 +676,7 @@ async fn event_loop(
     clock: Arc<dyn Clock>,
     mut archiver: Option<Archiver>,
 ) -> anyhow::Result<App> {
-    let hardware = !app.c.info.demo;
+    let hardware = !app.c.info().demo;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     // Key presses: a thread blocked on the terminal.
     let ktx = tx.clone();
@@ -740,7 +740,7 @@ async fn event_loop(
     loop {
         gate.update(&app.c);
         // Co-signed: the bundle goes to the evidence archive, beside the screen (never in its way).
-        if matches!(app.c.phase, Phase::Summary)
+        if matches!(app.c.phase(), Phase::Summary)
             && let Some(push) = archiver.take()
         {
             app.v.archive = Some(crate::ui::ArchiveView::Pushing);
@@ -750,11 +750,11 @@ async fn event_loop(
             app.width = ui::runbook_width(f.area());
             ui::render(f, gate.shown(), &app.v, clock.now());
         })?;
-        if app.quit || matches!(app.c.phase, Phase::Quit) {
+        if app.quit || matches!(app.c.phase(), Phase::Quit) {
             break;
         }
         if let Some(deadline) = stop_by
-            && (!matches!(app.c.phase, Phase::Notify { .. }) || std::time::Instant::now() > deadline)
+            && (!matches!(app.c.phase(), Phase::Notify { .. }) || std::time::Instant::now() > deadline)
         {
             break;
         }

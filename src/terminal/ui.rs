@@ -147,7 +147,7 @@ impl Theme {
 const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
 fn elapsed(c: &Ceremony, now: DateTime<Utc>) -> String {
-    let Some(start) = c.started_ts.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else { return "00:00:00".into() };
+    let Some(start) = c.started_ts().as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else { return "00:00:00".into() };
     let s = (now - start.with_timezone(&Utc)).num_seconds().max(0);
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
@@ -167,26 +167,26 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
             Line::from("Enlarge the window or reduce the font size."),
             Line::from("Nothing is lost: the ceremony waits as it was."),
             Line::from(""),
-            Line::from(format!("Now: {} · {}", c.mode.label(), c.rail().get(c.rail_index()).map_or("done", String::as_str))),
+            Line::from(format!("Now: {} · {}", c.mode().label(), c.rail().get(c.rail_index()).map_or("done", String::as_str))),
             Line::from("Ctrl-C asks before aborting."),
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
-        if c.confirm_abort {
+        if c.confirm_abort() {
             render_abort(f, c, &t, area);
         }
         return;
     }
-    let mut title = format!(" breakglass ─ {}", c.mode.label());
-    if matches!(c.phase, Phase::Setup) {
+    let mut title = format!(" breakglass ─ {}", c.mode().label());
+    if matches!(c.phase(), Phase::Setup) {
         title = format!(" breakglass ─ {}", v.setup.mode.label());
     }
-    if c.info.demo {
+    if c.info().demo {
         title.push_str(" ─ DEMO");
     }
-    title.push_str(&format!(" ─ session {} ", c.info.session_id));
+    title.push_str(&format!(" ─ session {} ", c.info().session_id));
     let block = Block::default()
         .borders(Borders::ALL)
-        .border_style(t.frame(if matches!(c.phase, Phase::Setup) { v.setup.mode } else { c.mode }))
+        .border_style(t.frame(if matches!(c.phase(), Phase::Setup) { v.setup.mode } else { c.mode() }))
         .title(Span::styled(title, t.bold()))
         .title_top(Line::from(format!(" {} ", elapsed(c, now))).right_aligned());
     let inner = block.inner(area);
@@ -195,13 +195,13 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     let rail_w = if body.width >= 100 { 24 } else { 19 };
     let [rail, right] = Layout::horizontal([Constraint::Length(rail_w), Constraint::Min(20)]).areas(body);
     render_rail(f, c, &t, rail);
-    let cust_h = (c.info.quorum as u16 + 2).min(right.height / 2);
+    let cust_h = (c.info().quorum as u16 + 2).min(right.height / 2);
     let [cust, pane] = Layout::vertical([Constraint::Length(cust_h), Constraint::Min(3)]).areas(right);
     render_custodians(f, c, v, &t, cust);
     render_pane(f, c, v, &t, pane, now);
     render_status(f, c, &t, status);
     f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t))), hints);
-    if c.confirm_abort {
+    if c.confirm_abort() {
         render_abort(f, c, &t, area);
     } else if v.confirm_leave {
         let r = popup(area, 70, 8);
@@ -217,7 +217,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Leave ")), r);
     } else if v.help {
         render_help(f, c, v, &t, area);
-    } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase, c.runbook.as_ref()) {
+    } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase(), c.runbook().as_ref()) {
         render_reveal_pick(f, c, rb, cur, &t, area);
     }
 }
@@ -229,7 +229,7 @@ fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook,
     f.render_widget(Clear, r);
     let mut text = vec![Line::from(format!("Reveal which secret? {} will see it; the journal records it.", c.everyone_cap()))];
     for i in 0..rb.secrets.len() {
-        let shown = c.revealed.get(i).copied().unwrap_or(false);
+        let shown = c.revealed().get(i).copied().unwrap_or(false);
         let mark = if i == cur { "▶ " } else { "  " };
         let style = if i == cur { t.accent() } else { Style::default() };
         text.push(Line::from(vec![
@@ -251,15 +251,15 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let rail = c.rail();
     let sign_at = rail.len() - 1;
     for (i, name) in rail.iter().enumerate() {
-        let skipped = c.aborted_at.is_some_and(|a| i >= a && i < sign_at);
-        let halted_here = matches!(c.phase, Phase::Halted(_)) && i == now;
-        let unsigned = i == sign_at && matches!(c.phase, Phase::Summary) && c.signed.is_empty();
+        let skipped = c.aborted_at().is_some_and(|a| i >= a && i < sign_at);
+        let halted_here = matches!(c.phase(), Phase::Halted(_)) && i == now;
+        let unsigned = i == sign_at && matches!(c.phase(), Phase::Summary) && c.signed().is_empty();
         // "Notify team" passed without the "in use" notice delivered (acknowledged instead).
-        let announcing = if matches!(c.mode, Mode::Rekey | Mode::Offboard) { NoticePhase::RosterChanged } else { NoticePhase::InUse };
-        let undelivered = i == c.notify_rail_index() && i < now && !c.notices.iter().any(|(p, _)| *p == announcing);
+        let announcing = if matches!(c.mode(), Mode::Rekey | Mode::Offboard) { NoticePhase::RosterChanged } else { NoticePhase::InUse };
+        let undelivered = i == c.notify_rail_index() && i < now && !c.notices().iter().any(|(p, _)| *p == announcing);
         let (sym, style) = if skipped || halted_here || unsigned {
             ("✘", t.bad())
-        } else if undelivered && c.announced {
+        } else if undelivered && c.announced() {
             ("!", t.bad())
         } else if undelivered {
             ("✘", t.bad())
@@ -275,13 +275,13 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let n = now.min(rail.len() - 1) + 1;
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        if matches!(c.phase, Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", rail.len()) },
+        if matches!(c.phase(), Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", rail.len()) },
         t.dim(),
     )));
-    if c.outcome == Some(crate::ceremony::Outcome::Aborted) {
+    if c.outcome() == Some(crate::ceremony::Outcome::Aborted) {
         lines.push(Line::from(Span::styled("✘ ABORTED", t.bad())));
     }
-    if !c.degraded.is_empty() {
+    if !c.degraded().is_empty() {
         lines.push(Line::from(Span::styled("! degraded", t.bad())));
     }
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::RIGHT)), area);
@@ -289,14 +289,14 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 
 fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let mut lines = vec![Line::from(Span::styled("Custodians", t.bold()))];
-    for slot in (0..c.info.quorum).map(SlotIx) {
-        let line = if let Some(k) = c.checked.get(slot) {
+    for slot in (0..c.info().quorum).map(SlotIx) {
+        let line = if let Some(k) = c.checked().get(slot) {
             let p = c.person(k.custodian);
-            let signed = c.signed.contains(&p.id);
+            let signed = c.signed().contains(&p.id);
             // A key that cannot be seen, or that came back and waits for its PIN, says so here.
-            let (mark, state, style) = if c.removed.contains(&k.serial) {
+            let (mark, state, style) = if c.removed().contains(&k.serial) {
                 ("✘ ", "key missing", t.bad())
-            } else if c.reauth.contains(&slot) {
+            } else if c.reauth().contains(&slot) {
                 ("! ", "PIN again", t.bad())
             } else if signed {
                 ("✔ ", "signed", t.ok())
@@ -309,8 +309,8 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
                 Span::raw(format!("{}  key {}  ", p.name, k.serial)),
                 Span::styled(state, style),
             ])
-        } else if slot == c.checked.next_index() && matches!(c.phase, Phase::CheckIn(_)) {
-            let who = match &c.phase {
+        } else if slot == c.checked().next_index() && matches!(c.phase(), Phase::CheckIn(_)) {
+            let who = match &c.phase() {
                 Phase::CheckIn(
                     KeyStage::AwaitPin { custodian, .. } | KeyStage::AwaitTouch { custodian, .. } | KeyStage::Working { custodian, .. },
                 ) => {
@@ -329,7 +329,7 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
 }
 
 fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
-    c.message.as_ref().map(|m| {
+    c.message().as_ref().map(|m| {
         let text = crate::words::words(&m.say, c);
         match m.tone {
             Tone::Info => Line::from(Span::raw(text)),
@@ -342,7 +342,7 @@ fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
 /// The rekey screens: the change as a diff, newcomers proving their keys, signatures, the swap.
 fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, stage: &crate::ceremony::RekeyStage, spin: &str) {
     use crate::ceremony::{NewKey, RekeyStage};
-    let Some(k) = &c.rekey else { return };
+    let Some(k) = &c.rekey() else { return };
     let diff = |lines: &mut Vec<Line<'a>>| {
         for d in &k.diff {
             let style = match d.chars().next() {
@@ -407,7 +407,7 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
                 NewKey::AwaitTouch => {
                     lines
                         .push(Line::from(Span::styled(format!("{}: touch your key to sign version {}.", p.name, k.new_version), t.bold())));
-                    lines.push(Line::from(if c.info.demo {
+                    lines.push(Line::from(if c.info().demo {
                         "DEMO: press Enter to stand in for the touch."
                     } else {
                         "Press Enter, then touch the key when it blinks."
@@ -417,7 +417,7 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
             }
         }
         RekeyStage::Sign { who, working, failed } => {
-            let id = c.checked.get(*who).map(|x| c.person(x.custodian).id.clone()).unwrap_or_default();
+            let id = c.checked().get(*who).map(|x| c.person(x.custodian).id.clone()).unwrap_or_default();
             if *working {
                 lines.push(Line::from(format!("{spin} {id} is signing version {}... (touch the key if it blinks)", k.new_version)));
             } else {
@@ -426,7 +426,7 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
                 lines.push(Line::from("You sign the new roster (and the runbook sealed for it) as shown:"));
                 diff(lines);
                 lines.push(Line::from(""));
-                lines.push(Line::from(if c.info.demo {
+                lines.push(Line::from(if c.info().demo {
                     "DEMO: press Enter to stand in for the touch."
                 } else {
                     "Press Enter, then touch the key when it blinks."
@@ -461,9 +461,9 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
 /// The offboarding checklist: each item with its state, the clock against the target.
 fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, spin: &'a str, now: DateTime<Utc>) {
     use crate::ceremony::OffState;
-    let Some(o) = &c.offboard else { return };
+    let Some(o) = &c.offboard() else { return };
     let elapsed = c
-        .started_ts
+        .started_ts()
         .as_deref()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|s| (now - s.with_timezone(&Utc)).num_seconds().max(0) as u64)
@@ -498,7 +498,7 @@ fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Th
         ]));
         match &x.state {
             OffState::Confirming { acked, .. } => {
-                let names: Vec<String> = acked.iter().map(|w| c.person(c.checked[*w].custodian).id.clone()).collect();
+                let names: Vec<String> = acked.iter().map(|w| c.person(c.checked()[*w].custodian).id.clone()).collect();
                 lines.push(Line::from(Span::styled(
                     format!("       confirmed on their key by: {}", if names.is_empty() { "nobody yet".into() } else { names.join(", ") }),
                     t.accent(),
@@ -518,15 +518,15 @@ fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Th
 }
 
 fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now: DateTime<Utc>) {
-    if matches!(c.phase, Phase::Runbook) {
+    if matches!(c.phase(), Phase::Runbook) {
         return render_runbook(f, c, v, t, area);
     }
     let mut lines: Vec<Line> = vec![];
     let spin = SPINNER[(v.tick % 4) as usize];
-    match &c.phase {
+    match &c.phase() {
         Phase::Setup => {
             lines.push(Line::from(Span::styled(
-                if c.recovering.is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
+                if c.recovering().is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
                 t.bold(),
             )));
             lines.push(Line::from(""));
@@ -538,7 +538,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     Span::raw(value),
                 ])
             };
-            let mode = match (&c.recovering, v.setup.mode) {
+            let mode = match (&c.recovering(), v.setup.mode) {
                 // A recovery keeps the interrupted session's mode.
                 (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
                 (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
@@ -547,7 +547,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 (None, Mode::Offboard) => format!(
                     "[OFFBOARD{}] {} leaves",
                     if c.rehearsal() { " DRILL" } else { "" },
-                    c.offboard.as_ref().map(|o| o.person.as_str()).unwrap_or("")
+                    c.offboard().as_ref().map(|o| o.person.as_str()).unwrap_or("")
                 ),
             };
             lines.push(field(0, "Mode", mode));
@@ -555,7 +555,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
             lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
             if v.setup.mode == Mode::Drill {
-                let all = crate::ceremony::Scenario::all(c.roster.as_slice());
+                let all = crate::ceremony::Scenario::all(c.roster().as_slice());
                 let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
                 lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
                 lines.push(Line::from(Span::styled(format!("            {}", sc.describe()), t.dim())));
@@ -563,7 +563,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             lines.push(Line::from(""));
             lines.push(Line::from("Write why root is needed: the team reads it in the notice."));
             lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
-            if c.info.demo {
+            if c.info().demo {
                 lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
             }
             if let Some(o) = &v.overdue {
@@ -583,7 +583,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             }
         },
         Phase::CheckIn(stage) => {
-            let n = c.checked.len() + 1;
+            let n = c.checked().len() + 1;
             match stage {
                 KeyStage::AwaitKey => {
                     lines.push(Line::from(Span::styled(format!("Custodian {n}: insert your YubiKey."), t.bold())));
@@ -593,15 +593,15 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     } else if v.keys.is_empty() {
                         lines.push(Line::from(format!("{spin} Waiting for a key...")));
                     } else {
-                        lines.push(Line::from(if c.info.demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
+                        lines.push(Line::from(if c.info().demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
                         for (i, k) in v.keys.iter().enumerate() {
-                            let owner = c.roster.iter().find(|p| p.serial == k.serial);
-                            let taken = c.checked.iter().any(|x| x.serial == k.serial);
+                            let owner = c.roster().iter().find(|p| p.serial == k.serial);
+                            let taken = c.checked().iter().any(|x| x.serial == k.serial);
                             let mark = if i == v.key_cursor { "▶ " } else { "  " };
                             let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
-                            let model = if c.info.demo { String::new() } else { format!("{}, ", k.model) };
+                            let model = if c.info().demo { String::new() } else { format!("{}, ", k.model) };
                             let missing = owner.is_some_and(|p| {
-                                c.mode == Mode::Drill && c.scenario == crate::ceremony::Scenario::KeyMissing(p.id.clone())
+                                c.mode() == Mode::Drill && *c.scenario() == crate::ceremony::Scenario::KeyMissing(p.id.clone())
                             });
                             let note = if taken {
                                 "  ✔ checked in"
@@ -637,7 +637,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     lines.push(Line::from(
                         "The key signs a fresh challenge for this session; the signature is checked against your key in the roster.",
                     ));
-                    if c.info.demo {
+                    if c.info().demo {
                         lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
                     } else {
                         lines.push(Line::from("Press Enter, then touch the key when it blinks."));
@@ -661,13 +661,13 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             match status {
                 NotifyStatus::Sending => {
                     lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
-                    if c.info.aws {
+                    if c.info().aws {
                         lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::aws::CALL_LIMIT_S)));
                     }
                 }
                 NotifyStatus::Failed { error, acked, acking } => {
                     let failures: Vec<&String> =
-                        c.times.iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
+                        c.times().iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
                     let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
                     let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
                     lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
@@ -677,7 +677,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                         "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
                         if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
                     )));
-                    for (i, k) in c.checked.enumerate() {
+                    for (i, k) in c.checked().enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
                             "✔ acknowledged".to_string()
@@ -706,30 +706,30 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             lines.push(Line::from(Span::styled("Before root is released, confirm each item:", t.bold())));
             for (i, item) in CLOSING.iter().enumerate() {
                 let mark = if v.closing_cursor == i { "▶" } else { " " };
-                let tick = if c.closing[i] { "[✔]" } else { "[ ]" };
+                let tick = if c.closing()[i] { "[✔]" } else { "[ ]" };
                 lines.push(Line::from(Span::styled(
                     format!("{mark} {tick} {item}"),
                     if v.closing_cursor == i { t.accent() } else { Style::default() },
                 )));
             }
-            let done = c.done.iter().filter(|d| **d).count();
+            let done = c.done().iter().filter(|d| **d).count();
             lines.push(Line::from(""));
-            lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done.len())));
+            lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done().len())));
         }
         Phase::Sign { who, stage } => {
-            let k = &c.checked[*who];
+            let k = &c.checked()[*who];
             let p = c.person(k.custodian);
             lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
             lines.push(Line::from(""));
             lines.push(Line::from(format!(
                 "Signer {} of {}. The signature covers every line of the journal.",
                 who.number(),
-                c.checked.len()
+                c.checked().len()
             )));
             match stage {
                 SignStage::AwaitTouch => {
                     lines.push(Line::from("Press Enter, then touch the key when it blinks."));
-                    if c.info.demo {
+                    if c.info().demo {
                         lines.push(Line::from(Span::styled("DEMO: Enter stands in for the touch.", t.dim())));
                     }
                 }
@@ -741,16 +741,16 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             }
         }
         Phase::Summary => {
-            let head = c.last.as_ref().map(|w| w.head).unwrap_or_default();
-            let aborted = c.outcome == Some(crate::ceremony::Outcome::Aborted);
-            let rekeyed = c.rekey.as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
+            let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
+            let aborted = c.outcome() == Some(crate::ceremony::Outcome::Aborted);
+            let rekeyed = c.rekey().as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
             let headline = match (aborted, rekeyed) {
-                (false, _) if c.offboard.is_some() => {
-                    let o = c.offboard.as_ref().map(|o| (o.person.clone(), o.done(), o.items.len(), o.target_s)).unwrap_or_default();
+                (false, _) if c.offboard().is_some() => {
+                    let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len(), o.target_s)).unwrap_or_default();
                     let took = c
-                        .started_ts
+                        .started_ts()
                         .as_deref()
-                        .zip(c.last.as_ref().map(|w| w.ts.as_str()))
+                        .zip(c.last().as_ref().map(|w| w.ts.as_str()))
                         .and_then(|(a, b)| {
                             Some((DateTime::parse_from_rfc3339(b).ok()? - DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
                         })
@@ -769,7 +769,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     )
                 }
                 (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
-                (true, None) if c.mode == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
+                (true, None) if c.mode() == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
                 (true, None) => "Ceremony ABORTED and recorded.".to_string(),
                 (false, Some(k)) => format!(
                     "Rekey complete: roster version {} is in place, the runbook sealed for it. Next: raise [trust] min_version to {}.",
@@ -778,8 +778,8 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 (false, None) => "Ceremony complete. Root is released.".to_string(),
             };
             lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
-            lines.push(Line::from(format!("Signed by: {}", if c.signed.is_empty() { "nobody".into() } else { c.signed.join(", ") })));
-            let entry = c.last.as_ref().map_or(0, |w| w.seq);
+            lines.push(Line::from(format!("Signed by: {}", if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") })));
+            let entry = c.last().as_ref().map_or(0, |w| w.seq);
             lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
             // Eight words in two rows of four, so they never wrap somewhere arbitrary.
             let words = crate::notice::head_words(&head);
@@ -788,15 +788,15 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
             }
             lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
-            if let Some(r) = &c.recovering {
+            if let Some(r) = &c.recovering() {
                 lines.push(Line::from(format!(
                     "Recovered: the interrupted session ({} entries, the last at {}) is closed.",
                     r.entries, r.last_ts
                 )));
             } else {
-                match c.notices.iter().find(|(p, _)| *p == NoticePhase::InUse) {
+                match c.notices().iter().find(|(p, _)| *p == NoticePhase::InUse) {
                     Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
-                    None if c.announced => lines.push(Line::from(Span::styled(
+                    None if c.announced() => lines.push(Line::from(Span::styled(
                         format!("\"Root in use\" was NOT delivered ({} acknowledged going on)", c.everyone()),
                         t.bad(),
                     ))),
@@ -811,16 +811,16 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 Some(ArchiveView::Done(m)) => lines.push(Line::from(Span::styled(format!("✔ {m}"), t.ok()))),
                 Some(ArchiveView::Failed(m)) => lines.push(Line::from(Span::styled(format!("✘ {m}"), t.bad()))),
             }
-            if c.mode == Mode::Drill && c.recovering.is_none() {
+            if c.mode() == Mode::Drill && c.recovering().is_none() {
                 lines.extend(drill_timing(c, v, t));
             }
             lines.push(Line::from(format!(
                 "Session: {}",
-                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
+                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
             )));
             lines.push(Line::from(format!(
                 "Verify: breakglass verify {}",
-                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info.session_id))
+                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
             )));
             lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
             lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
@@ -927,7 +927,7 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rend
     let mut out = vec![];
     let mut step_at = vec![];
     let mut secret_at = vec![];
-    let Some(rb) = c.runbook.as_ref() else { return Rendered { lines: out, step_at, secret_at } };
+    let Some(rb) = c.runbook().as_ref() else { return Rendered { lines: out, step_at, secret_at } };
     for l in &rb.lines {
         match l {
             RLine::Heading { level, text } => {
@@ -944,7 +944,7 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rend
             RLine::Blank => out.push(Line::from("")),
             RLine::Step(i) => {
                 step_at.push(out.len());
-                let done = c.done.get(*i).copied().unwrap_or(false);
+                let done = c.done().get(*i).copied().unwrap_or(false);
                 let cur = v.step_cursor == *i;
                 let style = if cur {
                     t.accent()
@@ -955,14 +955,14 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rend
                 };
                 let prefix = format!("{}[{}] {}. ", if cur { "▶" } else { " " }, if done { "✔" } else { " " }, i + 1);
                 push_wrapped(&mut out, Span::styled(prefix, style), &rb.steps[*i].text, style, width);
-                for n in c.notes.get(*i).into_iter().flatten() {
+                for n in c.notes().get(*i).into_iter().flatten() {
                     push_wrapped(&mut out, Span::styled("      note: ", t.dim()), n, t.dim(), width);
                 }
             }
             RLine::Secret(i) => {
                 secret_at.push(out.len());
                 let label = secret_label(rb, *i);
-                if c.revealed.get(*i).copied().unwrap_or(false) {
+                if c.revealed().get(*i).copied().unwrap_or(false) {
                     use secrecy::ExposeSecret;
                     push_wrapped(&mut out, Span::raw("    "), &format!("┌ {label} · REVEALED (h hides)"), t.bad(), width);
                     for s in rb.secrets[*i].text.expose_secret().lines() {
@@ -986,17 +986,18 @@ fn runbook_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, width: usize) -> Rend
 
 fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let lines = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize).lines;
-    let done = c.done.iter().filter(|d| **d).count();
+    let done = c.done().iter().filter(|d| **d).count();
     // Notes being typed and messages wrap onto up to three rows instead of being cut.
-    let foot_text = v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message.as_ref().map(|m| crate::words::words(&m.say, c).len() + 2));
+    let foot_text =
+        v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message().as_ref().map(|m| crate::words::words(&m.say, c).len() + 2));
     let foot_h = foot_text.map_or(0, |n| (n / usize::from(area.width.max(1)) + 1).min(3) as u16);
     let [head, now_row, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
-    f.render_widget(Paragraph::new(Line::from(Span::styled(format!(" Runbook: {done}/{} steps done", c.done.len()), t.bold()))), head);
+    f.render_widget(Paragraph::new(Line::from(Span::styled(format!(" Runbook: {done}/{} steps done", c.done().len()), t.bold()))), head);
     // The step in hand stays pinned here, wherever the text is scrolled.
-    let now_line = match c.runbook.as_ref().and_then(|rb| rb.steps.get(v.step_cursor)) {
+    let now_line = match c.runbook().as_ref().and_then(|rb| rb.steps.get(v.step_cursor)) {
         Some(step) => {
-            let mark = if c.done.get(v.step_cursor).copied().unwrap_or(false) { "✔" } else { " " };
+            let mark = if c.done().get(v.step_cursor).copied().unwrap_or(false) { "✔" } else { " " };
             Line::from(vec![
                 Span::styled(format!(" ▶ [{mark}] {}. ", v.step_cursor + 1), t.accent()),
                 Span::styled(step.text.clone(), t.accent()),
@@ -1036,7 +1037,7 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
 }
 
 fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
-    let line = match &c.last {
+    let line = match &c.last() {
         Some(w) => {
             let time = w.ts.get(11..19).unwrap_or("");
             let head = crate::notice::words(&w.head[..2]);
@@ -1057,7 +1058,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
         spans.push(Span::styled(k.to_string(), t.bold()));
         spans.push(Span::raw(format!(" {what}")));
     }
-    if !matches!(c.phase, Phase::Summary) && !c.confirm_abort && !v.help && !v.confirm_leave {
+    if !matches!(c.phase(), Phase::Summary) && !c.confirm_abort() && !v.help && !v.confirm_leave {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled("?", t.bold()));
         spans.push(Span::raw(" help"));
@@ -1068,19 +1069,19 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
 /// The keys that act now, with what each does: the hint line and the help screen both show
 /// this one list.
 pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    if c.confirm_abort {
+    if c.confirm_abort() {
         vec![("y", "abort the ceremony"), ("n", "keep going")]
     } else if v.confirm_leave {
         vec![("y", "leave unsigned"), ("n", "stay and sign")]
     } else if v.help {
         vec![("?", "close help")]
     } else {
-        match &c.phase {
-            Phase::Setup if c.rekey.is_some() => vec![("Tab", "next field"), ("Enter", "start"), ("Ctrl-C", "quit")],
+        match &c.phase() {
+            Phase::Setup if c.rekey().is_some() => vec![("Tab", "next field"), ("Enter", "start"), ("Ctrl-C", "quit")],
             Phase::Setup => vec![("Tab", "next field"), ("←/→", "mode"), ("Enter", "start"), ("Ctrl-C", "quit")],
             Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
             Phase::Offboard
-                if c.offboard
+                if c.offboard()
                     .as_ref()
                     .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) =>
             {
@@ -1095,16 +1096,20 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. }) => {
-                vec![("Enter", if c.info.demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Esc", "back"), ("Ctrl-C", "abort")]
+                vec![
+                    ("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }),
+                    ("Esc", "back"),
+                    ("Ctrl-C", "abort"),
+                ]
             }
             Phase::Rekey(crate::ceremony::RekeyStage::Sign { working: false, .. }) => {
-                vec![("Enter", if c.info.demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Ctrl-C", "abort")]
+                vec![("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Ctrl-C", "abort")]
             }
             Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
             Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
                 vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info.demo => {
+            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info().demo => {
                 vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) => {
@@ -1116,15 +1121,15 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
             Phase::Runbook if v.reveal_pick.is_some() => vec![("↑/↓", "choose"), ("Enter", "reveal"), ("Esc", "cancel")],
             Phase::Runbook => {
-                let done = c.done.get(v.step_cursor).copied().unwrap_or(false);
+                let done = c.done().get(v.step_cursor).copied().unwrap_or(false);
                 let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
-                if c.runbook.as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
+                if c.runbook().as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
                     k.push(("r", "secret…"));
                 }
-                if c.revealed.iter().any(|r| *r) {
+                if c.revealed().iter().any(|r| *r) {
                     k.push(("h", "hide"));
                 }
-                if c.info.aws {
+                if c.info().aws {
                     k.push(("t", "root task"));
                 }
                 if k.len() < 6 {
@@ -1134,7 +1139,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 k
             }
             Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
-            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome.is_some() => {
+            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
                 vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
             }
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
@@ -1153,7 +1158,7 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
 fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let r = popup(area, 70, 9);
     f.render_widget(Clear, r);
-    let text = if matches!(c.phase, Phase::Setup) {
+    let text = if matches!(c.phase(), Phase::Setup) {
         vec![
             Line::from("Leave without starting a session?"),
             Line::from("Nothing has been recorded yet."),
@@ -1196,7 +1201,7 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
         Line::from(format!("If a notice cannot be sent, {} must acknowledge on their keys.", c.everyone())),
         Line::from("The bottom line shows the last journal entry: everything is recorded."),
     ];
-    if c.info.demo {
+    if c.info().demo {
         text.push(Line::from(""));
         text.push(Line::from(Span::styled("DEMO: software keys; PINs are shown on the PIN screen.", t.dim())));
     }
@@ -1228,13 +1233,13 @@ pub fn secret_position(c: &Ceremony, v: &View, width: usize, i: usize) -> Option
 
 /// The secret that the step `step` needs, else the nearest one.
 pub fn secret_for_step(c: &Ceremony, step: usize) -> Option<usize> {
-    let rb = c.runbook.as_ref()?;
+    let rb = c.runbook().as_ref()?;
     rb.secrets.iter().position(|s| s.for_step == Some(step)).or_else(|| secret_near(c, step))
 }
 
 /// Which secret lies nearest at or after the line `from` (else the last one before it).
 pub fn secret_near(c: &Ceremony, from_step: usize) -> Option<usize> {
-    let rb = c.runbook.as_ref()?;
+    let rb = c.runbook().as_ref()?;
     let mut seen_step = 0usize;
     let mut before = None;
     let mut passed = false;
@@ -1269,8 +1274,8 @@ pub fn runbook_width(area: Rect) -> usize {
 fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
     use crate::drill::human_secs;
     let mut out = vec![];
-    let (ttr, step_times) = crate::drill::timing(c.started_ts.as_deref(), c.times.iter().map(|(k, ts)| (k.as_str(), ts.as_str())));
-    let mut line = format!("Drill ({}): time to runbook {}", c.scenario.name(), ttr.map_or("-".into(), human_secs));
+    let (ttr, step_times) = crate::drill::timing(c.started_ts().as_deref(), c.times().iter().map(|(k, ts)| (k.as_str(), ts.as_str())));
+    let mut line = format!("Drill ({}): time to runbook {}", c.scenario().name(), ttr.map_or("-".into(), human_secs));
     if let (Some(now), Some(best)) = (ttr, v.previous.iter().copied().reduce(f64::min)) {
         let last = v.previous.last().copied().unwrap_or(best);
         line.push_str(&format!(
@@ -1304,7 +1309,7 @@ fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
 
 /// The actions offered in the open root session, numbered from 1 (names filled from the view).
 pub fn root_actions(c: &Ceremony, v: &View) -> Vec<RootAction> {
-    let Some(r) = c.root.as_ref() else { return vec![] };
+    let Some(r) = c.root().as_ref() else { return vec![] };
     RootAction::for_task(r.task)
         .into_iter()
         .map(|a| match a {
@@ -1327,15 +1332,15 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                 Span::styled(format!("◀ {} ▶", task.policy_name()), t.accent()),
             ]));
             out.push(Line::from(Span::styled(format!("         {}", task.describe()), t.dim())));
-            if c.mode == Mode::Drill {
+            if c.mode() == Mode::Drill {
                 out.push(Line::from(Span::styled("DRILL: only IAMAuditRootUserCredentials (read-only) is allowed.", t.dim())));
             }
             out.push(Line::from("Enter opens a root session of at most 900 s; every call is recorded."));
         }
         RootStage::Assuming => out.push(Line::from(format!("{spin} Opening the root session (sts:AssumeRoot)..."))),
         RootStage::Ready | RootStage::Working | RootStage::Confirm { .. } | RootStage::Expired => {
-            if let Some(r) = &c.root {
-                let left = r.expires_s.saturating_sub(c.now_s);
+            if let Some(r) = &c.root() {
+                let left = r.expires_s.saturating_sub(c.now_s());
                 let clock = if matches!(stage, RootStage::Expired) {
                     "EXPIRED".to_string()
                 } else {
@@ -1361,7 +1366,7 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                 RootStage::Working => out.push(Line::from(format!("{spin} Working..."))),
                 RootStage::Confirm { action, acked, acking } => {
                     out.push(Line::from(Span::styled(format!("Confirm: {}", action.label()), t.bad())));
-                    for (i, k) in c.checked.enumerate() {
+                    for (i, k) in c.checked().enumerate() {
                         let p = c.person(k.custodian);
                         let state = if acked.contains(&i) {
                             "✔ confirmed".to_string()

@@ -206,7 +206,7 @@ pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
     let outside = breakglass::session::Outside::outbox(data.join("outbox"));
     let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
     breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Incident, "rotation test", breakglass::ceremony::Scenario::Standard);
-    assert_eq!(c.phase, breakglass::ceremony::Phase::Summary, "{:?}", c.message);
+    assert_eq!(*c.phase(), breakglass::ceremony::Phase::Summary, "{:?}", c.message());
     let dir = r.dir.clone();
     rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
     for p in who {

@@ -16,7 +16,7 @@ pub const SID: &str = "20261125-030000-abcdef";
 /// What the ceremony says under the instruction (a refusal or a piece of information).
 #[allow(dead_code)] // not every test file asks
 pub fn said(c: &Ceremony) -> Option<&Say> {
-    c.message.as_ref().map(|m| &m.say)
+    c.message().as_ref().map(|m| &m.say)
 }
 
 pub fn info(demo: bool) -> SessionInfo {

@@ -1,0 +1,264 @@
+//! Notices: "root in use", heartbeats, "root released", the acknowledgements when one cannot
+//! go out, and their retries in the background.
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyStatus {
+    Sending,
+    /// Delivery failed: retry, or both custodians acknowledge going on without it (each with their key).
+    Failed {
+        error: String,
+        acked: Vec<SlotIx>,
+        acking: Option<SlotIx>,
+    },
+}
+
+/// Which journal hash a notice names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeHash {
+    /// The genesis hash (entry 0): "root in use".
+    Genesis,
+    /// The chain head when it is sent: every later notice.
+    Head,
+    /// The notice names its own hash already (a rekey's new roster version).
+    AsGiven,
+}
+
+pub const ACK_NAMESPACE: &str = "breakglass-ack";
+
+/// The statement a custodian signs to go on without a notice.
+pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> String {
+    format!("breakglass-ack:{session_id}:notice-{}:{head}", phase.as_str())
+}
+
+impl Ceremony {
+    /// The notice for `phase`, as the team reads it; the runner adds the time and the journal
+    /// hash (the genesis hash for "root in use", the chain head otherwise; a rekey's "roster
+    /// changed" names the new roster version instead).
+    pub(super) fn notice(&self, phase: NoticePhase) -> Effect {
+        let base = Notice {
+            session_id: self.info.session_id.clone(),
+            phase,
+            mode: self.mode.as_str().into(),
+            demo: self.info.demo,
+            account: self.info.account.clone(),
+            custodians: self
+                .checked
+                .iter()
+                .map(|k| format!("{} ({})", self.roster[k.custodian].name, self.roster[k.custodian].id))
+                .collect(),
+            reason: self.reason.clone(),
+            host: self.info.host.clone(),
+            started: self.started_ts.clone().unwrap_or_default(),
+            at: String::new(),
+            journal_hash: String::new(),
+            journal_words: String::new(),
+            journal_entry: None,
+        };
+        if let (NoticePhase::RosterChanged, Some(k)) = (phase, &self.rekey) {
+            let ids = |v: Vec<String>| if v.is_empty() { "nobody".to_string() } else { v.join(", ") };
+            let notice = Notice {
+                custodians: k.new_ids.clone(),
+                reason: format!(
+                    "{}. Roster version {} (quorum {}): added {}; removed {}. Done in rekey session {} by {}.",
+                    self.reason.trim_end_matches('.'),
+                    k.new_version,
+                    k.new_quorum,
+                    ids(k.added.iter().map(|p| format!("{} ({})", p.name, p.id)).collect()),
+                    ids(k.removed.clone()),
+                    self.info.session_id,
+                    self.checked_ids().join(", ")
+                ),
+                journal_hash: k.new_sha256.clone(),
+                journal_words: crate::notice::words_hex(&k.new_sha256),
+                ..base
+            };
+            return Effect::SendNotice { notice: Box::new(notice), hash: NoticeHash::AsGiven };
+        }
+        let hash = if phase == NoticePhase::InUse { NoticeHash::Genesis } else { NoticeHash::Head };
+        Effect::SendNotice { notice: Box::new(base), hash }
+    }
+
+    pub(super) fn notify(&mut self, notice: NoticePhase, status: NotifyStatus, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        match (status, intent) {
+            (NotifyStatus::Sending, Intent::NoticeDone { phase, result }) if phase == notice => match result {
+                Ok(d) => {
+                    fx.push(self.entry(Entry::NoticeSent {
+                        phase: notice.as_str().into(),
+                        channel: d.channel.clone(),
+                        message_id: d.message_id.clone(),
+                        late: None,
+                    }));
+                    self.notices.push((notice, d));
+                    self.message = None;
+                    self.after_notice(notice, fx)
+                }
+                Err(e) => {
+                    self.message = None;
+                    fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: e.clone(), simulated: false }));
+                    Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
+                }
+            },
+            (NotifyStatus::Failed { .. }, Intent::RetryNotice) => self.send_notice(notice, fx),
+            (NotifyStatus::Failed { error, acked, acking: None }, Intent::Acknowledge { who })
+                if self.checked.has(who) && !acked.contains(&who) =>
+            {
+                let c = &self.checked[who];
+                let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
+                fx.push(Effect::Attest {
+                    custodian: c.custodian,
+                    serial: c.serial,
+                    namespace: ACK_NAMESPACE,
+                    message: ack_message(&self.info.session_id, notice, &head),
+                });
+                Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: Some(who) } }
+            }
+            (NotifyStatus::Failed { error, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
+                if self.checked[who].custodian == custodian =>
+            {
+                match result {
+                    Ok(sig) => {
+                        let id = self.roster[custodian].id.clone();
+                        let head = self.last.as_ref().map(|w| hex::encode(w.head)).unwrap_or_default();
+                        fx.push(self.entry(Entry::NoticeAcknowledged {
+                            phase: notice.as_str().into(),
+                            custodian: id.clone(),
+                            statement: ack_message(&self.info.session_id, notice, &head),
+                            sshsig: sig,
+                        }));
+                        acked.push(who);
+                        if acked.len() >= self.checked.len().max(1) {
+                            // Simulated or deliberate outages are not retried; real ones are.
+                            if !self.aws_skipped && (self.mode != Mode::Drill || self.scenario != Scenario::NoticeDown) {
+                                self.pending.push(notice);
+                            }
+                            self.degraded.push(format!(
+                                "notice {} not delivered; going on was acknowledged by {}",
+                                notice.as_str(),
+                                self.checked_ids().join(" and ")
+                            ));
+                            self.info_msg(Say::AcknowledgedGoingOn);
+                            self.after_notice(notice, fx)
+                        } else {
+                            Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
+                        }
+                    }
+                    Err(e) => {
+                        self.refuse(Say::AckNotSigned { error: e });
+                        Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
+                    }
+                }
+            }
+            (status, _) => Phase::Notify { notice, status },
+        }
+    }
+
+    pub(super) fn send_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        if self.mode == Mode::Drill && self.scenario == Scenario::NoticeDown && notice == NoticePhase::InUse {
+            let error = format!(
+                "DRILL scenario: the notice channel is down (simulated). Tell the team by phone, then {} acknowledge.",
+                self.everyone()
+            );
+            fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: true }));
+            return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
+        }
+        if self.aws_skipped {
+            let error = format!(
+                "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then {} acknowledge.",
+                self.everyone()
+            );
+            fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: false }));
+            return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
+        }
+        fx.push(self.notice(notice));
+        Phase::Notify { notice, status: NotifyStatus::Sending }
+    }
+
+    /// Heartbeats while root is in use, and background retries of undelivered notices.
+    pub(super) fn tick(&mut self, now_s: u64, fx: &mut Vec<Effect>) {
+        self.now_s = now_s;
+        if matches!(self.phase, Phase::Root(RootStage::Ready | RootStage::Confirm { .. }))
+            && self.root.as_ref().is_some_and(|r| now_s >= r.expires_s)
+        {
+            fx.push(Effect::DropRoot);
+            self.phase = Phase::Root(RootStage::Expired);
+            self.refuse(Say::RootExpired);
+        }
+        if self.background.is_some() || self.confirm_abort {
+            return;
+        }
+        let in_use =
+            self.announced && self.outcome.is_none() && matches!(self.phase, Phase::Unseal { .. } | Phase::Runbook | Phase::Closing);
+        if let Some(&p) = self.pending.first() {
+            if !self.aws_skipped && now_s >= self.last_retry_s + 60 {
+                self.last_retry_s = now_s;
+                self.background = Some(p);
+                fx.push(self.notice(p));
+            }
+        } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.last_heartbeat_s + self.info.heartbeat_s {
+            self.last_heartbeat_s = now_s;
+            self.background = Some(NoticePhase::Heartbeat);
+            fx.push(self.notice(NoticePhase::Heartbeat));
+        }
+    }
+
+    pub(super) fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, String>, fx: &mut Vec<Effect>) {
+        let late = self.pending.contains(&phase);
+        match result {
+            Ok(d) => {
+                fx.push(self.entry(Entry::NoticeSent {
+                    phase: phase.as_str().into(),
+                    channel: d.channel.clone(),
+                    message_id: d.message_id.clone(),
+                    late: Some(late),
+                }));
+                self.pending.retain(|p| *p != phase);
+                self.notices.push((phase, d));
+                if late {
+                    self.info_msg(Say::NoticeFinallySent { phase });
+                }
+            }
+            Err(e) if !late => fx.push(self.entry(Entry::NoticeFailed { phase: phase.as_str().into(), error: e, simulated: false })),
+            // A retry that failed again: it stays pending; the first failure is already recorded.
+            Err(_) => {}
+        }
+    }
+
+    /// Sends the release (or abort) notice; a notice still undelivered goes first, so the team
+    /// hears the whole story in order.
+    pub(super) fn release(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        if let Some(&p) = self.pending.first()
+            && self.background.is_none()
+            && !self.aws_skipped
+        {
+            self.background = Some(p);
+            fx.push(self.notice(p));
+        }
+        self.send_notice(notice, fx)
+    }
+
+    pub(super) fn after_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
+        match notice {
+            NoticePhase::InUse => {
+                self.announced = true;
+                self.last_heartbeat_s = self.now_s;
+                fx.push(Effect::Unseal { ids: self.checked_ids() });
+                Phase::Unseal { failed: None }
+            }
+            // A rekey's last act: the team hears who was added and removed; then it closes.
+            NoticePhase::RosterChanged if self.mode == Mode::Offboard => {
+                self.info_msg(Say::OffboardRosterChanged);
+                Phase::Offboard
+            }
+            NoticePhase::RosterChanged if self.mode == Mode::Rekey => {
+                self.outcome = Some(Outcome::Closed);
+                fx.push(self.entry(Entry::SessionClosed { steps_done: 0, steps_total: 0, rekey: Some("committed".into()) }));
+                self.start_signing()
+            }
+            // Sent before a ceremony starts, never from inside one.
+            NoticePhase::Heartbeat | NoticePhase::RosterChanged => Phase::Runbook,
+            NoticePhase::Released | NoticePhase::Aborted => self.start_signing(),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Scoped root tasks (sts:AssumeRoot) opened from the runbook, each destructive action confirmed
+//! on every custodian's key.
+
+use super::*;
+
+/// Where a root task stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootStage {
+    /// Choosing the member account and the task.
+    Pick,
+    Assuming,
+    /// A root session is open until `expires_s` (on the tick clock).
+    Ready,
+    Working,
+    /// A destructive action waits for both custodians to confirm on their keys.
+    Confirm {
+        action: RootAction,
+        acked: Vec<SlotIx>,
+        acking: Option<SlotIx>,
+    },
+    /// The session's time ran out: re-assume to go on.
+    Expired,
+}
+
+/// The open (or last) root session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCtx {
+    pub target: String,
+    pub task: Task,
+    pub expires_s: u64,
+    pub audit: Option<Audit>,
+    pub last: Option<String>,
+}
+
+/// Namespace of a custodian's confirmation of a destructive root action.
+pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
+
+impl Ceremony {
+    pub(super) fn root_step(&mut self, stage: RootStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        match (stage, intent) {
+            (_, Intent::CloseRoot) => {
+                if self.root.is_some() {
+                    fx.push(Effect::DropRoot);
+                    fx.push(self.entry(Entry::RootClosed { target: self.root.as_ref().map(|r| r.target.clone()) }));
+                }
+                self.root = None;
+                self.message = None;
+                Phase::Runbook
+            }
+            (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
+                if !crate::config::is_account_id(&target) {
+                    self.refuse(Say::NotAnAccountId { target: target.clone() });
+                    return Phase::Root(RootStage::Pick);
+                }
+                if self.mode == Mode::Drill && !task.allowed_in_drill() {
+                    self.refuse(Say::DrillReadOnlyTask { policy: task.policy_name().to_string() });
+                    return Phase::Root(RootStage::Pick);
+                }
+                self.message = None;
+                self.root = Some(RootCtx { target: target.clone(), task, expires_s: 0, audit: None, last: None });
+                fx.push(Effect::AssumeRoot { target, task });
+                Phase::Root(RootStage::Assuming)
+            }
+            (RootStage::Ready | RootStage::Expired, Intent::ReAssume) => match self.root.clone() {
+                Some(r) => {
+                    fx.push(Effect::AssumeRoot { target: r.target, task: r.task });
+                    Phase::Root(RootStage::Assuming)
+                }
+                None => Phase::Root(RootStage::Pick),
+            },
+            (RootStage::Assuming, Intent::RootAssumed(result)) => match result {
+                Ok((call, duration)) => {
+                    fx.push(self.aws_call(&call));
+                    if let Some(r) = self.root.as_mut() {
+                        r.expires_s = self.now_s + duration;
+                    }
+                    self.info_msg(Say::RootOpen { duration_s: duration });
+                    Phase::Root(RootStage::Ready)
+                }
+                Err((call, e)) => {
+                    fx.push(self.aws_call(&call));
+                    self.refuse(Say::RootFailed { error: e });
+                    self.root = None;
+                    Phase::Root(RootStage::Pick)
+                }
+            },
+            (RootStage::Ready, Intent::RootAct(action)) => {
+                let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
+                let allowed = ctx.task.allows(&action);
+                if !allowed {
+                    self.refuse(Say::ActionNotAllowed { action: action.label(), policy: ctx.task.policy_name().to_string() });
+                    return Phase::Root(RootStage::Ready);
+                }
+                if action.destructive() {
+                    if self.mode == Mode::Drill {
+                        self.refuse(Say::DrillNothingDestructive);
+                        return Phase::Root(RootStage::Ready);
+                    }
+                    self.info_msg(Say::ConfirmDestructive { action: action.label() });
+                    return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
+                }
+                fx.push(Effect::RootAct(action));
+                Phase::Root(RootStage::Working)
+            }
+            (RootStage::Confirm { action, acked, acking: None }, Intent::Acknowledge { who })
+                if self.checked.has(who) && !acked.contains(&who) =>
+            {
+                let c = &self.checked[who];
+                fx.push(Effect::Attest {
+                    custodian: c.custodian,
+                    serial: c.serial,
+                    namespace: CONFIRM_NAMESPACE,
+                    message: self.root_statement(&action),
+                });
+                Phase::Root(RootStage::Confirm { action, acked, acking: Some(who) })
+            }
+            (RootStage::Confirm { action, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
+                if self.checked[who].custodian == custodian =>
+            {
+                match result {
+                    Ok(sig) => {
+                        let id = self.roster[custodian].id.clone();
+                        fx.push(self.entry(Entry::RootConfirmed {
+                            custodian: id.clone(),
+                            action: action.label(),
+                            statement: self.root_statement(&action),
+                            sshsig: sig,
+                        }));
+                        acked.push(who);
+                        if acked.len() >= self.checked.len() {
+                            fx.push(Effect::RootAct(action));
+                            Phase::Root(RootStage::Working)
+                        } else {
+                            Phase::Root(RootStage::Confirm { action, acked, acking: None })
+                        }
+                    }
+                    Err(e) => {
+                        self.refuse(Say::NotConfirmed { error: e });
+                        Phase::Root(RootStage::Confirm { action, acked, acking: None })
+                    }
+                }
+            }
+            (RootStage::Confirm { .. }, Intent::CancelRootAction) => {
+                self.message = None;
+                Phase::Root(RootStage::Ready)
+            }
+            (RootStage::Working, Intent::RootDone { action, result, calls }) => {
+                for call in &calls {
+                    fx.push(self.aws_call(call));
+                }
+                match result {
+                    Ok((summary, audit)) => {
+                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: Some(summary.clone()), error: None }));
+                        if let Some(r) = self.root.as_mut() {
+                            if audit.is_some() {
+                                r.audit = audit;
+                            }
+                            r.last = Some(summary.clone());
+                        }
+                        self.info_msg(Say::RootDone { summary: summary.clone() });
+                    }
+                    Err(e) => {
+                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.clone()) }));
+                        self.refuse(Say::RootFailed { error: e });
+                    }
+                }
+                Phase::Root(RootStage::Ready)
+            }
+            (stage, _) => Phase::Root(stage),
+        }
+    }
+
+    pub(super) fn root_statement(&self, action: &RootAction) -> String {
+        let target = self.root.as_ref().map(|r| r.target.as_str()).unwrap_or("");
+        format!("breakglass-root:{}:{target}:{}", self.info.session_id, action.label())
+    }
+
+    pub(super) fn aws_call(&self, call: &Call) -> Effect {
+        self.entry(Entry::AwsCall {
+            api: call.api.clone(),
+            target: call.target.clone(),
+            request_id: call.request_id.clone(),
+            outcome: call.outcome.clone(),
+        })
+    }
+}
