@@ -4,7 +4,9 @@
 
 mod common;
 
-use breakglass::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, Say, SessionInfo, SignStage, Tone};
+use breakglass::ceremony::{
+    Ceremony, Effect, Failed, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, Say, SessionInfo, SignStage, Tone,
+};
 use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::{Entry, Labels, Written};
 use breakglass::notice::{Delivery, Phase as NP};
@@ -195,7 +197,7 @@ fn a_failed_challenge_signature_refuses_the_custodian() {
     c.advance(Intent::Touch);
     let fx = c.advance(Intent::Attested {
         custodian: RosterIx(0),
-        result: Err("made by a key that is not this custodian's key in the trusted roster".into()),
+        result: Err(Failed::Signature("made by a key that is not this custodian's key in the trusted roster".into())),
     });
     assert_eq!(kinds(&fx), ["custodian.refused"]);
     assert!(c.checked().is_empty());
@@ -222,7 +224,7 @@ fn an_undelivered_notice_needs_both_custodians_signed_acknowledgement() {
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    let fx = c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("network unreachable".into()) });
+    let fx = c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("network unreachable".into())) });
     assert_eq!(kinds(&fx), ["notice.failed"]);
     // Nothing moves on by itself.
     assert!(c.advance(Intent::FinishRunbook).is_empty());
@@ -247,7 +249,7 @@ fn retrying_a_failed_notice_sends_it_again() {
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("down".into()) });
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
     assert_eq!(kinds(&c.advance(Intent::RetryNotice)), ["SendNotice"]);
     assert_eq!(*c.phase(), Phase::Notify { notice: NP::InUse, status: NotifyStatus::Sending });
 }
@@ -259,7 +261,7 @@ fn unseal_failure_can_be_retried() {
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
-    let fx = c.advance(Intent::Unsealed(Err("bob's key could not open its layer".into())));
+    let fx = c.advance(Intent::Unsealed(Err(Failed::Seal("bob's key could not open its layer".into()))));
     assert_eq!(kinds(&fx), ["runbook.failed"]);
     assert_eq!(kinds(&c.advance(Intent::RetryUnseal)), ["Unseal"]);
 }
@@ -306,7 +308,7 @@ fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     assert_eq!(kinds(&fx), ["notice.sent"]);
     assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
     assert_eq!(kinds(&c.advance(Intent::Touch)), ["SignJournal"]);
-    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Err("key removed".into()) });
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Err(Failed::Key(breakglass::token::TokenError::Removed(10000001))) });
     assert!(matches!(c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::Failed(_) }));
     c.advance(Intent::Touch);
     c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
@@ -478,7 +480,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     assert!(c.advance(Intent::Tick { now_s: 1500 }).is_empty());
     // A failed heartbeat is recorded and the ceremony goes on.
     c.advance(Intent::Tick { now_s: 1900 });
-    let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Err("throttled".into()) });
+    let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Err(Failed::Notice("throttled".into())) });
     assert_eq!(kinds(&fx), ["notice.failed"]);
     assert_eq!(*c.phase(), Phase::Runbook);
     c.advance(Intent::FinishRunbook);
@@ -609,7 +611,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     assert!(kinds(&fx).contains(&"SendNotice"), "{:?}", kinds(&fx));
     assert_eq!(c.rail()[c.rail_index()], "Notify team");
     // The notice fails: going on needs all three acknowledgements.
-    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("SNS is down".into()) });
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("SNS is down".into())) });
     for who in 0..3 {
         assert!(matches!(c.phase(), Phase::Notify { status: NotifyStatus::Failed { .. }, .. }), "{who}: {:?}", c.phase());
         c.advance(Intent::Acknowledge { who: SlotIx(who) });

@@ -4,7 +4,7 @@
 
 mod common;
 
-use breakglass::ceremony::{Ceremony, Intent, Mode, Phase, SessionInfo};
+use breakglass::ceremony::{Ceremony, Failed, Intent, Mode, Phase, SessionInfo};
 use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::Written;
 use breakglass::notice::{Delivery, Phase as NP};
@@ -191,7 +191,10 @@ fn notify_failed_one_acknowledged() {
     let mut c = begun(Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err("the notice could not be delivered over outbox: disk full".into()) });
+    c.advance(Intent::NoticeDone {
+        phase: NP::InUse,
+        result: Err(Failed::Notice("the notice could not be delivered over outbox: disk full".into())),
+    });
     c.advance(Intent::Acknowledge { who: SlotIx(0) });
     c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
@@ -203,7 +206,7 @@ fn unseal_failed() {
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
-    c.advance(Intent::Unsealed(Err("bob's key could not open its layer of alice+bob.age: no identity matched".into())));
+    c.advance(Intent::Unsealed(Err(Failed::Seal("bob's key could not open its layer of alice+bob.age: no identity matched".into()))));
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
 
@@ -667,7 +670,9 @@ fn rekey_swap_failed() {
         c.advance(Intent::RekeySigned { id: id.into(), result: Ok("sig".into()) });
     }
     assert!(matches!(c.phase(), breakglass::ceremony::Phase::Rekey(breakglass::ceremony::RekeyStage::Committing)));
-    c.advance(Intent::RekeyCommitted(Err("the staged runbook does not check: bob+dave.age does not open to the runbook".into())));
+    c.advance(Intent::RekeyCommitted(Err(Failed::Rekey(
+        "the staged runbook does not check: bob+dave.age does not open to the runbook".into(),
+    ))));
     insta::assert_snapshot!(draw(&c, &v));
 }
 

@@ -4,7 +4,7 @@
 //! it cannot be written, nothing after it runs. Slow effects (a token, the network) are plain
 //! blocking calls here; the TUI runs this runner on a worker thread and talks to it by messages.
 
-use crate::ceremony::{Ceremony, Effect, Idx, Intent, NoticeHash, RosterIx};
+use crate::ceremony::{Ceremony, Effect, Failed, Idx, Intent, NoticeHash, RosterIx};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::journal::{self, Entry, FileStore, Journal, kind};
 use crate::notice::{Broadcaster, Notice};
@@ -242,7 +242,7 @@ impl Runner {
                 root: att.chain.last().cloned().unwrap_or_default(),
             })
         })();
-        Some(Intent::KeyAttested { serial, result })
+        Some(Intent::KeyAttested { serial, result: result.map_err(Failed::Attestation) })
     }
 
     /// A warning for the setup screen when notices would reach nobody.
@@ -318,18 +318,18 @@ impl Runner {
             Effect::Attest { custodian, serial, namespace, message } => {
                 let key = self.roster.key_at(custodian.index()).clone();
                 let result = match self.token(serial) {
-                    Some(t) => sign::sshsig(t.as_mut(), namespace, message.as_bytes()).map_err(|e| e.to_string()).and_then(|s| {
+                    Some(t) => sign::sshsig(t.as_mut(), namespace, message.as_bytes()).map_err(Failed::from).and_then(|s| {
                         // Checked against the roster's key, not the key the token claims.
-                        sign::verify(&key, namespace, message.as_bytes(), &s)?;
-                        sign::to_pem(&s).map_err(|e| e.to_string())
+                        sign::verify(&key, namespace, message.as_bytes(), &s).map_err(Failed::Signature)?;
+                        sign::to_pem(&s).map_err(Failed::from)
                     }),
-                    None => Err(format!("key {serial} is not present")),
+                    None => Err(Failed::Key(crate::token::TokenError::Removed(serial))),
                 };
                 vec![Intent::Attested { custodian, result }]
             }
             Effect::SendNotice { mut notice, hash } => {
                 self.stamp(&mut notice, hash);
-                let result = self.broadcaster.send(&notice).map_err(|e| e.to_string());
+                let result = self.broadcaster.send(&notice).map_err(|e| Failed::Notice(e.to_string()));
                 vec![Intent::NoticeDone { phase: notice.phase, result }]
             }
             Effect::Unseal { ids } => {
@@ -344,30 +344,32 @@ impl Runner {
                         }
                         rb
                     })
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| Failed::Seal(e.to_string()));
                 vec![Intent::Unsealed(result)]
             }
             Effect::SignRekey { id, serial, manifest, rehearse } => {
-                let result = self.sign_rekey(&id, serial, manifest, rehearse);
+                let result = self.sign_rekey(&id, serial, manifest, rehearse).map_err(Failed::Signature);
                 vec![Intent::RekeySigned { id, result }]
             }
-            Effect::CommitRekey { present, rehearse } => vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse))],
+            Effect::CommitRekey { present, rehearse } => {
+                vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse).map_err(Failed::Rekey))]
+            }
             Effect::OffboardApply { item } => {
                 let result = match self.offboard.as_ref() {
-                    Some(job) => job.apply(item),
-                    None => Err("this is not an offboarding".into()),
+                    Some(job) => job.apply(item).map_err(Failed::Aws),
+                    None => Err(Failed::NotPlanned("this is not an offboarding".into())),
                 };
                 vec![Intent::OffboardApplied { item, result }]
             }
             Effect::SignJournal { custodian, serial } => {
-                let result = self.sign_journal(custodian, serial);
+                let result = self.sign_journal(custodian, serial).map_err(Failed::Signature);
                 vec![Intent::SessionSigned { custodian, result }]
             }
             Effect::CheckAccount { expected } => {
                 let result = match &self.aws {
-                    Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| e.to_string()),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err("AWS is not configured".into()),
+                    Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| Failed::Aws(e.to_string())),
+                    Some(Err(e)) => Err(Failed::Aws(e.to_string())),
+                    None => Err(Failed::NoAws),
                 };
                 // The posture as the session starts, read while the custodians wait for the
                 // account check anyway (journalled before the first check-in).
@@ -390,8 +392,8 @@ impl Runner {
                             .map(|t| t.with_timezone(&chrono::Utc));
                         Ok(posture(aws, &account, since))
                     }
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Err("AWS is not configured".into()),
+                    Some(Err(e)) => Err(Failed::Aws(e.to_string())),
+                    None => Err(Failed::NoAws),
                 };
                 vec![Intent::PostureChecked { when, result }]
             }
@@ -411,17 +413,12 @@ impl Runner {
                                 request_id: None,
                                 outcome: e.to_string(),
                             },
-                            e.to_string(),
+                            Failed::Aws(e.to_string()),
                         )),
                     },
                     _ => Err((
-                        crate::root::Call {
-                            api: "sts:AssumeRoot".into(),
-                            target,
-                            request_id: None,
-                            outcome: "AWS is not configured".into(),
-                        },
-                        "AWS is not configured".into(),
+                        crate::root::Call { api: "sts:AssumeRoot".into(), target, request_id: None, outcome: Failed::NoAws.to_string() },
+                        Failed::NoAws,
                     )),
                 };
                 vec![Intent::RootAssumed(result)]
@@ -429,9 +426,9 @@ impl Runner {
             Effect::RootAct(action) => match &self.root {
                 Some(s) => {
                     let (result, calls) = s.perform(&action);
-                    vec![Intent::RootDone { action, result: result.map_err(|e| e.to_string()), calls }]
+                    vec![Intent::RootDone { action, result: result.map_err(|e| Failed::Aws(e.to_string())), calls }]
                 }
-                None => vec![Intent::RootDone { action, result: Err("the root session is gone: re-assume".into()), calls: vec![] }],
+                None => vec![Intent::RootDone { action, result: Err(Failed::RootGone), calls: vec![] }],
             },
             Effect::DropRoot => {
                 self.root = None;

@@ -14,7 +14,7 @@ impl Ceremony {
         }
     }
 
-    pub(super) fn account_checked(&mut self, result: Result<(String, String), String>, fx: &mut Vec<Effect>) -> Phase {
+    pub(super) fn account_checked(&mut self, result: Result<(String, String), Failed>, fx: &mut Vec<Effect>) -> Phase {
         let expected = self.info.account.clone().unwrap_or_default();
         match result {
             Ok((account, arn)) if expected.is_empty() || account == expected => {
@@ -50,16 +50,16 @@ impl Ceremony {
                     principal: None,
                     expected: None,
                     refused: false,
-                    error: Some(e.clone()),
+                    error: Some(e.to_string()),
                 }));
-                Phase::Account { failed: Some(e) }
+                Phase::Account { failed: Some(e.to_string()) }
             }
         }
     }
 
     /// Journals the posture read (`posture.checked`, with what changed since the start) and, at
     /// the close, root's events in CloudTrail for the session's window (`root.activity`).
-    pub(super) fn posture_checked(&mut self, when: PostureWhen, result: Result<Posture, String>, fx: &mut Vec<Effect>) {
+    pub(super) fn posture_checked(&mut self, when: PostureWhen, result: Result<Posture, Failed>, fx: &mut Vec<Effect>) {
         if self.aws_skipped || matches!(self.phase, Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit) {
             // Never after anyone may have signed: the signatures cover the whole journal.
             return;
@@ -72,7 +72,7 @@ impl Ceremony {
                     account: None,
                     checks: None,
                     changed: None,
-                    error: Some(e),
+                    error: Some(e.to_string()),
                 }));
                 return;
             }

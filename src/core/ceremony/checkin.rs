@@ -67,7 +67,7 @@ impl Ceremony {
                     match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
                         Some(Ok(_)) => {}
                         Some(Err(why)) => {
-                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
+                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.to_string() });
                             fx.push(self.entry(Entry::CustodianRefused {
                                 serial,
                                 custodian: Some(p.id.clone()),
@@ -217,7 +217,7 @@ impl Ceremony {
                         why: format!("challenge signature: {e}"),
                         retries_left: None,
                     }));
-                    self.refuse(Say::ChallengeNotSigned { id: id.clone(), error: e });
+                    self.refuse(Say::ChallengeNotSigned { id: id.clone(), error: e.to_string() });
                     Phase::CheckIn(AwaitKey)
                 }
             },

@@ -96,8 +96,8 @@ impl Ceremony {
                 }
                 Err(e) => {
                     self.message = None;
-                    fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: e.clone(), simulated: false }));
-                    Phase::Notify { notice, status: NotifyStatus::Failed { error: e, acked: vec![], acking: None } }
+                    fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: e.to_string(), simulated: false }));
+                    Phase::Notify { notice, status: NotifyStatus::Failed { error: e.to_string(), acked: vec![], acking: None } }
                 }
             },
             (NotifyStatus::Failed { .. }, Intent::RetryNotice) => self.send_notice(notice, fx),
@@ -145,7 +145,7 @@ impl Ceremony {
                         }
                     }
                     Err(e) => {
-                        self.refuse(Say::AckNotSigned { error: e });
+                        self.refuse(Say::AckNotSigned { error: e.to_string() });
                         Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: None } }
                     }
                 }
@@ -203,7 +203,7 @@ impl Ceremony {
         }
     }
 
-    pub(super) fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, String>, fx: &mut Vec<Effect>) {
+    pub(super) fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, Failed>, fx: &mut Vec<Effect>) {
         let late = self.pending.contains(&phase);
         match result {
             Ok(d) => {
@@ -219,7 +219,9 @@ impl Ceremony {
                     self.info_msg(Say::NoticeFinallySent { phase });
                 }
             }
-            Err(e) if !late => fx.push(self.entry(Entry::NoticeFailed { phase: phase.as_str().into(), error: e, simulated: false })),
+            Err(e) if !late => {
+                fx.push(self.entry(Entry::NoticeFailed { phase: phase.as_str().into(), error: e.to_string(), simulated: false }))
+            }
             // A retry that failed again: it stays pending; the first failure is already recorded.
             Err(_) => {}
         }

@@ -192,7 +192,7 @@ impl Ceremony {
                         }
                     }
                     Err(e) => {
-                        self.refuse(Say::NotConfirmed { error: e });
+                        self.refuse(Say::NotConfirmed { error: e.to_string() });
                         self.set_item(i, OffState::Confirming { acked, acking: None });
                     }
                 }
@@ -215,10 +215,10 @@ impl Ceremony {
                             item: item as u64 + 1,
                             api: x.api.clone(),
                             target: x.target.clone(),
-                            error: e.clone(),
+                            error: e.to_string(),
                         }));
-                        self.refuse(Say::ItemFailed { item: item + 1, error: e.clone() });
-                        self.set_item(item, OffState::Failed(e));
+                        self.refuse(Say::ItemFailed { item: item + 1, error: e.to_string() });
+                        self.set_item(item, OffState::Failed(e.to_string()));
                     }
                 }
             }

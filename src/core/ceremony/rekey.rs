@@ -145,8 +145,8 @@ impl Ceremony {
                     }
                 }
                 Err(e) => {
-                    self.refuse(Say::RekeySignFailed { id: id.clone(), error: e.clone() });
-                    Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e) })
+                    self.refuse(Say::RekeySignFailed { id: id.clone(), error: e.to_string() });
+                    Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e.to_string()) })
                 }
             },
             (RekeyStage::Committing, Intent::RekeyCommitted(result)) => match result {
@@ -180,10 +180,10 @@ impl Ceremony {
                     self.send_notice(NoticePhase::RosterChanged, fx)
                 }
                 Err(e) => {
-                    fx.push(self.entry(Entry::RekeyFailed { error: e.clone() }));
+                    fx.push(self.entry(Entry::RekeyFailed { error: e.to_string() }));
                     // The screen says what failed and what to do.
                     self.message = None;
-                    Phase::Rekey(RekeyStage::Failed(e))
+                    Phase::Rekey(RekeyStage::Failed(e.to_string()))
                 }
             },
             (RekeyStage::Failed(_), Intent::RekeyGo) => {
@@ -229,7 +229,7 @@ impl Ceremony {
                         Some(Ok(_)) => {}
                         other => {
                             let why = match other {
-                                Some(Err(why)) => why,
+                                Some(Err(why)) => why.to_string(),
                                 _ => "it could not be attested as a genuine YubiKey".into(),
                             };
                             self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
@@ -321,7 +321,7 @@ impl Ceremony {
                     }
                 }
                 Err(e) => {
-                    self.refuse(Say::NewcomerSignFailed { id: id.clone(), error: e });
+                    self.refuse(Say::NewcomerSignFailed { id: id.clone(), error: e.to_string() });
                     stay(NewKey::AwaitTouch)
                 }
             },

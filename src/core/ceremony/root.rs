@@ -79,7 +79,7 @@ impl Ceremony {
                 }
                 Err((call, e)) => {
                     fx.push(self.aws_call(&call));
-                    self.refuse(Say::RootFailed { error: e });
+                    self.refuse(Say::RootFailed { error: e.to_string() });
                     self.root = None;
                     Phase::Root(RootStage::Pick)
                 }
@@ -135,7 +135,7 @@ impl Ceremony {
                         }
                     }
                     Err(e) => {
-                        self.refuse(Say::NotConfirmed { error: e });
+                        self.refuse(Say::NotConfirmed { error: e.to_string() });
                         Phase::Root(RootStage::Confirm { action, acked, acking: None })
                     }
                 }
@@ -160,8 +160,8 @@ impl Ceremony {
                         self.info_msg(Say::RootDone { summary: summary.clone() });
                     }
                     Err(e) => {
-                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.clone()) }));
-                        self.refuse(Say::RootFailed { error: e });
+                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.to_string()) }));
+                        self.refuse(Say::RootFailed { error: e.to_string() });
                     }
                 }
                 Phase::Root(RootStage::Ready)
