@@ -104,3 +104,27 @@ fn the_module_map_in_lib_rs_names_every_module() {
     }
     assert_eq!(n, CORE.len() + 10, "the module declarations in lib.rs were not all found");
 }
+
+/// Every file under a module's folder is declared by that module (`mod name;`): a file that is
+/// not is never compiled, and reads as code that is not there.
+#[test]
+fn every_submodule_file_is_declared() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut orphans = vec![];
+    for layer in ["core", "adapters", "terminal", "commands"] {
+        for e in std::fs::read_dir(src.join(layer)).unwrap().flatten() {
+            let dir = e.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let parent = std::fs::read_to_string(dir.with_extension("rs")).unwrap_or_default();
+            for f in std::fs::read_dir(&dir).unwrap().flatten() {
+                let name = f.file_name().to_string_lossy().trim_end_matches(".rs").to_string();
+                if !parent.lines().any(|l| l.trim_start().trim_start_matches("pub ").starts_with(&format!("mod {name};"))) {
+                    orphans.push(f.path().display().to_string());
+                }
+            }
+        }
+    }
+    assert!(orphans.is_empty(), "files no module declares (never compiled): {orphans:?}");
+}
