@@ -66,23 +66,21 @@ fn read(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
-/// Writes a file via a temporary name and a rename, so a crash never leaves half a file.
-/// The file is readable by its owner only (0600), and never written through a planted symlink.
+/// Writes a file via a temporary file beside it and a rename (`tempfile`'s persist), so a crash
+/// never leaves half a file. The temporary file gets a fresh random name and is created exclusively
+/// (never through a planted symlink), readable by its owner only (0600), and synced before the
+/// rename; the directory is synced after it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp-breakglass");
-    // A stale temporary (or a link planted there) goes; the new one is created fresh.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-breakglass-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
-    {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    Ok(())
 }
 
 /// Creates a directory (and its parents) readable by its owner only (0700): bundles hold reasons
