@@ -724,3 +724,109 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     assert!(s.contains("confirmed on their key by: alice") && s.contains("OFFBOARD"), "{s}");
     insta::assert_snapshot!(s);
 }
+
+/// The hint line and the help screen (`keys_now`) name exactly the keys that act: every key they
+/// name does something when pressed (`App::on_key`: an intent, a key presented, the view or the
+/// exit changed), and no other key does, except `?` (help) and Ctrl-C (abort), which act on every
+/// screen and are on the help screen; on screens with a text field, typing is not a key.
+#[test]
+fn the_hints_name_exactly_the_keys_that_act() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let notify_failed = {
+        let mut c = begun(Mode::Incident);
+        check_in(&mut c, 0);
+        check_in(&mut c, 1);
+        c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
+        c
+    };
+    let pin = {
+        let mut c = begun(Mode::Incident);
+        c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+        c
+    };
+    let closing = {
+        let mut c = at_runbook(Mode::Incident);
+        c.advance(Intent::FinishRunbook);
+        c
+    };
+    let summary = {
+        let mut c = closed(Mode::Incident);
+        for i in 0..2 {
+            c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
+        }
+        c
+    };
+    let revealed = {
+        let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::demo::RUNBOOK);
+        c.advance(Intent::Reveal(0));
+        c
+    };
+    // (screen, ceremony, the view's focus, a text field is focused)
+    let states: Vec<(&str, Ceremony, Option<usize>, bool)> = vec![
+        ("setup: reason", ceremony(true), None, true),
+        ("setup: mode", ceremony(true), Some(0), false),
+        ("check-in", begun(Mode::Incident), None, false),
+        ("PIN", pin, None, true),
+        ("notice failed", notify_failed, None, false),
+        ("runbook", at_runbook(Mode::Incident), None, false),
+        ("runbook: AWS, a secret shown", revealed, None, false),
+        ("closing", closing, None, false),
+        ("sign", closed(Mode::Incident), None, false),
+        ("summary", summary, None, false),
+    ];
+    // Each key, and the label the hints give it.
+    let mut keys: Vec<(&str, KeyCode)> = vec![
+        ("Enter", KeyCode::Enter),
+        ("Esc", KeyCode::Esc),
+        ("Space", KeyCode::Char(' ')),
+        ("Tab", KeyCode::Tab),
+        ("up/down", KeyCode::Down),
+        ("left/right", KeyCode::Right),
+        ("PgDn", KeyCode::PageDown),
+        ("digit", KeyCode::Char('1')),
+    ];
+    let letters: Vec<String> = ('a'..='z').map(|c| c.to_string()).collect();
+    for (l, c) in letters.iter().zip('a'..='z') {
+        keys.push((l.as_str(), KeyCode::Char(c)));
+    }
+    // A hint may name several keys: "Tab/↑↓".
+    let labels = |hint: &str| -> Vec<String> {
+        let one = |h: &str| -> String {
+            match h {
+                "↑/↓" | "↑↓" => "up/down".into(),
+                "←/→" => "left/right".into(),
+                "digits" => "digit".into(),
+                h if h.starts_with('1') => "digit".into(),
+                h => h.into(),
+            }
+        };
+        match hint {
+            "↑/↓" | "←/→" => vec![one(hint)],
+            h if h.starts_with('1') => vec![one(hint)],
+            h => h.split('/').map(one).collect(),
+        }
+    };
+    let mut wrong = vec![];
+    for (screen, c, field, typing) in &states {
+        let mut v = view(c);
+        if let Some(f) = field {
+            v.setup.field = *f;
+        }
+        let hinted: Vec<String> = breakglass::ui::keys_now(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
+        for (name, code) in &keys {
+            let mut app = App::new(c.clone(), v.clone());
+            let before = format!("{:?}", app.v);
+            let action = app.on_key(KeyEvent::new(*code, KeyModifiers::NONE));
+            let acted = !matches!(action, Action::None) || format!("{:?}", app.v) != before || app.quit;
+            let is_hinted = hinted.iter().any(|h| h == name);
+            let typed = *typing && matches!(code, KeyCode::Char(c) if c.is_alphanumeric() || *c == ' ');
+            if is_hinted && !acted {
+                wrong.push(format!("{screen}: `{name}` is hinted but does nothing"));
+            } else if acted && !is_hinted && !typed {
+                wrong.push(format!("{screen}: `{name}` acts but is not hinted"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

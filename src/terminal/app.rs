@@ -201,11 +201,11 @@ impl App {
             Phase::Offboard => {
                 let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
                 match k.code {
-                    KeyCode::Up | KeyCode::Char('k') => {
+                    KeyCode::Up => {
                         self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
                         Action::None
                     }
-                    KeyCode::Down | KeyCode::Char('j') => {
+                    KeyCode::Down => {
                         self.v.step_cursor = (self.v.step_cursor + 1).min(n.saturating_sub(1));
                         Action::None
                     }
@@ -345,16 +345,15 @@ impl App {
             KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % fields,
             KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
             KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
-            KeyCode::Right | KeyCode::Char(' ') if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
+            KeyCode::Right if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
             // A rekey's mode is fixed by the command that started it.
-            KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if f.field == 0 && matches!(f.mode, Mode::Rekey | Mode::Offboard) => {}
+            KeyCode::Left | KeyCode::Right if f.field == 0 && matches!(f.mode, Mode::Rekey | Mode::Offboard) => {}
             KeyCode::Left | KeyCode::Right if f.field == 0 => {
                 f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
                 if f.mode == Mode::Incident {
                     f.scenario = 0;
                 }
             }
-            KeyCode::Char(' ') if f.field == 0 => f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident },
             KeyCode::Char(ch) if f.field == 1 && f.reason.len() < 200 => f.reason.push(ch),
             KeyCode::Char(ch) if f.field == 2 && f.ticket.len() < 60 => f.ticket.push(ch),
             KeyCode::Backspace if f.field == 1 => {
@@ -484,11 +483,11 @@ impl App {
         }
         let steps = self.c.done().len();
         match k.code {
-            KeyCode::Up | KeyCode::Char('k') => {
+            KeyCode::Up => {
                 self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
                 self.follow_cursor();
             }
-            KeyCode::Down | KeyCode::Char('j') => {
+            KeyCode::Down => {
                 self.v.step_cursor = (self.v.step_cursor + 1).min(steps.saturating_sub(1));
                 self.follow_cursor();
             }
@@ -499,12 +498,13 @@ impl App {
             KeyCode::End => self.v.scroll = ui::runbook_rows(&self.c, &self.v, self.width).saturating_sub(10),
             KeyCode::PageUp => self.v.scroll = self.v.scroll.saturating_sub(10),
             KeyCode::Home => self.v.scroll = 0,
-            KeyCode::Char(' ') | KeyCode::Char('x') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
+            KeyCode::Char(' ') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
             KeyCode::Char('n') => self.v.note = Some(String::new()),
-            KeyCode::Char('t') => return Action::Intent(Intent::OpenRoot),
+            // Root tasks need AWS: without it the key is not offered (nor hinted).
+            KeyCode::Char('t') if self.c.info().aws => return Action::Intent(Intent::OpenRoot),
             // A secret is revealed by choosing it from a list that says which step needs it.
             KeyCode::Char('r') => self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor),
-            KeyCode::Char('h') => return Action::Intent(Intent::HideSecrets),
+            KeyCode::Char('h') if self.c.revealed().iter().any(|r| *r) => return Action::Intent(Intent::HideSecrets),
             KeyCode::Enter => return Action::Intent(Intent::FinishRunbook),
             _ => {}
         }

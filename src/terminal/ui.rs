@@ -1049,7 +1049,11 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 }
 
 fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
-    let keys = keys_now(c, v);
+    let mut keys = keys_now(c, v);
+    // A full line drops the scroll hint first (the help screen still lists it).
+    if keys.len() >= 8 {
+        keys.retain(|(_, what)| *what != "scroll");
+    }
     let mut spans = vec![];
     for (i, (k, what)) in keys.into_iter().enumerate() {
         if i > 0 {
@@ -1077,8 +1081,16 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
         vec![("?", "close help")]
     } else {
         match &c.phase() {
-            Phase::Setup if c.rekey().is_some() => vec![("Tab", "next field"), ("Enter", "start"), ("Ctrl-C", "quit")],
-            Phase::Setup => vec![("Tab", "next field"), ("←/→", "mode"), ("Enter", "start"), ("Ctrl-C", "quit")],
+            Phase::Setup => {
+                let mut k = vec![("Tab/↑↓", "field")];
+                match v.setup.field {
+                    0 if c.rekey().is_none() && c.offboard().is_none() => k.push(("←/→", "mode")),
+                    3 => k.push(("←/→", "scenario")),
+                    _ => {}
+                }
+                k.extend([("Enter", "start"), ("Ctrl-C", "quit")]);
+                k
+            }
             Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
             Phase::Offboard
                 if c.offboard()
@@ -1092,9 +1104,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitKey, .. }) => {
                 vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")]
             }
-            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitPin { .. }, .. }) => {
-                vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
-            }
+            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitPin { .. }, .. }) => pin_keys(v),
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. }) => {
                 vec![
                     ("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }),
@@ -1106,9 +1116,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 vec![("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Ctrl-C", "abort")]
             }
             Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
-            Phase::CheckIn(KeyStage::AwaitPin { .. }) => {
-                vec![("digits", "PIN"), ("Enter", "confirm"), ("Esc", "back"), ("Ctrl-C", "abort")]
-            }
+            Phase::CheckIn(KeyStage::AwaitPin { .. }) => pin_keys(v),
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info().demo => {
                 vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
@@ -1132,9 +1140,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 if c.info().aws {
                     k.push(("t", "root task"));
                 }
-                if k.len() < 6 {
-                    k.push(("PgDn", "scroll"));
-                }
+                k.push(("PgDn", "scroll"));
                 k.push(("Enter", "close"));
                 k
             }
@@ -1147,6 +1153,16 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             _ => vec![("Ctrl-C", "abort")],
         }
     }
+}
+
+/// The PIN screen's keys: Enter only once a digit is typed.
+fn pin_keys(v: &View) -> Vec<(&'static str, &'static str)> {
+    let mut k = vec![("digits", "PIN")];
+    if v.pin_len > 0 {
+        k.push(("Enter", "confirm"));
+    }
+    k.extend([("Esc", "back"), ("Ctrl-C", "abort")]);
+    k
 }
 
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
