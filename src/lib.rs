@@ -9,6 +9,9 @@
 //!
 //! Core (`src/core/`: pure rules and formats):
 //! - [`ceremony`]: the state machine, `advance(state, intent) -> effects`; the only place steps change.
+//!   Its fields are private; one file per sub-machine in `src/core/ceremony/` (setup, account,
+//!   checkin, notify, steps, root, rekey, offboard, close), with `Say` (what it tells the custodians,
+//!   put into words by [`words`]), `Failed` (what the runner reports, by cause) and the index types.
 //! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks; `journal::Entry`, one
 //!   variant per kind, is what the ceremony writes and what verify, recovery, drills and the screens read.
 //! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
