@@ -22,8 +22,10 @@ mod rekey;
 mod root;
 mod setup;
 mod steps;
+use checkin::Presence;
 pub use checkin::{AttestInfo, CheckedIn, KeyStage};
 pub use close::{CLOSING, SignStage};
+use notify::Background;
 pub use notify::{ACK_NAMESPACE, NoticeHash, NotifyStatus, ack_message};
 pub use offboard::{OffItem, OffState, Offboard};
 pub use rekey::{NewKey, Rekey, RekeyStage, rekey_rail};
@@ -289,26 +291,18 @@ pub struct Ceremony {
     principal: Option<String>,
     /// AWS was set aside for this session (both custodians then acknowledge each missing notice).
     aws_skipped: bool,
-    /// Notices that failed and were acknowledged: retried in the background, journalled when delivered.
-    pending: Vec<NoticePhase>,
-    /// A background notice (heartbeat or late delivery) is on its way.
-    background: Option<NoticePhase>,
+    /// Notices in the background: retries and heartbeats.
+    bg: Background,
     /// The root session on a member account, if one was opened.
     root: Option<RootCtx>,
     /// Attestation results by key serial (hardware keys must have a good one to check in).
     attestations: Vec<(u32, Result<AttestInfo, Failed>)>,
     /// Set when this ceremony closes an interrupted session (`breakglass recover`).
     recovering: Option<Recovery>,
-    /// Checked-in keys that were pulled out: the ceremony is paused until they return.
-    removed: Vec<u32>,
-    /// Custodians (index into `checked`) whose key came back and must enter the PIN again.
-    reauth: Vec<SlotIx>,
-    /// A PIN re-entry is being checked.
-    reauth_working: bool,
+    /// Keys that went away after check-in, and their PIN again when they return.
+    presence: Presence,
     /// Seconds since the app started, from the last tick.
     now_s: u64,
-    last_heartbeat_s: u64,
-    last_retry_s: u64,
     /// The change, when this ceremony is a rekey ([`Mode::Rekey`]) or removes a custodian.
     rekey: Option<Rekey>,
     /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`]).
@@ -581,6 +575,21 @@ macro_rules! getters {
 }
 
 impl Ceremony {
+    /// Failed notices retried in the background.
+    pub fn pending(&self) -> &[NoticePhase] {
+        &self.bg.pending
+    }
+
+    /// Checked-in keys that cannot be seen (the ceremony is paused).
+    pub fn removed(&self) -> &[u32] {
+        &self.presence.removed
+    }
+
+    /// Check-in slots whose key came back and must enter the PIN again.
+    pub fn reauth(&self) -> &[SlotIx] {
+        &self.presence.reauth
+    }
+
     /// Plans a rekey (before setup): the session changes the roster as `rekey` says.
     pub fn plan_rekey(&mut self, rekey: Rekey) {
         self.rekey = Some(rekey);
@@ -603,7 +612,6 @@ impl Ceremony {
 }
 
 getters! {
-    pending: Vec<NoticePhase>,
     info: SessionInfo,
     phase: Phase,
     checked: IxVec<SlotIx, CheckedIn>,
@@ -622,8 +630,6 @@ getters! {
     root: Option<RootCtx>,
     times: Vec<(String, String)>,
     notices: Vec<(NoticePhase, Delivery)>,
-    removed: Vec<u32>,
-    reauth: Vec<SlotIx>,
     notes: Vec<Vec<String>>,
     degraded: Vec<String>,
     closing: Vec<bool>,
@@ -670,17 +676,12 @@ impl Ceremony {
             times: vec![],
             principal: None,
             aws_skipped: false,
-            pending: vec![],
-            background: None,
+            bg: Background::default(),
             root: None,
             attestations: vec![],
             recovering: None,
-            removed: vec![],
-            reauth: vec![],
-            reauth_working: false,
+            presence: Presence::default(),
             now_s: 0,
-            last_heartbeat_s: 0,
-            last_retry_s: 0,
             rekey: None,
             offboard: None,
         }
@@ -881,20 +882,20 @@ impl Ceremony {
                 self.keys_present(&[], Some(&why), fx);
                 return None;
             }
-            Intent::PinEntered(pin) if !self.reauth.is_empty() && !self.reauth_working && self.removed.is_empty() => {
-                let who = self.reauth[0];
-                self.reauth_working = true;
+            Intent::PinEntered(pin) if !self.presence.reauth.is_empty() && !self.presence.working && self.presence.removed.is_empty() => {
+                let who = self.presence.reauth[0];
+                self.presence.working = true;
                 fx.push(Effect::VerifyPin { serial: self.checked[who].serial, pin });
                 return None;
             }
-            Intent::PinChecked { serial, result } if self.reauth_working => {
-                self.reauth_working = false;
-                let pos = self.reauth.iter().position(|w| self.checked[*w].serial == serial)?;
-                let who = self.reauth[pos];
+            Intent::PinChecked { serial, result } if self.presence.working => {
+                self.presence.working = false;
+                let pos = self.presence.reauth.iter().position(|w| self.checked[*w].serial == serial)?;
+                let who = self.presence.reauth[pos];
                 let id = self.roster[self.checked[who].custodian].id.clone();
                 match result {
                     Ok(()) => {
-                        self.reauth.remove(pos);
+                        self.presence.reauth.remove(pos);
                         fx.push(self.entry(Entry::CustodianReauthenticated { custodian: id.clone(), serial }));
                         self.info_msg(Say::KeyBackUnlocked { id: id.clone() });
                     }
@@ -910,7 +911,7 @@ impl Ceremony {
                 }
                 return None;
             }
-            _ if (!self.removed.is_empty() || !self.reauth.is_empty())
+            _ if (!self.presence.removed.is_empty() || !self.presence.reauth.is_empty())
                 && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort | Intent::Signal(_)) =>
             {
                 // Paused: a checked-in key is missing or locked. Results of work already under
@@ -932,8 +933,8 @@ impl Ceremony {
                 }
                 intent
             }
-            Intent::NoticeDone { phase, result } if self.background == Some(phase) => {
-                self.background = None;
+            Intent::NoticeDone { phase, result } if self.bg.busy == Some(phase) => {
+                self.bg.busy = None;
                 self.background_done(phase, result, fx);
                 return None;
             }

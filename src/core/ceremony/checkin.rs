@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// Keys that went away after check-in: the ceremony pauses until they are back, and each
+/// custodian whose key came back enters the PIN again.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Presence {
+    /// Serials of checked-in keys that cannot be seen.
+    pub(super) removed: Vec<u32>,
+    /// Check-in slots whose key came back and must be unlocked again.
+    pub(super) reauth: Vec<SlotIx>,
+    /// A PIN entered again is being checked.
+    pub(super) working: bool,
+}
+
 /// What a key's verified attestation says (journalled at check-in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestInfo {
@@ -230,9 +242,9 @@ impl Ceremony {
         for (who, k) in self.checked.clone().enumerate() {
             let id = self.roster[k.custodian].id.clone();
             let here = serials.contains(&k.serial);
-            if !here && !self.removed.contains(&k.serial) {
-                self.removed.push(k.serial);
-                self.reauth.retain(|w| *w != who);
+            if !here && !self.presence.removed.contains(&k.serial) {
+                self.presence.removed.push(k.serial);
+                self.presence.reauth.retain(|w| *w != who);
                 match unreachable {
                     None => {
                         fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
@@ -247,11 +259,11 @@ impl Ceremony {
                         self.refuse(Say::PausedNoReader);
                     }
                 }
-            } else if here && self.removed.contains(&k.serial) {
-                self.removed.retain(|s| *s != k.serial);
+            } else if here && self.presence.removed.contains(&k.serial) {
+                self.presence.removed.retain(|s| *s != k.serial);
                 fx.push(self.entry(Entry::CustodianKeyReturned { custodian: id.clone(), serial: k.serial }));
-                if !self.reauth.contains(&who) {
-                    self.reauth.push(who);
+                if !self.presence.reauth.contains(&who) {
+                    self.presence.reauth.push(who);
                 }
                 self.info_msg(Say::KeyBack { id: id.clone() });
             }

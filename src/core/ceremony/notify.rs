@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// Notices that go out in the background: those that failed, were acknowledged and are retried,
+/// and the heartbeats while root is in use.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Background {
+    /// Failed and acknowledged: retried every minute, journalled when delivered.
+    pub(super) pending: Vec<NoticePhase>,
+    /// The one on its way now (a retry or a heartbeat).
+    pub(super) busy: Option<NoticePhase>,
+    pub(super) last_retry_s: u64,
+    pub(super) last_heartbeat_s: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyStatus {
     Sending,
@@ -131,7 +143,7 @@ impl Ceremony {
                         if acked.len() >= self.checked.len().max(1) {
                             // Simulated or deliberate outages are not retried; real ones are.
                             if !self.aws_skipped && (self.mode != Mode::Drill || self.scenario != Scenario::NoticeDown) {
-                                self.pending.push(notice);
+                                self.bg.pending.push(notice);
                             }
                             self.degraded.push(format!(
                                 "notice {} not delivered; going on was acknowledged by {}",
@@ -185,26 +197,26 @@ impl Ceremony {
             self.phase = Phase::Root(RootStage::Expired);
             self.refuse(Say::RootExpired);
         }
-        if self.background.is_some() || self.confirm_abort {
+        if self.bg.busy.is_some() || self.confirm_abort {
             return;
         }
         let in_use =
             self.announced && self.outcome.is_none() && matches!(self.phase, Phase::Unseal { .. } | Phase::Runbook | Phase::Closing);
-        if let Some(&p) = self.pending.first() {
-            if !self.aws_skipped && now_s >= self.last_retry_s + 60 {
-                self.last_retry_s = now_s;
-                self.background = Some(p);
+        if let Some(&p) = self.bg.pending.first() {
+            if !self.aws_skipped && now_s >= self.bg.last_retry_s + 60 {
+                self.bg.last_retry_s = now_s;
+                self.bg.busy = Some(p);
                 fx.push(self.notice(p));
             }
-        } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.last_heartbeat_s + self.info.heartbeat_s {
-            self.last_heartbeat_s = now_s;
-            self.background = Some(NoticePhase::Heartbeat);
+        } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.bg.last_heartbeat_s + self.info.heartbeat_s {
+            self.bg.last_heartbeat_s = now_s;
+            self.bg.busy = Some(NoticePhase::Heartbeat);
             fx.push(self.notice(NoticePhase::Heartbeat));
         }
     }
 
     pub(super) fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, Failed>, fx: &mut Vec<Effect>) {
-        let late = self.pending.contains(&phase);
+        let late = self.bg.pending.contains(&phase);
         match result {
             Ok(d) => {
                 fx.push(self.entry(Entry::NoticeSent {
@@ -213,7 +225,7 @@ impl Ceremony {
                     message_id: d.message_id.clone(),
                     late: Some(late),
                 }));
-                self.pending.retain(|p| *p != phase);
+                self.bg.pending.retain(|p| *p != phase);
                 self.notices.push((phase, d));
                 if late {
                     self.info_msg(Say::NoticeFinallySent { phase });
@@ -230,11 +242,11 @@ impl Ceremony {
     /// Sends the release (or abort) notice; a notice still undelivered goes first, so the team
     /// hears the whole story in order.
     pub(super) fn release(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
-        if let Some(&p) = self.pending.first()
-            && self.background.is_none()
+        if let Some(&p) = self.bg.pending.first()
+            && self.bg.busy.is_none()
             && !self.aws_skipped
         {
-            self.background = Some(p);
+            self.bg.busy = Some(p);
             fx.push(self.notice(p));
         }
         self.send_notice(notice, fx)
@@ -244,7 +256,7 @@ impl Ceremony {
         match notice {
             NoticePhase::InUse => {
                 self.announced = true;
-                self.last_heartbeat_s = self.now_s;
+                self.bg.last_heartbeat_s = self.now_s;
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }
