@@ -93,7 +93,7 @@ fn harden_process() {
 /// A ceremony that had to stop (its journal could not be written): says why and how to close
 /// it, and gives the exit code (1) the TUI gives too.
 pub fn halted(why: &str, dir: &Path) -> i32 {
-    eprintln!("{why}");
+    eprintln!("{}", crate::words::halted(why));
     eprintln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
     1
 }

@@ -22,6 +22,7 @@ mod rekey;
 mod root;
 mod setup;
 mod steps;
+pub use account::AccountProblem;
 use checkin::Presence;
 pub use checkin::{AttestInfo, CheckedIn, KeyStage};
 pub use close::{CLOSING, SignStage};
@@ -201,7 +202,7 @@ pub enum Phase {
     Setup,
     /// Checking which AWS account the credentials reach (sts:GetCallerIdentity).
     Account {
-        failed: Option<String>,
+        failed: Option<AccountProblem>,
     },
     CheckIn(KeyStage),
     Notify {
@@ -842,11 +843,8 @@ impl Ceremony {
             Intent::JournalFailed(e) => {
                 // Nothing unrecorded stays on screen: secrets are masked again.
                 self.revealed.iter_mut().for_each(|r| *r = false);
-                self.phase = Phase::Halted(format!(
-                    "The journal could not be written: {e}. Nothing further can be recorded, so the ceremony stops here. \
-                     What was recorded so far is intact: free disk space or fix the data directory, then close this session \
-                     with `breakglass recover`."
-                ));
+                // The write error; the screen says what it means and what to do.
+                self.phase = Phase::Halted(e);
                 None
             }
             other => Some(other),
@@ -1000,7 +998,7 @@ impl Ceremony {
             }
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
                 self.aws_skipped = true;
-                fx.push(self.entry(Entry::AwsSkipped { why: why.clone() }));
+                fx.push(self.entry(Entry::AwsSkipped { why: why.record() }));
                 self.info_msg(Say::GoingOnWithoutAws);
                 Phase::CheckIn(KeyStage::AwaitKey)
             }

@@ -577,7 +577,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             None => lines.push(Line::from(format!("{spin} Checking which AWS account these credentials reach (sts:GetCallerIdentity)..."))),
             Some(e) => {
                 lines.push(Line::from(Span::styled("✘ The AWS account check did not pass.", t.bad())));
-                lines.push(Line::from(e.as_str()));
+                lines.push(Line::from(crate::words::account_problem(e)));
                 lines.push(Line::from(""));
                 lines.push(Line::from(format!("Press r to check again, o to go on without AWS (recorded: notices then need the acknowledgement of {}), or Ctrl-C to abort.", c.everyone())));
             }
@@ -828,7 +828,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
         Phase::Halted(why) => {
             lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
-            lines.push(Line::from(why.as_str()));
+            lines.push(Line::from(crate::words::halted(why)));
         }
         Phase::Quit | Phase::Runbook => {}
     }

@@ -1,7 +1,27 @@
 //! The ceremony's messages in words: the core says what happened ([`Say`]), this says it to the
 //! custodians, with what to do next.
 
-use crate::ceremony::{Ceremony, Mode, RecoveryNotice, Say};
+use crate::ceremony::{AccountProblem, Ceremony, Mode, RecoveryNotice, Say};
+
+/// Why the account check did not pass, and what to do.
+pub fn account_problem(p: &AccountProblem) -> String {
+    match p {
+        AccountProblem::Unreachable(e) => e.to_string(),
+        AccountProblem::Elsewhere { account, arn, expected } => format!(
+            "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
+             Nothing was sent. Fix the profile or the config (wrong credentials here could touch the wrong account)."
+        ),
+    }
+}
+
+/// The journal could not be written (`why`): the ceremony stops, and how to close it.
+pub fn halted(why: &str) -> String {
+    format!(
+        "The journal could not be written: {why}. Nothing further can be recorded, so the ceremony stops here. \
+         What was recorded so far is intact: free disk space or fix the data directory, then close this session \
+         with `breakglass recover`."
+    )
+}
 
 fn list(v: &[usize]) -> String {
     v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")

@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// Why the account check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountProblem {
+    /// The credentials reach no account (AWS unreachable, no credentials, a refusal).
+    Unreachable(Failed),
+    /// They reach `account` (as `arn`), not the configured `expected` one.
+    Elsewhere { account: String, arn: String, expected: String },
+}
+
+impl AccountProblem {
+    /// For the journal (`aws.skipped`).
+    pub fn record(&self) -> String {
+        match self {
+            AccountProblem::Unreachable(e) => e.to_string(),
+            AccountProblem::Elsewhere { account, arn, expected } => {
+                format!("the credentials reach account {account} ({arn}), not aws.account_id {expected}")
+            }
+        }
+    }
+}
+
 impl Ceremony {
     /// Sends a notice, unless the drill rehearses the channel being down (then the failure is
     /// simulated here, without touching the network, and recorded as simulated).
@@ -37,12 +58,7 @@ impl Ceremony {
                     refused: true,
                     error: None,
                 }));
-                Phase::Account {
-                    failed: Some(format!(
-                        "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
-                         Nothing was sent. Fix the profile or the config (wrong credentials here could touch the wrong account)."
-                    )),
-                }
+                Phase::Account { failed: Some(AccountProblem::Elsewhere { account, arn, expected }) }
             }
             Err(e) => {
                 fx.push(self.entry(Entry::AwsIdentity {
@@ -52,7 +68,7 @@ impl Ceremony {
                     refused: false,
                     error: Some(e.to_string()),
                 }));
-                Phase::Account { failed: Some(e.to_string()) }
+                Phase::Account { failed: Some(AccountProblem::Unreachable(e)) }
             }
         }
     }
