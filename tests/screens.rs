@@ -601,6 +601,11 @@ fn check_in_third_of_a_quorum_of_three() {
     let screen = draw(&c, &view(&c));
     assert!(screen.contains("▶ 4 Custodian 3") && screen.contains("step 4 of 9"), "{screen}");
     insta::assert_snapshot!(screen);
+    // The notice cannot go out: the hint names a key for each of the three.
+    check_in(&mut c, 4);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
+    let hints = breakglass::ui::keys_now(&c, &view(&c));
+    assert!(hints.contains(&("1/2/3", "acknowledge")), "{hints:?}");
 }
 
 /// A DEMO rekey (carol leaves, dave joins) with alice and bob checked in and the runbook opened.

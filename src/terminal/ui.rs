@@ -1097,7 +1097,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                     .as_ref()
                     .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) =>
             {
-                vec![("1/2", "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
+                vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
             }
             Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it"), ("Enter", "finish"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],
@@ -1123,7 +1123,9 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) => {
                 vec![("Enter", "sign, then touch the key"), ("Esc", "back"), ("Ctrl-C", "abort")]
             }
-            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => vec![("r", "retry"), ("1/2", "acknowledge"), ("Ctrl-C", "abort")],
+            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => {
+                vec![("r", "retry"), (slot_keys(c), "acknowledge"), ("Ctrl-C", "abort")]
+            }
             Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
             Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
@@ -1152,6 +1154,17 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
             _ => vec![("Ctrl-C", "abort")],
         }
+    }
+}
+
+/// The keys that pick a custodian who checked in: one digit per check-in slot.
+fn slot_keys(c: &Ceremony) -> &'static str {
+    match c.checked().len() {
+        0..=2 => "1/2",
+        3 => "1/2/3",
+        4 => "1-4",
+        5 => "1-5",
+        _ => "1-9",
     }
 }
 
