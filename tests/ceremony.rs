@@ -745,3 +745,96 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
     assert_eq!(kinds(&fx), ["offboard.applied"]);
     assert!(matches!(c.offboard().as_ref().unwrap().items[0].state, OffState::Done { .. }));
 }
+
+/// The account check, with no AWS at all: the wrong account is refused (both named, journalled),
+/// a retry checks again, and going on without AWS is journalled and said.
+#[test]
+fn the_account_check_refuses_another_account_and_going_on_without_aws_is_recorded() {
+    use breakglass::ceremony::AccountProblem;
+    let mut c = Ceremony::new(SessionInfo { aws: true, ..info(true) }, people());
+    let fx = begin(&mut c, Mode::Incident);
+    assert_eq!(kinds(&fx), ["session.opened", "CheckAccount"]);
+    let fx = c.advance(Intent::AccountChecked(Ok(("999999999999".into(), "arn:aws:iam::999999999999:user/ops".into()))));
+    let Effect::Journal { entry: Entry::AwsIdentity { refused: true, expected: Some(expected), .. }, .. } = &fx[0] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(expected, "123456789012");
+    assert!(
+        matches!(c.phase(), Phase::Account { failed: Some(AccountProblem::Elsewhere { account, .. }) } if account == "999999999999"),
+        "{:?}",
+        c.phase()
+    );
+    assert_eq!(kinds(&c.advance(Intent::RetryAccount)), ["CheckAccount"]);
+    c.advance(Intent::AccountChecked(Err(Failed::Aws("dispatch failure: connection refused".into()))));
+    assert!(matches!(c.phase(), Phase::Account { failed: Some(AccountProblem::Unreachable(Failed::Aws(_))) }));
+    let fx = c.advance(Intent::SkipAws);
+    let Effect::Journal { entry: Entry::AwsSkipped { why }, .. } = &fx[0] else { panic!("{fx:?}") };
+    assert!(why.contains("connection refused"), "{why}");
+    assert_eq!(said(&c), Some(&Say::GoingOnWithoutAws));
+    assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey));
+}
+
+/// Root tasks with in-memory results: a target that is not an account id and a destructive task
+/// in a drill are refused before anything is asked of AWS; a destructive action waits for every
+/// custodian's signed confirmation, each journalled, before it runs.
+#[test]
+fn a_root_task_is_scoped_and_a_destructive_action_waits_for_every_key() {
+    use breakglass::ceremony::RootStage;
+    use breakglass::root::{Action, Call, Task};
+    let mut drill = to_runbook_on(Mode::Drill, SessionInfo { aws: true, ..info(true) });
+    drill.advance(Intent::OpenRoot);
+    assert!(drill.advance(Intent::AssumeRoot { target: "210987654321".into(), task: Task::DeleteRootUserCredentials }).is_empty());
+    assert!(matches!(said(&drill), Some(Say::DrillReadOnlyTask { .. })), "{:?}", drill.message());
+
+    let mut c = to_runbook_on(Mode::Incident, SessionInfo { aws: true, ..info(true) });
+    assert!(c.advance(Intent::OpenRoot).is_empty());
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Pick));
+    assert!(c.advance(Intent::AssumeRoot { target: "2109".into(), task: Task::DeleteRootUserCredentials }).is_empty());
+    assert_eq!(said(&c), Some(&Say::NotAnAccountId { target: "2109".into() }));
+    let fx = c.advance(Intent::AssumeRoot { target: "210987654321".into(), task: Task::DeleteRootUserCredentials });
+    assert_eq!(kinds(&fx), ["AssumeRoot"]);
+    let call = Call { api: "sts:AssumeRoot".into(), target: "210987654321".into(), request_id: Some("r-1".into()), outcome: "ok".into() };
+    let fx = c.advance(Intent::RootAssumed(Ok((call, 900))));
+    assert_eq!(kinds(&fx), ["aws.call"]);
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
+    // Outside the task's policy: refused.
+    assert!(c.advance(Intent::RootAct(Action::CreateLoginProfile)).is_empty());
+    assert!(matches!(said(&c), Some(Say::ActionNotAllowed { .. })));
+    // Destructive: nothing runs until both custodians confirmed on their keys.
+    assert!(c.advance(Intent::RootAct(Action::DeleteLoginProfile)).is_empty());
+    for (slot, custodian) in [(0, 0), (1, 1)] {
+        let fx = c.advance(Intent::Acknowledge { who: SlotIx(slot) });
+        assert_eq!(kinds(&fx), ["Attest"]);
+        let fx = c.advance(Intent::Attested { custodian: RosterIx(custodian), result: Ok("sig".into()) });
+        let want: &[&str] = if slot == 0 { &["root.confirmed"] } else { &["root.confirmed", "RootAct"] };
+        assert_eq!(kinds(&fx), want, "after slot {slot}");
+    }
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Working));
+}
+
+/// The drill scenarios, on the state machine: a key declared missing is refused at check-in with
+/// the scenario's words and a journalled reason; the spare-pair drill refuses the usual pair.
+#[test]
+fn drill_scenarios_refuse_the_declared_keys() {
+    use breakglass::ceremony::Scenario;
+    let mut c = ceremony(true);
+    c.advance(Intent::Begin {
+        mode: Mode::Drill,
+        reason: "quarterly".into(),
+        ticket: None,
+        scenario: Scenario::KeyMissing("alice".into()),
+    });
+    c.advance(seen(10000001, 3));
+    assert_eq!(said(&c), Some(&Say::ScenarioKeyMissing { id: "alice".into() }));
+    check_in(&mut c, 1);
+    check_in(&mut c, 2);
+    assert_eq!(c.checked().len(), 2, "bob and carol step in");
+
+    let mut c = ceremony(true);
+    c.advance(Intent::Begin { mode: Mode::Drill, reason: "quarterly".into(), ticket: None, scenario: Scenario::SparePair });
+    check_in(&mut c, 0);
+    let fx = c.advance(seen(10000002, 3));
+    let Effect::Journal { entry: Entry::CustodianRefused { why, .. }, .. } = &fx[0] else { panic!("{fx:?}") };
+    assert!(why.starts_with("DRILL scenario"), "{why}");
+    assert!(matches!(said(&c), Some(Say::ScenarioSparePair { .. })));
+}
