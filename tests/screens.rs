@@ -767,10 +767,26 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c.advance(Intent::Reveal(0));
         c
     };
+    let recovering = {
+        let mut c = ceremony(true);
+        c.recover_from(breakglass::ceremony::Recovery {
+            entries: 6,
+            last_ts: "2026-11-25T03:00:05.000Z".into(),
+            partial_tail: None,
+            announced: true,
+            closed: false,
+            released: false,
+            steps_done: 0,
+            mode: Mode::Incident,
+            rekey: None,
+        });
+        c
+    };
     // (screen, ceremony, the view's focus, a text field is focused)
     let states: Vec<(&str, Ceremony, Option<usize>, bool)> = vec![
         ("setup: reason", ceremony(true), None, true),
         ("setup: mode", ceremony(true), Some(0), false),
+        ("setup: mode of a recovery (fixed)", recovering, Some(0), false),
         ("check-in", begun(Mode::Incident), None, false),
         ("PIN", pin, None, true),
         ("notice failed", notify_failed, None, false),

@@ -859,9 +859,14 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             }
             kind::SessionClosed | kind::SessionAborted => closed = true,
             kind::NoticeSent | kind::NoticeAcknowledged => {
-                if let Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) = serde_json::from_slice::<Entry>(l) {
-                    announced |= phase == "in_use";
-                    released |= phase == "released" || phase == "aborted";
+                match serde_json::from_slice::<Entry>(l) {
+                    Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
+                        announced |= phase == "in_use";
+                        released |= phase == "released" || phase == "aborted";
+                    }
+                    // A notice line that does not read: the team may have been told that root is
+                    // in use, so "root released" goes out (the safe side).
+                    _ => announced = true,
                 }
             }
             _ => {}

@@ -346,8 +346,9 @@ impl App {
             KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
             KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
             KeyCode::Right if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
-            // A rekey's mode is fixed by the command that started it.
-            KeyCode::Left | KeyCode::Right if f.field == 0 && matches!(f.mode, Mode::Rekey | Mode::Offboard) => {}
+            // A rekey's mode is fixed by the command that started it, a recovery's by the session it closes.
+            KeyCode::Left | KeyCode::Right
+                if f.field == 0 && (matches!(f.mode, Mode::Rekey | Mode::Offboard) || self.c.recovering().is_some()) => {}
             KeyCode::Left | KeyCode::Right if f.field == 0 => {
                 f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
                 if f.mode == Mode::Incident {
@@ -500,7 +501,8 @@ impl App {
             KeyCode::Home => self.v.scroll = 0,
             KeyCode::Char(' ') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
             KeyCode::Char('n') => self.v.note = Some(String::new()),
-            // Root tasks need AWS: without it the key is not offered (nor hinted).
+            // Root tasks need AWS: without it the key is neither offered nor hinted (the line has
+            // no room for a key that cannot act; the README says how to configure AWS).
             KeyCode::Char('t') if self.c.info().aws => return Action::Intent(Intent::OpenRoot),
             // A secret is revealed by choosing it from a list that says which step needs it.
             KeyCode::Char('r') => self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor),

@@ -1084,7 +1084,7 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             Phase::Setup => {
                 let mut k = vec![("Tab/↑↓", "field")];
                 match v.setup.field {
-                    0 if c.rekey().is_none() && c.offboard().is_none() => k.push(("←/→", "mode")),
+                    0 if c.rekey().is_none() && c.offboard().is_none() && c.recovering().is_none() => k.push(("←/→", "mode")),
                     3 => k.push(("←/→", "scenario")),
                     _ => {}
                 }

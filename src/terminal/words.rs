@@ -5,13 +5,8 @@ use crate::ceremony::{AccountProblem, Ceremony, Mode, RecoveryNotice, Say};
 
 /// Why the account check did not pass, and what to do.
 pub fn account_problem(p: &AccountProblem) -> String {
-    match p {
-        AccountProblem::Unreachable(e) => e.to_string(),
-        AccountProblem::Elsewhere { account, arn, expected } => format!(
-            "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
-             Nothing was sent. Fix the profile or the config (wrong credentials here could touch the wrong account)."
-        ),
-    }
+    // The journal records the same words (`aws.skipped`).
+    p.record()
 }
 
 /// The journal could not be written (`why`): the ceremony stops, and how to close it.
@@ -57,12 +52,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         ),
         S::AttestationRefused { serial, id, why } => format!("Key {serial} ({id}) is refused: {why}"),
         S::NotAttested { serial } => format!("Key {serial} could not be attested as a genuine YubiKey; present it again."),
-        S::ScenarioKeyMissing { id } => {
-            format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key.")
-        }
-        S::ScenarioSparePair { usual: (a, b) } => format!(
-            "DRILL scenario: {a} and {b} are the usual pair; a spare custodian steps in so the spare pair's runbook file is proven to open."
-        ),
+        S::ScenarioKeyMissing { .. } | S::ScenarioSparePair { .. } => say.scenario_words().unwrap_or_default(),
         S::PinBlocked { id } => {
             format!("{id}'s PIN is blocked. Unblock it with the PUK (`ykman piv access unblock-pin`), or let another custodian step in.")
         }

@@ -12,13 +12,14 @@ pub enum AccountProblem {
 }
 
 impl AccountProblem {
-    /// For the journal (`aws.skipped`).
+    /// In words: what the screen says and the journal records (`aws.skipped`), as one text.
     pub fn record(&self) -> String {
         match self {
             AccountProblem::Unreachable(e) => e.to_string(),
-            AccountProblem::Elsewhere { account, arn, expected } => {
-                format!("the credentials reach account {account} ({arn}), not aws.account_id {expected}")
-            }
+            AccountProblem::Elsewhere { account, arn, expected } => format!(
+                "These AWS credentials reach account {account} ({arn}), but breakglass.toml says aws.account_id = {expected}. \
+                 Nothing was sent. Fix the profile or the config (wrong credentials here could touch the wrong account)."
+            ),
         }
     }
 }

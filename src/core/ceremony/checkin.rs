@@ -101,12 +101,8 @@ impl Ceremony {
                     }
                 }
                 if let Some(say) = self.scenario_refuses(custodian) {
-                    let why = match &say {
-                        Say::ScenarioSparePair { usual: (a, b) } => {
-                            format!("DRILL scenario: {a} and {b} are the usual pair; a spare steps in")
-                        }
-                        _ => format!("DRILL scenario: {}'s key is declared missing", p.id),
-                    };
+                    // The journal keeps what the custodians were told (as it always has).
+                    let why = say.scenario_words().unwrap_or_default();
                     self.refuse(say);
                     fx.push(self.entry(Entry::CustodianRefused { serial, custodian: Some(p.id.clone()), why, retries_left: None }));
                     return Phase::CheckIn(AwaitKey);

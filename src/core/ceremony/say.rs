@@ -254,6 +254,22 @@ pub enum Say {
     },
 }
 
+impl Say {
+    /// A drill scenario's refusal in words: what the custodians are told and what the journal
+    /// records (`custodian.refused`), so the two never differ. `None` for other messages.
+    pub fn scenario_words(&self) -> Option<String> {
+        match self {
+            Say::ScenarioKeyMissing { id } => {
+                Some(format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key."))
+            }
+            Say::ScenarioSparePair { usual: (a, b) } => Some(format!(
+                "DRILL scenario: {a} and {b} are the usual pair; a spare custodian steps in so the spare pair's runbook file is proven to open."
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// How a recovery ends, for the message that says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecoveryNotice {
