@@ -524,17 +524,7 @@ fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
 #[test]
 fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     let mut c = ceremony(true);
-    c.recover_from(breakglass::ceremony::Recovery {
-        entries: 6,
-        last_ts: "2026-11-25T03:00:05.000Z".into(),
-        partial_tail: None,
-        announced: true,
-        closed: false,
-        released: false,
-        steps_done: 4,
-        mode: Mode::Incident,
-        rekey: None,
-    });
+    c.recover_from(interrupted(4));
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
     let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });
     assert_eq!(kinds(&fx), ["session.recovered"]);

@@ -769,17 +769,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
     };
     let recovering = {
         let mut c = ceremony(true);
-        c.recover_from(breakglass::ceremony::Recovery {
-            entries: 6,
-            last_ts: "2026-11-25T03:00:05.000Z".into(),
-            partial_tail: None,
-            announced: true,
-            closed: false,
-            released: false,
-            steps_done: 0,
-            mode: Mode::Incident,
-            rekey: None,
-        });
+        c.recover_from(interrupted(0));
         c
     };
     // (screen, ceremony, the view's focus, a text field is focused)

@@ -19,6 +19,22 @@ pub fn said(c: &Ceremony) -> Option<&Say> {
     c.message().as_ref().map(|m| &m.say)
 }
 
+/// An INCIDENT session interrupted after 6 entries, root announced, `steps_done` steps ticked.
+#[allow(dead_code)] // not every test file asks
+pub fn interrupted(steps_done: u64) -> breakglass::ceremony::Recovery {
+    breakglass::ceremony::Recovery {
+        entries: 6,
+        last_ts: "2026-11-25T03:00:05.000Z".into(),
+        partial_tail: None,
+        announced: true,
+        closed: false,
+        released: false,
+        steps_done,
+        mode: breakglass::ceremony::Mode::Incident,
+        rekey: None,
+    }
+}
+
 pub fn info(demo: bool) -> SessionInfo {
     SessionInfo {
         session_id: SID.into(),
