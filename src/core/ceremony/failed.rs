@@ -31,9 +31,6 @@ pub enum Failed {
     /// The root session's credentials are gone (expired or dropped).
     #[error("the root session is gone: re-assume")]
     RootGone,
-    /// A file could not be written (the bundle, the staging of a rekey).
-    #[error("{0}")]
-    Disk(String),
     /// A rekey's swap did not happen (what was checked, and why it stopped).
     #[error("{0}")]
     Rekey(String),
