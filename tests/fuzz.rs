@@ -52,6 +52,31 @@ fn fuzz_verify_bundle() {
 }
 
 #[test]
+fn fuzz_recover_journal() {
+    // What `breakglass recover` reads: the journal an interrupted session left behind (cut
+    // anywhere, or altered by whoever could write the disk since).
+    let dir = tempfile::tempdir().unwrap();
+    bolero::check!().for_each(|bytes: &[u8]| {
+        std::fs::write(dir.path().join("journal.jsonl"), bytes).unwrap();
+        let chain = journal::check_chain(bytes);
+        match breakglass::session::read_interrupted(dir.path()) {
+            Ok(i) => {
+                // Recovery continues only an intact chain that opened a session, and counts
+                // exactly the entries the chain check counted.
+                assert!(chain.problems.iter().all(|p| p.kind == ProblemKind::Interrupted));
+                assert!(chain.entries >= 1);
+                assert_eq!(i.recovery.entries, chain.entries as u64);
+                // A cut last line is kept (as hex, in session.recovered), never dropped silently.
+                assert_eq!(i.recovery.partial_tail.is_some(), chain.truncated_tail);
+                assert!(i.recovery.steps_done <= chain.entries as u64);
+            }
+            // Every refusal says what to do next.
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    });
+}
+
+#[test]
 fn fuzz_roster() {
     bolero::check!().for_each(|bytes: &[u8]| {
         if let Ok(r) = breakglass::roster::Roster::parse(bytes, "fuzz") {
