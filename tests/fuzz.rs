@@ -86,6 +86,61 @@ fn fuzz_roster() {
 }
 
 #[test]
+fn fuzz_roster_chain() {
+    // A rotation from the pinned DEMO roster (version 1, in history/) to the version the input
+    // describes, signed by alice and bob with their version-1 keys: what two colluding custodians
+    // (or anyone holding two keys) can produce. The rotation rule must still hold.
+    use breakglass::roster::{self, Roster};
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = roster::demo();
+    let pin = v1.sha256();
+    let history = dir.path().join("history");
+    std::fs::create_dir(&history).unwrap();
+    let old = history.join(format!("{pin}.toml"));
+    std::fs::write(&old, roster::DEMO_ROSTER).unwrap();
+    for (id, sig) in roster::demo_sigs() {
+        std::fs::write(roster::sig_path(&old, &id), sig).unwrap();
+    }
+    let path = dir.path().join("roster.toml");
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let signers = ["alice", "bob"];
+    bolero::check!().for_each(|bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        for id in signers {
+            let _ = std::fs::remove_file(roster::sig_path(&path, id));
+            if Roster::parse(bytes, "fuzz").is_ok() {
+                let key = assets.join(format!("{id}.ssh"));
+                breakglass::sign::sign_file_with_key(&path, bytes, breakglass::sign::ROSTER_NAMESPACE, id, &key, v1.key(id).unwrap())
+                    .unwrap();
+            }
+        }
+        let source = breakglass::trust::Source::Given(path.clone());
+        match breakglass::trust::check_file(&path, Some(&pin), source) {
+            Ok(t) => {
+                let next = t.roster();
+                assert_eq!(next.bytes, bytes);
+                // Every custodian of a trusted version is one of version 1's with the same signing
+                // key (a signature by the old key never verifies as the new one). Only alice and
+                // bob signed, so only they can have agreed to a new age recipient or YubiKey.
+                for c in &next.custodians {
+                    let before = v1.custodian(&c.id).unwrap_or_else(|| panic!("{} was added without their signature", c.id));
+                    assert_eq!(next.key(&c.id), v1.key(&c.id), "{}'s key changed without their signature", c.id);
+                    if !signers.contains(&c.id.as_str()) {
+                        assert_eq!((&before.age_recipient, before.yubikey_serial), (&c.age_recipient, c.yubikey_serial), "{}", c.id);
+                    }
+                }
+                // Its own quorum signed it, and only alice and bob did.
+                assert!(next.quorum <= signers.len());
+                assert!(next.version == 1 || (next.version == 2 && next.previous.as_deref() == Some(pin.as_str())));
+                let _ = breakglass::trust::rolled_back(&t, None);
+            }
+            // Every refusal says what to do next.
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    });
+}
+
+#[test]
 fn fuzz_config() {
     bolero::check!().for_each(|bytes: &[u8]| {
         if let Ok(text) = std::str::from_utf8(bytes) {
