@@ -130,6 +130,39 @@ fn the_report_counts_only_valid_drills_and_exports_the_evidence() {
 }
 
 #[test]
+fn the_evidence_pack_is_written_inside_the_pack_whatever_a_bundle_claims() {
+    // A hostile bundle in the sessions folder (no valid signature needed): its journal claims a
+    // session id that is a path, and it holds a symlink to a file outside. The export names each
+    // copy by its directory and copies regular files only.
+    let d = tempfile::tempdir().unwrap();
+    let good = demo_session(d.path(), &["--drill"]);
+    let evil = demo_session(d.path(), &["--drill"]);
+    let j = evil.join("journal.jsonl");
+    let id = evil.file_name().unwrap().to_str().unwrap().to_string();
+    let escape = d.path().join("escaped");
+    for claimed in ["../../escaped".to_string(), escape.display().to_string(), good.file_name().unwrap().to_str().unwrap().to_string()] {
+        let t = std::fs::read_to_string(&j).unwrap();
+        let before = t.lines().next().unwrap().split("\"session_id\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        std::fs::write(&j, t.replace(&before, &claimed)).unwrap();
+        let secret = d.path().join("secret.txt");
+        std::fs::write(&secret, "not for the pack").unwrap();
+        let _ = std::fs::remove_file(evil.join("loot"));
+        std::os::unix::fs::symlink(&secret, evil.join("loot")).unwrap();
+        let pack = tempfile::tempdir_in(d.path()).unwrap();
+        let inner = pack.path().join("a/b");
+        let o = run(d.path(), &["drill", "report", "--export", inner.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!escape.exists() && !pack.path().join("escaped").exists() && !inner.join("escaped").exists(), "{claimed}");
+        let copy = inner.join("bundles").join(&id);
+        assert!(copy.join("journal.jsonl").is_file(), "{claimed}");
+        assert!(!copy.join("loot").exists(), "a symlink is not followed into the pack");
+        // The valid drill's copy is its own, not the hostile bundle's.
+        let good_copy = std::fs::read(inner.join("bundles").join(good.file_name().unwrap()).join("journal.jsonl")).unwrap();
+        assert_eq!(good_copy, std::fs::read(good.join("journal.jsonl")).unwrap(), "{claimed}");
+    }
+}
+
+#[test]
 fn an_empty_data_dir_is_overdue_and_says_how_to_drill() {
     let d = tempfile::tempdir().unwrap();
     let o = run(d.path(), &["drill", "report"]);

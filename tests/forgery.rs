@@ -557,3 +557,18 @@ fn a_three_of_five_roster_needs_three_keys_to_open_and_three_signatures() {
     let v = org.bg(&["verify", "--json", dir.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(3), "two of three signatures: incomplete: {}", stdout(&v));
 }
+
+#[test]
+fn a_history_version_at_the_top_of_the_range_is_a_gap_not_a_crash() {
+    // Found by review: `previous` naming a history/ copy with version = u32::MAX overflowed the
+    // "versions go up by one" check (a panic, exit 101, from `roster check` or `verify`).
+    let d = tempfile::tempdir().unwrap();
+    let old = format!("version = {}\nprevious = \"{}\"\n{}", u32::MAX, "0".repeat(64), breakglass::roster::DEMO_ROSTER);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(old.as_bytes()));
+    std::fs::create_dir(d.path().join("history")).unwrap();
+    std::fs::write(d.path().join("history").join(format!("{sha}.toml")), &old).unwrap();
+    let path = d.path().join("roster.toml");
+    std::fs::write(&path, format!("version = 2\nprevious = \"{sha}\"\n{}", breakglass::roster::DEMO_ROSTER)).unwrap();
+    let e = breakglass::trust::check_file(&path, None, breakglass::trust::Source::Given(path.clone())).err().unwrap();
+    assert!(e.to_string().contains("versions must go up by exactly one"), "{e}");
+}

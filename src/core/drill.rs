@@ -364,10 +364,15 @@ pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
     crate::fsread::write_atomic(&dir.join("drills.json"), &serde_json::to_vec_pretty(rep)?)?;
     crate::fsread::write_atomic(&dir.join("drills.md"), render_md(rep).as_bytes())?;
     for d in &rep.drills {
-        let to = dir.join("bundles").join(&d.session_id);
+        // Named by its directory in the sessions folder (unique there, one path component), never
+        // by the session id its journal claims: that is the bundle's own word, and an id like
+        // `../x` or `/home/me/.ssh` would write outside the pack or over another drill's copy.
+        let name = d.dir.file_name().ok_or_else(|| anyhow::anyhow!("{}: not a session directory", d.dir.display()))?;
+        let to = dir.join("bundles").join(name);
         std::fs::create_dir_all(&to)?;
         for e in std::fs::read_dir(&d.dir)?.flatten() {
-            if e.path().is_file() {
+            // Regular files only: a symlink in a bundle is not followed (it could point anywhere).
+            if e.file_type().is_ok_and(|t| t.is_file()) {
                 std::fs::copy(e.path(), to.join(e.file_name()))?;
             }
         }

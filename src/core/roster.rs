@@ -194,7 +194,11 @@ impl Roster {
     /// given custodians and quorum, written as TOML with a header that says how it was made. The
     /// result is checked by [`Roster::parse`] like any roster (every duplicate refused).
     pub fn successor(&self, custodians: Vec<Custodian>, quorum: usize) -> Result<Roster, RosterError> {
-        let file = RosterFile { version: self.version + 1, previous: Some(self.sha256()), quorum, custodians };
+        let version = self.version.checked_add(1).ok_or_else(|| RosterError::Invalid {
+            path: format!("version {} of the roster", self.version),
+            what: "it is the last version a roster can have: start a new roster (version 1) and pin it".into(),
+        })?;
+        let file = RosterFile { version, previous: Some(self.sha256()), quorum, custodians };
         let name = format!("version {} of the roster", file.version);
         let text = toml::to_string(&file).map_err(|e| RosterError::Invalid { path: name.clone(), what: e.to_string() })?;
         let header = format!(

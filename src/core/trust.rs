@@ -257,7 +257,7 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
         if r.sha256() != prev {
             return Err(TrustError::HistoryAltered { path: hp, sha: prev });
         }
-        if last.version != r.version + 1 {
+        if r.version.checked_add(1) != Some(last.version) {
             return Err(TrustError::VersionGap { version: last.version, previous: r.version });
         }
         chain.push(load_sigs(r, &hp));
