@@ -25,6 +25,7 @@
 //! - [`audit`], [`archive`], [`root`]: the audit's decisions, the evidence archive's receipts,
 //!   the scoped root tasks' rules.
 //! - [`config`], [`clock`], [`fsread`]: `breakglass.toml`, time, safe file reads and writes.
+//! - [`plain`]: outside text made safe to print (no control character reaches the terminal).
 //!
 //! Adapters (`src/adapters/`: the outside world):
 //! - [`aws`]: SNS, STS, AssumeRoot, the audit's reads, S3 (archive, organization trail).
@@ -39,6 +40,17 @@
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 #![forbid(unsafe_code)]
 
+/// `println!` for the commands: what is printed may hold outside text (a journal's notes, a
+/// roster's names, file names), so control characters are shown, never sent ([`plain`]).
+macro_rules! outln {
+    ($($t:tt)*) => { println!("{}", $crate::plain::for_terminal(&format!($($t)*))) };
+}
+
+/// `eprintln!` for the commands, made safe the same way as [`outln!`].
+macro_rules! errln {
+    ($($t:tt)*) => { eprintln!("{}", $crate::plain::for_terminal(&format!($($t)*))) };
+}
+
 /// The core: rules and formats, no I/O beyond files it is given (`src/core/`).
 pub mod core {
     pub mod archive;
@@ -52,6 +64,7 @@ pub mod core {
     pub mod journal;
     pub mod notice;
     pub mod pivage;
+    pub mod plain;
     pub mod rekey;
     pub mod root;
     pub mod roster;
@@ -90,7 +103,7 @@ pub mod commands {
 pub use adapters::{aws, enroll, session, token};
 pub use commands::{archive_cmd, cli, demo};
 pub use core::{
-    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, rekey, root, roster, runbook, seal, sign,
+    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook, seal, sign,
     trust, verify,
 };
 pub use terminal::{app, ui, words};

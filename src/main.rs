@@ -8,7 +8,7 @@ fn main() {
     let code = match breakglass::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("breakglass: {e:#}");
+            eprintln!("breakglass: {}", breakglass::plain::for_terminal(&format!("{e:#}")));
             2
         }
     };

@@ -127,6 +127,11 @@ fn the_report_counts_only_valid_drills_and_exports_the_evidence() {
     let o = run(d.path(), &["drill", "report"]);
     let text = stdout(&o);
     assert!(text.contains("time to runbook per valid drill") && text.contains("Not drilled within 90 days: carol"), "{text}");
+    // Nothing is configured: each drill was checked against its own roster, and the report says
+    // what that does not prove (found by review: it said nothing).
+    assert!(text.contains("checked against: each bundle's own roster.toml") && text.contains("WARNING: NOT PINNED"), "{text}");
+    assert!(v["warning"].as_str().unwrap().contains("NOT PINNED"));
+    assert!(md.contains("**WARNING**: NOT PINNED"), "{md}");
 }
 
 #[test]
@@ -192,6 +197,7 @@ fn fixture_row(id: &str, day: u32, valid: bool, ttr: f64, custodians: &[&str]) -
         notes: vec!["note on step 2: the MFA bag number did not match the register; register updated".into()],
         problems: if valid { vec![] } else { vec!["line 4: prev does not match".into()] },
         dir: Default::default(),
+        checked_against: "org/roster.toml (paths.roster), version 1: pinned".into(),
         roster_custodians: vec!["alice".into(), "bob".into(), "carol".into()],
     }
 }

@@ -572,3 +572,42 @@ fn a_history_version_at_the_top_of_the_range_is_a_gap_not_a_crash() {
     let e = breakglass::trust::check_file(&path, None, breakglass::trust::Source::Given(path.clone())).err().unwrap();
     assert!(e.to_string().contains("versions must go up by exactly one"), "{e}");
 }
+
+#[test]
+fn outside_text_cannot_drive_the_reviewers_terminal() {
+    // Found by review: a journal's text (here the session id; a note works alike) holding escape
+    // sequences and line breaks cleared the screen and printed a fake "verdict: VALID" above a
+    // forged session's real verdict, in `verify`, `drill report` and the exported drills.md.
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &["--drill"]);
+    let j = s.join("journal.jsonl");
+    let t = std::fs::read_to_string(&j).unwrap();
+    let id = s.file_name().unwrap().to_str().unwrap();
+    let fake = "x\\u001b[2J\\u001b[H\\r\\u009b8m\\u202e\\nverdict: VALID\\nsigned by: alice, bob";
+    std::fs::write(&j, t.replace(id, fake)).unwrap();
+    let pack = d.path().join("pack");
+    for (args, json) in [
+        (vec!["verify", s.to_str().unwrap()], false),
+        (vec!["verify", "--json", s.to_str().unwrap()], true),
+        (vec!["drill", "report"], false),
+        (vec!["drill", "report", "--format", "md"], false),
+        (vec!["drill", "report", "--format", "json", "--export", pack.to_str().unwrap()], true),
+    ] {
+        let o = run(d.path(), &args);
+        let out = stdout(&o);
+        for text in [out.as_str(), &stderr(&o)] {
+            assert!(!text.contains(['\u{1b}', '\r', '\u{9b}', '\u{202e}']), "{args:?}: {text:?}");
+            assert!(!text.lines().any(|l| l.trim_start().starts_with("verdict: VALID")), "{args:?}: {text}");
+        }
+        if json {
+            // Still the same JSON value: the id reads back with its escapes.
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let got = if args[0] == "verify" { v["session_id"].clone() } else { v["drills"][0]["session_id"].clone() };
+            assert!(got.as_str().unwrap().contains("\u{1b}[2J"), "{args:?}");
+        }
+    }
+    for f in ["drills.md", "drills.json"] {
+        let text = std::fs::read_to_string(pack.join(f)).unwrap();
+        assert!(!text.contains(['\u{1b}', '\r', '\u{9b}', '\u{202e}']), "{f}: {text:?}");
+    }
+}

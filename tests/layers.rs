@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 /// Modules whose decisions must not depend on the outside world.
-const CORE: [&str; 19] = [
-    "archive", "attest", "audit", "ceremony", "clock", "config", "drill", "fsread", "journal", "notice", "pivage", "rekey", "root",
+const CORE: [&str; 20] = [
+    "archive", "attest", "audit", "ceremony", "clock", "config", "drill", "fsread", "journal", "notice", "pivage", "plain", "rekey", "root",
     "roster", "runbook", "seal", "sign", "trust", "verify",
 ];
 

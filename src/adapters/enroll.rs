@@ -55,21 +55,21 @@ impl Prompter {
         for _ in 0..3 {
             let a = self.secret(&format!("New {what} ({min}-8 {}): ", if what == "PIN" { "digits" } else { "characters" }))?;
             if a.len() < min || a.len() > 8 {
-                eprintln!("The {what} must be {min} to 8 characters.");
+                errln!("The {what} must be {min} to 8 characters.");
                 continue;
             }
             if what == "PIN" && !a.bytes().all(|b| b.is_ascii_digit()) {
                 // The ceremony's PIN field takes digits only, so no command key can reach a PIN.
-                eprintln!("The PIN must be digits only (the ceremony screen accepts digits on the PIN field).");
+                errln!("The PIN must be digits only (the ceremony screen accepts digits on the PIN field).");
                 continue;
             }
             if a.as_str() == factory {
-                eprintln!("That is the factory default {what}: choose another.");
+                errln!("That is the factory default {what}: choose another.");
                 continue;
             }
             let b = self.secret(&format!("New {what} again: "))?;
             if a != b {
-                eprintln!("The two entries differ.");
+                errln!("The two entries differ.");
                 continue;
             }
             return Ok(a);
@@ -106,7 +106,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
         }
     };
     let mut yk = YubiKey::open_by_serial(Serial(serial)).map_err(yk_err)?;
-    eprintln!("Enrolling {} ({}) on YubiKey {} (serial {serial}).", a.name, a.id, yk.version());
+    errln!("Enrolling {} ({}) on YubiKey {} (serial {serial}).", a.name, a.id, yk.version());
     let mut p = Prompter::new();
 
     let in_use: Vec<&str> =
@@ -129,7 +129,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     let current = p.secret("Current PIN: ")?;
     yk.verify_pin(current.as_bytes()).map_err(yk_err)?;
     let pin = if current.as_str() == DEFAULT_PIN {
-        eprintln!("This key still has the factory PIN: choose the custodian's own.");
+        errln!("This key still has the factory PIN: choose the custodian's own.");
         let new = p.new_secret("PIN", DEFAULT_PIN, 6)?;
         yk.change_pin(current.as_bytes(), new.as_bytes()).map_err(yk_err)?;
         yk.verify_pin(new.as_bytes()).map_err(yk_err)?;
@@ -140,7 +140,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     // PUK: the factory PUK is replaced too (it can unblock the PIN).
     let puk = p.secret("Current PUK: ")?;
     if puk.as_str() == DEFAULT_PUK {
-        eprintln!("This key still has the factory PUK: choose a new one (keep it with the custodian's sealed envelope).");
+        errln!("This key still has the factory PUK: choose a new one (keep it with the custodian's sealed envelope).");
         let new = p.new_secret("PUK", DEFAULT_PUK, 8)?;
         yk.change_puk(puk.as_bytes(), new.as_bytes()).map_err(yk_err)?;
     }
@@ -151,18 +151,18 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
         yk.verify_pin(pin.as_bytes()).map_err(yk_err)?;
         let key = MgmKey::get_protected(&mut yk).map_err(yk_err)?;
         yk.authenticate(key).map_err(yk_err)?;
-        eprintln!("The factory management key was replaced by a random one, stored PIN-protected on the key.");
+        errln!("The factory management key was replaced by a random one, stored PIN-protected on the key.");
     } else {
         let key = MgmKey::get_protected(&mut yk).map_err(yk_err).context("the management key is neither the factory one nor PIN-protected: reset the PIV application (`ykman piv reset`) and enrol again")?;
         yk.authenticate(key).map_err(yk_err)?;
     }
 
-    eprintln!("Generating the signing key in slot 9c (PIN once, touch always)...");
+    errln!("Generating the signing key in slot 9c (PIN once, touch always)...");
     let spki = piv::generate(&mut yk, SIGN_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always).map_err(yk_err)?;
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).context("slot 9c key")?;
     let ssh = ssh_key::PublicKey::from(ssh_key::public::EcdsaPublicKey::from(&vk)).to_openssh()?;
     let signing_key = ssh.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-    eprintln!("Generating the runbook key in slot 82 (PIN once, touch always)...");
+    errln!("Generating the runbook key in slot 82 (PIN once, touch always)...");
     let spki = piv::generate(&mut yk, AGE_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always).map_err(yk_err)?;
     let pk = p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).context("slot 82 key")?;
     let recipient = crate::pivage::Recipient::from_public(&pk).encode();
@@ -182,14 +182,14 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     files.push(path);
 
     let names: Vec<String> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().to_string())).collect();
-    println!(
+    outln!(
         "\n[[custodian]]\nid = \"{}\"\nname = \"{}\"\nemail = \"{}\"\nyubikey_serial = {serial}\nsigning_key = \"{signing_key}\"\nage_recipient = \"{recipient}\"\nattestation = [{}]",
         a.id,
         a.name,
         a.email,
         names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
     );
-    eprintln!(
+    errln!(
         "\nAdd this entry to the roster, put the attestation files next to it, and have a quorum of custodians sign the new roster \
          (`breakglass roster sign`). Then re-seal the runbook for the new roster."
     );

@@ -5,7 +5,7 @@ use crate::archive::{self, LocalFile, Receipt, Standing};
 use crate::aws::Aws;
 use crate::aws::archive as s3a;
 use crate::cli::{ArchiveCmd, ArchivePushArgs, ArchiveVerifyArgs};
-use crate::commands::{Env, emit};
+use crate::commands::{Env, emit, emit_json};
 use crate::config::ArchiveCfg;
 use crate::verify;
 use anyhow::bail;
@@ -162,7 +162,7 @@ fn connect(env: &Env, cfg: &ArchiveCfg) -> Result<(Aws, aws_sdk_s3::Client), Str
 fn push_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchivePushArgs) -> anyhow::Result<i32> {
     let dirs = if a.sessions.is_empty() { local_bundles(env) } else { a.sessions.clone() };
     if dirs.is_empty() {
-        println!("No session bundles in {}: nothing to archive.", env.sessions_dir().display());
+        outln!("No session bundles in {}: nothing to archive.", env.sessions_dir().display());
         return Ok(0);
     }
     let mut conn = None;
@@ -172,7 +172,7 @@ fn push_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchivePushArgs) -> anyhow::Result<
         match push_one(env, cfg, &mut conn, dir, a.include_demo) {
             Pushed::Archived(r) => {
                 archived += 1;
-                println!(
+                outln!(
                     "archived  {name}: {} files to s3://{}/{}/{}/, kept until {} (COMPLIANCE)",
                     r.files.len(),
                     r.bucket,
@@ -186,15 +186,15 @@ fn push_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchivePushArgs) -> anyhow::Result<
                 if problem {
                     problems += 1;
                 }
-                println!("{}  {name}: {why}", if problem { "PROBLEM " } else { "skipped " });
+                outln!("{}  {name}: {why}", if problem { "PROBLEM " } else { "skipped " });
             }
             Pushed::Failed(why) => {
                 failed += 1;
-                println!("FAILED    {name}: {why}");
+                outln!("FAILED    {name}: {why}");
             }
         }
     }
-    println!(
+    outln!(
         "{archived} archived, {already} already archived, {failed} failed, {problems} with problems{}",
         if failed > 0 { ": the failed ones stay queued; run `breakglass archive push` again" } else { "" }
     );
@@ -274,7 +274,7 @@ fn list_cmd(env: &Env, cfg: &ArchiveCfg, json: bool) -> anyhow::Result<i32> {
     let (aws, s3) = connect(env, cfg).map_err(anyhow::Error::msg)?;
     let sessions = sessions_in(s3a::versions(&aws, &s3, &cfg.bucket, "").map_err(anyhow::Error::msg)?);
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&sessions)?))?;
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(&sessions)?))?;
         return Ok(0);
     }
     let mut text = format!("s3://{}: {} archived session(s)\n", cfg.bucket, sessions.len());
@@ -434,7 +434,7 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     let bad = results.iter().filter(|r| r.archive != "valid" || r.local == "differs").count();
     if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
     } else {
         let mut text = String::new();
         for r in &results {

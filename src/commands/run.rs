@@ -70,7 +70,18 @@ impl Env {
 
 /// Writes a command's output to stdout. A reader that went away (`verify --json | head`) is not an
 /// error: the command still ends with its own exit code, quietly.
+/// Outside text in it (a journal's notes, a session id) is made safe for the terminal first.
 pub fn emit(text: &str) -> anyhow::Result<()> {
+    write_out(&crate::plain::for_terminal(text))
+}
+
+/// [`emit`] for JSON: the same value, with the characters serde_json leaves raw (DEL, C1, bidi
+/// overrides) escaped.
+pub fn emit_json(json: &str) -> anyhow::Result<()> {
+    write_out(&crate::plain::for_json(json))
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -93,8 +104,8 @@ fn harden_process() {
 /// A ceremony that had to stop (its journal could not be written): says why and how to close
 /// it, and gives the exit code (1) the TUI gives too.
 pub fn halted(why: &str, dir: &Path) -> i32 {
-    eprintln!("{}", crate::words::halted(why));
-    eprintln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
+    errln!("{}", crate::words::halted(why));
+    errln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
     1
 }
 
@@ -111,7 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         && (crate::rekey::Paths { roster, runbook }).pending()
         && !matches!(command, Command::Roster(RosterCmd::Settle))
     {
-        eprintln!("warning: an interrupted rekey left its staging beside the roster: `breakglass roster settle` finishes or undoes it");
+        errln!("warning: an interrupted rekey left its staging beside the roster: `breakglass roster settle` finishes or undoes it");
     }
     match command {
         Command::Demo(a) if a.rekey => demo_rekey(&env, a.auto, a.session.reason),
@@ -132,7 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit(a) => match audit_cmd(&env, &a) {
             // A machine reading --json gets the error as JSON too.
             Err(e) if a.json => {
-                emit(&format!("{}\n", serde_json::json!({"status": "error", "error": format!("{e:#}")})))?;
+                emit_json(&format!("{}\n", serde_json::json!({"status": "error", "error": format!("{e:#}")})))?;
                 Ok(2)
             }
             other => other,
@@ -250,17 +261,17 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
     match &c.phase() {
         Phase::Summary => {
             let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
-            eprintln!(
+            errln!(
                 "DEMO {} session {} complete: {} entries, signed by {}",
                 c.mode().label(),
                 c.info().session_id,
                 c.last().as_ref().map_or(0, |w| w.seq + 1),
                 c.signed().join(" and ")
             );
-            eprintln!("chain head at entry #{}: {}", c.last().as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
-            eprintln!("verify: breakglass verify {}", r.dir.display());
+            errln!("chain head at entry #{}: {}", c.last().as_ref().map_or(0, |w| w.seq), crate::notice::head_words(&head));
+            errln!("verify: breakglass verify {}", r.dir.display());
             let code = if archive { archive_after(env, &r.dir, 0) } else { 0 };
-            println!("{}", r.dir.display());
+            outln!("{}", r.dir.display());
             Ok(code)
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
@@ -496,7 +507,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
             Ok(p) => Some(p),
             Err(why) => {
                 // The checklist still runs: stripping access cannot wait for a new custodian.
-                eprintln!("warning: {} stays on the roster: {why}", a.id);
+                errln!("warning: {} stays on the roster: {why}", a.id);
                 // Items and their AWS changes go by index: both lists move together.
                 actions.insert(0, None);
                 items.insert(
@@ -572,7 +583,7 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
     match &c.phase() {
         Phase::Summary if c.offboard().is_some() => {
             let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
-            eprintln!(
+            errln!(
                 "{}OFFBOARD session {} complete: {} {}; {} of {} checklist items done; signed by {}",
                 if c.info().demo { "DEMO " } else { "" },
                 c.info().session_id,
@@ -585,14 +596,14 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
                 o.2,
                 c.signed().join(", ")
             );
-            eprintln!("verify: breakglass verify {}", r.dir.display());
-            println!("{}", r.dir.display());
+            errln!("verify: breakglass verify {}", r.dir.display());
+            outln!("{}", r.dir.display());
             Ok(0)
         }
         Phase::Summary => {
             let k = c.rekey().as_ref();
             let paths = r.rekey.as_ref().map(|j| j.paths.clone());
-            eprintln!(
+            errln!(
                 "{}REKEY session {} complete: roster version {} is in place ({}), signed by {}",
                 if c.info().demo { "DEMO " } else { "" },
                 c.info().session_id,
@@ -602,17 +613,17 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
             );
             if let Some(k) = k {
                 for d in &k.diff {
-                    eprintln!("  {d}");
+                    errln!("  {d}");
                 }
                 if !c.info().demo {
-                    eprintln!(
+                    errln!(
                         "next: in the configuration the ceremony host cannot change alone, set [trust] min_version = {} (or move roster_sha256 to {}), so that the old version cannot be put back",
                         k.new_version, k.new_sha256
                     );
                 }
             }
-            eprintln!("verify: breakglass verify {}", r.dir.display());
-            println!("{}", r.dir.display());
+            errln!("verify: breakglass verify {}", r.dir.display());
+            outln!("{}", r.dir.display());
             Ok(0)
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
@@ -725,7 +736,7 @@ fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
         return code;
     }
     match push_with_backlog(env, cfg, dir) {
-        Ok(m) | Err(m) => eprintln!("{m}"),
+        Ok(m) | Err(m) => errln!("{m}"),
     }
     code
 }
@@ -787,13 +798,13 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
     crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
     match &c.phase() {
         Phase::Summary => {
-            eprintln!(
+            errln!(
                 "DEMO session {} recovered: {} entries before, signed by {}",
                 i.session_id,
                 i.recovery.entries,
                 c.signed().join(" and ")
             );
-            println!("{}", r.dir.display());
+            outln!("{}", r.dir.display());
             Ok(0)
         }
         Phase::Halted(why) => Ok(halted(why, &r.dir)),
@@ -817,13 +828,13 @@ fn drill_report_cmd(env: &Env, a: &crate::cli::DrillReportArgs) -> anyhow::Resul
     }
     let rep = crate::drill::report(&env.config, &env.sessions_dir(), since, chrono::Utc::now())?;
     match a.format {
-        crate::cli::Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,
+        crate::cli::Format::Json => emit_json(&format!("{}\n", serde_json::to_string_pretty(&rep)?))?,
         crate::cli::Format::Text => emit(&crate::drill::render_text(&rep))?,
         crate::cli::Format::Md => emit(&crate::drill::render_md(&rep))?,
     }
     if let Some(dir) = &a.export {
         crate::drill::export(&rep, dir)?;
-        eprintln!("evidence pack written to {}", dir.display());
+        errln!("evidence pack written to {}", dir.display());
     }
     Ok(0)
 }
@@ -957,7 +968,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         });
     }
     if a.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         emit(&crate::audit::render_text(&report))?;
     }
@@ -996,12 +1007,12 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
         Ok(d) => {
             let _ = std::fs::create_dir_all(&env.data_dir);
             let _ = crate::fsread::write_atomic(&seen_path, r.sha256().as_bytes());
-            eprintln!(
+            errln!(
                 "\"roster changed\" notice sent via {} (id {}): roster version {} is new on this host",
                 d.channel, d.message_id, r.version
             );
         }
-        Err(e) => eprintln!("warning: the \"roster changed\" notice could not be sent ({e}); it is tried again at the next ceremony"),
+        Err(e) => errln!("warning: the \"roster changed\" notice could not be sent ({e}); it is tried again at the next ceremony"),
     }
 }
 
@@ -1018,13 +1029,13 @@ fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyho
             r
         }
         Err(e) if json => {
-            emit(&format!("{}\n", serde_json::json!({"status": "error", "error": e.to_string()})))?;
+            emit_json(&format!("{}\n", serde_json::json!({"status": "error", "error": e.to_string()})))?;
             return Ok(2);
         }
         Err(e) => return Err(e.into()),
     };
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
         emit(&verify::render_text(&report))?;
     }
@@ -1038,17 +1049,17 @@ fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyho
 fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow::Result<i32> {
     let roster = Roster::load(roster_path)?;
     if let Err(e) = trust::check_file(roster_path, env.config.trust.roster_sha256.as_deref(), trust::Source::Given(roster_path.into())) {
-        eprintln!("warning: roster {}: {e}\n(sealing anyway; the ceremony will refuse an untrusted roster)", roster_path.display());
+        errln!("warning: roster {}: {e}\n(sealing anyway; the ceremony will refuse an untrusted roster)", roster_path.display());
     }
     let text = std::fs::read(runbook).with_context(|| format!("cannot read the runbook {}: check the path", runbook.display()))?;
     let md = std::str::from_utf8(&text).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: a runbook is Markdown", runbook.display()))?;
     let rb = crate::runbook::Runbook::parse(md);
     if rb.steps.is_empty() {
-        eprintln!("warning: {} has no `- [ ]` steps; the ceremony will have nothing to check off", runbook.display());
+        errln!("warning: {} has no `- [ ]` steps; the ceremony will have nothing to check off", runbook.display());
     }
     let sealed = crate::seal::seal(&roster, &text)?;
     sealed.write_dir(out)?;
-    println!(
+    outln!(
         "sealed {} ({} steps, {} secret blocks) for quorum {} of {}:",
         runbook.display(),
         rb.steps.len(),
@@ -1057,16 +1068,16 @@ fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow
         roster.custodians.len()
     );
     for f in &sealed.manifest.files {
-        println!("  {}  (outer layer: {}, inner: {})", out.join(&f.name).display(), f.layers[0], f.layers[1..].join(", "));
+        outln!("  {}  (outer layer: {}, inner: {})", out.join(&f.name).display(), f.layers[0], f.layers[1..].join(", "));
     }
-    println!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
-    println!(
+    outln!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
+    outln!(
         "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --id ID --key KEY`. The ceremony refuses an unsigned runbook.",
         roster.quorum,
         out.join(crate::seal::MANIFEST).display(),
         out.display()
     );
-    println!("Now delete or securely store the plaintext {}: it should not stay on disk.", runbook.display());
+    outln!("Now delete or securely store the plaintext {}: it should not stay on disk.", runbook.display());
     Ok(0)
 }
 
@@ -1095,12 +1106,12 @@ pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
     let settled = crate::rekey::settle(&paths)?;
     match settled {
         Settled::Nothing => {}
-        Settled::RolledBack => eprintln!(
+        Settled::RolledBack => errln!(
             "A rekey was interrupted before its commit point: it was undone. The roster ({}) and the sealed runbook ({}) are the previous version, unchanged; run the rekey again.",
             paths.roster.display(),
             paths.runbook.display()
         ),
-        Settled::Finished => eprintln!(
+        Settled::Finished => errln!(
             "A rekey was interrupted after its commit point: it was finished. The roster ({}) is the new version and the runbook ({}) is sealed for it; check with `breakglass roster check` and `breakglass runbook check`.",
             paths.roster.display(),
             paths.runbook.display()
@@ -1119,44 +1130,44 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             let r = match Roster::load(&p) {
                 Ok(r) => r,
                 Err(e) => {
-                    println!("{e}");
+                    outln!("{e}");
                     return Ok(1);
                 }
             };
-            println!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
-            println!("SHA-256 {}", r.sha256());
-            println!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
+            outln!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
+            outln!("SHA-256 {}", r.sha256());
+            outln!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
             // The attestation certificates an entry names are checked, never just carried along.
             let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut attested_ok = true;
             for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
                 match crate::attest::check_roster_entry(&dir, c, &crate::attest::TrustStore::yubico(), chrono::Utc::now()) {
-                    Ok(what) => println!("attestation {}: {what}", c.id),
+                    Ok(what) => outln!("attestation {}: {what}", c.id),
                     Err(e) => {
                         attested_ok = false;
-                        println!("attestation {}: NOT VALID: {e}", c.id);
+                        outln!("attestation {}: NOT VALID: {e}", c.id);
                     }
                 }
             }
             match trust::check_file(&p, pin, source(&p)) {
                 Ok(t) => {
-                    println!("trusted: {}", t.describe());
+                    outln!("trusted: {}", t.describe());
                     if let Some(w) = t.warning() {
-                        println!("WARNING: {w}");
+                        outln!("WARNING: {w}");
                     }
                     if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
-                        println!("REFUSED by the ceremony: {why}");
+                        outln!("REFUSED by the ceremony: {why}");
                         return Ok(1);
                     }
                     if !attested_ok {
-                        println!(
+                        outln!(
                             "The roster names attestation certificates that do not prove its keys: re-enrol the key, or remove the entry's `attestation`."
                         );
                     }
                     Ok(if attested_ok { 0 } else { 1 })
                 }
                 Err(e) => {
-                    println!("{e}");
+                    outln!("{e}");
                     Ok(1)
                 }
             }
@@ -1164,23 +1175,23 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
         RosterCmd::Show { roster } => {
             let p = roster_path(env, roster)?;
             let r = Roster::load(&p)?;
-            println!("{}  (version {}, quorum {}, SHA-256 {})", p.display(), r.version, r.quorum, &r.sha256()[..16]);
+            outln!("{}  (version {}, quorum {}, SHA-256 {})", p.display(), r.version, r.quorum, &r.sha256()[..16]);
             for c in &r.custodians {
                 let key = r.key(&c.id).map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
-                println!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, c.name, c.yubikey_serial, key, c.email);
+                outln!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, c.name, c.yubikey_serial, key, c.email);
             }
             match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
-                Ok(t) => println!("trusted: {}", t.describe()),
-                Err(e) => println!("{e}"),
+                Ok(t) => outln!("trusted: {}", t.describe()),
+                Err(e) => outln!("{e}"),
             }
             Ok(0)
         }
         RosterCmd::Rekey(a) => rekey_cmd(env, a),
         RosterCmd::Settle => {
             if env.config.roster_path().is_none() || env.config.runbook_path().is_none() {
-                println!("nothing to settle: paths.roster and paths.runbook are not both set in {}", env.config.describe());
+                outln!("nothing to settle: paths.roster and paths.runbook are not both set in {}", env.config.describe());
             } else if settle_rekey(env)? == crate::rekey::Settled::Nothing {
-                println!("no interrupted rekey: the roster and the sealed runbook are as they were");
+                outln!("no interrupted rekey: the roster and the sealed runbook are as they were");
             }
             Ok(0)
         }
@@ -1196,7 +1207,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                 .clone();
             let out = crate::sign::sign_file_with_key(&roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, &id, &key, &expected)
                 .map_err(anyhow::Error::msg)?;
-            println!("wrote {}", out.display());
+            outln!("wrote {}", out.display());
             // Keep this version and its signatures in history/, so the next rotation can chain to it.
             let h = history.join(format!("{}.toml", r.sha256()));
             std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
@@ -1205,10 +1216,10 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             }
             let sig = std::fs::read(&out)?;
             crate::fsread::write_atomic(&sig_path(&h, &id), &sig)?;
-            println!("kept a copy in {}", h.display());
+            outln!("kept a copy in {}", h.display());
             match trust::check_file(&roster, pin, trust::Source::Given(roster.clone())) {
-                Ok(t) => println!("trusted: {}", t.describe()),
-                Err(e) => println!("{e}"),
+                Ok(t) => outln!("trusted: {}", t.describe()),
+                Err(e) => outln!("{e}"),
             }
             Ok(0)
         }
@@ -1220,7 +1231,7 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
         RunbookCmd::Check { dir } => {
             let dir = dir.or_else(|| env.config.runbook_path()).context("which sealed runbook? Pass the directory or set paths.runbook")?;
             let sealed = crate::seal::Sealed::read_dir(&dir)?;
-            println!(
+            outln!(
                 "{}: {} sealed files, quorum {}; every file matches its SHA-256",
                 dir.display(),
                 sealed.files.len(),
@@ -1229,11 +1240,11 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
             let trusted = trust::resolve(&env.config, None, None)?;
             match sealed.check_signed(&trusted) {
                 Ok(()) => {
-                    println!("signed by a quorum of {}: a ceremony accepts it", trusted.describe());
+                    outln!("signed by a quorum of {}: a ceremony accepts it", trusted.describe());
                     Ok(0)
                 }
                 Err(e) => {
-                    println!("{e}");
+                    outln!("{e}");
                     Ok(1)
                 }
             }
@@ -1249,7 +1260,7 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
             let m = dir.join(crate::seal::MANIFEST);
             let out = crate::sign::sign_file_with_key(&m, &sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &id, &key, &expected)
                 .map_err(anyhow::Error::msg)?;
-            println!("wrote {}", out.display());
+            outln!("wrote {}", out.display());
             Ok(0)
         }
     }
@@ -1266,7 +1277,7 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             }
             None => "warn",
         };
-        println!("{mark} {what:<18} {detail}");
+        outln!("{mark} {what:<18} {detail}");
     };
     line(Some(true), "config", env.config.source.as_ref().map_or("none (defaults)".into(), |p| p.display().to_string()));
     match std::fs::create_dir_all(&env.data_dir) {

@@ -37,6 +37,8 @@ pub struct DrillRow {
     pub problems: Vec<String>,
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The roster this bundle was checked against (`verify`'s "checked against").
+    pub checked_against: String,
     #[serde(skip)]
     pub roster_custodians: Vec<String>,
 }
@@ -57,6 +59,10 @@ pub struct DrillReport {
     pub days_since_last_valid: Option<i64>,
     pub interval_days: u32,
     pub participation: Vec<Participation>,
+    /// Which roster the drills were checked against, and by which rule it is trusted.
+    pub checked_against: String,
+    /// Set when that rule is weak (nothing pinned): what a valid drill here does not prove.
+    pub warning: Option<String>,
 }
 
 fn ts(s: &str) -> Option<DateTime<Utc>> {
@@ -136,6 +142,7 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
         notes: r.timeline.iter().filter(|e| e.kind == kind::Note).map(|e| e.summary.clone()).collect(),
         problems: r.problems.iter().map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() }).collect(),
         dir,
+        checked_against: r.roster_source,
         roster_custodians: r.roster_custodians,
     }
 }
@@ -196,6 +203,8 @@ pub fn report_from(drills: Vec<DrillRow>, interval_days: u32, roster: &[String],
         interval_days,
         participation,
         drills,
+        checked_against: String::new(),
+        warning: None,
     }
 }
 
@@ -211,6 +220,16 @@ pub fn report(
     };
     // Overdue and participation come from every drill; --since only narrows the listing.
     let mut rep = report_from(collect(config, sessions, None)?, config.drill.interval_days, &roster, now);
+    (rep.checked_against, rep.warning) = match crate::trust::Anchor::for_sessions(config)? {
+        crate::trust::Anchor::Configured(t) => (t.describe(), t.warning()),
+        crate::trust::Anchor::PerBundle => (
+            "each bundle's own roster.toml (no paths.roster is configured)".into(),
+            Some(format!(
+                "NOT PINNED: no roster is configured, so each drill was checked against the roster in its own bundle, which anyone holding two keys can make: a drill counted here proves nothing about who your custodians are. Set paths.roster and [trust] roster_sha256 in {}",
+                config.describe()
+            )),
+        ),
+    };
     if let Some(since) = since {
         rep.drills.retain(|d| d.started.as_deref().and_then(ts).is_some_and(|t| t.date_naive() >= since));
     }
@@ -253,19 +272,26 @@ pub fn chart(rep: &DrillReport, width: u16) -> String {
 }
 
 pub fn render_text(rep: &DrillReport) -> String {
+    use crate::plain::one_line;
     let mut s = String::from("Drills (each bundle checked with `breakglass verify`; only valid ones count):\n");
+    if !rep.checked_against.is_empty() {
+        s.push_str(&format!("checked against: {}\n", rep.checked_against));
+    }
+    if let Some(w) = &rep.warning {
+        s.push_str(&format!("WARNING: {w}\n"));
+    }
     if rep.drills.is_empty() {
         s.push_str("  none found. Rehearse with `breakglass ceremony --drill` (or `breakglass demo --drill`).\n");
     }
     for d in &rep.drills {
         s.push_str(&format!(
             "  {:<24} {:<10} {}  {:<22} runbook after {:>7}  custodians: {}{}\n",
-            d.session_id,
+            one_line(&d.session_id),
             format!("{:?}", d.status).to_uppercase(),
-            d.started.as_deref().and_then(|t| t.get(..16)).unwrap_or("?"),
-            d.scenario,
+            one_line(d.started.as_deref().and_then(|t| t.get(..16)).unwrap_or("?")),
+            one_line(&d.scenario),
             d.time_to_runbook_s.map_or("-".into(), human_secs),
-            if d.custodians.is_empty() { "-".into() } else { d.custodians.join(", ") },
+            if d.custodians.is_empty() { "-".into() } else { one_line(&d.custodians.join(", ")).into_owned() },
             if d.demo { "  (DEMO)" } else { "" }
         ));
     }
@@ -292,6 +318,9 @@ pub fn render_text(rep: &DrillReport) -> String {
 }
 
 pub fn render_md(rep: &DrillReport) -> String {
+    use crate::plain::one_line;
+    // A table cell: on one line, and a `|` in it does not open a column of its own.
+    let cell = |v: &str| one_line(v).replace('|', "\\|");
     let mut s = String::from("# Break-glass drill report\n\n");
     s.push_str(&format!(
         "Interval: {} days. Last valid drill: {}. Overdue: **{}**.\n\n",
@@ -299,17 +328,23 @@ pub fn render_md(rep: &DrillReport) -> String {
         rep.last_valid_drill.as_deref().unwrap_or("none"),
         if rep.overdue { "yes" } else { "no" }
     ));
+    if !rep.checked_against.is_empty() {
+        s.push_str(&format!("Checked against: {}.\n\n", rep.checked_against));
+    }
+    if let Some(w) = &rep.warning {
+        s.push_str(&format!("**WARNING**: {w}.\n\n"));
+    }
     s.push_str("| session | verified | started | scenario | custodians | alert | runbook opened | time to runbook | steps done |\n|---|---|---|---|---|---|---|---|---|\n");
     for d in &rep.drills {
         s.push_str(&format!(
             "| {}{} | {:?} | {} | {} | {} | {} | {} | {} | {} |\n",
-            d.session_id,
+            cell(&d.session_id),
             if d.demo { " (DEMO)" } else { "" },
             d.status,
-            d.started.as_deref().unwrap_or("?"),
-            d.scenario,
-            d.custodians.join(", "),
-            d.alert,
+            cell(d.started.as_deref().unwrap_or("?")),
+            cell(&d.scenario),
+            cell(&d.custodians.join(", ")),
+            cell(&d.alert),
             if d.runbook_opened { "yes" } else { "no" },
             d.time_to_runbook_s.map_or("-".into(), human_secs),
             d.steps_done
@@ -325,7 +360,7 @@ pub fn render_md(rep: &DrillReport) -> String {
         ));
     }
     for d in rep.drills.iter().filter(|d| d.valid) {
-        s.push_str(&format!("\n## {}\n\n", d.session_id));
+        s.push_str(&format!("\n## {}\n\n", one_line(&d.session_id)));
         if !d.step_times_s.is_empty() {
             let times: Vec<String> = d.step_times_s.iter().enumerate().map(|(i, t)| format!("#{} {}", i + 1, human_secs(*t))).collect();
             s.push_str(&format!("Step times: {}\n\n", times.join(", ")));
@@ -335,7 +370,7 @@ pub fn render_md(rep: &DrillReport) -> String {
         } else {
             s.push_str("Post-drill actions and notes:\n\n");
             for n in &d.notes {
-                s.push_str(&format!("- {n}\n"));
+                s.push_str(&format!("- {}\n", one_line(n)));
             }
         }
     }
@@ -345,9 +380,9 @@ pub fn render_md(rep: &DrillReport) -> String {
         for d in invalid {
             s.push_str(&format!(
                 "- {} ({:?}): {}\n",
-                d.session_id,
+                one_line(&d.session_id),
                 d.status,
-                d.problems.first().map(String::as_str).unwrap_or("never signed")
+                one_line(d.problems.first().map(String::as_str).unwrap_or("never signed"))
             ));
         }
     }
@@ -361,8 +396,10 @@ pub fn render_md(rep: &DrillReport) -> String {
 /// Writes drills.md, drills.json and a copy of every bundle (valid or not) to `dir`.
 pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("bundles"))?;
-    crate::fsread::write_atomic(&dir.join("drills.json"), &serde_json::to_vec_pretty(rep)?)?;
-    crate::fsread::write_atomic(&dir.join("drills.md"), render_md(rep).as_bytes())?;
+    // Read with `cat` as often as with an editor: outside text in them cannot drive a terminal.
+    let json = serde_json::to_string_pretty(rep)?;
+    crate::fsread::write_atomic(&dir.join("drills.json"), crate::plain::for_json(&json).as_bytes())?;
+    crate::fsread::write_atomic(&dir.join("drills.md"), crate::plain::for_terminal(&render_md(rep)).as_bytes())?;
     for d in &rep.drills {
         // Named by its directory in the sessions folder (unique there, one path component), never
         // by the session id its journal claims: that is the bundle's own word, and an id like

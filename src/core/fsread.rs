@@ -15,7 +15,7 @@ use thiserror::Error;
 pub enum ReadError {
     #[error("no such file")]
     Missing,
-    #[error("is a symbolic link; a bundle holds regular files only (copy the file itself in its place)")]
+    #[error("is a symbolic link, which is not followed here: put the file itself in its place")]
     Symlink,
     #[error("is not a regular file (a directory, FIFO, socket or device); give a regular file")]
     NotRegular,

@@ -214,7 +214,7 @@ pub enum RekeyError {
     Io { what: &'static str, path: PathBuf, err: std::io::Error },
     #[error("the staged runbook does not check: {0}. Nothing live was changed; run the rekey again")]
     Staged(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Seal(#[from] seal::SealError),
 }
 

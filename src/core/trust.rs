@@ -145,7 +145,7 @@ pub enum Signers {
 
 #[derive(Debug, Error)]
 pub enum TrustError {
-    #[error("{0}")]
+    #[error(transparent)]
     Roster(#[from] RosterError),
     #[error(
         "no roster to trust: set paths.roster (and [trust] roster_sha256) in {config}, or pass --roster FILE. To try the tool without one: `breakglass demo`"

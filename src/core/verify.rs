@@ -150,7 +150,7 @@ pub enum VerifyError {
     Read { path: String, why: crate::fsread::ReadError },
     #[error("{path} is not a session directory (no journal.jsonl in it).{hint}")]
     NotABundle { path: String, hint: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Trust(#[from] TrustError),
 }
 
@@ -202,11 +202,11 @@ fn small_summary(c: &Common) -> Option<String> {
 use journal::Line as Common;
 
 fn short(h: &str) -> String {
-    h.chars().take(12).collect()
+    crate::plain::one_line(&h.chars().take(12).collect::<String>()).into_owned()
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() { "nobody".into() } else { v.join(", ") }
+    if v.is_empty() { "nobody".into() } else { crate::plain::one_line(&v.join(", ")).into_owned() }
 }
 
 fn summary(e: &Entry, mode: Option<&str>) -> String {
@@ -983,6 +983,7 @@ fn statement_format(e: &Entry, msg: &str, session_id: &str) -> Result<(), String
 
 /// The report for humans: verdict first, then the timeline.
 pub fn render_text(r: &Report) -> String {
+    use crate::plain::one_line;
     let verdict = match r.status {
         Status::Valid => "VALID",
         Status::Invalid => "INVALID (tampered or forged)",
@@ -990,11 +991,11 @@ pub fn render_text(r: &Report) -> String {
     };
     let mut s = format!(
         "session {}  {}{}\nverdict: {verdict}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head at entry #{}: {}\n  words: {}\n",
-        if r.session_id.is_empty() { "?" } else { &r.session_id },
-        r.mode.to_uppercase(),
+        if r.session_id.is_empty() { "?".into() } else { one_line(&r.session_id) },
+        one_line(&r.mode.to_uppercase()),
         if r.demo { " DEMO" } else { "" },
         r.entries,
-        r.outcome.as_deref().unwrap_or("not closed"),
+        one_line(r.outcome.as_deref().unwrap_or("not closed")),
         if r.signers.is_empty() { "nobody".to_string() } else { r.signers.join(", ") },
         r.roster_source,
         r.head_seq.map_or("-".to_string(), |n| n.to_string()),
@@ -1004,15 +1005,15 @@ pub fn render_text(r: &Report) -> String {
     // Entries are numbered as in the timeline (#0 is the first line of journal.jsonl).
     for p in &r.problems {
         if p.line > 0 {
-            s.push_str(&format!("PROBLEM at entry #{} (line {}): {}\n", p.line - 1, p.line, p.what));
+            s.push_str(&format!("PROBLEM at entry #{} (line {}): {}\n", p.line - 1, p.line, one_line(&p.what)));
         } else {
-            s.push_str(&format!("PROBLEM: {}\n", p.what));
+            s.push_str(&format!("PROBLEM: {}\n", one_line(&p.what)));
         }
     }
     if let Some(o) = &r.offboard {
         s.push_str(&format!(
             "offboarding of {}: {} of {} items done{}, in {} ({} the {}-minute target); AWS changes made: {}\n",
-            o.person,
+            one_line(&o.person),
             o.done,
             o.total,
             if o.not_done.is_empty() { String::new() } else { format!(" (NOT done: {:?})", o.not_done) },
@@ -1037,28 +1038,28 @@ pub fn render_text(r: &Report) -> String {
         s.push_str(&format!(
             "recovered: the process stopped after entry #{} ({}); closed at entry #{} ({}), {} later\n",
             rec.entries_before.saturating_sub(1),
-            rec.last_ts_before,
+            one_line(&rec.last_ts_before),
             rec.at_entry,
-            rec.recovered_ts,
+            one_line(&rec.recovered_ts),
             rec.gap_s.map_or("an unknown time".to_string(), |g| format!("{g} s"))
         ));
     }
     for w in &r.warnings {
-        s.push_str(&format!("warning: {w}\n"));
+        s.push_str(&format!("warning: {}\n", one_line(w)));
     }
     s.push_str("\ntimeline:\n");
     const MAX: usize = 400;
     let flagged = |line: usize| r.problems.iter().any(|p| p.line == line && p.kind != ProblemKind::Interrupted);
     for e in r.timeline.iter().take(MAX) {
         let mark = if flagged(e.seq as usize + 1) { "✘" } else { " " };
-        s.push_str(&format!(" {mark}#{:<4} {}  {}\n", e.seq, e.ts, e.summary));
+        s.push_str(&format!(" {mark}#{:<4} {}  {}\n", e.seq, one_line(&e.ts), one_line(&e.summary)));
     }
     if r.timeline.len() > MAX {
         s.push_str(&format!("  ... {} more entries (use --json for all)\n", r.timeline.len() - MAX));
     }
     // Where the chain broke, the entry is not in the timeline (nothing after it can be trusted).
     for p in r.problems.iter().filter(|p| p.kind == ProblemKind::Chain) {
-        s.push_str(&format!(" ✘#{:<4} chain broken here: {}; nothing from here on is trusted\n", p.line - 1, p.what));
+        s.push_str(&format!(" ✘#{:<4} chain broken here: {}; nothing from here on is trusted\n", p.line - 1, one_line(&p.what)));
     }
     s
 }

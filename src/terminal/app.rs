@@ -625,42 +625,42 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     match &app.c.phase() {
         Phase::Summary => {
             let c = &app.c;
-            println!("Session recorded in {}", dir.display());
+            outln!("Session recorded in {}", dir.display());
             match &app.v.archive {
-                Some(crate::ui::ArchiveView::Done(m)) => println!("{m}"),
-                Some(crate::ui::ArchiveView::Failed(m)) => eprintln!("{m}"),
+                Some(crate::ui::ArchiveView::Done(m)) => outln!("{m}"),
+                Some(crate::ui::ArchiveView::Failed(m)) => errln!("{m}"),
                 Some(crate::ui::ArchiveView::Pushing) => {
-                    eprintln!("The archive push was still running when the program ended: `breakglass archive push` finishes it.")
+                    errln!("The archive push was still running when the program ended: `breakglass archive push` finishes it.")
                 }
                 None => {}
             }
             if let Some(w) = &c.last() {
-                println!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
+                outln!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
             }
-            println!("Signed by: {}", if c.signed().is_empty() { "nobody".to_string() } else { c.signed().join(", ") });
-            println!("Verify: breakglass verify {}", dir.display());
+            outln!("Signed by: {}", if c.signed().is_empty() { "nobody".to_string() } else { c.signed().join(", ") });
+            outln!("Verify: breakglass verify {}", dir.display());
             Ok(0)
         }
         Phase::Quit => {
-            println!("Left before starting; nothing was recorded.");
+            outln!("Left before starting; nothing was recorded.");
             Ok(0)
         }
         Phase::Halted(why) => Ok(crate::commands::halted(why, &dir)),
         _ => {
             if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome()) {
-                eprintln!(
+                errln!(
                     "Stopped by {sig} while signing: the session in {} was closed and is recorded, but unsigned: sign it with `breakglass recover {}`.",
                     dir.display(),
                     dir.display()
                 );
             } else if let Some(sig) = &app.stopped_by {
-                eprintln!(
+                errln!(
                     "Stopped by {sig}: recorded as aborted in {} (\"root released\" sent if root had been announced). It is unsigned: close it with `breakglass recover {}`.",
                     dir.display(),
                     dir.display()
                 );
             } else if dir.exists() {
-                eprintln!(
+                errln!(
                     "Left mid-ceremony. What happened so far is in {} (verify reports it as incomplete); close it with `breakglass recover {}`.",
                     dir.display(),
                     dir.display()
