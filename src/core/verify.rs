@@ -498,7 +498,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                     Some(v) => {
                         if v.version != t.roster().version {
                             r.warnings.push(format!(
-                                "the session ran under roster version {} (the trusted roster is now version {})",
+                                "the session ran under roster version {} (the trusted roster is now version {}): its signers are checked against that version, so a custodian removed since could have signed it. Check that it is older than the rekey that made the current version",
                                 v.version,
                                 t.roster().version
                             ));
