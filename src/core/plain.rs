@@ -79,6 +79,21 @@ mod tests {
         assert!(matches!(one_line("plain"), Cow::Borrowed(_)));
     }
 
+    proptest::proptest! {
+        // Any text at all: nothing that acts on a terminal is left in the terminal form, and the
+        // JSON form of any string is the same JSON value.
+        #[test]
+        fn nothing_that_acts_survives(s in "\\PC*|[\\x00-\\x{a0}\\u{2000}-\\u{2070}]*") {
+            proptest::prop_assert!(!for_terminal(&s).chars().any(acts));
+            proptest::prop_assert!(!one_line(&for_terminal(&s)).contains('\n'));
+            let json = serde_json::to_string(&serde_json::json!({"v": s})).unwrap();
+            let safe = for_json(&json);
+            proptest::prop_assert!(!safe.chars().any(acts));
+            let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+            proptest::prop_assert_eq!(back["v"].as_str(), Some(s.as_str()));
+        }
+    }
+
     #[test]
     fn json_stays_the_same_value() {
         let v = serde_json::json!({"note": "x\u{7f}\u{9b}31m\u{202e}y\u{1b}", "n": 1});
