@@ -371,3 +371,50 @@ fn a_changed_label_or_a_second_session_opened_is_found_in_either_half() {
         assert!(r.problems.iter().any(|p| p.what.contains("second session.opened") && p.line == at + 1), "entry {at}: {:?}", r.problems);
     }
 }
+
+/// Rewrites a journal as someone with write access to the session directory could: `edit` on
+/// line 0, then every `prev` re-chained.
+fn rewrite_and_rechain(journal: &Path, edit: impl Fn(&str) -> String) {
+    use sha2::Digest;
+    let text = std::fs::read_to_string(journal).unwrap();
+    let old: Vec<&str> = text.lines().collect();
+    let mut new: Vec<String> = old.iter().map(|l| l.to_string()).collect();
+    new[0] = edit(old[0]);
+    for i in 1..new.len() {
+        let (was, now) = (hex::encode(sha2::Sha256::digest(old[i - 1])), hex::encode(sha2::Sha256::digest(&new[i - 1])));
+        new[i] = old[i].replace(&was, &now);
+    }
+    std::fs::write(journal, new.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_journal_rewritten_on_disk_during_the_ceremony_is_never_signed() {
+    // Found by review: at the signing screen another process replaced journal.jsonl with a
+    // re-chained forgery, and both custodians' signatures then covered it (verify: VALID).
+    let d = tempfile::tempdir().unwrap();
+    let (mut c, mut r) = setup(d.path());
+    for step in 0..26 {
+        if let Some(i) = script(&c, &mut r, step) {
+            drive(&mut c, &mut r, i);
+        }
+    }
+    assert!(matches!(c.phase(), Phase::Sign { .. }), "{:?}", c.phase());
+    let j = r.dir.join("journal.jsonl");
+    let written = std::fs::read(&j).unwrap();
+    rewrite_and_rechain(&j, |l| l.replace("quarterly drill", "nothing happened"));
+    assert!(breakglass::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
+    drive(&mut c, &mut r, Intent::Touch);
+    assert!(
+        matches!(c.phase(), Phase::Sign { stage: breakglass::ceremony::SignStage::Failed(_), .. }),
+        "{:?} {:?}",
+        c.phase(),
+        c.message()
+    );
+    assert!(!r.dir.join("journal.jsonl.alice.sig").exists(), "nothing was signed");
+    // Put back as the ceremony wrote it, the journal is signed.
+    std::fs::write(&j, &written).unwrap();
+    drive(&mut c, &mut r, Intent::Touch);
+    drive(&mut c, &mut r, Intent::Touch);
+    assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
+    assert_eq!(verify(&r.dir).status, Status::Valid);
+}

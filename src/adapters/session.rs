@@ -629,6 +629,23 @@ impl Runner {
     fn sign_journal(&mut self, custodian: RosterIx, serial: u32) -> Result<(), String> {
         let path = self.journal_path();
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Sign only the journal this ceremony wrote. The file is read back from disk, so it must
+        // end in the chain head kept in memory, after exactly as many lines: the chain makes that
+        // the same bytes. Someone who rewrote the file meanwhile (dates, steps, notes) gets no
+        // signature over it.
+        if let Some(j) = self.journal.as_ref() {
+            let chain = journal::check_chain(&bytes);
+            if !chain.problems.is_empty() || chain.entries as u64 != j.len() || chain.head != j.head() {
+                return Err(format!(
+                    "{} is not the journal this ceremony wrote: it was changed on disk while the session ran ({} intact lines ending in {}; this ceremony wrote {} ending in {}). Nothing was signed. Keep the session directory as evidence and find out who changed it; the team was told root is in use",
+                    path.display(),
+                    chain.entries,
+                    crate::notice::head_words(&chain.head),
+                    j.len(),
+                    crate::notice::head_words(&j.head()),
+                ));
+            }
+        }
         let key = self.roster.key_at(custodian.index()).clone();
         let id = self.roster.custodians[custodian.index()].id.clone();
         let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
