@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{bin, run, stderr, stdout};
+use common::{bin, demo_session, forge_chain, run, stderr, stdout};
 use std::path::{Path, PathBuf};
 
 fn only_session(data: &Path) -> PathBuf {
@@ -203,7 +203,93 @@ fn a_disk_that_fills_in_the_tui_halts_with_the_reason_on_screen() {
     s.keys("q");
     let status = wait_exit(&mut child);
     assert_eq!(status.exit_code(), 1, "{status:?}");
-    assert!(s.raw_text().contains("\u{1b}[?1049l"), "the terminal's main screen is restored");
+    assert!(s.raw_arrives("\u{1b}[?1049l"), "the terminal's main screen is restored");
     let sess = only_session(&data);
     assert_eq!(run(&data, &["verify", sess.to_str().unwrap()]).status.code(), Some(3), "incomplete, never invalid");
+}
+
+/// Found by review: `recover` continued (and its co-signatures then covered) a journal one person
+/// had rewritten: a check-in dropped (the runbook "opened" without a quorum), or a date far in the
+/// future (every root use until then would have looked covered in the audit).
+#[test]
+fn recover_refuses_a_journal_that_does_not_verify_as_far_as_it_goes() {
+    let steps = |j: &Path| std::fs::read_to_string(j).unwrap().lines().filter(|l| l.contains("\"kind\":\"step.done\"")).count();
+    // (1) bob's check-in removed, the chain made right again.
+    let (d, s, j, _) = crashed_after(7);
+    assert!(steps(&j) > 0);
+    forge_chain(&j, |mut lines| {
+        let bob = lines.iter().position(|l| l.contains("\"kind\":\"custodian.verified\"") && l.contains("\"custodian\":\"bob\"")).unwrap();
+        lines.remove(bob);
+        lines
+    });
+    assert!(breakglass::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
+    let before = std::fs::read(&j).unwrap();
+    let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("before a quorum of 2 had checked in"), "{}", stdout(&v));
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("verifies as far as it goes") && stderr(&r).contains("runbook.unsealed"), "{}", stderr(&r));
+    assert_eq!(std::fs::read(&j).unwrap(), before, "nothing changed");
+    // (2) The last entry dated in the year 9999.
+    let (d, s, j, _) = crashed_after(5);
+    forge_chain(&j, |mut lines| {
+        let last = lines.len() - 1;
+        let ts = serde_json::from_str::<serde_json::Value>(&lines[last]).unwrap()["ts"].as_str().unwrap().to_string();
+        lines[last] = lines[last].replace(&ts, "9999-12-31T23:59:59.999Z");
+        lines
+    });
+    let v = run(d.path(), &["verify", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("cannot record the future"), "{}", stdout(&v));
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("cannot record the future"), "{}", stderr(&r));
+}
+
+/// Found by review: junk `.sig` files beside a closed, unsigned session made `recover` call it
+/// finished (and `doctor` stop listing it). Only signatures that verify count.
+#[test]
+fn junk_signature_files_do_not_hide_a_session_from_recovery() {
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    for id in ["alice", "bob"] {
+        std::fs::write(s.join(format!("journal.jsonl.{id}.sig")), b"junk").unwrap();
+    }
+    assert!(breakglass::session::read_interrupted(&s).is_ok(), "closed, but signed by nobody: recoverable");
+    // Really signed by a quorum: finished, nothing to recover.
+    let s2 = demo_session(d.path(), &[]);
+    let e = breakglass::session::read_interrupted(&s2).err().unwrap();
+    assert!(e.to_string().contains("nothing to recover"), "{e}");
+}
+
+/// Found by review: a journal line with `seq` = u64::MAX, or a last `mono_ms` = u64::MAX, made
+/// `verify` and `recover` panic (an overflow).
+#[test]
+fn extreme_numbers_in_a_journal_are_refused_not_a_crash() {
+    let d = tempfile::tempdir().unwrap();
+    let s = d.path().join("sessions/x");
+    std::fs::create_dir_all(&s).unwrap();
+    let l0 = format!(
+        "{{\"seq\":18446744073709551615,\"ts\":\"2026-01-01T00:00:00.000Z\",\"mono_ms\":0,\"kind\":\"session.opened\",\"prev\":\"{}\",\"reason\":\"{}\"}}\n{{\"seq\":1}}\n",
+        "0".repeat(64),
+        "x".repeat(200)
+    );
+    std::fs::write(s.join("journal.jsonl"), l0).unwrap();
+    for args in [vec!["verify", s.to_str().unwrap()], vec!["drill", "report"], vec!["doctor"]] {
+        let o = run(d.path(), &args);
+        assert_ne!(o.status.code(), Some(101), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    let (d, s, j, _) = crashed_after(5);
+    forge_chain(&j, |mut lines| {
+        let last = lines.len() - 1;
+        let mut v: serde_json::Value = serde_json::from_str(&lines[last]).unwrap();
+        v["mono_ms"] = u64::MAX.into();
+        lines[last] = v.to_string();
+        lines
+    });
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(!stderr(&r).contains("panicked"), "{}", stderr(&r));
+    assert_ne!(r.status.code(), Some(101));
 }

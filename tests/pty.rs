@@ -229,7 +229,7 @@ fn a_signal_at_each_phase_is_journalled_and_recover_closes_the_session() {
             drive_to(&mut s, at);
             signal(&child, sig);
             let status = wait_exit(&mut child);
-            assert!(s.raw_text().contains("\u{1b}[?1049l"), "{what}: the terminal's main screen is restored");
+            assert!(s.raw_arrives("\u{1b}[?1049l"), "{what}: the terminal's main screen is restored");
             let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions"))
                 .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("journal.jsonl").exists()).collect())
                 .unwrap_or_default();

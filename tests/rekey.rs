@@ -579,3 +579,42 @@ fn one_rekey_at_a_time_per_roster() {
     drop(held);
     assert!(rekey::lock(&paths).is_ok());
 }
+
+/// Found by review: a journal claiming a committed roster change, with no `rekey.signed` entry at
+/// all, verified as valid ("signed by alice, bob, carol, mallory"): nothing checked the claim.
+#[test]
+fn a_committed_roster_change_must_be_signed_as_a_rotation_in_the_journal() {
+    let session = |d: &std::path::Path| {
+        let o = common::run(d, &["demo", "--rekey", "--auto"]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        std::path::PathBuf::from(stdout(&o).trim())
+    };
+    let drop_signed = |s: &std::path::Path, who: Option<&str>| {
+        common::forge_chain(&s.join("journal.jsonl"), |lines| {
+            lines
+                .into_iter()
+                .filter(|l| !(l.contains("\"kind\":\"rekey.signed\"") && who.is_none_or(|w| l.contains(&format!("\"custodian\":\"{w}\"")))))
+                .collect()
+        });
+    };
+    let d = tempfile::tempdir().unwrap();
+    // Every signature on the new version gone.
+    let s = session(d.path());
+    drop_signed(&s, None);
+    let v = common::run(d.path(), &["verify", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("with no signature of theirs on the new roster that verifies"), "{}", stdout(&v));
+    assert!(stdout(&v).contains("signed by 0 of the old version's custodians"), "{}", stdout(&v));
+    // Only the newcomer's own signature gone.
+    let s = session(d.path());
+    drop_signed(&s, Some("dave"));
+    let v = common::run(d.path(), &["verify", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("adds `dave` (or changes their keys) without their own signature"), "{}", stdout(&v));
+    // roster-next.toml removed from a bundle that records the change.
+    let s = session(d.path());
+    std::fs::remove_file(s.join("roster-next.toml")).unwrap();
+    let v = common::run(d.path(), &["verify", s.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("nothing shows who signed the new version"), "{}", stdout(&v));
+}

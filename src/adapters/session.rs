@@ -455,7 +455,7 @@ impl Runner {
             self.begin_recovery(keep)?;
         }
         let now = self.clock.now();
-        let mono = self.mono_base + self.clock.mono_ms();
+        let mono = self.mono_base.saturating_add(self.clock.mono_ms());
         let observed = rfc3339_ms(now);
         // The wall clock stepped (NTP, a manual change, a suspended laptop): journal it, and never
         // write a time earlier than the entry before; order always follows `mono_ms`.
@@ -858,7 +858,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         serde_json::from_slice(l).ok()
     }
     let first = line(lines[0]);
-    let Some(Entry::SessionOpened { session_id, roster_sha256, reason, quorum, rekey, .. }) =
+    let Some(Entry::SessionOpened { session_id, roster_sha256, reason, rekey, .. }) =
         serde_json::from_slice::<Entry>(lines[0]).ok()
     else {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
@@ -889,20 +889,10 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             _ => {}
         }
     }
-    // A closed session that a quorum signed is finished: verify it instead.
-    if closed {
-        let signed = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| {
-                        e.file_name().to_string_lossy().starts_with("journal.jsonl.") && e.file_name().to_string_lossy().ends_with(".sig")
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        if signed >= quorum {
-            return Err(RecoverError::NotInterrupted { dir: d, kind: "the closing entry and a quorum's signatures".into() });
-        }
+    // A closed session that a quorum signed is finished: verify it instead. Only signatures that
+    // verify count (junk .sig files beside an unsigned session must not hide it from recovery).
+    if closed && signed_by_quorum(dir, &bytes, &roster_sha256) {
+        return Err(RecoverError::NotInterrupted { dir: d, kind: "the closing entry and a quorum's signatures".into() });
     }
     let last = line(lines[lines.len() - 1]);
     let body_end: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
@@ -932,6 +922,28 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         last_mono: last.as_ref().map_or(0, |l| l.mono_ms),
         body_end,
     })
+}
+
+/// Whether a quorum of the session's roster (the bundle's roster.toml, which must hash to what the
+/// session opened with) signed `journal`: each `journal.jsonl.<id>.sig` is checked with that
+/// custodian's key.
+fn signed_by_quorum(dir: &Path, journal: &[u8], roster_sha256: &str) -> bool {
+    let Ok(bytes) = crate::fsread::read_regular(&dir.join("roster.toml"), crate::roster::MAX_ROSTER_BYTES) else { return false };
+    if crate::verify::sha256_hex(&bytes) != roster_sha256 {
+        return false;
+    }
+    let Ok(roster) = Roster::parse(&bytes, "roster.toml") else { return false };
+    let digest = <sha2::Sha512 as sha2::Digest>::digest(journal);
+    let good = roster
+        .custodians
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            crate::fsread::read_regular(&dir.join(format!("{}.{}.sig", journal::FILE_NAME, c.id)), crate::roster::MAX_SIG_BYTES)
+                .is_ok_and(|pem| crate::verify::verify_prehashed(roster.key_at(*i), SESSION_NAMESPACE, &digest, &pem).is_ok())
+        })
+        .count();
+    good >= roster.quorum
 }
 
 /// Continues an interrupted session's chain: the partial last line (if any) is cut (its bytes are
@@ -968,7 +980,7 @@ pub fn resume(
     let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);
     r.journal = Some(Journal::resume(store, i.next_seq, i.head));
     r.genesis = Some(i.genesis);
-    r.mono_base = i.last_mono + 1;
+    r.mono_base = i.last_mono.saturating_add(1);
     r.last_ts = i.recovery.last_ts.clone();
     r.pending_recovery = Some(i.body_end);
     Ok((c, r))

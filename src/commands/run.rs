@@ -760,6 +760,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         if roster.sha256() != i.roster_sha256 {
             bail!("{}: the session is labelled DEMO but did not run on the built-in DEMO roster", a.session_dir.display());
         }
+        intact_so_far(&a.session_dir, &trust::demo())?;
         let tokens = crate::demo::tokens(&roster);
         crate::session::resume(&i, clock.clone(), roster, crate::demo::roster_sigs(), tokens, env.outside())?
     } else {
@@ -778,6 +779,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
                 )
             })?
             .clone();
+        intact_so_far(&a.session_dir, &trusted)?;
         let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let (c, mut r) = crate::session::resume(&i, clock.clone(), roster, sigs, vec![], env.outside())?;
         r.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
@@ -815,6 +817,33 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             )
         }
     }
+}
+
+/// Recovery continues only a journal that verifies as far as it goes: its co-signatures will cover
+/// every line, so a line that verify would call forged or out of place (the runbook opened before
+/// a quorum checked in, a signature that does not verify, a date in the future) stops it first.
+fn intact_so_far(dir: &Path, trusted: &TrustedRoster) -> anyhow::Result<()> {
+    let rep = verify::verify_dir(dir, Ok(trusted))?;
+    let bad: Vec<String> = rep
+        .problems
+        .iter()
+        // Co-signatures over the whole file (line 0) are set aside by the recovery (kept as
+        // `.before-recovery`): they are over an earlier journal and need not verify now.
+        .filter(|p| {
+            use crate::journal::ProblemKind as K;
+            !(p.kind == K::Interrupted || (p.line == 0 && matches!(p.kind, K::Signature | K::Signer)))
+        })
+        .map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() })
+        .collect();
+    if !bad.is_empty() {
+        bail!(
+            "{}: recover continues only a journal that verifies as far as it goes, and this one does not:\n  - {}\nNothing was changed. Keep the directory as evidence (`breakglass verify {}` shows the whole report), and tell the team yourselves that root may have been in use",
+            dir.display(),
+            bad.join("\n  - "),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `breakglass drill report`.

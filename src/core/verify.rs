@@ -317,7 +317,10 @@ fn check_rekey_signatures(
     r: &mut Report,
 ) {
     let ns = if drill { crate::sign::ROSTER_DRILL_NAMESPACE } else { crate::sign::ROSTER_NAMESPACE };
-    if sigs.is_empty() {
+    // A committed roster change is a claim about who signed what: it is checked whether or not
+    // the journal holds any `rekey.signed` entry (without one, nothing vouches for it).
+    let committed = r.rekey.clone();
+    if sigs.is_empty() && committed.is_none() {
         return;
     }
     let path = dir.join(ROSTER_NEXT);
@@ -329,6 +332,14 @@ fn check_rekey_signatures(
                 return;
             }
         },
+        Err(crate::fsread::ReadError::Missing) if committed.is_some() => {
+            r.problems.push(Problem::new(
+                0,
+                ProblemKind::Roster,
+                format!("the journal records a committed roster change, but the bundle has no {ROSTER_NEXT}: nothing shows who signed the new version"),
+            ));
+            return;
+        }
         Err(crate::fsread::ReadError::Missing) => {
             r.warnings.push(format!("the bundle has no {ROSTER_NEXT}: the rekey's signatures on the new roster cannot be checked here"));
             return;
@@ -338,6 +349,7 @@ fn check_rekey_signatures(
             return;
         }
     };
+    let mut good: Vec<String> = vec![];
     if approved != Some(next.sha256().as_str()) {
         r.problems.push(Problem::new(
             0,
@@ -353,8 +365,54 @@ fn check_rekey_signatures(
             Some(_) if *named != next.sha256() => Err("it names another roster version".to_string()),
             Some(k) => verify_sig_text(k, ns, &next.bytes, sig),
         };
-        if let Err(e) = outcome {
-            r.problems.push(Problem::new(*line, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}")));
+        match outcome {
+            Err(e) => r.problems.push(Problem::new(*line, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}"))),
+            Ok(()) => good.push(id.clone()),
+        }
+    }
+    if let (Some(k), Some(old)) = (committed, roster) {
+        check_rotation(&k, old, &next, &good, r);
+    }
+}
+
+/// A committed roster change must say what happened, and the signatures in the journal must make
+/// it a rotation that `roster check` would trust: a quorum of the old version, every custodian it
+/// adds or whose key material changes, and a quorum of the new version.
+fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String], r: &mut Report) {
+    let bad = |what: String| Problem::new(0, ProblemKind::Roster, format!("the committed roster change {what}"));
+    if k.new_roster_sha256 != next.sha256() {
+        r.problems.push(bad(format!("names version {}, not the bundle's {ROSTER_NEXT}", short(&k.new_roster_sha256))));
+    }
+    let ids = |ro: &Roster| ro.custodians.iter().map(|c| c.id.clone()).collect::<std::collections::BTreeSet<_>>();
+    let (before, after) = (ids(old), ids(next));
+    let added: std::collections::BTreeSet<String> = after.difference(&before).cloned().collect();
+    let removed: std::collections::BTreeSet<String> = before.difference(&after).cloned().collect();
+    if added != k.added.iter().cloned().collect() || removed != k.removed.iter().cloned().collect() {
+        r.problems.push(bad(format!(
+            "says it added {} and removed {}, but {ROSTER_NEXT} adds {} and removes {}",
+            list(&k.added),
+            list(&k.removed),
+            list(&added.into_iter().collect::<Vec<_>>()),
+            list(&removed.into_iter().collect::<Vec<_>>())
+        )));
+    }
+    let unsigned: Vec<String> = k.signed_by.iter().filter(|id| !good.contains(id)).cloned().collect();
+    if !unsigned.is_empty() {
+        r.problems.push(bad(format!("names {} as signers, with no signature of theirs on the new roster that verifies", list(&unsigned))));
+    }
+    let of = |ro: &Roster| good.iter().filter(|id| ro.custodian(id).is_some()).count();
+    if of(old) < old.quorum {
+        r.problems.push(bad(format!("is signed by {} of the old version's custodians; its quorum is {}", of(old), old.quorum)));
+    }
+    if of(next) < next.quorum {
+        r.problems.push(bad(format!("is signed by {} of the new version's custodians; its quorum is {}", of(next), next.quorum)));
+    }
+    for c in &next.custodians {
+        let changed = old.custodian(&c.id).is_none_or(|b| {
+            old.key(&c.id) != next.key(&c.id) || b.age_recipient != c.age_recipient || b.yubikey_serial != c.yubikey_serial
+        });
+        if changed && !good.contains(&c.id) {
+            r.problems.push(bad(format!("adds `{}` (or changes their keys) without their own signature on the new roster", c.id)));
         }
     }
 }
@@ -610,6 +668,23 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
             message_id: message_id.cloned(),
             ts: ts.clone(),
         };
+        // The runbook opens only once a quorum has checked in on their keys (in this run: a
+        // recovery starts the count again). An unkeyed chain lets whoever can write the file
+        // invent "unsealed" lines; signed check-ins cannot be invented.
+        if let (Entry::RunbookUnsealed { with, .. }, Some(ro)) = (&**entry, roster)
+            && (checked_in.len() < ro.quorum || with.len() < ro.quorum || with.iter().any(|w| !checked_in.contains(w)))
+        {
+            r.problems.push(Problem::new(
+                n,
+                ProblemKind::Entry,
+                format!(
+                    "runbook.unsealed (with {}) before a quorum of {} had checked in with a signed challenge (checked in: {}): the runbook opens only after that",
+                    list(with),
+                    ro.quorum,
+                    list(&checked_in)
+                ),
+            ));
+        }
         match &**entry {
             Entry::ClockJump { .. } => r.clock_jumps += 1,
             Entry::SessionRecovered { entries, last_ts, partial_tail, .. } => {
@@ -671,6 +746,24 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
             Entry::SessionAborted { .. } => r.outcome = Some("aborted".into()),
             _ => {}
         }
+    }
+    // A journal cannot record the future. Times never go backwards along the chain, so its last
+    // time is its latest; it may be ahead of this host's clock by a day of clock error at most.
+    // (A session dated years ahead would otherwise cover every root use until then in the audit.)
+    let now = chrono::Utc::now();
+    let horizon = (now + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    if let (Some(t), Some(e)) = (&last_ts, r.timeline.last())
+        && t.as_str() > horizon.as_str()
+    {
+        r.problems.push(Problem::new(
+            e.seq as usize + 1,
+            ProblemKind::Entry,
+            format!(
+                "the journal's last entry is dated {}, more than a day after this host's clock ({}): a journal cannot record the future. Check this host's clock; if it is right, the dates were forged",
+                crate::plain::one_line(t),
+                now.format("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        ));
     }
     r.ended = last_ts;
     r.custodians = checked_in.clone();
@@ -818,7 +911,8 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
             seed = h;
             last_mono = seed.mono_ms;
             last_ts = seed.ts;
-            offset = usize::try_from(seed.seq).unwrap_or(usize::MAX - 1) + 1;
+            // A wrong seq here is reported by the other part; any offset will do, without overflow.
+            offset = usize::try_from(seed.seq).unwrap_or(usize::MAX).saturating_add(1);
         }
     }
     let lines = memchr::memchr_iter(b'\n', body).scan(0usize, |start, end| {
@@ -830,7 +924,7 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
     for (i, l) in lines.enumerate() {
         out.lines += 1;
         let l: &'a [u8] = l;
-        let n = offset + i + 1;
+        let n = offset.saturating_add(i).saturating_add(1);
         let hash: [u8; 32] = Sha256::digest(l).into();
         let c = match serde_json::from_slice::<Common<'a>>(l) {
             Ok(c) => c,

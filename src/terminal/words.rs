@@ -90,10 +90,10 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
             "Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into()
         }
         S::RecoveryClosed(RecoveryNotice::AlreadyReleased) => {
-            "Interrupted session closed. \"Root released\" had already gone out; now sign.".into()
+            "Interrupted session closed. The journal says \"root released\" went out; the team is told again that the session is closed, then those who checked in sign.".into()
         }
         S::RecoveryClosed(RecoveryNotice::NeverAnnounced) => {
-            "Interrupted session closed. Root was never announced, so no notice goes out; now sign.".into()
+            "Interrupted session closed. The journal records no \"root in use\" notice; the team is told anyway that the session is closed and root released, then those who checked in sign.".into()
         }
         S::AbortedBeforeCheckIn => {
             "Ceremony aborted before anyone checked in. Root was never in use, so no \"released\" notice was sent.".into()

@@ -95,3 +95,33 @@ pub fn require_tool(tool: &str, package: &str) {
     let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
     assert!(found, "`{tool}` is missing: install Debian's `{package}` (./scripts/test does this)");
 }
+
+/// Rewrites a journal as whoever can write the session directory could: `edit` gets the lines
+/// (without their newlines) and returns the new ones; then every `seq` and `prev` is made right.
+pub fn forge_chain(j: &Path, edit: impl Fn(Vec<String>) -> Vec<String>) {
+    use sha2::Digest;
+    let text = std::fs::read_to_string(j).unwrap();
+    let lines = edit(text.lines().map(str::to_string).collect());
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(l).unwrap();
+        v.insert("seq".into(), i.into());
+        v.insert("prev".into(), prev.clone().into());
+        // The header first, as the journal writes it; the rest sorted.
+        let mut line = format!(
+            "{{\"seq\":{i},\"ts\":{},\"mono_ms\":{},\"kind\":{},\"prev\":\"{prev}\"",
+            v["ts"], v["mono_ms"], v["kind"]
+        );
+        for (k, val) in &v {
+            if !["seq", "ts", "mono_ms", "kind", "prev"].contains(&k.as_str()) {
+                line.push_str(&format!(",{}:{}", serde_json::Value::from(k.as_str()), val));
+            }
+        }
+        line.push('}');
+        prev = hex::encode(sha2::Sha256::digest(line.as_bytes()));
+        out.push_str(&line);
+        out.push('\n');
+    }
+    std::fs::write(j, out).unwrap();
+}

@@ -55,6 +55,19 @@ impl Screen {
     pub fn raw_text(&self) -> String {
         String::from_utf8_lossy(&self.raw.lock().unwrap()).to_string()
     }
+
+    /// Whether the raw output holds `needle` within 5 s: after the program exits, its last bytes
+    /// may still be on their way through the pty to the reader thread.
+    pub fn raw_arrives(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.raw_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
 }
 
 /// Starts `breakglass demo` in an 80x24 pseudo-terminal.

@@ -309,15 +309,16 @@ impl Ceremony {
                 signal: None,
             }));
         }
-        if rec.announced && !rec.released {
-            self.info_msg(Say::RecoveryClosed(RecoveryNotice::Releasing));
-            self.release(NoticePhase::Aborted, fx)
-        } else if rec.released {
-            self.info_msg(Say::RecoveryClosed(RecoveryNotice::AlreadyReleased));
-            self.start_signing()
+        // What the journal says the team was told decides nothing: whoever could write the file
+        // could have added "in use" or "released" lines (the chain is not keyed). A recovery
+        // always tells the team that the session is closed and root released.
+        self.info_msg(Say::RecoveryClosed(if rec.released {
+            RecoveryNotice::AlreadyReleased
+        } else if rec.announced {
+            RecoveryNotice::Releasing
         } else {
-            self.info_msg(Say::RecoveryClosed(RecoveryNotice::NeverAnnounced));
-            self.start_signing()
-        }
+            RecoveryNotice::NeverAnnounced
+        }));
+        self.release(NoticePhase::Aborted, fx)
     }
 }
