@@ -908,40 +908,67 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         (Some(_), None) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
         (None, None) => crate::audit::ArchiveState::NotConfigured,
     };
+    let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
+    let mut verified = vec![];
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
             // Cover only from a roster the organisation pinned (or one that chains to it): a
             // bundle checked against its own roster copy proves nothing about who signed it.
             let pinned = matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }));
-            if r.status != verify::Status::Valid || r.demo || !pinned {
-                continue;
+            if r.status == verify::Status::Valid && !r.demo && pinned {
+                verified.push((dir, r));
             }
-            let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
-            let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
-            let ended = r.ended.as_deref().and_then(ts);
-            if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), released.or(r.ended.clone()).as_deref().and_then(ts)) {
-                let done = r.timeline.iter().filter(|e| e.kind == kind::StepDone).count()
-                    - r.timeline
-                        .iter()
-                        .filter(|e| e.kind == kind::StepUndone)
-                        .count()
-                        .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
-                let total = r.runbook_steps.unwrap_or(0);
-                let gap = r.recovered.as_ref().and_then(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?)));
-                let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
-                windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gap });
-            }
-            if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
-                match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
-                    Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
-                    Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
-                    Ok(crate::archive::Standing::Queued) => {
-                        if ended.is_none_or(|e| now - e > Duration::hours(1)) {
-                            late.push(r.session_id.clone());
-                        } else {
-                            *recent += 1;
-                        }
+        }
+    }
+    // When each earlier roster version was retired: the commit time of the verified rekey that
+    // replaced it. A session under an earlier version covers root use only if it ended before
+    // then (two custodians removed since could otherwise sign a session under their old version).
+    let retired: crate::audit::Retired = verified
+        .iter()
+        .filter_map(|(_, r)| {
+            let k = r.rekey.as_ref()?;
+            let at = r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts))?;
+            Some((k.old_roster_sha256.clone(), at))
+        })
+        .collect();
+    let current = match &anchor {
+        Some(trust::Anchor::Configured(t)) => Some(t.roster().sha256()),
+        _ => None,
+    };
+    for (dir, r) in verified {
+        let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
+        let ended = r.ended.as_deref().and_then(ts);
+        let window_end = released.or(r.ended.clone()).as_deref().and_then(ts);
+        if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), window_end)
+            && !crate::audit::superseded(
+                r.roster_sha256.as_deref(),
+                current.as_deref(),
+                r.rekey.as_ref().map(|k| k.old_roster_sha256.as_str()),
+                end,
+                &retired,
+            )
+        {
+            let done = r.timeline.iter().filter(|e| e.kind == kind::StepDone).count()
+                - r.timeline
+                    .iter()
+                    .filter(|e| e.kind == kind::StepUndone)
+                    .count()
+                    .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
+            let total = r.runbook_steps.unwrap_or(0);
+            let gap = r.recovered.as_ref().and_then(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?)));
+            let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
+            windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gap });
+        }
+        if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
+            match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
+                Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
+                Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
+                Ok(crate::archive::Standing::Queued) => {
+                    if ended.is_none_or(|e| now - e > Duration::hours(1)) {
+                        late.push(r.session_id.clone());
+                    } else {
+                        *recent += 1;
                     }
                 }
             }

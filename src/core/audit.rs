@@ -716,8 +716,36 @@ pub fn render_text(r: &Report) -> String {
     s
 }
 
+/// When each earlier roster version was retired, for the sessions' cover: the commit time of
+/// each verified rekey, by the version it replaced.
+pub type Retired = std::collections::HashMap<String, DateTime<Utc>>;
+
+/// Whether a verified session ran under a roster version that a verified rekey had already retired
+/// when the session's window ended: it is then no cover for root use (two custodians removed by
+/// that rekey could otherwise sign a session under their old version, dated to fit). The rekey
+/// session itself runs under the version it retires. A version whose retirement time is unknown
+/// (rotated by hand, without a rekey session here) still covers: see the threat model.
+pub fn superseded(roster_sha256: Option<&str>, current: Option<&str>, retires: Option<&str>, end: DateTime<Utc>, retired: &Retired) -> bool {
+    roster_sha256.is_some_and(|sha| {
+        current.is_some_and(|c| c != sha) && retires != Some(sha) && retired.get(sha).is_some_and(|at| end > *at)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_session_under_a_retired_roster_version_covers_only_until_it_was_retired() {
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 1, h, 0, 0).single().unwrap();
+        let retired: Retired = [("v1".to_string(), t(10))].into_iter().collect();
+        let under = |sha: &str, end, retires| superseded(Some(sha), Some("v2"), retires, end, &retired);
+        assert!(!under("v1", t(9), None), "ended before the rekey: cover");
+        assert!(under("v1", t(11), None), "ended after the rekey: no cover");
+        assert!(!under("v1", t(11), Some("v1")), "the rekey session itself");
+        assert!(!under("v2", t(11), None), "the current version");
+        assert!(!under("v0", t(11), None), "retired at an unknown time (rotated by hand)");
+        assert!(!superseded(None, Some("v2"), None, t(11), &retired));
+    }
     use super::*;
     use chrono::TimeZone;
 

@@ -73,6 +73,9 @@ pub struct Report {
     /// Which roster the signers were checked against, and why it is trusted.
     pub roster_source: String,
     pub roster_rule: Option<trust::Rule>,
+    /// The roster version the session ran under (SHA-256, as `session.opened` names it), when it
+    /// is the trusted roster or a version in its chain.
+    pub roster_sha256: Option<String>,
     /// Set when the session was interrupted and closed later with `breakglass recover`.
     pub recovered: Option<Recovered>,
     /// How many times the wall clock jumped during the session (`clock.jump` entries).
@@ -487,6 +490,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
         head_seq: chain.entries.checked_sub(1),
         roster_source: String::new(),
         roster_rule: None,
+        roster_sha256: None,
         recovered: None,
         rekey: None,
         offboard: None,
@@ -554,6 +558,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                 }
                 Some(sha) => match t.version_with(sha) {
                     Some(v) => {
+                        r.roster_sha256 = Some(sha.to_string());
                         if v.version != t.roster().version {
                             r.warnings.push(format!(
                                 "the session ran under roster version {} (the trusted roster is now version {}): its signers are checked against that version, so a custodian removed since could have signed it. Check that it is older than the rekey that made the current version",
