@@ -244,7 +244,22 @@ fn recover_refuses_a_journal_that_does_not_verify_as_far_as_it_goes() {
     assert!(stdout(&v).contains("cannot record the future"), "{}", stdout(&v));
     let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
-    assert!(stderr(&r).contains("cannot record the future"), "{}", stderr(&r));
+    assert!(stderr(&r).contains("later than this host's clock"), "{}", stderr(&r));
+    // Twelve hours ahead: within verify's day of clock error between hosts, but recover runs on
+    // the session's own host, whose clock wrote it: refused (the recovery's entries, and the
+    // audit's window, would be carried into the future).
+    let (d, s, j, _) = crashed_after(5);
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(12)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    forge_chain(&j, |mut lines| {
+        let last = lines.len() - 1;
+        let ts = serde_json::from_str::<serde_json::Value>(&lines[last]).unwrap()["ts"].as_str().unwrap().to_string();
+        lines[last] = lines[last].replace(&ts, &ahead);
+        lines
+    });
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(3), "incomplete, not forged");
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("later than this host's clock"), "{}", stderr(&r));
 }
 
 /// Found by review: junk `.sig` files beside a closed, unsigned session made `recover` call it
@@ -292,4 +307,29 @@ fn extreme_numbers_in_a_journal_are_refused_not_a_crash() {
     let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
     assert!(!stderr(&r).contains("panicked"), "{}", stderr(&r));
     assert_ne!(r.status.code(), Some(101));
+}
+
+/// Found by review: the session id in an interrupted journal named the outbox file of the
+/// recovery's notice (`../../../x` wrote outside the data directory) and went to the team; and a
+/// directory named like a signature file made `recover` refuse (no "root released" then).
+#[test]
+fn recover_takes_neither_a_path_from_the_journal_nor_a_junk_signature_as_a_reason_to_stop() {
+    let (d, s, j, _) = crashed_after(0);
+    forge_chain(&j, |lines| lines.into_iter().map(|l| l.replace(s.file_name().unwrap().to_str().unwrap(), "../../../pwn-evil")).collect());
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("this directory is"), "{}", stderr(&r));
+    // Nothing was written anywhere the id points (from the outbox, `../../../` is the root).
+    for above in [d.path().to_path_buf(), d.path().parent().unwrap().to_path_buf(), "/".into()] {
+        let names: Vec<String> = std::fs::read_dir(&above).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        assert!(names.iter().all(|n| !n.starts_with("pwn-evil")), "{above:?}: {names:?}");
+    }
+    let (d, s, _, _) = crashed_after(10);
+    std::fs::create_dir(s.join("journal.jsonl.x.sig")).unwrap();
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
+    // The recovery told the team, once, that root is released.
+    let outbox: Vec<String> = std::fs::read_dir(d.path().join("outbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert!(outbox.iter().filter(|n| n.contains("-aborted-")).count() == 1, "{outbox:?}");
 }

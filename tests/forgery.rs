@@ -611,3 +611,69 @@ fn outside_text_cannot_drive_the_reviewers_terminal() {
         assert!(!text.contains(['\u{1b}', '\r', '\u{9b}', '\u{202e}']), "{f}: {text:?}");
     }
 }
+
+#[test]
+fn a_roster_change_invented_in_an_incident_session_is_refused() {
+    // Found by review: an incident session (here DEMO, whose keys are public: what two colluding
+    // custodians could do with theirs) given rekey entries for a self-made roster version 42 that
+    // drops carol, the new roster and the journal signed by alice and bob: verify said VALID, and
+    // the audit took it as the retirement of version 1.
+    use breakglass::sign::{ROSTER_NAMESPACE, SESSION_NAMESPACE, sign_file_with_key};
+    let d = tempfile::tempdir().unwrap();
+    let s = demo_session(d.path(), &[]);
+    let demo = breakglass::roster::demo();
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let text = breakglass::roster::DEMO_ROSTER;
+    let carol = text.find("[[custodian]]\nid = \"carol\"").unwrap();
+    let next = format!("version = 42\nprevious = \"{}\"\n{}", "ab".repeat(32), &text[..carol]);
+    let next_path = s.join("roster-next.toml");
+    std::fs::write(&next_path, &next).unwrap();
+    let nsha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(next.as_bytes()));
+    let mut sigs = vec![];
+    for id in ["alice", "bob"] {
+        let p = sign_file_with_key(&next_path, next.as_bytes(), ROSTER_NAMESPACE, id, &keys.join(format!("{id}.ssh")), demo.key(id).unwrap())
+            .unwrap();
+        sigs.push((id, std::fs::read_to_string(&p).unwrap()));
+        std::fs::remove_file(p).unwrap();
+    }
+    let old = demo.sha256();
+    common::forge_chain(&s.join("journal.jsonl"), |mut lines| {
+        let at: serde_json::Value = serde_json::from_str(&lines[lines.len() - 3]).unwrap();
+        let e = |kind: &str, more: serde_json::Value| {
+            let mut v = serde_json::json!({"ts": at["ts"], "mono_ms": at["mono_ms"], "kind": kind, "demo": true});
+            v.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+            v.to_string()
+        };
+        let mut add = vec![e(
+            "rekey.approved",
+            serde_json::json!({"by": ["alice", "bob"], "diff": [], "new_roster_sha256": nsha, "old_roster_sha256": old}),
+        )];
+        for (i, (id, sig)) in sigs.iter().enumerate() {
+            add.push(e(
+                "rekey.signed",
+                serde_json::json!({"as": "custodian", "custodian": id, "roster_sha256": nsha, "serial": 10000001 + i, "sshsig": sig}),
+            ));
+        }
+        add.push(e(
+            "rekey.committed",
+            serde_json::json!({"added": [], "new_roster_sha256": nsha, "new_version": 42, "old_roster_sha256": old, "opened": [],
+                "rehearsal": false, "removed": ["carol"], "signed_by": ["alice", "bob"]}),
+        ));
+        let at = lines.len() - 2;
+        lines.splice(at..at, add);
+        lines
+    });
+    let j = s.join("journal.jsonl");
+    let bytes = std::fs::read(&j).unwrap();
+    for id in ["alice", "bob"] {
+        sign_file_with_key(&j, &bytes, SESSION_NAMESPACE, id, &keys.join(format!("{id}.ssh")), demo.key(id).unwrap()).unwrap();
+    }
+    let o = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let what: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["what"].as_str().unwrap()).collect();
+    assert!(what.iter().any(|w| w.contains("only a rekey or an offboarding changes the roster")), "{what:?}");
+    assert!(what.iter().any(|w| w.contains("is not the next version of the session's roster")), "{what:?}");
+    // Nothing else is wrong with it: the signatures all verify.
+    assert!(v["problems"].as_array().unwrap().iter().all(|p| p["kind"] == "roster"), "{v:#}");
+}

@@ -55,11 +55,22 @@ fn fuzz_verify_bundle() {
 fn fuzz_recover_journal() {
     // What `breakglass recover` reads: the journal an interrupted session left behind (cut
     // anywhere, or altered by whoever could write the disk since).
-    let dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
     bolero::check!().for_each(|bytes: &[u8]| {
-        std::fs::write(dir.path().join("journal.jsonl"), bytes).unwrap();
+        // A session lives in the directory named by its id (recover refuses any other).
+        let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let sid = serde_json::from_slice::<serde_json::Value>(first)
+            .ok()
+            .and_then(|v| v["session_id"].as_str().map(str::to_string))
+            .filter(|s| breakglass::archive::valid_segment(s))
+            .unwrap_or_else(|| "x".into());
+        let dir = root.path().join(&sid);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("journal.jsonl"), bytes).unwrap();
         let chain = journal::check_chain(bytes);
-        match breakglass::session::read_interrupted(dir.path()) {
+        let result = breakglass::session::read_interrupted(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match result {
             Ok(i) => {
                 // Recovery continues only an intact chain that opened a session, and counts
                 // exactly the entries the chain check counted.

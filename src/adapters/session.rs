@@ -863,7 +863,19 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     else {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
     };
-    let (mut announced, mut closed, mut released) = (false, false, false);
+    // A session lives in the directory named by its id. The id comes from the journal (whoever
+    // could write the file chose it): it must be a plain name, and this directory's.
+    let name = dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
+    if !crate::archive::valid_segment(&session_id) || name != session_id {
+        return Err(RecoverError::Other {
+            dir: d,
+            what: format!(
+                "the journal names session `{}`, but this directory is `{name}`: recover closes a session in its own directory, named by its id. If it was renamed, name it back; otherwise the journal was altered (check it with `breakglass verify`)",
+                crate::plain::one_line(&session_id)
+            ),
+        });
+    }
+    let (mut announced, mut closed, mut released, mut closed_normally) = (false, false, false, false);
     // Each runbook step's last state (ticked, or ticked and then unticked).
     let mut steps = std::collections::BTreeMap::new();
     for l in &lines {
@@ -874,7 +886,8 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
                     steps.insert(n, c.kind == kind::StepDone);
                 }
             }
-            kind::SessionClosed | kind::SessionAborted => closed = true,
+            kind::SessionClosed => (closed, closed_normally) = (true, true),
+            kind::SessionAborted => closed = true,
             kind::NoticeSent | kind::NoticeAcknowledged => {
                 match serde_json::from_slice::<Entry>(l) {
                     Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
@@ -910,6 +923,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             partial_tail: (!partial.is_empty()).then(|| hex::encode(partial)),
             announced,
             closed,
+            closed_normally,
             released,
             steps_done: steps.values().filter(|d| **d).count() as u64,
             mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),

@@ -746,6 +746,17 @@ fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
 /// ran under) and YubiKeys.
 fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
     let mut i = crate::session::read_interrupted(&a.session_dir)?;
+    // The recovery's entries are dated no earlier than the last one before it: a journal dated
+    // ahead of this host's clock would carry the whole recovery (and the audit's window) with it.
+    let horizon = (chrono::Utc::now() + chrono::Duration::minutes(5)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    if i.recovery.last_ts > horizon {
+        bail!(
+            "{}: the journal's last entry is dated {}, later than this host's clock ({}). Check the clock (`timedatectl`); if it is right, the journal was altered: keep the directory as evidence and do not recover it",
+            a.session_dir.display(),
+            crate::plain::one_line(&i.recovery.last_ts),
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        );
+    }
     // An interrupted rekey (settled before this command ran): which roster is live now.
     if let Some(new) = i.rekey_new.clone() {
         let live =
@@ -775,7 +786,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
             .with_context(|| {
                 format!(
                     "the session ran under roster {}, which is not the trusted roster or a version in its chain",
-                    &i.roster_sha256[..16.min(i.roster_sha256.len())]
+                    crate::plain::one_line(&i.roster_sha256.chars().take(16).collect::<String>())
                 )
             })?
             .clone();
@@ -823,16 +834,13 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
 /// every line, so a line that verify would call forged or out of place (the runbook opened before
 /// a quorum checked in, a signature that does not verify, a date in the future) stops it first.
 fn intact_so_far(dir: &Path, trusted: &TrustedRoster) -> anyhow::Result<()> {
-    let rep = verify::verify_dir(dir, Ok(trusted))?;
+    // Without the co-signatures over the whole file: the recovery sets them aside (kept as
+    // `.before-recovery`), as they are over an earlier journal.
+    let rep = verify::verify_journal_part(dir, Ok(trusted))?;
     let bad: Vec<String> = rep
         .problems
         .iter()
-        // Co-signatures over the whole file (line 0) are set aside by the recovery (kept as
-        // `.before-recovery`): they are over an earlier journal and need not verify now.
-        .filter(|p| {
-            use crate::journal::ProblemKind as K;
-            !(p.kind == K::Interrupted || (p.line == 0 && matches!(p.kind, K::Signature | K::Signer)))
-        })
+        .filter(|p| p.kind != crate::journal::ProblemKind::Interrupted)
         .map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() })
         .collect();
     if !bad.is_empty() {
@@ -924,18 +932,24 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     // When each earlier roster version was retired: the commit time of the verified rekey that
     // replaced it. A session under an earlier version covers root use only if it ended before
     // then (two custodians removed since could otherwise sign a session under their old version).
-    let retired: crate::audit::Retired = verified
-        .iter()
-        .filter_map(|(_, r)| {
-            let k = r.rekey.as_ref()?;
-            let at = r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts))?;
-            Some((k.old_roster_sha256.clone(), at))
-        })
-        .collect();
-    let current = match &anchor {
-        Some(trust::Anchor::Configured(t)) => Some(t.roster().sha256()),
+    // A rekey retires a version only if the version it made is the next one in the trusted chain
+    // (a bundle's own claim of a roster change proves nothing); the earliest such commit counts.
+    let trusted = match &anchor {
+        Some(trust::Anchor::Configured(t)) => Some(t),
         _ => None,
     };
+    let retiring = |r: &verify::Report| -> Option<String> {
+        let k = r.rekey.as_ref()?;
+        let next = trusted?.version_with(&k.new_roster_sha256)?;
+        (next.previous.as_deref() == Some(k.old_roster_sha256.as_str())).then(|| k.old_roster_sha256.clone())
+    };
+    let mut retired = crate::audit::Retired::new();
+    for (_, r) in &verified {
+        if let (Some(old), Some(at)) = (retiring(r), r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts))) {
+            retired.entry(old).and_modify(|t| *t = (*t).min(at)).or_insert(at);
+        }
+    }
+    let current = trusted.map(|t| t.roster().sha256());
     for (dir, r) in verified {
         let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
         let ended = r.ended.as_deref().and_then(ts);
@@ -944,7 +958,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             && !crate::audit::superseded(
                 r.roster_sha256.as_deref(),
                 current.as_deref(),
-                r.rekey.as_ref().map(|k| k.old_roster_sha256.as_str()),
+                retiring(&r).as_deref(),
                 end,
                 &retired,
             )
@@ -1234,7 +1248,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             outln!("{}  (version {}, quorum {}, SHA-256 {})", p.display(), r.version, r.quorum, &r.sha256()[..16]);
             for c in &r.custodians {
                 let key = r.key(&c.id).map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
-                outln!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, c.name, c.yubikey_serial, key, c.email);
+                outln!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, crate::plain::one_line(&c.name), c.yubikey_serial, key, crate::plain::one_line(&c.email));
             }
             match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
                 Ok(t) => outln!("trusted: {}", t.describe()),

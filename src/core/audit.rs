@@ -651,27 +651,30 @@ pub fn member_checks(account: &str, audit: &Result<crate::root::Audit, String>) 
 
 /// The report for people: readable without colour.
 pub fn render_text(r: &Report) -> String {
+    // CloudTrail's fields (the user agent is whatever the caller sent), AWS's messages and the
+    // sessions' ids come from outside: each stays on its own line.
+    use crate::plain::one_line as l;
     let mut s = String::new();
     let org = r.organization.is_some();
     for c in &r.checks {
         if org {
-            s.push_str(&format!("{:<6} {:<12} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.account, c.id, c.reason));
+            s.push_str(&format!("{:<6} {:<12} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), l(&c.account), c.id, l(&c.reason)));
             continue;
         }
-        s.push_str(&format!("{:<6} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.id, c.reason));
+        s.push_str(&format!("{:<6} {:<40} {}\n", format!("{:?}", c.status).to_uppercase(), c.id, l(&c.reason)));
         if !c.fix.is_empty() && c.status != Status::Pass {
-            s.push_str(&format!("       {:<40} fix: {}\n", "", c.fix));
+            s.push_str(&format!("       {:<40} fix: {}\n", "", l(&c.fix)));
         }
     }
     if !r.root_activity.is_empty() {
         s.push_str("\nroot activity (CloudTrail):\n");
         for e in &r.root_activity {
             let cover = match (&e.session_id, &e.nearest_session) {
-                (Some(sid), _) => format!("inside session {sid}"),
-                (None, Some(n)) => format!("OUTSIDE any verified session (nearest: {n})"),
+                (Some(sid), _) => format!("inside session {}", l(sid)),
+                (None, Some(n)) => format!("OUTSIDE any verified session (nearest: {})", l(n)),
                 (None, None) => "OUTSIDE any verified session".to_string(),
             };
-            s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", e.time, e.event, e.source_ip, cover, e.user_agent));
+            s.push_str(&format!("  {}  {:<28} {:<15} {}  {}\n", l(&e.time), l(&e.event), l(&e.source_ip), cover, l(&e.user_agent)));
         }
     }
     if !r.sessions.is_empty() {
@@ -679,10 +682,10 @@ pub fn render_text(r: &Report) -> String {
         for c in &r.sessions {
             s.push_str(&format!(
                 "  {}  {} .. {}  root: {}  steps ticked: {} of {}\n",
-                c.session_id,
+                l(&c.session_id),
                 c.start,
                 c.end,
-                if c.root_events.is_empty() { "no event in CloudTrail".to_string() } else { c.root_events.join(", ") },
+                if c.root_events.is_empty() { "no event in CloudTrail".to_string() } else { l(&c.root_events.join(", ")).into_owned() },
                 c.steps_done,
                 c.steps_total
             ));

@@ -178,6 +178,8 @@ pub struct Recovery {
     pub announced: bool,
     /// The session had been closed or aborted; only the signatures were missing.
     pub closed: bool,
+    /// It had been closed normally (`session.closed`), not aborted: the team is told "released".
+    pub closed_normally: bool,
     /// The "root released" notice had gone out (or been acknowledged) already.
     pub released: bool,
     /// Runbook steps ticked (and not unticked) before the interruption.

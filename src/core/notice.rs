@@ -179,7 +179,10 @@ impl Broadcaster for Outbox {
         });
         let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| fail(e.to_string()))?;
         let id = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)[..16]);
-        let path = self.dir.join(format!("{}-{}-{}.json", notice.session_id, notice.phase.as_str(), &id[..8]));
+        // The session id names the file: only its plain characters, so that no id can lead out
+        // of the outbox (`../x`) or make a name that the reader's terminal acts on.
+        let sid: String = notice.session_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let path = self.dir.join(format!("{sid}-{}-{}.json", notice.phase.as_str(), &id[..8]));
         let mut f = std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create_new(true).write(true), 0o600)
             .open(&path)
             .map_err(|e| fail(format!("{}: {e}", path.display())))?;

@@ -383,8 +383,23 @@ fn check_rekey_signatures(
 /// adds or whose key material changes, and a quorum of the new version.
 fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String], r: &mut Report) {
     let bad = |what: String| Problem::new(0, ProblemKind::Roster, format!("the committed roster change {what}"));
-    if k.new_roster_sha256 != next.sha256() {
-        r.problems.push(bad(format!("names version {}, not the bundle's {ROSTER_NEXT}", short(&k.new_roster_sha256))));
+    if r.mode != "rekey" && r.mode != "offboard" {
+        r.problems.push(bad(format!("is in a session of mode `{}`: only a rekey or an offboarding changes the roster", crate::plain::one_line(&r.mode))));
+    }
+    if k.new_roster_sha256 != next.sha256() || u64::from(next.version) != k.new_version {
+        r.problems.push(bad(format!("names version {} ({}), not the bundle's {ROSTER_NEXT}", k.new_version, short(&k.new_roster_sha256))));
+    }
+    if k.old_roster_sha256 != old.sha256() {
+        r.problems.push(bad(format!("replaces {}, not the roster the session ran under", short(&k.old_roster_sha256))));
+    }
+    if next.previous.as_deref() != Some(old.sha256().as_str()) || old.version.checked_add(1) != Some(next.version) {
+        r.problems.push(bad(format!(
+            "is not the next version of the session's roster: {ROSTER_NEXT} is version {} and names {} as the one before it; the session ran under version {} ({})",
+            next.version,
+            next.previous.as_deref().map_or("none".to_string(), short),
+            old.version,
+            short(&old.sha256())
+        )));
     }
     let ids = |ro: &Roster| ro.custodians.iter().map(|c| c.id.clone()).collect::<std::collections::BTreeSet<_>>();
     let (before, after) = (ids(old), ids(next));
@@ -467,6 +482,17 @@ fn bundle_hint(dir: &Path) -> String {
 /// Verifies the bundle in `dir` against a trusted roster (or, when the only candidate was the
 /// bundle's own copy and it is not trusted, the reason why not).
 pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Result<Report, VerifyError> {
+    verify_parts(dir, anchor, true)
+}
+
+/// [`verify_dir`] without the co-signatures over the whole file (`journal.jsonl.<id>.sig`): what
+/// `recover` checks before it goes on, since it sets those files aside (they are over an earlier
+/// journal).
+pub fn verify_journal_part(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Result<Report, VerifyError> {
+    verify_parts(dir, anchor, false)
+}
+
+fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigned: bool) -> Result<Report, VerifyError> {
     let jpath = dir.join(journal::FILE_NAME);
     let bytes = crate::fsread::read_regular(&jpath, MAX_JOURNAL_BYTES)
         .map_err(|why| VerifyError::Read { path: jpath.display().to_string(), why })?;
@@ -574,7 +600,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
                             ProblemKind::Roster,
                             format!(
                                 "the session ran under roster {}, which is neither the trusted roster nor a version in its chain",
-                                &sha[..16.min(sha.len())]
+                                short(sha)
                             ),
                         ));
                         None
@@ -783,7 +809,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
 
     // The co-signatures over the whole file.
     let mut sigs_found = vec![];
-    if let Ok(rd) = std::fs::read_dir(dir) {
+    if let (Ok(rd), true) = (std::fs::read_dir(dir), cosigned) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if let Some(id) = name.strip_prefix("journal.jsonl.").and_then(|s| s.strip_suffix(".sig")) {

@@ -28,6 +28,7 @@ pub fn interrupted(steps_done: u64) -> breakglass::ceremony::Recovery {
         partial_tail: None,
         announced: true,
         closed: false,
+        closed_normally: false,
         released: false,
         steps_done,
         mode: breakglass::ceremony::Mode::Incident,

@@ -319,6 +319,7 @@ impl Ceremony {
         } else {
             RecoveryNotice::NeverAnnounced
         }));
-        self.release(NoticePhase::Aborted, fx)
+        // A session that had been closed normally is "released"; anything else was aborted.
+        self.release(if rec.closed_normally { NoticePhase::Released } else { NoticePhase::Aborted }, fx)
     }
 }
