@@ -748,10 +748,10 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
     let mut i = crate::session::read_interrupted(&a.session_dir)?;
     // The recovery's entries are dated no earlier than the last one before it: a journal dated
     // ahead of this host's clock would carry the whole recovery (and the audit's window) with it.
-    let horizon = (chrono::Utc::now() + chrono::Duration::minutes(5)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let horizon = (chrono::Utc::now() + chrono::Duration::minutes(15)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     if i.recovery.last_ts > horizon {
         bail!(
-            "{}: the journal's last entry is dated {}, later than this host's clock ({}). Check the clock (`timedatectl`); if it is right, the journal was altered: keep the directory as evidence and do not recover it",
+            "{}: the journal's last entry is dated {}, later than this host's clock ({}) by more than 15 minutes. Check the clock (`timedatectl`; recover on the host that ran the session); if it is right, the journal was altered: keep the directory as evidence and do not recover it",
             a.session_dir.display(),
             crate::plain::one_line(&i.recovery.last_ts),
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
@@ -943,9 +943,10 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         let next = trusted?.version_with(&k.new_roster_sha256)?;
         (next.previous.as_deref() == Some(k.old_roster_sha256.as_str())).then(|| k.old_roster_sha256.clone())
     };
+    let committed_at = |r: &verify::Report| r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts));
     let mut retired = crate::audit::Retired::new();
     for (_, r) in &verified {
-        if let (Some(old), Some(at)) = (retiring(r), r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts))) {
+        if let (Some(old), Some(at)) = (retiring(r), committed_at(r)) {
             retired.entry(old).and_modify(|t| *t = (*t).min(at)).or_insert(at);
         }
     }
@@ -958,7 +959,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             && !crate::audit::superseded(
                 r.roster_sha256.as_deref(),
                 current.as_deref(),
-                retiring(&r).as_deref(),
+                retiring(&r).as_deref().zip(committed_at(&r)),
                 end,
                 &retired,
             )

@@ -723,15 +723,34 @@ pub fn render_text(r: &Report) -> String {
 /// each verified rekey, by the version it replaced.
 pub type Retired = std::collections::HashMap<String, DateTime<Utc>>;
 
+/// How long after its own commit the rekey (or offboarding) that retired a version still covers
+/// root use: the rest of that session (closing, an offboarding's AWS changes, the signatures).
+pub const RETIRING_SESSION_GRACE_HOURS: i64 = 4;
+
 /// Whether a verified session ran under a roster version that a verified rekey had already retired
 /// when the session's window ended: it is then no cover for root use (two custodians removed by
 /// that rekey could otherwise sign a session under their old version, dated to fit). The rekey
-/// session itself runs under the version it retires. A version whose retirement time is unknown
+/// session itself (`retires`: the version it retired and its commit time) runs under the version
+/// it retires: it covers until a few hours after the commit, and only if it is the commit that
+/// retired the version (a copy of the genuine rekey's entries pasted into another session has the
+/// same commit time, so the bound still holds). A version whose retirement time is unknown
 /// (rotated by hand, without a rekey session here) still covers: see the threat model.
-pub fn superseded(roster_sha256: Option<&str>, current: Option<&str>, retires: Option<&str>, end: DateTime<Utc>, retired: &Retired) -> bool {
-    roster_sha256.is_some_and(|sha| {
-        current.is_some_and(|c| c != sha) && retires != Some(sha) && retired.get(sha).is_some_and(|at| end > *at)
-    })
+pub fn superseded(
+    roster_sha256: Option<&str>,
+    current: Option<&str>,
+    retires: Option<(&str, DateTime<Utc>)>,
+    end: DateTime<Utc>,
+    retired: &Retired,
+) -> bool {
+    let Some(sha) = roster_sha256 else { return false };
+    let Some(at) = retired.get(sha) else { return false };
+    if current.is_none_or(|c| c == sha) {
+        return false;
+    }
+    match retires {
+        Some((old, commit)) if old == sha && commit == *at => end > *at + Duration::hours(RETIRING_SESSION_GRACE_HOURS),
+        _ => end > *at,
+    }
 }
 
 #[cfg(test)]
@@ -744,7 +763,9 @@ mod tests {
         let under = |sha: &str, end, retires| superseded(Some(sha), Some("v2"), retires, end, &retired);
         assert!(!under("v1", t(9), None), "ended before the rekey: cover");
         assert!(under("v1", t(11), None), "ended after the rekey: no cover");
-        assert!(!under("v1", t(11), Some("v1")), "the rekey session itself");
+        assert!(!under("v1", t(11), Some(("v1", t(10)))), "the rekey session itself, an hour after its commit");
+        assert!(under("v1", t(20), Some(("v1", t(10)))), "the rekey session itself, ten hours after: no cover");
+        assert!(under("v1", t(11), Some(("v1", t(9)))), "a rekey that is not the one that retired it");
         assert!(!under("v2", t(11), None), "the current version");
         assert!(!under("v0", t(11), None), "retired at an unknown time (rotated by hand)");
         assert!(!superseded(None, Some("v2"), None, t(11), &retired));
