@@ -112,14 +112,18 @@ fn pushed_bundles_are_locked_read_back_and_a_changed_local_copy_is_reported() {
     );
     assert!(del.is_err(), "a locked version cannot be deleted");
     // An overwrite only adds a version: the archived one stays the record and verifies.
-    rt.block_on(
-        c.put_object()
-            .bucket("evidence")
-            .key(journal["key"].as_str().unwrap())
-            .body(aws_sdk_s3::primitives::ByteStream::from(b"forged\n".to_vec()))
-            .send(),
-    )
-    .unwrap();
+    let later = rt
+        .block_on(
+            c.put_object()
+                .bucket("evidence")
+                .key(journal["key"].as_str().unwrap())
+                .body(aws_sdk_s3::primitives::ByteStream::from(b"forged\n".to_vec()))
+                .send(),
+        )
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -145,6 +149,28 @@ fn pushed_bundles_are_locked_read_back_and_a_changed_local_copy_is_reported() {
     // The list shows both sessions.
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "list"]);
     assert!(stdout(&o).contains("2 archived session(s)"), "{}", stdout(&o));
+    // Found by review: this host's receipt edited to name the later (forged) version made that
+    // version the one checked. The first version stays the record; the receipt is reported.
+    let mut edited = receipt.clone();
+    for f in edited["files"].as_array_mut().unwrap() {
+        if f["name"] == "journal.jsonl" {
+            f["version_id"] = later.clone().into();
+        }
+    }
+    std::fs::write(a.join("archive.json"), serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().any(|s| s["session_id"] == sid && s["archive"] == "overwritten"), "{v:#}");
+    // Found by review: a local copy whose journal no longer reads was called "other account" and
+    // skipped; it is a difference.
+    let jb = b.join("journal.jsonl");
+    let text = std::fs::read_to_string(&jb).unwrap();
+    std::fs::write(&jb, format!("{{broken\n{}", text.split_once('\n').unwrap().1)).unwrap();
+    let sid_b = b.file_name().unwrap().to_str().unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", sid_b]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("local copy: differs") && stdout(&o).contains("does not read"), "{}", stdout(&o));
 }
 
 #[test]

@@ -332,3 +332,20 @@ fn a_data_dir_owned_by_another_user_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("belongs to user"), "{}", stderr(&o));
 }
+
+/// Found by review: a FIFO (or /dev/zero) given as the config hung every command.
+#[test]
+fn a_config_that_is_not_a_regular_file_is_an_error_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("breakglass.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for cfg in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let o = std::process::Command::new(bin())
+            .args(["--config", cfg, "--data-dir", d.path().to_str().unwrap(), "doctor"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{cfg}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot read the config file"), "{cfg}: {}", stderr(&o));
+    }
+}

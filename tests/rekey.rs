@@ -618,3 +618,35 @@ fn a_committed_roster_change_must_be_signed_as_a_rotation_in_the_journal() {
     assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
     assert!(stdout(&v).contains("nothing shows who signed the new version"), "{}", stdout(&v));
 }
+
+/// Found by review: anyone who can create files beside the roster could make `settle` (which
+/// every ceremony command runs first) hang on a FIFO, or take every roster signature away with a
+/// byte copy of the live roster in the staging directory.
+#[test]
+fn settle_neither_hangs_on_a_fifo_nor_finishes_a_copy_of_the_live_roster() {
+    use breakglass::rekey::{Paths, RekeyError, settle};
+    let d = tempfile::tempdir().unwrap();
+    let roster = breakglass::roster::demo();
+    let paths = Paths { roster: d.path().join("roster.toml"), runbook: d.path().join("runbook") };
+    std::fs::write(&paths.roster, breakglass::roster::DEMO_ROSTER).unwrap();
+    for (id, sig) in breakglass::roster::demo_sigs() {
+        std::fs::write(breakglass::roster::sig_path(&paths.roster, &id), sig).unwrap();
+    }
+    breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap().write_dir(&paths.runbook).unwrap();
+    let staged = paths.staged_roster_dir();
+    std::fs::create_dir(&staged).unwrap();
+    std::fs::write(staged.join("roster.toml"), breakglass::roster::DEMO_ROSTER).unwrap();
+    let Err(e) = settle(&paths) else { panic!("a copy of the live roster is not a rekey") };
+    assert!(matches!(e, RekeyError::NotARekey(_)), "{e}");
+    assert!(breakglass::roster::sig_path(&paths.roster, "alice").is_file(), "nothing deleted");
+    assert!(staged.join("roster.toml").is_file(), "the evidence stays");
+    // A FIFO in its place: settle answers at once.
+    std::fs::remove_file(staged.join("roster.toml")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(staged.join("roster.toml")).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = paths.clone();
+    std::thread::spawn(move || tx.send(settle(&p).map(|_| ()).map_err(|e| e.to_string())));
+    let got = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("settle hung on a FIFO");
+    assert!(got.is_ok(), "{got:?}");
+    assert!(breakglass::roster::sig_path(&paths.roster, "bob").is_file());
+}

@@ -183,11 +183,12 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
 
     let names: Vec<String> = files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().to_string())).collect();
     outln!(
-        "\n[[custodian]]\nid = \"{}\"\nname = \"{}\"\nemail = \"{}\"\nyubikey_serial = {serial}\nsigning_key = \"{signing_key}\"\nage_recipient = \"{recipient}\"\nattestation = [{}]",
-        a.id,
-        a.name,
-        a.email,
-        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        "\n[[custodian]]\nid = {}\nname = {}\nemail = {}\nyubikey_serial = {serial}\nsigning_key = \"{signing_key}\"\nage_recipient = \"{recipient}\"\nattestation = [{}]",
+        // TOML strings, escaped: a quote or a line break in a name cannot add a key or an entry.
+        toml::Value::String(a.id.clone()),
+        toml::Value::String(a.name.clone()),
+        toml::Value::String(a.email.clone()),
+        names.iter().map(|n| toml::Value::String(n.clone()).to_string()).collect::<Vec<_>>().join(", ")
     );
     errln!(
         "\nAdd this entry to the roster, put the attestation files next to it, and have a quorum of custodians sign the new roster \

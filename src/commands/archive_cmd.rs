@@ -376,15 +376,32 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         }
     }
     let mut results = vec![];
-    // This host's receipts name the exact versions archived: those are checked, and a receipt
-    // whose versions (or whole session) the bucket does not hold is a problem, never a pass.
-    for s in &mut sessions {
+    // The first version of each object is the record (Object Lock keeps it; a later one is an
+    // overwrite attempt), whatever this host's receipt says: a receipt is a local file. A receipt
+    // that names a later version, or versions (or a whole session) the bucket does not hold, is a
+    // problem, never a pass.
+    for s in &sessions {
         let Ok(Some(receipt)) = Receipt::read(&env.sessions_dir().join(&s.session_id)) else { continue };
         if receipt.account != s.account || receipt.bucket != cfg.bucket {
             continue;
         }
-        for f in &mut s.files {
-            f.pinned = receipt.files.iter().find(|r| r.key == f.key).and_then(|r| r.version_id.clone());
+        let later: Vec<String> = receipt
+            .files
+            .iter()
+            .filter(|r| s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id) && f.versions.first() != Some(&r.version_id)))
+            .map(|r| r.name.clone())
+            .collect();
+        if !later.is_empty() {
+            results.push(Checked {
+                account: s.account.clone(),
+                session_id: s.session_id.clone(),
+                archive: "overwritten".into(),
+                local: "receipt".into(),
+                notes: vec![format!(
+                    "this host's receipt names a later version than the first one archived for {}: a replacement was uploaded and the receipt edited to match. The first version is the record",
+                    later.join(", ")
+                )],
+            });
         }
     }
     for dir in if a.session.is_none() { local_bundles(env) } else { vec![] } {
@@ -495,6 +512,15 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
             return c;
         }
     };
+    if !files.iter().any(|f| f.name == crate::journal::FILE_NAME) {
+        c.archive = "error".into();
+        c.local = "not compared".into();
+        c.notes.push(format!(
+            "the archived copy holds no {}: it is not a session bundle (an upload cut short, or objects put there by someone else). Compare with the copy under the account its journal names",
+            crate::journal::FILE_NAME
+        ));
+        return c;
+    }
     // From a private temporary directory, named as the session (verify compares the two).
     let verified =
         tempfile::Builder::new().prefix("breakglass-archive-").tempdir().map_err(|e| format!("temporary directory: {e}")).and_then(|tmp| {
@@ -519,10 +545,15 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
         }
     };
     let local_dir = env.sessions_dir().join(&s.session_id);
-    let local_account = archive::session_of(&local_dir).ok().map(|(_, a)| a);
+    let local_account = archive::session_of(&local_dir).map(|(_, a)| a);
     c.local = if !local_dir.is_dir() {
         "absent".into()
-    } else if local_account.as_deref() != Some(s.account.as_str()) {
+    } else if let Err(e) = &local_account {
+        // A local copy whose journal cannot say which account it is for was changed (or lost its
+        // journal): that is a difference to look at, never a reason to skip the comparison.
+        c.notes.push(format!("local copy: its journal does not read ({e}): compare it with the archived one by hand"));
+        "differs".into()
+    } else if local_account.as_deref().ok() != Some(s.account.as_str()) {
         // A copy under another account is not this host's session's record: no comparison.
         "other account".into()
     } else {
@@ -566,9 +597,16 @@ pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempD
     let s3 = s3a::client(&aws);
     let sessions = sessions_in(s3a::versions(&aws, &s3, bucket, prefix).map_err(anyhow::Error::msg)?);
     let tmp = tempfile::Builder::new().prefix("breakglass-audit-").tempdir()?;
+    // Each account's copy apart first: the same session id may be filed under two account
+    // prefixes (one of them planted, and kept for years by Object Lock).
+    let by_account = tmp.path().join(".by-account");
     let mut failed = vec![];
     download_each(&aws, &s3, bucket, sessions, |s, files| {
-        match files.and_then(|f| write_bundle(tmp.path(), &s.session_id, &f).map_err(|e| e.to_string())) {
+        let into = by_account.join(&s.account);
+        match files.and_then(|f| {
+            std::fs::create_dir_all(&into).map_err(|e| e.to_string())?;
+            write_bundle(&into, &s.session_id, &f).map_err(|e| e.to_string())
+        }) {
             Ok(_) => {}
             Err(e) => failed.push(format!("{}: {e}", s.session_id)),
         }
@@ -579,5 +617,22 @@ pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempD
             failed.join("; ")
         );
     }
+    // The record of a session is the copy filed under the account its own journal names; a copy
+    // under another prefix is left out (it could not be the record, and must not block the audit).
+    let mut chosen: std::collections::BTreeMap<String, (PathBuf, bool)> = std::collections::BTreeMap::new();
+    for account in std::fs::read_dir(&by_account).into_iter().flatten().flatten() {
+        let name = account.file_name().to_string_lossy().to_string();
+        for d in std::fs::read_dir(account.path())?.flatten() {
+            let own = archive::session_of(&d.path()).is_ok_and(|(_, a)| a == name);
+            let sid = d.file_name().to_string_lossy().to_string();
+            if chosen.get(&sid).is_none_or(|(_, had)| own && !had) {
+                chosen.insert(sid, (d.path(), own));
+            }
+        }
+    }
+    for (sid, (from, _)) in chosen {
+        std::fs::rename(&from, tmp.path().join(sid))?;
+    }
+    let _ = std::fs::remove_dir_all(&by_account);
     Ok(tmp)
 }

@@ -1281,6 +1281,13 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             outln!("wrote {}", out.display());
             // Keep this version and its signatures in history/, so the next rotation can chain to it.
             let h = history.join(format!("{}.toml", r.sha256()));
+            // Written only into a real directory beside the roster, never through a link.
+            if std::fs::symlink_metadata(&history).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{} is a symbolic link: history/ must be a real directory beside the roster (the signature was written; keep this version's copy by hand)",
+                    history.display()
+                );
+            }
             std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
             if !h.exists() {
                 crate::fsread::write_atomic(&h, &r.bytes)?;

@@ -208,12 +208,22 @@ fn line_with(text: &str, key: &str) -> usize {
 impl Config {
     /// Loads `path`; with `explicit == false` a missing file means the defaults.
     pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+        // A regular file of a config's size (a link the operator made is followed): a FIFO or
+        // /dev/zero in its place is an error at once, not a hang.
+        let text = match crate::fsread::read_following(path, 1 << 20) {
+            Ok(b) => String::from_utf8(b).map_err(|_| ConfigError::Read {
+                path: path.display().to_string(),
+                err: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            })?,
+            Err(crate::fsread::ReadError::Missing) if !explicit => {
                 return Ok(Self { searched: Some(path.to_path_buf()), ..Self::default() });
             }
-            Err(err) => return Err(ConfigError::Read { path: path.display().to_string(), err }),
+            Err(crate::fsread::ReadError::Missing) => {
+                return Err(ConfigError::Read { path: path.display().to_string(), err: std::io::ErrorKind::NotFound.into() });
+            }
+            Err(e) => {
+                return Err(ConfigError::Read { path: path.display().to_string(), err: std::io::Error::other(e.to_string()) });
+            }
         };
         let mut c = Self::parse(&text, path)?;
         c.source = Some(path.to_path_buf());

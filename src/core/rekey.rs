@@ -214,6 +214,10 @@ pub enum RekeyError {
     Io { what: &'static str, path: PathBuf, err: std::io::Error },
     #[error("the staged runbook does not check: {0}. Nothing live was changed; run the rekey again")]
     Staged(String),
+    #[error(
+        "{0} holds a copy of the live roster, not a new version: no rekey made it, so nothing was settled or deleted. Find out who put it there, then remove it by hand"
+    )]
+    NotARekey(PathBuf),
     #[error(transparent)]
     Seal(#[from] seal::SealError),
 }
@@ -391,14 +395,24 @@ pub fn settle(paths: &Paths) -> Result<Settled, RekeyError> {
     if !paths.pending() {
         return Ok(Settled::Nothing);
     }
-    let sha =
-        |p: &Path| std::fs::read(p).ok().map(|b| hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))));
+    // Regular files only, within a roster's size: a FIFO or a device planted in staging must not
+    // hang every ceremony command that settles first.
+    let sha = |p: &Path| {
+        crate::fsread::read_regular(p, crate::roster::MAX_ROSTER_BYTES)
+            .ok()
+            .map(|b| hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))))
+    };
     let live = crate::fsread::read_following(&paths.runbook.join(seal::MANIFEST), 1 << 20)
         .ok()
         .and_then(|b| seal::Manifest::parse(&b).ok())
         .map(|m| m.roster_sha256);
     let staged_roster = sha(&paths.staged_roster());
     let live_roster = sha(&paths.roster);
+    // A rekey always makes a new version: a staged copy of the live roster, byte for byte, is not
+    // one (finishing it would take the live roster's signatures away). Nothing is deleted.
+    if staged_roster.is_some() && staged_roster == live_roster {
+        return Err(RekeyError::NotARekey(paths.staged_roster_dir()));
+    }
     let cleanup = |paths: &Paths| -> Result<(), RekeyError> {
         for p in [paths.staged_runbook(), paths.staged_roster_dir()] {
             if p.exists() {

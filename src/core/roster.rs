@@ -88,9 +88,10 @@ impl Roster {
         let file: RosterFile = toml::from_str(text).map_err(|e| RosterError::Syntax {
             path: name.into(),
             line: e.span().map_or(1, |s| line_of(text, s.start)),
-            what: e.message().trim().to_string(),
+            what: crate::plain::one_line(e.message().trim()).into_owned(),
         })?;
-        let invalid = |what: String| RosterError::Invalid { path: name.into(), what };
+        // What is quoted from the file (an id, a key) stays on the message's line.
+        let invalid = |what: String| RosterError::Invalid { path: name.into(), what: crate::plain::one_line(&what).into_owned() };
         match (file.version, &file.previous) {
             (0, _) => return Err(invalid("version = 0: versions start at 1".into())),
             (1, Some(_)) => return Err(invalid("version 1 names a `previous` roster: the first version has none".into())),

@@ -44,6 +44,11 @@ impl Manifest {
     /// Parses MANIFEST.toml's bytes: the format version, and file names that stay inside the
     /// directory. Says what is wrong, with the line.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        // What is quoted from the file (a name, a key) stays on the message's line.
+        Self::parse_inner(bytes).map_err(|e| crate::plain::one_line(&e).into_owned())
+    }
+
+    fn parse_inner(bytes: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|_| format!("{MANIFEST} is not UTF-8 text"))?;
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |s| crate::roster::line_of(text, s.start));
@@ -108,6 +113,8 @@ pub enum SealError {
     Unsigned { signed: Vec<String>, need: usize, bad: Vec<(String, String)> },
     #[error("the runbook is not UTF-8 text")]
     NotText,
+    #[error("MANIFEST.toml does not describe a sealing for this roster: {0}. Re-seal the runbook with `breakglass seal`")]
+    Layout(String),
     #[error("age: {0}")]
     Age(String),
 }
@@ -267,6 +274,24 @@ impl Sealed {
         if self.manifest.roster_sha256 != roster.sha256() {
             return Err(SealError::RosterMismatch { sealed: short(&self.manifest.roster_sha256), current: short(&roster.sha256()) });
         }
+        // Even signed by a quorum, a manifest must say what `seal` writes: the roster's quorum, and
+        // each file sealed in layers for exactly the custodians its name pairs (`layers = []`
+        // would be a runbook in clear that "opens" with anyone).
+        let bad = |what: String| Err(SealError::Layout(crate::plain::one_line(&what).into_owned()));
+        if self.manifest.quorum != roster.quorum {
+            return bad(format!("quorum = {}, but the roster's quorum is {}", self.manifest.quorum, roster.quorum));
+        }
+        for f in &self.manifest.files {
+            let mut layers = f.layers.clone();
+            layers.sort();
+            layers.dedup();
+            if layers.len() != roster.quorum || layers.len() != f.layers.len() || layers.iter().any(|id| roster.custodian(id).is_none()) {
+                return bad(format!("{} is sealed in layers for {:?}, not for {} different custodians of the roster", f.name, f.layers, roster.quorum));
+            }
+            if f.name != file_name(&layers) {
+                return bad(format!("{} is sealed for {}: the name must say who opens it", f.name, layers.join("+")));
+            }
+        }
         Ok(())
     }
 
@@ -276,6 +301,12 @@ impl Sealed {
         sorted.sort();
         let name = file_name(&sorted);
         let entry = self.manifest.files.iter().find(|f| f.name == name).ok_or_else(|| SealError::NoPair(sorted.join("+")))?;
+        // Every one of those who open it removes a layer of their own, whatever else was checked.
+        let mut layers = entry.layers.clone();
+        layers.sort();
+        if layers != sorted {
+            return Err(SealError::Layout(format!("{name} is sealed in layers for {:?}", entry.layers)));
+        }
         let mut data: Zeroizing<Vec<u8>> =
             Zeroizing::new(self.files.get(&name).cloned().ok_or_else(|| SealError::NoPair(sorted.join("+")))?);
         for id in &entry.layers {
@@ -340,5 +371,30 @@ mod tests {
         let c = combinations(&ids, 2);
         assert_eq!(c.iter().map(|v| file_name(v)).collect::<Vec<_>>(), ["alice+bob.age", "alice+carol.age", "bob+carol.age"]);
         assert_eq!(combinations(&ids, 3).len(), 1);
+    }
+
+    /// Found by review: a manifest signed by a quorum was accepted whatever its `quorum` and
+    /// `layers` said, so `layers = []` made a runbook in clear that "opened" with anyone.
+    #[test]
+    fn a_manifest_must_describe_the_sealing_seal_makes() {
+        let roster = crate::demo::roster();
+        let good = seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+        assert!(good.check_roster(&roster).is_ok());
+        let layout = |edit: &dyn Fn(&mut Sealed)| {
+            let mut s = good.clone();
+            edit(&mut s);
+            matches!(s.check_roster(&roster), Err(SealError::Layout(_)))
+        };
+        assert!(layout(&|s| s.manifest.quorum = 1), "the roster's quorum");
+        assert!(layout(&|s| s.manifest.files[0].layers.clear()), "no layers: a file in clear");
+        assert!(layout(&|s| s.manifest.files[0].layers = vec!["alice".into(), "alice".into()]), "one custodian twice");
+        assert!(layout(&|s| s.manifest.files[0].layers = vec!["alice".into(), "mallory".into()]), "not a custodian");
+        assert!(!layout(&|s| s.manifest.files[0].layers.reverse()), "order is free");
+        assert!(layout(&|s| s.manifest.files[0].name = "bob+carol.age".into()), "the name must say who opens it");
+        // Opening checks the layers too, whatever was checked before.
+        let mut s = good.clone();
+        s.manifest.files[0].layers = vec!["alice".into()];
+        let mut open = |_: &str, d: &[u8]| Ok(zeroize::Zeroizing::new(d.to_vec()));
+        assert!(matches!(s.unseal(&["alice".into(), "bob".into()], &mut open), Err(SealError::Layout(_))));
     }
 }
