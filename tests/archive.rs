@@ -155,6 +155,7 @@ fn pushed_bundles_are_locked_read_back_and_a_changed_local_copy_is_reported() {
     for f in edited["files"].as_array_mut().unwrap() {
         if f["name"] == "journal.jsonl" {
             f["version_id"] = later.clone().into();
+            f["sha256"] = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"forged\n")).into();
         }
     }
     std::fs::write(a.join("archive.json"), serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
@@ -171,6 +172,19 @@ fn pushed_bundles_are_locked_read_back_and_a_changed_local_copy_is_reported() {
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", sid_b]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("local copy: differs") && stdout(&o).contains("does not read"), "{}", stdout(&o));
+    // An honest push repeated (the receipt could not be written the first time) uploads the same
+    // bytes again: a note, not a problem.
+    let c3 = demo_bundle(d.path());
+    for _ in 0..2 {
+        let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo", c3.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        std::fs::remove_file(c3.join("archive.json")).unwrap();
+    }
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo", c3.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", c3.file_name().unwrap().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("a push repeated"), "{}", stdout(&o));
 }
 
 #[test]

@@ -378,30 +378,19 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
     let mut results = vec![];
     // The first version of each object is the record (Object Lock keeps it; a later one is an
     // overwrite attempt), whatever this host's receipt says: a receipt is a local file. A receipt
-    // that names a later version, or versions (or a whole session) the bucket does not hold, is a
-    // problem, never a pass.
+    // that names a later version is checked against the first version's bytes once downloaded
+    // (an honest push repeated uploads the same bytes again); one that names versions (or a whole
+    // session) the bucket does not hold is a problem, never a pass.
+    let mut later: std::collections::HashMap<(String, String), Vec<(String, String)>> = std::collections::HashMap::new();
     for s in &sessions {
         let Ok(Some(receipt)) = Receipt::read(&env.sessions_dir().join(&s.session_id)) else { continue };
         if receipt.account != s.account || receipt.bucket != cfg.bucket {
             continue;
         }
-        let later: Vec<String> = receipt
-            .files
-            .iter()
-            .filter(|r| s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id) && f.versions.first() != Some(&r.version_id)))
-            .map(|r| r.name.clone())
-            .collect();
-        if !later.is_empty() {
-            results.push(Checked {
-                account: s.account.clone(),
-                session_id: s.session_id.clone(),
-                archive: "overwritten".into(),
-                local: "receipt".into(),
-                notes: vec![format!(
-                    "this host's receipt names a later version than the first one archived for {}: a replacement was uploaded and the receipt edited to match. The first version is the record",
-                    later.join(", ")
-                )],
-            });
+        for r in &receipt.files {
+            if s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id) && f.versions.first() != Some(&r.version_id)) {
+                later.entry((s.account.clone(), s.session_id.clone())).or_default().push((r.name.clone(), r.sha256.clone()));
+            }
         }
     }
     for dir in if a.session.is_none() { local_bundles(env) } else { vec![] } {
@@ -441,7 +430,24 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         .map(|s| s.session_id.clone())
         .collect();
     download_each(&aws, &s3, &cfg.bucket, sessions, |s, files| {
+        // Receipt entries for later versions: the same bytes as the first version is a repeated
+        // push; other bytes mean a replacement was uploaded and the receipt edited to match.
+        let (mut same, mut replaced) = (vec![], vec![]);
+        for (name, sha) in later.get(&(s.account.clone(), s.session_id.clone())).into_iter().flatten() {
+            let first = files.as_ref().ok().and_then(|f| f.iter().find(|f| &f.name == name)).map(|f| f.sha256_hex());
+            if first.as_deref() == Some(sha.as_str()) { same.push(name.clone()) } else { replaced.push(name.clone()) }
+        }
         let mut c = check_session(env, &s, files);
+        if !replaced.is_empty() {
+            c.archive = "overwritten".into();
+            c.notes.push(format!(
+                "this host's receipt names a later version than the first one archived for {}, with other bytes: a replacement was uploaded and the receipt edited to match. The first version is the record",
+                replaced.join(", ")
+            ));
+        }
+        if !same.is_empty() {
+            c.notes.push(format!("this host's receipt names a later upload of the same bytes for {} (a push repeated)", same.join(", ")));
+        }
         if dup.contains(&s.session_id) {
             c.notes.push("this session is archived under more than one account: only the one its journal names is the record".into());
         }
