@@ -196,3 +196,28 @@ fn roster_trust_follows_stock_ssh_keygen_signatures() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not carol's signing_key"), "{}", stderr(&o));
 }
+
+/// docs/verify-by-hand.md's `check_chain.py`, run as a reviewer would (stock python3), agrees with
+/// `verify` on every kind of session: an incident, a rekey and an offboarding (found by review:
+/// it refused the modes `rekey` and `offboard`).
+#[test]
+#[ignore = "needs the test rig: stock python3 (./scripts/test installs it)"]
+fn the_documented_chain_checker_agrees_with_verify_on_every_mode() {
+    common::require_tool("python3", "python3");
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify-by-hand.md")).unwrap();
+    let start = doc.find("```python\n#!/usr/bin/env python3\n\"\"\"Check a breakglass journal's hash chain").expect("the script is in the doc");
+    let body = &doc[start + "```python\n".len()..];
+    let script = &body[..body.find("```").unwrap()];
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("check_chain.py");
+    std::fs::write(&path, script).unwrap();
+    for extra in [&[][..], &["--rekey"][..], &["--offboard"][..]] {
+        let s = common::demo_session(d.path(), extra);
+        let o = std::process::Command::new("python3").arg(&path).arg(s.join("journal.jsonl")).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(o.status.success(), "{extra:?}: {out}");
+        let v = common::run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
+        let rep: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        assert!(out.contains(&format!("head: {}", rep["head"].as_str().unwrap())), "{extra:?}: {out}");
+    }
+}

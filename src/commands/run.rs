@@ -1143,10 +1143,11 @@ fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow
     }
     outln!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
     outln!(
-        "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --id ID --key KEY`. The ceremony refuses an unsigned runbook.",
+        "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --roster {} --id ID --key KEY`. The ceremony refuses an unsigned runbook.",
         roster.quorum,
         out.join(crate::seal::MANIFEST).display(),
-        out.display()
+        out.display(),
+        roster_path.display()
     );
     outln!("Now delete or securely store the plaintext {}: it should not stay on disk.", runbook.display());
     Ok(0)
