@@ -372,21 +372,6 @@ fn a_changed_label_or_a_second_session_opened_is_found_in_either_half() {
     }
 }
 
-/// Rewrites a journal as someone with write access to the session directory could: `edit` on
-/// line 0, then every `prev` re-chained.
-fn rewrite_and_rechain(journal: &Path, edit: impl Fn(&str) -> String) {
-    use sha2::Digest;
-    let text = std::fs::read_to_string(journal).unwrap();
-    let old: Vec<&str> = text.lines().collect();
-    let mut new: Vec<String> = old.iter().map(|l| l.to_string()).collect();
-    new[0] = edit(old[0]);
-    for i in 1..new.len() {
-        let (was, now) = (hex::encode(sha2::Sha256::digest(old[i - 1])), hex::encode(sha2::Sha256::digest(&new[i - 1])));
-        new[i] = old[i].replace(&was, &now);
-    }
-    std::fs::write(journal, new.join("\n") + "\n").unwrap();
-}
-
 #[test]
 fn a_journal_rewritten_on_disk_during_the_ceremony_is_never_signed() {
     // Found by review: at the signing screen another process replaced journal.jsonl with a
@@ -401,7 +386,10 @@ fn a_journal_rewritten_on_disk_during_the_ceremony_is_never_signed() {
     assert!(matches!(c.phase(), Phase::Sign { .. }), "{:?}", c.phase());
     let j = r.dir.join("journal.jsonl");
     let written = std::fs::read(&j).unwrap();
-    rewrite_and_rechain(&j, |l| l.replace("quarterly drill", "nothing happened"));
+    common::forge_chain(&j, |mut lines| {
+        lines[0] = lines[0].replace("quarterly drill", "nothing happened");
+        lines
+    });
     assert!(breakglass::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
     drive(&mut c, &mut r, Intent::Touch);
     assert!(
