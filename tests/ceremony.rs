@@ -802,6 +802,75 @@ fn a_root_task_is_scoped_and_a_destructive_action_waits_for_every_key() {
     assert_eq!(*c.phase(), Phase::Root(RootStage::Working));
 }
 
+/// Found by review: while custodian B's key signed the confirmation of action X, custodian A
+/// cancelled, picked action Y and confirmed it; B's signature then counted for Y. Nothing that
+/// changes the action moves while a key signs.
+#[test]
+fn the_action_cannot_change_while_a_key_signs_its_confirmation() {
+    use breakglass::ceremony::RootStage;
+    use breakglass::root::{Action, Call, Task};
+    let mut c = to_runbook_on(Mode::Incident, SessionInfo { aws: true, ..info(true) });
+    c.advance(Intent::OpenRoot);
+    c.advance(Intent::AssumeRoot { target: "210987654321".into(), task: Task::DeleteRootUserCredentials });
+    let call = Call { api: "sts:AssumeRoot".into(), target: "210987654321".into(), request_id: None, outcome: "ok".into() };
+    c.advance(Intent::RootAssumed(Ok((call, 900))));
+    c.advance(Intent::RootAct(Action::DeleteLoginProfile));
+    assert_eq!(kinds(&c.advance(Intent::Acknowledge { who: SlotIx(1) })), ["Attest"]);
+    let signing = c.phase().clone();
+    for intent in [Intent::CancelRootAction, Intent::CloseRoot] {
+        assert!(c.advance(intent).is_empty());
+        assert_eq!(*c.phase(), signing, "the action stays while bob's key signs");
+        assert_eq!(said(&c), Some(&Say::SignatureUnderWay));
+    }
+    // Once the key answered, cancelling is possible again.
+    c.advance(Intent::Attested { custodian: RosterIx(1), result: Ok("sig".into()) });
+    c.advance(Intent::CancelRootAction);
+    assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
+}
+
+/// Found by review: a heartbeat's result that arrived while a key was out was dropped: the
+/// delivered notice never reached the journal and no heartbeat went out again; and a retry could
+/// append a line between the two co-signatures.
+#[test]
+fn background_notices_land_while_paused_and_never_start_while_signing() {
+    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people());
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "sns".into(), message_id: "m1".into() }) });
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
+    // alice's key is pulled out while the heartbeat is on its way.
+    assert_eq!(kinds(&c.advance(Intent::KeysPresent(vec![10000002]))), ["custodian.key_removed"]);
+    let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Ok(Delivery { channel: "sns".into(), message_id: "hb".into() }) });
+    assert_eq!(kinds(&fx), ["notice.sent"], "the team was told: the journal says so");
+    assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1900 })), ["SendNotice"], "and the next heartbeat goes");
+    // An undelivered "root in use", acknowledged on both keys, is retried in the background; the
+    // retry flushed at the release fails again: it does not start again between the signatures.
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
+    for (slot, custodian) in [(0, 0), (1, 1)] {
+        c.advance(Intent::Acknowledge { who: SlotIx(slot) });
+        // No retry while a key signs the acknowledgement (its line would move the head it names).
+        assert!(c.advance(Intent::RetryNotice).is_empty());
+        assert_eq!(said(&c), Some(&Say::SignatureUnderWay));
+        c.advance(Intent::Attested { custodian: RosterIx(custodian), result: Ok("sig".into()) });
+    }
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    assert_eq!(kinds(&c.advance(Intent::ConfirmClose)), ["session.closed", "SendNotice", "SendNotice"]);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("still down".into())) });
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "sns".into(), message_id: "m2".into() }) });
+    assert!(matches!(c.phase(), Phase::Sign { .. }), "{:?}", c.phase());
+    assert!(c.advance(Intent::Tick { now_s: 90_000 }).is_empty(), "nothing starts while the custodians sign");
+}
+
 /// The drill scenarios, on the state machine: a key declared missing is refused at check-in with
 /// the scenario's words and a journalled reason; the spare-pair drill refuses the usual pair.
 #[test]

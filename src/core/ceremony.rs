@@ -911,6 +911,13 @@ impl Ceremony {
                 }
                 return None;
             }
+            // A background notice's result (heartbeat, retry) lands whatever the phase, paused
+            // included: the team was told, so the journal says so, and the next one can go.
+            Intent::NoticeDone { phase, result } if self.bg.busy == Some(phase) => {
+                self.bg.busy = None;
+                self.background_done(phase, result, fx);
+                return None;
+            }
             _ if (!self.presence.removed.is_empty() || !self.presence.reauth.is_empty())
                 && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort | Intent::Signal(_)) =>
             {
@@ -932,11 +939,6 @@ impl Ceremony {
                     return None;
                 }
                 intent
-            }
-            Intent::NoticeDone { phase, result } if self.bg.busy == Some(phase) => {
-                self.bg.busy = None;
-                self.background_done(phase, result, fx);
-                return None;
             }
             other => other,
         })

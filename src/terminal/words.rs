@@ -157,6 +157,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         }
         S::WorkDownChecklist => "Work down the checklist: Space does the item under the cursor.".into(),
         S::OffboardRosterChanged => "The roster no longer names them. Now the checklist: Space does the item under the cursor.".into(),
+        S::SignatureUnderWay => "A key is signing: touch it (or take it out) first. Nothing else changes until it answers.".into(),
         S::ItemUnderWay { item } => format!("Item {item} is under way: finish it first."),
         S::ItemDone { item } => format!("Item {item} is done (recorded)."),
         S::ConfirmItem { item, keys } => format!(

@@ -112,6 +112,12 @@ impl Ceremony {
                     Phase::Notify { notice, status: NotifyStatus::Failed { error: e.to_string(), acked: vec![], acking: None } }
                 }
             },
+            // Not while a key signs an acknowledgement: a retry's journal line would change the
+            // head that the acknowledgement names.
+            (status @ NotifyStatus::Failed { acking: Some(_), .. }, Intent::RetryNotice) => {
+                self.refuse(Say::SignatureUnderWay);
+                Phase::Notify { notice, status }
+            }
             (NotifyStatus::Failed { .. }, Intent::RetryNotice) => self.send_notice(notice, fx),
             (NotifyStatus::Failed { error, acked, acking: None }, Intent::Acknowledge { who })
                 if self.checked.has(who) && !acked.contains(&who) =>
@@ -197,7 +203,9 @@ impl Ceremony {
             self.phase = Phase::Root(RootStage::Expired);
             self.refuse(Say::RootExpired);
         }
-        if self.bg.busy.is_some() || self.confirm_abort {
+        // Nothing new in the background once the custodians sign: a line appended between two
+        // signatures would leave the first one over other bytes.
+        if self.bg.busy.is_some() || self.confirm_abort || matches!(self.phase, Phase::Sign { .. } | Phase::Summary) {
             return;
         }
         let in_use =

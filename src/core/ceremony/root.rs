@@ -37,6 +37,16 @@ pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
 
 impl Ceremony {
     pub(super) fn root_step(&mut self, stage: RootStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
+        // While a custodian's key signs a confirmation, the action cannot change under it: the
+        // signature coming back is recorded for the action on screen, so that must be the one
+        // its holder was asked to confirm (found by review: cancel, pick another action, and the
+        // pending signature confirmed that one).
+        if let RootStage::Confirm { acking: Some(_), .. } = &stage
+            && matches!(intent, Intent::CloseRoot | Intent::CancelRootAction)
+        {
+            self.refuse(Say::SignatureUnderWay);
+            return Phase::Root(stage);
+        }
         match (stage, intent) {
             (_, Intent::CloseRoot) => {
                 if self.root.is_some() {

@@ -225,6 +225,9 @@ pub enum Say {
         error: String,
     },
 
+    /// A key is signing a confirmation: nothing else changes until it answers (so its signature
+    /// can only be over what its holder was shown).
+    SignatureUnderWay,
     // Offboarding.
     WorkDownChecklist,
     OffboardRosterChanged,
