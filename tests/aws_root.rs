@@ -131,6 +131,14 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     let text = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
     assert!(!text.contains("SecretAccessKey") && !text.contains("FQoGZXIvYXdzE"), "no credentials in the journal");
     finish(&mut c, &mut r);
+    // verify checks it too: with bob's confirmations taken out (the chain made right again), each
+    // destructive action is reported as run without them.
+    common::forge_chain(&r.dir.join("journal.jsonl"), |lines| {
+        lines.into_iter().filter(|l| !(l.contains("\"kind\":\"root.confirmed\"") && l.contains("\"custodian\":\"bob\""))).collect()
+    });
+    let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    let unconfirmed = rep.problems.iter().filter(|p| p.what.contains("without the signed confirmation of bob")).count();
+    assert_eq!(unconfirmed, 2, "{:?}", rep.problems);
 }
 
 #[test]

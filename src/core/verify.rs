@@ -631,6 +631,8 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
 
     // Walk the entries for the timeline and the signatures they carry.
     let mut checked_in: Vec<String> = vec![];
+    // Destructive root actions confirmed (action label, custodian) and not yet run.
+    let mut confirmed: Vec<(String, String)> = vec![];
     let mut applied: Vec<String> = vec![];
     // `rekey.signed` entries (line, custodian, signature, the roster hash they name), checked
     // against the bundle's `roster-next.toml` once the journal is read.
@@ -679,6 +681,8 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                         r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{kind}: {why}")));
                     } else if let Err(e) = verify_sig_text(key, ns, msg.as_bytes(), sig) {
                         r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {kind}: {e}")));
+                    } else if let Entry::RootConfirmed { action, .. } = &**entry {
+                        confirmed.push((action.clone(), id.clone()));
                     } else if kind == kind::CustodianVerified {
                         if checked_in.iter().any(|c| c == id) {
                             r.problems.push(Problem::new(
@@ -715,6 +719,25 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                     list(&checked_in)
                 ),
             ));
+        }
+        // A root action that changes the account runs only once every custodian checked in has
+        // confirmed it on their key (a `root.confirmed` whose signature verified, above).
+        if let (Entry::RootAction { action, .. }, Some(_)) = (&**entry, roster)
+            && *action != crate::root::Action::Audit.label()
+        {
+            let missing: Vec<String> = checked_in.iter().filter(|id| !confirmed.contains(&(action.clone(), (*id).clone()))).cloned().collect();
+            if !missing.is_empty() {
+                r.problems.push(Problem::new(
+                    n,
+                    ProblemKind::Entry,
+                    format!(
+                        "root action `{}` without the signed confirmation of {}: a destructive root action runs only after every custodian present confirmed it on their key",
+                        crate::plain::one_line(action),
+                        list(&missing)
+                    ),
+                ));
+            }
+            confirmed.retain(|(a, _)| a != action);
         }
         match &**entry {
             Entry::ClockJump { .. } => r.clock_jumps += 1,
