@@ -822,8 +822,12 @@ fn the_action_cannot_change_while_a_key_signs_its_confirmation() {
         assert_eq!(*c.phase(), signing, "the action stays while bob's key signs");
         assert_eq!(said(&c), Some(&Say::SignatureUnderWay));
     }
-    // Once the key answered, cancelling is possible again.
+    // The key answers while "abort?" is asked (Ctrl-C pressed, then thought better of): its
+    // answer still lands, and once the question is gone, cancelling is possible again.
+    c.advance(Intent::RequestAbort);
     c.advance(Intent::Attested { custodian: RosterIx(1), result: Ok("sig".into()) });
+    c.advance(Intent::CancelAbort);
+    assert!(matches!(c.phase(), Phase::Root(RootStage::Confirm { acking: None, .. })), "{:?}", c.phase());
     c.advance(Intent::CancelRootAction);
     assert_eq!(*c.phase(), Phase::Root(RootStage::Ready));
 }

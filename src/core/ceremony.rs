@@ -577,6 +577,26 @@ macro_rules! getters {
     };
 }
 
+impl Intent {
+    /// The answer to work already under way (a key's signature, AWS's reply, a notice's fate):
+    /// it lands even while the ceremony waits (a key out, the abort question).
+    fn is_result_of_work(&self) -> bool {
+        matches!(
+            self,
+            Intent::Attested { .. }
+                | Intent::NoticeDone { .. }
+                | Intent::RekeySigned { .. }
+                | Intent::RekeyCommitted(_)
+                | Intent::OffboardApplied { .. }
+                | Intent::Unsealed(_)
+                | Intent::SessionSigned { .. }
+                | Intent::RootDone { .. }
+                | Intent::RootAssumed(_)
+                | Intent::AccountChecked(_)
+        )
+    }
+}
+
 impl Ceremony {
     /// Failed notices retried in the background.
     pub fn pending(&self) -> &[NoticePhase] {
@@ -923,19 +943,7 @@ impl Ceremony {
             {
                 // Paused: a checked-in key is missing or locked. Results of work already under
                 // way still land; new actions wait.
-                if !matches!(
-                    intent,
-                    Intent::Attested { .. }
-                        | Intent::NoticeDone { .. }
-                        | Intent::RekeySigned { .. }
-                        | Intent::RekeyCommitted(_)
-                        | Intent::OffboardApplied { .. }
-                        | Intent::Unsealed(_)
-                        | Intent::SessionSigned { .. }
-                        | Intent::RootDone { .. }
-                        | Intent::RootAssumed(_)
-                        | Intent::AccountChecked(_)
-                ) {
+                if !intent.is_result_of_work() {
                     return None;
                 }
                 intent
@@ -983,7 +991,9 @@ impl Ceremony {
         }
         let Some(intent) = self.in_any_phase(intent, &mut fx) else { return fx };
         let Some(intent) = self.abort_request(intent, &mut fx) else { return fx };
-        if self.confirm_abort {
+        // While "abort?" is asked, new actions wait; results of work already under way still land
+        // (a signature dropped here left its stage waiting for an answer that never came).
+        if self.confirm_abort && !(intent.is_result_of_work() || matches!(intent, Intent::PinChecked { .. } | Intent::KeyAttested { .. })) {
             return fx;
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Halted(String::new()));
