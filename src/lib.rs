@@ -103,8 +103,8 @@ pub mod commands {
 pub use adapters::{aws, enroll, session, token};
 pub use commands::{archive_cmd, cli, demo};
 pub use core::{
-    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook, seal, sign,
-    trust, verify,
+    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook, seal,
+    sign, trust, verify,
 };
 pub use terminal::{app, ui, words};
 

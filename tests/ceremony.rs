@@ -846,7 +846,8 @@ fn background_notices_land_while_paused_and_never_start_while_signing() {
     assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
     // alice's key is pulled out while the heartbeat is on its way.
     assert_eq!(kinds(&c.advance(Intent::KeysPresent(vec![10000002]))), ["custodian.key_removed"]);
-    let fx = c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Ok(Delivery { channel: "sns".into(), message_id: "hb".into() }) });
+    let fx =
+        c.advance(Intent::NoticeDone { phase: NP::Heartbeat, result: Ok(Delivery { channel: "sns".into(), message_id: "hb".into() }) });
     assert_eq!(kinds(&fx), ["notice.sent"], "the team was told: the journal says so");
     assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1900 })), ["SendNotice"], "and the next heartbeat goes");
     // An undelivered "root in use", acknowledged on both keys, is retried in the background; the

@@ -321,7 +321,8 @@ fn recover_takes_neither_a_path_from_the_journal_nor_a_junk_signature_as_a_reaso
     assert!(stderr(&r).contains("this directory is"), "{}", stderr(&r));
     // Nothing was written anywhere the id points (from the outbox, `../../../` is the root).
     for above in [d.path().to_path_buf(), d.path().parent().unwrap().to_path_buf(), "/".into()] {
-        let names: Vec<String> = std::fs::read_dir(&above).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        let names: Vec<String> =
+            std::fs::read_dir(&above).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
         assert!(names.iter().all(|n| !n.starts_with("pwn-evil")), "{above:?}: {names:?}");
     }
     let (d, s, _, _) = crashed_after(10);
@@ -330,6 +331,7 @@ fn recover_takes_neither_a_path_from_the_journal_nor_a_junk_signature_as_a_reaso
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
     // The recovery told the team, once, that root is released.
-    let outbox: Vec<String> = std::fs::read_dir(d.path().join("outbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    let outbox: Vec<String> =
+        std::fs::read_dir(d.path().join("outbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert!(outbox.iter().filter(|n| n.contains("-aborted-")).count() == 1, "{outbox:?}");
 }

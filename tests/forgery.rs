@@ -631,8 +631,9 @@ fn a_roster_change_invented_in_an_incident_session_is_refused() {
     let nsha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(next.as_bytes()));
     let mut sigs = vec![];
     for id in ["alice", "bob"] {
-        let p = sign_file_with_key(&next_path, next.as_bytes(), ROSTER_NAMESPACE, id, &keys.join(format!("{id}.ssh")), demo.key(id).unwrap())
-            .unwrap();
+        let p =
+            sign_file_with_key(&next_path, next.as_bytes(), ROSTER_NAMESPACE, id, &keys.join(format!("{id}.ssh")), demo.key(id).unwrap())
+                .unwrap();
         sigs.push((id, std::fs::read_to_string(&p).unwrap()));
         std::fs::remove_file(p).unwrap();
     }

@@ -205,7 +205,8 @@ fn roster_trust_follows_stock_ssh_keygen_signatures() {
 fn the_documented_chain_checker_agrees_with_verify_on_every_mode() {
     common::require_tool("python3", "python3");
     let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify-by-hand.md")).unwrap();
-    let start = doc.find("```python\n#!/usr/bin/env python3\n\"\"\"Check a breakglass journal's hash chain").expect("the script is in the doc");
+    let start =
+        doc.find("```python\n#!/usr/bin/env python3\n\"\"\"Check a breakglass journal's hash chain").expect("the script is in the doc");
     let body = &doc[start + "```python\n".len()..];
     let script = &body[..body.find("```").unwrap()];
     let d = tempfile::tempdir().unwrap();

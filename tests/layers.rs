@@ -7,8 +7,8 @@
 
 /// Modules whose decisions must not depend on the outside world.
 const CORE: [&str; 20] = [
-    "archive", "attest", "audit", "ceremony", "clock", "config", "drill", "fsread", "journal", "notice", "pivage", "plain", "rekey", "root",
-    "roster", "runbook", "seal", "sign", "trust", "verify",
+    "archive", "attest", "audit", "ceremony", "clock", "config", "drill", "fsread", "journal", "notice", "pivage", "plain", "rekey",
+    "root", "roster", "runbook", "seal", "sign", "trust", "verify",
 ];
 
 /// Adapters and commands: the core reaches them only through the ports (traits) it defines.

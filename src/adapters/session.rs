@@ -858,9 +858,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         serde_json::from_slice(l).ok()
     }
     let first = line(lines[0]);
-    let Some(Entry::SessionOpened { session_id, roster_sha256, reason, rekey, .. }) =
-        serde_json::from_slice::<Entry>(lines[0]).ok()
-    else {
+    let Some(Entry::SessionOpened { session_id, roster_sha256, reason, rekey, .. }) = serde_json::from_slice::<Entry>(lines[0]).ok() else {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
     };
     // A session lives in the directory named by its id. The id comes from the journal (whoever

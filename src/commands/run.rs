@@ -618,7 +618,8 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
                 if !c.info().demo {
                     errln!(
                         "next: in the configuration the ceremony host cannot change alone, set [trust] min_version = {} (or move roster_sha256 to {}), so that the old version cannot be put back",
-                        k.new_version, k.new_sha256
+                        k.new_version,
+                        k.new_sha256
                     );
                 }
             }
@@ -1080,7 +1081,9 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
             let _ = crate::fsread::write_atomic(&seen_path, r.sha256().as_bytes());
             errln!(
                 "\"roster changed\" notice sent via {} (id {}): roster version {} is new on this host",
-                d.channel, d.message_id, r.version
+                d.channel,
+                d.message_id,
+                r.version
             );
         }
         Err(e) => errln!("warning: the \"roster changed\" notice could not be sent ({e}); it is tried again at the next ceremony"),
@@ -1250,7 +1253,14 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             outln!("{}  (version {}, quorum {}, SHA-256 {})", p.display(), r.version, r.quorum, &r.sha256()[..16]);
             for c in &r.custodians {
                 let key = r.key(&c.id).map(|k| k.fingerprint(ssh_key::HashAlg::Sha256).to_string()).unwrap_or_default();
-                outln!("  {:<12} {:<24} YubiKey {:<10} {}  {}", c.id, crate::plain::one_line(&c.name), c.yubikey_serial, key, crate::plain::one_line(&c.email));
+                outln!(
+                    "  {:<12} {:<24} YubiKey {:<10} {}  {}",
+                    c.id,
+                    crate::plain::one_line(&c.name),
+                    c.yubikey_serial,
+                    key,
+                    crate::plain::one_line(&c.email)
+                );
             }
             match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
                 Ok(t) => outln!("trusted: {}", t.describe()),

@@ -286,7 +286,10 @@ impl Sealed {
             layers.sort();
             layers.dedup();
             if layers.len() != roster.quorum || layers.len() != f.layers.len() || layers.iter().any(|id| roster.custodian(id).is_none()) {
-                return bad(format!("{} is sealed in layers for {:?}, not for {} different custodians of the roster", f.name, f.layers, roster.quorum));
+                return bad(format!(
+                    "{} is sealed in layers for {:?}, not for {} different custodians of the roster",
+                    f.name, f.layers, roster.quorum
+                ));
             }
             if f.name != file_name(&layers) {
                 return bad(format!("{} is sealed for {}: the name must say who opens it", f.name, layers.join("+")));

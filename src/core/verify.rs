@@ -384,7 +384,10 @@ fn check_rekey_signatures(
 fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String], r: &mut Report) {
     let bad = |what: String| Problem::new(0, ProblemKind::Roster, format!("the committed roster change {what}"));
     if r.mode != "rekey" && r.mode != "offboard" {
-        r.problems.push(bad(format!("is in a session of mode `{}`: only a rekey or an offboarding changes the roster", crate::plain::one_line(&r.mode))));
+        r.problems.push(bad(format!(
+            "is in a session of mode `{}`: only a rekey or an offboarding changes the roster",
+            crate::plain::one_line(&r.mode)
+        )));
     }
     if k.new_roster_sha256 != next.sha256() || u64::from(next.version) != k.new_version {
         r.problems.push(bad(format!("names version {} ({}), not the bundle's {ROSTER_NEXT}", k.new_version, short(&k.new_roster_sha256))));
@@ -725,7 +728,8 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         if let (Entry::RootAction { action, .. }, Some(_)) = (&**entry, roster)
             && *action != crate::root::Action::Audit.label()
         {
-            let missing: Vec<String> = checked_in.iter().filter(|id| !confirmed.contains(&(action.clone(), (*id).clone()))).cloned().collect();
+            let missing: Vec<String> =
+                checked_in.iter().filter(|id| !confirmed.contains(&(action.clone(), (*id).clone()))).cloned().collect();
             if !missing.is_empty() {
                 r.problems.push(Problem::new(
                     n,

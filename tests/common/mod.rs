@@ -110,10 +110,7 @@ pub fn forge_chain(j: &Path, edit: impl Fn(Vec<String>) -> Vec<String>) {
         v.insert("seq".into(), i.into());
         v.insert("prev".into(), prev.clone().into());
         // The header first, as the journal writes it; the rest sorted.
-        let mut line = format!(
-            "{{\"seq\":{i},\"ts\":{},\"mono_ms\":{},\"kind\":{},\"prev\":\"{prev}\"",
-            v["ts"], v["mono_ms"], v["kind"]
-        );
+        let mut line = format!("{{\"seq\":{i},\"ts\":{},\"mono_ms\":{},\"kind\":{},\"prev\":\"{prev}\"", v["ts"], v["mono_ms"], v["kind"]);
         for (k, val) in &v {
             if !["seq", "ts", "mono_ms", "kind", "prev"].contains(&k.as_str()) {
                 line.push_str(&format!(",{}:{}", serde_json::Value::from(k.as_str()), val));
