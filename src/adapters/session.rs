@@ -945,17 +945,8 @@ fn signed_by_quorum(dir: &Path, journal: &[u8], roster_sha256: &str) -> bool {
         return false;
     }
     let Ok(roster) = Roster::parse(&bytes, "roster.toml") else { return false };
-    let digest = <sha2::Sha512 as sha2::Digest>::digest(journal);
-    let good = roster
-        .custodians
-        .iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            crate::fsread::read_regular(&dir.join(format!("{}.{}.sig", journal::FILE_NAME, c.id)), crate::roster::MAX_SIG_BYTES)
-                .is_ok_and(|pem| crate::verify::verify_prehashed(roster.key_at(*i), SESSION_NAMESPACE, &digest, &pem).is_ok())
-        })
-        .count();
-    good >= roster.quorum
+    let (sigs, _) = crate::roster::read_signatures(&dir.join(journal::FILE_NAME), roster.custodians.iter().map(|c| c.id.as_str()));
+    sign::signed_by(journal, SESSION_NAMESPACE, &roster, &sigs).0.len() >= roster.quorum
 }
 
 /// Continues an interrupted session's chain: the partial last line (if any) is cut (its bytes are
