@@ -30,25 +30,34 @@
 //! Adapters (`src/adapters/`: the outside world):
 //! - [`aws`]: SNS, STS, AssumeRoot, the audit's reads, S3 (archive, organization trail).
 //! - [`token`]: the `Token` port (a custodian's key) with `token::piv` (YubiKeys over PC/SC) and
-//!   `token::soft` (DEMO keys); [`enroll`] prepares a YubiKey.
+//!   `token::soft` (DEMO keys).
 //! - [`session`]: runs the ceremony's effects against the ports (journal first, then the action).
 //!
 //! Terminal (`src/terminal/`) and commands (`src/commands/`; [`commands`] itself is
 //! `src/commands/run.rs`):
 //! - [`app`], [`ui`], [`words`]: the event loop, the ratatui screens, and the ceremony's messages in words.
 //! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does.
+//! - [`enroll`] prepares a YubiKey; [`card`] signs on one from the command line (PIN, touch).
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 #![forbid(unsafe_code)]
 
 /// `println!` for the commands: what is printed may hold outside text (a journal's notes, a
-/// roster's names, file names), so control characters are shown, never sent ([`plain`]).
+/// roster's names, file names), so control characters are shown, never sent ([`plain`]). A
+/// reader that went away (`breakglass doctor | head -n 1`) is not an error and never a panic:
+/// the rest is dropped and the command ends with its own exit code.
 macro_rules! outln {
-    ($($t:tt)*) => { println!("{}", $crate::plain::for_terminal(&format!($($t)*))) };
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "{}", $crate::plain::for_terminal(&format!($($t)*)));
+    }};
 }
 
 /// `eprintln!` for the commands, made safe the same way as [`outln!`].
 macro_rules! errln {
-    ($($t:tt)*) => { eprintln!("{}", $crate::plain::for_terminal(&format!($($t)*))) };
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{}", $crate::plain::for_terminal(&format!($($t)*)));
+    }};
 }
 
 /// The core: rules and formats, no I/O beyond files it is given (`src/core/`).
@@ -78,7 +87,6 @@ pub mod core {
 /// The outside world: AWS, the custodians' keys, enrolment, the session runner (`src/adapters/`).
 pub mod adapters {
     pub mod aws;
-    pub mod enroll;
     pub mod session;
     pub mod token;
 }
@@ -94,14 +102,16 @@ pub mod terminal {
 /// `run.rs`, re-exported here.
 pub mod commands {
     pub mod archive_cmd;
+    pub mod card;
     pub mod cli;
     pub mod demo;
+    pub mod enroll;
     mod run;
     pub use run::*;
 }
 
-pub use adapters::{aws, enroll, session, token};
-pub use commands::{archive_cmd, cli, demo};
+pub use adapters::{aws, session, token};
+pub use commands::{archive_cmd, card, cli, demo, enroll};
 pub use core::{
     archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook, seal,
     sign, trust, verify,

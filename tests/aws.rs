@@ -103,6 +103,7 @@ fn outside(sdk: aws_config::SdkConfig, topic: &str, account: &str) -> Outside {
         aws: Some(Aws::from_sdk(sdk)),
         account: Some(account.into()),
         heartbeat_s: 0,
+        rehearsal_roots: vec![],
     }
 }
 

@@ -54,6 +54,7 @@ fn setup(moto: &Moto, data: &std::path::Path) -> (breakglass::ceremony::Ceremony
         aws: Some(Aws::from_sdk(moto.sdk())),
         account: Some("123456789012".into()),
         heartbeat_s: 0,
+        rehearsal_roots: vec![],
     };
     breakglass::demo::setup(data, Arc::new(FixedClock::new()), outside).unwrap()
 }

@@ -181,6 +181,8 @@ fn fixture_row(id: &str, day: u32, valid: bool, ttr: f64, custodians: &[&str]) -
         session_id: id.into(),
         valid,
         counted: valid,
+        not_counted: None,
+        rehearsal: false,
         status: if valid { Status::Valid } else { Status::Invalid },
         started: Some(format!("2026-{:02}-{:02}T10:00:00.000Z", 1 + (day / 28), 1 + day % 28)),
         ended: Some(format!("2026-{:02}-{:02}T10:30:00.000Z", 1 + (day / 28), 1 + day % 28)),

@@ -678,3 +678,22 @@ fn a_roster_change_invented_in_an_incident_session_is_refused() {
     // Nothing else is wrong with it: the signatures all verify.
     assert!(v["problems"].as_array().unwrap().iter().all(|p| p["kind"] == "roster"), "{v:#}");
 }
+
+/// A bundle whose every check passes against a roster nothing anchors (no pin): one person holding
+/// two keys could have made it. verify says so in words and by its exit code (4, never 0), so a
+/// script that gates on `verify`'s exit status is not told "valid"; `roster check` says how to pin.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn a_valid_bundle_against_an_unpinned_roster_never_exits_0() {
+    let org = Org::new();
+    let s = session_signed_by(&org, &[&org.alice, &org.bob], "unpinned");
+    let o = org.bg(&["verify", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "pinned: {}", stdout(&o));
+    org.write_config(None);
+    let o = org.bg(&["verify", "--json", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["roster_rule"]["rule"], "unpinned", "{v}");
+    let o = org.check();
+    assert!(stdout(&o).contains("NOT TRUSTED YET: the ceremony refuses it until it is pinned"), "{}", stdout(&o));
+}

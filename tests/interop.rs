@@ -176,8 +176,10 @@ fn roster_trust_follows_stock_ssh_keygen_signatures() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    // Signed by a quorum of its own, but nothing pins it yet: it says so, with the line to pin it.
     let o = check(d.path());
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("NOT TRUSTED YET") && stdout(&o).contains("add `roster_sha256 = "), "{}", stdout(&o));
     // ... and ssh-keygen accepts it.
     let o = sh(
         d.path(),

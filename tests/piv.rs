@@ -71,6 +71,7 @@ fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
         quorum: 2,
         aws: false,
         heartbeat_s: 0,
+        rehearsal_roots: vec![],
     };
     let c = Ceremony::new(info, breakglass::demo::people(&roster));
     let sigs = roster
@@ -479,47 +480,6 @@ fn piv_pcscd_restarted_mid_check_in_pauses_and_the_ceremony_goes_on() {
     assert!(removed.contains("PC/SC is not running"), "with its cause: {removed}");
 }
 
-/// Runs a command in a pseudo-terminal and answers its prompts in order: (text to wait for, reply).
-fn in_pty(cmd: portable_pty::CommandBuilder, answers: &[(&str, &str)]) -> (bool, String) {
-    use portable_pty::{PtySize, native_pty_system};
-    use std::io::{Read, Write};
-    let pty = native_pty_system().openpty(PtySize { rows: 40, cols: 200, pixel_width: 0, pixel_height: 0 }).unwrap();
-    let mut child = pty.slave.spawn_command(cmd).unwrap();
-    drop(pty.slave);
-    let out = Arc::new(std::sync::Mutex::new(String::new()));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let o2 = out.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            o2.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut w = pty.master.take_writer().unwrap();
-    let mut from = 0;
-    for (wait, reply) in answers {
-        let start = std::time::Instant::now();
-        loop {
-            let text = out.lock().unwrap().clone();
-            if let Some(i) = text[from..].find(wait) {
-                from += i + wait.len();
-                break;
-            }
-            assert!(start.elapsed() < std::time::Duration::from_secs(30), "`{wait}` never came; output:\n{text}");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        w.write_all(format!("{reply}\r").as_bytes()).unwrap();
-        w.flush().unwrap();
-    }
-    let ok = child.wait().unwrap().success();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let text = out.lock().unwrap().clone();
-    (ok, text)
-}
-
 fn plugin_path() -> String {
     let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tools/bin");
     assert!(
@@ -549,7 +509,8 @@ fn piv_age_plugin_yubikey_interop_both_ways() {
         ),
     ]);
     cmd.env("PATH", &path);
-    let (ok, out) = in_pty(cmd, &[("Enter PIN", "123456"), ("current PUK", "12345678"), ("new PIN", "24681357"), ("Repeat", "24681357")]);
+    let (ok, out) =
+        common::pty::answer(cmd, &[("Enter PIN", "123456"), ("current PUK", "12345678"), ("new PIN", "24681357"), ("Repeat", "24681357")]);
     assert!(ok, "age-plugin-yubikey --generate failed:\n{out}");
     let identity = std::fs::read_to_string(&id).unwrap();
     let recipient = identity.lines().find_map(|l| l.split("Recipient: ").nth(1)).unwrap().trim().to_string();
@@ -586,7 +547,7 @@ fn piv_age_plugin_yubikey_interop_both_ways() {
         d.path().join("ours.age").to_str().unwrap(),
     ]);
     cmd.env("PATH", &path);
-    let (ok, out) = in_pty(cmd, &[("PIN", "24681357")]);
+    let (ok, out) = common::pty::answer(cmd, &[("PIN", "24681357")]);
     assert!(ok, "stock age could not open what breakglass sealed:\n{out}");
     assert_eq!(std::fs::read_to_string(d.path().join("out.txt")).unwrap(), "sealed by breakglass\n");
 }

@@ -356,3 +356,63 @@ fn a_demo_offboarding_in_the_terminal_removes_carol_and_times_the_checklist() {
     let status = wait_exit(&mut child);
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// An aborted drill is recorded and signed, but it is not a completed drill: `drill report` lists
+/// it as not counted (and why), and it does not reset the overdue clock.
+#[test]
+fn an_aborted_drill_is_not_counted_as_a_drill() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn_args(data.path(), &["demo", "--drill"], &[]);
+    s.wait_for("Start a session");
+    s.keys("aborted drill");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    check_in(&mut s, "271828");
+    s.wait_for("steps done");
+    s.keys("\x03");
+    s.wait_for("Abort the ceremony?");
+    s.keys("y");
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("ABORTED");
+    s.keys("q");
+    assert!(wait_exit(&mut child).success());
+    let o = run(data.path(), &["drill", "report", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &v["drills"][0];
+    assert_eq!(d["valid"], true, "the bundle itself verifies: {v}");
+    assert_eq!(d["counted"], false, "{v}");
+    assert!(d["not_counted"].as_str().unwrap().starts_with("aborted"), "{v}");
+    assert!(v["last_valid_drill"].is_null() && v["overdue"] == true, "{v}");
+}
+
+/// Aborted before anyone checked in: root was never announced nor opened and nobody can sign, so
+/// the session is not "interrupted" (doctor does not say root may be in use) and `recover` has
+/// nothing to do (no "root released" for a root never announced).
+#[test]
+fn an_abort_before_anyone_checked_in_needs_no_recovery() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn(data.path(), &[]);
+    s.wait_for("Start a session");
+    s.keys("abort at once");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    s.keys("\x03");
+    s.wait_for("Abort the ceremony?");
+    s.keys("y");
+    s.wait_for("before anyone checked in");
+    s.keys("q");
+    assert!(wait_exit(&mut child).success());
+    let dir = std::fs::read_dir(data.path().join("sessions")).unwrap().next().unwrap().unwrap().path();
+    let o = run(data.path(), &["doctor"]);
+    assert!(!stdout(&o).contains("root may still be in use"), "{}", stdout(&o));
+    let o = run(data.path(), &["recover", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("nothing to recover"), "{}", stderr(&o));
+    let outbox = std::fs::read_dir(data.path().join("outbox")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(outbox, 0, "no notice for a root never announced");
+}

@@ -186,6 +186,22 @@ fn paused_while_pcsc_is_stopped() {
     insta::assert_snapshot!(screen);
 }
 
+/// A key pulled out at the runbook and put back: the PIN field is on screen, whatever the phase
+/// behind it, with its own hint line (digits, Enter once typed).
+#[test]
+fn a_key_back_asks_for_its_pin_on_screen() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::KeysPresent(vec![10000002]));
+    c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
+    assert_eq!(c.reauth(), [SlotIx(0)]);
+    let mut v = view(&c);
+    v.pin_len = 3;
+    let screen = draw(&c, &v);
+    assert!(screen.contains("your key is back. Enter your PIN again") && screen.contains("•••_"), "{screen}");
+    assert!(screen.contains("Enter confirm") && !screen.contains("Space"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
 #[test]
 fn notify_failed_one_acknowledged() {
     let mut c = begun(Mode::Incident);
@@ -257,6 +273,32 @@ fn runbook_reveal_picker_chooses_the_secret_the_step_needs() {
     app.v.step_cursor = 2;
     app.on_key(key(KeyCode::Char('r')));
     assert_eq!(app.v.reveal_pick, Some(1), "step 3 needs secret 2");
+}
+
+/// A key back at the runbook: digits go to its PIN, not to the runbook (Space does not tick a
+/// step, `r` reveals nothing), Enter sends the PIN, and the core verifies it on that key.
+#[test]
+fn a_key_back_takes_its_pin_from_the_keyboard_and_nothing_else_acts() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::KeysPresent(vec![10000002]));
+    c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
+    let mut app = App::new(c.clone(), view(&c));
+    for k in [KeyCode::Char(' '), KeyCode::Char('r'), KeyCode::Char('n'), KeyCode::Esc] {
+        assert!(matches!(app.on_key(key(k)), Action::None), "{k:?} acts while the PIN is asked");
+    }
+    assert!(app.v.reveal_pick.is_none() && app.v.note.is_none());
+    for ch in "314159".chars() {
+        app.on_key(key(KeyCode::Char(ch)));
+    }
+    let Action::Intent(i @ Intent::PinEntered(_)) = app.on_key(key(KeyCode::Enter)) else { panic!("Enter sends the PIN") };
+    let fx = c.advance(i);
+    assert!(
+        fx.iter().any(|e| matches!(e, breakglass::ceremony::Effect::VerifyPin { serial: 10000001, .. })),
+        "the PIN goes to the key that came back: {fx:?}"
+    );
 }
 
 /// `?` on the PIN screen opens help and never reaches the PIN; only digits do.
@@ -623,6 +665,38 @@ fn rekey_at_review() -> (Ceremony, View) {
     v.keys.push(KeyListing { serial: 10000004, model: "DEMO software key".into() });
     v.demo_pins.push(("dave".into(), breakglass::demo::pin_of("dave").into()));
     (c, v)
+}
+
+/// Two USB ports: while the newcomer proves their key, a checked-in key may be out without
+/// pausing the rekey; before its custodian signs the new version it must be back, with its PIN.
+#[test]
+fn rekey_with_two_usb_ports_a_key_may_be_out_while_the_newcomer_signs() {
+    use breakglass::ceremony::{Effect, NewKey, RekeyStage};
+    let (mut c, _) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    // alice's key out, dave's in: the rekey goes on.
+    c.advance(Intent::KeysPresent(vec![10000002, 10000004]));
+    assert_eq!(c.removed(), [10000001]);
+    c.advance(Intent::KeySeen { serial: 10000004, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    assert!(matches!(c.phase(), Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitPin { .. }, .. })), "{:?}", c.phase());
+    let fx = c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    assert!(fx.iter().any(|e| matches!(e, Effect::VerifyPin { serial: 10000004, .. })), "the newcomer's PIN goes to the newcomer's key");
+    c.advance(Intent::PinChecked { serial: 10000004, result: Ok(()) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::RekeySigned { id: "dave".into(), result: Ok("sig".into()) });
+    assert!(matches!(c.phase(), Phase::Rekey(RekeyStage::Sign { .. })), "{:?}", c.phase());
+    // alice must sign now, and her key is out: nothing signs until it is back.
+    assert!(matches!(said(&c), Some(breakglass::ceremony::Say::Paused { .. })), "{:?}", c.message());
+    let fx = c.advance(Intent::Touch);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SignRekey { .. })), "{fx:?}");
+    // Back in, her PIN again, then she signs.
+    c.advance(Intent::KeysPresent(vec![10000001, 10000002]));
+    assert_eq!(c.reauth(), [SlotIx(0)]);
+    let fx = c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+    assert!(fx.iter().any(|e| matches!(e, Effect::VerifyPin { serial: 10000001, .. })), "{fx:?}");
+    c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) });
+    let fx = c.advance(Intent::Touch);
+    assert!(fx.iter().any(|e| matches!(e, Effect::SignRekey { id, .. } if id == "alice")), "{fx:?}");
 }
 
 #[test]

@@ -26,12 +26,14 @@ pub struct Outside {
     /// The account root belongs to (`aws.account_id`).
     pub account: Option<String>,
     pub heartbeat_s: u64,
+    /// PIV attestation roots trusted beside Yubico's (`[rehearsal]`): recorded in `session.opened`.
+    pub rehearsal_roots: Vec<String>,
 }
 
 impl Outside {
     /// Notices to a local outbox, no AWS.
     pub fn outbox(dir: PathBuf) -> Self {
-        Self { broadcaster: Box::new(crate::notice::Outbox { dir }), aws: None, account: None, heartbeat_s: 0 }
+        Self { broadcaster: Box::new(crate::notice::Outbox { dir }), aws: None, account: None, heartbeat_s: 0, rehearsal_roots: vec![] }
     }
 }
 
@@ -310,7 +312,13 @@ impl Runner {
             }
             Effect::VerifyPin { serial, pin } => {
                 let result = match self.token(serial) {
-                    Some(t) => t.verify_pin(&pin),
+                    // The last try is never spent, whichever screen asks (check-in, a key that
+                    // came back, a newcomer): the count is read from the card first.
+                    Some(t) => match t.pin_retries() {
+                        Ok(0) => Err(crate::token::TokenError::PinBlocked),
+                        Ok(1) => Err(crate::token::TokenError::LastTry),
+                        _ => t.verify_pin(&pin),
+                    },
                     None => Err(crate::token::TokenError::Removed(serial)),
                 };
                 vec![Intent::PinChecked { serial, result }]
@@ -579,6 +587,17 @@ impl Runner {
         }
         crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
         let serials: Vec<(String, u32)> = new.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
+        // Only keys in their readers now can open their layers: with two USB ports a newcomer's
+        // key is out again by now, and the pairs it belongs to are checked by their files' hashes
+        // and the quorum's signatures only.
+        let present: Vec<String> = match self.keys {
+            KeySource::Fixed => present.to_vec(),
+            KeySource::Piv { .. } => {
+                let here: Vec<u32> = self.scan().unwrap_or_default().into_iter().map(|(s, _)| s).collect();
+                present.iter().filter(|id| serials.iter().any(|(i, s)| i == *id && here.contains(s))).cloned().collect()
+            }
+        };
+        let present = present.as_slice();
         let mut tokens = std::mem::take(&mut self.tokens);
         let ns = if rehearse { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
         let checked = crate::rekey::check_staged(&paths, &new, text.as_bytes(), present, ns, &mut |id, ct| {
@@ -723,14 +742,28 @@ pub fn start(
         quorum: roster.quorum,
         aws: outside.aws.is_some(),
         heartbeat_s: outside.heartbeat_s,
+        rehearsal_roots: outside.rehearsal_roots.clone(),
     };
     let c = Ceremony::new(info, crate::ceremony::people(&roster));
     let runner = Runner::new(sessions_dir.join(&session_id), clock, tokens, roster, roster_sigs, sealed, outside);
     (c, runner)
 }
 
+/// A key presented again after its custodian checked in with it: what the ceremony is told, with
+/// the card left alone. Opening a YubiKey or reading its PIN tries selects the PIV application,
+/// which ends the PIN session its custodian opened at check-in (the runbook would then not open
+/// on it, nor would it sign); the ceremony refuses the key anyway.
+pub fn already_checked_in(c: &Ceremony, serial: u32) -> Option<Intent> {
+    let k = c.checked().iter().find(|k| k.serial == serial)?;
+    Some(Intent::KeySeen { serial, model: k.model.clone(), demo: c.info().demo, retries: Ok(0), nonce: String::new() })
+}
+
 /// A custodian presents the key `serial`: its attestation (hardware keys) then the key itself.
 pub fn present(c: &mut Ceremony, r: &mut Runner, serial: u32) {
+    if let Some(i) = already_checked_in(c, serial) {
+        drive(c, r, i);
+        return;
+    }
     if let Some(i) = r.attest(serial) {
         drive(c, r, i);
     }
@@ -874,6 +907,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         });
     }
     let (mut announced, mut closed, mut released, mut closed_normally) = (false, false, false, false);
+    let mut anyone_checked_in = false;
     // Each runbook step's last state (ticked, or ticked and then unticked).
     let mut steps = std::collections::BTreeMap::new();
     for l in &lines {
@@ -886,6 +920,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             }
             kind::SessionClosed => (closed, closed_normally) = (true, true),
             kind::SessionAborted => closed = true,
+            kind::CustodianVerified => anyone_checked_in = true,
             kind::NoticeSent | kind::NoticeAcknowledged => {
                 match serde_json::from_slice::<Entry>(l) {
                     Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
@@ -904,6 +939,14 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     // verify count (junk .sig files beside an unsigned session must not hide it from recovery).
     if closed && signed_by_quorum(dir, &bytes, &roster_sha256) {
         return Err(RecoverError::NotInterrupted { dir: d, kind: "the closing entry and a quorum's signatures".into() });
+    }
+    // Aborted before anyone checked in: root was never announced nor opened, and nobody could
+    // sign. There is nothing to recover and no "root released" to send.
+    if closed && !closed_normally && !anyone_checked_in && !announced {
+        return Err(RecoverError::NotInterrupted {
+            dir: d,
+            kind: "an abort before anyone checked in (root was never announced or opened; nobody can sign it, nothing to recover)".into(),
+        });
     }
     let last = line(lines[lines.len() - 1]);
     let body_end: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
@@ -976,6 +1019,7 @@ pub fn resume(
         quorum: roster.quorum,
         aws: outside.aws.is_some(),
         heartbeat_s: 0,
+        rehearsal_roots: outside.rehearsal_roots.clone(),
     };
     let mut c = Ceremony::new(info, crate::ceremony::people(&roster));
     c.recover_from(i.recovery.clone());

@@ -31,6 +31,11 @@ pub enum TokenError {
     PinBlocked,
     #[error("the PIN has not been verified on this key yet")]
     PinRequired,
+    /// One PIN try is left: it is never spent by the tool (one more wrong PIN blocks the key).
+    #[error(
+        "only 1 PIN try is left, and it is not spent here: unblock the PIN with the PUK first (`ykman piv access unblock-pin`), or let another custodian step in"
+    )]
+    LastTry,
     #[error("the key (serial {0}) was removed: insert it again to continue")]
     Removed(u32),
     #[error("no touch within the time limit: touch the key when it blinks, then try again")]

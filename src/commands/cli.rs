@@ -48,7 +48,10 @@ pub enum Command {
     /// Close an interrupted session: a quorum checks in again, the same journal goes on with
     /// `session.recovered`, "root released" goes out if root had been announced, and they co-sign.
     Recover(RecoverArgs),
-    /// Check a session bundle: hash chain, check-in signatures, co-signatures.
+    /// Check a session bundle: hash chain, check-in signatures, co-signatures. Exit status: 0
+    /// valid, 1 invalid or tampered, 2 usage or I/O error, 3 incomplete (interrupted or not yet
+    /// signed), 4 every check passed but the roster is not pinned (untrusted: set [trust]
+    /// roster_sha256, or pass --roster).
     Verify(VerifyArgs),
     /// Root-account posture checks and root use outside any signed session.
     Audit(AuditArgs),
@@ -147,9 +150,11 @@ pub struct EnrollArgs {
 pub enum RosterCmd {
     /// Print the custodians, their keys and whether the roster is trusted.
     Show { roster: Option<PathBuf> },
-    /// Check the roster's chain of trust from the pin ([trust] roster_sha256); exit 0 only when
-    /// trusted. Says which rule trusted it or exactly which signature is missing, and prints the
-    /// fingerprint to pin.
+    /// Check the roster's signatures and its chain of trust from the pin ([trust] roster_sha256):
+    /// exit 0 when a quorum signed it and it chains to the pin or, with no pin configured yet,
+    /// when a quorum of its own custodians signed it (then it says NOT TRUSTED YET and prints the
+    /// exact line that pins it: the ceremony refuses an unpinned roster); exit 1 otherwise. Says
+    /// which rule trusted it or exactly which signature is missing.
     Check { roster: Option<PathBuf> },
     /// Change the custodians in a rekey ceremony (TUI): a quorum checks in on their YubiKeys,
     /// newcomers prove theirs, everyone present signs version N+1, the runbook is sealed again for
@@ -158,17 +163,30 @@ pub enum RosterCmd {
     /// Finish or undo a rekey that was interrupted (every command does this first): afterwards the
     /// roster and the sealed runbook are both the old version or both the new one.
     Settle,
-    /// Sign the roster as custodian ID with an OpenSSH private key file (writes ROSTER.<id>.sig,
-    /// and keeps history/ beside the roster up to date for later rotations). Custodians of the
-    /// previous version sign a rotation too.
+    /// Sign the roster as custodian ID on their YubiKey (slot 9c: PIN, then touch), or with an
+    /// OpenSSH private key file (`--key`). Writes ROSTER.<id>.sig and keeps history/ beside the
+    /// roster up to date for later rotations. Custodians of the previous version sign a rotation too.
     Sign {
         roster: PathBuf,
         #[arg(long)]
         id: String,
-        /// OpenSSH private key (ecdsa-sha2-nistp256) whose public half is the custodian's signing_key.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        #[command(flatten)]
+        with: SignWith,
     },
+}
+
+/// What signs: the custodian's YubiKey (the default: the only one inserted, or `--serial`), or a
+/// software key file.
+#[derive(Debug, Args, Clone)]
+pub struct SignWith {
+    /// Sign on the YubiKey with this serial (slot 9c; the PIN is asked, then touch). Default: the
+    /// only YubiKey inserted.
+    #[arg(long, value_name = "N", conflicts_with = "key")]
+    pub serial: Option<u32>,
+    /// Sign with an OpenSSH private key file (ecdsa-sha2-nistp256) whose public half is the
+    /// custodian's signing_key, instead of a YubiKey.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -195,16 +213,20 @@ pub enum RunbookCmd {
     Check {
         /// The sealed runbook directory (default: paths.runbook).
         dir: Option<PathBuf>,
+        /// The roster to check it against (default: paths.roster; with a pin configured it must
+        /// chain to the pin).
+        #[arg(long, value_name = "FILE")]
+        roster: Option<PathBuf>,
     },
-    /// Sign a sealed runbook's MANIFEST.toml as custodian ID (writes MANIFEST.toml.<id>.sig).
+    /// Sign a sealed runbook's MANIFEST.toml as custodian ID on their YubiKey (slot 9c: PIN, then
+    /// touch), or with an OpenSSH private key file (`--key`). Writes MANIFEST.toml.<id>.sig.
     Sign {
         /// The sealed runbook directory.
         dir: PathBuf,
         #[arg(long)]
         id: String,
-        /// OpenSSH private key (ecdsa-sha2-nistp256) whose public half is the custodian's signing_key.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        #[command(flatten)]
+        with: SignWith,
         /// The roster naming ID's key (default: paths.roster).
         #[arg(long, value_name = "FILE")]
         roster: Option<PathBuf>,

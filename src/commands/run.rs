@@ -64,7 +64,23 @@ impl Env {
                 Err(e) => Box::new(Unavailable { channel: "sns".into(), why: e.to_string() }),
             },
         };
-        Outside { broadcaster, aws, account: c.aws.account_id.clone(), heartbeat_s: u64::from(c.notice.heartbeat_minutes) * 60 }
+        Outside {
+            broadcaster,
+            aws,
+            account: c.aws.account_id.clone(),
+            heartbeat_s: u64::from(c.notice.heartbeat_minutes) * 60,
+            rehearsal_roots: c.attestation_store().map(|s| s.extra_roots().to_vec()).unwrap_or_default(),
+        }
+    }
+
+    /// YubiKeys over PC/SC, attested against Yubico's CAs (and a rehearsal's extra roots, said
+    /// loudly on stderr).
+    pub fn piv_keys(&self) -> anyhow::Result<crate::session::KeySource> {
+        let trust = self.config.attestation_store().map_err(anyhow::Error::msg)?;
+        if let Some(w) = self.config.rehearsal_warning() {
+            errln!("{w}");
+        }
+        Ok(crate::session::KeySource::Piv { trust })
     }
 }
 
@@ -284,13 +300,16 @@ fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>
 
 /// The newcomers named by `--add` files (what `breakglass enroll` printed), their attestation
 /// files copied next to the roster (never over a different file).
-fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::roster::Custodian>> {
+/// Also returns the files it copied next to the roster (none that were there already), so that a
+/// rekey that does not commit can take them away again.
+fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<(Vec<crate::roster::Custodian>, Vec<PathBuf>)> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct AddFile {
         custodian: Vec<crate::roster::Custodian>,
     }
     let mut out = vec![];
+    let mut copied = vec![];
     for f in files {
         let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
         let add: AddFile = toml::from_str(&text).map_err(|e| {
@@ -328,14 +347,26 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<Vec<crate::
                         to.display(),
                         from.display()
                     ),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::fsread::write_atomic(&to, &bytes)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        crate::fsread::write_atomic(&to, &bytes)?;
+                        copied.push(to);
+                    }
                     Err(e) => bail!("cannot read {}: {e}", to.display()),
                 }
             }
             out.push(c);
         }
     }
-    Ok(out)
+    Ok((out, copied))
+}
+
+/// Runs its closure when dropped (the end of a command, whichever way it ends).
+struct Cleanup<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Cleanup<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }
 
 /// `roster rekey`: the rekey ceremony on YubiKeys, for the configured roster and runbook.
@@ -351,13 +382,27 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     sealed.check_signed(&trusted)?;
     let roster = trusted.roster().clone();
     let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let change = crate::rekey::Change { add: newcomers(&a.add, &dir)?, remove: a.remove, quorum: a.quorum };
+    let (add, copied) = newcomers(&a.add, &dir)?;
+    // Whatever ends the rekey without the new version in place (a refusal, an abort), the
+    // newcomers' attestation files copied next to the live roster go away again.
+    let new_sha = std::cell::Cell::new(None::<String>);
+    let live_roster = roster_path.clone();
+    let _cleanup = Cleanup(|| {
+        let live = Roster::load(&live_roster).ok().map(|r| r.sha256());
+        if new_sha.take().is_none_or(|n| live.as_deref() != Some(n.as_str())) {
+            for f in &copied {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    });
+    let change = crate::rekey::Change { add, remove: a.remove, quorum: a.quorum };
     let plan = crate::rekey::plan(&roster, &change).map_err(|e| anyhow::anyhow!("{e}"))?;
+    new_sha.set(Some(plan.new.sha256()));
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
-    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    runner.keys = env.piv_keys()?;
     ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
     runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     let start = crate::app::Start {
@@ -502,7 +547,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     }
     let plan = if roster.custodian(&a.id).is_some() {
         let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        let change = crate::rekey::Change { remove: vec![a.id.clone()], add: newcomers(&a.add, &dir)?, quorum: a.quorum };
+        let change = crate::rekey::Change { remove: vec![a.id.clone()], add: newcomers(&a.add, &dir)?.0, quorum: a.quorum };
         match crate::rekey::plan(&roster, &change) {
             Ok(p) => Some(p),
             Err(why) => {
@@ -527,7 +572,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
-    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    runner.keys = env.piv_keys()?;
     if let Some(plan) = plan {
         ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
         runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
@@ -659,9 +704,9 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
-    announce_roster(env, &trusted, outside.broadcaster.as_mut(), a.session.drill);
+    announce_roster(env, &trusted, outside.broadcaster.as_mut());
     let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
-    runner.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+    runner.keys = env.piv_keys()?;
     let mode = a.session.mode();
     let start = crate::app::Start {
         mode,
@@ -794,7 +839,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
         intact_so_far(&a.session_dir, &trusted)?;
         let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let (c, mut r) = crate::session::resume(&i, clock.clone(), roster, sigs, vec![], env.outside())?;
-        r.keys = crate::session::KeySource::Piv { trust: crate::attest::TrustStore::yubico() };
+        r.keys = env.piv_keys()?;
         (c, r)
     };
     if !a.auto {
@@ -919,13 +964,17 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     };
     let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
     let mut verified = vec![];
+    let mut rehearsals = vec![];
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
             // Cover only from a roster the organisation pinned (or one that chains to it): a
             // bundle checked against its own roster copy proves nothing about who signed it.
             let pinned = matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }));
-            if r.status == verify::Status::Valid && !r.demo && pinned {
+            // A rehearsal on virtual cards is never cover: its keys were not attested by Yubico.
+            if r.status == verify::Status::Valid && !r.rehearsal_roots.is_empty() {
+                rehearsals.push(r.session_id.clone());
+            } else if r.status == verify::Status::Valid && !r.demo && pinned {
                 verified.push((dir, r));
             }
         }
@@ -1016,6 +1065,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         archive,
     };
     let mut report = crate::audit::evaluate(&facts, &cx);
+    report.rehearsal_sessions = rehearsals;
     if a.organization {
         // Every member account's root user, through sts:AssumeRoot (the management account is
         // the one audited above).
@@ -1052,7 +1102,9 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
 /// The first time a roster version is used on this host, the team hears that the custodians
 /// changed: a "roster changed" notice naming the version, who is in it and its fingerprint.
 /// Remembered in `<data dir>/roster-seen` only once delivered, so a failure is retried next time.
-fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill: bool) {
+/// The notice is about the real roster, whatever the session that first uses it (a drill
+/// included): it is never marked DRILL, so nobody ignores a real change of custodians.
+fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster) {
     let r = t.roster();
     let seen_path = env.data_dir.join("roster-seen");
     let seen = std::fs::read_to_string(&seen_path).unwrap_or_default();
@@ -1063,7 +1115,7 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster, drill:
     let notice = crate::notice::Notice {
         session_id: format!("roster-v{}-{}", r.version, &r.sha256()[..12]),
         phase: crate::notice::Phase::RosterChanged,
-        mode: if drill { "drill" } else { "incident" }.into(),
+        mode: "incident".into(),
         demo: false,
         account: env.config.aws.account_id.clone(),
         custodians: r.custodians.iter().map(|c| format!("{} ({})", c.name, c.id)).collect(),
@@ -1113,7 +1165,7 @@ fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyho
     } else {
         emit(&verify::render_text(&report))?;
     }
-    let code = report.status.exit_code();
+    let code = report.exit_code();
     // The process ends right after: freeing a 100,000-entry timeline one string at a time would
     // only make the reviewer wait.
     std::mem::forget(report);
@@ -1146,7 +1198,7 @@ fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow
     }
     outln!("open by hand: age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md");
     outln!(
-        "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --roster {} --id ID --key KEY`. The ceremony refuses an unsigned runbook.",
+        "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --roster {} --id ID` with their YubiKey inserted (`--key KEY` for a software key). The ceremony refuses an unsigned runbook.",
         roster.quorum,
         out.join(crate::seal::MANIFEST).display(),
         out.display(),
@@ -1215,8 +1267,12 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             // The attestation certificates an entry names are checked, never just carried along.
             let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut attested_ok = true;
+            let store = env.config.attestation_store().map_err(anyhow::Error::msg)?;
+            if let Some(w) = env.config.rehearsal_warning() {
+                outln!("{w}");
+            }
             for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
-                match crate::attest::check_roster_entry(&dir, c, &crate::attest::TrustStore::yubico(), chrono::Utc::now()) {
+                match crate::attest::check_roster_entry(&dir, c, &store, chrono::Utc::now()) {
                     Ok(what) => outln!("attestation {}: {what}", c.id),
                     Err(e) => {
                         attested_ok = false;
@@ -1238,8 +1294,18 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                         outln!(
                             "The roster names attestation certificates that do not prove its keys: re-enrol the key, or remove the entry's `attestation`."
                         );
+                        return Ok(1);
                     }
-                    Ok(if attested_ok { 0 } else { 1 })
+                    if *t.rule() == trust::Rule::Unpinned {
+                        // Signed by a quorum of its own: what this command checks. Nothing anchors
+                        // it yet, and the ceremony refuses it until it is pinned: say how.
+                        outln!(
+                            "NOT TRUSTED YET: the ceremony refuses it until it is pinned: add `roster_sha256 = \"{}\"` under [trust] in {}",
+                            r.sha256(),
+                            env.config.describe()
+                        );
+                    }
+                    Ok(0)
                 }
                 Err(e) => {
                     outln!("{e}");
@@ -1277,7 +1343,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        RosterCmd::Sign { roster, id, key } => {
+        RosterCmd::Sign { roster, id, with } => {
             let r = Roster::load(&roster)?;
             let history = roster.parent().unwrap_or(Path::new(".")).join("history");
             // A rotation is signed by the previous version's custodians too (removed ones included).
@@ -1287,8 +1353,7 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                 .or_else(|| previous.as_ref().and_then(|p| p.key(&id)))
                 .with_context(|| format!("`{id}` is not a custodian in {} (nor in its previous version)", roster.display()))?
                 .clone();
-            let out = crate::sign::sign_file_with_key(&roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, &id, &key, &expected)
-                .map_err(anyhow::Error::msg)?;
+            let out = sign_with(&with, &roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, &id, &expected)?;
             outln!("wrote {}", out.display());
             // Keep this version and its signatures in history/, so the next rotation can chain to it.
             let h = history.join(format!("{}.toml", r.sha256()));
@@ -1315,9 +1380,29 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
     }
 }
 
+/// Signs `file` (whose bytes are `bytes`) as `id` with a software key file or on a YubiKey, and
+/// writes `<file>.<id>.sig`; returns its path.
+fn sign_with(
+    with: &crate::cli::SignWith,
+    file: &Path,
+    bytes: &[u8],
+    namespace: &str,
+    id: &str,
+    expected: &ssh_key::PublicKey,
+) -> anyhow::Result<PathBuf> {
+    if let Some(key) = &with.key {
+        return crate::sign::sign_file_with_key(file, bytes, namespace, id, key, expected).map_err(anyhow::Error::msg);
+    }
+    let serial = crate::card::which_serial(with.serial)?;
+    let pem = crate::card::sign(serial, id, expected, namespace, bytes, &mut crate::card::Prompter::new())?;
+    let out = crate::roster::sig_path(file, id);
+    crate::fsread::write_atomic(&out, pem.as_bytes())?;
+    Ok(out)
+}
+
 fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
     match cmd {
-        RunbookCmd::Check { dir } => {
+        RunbookCmd::Check { dir, roster } => {
             let dir = dir.or_else(|| env.config.runbook_path()).context("which sealed runbook? Pass the directory or set paths.runbook")?;
             let sealed = crate::seal::Sealed::read_dir(&dir)?;
             outln!(
@@ -1326,7 +1411,7 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
                 sealed.files.len(),
                 sealed.manifest.quorum
             );
-            let trusted = trust::resolve(&env.config, None, None)?;
+            let trusted = trust::resolve(&env.config, roster.as_deref(), None)?;
             match sealed.check_signed(&trusted) {
                 Ok(()) => {
                     outln!("signed by a quorum of {}: a ceremony accepts it", trusted.describe());
@@ -1338,7 +1423,7 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
                 }
             }
         }
-        RunbookCmd::Sign { dir, id, key, roster } => {
+        RunbookCmd::Sign { dir, id, with, roster } => {
             let sealed = crate::seal::Sealed::read_dir(&dir)?;
             let rp = roster.or_else(|| env.config.roster_path()).context("which roster? Pass --roster FILE or set paths.roster")?;
             let r = Roster::load(&rp)?;
@@ -1347,16 +1432,57 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
             }
             let expected = r.key(&id).with_context(|| format!("`{id}` is not a custodian in {}", rp.display()))?.clone();
             let m = dir.join(crate::seal::MANIFEST);
-            let out = crate::sign::sign_file_with_key(&m, &sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &id, &key, &expected)
-                .map_err(anyhow::Error::msg)?;
+            let out = sign_with(&with, &m, &sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &id, &expected)?;
             outln!("wrote {}", out.display());
             Ok(0)
         }
     }
 }
 
+/// One inserted key, checked as check-in will: its slot 9c (and 82) attestation chains to the
+/// trust store, and proves the roster's keys for the custodian whose serial it is.
+fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::attest::TrustStore) -> (bool, String) {
+    use crate::token::piv::{AGE_SLOT, PivToken, SIGN_SLOT};
+    let mut t = match PivToken::open(serial) {
+        Ok(t) => t,
+        Err(e) => return (false, format!("serial {serial}: {e}")),
+    };
+    let now = chrono::Utc::now();
+    let (att, f9) = match t.attestation(SIGN_SLOT) {
+        Ok(a) => a,
+        Err(e) => return (false, format!("serial {serial}: slot 9c cannot be attested ({e}): enrol the key with `breakglass enroll`")),
+    };
+    let a = match crate::attest::verify_chain(&att, &f9, store, now) {
+        Ok(a) => a,
+        Err(e) => return (false, format!("serial {serial}: check-in would refuse this key: {e}")),
+    };
+    let root = a.chain.last().cloned().unwrap_or_default();
+    let Some(c) = roster.and_then(|r| r.custodians.iter().find(|c| c.yubikey_serial == serial)) else {
+        return (true, format!("serial {serial}: attested by {root}; not on the roster"));
+    };
+    let req = match crate::attest::Requirement::signing(&c.id, serial, &c.signing_key) {
+        Ok(r) => r,
+        Err(e) => return (false, format!("serial {serial} ({}): {e}", c.id)),
+    };
+    if let Err(e) = crate::attest::check(&a, &req) {
+        return (false, format!("serial {serial} ({}): check-in would refuse it: {e}", c.id));
+    }
+    if c.age_recipient.starts_with("age1yubikey1") {
+        let runbook = t.attestation(AGE_SLOT).map_err(|e| e.to_string()).and_then(|(att, f9)| {
+            let a = crate::attest::verify_chain(&att, &f9, store, now).map_err(|e| e.to_string())?;
+            let req = crate::attest::Requirement::runbook(&c.id, serial, &c.age_recipient).map_err(|e| e.to_string())?;
+            crate::attest::check(&a, &req).map_err(|e| e.to_string())
+        });
+        if let Err(e) = runbook {
+            return (false, format!("serial {serial} ({}): slot 82 does not hold the roster's runbook key: {e}", c.id));
+        }
+    }
+    (true, format!("serial {serial} ({}): attested by {root}; slot 9c is {}'s signing key", c.id, c.id))
+}
+
 fn doctor(env: &Env) -> anyhow::Result<i32> {
     let mut bad = 0;
+    let mut roster_for_keys: Option<Roster> = None;
     let mut line = |ok: Option<bool>, what: &str, detail: String| {
         let mark = match ok {
             Some(true) => "ok  ",
@@ -1368,7 +1494,13 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         };
         outln!("{mark} {what:<18} {detail}");
     };
-    line(Some(true), "config", env.config.source.as_ref().map_or("none (defaults)".into(), |p| p.display().to_string()));
+    match &env.config.source {
+        Some(p) => line(Some(true), "config", p.display().to_string()),
+        None => line(None, "config", format!("none: {} (defaults in use)", env.config.describe())),
+    }
+    if let Some(w) = env.config.rehearsal_warning() {
+        line(None, "REHEARSAL", w);
+    }
     match std::fs::create_dir_all(&env.data_dir) {
         Ok(()) => line(Some(true), "data dir", env.data_dir.display().to_string()),
         Err(e) => line(Some(false), "data dir", format!("{}: {e}", env.data_dir.display())),
@@ -1378,6 +1510,22 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         Some(_) => match trust::resolve(&env.config, None, None) {
             Ok(t) => {
                 line(if t.warning().is_some() { None } else { Some(true) }, "roster", t.describe());
+                let r = t.roster();
+                if r.custodians.len() <= r.quorum {
+                    line(
+                        None,
+                        "quorum",
+                        format!(
+                            "{}-of-{}: every custodian is needed for every ceremony; one lost key or one absent person locks root out \
+                             (and `audit` FAILs breakglass_roster_healthy). Add a spare custodian: `breakglass roster rekey --add FILE`",
+                            r.quorum,
+                            r.custodians.len()
+                        ),
+                    );
+                } else {
+                    line(Some(true), "quorum", format!("{}-of-{}: a spare pair can step in", r.quorum, r.custodians.len()));
+                }
+                roster_for_keys = Some(r.clone());
                 if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
                     line(Some(false), "roster version", why);
                 } else if t.roster().version > 1 && env.config.trust.min_version.is_none_or(|m| m < t.roster().version) {
@@ -1424,6 +1572,17 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             line(if keys.is_empty() { None } else { Some(true) }, "YubiKeys", if keys.is_empty() { "none inserted".into() } else { list });
             for o in others {
                 line(None, "other card", o);
+            }
+            // What check-in will check, now rather than during the incident: each key's
+            // attestation against the trust store, and that it proves the roster's keys.
+            match env.config.attestation_store() {
+                Err(e) => line(Some(false), "attestation", e),
+                Ok(store) => {
+                    for k in &keys {
+                        let (ok, what) = doctor_key(k.serial, roster_for_keys.as_ref(), &store);
+                        line(Some(ok), "key attestation", what);
+                    }
+                }
             }
         }
         Err(e) => line(None, "YubiKeys (PC/SC)", e.to_string()),

@@ -867,6 +867,8 @@ pub fn verify_issued_by(child: &[u8], issuer: &[u8]) -> Result<(), AttestError> 
 pub struct TrustStore {
     roots: Vec<Parsed>,
     intermediates: Vec<Parsed>,
+    /// The roots added beside Yubico's (a rehearsal on virtual cards): "CN (SHA-256 hex)".
+    extra: Vec<String>,
 }
 
 impl TrustStore {
@@ -874,7 +876,7 @@ impl TrustStore {
     /// building, nothing else. A certificate is loaded only if its SHA-256 matches the pinned
     /// fingerprint in [`YUBICO_CAS`] (the tests check that all of them load).
     pub fn yubico() -> Self {
-        let mut store = Self { roots: Vec::new(), intermediates: Vec::new() };
+        let mut store = Self { roots: Vec::new(), intermediates: Vec::new(), extra: Vec::new() };
         for ca in YUBICO_CAS {
             let Ok(parsed) = Parsed::parse(ca.pem.as_bytes(), ca.file) else { continue };
             if !hex::encode_upper(Sha256::digest(&parsed.der)).eq_ignore_ascii_case(ca.sha256) {
@@ -887,8 +889,16 @@ impl TrustStore {
 
     /// Add a trust anchor (PEM or DER), e.g. the test rig's CA. The shipped default never does.
     pub fn with_extra_root(mut self, cert: &[u8]) -> Result<Self, AttestError> {
-        self.roots.push(Parsed::parse(cert, "the extra trusted root certificate")?);
+        let parsed = Parsed::parse(cert, "the extra trusted root certificate")?;
+        self.extra.push(format!("{} (SHA-256 {})", parsed.cn(), hex::encode(Sha256::digest(&parsed.der))));
+        self.roots.push(parsed);
         Ok(self)
+    }
+
+    /// The roots trusted beside Yubico's, as "CN (SHA-256 hex)": a session whose keys were
+    /// checked against such a store is a rehearsal, never evidence of the real setup.
+    pub fn extra_roots(&self) -> &[String] {
+        &self.extra
     }
 
     /// Add an intermediate (PEM or DER) that may be used to build a path to a trusted root; it is
@@ -1176,6 +1186,23 @@ impl Requirement {
             touch_policy: Self::SIGNING_TOUCH_POLICY,
         })
     }
+
+    /// What breakglass requires of a custodian's runbook slot (82), from the roster's
+    /// `age_recipient` (an `age1yubikey1...` recipient; a plain age recipient has no slot to attest).
+    pub fn runbook(custodian: &str, serial: u32, age_recipient: &str) -> Result<Self, AttestError> {
+        let r = crate::pivage::Recipient::parse(age_recipient.trim()).map_err(|e| AttestError::RosterKey {
+            reason: format!("the age_recipient is not a YubiKey recipient (age1yubikey1...), so slot 82 has nothing to attest: {e}"),
+        })?;
+        let pk = r.public().ok_or_else(|| AttestError::RosterKey { reason: "the age_recipient is not a valid P-256 point".into() })?;
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        Ok(Self {
+            custodian: custodian.to_string(),
+            serial,
+            public_key_sec1: pk.to_encoded_point(false).as_bytes().to_vec(),
+            pin_policy: Self::SIGNING_PIN_POLICY,
+            touch_policy: Self::SIGNING_TOUCH_POLICY,
+        })
+    }
 }
 
 /// The SEC1 (uncompressed) point of an OpenSSH `ecdsa-sha2-nistp256 AAAA... [comment]` line.
@@ -1217,22 +1244,39 @@ pub fn check_roster_entry(
     store: &TrustStore,
     now: DateTime<Utc>,
 ) -> Result<String, String> {
-    let [slot, f9, ..] = c.attestation.as_slice() else {
-        return Err(format!("`attestation` lists {} file(s): give the 9c slot certificate, then the f9 certificate", c.attestation.len()));
+    // As `breakglass enroll` prints it: [9c, 82, f9]; or the older [9c, f9] (no runbook slot).
+    let (slot, runbook, f9) = match c.attestation.as_slice() {
+        [slot, f9] => (slot, None, f9),
+        [slot, runbook, f9] => (slot, Some(runbook), f9),
+        other => {
+            return Err(format!(
+                "`attestation` lists {} file(s): give the 9c slot certificate, the 82 slot certificate and the f9 certificate, \
+                 as `breakglass enroll` printed them",
+                other.len()
+            ));
+        }
     };
     let read = |name: &String| {
         let p = roster_dir.join(name);
         crate::fsread::read_regular(&p, 64 * 1024).map_err(|e| format!("{}: {e}", p.display()))
     };
-    let att = verify_chain(&read(slot)?, &read(f9)?, store, now).map_err(|e| e.to_string())?;
+    let f9 = read(f9)?;
+    let att = verify_chain(&read(slot)?, &f9, store, now).map_err(|e| e.to_string())?;
     let req = Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
     check(&att, &req).map_err(|e| e.to_string())?;
-    Ok(format!(
-        "attested by {} (firmware {}, serial {})",
+    let mut what = format!(
+        "attested by {} (firmware {}, serial {}): slot 9c",
         att.chain.last().cloned().unwrap_or_default(),
         att.firmware_string(),
         c.yubikey_serial
-    ))
+    );
+    if let Some(runbook) = runbook {
+        let att = verify_chain(&read(runbook)?, &f9, store, now).map_err(|e| e.to_string())?;
+        let req = Requirement::runbook(&c.id, c.yubikey_serial, &c.age_recipient).map_err(|e| e.to_string())?;
+        check(&att, &req).map_err(|e| e.to_string())?;
+        what.push_str(" and slot 82 (the runbook key)");
+    }
+    Ok(what)
 }
 
 /// Compare a verified attestation with the roster: the same key, the same serial, and policies

@@ -58,6 +58,10 @@ pub struct Report {
     /// `--organization`: how many member accounts there were and how many were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<OrgSummary>,
+    /// Valid sessions not taken as cover because they were rehearsals on virtual cards (their
+    /// keys attested by `[rehearsal] attestation_roots`, not by Yubico).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rehearsal_sessions: Vec<String>,
 }
 
 /// How much of the organization trail's log files was read, and how fast.
@@ -523,7 +527,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             steps_total: w.steps.1,
         })
         .collect();
-    Report { checks, root_activity: activity, sessions, trail: f.trail, organization: None }
+    Report { checks, root_activity: activity, sessions, trail: f.trail, organization: None, rehearsal_sessions: vec![] }
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
@@ -655,6 +659,13 @@ pub fn render_text(r: &Report) -> String {
     // sessions' ids come from outside: each stays on its own line.
     use crate::plain::one_line as l;
     let mut s = String::new();
+    if !r.rehearsal_sessions.is_empty() {
+        s.push_str(&format!(
+            "REHEARSAL: {} session(s) on virtual cards are not taken as cover: {}\n",
+            r.rehearsal_sessions.len(),
+            l(&r.rehearsal_sessions.join(", "))
+        ));
+    }
     let org = r.organization.is_some();
     for c in &r.checks {
         if org {
@@ -953,6 +964,7 @@ mod tests {
             sessions: vec![],
             trail: None,
             organization: None,
+            rehearsal_sessions: vec![],
         };
         assert_eq!(r.exit_code(), 2);
         let r = Report {
@@ -961,6 +973,7 @@ mod tests {
             sessions: vec![],
             trail: None,
             organization: None,
+            rehearsal_sessions: vec![],
         };
         assert_eq!(r.exit_code(), 1);
     }

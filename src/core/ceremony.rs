@@ -162,6 +162,8 @@ pub struct SessionInfo {
     pub aws: bool,
     /// Seconds between "root still in use" heartbeats (0: none).
     pub heartbeat_s: u64,
+    /// PIV attestation roots trusted beside Yubico's (a rehearsal on virtual cards).
+    pub rehearsal_roots: Vec<String>,
 }
 
 /// What the journal of an interrupted session says, read from the journal alone: how far it got,
@@ -609,6 +611,14 @@ impl Ceremony {
     }
 
     /// Check-in slots whose key came back and must enter the PIN again.
+    /// Whether checked-in keys may be out of their readers now without pausing: while a rekey's
+    /// newcomers prove their keys, what is proven is the newcomer's key, not the others'
+    /// presence, so two USB ports are enough (a key taken out comes back, with its PIN, before
+    /// its custodian signs the new version).
+    pub fn keys_may_be_away(&self) -> bool {
+        matches!(self.phase, Phase::Rekey(RekeyStage::Newcomer { .. }))
+    }
+
     pub fn reauth(&self) -> &[SlotIx] {
         &self.presence.reauth
     }
@@ -902,7 +912,12 @@ impl Ceremony {
                 self.keys_present(&[], Some(&why), fx);
                 return None;
             }
-            Intent::PinEntered(pin) if !self.presence.reauth.is_empty() && !self.presence.working && self.presence.removed.is_empty() => {
+            Intent::PinEntered(pin)
+                if !self.presence.reauth.is_empty()
+                    && !self.presence.working
+                    && self.presence.removed.is_empty()
+                    && !self.keys_may_be_away() =>
+            {
                 let who = self.presence.reauth[0];
                 self.presence.working = true;
                 fx.push(Effect::VerifyPin { serial: self.checked[who].serial, pin });
@@ -939,6 +954,7 @@ impl Ceremony {
                 return None;
             }
             _ if (!self.presence.removed.is_empty() || !self.presence.reauth.is_empty())
+                && !self.keys_may_be_away()
                 && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort | Intent::Signal(_)) =>
             {
                 // Paused: a checked-in key is missing or locked. Results of work already under

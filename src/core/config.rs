@@ -26,6 +26,10 @@ pub struct Config {
     pub archive: Option<ArchiveCfg>,
     #[serde(default)]
     pub offboard: OffboardCfg,
+    /// `[rehearsal]`: never in production. Extra PIV attestation roots, to rehearse the real path
+    /// on virtual cards; every session opened under it is marked, never cover, never a drill.
+    #[serde(default)]
+    pub rehearsal: RehearsalCfg,
     /// The file it came from (not a key in the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -65,6 +69,16 @@ impl Default for NoticeCfg {
 
 fn default_heartbeat() -> u32 {
     15
+}
+
+/// `[rehearsal]`: what a rehearsal on virtual cards adds to the trust in keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RehearsalCfg {
+    /// PEM or DER root certificates trusted for PIV attestation beside Yubico's (relative to
+    /// the config file).
+    #[serde(default)]
+    pub attestation_roots: Vec<PathBuf>,
 }
 
 /// `[offboard]`: the accounts whose IAM users `breakglass offboard` strips.
@@ -294,6 +308,32 @@ impl Config {
         }
     }
 
+    /// The attestation trust store: Yubico's CAs, plus `[rehearsal] attestation_roots` (each
+    /// file read and parsed here, so a wrong path is an error before anything starts).
+    pub fn attestation_store(&self) -> Result<crate::attest::TrustStore, String> {
+        let mut store = crate::attest::TrustStore::yubico();
+        for p in &self.rehearsal.attestation_roots {
+            let path = self.resolve(p);
+            let bytes = crate::fsread::read_regular(&path, 64 * 1024)
+                .map_err(|e| format!("[rehearsal] attestation_roots in {}: {}: {e}", self.describe(), path.display()))?;
+            store = store
+                .with_extra_root(&bytes)
+                .map_err(|e| format!("[rehearsal] attestation_roots in {}: {}: {e}", self.describe(), path.display()))?;
+        }
+        Ok(store)
+    }
+
+    /// Words that say a rehearsal's extra roots are in force (None when there are none).
+    pub fn rehearsal_warning(&self) -> Option<String> {
+        (!self.rehearsal.attestation_roots.is_empty()).then(|| {
+            format!(
+                "REHEARSAL: {} trusts extra PIV attestation roots ([rehearsal] attestation_roots). Sessions opened under it are \
+                 marked REHEARSAL, are never audit cover and never count as drills. Remove [rehearsal] before real use.",
+                self.describe()
+            )
+        })
+    }
+
     pub fn roster_path(&self) -> Option<PathBuf> {
         self.paths.roster.as_deref().map(|p| self.resolve(p))
     }
@@ -315,6 +355,27 @@ mod tests {
         let e = Config::load(&p, true).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
         assert!(e.contains("acount_id"), "{e}");
+    }
+
+    /// `[rehearsal] attestation_roots`: each root is read relative to the config, named in the
+    /// store by its fingerprint (what sessions record), and a wrong path is an error at once.
+    #[test]
+    fn rehearsal_roots_are_read_named_and_said() {
+        let d = tempfile::tempdir().unwrap();
+        let yubico = include_str!("../../assets/yubico/piv-root-ca-263751.pem");
+        std::fs::write(d.path().join("lab-ca.pem"), yubico).unwrap();
+        let cfg = d.path().join("breakglass.toml");
+        std::fs::write(&cfg, "[rehearsal]\nattestation_roots = [\"lab-ca.pem\"]\n").unwrap();
+        let c = Config::load(&cfg, true).unwrap();
+        let store = c.attestation_store().unwrap();
+        assert_eq!(store.extra_roots().len(), 1);
+        assert!(store.extra_roots()[0].contains("SHA-256 "), "{:?}", store.extra_roots());
+        assert!(c.rehearsal_warning().is_some_and(|w| w.contains("REHEARSAL")));
+        assert!(Config::default().rehearsal_warning().is_none());
+        assert!(Config::default().attestation_store().unwrap().extra_roots().is_empty());
+        std::fs::write(&cfg, "[rehearsal]\nattestation_roots = [\"missing.pem\"]\n").unwrap();
+        let err = Config::load(&cfg, true).unwrap().attestation_store().unwrap_err();
+        assert!(err.contains("missing.pem"), "{err}");
     }
 
     #[test]

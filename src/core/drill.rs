@@ -14,9 +14,16 @@ use std::path::{Path, PathBuf};
 pub struct DrillRow {
     pub session_id: String,
     pub valid: bool,
-    /// Counts toward "last valid drill", participation and overdue: valid, and not a DEMO
-    /// session where a real roster is configured (DEMO keys prove nothing about custodians).
+    /// Counts toward "last valid drill", participation and overdue: valid, completed (not
+    /// aborted), checked against a pinned roster (or the DEMO one where no real roster is
+    /// configured), and not a rehearsal on virtual cards (see [`counts`]).
     pub counted: bool,
+    /// Why a valid drill is not counted (aborted, rehearsal, unpinned, DEMO), if it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<String>,
+    /// A rehearsal on virtual cards (`[rehearsal] attestation_roots`): never a drill of the real setup.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rehearsal: bool,
     pub status: Status,
     pub started: Option<String>,
     pub ended: Option<String>,
@@ -102,6 +109,23 @@ pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'
     (ttr, steps)
 }
 
+/// Whether a valid drill counts as a drill of the real setup, or why not.
+pub fn counts(r: &verify::Report, real_roster: bool) -> Result<(), String> {
+    if r.outcome.as_deref() == Some("aborted") {
+        return Err("aborted: an aborted drill is not a completed drill".into());
+    }
+    if !r.rehearsal_roots.is_empty() {
+        return Err("a rehearsal on virtual cards ([rehearsal] attestation_roots), not a drill of the real setup".into());
+    }
+    if r.demo && real_roster {
+        return Err("DEMO keys: they prove nothing about the real custodians".into());
+    }
+    if matches!(r.roster_rule, Some(crate::trust::Rule::Unpinned) | None) {
+        return Err("not pinned: checked against a roster nothing anchors ([trust] roster_sha256)".into());
+    }
+    Ok(())
+}
+
 fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
     let (ttr, step_times) = timing(r.started.as_deref(), r.timeline.iter().map(|e| (e.kind.as_ref(), e.ts.as_str())));
     let unsealed = r.timeline.iter().any(|e| e.kind == kind::RunbookUnsealed);
@@ -120,7 +144,9 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
             r.session_id.clone()
         },
         valid: r.status == Status::Valid,
-        counted: r.status == Status::Valid && !(r.demo && real_roster),
+        counted: r.status == Status::Valid && counts(&r, real_roster).is_ok(),
+        not_counted: if r.status == Status::Valid { counts(&r, real_roster).err() } else { None },
+        rehearsal: !r.rehearsal_roots.is_empty(),
         status: r.status,
         started: r.started.clone(),
         ended: r.ended.clone(),
@@ -294,6 +320,9 @@ pub fn render_text(rep: &DrillReport) -> String {
             if d.custodians.is_empty() { "-".into() } else { one_line(&d.custodians.join(", ")).into_owned() },
             if d.demo { "  (DEMO)" } else { "" }
         ));
+        if let Some(why) = &d.not_counted {
+            s.push_str(&format!("      not counted: {}\n", one_line(why)));
+        }
     }
     s.push('\n');
     s.push_str(&chart(rep, 72));

@@ -105,7 +105,7 @@ pub enum SealError {
     #[error("{id}'s key could not open its layer of {file}: {err}")]
     Layer { id: String, file: String, err: TokenError },
     #[error(
-        "the sealed runbook's MANIFEST.toml is signed by {} of the {need} custodians a quorum needs{}. Anyone can seal a runbook, so only a quorum's signatures make it the one to follow. Each custodian checks the runbook, then signs: `breakglass runbook sign DIR --id ID --key KEY` (or `ssh-keygen -Y sign -f KEY -n breakglass-runbook DIR/MANIFEST.toml`, renamed to MANIFEST.toml.<id>.sig){}",
+        "the sealed runbook's MANIFEST.toml is signed by {} of the {need} custodians a quorum needs{}. Anyone can seal a runbook, so only a quorum's signatures make it the one to follow. Each custodian checks the runbook, then signs: `breakglass runbook sign DIR --id ID` with their YubiKey inserted (`--key KEY` for a software key; or `ssh-keygen -Y sign -f KEY -n breakglass-runbook DIR/MANIFEST.toml`, renamed to MANIFEST.toml.<id>.sig){}",
         .signed.len(),
         if .signed.is_empty() { String::new() } else { format!(" ({})", .signed.join(", ")) },
         .bad.iter().map(|(id, why)| format!("\n  - `{id}`'s signature does not verify: {why}")).collect::<String>()

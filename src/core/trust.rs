@@ -217,8 +217,9 @@ fn unsigned_text(
         s.push_str(&format!("\n  Missing: a signature from {} (any {} more).", missing.join(" or "), need.saturating_sub(signed.len())));
     }
     s.push_str(
-        "\n  Next: each custodian signs the exact file: `breakglass roster sign ROSTER --id ID --key KEY`, or \
-         `ssh-keygen -Y sign -f KEY -n breakglass-roster ROSTER` and rename ROSTER.sig to ROSTER.<id>.sig.",
+        "\n  Next: each custodian signs the exact file: `breakglass roster sign ROSTER --id ID` with their YubiKey \
+         inserted (or `--key KEY` for a software key), or \
+         for a software key `ssh-keygen -Y sign -f KEY -n breakglass-roster ROSTER` and rename ROSTER.sig to ROSTER.<id>.sig.",
     );
     s
 }

@@ -92,6 +92,11 @@ pub struct Report {
     pub offboard: Option<OffboardRecord>,
     /// The runbook's number of steps, when it was opened to be followed (`runbook.unsealed`).
     pub runbook_steps: Option<usize>,
+    /// A rehearsal on virtual cards: the PIV attestation roots, beside Yubico's, that the session
+    /// opened under (`session.opened.rehearsal_roots`) or that a check-in's attestation ended at.
+    /// Such a session is never audit cover and never a drill of the real setup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rehearsal_roots: Vec<String>,
     pub timeline: Vec<Event>,
 }
 
@@ -438,6 +443,22 @@ fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String],
     }
 }
 
+/// Exit code of a bundle whose every check passed against a roster that nothing anchors (no
+/// `[trust] roster_sha256`, no `--roster` that chains to one): not evidence until a pin says who
+/// the custodians are, so a script that gates on exit 0 is never told "valid".
+pub const EXIT_UNPINNED: i32 = 4;
+
+impl Report {
+    /// The process exit code: 0 valid against a pinned (or the DEMO) roster, 1 invalid, 3
+    /// incomplete, [`EXIT_UNPINNED`] valid but against an unpinned roster.
+    pub fn exit_code(&self) -> i32 {
+        match (self.status, &self.roster_rule) {
+            (Status::Valid, Some(trust::Rule::Unpinned)) => EXIT_UNPINNED,
+            (s, _) => s.exit_code(),
+        }
+    }
+}
+
 /// The new roster version of a rekey, copied into its bundle.
 pub const ROSTER_NEXT: &str = "roster-next.toml";
 
@@ -528,12 +549,14 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         scenario: None,
         notices: vec![],
         roster_custodians: vec![],
+        rehearsal_roots: vec![],
         timeline: vec![],
     };
     let first = read.specials.first().filter(|s| s.index == 0);
     let first_mode = first.map(|s| s.mode.as_deref().unwrap_or("incident").to_string());
     let opened = first.and_then(|s| match &*s.entry {
-        Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, .. } => {
+        Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, rehearsal_roots, .. } => {
+            r.rehearsal_roots.clone_from(rehearsal_roots);
             Some((session_id.clone(), roster_sha256.clone(), scenario.clone(), custodians.clone()))
         }
         _ => None,
@@ -662,9 +685,17 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     }
     r.timeline = events;
     r.problems.extend(placement);
+    let yubico_roots = crate::attest::TrustStore::yubico().root_names();
     for Special { index: i, ts, entry, .. } in &specials {
         let (i, n) = (*i, i + 1);
         let (kind, ts) = (entry.kind(), ts.to_string());
+        // A key attested by a root that is not Yubico's marks a rehearsal, whatever session.opened says.
+        if let Entry::CustodianVerified { attestation: Some(a), .. } = &**entry
+            && !yubico_roots.contains(&a.root)
+            && !r.rehearsal_roots.iter().any(|x| x.starts_with(&a.root))
+        {
+            r.rehearsal_roots.push(a.root.clone());
+        }
         // The entries that carry a custodian's signature over a statement.
         let signed = match &**entry {
             Entry::CustodianVerified { custodian, challenge, sshsig, .. } => Some((CHECKIN_NAMESPACE, custodian, challenge, sshsig)),
@@ -1137,6 +1168,9 @@ fn statement_format(e: &Entry, msg: &str, session_id: &str) -> Result<(), String
 pub fn render_text(r: &Report) -> String {
     use crate::plain::one_line;
     let verdict = match r.status {
+        Status::Valid if r.exit_code() == EXIT_UNPINNED => {
+            "VALID SIGNATURES, UNTRUSTED ROSTER (not pinned: set [trust] roster_sha256 or pass --roster; exit 4)"
+        }
         Status::Valid => "VALID",
         Status::Invalid => "INVALID (tampered or forged)",
         Status::Incomplete => "INCOMPLETE (never finished or never signed)",
@@ -1194,6 +1228,12 @@ pub fn render_text(r: &Report) -> String {
             rec.at_entry,
             one_line(&rec.recovered_ts),
             rec.gap_s.map_or("an unknown time".to_string(), |g| format!("{g} s"))
+        ));
+    }
+    if !r.rehearsal_roots.is_empty() {
+        s.push_str(&format!(
+            "REHEARSAL: the keys were attested by roots beside Yubico's ({}); never audit cover, never a drill of the real setup\n",
+            one_line(&r.rehearsal_roots.join("; "))
         ));
     }
     for w in &r.warnings {

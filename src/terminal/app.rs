@@ -152,6 +152,35 @@ impl App {
         Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, presenting: false, stopped_by: None }
     }
 
+    /// The PIN field: digits, Backspace, Enter (and Esc when there is a screen to go back to).
+    fn on_pin(&mut self, k: KeyEvent, esc_goes_back: bool) -> Action {
+        match k.code {
+            // Only digits reach a PIN: a stray command key must never cost a PIN try.
+            KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
+                self.pin.push(ch);
+                self.v.pin_len = self.pin.len();
+                Action::None
+            }
+            KeyCode::Backspace => {
+                self.pin.pop();
+                self.v.pin_len = self.pin.len();
+                Action::None
+            }
+            KeyCode::Enter if !self.pin.is_empty() => {
+                let pin = SecretString::from(self.pin.as_str().to_string());
+                self.pin.clear();
+                self.v.pin_len = 0;
+                Action::Intent(Intent::PinEntered(pin))
+            }
+            KeyCode::Esc if esc_goes_back => {
+                self.pin.clear();
+                self.v.pin_len = 0;
+                Action::Intent(Intent::Back)
+            }
+            _ => Action::None,
+        }
+    }
+
     /// Maps a key press to an action, given where the ceremony stands.
     pub fn on_key(&mut self, k: KeyEvent) -> Action {
         if k.kind == KeyEventKind::Release {
@@ -195,6 +224,10 @@ impl App {
         if matches!(k.code, KeyCode::Char('?') | KeyCode::F(1)) {
             self.v.help = true;
             return Action::None;
+        }
+        // A key came back: whatever screen is behind, its custodian types the PIN again first.
+        if crate::ui::reauth_pending(&self.c).is_some() && !matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
+            return self.on_pin(k, false);
         }
         match &self.c.phase() {
             Phase::Setup => self.on_setup(k),
@@ -255,31 +288,7 @@ impl App {
                 _ => Action::None,
             },
             Phase::CheckIn(KeyStage::AwaitPin { .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitPin { .. }, .. }) => {
-                match k.code {
-                    // Only digits reach a PIN: a stray command key must never cost a PIN try.
-                    KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
-                        self.pin.push(ch);
-                        self.v.pin_len = self.pin.len();
-                        Action::None
-                    }
-                    KeyCode::Backspace => {
-                        self.pin.pop();
-                        self.v.pin_len = self.pin.len();
-                        Action::None
-                    }
-                    KeyCode::Enter if !self.pin.is_empty() => {
-                        let pin = SecretString::from(self.pin.as_str().to_string());
-                        self.pin.clear();
-                        self.v.pin_len = 0;
-                        Action::Intent(Intent::PinEntered(pin))
-                    }
-                    KeyCode::Esc => {
-                        self.pin.clear();
-                        self.v.pin_len = 0;
-                        Action::Intent(Intent::Back)
-                    }
-                    _ => Action::None,
-                }
+                self.on_pin(k, true)
             }
             Phase::CheckIn(KeyStage::AwaitTouch { .. }) => match k.code {
                 KeyCode::Enter => Action::Intent(Intent::Touch),
@@ -808,9 +817,19 @@ async fn event_loop(
                 };
                 match action {
                     Action::None => {}
-                    Action::Present(serial) => {
-                        let _ = jtx.send(Job::Present(serial));
-                    }
+                    Action::Present(serial) => match crate::session::already_checked_in(&app.c, serial) {
+                        // The ceremony refuses it; the card, whose PIN session is in use, is left alone.
+                        Some(i) => {
+                            let effects = app.apply(i);
+                            if !effects.is_empty() {
+                                gate.sent(&effects);
+                                let _ = jtx.send(Job::Effects(effects));
+                            }
+                        }
+                        None => {
+                            let _ = jtx.send(Job::Present(serial));
+                        }
+                    },
                     Action::Intent(i) => {
                         let effects = app.apply(i);
                         if !effects.is_empty() {

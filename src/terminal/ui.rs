@@ -224,10 +224,18 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
 
 /// The list a secret is revealed from: which step needs each one, and whether it is shown.
 fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
-    let h = (rb.secrets.len() as u16 + 5).min(area.height.saturating_sub(2));
+    let drill = c.mode() == Mode::Drill && !c.info().demo;
+    let h = (rb.secrets.len() as u16 + 5 + if drill { 2 } else { 0 }).min(area.height.saturating_sub(2));
     let r = popup(area, 72, h);
     f.render_widget(Clear, r);
     let mut text = vec![Line::from(format!("Reveal which secret? {} will see it; the journal records it.", c.everyone_cap()))];
+    if drill {
+        // A drill opens the real runbook: what it reveals is the real secret.
+        text.push(Line::from(Span::styled(
+            "DRILL: this shows the REAL secret, not a rehearsal copy. Reveal it only if the drill needs it; rotate it afterwards.",
+            t.bad(),
+        )));
+    }
     for i in 0..rb.secrets.len() {
         let shown = c.revealed().get(i).copied().unwrap_or(false);
         let mark = if i == cur { "▶ " } else { "  " };
@@ -381,12 +389,21 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
                     )));
                     lines.push(Line::from(""));
                     lines.push(Line::from("Your key signs the new roster: proof that the key the roster names is yours."));
+                    lines.push(Line::from(Span::styled(
+                        "Two USB ports? A checked-in key may come out meanwhile; it goes back in, with its PIN, to sign.",
+                        t.dim(),
+                    )));
                     if let Some(e) = &v.scan_error {
                         lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
                     }
                     for (i, key) in v.keys.iter().enumerate() {
                         let mark = if i == v.key_cursor { "▶ " } else { "  " };
-                        let who = if key.serial == p.serial { format!("{} (newcomer)", p.id) } else { "—".into() };
+                        let checked = c.checked().iter().find(|k| k.serial == key.serial).map(|k| c.person(k.custodian).id.clone());
+                        let who = match checked {
+                            _ if key.serial == p.serial => format!("{} (newcomer)", p.id),
+                            Some(id) => format!("{id}'s key (checked in)"),
+                            None => "not this newcomer's key".into(),
+                        };
                         lines.push(Line::from(Span::styled(
                             format!("{mark}serial {}  {who}", key.serial),
                             if i == v.key_cursor { t.accent() } else { Style::default() },
@@ -517,7 +534,42 @@ fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Th
     }
 }
 
+/// A checked-in key came back: its custodian types the PIN again here, on whatever screen the
+/// ceremony paused, typed like the check-in PIN (digits only, the last try never spent).
+pub fn reauth_pending(c: &Ceremony) -> Option<SlotIx> {
+    c.reauth().first().copied().filter(|_| c.removed().is_empty() && !c.keys_may_be_away())
+}
+
+fn render_reauth(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, slot: SlotIx) {
+    let Some(k) = c.checked().get(slot) else { return };
+    let p = c.person(k.custodian);
+    let mut lines = vec![
+        Line::from(Span::styled(format!("{}: your key is back. Enter your PIN again.", p.name), t.bold())),
+        Line::from(""),
+        Line::from(format!("Seen: serial {} ({}) ✔", k.serial, p.id)),
+        Line::from(vec![Span::raw("PIN: "), Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent())]),
+    ];
+    if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
+        lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from("The ceremony is paused until the key is unlocked; nothing is lost."));
+    if let Some(m) = message_line(c, t) {
+        lines.push(Line::from(""));
+        lines.push(m);
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::NONE)),
+        area.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }),
+    );
+}
+
 fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now: DateTime<Utc>) {
+    if let Some(slot) = reauth_pending(c)
+        && !matches!(c.phase(), Phase::Summary | Phase::Halted(_))
+    {
+        return render_reauth(f, c, v, t, area, slot);
+    }
     if matches!(c.phase(), Phase::Runbook) {
         return render_runbook(f, c, v, t, area);
     }
@@ -1079,6 +1131,13 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
         vec![("y", "leave unsigned"), ("n", "stay and sign")]
     } else if v.help {
         vec![("?", "close help")]
+    } else if reauth_pending(c).is_some() && !matches!(c.phase(), Phase::Summary | Phase::Halted(_)) {
+        let mut k = vec![("digits", "PIN")];
+        if v.pin_len > 0 {
+            k.push(("Enter", "confirm"));
+        }
+        k.push(("Ctrl-C", "abort"));
+        k
     } else {
         match &c.phase() {
             Phase::Setup => {
@@ -1152,6 +1211,18 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             }
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
             Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
+            Phase::Root(RootStage::Pick) => {
+                vec![("digits", "account"), ("←/→", "task"), ("Enter", "assume"), ("Esc", "runbook"), ("Ctrl-C", "abort")]
+            }
+            Phase::Root(RootStage::Ready) if c.root().as_ref().is_some_and(|r| r.task.needs_arg()) => {
+                vec![("type", "name"), ("Enter", "run"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
+            }
+            Phase::Root(RootStage::Ready) => vec![("1-9", "action"), ("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
+            Phase::Root(RootStage::Confirm { .. }) => {
+                vec![(slot_keys(c), "confirm on key"), ("c", "cancel"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
+            }
+            Phase::Root(RootStage::Expired) => vec![("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
+            Phase::Root(_) => vec![("Esc", "end root session"), ("Ctrl-C", "abort")],
             _ => vec![("Ctrl-C", "abort")],
         }
     }

@@ -78,6 +78,11 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
                               each custodian who checked in enters their PIN again."
             .into(),
         S::KeyBack { id } => format!("{id}'s key is back: {id}, enter your PIN again."),
+        S::KeyAwayWhileNewcomerSigns { id, serial } => format!(
+            "{id}'s key (serial {serial}) is out: fine while the newcomer proves their key. Put it back when the newcomer has signed; \
+             {id} then enters the PIN again and signs the new version."
+        ),
+        S::KeyBackLater { id } => format!("{id}'s key is back: {id} enters the PIN again once the newcomer has signed."),
         S::KeyBackUnlocked { id } => format!("{id}'s key is back and unlocked: the ceremony goes on."),
         S::ReauthFailed { id, error } => format!("{id}: {error}"),
         S::AcknowledgedGoingOn => {

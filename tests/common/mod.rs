@@ -48,6 +48,7 @@ pub fn info(demo: bool) -> SessionInfo {
         quorum: 2,
         aws: false,
         heartbeat_s: 0,
+        rehearsal_roots: vec![],
     }
 }
 

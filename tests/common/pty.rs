@@ -144,3 +144,44 @@ pub fn signal(child: &Child, sig: &str) {
     let ok = std::process::Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
     assert!(ok, "kill -{sig} {pid}");
 }
+
+/// Runs a command in a pseudo-terminal and answers its prompts in order: (text to wait for, reply).
+pub fn answer(cmd: portable_pty::CommandBuilder, answers: &[(&str, &str)]) -> (bool, String) {
+    use portable_pty::{PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    let pty = native_pty_system().openpty(PtySize { rows: 40, cols: 200, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let out = Arc::new(Mutex::new(String::new()));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let o2 = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            o2.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut w = pty.master.take_writer().unwrap();
+    let mut from = 0;
+    for (wait, reply) in answers {
+        let start = std::time::Instant::now();
+        loop {
+            let text = out.lock().unwrap().clone();
+            if let Some(i) = text[from..].find(wait) {
+                from += i + wait.len();
+                break;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(60), "`{wait}` never came; output:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        w.write_all(format!("{reply}\r").as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+    let ok = child.wait().unwrap().success();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let text = out.lock().unwrap().clone();
+    (ok, text)
+}

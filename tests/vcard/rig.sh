@@ -125,7 +125,7 @@ stop_card() {
             "$VCARD" wait-empty --port "$port" --timeout 5 >/dev/null || log "warning: pcscd still shows a card on port $port"
         fi
     fi
-    rm -f "$STATE/card-$serial.pid" "$STATE/card-$serial.port"
+    rm -f "$STATE/card-$serial.pid" "$STATE/card-$serial.port" "$STATE/card-$serial.out"
 }
 
 cmd_up() {
@@ -143,14 +143,22 @@ cmd_card() {
     [ -x "$VCARD" ] && [ -s "$STATE/ca.pem" ] || die "run rig.sh up first"
     listening "$port" || die "vpcd does not listen on port $port (pcscd not running? rig.sh up)"
     stop_card "$serial"
-    # One card per vpcd slot: a card already on this port is removed first.
+    # One card per vpcd slot: a card already on this port is removed first, unless it is
+    # unplugged (`rig.sh unplug`): it stays out, keeps its keys, and may come back once this
+    # one is unplugged in turn (three YubiKeys, two USB ports).
+    local kept=0
     for f in "$STATE"/card-*.port; do
         [ -e "$f" ] && [ "$(cat "$f")" = "$port" ] || continue
         other=${f##*/card-}
-        stop_card "${other%.port}"
+        other=${other%.port}
+        if [ -e "$STATE/card-$other.out" ]; then
+            kept=1
+            continue
+        fi
+        stop_card "$other"
     done
     # A card left on this port by another checkout's rig (same pcscd) would hold the slot.
-    if pkill -f -- "vcard --serial [0-9]+ --port $port( |\$)" 2>/dev/null; then
+    if [ "$kept" = 0 ] && pkill -f -- "vcard --serial [0-9]+ --port $port( |\$)" 2>/dev/null; then
         "$VCARD" wait-empty --port "$port" --timeout 10 >/dev/null 2>&1 || true
     fi
     t0=$(now_ms)
@@ -159,7 +167,7 @@ cmd_card() {
         >"$STATE/card-$serial.log" 2>&1 </dev/null &
     echo $! >"$STATE/card-$serial.pid"
     echo "$port" >"$STATE/card-$serial.port"
-    if ! "$VCARD" wait --serial "$serial" --timeout 10 >/dev/null; then
+    if ! "$VCARD" wait --serial "$serial" --port "$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")" --timeout 10 >/dev/null; then
         tail -n 20 "$STATE/card-$serial.log" >&2 || true
         die "card $serial did not show up in PC/SC"
     fi
@@ -185,6 +193,7 @@ cmd_unplug() {
     port=$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")
     t0=$(now_ms)
     kill -USR1 "$pid"
+    touch "$STATE/card-$serial.out"
     "$VCARD" wait-empty --port "$port" --timeout 5 >/dev/null || die "pcscd still shows a card on port $port after unplugging card $serial"
     log "card $serial unplugged from vpcd port $port after $(($(now_ms) - t0)) ms (state kept; rig.sh plug $serial)"
 }
@@ -197,7 +206,8 @@ cmd_plug() {
     pid=$(card_pid "$serial")
     t0=$(now_ms)
     kill -USR2 "$pid"
-    if ! "$VCARD" wait --serial "$serial" --timeout 10 >/dev/null; then
+    rm -f "$STATE/card-$serial.out"
+    if ! "$VCARD" wait --serial "$serial" --port "$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")" --timeout 10 >/dev/null; then
         tail -n 20 "$STATE/card-$serial.log" >&2 || true
         die "card $serial did not show up in PC/SC after plugging it back in"
     fi
@@ -243,7 +253,7 @@ cmd_pcscd_start() {
         serial=${f##*/card-}
         serial=${serial%.pid}
         alive "$(cat "$f")" "vcard --serial $serial " || continue
-        "$VCARD" wait --serial "$serial" --timeout 15 >/dev/null || die "card $serial did not come back after pcscd restarted"
+        "$VCARD" wait --serial "$serial" --port "$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")" --timeout 15 >/dev/null || die "card $serial did not come back after pcscd restarted"
         log "card $serial visible again"
     done
 }

@@ -242,6 +242,10 @@ impl Ceremony {
                 self.presence.removed.push(k.serial);
                 self.presence.reauth.retain(|w| *w != who);
                 match unreachable {
+                    None if self.keys_may_be_away() => {
+                        fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
+                        self.info_msg(Say::KeyAwayWhileNewcomerSigns { id: id.clone(), serial: k.serial });
+                    }
                     None => {
                         fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
                         self.refuse(Say::Paused { id: id.clone(), serial: k.serial });
@@ -261,7 +265,11 @@ impl Ceremony {
                 if !self.presence.reauth.contains(&who) {
                     self.presence.reauth.push(who);
                 }
-                self.info_msg(Say::KeyBack { id: id.clone() });
+                if self.keys_may_be_away() {
+                    self.info_msg(Say::KeyBackLater { id: id.clone() });
+                } else {
+                    self.info_msg(Say::KeyBack { id: id.clone() });
+                }
             }
         }
     }

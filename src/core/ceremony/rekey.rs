@@ -198,11 +198,26 @@ impl Ceremony {
         }
     }
 
+    /// The newcomers have signed: the custodians who checked in sign next, each on their own key,
+    /// so a key taken out meanwhile (two USB ports) must be back first, with its PIN.
+    fn newcomers_done(&mut self) -> Phase {
+        if let Some(serial) = self.presence.removed.first().copied()
+            && let Some(k) = self.checked.iter().find(|k| k.serial == serial)
+        {
+            let id = self.roster[k.custodian].id.clone();
+            self.refuse(Say::Paused { id, serial });
+        } else if let Some(who) = self.presence.reauth.first().copied() {
+            let id = self.roster[self.checked[who].custodian].id.clone();
+            self.info_msg(Say::KeyBack { id });
+        }
+        Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None })
+    }
+
     /// A newcomer proves their key: it is the one the new version names (serial, attestation),
     /// its PIN opens it, and it signs the new version (checked against the key the version names).
     pub(super) fn newcomer_step(&mut self, k: &Rekey, n: usize, key: NewKey, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         let Some(p) = k.added.get(n).cloned() else {
-            return Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None });
+            return self.newcomers_done();
         };
         let stay = |key| Phase::Rekey(RekeyStage::Newcomer { n, key });
         match (key, intent) {
@@ -314,11 +329,7 @@ impl Ceremony {
                         r.signed.push(id.clone());
                     }
                     self.info_msg(Say::NewcomerSigned { name: p.name.clone(), id: id.clone(), version: k.new_version });
-                    if n + 1 < k.added.len() {
-                        stay_next(n + 1)
-                    } else {
-                        Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None })
-                    }
+                    if n + 1 < k.added.len() { stay_next(n + 1) } else { self.newcomers_done() }
                 }
                 Err(e) => {
                     self.refuse(Say::NewcomerSignFailed { id: id.clone(), error: e.to_string() });

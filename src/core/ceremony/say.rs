@@ -105,6 +105,15 @@ pub enum Say {
     KeyBack {
         id: String,
     },
+    /// A checked-in key was taken out while a rekey's newcomer proves theirs (two USB ports).
+    KeyAwayWhileNewcomerSigns {
+        id: String,
+        serial: u32,
+    },
+    /// A key came back while a newcomer signs: its PIN is asked before its custodian signs.
+    KeyBackLater {
+        id: String,
+    },
     KeyBackUnlocked {
         id: String,
     },

@@ -82,6 +82,7 @@ impl Ceremony {
                         removed: k.removed.clone(),
                         quorum_after: k.new_quorum,
                     }),
+                    rehearsal_roots: self.info.rehearsal_roots.clone(),
                 }));
             }
             self.after_begin(fx)

@@ -125,6 +125,8 @@ entries! {
         custodians: Vec<String>,
         #[serde(default)] offboard: Option<OffboardOpened>,
         #[serde(default)] rekey: Option<RekeyOpened>,
+        /// A rehearsal: the PIV attestation roots trusted beside Yubico's ("CN (SHA-256 hex)").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")] rehearsal_roots: Vec<String>,
     },
     /// An interrupted session is taken up again: what the journal held and where it stopped.
     "session.recovered" => SessionRecovered {

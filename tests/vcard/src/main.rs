@@ -36,8 +36,9 @@ const USAGE: &str = "usage:
         [--attest-ca-key FILE --attest-ca-cert FILE | --write-ca-cert FILE] [--f9-key FILE]
       serve a card until killed (no --attest-ca-*: make a test CA now, cert to --write-ca-cert);
       SIGUSR1 pulls the card out of the reader, SIGUSR2 puts the same card back
-  vcard wait --serial N [--timeout SECONDS]
-      exit 0 once PC/SC shows a card with that serial (default timeout 10 s)
+  vcard wait --serial N [--port 35963] [--timeout SECONDS]
+      exit 0 once PC/SC shows a card with that serial (default timeout 10 s); with --port, only
+      that vpcd slot is looked into (reading a serial SELECTs the card, ending its PIN session)
   vcard wait-empty [--port 35963] [--timeout SECONDS]
       exit 0 once pcscd has noticed that the vpcd slot for that port holds no card
   vcard make-ca --ca-key FILE --ca-cert FILE [--f9-key FILE]
@@ -85,7 +86,7 @@ fn parse_args() -> Result<Args, String> {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match (&args.mode, flag.as_str()) {
             (Mode::Serve | Mode::Wait, "--serial") => args.serial = Some(value.parse().map_err(|e| bad(&e))?),
-            (Mode::Serve | Mode::WaitEmpty, "--port") => args.port = Some(value.parse().map_err(|e| bad(&e))?),
+            (Mode::Serve | Mode::Wait | Mode::WaitEmpty, "--port") => args.port = Some(value.parse().map_err(|e| bad(&e))?),
             (Mode::Serve, "--host") => args.host = Some(value),
             (Mode::Serve, "--attest-ca-key") | (Mode::MakeCa, "--ca-key") => args.ca_key = Some(value.into()),
             (Mode::Serve, "--attest-ca-cert") | (Mode::MakeCa, "--ca-cert") => args.ca_cert = Some(value.into()),
@@ -140,7 +141,7 @@ fn main() -> ExitCode {
     }
     let serial = args.serial.expect("checked");
     if args.mode == Mode::Wait {
-        return wait_visible(serial, Duration::from_secs_f64(args.timeout.unwrap_or(10.0)));
+        return wait_visible(serial, args.port, Duration::from_secs_f64(args.timeout.unwrap_or(10.0)));
     }
 
     // First thing in serve mode: SIGUSR1's default action would kill the card.
@@ -357,11 +358,14 @@ fn wait_empty(port: u16, timeout: Duration) -> ExitCode {
 }
 
 /// Polls PC/SC until a reader holds a PIV card answering GET SERIAL with `serial`.
-fn wait_visible(serial: u32, timeout: Duration) -> ExitCode {
+/// WHY `port`: finding a serial SELECTs the card in each reader looked into, which ends that
+/// card's PIN session (as on a YubiKey). Plugging one card back must not log the others out, so
+/// with the card's port only its own vpcd slot is read.
+fn wait_visible(serial: u32, port: Option<u16>, timeout: Duration) -> ExitCode {
     let deadline = Instant::now() + timeout;
     let started = Instant::now();
     loop {
-        match find_serial(serial) {
+        match find_serial(serial, port) {
             Ok(Some(reader)) => {
                 println!("card {serial} visible in reader {reader:?} after {:?}", started.elapsed());
                 return ExitCode::SUCCESS;
@@ -378,10 +382,16 @@ fn wait_visible(serial: u32, timeout: Duration) -> ExitCode {
     }
 }
 
-fn find_serial(serial: u32) -> Result<Option<String>, pcsc::Error> {
+fn find_serial(serial: u32, port: Option<u16>) -> Result<Option<String>, pcsc::Error> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)?;
     let mut buf = vec![0u8; 4096];
-    let readers: Vec<CString> = ctx.list_readers(&mut buf)?.map(CString::from).collect();
+    // vpcd's slots are named "Virtual PCD 00 00", "Virtual PCD 00 01", ... by slot index.
+    let only = port.map(|p| format!(" {:02X}", p.wrapping_sub(vpicc::DEFAULT_PORT)));
+    let readers: Vec<CString> = ctx
+        .list_readers(&mut buf)?
+        .filter(|r| only.as_ref().is_none_or(|s| r.to_string_lossy().starts_with("Virtual PCD") && r.to_string_lossy().ends_with(s.as_str())))
+        .map(CString::from)
+        .collect();
     for reader in readers {
         let card = match ctx.connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
             Ok(card) => card,
