@@ -20,7 +20,8 @@
 //!   YubiKey-bound age stanza.
 //! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
 //! - [`notice`]: what the team is told, and the local outbox.
-//! - [`verify`]: checks a session bundle against a trusted roster.
+//! - [`verify`]: checks a session bundle against a trusted roster; [`evidence`]: the rules of
+//!   docs/evidence-model.md by id, which every problem names.
 //! - [`drill`]: drills' timings, history and evidence pack.
 //! - [`audit`], [`archive`], [`root`]: the audit's decisions, the evidence archive's receipts,
 //!   the scoped root tasks' rules.
@@ -69,6 +70,7 @@ pub mod core {
     pub mod clock;
     pub mod config;
     pub mod drill;
+    pub mod evidence;
     pub mod fsread;
     pub mod journal;
     pub mod notice;
@@ -113,8 +115,8 @@ pub mod commands {
 pub use adapters::{aws, session, token};
 pub use commands::{archive_cmd, card, cli, demo, enroll};
 pub use core::{
-    archive, attest, audit, ceremony, clock, config, drill, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook, seal,
-    sign, trust, verify,
+    archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook,
+    seal, sign, trust, verify,
 };
 pub use terminal::{app, ui, words};
 

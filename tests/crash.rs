@@ -335,3 +335,19 @@ fn recover_takes_neither_a_path_from_the_journal_nor_a_junk_signature_as_a_reaso
         std::fs::read_dir(d.path().join("outbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
     assert!(outbox.iter().filter(|n| n.contains("-aborted-")).count() == 1, "{outbox:?}");
 }
+
+/// E15 / attack 9 of the evidence review: an interrupted session is found by what it holds, not
+/// by its directory's name. Renamed, it still shows in `doctor` as "root may still be in use",
+/// and `recover` says to name it back.
+#[test]
+fn a_renamed_interrupted_session_is_still_reported() {
+    let (d, s, _, _) = crashed_after(5);
+    let renamed = s.with_file_name("old-stuff");
+    std::fs::rename(&s, &renamed).unwrap();
+    let o = common::run(d.path(), &["doctor"]);
+    let out = common::stdout(&o);
+    assert!(out.contains("old-stuff") && out.contains("root may still be in use"), "{out}");
+    let o = common::run(d.path(), &["recover", renamed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("name it back"), "{}", common::stderr(&o));
+}

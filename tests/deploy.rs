@@ -257,6 +257,18 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
     let bin_dir = common::bin().parent().unwrap().to_path_buf();
     let path = format!("{}:{}:{}:{}", bin_dir.display(), tools.display(), venv.display(), std::env::var("PATH").unwrap_or_default());
     let d = Deployment { home: tempfile::tempdir().unwrap(), moto: Moto::start(), path };
+    // The three cards go away whatever happens (an unplugged one left behind would hold its port).
+    struct Cards;
+    impl Drop for Cards {
+        fn drop(&mut self) {
+            for s in [ALICE, BOB, CAROL] {
+                let _ = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vcard/rig.sh"))
+                    .args(["stop", &s.to_string()])
+                    .output();
+            }
+        }
+    }
+    let _cards = Cards;
     // Three YubiKeys, two readers: alice's and bob's in; carol's card waits on alice's reader.
     rig(&["card", &ALICE.to_string(), "35963"]);
     rig(&["card", &BOB.to_string(), "35964"]);
@@ -377,7 +389,4 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
             .unwrap();
         assert!(o.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&o.stderr));
     }
-    rig(&["stop", &ALICE.to_string()]);
-    rig(&["stop", &BOB.to_string()]);
-    rig(&["stop", &CAROL.to_string()]);
 }

@@ -39,3 +39,28 @@ fn the_pgp_word_list_for_the_paper_check_is_shipped_and_is_the_tools() {
     assert!(have.contains(&format!("| 00 | {} |", ws[0])), "{words}");
     assert!(have.contains(&format!("| FF | {} |", ws[2])), "{words}");
 }
+
+/// Every rule of docs/evidence-model.md is in the code (`breakglass::evidence::Rule`) and every
+/// rule of the code is in the document, numbered in order, with the same title.
+#[test]
+fn the_evidence_model_and_the_code_name_the_same_rules() {
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evidence-model.md")).unwrap();
+    // A rule is stated as a paragraph that opens with `**E<n>. <title>.**`.
+    let stated: Vec<(String, String)> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("**E"))
+        .filter_map(|l| {
+            let (n, rest) = l.split_once(". ")?;
+            let (title, _) = rest.split_once(".**")?;
+            Some((format!("E{n}"), title.to_string()))
+        })
+        .collect();
+    let code: Vec<(String, String)> = breakglass::evidence::Rule::ALL.iter().map(|r| (r.id().to_string(), r.title().to_string())).collect();
+    assert_eq!(stated, code, "docs/evidence-model.md and src/core/evidence.rs disagree");
+    // Every rule id the document cites elsewhere is one of them.
+    for w in doc.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if let Some(n) = w.strip_prefix('E').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            assert!(code.iter().any(|(id, _)| id == &format!("E{n}")), "docs/evidence-model.md cites E{n}, which is no rule");
+        }
+    }
+}

@@ -850,6 +850,9 @@ pub enum RecoverError {
     NotInterrupted { dir: String, kind: String },
     #[error("{dir}: {what}")]
     Other { dir: String, what: String },
+    /// The directory is not named by the session id its journal holds (renamed, or altered).
+    #[error("{dir}: {what}")]
+    Renamed { dir: String, what: String },
 }
 
 /// An interrupted session as its journal alone tells it.
@@ -894,18 +897,6 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     let Some(Entry::SessionOpened { session_id, roster_sha256, reason, rekey, .. }) = serde_json::from_slice::<Entry>(lines[0]).ok() else {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
     };
-    // A session lives in the directory named by its id. The id comes from the journal (whoever
-    // could write the file chose it): it must be a plain name, and this directory's.
-    let name = dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
-    if !crate::archive::valid_segment(&session_id) || name != session_id {
-        return Err(RecoverError::Other {
-            dir: d,
-            what: format!(
-                "the journal names session `{}`, but this directory is `{name}`: recover closes a session in its own directory, named by its id. If it was renamed, name it back; otherwise the journal was altered (check it with `breakglass verify`)",
-                crate::plain::one_line(&session_id)
-            ),
-        });
-    }
     let (mut announced, mut closed, mut released, mut closed_normally) = (false, false, false, false);
     let mut anyone_checked_in = false;
     // Each runbook step's last state (ticked, or ticked and then unticked).
@@ -946,6 +937,18 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         return Err(RecoverError::NotInterrupted {
             dir: d,
             kind: "an abort before anyone checked in (root was never announced or opened; nobody can sign it, nothing to recover)".into(),
+        });
+    }
+    // Only an unfinished session gets this far. It lives in the directory named by its id. The id comes from the journal (whoever
+    // could write the file chose it): it must be a plain name, and this directory's.
+    let name = dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
+    if !crate::archive::valid_segment(&session_id) || name != session_id {
+        return Err(RecoverError::Renamed {
+            dir: d,
+            what: format!(
+                "the journal names session `{}`, but this directory is `{name}`: recover closes a session in its own directory, named by its id. If it was renamed, name it back; otherwise the journal was altered (check it with `breakglass verify`)",
+                crate::plain::one_line(&session_id)
+            ),
         });
     }
     let last = line(lines[lines.len() - 1]);
@@ -1068,7 +1071,10 @@ fn crash_point(seq: u64) {
 /// quorum's signatures): root may still be in use as far as the team knows.
 pub fn interrupted_sessions(sessions_dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(sessions_dir) else { return vec![] };
-    let mut out: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| read_interrupted(p).is_ok()).collect();
+    // Found by what they hold, not by their directory's name: a renamed interrupted session is
+    // still one (root may still be in use), and says so.
+    let mut out: Vec<PathBuf> =
+        rd.flatten().map(|e| e.path()).filter(|p| matches!(read_interrupted(p), Ok(_) | Err(RecoverError::Renamed { .. }))).collect();
     out.sort();
     out
 }

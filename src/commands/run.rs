@@ -968,14 +968,13 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
-            // Cover only from a roster the organisation pinned (or one that chains to it): a
-            // bundle checked against its own roster copy proves nothing about who signed it.
-            let pinned = matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }));
-            // A rehearsal on virtual cards is never cover: its keys were not attested by Yubico.
-            if r.status == verify::Status::Valid && !r.rehearsal_roots.is_empty() {
-                rehearsals.push(r.session_id.clone());
-            } else if r.status == verify::Status::Valid && !r.demo && pinned {
-                verified.push((dir, r));
+            // E21: cover only from a valid, pinned, real session (a bundle checked against its
+            // own roster copy proves nothing about who signed it; a drill does not open root; a
+            // rehearsal's keys were not attested by Yubico, and the report lists it).
+            match crate::audit::may_cover(&r) {
+                Ok(()) => verified.push((dir, r)),
+                Err(crate::evidence::Rule::E25) => rehearsals.push(r.session_id.clone()),
+                Err(_) => {}
             }
         }
     }
@@ -1021,9 +1020,9 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
                     .count()
                     .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
             let total = r.runbook_steps.unwrap_or(0);
-            let gap = r.recovered.as_ref().and_then(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?)));
+            let gaps = r.recoveries.iter().filter_map(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?))).collect();
             let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
-            windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gap });
+            windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gaps });
         }
         if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
             match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
@@ -1039,8 +1038,14 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    // E23: a healthy roster is pinned, survives one absent custodian, and its runbook is signed.
     let roster = match trust::resolve(&env.config, None, None) {
         Err(e) => Err(e.to_string()),
+        Ok(t) if *t.rule() == trust::Rule::Unpinned => Err(format!(
+            "{}: nothing pins it, so one person holding two keys could have made it; pin it ([trust] roster_sha256 in {})",
+            t.describe(),
+            env.config.describe()
+        )),
         Ok(t) if t.roster().quorum >= t.roster().custodians.len() => Err(format!(
             "quorum {} of {} custodians: with one absent, nobody can open root",
             t.roster().quorum,
@@ -1066,6 +1071,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     };
     let mut report = crate::audit::evaluate(&facts, &cx);
     report.rehearsal_sessions = rehearsals;
+    report.clock_skew_seconds = env.config.audit.clock_skew_seconds;
     if a.organization {
         // Every member account's root user, through sts:AssumeRoot (the management account is
         // the one audited above).

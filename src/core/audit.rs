@@ -6,6 +6,7 @@
 //! ([`crate::aws::posture`]) gathers [`Facts`], the sessions come from `verify`, and [`evaluate`]
 //! decides. Every result carries a one-line reason and the fix.
 
+use crate::evidence::Rule;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -58,6 +59,9 @@ pub struct Report {
     /// `--organization`: how many member accounts there were and how many were read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<OrgSummary>,
+    /// The clock skew allowed on each side of a session's window (rule E19), printed in every
+    /// report.
+    pub clock_skew_seconds: u32,
     /// Valid sessions not taken as cover because they were rehearsals on virtual cards (their
     /// keys attested by `[rehearsal] attestation_roots`, not by Yubico).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -126,7 +130,11 @@ pub struct Facts {
     pub root_row: Result<Option<RootRow>, String>,
     /// iam:ListOrganizationsFeatures: the enabled features, or None outside an organization.
     pub org_features: Result<Option<Vec<String>>, String>,
+    /// Root's events from every source that answered (Err only when none did).
     pub root_events: Result<Vec<RootEvent>, String>,
+    /// Sources of root events that failed while another answered ("source: why"), rule E26:
+    /// each is reported, and never hides what the others found.
+    pub root_event_failures: Vec<String>,
     pub alert_rules: Result<Vec<AlertRule>, String>,
     /// Confirmed subscriptions of the configured notice topic (None: no topic configured).
     pub notice_topic: Option<Result<usize, String>>,
@@ -134,6 +142,29 @@ pub struct Facts {
     pub admins: Result<Vec<String>, String>,
     /// What was read of the organization trail in S3, when it was.
     pub trail: Option<TrailRead>,
+}
+
+/// Rules E21 (with E3, E5, E25): whether a verified bundle may be taken as cover for root use at
+/// all, or the rule that says it never is.
+pub fn may_cover(r: &crate::verify::Report) -> Result<(), Rule> {
+    use crate::trust::Rule as Anchor;
+    if r.status != crate::verify::Status::Valid {
+        return Err(Rule::E21);
+    }
+    if r.demo {
+        return Err(Rule::E3);
+    }
+    if !matches!(r.roster_rule, Some(Anchor::Pinned | Anchor::Chained { .. })) {
+        return Err(Rule::E5);
+    }
+    if !r.rehearsal_roots.is_empty() {
+        return Err(Rule::E25);
+    }
+    if r.mode == "drill" {
+        // A drill does not open root for real: root use during one is unexplained.
+        return Err(Rule::E21);
+    }
+    Ok(())
 }
 
 /// A verified session's window: from its first entry to its last (or "root released").
@@ -147,16 +178,17 @@ pub struct Window {
     /// The AWS account the session was for (None: it named none); an event in another account
     /// is not covered by it.
     pub account: Option<String>,
-    /// An interrupted, recovered session: the gap between its last entry and the recovery is
-    /// not inside it.
-    pub gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// An interrupted, recovered session: each gap between the last entry before a recovery and
+    /// the recovery is not inside it (rule E20: every one, not only the last).
+    pub gaps: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl Window {
-    /// Whether an event at `t` in `account` falls inside this session, with `skew` of slack.
+    /// Whether an event at `t` in `account` falls inside this session, with `skew` of slack
+    /// (rules E19, E20).
     pub fn covers(&self, t: DateTime<Utc>, account: &str, skew: Duration) -> bool {
         let inside = t >= self.start - skew && t <= self.end + skew;
-        let in_gap = self.gap.is_some_and(|(a, b)| t > a + skew && t < b - skew);
+        let in_gap = self.gaps.iter().any(|(a, b)| t > *a + skew && t < *b - skew);
         let same_account = self.account.as_deref().is_none_or(|a| a == account);
         inside && !in_gap && same_account
     }
@@ -377,13 +409,25 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
                 }
                 activity.push(e);
             }
+            // E26: a source that failed is said, and never hides what another source found
+            // (FAIL wins over ERROR).
+            let failed =
+                if f.root_event_failures.is_empty() { String::new() } else { format!("; NOT read: {}", f.root_event_failures.join("; ")) };
             checks.push(if outside > 0 {
                 check(
                     "breakglass_root_use_outside_ceremony",
                     Status::Fail,
                     a,
-                    format!("{outside} root event(s) outside any verified session (see root_activity)"),
+                    format!("{outside} root event(s) outside any verified session (see root_activity){failed}"),
                     "treat as an incident: who held root's credentials? Rotate root's password and MFA in a ceremony, and check root_activity's source IPs",
+                )
+            } else if !f.root_event_failures.is_empty() {
+                check(
+                    "breakglass_root_use_outside_ceremony",
+                    Status::Error,
+                    a,
+                    format!("{} root event(s) found, each inside a verified session{failed}", events.len()),
+                    "grant the failed source's read (docs/audit-policy.json): root use it holds is not checked",
                 )
             } else {
                 check(
@@ -527,7 +571,15 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             steps_total: w.steps.1,
         })
         .collect();
-    Report { checks, root_activity: activity, sessions, trail: f.trail, organization: None, rehearsal_sessions: vec![] }
+    Report {
+        checks,
+        root_activity: activity,
+        sessions,
+        trail: f.trail,
+        organization: None,
+        rehearsal_sessions: vec![],
+        clock_skew_seconds: u32::try_from(cx.skew.num_seconds()).unwrap_or(0),
+    }
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
@@ -658,7 +710,11 @@ pub fn render_text(r: &Report) -> String {
     // CloudTrail's fields (the user agent is whatever the caller sent), AWS's messages and the
     // sessions' ids come from outside: each stays on its own line.
     use crate::plain::one_line as l;
-    let mut s = String::new();
+    let mut s = format!(
+        "clock skew allowed around each session's window: {} s (at most {})\n",
+        r.clock_skew_seconds,
+        crate::evidence::MAX_CLOCK_SKEW_SECONDS
+    );
     if !r.rehearsal_sessions.is_empty() {
         s.push_str(&format!(
             "REHEARSAL: {} session(s) on virtual cards are not taken as cover: {}\n",
@@ -796,6 +852,7 @@ mod tests {
             root_row: Ok(Some(RootRow::default())),
             org_features: Ok(Some(vec!["RootCredentialsManagement".into()])),
             root_events: Ok(events),
+            root_event_failures: vec![],
             alert_rules: Ok(vec![AlertRule {
                 name: "root".into(),
                 region: "us-east-1".into(),
@@ -844,6 +901,41 @@ mod tests {
         assert!(c.reason.contains("s1") && c.fix.contains("archive verify"), "{c:?}");
     }
 
+    /// E21: only a valid, pinned, real (not DEMO, drill or rehearsal) session is cover.
+    #[test]
+    fn e21_what_never_covers() {
+        use crate::verify::{Report, Status as V};
+        let good =
+            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::trust::Rule::Pinned), ..Default::default() };
+        assert_eq!(may_cover(&good), Ok(()));
+        let chained = Report { roster_rule: Some(crate::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
+        assert_eq!(may_cover(&chained), Ok(()));
+        assert_eq!(may_cover(&Report { status: V::Incomplete, ..good.clone() }), Err(Rule::E21));
+        assert_eq!(may_cover(&Report { status: V::Invalid, ..good.clone() }), Err(Rule::E21));
+        assert_eq!(may_cover(&Report { demo: true, ..good.clone() }), Err(Rule::E3));
+        assert_eq!(may_cover(&Report { roster_rule: Some(crate::trust::Rule::Unpinned), ..good.clone() }), Err(Rule::E5));
+        assert_eq!(may_cover(&Report { roster_rule: None, ..good.clone() }), Err(Rule::E5));
+        assert_eq!(may_cover(&Report { mode: "drill".into(), ..good.clone() }), Err(Rule::E21));
+        assert_eq!(may_cover(&Report { rehearsal_roots: vec!["lab".into()], ..good }), Err(Rule::E25));
+    }
+
+    /// E26: a failing source is said and never hides what another found; FAIL wins over ERROR.
+    #[test]
+    fn e26_a_failing_source_never_hides_what_another_found() {
+        let status = |r: &Report| r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").map(|c| c.status);
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (0, 0), account: None, gaps: vec![] };
+        let mut f = facts(vec![event(10), event(15)]);
+        f.root_event_failures = vec!["cloudtrail:LookupEvents: AccessDenied".into()];
+        let r = evaluate(&f, &cx(vec![w.clone()]));
+        assert_eq!(status(&r), Some(Status::Fail), "the trail's event outside a session is a FAIL");
+        assert_eq!(r.root_activity.len(), 2, "every event found is listed");
+        let mut f = facts(vec![event(10)]);
+        f.root_event_failures = vec!["cloudtrail:LookupEvents: AccessDenied".into()];
+        let r = evaluate(&f, &cx(vec![w]));
+        assert_eq!(status(&r), Some(Status::Error), "inside a session, but one source was not read");
+        assert_eq!(r.root_activity.len(), 1);
+    }
+
     #[test]
     fn everything_in_order_passes_but_the_archive_is_manual() {
         let r = evaluate(&facts(vec![]), &cx(vec![]));
@@ -853,7 +945,7 @@ mod tests {
 
     #[test]
     fn root_use_inside_a_verified_window_passes_and_outside_fails() {
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gap: None };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gaps: vec![] };
         let r = evaluate(&facts(vec![event(10)]), &cx(vec![w.clone()]));
         let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
         assert_eq!(c.status, Status::Pass);
@@ -921,7 +1013,7 @@ mod tests {
             checks: Vec<C>,
             root_activity: Vec<E>,
         }
-        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gap: None };
+        let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gaps: vec![] };
         let report = evaluate(&facts(vec![event(10), event(15)]), &cx(vec![w]));
         let json = serde_json::to_value(&report).unwrap();
         let back: R = serde_json::from_value(json.clone()).unwrap();
@@ -947,12 +1039,14 @@ mod tests {
             end: at(20),
             steps: (0, 0),
             account: Some("123456789012".into()),
-            gap: Some((at(12), at(18))),
+            gaps: vec![(at(12), at(14)), (at(15), at(18))],
         };
         let skew = Duration::minutes(5);
         assert!(w.covers(at(11), "123456789012", skew));
         assert!(!w.covers(at(11), "210987654321", skew), "another account's root use is not this session's");
-        assert!(!w.covers(at(15), "123456789012", skew), "the process was dead then: nobody was at the safe");
+        assert!(!w.covers(at(13), "123456789012", skew), "E20: the first gap is not covered either, not only the last");
+        assert!(w.covers(at(14) + Duration::minutes(30), "123456789012", skew), "between two recoveries someone was there");
+        assert!(!w.covers(at(16), "123456789012", skew), "the process was dead then: nobody was at the safe");
         assert!(w.covers(at(19), "123456789012", skew));
     }
 
@@ -965,6 +1059,7 @@ mod tests {
             trail: None,
             organization: None,
             rehearsal_sessions: vec![],
+            clock_skew_seconds: 300,
         };
         assert_eq!(r.exit_code(), 2);
         let r = Report {
@@ -974,6 +1069,7 @@ mod tests {
             trail: None,
             organization: None,
             rehearsal_sessions: vec![],
+            clock_skew_seconds: 300,
         };
         assert_eq!(r.exit_code(), 1);
     }

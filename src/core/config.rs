@@ -275,6 +275,19 @@ impl Config {
                 what: format!("offboard.accounts: `{id}` is not a 12-digit AWS account id"),
             });
         }
+        // E19: the skew widens every session's window on both sides; unbounded, one config line
+        // would let an old session cover everything.
+        if c.audit.clock_skew_seconds > crate::evidence::MAX_CLOCK_SKEW_SECONDS {
+            return Err(ConfigError::Syntax {
+                path: path.display().to_string(),
+                line: line_with(&text, "clock_skew_seconds"),
+                what: format!(
+                    "audit.clock_skew_seconds = {} is more than {}: a wider window would let a session cover root use it never saw",
+                    c.audit.clock_skew_seconds,
+                    crate::evidence::MAX_CLOCK_SKEW_SECONDS
+                ),
+            });
+        }
         if let Some(pin) = &mut c.trust.roster_sha256 {
             let ok = pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit());
             if !ok {
@@ -376,6 +389,15 @@ mod tests {
         std::fs::write(&cfg, "[rehearsal]\nattestation_roots = [\"missing.pem\"]\n").unwrap();
         let err = Config::load(&cfg, true).unwrap().attestation_store().unwrap_err();
         assert!(err.contains("missing.pem"), "{err}");
+    }
+
+    /// E19: the audit's clock skew is bounded.
+    #[test]
+    fn clock_skew_is_at_most_900_seconds() {
+        let p = Path::new("breakglass.toml");
+        assert!(Config::parse("[audit]\nclock_skew_seconds = 900\n", p).is_ok());
+        let e = Config::parse("[audit]\nclock_skew_seconds = 2592000\n", p).unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod entry;
 pub use entry::*;
 
+use crate::evidence::Rule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -245,17 +246,19 @@ pub struct Line<'a> {
 }
 
 /// One problem found in a bundle: the 1-based journal line (0 for the bundle as a whole), its
-/// kind, and words for people. The verdict is computed from kinds, never from the words.
+/// kind, the evidence rule it breaks, and words for people. The verdict is computed from kinds, never from the words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub line: usize,
     pub kind: ProblemKind,
+    /// The rule of docs/evidence-model.md it breaks.
+    pub rule: Rule,
     pub what: String,
 }
 
 impl Problem {
-    pub fn new(line: usize, kind: ProblemKind, what: impl Into<String>) -> Self {
-        Self { line, kind, what: what.into() }
+    pub fn new(line: usize, rule: Rule, kind: ProblemKind, what: impl Into<String>) -> Self {
+        Self { line, kind, rule, what: what.into() }
     }
 }
 
@@ -319,6 +322,7 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
             report.truncated_tail = true;
             report.problems.push(Problem::new(
                 n,
+                Rule::E7,
                 ProblemKind::Interrupted,
                 "partial last line (the writer stopped mid-line); everything before it is intact",
             ));
@@ -326,7 +330,7 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
         }
         let what = check_line(line, n, &prev, &mut last_mono, &mut last_ts);
         if let Some(what) = what {
-            report.problems.push(Problem::new(n, ProblemKind::Chain, what));
+            report.problems.push(Problem::new(n, Rule::E6, ProblemKind::Chain, what));
             // The chain is broken from here on; further lines cannot be trusted.
             break;
         }
@@ -336,6 +340,7 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
     if n == 0 {
         report.problems.push(Problem::new(
             0,
+            Rule::E7,
             ProblemKind::Interrupted,
             "the journal is empty (the process stopped right after creating it)",
         ));

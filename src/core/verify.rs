@@ -6,6 +6,7 @@
 //! before the session was signed; never reported as valid).
 
 use crate::config::Config;
+use crate::evidence::Rule;
 use crate::journal::{self, Entry, Problem, ProblemKind, kind};
 use crate::roster::Roster;
 use crate::sign::{CHECKIN_NAMESPACE, SESSION_NAMESPACE};
@@ -16,11 +17,13 @@ use ssh_key::PublicKey;
 use std::borrow::Cow;
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Valid,
     Invalid,
+    /// The default: nothing is valid until every rule was checked.
+    #[default]
     Incomplete,
 }
 
@@ -52,7 +55,7 @@ fn kind_of(k: &str) -> Cow<'static, str> {
 }
 
 /// The result of verifying a bundle (the `--json` output; extra fields beyond DESIGN.md are fine).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
     pub status: Status,
     pub session_id: String,
@@ -76,8 +79,11 @@ pub struct Report {
     /// The roster version the session ran under (SHA-256, as `session.opened` names it), when it
     /// is the trusted roster or a version in its chain.
     pub roster_sha256: Option<String>,
-    /// Set when the session was interrupted and closed later with `breakglass recover`.
+    /// Set when the session was interrupted and closed later with `breakglass recover` (the last
+    /// recovery, when there were several).
     pub recovered: Option<Recovered>,
+    /// Every recovery, in order, each with its gap (rules E15, E20).
+    pub recoveries: Vec<Recovered>,
     /// How many times the wall clock jumped during the session (`clock.jump` entries).
     pub clock_jumps: usize,
     /// The drill scenario (drills only).
@@ -336,13 +342,13 @@ fn check_rekey_signatures(
         Ok(b) => match Roster::parse(&b, ROSTER_NEXT) {
             Ok(n) => n,
             Err(e) => {
-                r.problems.push(Problem::new(0, ProblemKind::Roster, format!("{ROSTER_NEXT}: {e}")));
+                r.problems.push(Problem::new(0, Rule::E17, ProblemKind::Roster, format!("{ROSTER_NEXT}: {e}")));
                 return;
             }
         },
         Err(crate::fsread::ReadError::Missing) if committed.is_some() => {
             r.problems.push(Problem::new(
-                0,
+                0, Rule::E17,
                 ProblemKind::Roster,
                 format!("the journal records a committed roster change, but the bundle has no {ROSTER_NEXT}: nothing shows who signed the new version"),
             ));
@@ -353,7 +359,7 @@ fn check_rekey_signatures(
             return;
         }
         Err(e) => {
-            r.problems.push(Problem::new(0, ProblemKind::File, format!("{ROSTER_NEXT} {e}")));
+            r.problems.push(Problem::new(0, Rule::E1, ProblemKind::File, format!("{ROSTER_NEXT} {e}")));
             return;
         }
     };
@@ -361,6 +367,7 @@ fn check_rekey_signatures(
     if approved != Some(next.sha256().as_str()) {
         r.problems.push(Problem::new(
             0,
+            Rule::E17,
             ProblemKind::Roster,
             format!("{ROSTER_NEXT} is not the roster version the rekey approved (or nothing was approved)"),
         ));
@@ -374,7 +381,9 @@ fn check_rekey_signatures(
             Some(k) => verify_sig_text(k, ns, &next.bytes, sig),
         };
         match outcome {
-            Err(e) => r.problems.push(Problem::new(*line, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}"))),
+            Err(e) => {
+                r.problems.push(Problem::new(*line, Rule::E17, ProblemKind::Signature, format!("{id}'s signature on the new roster: {e}")))
+            }
             Ok(()) => good.push(id.clone()),
         }
     }
@@ -387,7 +396,7 @@ fn check_rekey_signatures(
 /// it a rotation that `roster check` would trust: a quorum of the old version, every custodian it
 /// adds or whose key material changes, and a quorum of the new version.
 fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String], r: &mut Report) {
-    let bad = |what: String| Problem::new(0, ProblemKind::Roster, format!("the committed roster change {what}"));
+    let bad = |what: String| Problem::new(0, Rule::E17, ProblemKind::Roster, format!("the committed roster change {what}"));
     if r.mode != "rekey" && r.mode != "offboard" {
         r.problems.push(bad(format!(
             "is in a session of mode `{}`: only a rekey or an offboarding changes the roster",
@@ -542,6 +551,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         roster_rule: None,
         roster_sha256: None,
         recovered: None,
+        recoveries: vec![],
         rekey: None,
         offboard: None,
         runbook_steps: None,
@@ -574,11 +584,17 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
             if missing && !closed {
                 r.problems.push(Problem::new(
                     0,
+                    Rule::E7,
                     ProblemKind::Interrupted,
                     "the bundle has no roster.toml yet (the process stopped before writing it)",
                 ));
             } else {
-                r.problems.push(Problem::new(0, ProblemKind::Roster, format!("no trusted roster to check the signers against: {e}")));
+                r.problems.push(Problem::new(
+                    0,
+                    Rule::E2,
+                    ProblemKind::Roster,
+                    format!("no trusted roster to check the signers against: {e}"),
+                ));
             }
             None
         }
@@ -590,10 +606,11 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                 r.warnings.push(w);
             }
             if claims_demo && !t.is_demo() {
-                r.problems.push(Problem::new(1, ProblemKind::Label, "a DEMO session, signed with the public DEMO keys, is checked against a real roster: it proves nothing and is not valid here"));
+                r.problems.push(Problem::new(1, Rule::E3, ProblemKind::Label, "a DEMO session, signed with the public DEMO keys, is checked against a real roster: it proves nothing and is not valid here"));
             } else if !claims_demo && t.is_demo() && !no_entries {
                 r.problems.push(Problem::new(
                     1,
+                    Rule::E3,
                     ProblemKind::Label,
                     "the session is not labelled DEMO, yet its roster is the public DEMO roster",
                 ));
@@ -603,6 +620,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                 None => {
                     r.problems.push(Problem::new(
                         1,
+                        Rule::E8,
                         ProblemKind::Entry,
                         "session.opened does not name the roster it ran under (roster_sha256)",
                     ));
@@ -623,6 +641,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                     None => {
                         r.problems.push(Problem::new(
                             1,
+                            Rule::E4,
                             ProblemKind::Roster,
                             format!(
                                 "the session ran under roster {}, which is neither the trusted roster nor a version in its chain",
@@ -639,19 +658,26 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     if let (Some(sha), true) = (opened_sha.as_deref(), roster.is_some()) {
         let copy = dir.join("roster.toml");
         match crate::fsread::read_regular(&copy, crate::roster::MAX_ROSTER_BYTES) {
-            Ok(b) if sha256_hex(&b) != sha => {
-                r.problems.push(Problem::new(0, ProblemKind::Roster, "the bundle's roster.toml is not the roster the session opened with"))
-            }
+            Ok(b) if sha256_hex(&b) != sha => r.problems.push(Problem::new(
+                0,
+                Rule::E4,
+                ProblemKind::Roster,
+                "the bundle's roster.toml is not the roster the session opened with",
+            )),
             Ok(_) => {}
-            Err(crate::fsread::ReadError::Missing) if closed => {
-                r.problems.push(Problem::new(0, ProblemKind::Roster, "the bundle has no roster.toml, though the session was closed"))
-            }
+            Err(crate::fsread::ReadError::Missing) if closed => r.problems.push(Problem::new(
+                0,
+                Rule::E4,
+                ProblemKind::Roster,
+                "the bundle has no roster.toml, though the session was closed",
+            )),
             Err(crate::fsread::ReadError::Missing) => r.problems.push(Problem::new(
                 0,
+                Rule::E7,
                 ProblemKind::Interrupted,
                 "the bundle has no roster.toml yet (the process stopped before writing it)",
             )),
-            Err(e) => r.problems.push(Problem::new(0, ProblemKind::File, format!("roster.toml {e}"))),
+            Err(e) => r.problems.push(Problem::new(0, Rule::E1, ProblemKind::File, format!("roster.toml {e}"))),
         }
     }
 
@@ -669,7 +695,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     if let Some(e) = events.first() {
         r.started = Some(e.ts.clone());
         if e.kind != kind::SessionOpened {
-            r.problems.push(Problem::new(1, ProblemKind::Entry, "the first entry is not session.opened"));
+            r.problems.push(Problem::new(1, Rule::E8, ProblemKind::Entry, "the first entry is not session.opened"));
         }
     }
     if let Some(mode) = first_mode {
@@ -709,18 +735,24 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         };
         if let (Some((ns, id, msg, sig)), Some(ro)) = (signed, roster) {
             match ro.key(id) {
-                None => r.problems.push(Problem::new(n, ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster"))),
+                None => r.problems.push(Problem::new(
+                    n,
+                    Rule::E10,
+                    ProblemKind::Signer,
+                    format!("`{id}` is not a custodian of the session's roster"),
+                )),
                 Some(key) => {
                     if let Err(why) = statement_format(entry, msg, &r.session_id) {
-                        r.problems.push(Problem::new(n, ProblemKind::Statement, format!("{kind}: {why}")));
+                        r.problems.push(Problem::new(n, Rule::E10, ProblemKind::Statement, format!("{kind}: {why}")));
                     } else if let Err(e) = verify_sig_text(key, ns, msg.as_bytes(), sig) {
-                        r.problems.push(Problem::new(n, ProblemKind::Signature, format!("{id}'s signature in {kind}: {e}")));
+                        r.problems.push(Problem::new(n, Rule::E10, ProblemKind::Signature, format!("{id}'s signature in {kind}: {e}")));
                     } else if let Entry::RootConfirmed { action, .. } = &**entry {
                         confirmed.push((action.clone(), id.clone()));
                     } else if kind == kind::CustodianVerified {
                         if checked_in.iter().any(|c| c == id) {
                             r.problems.push(Problem::new(
                                 n,
+                                Rule::E11,
                                 ProblemKind::Signer,
                                 format!("`{id}` checked in twice: two different custodians are required"),
                             ));
@@ -744,7 +776,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
             && (checked_in.len() < ro.quorum || with.len() < ro.quorum || with.iter().any(|w| !checked_in.contains(w)))
         {
             r.problems.push(Problem::new(
-                n,
+                n, Rule::E12,
                 ProblemKind::Entry,
                 format!(
                     "runbook.unsealed (with {}) before a quorum of {} had checked in with a signed challenge (checked in: {}): the runbook opens only after that",
@@ -763,7 +795,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                 checked_in.iter().filter(|id| !confirmed.contains(&(action.clone(), (*id).clone()))).cloned().collect();
             if !missing.is_empty() {
                 r.problems.push(Problem::new(
-                    n,
+                    n, Rule::E13,
                     ProblemKind::Entry,
                     format!(
                         "root action `{}` without the signed confirmation of {}: a destructive root action runs only after every custodian present confirmed it on their key",
@@ -783,16 +815,24 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
                     .ok()
                     .zip(chrono::DateTime::parse_from_rfc3339(last_ts).ok())
                     .map(|(a, b)| (a - b).num_seconds());
-                r.recovered = Some(Recovered {
+                let rec = Recovered {
                     at_entry: i as u64,
                     entries_before: *entries,
                     last_ts_before: last_ts.clone(),
                     recovered_ts: ts.clone(),
                     gap_s: gap,
                     partial_tail: partial_tail.is_some(),
-                });
+                };
+                // E15, E20: every recovery's gap counts, not only the last one's.
+                r.recoveries.push(rec.clone());
+                r.recovered = Some(rec);
                 if *entries != i as u64 {
-                    r.problems.push(Problem::new(n, ProblemKind::Entry, "session.recovered does not name the number of entries before it"));
+                    r.problems.push(Problem::new(
+                        n,
+                        Rule::E15,
+                        ProblemKind::Entry,
+                        "session.recovered does not name the number of entries before it",
+                    ));
                 }
             }
             Entry::NoticeSent { phase, channel, message_id, .. } => r.notices.push(notice(phase, "sent", Some(channel), Some(message_id))),
@@ -845,7 +885,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         && t.as_str() > horizon.as_str()
     {
         r.problems.push(Problem::new(
-            e.seq as usize + 1,
+            e.seq as usize + 1, Rule::E6,
             ProblemKind::Entry,
             format!(
                 "the journal's last entry is dated {}, more than a day after this host's clock ({}): a journal cannot record the future. Check this host's clock; if it is right, the dates were forged",
@@ -854,6 +894,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
             ),
         ));
     }
+    r.problems.extend(after_the_end(&r.timeline));
     r.ended = last_ts;
     r.custodians = checked_in.clone();
     let drill = specials.iter().any(|s| matches!(*s.entry, Entry::RekeyRehearsed { .. }));
@@ -881,24 +922,35 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         let pem = match crate::fsread::read_regular(&path, crate::roster::MAX_SIG_BYTES) {
             Ok(p) => p,
             Err(e) => {
-                r.problems.push(Problem::new(0, ProblemKind::File, format!("{name} {e}")));
+                r.problems.push(Problem::new(0, Rule::E1, ProblemKind::File, format!("{name} {e}")));
                 continue;
             }
         };
         let Some(ro) = roster else { continue };
         let Some(key) = ro.key(&id) else {
-            r.problems.push(Problem::new(0, ProblemKind::Signer, format!("{name}: `{id}` is not a custodian of the session's roster")));
+            r.problems.push(Problem::new(
+                0,
+                Rule::E16,
+                ProblemKind::Signer,
+                format!("{name}: `{id}` is not a custodian of the session's roster"),
+            ));
             continue;
         };
         match verify_prehashed(key, SESSION_NAMESPACE, &sha512, &pem) {
             Ok(()) => {
                 if !checked_in.contains(&id) {
-                    r.problems.push(Problem::new(0, ProblemKind::Signer, format!("`{id}` signed the session but never checked in")));
+                    r.problems.push(Problem::new(
+                        0,
+                        Rule::E16,
+                        ProblemKind::Signer,
+                        format!("`{id}` signed the session but never checked in"),
+                    ));
                 }
                 r.signers.push(id);
             }
             Err(e) => r.problems.push(Problem::new(
                 0,
+                Rule::E16,
                 ProblemKind::Signature,
                 format!("{name}: {e} (the journal was changed after signing, or the signature is forged)"),
             )),
@@ -932,6 +984,50 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         Status::Valid
     };
     Ok(r)
+}
+
+/// Rule E14, nothing after the end: after the first `session.closed` / `session.aborted`, only
+/// what closing a session writes (the root posture and root's events read at the close, the
+/// release notice, keys coming and going while the custodians sign, clock jumps), and, to recover a session whose signatures are missing, `session.recovered`
+/// and the recovery's check-ins.
+fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
+    const CLOSING: &[&str] = &[
+        kind::NoticeSent,
+        kind::NoticeFailed,
+        kind::NoticeAcknowledged,
+        kind::CustodianKeyRemoved,
+        kind::CustodianKeyReturned,
+        kind::CustodianReauthenticated,
+        kind::CustodianRefused,
+        kind::ClockJump,
+        // Read as the session closes, before "root released" goes out.
+        kind::PostureChecked,
+        kind::RootActivity,
+        kind::RootClosed,
+    ];
+    let Some(end) = timeline.iter().position(|e| e.kind == kind::SessionClosed || e.kind == kind::SessionAborted) else {
+        return vec![];
+    };
+    let mut recovering = false;
+    let mut out = vec![];
+    for e in &timeline[end + 1..] {
+        let k = e.kind.as_ref();
+        recovering |= k == kind::SessionRecovered;
+        if k == kind::SessionRecovered || CLOSING.contains(&k) || (recovering && k == kind::CustodianVerified) {
+            continue;
+        }
+        out.push(Problem::new(
+            e.seq as usize + 1,
+            Rule::E14,
+            ProblemKind::Entry,
+            format!(
+                "{} after the session ended at entry #{}: nothing happens in a session after its end (an old session cannot be reopened to cover later events)",
+                crate::plain::one_line(k),
+                timeline[end].seq
+            ),
+        ));
+    }
+    out
 }
 
 /// An intact entry of a kind the walk reads whole (signatures, notices, the outcome, the first
@@ -1052,7 +1148,7 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
                 // The chain holds (every reader agrees on the fields of [`journal::Line`]);
                 // this entry's own fields do not: invalid, and the timeline goes on.
                 Err(e) => {
-                    out.problems.push(Problem::new(n, ProblemKind::Entry, format!("this {} entry is malformed ({e})", c.kind)));
+                    out.problems.push(Problem::new(n, Rule::E8, ProblemKind::Entry, format!("this {} entry is malformed ({e})", c.kind)));
                     (None, format!("{} (malformed)", c.kind))
                 }
             },
@@ -1061,9 +1157,9 @@ fn parse_lines<'a>(body: &'a [u8], before: Option<&'a [u8]>, capacity: usize, se
         out.head = Some(hash);
         out.events.push(Event { seq: c.seq, ts: ts.to_string(), kind: kind_of(&c.kind), summary: words });
         if gi > 0 && c.kind == kind::SessionOpened {
-            out.problems.push(Problem::new(n, ProblemKind::Entry, "a second session.opened inside the session"));
+            out.problems.push(Problem::new(n, Rule::E8, ProblemKind::Entry, "a second session.opened inside the session"));
         } else if gi > 0 && (c.mode.as_deref().unwrap_or("incident") != session.0 || (c.demo == Some(true)) != session.1) {
-            out.problems.push(Problem::new(n, ProblemKind::Label, "mode or DEMO label differs from the session's"));
+            out.problems.push(Problem::new(n, Rule::E9, ProblemKind::Label, "mode or DEMO label differs from the session's"));
         }
         if let Some(entry) = entry {
             out.specials.push(Special { index: gi, ts, mode: c.mode, demo: c.demo, entry });
@@ -1116,11 +1212,12 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
     report.entries = read.events.len();
     report.head = head.unwrap_or([0; 32]);
     match problem {
-        Some((n, what)) => report.problems.push(Problem::new(n, ProblemKind::Chain, what)),
+        Some((n, what)) => report.problems.push(Problem::new(n, Rule::E6, ProblemKind::Chain, what)),
         None if body_end < bytes.len() => {
             report.truncated_tail = true;
             report.problems.push(Problem::new(
                 total_lines + 1,
+                Rule::E7,
                 ProblemKind::Interrupted,
                 "partial last line (the writer stopped mid-line); everything before it is intact",
             ));
@@ -1130,6 +1227,7 @@ fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainRe
     if bytes.is_empty() {
         report.problems.push(Problem::new(
             0,
+            Rule::E7,
             ProblemKind::Interrupted,
             "the journal is empty (the process stopped right after creating it)",
         ));
@@ -1190,10 +1288,11 @@ pub fn render_text(r: &Report) -> String {
     );
     // Entries are numbered as in the timeline (#0 is the first line of journal.jsonl).
     for p in &r.problems {
+        // The rule it breaks (docs/evidence-model.md) leads, so a reviewer can look it up.
         if p.line > 0 {
-            s.push_str(&format!("PROBLEM at entry #{} (line {}): {}\n", p.line - 1, p.line, one_line(&p.what)));
+            s.push_str(&format!("PROBLEM [{}] at entry #{} (line {}): {}\n", p.rule, p.line - 1, p.line, one_line(&p.what)));
         } else {
-            s.push_str(&format!("PROBLEM: {}\n", one_line(&p.what)));
+            s.push_str(&format!("PROBLEM [{}]: {}\n", p.rule, one_line(&p.what)));
         }
     }
     if let Some(o) = &r.offboard {
@@ -1264,6 +1363,38 @@ pub fn sha256_hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ev(seq: u64, kind: &'static str) -> Event {
+        Event { seq, ts: String::new(), kind: Cow::Borrowed(kind), summary: String::new() }
+    }
+
+    /// E14: what closing writes after the end passes; a step (or anything else) after the end
+    /// is a problem, even after a recovery; a recovery's check-ins are fine.
+    #[test]
+    fn e14_nothing_after_the_end() {
+        let closing = [
+            ev(0, kind::SessionOpened),
+            ev(1, kind::StepDone),
+            ev(2, kind::SessionClosed),
+            ev(3, kind::NoticeSent),
+            ev(4, kind::SessionRecovered),
+            ev(5, kind::CustodianVerified),
+            ev(6, kind::CustodianVerified),
+            ev(7, kind::NoticeSent),
+        ];
+        assert!(after_the_end(&closing).is_empty());
+        assert!(after_the_end(&closing[..2]).is_empty(), "no end yet: nothing to say");
+        let mut reopened = closing.to_vec();
+        reopened.push(ev(8, kind::StepDone));
+        reopened.push(ev(9, kind::SessionClosed));
+        let p = after_the_end(&reopened);
+        assert_eq!(
+            p.iter().map(|p| (p.line, p.rule, p.kind)).collect::<Vec<_>>(),
+            [(9, Rule::E14, ProblemKind::Entry), (10, Rule::E14, ProblemKind::Entry)]
+        );
+        let checked_in_after_close = [ev(0, kind::SessionOpened), ev(1, kind::SessionClosed), ev(2, kind::CustodianVerified)];
+        assert_eq!(after_the_end(&checked_in_after_close).len(), 1, "a check-in after the end needs a recovery first");
+    }
 
     #[test]
     fn prehashed_verification_agrees_with_ssh_key() {

@@ -253,6 +253,8 @@ cmd_pcscd_start() {
         serial=${f##*/card-}
         serial=${serial%.pid}
         alive "$(cat "$f")" "vcard --serial $serial " || continue
+        # An unplugged card stays out until `rig.sh plug`.
+        [ -e "$STATE/card-$serial.out" ] && continue
         "$VCARD" wait --serial "$serial" --port "$(cat "$STATE/card-$serial.port" 2>/dev/null || echo "$DEFAULT_PORT")" --timeout 15 >/dev/null || die "card $serial did not come back after pcscd restarted"
         log "card $serial visible again"
     done

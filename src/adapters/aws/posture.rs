@@ -44,20 +44,37 @@ pub fn gather(
     let mut f = gather_root(aws, account, None);
     // Both sources when the organization trail is configured: the event history (90 days, one
     // region) and the trail's log files (every region, as far back as they are kept), merged.
+    // Each source on its own (evidence rule E26): one that fails is named and never hides what
+    // the other found.
     let mut trail = None;
-    f.root_events = root_events(aws, account, since, until).and_then(|mut events| {
-        if let Some(bucket) = trail_bucket {
-            let (more, stats) = super::trail::root_events(aws, bucket, account, since, until)?;
-            trail = Some(stats);
-            for e in more {
-                if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip) {
-                    events.push(e);
+    let mut found: Option<Vec<crate::audit::RootEvent>> = None;
+    let mut failed = vec![];
+    match root_events(aws, account, since, until) {
+        Ok(events) => found = Some(events),
+        Err(e) => failed.push(format!("cloudtrail:LookupEvents: {e}")),
+    }
+    if let Some(bucket) = trail_bucket {
+        match super::trail::root_events(aws, bucket, account, since, until) {
+            Ok((more, stats)) => {
+                trail = Some(stats);
+                let events = found.get_or_insert_with(Vec::new);
+                for e in more {
+                    if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip) {
+                        events.push(e);
+                    }
                 }
+                events.sort_by(|a, b| a.time.cmp(&b.time));
             }
-            events.sort_by(|a, b| a.time.cmp(&b.time));
+            Err(e) => failed.push(format!("the organization trail s3://{bucket}: {e}")),
         }
-        Ok(events)
-    });
+    }
+    f.root_events = match found {
+        Some(events) => Ok(events),
+        None => Err(failed.join("; ")),
+    };
+    if f.root_events.is_ok() {
+        f.root_event_failures = failed;
+    }
     f.trail = trail;
     let iam = aws_sdk_iam::Client::new(&aws.sdk);
     f.admins = admins(aws, &iam);
@@ -107,6 +124,7 @@ pub fn gather_root(aws: &Aws, account: &str, window: Option<(DateTime<Utc>, Date
         notice_topic: None,
         admins: Err("not read".into()),
         trail: None,
+        root_event_failures: vec![],
     }
 }
 
