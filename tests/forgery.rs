@@ -697,3 +697,30 @@ fn a_valid_bundle_against_an_unpinned_roster_never_exits_0() {
     let o = org.check();
     assert!(stdout(&o).contains("NOT TRUSTED YET: the ceremony refuses it until it is pinned"), "{}", stdout(&o));
 }
+
+/// Evidence review, attack 5: an unsigned file planted in history/ as the live roster's
+/// "successor" is not taken as proof of a rollback (it blocked every command, and the tool advised
+/// copying it over the live roster). Signed as a rotation, it is.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn an_unsigned_successor_planted_in_history_changes_nothing() {
+    let org = Org::new();
+    let v1 = sha256_file(&org.roster());
+    let v2 = roster_text(2, Some(&v1), 2, &[&org.alice, &org.bob]);
+    let sha2 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(v2.as_bytes()))
+    };
+    let planted = org.path().join("history").join(format!("{sha2}.toml"));
+    std::fs::write(&planted, &v2).unwrap();
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(0), "an unsigned planted file blocks the roster: {}", stdout(&o));
+    assert!(!stdout(&o).contains("rolled back"), "{}", stdout(&o));
+    // The same version signed as a rotation (a quorum of v1, a quorum of its own): a rollback.
+    for p in [&org.alice, &org.bob] {
+        ssh_sign(p, &p.id, "breakglass-roster", &planted);
+    }
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("rolled back"), "{}", stdout(&o));
+}

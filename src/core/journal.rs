@@ -393,6 +393,14 @@ pub fn strict_line_parsed(line: &[u8]) -> Result<(), String> {
     de.end().map_err(|e| e.to_string())
 }
 
+/// The most keys one object of a journal line may hold (an entry has a few dozen at most): a
+/// planted line with hundreds of thousands of keys is refused, naming this limit.
+pub const MAX_KEYS_PER_OBJECT: usize = 256;
+
+fn too_many_keys() -> String {
+    format!("an object with more than {MAX_KEYS_PER_OBJECT} keys (the journal's limit per object; an entry has a few dozen)")
+}
+
 fn duplicate_message(k: &[u8]) -> String {
     format!("the key `{}` appears twice in one object", String::from_utf8_lossy(k))
 }
@@ -522,13 +530,17 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
         // Keys seen so far: the first 32 borrowed ones on the stack (a journal entry has fewer),
-        // the rest, and any with an escape, on the heap.
+        // the rest, and any with an escape, in a set (linear in the line, whatever it holds), at
+        // most MAX_KEYS_PER_OBJECT in all.
         let mut near: [&'de str; 32] = [""; 32];
         let mut n = 0;
-        let mut far: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut far: std::collections::HashSet<std::borrow::Cow<'de, str>> = std::collections::HashSet::new();
         while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
             if near[..n].contains(&&*k) || far.contains(&k) {
                 return Err(serde::de::Error::custom(duplicate_message(k.as_bytes())));
+            }
+            if n + far.len() >= MAX_KEYS_PER_OBJECT {
+                return Err(serde::de::Error::custom(too_many_keys()));
             }
             map.next_value::<Strict>()?;
             match k {
@@ -536,7 +548,9 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
                     near[n] = b;
                     n += 1;
                 }
-                other => far.push(other),
+                other => {
+                    far.insert(other);
+                }
             }
         }
         Ok(Strict)
@@ -637,6 +651,22 @@ mod tests {
         let r = check_chain(&sample(5));
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert_eq!(r.entries, 5);
+    }
+
+    /// A planted line with hundreds of thousands of distinct keys (it hung every reader for
+    /// minutes: the duplicate check was quadratic) is refused by the limit, naming it; a line at
+    /// the limit still reads.
+    #[test]
+    fn a_line_with_more_keys_than_the_limit_is_refused() {
+        let line = |n: usize| {
+            let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":1")).collect();
+            format!("{{{}}}", keys.join(","))
+        };
+        assert_eq!(strict_line(line(MAX_KEYS_PER_OBJECT).as_bytes()), Ok(()));
+        let e = strict_line(line(300_000).as_bytes()).unwrap_err();
+        assert!(e.contains(&MAX_KEYS_PER_OBJECT.to_string()), "{e}");
+        let r = check_chain(format!("{}\n", line(300_000)).as_bytes());
+        assert_eq!((r.entries, r.problems[0].kind), (0, ProblemKind::Chain));
     }
 
     #[test]

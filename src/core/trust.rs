@@ -281,36 +281,43 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
     let mut signed_by = quorum_of(anchor, anchor, anchor_sigs, Signers::OwnQuorum)?;
     for pair in chain.windows(2) {
         let ((prev, _), (next, sigs)) = (&pair[0], &pair[1]);
-        quorum_of(next, prev, sigs, Signers::PreviousQuorum)?;
-        for c in &next.custodians {
-            // New, or any of their key material changed (signing key, age recipient, YubiKey):
-            // only that custodian, signing with the key this version names, can agree to it.
-            let before = prev.custodian(&c.id);
-            let added = before.is_none_or(|b| {
-                prev.key(&c.id) != next.key(&c.id) || b.age_recipient != c.age_recipient || b.yubikey_serial != c.yubikey_serial
-            });
-            if added {
-                let (good, bad) = next.signed_by(next, &only(sigs, &c.id));
-                if good.is_empty() {
-                    return Err(TrustError::Unsigned(Box::new(Missing {
-                        version: next.version,
-                        sha: next.sha256(),
-                        needs: Signers::Newcomer(c.id.clone()),
-                        signed: vec![],
-                        need: 1,
-                        missing: vec![c.id.clone()],
-                        bad,
-                    })));
-                }
-            }
-        }
-        signed_by = quorum_of(next, next, sigs, Signers::OwnQuorum)?;
+        signed_by = rotation(prev, next, sigs)?;
     }
     // The DEMO roster named as a file is still only DEMO: its keys are public.
     let rule = if chain.len() == 1 && chain[0].0.bytes == crate::roster::DEMO_ROSTER.as_bytes() { Rule::Demo } else { rule };
     let (chain, mut sigs): (Vec<Roster>, Vec<Signatures>) = chain.into_iter().unzip();
     let sigs = sigs.pop().unwrap_or_default();
     Ok(TrustedRoster { chain, sigs, rule, source, signed_by })
+}
+
+/// The rotation rule: `next` (made from `prev`) is signed by a quorum of `prev`, by every
+/// custodian it adds or whose keys it changes (with the key `next` names), and by a quorum of its
+/// own. Returns who of its own custodians signed it.
+fn rotation(prev: &Roster, next: &Roster, sigs: &Signatures) -> Result<Vec<String>, TrustError> {
+    quorum_of(next, prev, sigs, Signers::PreviousQuorum)?;
+    for c in &next.custodians {
+        // New, or any of their key material changed (signing key, age recipient, YubiKey):
+        // only that custodian, signing with the key this version names, can agree to it.
+        let before = prev.custodian(&c.id);
+        let added = before.is_none_or(|b| {
+            prev.key(&c.id) != next.key(&c.id) || b.age_recipient != c.age_recipient || b.yubikey_serial != c.yubikey_serial
+        });
+        if added {
+            let (good, bad) = next.signed_by(next, &only(sigs, &c.id));
+            if good.is_empty() {
+                return Err(TrustError::Unsigned(Box::new(Missing {
+                    version: next.version,
+                    sha: next.sha256(),
+                    needs: Signers::Newcomer(c.id.clone()),
+                    signed: vec![],
+                    need: 1,
+                    missing: vec![c.id.clone()],
+                    bad,
+                })));
+            }
+        }
+    }
+    quorum_of(next, next, sigs, Signers::OwnQuorum)
 }
 
 fn only(sigs: &Signatures, id: &str) -> Signatures {
@@ -373,11 +380,17 @@ pub fn rolled_back(t: &TrustedRoster, min_version: Option<u32>) -> Option<String
     let sha = r.sha256();
     for e in std::fs::read_dir(&history).ok()?.flatten() {
         let p = e.path();
+        // Only a successor that carries its rotation's signatures counts: an unsigned file
+        // planted in history/ proves nothing and must not block every command.
         if p.extension().is_some_and(|x| x == "toml")
             && let Ok(next) = Roster::load(&p)
             && next.previous.as_deref() == Some(sha.as_str())
             && next.sha256() == p.file_stem().and_then(|s| s.to_str()).unwrap_or("")
         {
+            let (next, sigs) = load_sigs(next, &p);
+            if rotation(r, &next, &sigs).is_err() {
+                continue;
+            }
             return Some(format!(
                 "history/ holds version {} ({}), made from this version {}: the live roster was rolled back (it may list someone who was removed). Restore it: cp {} {} (with its .sig files), then `breakglass roster check`",
                 next.version,
