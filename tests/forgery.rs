@@ -724,3 +724,40 @@ fn an_unsigned_successor_planted_in_history_changes_nothing() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("rolled back"), "{}", stdout(&o));
 }
+
+/// Evidence review, attack 4: after a genuine v1 -> v2 that removed carol, alice and carol's
+/// retired key sign a *different* version 2 from v1 that adds a second key of alice's (alice alone
+/// would then be a quorum). It chains to the pin and is version 2, but the genuine v2 in history/
+/// is a valid rotation of the same v1: a fork, refused naming both hashes.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen, age and python3 (./scripts/test installs them)"]
+fn a_fork_of_the_roster_chain_is_refused_naming_both_versions() {
+    let org = Org::new();
+    let v1 = sha256_file(&org.roster());
+    let history = org.path().join("history");
+    // The genuine v2 (carol removed), signed by alice and bob, kept in history/ as a rekey does.
+    let genuine = roster_text(2, Some(&v1), 2, &[&org.alice, &org.bob]);
+    let gsha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(genuine.as_bytes()))
+    };
+    let gpath = history.join(format!("{gsha}.toml"));
+    std::fs::write(&gpath, &genuine).unwrap();
+    for p in [&org.alice, &org.bob] {
+        ssh_sign(p, &p.id, "breakglass-roster", &gpath);
+    }
+    // The forged v2: alice plus a second key of hers, signed by alice and carol (a quorum of v1),
+    // by the "newcomer" key and by a quorum of its own.
+    let puppet = person(&org.path().join("keys"), "alice2", 1099);
+    org.replace_roster(&roster_text(2, Some(&v1), 2, &[&org.alice, &org.bob, &puppet]));
+    for (p, id) in [(&org.alice, "alice"), (&org.carol, "carol"), (&puppet, "alice2")] {
+        ssh_sign(p, id, "breakglass-roster", &org.roster());
+    }
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("forked") && stdout(&o).contains(&gsha), "{}", stdout(&o));
+    // Without the genuine v2 beside it, the forged one chains (this test's setup is sound).
+    std::fs::remove_file(&gpath).unwrap();
+    let o = org.check();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

@@ -360,6 +360,17 @@ fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<(Vec<crate:
     Ok((out, copied))
 }
 
+/// The roster a ceremony runs with ([`trust::for_ceremony`]), checked against the newest version
+/// this host has trusted (a rollback or a fork is refused, naming both), which then moves forward.
+fn for_ceremony(env: &Env) -> Result<TrustedRoster, trust::TrustError> {
+    let t = trust::for_ceremony(&env.config)?;
+    trust::check_state(&env.data_dir, &t)?;
+    if let Err(e) = trust::remember(&env.data_dir, &t) {
+        errln!("warning: cannot record the trusted roster version in {}: {e}", env.data_dir.join(trust::TRUST_STATE).display());
+    }
+    Ok(t)
+}
+
 /// Runs its closure when dropped (the end of a command, whichever way it ends).
 struct Cleanup<F: FnMut()>(F);
 
@@ -377,7 +388,7 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
         format!("no roster: set paths.roster in {where_cfg}. To rehearse a rekey without YubiKeys: `breakglass demo --rekey`")
     })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
-    let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
+    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
     let roster = trusted.roster().clone();
@@ -487,7 +498,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         format!("no roster: set paths.roster in {where_cfg}. To rehearse an offboarding without YubiKeys: `breakglass demo --offboard`")
     })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
-    let trusted = trust::for_ceremony(c).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
+    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
     let roster = trusted.roster().clone();
@@ -690,7 +701,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         .roster_path()
         .with_context(|| format!("no roster: set paths.roster in {where_cfg}. To rehearse without YubiKeys: `breakglass demo`"))?;
     let _ = roster_path;
-    let trusted = trust::for_ceremony(c).map_err(|e| {
+    let trusted = for_ceremony(env).map_err(|e| {
         anyhow::anyhow!("{e}\nThe ceremony refuses a roster that does not chain to the pin: one person could have edited it.")
     })?;
     let sealed_path =
@@ -826,7 +837,7 @@ fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
                 "--auto plays the public DEMO keys, so it only recovers DEMO sessions: recover a real session with the custodians' YubiKeys"
             );
         }
-        let trusted = trust::for_ceremony(&env.config)?;
+        let trusted = for_ceremony(env)?;
         let roster = trusted
             .version_with(&i.roster_sha256)
             .with_context(|| {
@@ -1516,6 +1527,10 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         Some(_) => match trust::resolve(&env.config, None, None) {
             Ok(t) => {
                 line(if t.warning().is_some() { None } else { Some(true) }, "roster", t.describe());
+                // A rollback or a fork against the newest version this host trusted.
+                if let Err(e) = trust::check_state(&env.data_dir, &t) {
+                    line(Some(false), "roster history", e.to_string());
+                }
                 let r = t.roster();
                 if r.custodians.len() <= r.quorum {
                     line(

@@ -173,6 +173,17 @@ pub enum TrustError {
     Unsigned(Box<Missing>),
     #[error("cannot read {path}: {why}")]
     Unreadable { path: PathBuf, why: String },
+    /// Two different rosters claim the same version, each signed as a rotation of the same
+    /// previous version: the chain forked. Neither is trusted until people decide which is real.
+    #[error(
+        "roster version {version} forked: the roster in use ({ours}) and {theirs} ({where_}) are both version {version}, each signed as a rotation of the same previous version. Nobody can tell from the files which one the organisation made: stop, find out who signed the other, and remove it (then `breakglass roster check`)"
+    )]
+    Fork { version: u32, ours: String, theirs: String, where_: String },
+    /// This host already trusted a later version (its trust state): the roster in use is older.
+    #[error(
+        "this host already trusted roster version {seen} ({seen_sha}), but the roster in use is version {version} ({sha}): an older version was put back (it may list someone who was removed). Restore version {seen} from history/"
+    )]
+    RolledBack { version: u32, sha: String, seen: u32, seen_sha: String },
 }
 
 /// The signatures a roster version lacks.
@@ -283,11 +294,99 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
         let ((prev, _), (next, sigs)) = (&pair[0], &pair[1]);
         signed_by = rotation(prev, next, sigs)?;
     }
+    check_forks(&chain, &history)?;
     // The DEMO roster named as a file is still only DEMO: its keys are public.
     let rule = if chain.len() == 1 && chain[0].0.bytes == crate::roster::DEMO_ROSTER.as_bytes() { Rule::Demo } else { rule };
     let (chain, mut sigs): (Vec<Roster>, Vec<Signatures>) = chain.into_iter().unzip();
     let sigs = sigs.pop().unwrap_or_default();
     Ok(TrustedRoster { chain, sigs, rule, source, signed_by })
+}
+
+/// Forks in `history/` (as TUF clients refuse them): another roster with the version of one in
+/// the chain, made from the same previous version and signed as its rotation, is a fork. Only
+/// files that carry their rotation's signatures count; a junk file proves nothing.
+fn check_forks(chain: &[(Roster, Signatures)], history: &Path) -> Result<(), TrustError> {
+    let Ok(rd) = std::fs::read_dir(history) else { return Ok(()) };
+    let mut looked = 0;
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        looked += 1;
+        if looked > MAX_CHAIN {
+            return Err(TrustError::TooLong);
+        }
+        let Ok(other) = Roster::load(&p) else { continue };
+        let sha = other.sha256();
+        let Some(pair) = chain.windows(2).find(|pair| {
+            let ((prev, _), (ours, _)) = (&pair[0], &pair[1]);
+            other.version == ours.version
+                && sha != ours.sha256()
+                && other.previous.as_deref() == Some(prev.sha256().as_str())
+                && sha == p.file_stem().and_then(|s| s.to_str()).unwrap_or("")
+        }) else {
+            continue;
+        };
+        let ((prev, _), (ours, _)) = (&pair[0], &pair[1]);
+        let (other, sigs) = load_sigs(other, &p);
+        if rotation(prev, &other, &sigs).is_ok() {
+            return Err(TrustError::Fork { version: ours.version, ours: ours.sha256(), theirs: sha, where_: p.display().to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// The newest roster version this host has trusted (`trust-state` in the data directory). It only
+/// ever refuses: nothing is trusted because of it, and the pin still decides.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrustState {
+    pub version: u32,
+    pub roster_sha256: String,
+}
+
+/// The trust state's file in the data directory.
+pub const TRUST_STATE: &str = "trust-state";
+
+/// Refuses a roster older than the newest this host trusted (a rollback), or another roster with
+/// that same version (a fork), naming both.
+pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError> {
+    let path = data_dir.join(TRUST_STATE);
+    let seen: TrustState = match crate::fsread::read_regular(&path, 4096) {
+        Ok(b) => toml::from_str(&String::from_utf8_lossy(&b))
+            .map_err(|e| TrustError::Unreadable { path: path.clone(), why: format!("{}: restore it or remove it", e.message()) })?,
+        Err(crate::fsread::ReadError::Missing) => return Ok(()),
+        Err(e) => return Err(TrustError::Unreadable { path, why: e.to_string() }),
+    };
+    let r = t.roster();
+    if r.version < seen.version {
+        return Err(TrustError::RolledBack { version: r.version, sha: r.sha256(), seen: seen.version, seen_sha: seen.roster_sha256 });
+    }
+    if r.version == seen.version && r.sha256() != seen.roster_sha256 {
+        return Err(TrustError::Fork {
+            version: r.version,
+            ours: r.sha256(),
+            theirs: seen.roster_sha256,
+            where_: format!("the version this host trusted before, {}", path.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Moves the trust state forward to `t`'s version (never back), atomically.
+pub fn remember(data_dir: &Path, t: &TrustedRoster) -> std::io::Result<()> {
+    let path = data_dir.join(TRUST_STATE);
+    let newer = match crate::fsread::read_regular(&path, 4096) {
+        Ok(b) => toml::from_str::<TrustState>(&String::from_utf8_lossy(&b)).map_or(true, |s| t.roster().version > s.version),
+        Err(_) => true,
+    };
+    if newer && t.rule != Rule::Demo {
+        let s = TrustState { version: t.roster().version, roster_sha256: t.roster().sha256() };
+        let text = toml::to_string(&s).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(data_dir)?;
+        crate::fsread::write_atomic(&path, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The rotation rule: `next` (made from `prev`) is signed by a quorum of `prev`, by every
@@ -487,4 +586,31 @@ pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
         });
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host's trust state refuses an older version (rollback) and another roster with the
+    /// version it trusted (fork); the same roster, or a later one, passes.
+    #[test]
+    fn the_trust_state_refuses_rollbacks_and_forks() {
+        let d = tempfile::tempdir().unwrap();
+        let t = demo();
+        let sha = t.roster().sha256();
+        let state = |version: u32, sha: &str| {
+            std::fs::write(d.path().join(TRUST_STATE), toml::to_string(&TrustState { version, roster_sha256: sha.into() }).unwrap())
+                .unwrap()
+        };
+        assert!(check_state(d.path(), &t).is_ok(), "no state yet");
+        state(1, &sha);
+        assert!(check_state(d.path(), &t).is_ok());
+        state(2, &"a".repeat(64));
+        assert!(matches!(check_state(d.path(), &t), Err(TrustError::RolledBack { version: 1, seen: 2, .. })));
+        state(1, &"b".repeat(64));
+        assert!(matches!(check_state(d.path(), &t), Err(TrustError::Fork { version: 1, .. })));
+        std::fs::write(d.path().join(TRUST_STATE), "junk = ").unwrap();
+        assert!(matches!(check_state(d.path(), &t), Err(TrustError::Unreadable { .. })));
+    }
 }
