@@ -677,3 +677,32 @@ fn a_rekey_that_does_not_commit_leaves_no_newcomer_files_beside_the_roster() {
         assert!(!org.path().join(f).exists(), "{f} was left next to the roster");
     }
 }
+
+/// Evidence review, attack 6: an older sealing of the runbook that a quorum signed (say, holding
+/// the root password before it was rotated) is refused once this host has opened a newer one.
+/// Each `seal` takes the next serial after the live sealing's.
+#[test]
+#[ignore = "needs the test rig: stock ssh-keygen and age-keygen (./scripts/test installs them)"]
+fn an_older_sealing_put_back_is_refused_once_a_newer_one_was_opened() {
+    let org = Org::new();
+    let paths = sealed_v1(&org);
+    let md = org.path().join("runbook.md");
+    std::fs::write(&md, RUNBOOK).unwrap();
+    let out = org.path().join("next.sealed");
+    let o = org.bg(&["seal", "--roster", org.roster().to_str().unwrap(), md.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(stdout(&o).contains("sealing serial 1"), "{}", stdout(&o));
+    assert_eq!(Sealed::read_dir(&out).unwrap().manifest.serial, 1);
+    // The live sealing (serial 0) is accepted until this host has opened serial 1.
+    let o = org.bg(&["runbook", "check", paths.runbook.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v1 = Roster::load(&org.roster()).unwrap();
+    let state = format!("version = 1\nroster_sha256 = \"{}\"\nrunbook_serial = 1\n", v1.sha256());
+    std::fs::create_dir_all(org.path().join("data")).unwrap();
+    std::fs::write(org.path().join("data").join(breakglass::trust::TRUST_STATE), state).unwrap();
+    let o = org.bg(&["runbook", "check", paths.runbook.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("older than serial 1"), "{}", stdout(&o));
+    let o = org.bg(&["doctor"]);
+    assert!(stdout(&o).contains("runbook serial"), "{}", stdout(&o));
+}

@@ -371,6 +371,16 @@ fn for_ceremony(env: &Env) -> Result<TrustedRoster, trust::TrustError> {
     Ok(t)
 }
 
+/// The sealed runbook a ceremony opens: not older than the newest sealing this host has opened
+/// (an older one put back, though a quorum signed it, may hold rotated secrets), which it records.
+fn runbook_for_ceremony(env: &Env, trusted: &TrustedRoster, sealed: &crate::seal::Sealed) -> anyhow::Result<()> {
+    trust::check_runbook_serial(&env.data_dir, sealed.manifest.serial).map_err(anyhow::Error::msg)?;
+    if let Err(e) = trust::remember_runbook_serial(&env.data_dir, trusted, sealed.manifest.serial) {
+        errln!("warning: cannot record the runbook's sealing serial in {}: {e}", env.data_dir.join(trust::TRUST_STATE).display());
+    }
+    Ok(())
+}
+
 /// Runs its closure when dropped (the end of a command, whichever way it ends).
 struct Cleanup<F: FnMut()>(F);
 
@@ -391,6 +401,7 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
     let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
+    runbook_for_ceremony(env, &trusted, &sealed)?;
     let roster = trusted.roster().clone();
     let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let (add, copied) = newcomers(&a.add, &dir)?;
@@ -501,6 +512,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
     let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
+    runbook_for_ceremony(env, &trusted, &sealed)?;
     let roster = trusted.roster().clone();
     let user = a.iam_user.clone().unwrap_or_else(|| a.id.clone());
     // IAM's own rule for user names; it also keeps the signed statements unambiguous.
@@ -708,6 +720,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg} (made with `breakglass seal`)"))?;
     let sealed = crate::seal::Sealed::read_dir(&sealed_path)?;
     sealed.check_signed(&trusted)?;
+    runbook_for_ceremony(env, &trusted, &sealed)?;
     let roster = trusted.roster().clone();
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let scenario = a.session.scenario.clone().unwrap_or_default();
@@ -1200,8 +1213,14 @@ fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow
     if rb.steps.is_empty() {
         errln!("warning: {} has no `- [ ]` steps; the ceremony will have nothing to check off", runbook.display());
     }
-    let sealed = crate::seal::seal(&roster, &text)?;
+    // The next serial after the live sealing's (and after the newest this host opened), so that
+    // the one it replaces, put back later, is refused.
+    let live = env.config.runbook_path().and_then(|p| crate::seal::Sealed::read_dir(&p).ok()).map_or(0, |s| s.manifest.serial);
+    let opened = trust::read_state(&env.data_dir).ok().flatten().map_or(0, |s| s.runbook_serial);
+    let serial = live.max(opened) + 1;
+    let sealed = crate::seal::seal_serial(&roster, &text, serial)?;
     sealed.write_dir(out)?;
+    outln!("sealing serial {serial} (an older sealing put back is refused once this one has been opened)");
     outln!(
         "sealed {} ({} steps, {} secret blocks) for quorum {} of {}:",
         runbook.display(),
@@ -1423,11 +1442,16 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
             let dir = dir.or_else(|| env.config.runbook_path()).context("which sealed runbook? Pass the directory or set paths.runbook")?;
             let sealed = crate::seal::Sealed::read_dir(&dir)?;
             outln!(
-                "{}: {} sealed files, quorum {}; every file matches its SHA-256",
+                "{}: {} sealed files, quorum {}, sealing serial {}; every file matches its SHA-256",
                 dir.display(),
                 sealed.files.len(),
-                sealed.manifest.quorum
+                sealed.manifest.quorum,
+                sealed.manifest.serial
             );
+            if let Err(e) = trust::check_runbook_serial(&env.data_dir, sealed.manifest.serial) {
+                outln!("REFUSED by the ceremony: {e}");
+                return Ok(1);
+            }
             let trusted = trust::resolve(&env.config, roster.as_deref(), None)?;
             match sealed.check_signed(&trusted) {
                 Ok(()) => {
@@ -1568,9 +1592,13 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
                 }
                 if let Some(p) = env.config.runbook_path()
                     && let Ok(s) = crate::seal::Sealed::read_dir(&p)
-                    && let Err(e) = s.check_signed(&t)
                 {
-                    line(Some(false), "runbook signed", e.to_string());
+                    if let Err(e) = s.check_signed(&t) {
+                        line(Some(false), "runbook signed", e.to_string());
+                    }
+                    if let Err(e) = trust::check_runbook_serial(&env.data_dir, s.manifest.serial) {
+                        line(Some(false), "runbook serial", e);
+                    }
                 }
             }
             Err(e) => line(Some(false), "roster", e.to_string()),

@@ -27,6 +27,10 @@ pub struct Manifest {
     pub quorum: usize,
     /// SHA-256 of the roster file it was sealed for.
     pub roster_sha256: String,
+    /// Which sealing this is: each one (a `seal`, a rekey's) takes the next serial, so an older
+    /// one put back is recognised (evidence rule E2's runbook part; absent in early sealings: 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serial: u64,
     #[serde(rename = "file")]
     pub files: Vec<ManifestFile>,
 }
@@ -163,7 +167,17 @@ fn encrypt_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
 }
 
 /// Seals `plaintext` for every quorum of the roster's custodians.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// [`seal_serial`] with serial 0 (the DEMO and tests).
 pub fn seal(roster: &Roster, plaintext: &[u8]) -> Result<Sealed, SealError> {
+    seal_serial(roster, plaintext, 0)
+}
+
+/// Seals `plaintext` for every quorum of `roster`, as sealing number `serial`.
+pub fn seal_serial(roster: &Roster, plaintext: &[u8], serial: u64) -> Result<Sealed, SealError> {
     let mut ids: Vec<String> = roster.custodians.iter().map(|c| c.id.clone()).collect();
     ids.sort();
     let mut files = BTreeMap::new();
@@ -179,7 +193,7 @@ pub fn seal(roster: &Roster, plaintext: &[u8]) -> Result<Sealed, SealError> {
         entries.push(ManifestFile { name: name.clone(), layers: combo, sha256: hex::encode(Sha256::digest(&*data)) });
         files.insert(name, data.to_vec());
     }
-    let manifest = Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: entries };
+    let manifest = Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), serial, files: entries };
     let text = toml::to_string(&manifest).map_err(|e| SealError::Age(e.to_string()))?;
     let header = "# breakglass sealed runbook. Open with both custodians' keys, outermost layer first:\n#   age -d -i FIRST.key FIRST+SECOND.age | age -d -i SECOND.key > runbook.md\n# A quorum signs this file (MANIFEST.toml.<id>.sig, namespace breakglass-runbook) before the ceremony trusts it.\n";
     let manifest_bytes = format!("{header}{text}").into_bytes();
@@ -238,7 +252,7 @@ impl Sealed {
     /// without opening the runbook again).
     pub fn empty(roster: &Roster) -> Self {
         Self {
-            manifest: Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), files: vec![] },
+            manifest: Manifest { format: FORMAT, quorum: roster.quorum, roster_sha256: roster.sha256(), serial: 0, files: vec![] },
             manifest_bytes: vec![],
             signatures: Default::default(),
             files: BTreeMap::new(),

@@ -343,6 +343,9 @@ fn check_forks(chain: &[(Roster, Signatures)], history: &Path) -> Result<(), Tru
 pub struct TrustState {
     pub version: u32,
     pub roster_sha256: String,
+    /// The newest sealing of the runbook (MANIFEST.toml `serial`) this host has opened.
+    #[serde(default)]
+    pub runbook_serial: u64,
 }
 
 /// The trust state's file in the data directory.
@@ -352,12 +355,7 @@ pub const TRUST_STATE: &str = "trust-state";
 /// that same version (a fork), naming both.
 pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError> {
     let path = data_dir.join(TRUST_STATE);
-    let seen: TrustState = match crate::fsread::read_regular(&path, 4096) {
-        Ok(b) => toml::from_str(&String::from_utf8_lossy(&b))
-            .map_err(|e| TrustError::Unreadable { path: path.clone(), why: format!("{}: restore it or remove it", e.message()) })?,
-        Err(crate::fsread::ReadError::Missing) => return Ok(()),
-        Err(e) => return Err(TrustError::Unreadable { path, why: e.to_string() }),
-    };
+    let Some(seen) = read_state(data_dir)? else { return Ok(()) };
     let r = t.roster();
     if r.version < seen.version {
         return Err(TrustError::RolledBack { version: r.version, sha: r.sha256(), seen: seen.version, seen_sha: seen.roster_sha256 });
@@ -373,20 +371,58 @@ pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError>
     Ok(())
 }
 
+/// The host's trust state, if it has one.
+pub fn read_state(data_dir: &Path) -> Result<Option<TrustState>, TrustError> {
+    let path = data_dir.join(TRUST_STATE);
+    match crate::fsread::read_regular(&path, 4096) {
+        Ok(b) => toml::from_str(&String::from_utf8_lossy(&b))
+            .map(Some)
+            .map_err(|e| TrustError::Unreadable { path, why: format!("{}: restore it or remove it", e.message()) }),
+        Err(crate::fsread::ReadError::Missing) => Ok(None),
+        Err(e) => Err(TrustError::Unreadable { path, why: e.to_string() }),
+    }
+}
+
+fn write_state(data_dir: &Path, s: &TrustState) -> std::io::Result<()> {
+    let text = toml::to_string(s).map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(data_dir)?;
+    crate::fsread::write_atomic(&data_dir.join(TRUST_STATE), text.as_bytes())
+}
+
 /// Moves the trust state forward to `t`'s version (never back), atomically.
 pub fn remember(data_dir: &Path, t: &TrustedRoster) -> std::io::Result<()> {
-    let path = data_dir.join(TRUST_STATE);
-    let newer = match crate::fsread::read_regular(&path, 4096) {
-        Ok(b) => toml::from_str::<TrustState>(&String::from_utf8_lossy(&b)).map_or(true, |s| t.roster().version > s.version),
-        Err(_) => true,
-    };
-    if newer && t.rule != Rule::Demo {
-        let s = TrustState { version: t.roster().version, roster_sha256: t.roster().sha256() };
-        let text = toml::to_string(&s).map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(data_dir)?;
-        crate::fsread::write_atomic(&path, text.as_bytes())?;
+    let seen = read_state(data_dir).ok().flatten();
+    if t.rule != Rule::Demo && seen.as_ref().is_none_or(|s| t.roster().version > s.version) {
+        let runbook_serial = seen.map_or(0, |s| s.runbook_serial);
+        write_state(data_dir, &TrustState { version: t.roster().version, roster_sha256: t.roster().sha256(), runbook_serial })?;
     }
     Ok(())
+}
+
+/// Refuses a sealing of the runbook older than the newest this host has opened: an older one
+/// (say, holding the root password before it was rotated) put back, though a quorum signed it.
+pub fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), String> {
+    match read_state(data_dir) {
+        Ok(Some(s)) if serial < s.runbook_serial => Err(format!(
+            "this sealed runbook is sealing serial {serial}, older than serial {} which this host has already opened: an older sealing was put back (it may hold secrets that were rotated since). Restore the current sealing",
+            s.runbook_serial
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Records that this host opened sealing `serial` (the state only moves forward).
+pub fn remember_runbook_serial(data_dir: &Path, t: &TrustedRoster, serial: u64) -> std::io::Result<()> {
+    let seen = read_state(data_dir).ok().flatten();
+    if seen.as_ref().is_some_and(|s| s.runbook_serial >= serial) || t.rule == Rule::Demo {
+        return Ok(());
+    }
+    let s = match seen {
+        Some(s) => TrustState { runbook_serial: serial, ..s },
+        None => TrustState { version: t.roster().version, roster_sha256: t.roster().sha256(), runbook_serial: serial },
+    };
+    write_state(data_dir, &s)
 }
 
 /// The rotation rule: `next` (made from `prev`) is signed by a quorum of `prev`, by every
@@ -600,8 +636,11 @@ mod tests {
         let t = demo();
         let sha = t.roster().sha256();
         let state = |version: u32, sha: &str| {
-            std::fs::write(d.path().join(TRUST_STATE), toml::to_string(&TrustState { version, roster_sha256: sha.into() }).unwrap())
-                .unwrap()
+            std::fs::write(
+                d.path().join(TRUST_STATE),
+                toml::to_string(&TrustState { version, roster_sha256: sha.into(), runbook_serial: 3 }).unwrap(),
+            )
+            .unwrap()
         };
         assert!(check_state(d.path(), &t).is_ok(), "no state yet");
         state(1, &sha);
@@ -610,6 +649,8 @@ mod tests {
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::RolledBack { version: 1, seen: 2, .. })));
         state(1, &"b".repeat(64));
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::Fork { version: 1, .. })));
+        assert!(check_runbook_serial(d.path(), 3).is_ok() && check_runbook_serial(d.path(), 4).is_ok());
+        assert!(check_runbook_serial(d.path(), 2).unwrap_err().contains("serial 2, older than serial 3"));
         std::fs::write(d.path().join(TRUST_STATE), "junk = ").unwrap();
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::Unreadable { .. })));
     }
