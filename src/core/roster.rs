@@ -106,6 +106,14 @@ impl Roster {
             }
             _ => {}
         }
+        // A stated maximum, so that checking each custodian against the others stays small
+        // whatever a planted file holds.
+        if file.custodians.len() > MAX_CUSTODIANS {
+            return Err(invalid(format!(
+                "{} custodians: more than {MAX_CUSTODIANS}, the roster's limit (docs/formats.md, Limits)",
+                file.custodians.len()
+            )));
+        }
         if file.custodians.len() < 2 {
             return Err(invalid(format!("{} custodian(s); dual control needs at least two", file.custodians.len())));
         }
@@ -117,6 +125,7 @@ impl Roster {
             )));
         }
         let mut keys = Vec::new();
+        let mut points = Vec::new();
         let mut recipients: Vec<String> = Vec::new();
         for (i, c) in file.custodians.iter().enumerate() {
             if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -141,7 +150,8 @@ impl Roster {
                 )));
             }
             let point = canonical_p256(&key).map_err(|w| invalid(format!("custodian `{}`: signing_key {w}", c.id)))?;
-            if let Some((o, _)) = file.custodians[..i].iter().zip(&keys).find(|(_, k)| canonical_p256(k).ok() == Some(point)) {
+            if let Some(j) = points.iter().position(|p| *p == point) {
+                let o: &Custodian = &file.custodians[j];
                 return Err(invalid(format!("custodians `{}` and `{}` share a signing key; each needs their own YubiKey", o.id, c.id)));
             }
             let recipient = canonical_recipient(&c.age_recipient).map_err(|w| invalid(format!("custodian `{}`: {w}", c.id)))?;
@@ -152,6 +162,7 @@ impl Roster {
                 )));
             }
             recipients.push(recipient);
+            points.push(point);
             keys.push(key);
         }
         Ok(Self {
@@ -223,6 +234,9 @@ pub type Signatures = std::collections::BTreeMap<String, Vec<u8>>;
 pub const MAX_SIG_BYTES: u64 = 16 * 1024;
 /// Largest roster file read.
 pub const MAX_ROSTER_BYTES: u64 = 1024 * 1024;
+
+/// The most custodians a roster may list (an organisation has a handful).
+pub const MAX_CUSTODIANS: usize = 64;
 
 /// Reads the signature files `<file>.<id>.sig` that exist beside `file`, for the given ids.
 /// A signature file that is not a regular file, or too large, is skipped and named in the errors.
@@ -300,6 +314,21 @@ pub fn demo_sigs() -> Vec<(String, Vec<u8>)> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A roster listing more custodians than the limit is refused, naming it (checking each
+    /// custodian against the others grew with the square of their number).
+    #[test]
+    fn more_custodians_than_the_limit_are_refused() {
+        let mut text = String::from("quorum = 2\n");
+        for i in 0..=MAX_CUSTODIANS {
+            text.push_str(&format!(
+                "[[custodian]]\nid = \"c{i}\"\nname = \"C\"\nemail = \"c@example.com\"\nyubikey_serial = {i}\nsigning_key = \"x\"\nage_recipient = \"y\"\n"
+            ));
+        }
+        let e = Roster::parse(text.as_bytes(), "roster.toml").unwrap_err().to_string();
+        assert!(e.contains(&format!("more than {MAX_CUSTODIANS}")), "{e}");
+    }
+
     use super::*;
 
     const DEMO: &str = include_str!("../../assets/demo/roster.toml");

@@ -19,6 +19,9 @@ use zeroize::Zeroizing;
 pub const MANIFEST: &str = "MANIFEST.toml";
 pub const FORMAT: u32 = 1;
 
+/// The most sealed files a manifest may name (one per quorum of custodians).
+pub const MAX_MANIFEST_FILES: usize = 1024;
+
 /// `MANIFEST.toml` of a sealed directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +64,19 @@ impl Manifest {
         if manifest.format != FORMAT {
             return Err(format!("format {} is not supported (this version reads format {FORMAT})", manifest.format));
         }
+        // A stated maximum, and each file named once: a manifest naming one large file thousands
+        // of times made every reader hash it each time.
+        if manifest.files.len() > MAX_MANIFEST_FILES {
+            return Err(format!(
+                "{MANIFEST} names {} files: more than {MAX_MANIFEST_FILES}, the limit (docs/formats.md, Limits)",
+                manifest.files.len()
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
         for f in &manifest.files {
+            if !names.insert(f.name.as_str()) {
+                return Err(format!("{MANIFEST} names the file `{}` twice", f.name));
+            }
             let safe = !f.name.is_empty()
                 && f.name.ends_with(".age")
                 && f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
@@ -380,6 +395,20 @@ pub fn tempdir_in(parent: &Path) -> std::io::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A manifest naming one file twice, or more files than the limit, is refused.
+    #[test]
+    fn a_manifest_names_each_file_once_and_not_too_many() {
+        let entry = |n: usize| format!("[[file]]\nname = \"f{n}.age\"\nlayers = [\"a\", \"b\"]\nsha256 = \"00\"\n");
+        let head = "format = 1\nquorum = 2\nroster_sha256 = \"00\"\n";
+        let twice = format!("{head}{}{}", entry(1), entry(1));
+        assert!(Manifest::parse(twice.as_bytes()).unwrap_err().contains("twice"));
+        let many: String = (0..=MAX_MANIFEST_FILES).map(entry).collect();
+        let e = Manifest::parse(format!("{head}{many}").as_bytes()).unwrap_err();
+        assert!(e.contains(&MAX_MANIFEST_FILES.to_string()), "{e}");
+        assert!(Manifest::parse(format!("{head}{}{}", entry(1), entry(2)).as_bytes()).is_ok());
+    }
+
     use super::*;
 
     #[test]
