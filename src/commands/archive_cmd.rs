@@ -147,7 +147,8 @@ pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3:
                 Err(e) => Pushed::Failed(format!("archived, but the receipt could not be written here: {e}; push again to rewrite it")),
             }
         }
-        Err(e) => Pushed::Failed(e),
+        Err(e @ s3a::PushError::Squatted { .. }) => Pushed::Skipped { why: e.to_string(), problem: true },
+        Err(s3a::PushError::Failed(e)) => Pushed::Failed(e),
     }
 }
 

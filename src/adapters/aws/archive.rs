@@ -69,9 +69,36 @@ pub fn check_bucket(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, retention_
     Ok(())
 }
 
+/// Why a push did not archive the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushError {
+    /// The key already holds an object that is not this file: someone wrote there first (the
+    /// session id is public). Nothing was written over it; the bundle stays queued.
+    Squatted {
+        bucket: String,
+        key: String,
+    },
+    Failed(String),
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Squatted { bucket, key } => write!(
+                f,
+                "SQUATTED: s3://{bucket}/{key} already holds an object that is not this file (someone wrote there first). Nothing was written over it; \
+                 the bundle stays queued and this copy remains the one to trust: investigate who can write to the bucket"
+            ),
+            PushError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Uploads every file of a bundle under COMPLIANCE retention until `now + retention_days`, with a
 /// SHA-256 checksum S3 checks on arrival, then reads each object back (mode, retain-until,
-/// checksum) before returning the receipt.
+/// checksum) before returning the receipt. Write-once: a key that already holds another object is
+/// never written over nor taken as ours (the put is conditional, `If-None-Match: *`); one that
+/// holds this very file (an earlier push that stopped midway) is read back as it is.
 pub fn push(
     aws: &Aws,
     s3: &aws_sdk_s3::Client,
@@ -80,55 +107,84 @@ pub fn push(
     session_id: &str,
     files: &[LocalFile],
     now: DateTime<Utc>,
-) -> Result<Receipt, String> {
+) -> Result<Receipt, PushError> {
     let (bucket, until) = (cfg.bucket.as_str(), now + Duration::days(i64::from(cfg.retention_days)));
     let until_smithy = aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp());
     let mut out = vec![];
     for f in files {
         let key = crate::archive::key(account, session_id, &f.name);
         let b64 = base64ct::Base64::encode_string(&f.sha256);
-        let put = aws
-            .rt
-            .block_on(
-                s3.put_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .body(aws_sdk_s3::primitives::ByteStream::from(f.bytes.clone()))
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .checksum_sha256(&b64)
-                    .object_lock_mode(ObjectLockMode::Compliance)
-                    .object_lock_retain_until_date(until_smithy)
-                    .send(),
-            )
-            .map_err(|e| format!("{}: {}", f.name, classify("s3:PutObject", &e, WHO)))?;
-        let version_id = put.version_id().map(str::to_string);
+        let failed = |e: String| PushError::Failed(e);
+        // What the key holds already: nothing (the usual case), this very file, or someone else's.
+        let existing = match aws.rt.block_on(s3.head_object().bucket(bucket).key(&key).checksum_mode(ChecksumMode::Enabled).send()) {
+            Ok(h) if h.checksum_sha256() == Some(b64.as_str()) => Some(h.version_id().map(str::to_string)),
+            Ok(_) => return Err(PushError::Squatted { bucket: bucket.to_string(), key }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => None,
+            Err(e) => return Err(failed(format!("{}: {}", f.name, classify("s3:GetObject", &e, WHO)))),
+        };
+        let version_id = match existing {
+            // This very file, from a push that stopped midway: its lock is carried to the full
+            // retention (COMPLIANCE allows extending it, never shortening it), then read back.
+            Some(v) => {
+                let retention = aws_sdk_s3::types::ObjectLockRetention::builder()
+                    .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+                    .retain_until_date(until_smithy)
+                    .build();
+                aws.rt
+                    .block_on(s3.put_object_retention().bucket(bucket).key(&key).set_version_id(v.clone()).retention(retention).send())
+                    .map_err(|e| failed(format!("{}: {}", f.name, classify("s3:PutObjectRetention", &e, WHO))))?;
+                v
+            }
+            None => {
+                let put = aws.rt.block_on(
+                    s3.put_object()
+                        .bucket(bucket)
+                        .key(&key)
+                        .if_none_match("*")
+                        .body(aws_sdk_s3::primitives::ByteStream::from(f.bytes.clone()))
+                        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                        .checksum_sha256(&b64)
+                        .object_lock_mode(ObjectLockMode::Compliance)
+                        .object_lock_retain_until_date(until_smithy)
+                        .send(),
+                );
+                match put {
+                    Ok(p) => p.version_id().map(str::to_string),
+                    // Someone wrote the key between our look and our write: theirs stays theirs.
+                    Err(e) if classify("s3:PutObject", &e, WHO).to_string().contains("PreconditionFailed") => {
+                        return Err(PushError::Squatted { bucket: bucket.to_string(), key });
+                    }
+                    Err(e) => return Err(failed(format!("{}: {}", f.name, classify("s3:PutObject", &e, WHO)))),
+                }
+            }
+        };
         // Read it back: what S3 holds, not what we asked for.
         let head = aws
             .rt
             .block_on(
                 s3.head_object().bucket(bucket).key(&key).set_version_id(version_id.clone()).checksum_mode(ChecksumMode::Enabled).send(),
             )
-            .map_err(|e| format!("{}: read-back: {}", f.name, classify("s3:GetObject", &e, WHO)))?;
+            .map_err(|e| failed(format!("{}: read-back: {}", f.name, classify("s3:GetObject", &e, WHO))))?;
         if head.checksum_sha256() != Some(b64.as_str()) {
-            return Err(format!(
+            return Err(failed(format!(
                 "{}: S3 reports checksum {:?}, not the file's {b64}: the upload was damaged; push again",
                 f.name,
                 head.checksum_sha256()
-            ));
+            )));
         }
         let mode = head.object_lock_mode().map(|m| m.as_str().to_string()).unwrap_or_default();
         if mode != "COMPLIANCE" {
-            return Err(format!(
+            return Err(failed(format!(
                 "{}: S3 reports Object Lock mode `{mode}`, not COMPLIANCE: the object could be deleted; check the bucket and the principal's rights",
                 f.name
-            ));
+            )));
         }
         let retain = head
             .object_lock_retain_until_date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
-            .ok_or_else(|| format!("{}: S3 reports no retain-until date: the object is not locked", f.name))?;
+            .ok_or_else(|| failed(format!("{}: S3 reports no retain-until date: the object is not locked", f.name)))?;
         if retain + Duration::seconds(1) < until {
-            return Err(format!("{}: S3 keeps it until {retain}, before the {until} asked for", f.name));
+            return Err(failed(format!("{}: S3 keeps it until {retain}, before the {until} asked for", f.name)));
         }
         out.push(ArchivedFile {
             name: f.name.clone(),
