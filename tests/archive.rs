@@ -432,4 +432,7 @@ fn a_squatted_archive_key_is_reported_and_never_taken_as_ours() {
         rt.block_on(c.list_object_versions().bucket("evidence").prefix(format!("no-account/{sid}/journal.jsonl")).send()).unwrap();
     let journal_versions = versions.versions().iter().filter(|v| v.key() == Some(&format!("no-account/{sid}/journal.jsonl"))).count();
     assert_eq!(journal_versions, 1, "nothing was written over the planted object");
+    // The reviewer is told which copy to trust from the signatures, not from which came first.
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", &sid]);
+    assert!(stdout(&o).contains("Trust the local copy") && !stdout(&o).contains("TAMPERED"), "{}", stdout(&o));
 }

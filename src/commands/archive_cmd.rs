@@ -572,8 +572,17 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
             Ok(local) => {
                 let archived: Vec<(String, String)> = files.iter().map(|f| (f.name.clone(), f.sha256_hex())).collect();
                 let diff = archive::differences(&local, &archived);
+                // Which copy to trust rests on the signatures, never on which came first: a planted
+                // archived copy that does not verify never makes a genuine local copy "tampered".
+                let local_valid = || verify::verify(&local_dir, &env.config, None).is_ok_and(|r| r.status == verify::Status::Valid);
                 if diff.is_empty() {
                     "same".into()
+                } else if c.archive != "valid" && local_valid() {
+                    c.notes.push(format!(
+                        "the local copy differs from the archive ({}) and verifies, while the archived copy does not: the archived objects are not this session's signed record (planted, or damaged). Trust the local copy; report who wrote to the bucket (Object Lock keeps what was planted)",
+                        diff.join(", ")
+                    ));
+                    "differs".into()
                 } else {
                     c.notes.push(format!(
                         "the local copy differs from the archive ({}): treat the local copy as TAMPERED; the archived one is the record",
