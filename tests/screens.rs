@@ -699,6 +699,21 @@ fn rekey_with_two_usb_ports_a_key_may_be_out_while_the_newcomer_signs() {
     assert!(fx.iter().any(|e| matches!(e, Effect::SignRekey { id, .. } if id == "alice")), "{fx:?}");
 }
 
+/// An aborted rekey marks done only what was done (found on the deployment walk: ✔ on steps it
+/// never did).
+#[test]
+fn an_aborted_rekey_ticks_only_what_it_did() {
+    let (mut c, v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    c.advance(Intent::RequestAbort);
+    c.advance(Intent::ConfirmAbort);
+    let s = draw(&c, &v);
+    for never in ["✔ 6 Sign roster", "✔ 7 Reseal, swap", "✔ 8 Notify team", "✔ 9 Sign"] {
+        assert!(!s.contains(never), "{never}:\n{s}");
+    }
+    assert!(s.contains("✔ 4 Open runbook") && s.contains("✘ 6 Sign roster"), "{s}");
+}
+
 #[test]
 fn rekey_review_shows_the_diff_and_who_can_open_afterwards() {
     let (c, v) = rekey_at_review();
