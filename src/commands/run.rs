@@ -995,7 +995,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             // E21: cover only from a valid, pinned, real session (a bundle checked against its
             // own roster copy proves nothing about who signed it; a drill does not open root; a
             // rehearsal's keys were not attested by Yubico, and the report lists it).
-            match crate::audit::may_cover(&r) {
+            match r.may_cover() {
                 Ok(()) => verified.push((dir, r)),
                 Err(crate::evidence::Rule::E25) => rehearsals.push(r.session_id.clone()),
                 Err(_) => {}
@@ -1482,7 +1482,24 @@ fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
 
 /// One inserted key, checked as check-in will: its slot 9c (and 82) attestation chains to the
 /// trust store, and proves the roster's keys for the custodian whose serial it is.
-fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::attest::TrustStore) -> (bool, String) {
+/// `Some(false)` (FAIL) is a roster custodian's key that check-in would refuse; a key on no
+/// roster is only a warning (`None`).
+fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::attest::TrustStore) -> (Option<bool>, String) {
+    let custodian = roster.and_then(|r| r.custodians.iter().find(|c| c.yubikey_serial == serial));
+    let (ok, what) = doctor_key_checks(serial, custodian, store);
+    (
+        if ok {
+            Some(true)
+        } else if custodian.is_some() {
+            Some(false)
+        } else {
+            None
+        },
+        what,
+    )
+}
+
+fn doctor_key_checks(serial: u32, custodian: Option<&crate::roster::Custodian>, store: &crate::attest::TrustStore) -> (bool, String) {
     use crate::token::piv::{AGE_SLOT, PivToken, SIGN_SLOT};
     let mut t = match PivToken::open(serial) {
         Ok(t) => t,
@@ -1498,7 +1515,7 @@ fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::attest::Trust
         Err(e) => return (false, format!("serial {serial}: check-in would refuse this key: {e}")),
     };
     let root = a.chain.last().cloned().unwrap_or_default();
-    let Some(c) = roster.and_then(|r| r.custodians.iter().find(|c| c.yubikey_serial == serial)) else {
+    let Some(c) = custodian else {
         return (true, format!("serial {serial}: attested by {root}; not on the roster"));
     };
     let req = match crate::attest::Requirement::signing(&c.id, serial, &c.signing_key) {
@@ -1629,7 +1646,7 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
                 Ok(store) => {
                     for k in &keys {
                         let (ok, what) = doctor_key(k.serial, roster_for_keys.as_ref(), &store);
-                        line(Some(ok), "key attestation", what);
+                        line(ok, "key attestation", what);
                     }
                 }
             }

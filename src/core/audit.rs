@@ -6,7 +6,6 @@
 //! ([`crate::aws::posture`]) gathers [`Facts`], the sessions come from `verify`, and [`evaluate`]
 //! decides. Every result carries a one-line reason and the fix.
 
-use crate::evidence::Rule;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -142,29 +141,6 @@ pub struct Facts {
     pub admins: Result<Vec<String>, String>,
     /// What was read of the organization trail in S3, when it was.
     pub trail: Option<TrailRead>,
-}
-
-/// Rules E21 (with E3, E5, E25): whether a verified bundle may be taken as cover for root use at
-/// all, or the rule that says it never is.
-pub fn may_cover(r: &crate::verify::Report) -> Result<(), Rule> {
-    use crate::trust::Rule as Anchor;
-    if r.status != crate::verify::Status::Valid {
-        return Err(Rule::E21);
-    }
-    if r.demo {
-        return Err(Rule::E3);
-    }
-    if !matches!(r.roster_rule, Some(Anchor::Pinned | Anchor::Chained { .. })) {
-        return Err(Rule::E5);
-    }
-    if !r.rehearsal_roots.is_empty() {
-        return Err(Rule::E25);
-    }
-    if r.mode == "drill" {
-        // A drill does not open root for real: root use during one is unexplained.
-        return Err(Rule::E21);
-    }
-    Ok(())
 }
 
 /// A verified session's window: from its first entry to its last (or "root released").
@@ -899,24 +875,6 @@ mod tests {
         let c = archive_check(&ArchiveState::Checked { archived: 1, recent: 0, late: vec![], changed: vec!["s1".into()] }, 2, "a");
         assert_eq!(c.status, Status::Fail);
         assert!(c.reason.contains("s1") && c.fix.contains("archive verify"), "{c:?}");
-    }
-
-    /// E21: only a valid, pinned, real (not DEMO, drill or rehearsal) session is cover.
-    #[test]
-    fn e21_what_never_covers() {
-        use crate::verify::{Report, Status as V};
-        let good =
-            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::trust::Rule::Pinned), ..Default::default() };
-        assert_eq!(may_cover(&good), Ok(()));
-        let chained = Report { roster_rule: Some(crate::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
-        assert_eq!(may_cover(&chained), Ok(()));
-        assert_eq!(may_cover(&Report { status: V::Incomplete, ..good.clone() }), Err(Rule::E21));
-        assert_eq!(may_cover(&Report { status: V::Invalid, ..good.clone() }), Err(Rule::E21));
-        assert_eq!(may_cover(&Report { demo: true, ..good.clone() }), Err(Rule::E3));
-        assert_eq!(may_cover(&Report { roster_rule: Some(crate::trust::Rule::Unpinned), ..good.clone() }), Err(Rule::E5));
-        assert_eq!(may_cover(&Report { roster_rule: None, ..good.clone() }), Err(Rule::E5));
-        assert_eq!(may_cover(&Report { mode: "drill".into(), ..good.clone() }), Err(Rule::E21));
-        assert_eq!(may_cover(&Report { rehearsal_roots: vec!["lab".into()], ..good }), Err(Rule::E25));
     }
 
     /// E26: a failing source is said and never hides what another found; FAIL wins over ERROR.

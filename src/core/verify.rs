@@ -458,6 +458,30 @@ fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String],
 pub const EXIT_UNPINNED: i32 = 4;
 
 impl Report {
+    /// Rules E21 (with E3, E5, E25): whether a verified bundle may be taken as cover for root use at
+    /// all, or the rule that says it never is.
+    pub fn may_cover(&self) -> Result<(), Rule> {
+        use crate::trust::Rule as Anchor;
+        let r = self;
+        if r.status != Status::Valid {
+            return Err(Rule::E21);
+        }
+        if r.demo {
+            return Err(Rule::E3);
+        }
+        if !matches!(r.roster_rule, Some(Anchor::Pinned | Anchor::Chained { .. })) {
+            return Err(Rule::E5);
+        }
+        if !r.rehearsal_roots.is_empty() {
+            return Err(Rule::E25);
+        }
+        if r.mode == "drill" {
+            // A drill does not open root for real: root use during one is unexplained.
+            return Err(Rule::E21);
+        }
+        Ok(())
+    }
+
     /// The process exit code: 0 valid against a pinned (or the DEMO) roster, 1 invalid, 3
     /// incomplete, [`EXIT_UNPINNED`] valid but against an unpinned roster.
     pub fn exit_code(&self) -> i32 {
@@ -1363,6 +1387,24 @@ pub fn sha256_hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// E21: only a valid, pinned, real (not DEMO, drill or rehearsal) session is cover.
+    #[test]
+    fn e21_what_never_covers() {
+        use super::{Report, Status as V};
+        let good =
+            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::trust::Rule::Pinned), ..Default::default() };
+        assert_eq!(good.may_cover(), Ok(()));
+        let chained = Report { roster_rule: Some(crate::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
+        assert_eq!(chained.may_cover(), Ok(()));
+        assert_eq!((Report { status: V::Incomplete, ..good.clone() }).may_cover(), Err(Rule::E21));
+        assert_eq!((Report { status: V::Invalid, ..good.clone() }).may_cover(), Err(Rule::E21));
+        assert_eq!((Report { demo: true, ..good.clone() }).may_cover(), Err(Rule::E3));
+        assert_eq!((Report { roster_rule: Some(crate::trust::Rule::Unpinned), ..good.clone() }).may_cover(), Err(Rule::E5));
+        assert_eq!((Report { roster_rule: None, ..good.clone() }).may_cover(), Err(Rule::E5));
+        assert_eq!((Report { mode: "drill".into(), ..good.clone() }).may_cover(), Err(Rule::E21));
+        assert_eq!((Report { rehearsal_roots: vec!["lab".into()], ..good }).may_cover(), Err(Rule::E25));
+    }
 
     fn ev(seq: u64, kind: &'static str) -> Event {
         Event { seq, ts: String::new(), kind: Cow::Borrowed(kind), summary: String::new() }
