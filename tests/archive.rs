@@ -332,13 +332,7 @@ fn the_summary_screen_shows_the_archive_push() {
         s.wait_for("Custodian 2: insert your YubiKey");
         check_in(&mut s, "271828");
         s.wait_for("Runbook: 0/13 steps done");
-        s.keys("\x03");
-        s.wait_for("Abort the ceremony?");
-        s.keys("y");
-        s.wait_for("Alice Example: sign the session log");
-        s.keys(ENTER);
-        s.wait_for("Bob Example: sign the session log");
-        s.keys(ENTER);
+        abort_and_both_sign(&mut s);
         s.wait_for("Ceremony ABORTED and recorded");
         s.wait_for_within(says, std::time::Duration::from_secs(30));
         s.keys("q");

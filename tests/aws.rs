@@ -471,13 +471,7 @@ fn a_hanging_or_dropping_sns_endpoint_never_freezes_the_screen_and_every_wait_is
     proxy.set(Net::Pass);
     s.keys("r");
     s.wait_for_within("Runbook: 0/13 steps done", Duration::from_secs(20));
-    s.keys("\x03");
-    s.wait_for("Abort the ceremony?");
-    s.keys("y");
-    s.wait_for("Alice Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Bob Example: sign the session log");
-    s.keys(ENTER);
+    abort_and_both_sign(&mut s);
     s.wait_for("Ceremony ABORTED and recorded");
     s.keys("q");
     assert!(wait_exit(&mut child).success());

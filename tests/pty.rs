@@ -371,13 +371,7 @@ fn an_aborted_drill_is_not_counted_as_a_drill() {
     s.wait_for("Custodian 2: insert your YubiKey");
     check_in(&mut s, "271828");
     s.wait_for("steps done");
-    s.keys("\x03");
-    s.wait_for("Abort the ceremony?");
-    s.keys("y");
-    s.wait_for("Alice Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Bob Example: sign the session log");
-    s.keys(ENTER);
+    abort_and_both_sign(&mut s);
     s.wait_for("ABORTED");
     s.keys("q");
     assert!(wait_exit(&mut child).success());

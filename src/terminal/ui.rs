@@ -554,6 +554,11 @@ fn render_reauth(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, s
     }
     lines.push(Line::from(""));
     lines.push(Line::from("The ceremony is paused until the key is unlocked; nothing is lost."));
+    render_with_message(f, c, t, area, lines);
+}
+
+/// The pane's lines, then the ceremony's message below them, wrapped inside a one-column margin.
+fn render_with_message<'a>(f: &mut Frame, c: &'a Ceremony, t: &Theme, area: Rect, mut lines: Vec<Line<'a>>) {
     if let Some(m) = message_line(c, t) {
         lines.push(Line::from(""));
         lines.push(m);
@@ -884,14 +889,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         }
         Phase::Quit | Phase::Runbook => {}
     }
-    if let Some(m) = message_line(c, t) {
-        lines.push(Line::from(""));
-        lines.push(m);
-    }
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::NONE)),
-        area.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }),
-    );
+    render_with_message(f, c, t, area, lines);
 }
 
 /// Word-wraps `text` to `width` columns: the first row starts with `prefix`, the rest are

@@ -138,6 +138,17 @@ pub fn check_in(s: &mut Screen, pin: &str) {
     s.keys(ENTER);
 }
 
+/// With alice and bob checked in: Ctrl-C, `y` to abort, and both sign the aborted session.
+pub fn abort_and_both_sign(s: &mut Screen) {
+    s.keys("\x03");
+    s.wait_for("Abort the ceremony?");
+    s.keys("y");
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+}
+
 /// Sends `kill -SIG` to the child.
 pub fn signal(child: &Child, sig: &str) {
     let pid = child.process_id().expect("the child has a pid");
