@@ -462,3 +462,31 @@ pub fn overdue_note(config: &Config, sessions: &Path) -> Option<String> {
 pub fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
     collect(config, sessions, None).unwrap_or_default().into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::counts;
+    use crate::trust::Rule as Anchor;
+    use crate::verify::{Report, Status};
+
+    /// E24: a drill counts when it is valid, ended normally, pinned (or DEMO with no real roster)
+    /// and not a rehearsal.
+    #[test]
+    fn e24_what_counts_as_a_drill() {
+        let good = Report {
+            status: Status::Valid,
+            mode: "drill".into(),
+            outcome: Some("closed".into()),
+            roster_rule: Some(Anchor::Pinned),
+            ..Default::default()
+        };
+        assert!(counts(&good, true).is_ok());
+        assert!(counts(&Report { outcome: Some("aborted".into()), ..good.clone() }, true).is_err(), "aborted");
+        assert!(counts(&Report { rehearsal_roots: vec!["lab".into()], ..good.clone() }, true).is_err(), "rehearsal");
+        assert!(counts(&Report { roster_rule: Some(Anchor::Unpinned), ..good.clone() }, true).is_err(), "unpinned");
+        assert!(counts(&Report { roster_rule: None, ..good.clone() }, true).is_err(), "no trusted roster");
+        let demo = Report { demo: true, roster_rule: Some(Anchor::Demo), ..good };
+        assert!(counts(&demo, true).is_err(), "DEMO against a real roster");
+        assert!(counts(&demo, false).is_ok(), "DEMO where nothing real is configured");
+    }
+}
