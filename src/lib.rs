@@ -19,9 +19,12 @@
 //! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the
 //!   YubiKey-bound age stanza.
 //! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
+//! - [`statement`]: every statement a custodian signs in a ceremony, one type for the ceremony that
+//!   asks for it and for verify that checks it.
 //! - [`notice`]: what the team is told, and the local outbox.
-//! - [`verify`]: checks a session bundle against a trusted roster; [`evidence`]: the rules of
-//!   docs/evidence-model.md by id, which every problem names.
+//! - [`verify`]: checks a session bundle against a trusted roster, one function per rule of
+//!   docs/evidence-model.md (`src/core/verify/`); [`evidence`]: those rules by id, which every
+//!   problem names.
 //! - [`drill`]: drills' timings, history and evidence pack.
 //! - [`audit`], [`archive`], [`root`]: the audit's decisions, the evidence archive's receipts,
 //!   the scoped root tasks' rules.
@@ -82,6 +85,7 @@ pub mod core {
     pub mod runbook;
     pub mod seal;
     pub mod sign;
+    pub mod statement;
     pub mod trust;
     pub mod verify;
 }
@@ -116,7 +120,7 @@ pub use adapters::{aws, session, token};
 pub use commands::{archive_cmd, card, cli, demo, enroll};
 pub use core::{
     archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook,
-    seal, sign, trust, verify,
+    seal, sign, statement, trust, verify,
 };
 pub use terminal::{app, ui, words};
 

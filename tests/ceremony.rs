@@ -139,9 +139,9 @@ fn pin_then_touch_signs_a_challenge_bound_to_the_session() {
     assert!(c.advance(Intent::PinChecked { serial: 10000001, result: Ok(()) }).is_empty());
     assert!(matches!(c.phase(), Phase::CheckIn(KeyStage::AwaitTouch { .. })));
     let fx = c.advance(Intent::Touch);
-    let Effect::Attest { message, namespace, serial, .. } = &fx[0] else { panic!("expected Attest, got {fx:?}") };
-    assert_eq!(message, &format!("breakglass-checkin:{SID}:00ff"));
-    assert_eq!(*namespace, "breakglass-checkin");
+    let Effect::Attest { statement, serial, .. } = &fx[0] else { panic!("expected Attest, got {fx:?}") };
+    assert_eq!(statement.render(), format!("breakglass-checkin:{SID}:00ff"));
+    assert_eq!(statement.namespace(), "breakglass-checkin");
     assert_eq!(*serial, 10000001);
     let fx = c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     assert_eq!(kinds(&fx), ["custodian.verified"]);
@@ -229,9 +229,9 @@ fn an_undelivered_notice_needs_both_custodians_signed_acknowledgement() {
     // Nothing moves on by itself.
     assert!(c.advance(Intent::FinishRunbook).is_empty());
     let fx = c.advance(Intent::Acknowledge { who: SlotIx(0) });
-    let Effect::Attest { namespace, message, custodian, .. } = &fx[0] else { panic!("{fx:?}") };
-    assert_eq!((*namespace, *custodian), ("breakglass-ack", RosterIx(0)));
-    assert!(message.starts_with(&format!("breakglass-ack:{SID}:notice-in_use:")));
+    let Effect::Attest { statement, custodian, .. } = &fx[0] else { panic!("{fx:?}") };
+    assert_eq!((statement.namespace(), *custodian), ("breakglass-ack", RosterIx(0)));
+    assert!(statement.render().starts_with(&format!("breakglass-ack:{SID}:notice-in_use:")));
     let fx = c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("s".into()) });
     assert_eq!(kinds(&fx), ["notice.acknowledged"]);
     // The same custodian twice does not count twice.

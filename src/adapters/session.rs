@@ -323,12 +323,13 @@ impl Runner {
                 };
                 vec![Intent::PinChecked { serial, result }]
             }
-            Effect::Attest { custodian, serial, namespace, message } => {
+            Effect::Attest { custodian, serial, statement } => {
                 let key = self.roster.key_at(custodian.index()).clone();
+                let (namespace, message) = (statement.namespace(), statement.message());
                 let result = match self.token(serial) {
-                    Some(t) => sign::sshsig(t.as_mut(), namespace, message.as_bytes()).map_err(Failed::from).and_then(|s| {
+                    Some(t) => sign::sshsig(t.as_mut(), namespace, &message).map_err(Failed::from).and_then(|s| {
                         // Checked against the roster's key, not the key the token claims.
-                        sign::verify(&key, namespace, message.as_bytes(), &s).map_err(Failed::Signature)?;
+                        sign::verify(&key, namespace, &message, &s).map_err(Failed::Signature)?;
                         sign::to_pem(&s).map_err(Failed::from)
                     }),
                     None => Err(Failed::Key(crate::token::TokenError::Removed(serial))),
@@ -512,11 +513,7 @@ impl Runner {
     /// new sealing's manifest. The sealing is made once, at the first signature.
     fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool, drill: bool) -> Result<String, String> {
         // A drill signs in namespaces no trust decision accepts.
-        let (roster_ns, runbook_ns) = if drill {
-            (crate::sign::ROSTER_DRILL_NAMESPACE, crate::sign::RUNBOOK_DRILL_NAMESPACE)
-        } else {
-            (crate::sign::ROSTER_NAMESPACE, crate::sign::RUNBOOK_NAMESPACE)
-        };
+        let runbook_ns = if drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
         let old_key = self.roster.key(id).cloned();
         let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
         if job.sealed.is_none() {
@@ -531,7 +528,8 @@ impl Runner {
         if !next.exists() {
             crate::fsread::write_atomic(&next, &job.new.bytes).map_err(|e| format!("{}: {e}", next.display()))?;
         }
-        let roster_bytes = job.new.bytes.clone();
+        let statement = crate::statement::Statement::RosterVersion { bytes: job.new.bytes.clone(), drill };
+        let (roster_ns, roster_bytes) = (statement.namespace(), statement.message());
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();
         let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;

@@ -27,10 +27,10 @@ use checkin::Presence;
 pub use checkin::{AttestInfo, CheckedIn, KeyStage};
 pub use close::{CLOSING, SignStage};
 use notify::Background;
-pub use notify::{ACK_NAMESPACE, NoticeHash, NotifyStatus, ack_message};
+pub use notify::{NoticeHash, NotifyStatus};
 pub use offboard::{OffItem, OffState, Offboard};
 pub use rekey::{NewKey, Rekey, RekeyStage, rekey_rail};
-pub use root::{CONFIRM_NAMESPACE, RootCtx, RootStage};
+pub use root::{RootCtx, RootStage};
 mod failed;
 pub use failed::Failed;
 
@@ -459,8 +459,7 @@ pub enum Effect {
     Attest {
         custodian: RosterIx,
         serial: u32,
-        namespace: &'static str,
-        message: String,
+        statement: crate::statement::Statement,
     },
     /// Send this notice; the runner stamps the time and the journal hash `hash` says.
     SendNotice {
@@ -555,8 +554,8 @@ pub fn rail(quorum: usize) -> Vec<String> {
 }
 
 /// The check-in challenge a custodian signs: binds the session and a fresh nonce.
-pub fn checkin_message(session_id: &str, nonce: &str) -> String {
-    format!("breakglass-checkin:{session_id}:{nonce}")
+pub fn checkin_message(session_id: &str, nonce: &str) -> crate::statement::Statement {
+    crate::statement::Statement::CheckIn { session: session_id.to_string(), nonce: nonce.to_string() }
 }
 
 /// PINs a YubiKey ships with: never accepted in a real ceremony.

@@ -19,8 +19,6 @@ pub const RUNBOOK_NAMESPACE: &str = "breakglass-runbook";
 /// never make that version trusted, nor that sealing accepted.
 pub const ROSTER_DRILL_NAMESPACE: &str = "breakglass-roster-drill";
 pub const RUNBOOK_DRILL_NAMESPACE: &str = "breakglass-runbook-drill";
-/// Namespace of the check-in challenge signatures.
-pub const CHECKIN_NAMESPACE: &str = "breakglass-checkin";
 
 #[derive(Debug, Error)]
 pub enum SignError {

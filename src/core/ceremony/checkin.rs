@@ -195,8 +195,8 @@ impl Ceremony {
                 }
             },
             (AwaitTouch { custodian, serial, model, nonce }, Intent::Touch) => {
-                let message = checkin_message(&self.info.session_id, &nonce);
-                fx.push(Effect::Attest { custodian, serial, namespace: crate::sign::CHECKIN_NAMESPACE, message });
+                let statement = checkin_message(&self.info.session_id, &nonce);
+                fx.push(Effect::Attest { custodian, serial, statement });
                 Phase::CheckIn(Working { custodian, serial, model, nonce })
             }
             (Working { custodian, serial, model, nonce }, Intent::Attested { custodian: c, result }) if c == custodian => match result {
@@ -207,7 +207,7 @@ impl Ceremony {
                         serial,
                         key: model.clone(),
                         slot: self.checked.len() + 1,
-                        challenge: checkin_message(&self.info.session_id, &nonce),
+                        challenge: checkin_message(&self.info.session_id, &nonce).render(),
                         sshsig: sig,
                         attestation: self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
                             AttestationNote { firmware: a.firmware.clone(), form_factor: a.form_factor.clone(), root: a.root.clone() }

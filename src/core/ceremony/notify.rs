@@ -37,11 +37,9 @@ pub enum NoticeHash {
     AsGiven,
 }
 
-pub const ACK_NAMESPACE: &str = "breakglass-ack";
-
 /// The statement a custodian signs to go on without a notice.
-pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> String {
-    format!("breakglass-ack:{session_id}:notice-{}:{head}", phase.as_str())
+pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> crate::statement::Statement {
+    crate::statement::Statement::Ack { session: session_id.to_string(), phase: phase.as_str().to_string(), head: head.to_string() }
 }
 
 impl Ceremony {
@@ -127,8 +125,7 @@ impl Ceremony {
                 fx.push(Effect::Attest {
                     custodian: c.custodian,
                     serial: c.serial,
-                    namespace: ACK_NAMESPACE,
-                    message: ack_message(&self.info.session_id, notice, &head),
+                    statement: ack_message(&self.info.session_id, notice, &head),
                 });
                 Phase::Notify { notice, status: NotifyStatus::Failed { error, acked, acking: Some(who) } }
             }
@@ -142,7 +139,7 @@ impl Ceremony {
                         fx.push(self.entry(Entry::NoticeAcknowledged {
                             phase: notice.as_str().into(),
                             custodian: id.clone(),
-                            statement: ack_message(&self.info.session_id, notice, &head),
+                            statement: ack_message(&self.info.session_id, notice, &head).render(),
                             sshsig: sig,
                         }));
                         acked.push(who);

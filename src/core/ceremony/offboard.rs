@@ -88,16 +88,15 @@ impl Offboard {
 
 impl Ceremony {
     /// The statement a custodian signs to make offboarding item `i`'s AWS change.
-    pub fn offboard_statement(&self, i: usize) -> String {
+    pub fn offboard_statement(&self, i: usize) -> crate::statement::Statement {
         let item = self.offboard.as_ref().and_then(|o| o.items.get(i));
-        format!(
-            "breakglass-offboard:{}:{}:{}:{}:{}",
-            self.info.session_id,
-            i + 1,
-            self.offboard.as_ref().map(|o| o.iam_user.as_str()).unwrap_or(""),
-            item.and_then(|x| x.api.as_deref()).unwrap_or(""),
-            item.map(|x| x.target.as_str()).unwrap_or("")
-        )
+        crate::statement::Statement::Offboard {
+            session: self.info.session_id.clone(),
+            item: i as u64 + 1,
+            iam_user: self.offboard.as_ref().map(|o| o.iam_user.clone()).unwrap_or_default(),
+            api: item.and_then(|x| x.api.clone()).unwrap_or_default(),
+            target: item.map(|x| x.target.clone()).unwrap_or_default(),
+        }
     }
 
     pub(super) fn set_item(&mut self, i: usize, state: OffState) {
@@ -142,12 +141,7 @@ impl Ceremony {
                     && !acked.contains(&who)
                 {
                     let c = &self.checked[who];
-                    fx.push(Effect::Attest {
-                        custodian: c.custodian,
-                        serial: c.serial,
-                        namespace: CONFIRM_NAMESPACE,
-                        message: self.offboard_statement(i),
-                    });
+                    fx.push(Effect::Attest { custodian: c.custodian, serial: c.serial, statement: self.offboard_statement(i) });
                     self.set_item(i, OffState::Confirming { acked: acked.clone(), acking: Some(who) });
                 }
             }
@@ -166,7 +160,7 @@ impl Ceremony {
                             api: item.api.clone(),
                             target: item.target.clone(),
                             custodian: self.roster[custodian].id.clone(),
-                            statement: self.offboard_statement(i),
+                            statement: self.offboard_statement(i).render(),
                             sshsig: sig,
                         }));
                         acked.push(who);

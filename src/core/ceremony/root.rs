@@ -32,9 +32,6 @@ pub struct RootCtx {
     pub last: Option<String>,
 }
 
-/// Namespace of a custodian's confirmation of a destructive root action.
-pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
-
 impl Ceremony {
     pub(super) fn root_step(&mut self, stage: RootStage, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         // While a custodian's key signs a confirmation, the action cannot change under it: the
@@ -116,12 +113,7 @@ impl Ceremony {
                 if self.checked.has(who) && !acked.contains(&who) =>
             {
                 let c = &self.checked[who];
-                fx.push(Effect::Attest {
-                    custodian: c.custodian,
-                    serial: c.serial,
-                    namespace: CONFIRM_NAMESPACE,
-                    message: self.root_statement(&action),
-                });
+                fx.push(Effect::Attest { custodian: c.custodian, serial: c.serial, statement: self.root_statement(&action) });
                 Phase::Root(RootStage::Confirm { action, acked, acking: Some(who) })
             }
             (RootStage::Confirm { action, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
@@ -133,7 +125,7 @@ impl Ceremony {
                         fx.push(self.entry(Entry::RootConfirmed {
                             custodian: id.clone(),
                             action: action.label(),
-                            statement: self.root_statement(&action),
+                            statement: self.root_statement(&action).render(),
                             sshsig: sig,
                         }));
                         acked.push(who);
@@ -180,9 +172,9 @@ impl Ceremony {
         }
     }
 
-    pub(super) fn root_statement(&self, action: &RootAction) -> String {
-        let target = self.root.as_ref().map(|r| r.target.as_str()).unwrap_or("");
-        format!("breakglass-root:{}:{target}:{}", self.info.session_id, action.label())
+    pub(super) fn root_statement(&self, action: &RootAction) -> crate::statement::Statement {
+        let target = self.root.as_ref().map(|r| r.target.clone()).unwrap_or_default();
+        crate::statement::Statement::Root { session: self.info.session_id.clone(), target, action: action.label() }
     }
 
     pub(super) fn aws_call(&self, call: &Call) -> Effect {
