@@ -527,12 +527,18 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     c.recover_from(interrupted(4));
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
     let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });
-    assert_eq!(kinds(&fx), ["session.recovered"]);
+    // Rule E15: nothing is written to the interrupted session until a quorum has checked in again.
+    assert!(kinds(&fx).is_empty(), "{:?}", kinds(&fx));
+    assert!(c.recovery_unrecorded());
+    let fx = check_in(&mut c, 0);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Journal { .. })), "{:?}", kinds(&fx));
+    let fx = check_in(&mut c, 1);
+    assert!(!c.recovery_unrecorded());
+    // Then the recovery first, the check-ins, and the rest in the order they were made.
+    assert_eq!(kinds(&fx)[..3], ["session.recovered", "custodian.verified", "custodian.verified"], "{:?}", kinds(&fx));
     let Effect::Journal { entry: Entry::SessionRecovered { entries, .. }, labels } = &fx[0] else { unreachable!() };
     assert_eq!(labels.mode, "incident");
     assert_eq!(*entries, 6);
-    check_in(&mut c, 0);
-    let fx = check_in(&mut c, 1);
     // Closed as aborted, and root (announced before) is released.
     assert!(kinds(&fx).ends_with(&["session.aborted", "SendNotice"]), "{:?}", kinds(&fx));
     let Some(Effect::Journal { entry: Entry::SessionAborted { steps_done, recovered, .. }, .. }) =
@@ -542,6 +548,22 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     };
     assert_eq!((*steps_done, *recovered), (4, true), "the steps done before the interruption are counted");
     assert_eq!(c.outcome(), Some(Outcome::Aborted));
+}
+
+/// Rule E15 (attack: a keyless recovery attempt that resets the gap): a recovery started, with one
+/// custodian or none checked in, then abandoned, writes nothing at all.
+#[test]
+fn a_recovery_abandoned_before_a_quorum_checked_in_writes_nothing() {
+    for stop in [Intent::ConfirmAbort, Intent::Signal("SIGHUP".into())] {
+        let mut c = ceremony(true);
+        c.recover_from(interrupted(4));
+        let mut all = c.advance(Intent::Begin { mode: Mode::Incident, reason: "recover".into(), ticket: None, scenario: Default::default() });
+        all.extend(check_in(&mut c, 0));
+        c.advance(Intent::RequestAbort);
+        all.extend(c.advance(stop));
+        assert!(!all.iter().any(|e| matches!(e, Effect::Journal { .. })), "{:?}", kinds(&all));
+        assert_eq!(*c.phase(), Phase::Quit);
+    }
 }
 
 /// Keys pulled out, and keys that cannot be seen at all (PC/SC stopped): both pause the ceremony

@@ -304,6 +304,10 @@ pub struct Ceremony {
     attestations: Vec<(u32, Result<AttestInfo, Failed>)>,
     /// Set when this ceremony closes an interrupted session (`breakglass recover`).
     recovering: Option<Recovery>,
+    /// A recovery's journal entries, held until a quorum has checked in again (rule E15): a
+    /// recovery started without keys writes nothing to the interrupted session. `None` once
+    /// written (and in every other ceremony).
+    held: Option<Vec<(Entry, Labels)>>,
     /// Keys that went away after check-in, and their PIN again when they return.
     presence: Presence,
     /// Seconds since the app started, from the last tick.
@@ -712,6 +716,7 @@ impl Ceremony {
             root: None,
             attestations: vec![],
             recovering: None,
+            held: None,
             presence: Presence::default(),
             now_s: 0,
             rekey: None,
@@ -999,6 +1004,38 @@ impl Ceremony {
 
     /// Applies one intent; returns the effects to run, in order.
     pub fn advance(&mut self, intent: Intent) -> Vec<Effect> {
+        let fx = self.apply(intent);
+        self.hold_until_quorum(fx)
+    }
+
+    /// Rule E15: until a quorum has checked in again, a recovery's journal entries are held (its
+    /// other effects, a PIN check or a signature, run); once the quorum is there they are written,
+    /// `session.recovered` first, in the order they were made.
+    fn hold_until_quorum(&mut self, fx: Vec<Effect>) -> Vec<Effect> {
+        if self.held.is_none() {
+            return fx;
+        }
+        if self.checked.len() >= self.quorum() {
+            let held = self.held.take().unwrap_or_default();
+            return held.into_iter().map(|(entry, labels)| Effect::Journal { entry, labels }).chain(fx).collect();
+        }
+        let held = self.held.get_or_insert_with(Vec::new);
+        let mut rest = Vec::with_capacity(fx.len());
+        for e in fx {
+            match e {
+                Effect::Journal { entry, labels } => held.push((entry, labels)),
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
+    /// Whether this is a recovery that has written nothing yet (no quorum checked in again).
+    pub fn recovery_unrecorded(&self) -> bool {
+        self.held.is_some()
+    }
+
+    fn apply(&mut self, intent: Intent) -> Vec<Effect> {
         let mut fx = Vec::new();
         let Some(intent) = self.journal_result(intent) else { return fx };
         if matches!(self.phase, Phase::Halted(_) | Phase::Quit | Phase::Summary) {

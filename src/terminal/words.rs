@@ -70,6 +70,9 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::WrongPin { retries_left } => format!("Wrong PIN. {retries_left} tries left before the PIN is blocked."),
         S::Token(e) => e.to_string(),
         S::CheckedIn { name, id } => format!("{name} ({id}) checked in."),
+        S::CheckedInRecoveryHeld { name, id, more } => format!(
+            "{name} ({id}) signed the challenge. Nothing is written to the interrupted session until {more} more custodian(s) have checked in: then the recovery and these check-ins are recorded together."
+        ),
         S::ChallengeNotSigned { id, error } => {
             format!("{id}'s key did not sign the challenge: {error}. Touch the key when it blinks, or present it again.")
         }

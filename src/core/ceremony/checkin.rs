@@ -214,7 +214,11 @@ impl Ceremony {
                         }),
                     }));
                     self.checked.push(CheckedIn { custodian, serial, model });
-                    self.info_msg(Say::CheckedIn { name: self.roster[custodian].name.clone(), id: id.clone() });
+                    let name = self.roster[custodian].name.clone();
+                    self.info_msg(match self.quorum().checked_sub(self.checked.len()) {
+                        Some(more @ 1..) if self.held.is_some() => Say::CheckedInRecoveryHeld { name, id: id.clone(), more },
+                        _ => Say::CheckedIn { name, id: id.clone() },
+                    });
                     if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
                 }
                 Err(e) => {

@@ -38,6 +38,12 @@ impl Ceremony {
             Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit => return fx,
             _ => {}
         }
+        if self.held.is_some() {
+            // A recovery nobody has checked in to yet: nothing was written, nothing is.
+            self.held = None;
+            self.phase = Phase::Quit;
+            return fx;
+        }
         if self.outcome.is_some() {
             // Already closed and releasing: abort means "stop waiting for the notice", and signing follows.
             return fx;

@@ -90,6 +90,13 @@ pub enum Say {
         name: String,
         id: String,
     },
+    /// A recovery's check-in: verified, and written (with the recovery) once `more` others have
+    /// checked in.
+    CheckedInRecoveryHeld {
+        name: String,
+        id: String,
+        more: usize,
+    },
     ChallengeNotSigned {
         id: String,
         error: String,

@@ -36,7 +36,9 @@ impl Ceremony {
             self.ticket = ticket.filter(|t| !t.trim().is_empty());
             self.message = None;
             if let Some(rec) = &self.recovering {
-                // The same chain goes on: what the journal held, where it stopped, and why.
+                // The same chain goes on: what the journal held, where it stopped, and why. Held,
+                // with all that follows, until a quorum has checked in again (rule E15).
+                self.held = Some(vec![]);
                 fx.push(self.entry(Entry::SessionRecovered {
                     session_id: self.info.session_id.clone(),
                     entries: rec.entries,
