@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::forge::{Org, session_signed_by};
+use common::forge::{Org, session_in_mode, session_signed_by};
 use common::moto::{Moto, topic_with_queue};
 use common::{demo_session, stdout};
 use std::path::Path;
@@ -320,4 +320,97 @@ fn an_organization_of_two_hundred_accounts_with_a_throttled_and_an_unreachable_o
     let member_rows = v["checks"].as_array().unwrap().iter().filter(|c| ids.iter().any(|i| c["account"] == i.as_str())).count();
     assert_eq!(member_rows, 600);
     println!("organization audit of 200 accounts: {:?}", started.elapsed());
+}
+
+fn root_event_in(at: &str, name: &str, region: &str) -> serde_json::Value {
+    let mut e = root_event(at, name, "203.0.113.50");
+    e["awsRegion"] = region.into();
+    e
+}
+
+fn events_found(v: &serde_json::Value) -> Vec<String> {
+    let mut e: Vec<String> = v["root_activity"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    e.sort();
+    e
+}
+
+/// Evidence review, attack 10, and rule E26: the event history is read in every region the account
+/// has enabled (account:ListRegions), and when cloudtrail:LookupEvents is denied, the root events the
+/// organization trail holds are still listed and the check FAILs (never a bare ERROR).
+#[test]
+#[ignore = "needs the test rig: a local moto server and stock ssh-keygen/age (./scripts/test installs them)"]
+fn root_events_are_read_in_every_region_and_a_denied_source_hides_nothing() {
+    let moto = Moto::start();
+    let org = Org::new();
+    let now = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let at = fmt(now - chrono::Duration::hours(5));
+    std::fs::write(format!("/tmp/breakglass-moto-{}-regions.json", moto.port), r#"["us-east-1", "ap-southeast-2", "eu-west-1"]"#).unwrap();
+    write_events(
+        &moto,
+        &[
+            root_event_in(&at, "ConsoleLogin", "us-east-1"),
+            root_event_in(&at, "StopLogging", "ap-southeast-2"),
+            root_event_in(&at, "DeleteTrail", "sa-east-1"),
+        ],
+    );
+    let (code, v) = audit(&org, &moto, "");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "FAIL", "{v:#}");
+    // Every enabled region is read; a region the account has not enabled holds nothing of it.
+    assert_eq!(events_found(&v), ["ConsoleLogin", "StopLogging"], "{v:#}");
+    // The insider denies LookupEvents to the auditor: the organization trail still shows root.
+    std::fs::write(format!("/tmp/breakglass-moto-{}-cloudtrail-denied", moto.port), "").unwrap();
+    let day = (now - chrono::Duration::hours(5)).format("%Y/%m/%d").to_string();
+    put_trail_file(
+        &moto,
+        "org-trail",
+        &format!("AWSLogs/o-abc123def4/123456789012/CloudTrail/eu-west-1/{day}/a.json.gz"),
+        &[root_event_in(&at, "CreateAccessKey", "eu-west-1")],
+    );
+    let (code, v) = audit(&org, &moto, "cloudtrail_bucket = \"org-trail\"\n");
+    let _ = std::fs::remove_file(format!("/tmp/breakglass-moto-{}-cloudtrail-denied", moto.port));
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "FAIL", "FAIL wins over ERROR: {v:#}");
+    assert_eq!(events_found(&v), ["CreateAccessKey"], "{v:#}");
+}
+
+/// Evidence review, attacks 3, 7 and 8: a drill's window never covers real root use; a config line
+/// cannot stretch every window by a month; with the pin removed, the roster is not healthy and
+/// nothing covers.
+#[test]
+#[ignore = "needs the test rig: a local moto server and stock ssh-keygen/age (./scripts/test installs them)"]
+fn a_drill_a_stretched_window_or_an_unpinned_roster_never_covers_root_use() {
+    let moto = Moto::start();
+    let org = Org::new();
+    let drill = session_in_mode(&org, &[&org.alice, &org.bob], "sessions-src", breakglass::ceremony::Mode::Drill);
+    let sessions = org.path().join("data").join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let dir = sessions.join(drill.file_name().unwrap());
+    std::fs::rename(&drill, &dir).unwrap();
+    let start = session_start(&dir);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    write_events(&moto, &[root_event(&fmt(start), "ConsoleLogin", "198.51.100.7")]);
+    // Attack 3: root used during a drill, inside its window.
+    let (code, v) = audit(&org, &moto, "");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "FAIL", "{v:#}");
+    assert!(v["root_activity"][0]["session_id"].is_null(), "a drill is no cover: {v:#}");
+    assert_eq!(status(&v, "breakglass_drill_recent"), "PASS", "the drill itself counts as a drill: {v:#}");
+    // Attack 7: one config line would make a 30-day window of every session.
+    let cfg = org.path().join("skew.toml");
+    std::fs::write(&cfg, format!("{}[audit]\nclock_skew_seconds = 2592000\n", std::fs::read_to_string(org.config()).unwrap())).unwrap();
+    let o = std::process::Command::new(common::bin())
+        .args(["--config", cfg.to_str().unwrap(), "--data-dir", org.path().join("data").to_str().unwrap(), "audit", "--json"])
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "refused as a config error: {}{}", stdout(&o), common::stderr(&o));
+    assert!(common::stderr(&o).contains("900"), "the error names the limit: {}", common::stderr(&o));
+    // Attack 8: the pin removed from the config.
+    org.write_config(None);
+    let (code, v) = audit(&org, &moto, "");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(status(&v, "breakglass_roster_healthy"), "FAIL", "{v:#}");
+    assert_ne!(status(&v, "breakglass_drill_recent"), "PASS", "no drill counts against an unpinned roster: {v:#}");
 }

@@ -557,7 +557,8 @@ fn a_recovery_abandoned_before_a_quorum_checked_in_writes_nothing() {
     for stop in [Intent::ConfirmAbort, Intent::Signal("SIGHUP".into())] {
         let mut c = ceremony(true);
         c.recover_from(interrupted(4));
-        let mut all = c.advance(Intent::Begin { mode: Mode::Incident, reason: "recover".into(), ticket: None, scenario: Default::default() });
+        let mut all =
+            c.advance(Intent::Begin { mode: Mode::Incident, reason: "recover".into(), ticket: None, scenario: Default::default() });
         all.extend(check_in(&mut c, 0));
         c.advance(Intent::RequestAbort);
         all.extend(c.advance(stop));

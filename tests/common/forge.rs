@@ -176,6 +176,11 @@ impl Org {
 /// the org's own stock keys (as a custodian holding those keys could), then re-labelled as a real
 /// session and co-signed with stock ssh-keygen: exactly what a reviewer must be able to check.
 pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
+    session_in_mode(org, who, tag, breakglass::ceremony::Mode::Incident)
+}
+
+/// [`session_signed_by`], in `mode` (a drill, say).
+pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::ceremony::Mode) -> PathBuf {
     use breakglass::token::Token;
     let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
     let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
@@ -205,7 +210,7 @@ pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
     let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
     let outside = breakglass::session::Outside::outbox(data.join("outbox"));
     let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
-    breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Incident, "rotation test", breakglass::ceremony::Scenario::Standard);
+    breakglass::demo::play(&mut c, &mut r, mode, "rotation test", breakglass::ceremony::Scenario::Standard);
     assert_eq!(*c.phase(), breakglass::ceremony::Phase::Summary, "{:?}", c.message());
     let dir = r.dir.clone();
     rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");

@@ -10,7 +10,11 @@ Emulated here (moto 5.2.5 does not implement them), so the real AWS SDK calls st
   calling user, as they do for root on AWS.
 - cloudtrail:LookupEvents: returns the records a test wrote to
   /tmp/breakglass-moto-<port>-cloudtrail.json (a JSON list of CloudTrail records), filtered by
-  time and by the Username lookup attribute as AWS does.
+  time and by the Username lookup attribute as AWS does, and by region: a record's `awsRegion`
+  (us-east-1 when it has none) is the region whose event history holds it. When
+  /tmp/breakglass-moto-<port>-cloudtrail-denied exists, it answers AccessDeniedException.
+- account:ListRegions: the regions listed in /tmp/breakglass-moto-<port>-regions.json (a JSON
+  list), or us-east-1, us-west-2 and eu-west-1, all ENABLED_BY_DEFAULT.
 - Faults for `audit --organization`, from /tmp/breakglass-moto-<port>-orgfaults.json
   (`{"unreachable": [ids], "throttle": {id: n}}`): AssumeRoot on an unreachable account is denied;
   on a throttled one it answers `Throttling` n times, then works.
@@ -141,12 +145,27 @@ def _port(self):
     return (self.headers.get("Host") or "").rsplit(":", 1)[-1]
 
 
+def _request_region(self):
+    # The region is in the signature's credential scope: Credential=AKID/DATE/REGION/SERVICE/...
+    auth = self.headers.get("Authorization") or ""
+    try:
+        return auth.split("Credential=", 1)[1].split("/")[2]
+    except IndexError:
+        return "us-east-1"
+
+
 def lookup_events(self):
     import json
     import os
 
+    if os.path.exists(f"/tmp/breakglass-moto-{_port(self)}-cloudtrail-denied"):
+        from moto.core.exceptions import JsonRESTError
+
+        raise JsonRESTError("AccessDeniedException", "User is not authorized to perform: cloudtrail:LookupEvents (emulated)")
     path = f"/tmp/breakglass-moto-{_port(self)}-cloudtrail.json"
     records = json.load(open(path)) if os.path.exists(path) else []
+    region = _request_region(self)
+    records = [r for r in records if r.get("awsRegion", "us-east-1") == region]
     params = json.loads(self.body or "{}")
     start = params.get("StartTime")
     end = params.get("EndTime")
@@ -181,6 +200,17 @@ def list_organizations_features(self):
     return f"""<ListOrganizationsFeaturesResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListOrganizationsFeaturesResult><OrganizationId>o-emulated</OrganizationId><EnabledFeatures>{members}</EnabledFeatures></ListOrganizationsFeaturesResult><ResponseMetadata><RequestId>emulated</RequestId></ResponseMetadata></ListOrganizationsFeaturesResponse>"""
 
 
+def list_regions(self):
+    import json
+    import os
+
+    path = f"/tmp/breakglass-moto-{_port(self)}-regions.json"
+    names = json.load(open(path)) if os.path.exists(path) else ["us-east-1", "us-west-2", "eu-west-1"]
+    return json.dumps({"Regions": [{"RegionName": n, "RegionOptStatus": "ENABLED_BY_DEFAULT"} for n in names]})
+
+
+from moto.account import urls as account_urls  # noqa: E402
+from moto.account.responses import AccountResponse  # noqa: E402
 from moto.cloudtrail.responses import CloudTrailResponse  # noqa: E402
 from moto.s3.models import FakeBucket, s3_backends  # noqa: E402
 
@@ -209,6 +239,8 @@ def create_bucket_from_cfn(cls, resource_name, cloudformation_json, account_id, 
 FakeBucket.create_from_cloudformation_json = classmethod(create_bucket_from_cfn)
 
 CloudTrailResponse.lookup_events = lookup_events
+AccountResponse.list_regions = list_regions
+account_urls.url_paths["{0}/listRegions$"] = AccountResponse.dispatch
 IamResponse.list_organizations_features = list_organizations_features
 
 if __name__ == "__main__":

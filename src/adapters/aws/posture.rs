@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 /// (s3:ListBucket and s3:GetObject only with `[audit] cloudtrail_bucket`, on that bucket;
 /// organizations:ListAccounts and sts:AssumeRoot, with the IAMAuditRootUserCredentials task
 /// policy only, for `--organization`.)
-pub const AUDIT_CALLS: [&str; 16] = [
+pub const AUDIT_CALLS: [&str; 17] = [
     "sts:GetCallerIdentity",
+    "account:ListRegions",
     "iam:GetAccountSummary",
     "iam:ListVirtualMFADevices",
     "iam:GenerateCredentialReport",
@@ -49,21 +50,23 @@ pub fn gather(
     let mut trail = None;
     let mut found: Option<Vec<crate::audit::RootEvent>> = None;
     let mut failed = vec![];
-    match root_events(aws, account, since, until) {
-        Ok(events) => found = Some(events),
-        Err(e) => failed.push(format!("cloudtrail:LookupEvents: {e}")),
+    // The event history is kept per region: every region enabled for the account is read.
+    let regions = enabled_regions(aws).unwrap_or_else(|e| {
+        let fallback = fallback_regions(aws);
+        failed.push(format!("account:ListRegions: {e} (only {} read)", fallback.join(" and ")));
+        fallback
+    });
+    for region in &regions {
+        match root_events(aws, Some(region), account, since, until) {
+            Ok(events) => merge(found.get_or_insert_with(Vec::new), events),
+            Err(e) => failed.push(format!("cloudtrail:LookupEvents in {region}: {e}")),
+        }
     }
     if let Some(bucket) = trail_bucket {
         match super::trail::root_events(aws, bucket, account, since, until) {
             Ok((more, stats)) => {
                 trail = Some(stats);
-                let events = found.get_or_insert_with(Vec::new);
-                for e in more {
-                    if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip) {
-                        events.push(e);
-                    }
-                }
-                events.sort_by(|a, b| a.time.cmp(&b.time));
+                merge(found.get_or_insert_with(Vec::new), more);
             }
             Err(e) => failed.push(format!("the organization trail s3://{bucket}: {e}")),
         }
@@ -84,6 +87,57 @@ pub fn gather(
         confirmed(aws, &region, arn)
     });
     f
+}
+
+/// Adds `more` to `events`, each event once (the same event read from two sources or regions), in
+/// time order.
+fn merge(events: &mut Vec<RootEvent>, more: Vec<RootEvent>) {
+    for e in more {
+        if !events.iter().any(|x| x.time == e.time && x.event == e.event && x.source_ip == e.source_ip && x.account == e.account) {
+            events.push(e);
+        }
+    }
+    events.sort_by(|a, b| a.time.cmp(&b.time));
+}
+
+/// The regions enabled for the account (`account:ListRegions`: enabled by default, or opted in):
+/// where root's events may be recorded.
+fn enabled_regions(aws: &Aws) -> Result<Vec<String>, String> {
+    use aws_sdk_account::types::RegionOptStatus as S;
+    let client = aws_sdk_account::Client::new(&aws.sdk);
+    let mut out = vec![];
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = aws
+            .rt
+            .block_on(
+                client
+                    .list_regions()
+                    .region_opt_status_contains(S::Enabled)
+                    .region_opt_status_contains(S::EnabledByDefault)
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .map_err(|e| classify("account:ListRegions", &e, WHO).to_string())?;
+        out.extend(page.regions().iter().filter_map(|r| r.region_name().map(str::to_string)));
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            out.sort();
+            out.dedup();
+            return if out.is_empty() { Err("no region listed".into()) } else { Ok(out) };
+        }
+    }
+    Err(format!("more than {MAX_PAGES} pages of regions"))
+}
+
+/// When the regions cannot be listed: the configured region, and us-east-1 (where root's console
+/// sign-ins and IAM changes are recorded).
+fn fallback_regions(aws: &Aws) -> Vec<String> {
+    let mut regions: Vec<String> = aws.sdk.region().map(|r| r.to_string()).into_iter().collect();
+    if !regions.iter().any(|r| r == "us-east-1") {
+        regions.push("us-east-1".into());
+    }
+    regions
 }
 
 /// Only root's own facts: MFA, access keys, virtual MFA, the credential report row, centralized
@@ -117,7 +171,7 @@ pub fn gather_root(aws: &Aws, account: &str, window: Option<(DateTime<Utc>, Date
         root_row,
         org_features,
         root_events: match window {
-            Some((since, until)) => root_events(aws, account, since, until),
+            Some((since, until)) => root_events(aws, None, account, since, until),
             None => Ok(vec![]),
         },
         alert_rules: Err("not read".into()),
@@ -221,11 +275,22 @@ fn admins(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Root's events in CloudTrail (`userIdentity.type` Root, sessions opened with sts:AssumeRoot
-/// included) between `since` and `until`.
-fn root_events(aws: &Aws, account: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<RootEvent>, String> {
+/// Root's events in CloudTrail's event history of `region` (the configured one when `None`):
+/// `userIdentity.type` Root, sessions opened with sts:AssumeRoot included, between `since` and
+/// `until`.
+fn root_events(
+    aws: &Aws,
+    region: Option<&str>,
+    account: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<RootEvent>, String> {
     use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-    let ct = aws_sdk_cloudtrail::Client::new(&aws.sdk);
+    let mut conf = aws_sdk_cloudtrail::config::Builder::from(&aws.sdk);
+    if let Some(r) = region {
+        conf = conf.region(aws_sdk_cloudtrail::config::Region::new(r.to_string()));
+    }
+    let ct = aws_sdk_cloudtrail::Client::from_conf(conf.build());
     let attr = LookupAttribute::builder()
         .attribute_key(LookupAttributeKey::Username)
         .attribute_value("root")
