@@ -430,3 +430,28 @@ fn a_squatted_archive_key_is_reported_and_never_taken_as_ours() {
     let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", &sid]);
     assert!(stdout(&o).contains("Trust the local copy") && !stdout(&o).contains("TAMPERED"), "{}", stdout(&o));
 }
+
+/// Issue "hostile input": an object over the budget of an archived object (256 MiB), planted in a
+/// genuine session's folder where Object Lock keeps it for years, is named and left unread; the
+/// session itself still verifies, and the rest of `archive verify` goes on.
+#[test]
+#[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
+fn an_archived_object_over_its_budget_is_named_and_skipped() {
+    let moto = Moto::start();
+    locked_bucket(&moto.url, "evidence", Some(30));
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config(d.path(), "evidence", 30);
+    let cfg = cfg.to_str().unwrap();
+    let a = demo_bundle(d.path());
+    let sid = a.file_name().unwrap().to_str().unwrap().to_string();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "push", "--include-demo"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let (rt, c) = s3(&moto.url);
+    let big = vec![b'x'; (256 << 20) + 1];
+    rt.block_on(c.put_object().bucket("evidence").key(format!("no-account/{sid}/zz-planted")).body(big.into()).send()).unwrap();
+    let o = bg(d.path(), &moto.url, &["--config", cfg, "archive", "verify", "--json", &sid]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}{}", stdout(&o), stderr(&o)));
+    let s = &v[0];
+    assert_eq!(s["archive"], "valid", "the genuine record still verifies: {v:#}");
+    assert!(s["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with("zz-planted:")), "{v:#}");
+}

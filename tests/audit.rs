@@ -414,3 +414,27 @@ fn a_drill_a_stretched_window_or_an_unpinned_roster_never_covers_root_use() {
     assert_eq!(status(&v, "breakglass_roster_healthy"), "FAIL", "{v:#}");
     assert_ne!(status(&v, "breakglass_drill_recent"), "PASS", "no drill counts against an unpinned roster: {v:#}");
 }
+
+/// Issue "hostile input", rule E26: a file in the organization trail that is no log file (planted
+/// by whoever can write the trail's bucket) is named and skipped; the root events of the other
+/// files are still found.
+#[test]
+#[ignore = "needs the test rig: a local moto server and stock ssh-keygen/age (./scripts/test installs them)"]
+fn a_planted_file_in_the_trail_is_named_and_never_hides_the_rest() {
+    let moto = Moto::start();
+    let org = Org::new();
+    let now = chrono::Utc::now() - chrono::Duration::hours(3);
+    let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let base = format!("AWSLogs/o-abc123def4/123456789012/CloudTrail/us-west-2/{}", now.format("%Y/%m/%d"));
+    put_trail_file(&moto, "org-trail", &format!("{base}/a.json.gz"), &[root_event_in(&at, "StopLogging", "us-west-2")]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto.sdk()).force_path_style(true).build());
+    rt.block_on(s3.put_object().bucket("org-trail").key(format!("{base}/b.json.gz")).body(b"not gzip".to_vec().into()).send()).unwrap();
+    let (code, v) = audit(&org, &moto, "cloudtrail_bucket = \"org-trail\"\n");
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(status(&v, "breakglass_root_use_outside_ceremony"), "FAIL", "{v:#}");
+    assert_eq!(events_found(&v), ["StopLogging"], "{v:#}");
+    let unreadable = v["trail"]["unreadable"].as_array().unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(unreadable.len(), 1, "{v:#}");
+    assert!(unreadable[0].as_str().unwrap().contains("b.json.gz"), "{v:#}");
+}

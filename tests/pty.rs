@@ -410,3 +410,46 @@ fn an_abort_before_anyone_checked_in_needs_no_recovery() {
     let outbox = std::fs::read_dir(data.path().join("outbox")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(outbox, 0, "no notice for a root never announced");
 }
+
+/// Evidence review, attacks 1 and 2: an insider moves a closed, co-signed session's signatures
+/// away, starts `recover` on it, gets one custodian (their own key) checked in, and quits. Nothing
+/// is written (rule E15): no `session.recovered` that would move the end of a gap. When the
+/// custodians later recover it for real, the time since its end is a gap (E20) and only the
+/// recovery follows the end (E14).
+#[test]
+fn a_recovery_left_before_a_quorum_checked_in_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let s = demo_session(data.path(), &[]);
+    let j = s.join("journal.jsonl");
+    let away = data.path().join("away");
+    std::fs::create_dir(&away).unwrap();
+    for id in ["alice", "bob"] {
+        let name = format!("journal.jsonl.{id}.sig");
+        std::fs::rename(s.join(&name), away.join(&name)).unwrap();
+    }
+    let before = std::fs::read(&j).unwrap();
+    let (mut sc, mut child) = spawn_args(data.path(), &["recover", s.to_str().unwrap()], &[]);
+    sc.wait_for("RECOVERY");
+    sc.keys(ENTER);
+    sc.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut sc, "314159");
+    sc.wait_for("signed the challenge");
+    sc.keys("\x03");
+    sc.wait_for("Abort the ceremony?");
+    sc.keys("y");
+    wait_exit(&mut child);
+    assert_eq!(std::fs::read(&j).unwrap(), before, "the journal is untouched");
+    let names: Vec<String> = std::fs::read_dir(&s).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert!(!names.iter().any(|n| n.contains("before-recovery")), "nothing set aside: {names:?}");
+    // The custodians' own recovery, a little later.
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = run(data.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(data.path(), &["verify", "--json", s.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "valid", "{v:#}");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v:#}");
+    let gaps = v["recoveries"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{v:#}");
+    assert!(gaps[0]["gap_s"].as_i64().unwrap() >= 1, "the time since the end is a gap: {v:#}");
+}

@@ -214,6 +214,10 @@ pub struct ArchivedSession {
     pub account: String,
     pub session_id: String,
     pub files: Vec<ArchivedObject>,
+    /// Objects over the budget of an archived object ([`archive::MAX_FILE_BYTES`]), left unread:
+    /// nobody can delete them while they are locked, so they are reported and the rest goes on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,7 +245,7 @@ fn sessions_in(versions: Vec<s3a::Version>) -> Vec<ArchivedSession> {
         let pos = match out.iter().position(|s| s.account == account && s.session_id == sid) {
             Some(p) => p,
             None => {
-                out.push(ArchivedSession { account: account.into(), session_id: sid.into(), files: vec![] });
+                out.push(ArchivedSession { account: account.into(), session_id: sid.into(), files: vec![], skipped: vec![] });
                 out.len() - 1
             }
         };
@@ -341,16 +345,21 @@ fn download_each(
     aws.rt.block_on(async {
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut set = tokio::task::JoinSet::new();
-        for s in sessions {
+        for mut s in sessions {
             let (s3, bucket, permits) = (s3.clone(), bucket.to_string(), permits.clone());
             set.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let mut files = vec![];
                 for f in &s.files {
+                    if f.size > archive::MAX_FILE_BYTES {
+                        s.skipped.push(over_budget(&f.name, f.size));
+                        continue;
+                    }
                     let first = f.pinned.clone().or_else(|| f.versions.first().cloned().flatten());
                     match s3a::get(&s3, &bucket, &f.key, first.as_deref(), archive::MAX_FILE_BYTES).await {
                         Ok(bytes) => files.push(LocalFile::new(&f.name, bytes)),
-                        Err(e) => return (s, Err(e)),
+                        Err(s3a::GetError::TooLarge(size)) => s.skipped.push(over_budget(&f.name, size)),
+                        Err(s3a::GetError::Failed(e)) => return (s, Err(e)),
                     }
                 }
                 (s, Ok(files))
@@ -364,6 +373,11 @@ fn download_each(
         }
     });
     bar.finish_and_clear();
+}
+
+/// Why an archived object was left unread.
+fn over_budget(name: &str, size: u64) -> String {
+    format!("{name}: {size} bytes, over the {} MiB limit of an archived object: not read", archive::MAX_FILE_BYTES >> 20)
 }
 
 fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Result<i32> {
@@ -511,6 +525,8 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
             f.versions.len() - 1
         ));
     }
+    // Objects no bundle file can be: left out, said, and the rest is checked.
+    c.notes.extend(s.skipped.iter().cloned());
     let files = match files {
         Ok(f) => f,
         Err(e) => {
@@ -599,7 +615,7 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
 /// `audit --sessions s3://BUCKET[/PREFIX]`: every archived session downloaded into a private
 /// temporary directory, laid out like a data directory's `sessions/`, for a reviewer who does not
 /// have the ceremony host's disk. Credentials: `[archive]` profile and region when configured.
-pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempDir> {
+pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<(tempfile::TempDir, Vec<String>)> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| anyhow::anyhow!("--sessions `{url}` is not an s3://BUCKET[/PREFIX] address"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -617,7 +633,9 @@ pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempD
     // prefixes (one of them planted, and kept for years by Object Lock).
     let by_account = tmp.path().join(".by-account");
     let mut failed = vec![];
+    let mut skipped = vec![];
     download_each(&aws, &s3, bucket, sessions, |s, files| {
+        skipped.extend(s.skipped.iter().map(|why| format!("{}/{}/{why}", s.account, s.session_id)));
         let into = by_account.join(&s.account);
         match files.and_then(|f| {
             std::fs::create_dir_all(&into).map_err(|e| e.to_string())?;
@@ -650,5 +668,6 @@ pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<tempfile::TempD
         std::fs::rename(&from, tmp.path().join(sid))?;
     }
     let _ = std::fs::remove_dir_all(&by_account);
-    Ok(tmp)
+    skipped.sort();
+    Ok((tmp, skipped))
 }

@@ -980,9 +980,11 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         Some(url) => Some(crate::archive_cmd::download_sessions(env, url)?),
         None => None,
     };
-    let sessions_dir = from_archive.as_ref().map_or_else(|| env.sessions_dir(), |t| t.path().to_path_buf());
+    let sessions_dir = from_archive.as_ref().map_or_else(|| env.sessions_dir(), |(t, _)| t.path().to_path_buf());
     let mut archive = match (&env.config.archive, &from_archive) {
-        (_, Some(_)) => crate::audit::ArchiveState::FromArchive(a.sessions.clone().unwrap_or_default()),
+        (_, Some((_, skipped))) => {
+            crate::audit::ArchiveState::FromArchive { url: a.sessions.clone().unwrap_or_default(), skipped: skipped.clone() }
+        }
         (Some(_), None) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
         (None, None) => crate::audit::ArchiveState::NotConfigured,
     };

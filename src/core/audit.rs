@@ -68,8 +68,12 @@ pub struct Report {
 }
 
 /// How much of the organization trail's log files was read, and how fast.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TrailRead {
+    /// Log files that could not be read (not gzip JSON, over the budget of a log file): each is
+    /// named and skipped, and the rest is read (rule E26).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
     pub files: usize,
     pub compressed_bytes: u64,
     pub bytes: u64,
@@ -215,8 +219,9 @@ pub enum ArchiveState {
         /// Bundles whose local files differ from their receipt (session ids).
         changed: Vec<String>,
     },
-    /// The audit read the sessions from the archive itself (`--sessions s3://...`).
-    FromArchive(String),
+    /// The audit read the sessions from the archive itself (`--sessions s3://...`); `skipped`
+    /// names the objects left unread (over the budget of an archived object).
+    FromArchive { url: String, skipped: Vec<String> },
 }
 
 fn check(id: &'static str, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
@@ -551,7 +556,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         checks,
         root_activity: activity,
         sessions,
-        trail: f.trail,
+        trail: f.trail.clone(),
         organization: None,
         rehearsal_sessions: vec![],
         clock_skew_seconds: u32::try_from(cx.skew.num_seconds()).unwrap_or(0),
@@ -582,7 +587,18 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
             format!("{signed} signed session(s) exist only on the ceremony host: whoever holds it can delete them"),
             "configure [archive] (an S3 bucket with Object Lock, docs/archive.md), then `breakglass archive push`",
         ),
-        ArchiveState::FromArchive(url) => {
+        ArchiveState::FromArchive { url, skipped } if !skipped.is_empty() => check(
+            ID,
+            Status::Fail,
+            a,
+            format!(
+                "sessions read from the archive itself ({url}): {signed} verified; {} object(s) left unread: {}",
+                skipped.len(),
+                list(skipped)
+            ),
+            "someone put objects in the archive that no bundle holds: `breakglass archive verify SESSION` for each, and find who wrote them",
+        ),
+        ArchiveState::FromArchive { url, .. } => {
             check(ID, Status::Pass, a, format!("sessions read from the archive itself ({url}): {signed} verified"), "")
         }
         ArchiveState::Checked { changed, .. } if !changed.is_empty() => check(

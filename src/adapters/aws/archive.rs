@@ -214,7 +214,11 @@ pub struct Version {
     pub last_modified: Option<DateTime<Utc>>,
 }
 
-/// Every version of every object under `prefix`, page by page.
+/// The most object versions an archive listing reads (docs/formats.md, Limits): a bundle has a
+/// handful of files, so this is hundreds of thousands of sessions.
+pub const MAX_LISTED_VERSIONS: usize = 1_000_000;
+
+/// Every version of every object under `prefix`, page by page, at most [`MAX_LISTED_VERSIONS`].
 pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Version>, String> {
     let mut out = vec![];
     let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
@@ -241,6 +245,11 @@ pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) 
         if page.is_truncated() != Some(true) {
             return Ok(out);
         }
+        if out.len() >= MAX_LISTED_VERSIONS {
+            return Err(format!(
+                "s3://{bucket}/{prefix} holds more than {MAX_LISTED_VERSIONS} object versions, the limit of an archive listing: give a narrower prefix (s3://{bucket}/ACCOUNT/)"
+            ));
+        }
         key_marker = page.next_key_marker().map(str::to_string);
         version_marker = page.next_version_id_marker().map(str::to_string);
         if key_marker.is_none() {
@@ -249,8 +258,18 @@ pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) 
     }
 }
 
-/// One object's bytes (a given version, or the latest).
-pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: Option<&str>, limit: u64) -> Result<Vec<u8>, String> {
+/// Why an object was not read.
+#[derive(Debug)]
+pub enum GetError {
+    /// Larger than the reader's limit (its size): it will never be read, so it is skipped.
+    TooLarge(u64),
+    /// The call failed (a retry may work).
+    Failed(String),
+}
+
+/// One object's bytes (a given version, or the latest), refused before download when larger than
+/// `limit`.
+pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: Option<&str>, limit: u64) -> Result<Vec<u8>, GetError> {
     {
         let o = s3
             .get_object()
@@ -259,11 +278,15 @@ pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, version_id: O
             .set_version_id(version_id.map(str::to_string))
             .send()
             .await
-            .map_err(|e| classify("s3:GetObject", &e, WHO).to_string())?;
-        if o.content_length().unwrap_or(0).max(0) as u64 > limit {
-            return Err(format!("{key} is larger than {limit} bytes: not a bundle file"));
+            .map_err(|e| GetError::Failed(classify("s3:GetObject", &e, WHO).to_string()))?;
+        let size = o.content_length().unwrap_or(0).max(0) as u64;
+        if size > limit {
+            return Err(GetError::TooLarge(size));
         }
-        let bytes = o.body.collect().await.map_err(|e| format!("{key}: {e}"))?.into_bytes();
+        let bytes = o.body.collect().await.map_err(|e| GetError::Failed(format!("{key}: {e}")))?.into_bytes();
+        if bytes.len() as u64 > limit {
+            return Err(GetError::TooLarge(bytes.len() as u64));
+        }
         Ok(bytes.to_vec())
     }
 }

@@ -65,6 +65,13 @@ pub fn gather(
     if let Some(bucket) = trail_bucket {
         match super::trail::root_events(aws, bucket, account, since, until) {
             Ok((more, stats)) => {
+                if !stats.unreadable.is_empty() {
+                    failed.push(format!(
+                        "the organization trail s3://{bucket}: {} log file(s) unreadable, skipped: {}",
+                        stats.unreadable.len(),
+                        stats.unreadable.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                    ));
+                }
                 trail = Some(stats);
                 merge(found.get_or_insert_with(Vec::new), more);
             }

@@ -13,7 +13,10 @@ const WHO: &str = "the auditing principal";
 /// Files downloaded at once.
 const CONCURRENCY: usize = 16;
 /// The largest log file read (compressed and decompressed); CloudTrail writes files of a few MB.
-const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// The most log files one audit lists (about 90 days of every region of an account, many times
+/// over): more is refused, naming the limit.
+pub const MAX_FILES: usize = 2_000_000;
 
 pub use crate::audit::TrailRead as Stats;
 
@@ -48,6 +51,9 @@ pub fn root_events(
                 let mut day = since.date_naive();
                 while day <= until.date_naive() {
                     keys.extend(list(&s3, bucket, &format!("{region}{}/", day.format("%Y/%m/%d"))).await?);
+                    if keys.len() > MAX_FILES {
+                        return Err(format!("more than {MAX_FILES} log files in the period, the limit of one audit: narrow --since"));
+                    }
                     day += Duration::days(1);
                 }
             }
@@ -58,32 +64,32 @@ pub fn root_events(
             let (s3, bucket, permits, account) = (s3.clone(), bucket.to_string(), permits.clone(), account.to_string());
             set.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let body = s3
-                    .get_object()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| classify("s3:GetObject", &e, WHO).to_string())?
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| format!("{key}: {e}"))?
-                    .into_bytes();
+                // A call that fails stops the source (a retry may work); a file that is not a
+                // log file is named and skipped: nobody may be able to delete it.
+                let o = s3.get_object().bucket(&bucket).key(&key).send().await.map_err(|e| classify("s3:GetObject", &e, WHO).to_string())?;
+                let size = o.content_length().unwrap_or(0).max(0) as u64;
+                if size > MAX_FILE_BYTES {
+                    return Ok(Err(format!("{key}: {size} bytes, over the {} MiB limit of a log file", MAX_FILE_BYTES >> 20)));
+                }
+                let body = o.body.collect().await.map_err(|e| format!("{key}: {e}"))?.into_bytes();
                 let compressed = body.len() as u64;
-                let (events, bytes, records) = read_log_file(&key, &body, &account, since, until)?;
-                Ok::<_, String>((events, compressed, bytes, records))
+                Ok::<_, String>(read_log_file(&key, &body, &account, since, until).map(|(events, bytes, records)| (events, compressed, bytes, records)))
             });
         }
         let (mut out, mut stats) = (vec![], Stats::default());
         while let Some(done) = set.join_next().await {
-            let (events, compressed, bytes, records) = done.map_err(|e| e.to_string())??;
-            out.extend(events);
-            stats.files += 1;
-            stats.compressed_bytes += compressed;
-            stats.bytes += bytes;
-            stats.records += records;
+            match done.map_err(|e| e.to_string())?? {
+                Ok((events, compressed, bytes, records)) => {
+                    out.extend(events);
+                    stats.files += 1;
+                    stats.compressed_bytes += compressed;
+                    stats.bytes += bytes;
+                    stats.records += records;
+                }
+                Err(unreadable) => stats.unreadable.push(unreadable),
+            }
         }
+        stats.unreadable.sort();
         out.sort_by(|a, b| a.time.cmp(&b.time));
         stats.seconds = started.elapsed().as_secs_f64();
         Ok((out, stats))
