@@ -10,9 +10,40 @@
 use breakglass::journal::{self, ProblemKind};
 use std::path::Path;
 
+/// The per-input time limit (issue "hostile input"): an input that takes longer than this is a
+/// finding, whatever the target concluded. Generous for a debug build; a quadratic or unbounded
+/// path on a fuzzer's few-KB inputs takes far longer.
+const PER_INPUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Times one input; fails the target, naming the input, when it took longer than [`PER_INPUT`].
+struct Budget<'a> {
+    started: std::time::Instant,
+    input: &'a [u8],
+}
+
+impl<'a> Budget<'a> {
+    fn start(input: &'a [u8]) -> Self {
+        Self { started: std::time::Instant::now(), input }
+    }
+}
+
+impl Drop for Budget<'_> {
+    fn drop(&mut self) {
+        let took = self.started.elapsed();
+        if took > PER_INPUT && !std::thread::panicking() {
+            panic!(
+                "a slow input: {took:?} (limit {PER_INPUT:?}) on {} bytes: {:?}",
+                self.input.len(),
+                String::from_utf8_lossy(&self.input[..self.input.len().min(200)])
+            );
+        }
+    }
+}
+
 #[test]
 fn fuzz_journal_chain() {
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         let r = journal::check_chain(bytes);
         // The entries counted are complete lines.
         assert!(r.entries <= bytes.iter().filter(|&&b| b == b'\n').count());
@@ -39,6 +70,7 @@ fn fuzz_verify_bundle() {
     std::fs::write(dir.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
     let anchor = breakglass::trust::demo();
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         std::fs::write(dir.path().join("journal.jsonl"), bytes).unwrap();
         let r = breakglass::verify::verify_dir(dir.path(), Ok(&anchor)).unwrap();
         // verify's parallel reader agrees with the sequential chain check, entry for entry.
@@ -57,6 +89,7 @@ fn fuzz_recover_journal() {
     // anywhere, or altered by whoever could write the disk since).
     let root = tempfile::tempdir().unwrap();
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         // A session lives in the directory named by its id (recover refuses any other).
         let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let sid = serde_json::from_slice::<serde_json::Value>(first)
@@ -90,6 +123,7 @@ fn fuzz_recover_journal() {
 #[test]
 fn fuzz_roster() {
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         if let Ok(r) = breakglass::roster::Roster::parse(bytes, "fuzz") {
             assert!(r.quorum >= 2 && r.quorum <= r.custodians.len());
         }
@@ -118,6 +152,7 @@ fn fuzz_roster_chain() {
     let assets = [root.join("assets/demo"), root.join("../assets/demo")].into_iter().find(|p| p.is_dir()).unwrap();
     let signers = ["alice", "bob"];
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         std::fs::write(&path, bytes).unwrap();
         for id in signers {
             let _ = std::fs::remove_file(roster::sig_path(&path, id));
@@ -156,6 +191,7 @@ fn fuzz_roster_chain() {
 #[test]
 fn fuzz_config() {
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         if let Ok(text) = std::str::from_utf8(bytes) {
             let _ = breakglass::config::Config::parse(text, Path::new("fuzz.toml"));
         }
@@ -165,6 +201,7 @@ fn fuzz_config() {
 #[test]
 fn fuzz_manifest() {
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         if let Ok(m) = breakglass::seal::Manifest::parse(bytes) {
             assert!(m.files.iter().all(|f| !f.name.contains('/') && !f.name.starts_with('.')));
         }
@@ -175,6 +212,7 @@ fn fuzz_manifest() {
 fn fuzz_sshsig_armour() {
     let key = breakglass::demo::roster().key("alice").unwrap().clone();
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         // Random bytes never verify as alice's signature over this message.
         assert!(breakglass::verify::verify_prehashed(&key, "breakglass-session", &[0u8; 64], bytes).is_err());
     });
@@ -185,6 +223,7 @@ fn fuzz_attestation_der() {
     let store = breakglass::attest::TrustStore::yubico();
     let now = chrono::Utc::now();
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         // Input: a big-endian u16 length, the f9 (intermediate) certificate, then the slot's.
         let (len, rest) = match bytes {
             [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])).min(rest.len()), rest),
@@ -215,6 +254,7 @@ fn fuzz_age_piv_stanza() {
     w.finish().unwrap();
     assert_eq!(open(&sealed).as_deref(), Some(&b"runbook"[..]));
     bolero::check!().for_each(|bytes: &[u8]| {
+        let _budget = Budget::start(bytes);
         let _ = open(bytes);
     });
 }
