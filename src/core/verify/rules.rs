@@ -175,7 +175,14 @@ pub(super) struct Walk {
     pub rekey_new: Option<String>,
     /// A drill's rekey (its signatures are in the drill namespace).
     pub rekey_drill: bool,
+    /// Signed statements seen, checked up to [`MAX_SIGNED_STATEMENTS`].
+    statements: usize,
 }
+
+/// The most signed statements verify checks in one journal (docs/formats.md, Limits): a session
+/// holds a few dozen (check-ins, acknowledgements, confirmations); each costs an ECDSA
+/// verification, so a planted journal of junk signatures stops here, invalid.
+pub const MAX_SIGNED_STATEMENTS: usize = 1000;
 
 impl Walk {
     /// Applies the per-entry rules to the entry at 0-based `index`, then records what the report
@@ -195,6 +202,15 @@ impl Walk {
     /// this session, signed by a custodian of the session's roster; a custodian checks in once.
     pub(super) fn signed_statement(&mut self, n: usize, e: &Entry, ro: &Roster, r: &mut Report) {
         let Some((statement, rec)) = Statement::of_entry(e, &r.session_id) else { return };
+        self.statements += 1;
+        if self.statements > MAX_SIGNED_STATEMENTS {
+            if self.statements == MAX_SIGNED_STATEMENTS + 1 {
+                let what =
+                    format!("more than {MAX_SIGNED_STATEMENTS} signed statements, the limit of one journal: the rest are not checked");
+                r.problems.push(Problem::new(n, Rule::E10, ProblemKind::Entry, what));
+            }
+            return;
+        }
         let (id, kind) = (rec.custodian, e.kind());
         let Some(key) = ro.key(id) else {
             r.problems.push(Problem::new(n, Rule::E10, ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster")));
@@ -616,6 +632,18 @@ mod tests {
             attestation: None,
         };
         assert_eq!(rules(&walk(&[outsider]).0), [(1, Rule::E10, ProblemKind::Signer)]);
+    }
+
+    /// E10: a journal of junk signatures costs at most [`MAX_SIGNED_STATEMENTS`] verifications,
+    /// and is invalid.
+    #[test]
+    fn e10_at_most_a_thousand_signed_statements() {
+        let junk =
+            Entry::NoticeAcknowledged { phase: "in_use".into(), custodian: "alice".into(), statement: "x".into(), sshsig: "junk".into() };
+        let many = vec![junk; MAX_SIGNED_STATEMENTS + 5];
+        let (r, _) = walk(&many);
+        assert_eq!(r.problems.len(), MAX_SIGNED_STATEMENTS + 1, "one problem per checked statement, then the limit once");
+        assert_eq!(r.problems.last().map(|p| (p.rule, p.kind)), Some((Rule::E10, ProblemKind::Entry)));
     }
 
     /// E11: one custodian checking in twice is not two custodians.
