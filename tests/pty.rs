@@ -119,7 +119,10 @@ fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
     s.wait_for("Start a session");
     s.keys("quarterly drill");
     s.keys(UP); // to the mode
-    s.keys(RIGHT); // DRILL
+    s.keys(RIGHT); // DRILL, asked first
+    s.wait_for("Switch to DRILL?");
+    assert!(s.text().contains("[INCIDENT]"), "nothing changed before the answer");
+    s.keys("y");
     s.wait_for("[DRILL]");
     assert!(s.text().lines().next().unwrap().contains("DRILL"), "the frame says DRILL");
     s.keys(TAB);

@@ -930,3 +930,65 @@ fn the_hints_name_exactly_the_keys_that_act() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Issue "the screen at the safe", item 5: ←/→ on the mode asks first; nothing changes until `y`.
+#[test]
+fn setup_asks_before_switching_to_drill() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let c = ceremony(true);
+    let mut v = view(&c);
+    v.setup.reason = "root e-mail changed".into();
+    v.setup.field = 0;
+    let mut app = App::new(c.clone(), v);
+    let key = |app: &mut App, code: KeyCode| app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+    key(&mut app, KeyCode::Right);
+    assert_eq!(app.v.setup.mode, Mode::Incident, "one arrow changes nothing yet");
+    insta::assert_snapshot!(draw(&c, &app.v));
+    // Enter while asked does not start the session.
+    assert!(matches!(key(&mut app, KeyCode::Enter), Action::None));
+    key(&mut app, KeyCode::Char('n'));
+    assert_eq!((app.v.setup.mode, app.v.setup.confirm_mode), (Mode::Incident, false));
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.v.setup.mode, Mode::Drill);
+}
+
+/// Items 2, 3 and 4: no key acts behind "terminal too small" but Ctrl-C; `?` is text in a text
+/// field (F1 is help there); only `q` leaves the summary.
+#[test]
+fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
+    use breakglass::app::{Action, App};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |app: &mut App, code: KeyCode| app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+    let c = ceremony(true);
+    let mut app = App::new(c.clone(), view(&c));
+    key(&mut app, KeyCode::Char('w'));
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.v.setup.reason, "w?", "`?` is text in the reason");
+    assert!(!app.v.help);
+    key(&mut app, KeyCode::F(1));
+    assert!(app.v.help, "F1 opens help from a text field");
+    key(&mut app, KeyCode::F(1));
+    // Too small: Enter does not start the session; Ctrl-C still asks to abort.
+    app.too_small = true;
+    assert!(matches!(key(&mut app, KeyCode::Enter), Action::None));
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(app.v.setup.reason, "w?", "typing waits too");
+    let ctrl_c = app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(matches!(ctrl_c, Action::Intent(Intent::RequestAbort)));
+    // The summary stays until `q`.
+    let mut c = closed(Mode::Incident);
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
+    }
+    assert_eq!(*c.phase(), Phase::Summary);
+    let mut app = App::new(c.clone(), view(&c));
+    for k in [KeyCode::Enter, KeyCode::Esc, KeyCode::Char(' ')] {
+        key(&mut app, k);
+        assert!(!app.quit, "{k:?} left the summary");
+    }
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}

@@ -134,6 +134,9 @@ pub struct App {
     pub quit: bool,
     /// Width of the runbook pane, for scrolling to a step.
     pub width: usize,
+    /// The terminal is below the supported size: the screen says the ceremony waits, so no key
+    /// acts but Ctrl-C (its question is drawn on that screen too).
+    pub too_small: bool,
     /// A key was presented and its answer has not come back yet.
     presenting: bool,
     /// The signal that stopped the TUI, if one did.
@@ -149,7 +152,7 @@ pub enum Action {
 
 impl App {
     pub fn new(c: Ceremony, v: View) -> Self {
-        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, presenting: false, stopped_by: None }
+        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, too_small: false, presenting: false, stopped_by: None }
     }
 
     /// The PIN field: digits, Backspace, Enter (and Esc when there is a screen to go back to).
@@ -214,14 +217,18 @@ impl App {
             }
             return Action::Intent(Intent::RequestAbort);
         }
+        // Nothing acts behind the "terminal too small" screen: it says the ceremony waits.
+        if self.too_small && !ctrl_c {
+            return Action::None;
+        }
         if self.v.help {
-            if matches!(k.code, KeyCode::Char('?') | KeyCode::Esc) {
+            if matches!(k.code, KeyCode::Char('?') | KeyCode::Esc | KeyCode::F(1)) {
                 self.v.help = false;
             }
             return Action::None;
         }
-        // `?` (and F1) always opens help: no text field and never the PIN takes it.
-        if matches!(k.code, KeyCode::Char('?') | KeyCode::F(1)) {
+        // F1 always opens help; `?` does outside text fields (in one, it is text).
+        if k.code == KeyCode::F(1) || (k.code == KeyCode::Char('?') && !crate::ui::typing(&self.c, &self.v)) {
             self.v.help = true;
             return Action::None;
         }
@@ -332,8 +339,10 @@ impl App {
                 KeyCode::Enter => Action::Intent(Intent::Touch),
                 _ => Action::None,
             },
+            // A deliberate key only: an Enter pressed twice on the last signature must not skip
+            // the summary and its words for paper.
             Phase::Summary | Phase::Halted(_) => {
-                if matches!(k.code, KeyCode::Char('q') | KeyCode::Enter | KeyCode::Esc) {
+                if matches!(k.code, KeyCode::Char('q') | KeyCode::Char('Q')) {
                     self.quit = true;
                 }
                 Action::None
@@ -350,6 +359,20 @@ impl App {
         let scenarios = Scenario::all(self.c.roster().as_slice());
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
+        if f.confirm_mode {
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    f.confirm_mode = false;
+                    f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
+                    if f.mode == Mode::Incident {
+                        f.scenario = 0;
+                    }
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => f.confirm_mode = false,
+                _ => {}
+            }
+            return Action::None;
+        }
         match k.code {
             KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % fields,
             KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
@@ -358,12 +381,7 @@ impl App {
             // A rekey's mode is fixed by the command that started it, a recovery's by the session it closes.
             KeyCode::Left | KeyCode::Right
                 if f.field == 0 && (matches!(f.mode, Mode::Rekey | Mode::Offboard) || self.c.recovering().is_some()) => {}
-            KeyCode::Left | KeyCode::Right if f.field == 0 => {
-                f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
-                if f.mode == Mode::Incident {
-                    f.scenario = 0;
-                }
-            }
+            KeyCode::Left | KeyCode::Right if f.field == 0 => f.confirm_mode = true,
             KeyCode::Char(ch) if f.field == 1 && f.reason.len() < 200 => f.reason.push(ch),
             KeyCode::Char(ch) if f.field == 2 && f.ticket.len() < 60 => f.ticket.push(ch),
             KeyCode::Backspace if f.field == 1 => {
@@ -759,6 +777,7 @@ async fn event_loop(
         }
         terminal.draw(|f| {
             app.width = ui::runbook_width(f.area());
+            app.too_small = f.area().width < ui::MIN_SIZE.0 || f.area().height < ui::MIN_SIZE.1;
             ui::render(f, gate.shown(), &app.v, clock.now());
         })?;
         if app.quit || matches!(app.c.phase(), Phase::Quit) {

@@ -33,6 +33,20 @@ pub struct SetupForm {
     pub field: usize,
     /// Index into `Scenario::all(roster)`.
     pub scenario: usize,
+    /// ←/→ on the mode asks first: an incident sent as a [DRILL] notice (or the reverse) is
+    /// read the wrong way by the team.
+    pub confirm_mode: bool,
+}
+
+/// Whether a text field has the keys: then every printable character is text (`?` too), and
+/// help is F1.
+pub fn typing(c: &Ceremony, v: &View) -> bool {
+    match c.phase() {
+        Phase::Setup => !v.setup.confirm_mode && matches!(v.setup.field, 1 | 2),
+        Phase::Runbook => v.note.is_some(),
+        Phase::Root(RootStage::Ready) => c.root().as_ref().is_some_and(|r| r.task.needs_arg()),
+        _ => false,
+    }
 }
 
 /// View state: what is being typed and where the cursor is. Never a secret in clear: the PIN is
@@ -85,7 +99,7 @@ pub enum ArchiveView {
 impl View {
     pub fn new(mode: Mode, reason: String, keys: Vec<KeyListing>, color: bool) -> Self {
         Self {
-            setup: SetupForm { mode, reason, ticket: String::new(), field: 1, scenario: 0 },
+            setup: SetupForm { mode, reason, ticket: String::new(), field: 1, scenario: 0, confirm_mode: false },
             keys,
             key_cursor: 0,
             pin_len: 0,
@@ -608,6 +622,14 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 ),
             };
             lines.push(field(0, "Mode", mode));
+            if v.setup.confirm_mode {
+                let ask = if v.setup.mode == Mode::Incident {
+                    "Switch to DRILL? A drill rehearses: the team's notice says [DRILL] and nobody acts on it. y: switch · n: keep INCIDENT"
+                } else {
+                    "Switch to INCIDENT? Root is opened for real: the team is told root is in use. y: switch · n: keep DRILL"
+                };
+                lines.push(Line::from(Span::styled(format!("  {ask}"), t.bad())));
+            }
             let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
             lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
             lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
@@ -1114,7 +1136,8 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
     }
     if !matches!(c.phase(), Phase::Summary) && !c.confirm_abort() && !v.help && !v.confirm_leave {
         spans.push(Span::raw(" · "));
-        spans.push(Span::styled("?", t.bold()));
+        // In a text field `?` is text: help is F1 there.
+        spans.push(Span::styled(if typing(c, v) { "F1" } else { "?" }, t.bold()));
         spans.push(Span::raw(" help"));
     }
     spans
@@ -1138,6 +1161,13 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
         k
     } else {
         match &c.phase() {
+            Phase::Setup if v.setup.confirm_mode => {
+                if v.setup.mode == Mode::Incident {
+                    vec![("y", "switch to DRILL"), ("n", "keep INCIDENT")]
+                } else {
+                    vec![("y", "switch to INCIDENT"), ("n", "keep DRILL")]
+                }
+            }
             Phase::Setup => {
                 let mut k = vec![("Tab/↑↓", "field")];
                 match v.setup.field {
