@@ -19,6 +19,8 @@
 //! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the
 //!   YubiKey-bound age stanza.
 //! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
+//! - [`key`]: the `Token` port, a custodian's key as the core sees it (its adapters are in
+//!   [`token`]).
 //! - [`statement`]: every statement a custodian signs in a ceremony, one type for the ceremony that
 //!   asks for it and for verify that checks it.
 //! - [`notice`]: what the team is told, and the local outbox.
@@ -33,14 +35,15 @@
 //!
 //! Adapters (`src/adapters/`: the outside world):
 //! - [`aws`]: SNS, STS, AssumeRoot, the audit's reads, S3 (archive, organization trail).
-//! - [`token`]: the `Token` port (a custodian's key) with `token::piv` (YubiKeys over PC/SC) and
+//! - [`token`]: the adapters of the core's `Token` port: `token::piv` (YubiKeys over PC/SC) and
 //!   `token::soft` (DEMO keys).
 //! - [`session`]: runs the ceremony's effects against the ports (journal first, then the action).
 //!
 //! Terminal (`src/terminal/`) and commands (`src/commands/`; [`commands`] itself is
 //! `src/commands/run.rs`):
 //! - [`app`], [`ui`], [`words`]: the event loop, the ratatui screens, and the ceremony's messages in words.
-//! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does.
+//! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does;
+//!   [`env`]: the config and data directory every command starts from, and its output.
 //! - [`enroll`] prepares a YubiKey; [`card`] signs on one from the command line (PIN, touch).
 //! - [`demo`]: the built-in DEMO custodians and runbook.
 #![forbid(unsafe_code)]
@@ -76,6 +79,7 @@ pub mod core {
     pub mod evidence;
     pub mod fsread;
     pub mod journal;
+    pub mod key;
     pub mod notice;
     pub mod pivage;
     pub mod plain;
@@ -112,15 +116,16 @@ pub mod commands {
     pub mod cli;
     pub mod demo;
     pub mod enroll;
+    pub mod env;
     mod run;
     pub use run::*;
 }
 
 pub use adapters::{aws, session, token};
-pub use commands::{archive_cmd, card, cli, demo, enroll};
+pub use commands::{archive_cmd, card, cli, demo, enroll, env};
 pub use core::{
-    archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, notice, pivage, plain, rekey, root, roster, runbook,
-    seal, sign, statement, trust, verify,
+    archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root, roster,
+    runbook, seal, sign, statement, trust, verify,
 };
 pub use terminal::{app, ui, words};
 

@@ -992,7 +992,7 @@ fn signed_by_quorum(dir: &Path, journal: &[u8], roster_sha256: &str) -> bool {
     }
     let Ok(roster) = Roster::parse(&bytes, "roster.toml") else { return false };
     let (sigs, _) = crate::roster::read_signatures(&dir.join(journal::FILE_NAME), roster.custodians.iter().map(|c| c.id.as_str()));
-    sign::signed_by(journal, SESSION_NAMESPACE, &roster, &sigs).0.len() >= roster.quorum
+    crate::roster::signed_by(journal, SESSION_NAMESPACE, &roster, &sigs).0.len() >= roster.quorum
 }
 
 /// Continues an interrupted session's chain: the partial last line (if any) is cut (its bytes are

@@ -27,14 +27,7 @@ const KEYS: [(&str, &str, &str); 4] = [
     ("dave", include_str!("../../assets/demo/dave.ssh"), include_str!("../../assets/demo/dave.agekey")),
 ];
 
-/// The DEMO PINs, shown on the demo's check-in screen.
-pub fn pin_of(id: &str) -> &'static str {
-    match id {
-        "alice" => "314159",
-        "bob" => "271828",
-        _ => "161803",
-    }
-}
+pub use crate::roster::demo_pin as pin_of;
 
 /// The demo roster (trusted: signed by alice and bob).
 pub fn roster() -> Roster {

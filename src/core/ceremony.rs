@@ -37,10 +37,10 @@ pub use failed::Failed;
 use crate::journal::{
     ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
 };
+use crate::key::TokenError;
 use crate::notice::{Delivery, Notice, Phase as NoticePhase};
 use crate::root::{Action as RootAction, Audit, Call, Task};
 use crate::runbook::Runbook;
-use crate::token::TokenError;
 use secrecy::SecretString;
 use std::sync::Arc;
 

@@ -276,7 +276,7 @@ pub fn check_staged(
     }
     let sealed = Sealed::read_dir(&paths.staged_runbook())?;
     sealed.check_roster(&staged)?;
-    let (signed, bad) = crate::sign::signed_by(&sealed.manifest_bytes, namespace, &staged, &sealed.signatures);
+    let (signed, bad) = crate::roster::signed_by(&sealed.manifest_bytes, namespace, &staged, &sealed.signatures);
     if signed.len() < staged.quorum {
         return Err(seal::SealError::Unsigned { signed, need: staged.quorum, bad }.into());
     }

@@ -223,7 +223,7 @@ impl Roster {
     /// Ids whose signature over this roster's exact bytes verifies with their key in `signers`
     /// (this roster, or the previous version in a rotation), and the signature files that did not.
     pub fn signed_by(&self, signers: &Roster, sigs: &Signatures) -> (Vec<String>, Vec<(String, String)>) {
-        crate::sign::signed_by(&self.bytes, ROSTER_NAMESPACE, signers, sigs)
+        signed_by(&self.bytes, ROSTER_NAMESPACE, signers, sigs)
     }
 }
 
@@ -257,10 +257,21 @@ pub fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) 
 }
 
 /// `roster.toml` -> `roster.toml.<id>.sig`.
-pub fn sig_path(roster: &Path, id: &str) -> PathBuf {
-    let mut s = roster.as_os_str().to_owned();
-    s.push(format!(".{id}.sig"));
-    PathBuf::from(s)
+pub use crate::sign::sig_path;
+
+/// Which of `signers`' custodians signed `bytes` in `namespace` (detached armored SSHSIGs by id),
+/// and the signature files that exist but do not verify, with why.
+pub fn signed_by(bytes: &[u8], namespace: &str, signers: &Roster, sigs: &Signatures) -> (Vec<String>, Vec<(String, String)>) {
+    let mut good = vec![];
+    let mut bad = vec![];
+    for c in &signers.custodians {
+        let (Some(pem), Some(key)) = (sigs.get(&c.id), signers.key(&c.id)) else { continue };
+        match ssh_key::SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| crate::sign::verify(key, namespace, bytes, &s)) {
+            Ok(()) => good.push(c.id.clone()),
+            Err(e) => bad.push((c.id.clone(), e)),
+        }
+    }
+    (good, bad)
 }
 
 /// The one accepted encoding of a P-256 signing key: uncompressed SEC1 (65 bytes, `04 || x || y`),
@@ -305,6 +316,15 @@ const DEMO_SIGS: [(&str, &[u8]); 2] = [
 pub fn demo() -> Roster {
     #[allow(clippy::expect_used)]
     Roster::parse(DEMO_ROSTER.as_bytes(), "assets/demo/roster.toml").expect("the shipped demo roster is valid")
+}
+
+/// The DEMO PINs (public, like the DEMO keys), shown on the demo's check-in screen.
+pub fn demo_pin(id: &str) -> &'static str {
+    match id {
+        "alice" => "314159",
+        "bob" => "271828",
+        _ => "161803",
+    }
 }
 
 /// The DEMO roster's signatures (custodian id, armored SSHSIG).

@@ -5,8 +5,8 @@
 //! outermost layer to the first. Every layer is a standard age file, so stock `age` opens it:
 //! `age -d -i alice.key alice+bob.age | age -d -i bob.key`. No single custodian can open any file.
 
+use crate::key::{Token, TokenError};
 use crate::roster::Roster;
-use crate::token::{Token, TokenError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -279,7 +279,7 @@ impl Sealed {
     pub fn check_signed(&self, trusted: &crate::trust::TrustedRoster) -> Result<(), SealError> {
         let roster = trusted.roster();
         self.check_roster(roster)?;
-        let (signed, bad) = crate::sign::signed_by(&self.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, roster, &self.signatures);
+        let (signed, bad) = crate::roster::signed_by(&self.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, roster, &self.signatures);
         if signed.len() < roster.quorum {
             return Err(SealError::Unsigned { signed, need: roster.quorum, bad });
         }

@@ -4,7 +4,7 @@
 //! SHA-512 of the message), hash that blob with SHA-256 (the ECDSA hash for nistp256) and give the
 //! digest to the token. The result is a standard armored SSHSIG file.
 
-use crate::token::{Token, TokenError};
+use crate::key::{Token, TokenError};
 use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, LineEnding, PublicKey, SshSig};
 use thiserror::Error;
@@ -94,24 +94,11 @@ pub fn allowed_signers_line(id: &str, key: &PublicKey, namespace: &str) -> Strin
     format!("{id} namespaces=\"{namespace}\" {k}")
 }
 
-/// Which of `signers`' custodians signed `bytes` in `namespace` (detached armored SSHSIGs by id),
-/// and the signature files that exist but do not verify, with why.
-pub fn signed_by(
-    bytes: &[u8],
-    namespace: &str,
-    signers: &crate::roster::Roster,
-    sigs: &crate::roster::Signatures,
-) -> (Vec<String>, Vec<(String, String)>) {
-    let mut good = vec![];
-    let mut bad = vec![];
-    for c in &signers.custodians {
-        let (Some(pem), Some(key)) = (sigs.get(&c.id), signers.key(&c.id)) else { continue };
-        match SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| verify(key, namespace, bytes, &s)) {
-            Ok(()) => good.push(c.id.clone()),
-            Err(e) => bad.push((c.id.clone(), e)),
-        }
-    }
-    (good, bad)
+/// The signature file of custodian `id` beside `file`: `<file>.<id>.sig`.
+pub fn sig_path(file: &std::path::Path, id: &str) -> std::path::PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(format!(".{id}.sig"));
+    std::path::PathBuf::from(s)
 }
 
 /// Signs `file` as custodian `id` with an unencrypted OpenSSH private key file whose public half
@@ -124,7 +111,7 @@ pub fn sign_file_with_key(
     key_path: &std::path::Path,
     expected: &PublicKey,
 ) -> Result<std::path::PathBuf, String> {
-    let out = crate::roster::sig_path(file, id);
+    let out = sig_path(file, id);
     let k = ssh_key::PrivateKey::read_openssh_file(key_path).map_err(|e| {
         format!(
             "cannot read the private key {}: {e}. Sign with stock OpenSSH instead: `ssh-keygen -Y sign -f {} -n {namespace} {}` and rename the .sig to {}",

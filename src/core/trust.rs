@@ -560,14 +560,6 @@ impl Anchor {
             None => Ok(Anchor::PerBundle),
         }
     }
-
-    /// Verifies one bundle against this anchor.
-    pub fn verify(&self, config: &Config, dir: &Path) -> Result<crate::verify::Report, crate::verify::VerifyError> {
-        match self {
-            Anchor::Configured(t) => crate::verify::verify_dir(dir, Ok(t)),
-            Anchor::PerBundle => crate::verify::verify_dir(dir, resolve(config, None, Some(dir)).as_ref()),
-        }
-    }
 }
 
 /// The roster to trust, in the order DESIGN.md fixes: `--roster FILE` (which must chain to the

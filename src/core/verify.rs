@@ -249,6 +249,16 @@ pub fn verify(dir: &Path, config: &Config, given: Option<&Path>) -> Result<Repor
     verify_dir(dir, anchor.as_ref())
 }
 
+impl trust::Anchor {
+    /// Verifies one bundle against this anchor (the configured roster, or each bundle's own).
+    pub fn verify(&self, config: &Config, dir: &Path) -> Result<Report, VerifyError> {
+        match self {
+            trust::Anchor::Configured(t) => verify_dir(dir, Ok(t)),
+            trust::Anchor::PerBundle => verify_dir(dir, trust::resolve(config, None, Some(dir)).as_ref()),
+        }
+    }
+}
+
 /// Where the session directories are, when someone gave the data dir or a journal file.
 fn bundle_hint(dir: &Path) -> String {
     if dir.is_file()

@@ -640,7 +640,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     v.previous = start.previous;
     v.warnings.extend(start.warnings);
     if c.info().demo {
-        v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), crate::demo::pin_of(&p.id).to_string())).collect();
+        v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), crate::roster::demo_pin(&p.id).to_string())).collect();
     }
     let dir = runner.dir.clone();
     v.session_dir = Some(dir.display().to_string());

@@ -2,7 +2,7 @@
 //! cause. The words are the adapter's own (each says its cause once); the kind tells the core and
 //! the screens what failed.
 
-use crate::token::TokenError;
+use crate::key::TokenError;
 
 /// A failed effect, by cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
