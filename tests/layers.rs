@@ -149,3 +149,86 @@ fn every_submodule_file_is_declared() {
     }
     assert!(orphans.is_empty(), "files no module declares (never compiled): {orphans:?}");
 }
+
+/// The module graph of the non-test code, as the build sees it: every `crate::x` (or
+/// `crate::<layer>::x`) a module names, by module (a file or folder directly under a layer
+/// folder; `commands/run.rs` is `commands`). No cycle between modules, and no import against the
+/// layers (core -> core; adapters -> core, adapters; terminal -> core, adapters, terminal;
+/// commands -> anything).
+#[test]
+fn the_module_graph_has_no_cycle_and_no_import_against_the_layers() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let ranks = [("core", 0), ("adapters", 1), ("terminal", 2), ("commands", 3)];
+    let mut layer_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut files: Vec<(String, std::path::PathBuf)> = vec![];
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else if e.path().extension().is_some_and(|x| x == "rs") {
+                out.push(e.path());
+            }
+        }
+    }
+    for (layer, rank) in ranks {
+        let base = root.join(layer);
+        let mut paths = vec![];
+        walk(&base, &mut paths);
+        for p in paths {
+            let rel = p.strip_prefix(&base).unwrap();
+            let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+            let mut m = first.trim_end_matches(".rs").to_string();
+            if layer == "commands" && m == "run" {
+                m = "commands".into();
+            }
+            layer_of.insert(m.clone(), rank);
+            files.push((m, p));
+        }
+    }
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut why: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (m, p) in &files {
+        let text = std::fs::read_to_string(p).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for line in code.lines() {
+            let line = line.split("//").next().unwrap_or("");
+            let mut rest = line;
+            while let Some(i) = rest.find("crate::") {
+                rest = &rest[i + "crate::".len()..];
+                let mut name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                if ranks.iter().any(|(l, _)| *l == name) && rest[name.len()..].starts_with("::") {
+                    let after = &rest[name.len() + 2..];
+                    let inner: String = after.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    if !inner.is_empty() {
+                        name = inner;
+                    }
+                }
+                if layer_of.contains_key(&name) && name != *m {
+                    edges.entry(m.clone()).or_default().insert(name.clone());
+                    why.entry((m.clone(), name)).or_insert_with(|| p.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    let up: Vec<String> = edges
+        .iter()
+        .flat_map(|(a, bs)| bs.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| layer_of[*b] > layer_of[*a])
+        .map(|(a, b)| format!("{a} -> {b} (src/{})", why[&(a.clone(), b.clone())]))
+        .collect();
+    assert!(up.is_empty(), "imports against the layers:\n{}", up.join("\n"));
+    // A cycle: a module that reaches itself.
+    let reach = |from: &String| {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = edges.get(from).into_iter().flatten().cloned().collect();
+        while let Some(n) = todo.pop() {
+            if seen.insert(n.clone()) {
+                todo.extend(edges.get(&n).into_iter().flatten().cloned());
+            }
+        }
+        seen
+    };
+    let cyclic: Vec<String> = layer_of.keys().filter(|m| reach(m).contains(*m)).cloned().collect();
+    assert!(cyclic.is_empty(), "modules in an import cycle: {cyclic:?}");
+}
