@@ -71,6 +71,10 @@ pub struct Report {
     pub status: Status,
     pub session_id: String,
     pub mode: String,
+    /// Why the session was opened, and its ticket, as `session.opened` says.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
     pub demo: bool,
     pub entries: usize,
     pub signers: Vec<String>,
@@ -328,6 +332,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     r.custodians.clone_from(&walk.checked_in);
     rekey::check_rekey_signatures(dir, roster, walk.rekey_new.as_deref(), &walk.rekey_sigs, walk.rekey_drill, &mut r);
     rules::directory_name(dir, &mut r);
+    rules::never_announced(&mut r);
     if cosigned {
         rules::cosignatures(dir, roster, &sha512, &walk.checked_in, &mut r);
     }

@@ -160,10 +160,20 @@ impl Theme {
 
 const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
+/// The session's running time; on the summary, its duration (the clock stops at the last entry).
 fn elapsed(c: &Ceremony, now: DateTime<Utc>) -> String {
     let Some(start) = c.started_ts().as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else { return "00:00:00".into() };
-    let s = (now - start.with_timezone(&Utc)).num_seconds().max(0);
+    let end = match (c.phase(), ended(c)) {
+        (Phase::Summary, Some(end)) => end,
+        _ => now,
+    };
+    let s = (end - start.with_timezone(&Utc)).num_seconds().max(0);
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// The time of the session's last entry.
+fn ended(c: &Ceremony) -> Option<DateTime<Utc>> {
+    c.last().as_ref().and_then(|w| DateTime::parse_from_rfc3339(&w.ts).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 /// Draws the whole screen.
@@ -857,7 +867,17 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 (false, None) => "Ceremony complete. Root is released.".to_string(),
             };
             lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
-            lines.push(Line::from(format!("Signed by: {}", if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") })));
+            let span = c
+                .started_ts()
+                .as_deref()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .zip(ended(c))
+                .map(|(a, b)| format!(" · {}–{} UTC ({})", a.format("%H:%M:%S"), b.format("%H:%M:%S"), elapsed(c, b)))
+                .unwrap_or_default();
+            lines.push(Line::from(format!(
+                "Signed by: {}{span}",
+                if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") }
+            )));
             let entry = c.last().as_ref().map_or(0, |w| w.seq);
             lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
             // Eight words in two rows of four, so they never wrap somewhere arbitrary.

@@ -16,11 +16,16 @@ pub fn render_text(r: &Report) -> String {
         Status::Incomplete => "INCOMPLETE (never finished or never signed)",
     };
     let mut s = format!(
-        "session {}  {}{}\nverdict: {verdict}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head at entry #{}: {}\n  words: {}\n",
+        "session {}  {}{}\nverdict: {verdict}\nreason: {}{}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head at entry #{}: {}\n  words: {}\n",
         if r.session_id.is_empty() { "?".into() } else { one_line(&r.session_id) },
         one_line(&r.mode.to_uppercase()),
         if r.demo { " DEMO" } else { "" },
-        r.entries,
+        if r.reason.is_empty() { "-".into() } else { one_line(&r.reason) },
+        r.ticket.as_deref().map(|t| format!("   ticket: {}", one_line(t))).unwrap_or_default(),
+        match r.entries {
+            0 => "0".to_string(),
+            n => format!("{n} (#0 to #{})", n - 1),
+        },
         one_line(r.outcome.as_deref().unwrap_or("not closed")),
         if r.signers.is_empty() { "nobody".to_string() } else { r.signers.join(", ") },
         r.roster_source,
@@ -97,8 +102,17 @@ fn timeline(r: &Report) -> String {
     s.push_str("\ntimeline:\n");
     const MAX: usize = 400;
     let flagged = |line: usize| r.problems.iter().any(|p| p.line == line && p.kind != ProblemKind::Interrupted);
+    // Where the chain broke, the line before the break is as suspect as the broken one: a changed
+    // entry shows only as the next entry's `prev` not matching.
+    let suspect = |line: usize| r.problems.iter().any(|p| p.kind == ProblemKind::Chain && p.line == line + 1);
     for e in r.timeline.iter().take(MAX) {
-        let mark = if flagged(e.seq as usize + 1) { "✘" } else { " " };
+        let mark = if flagged(e.seq as usize + 1) {
+            "✘"
+        } else if suspect(e.seq as usize + 1) {
+            "?"
+        } else {
+            " "
+        };
         s.push_str(&format!(" {mark}#{:<4} {}  {}\n", e.seq, one_line(&e.ts), one_line(&e.summary)));
     }
     if r.timeline.len() > MAX {

@@ -39,8 +39,12 @@ pub(super) fn labels(read: &Read, r: &mut Report) -> Opened {
     if let Some(s) = first {
         r.mode = s.mode.as_deref().unwrap_or("incident").to_string();
     }
-    if let Some(Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, rehearsal_roots, .. }) = first.map(|s| &*s.entry) {
+    if let Some(Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, rehearsal_roots, reason, ticket, .. }) =
+        first.map(|s| &*s.entry)
+    {
         r.session_id.clone_from(session_id);
+        r.reason.clone_from(reason);
+        r.ticket.clone_from(ticket);
         r.scenario.clone_from(scenario);
         r.roster_custodians.clone_from(custodians);
         r.rehearsal_roots.clone_from(rehearsal_roots);
@@ -458,6 +462,15 @@ pub(super) fn directory_name(dir: &Path, r: &mut Report) {
     }
 }
 
+/// A warning, not a rule: the runbook was opened (root was in hand) but the team was never told
+/// root was in use (no "root in use" notice sent, nor its absence acknowledged on the keys).
+pub(super) fn never_announced(r: &mut Report) {
+    let opened = r.runbook_steps.is_some() && matches!(r.mode.as_str(), "incident" | "drill");
+    if opened && !r.notices.iter().any(|n| n.phase == "in_use" && (n.outcome == "sent" || n.outcome == "acknowledged")) {
+        r.warnings.push("the runbook was opened, but no \"root in use\" notice went out and nobody acknowledged going on without it: the team was never told".into());
+    }
+}
+
 /// The co-signature files in the bundle (`journal.jsonl.<id>.sig`), by custodian, in order.
 fn cosignature_files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     let mut found: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
@@ -644,6 +657,21 @@ mod tests {
         let (r, _) = walk(&many);
         assert_eq!(r.problems.len(), MAX_SIGNED_STATEMENTS + 1, "one problem per checked statement, then the limit once");
         assert_eq!(r.problems.last().map(|p| (p.rule, p.kind)), Some((Rule::E10, ProblemKind::Entry)));
+    }
+
+    /// A runbook opened with nobody told root was in use is said (a warning beside the verdict).
+    #[test]
+    fn a_runbook_opened_without_a_root_in_use_notice_is_said() {
+        let unsealed = Entry::RunbookUnsealed { with: vec!["alice".into(), "bob".into()], steps: 3, purpose: None };
+        let (mut r, _) = walk(&[checkin(0, SID), checkin(1, SID), unsealed.clone()]);
+        r.mode = "incident".into();
+        never_announced(&mut r);
+        assert_eq!(r.warnings.len(), 1);
+        let sent = Entry::NoticeSent { phase: "in_use".into(), channel: "sns".into(), message_id: "m".into(), late: None };
+        let (mut r, _) = walk(&[checkin(0, SID), checkin(1, SID), sent, unsealed]);
+        r.mode = "incident".into();
+        never_announced(&mut r);
+        assert!(r.warnings.is_empty());
     }
 
     /// E11: one custodian checking in twice is not two custodians.
