@@ -252,6 +252,7 @@ fn notice() -> breakglass::notice::Notice {
         account: None,
         custodians: vec![],
         reason: "r".into(),
+        ticket: Some("INC-1".into()),
         host: "h".into(),
         started: String::new(),
         at: String::new(),

@@ -312,6 +312,14 @@ fn completions_and_man_page() {
     let o = run(d.path(), &["man"]);
     assert!(o.status.success());
     assert!(stdout(&o).contains(".TH breakglass 1") && stdout(&o).contains("recover"));
+    assert!(stdout(&o).contains(".SH \"EXIT STATUS\""), "{}", stdout(&o));
+    // Every page the main page names can be produced.
+    for sub in ["verify", "recover", "audit", "drill"] {
+        let o = run(d.path(), &["man", sub]);
+        assert!(o.status.success(), "{sub}: {}", stderr(&o));
+        assert!(stdout(&o).contains(&format!(".TH breakglass-{sub} 1")) && stdout(&o).contains("EXIT STATUS"), "{}", stdout(&o));
+    }
+    assert_eq!(run(d.path(), &["man", "nope"]).status.code(), Some(2));
 }
 
 /// A data directory owned by another user is refused before anything starts (run as root, the

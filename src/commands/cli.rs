@@ -68,8 +68,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout: `breakglass man > breakglass.1`.
-    Man,
+    /// Print the man page (roff) to stdout: `breakglass man > breakglass.1`, or a command's own
+    /// page: `breakglass man verify > breakglass-verify.1`.
+    Man {
+        /// The command whose page to print (the pages the main page's SEE ALSO names).
+        command: Option<String>,
+    },
 }
 
 /// What a ceremony and the demo share: drill or incident, the reason, the drill scenario.

@@ -44,6 +44,9 @@ pub struct Notice {
     pub account: Option<String>,
     pub custodians: Vec<String>,
     pub reason: String,
+    /// The incident or change ticket the custodians gave, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
     pub host: String,
     pub started: String,
     pub at: String,
@@ -95,13 +98,14 @@ impl Notice {
             (_, None) => "journal head".to_string(),
         };
         format!(
-            "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
+            "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}{}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
             self.session_id,
             self.mode.to_uppercase(),
             if self.demo { " (DEMO)" } else { "" },
             self.account.as_deref().unwrap_or("(not configured)"),
             self.custodians.join(", "),
             self.reason,
+            self.ticket.as_deref().map(|t| format!("\nticket:     {t}")).unwrap_or_default(),
             self.host,
             self.started,
             self.at,

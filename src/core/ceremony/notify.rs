@@ -59,6 +59,7 @@ impl Ceremony {
                 .map(|k| format!("{} ({})", self.roster[k.custodian].name, self.roster[k.custodian].id))
                 .collect(),
             reason: self.reason.clone(),
+            ticket: self.ticket.clone(),
             host: self.info.host.clone(),
             started: self.started_ts.clone().unwrap_or_default(),
             at: String::new(),
