@@ -456,3 +456,43 @@ fn a_recovery_left_before_a_quorum_checked_in_writes_nothing() {
     assert_eq!(gaps.len(), 1, "{v:#}");
     assert!(gaps[0]["gap_s"].as_i64().unwrap() >= 1, "the time since the end is a gap: {v:#}");
 }
+
+/// Issues "the screen at the safe" item 6 and "faults" (the terminal-window case): the window is
+/// closed mid-runbook. `script` stands in for the terminal emulator: killing it closes the pty's
+/// terminal side, so the ceremony gets SIGHUP and every later write to the screen fails. The
+/// aborted notice goes out and its `notice.sent` is journalled, every time.
+#[test]
+fn closing_the_terminal_window_mid_runbook_journals_the_release_notice() {
+    for round in 0..3 {
+        let data = tempfile::tempdir().unwrap();
+        let inner = format!("{} --data-dir {} demo", bin().display(), data.path().display());
+        let mut cmd = CommandBuilder::new("script");
+        cmd.args(["-qfec", &inner, "/dev/null"]);
+        let (mut s, mut child) = spawn_command(cmd);
+        s.wait_for("Start a session");
+        s.keys("window closed mid-runbook");
+        s.keys(ENTER);
+        s.wait_for("Custodian 1: insert your YubiKey");
+        check_in(&mut s, "314159");
+        s.wait_for("Custodian 2: insert your YubiKey");
+        check_in(&mut s, "271828");
+        s.wait_for("Runbook: 0/13 steps done");
+        // The window closes.
+        signal(&child, "KILL");
+        let _ = wait_exit(&mut child);
+        let sessions = data.path().join("sessions");
+        let dir = std::fs::read_dir(&sessions).unwrap().flatten().next().unwrap().path();
+        let journal = dir.join("journal.jsonl");
+        let start = std::time::Instant::now();
+        let released = |text: &str| text.lines().any(|l| l.contains("\"kind\":\"notice.sent\"") && l.contains("\"phase\":\"aborted\""));
+        while !released(&std::fs::read_to_string(&journal).unwrap()) && start.elapsed() < Duration::from_secs(25) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let text = std::fs::read_to_string(&journal).unwrap();
+        assert!(text.contains("\"kind\":\"session.aborted\""), "round {round}: the abort is journalled:\n{text}");
+        assert!(released(&text), "round {round}: the aborted notice's notice.sent is journalled:\n{text}");
+        let outbox: Vec<String> =
+            std::fs::read_dir(data.path().join("outbox")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        assert_eq!(outbox.iter().filter(|n| n.contains("-aborted-")).count(), 1, "round {round}: one aborted notice: {outbox:?}");
+    }
+}

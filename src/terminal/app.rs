@@ -766,6 +766,9 @@ async fn event_loop(
     let mut gate = ScreenGate::new(&app.c);
     let mut signals = Signals::new();
     let mut stop_by: Option<std::time::Instant> = None;
+    // The terminal went away (a closed window: writes fail before or without SIGHUP): the loop
+    // goes on without drawing, so what was started is finished and journalled.
+    let mut headless = false;
     loop {
         gate.update(&app.c);
         // Co-signed: the bundle goes to the evidence archive, beside the screen (never in its way).
@@ -775,11 +778,27 @@ async fn event_loop(
             app.v.archive = Some(crate::ui::ArchiveView::Pushing);
             let _ = jtx.send(Job::Archive(push));
         }
-        terminal.draw(|f| {
-            app.width = ui::runbook_width(f.area());
-            app.too_small = f.area().width < ui::MIN_SIZE.0 || f.area().height < ui::MIN_SIZE.1;
-            ui::render(f, gate.shown(), &app.v, clock.now());
-        })?;
+        let drawn = headless
+            || terminal
+                .draw(|f| {
+                    app.width = ui::runbook_width(f.area());
+                    app.too_small = f.area().width < ui::MIN_SIZE.0 || f.area().height < ui::MIN_SIZE.1;
+                    ui::render(f, gate.shown(), &app.v, clock.now());
+                })
+                .is_ok();
+        if !drawn {
+            headless = true;
+            if stop_by.is_none() {
+                // As SIGHUP would: record the abort, send the release notice, wait for its outcome.
+                app.stopped_by = Some("SIGHUP".to_string());
+                let effects = app.apply(Intent::Signal("SIGHUP".to_string()));
+                if !effects.is_empty() {
+                    gate.sent(&effects);
+                    let _ = jtx.send(Job::Effects(effects));
+                }
+                stop_by = Some(std::time::Instant::now() + Duration::from_secs(20));
+            }
+        }
         if app.quit || matches!(app.c.phase(), Phase::Quit) {
             break;
         }
