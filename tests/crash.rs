@@ -351,3 +351,24 @@ fn a_renamed_interrupted_session_is_still_reported() {
     assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
     assert!(common::stderr(&o).contains("name it back"), "{}", common::stderr(&o));
 }
+
+/// Faults, second round: one writer per journal. A session whose lock another process holds (a
+/// ceremony still running, or a second `recover`) is not interrupted: `recover` refuses it, names
+/// the process and writes nothing; `doctor` does not call it interrupted.
+#[test]
+fn a_session_another_process_holds_is_not_recovered_twice() {
+    let (d, s, j, bytes) = crashed_after(5);
+    let o = common::run(d.path(), &["doctor"]);
+    assert!(common::stdout(&o).contains("root may still be in use"), "{}", common::stdout(&o));
+    let lock = breakglass::session::lock_session(&s).unwrap();
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains(&format!("process {}", std::process::id())), "names the holder: {}", stderr(&r));
+    assert_eq!(std::fs::read(&j).unwrap(), bytes, "nothing written");
+    let o = common::run(d.path(), &["doctor"]);
+    assert!(!common::stdout(&o).contains("root may still be in use"), "{}", common::stdout(&o));
+    drop(lock);
+    let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(run(d.path(), &["verify", s.to_str().unwrap()]).status.code(), Some(0));
+}

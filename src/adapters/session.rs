@@ -72,6 +72,9 @@ pub struct Runner {
     /// A recovery not yet written: before its first entry, the journal is cut to its intact
     /// lines and earlier signatures are set aside.
     pending_recovery: Option<u64>,
+    /// The session's lock, held from its first entry (or, for a recovery, from the start) to
+    /// the end of the process: one writer per journal.
+    lock: Option<SessionLock>,
     /// A rekey's work: the new version, where it goes, and what is made for it (memory only).
     pub rekey: Option<RekeyJob>,
     /// An offboarding's AWS changes, in checklist order.
@@ -177,6 +180,7 @@ impl Runner {
             last_time: None,
             last_ts: String::new(),
             pending_recovery: None,
+            lock: None,
             rekey: None,
             offboard: None,
         }
@@ -459,6 +463,9 @@ impl Runner {
             // still checkable against the roster it ran under (incomplete, not forged).
             self.write_roster_copy()?;
             self.journal = Some(Journal::new(FileStore::create(&self.journal_path())?));
+            if self.lock.is_none() {
+                self.lock = Some(lock_session(&self.dir).map_err(|e| std::io::Error::other(e.to_string()))?);
+            }
         }
         if let Some(keep) = self.pending_recovery.take() {
             self.begin_recovery(keep)?;
@@ -853,6 +860,60 @@ pub enum RecoverError {
     /// The directory is not named by the session id its journal holds (renamed, or altered).
     #[error("{dir}: {what}")]
     Renamed { dir: String, what: String },
+    /// Another process holds the session's lock: a ceremony still running, or another recovery.
+    #[error("{dir}: {why}")]
+    InProgress { dir: String, why: LockError },
+}
+
+/// Why a session's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "the session is open in another breakglass process{}: it is not interrupted, and nothing was written here. Finish it there (or, if that process is stuck, stop it first)",
+        .pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+    )]
+    Busy { pid: Option<u32> },
+    #[error("cannot lock the session ({path}): {err}")]
+    Io { path: String, err: std::io::Error },
+}
+
+/// The lock of a session: an advisory `flock` on its `journal.jsonl`, held by the one process
+/// that writes the journal, released when that process ends, however it ends. Taking it changes
+/// nothing on disk; the holder is found in `/proc/locks` for the message of whoever else tries.
+#[derive(Debug)]
+pub struct SessionLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the lock of the session in `dir` (its journal must exist), or says which process holds it.
+pub fn lock_session(dir: &Path) -> Result<SessionLock, LockError> {
+    let p = dir.join(journal::FILE_NAME);
+    let f = std::fs::File::open(&p).map_err(|err| LockError::Io { path: p.display().to_string(), err })?;
+    match f.try_lock() {
+        Ok(()) => Ok(SessionLock(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Busy { pid: holder(&f) }),
+        Err(std::fs::TryLockError::Error(err)) => Err(LockError::Io { path: p.display().to_string(), err }),
+    }
+}
+
+/// The process holding a `flock` on `f`, from `/proc/locks` (`N: FLOCK ADVISORY WRITE PID
+/// MAJ:MIN:INODE ...`), when it can be told.
+fn holder(f: &std::fs::File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = f.metadata().ok()?.ino().to_string();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.get(1) == Some(&"FLOCK") && w.get(5).is_some_and(|id| id.rsplit(':').next() == Some(ino.as_str())))
+            .then(|| w.get(4)?.parse().ok())?
+    })
+}
+
+/// Whether another process holds the session's lock (nothing is created or changed).
+pub fn held_elsewhere(dir: &Path) -> Option<LockError> {
+    let f = std::fs::File::open(dir.join(journal::FILE_NAME)).ok()?;
+    match f.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Some(LockError::Busy { pid: holder(&f) }),
+        _ => None,
+    }
 }
 
 /// An interrupted session as its journal alone tells it.
@@ -878,6 +939,10 @@ pub struct Interrupted {
 /// Reads an interrupted session from its journal; nothing else on disk is consulted.
 pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     let d = dir.display().to_string();
+    // A session another process is writing is not interrupted, whatever its journal says yet.
+    if let Some(why) = held_elsewhere(dir) {
+        return Err(RecoverError::InProgress { dir: d, why });
+    }
     let path = dir.join(journal::FILE_NAME);
     let bytes = crate::fsread::read_regular(&path, crate::verify::MAX_JOURNAL_BYTES)
         .map_err(|e| RecoverError::Read { path: path.display().to_string(), why: e.to_string() })?;
@@ -1007,6 +1072,8 @@ pub fn resume(
     outside: Outside,
 ) -> Result<(Ceremony, Runner), RecoverError> {
     let d = i.dir.display().to_string();
+    // One recovery at a time, and never one of a session still running: the lock first.
+    let lock = lock_session(&i.dir).map_err(|why| RecoverError::InProgress { dir: d.clone(), why })?;
     let path = i.dir.join(journal::FILE_NAME);
     // Nothing on disk changes until the recovery writes its first entry: leaving the recovery
     // screen early leaves the session exactly as it was.
@@ -1033,6 +1100,7 @@ pub fn resume(
     r.mono_base = i.last_mono.saturating_add(1);
     r.last_ts = i.recovery.last_ts.clone();
     r.pending_recovery = Some(i.body_end);
+    r.lock = Some(lock);
     Ok((c, r))
 }
 
