@@ -241,6 +241,10 @@ fn rekey(d: &Deployment) {
     s.keys("q");
     let status = wait_exit(&mut child);
     assert!(status.success(), "exit status {status:?}\n{}", s.text());
+    // The host now trusts version 2 and its new sealing: the old sealing put back is refused even
+    // before any ceremony opened the new one (evidence model, the sealing serial).
+    let state = std::fs::read_to_string(d.sessions().parent().unwrap().join(breakglass::trust::TRUST_STATE)).unwrap();
+    assert!(state.contains("version = 2") && state.contains("runbook_serial = 2"), "{state}");
 }
 
 #[test]

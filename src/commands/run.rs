@@ -380,7 +380,27 @@ fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
         archiver: archiver(env),
         ..crate::app::Start::plain(Mode::Rekey, a.reason)
     };
-    crate::app::run(ceremony, runner, clock, start)
+    let code = crate::app::run(ceremony, runner, clock, start)?;
+    remember_live(env);
+    Ok(code)
+}
+
+/// After a rekey (or an offboarding that changed the roster): the live roster version and its
+/// sealing are what this host trusts and opens from now on, so an older sealing put back is
+/// refused here even before any ceremony opens the new one. Nothing is recorded if they do not
+/// check (a rekey that did not commit leaves the old ones, already recorded).
+fn remember_live(env: &Env) {
+    let Ok(t) = trust::for_ceremony(&env.config) else { return };
+    if let Err(e) = trust::remember(&env.data_dir, &t) {
+        errln!("warning: cannot record the trusted roster version: {e}");
+    }
+    let Some(runbook) = env.config.runbook_path() else { return };
+    if let Ok(s) = crate::seal::Sealed::read_dir(&runbook)
+        && s.check_signed(&t).is_ok()
+        && let Err(e) = trust::remember_runbook_serial(&env.data_dir, &t, s.manifest.serial)
+    {
+        errln!("warning: cannot record the runbook's sealing serial: {e}");
+    }
 }
 
 /// What the survey of one account found: the changes and the MANUAL items, or why it could not
@@ -563,7 +583,9 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         archiver: archiver(env),
         ..crate::app::Start::plain(Mode::Offboard, a.reason)
     };
-    crate::app::run(ceremony, runner, clock, start)
+    let code = crate::app::run(ceremony, runner, clock, start)?;
+    remember_live(env);
+    Ok(code)
 }
 
 /// `demo --offboard`: carol leaves; the rekey on DEMO keys, then her checklist (no AWS in the DEMO).
