@@ -334,7 +334,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     rules::directory_name(dir, &mut r);
     rules::never_announced(&mut r);
     if cosigned {
-        rules::cosignatures(dir, roster, &sha512, &walk.checked_in, &mut r);
+        rules::cosignatures(dir, roster, sha512.as_ref(), &walk.checked_in, &mut r);
     }
     r.status = rules::verdict(&mut r, chain.truncated_tail, roster.map_or(2, |ro| ro.quorum));
     Ok(r)

@@ -5,7 +5,16 @@ use super::timeline::{kind_of, small_summary, summary};
 use super::{Common, Event};
 use crate::evidence::Rule;
 use crate::journal::{self, Entry, Problem, ProblemKind, kind};
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
+
+/// The SHA-512 of a whole journal (what each co-signature signs).
+pub(super) type Sha512Digest = aws_lc_rs::digest::Digest;
+
+/// SHA-512 with aws-lc's assembly (the co-signatures' hash of a whole journal runs beside the
+/// parse; the `sha2` crate's is about half as fast on a 27 MB journal).
+fn sha512(bytes: &[u8]) -> Sha512Digest {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, bytes)
+}
 use std::borrow::Cow;
 
 /// An intact entry of a kind the walk reads whole (signatures, notices, the outcome, the first
@@ -156,13 +165,14 @@ fn read_entry(c: &Common, l: &[u8], gi: usize, problems: &mut Vec<Problem>) -> (
 /// co-signatures) and takes the first part of the lines, the other takes the rest; each part is
 /// parsed, hashed and linked with [`journal::check_link`], the rule `check_chain` applies.
 /// Returns the SHA-512, the chain report (as `check_chain` makes it) and the intact entries.
-pub(super) fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journal::ChainReport, Read<'_>) {
+pub(super) fn read_journal(bytes: &[u8]) -> (Sha512Digest, journal::ChainReport, Read<'_>) {
     let body_end = memchr::memrchr(b'\n', bytes).map_or(0, |p| p + 1);
     let body = &bytes[..body_end];
-    // Split at a line boundary: the SHA-512 costs about as much as parsing half of what the other
-    // thread parses, so that thread takes a quarter of the lines (measured on a 100,000-entry
-    // journal: 1/4 is the fastest split). Each thread finds its own lines.
-    let cut = memchr::memchr(b'\n', &body[body.len() / 4..]).map_or(body.len(), |p| body.len() / 4 + p + 1);
+    // Split at a line boundary: with aws-lc's SHA-512 the hashing thread also parses two fifths of
+    // the lines (measured on a 100,000-entry journal, benches/verify.rs: 230 ms with the `sha2`
+    // crate and a quarter, 171 ms now). Each thread finds its own lines.
+    let at = body.len() * 2 / 5;
+    let cut = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |p| at + p + 1);
     let (head_part, tail_part) = body.split_at(cut);
     let before = head_part.len().checked_sub(1).map(|end| {
         let start = memchr::memrchr(b'\n', &head_part[..end]).map_or(0, |p| p + 1);
@@ -176,9 +186,9 @@ pub(super) fn read_journal(bytes: &[u8]) -> (sha2::digest::Output<Sha512>, journ
     let session = (mode.as_str(), opened.as_ref().is_some_and(|c| c.demo == Some(true)));
     let (sha512, first, rest) = std::thread::scope(|s| {
         // The first part's vectors have room for all, so the rest is appended without moving them.
-        let first = s.spawn(|| (Sha512::digest(bytes), parse_lines(head_part, None, estimate, session)));
+        let first = s.spawn(|| (sha512(bytes), parse_lines(head_part, None, estimate, session)));
         let rest = parse_lines(tail_part, before, 0, session);
-        let (sha512, first) = first.join().unwrap_or_else(|_| (Sha512::digest(bytes), parse_lines(head_part, None, estimate, session)));
+        let (sha512, first) = first.join().unwrap_or_else(|_| (self::sha512(bytes), parse_lines(head_part, None, estimate, session)));
         (sha512, first, rest)
     });
     let total_lines = first.lines + rest.lines;
