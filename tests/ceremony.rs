@@ -925,3 +925,17 @@ fn drill_scenarios_refuse_the_declared_keys() {
     assert!(why.starts_with("DRILL scenario"), "{why}");
     assert!(matches!(said(&c), Some(Say::ScenarioSparePair { .. })));
 }
+
+/// Issue "the screen at the safe", item 8: "Confirm item N first" goes away once every closing
+/// item is confirmed (it no longer stands beside a finished checklist).
+#[test]
+fn the_closing_refusal_goes_away_once_every_item_is_confirmed() {
+    let mut c = to_runbook(Mode::Incident);
+    c.advance(Intent::FinishRunbook);
+    c.advance(Intent::ConfirmClose);
+    assert!(matches!(c.message().as_ref().map(|m| &m.say), Some(breakglass::ceremony::Say::ConfirmClosingFirst { item: 1 })));
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    assert!(c.message().is_none(), "{:?}", c.message());
+}

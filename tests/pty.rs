@@ -292,6 +292,7 @@ fn a_demo_rekey_in_the_terminal_replaces_carol_with_dave_and_verifies() {
     s.wait_for("Newcomer Dave Example: insert your YubiKey");
     s.keys(ENTER); // dave's key is under the cursor
     s.wait_for("Dave Example: enter your PIN");
+    assert!(s.text().contains("DEMO PIN for dave: 161803"), "the newcomer's DEMO PIN is shown: {}", s.text());
     s.keys("161803");
     s.keys(ENTER);
     s.wait_for("touch your key to sign version 2");

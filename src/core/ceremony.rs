@@ -1132,6 +1132,11 @@ impl Ceremony {
             (Phase::Root(stage), intent) => self.root_step(stage, intent, fx),
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
                 self.closing[i] = !self.closing[i];
+                // "Confirm item N first" is stale once every item is confirmed.
+                if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. }))
+                {
+                    self.message = None;
+                }
                 if self.closing[i] {
                     fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
                 } else {

@@ -640,7 +640,10 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     v.previous = start.previous;
     v.warnings.extend(start.warnings);
     if c.info().demo {
-        v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), crate::roster::demo_pin(&p.id).to_string())).collect();
+        // The newcomers of a DEMO rekey too: a DEMO PIN guessed costs a try.
+        let newcomers = c.rekey().as_ref().map(|k| k.added.clone()).unwrap_or_default();
+        v.demo_pins =
+            c.roster().iter().chain(newcomers.iter()).map(|p| (p.id.clone(), crate::roster::demo_pin(&p.id).to_string())).collect();
     }
     let dir = runner.dir.clone();
     v.session_dir = Some(dir.display().to_string());

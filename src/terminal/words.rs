@@ -110,7 +110,9 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
             "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened.".into()
         }
         S::AbortedReleasing => format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", c.everyone()),
-        S::StepsNotChecked { open } => format!("{open} step(s) not checked off; they are recorded as not done."),
+        S::StepsNotChecked { open } => {
+            format!("{open} step(s) not checked off: when the session closes they are recorded as not done (Esc goes back to the runbook).")
+        }
         S::ConfirmClosingFirst { item } => {
             format!("Confirm item {item} first (or abort, which records that the ceremony did not finish).")
         }
