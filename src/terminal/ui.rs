@@ -192,7 +192,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
             Line::from("Nothing is lost: the ceremony waits as it was."),
             Line::from(""),
             Line::from(format!("Now: {} · {}", c.mode().label(), c.rail().get(c.rail_index()).map_or("done", String::as_str))),
-            Line::from("Ctrl-C asks before aborting."),
+            Line::from(ctrl_c_help(c)),
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         if c.confirm_abort() {
@@ -1166,7 +1166,9 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
 /// The keys that act now, with what each does: the hint line and the help screen both show
 /// this one list.
 pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    if c.confirm_abort() {
+    if c.confirm_abort() && matches!(c.phase(), Phase::Setup) {
+        vec![("y", "leave"), ("n", "stay")]
+    } else if c.confirm_abort() {
         vec![("y", "abort the ceremony"), ("n", "keep going")]
     } else if v.confirm_leave {
         vec![("y", "leave unsigned"), ("n", "stay and sign")]
@@ -1325,7 +1327,20 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
             Line::from("y: abort   n: keep going"),
         ]
     };
-    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Abort ")), r);
+    let title = if matches!(c.phase(), Phase::Setup) { " Leave " } else { " Abort " };
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(title)), r);
+}
+
+/// What Ctrl-C does now, in words: the help and the "too small" screen say the same as the key.
+fn ctrl_c_help(c: &Ceremony) -> &'static str {
+    match c.phase() {
+        Phase::Summary | Phase::Halted(_) => "Ctrl-C (or q) leaves: everything is recorded.",
+        Phase::Sign { .. } if c.outcome().is_some() => {
+            "Ctrl-C asks before leaving without every signature (recorded; `breakglass recover` collects them later)."
+        }
+        Phase::Setup => "Ctrl-C asks before leaving: nothing has been recorded yet.",
+        _ => "Ctrl-C asks before aborting. An abort is recorded and still signed.",
+    }
 }
 
 fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
@@ -1345,7 +1360,7 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
             )
         }),
         Line::from(""),
-        Line::from("Ctrl-C asks before aborting. An abort is recorded and still signed."),
+        Line::from(ctrl_c_help(c)),
         Line::from(format!("If a notice cannot be sent, {} must acknowledge on their keys.", c.everyone())),
         Line::from("The bottom line shows the last journal entry: everything is recorded."),
     ];
