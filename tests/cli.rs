@@ -357,3 +357,19 @@ fn a_config_that_is_not_a_regular_file_is_an_error_at_once() {
         assert!(stderr(&o).contains("cannot read the config file"), "{cfg}: {}", stderr(&o));
     }
 }
+
+/// Issue "the screen at the safe", item 16: a file given as the data directory, and `demo
+/// --archive` with no archive configured, are refused with what to do (never ignored).
+#[test]
+fn a_file_as_data_dir_and_demo_archive_without_an_archive_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("afile");
+    std::fs::write(&file, b"").unwrap();
+    let o = run(&file, &["demo", "--auto"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a file, not a directory"), "{}", stderr(&o));
+    let o = run(&d.path().join("data"), &["demo", "--auto", "--archive"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[archive]"), "{}", stderr(&o));
+    assert!(!d.path().join("data").join("sessions").exists(), "nothing was started");
+}

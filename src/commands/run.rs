@@ -156,6 +156,12 @@ fn interrupted_warnings(env: &Env) -> Vec<String> {
 /// the custodians type a reason, not after.
 fn check_data_dir(env: &Env) -> anyhow::Result<()> {
     let dir = env.sessions_dir();
+    if std::fs::metadata(&env.data_dir).is_ok_and(|m| !m.is_dir()) {
+        anyhow::bail!(
+            "the data directory {} is a file, not a directory: pass --data-dir DIR (a directory; it is created if missing)",
+            env.data_dir.display()
+        );
+    }
     // Another user's directory: they could read the bundles or swap files between entries.
     if let Ok(m) = std::fs::metadata(&env.data_dir) {
         use std::os::unix::fs::MetadataExt;
@@ -204,6 +210,12 @@ fn check_data_dir(env: &Env) -> anyhow::Result<()> {
 }
 
 fn demo(env: &Env, auto: bool, archive: bool, mode: Mode, reason: Option<String>, scenario: Scenario) -> anyhow::Result<i32> {
+    if archive && env.config.archive.is_none() {
+        bail!(
+            "--archive pushes the demo's bundle to the evidence archive, and none is configured: add an [archive] section to {} (docs/archive.md), or leave --archive out",
+            env.config.describe()
+        );
+    }
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (mut c, mut r) = crate::demo::setup(&env.data_dir, clock.clone(), env.outside())?;
@@ -1534,6 +1546,9 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
     }
     match std::fs::create_dir_all(&env.data_dir) {
         Ok(()) => line(Some(true), "data dir", env.data_dir.display().to_string()),
+        Err(_) if env.data_dir.is_file() => {
+            line(Some(false), "data dir", format!("{} is a file, not a directory: pass --data-dir DIR", env.data_dir.display()))
+        }
         Err(e) => line(Some(false), "data dir", format!("{}: {e}", env.data_dir.display())),
     }
     match env.config.roster_path() {

@@ -879,14 +879,22 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") }
             )));
             let entry = c.last().as_ref().map_or(0, |w| w.seq);
-            lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
-            // Eight words in two rows of four, so they never wrap somewhere arbitrary.
-            let words = crate::notice::head_words(&head);
-            let w: Vec<&str> = words.split(' ').collect();
-            for (i, row) in w.chunks(4).enumerate() {
-                lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
+            let unsigned = c.signed().is_empty() && c.checked().is_empty();
+            if unsigned {
+                // Nobody checked in: there is nothing to sign, no words to keep on paper.
+                lines.push(Line::from(
+                    "Nothing to sign: nobody checked in. verify calls this session INCOMPLETE (a start left before anyone checked in); it is kept as the record of that.",
+                ));
+            } else {
+                lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
+                // Eight words in two rows of four, so they never wrap somewhere arbitrary.
+                let words = crate::notice::head_words(&head);
+                let w: Vec<&str> = words.split(' ').collect();
+                for (i, row) in w.chunks(4).enumerate() {
+                    lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
+                }
+                lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
             }
-            lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
             if let Some(r) = &c.recovering() {
                 lines.push(Line::from(format!(
                     "Recovered: the interrupted session ({} entries, the last at {}) is closed.",
@@ -921,8 +929,12 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 "Verify: breakglass verify {}",
                 v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
             )));
-            lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
-            lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig < journal.jsonl"));
+            if !unsigned {
+                // Broken where a shell allows it, each break marked: never wrapped mid-word.
+                lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
+                lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig \\"));
+                lines.push(Line::from("     < journal.jsonl"));
+            }
         }
         Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
         Phase::Halted(why) => {

@@ -549,6 +549,11 @@ pub(super) fn verdict(r: &mut Report, truncated: bool, quorum: usize) -> Status 
     if r.outcome.is_none() {
         r.warnings
             .push("the session was never closed or aborted (the process stopped mid-ceremony?): `breakglass recover` closes it".into());
+    } else if r.outcome.as_deref() == Some("aborted") && r.custodians.is_empty() && r.signers.is_empty() {
+        r.warnings.push(
+            "aborted before anyone checked in: nothing was in use and there is nothing to sign; it stays incomplete, as the record of a start left early".into(),
+        );
+        return Status::Incomplete;
     }
     if r.signers.len() < quorum {
         r.warnings.push(format!("signed by {} of the {} custodians required", r.signers.len(), quorum));
