@@ -992,3 +992,19 @@ fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
     key(&mut app, KeyCode::Char('q'));
     assert!(app.quit);
 }
+
+/// Issue "the screen at the safe", item 12: a rekey's setup shows its own rail (not the incident's
+/// eight steps), the change itself, and asks why the custodians change.
+#[test]
+fn rekey_setup() {
+    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &breakglass::demo::rekey_change()).unwrap();
+    let mut c = ceremony(true);
+    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    let rail_at_setup = c.rail();
+    let mut v = view(&c);
+    v.setup.mode = Mode::Rekey;
+    v.setup.reason = "carol leaves the company".into();
+    insta::assert_snapshot!(draw(&c, &v));
+    c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
+    assert_eq!(c.rail(), rail_at_setup, "the rail does not change when the rekey begins");
+}

@@ -726,7 +726,13 @@ impl Ceremony {
 
     /// This ceremony's rail (see [`rail`], [`rekey_rail`]).
     pub fn rail(&self) -> Vec<String> {
-        match self.mode {
+        // At setup nothing has begun: the plan (or the interrupted session) says what will.
+        let mode = match (&self.phase, &self.recovering) {
+            (Phase::Setup, Some(r)) => r.mode,
+            (Phase::Setup, None) if self.planned_mode() != Mode::Incident => self.planned_mode(),
+            _ => self.mode,
+        };
+        match mode {
             Mode::Rekey => rekey_rail(self.quorum()),
             Mode::Offboard => {
                 let mut r = if self.rekey.is_some() {

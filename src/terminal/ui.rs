@@ -624,7 +624,14 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
                 (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
                 (None, Mode::Drill) => " incident  [DRILL]".to_string(),
-                (None, Mode::Rekey) => "[REKEY] the custodians change (see below)".to_string(),
+                (None, Mode::Rekey) => {
+                    let change = c.rekey().as_ref().map(|k| {
+                        let mut parts: Vec<String> = k.added.iter().map(|p| format!("+{}", p.id)).collect();
+                        parts.extend(k.removed.iter().map(|id| format!("-{id}")));
+                        format!("{} (roster version {})", parts.join(" "), k.new_version)
+                    });
+                    format!("[REKEY] {}", change.unwrap_or_else(|| "the custodians change".into()))
+                }
                 (None, Mode::Offboard) => format!(
                     "[OFFBOARD{}] {} leaves",
                     if c.rehearsal() { " DRILL" } else { "" },
@@ -650,7 +657,12 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 lines.push(Line::from(Span::styled(format!("            {}", sc.describe()), t.dim())));
             }
             lines.push(Line::from(""));
-            lines.push(Line::from("Write why root is needed: the team reads it in the notice."));
+            lines.push(Line::from(match (c.recovering().is_some(), v.setup.mode) {
+                (true, _) => "Write why the session is closed now: it is recorded, and the team reads it in the notice.",
+                (false, Mode::Rekey) => "Write why the custodians change: the team reads it in the \"roster changed\" notice.",
+                (false, Mode::Offboard) => "Write why this person leaves: it is recorded with the offboarding.",
+                (false, _) => "Write why root is needed: the team reads it in the notice.",
+            }));
             lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
             if c.info().demo {
                 lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
