@@ -15,7 +15,8 @@
 //! - [`journal`]: the hash-chained, fsynced `journal.jsonl` and its checks; `journal::Entry`, one
 //!   variant per kind, is what the ceremony writes and what verify, recovery, drills and the screens read.
 //! - [`roster`], [`trust`]: custodians, versions, signatures, and the one trust resolver (the pin).
-//! - [`rekey`]: the next roster version, the runbook sealed again for it, the crash-safe swap.
+//! - [`rekey`]: the next roster version, the runbook sealed again for it, the crash-safe swap;
+//!   [`rotate`]: a secret's new value sealed back in at the close, with the same kind of swap.
 //! - [`runbook`], [`seal`], [`pivage`]: the runbook's Markdown, its sealed age layers, and the
 //!   YubiKey-bound age stanza.
 //! - [`sign`], [`attest`]: SSHSIG signatures; PIV attestation chains to Yubico's CAs.
@@ -86,6 +87,7 @@ pub mod core {
     pub mod rekey;
     pub mod root;
     pub mod roster;
+    pub mod rotate;
     pub mod runbook;
     pub mod seal;
     pub mod sign;
@@ -125,7 +127,7 @@ pub use adapters::{aws, session, token};
 pub use commands::{archive_cmd, card, cli, demo, enroll, env};
 pub use core::{
     archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root, roster,
-    runbook, seal, sign, statement, trust, verify,
+    rotate, runbook, seal, sign, statement, trust, verify,
 };
 pub use terminal::{app, ui, words};
 

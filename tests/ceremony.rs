@@ -34,6 +34,10 @@ fn kinds(fx: &[Effect]) -> Vec<&'static str> {
             Effect::SignRekey { .. } => "SignRekey",
             Effect::CommitRekey { .. } => "CommitRekey",
             Effect::OffboardApply { .. } => "OffboardApply",
+            Effect::StageRotation { .. } => "StageRotation",
+            Effect::SignSealing { .. } => "SignSealing",
+            Effect::CommitRotation { .. } => "CommitRotation",
+            Effect::DiscardRotation { .. } => "DiscardRotation",
         })
         .collect()
 }

@@ -153,7 +153,9 @@ fn a_full_disk_is_refused_up_front_and_one_that_fills_mid_ceremony_is_recoverabl
     } else {
         println!("tmpfs cannot be mounted here (not root, or no privilege): only the RLIMIT_FSIZE stand-in runs");
     }
-    // The disk fills mid-ceremony: at most 6 KB per file.
+    // The disk fills mid-ceremony: at most 6 KB per file (the DEMO's sealed runbook, larger, was
+    // written by an earlier DEMO).
+    breakglass::demo::prepare(&d.path().join("data")).unwrap();
     let o = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!("ulimit -f 6; exec {} --data-dir {} demo --auto", bin().display(), d.path().join("data").display()))
@@ -180,6 +182,7 @@ fn a_disk_that_fills_in_the_tui_halts_with_the_reason_on_screen() {
     use common::pty::*;
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
+    breakglass::demo::prepare(&data).unwrap();
     let mut cmd = CommandBuilder::new("bash");
     cmd.args(["-c", &format!("ulimit -f 6; exec {} --data-dir {} demo", bin().display(), data.display())]);
     let (mut s, mut child) = spawn_command(cmd);

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 /// Modules whose decisions must not depend on the outside world.
-const CORE: [&str; 23] = [
+const CORE: [&str; 24] = [
     "archive",
     "attest",
     "audit",
@@ -24,6 +24,7 @@ const CORE: [&str; 23] = [
     "rekey",
     "root",
     "roster",
+    "rotate",
     "runbook",
     "seal",
     "sign",

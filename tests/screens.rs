@@ -1008,3 +1008,62 @@ fn rekey_setup() {
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
     assert_eq!(c.rail(), rail_at_setup, "the rail does not change when the rekey begins");
 }
+
+/// Rotating the root password: the new value masked until `v`, sealed for the safe, then each
+/// custodian confirms on their key that it took.
+#[test]
+fn rotate_a_secret() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::Reveal(1));
+    let new = "Xy7!fresh-root-password-0123456789";
+    c.advance(Intent::Rotate { secret: 1, value: Some(SecretString::from(new.to_string())) });
+    assert_eq!(c.phase(), &Phase::Rotate(breakglass::ceremony::RotateStage::Value));
+    let v = view(&c);
+    let s = draw(&c, &v);
+    assert!(s.contains("Rotate secret 2: root-password") && !s.contains(new), "masked until shown: {s}");
+    insta::assert_snapshot!("rotate_value", s);
+    c.advance(Intent::Reveal(1));
+    assert!(draw(&c, &v).contains(new), "v shows it");
+    c.advance(Intent::RotateGo);
+    c.advance(Intent::RotationStaged(Ok(("ab".repeat(32), 2, vec!["alice+bob.age".into()]))));
+    c.advance(Intent::Hide(1));
+    c.advance(Intent::Acknowledge { who: SlotIx(0) });
+    c.advance(Intent::SealingSigned { custodian: RosterIx(0), result: Ok("sig".into()) });
+    let s = draw(&c, &v);
+    assert!(s.contains("Set the new value where it belongs") && !s.contains(new), "{s}");
+    insta::assert_snapshot!("rotate_set_it_one_confirmed", s);
+}
+
+/// A secret only someone else can change: both record on their keys that it was rotated.
+#[test]
+fn rotate_out_of_band() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::Reveal(0));
+    c.advance(Intent::Rotate { secret: 0, value: None });
+    let s = draw(&c, &view(&c));
+    assert!(s.contains("aws-support-pin") && s.contains("cannot change this one"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// The closing checklist lists what was revealed and not rotated, and offers `o`.
+#[test]
+fn closing_lists_secrets_not_rotated() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::Reveal(1));
+    c.advance(Intent::FinishRunbook);
+    let s = draw(&c, &view(&c));
+    assert!(s.contains("Revealed and not rotated: root-password") && s.contains("o rotate"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// A `rotate=typed` value is typed twice, never shown.
+#[test]
+fn rotate_typed_value_is_masked() {
+    let c = at_runbook(Mode::Incident);
+    let mut v = view(&c);
+    v.secret_entry = Some(breakglass::ui::SecretEntry { secret: 1, buf: zeroize::Zeroizing::new("hunter22".into()), ..Default::default() });
+    let s = draw(&c, &v);
+    assert!(s.contains("type the new value") && s.contains("••••••••") && !s.contains("hunter22"), "{s}");
+    assert!(!format!("{v:?}").contains("hunter22"), "Debug never shows it");
+    insta::assert_snapshot!(s);
+}

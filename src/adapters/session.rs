@@ -79,6 +79,22 @@ pub struct Runner {
     pub rekey: Option<RekeyJob>,
     /// An offboarding's AWS changes, in checklist order.
     pub offboard: Option<OffboardJob>,
+    /// The live sealed runbook's directory, where a rotation swaps its new sealing in (none: the
+    /// runbook cannot be rotated, e.g. a recovery).
+    pub runbook_path: Option<PathBuf>,
+    /// The runbook's text once the quorum opened it (zeroized when dropped): a rotation seals it
+    /// again with the new value.
+    plaintext: Option<zeroize::Zeroizing<String>>,
+    /// A rotation's staged sealing.
+    rotation: Option<RotationJob>,
+}
+
+/// A rotation's work: the new sealing and its text (zeroized when dropped), where it is staged,
+/// and the custodians' signatures over its manifest.
+struct RotationJob {
+    sealed: Sealed,
+    plaintext: zeroize::Zeroizing<String>,
+    sigs: crate::roster::Signatures,
 }
 
 /// The AWS side of an offboarding: the IAM user, a client per account it is stripped in, and for
@@ -183,6 +199,9 @@ impl Runner {
             lock: None,
             rekey: None,
             offboard: None,
+            runbook_path: None,
+            plaintext: None,
+            rotation: None,
         }
     }
 
@@ -353,8 +372,9 @@ impl Runner {
                     .map(|text| {
                         let rb = Arc::new(Runbook::parse(&text));
                         if let Some(job) = self.rekey.as_mut() {
-                            job.plaintext = Some(text);
+                            job.plaintext = Some(text.clone());
                         }
+                        self.plaintext = Some(text);
                         rb
                     })
                     .map_err(|e| Failed::Seal(e.to_string()));
@@ -366,6 +386,23 @@ impl Runner {
             }
             Effect::CommitRekey { present, rehearse } => {
                 vec![Intent::RekeyCommitted(self.commit_rekey(&present, rehearse).map_err(Failed::Rekey))]
+            }
+            Effect::StageRotation { secret, value, present, drill } => {
+                vec![Intent::RotationStaged(self.stage_rotation(secret, &value, &present, drill).map_err(Failed::Seal))]
+            }
+            Effect::SignSealing { custodian, serial, drill } => {
+                vec![Intent::SealingSigned { custodian, result: self.sign_sealing(custodian, serial, drill).map_err(Failed::Signature) }]
+            }
+            Effect::CommitRotation { drill } => vec![Intent::RotationCommitted(self.commit_rotation(drill).map_err(Failed::Seal))],
+            Effect::DiscardRotation { drill } => {
+                self.rotation = None;
+                if let Some(p) = &self.runbook_path
+                    && let Err(e) = crate::rotate::discard(p, drill)
+                {
+                    // The live sealing is unchanged either way; settle takes the rest away later.
+                    let _ = e;
+                }
+                vec![]
             }
             Effect::OffboardApply { item } => {
                 let result = match self.offboard.as_ref() {
@@ -557,6 +594,117 @@ impl Runner {
             s.signatures.insert(id.to_string(), m.into_bytes());
         }
         Ok(pem)
+    }
+
+    /// Seals the runbook again with secret `secret` holding `value` (in memory; a sealing with the
+    /// next serial, for every quorum of the roster), stages it beside the live one (a drill: on its
+    /// copy), opens it back with the keys of `present` and keeps a copy of its manifest in the
+    /// bundle. Returns the manifest's SHA-256, the serial and the files opened back.
+    fn stage_rotation(
+        &mut self,
+        secret: usize,
+        value: &secrecy::SecretString,
+        present: &[String],
+        drill: bool,
+    ) -> Result<(String, u64, Vec<String>), String> {
+        use secrecy::ExposeSecret;
+        let path = self.runbook_path.clone().ok_or("this ceremony has no sealed runbook on disk to rotate")?;
+        let text = self.plaintext.as_ref().ok_or("the runbook was not opened")?;
+        let rb = Runbook::parse(text);
+        let new = crate::runbook::with_secret(text, &rb, secret, value.expose_secret()).ok_or("the runbook has no such secret")?;
+        // The live sealing must still be the one this ceremony opened (not resealed meanwhile).
+        let live = Sealed::read_dir(&path).map_err(|e| e.to_string())?;
+        if live.manifest_bytes != self.sealed.manifest_bytes {
+            return Err(format!(
+                "the live sealed runbook ({}) is no longer the one this ceremony opened: someone sealed it again meanwhile. Nothing was changed",
+                path.display()
+            ));
+        }
+        let serial = self.sealed.manifest.serial + 1;
+        let sealed = crate::seal::seal_serial(&self.roster, new.as_bytes(), serial).map_err(|e| e.to_string())?;
+        let dir = crate::rotate::stage(&path, &sealed, drill).map_err(|e| e.to_string())?;
+        let opened = match self.open_back(&dir, present, new.as_bytes()) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = crate::rotate::discard(&path, drill);
+                return Err(e);
+            }
+        };
+        let copy = self.dir.join(format!("sealing-{serial}.MANIFEST.toml"));
+        crate::fsread::write_atomic(&copy, &sealed.manifest_bytes).map_err(|e| format!("{}: {e}", copy.display()))?;
+        let sha = hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&sealed.manifest_bytes)));
+        self.rotation = Some(RotationJob { sealed, plaintext: new, sigs: Default::default() });
+        Ok((sha, serial, opened))
+    }
+
+    /// Reads a staged sealing back and opens every file whose custodians are all here: each must
+    /// hold exactly `text`.
+    fn open_back(&mut self, dir: &Path, present: &[String], text: &[u8]) -> Result<Vec<String>, String> {
+        let staged = Sealed::read_dir(dir).map_err(|e| e.to_string())?;
+        let serials: Vec<(String, u32)> = self.roster.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
+        let serial_of = |id: &str| serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
+        let mut opened = vec![];
+        for f in &staged.manifest.files {
+            if f.layers.iter().all(|id| present.contains(id)) {
+                let got = unseal_with(&staged, &f.layers, &mut self.tokens, &serial_of).map_err(|e| e.to_string())?;
+                if got.as_bytes() != text {
+                    return Err(format!("{} does not open to the new runbook", f.name));
+                }
+                opened.push(f.name.clone());
+            }
+        }
+        if opened.is_empty() {
+            return Err("no group of custodians here could open the new sealing to check it".into());
+        }
+        Ok(opened)
+    }
+
+    /// A custodian's confirmation that the new value took: their signature over the staged
+    /// manifest, checked against the roster's key.
+    fn sign_sealing(&mut self, custodian: RosterIx, serial: u32, drill: bool) -> Result<String, String> {
+        let ns = if drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+        let key = self.roster.key_at(custodian.index()).clone();
+        let id = self.roster.custodians.get(custodian.index()).map(|c| c.id.clone()).ok_or("no such custodian")?;
+        let manifest = self.rotation.as_ref().ok_or("no rotation is staged")?.sealed.manifest_bytes.clone();
+        let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
+        let sig = sign::sshsig(t.as_mut(), ns, &manifest).map_err(|e| e.to_string())?;
+        sign::verify(&key, ns, &manifest, &sig)?;
+        let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
+        if let Some(job) = self.rotation.as_mut() {
+            job.sigs.insert(id, pem.clone().into_bytes());
+        }
+        Ok(pem)
+    }
+
+    /// Swaps the staged sealing in, signed by the custodians who confirmed (a drill: removes its
+    /// copy). Returns the runbook as it now reads.
+    fn commit_rotation(&mut self, drill: bool) -> Result<Arc<Runbook>, String> {
+        let path = self.runbook_path.clone().ok_or("this ceremony has no sealed runbook on disk to rotate")?;
+        let job = self.rotation.as_ref().ok_or("no rotation is staged")?;
+        let rb = Arc::new(Runbook::parse(&job.plaintext));
+        if drill {
+            crate::rotate::discard(&path, true).map_err(|e| e.to_string())?;
+            self.rotation = None;
+            return Ok(rb);
+        }
+        let dir = crate::rotate::staged(&path);
+        crate::rotate::add_signatures(&dir, &job.sigs).map_err(|e| e.to_string())?;
+        let staged = Sealed::read_dir(&dir).map_err(|e| e.to_string())?;
+        let (signed, bad) =
+            crate::roster::signed_by(&staged.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &self.roster, &staged.signatures);
+        if signed.len() < self.roster.quorum {
+            return Err(crate::seal::SealError::Unsigned { signed, need: self.roster.quorum, bad }.to_string());
+        }
+        let stop = std::env::var("BREAKGLASS_TEST_ROTATE_CRASH_AFTER").ok().filter(|v| v == "exchanged");
+        crate::rotate::commit(&path, stop.as_ref().map(|_| crate::rotate::Step::Exchanged)).map_err(|e| e.to_string())?;
+        if stop.is_some() {
+            std::process::abort();
+        }
+        if let Some(job) = self.rotation.take() {
+            self.sealed = staged;
+            self.plaintext = Some(job.plaintext);
+        }
+        Ok(rb)
     }
 
     /// Stages the new version and sealing, checks them (every quorum of `present` opens the

@@ -52,10 +52,34 @@ pub fn tokens(roster: &Roster) -> Vec<Box<dyn Token>> {
 /// ceremony opens it with the custodians' keys exactly as a real one would.
 pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
-    let sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
+    let path = prepare(data_dir)?;
+    if let Err(e) = crate::rotate::settle(&path) {
+        anyhow::bail!("{e}\nThe DEMO runbook is in {}: remove that directory to start the DEMO afresh.", path.display());
+    }
+    let sealed = seal::Sealed::read_dir(&path)?;
     let tokens = tokens(&roster);
-    let (c, runner) = crate::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
+    let (c, mut runner) = crate::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
+    runner.runbook_path = Some(path);
     Ok((c, runner))
+}
+
+/// Seals the built-in runbook for the DEMO roster into [`sealed_path`] unless it is there already
+/// (the first DEMO on this data directory); returns where it is.
+pub fn prepare(data_dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = sealed_path(data_dir);
+    if !path.exists() {
+        crate::fsread::create_private_dir(path.parent().unwrap_or(data_dir))?;
+        seal::seal_serial(&roster(), RUNBOOK.as_bytes(), 1)?.write_dir(&path)?;
+    }
+    Ok(path)
+}
+
+/// Where the DEMO keeps its sealed runbook, so that a secret rotated in one DEMO ceremony is the
+/// one the next opens: `DATA_DIR/demo/runbook-<first 8 hex of the built-in runbook's SHA-256>.sealed`
+/// (a new version of the built-in runbook starts afresh).
+pub fn sealed_path(data_dir: &Path) -> std::path::PathBuf {
+    let sha = hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(RUNBOOK.as_bytes())));
+    data_dir.join("demo").join(format!("runbook-{}.sealed", &sha[..8]))
 }
 
 /// Plays the custodians through the whole ceremony, unattended: the first ones in roster order

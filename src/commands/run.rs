@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     // runbook; read-only commands only say so (they never change files).
     if matches!(command, Command::Ceremony(_) | Command::Offboard(_) | Command::Recover(_) | Command::Roster(RosterCmd::Rekey(_))) {
         settle_rekey(&env)?;
+        settle_rotation(&env)?;
     } else if let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path())
         && (crate::rekey::Paths { roster, runbook }).pending()
         && !matches!(command, Command::Roster(RosterCmd::Settle))
@@ -713,6 +714,7 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     announce_roster(env, &trusted, outside.broadcaster.as_mut());
     let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
     runner.keys = env.piv_keys()?;
+    runner.runbook_path = Some(sealed_path);
     let mode = a.session.mode();
     let start = crate::app::Start {
         mode,
@@ -723,7 +725,10 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
     };
-    crate::app::run(ceremony, runner, clock, start)
+    let code = crate::app::run(ceremony, runner, clock, start)?;
+    // A rotation swapped a new sealing in: this host opens nothing older from now on.
+    remember_live(env);
+    Ok(code)
 }
 
 /// The TUI's push to the evidence archive, when one is configured: the summary shows its outcome.
@@ -973,9 +978,22 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
     let mut verified = vec![];
     let mut rehearsals = vec![];
+    let mut secrets = vec![];
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
+            // E28: secrets revealed in any valid, real session (a drill shows the real runbook).
+            if r.status == verify::Status::Valid
+                && !r.demo
+                && matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }))
+            {
+                secrets.push(crate::audit::SessionSecrets {
+                    session_id: r.session_id.clone(),
+                    started: r.started.clone().unwrap_or_default(),
+                    revealed_unrotated: r.unrotated.clone(),
+                    rotated: r.rotated.clone(),
+                });
+            }
             // E21: cover only from a valid, pinned, real session (a bundle checked against its
             // own roster copy proves nothing about who signed it; a drill does not open root; a
             // rehearsal's keys were not attested by Yubico, and the report lists it).
@@ -1076,6 +1094,7 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         drill_overdue_days: crate::drill::overdue_days(&env.config, &env.sessions_dir()),
         max_admins: env.config.audit.max_admins.max(2),
         archive,
+        unrotated: crate::audit::unrotated_secrets(secrets),
     };
     let mut report = crate::audit::evaluate(&facts, &cx);
     report.rehearsal_sessions = rehearsals;
@@ -1229,6 +1248,28 @@ fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path) -> anyhow
     Ok(0)
 }
 
+/// Finishes or sets aside a secret rotation that was interrupted (see [`crate::rotate::settle`]),
+/// saying which.
+pub fn settle_rotation(env: &Env) -> anyhow::Result<crate::rotate::Settled> {
+    use crate::rotate::Settled;
+    let Some(runbook) = env.config.runbook_path() else { return Ok(Settled::Nothing) };
+    let settled = crate::rotate::settle(&runbook)?;
+    match &settled {
+        Settled::Nothing => {}
+        Settled::Finished(old) => errln!(
+            "A secret rotation was interrupted after its commit point: it was finished. {} holds the new value; the sealing it replaced is kept in {} and is refused from now on.",
+            runbook.display(),
+            old.display()
+        ),
+        Settled::KeptAside(new) => errln!(
+            "A secret rotation was interrupted before its commit point: {} is unchanged and still holds the old value. The new sealing was kept in {}: if the new value had already been set where it belongs, a quorum opens it there (docs/manual-unseal.md); then rotate again in a ceremony.",
+            runbook.display(),
+            new.display()
+        ),
+    }
+    Ok(settled)
+}
+
 fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     p.or_else(|| env.config.roster_path())
         .context("which roster? Pass the file (e.g. `breakglass roster check roster.toml`) or set paths.roster in breakglass.toml")
@@ -1359,8 +1400,8 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
         RosterCmd::Settle => {
             if env.config.roster_path().is_none() || env.config.runbook_path().is_none() {
                 outln!("nothing to settle: paths.roster and paths.runbook are not both set in {}", env.config.describe());
-            } else if settle_rekey(env)? == crate::rekey::Settled::Nothing {
-                outln!("no interrupted rekey: the roster and the sealed runbook are as they were");
+            } else if settle_rekey(env)? == crate::rekey::Settled::Nothing && settle_rotation(env)? == crate::rotate::Settled::Nothing {
+                outln!("no interrupted rekey or rotation: the roster and the sealed runbook are as they were");
             }
             Ok(0)
         }

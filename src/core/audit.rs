@@ -201,6 +201,48 @@ pub struct Context {
     pub drill_overdue_days: Option<i64>,
     pub max_admins: usize,
     pub archive: ArchiveState,
+    /// Secrets revealed in a verified session and not rotated since (name, session id): E28.
+    pub unrotated: Vec<(String, String)>,
+}
+
+/// One verified session's secrets, as verify reports them (rule E27).
+#[derive(Debug, Clone, Default)]
+pub struct SessionSecrets {
+    pub session_id: String,
+    /// When the session started (orders the sessions).
+    pub started: String,
+    pub revealed_unrotated: Vec<String>,
+    pub rotated: Vec<String>,
+}
+
+/// Rule E28: the secrets revealed in a session and not rotated in it or in any later session, each
+/// with the last session that revealed it.
+pub fn unrotated_secrets(mut sessions: Vec<SessionSecrets>) -> Vec<(String, String)> {
+    sessions.sort_by(|a, b| a.started.cmp(&b.started));
+    let mut pending: Vec<(String, String)> = vec![];
+    for s in &sessions {
+        pending.retain(|(name, _)| !s.rotated.contains(name));
+        for name in &s.revealed_unrotated {
+            pending.retain(|(n, _)| n != name);
+            pending.push((name.clone(), s.session_id.clone()));
+        }
+    }
+    pending
+}
+
+fn secrets_check(unrotated: &[(String, String)], a: &str) -> Check {
+    const ID: &str = "breakglass_secrets_rotated";
+    if unrotated.is_empty() {
+        return check(ID, Status::Pass, a, "every secret revealed in a verified session has been rotated since", "");
+    }
+    let list: Vec<String> = unrotated.iter().map(|(n, s)| format!("{n} (revealed in {s})")).collect();
+    check(
+        ID,
+        Status::Fail,
+        a,
+        format!("revealed and not rotated since: {}", list.join(", ")),
+        "rotate each in a ceremony: on the runbook, press o and choose it (docs/rotation.md)",
+    )
 }
 
 /// Where the signed bundles stand against the evidence archive.
@@ -240,6 +282,7 @@ pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
         drill_overdue_days: None,
         max_admins: 5,
         archive: ArchiveState::NotConfigured,
+        unrotated: vec![],
     };
     evaluate(f, &cx).checks.into_iter().filter(|c| c.id.starts_with("iam_")).collect()
 }
@@ -535,6 +578,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
     });
     checks.push(archive_check(&cx.archive, cx.windows.len(), a));
+    checks.push(secrets_check(&cx.unrotated, a));
     let sessions = cx
         .windows
         .iter()
@@ -813,6 +857,34 @@ pub fn superseded(
 }
 
 #[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    fn s(id: &str, started: &str, revealed: &[&str], rotated: &[&str]) -> SessionSecrets {
+        SessionSecrets {
+            session_id: id.into(),
+            started: started.into(),
+            revealed_unrotated: revealed.iter().map(|x| x.to_string()).collect(),
+            rotated: rotated.iter().map(|x| x.to_string()).collect(),
+        }
+    }
+
+    /// E28: a revealed secret stays listed until a later session rotates it.
+    #[test]
+    fn e28_a_secret_revealed_and_not_rotated_since_fails_until_rotated() {
+        let a = s("A", "2026-01-01T00:00:00Z", &["root-password", "pin"], &[]);
+        let b = s("B", "2026-02-01T00:00:00Z", &[], &["root-password"]);
+        assert_eq!(unrotated_secrets(vec![a.clone()]), [("root-password".to_string(), "A".to_string()), ("pin".into(), "A".into())]);
+        // Order is by start, whatever order the sessions are found in.
+        assert_eq!(unrotated_secrets(vec![b.clone(), a.clone()]), [("pin".to_string(), "A".to_string())]);
+        assert_eq!(secrets_check(&unrotated_secrets(vec![a.clone()]), "1").status, Status::Fail);
+        let c = s("C", "2026-03-01T00:00:00Z", &[], &["pin"]);
+        assert!(unrotated_secrets(vec![a, b, c]).is_empty());
+        assert_eq!(secrets_check(&[], "1").status, Status::Pass);
+    }
+}
+
+#[cfg(test)]
 mod tests {
 
     #[test]
@@ -878,6 +950,7 @@ mod tests {
             drill_overdue_days: Some(-10),
             max_admins: 5,
             archive: ArchiveState::NotConfigured,
+            unrotated: vec![],
         }
     }
 

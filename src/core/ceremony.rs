@@ -20,6 +20,7 @@ mod notify;
 mod offboard;
 mod rekey;
 mod root;
+mod rotate;
 mod setup;
 mod steps;
 pub use account::AccountProblem;
@@ -31,6 +32,7 @@ pub use notify::{NoticeHash, NotifyStatus};
 pub use offboard::{OffItem, OffState, Offboard};
 pub use rekey::{NewKey, Rekey, RekeyStage, rekey_rail};
 pub use root::{RootCtx, RootStage};
+pub use rotate::{RotateStage, Rotation};
 mod failed;
 pub use failed::Failed;
 
@@ -219,6 +221,8 @@ pub enum Phase {
     Runbook,
     /// Scoped root tasks on a member account (sts:AssumeRoot), opened from the runbook.
     Root(RootStage),
+    /// A revealed secret rotated and sealed back (from the runbook or the closing checklist).
+    Rotate(RotateStage),
     Closing,
     /// A rekey: the change reviewed, newcomers' keys, signatures on the new version, the swap.
     Rekey(RekeyStage),
@@ -316,6 +320,11 @@ pub struct Ceremony {
     rekey: Option<Rekey>,
     /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`]).
     offboard: Option<Offboard>,
+    /// The secret rotation under way.
+    rotation: Option<Rotation>,
+    /// Per secret: revealed at least once in this session, and rotated since.
+    revealed_ever: Vec<bool>,
+    rotated: Vec<bool>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -443,6 +452,26 @@ pub enum Intent {
     },
     /// The offboarding is over: what is not done is recorded as not done.
     OffboardFinish,
+    /// Rotate secret `secret` with `value` (drawn or typed; none for one rotated out of band).
+    Rotate {
+        secret: usize,
+        value: Option<SecretString>,
+    },
+    /// Another new value (drawn again, or typed).
+    RotateValue(SecretString),
+    /// Seal the new value (or retry the failed step).
+    RotateGo,
+    /// The new value did not take where it belongs: throw the staging away.
+    RotateAbandon,
+    /// The new sealing is staged: manifest SHA-256, serial, the files opened back.
+    RotationStaged(Result<(String, u64, Vec<String>), Failed>),
+    /// A custodian's signature over the staged manifest.
+    SealingSigned {
+        custodian: RosterIx,
+        result: Result<String, Failed>,
+    },
+    /// The swap happened: the runbook as it now reads.
+    RotationCommitted(Result<Arc<Runbook>, Failed>),
 }
 
 /// Work for the session runner, executed in order; `Journal` entries are durable before the next effect runs.
@@ -521,6 +550,31 @@ pub enum Effect {
     OffboardApply {
         item: usize,
     },
+    /// Seal the runbook again with secret `secret` holding `value`, for every quorum of the
+    /// roster, in memory; stage it beside the live sealing (a drill: on its copy) and open it back
+    /// with the keys present. Reported as `RotationStaged`.
+    StageRotation {
+        secret: usize,
+        value: SecretString,
+        /// The custodians checked in: their keys open the new sealing back.
+        present: Vec<String>,
+        drill: bool,
+    },
+    /// Sign the staged sealing's manifest on key `serial` (the custodian's confirmation that the
+    /// new value took). Reported as `SealingSigned`.
+    SignSealing {
+        custodian: RosterIx,
+        serial: u32,
+        drill: bool,
+    },
+    /// Swap the staged sealing in (a drill: remove its copy). Reported as `RotationCommitted`.
+    CommitRotation {
+        drill: bool,
+    },
+    /// Throw the staged sealing away; the live one is unchanged.
+    DiscardRotation {
+        drill: bool,
+    },
 }
 
 /// When the posture is read: as the account is checked, and as the session closes.
@@ -592,6 +646,9 @@ impl Intent {
                 | Intent::NoticeDone { .. }
                 | Intent::RekeySigned { .. }
                 | Intent::RekeyCommitted(_)
+                | Intent::RotationStaged(_)
+                | Intent::SealingSigned { .. }
+                | Intent::RotationCommitted(_)
                 | Intent::OffboardApplied { .. }
                 | Intent::Unsealed(_)
                 | Intent::SessionSigned { .. }
@@ -670,6 +727,8 @@ getters! {
     degraded: Vec<String>,
     closing: Vec<bool>,
     reason: String,
+    rotation: Option<Rotation>,
+    rotated: Vec<bool>,
 }
 
 copy_getters! {
@@ -721,6 +780,9 @@ impl Ceremony {
             now_s: 0,
             rekey: None,
             offboard: None,
+            rotation: None,
+            revealed_ever: vec![],
+            rotated: vec![],
         }
     }
 
@@ -806,7 +868,7 @@ impl Ceremony {
                 Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => at("Review change"),
                 Phase::Rekey(RekeyStage::Sign { .. }) => at("Sign roster"),
                 Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => at("Reseal, swap"),
-                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) => at("Notify team"),
+                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) | Phase::Rotate(_) => at("Notify team"),
                 Phase::Offboard => at("Offboard list"),
                 Phase::Sign { .. } => rail.len() - 1,
                 Phase::Halted(_) => self.journal_rail().min(q + 1),
@@ -818,7 +880,7 @@ impl Ceremony {
             Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
             Phase::Notify { notice: NoticePhase::InUse, .. } => q + 1,
             Phase::Unseal { .. } => q + 2,
-            Phase::Runbook | Phase::Root(_) | Phase::Rekey(_) | Phase::Offboard => q + 3,
+            Phase::Runbook | Phase::Root(_) | Phase::Rotate(_) | Phase::Rekey(_) | Phase::Offboard => q + 3,
             Phase::Closing | Phase::Notify { .. } => q + 4,
             Phase::Sign { .. } => q + 5,
             // Halted: only what the journal shows was recorded counts as done.
@@ -1108,6 +1170,8 @@ impl Ceremony {
                 self.done = vec![false; n];
                 self.notes = vec![vec![]; n];
                 self.revealed = vec![false; rb.secrets.len()];
+                self.revealed_ever = vec![false; rb.secrets.len()];
+                self.rotated = vec![false; rb.secrets.len()];
                 self.runbook = Some(rb);
                 self.message = None;
                 fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
@@ -1134,6 +1198,10 @@ impl Ceremony {
                     })
                 }
             }
+            (from @ (Phase::Runbook | Phase::Closing), Intent::Rotate { secret, value }) if self.recovering.is_none() => {
+                self.start_rotation(from, secret, value)
+            }
+            (Phase::Rotate(stage), intent) => self.rotate_step(stage, intent, fx),
             (Phase::Runbook, intent) => self.runbook_step(intent, fx),
             (Phase::Root(stage), intent) => self.root_step(stage, intent, fx),
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {

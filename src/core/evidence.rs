@@ -84,6 +84,10 @@ rules! {
     E25 = "Rehearsals",
     /// The audit's sources: a failing one never hides what another found.
     E26 = "Sources",
+    /// A secret's rotation: the new sealing in the bundle, signed by everyone who confirmed it.
+    E27 = "Rotations",
+    /// A secret revealed in a verified session and not rotated since.
+    E28 = "Secrets rotated",
 }
 
 impl Serialize for Rule {

@@ -493,7 +493,7 @@ fn keep_in_history(paths: &Paths, from: &Path, r: &Roster) -> Result<(), RekeyEr
 }
 
 /// Exchanges two directories in one step (Linux `renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> Result<(), RekeyError> {
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<(), RekeyError> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| RekeyError::Io {
         what: "cannot exchange the live and the staged runbook",
@@ -503,6 +503,6 @@ fn exchange(a: &Path, b: &Path) -> Result<(), RekeyError> {
     sync_dir(Paths::parent(a)).map_err(io("cannot sync", a))
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }

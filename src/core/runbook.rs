@@ -45,12 +45,148 @@ pub struct SecretBlock {
     pub section: String,
     /// The step that needs it: the first step after it (else the last one before it).
     pub for_step: Option<usize>,
+    /// `name=` in its info string: how sessions and `audit` name it (else `secret-N`).
+    pub name: Option<String>,
+    /// How it is rotated (`rotate=` in its info string).
+    pub rotate: Rotate,
+    /// Where the whole fenced block stands in the Markdown (to write a new value in its place).
+    span: std::ops::Range<usize>,
 }
 
 impl std::fmt::Debug for SecretBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBlock([REDACTED], {} lines, for step {:?})", self.lines, self.for_step)
+        write!(f, "SecretBlock([REDACTED], {} lines, for step {:?}, {:?})", self.lines, self.for_step, self.rotate)
     }
+}
+
+impl SecretBlock {
+    /// Its name in the journal and in `audit`: `name=` if given, else `secret-N` (N from 1).
+    pub fn id(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| format!("secret-{}", index + 1))
+    }
+}
+
+/// How a secret is rotated at the close, from the attributes of its info string:
+/// `rotate=generate` (the default; `length=` 8 to 128, default 32; `alphabet=aws|alnum|digits|hex`,
+/// default `aws`), `rotate=typed` (typed twice by the custodians), `rotate=out-of-band` (someone
+/// else changes it, such as an AWS Support PIN: the custodians record on their keys that it was).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotate {
+    Generate { length: usize, alphabet: Alphabet },
+    Typed,
+    OutOfBand,
+}
+
+impl Default for Rotate {
+    fn default() -> Self {
+        Rotate::Generate { length: 32, alphabet: Alphabet::Aws }
+    }
+}
+
+/// The characters a generated value is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alphabet {
+    /// Upper and lower case letters, digits and the symbols AWS accepts in a root password; at
+    /// least one of each class.
+    Aws,
+    Alnum,
+    Digits,
+    Hex,
+}
+
+impl Alphabet {
+    fn classes(self) -> &'static [&'static [u8]] {
+        const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+        const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+        const DIGIT: &[u8] = b"23456789";
+        const SYMBOL: &[u8] = b"!@#$%^&*()_+-=[]{}|";
+        match self {
+            Alphabet::Aws => &[UPPER, LOWER, DIGIT, SYMBOL],
+            Alphabet::Alnum => &[UPPER, LOWER, DIGIT],
+            Alphabet::Digits => &[b"0123456789"],
+            Alphabet::Hex => &[b"0123456789abcdef"],
+        }
+    }
+}
+
+/// Reads a secret block's info string (`secret name=root-password rotate=generate length=40`).
+/// Unknown attributes and bad values fall back to the defaults: a runbook always opens.
+fn attributes(info: &str) -> (Option<String>, Rotate) {
+    let mut name = None;
+    let (mut kind, mut length, mut alphabet) = ("generate", 32usize, Alphabet::Aws);
+    for a in info.split_whitespace().skip(1) {
+        match a.split_once('=') {
+            Some(("name", v))
+                if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                name = Some(v.to_string())
+            }
+            Some(("rotate", v @ ("generate" | "typed" | "out-of-band"))) => kind = v,
+            Some(("length", v)) => length = v.parse::<usize>().map_or(length, |n| n.clamp(8, 128)),
+            Some(("alphabet", v)) => {
+                alphabet = match v {
+                    "alnum" => Alphabet::Alnum,
+                    "digits" => Alphabet::Digits,
+                    "hex" => Alphabet::Hex,
+                    _ => Alphabet::Aws,
+                }
+            }
+            _ => {}
+        }
+    }
+    let rotate = match kind {
+        "typed" => Rotate::Typed,
+        "out-of-band" => Rotate::OutOfBand,
+        _ => Rotate::Generate { length, alphabet },
+    };
+    (name, rotate)
+}
+
+/// A new value for a `rotate=generate` secret: `length` characters drawn uniformly from the
+/// alphabet, with at least one of each of its classes (AWS's rule for a root password).
+pub fn generate(length: usize, alphabet: Alphabet, rng: &mut (impl rand::Rng + rand::CryptoRng)) -> SecretString {
+    use rand::seq::SliceRandom;
+    let classes = alphabet.classes();
+    let all: Vec<u8> = classes.iter().flat_map(|c| c.iter().copied()).collect();
+    let length = length.max(classes.len());
+    let mut out: zeroize::Zeroizing<Vec<u8>> = zeroize::Zeroizing::new(Vec::with_capacity(length));
+    for c in classes {
+        out.push(c[rng.gen_range(0..c.len())]);
+    }
+    while out.len() < length {
+        out.push(all[rng.gen_range(0..all.len())]);
+    }
+    out.shuffle(rng);
+    SecretString::from(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The runbook `md` with secret `index`'s block holding `value` instead: the opening fence line
+/// (with its attributes) and the closing fence are kept, and nothing else changes. The text is
+/// zeroized when dropped; `None` when there is no such secret.
+pub fn with_secret(md: &str, rb: &Runbook, index: usize, value: &str) -> Option<zeroize::Zeroizing<String>> {
+    let span = rb.secrets.get(index)?.span.clone();
+    let block = md.get(span.clone())?;
+    let line_start = md[..span.start].rfind('\n').map_or(0, |n| n + 1);
+    let lead = &md[line_start..span.start];
+    let indent: String = if lead.chars().all(|c| c == ' ' || c == '\t') { lead.to_string() } else { " ".repeat(lead.chars().count()) };
+    let (open, _) = block.split_once('\n')?;
+    let fence: String = open.trim_start().chars().take_while(|c| *c == '`' || *c == '~').collect();
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(md.len() + value.len()));
+    out.push_str(&md[..span.start]);
+    out.push_str(open);
+    out.push('\n');
+    for l in value.lines() {
+        out.push_str(&indent);
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&indent);
+    out.push_str(&fence);
+    if block.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&md[span.end..]);
+    Some(out)
 }
 
 /// The parsed runbook. Its Debug output shows only counts: the text is confidential.
@@ -89,7 +225,9 @@ impl Runbook {
                 rb.lines.push(Line::Bullet { depth: depth.saturating_sub(1), text: t });
             }
         };
-        for ev in Parser::new_ext(md, Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH) {
+        let mut info = String::new();
+        let mut span = 0..0;
+        for (ev, range) in Parser::new_ext(md, Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH).into_offset_iter() {
             match ev {
                 Event::Start(Tag::Heading { level, .. }) => {
                     heading = Some(match level {
@@ -156,6 +294,10 @@ impl Runbook {
                 }
                 Event::Start(Tag::CodeBlock(kind)) => {
                     let secret = matches!(&kind, CodeBlockKind::Fenced(info) if info.split_whitespace().next() == Some("secret"));
+                    if let CodeBlockKind::Fenced(i) = &kind {
+                        info = i.to_string();
+                    }
+                    span = range;
                     code = Some(secret);
                     text.clear();
                 }
@@ -163,7 +305,11 @@ impl Runbook {
                     let body = std::mem::take(&mut text);
                     let body = body.trim_end_matches('\n');
                     if code.take() == Some(true) {
+                        let (name, rotate) = attributes(&info);
                         rb.secrets.push(SecretBlock {
+                            name,
+                            rotate,
+                            span: span.clone(),
                             lines: body.lines().count().max(1),
                             text: SecretString::from(body.to_string()),
                             section: section.clone(),
@@ -248,5 +394,56 @@ mod tests {
         let rb = Runbook::parse(include_str!("../../assets/demo/runbook.md"));
         assert!(rb.steps.len() >= 8, "{}", rb.steps.len());
         assert!(!rb.secrets.is_empty());
+        assert!(rb.secrets.iter().any(|s| s.rotate == Rotate::OutOfBand));
+        assert!(rb.secrets.iter().any(|s| s.name.as_deref() == Some("root-password") && matches!(s.rotate, Rotate::Generate { .. })));
+    }
+
+    #[test]
+    fn attributes_say_how_a_secret_is_rotated() {
+        assert_eq!(attributes("secret"), (None, Rotate::default()));
+        assert_eq!(
+            attributes("secret name=root-password rotate=generate length=40 alphabet=alnum"),
+            (Some("root-password".into()), Rotate::Generate { length: 40, alphabet: Alphabet::Alnum })
+        );
+        assert_eq!(attributes("secret rotate=out-of-band").1, Rotate::OutOfBand);
+        assert_eq!(attributes("secret rotate=typed name=x").1, Rotate::Typed);
+        // Out of range or unknown: clamped or the default, never a runbook that does not open.
+        assert_eq!(attributes("secret length=3").1, Rotate::Generate { length: 8, alphabet: Alphabet::Aws });
+        assert_eq!(attributes("secret rotate=sometimes name=a:b").0, None);
+    }
+
+    #[test]
+    fn a_generated_value_has_its_length_and_every_class() {
+        let mut rng = rand::rngs::OsRng;
+        for _ in 0..50 {
+            let v = generate(12, Alphabet::Aws, &mut rng);
+            let v = v.expose_secret();
+            assert_eq!(v.chars().count(), 12);
+            for class in Alphabet::Aws.classes() {
+                assert!(v.bytes().any(|b| class.contains(&b)), "{v}");
+            }
+        }
+        let d = generate(10, Alphabet::Digits, &mut rng);
+        assert!(d.expose_secret().bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn a_new_value_replaces_only_its_own_block() {
+        let md = format!("{MD}\n- [ ] Later\n\n  ```secret name=pin\n  1234\n  ```\n\nEnd.\n");
+        let rb = Runbook::parse(&md);
+        assert_eq!(rb.secrets.len(), 2);
+        let new = with_secret(&md, &rb, 0, "s3cret-NEW").unwrap();
+        let back = Runbook::parse(&new);
+        assert_eq!(back.secrets[0].text.expose_secret(), "s3cret-NEW");
+        assert_eq!(back.secrets[1].text.expose_secret(), "1234");
+        assert_eq!(back.steps, rb.steps);
+        assert!(!new.contains("hunter2"));
+        // An indented block (inside a list item) stays one.
+        let new = with_secret(&md, &rb, 1, "9876").unwrap();
+        let back = Runbook::parse(&new);
+        assert_eq!(back.secrets[1].text.expose_secret(), "9876");
+        assert_eq!(back.secrets[1].name.as_deref(), Some("pin"));
+        assert!(new.ends_with("End.\n") && !new.contains("1234"));
+        assert!(with_secret(&md, &rb, 2, "x").is_none());
     }
 }

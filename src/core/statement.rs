@@ -11,6 +11,7 @@
 //! | root confirmation    | `breakglass-confirm`      | `breakglass-root:<session>:<target>:<action>`         |
 //! | offboarding change   | `breakglass-confirm`      | `breakglass-offboard:<session>:<item>:<user>:<api>:<target>` |
 //! | new roster version   | `breakglass-roster[-drill]` | the roster file's bytes                            |
+//! | rotated out of band  | `breakglass-confirm`      | `breakglass-rotated:<session>:<secret name>`          |
 
 use crate::journal::Entry;
 use std::borrow::Cow;
@@ -36,6 +37,8 @@ pub enum Statement {
     /// A rekey's signature over the new roster version (a drill's uses its own namespace, so it can
     /// never make that version trusted).
     RosterVersion { bytes: Vec<u8>, drill: bool },
+    /// "Secret `secret` was rotated out of band" (someone else changed it, e.g. AWS Support).
+    OutOfBand { session: String, secret: String },
 }
 
 /// A signed statement as an entry records it: who signed, the text the entry says was signed, and
@@ -53,7 +56,7 @@ impl Statement {
         match self {
             Statement::CheckIn { .. } => CHECKIN_NAMESPACE,
             Statement::Ack { .. } => ACK_NAMESPACE,
-            Statement::Root { .. } | Statement::Offboard { .. } => CONFIRM_NAMESPACE,
+            Statement::Root { .. } | Statement::Offboard { .. } | Statement::OutOfBand { .. } => CONFIRM_NAMESPACE,
             Statement::RosterVersion { drill: false, .. } => crate::sign::ROSTER_NAMESPACE,
             Statement::RosterVersion { drill: true, .. } => crate::sign::ROSTER_DRILL_NAMESPACE,
         }
@@ -77,6 +80,7 @@ impl Statement {
                 format!("breakglass-offboard:{session}:{item}:{iam_user}:{api}:{target}")
             }
             Statement::RosterVersion { bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+            Statement::OutOfBand { session, secret } => format!("breakglass-rotated:{session}:{secret}"),
         }
     }
 
@@ -123,6 +127,9 @@ impl Statement {
                 },
                 Recorded { custodian, text: statement, sshsig },
             ),
+            Entry::SecretConfirmed { name, custodian, statement: Some(statement), sshsig, .. } => {
+                (Statement::OutOfBand { session: s, secret: name.clone() }, Recorded { custodian, text: statement, sshsig })
+            }
             _ => return None,
         })
     }
@@ -136,6 +143,7 @@ impl Statement {
             Statement::Root { session, target, .. } => !session.is_empty() && !target.is_empty(),
             Statement::Offboard { session, iam_user, api, .. } => !session.is_empty() && !iam_user.is_empty() && !api.is_empty(),
             Statement::RosterVersion { .. } => true,
+            Statement::OutOfBand { session, secret } => !session.is_empty() && !secret.is_empty(),
         };
         whole && self.render() == text
     }

@@ -13,10 +13,12 @@
 mod read;
 mod rekey;
 mod render;
+mod rotate;
 mod rules;
 mod timeline;
 
 pub use render::render_text;
+pub use rotate::manifest_copy;
 
 use crate::config::Config;
 use crate::evidence::Rule;
@@ -118,6 +120,12 @@ pub struct Report {
     /// Such a session is never audit cover and never a drill of the real setup.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rehearsal_roots: Vec<String>,
+    /// Secrets revealed in the session and not rotated in it (by name; rule E27).
+    #[serde(rename = "secrets_unrotated")]
+    pub unrotated: Vec<String>,
+    /// Secrets rotated in the session (not on a drill's copy).
+    #[serde(rename = "secrets_rotated")]
+    pub rotated: Vec<String>,
     pub timeline: Vec<Event>,
 }
 
@@ -331,6 +339,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     r.ended = r.timeline.last().map(|e| e.ts.clone());
     r.custodians.clone_from(&walk.checked_in);
     rekey::check_rekey_signatures(dir, roster, walk.rekey_new.as_deref(), &walk.rekey_sigs, walk.rekey_drill, &mut r);
+    rotate::check_rotations(dir, roster, &walk.checked_in, &walk.rotations, &mut r);
     rules::directory_name(dir, &mut r);
     rules::never_announced(&mut r);
     if cosigned {

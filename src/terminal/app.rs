@@ -316,7 +316,12 @@ impl App {
                 KeyCode::Char('o') => Action::Intent(Intent::SkipAws),
                 _ => Action::None,
             },
+            _ if self.v.secret_entry.is_some() => self.on_secret_entry(k),
             Phase::Runbook => self.on_runbook(k),
+            Phase::Rotate(stage) => {
+                let stage = stage.clone();
+                self.on_rotate(&stage, k)
+            }
             Phase::Root(stage) => {
                 let stage = stage.clone();
                 self.on_root(&stage, k)
@@ -331,6 +336,10 @@ impl App {
                     Action::None
                 }
                 KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
+                KeyCode::Char('o') => match self.c.unrotated().first() {
+                    Some(i) => self.rotate(*i),
+                    None => Action::None,
+                },
                 KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
                 KeyCode::Esc => Action::Intent(Intent::Back),
                 _ => Action::None,
@@ -473,6 +482,82 @@ impl App {
         }
     }
 
+    /// Starts rotating secret `i` the way its runbook block says: a value drawn here (the
+    /// ceremony has no randomness of its own), typed twice, or rotated out of band.
+    fn rotate(&mut self, i: usize) -> Action {
+        let Some(how) = self.c.runbook().as_ref().and_then(|rb| rb.secrets.get(i)).map(|s| s.rotate) else { return Action::None };
+        match how {
+            crate::runbook::Rotate::Generate { length, alphabet } => Action::Intent(Intent::Rotate {
+                secret: i,
+                value: Some(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)),
+            }),
+            crate::runbook::Rotate::OutOfBand => Action::Intent(Intent::Rotate { secret: i, value: None }),
+            crate::runbook::Rotate::Typed => {
+                self.v.secret_entry = Some(ui::SecretEntry { secret: i, ..Default::default() });
+                Action::None
+            }
+        }
+    }
+
+    /// A new value typed twice (masked): the second must match the first.
+    fn on_secret_entry(&mut self, k: KeyEvent) -> Action {
+        let Some(e) = self.v.secret_entry.as_mut() else { return Action::None };
+        match k.code {
+            KeyCode::Char(ch) if e.buf.len() < 256 => {
+                e.buf.push(ch);
+                e.mismatch = false;
+            }
+            KeyCode::Backspace => {
+                e.buf.pop();
+            }
+            KeyCode::Esc => self.v.secret_entry = None,
+            KeyCode::Enter if !e.buf.is_empty() => match e.first.take() {
+                None => e.first = Some(std::mem::take(&mut e.buf)),
+                Some(first) if *first == *e.buf => {
+                    let secret = e.secret;
+                    let value = secrecy::SecretString::from(first.to_string());
+                    self.v.secret_entry = None;
+                    if matches!(self.c.phase(), Phase::Rotate(_)) {
+                        return Action::Intent(Intent::RotateValue(value));
+                    }
+                    return Action::Intent(Intent::Rotate { secret, value: Some(value) });
+                }
+                Some(_) => {
+                    e.buf = Default::default();
+                    e.mismatch = true;
+                }
+            },
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn on_rotate(&mut self, stage: &crate::ceremony::RotateStage, k: KeyEvent) -> Action {
+        use crate::ceremony::RotateStage as S;
+        let Some(r) = self.c.rotation().as_ref() else { return Action::None };
+        let (secret, shown, how) = (r.secret, r.shown, r.how);
+        match (stage, k.code) {
+            (S::Value | S::SetIt, KeyCode::Char('v')) => Action::Intent(if shown { Intent::Hide(secret) } else { Intent::Reveal(secret) }),
+            (S::Value, KeyCode::Char('g')) => match how {
+                crate::runbook::Rotate::Generate { length, alphabet } => {
+                    Action::Intent(Intent::RotateValue(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)))
+                }
+                _ => Action::None,
+            },
+            (S::Value, KeyCode::Char('t')) if how == crate::runbook::Rotate::Typed => {
+                self.v.secret_entry = Some(ui::SecretEntry { secret, ..Default::default() });
+                Action::None
+            }
+            (S::Value, KeyCode::Enter) | (S::Failed(_), KeyCode::Char('r')) => Action::Intent(Intent::RotateGo),
+            (S::SetIt | S::OutOfBand, KeyCode::Char(d @ '1'..='9')) => {
+                Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
+            }
+            (S::SetIt, KeyCode::Char('x')) => Action::Intent(Intent::RotateAbandon),
+            (S::Value | S::OutOfBand | S::Failed(_), KeyCode::Esc) => Action::Intent(Intent::Back),
+            _ => Action::None,
+        }
+    }
+
     fn on_runbook(&mut self, k: KeyEvent) -> Action {
         if let Some(note) = &mut self.v.note {
             match k.code {
@@ -495,6 +580,11 @@ impl App {
                 KeyCode::Up => self.v.reveal_pick = Some(cur.saturating_sub(1)),
                 KeyCode::Down => self.v.reveal_pick = Some((cur + 1).min(n.saturating_sub(1))),
                 KeyCode::Esc => self.v.reveal_pick = None,
+                KeyCode::Enter if self.v.rotate_pick => {
+                    self.v.reveal_pick = None;
+                    self.v.rotate_pick = false;
+                    return self.rotate(cur);
+                }
                 KeyCode::Enter => {
                     self.v.reveal_pick = None;
                     // Shown where the custodians look: the pane scrolls to the secret.
@@ -532,7 +622,15 @@ impl App {
             // no room for a key that cannot act; the README says how to configure AWS).
             KeyCode::Char('t') if self.c.info().aws => return Action::Intent(Intent::OpenRoot),
             // A secret is revealed by choosing it from a list that says which step needs it.
-            KeyCode::Char('r') => self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor),
+            KeyCode::Char('r') => {
+                self.v.rotate_pick = false;
+                self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor);
+            }
+            // Rotating a secret: chosen from the same list.
+            KeyCode::Char('o') => {
+                self.v.rotate_pick = true;
+                self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor);
+            }
             KeyCode::Char('h') if self.c.revealed().iter().any(|r| *r) => return Action::Intent(Intent::HideSecrets),
             KeyCode::Enter => return Action::Intent(Intent::FinishRunbook),
             _ => {}

@@ -16,6 +16,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+mod rotate;
+
 /// A key the UI lists at check-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyListing {
@@ -41,9 +43,12 @@ pub struct SetupForm {
 /// Whether a text field has the keys: then every printable character is text (`?` too), and
 /// help is F1.
 pub fn typing(c: &Ceremony, v: &View) -> bool {
+    if v.secret_entry.is_some() {
+        return true;
+    }
     match c.phase() {
         Phase::Setup => !v.setup.confirm_mode && matches!(v.setup.field, 1 | 2),
-        Phase::Runbook => v.note.is_some(),
+        Phase::Runbook => v.note.is_some() || v.secret_entry.is_some(),
         Phase::Root(RootStage::Ready) => c.root().as_ref().is_some_and(|r| r.task.needs_arg()),
         _ => false,
     }
@@ -62,6 +67,10 @@ pub struct View {
     pub note: Option<String>,
     /// The "reveal a secret" list is open, with its cursor.
     pub reveal_pick: Option<usize>,
+    /// The list is for rotating a secret, not revealing one.
+    pub rotate_pick: bool,
+    /// A new value being typed (twice) for a `rotate=typed` secret.
+    pub secret_entry: Option<SecretEntry>,
     /// "Leave without every signature?" is being asked (the sign screen's way out).
     pub confirm_leave: bool,
     pub closing_cursor: usize,
@@ -88,6 +97,21 @@ pub struct View {
     pub archive: Option<ArchiveView>,
 }
 
+/// A new secret value being typed twice. Debug shows only lengths; the text is zeroized.
+#[derive(Clone, Default)]
+pub struct SecretEntry {
+    pub secret: usize,
+    pub first: Option<zeroize::Zeroizing<String>>,
+    pub buf: zeroize::Zeroizing<String>,
+    pub mismatch: bool,
+}
+
+impl std::fmt::Debug for SecretEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretEntry {{ secret: {}, typed: {} chars, again: {} }}", self.secret, self.buf.chars().count(), self.first.is_some())
+    }
+}
+
 /// Where this session's bundle stands with the evidence archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArchiveView {
@@ -107,6 +131,8 @@ impl View {
             scroll: 0,
             note: None,
             reveal_pick: None,
+            rotate_pick: false,
+            secret_entry: None,
             confirm_leave: false,
             closing_cursor: 0,
             help: false,
@@ -224,7 +250,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     render_custodians(f, c, v, &t, cust);
     render_pane(f, c, v, &t, pane, now);
     render_status(f, c, &t, status);
-    f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t))), hints);
+    f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t, usize::from(hints.width)))), hints);
     if c.confirm_abort() {
         render_abort(f, c, &t, area);
     } else if v.confirm_leave {
@@ -241,19 +267,46 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Leave ")), r);
     } else if v.help {
         render_help(f, c, v, &t, area);
+    } else if let Some(e) = &v.secret_entry {
+        render_secret_entry(f, e, &t, area);
     } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase(), c.runbook().as_ref()) {
-        render_reveal_pick(f, c, rb, cur, &t, area);
+        render_reveal_pick(f, c, v, rb, cur, &t, area);
     }
 }
 
+/// The new value of a `rotate=typed` secret, typed twice and masked.
+fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect) {
+    let r = popup(area, 72, 8);
+    f.render_widget(Clear, r);
+    let again = e.first.is_some();
+    let mut text = vec![
+        Line::from(format!(
+            "Secret {}: type the new value{} (it is never shown or written).",
+            e.secret + 1,
+            if again { " again" } else { "" }
+        )),
+        Line::from(Span::styled("•".repeat(e.buf.chars().count().min(60)), t.accent())),
+    ];
+    if e.mismatch {
+        text.push(Line::from(Span::styled("✘ The two did not match: type it again, from the start.", t.bad())));
+    }
+    text.push(Line::from(""));
+    text.push(Line::from(Span::styled("Enter: next · Backspace: erase · Esc: cancel", t.dim())));
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" New value ")), r);
+}
+
 /// The list a secret is revealed from: which step needs each one, and whether it is shown.
-fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
+fn render_reveal_pick(f: &mut Frame, c: &Ceremony, v: &View, rb: &crate::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
     let drill = c.mode() == Mode::Drill && !c.info().demo;
     let h = (rb.secrets.len() as u16 + 5 + if drill { 2 } else { 0 }).min(area.height.saturating_sub(2));
     let r = popup(area, 72, h);
     f.render_widget(Clear, r);
-    let mut text = vec![Line::from(format!("Reveal which secret? {} will see it; the journal records it.", c.everyone_cap()))];
-    if drill {
+    let mut text = vec![Line::from(if v.rotate_pick {
+        "Rotate which secret? The new value is sealed back into the runbook; the journal records which, never the value.".to_string()
+    } else {
+        format!("Reveal which secret? {} will see it; the journal records it.", c.everyone_cap())
+    })];
+    if drill && !v.rotate_pick {
         // A drill opens the real runbook: what it reveals is the real secret.
         text.push(Line::from(Span::styled(
             "DRILL: this shows the REAL secret, not a rehearsal copy. Reveal it only if the drill needs it; rotate it afterwards.",
@@ -266,15 +319,27 @@ fn render_reveal_pick(f: &mut Frame, c: &Ceremony, rb: &crate::runbook::Runbook,
         let style = if i == cur { t.accent() } else { Style::default() };
         text.push(Line::from(vec![
             Span::styled(format!("{mark}{}", secret_label(rb, i)), style),
-            Span::styled(if shown { "  (shown)" } else { "" }, t.dim()),
+            Span::styled(
+                if c.rotated().get(i).copied().unwrap_or(false) {
+                    "  (rotated)"
+                } else if c.unrotated().contains(&i) {
+                    "  (revealed, not rotated)"
+                } else if shown {
+                    "  (shown)"
+                } else {
+                    ""
+                },
+                t.dim(),
+            ),
         ]));
     }
     text.push(Line::from(""));
-    text.push(Line::from(Span::styled("↑/↓ choose · Enter reveal · Esc cancel", t.dim())));
-    f.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Reveal a secret ")),
-        r,
-    );
+    text.push(Line::from(Span::styled(
+        if v.rotate_pick { "↑/↓ choose · Enter rotate · Esc cancel" } else { "↑/↓ choose · Enter reveal · Esc cancel" },
+        t.dim(),
+    )));
+    let title = if v.rotate_pick { " Rotate a secret " } else { " Reveal a secret " };
+    f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(title)), r);
 }
 
 fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
@@ -816,6 +881,16 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             let done = c.done().iter().filter(|d| **d).count();
             lines.push(Line::from(""));
             lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done().len())));
+            let unrotated = c.unrotated();
+            if let Some(rb) = c.runbook().as_ref()
+                && !unrotated.is_empty()
+            {
+                let names: Vec<String> = unrotated.iter().map(|i| rb.secrets[*i].id(*i)).collect();
+                lines.push(Line::from(Span::styled(
+                    format!("Revealed and not rotated: {}. Press o to rotate (verify and audit list it until it is).", names.join(", ")),
+                    t.bad(),
+                )));
+            }
         }
         Phase::Sign { who, stage } => {
             let k = &c.checked()[*who];
@@ -949,6 +1024,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             }
         }
         Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
+        Phase::Rotate(stage) => lines.extend(rotate::rotate_lines(c, v, t, stage, spin)),
         Phase::Halted(why) => {
             lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
             lines.push(Line::from(crate::words::halted(why)));
@@ -1164,11 +1240,16 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(Span::styled(line, t.dim()))).block(Block::default().borders(Borders::NONE)), area);
 }
 
-fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Span<'a>> {
+fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme, width: usize) -> Vec<Span<'a>> {
     let mut keys = keys_now(c, v);
-    // A full line drops the scroll hint first (the help screen still lists it).
-    if keys.len() >= 8 {
-        keys.retain(|(_, what)| *what != "scroll");
+    // A line too long for the terminal drops the hints anyone can guess first (the help screen
+    // still lists every key): scrolling, the arrows, then the note, the arrows of a list.
+    let len = |keys: &[(&str, &str)]| keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 4).sum::<usize>() + 7;
+    for drop in ["scroll", "step", "note", "item"] {
+        if len(&keys) <= width {
+            break;
+        }
+        keys.retain(|(_, what)| *what != drop);
     }
     let mut spans = vec![];
     for (i, (k, what)) in keys.into_iter().enumerate() {
@@ -1267,7 +1348,8 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 let done = c.done().get(v.step_cursor).copied().unwrap_or(false);
                 let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
                 if c.runbook().as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
-                    k.push(("r", "secret…"));
+                    k.push(("r", "reveal…"));
+                    k.push(("o", "rotate…"));
                 }
                 if c.revealed().iter().any(|r| *r) {
                     k.push(("h", "hide"));
@@ -1279,7 +1361,11 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 k.push(("Enter", "close"));
                 k
             }
+            Phase::Closing if !c.unrotated().is_empty() => {
+                vec![("↑/↓", "item"), ("Space", "confirm"), ("o", "rotate"), ("Enter", "release root"), ("Esc", "runbook")]
+            }
             Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
+            Phase::Rotate(stage) => rotate::keys(c, stage),
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
                 vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
             }

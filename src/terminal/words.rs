@@ -129,6 +129,15 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::DrillNothingDestructive => "Drills are read-only: nothing destructive can be done.".into(),
         S::ConfirmDestructive { action } => format!("`{action}` changes the account: {} confirm on their keys.", c.everyone()),
         S::NotConfirmed { error } => format!("Not confirmed: {error}"),
+        S::RotationStaged { drill: false } => {
+            "Sealed for the safe (not yet live). Set the new value where it belongs now; when it took, each custodian confirms on their key.".into()
+        }
+        S::RotationStaged { drill: true } => {
+            "DRILL: sealed on a drill copy. Pretend to set the new value (change nothing), then each custodian confirms on their key.".into()
+        }
+        S::RotationAbandoned => "The new value did not take: it was thrown away and the old one stands. Rotate again when you can.".into(),
+        S::Rotated { drill: false } => "Rotated: the new value is sealed in the runbook, and the old sealing is kept as superseded.".into(),
+        S::Rotated { drill: true } => "DRILL: rotation rehearsed; the drill copy was removed and the live runbook is unchanged.".into(),
         S::RootDone { summary } => format!("Done: {summary}"),
         S::RootExpired => {
             "The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into()

@@ -180,6 +180,16 @@ pub enum Say {
     NotConfirmed {
         error: String,
     },
+    /// A rotation's new sealing is staged (a drill's on its copy): set the value, then confirm.
+    RotationStaged {
+        drill: bool,
+    },
+    /// The new value did not take: the staging was thrown away, the old value stands.
+    RotationAbandoned,
+    /// The secret was rotated (and, but for one rotated out of band, sealed back).
+    Rotated {
+        drill: bool,
+    },
     RootDone {
         summary: String,
     },

@@ -18,12 +18,17 @@ impl Ceremony {
             }
             Intent::Reveal(i) if i < self.revealed.len() && !self.revealed[i] => {
                 self.revealed[i] = true;
+                if let Some(e) = self.revealed_ever.get_mut(i) {
+                    *e = true;
+                }
+                let name = self.runbook.as_ref().and_then(|rb| rb.secrets.get(i)).map(|s| s.id(i));
                 let for_step = self.runbook.as_ref().and_then(|rb| rb.secrets.get(i)).and_then(|s| s.for_step).map(|n| n + 1);
                 fx.push(self.entry(Entry::SecretRevealed {
                     secret: i as u64 + 1,
                     for_step: for_step.map(|n| n as u64),
                     shown: "on screen".into(),
                     by: self.checked_ids(),
+                    name,
                 }));
             }
             Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,

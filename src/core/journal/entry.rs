@@ -219,7 +219,49 @@ entries! {
     /// A note, on a step or on the session.
     "note" => Note { #[serde(default)] step: Option<u64>, text: String },
     /// A secret of the runbook shown on screen (never its text).
-    "secret.revealed" => SecretRevealed { secret: u64, #[serde(default)] for_step: Option<u64>, shown: String, by: Vec<String> },
+    "secret.revealed" => SecretRevealed {
+        secret: u64,
+        #[serde(default)] for_step: Option<u64>,
+        shown: String,
+        by: Vec<String>,
+        /// The secret's name (`name=` in the runbook, else `secret-N`): what `audit` follows.
+        #[serde(default, skip_serializing_if = "Option::is_none")] name: Option<String>,
+    },
+    /// A rotation's new sealing was made in memory, staged beside the live one (a drill's on its
+    /// copy) and opened back by the custodians present (never the value).
+    "secret.rotation_staged" => RotationStaged {
+        secret: u64,
+        name: String,
+        manifest_sha256: String,
+        serial: u64,
+        opened: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")] drill: bool,
+    },
+    /// A custodian confirmed on their key that the new value took: for a sealed value, their
+    /// signature over the new sealing's MANIFEST.toml (namespace `breakglass-runbook`, a drill's
+    /// `breakglass-runbook-drill`); for one rotated out of band, over `statement`.
+    "secret.confirmed" => SecretConfirmed {
+        secret: u64,
+        name: String,
+        custodian: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] manifest_sha256: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] statement: Option<String>,
+        sshsig: String,
+    },
+    /// The secret was rotated: `how` is generated, typed or out-of-band; a sealed value names the
+    /// new sealing (the live one from now on, a drill's copy removed).
+    "secret.rotated" => SecretRotated {
+        secret: u64,
+        name: String,
+        how: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")] manifest_sha256: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")] serial: Option<u64>,
+        confirmed_by: Vec<String>,
+        #[serde(default, skip_serializing_if = "is_false")] drill: bool,
+    },
+    /// A rotation stopped: staging failed, the swap failed, or the new value did not take. The
+    /// live sealing is unchanged.
+    "secret.rotation_failed" => RotationFailed { secret: u64, name: String, error: String },
     /// Both custodians confirmed a root action on their keys (one entry each).
     "root.confirmed" => RootConfirmed { custodian: String, action: String, statement: String, sshsig: String },
     /// A root action's outcome.
@@ -406,7 +448,7 @@ mod tests {
         assert_eq!(back, e);
         m.insert("serial".into(), "seven".into());
         assert!(serde_json::from_value::<Entry>(serde_json::Value::Object(m)).is_err());
-        assert_eq!(Entry::KINDS.len(), 43);
+        assert_eq!(Entry::KINDS.len(), 47);
         assert!(Entry::KINDS.contains(&kind::OffboardFinished));
     }
 }

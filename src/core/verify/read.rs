@@ -49,6 +49,7 @@ fn whole(kind: &str, index: usize) -> bool {
                 | kind::NoticeSent
                 | kind::NoticeFailed
                 | kind::RootConfirmed
+                | kind::SecretRevealed
                 | kind::SessionClosed
                 | kind::SessionAborted
         )

@@ -181,6 +181,8 @@ pub(super) struct Walk {
     pub rekey_drill: bool,
     /// Signed statements seen, checked up to [`MAX_SIGNED_STATEMENTS`].
     statements: usize,
+    /// Secrets revealed and rotated (E27, checked once the journal is read).
+    pub rotations: super::rotate::Rotations,
 }
 
 /// The most signed statements verify checks in one journal (docs/formats.md, Limits): a session
@@ -344,6 +346,7 @@ impl Walk {
             }),
             Entry::RekeyApproved { new_roster_sha256, .. } if self.rekey_new.is_none() => self.rekey_new = Some(new_roster_sha256.clone()),
             Entry::RekeyRehearsed { .. } => self.rekey_drill = true,
+            Entry::SecretRevealed { .. } | Entry::SecretConfirmed { .. } | Entry::SecretRotated { .. } => self.rotations.record(index, e),
             Entry::OffboardApplied { api, target, request_id, .. } => self.applied.push(format!(
                 "{} {target} ({})",
                 api.as_deref().unwrap_or(""),

@@ -90,6 +90,23 @@ pub(super) fn summary(e: &Entry, mode: Option<&str>) -> String {
         E::StepUndone { step, of } => step_words(*step, *of, false),
         E::Note { step, text } => note_words(*step, text),
         E::SecretRevealed { secret, for_step, .. } => secret_words(*secret, *for_step),
+        E::RotationStaged { name, serial, drill, .. } => {
+            format!(
+                "{name}: a new value sealed {} (serial {serial}), not yet live",
+                if *drill { "on a drill copy" } else { "for the safe" }
+            )
+        }
+        E::SecretConfirmed { name, custodian, statement: None, .. } => {
+            format!("{custodian} confirmed on their key that the new {name} took")
+        }
+        E::SecretConfirmed { name, custodian, .. } => format!("{custodian} confirmed on their key that {name} was rotated out of band"),
+        E::SecretRotated { name, how, serial, confirmed_by, drill, .. } => format!(
+            "{}{name} ROTATED ({how}{}), confirmed by {}",
+            if *drill { "DRILL: " } else { "" },
+            serial.map(|s| format!(", sealing {s} now live")).unwrap_or_default(),
+            list(confirmed_by)
+        ),
+        E::RotationFailed { name, error, .. } => format!("{name} not rotated: {error}"),
         E::ClosingChecked { item, .. } => closing_words(*item, true),
         E::ClosingUnchecked { item } => closing_words(*item, false),
         E::SessionClosed { .. } if mode == Some("rekey") => "session closed: the rekey is done".into(),

@@ -1,0 +1,265 @@
+//! Rotating a secret at the close: the runbook sealed again, in memory, with the secret's new
+//! value, and swapped in so that the live sealing is always exactly one of the two, never none and
+//! never a mix.
+//!
+//! On disk, beside the live sealed runbook `R` (one filesystem, as the exchange needs):
+//! - `.R.breakglass-rotate`: the new sealing, staged (unsigned) before the custodians set the
+//!   value where it belongs; their signatures on its manifest are added when they confirm it took.
+//! - [`commit`] exchanges it with `R` in one `renameat2(RENAME_EXCHANGE)` (the commit point), then
+//!   renames what was live to `R.superseded-<serial>`: kept, and refused from then on (its serial
+//!   is below the one this host has opened).
+//! - `.R.breakglass-drill`: a drill's copy, staged and checked, then removed; never live.
+//!
+//! [`settle`] (run before any command reads the runbook) finishes a rotation killed after its
+//! commit point, and keeps one killed before it aside as `R.unconfirmed-<serial>`: the live
+//! sealing stays the old one, and the new value is never lost (a quorum opens it with stock
+//! `age`, docs/manual-unseal.md), whether or not it had been set where it belongs.
+//! Which case it is, the serials in the two manifests decide: a rotation's sealing always takes
+//! the next serial.
+
+use crate::rekey::{exchange, sync_dir};
+use crate::seal::{self, Sealed};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+fn parent(p: &Path) -> &Path {
+    p.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+fn name(runbook: &Path) -> String {
+    runbook.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "runbook".into())
+}
+
+/// Where a rotation stages the new sealing of `runbook`.
+pub fn staged(runbook: &Path) -> PathBuf {
+    parent(runbook).join(format!(".{}.breakglass-rotate", name(runbook)))
+}
+
+/// Where a drill stages its copy (checked, then removed).
+pub fn drill_copy(runbook: &Path) -> PathBuf {
+    parent(runbook).join(format!(".{}.breakglass-drill", name(runbook)))
+}
+
+/// Where the sealing a rotation replaced is kept.
+pub fn superseded(runbook: &Path, serial: u64) -> PathBuf {
+    parent(runbook).join(format!("{}.superseded-{serial}", name(runbook)))
+}
+
+/// Where an interrupted rotation's new sealing is kept (never live, never deleted).
+pub fn unconfirmed(runbook: &Path, serial: u64) -> PathBuf {
+    parent(runbook).join(format!("{}.unconfirmed-{serial}", name(runbook)))
+}
+
+#[derive(Debug, Error)]
+pub enum RotateError {
+    #[error("a rotation was interrupted and left {0}: run `breakglass roster settle` (or any ceremony command) first")]
+    Pending(PathBuf),
+    #[error("{what} {path}: {err}. The live runbook was not changed")]
+    Io { what: &'static str, path: PathBuf, err: std::io::Error },
+    #[error(
+        "an interrupted rotation left {staged}, and its serial ({staged_serial}) neither follows nor precedes the live sealing's ({live_serial}): nothing was changed or deleted. Compare the two MANIFEST.toml files and keep the one a quorum signed last"
+    )]
+    Unclear { staged: PathBuf, staged_serial: u64, live_serial: u64 },
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RotateError + 'a {
+    move |err| RotateError::Io { what, path: path.to_path_buf(), err }
+}
+
+/// Writes the new sealing (not yet signed) beside the live one; a drill's goes to its copy.
+/// Refuses when a rotation is already staged (an interrupted one: [`settle`] first).
+pub fn stage(runbook: &Path, sealed: &Sealed, drill: bool) -> Result<PathBuf, RotateError> {
+    let dir = if drill { drill_copy(runbook) } else { staged(runbook) };
+    if dir.exists() {
+        if drill {
+            std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+        } else {
+            return Err(RotateError::Pending(dir));
+        }
+    }
+    sealed.write_dir(&dir)?;
+    sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+    Ok(dir)
+}
+
+/// Adds the custodians' signatures on the staged manifest (`MANIFEST.toml.<id>.sig`).
+pub fn add_signatures(dir: &Path, sigs: &crate::roster::Signatures) -> Result<(), RotateError> {
+    let manifest = dir.join(seal::MANIFEST);
+    for (id, sig) in sigs {
+        let p = crate::roster::sig_path(&manifest, id);
+        crate::fsread::write_atomic(&p, sig).map_err(io("cannot write", &p))?;
+    }
+    Ok(())
+}
+
+/// The steps of [`commit`]; a test stops after one, as a kill would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The commit point: the live runbook is the new sealing.
+    Exchanged,
+    /// The old sealing is kept as superseded.
+    Kept,
+}
+
+/// Swaps the staged sealing in and keeps the old one as superseded. `stop_after` ends it early,
+/// as a kill at that point would (tests only).
+pub fn commit(runbook: &Path, stop_after: Option<Step>) -> Result<PathBuf, RotateError> {
+    let dir = staged(runbook);
+    exchange(runbook, &dir).map_err(|e| RotateError::Io {
+        what: "cannot swap in",
+        path: dir.clone(),
+        err: std::io::Error::other(e.to_string()),
+    })?;
+    if stop_after == Some(Step::Exchanged) {
+        return Ok(dir);
+    }
+    keep_superseded(runbook)
+}
+
+fn serial_of(dir: &Path) -> Option<u64> {
+    crate::fsread::read_following(&dir.join(seal::MANIFEST), 1 << 20).ok().and_then(|b| seal::Manifest::parse(&b).ok()).map(|m| m.serial)
+}
+
+fn keep_superseded(runbook: &Path) -> Result<PathBuf, RotateError> {
+    let dir = staged(runbook);
+    let old = serial_of(&dir).unwrap_or(0);
+    let mut to = superseded(runbook, old);
+    let mut n = 1;
+    while to.exists() {
+        to = parent(runbook).join(format!("{}.superseded-{old}-{n}", name(runbook)));
+        n += 1;
+    }
+    std::fs::rename(&dir, &to).map_err(io("cannot keep the superseded sealing as", &to))?;
+    sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+    Ok(to)
+}
+
+/// Throws a staged rotation away (the new value did not take): the live sealing is unchanged.
+pub fn discard(runbook: &Path, drill: bool) -> Result<(), RotateError> {
+    let dir = if drill { drill_copy(runbook) } else { staged(runbook) };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
+        sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+    }
+    Ok(())
+}
+
+/// What [`settle`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    Nothing,
+    /// Killed after the commit point: the old sealing is now kept as superseded.
+    Finished(PathBuf),
+    /// Killed before it: the live sealing is unchanged; the new one is kept aside here.
+    KeptAside(PathBuf),
+}
+
+/// Finishes or sets aside an interrupted rotation (and removes a drill's copy).
+pub fn settle(runbook: &Path) -> Result<Settled, RotateError> {
+    discard(runbook, true)?;
+    let dir = staged(runbook);
+    if !dir.exists() {
+        return Ok(Settled::Nothing);
+    }
+    let (staged_serial, live_serial) = (serial_of(&dir), serial_of(runbook));
+    match (staged_serial, live_serial) {
+        (Some(s), Some(l)) if s > l => {
+            let mut to = unconfirmed(runbook, s);
+            let mut n = 1;
+            while to.exists() {
+                to = parent(runbook).join(format!("{}.unconfirmed-{s}-{n}", name(runbook)));
+                n += 1;
+            }
+            std::fs::rename(&dir, &to).map_err(io("cannot keep the unconfirmed sealing as", &to))?;
+            sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+            Ok(Settled::KeptAside(to))
+        }
+        (Some(s), Some(l)) if s < l => Ok(Settled::Finished(keep_superseded(runbook)?)),
+        (s, l) => Err(RotateError::Unclear { staged: dir, staged_serial: s.unwrap_or(0), live_serial: l.unwrap_or(0) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roster::Roster;
+
+    fn roster() -> Roster {
+        crate::demo::roster()
+    }
+
+    fn sealing(text: &str, serial: u64) -> Sealed {
+        crate::seal::seal_serial(&roster(), text.as_bytes(), serial).unwrap()
+    }
+
+    /// A live sealing (serial 1) and a staged rotation (serial 2).
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("runbook.sealed");
+        sealing("old", 1).write_dir(&live).unwrap();
+        stage(&live, &sealing("new", 2), false).unwrap();
+        (d, live)
+    }
+
+    fn live_serial(live: &Path) -> u64 {
+        Sealed::read_dir(live).unwrap().manifest.serial
+    }
+
+    #[test]
+    fn a_commit_swaps_in_the_new_sealing_and_keeps_the_old_as_superseded() {
+        let (_d, live) = setup();
+        let kept = commit(&live, None).unwrap();
+        assert_eq!(live_serial(&live), 2);
+        assert_eq!(kept, superseded(&live, 1));
+        assert_eq!(Sealed::read_dir(&kept).unwrap().manifest.serial, 1);
+        assert!(!staged(&live).exists());
+    }
+
+    #[test]
+    fn a_kill_at_every_step_leaves_exactly_one_live_sealing() {
+        // Before the commit point: the old one stays live, the new one is kept aside.
+        let (_d, live) = setup();
+        assert_eq!(settle(&live).unwrap(), Settled::KeptAside(unconfirmed(&live, 2)));
+        assert_eq!(live_serial(&live), 1);
+        assert_eq!(Sealed::read_dir(&unconfirmed(&live, 2)).unwrap().manifest.serial, 2);
+        // After it: finished.
+        let (_d, live) = setup();
+        commit(&live, Some(Step::Exchanged)).unwrap();
+        assert_eq!(settle(&live).unwrap(), Settled::Finished(superseded(&live, 1)));
+        assert_eq!(live_serial(&live), 2);
+        // Done: nothing to settle.
+        let (_d, live) = setup();
+        commit(&live, None).unwrap();
+        assert_eq!(settle(&live).unwrap(), Settled::Nothing);
+        assert_eq!(live_serial(&live), 2);
+    }
+
+    #[test]
+    fn a_staged_sealing_with_the_live_serial_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("runbook.sealed");
+        sealing("old", 1).write_dir(&live).unwrap();
+        stage(&live, &sealing("planted", 1), false).unwrap();
+        assert!(matches!(settle(&live), Err(RotateError::Unclear { .. })));
+        assert!(staged(&live).exists() && live_serial(&live) == 1);
+    }
+
+    #[test]
+    fn a_drill_copy_is_never_live_and_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("runbook.sealed");
+        sealing("old", 1).write_dir(&live).unwrap();
+        let copy = stage(&live, &sealing("drill", 2), true).unwrap();
+        assert_eq!(copy, drill_copy(&live));
+        assert_eq!(settle(&live).unwrap(), Settled::Nothing);
+        assert!(!copy.exists() && live_serial(&live) == 1);
+    }
+
+    #[test]
+    fn a_second_rotation_waits_for_the_first_to_settle() {
+        let (_d, live) = setup();
+        assert!(matches!(stage(&live, &sealing("again", 3), false), Err(RotateError::Pending(_))));
+    }
+}

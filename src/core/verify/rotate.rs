@@ -1,0 +1,227 @@
+//! Rule E27: a secret's rotation is what the journal says it is. A sealed value's new sealing is
+//! in the bundle (`sealing-<serial>.MANIFEST.toml`, the hash `secret.rotated` names) and signed,
+//! in the runbook's namespace, by every custodian the entry says confirmed it, checked in this run
+//! (at least a quorum); one rotated out of band was confirmed on those custodians' keys
+//! (`secret.confirmed`, a statement E10 checks). Secrets revealed in the session and not rotated
+//! in it are listed (`secrets_unrotated`), as the audit's `breakglass_secrets_rotated` reads them.
+
+use super::Report;
+use super::timeline::{list, short};
+use crate::evidence::Rule;
+use crate::journal::{Entry, Problem, ProblemKind};
+use crate::roster::Roster;
+use sha2::{Digest, Sha512};
+use std::path::Path;
+
+/// The copy of a rotation's new manifest that a session bundle keeps.
+pub fn manifest_copy(serial: u64) -> String {
+    format!("sealing-{serial}.MANIFEST.toml")
+}
+
+/// A custodian's signature over a new sealing's manifest (`secret.confirmed` with a hash).
+struct SealingSig {
+    id: String,
+    manifest_sha256: String,
+    sshsig: String,
+}
+
+/// A `secret.rotated` entry, to check once the journal is read.
+struct Claim {
+    line: usize,
+    name: String,
+    manifest: Option<(String, u64)>,
+    confirmed_by: Vec<String>,
+    drill: bool,
+}
+
+/// What the walk keeps of a session's secrets.
+#[derive(Default)]
+pub(super) struct Rotations {
+    revealed: Vec<String>,
+    rotated: Vec<String>,
+    sigs: Vec<SealingSig>,
+    out_of_band: Vec<(String, String)>,
+    claims: Vec<Claim>,
+}
+
+impl Rotations {
+    pub(super) fn record(&mut self, index: usize, e: &Entry) {
+        match e {
+            Entry::SecretRevealed { secret, name, .. } => {
+                let name = name.clone().unwrap_or_else(|| format!("secret-{secret}"));
+                if !self.revealed.contains(&name) {
+                    self.revealed.push(name);
+                }
+            }
+            Entry::SecretConfirmed { name, custodian, manifest_sha256: Some(m), statement: None, sshsig, .. } => {
+                let _ = name;
+                self.sigs.push(SealingSig { id: custodian.clone(), manifest_sha256: m.clone(), sshsig: sshsig.clone() });
+            }
+            Entry::SecretConfirmed { name, custodian, statement: Some(_), .. } => self.out_of_band.push((name.clone(), custodian.clone())),
+            Entry::SecretRotated { name, manifest_sha256, serial, confirmed_by, drill, .. } => {
+                self.claims.push(Claim {
+                    line: index + 1,
+                    name: name.clone(),
+                    manifest: manifest_sha256.clone().zip(*serial),
+                    confirmed_by: confirmed_by.clone(),
+                    drill: *drill,
+                });
+                // A drill rotates a copy: the real secret stays as it was.
+                if !*drill && !self.rotated.contains(name) {
+                    self.rotated.push(name.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rule E27, once the journal is read: each rotation claimed, checked; and the secrets revealed
+/// and not rotated, reported.
+pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, checked_in: &[String], rot: &Rotations, r: &mut Report) {
+    r.unrotated = rot.revealed.iter().filter(|n| !rot.rotated.contains(n)).cloned().collect();
+    r.rotated.clone_from(&rot.rotated);
+    if !r.unrotated.is_empty() {
+        r.warnings.push(format!(
+            "secrets revealed in this session and not rotated in it: {} (rotate them in a ceremony; `audit` FAILs breakglass_secrets_rotated until then)",
+            list(&r.unrotated)
+        ));
+    }
+    let Some(roster) = roster else { return };
+    for c in &rot.claims {
+        if let Some(p) = claim_problem(dir, roster, checked_in, rot, c) {
+            r.problems.push(p);
+        }
+    }
+}
+
+/// What is wrong with one claimed rotation, if anything.
+fn claim_problem(dir: &Path, roster: &Roster, checked_in: &[String], rot: &Rotations, c: &Claim) -> Option<Problem> {
+    let bad = |kind, what: String| {
+        Some(Problem::new(c.line, Rule::E27, kind, format!("secret.rotated ({}): {what}", crate::plain::one_line(&c.name))))
+    };
+    let short_of: Vec<String> = checked_in.iter().filter(|id| !c.confirmed_by.contains(id)).cloned().collect();
+    if c.confirmed_by.len() < roster.quorum || !short_of.is_empty() {
+        return bad(
+            ProblemKind::Entry,
+            format!("confirmed by {}, not by every custodian checked in ({})", list(&c.confirmed_by), list(checked_in)),
+        );
+    }
+    let Some((sha, serial)) = &c.manifest else {
+        // Out of band: each confirmer signed the statement (E10 checked the signature).
+        let missing: Vec<String> =
+            c.confirmed_by.iter().filter(|id| !rot.out_of_band.iter().any(|(n, who)| *n == c.name && who == *id)).cloned().collect();
+        return (!missing.is_empty())
+            .then(|| bad(ProblemKind::Signature, format!("no signed confirmation by {}", list(&missing))))
+            .flatten();
+    };
+    let name = manifest_copy(*serial);
+    let bytes = match crate::fsread::read_regular(&dir.join(&name), 1 << 20) {
+        Ok(b) => b,
+        Err(e) => return bad(ProblemKind::File, format!("the new sealing's manifest {name}: {e}")),
+    };
+    if super::sha256_hex(&bytes) != *sha {
+        return bad(ProblemKind::File, format!("{name} is not the sealing the journal names ({})", short(sha)));
+    }
+    let ns = if c.drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+    let digest = Sha512::digest(&bytes);
+    for id in &c.confirmed_by {
+        let Some(sig) = rot.sigs.iter().find(|s| s.id == *id && s.manifest_sha256 == *sha) else {
+            return bad(ProblemKind::Signature, format!("no signature by {id} over the new sealing"));
+        };
+        let Some(key) = roster.key(id) else {
+            return bad(ProblemKind::Signer, format!("`{id}` is not a custodian of the session's roster"));
+        };
+        if let Err(e) = super::verify_prehashed(key, ns, &digest, sig.sshsig.as_bytes()) {
+            return bad(ProblemKind::Signature, format!("{id}'s signature over {name}: {e}"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revealed(name: &str) -> Entry {
+        Entry::SecretRevealed { secret: 1, for_step: None, shown: "on screen".into(), by: vec![], name: Some(name.into()) }
+    }
+
+    fn rotated(name: &str, drill: bool, by: &[&str]) -> Entry {
+        Entry::SecretRotated {
+            secret: 1,
+            name: name.into(),
+            how: "out-of-band".into(),
+            manifest_sha256: None,
+            serial: None,
+            confirmed_by: by.iter().map(|s| s.to_string()).collect(),
+            drill,
+        }
+    }
+
+    #[test]
+    fn e27_a_revealed_secret_is_listed_until_rotated_for_real() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rot = Rotations::default();
+        rot.record(0, &revealed("root-password"));
+        rot.record(1, &revealed("pin"));
+        // A drill's rotation is on a copy: it does not count.
+        rot.record(2, &rotated("pin", true, &["alice", "bob"]));
+        let mut r = Report::default();
+        check_rotations(d.path(), None, &[], &rot, &mut r);
+        assert_eq!(r.unrotated, ["root-password", "pin"]);
+        let mut rot2 = Rotations::default();
+        rot2.record(0, &revealed("pin"));
+        rot2.record(1, &rotated("pin", false, &["alice", "bob"]));
+        let mut r = Report::default();
+        check_rotations(d.path(), None, &[], &rot2, &mut r);
+        assert!(r.unrotated.is_empty());
+    }
+
+    #[test]
+    fn e27_a_rotation_without_its_confirmations_or_sealing_is_a_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let roster = crate::demo::roster();
+        let checked = vec!["alice".to_string(), "bob".to_string()];
+        // Out of band, claimed by both, confirmed by one only.
+        let mut rot = Rotations::default();
+        rot.record(
+            0,
+            &Entry::SecretConfirmed {
+                secret: 1,
+                name: "pin".into(),
+                custodian: "alice".into(),
+                manifest_sha256: None,
+                statement: Some("s".into()),
+                sshsig: "x".into(),
+            },
+        );
+        rot.record(1, &rotated("pin", false, &["alice", "bob"]));
+        let mut r = Report::default();
+        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
+        assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::Signature)]);
+        // Claimed by one custodian only: not everyone present.
+        let mut rot = Rotations::default();
+        rot.record(0, &rotated("pin", false, &["alice"]));
+        let mut r = Report::default();
+        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
+        assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::Entry)]);
+        // A sealed value whose manifest is not in the bundle.
+        let mut rot = Rotations::default();
+        rot.record(
+            0,
+            &Entry::SecretRotated {
+                secret: 2,
+                name: "root-password".into(),
+                how: "generated".into(),
+                manifest_sha256: Some("ab".repeat(32)),
+                serial: Some(2),
+                confirmed_by: checked.clone(),
+                drill: false,
+            },
+        );
+        let mut r = Report::default();
+        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
+        assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::File)]);
+    }
+}
