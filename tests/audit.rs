@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::forge::{Org, session_in_mode, session_signed_by};
+use common::forge::{Org, session_in_mode, session_revealing, session_signed_by};
 use common::moto::{Moto, topic_with_queue};
 use common::{demo_session, stdout};
 use std::path::Path;
@@ -437,4 +437,25 @@ fn a_planted_file_in_the_trail_is_named_and_never_hides_the_rest() {
     let unreadable = v["trail"]["unreadable"].as_array().unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(unreadable.len(), 1, "{v:#}");
     assert!(unreadable[0].as_str().unwrap().contains("b.json.gz"), "{v:#}");
+}
+
+/// E28: a secret revealed in a verified session FAILs `breakglass_secrets_rotated` until a later
+/// verified session rotates it; a session that reveals and rotates leaves it PASSing.
+#[test]
+#[ignore = "needs the test rig: a local moto server and stock ssh-keygen/age (./scripts/test installs them)"]
+fn a_revealed_secret_fails_the_audit_until_it_is_rotated() {
+    let moto = Moto::start();
+    let org = Org::new();
+    let sessions = org.path().join("data").join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let move_in = |dir: &Path| std::fs::rename(dir, sessions.join(dir.file_name().unwrap())).unwrap();
+    move_in(&session_revealing(&org, &[&org.alice, &org.bob], "a", false));
+    let (_, v) = audit(&org, &moto, "");
+    assert_eq!(status(&v, "breakglass_secrets_rotated"), "FAIL", "{v:#}");
+    let reason = v["checks"].as_array().unwrap().iter().find(|c| c["id"] == "breakglass_secrets_rotated").unwrap()["reason"].to_string();
+    assert!(reason.contains("root-password"), "{reason}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    move_in(&session_revealing(&org, &[&org.alice, &org.bob], "b", true));
+    let (_, v) = audit(&org, &moto, "");
+    assert_eq!(status(&v, "breakglass_secrets_rotated"), "PASS", "{v:#}");
 }

@@ -164,8 +164,9 @@ pub enum RosterCmd {
     /// newcomers prove theirs, everyone present signs version N+1, the runbook is sealed again for
     /// it and swapped in, and the team is told. Journalled and co-signed like a ceremony.
     Rekey(RekeyArgs),
-    /// Finish or undo a rekey that was interrupted (every command does this first): afterwards the
-    /// roster and the sealed runbook are both the old version or both the new one.
+    /// Finish or undo a rekey or a secret rotation that was interrupted (every ceremony command
+    /// does this first): afterwards the roster and the sealed runbook are both the old version or
+    /// both the new one, and exactly one sealing is live (an unconfirmed one is kept aside).
     Settle,
     /// Sign the roster as custodian ID on their YubiKey (slot 9c: PIN, then touch), or with an
     /// OpenSSH private key file (`--key`). Writes ROSTER.<id>.sig and keeps history/ beside the

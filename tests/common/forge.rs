@@ -181,9 +181,53 @@ pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
 
 /// [`session_signed_by`], in `mode` (a drill, say).
 pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::ceremony::Mode) -> PathBuf {
+    session_scripted(org, who, tag, "# R\n\n- [ ] one\n", &|c, r| {
+        breakglass::demo::play(c, r, mode, "rotation test", breakglass::ceremony::Scenario::Standard)
+    })
+}
+
+/// A complete incident whose runbook has one secret (`root-password`), revealed; when `rotate`,
+/// rotated and sealed back before the close (the sealed runbook lives in the org's folder, under
+/// `tag`).
+pub fn session_revealing(org: &Org, who: &[&Person], tag: &str, rotate: bool) -> PathBuf {
+    use breakglass::ceremony::{CLOSING, Intent, Mode, SlotIx};
+    use breakglass::session::drive;
+    let runbook = "# R\n\n```secret name=root-password\nold-value\n```\n\n- [ ] one\n";
+    session_scripted(org, who, tag, runbook, &|c, r| {
+        drive(c, r, Intent::Begin { mode: Mode::Incident, reason: "a secret revealed".into(), ticket: None, scenario: Default::default() });
+        let people: Vec<(String, u32)> = r.roster.custodians.iter().map(|p| (p.id.clone(), p.yubikey_serial)).collect();
+        for (id, serial) in people.iter().take(2) {
+            breakglass::session::present(c, r, *serial);
+            drive(c, r, Intent::PinEntered(secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string())));
+            drive(c, r, Intent::Touch);
+        }
+        drive(c, r, Intent::Reveal(0));
+        if rotate {
+            drive(c, r, Intent::Rotate { secret: 0, value: Some(secrecy::SecretString::from("a-new-value-9!X".to_string())) });
+            drive(c, r, Intent::RotateGo);
+            drive(c, r, Intent::Acknowledge { who: SlotIx(0) });
+            drive(c, r, Intent::Acknowledge { who: SlotIx(1) });
+        }
+        drive(c, r, Intent::FinishRunbook);
+        for i in 0..CLOSING.len() {
+            drive(c, r, Intent::ToggleClosing(i));
+        }
+        drive(c, r, Intent::ConfirmClose);
+        drive(c, r, Intent::Touch);
+        drive(c, r, Intent::Touch);
+    })
+}
+
+type Script<'a> = dyn Fn(&mut breakglass::ceremony::Ceremony, &mut breakglass::session::Runner) + 'a;
+
+/// A session under the org's roster with `runbook` sealed for it, played by `script` on software
+/// tokens holding the org's stock keys, re-labelled as real and co-signed with stock ssh-keygen.
+fn session_scripted(org: &Org, who: &[&Person], tag: &str, runbook: &str, script: &Script<'_>) -> PathBuf {
     use breakglass::token::Token;
     let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
-    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+    let sealed = breakglass::seal::seal_serial(&roster, runbook.as_bytes(), 1).unwrap();
+    let live = org.path().join(format!("{tag}-runbook.sealed"));
+    sealed.write_dir(&live).unwrap();
     let tokens: Vec<Box<dyn Token>> = who
         .iter()
         .map(|p| {
@@ -210,7 +254,8 @@ pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::
     let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
     let outside = breakglass::session::Outside::outbox(data.join("outbox"));
     let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
-    breakglass::demo::play(&mut c, &mut r, mode, "rotation test", breakglass::ceremony::Scenario::Standard);
+    r.runbook_path = Some(live);
+    script(&mut c, &mut r);
     assert_eq!(*c.phase(), breakglass::ceremony::Phase::Summary, "{:?}", c.message());
     let dir = r.dir.clone();
     rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
