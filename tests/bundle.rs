@@ -220,12 +220,19 @@ fn an_aborted_session_is_recorded_and_still_signed() {
     }
     drive(&mut c, &mut r, Intent::RequestAbort);
     drive(&mut c, &mut r, Intent::ConfirmAbort);
+    // Root was in use: the closing checklist, each item recorded as not done, then the release.
+    assert_eq!(*c.phase(), Phase::Closing);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        drive(&mut c, &mut r, Intent::ClosingNotDone(i));
+    }
+    drive(&mut c, &mut r, Intent::ConfirmClose);
     drive(&mut c, &mut r, Intent::Touch);
     drive(&mut c, &mut r, Intent::Touch);
     assert_eq!(*c.phase(), Phase::Summary);
     let rep = verify(&r.dir);
     assert_eq!(rep.status, Status::Valid, "{:?}", rep.problems);
     assert_eq!(rep.outcome.as_deref(), Some("aborted"));
+    assert_eq!(rep.timeline.iter().filter(|e| e.kind == "closing.not_done").count(), 4);
     let outbox: Vec<String> =
         std::fs::read_dir(d.path().join("outbox")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     assert!(outbox.iter().any(|n| n.contains("-aborted-")), "{outbox:?}");

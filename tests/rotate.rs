@@ -168,6 +168,8 @@ fn a_value_that_did_not_take_is_thrown_away_and_the_old_one_stands() {
     assert_eq!(c.phase(), &Phase::Runbook);
     assert!(!breakglass::rotate::staged(&live(d.path())).exists());
     assert_eq!(serial(&live(d.path())), 1);
+    // Set aside, never deleted: had it been set after all, a quorum still opens it.
+    assert!(open(&breakglass::rotate::unconfirmed(&live(d.path()), 2)).contains(NEW));
     assert_eq!(c.unrotated(), [PASSWORD]);
     close(&mut c, &mut r);
     let report = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();

@@ -567,7 +567,7 @@ fn abort_dialog_at_small_and_large_sizes() {
     assert!(small.contains("y: abort"), "{small}");
     insta::assert_snapshot!("abort_dialog_60x20", small);
     let large = draw_at(&c, &view(&c), 200, 60);
-    assert!(large.contains("the team gets the \"root released\" notice,"), "{large}");
+    assert!(large.contains("the closing checklist comes first"), "{large}");
     insta::assert_snapshot!("abort_dialog_200x60", large);
 }
 
@@ -861,8 +861,45 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c.recover_from(interrupted(0));
         c
     };
+    let rotating = |stage: u8| {
+        let mut c = at_runbook(Mode::Incident);
+        c.advance(Intent::Reveal(1));
+        c.advance(Intent::Reveal(0));
+        if stage == 3 {
+            c.advance(Intent::Rotate { secret: 0, value: None });
+            return c;
+        }
+        c.advance(Intent::Rotate { secret: 1, value: Some(SecretString::from("Xy7!value".to_string())) });
+        if stage >= 1 {
+            c.advance(Intent::RotateGo);
+            c.advance(Intent::RotationStaged(if stage == 2 {
+                Err(Failed::Seal("disk full".into()))
+            } else {
+                Ok(("ab".repeat(32), 2, vec!["alice+bob.age".into()]))
+            }));
+        }
+        c
+    };
+    let aborting = {
+        let mut c = at_runbook(Mode::Incident);
+        c.advance(Intent::RequestAbort);
+        c.advance(Intent::ConfirmAbort);
+        c
+    };
+    let closing_unrotated = {
+        let mut c = at_runbook(Mode::Incident);
+        c.advance(Intent::Reveal(1));
+        c.advance(Intent::FinishRunbook);
+        c
+    };
     // (screen, ceremony, the view's focus, a text field is focused)
     let states: Vec<(&str, Ceremony, Option<usize>, bool)> = vec![
+        ("rotate: the new value", rotating(0), None, false),
+        ("rotate: set it, confirm", rotating(1), None, false),
+        ("rotate: failed", rotating(2), None, false),
+        ("rotate: out of band", rotating(3), None, false),
+        ("closing after an abort", aborting, None, false),
+        ("closing with a secret not rotated", closing_unrotated, None, false),
         ("setup: reason", ceremony(true), None, true),
         ("setup: mode", ceremony(true), Some(0), false),
         ("setup: mode of a recovery (fixed)", recovering, Some(0), false),
@@ -1065,5 +1102,20 @@ fn rotate_typed_value_is_masked() {
     let s = draw(&c, &v);
     assert!(s.contains("type the new value") && s.contains("••••••••") && !s.contains("hunter22"), "{s}");
     assert!(!format!("{v:?}").contains("hunter22"), "Debug never shows it");
+    insta::assert_snapshot!(s);
+}
+
+/// An abort after root was in use goes through the closing checklist: what cannot be done is
+/// marked (x) and recorded as not done; Esc no longer leads back to the runbook.
+#[test]
+fn closing_after_an_abort() {
+    let mut c = at_runbook(Mode::Incident);
+    c.advance(Intent::RequestAbort);
+    c.advance(Intent::ConfirmAbort);
+    c.advance(Intent::ToggleClosing(0));
+    c.advance(Intent::ClosingNotDone(1));
+    let s = draw(&c, &view(&c));
+    assert!(s.contains("Root was in use. Before it is released") && s.contains("[✘ not done]"), "{s}");
+    assert!(!s.contains("Esc runbook"), "{s}");
     insta::assert_snapshot!(s);
 }

@@ -87,6 +87,9 @@ pub struct Runner {
     plaintext: Option<zeroize::Zeroizing<String>>,
     /// A rotation's staged sealing.
     rotation: Option<RotationJob>,
+    /// Told the serial of a sealing swapped in (the commands record it in `trust-state`, so this
+    /// host refuses the superseded one from the moment of the swap).
+    pub remember_serial: Option<Box<dyn Fn(u64) + Send>>,
 }
 
 /// A rotation's work: the new sealing and its text (zeroized when dropped), where it is staged,
@@ -202,6 +205,7 @@ impl Runner {
             runbook_path: None,
             plaintext: None,
             rotation: None,
+            remember_serial: None,
         }
     }
 
@@ -396,11 +400,10 @@ impl Runner {
             Effect::CommitRotation { drill } => vec![Intent::RotationCommitted(self.commit_rotation(drill).map_err(Failed::Seal))],
             Effect::DiscardRotation { drill } => {
                 self.rotation = None;
-                if let Some(p) = &self.runbook_path
-                    && let Err(e) = crate::rotate::discard(p, drill)
-                {
-                    // The live sealing is unchanged either way; settle takes the rest away later.
-                    let _ = e;
+                // A real staging is kept aside (never deleted); the live sealing is unchanged
+                // either way, and settle places what is left on the next start.
+                if let Some(p) = &self.runbook_path {
+                    let _ = crate::rotate::discard(p, drill);
                 }
                 vec![]
             }
@@ -620,8 +623,12 @@ impl Runner {
                 path.display()
             ));
         }
-        let serial = self.sealed.manifest.serial + 1;
+        // Above the live serial and every sealing kept beside it: no two signed sealings share one.
+        let serial = crate::rotate::next_serial(&path, self.sealed.manifest.serial);
         let sealed = crate::seal::seal_serial(&self.roster, new.as_bytes(), serial).map_err(|e| e.to_string())?;
+        // The bundle's copy first: a failure here leaves nothing staged.
+        let copy = self.dir.join(crate::verify::manifest_copy(serial));
+        crate::fsread::write_atomic(&copy, &sealed.manifest_bytes).map_err(|e| format!("{}: {e}", copy.display()))?;
         let dir = crate::rotate::stage(&path, &sealed, drill).map_err(|e| e.to_string())?;
         let opened = match self.open_back(&dir, present, new.as_bytes()) {
             Ok(o) => o,
@@ -630,8 +637,6 @@ impl Runner {
                 return Err(e);
             }
         };
-        let copy = self.dir.join(format!("sealing-{serial}.MANIFEST.toml"));
-        crate::fsread::write_atomic(&copy, &sealed.manifest_bytes).map_err(|e| format!("{}: {e}", copy.display()))?;
         let sha = hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&sealed.manifest_bytes)));
         self.rotation = Some(RotationJob { sealed, plaintext: new, sigs: Default::default() });
         Ok((sha, serial, opened))
@@ -690,6 +695,14 @@ impl Runner {
         let dir = crate::rotate::staged(&path);
         crate::rotate::add_signatures(&dir, &job.sigs).map_err(|e| e.to_string())?;
         let staged = Sealed::read_dir(&dir).map_err(|e| e.to_string())?;
+        // Exactly the sealing the custodians confirmed: another one put in its place (an older
+        // sealing that a quorum signed once, say) is never swapped in.
+        if staged.manifest_bytes != job.sealed.manifest_bytes {
+            return Err(format!(
+                "{} is not the sealing the custodians confirmed: someone replaced it. The live runbook was not changed",
+                dir.display()
+            ));
+        }
         let (signed, bad) =
             crate::roster::signed_by(&staged.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &self.roster, &staged.signatures);
         if signed.len() < self.roster.quorum {
@@ -699,6 +712,9 @@ impl Runner {
         crate::rotate::commit(&path, stop.as_ref().map(|_| crate::rotate::Step::Exchanged)).map_err(|e| e.to_string())?;
         if stop.is_some() {
             std::process::abort();
+        }
+        if let Some(remember) = &self.remember_serial {
+            remember(staged.manifest.serial);
         }
         if let Some(job) = self.rotation.take() {
             self.sealed = staged;

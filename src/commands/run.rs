@@ -715,6 +715,14 @@ fn ceremony(env: &Env, a: crate::cli::CeremonyArgs) -> anyhow::Result<i32> {
     let (ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
     runner.keys = env.piv_keys()?;
     runner.runbook_path = Some(sealed_path);
+    {
+        let (data_dir, trusted) = (env.data_dir.clone(), trusted.clone());
+        runner.remember_serial = Some(Box::new(move |serial| {
+            if let Err(e) = trust::remember_runbook_serial(&data_dir, &trusted, serial) {
+                errln!("warning: cannot record the runbook's sealing serial: {e}");
+            }
+        }));
+    }
     let mode = a.session.mode();
     let start = crate::app::Start {
         mode,
@@ -982,16 +990,16 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
             let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
-            // E28: secrets revealed in any valid, real session (a drill shows the real runbook).
-            if r.status == verify::Status::Valid
-                && !r.demo
-                && matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. }))
-            {
+            // E28: secrets revealed in any real session under the trusted roster, whatever its
+            // verdict (a session nobody co-signed still showed them; a forged reveal can only make
+            // the check fail); rotations count only from valid ones.
+            if !r.demo && matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. })) {
+                let valid = r.status == verify::Status::Valid;
                 secrets.push(crate::audit::SessionSecrets {
                     session_id: r.session_id.clone(),
                     started: r.started.clone().unwrap_or_default(),
-                    revealed_unrotated: r.unrotated.clone(),
-                    rotated: r.rotated.clone(),
+                    revealed_unrotated: if valid { r.unrotated.clone() } else { r.revealed.clone() },
+                    rotated: if valid { r.rotated.clone() } else { vec![] },
                 });
             }
             // E21: cover only from a valid, pinned, real session (a bundle checked against its
@@ -1254,12 +1262,21 @@ pub fn settle_rotation(env: &Env) -> anyhow::Result<crate::rotate::Settled> {
     use crate::rotate::Settled;
     let Some(runbook) = env.config.runbook_path() else { return Ok(Settled::Nothing) };
     let settled = crate::rotate::settle(&runbook)?;
+    if matches!(settled, Settled::Finished(_)) {
+        // The new sealing is live: this host refuses the superseded one from now on.
+        remember_live(env);
+    }
     match &settled {
         Settled::Nothing => {}
         Settled::Finished(old) => errln!(
             "A secret rotation was interrupted after its commit point: it was finished. {} holds the new value; the sealing it replaced is kept in {} and is refused from now on.",
             runbook.display(),
             old.display()
+        ),
+        Settled::Unclear(p) => errln!(
+            "warning: a rotation's staging beside {} was neither older nor newer than the live sealing (put there by hand, or damaged): it was moved to {} unread; the live sealing is unchanged.",
+            runbook.display(),
+            p.display()
         ),
         Settled::KeptAside(new) => errln!(
             "A secret rotation was interrupted before its commit point: {} is unchanged and still holds the old value. The new sealing was kept in {}: if the new value had already been set where it belongs, a quorum opens it there (docs/manual-unseal.md); then rotate again in a ceremony.",

@@ -325,6 +325,11 @@ pub struct Ceremony {
     /// Per secret: revealed at least once in this session, and rotated since.
     revealed_ever: Vec<bool>,
     rotated: Vec<bool>,
+    /// The closing checklist was reached by an abort or a recovery after root was in use: the
+    /// notice it ends with.
+    closing_for: Option<NoticePhase>,
+    /// Closing items recorded as not done.
+    not_done: Vec<bool>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
@@ -381,6 +386,8 @@ pub enum Intent {
     Signal(String),
     FinishRunbook,
     ToggleClosing(usize),
+    /// A closing item cannot be done: recorded as not done, with who said so.
+    ClosingNotDone(usize),
     ConfirmClose,
     SessionSigned {
         custodian: RosterIx,
@@ -729,6 +736,7 @@ getters! {
     reason: String,
     rotation: Option<Rotation>,
     rotated: Vec<bool>,
+    not_done: Vec<bool>,
 }
 
 copy_getters! {
@@ -738,6 +746,7 @@ copy_getters! {
     announced: bool,
     now_s: u64,
     aborted_at: Option<usize>,
+    closing_for: Option<NoticePhase>,
 }
 
 impl Ceremony {
@@ -783,6 +792,8 @@ impl Ceremony {
             rotation: None,
             revealed_ever: vec![],
             rotated: vec![],
+            closing_for: None,
+            not_done: vec![false; CLOSING.len()],
         }
     }
 
@@ -1103,6 +1114,26 @@ impl Ceremony {
         self.held.is_some()
     }
 
+    /// The normal end: `session.closed`, the close's posture read, then "root released".
+    fn close(&mut self, fx: &mut Vec<Effect>) -> Phase {
+        self.outcome = Some(Outcome::Closed);
+        let done = self.done.iter().filter(|d| **d).count();
+        fx.push(self.entry(Entry::SessionClosed { steps_done: done as u64, steps_total: self.done.len() as u64, rekey: None }));
+        // Root's posture and CloudTrail's root events for this session are read and
+        // journalled first: "root released" then carries a head that includes them.
+        if self.info.aws && !self.aws_skipped {
+            fx.push(Effect::Posture {
+                when: PostureWhen::Close,
+                account: self.info.account.clone().unwrap_or_default(),
+                since: self.started_ts.clone(),
+            });
+            self.release_after_posture = true;
+            Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
+        } else {
+            self.release(NoticePhase::Released, fx)
+        }
+    }
+
     fn apply(&mut self, intent: Intent) -> Vec<Effect> {
         let mut fx = Vec::new();
         let Some(intent) = self.journal_result(intent) else { return fx };
@@ -1206,6 +1237,9 @@ impl Ceremony {
             (Phase::Root(stage), intent) => self.root_step(stage, intent, fx),
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
                 self.closing[i] = !self.closing[i];
+                if self.closing[i] {
+                    self.not_done[i] = false;
+                }
                 // "Confirm item N first" is stale once every item is confirmed.
                 if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. }))
                 {
@@ -1218,30 +1252,9 @@ impl Ceremony {
                 }
                 Phase::Closing
             }
-            (Phase::Closing, Intent::ConfirmClose) => {
-                if let Some(i) = self.closing.iter().position(|c| !c) {
-                    self.refuse(Say::ConfirmClosingFirst { item: i + 1 });
-                    Phase::Closing
-                } else {
-                    self.outcome = Some(Outcome::Closed);
-                    let done = self.done.iter().filter(|d| **d).count();
-                    fx.push(self.entry(Entry::SessionClosed { steps_done: done as u64, steps_total: self.done.len() as u64, rekey: None }));
-                    // Root's posture and CloudTrail's root events for this session are read and
-                    // journalled first: "root released" then carries a head that includes them.
-                    if self.info.aws && !self.aws_skipped {
-                        fx.push(Effect::Posture {
-                            when: PostureWhen::Close,
-                            account: self.info.account.clone().unwrap_or_default(),
-                            since: self.started_ts.clone(),
-                        });
-                        self.release_after_posture = true;
-                        Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
-                    } else {
-                        self.release(NoticePhase::Released, fx)
-                    }
-                }
-            }
-            (Phase::Closing, Intent::Back) => Phase::Runbook,
+            (Phase::Closing, Intent::ClosingNotDone(i)) => self.closing_not_done(i, fx),
+            (Phase::Closing, Intent::ConfirmClose) => self.confirm_close(fx),
+            (Phase::Closing, Intent::Back) if self.closing_for.is_none() => Phase::Runbook,
             (Phase::Sign { who, stage: SignStage::AwaitTouch | SignStage::Failed(_) }, Intent::Touch) => {
                 let c = &self.checked[who];
                 fx.push(Effect::SignJournal { custodian: c.custodian, serial: c.serial });

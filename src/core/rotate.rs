@@ -17,7 +17,7 @@
 //! Which case it is, the serials in the two manifests decide: a rotation's sealing always takes
 //! the next serial.
 
-use crate::rekey::{exchange, sync_dir};
+use crate::rekey::sync_dir;
 use crate::seal::{self, Sealed};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -50,16 +50,28 @@ pub fn unconfirmed(runbook: &Path, serial: u64) -> PathBuf {
     parent(runbook).join(format!("{}.unconfirmed-{serial}", name(runbook)))
 }
 
+/// A path is there, whatever it is (a dangling symlink planted where a name is wanted counts).
+fn present(p: &Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+/// `base`, or `base-1`, `base-2`, ... : the first name nothing holds.
+fn free_name(base: PathBuf) -> PathBuf {
+    let mut to = base.clone();
+    let mut n = 1;
+    while present(&to) {
+        to = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    to
+}
+
 #[derive(Debug, Error)]
 pub enum RotateError {
     #[error("a rotation was interrupted and left {0}: run `breakglass roster settle` (or any ceremony command) first")]
     Pending(PathBuf),
     #[error("{what} {path}: {err}. The live runbook was not changed")]
     Io { what: &'static str, path: PathBuf, err: std::io::Error },
-    #[error(
-        "an interrupted rotation left {staged}, and its serial ({staged_serial}) neither follows nor precedes the live sealing's ({live_serial}): nothing was changed or deleted. Compare the two MANIFEST.toml files and keep the one a quorum signed last"
-    )]
-    Unclear { staged: PathBuf, staged_serial: u64, live_serial: u64 },
     #[error(transparent)]
     Seal(#[from] seal::SealError),
 }
@@ -68,11 +80,31 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |err| RotateError::Io { what, path: path.to_path_buf(), err }
 }
 
+/// The serial a new sealing of `runbook` takes: above the live one and every sealing kept beside
+/// it (superseded, unconfirmed), so that two signed sealings never share a serial.
+pub fn next_serial(runbook: &Path, live: u64) -> u64 {
+    let prefix = format!("{}.", name(runbook));
+    let kept = std::fs::read_dir(parent(runbook))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().to_string();
+                    let rest = n.strip_prefix(&prefix)?;
+                    let num = rest.strip_prefix("superseded-").or_else(|| rest.strip_prefix("unconfirmed-"))?;
+                    num.split('-').next()?.parse::<u64>().ok()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    live.max(kept) + 1
+}
+
 /// Writes the new sealing (not yet signed) beside the live one; a drill's goes to its copy.
 /// Refuses when a rotation is already staged (an interrupted one: [`settle`] first).
 pub fn stage(runbook: &Path, sealed: &Sealed, drill: bool) -> Result<PathBuf, RotateError> {
     let dir = if drill { drill_copy(runbook) } else { staged(runbook) };
-    if dir.exists() {
+    if present(&dir) {
         if drill {
             std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
         } else {
@@ -99,23 +131,41 @@ pub fn add_signatures(dir: &Path, sigs: &crate::roster::Signatures) -> Result<()
 pub enum Step {
     /// The commit point: the live runbook is the new sealing.
     Exchanged,
-    /// The old sealing is kept as superseded.
-    Kept,
 }
 
-/// Swaps the staged sealing in and keeps the old one as superseded. `stop_after` ends it early,
+/// What [`commit`] did after its commit point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The old sealing is kept here.
+    Kept(PathBuf),
+    /// The new sealing is live, but the old one could not be renamed yet (it stays in staging,
+    /// and [`settle`] keeps it as superseded on the next start): why.
+    KeptLater(String),
+}
+
+/// Swaps the staged sealing in and keeps the old one as superseded. Once the exchange happened
+/// (the commit point) it never fails: what is left is [`settle`]'s. `stop_after` ends it early,
 /// as a kill at that point would (tests only).
-pub fn commit(runbook: &Path, stop_after: Option<Step>) -> Result<PathBuf, RotateError> {
+pub fn commit(runbook: &Path, stop_after: Option<Step>) -> Result<Committed, RotateError> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
     let dir = staged(runbook);
-    exchange(runbook, &dir).map_err(|e| RotateError::Io {
-        what: "cannot swap in",
-        path: dir.clone(),
-        err: std::io::Error::other(e.to_string()),
-    })?;
-    if stop_after == Some(Step::Exchanged) {
-        return Ok(dir);
+    let real_dir = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.is_dir());
+    if !real_dir(&dir) || !real_dir(runbook) {
+        return Err(RotateError::Io {
+            what: "not a directory (a symlink or a file was put there)",
+            path: if real_dir(runbook) { dir } else { runbook.to_path_buf() },
+            err: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        });
     }
-    keep_superseded(runbook)
+    renameat_with(CWD, runbook, CWD, &dir, RenameFlags::EXCHANGE).map_err(|e| io("cannot swap in", &dir)(e.into()))?;
+    let _ = sync_dir(parent(runbook));
+    if stop_after == Some(Step::Exchanged) {
+        return Ok(Committed::KeptLater("stopped after the exchange".into()));
+    }
+    Ok(match keep_superseded(runbook) {
+        Ok(p) => Committed::Kept(p),
+        Err(e) => Committed::KeptLater(e.to_string()),
+    })
 }
 
 fn serial_of(dir: &Path) -> Option<u64> {
@@ -125,25 +175,29 @@ fn serial_of(dir: &Path) -> Option<u64> {
 fn keep_superseded(runbook: &Path) -> Result<PathBuf, RotateError> {
     let dir = staged(runbook);
     let old = serial_of(&dir).unwrap_or(0);
-    let mut to = superseded(runbook, old);
-    let mut n = 1;
-    while to.exists() {
-        to = parent(runbook).join(format!("{}.superseded-{old}-{n}", name(runbook)));
-        n += 1;
-    }
+    let to = free_name(superseded(runbook, old));
     std::fs::rename(&dir, &to).map_err(io("cannot keep the superseded sealing as", &to))?;
     sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
     Ok(to)
 }
 
-/// Throws a staged rotation away (the new value did not take): the live sealing is unchanged.
-pub fn discard(runbook: &Path, drill: bool) -> Result<(), RotateError> {
+/// Sets a staged rotation aside (the new value did not take, or the rotation stopped): the live
+/// sealing is unchanged. A real one is kept as `R.unconfirmed-<serial>`, never deleted (its
+/// value may have been set where it belongs after all); a drill's copy is removed.
+pub fn discard(runbook: &Path, drill: bool) -> Result<Option<PathBuf>, RotateError> {
     let dir = if drill { drill_copy(runbook) } else { staged(runbook) };
-    if dir.exists() {
+    if !present(&dir) {
+        return Ok(None);
+    }
+    if drill {
         std::fs::remove_dir_all(&dir).map_err(io("cannot remove", &dir))?;
         sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+        return Ok(None);
     }
-    Ok(())
+    let to = free_name(unconfirmed(runbook, serial_of(&dir).unwrap_or(0)));
+    std::fs::rename(&dir, &to).map_err(io("cannot keep the unconfirmed sealing as", &to))?;
+    sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
+    Ok(Some(to))
 }
 
 /// What [`settle`] found.
@@ -154,30 +208,28 @@ pub enum Settled {
     Finished(PathBuf),
     /// Killed before it: the live sealing is unchanged; the new one is kept aside here.
     KeptAside(PathBuf),
+    /// Staging whose serial neither follows nor precedes the live sealing's (put there by hand,
+    /// or damaged): moved aside here, unread; the live sealing is unchanged.
+    Unclear(PathBuf),
 }
 
-/// Finishes or sets aside an interrupted rotation (and removes a drill's copy).
+/// Finishes or sets aside an interrupted rotation (and removes a drill's copy). Never stops a
+/// ceremony from starting: what it cannot place is moved aside, and the live sealing's own
+/// signatures are checked when it is opened.
 pub fn settle(runbook: &Path) -> Result<Settled, RotateError> {
     discard(runbook, true)?;
     let dir = staged(runbook);
-    if !dir.exists() {
+    if !present(&dir) {
         return Ok(Settled::Nothing);
     }
-    let (staged_serial, live_serial) = (serial_of(&dir), serial_of(runbook));
-    match (staged_serial, live_serial) {
-        (Some(s), Some(l)) if s > l => {
-            let mut to = unconfirmed(runbook, s);
-            let mut n = 1;
-            while to.exists() {
-                to = parent(runbook).join(format!("{}.unconfirmed-{s}-{n}", name(runbook)));
-                n += 1;
-            }
-            std::fs::rename(&dir, &to).map_err(io("cannot keep the unconfirmed sealing as", &to))?;
-            sync_dir(parent(runbook)).map_err(io("cannot sync", runbook))?;
-            Ok(Settled::KeptAside(to))
-        }
+    match (serial_of(&dir), serial_of(runbook)) {
+        (Some(s), Some(l)) if s > l => Ok(Settled::KeptAside(discard(runbook, false)?.unwrap_or_default())),
         (Some(s), Some(l)) if s < l => Ok(Settled::Finished(keep_superseded(runbook)?)),
-        (s, l) => Err(RotateError::Unclear { staged: dir, staged_serial: s.unwrap_or(0), live_serial: l.unwrap_or(0) }),
+        _ => {
+            let to = free_name(PathBuf::from(format!("{}.unclear", dir.display())));
+            std::fs::rename(&dir, &to).map_err(io("cannot move aside", &to))?;
+            Ok(Settled::Unclear(to))
+        }
     }
 }
 
@@ -212,7 +264,8 @@ mod tests {
         let (_d, live) = setup();
         let kept = commit(&live, None).unwrap();
         assert_eq!(live_serial(&live), 2);
-        assert_eq!(kept, superseded(&live, 1));
+        assert_eq!(kept, Committed::Kept(superseded(&live, 1)));
+        let kept = superseded(&live, 1);
         assert_eq!(Sealed::read_dir(&kept).unwrap().manifest.serial, 1);
         assert!(!staged(&live).exists());
     }
@@ -237,13 +290,47 @@ mod tests {
     }
 
     #[test]
-    fn a_staged_sealing_with_the_live_serial_is_left_alone() {
+    fn a_staged_sealing_with_the_live_serial_is_moved_aside_and_never_blocks_a_ceremony() {
         let d = tempfile::tempdir().unwrap();
         let live = d.path().join("runbook.sealed");
         sealing("old", 1).write_dir(&live).unwrap();
         stage(&live, &sealing("planted", 1), false).unwrap();
-        assert!(matches!(settle(&live), Err(RotateError::Unclear { .. })));
-        assert!(staged(&live).exists() && live_serial(&live) == 1);
+        assert!(matches!(settle(&live), Ok(Settled::Unclear(_))));
+        assert!(!staged(&live).exists() && live_serial(&live) == 1);
+        // An empty planted directory too.
+        std::fs::create_dir(staged(&live)).unwrap();
+        assert!(matches!(settle(&live), Ok(Settled::Unclear(_))));
+        assert!(!staged(&live).exists() && live_serial(&live) == 1);
+    }
+
+    #[test]
+    fn a_rotation_set_aside_is_kept_and_the_next_takes_a_higher_serial() {
+        let (_d, live) = setup();
+        assert_eq!(discard(&live, false).unwrap(), Some(unconfirmed(&live, 2)));
+        assert_eq!(live_serial(&live), 1);
+        assert_eq!(next_serial(&live, 1), 3, "serial 2 is taken by the sealing kept aside");
+    }
+
+    #[test]
+    fn a_planted_name_never_stops_the_commit_after_its_commit_point() {
+        let (_d, live) = setup();
+        // A dangling symlink where the superseded sealing goes.
+        std::os::unix::fs::symlink("/nonexistent", superseded(&live, 1)).unwrap();
+        let c = commit(&live, None).unwrap();
+        assert_eq!(c, Committed::Kept(PathBuf::from(format!("{}-1", superseded(&live, 1).display()))));
+        assert_eq!(live_serial(&live), 2);
+    }
+
+    #[test]
+    fn a_symlinked_staging_is_never_swapped_in() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join("runbook.sealed");
+        sealing("old", 1).write_dir(&live).unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        sealing("planted", 2).write_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, staged(&live)).unwrap();
+        assert!(commit(&live, None).is_err());
+        assert_eq!(live_serial(&live), 1);
     }
 
     #[test]

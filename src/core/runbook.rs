@@ -5,7 +5,7 @@
 //! is ever written to the journal (steps are journalled by number).
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// One rendered line of the runbook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +168,9 @@ pub fn with_secret(md: &str, rb: &Runbook, index: usize, value: &str) -> Option<
     let block = md.get(span.clone())?;
     let line_start = md[..span.start].rfind('\n').map_or(0, |n| n + 1);
     let lead = &md[line_start..span.start];
-    let indent: String = if lead.chars().all(|c| c == ' ' || c == '\t') { lead.to_string() } else { " ".repeat(lead.chars().count()) };
+    // What opens each line of the block: its container's prefix (`> ` of a quote kept, a list
+    // marker turned to spaces).
+    let indent: String = lead.chars().map(|c| if c == '>' || c == '\t' { c } else { ' ' }).collect();
     let (open, _) = block.split_once('\n')?;
     let fence: String = open.trim_start().chars().take_while(|c| *c == '`' || *c == '~').collect();
     let mut out = zeroize::Zeroizing::new(String::with_capacity(md.len() + value.len()));
@@ -186,7 +188,13 @@ pub fn with_secret(md: &str, rb: &Runbook, index: usize, value: &str) -> Option<
         out.push('\n');
     }
     out.push_str(&md[span.end..]);
-    Some(out)
+    // The result must read back as the same runbook with only this value changed: a value that
+    // would close the block early (a fence of its own), or a container it would break, is refused.
+    let back = Runbook::parse(&out);
+    let same = back.secrets.len() == rb.secrets.len()
+        && back.steps == rb.steps
+        && back.secrets.get(index).is_some_and(|s| s.text.expose_secret() == value.trim_end_matches('\n'));
+    same.then_some(out)
 }
 
 /// The parsed runbook. Its Debug output shows only counts: the text is confidential.
@@ -445,5 +453,12 @@ mod tests {
         assert_eq!(back.secrets[1].name.as_deref(), Some("pin"));
         assert!(new.ends_with("End.\n") && !new.contains("1234"));
         assert!(with_secret(&md, &rb, 2, "x").is_none());
+        // A value that would close its block, or a block inside a quote.
+        assert!(with_secret(&md, &rb, 0, "a\n```\nb").is_none());
+        let quoted = "# Q\n\n> ```secret name=q\n> old\n> ```\n\n- [ ] step\n";
+        let rb = Runbook::parse(quoted);
+        assert_eq!(rb.secrets.len(), 1);
+        let new = with_secret(quoted, &rb, 0, "new-v").unwrap();
+        assert_eq!(Runbook::parse(&new).secrets[0].text.expose_secret(), "new-v");
     }
 }

@@ -123,6 +123,9 @@ pub struct Report {
     /// Secrets revealed in the session and not rotated in it (by name; rule E27).
     #[serde(rename = "secrets_unrotated")]
     pub unrotated: Vec<String>,
+    /// Secrets revealed in the session, whether or not rotated since.
+    #[serde(rename = "secrets_revealed")]
+    pub revealed: Vec<String>,
     /// Secrets rotated in the session (not on a drill's copy).
     #[serde(rename = "secrets_rotated")]
     pub rotated: Vec<String>,
@@ -339,7 +342,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     r.ended = r.timeline.last().map(|e| e.ts.clone());
     r.custodians.clone_from(&walk.checked_in);
     rekey::check_rekey_signatures(dir, roster, walk.rekey_new.as_deref(), &walk.rekey_sigs, walk.rekey_drill, &mut r);
-    rotate::check_rotations(dir, roster, &walk.checked_in, &walk.rotations, &mut r);
+    rotate::check_rotations(dir, roster, &walk.rotations, &mut r);
     rules::directory_name(dir, &mut r);
     rules::never_announced(&mut r);
     if cosigned {

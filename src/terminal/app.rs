@@ -336,12 +336,14 @@ impl App {
                     Action::None
                 }
                 KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
+                KeyCode::Char('x') => Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
                 KeyCode::Char('o') => match self.c.unrotated().first() {
                     Some(i) => self.rotate(*i),
                     None => Action::None,
                 },
                 KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
-                KeyCode::Esc => Action::Intent(Intent::Back),
+                // After an abort there is no way back to the runbook.
+                KeyCode::Esc if self.c.closing_for().is_none() => Action::Intent(Intent::Back),
                 _ => Action::None,
             },
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => match k.code {

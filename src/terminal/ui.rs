@@ -675,6 +675,27 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 if c.recovering().is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
                 t.bold(),
             )));
+            if let Some(r) = c.recovering() {
+                // What the interrupted session did, before anyone is asked for anything.
+                lines.push(Line::from(format!(
+                    "It recorded {} entries, the last at {}: root {}; {} runbook step(s) done{}.",
+                    r.entries,
+                    r.last_ts,
+                    match (r.announced, r.released) {
+                        (true, true) => "was announced as in use, then released",
+                        (true, false) => "was announced as in use and NOT released",
+                        (false, _) => "was never announced as in use",
+                    },
+                    r.steps_done,
+                    if r.closed { "; it had ended, only signatures are missing" } else { "" },
+                )));
+                if r.announced && !r.released && !r.closed {
+                    lines.push(Line::from(Span::styled(
+                        "Root was in use: once a quorum has checked in, the closing checklist comes before root is released.",
+                        t.bad(),
+                    )));
+                }
+            }
             lines.push(Line::from(""));
             let field = |i: usize, label: &str, value: String| {
                 let mark = if v.setup.field == i { "▶ " } else { "  " };
@@ -869,10 +890,23 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             }
         },
         Phase::Closing => {
-            lines.push(Line::from(Span::styled("Before root is released, confirm each item:", t.bold())));
+            lines.push(Line::from(Span::styled(
+                if c.closing_for().is_some() {
+                    "Root was in use. Before it is released, confirm each item, or mark what cannot be done (x):"
+                } else {
+                    "Before root is released, confirm each item:"
+                },
+                t.bold(),
+            )));
             for (i, item) in CLOSING.iter().enumerate() {
                 let mark = if v.closing_cursor == i { "▶" } else { " " };
-                let tick = if c.closing()[i] { "[✔]" } else { "[ ]" };
+                let tick = if c.closing()[i] {
+                    "[✔]"
+                } else if c.not_done()[i] {
+                    "[✘ not done]"
+                } else {
+                    "[ ]"
+                };
                 lines.push(Line::from(Span::styled(
                     format!("{mark} {tick} {item}"),
                     if v.closing_cursor == i { t.accent() } else { Style::default() },
@@ -1244,8 +1278,8 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme, width: usize) -> Vec<Span<'
     let mut keys = keys_now(c, v);
     // A line too long for the terminal drops the hints anyone can guess first (the help screen
     // still lists every key): scrolling, the arrows, then the note, the arrows of a list.
-    let len = |keys: &[(&str, &str)]| keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 4).sum::<usize>() + 7;
-    for drop in ["scroll", "step", "note", "item"] {
+    let len = |keys: &[(&str, &str)]| keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 4).sum::<usize>() + 6;
+    for drop in ["scroll", "step", "note", "item", "runbook"] {
         if len(&keys) <= width {
             break;
         }
@@ -1361,10 +1395,17 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 k.push(("Enter", "close"));
                 k
             }
-            Phase::Closing if !c.unrotated().is_empty() => {
-                vec![("↑/↓", "item"), ("Space", "confirm"), ("o", "rotate"), ("Enter", "release root"), ("Esc", "runbook")]
+            Phase::Closing => {
+                let mut k = vec![("↑/↓", "item"), ("Space", "confirm"), ("x", "not done")];
+                if !c.unrotated().is_empty() && c.runbook().is_some() {
+                    k.push(("o", "rotate"));
+                }
+                k.push(("Enter", "release root"));
+                if c.closing_for().is_none() {
+                    k.push(("Esc", "runbook"));
+                }
+                k
             }
-            Phase::Closing => vec![("↑/↓", "item"), ("Space", "confirm"), ("Enter", "release root"), ("Esc", "runbook")],
             Phase::Rotate(stage) => rotate::keys(c, stage),
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
                 vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
@@ -1428,7 +1469,11 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     } else {
         vec![
             Line::from(Span::styled("Abort the ceremony?", t.bad())),
-            Line::from(if c.root_announced() {
+            Line::from(if c.closing_for().is_some() {
+                "The closing items not confirmed are recorded as NOT done (by those checked in); then root is released and both sign."
+            } else if c.announced() && matches!(c.mode(), Mode::Incident | Mode::Drill) {
+                "Root was in use: the closing checklist comes first (confirm, or mark what cannot be done), then \"root released\" and the signatures."
+            } else if c.root_announced() {
                 "It is recorded as aborted, the team gets the \"root released\" notice, and those who checked in still sign what happened."
             } else {
                 "It is recorded as aborted. Root was never announced as in use, so no notice goes out; those who checked in still sign."

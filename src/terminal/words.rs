@@ -109,6 +109,10 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::AbortedBeforeRootInUse => {
             "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened.".into()
         }
+        S::AbortedCloseFirst => {
+            "Aborting. Root was in use: confirm each closing item (Space), or mark what cannot be done (x), then Enter releases root.".into()
+        }
+        S::RecoveryCloseFirst => "Root was in use when the session was cut: confirm each closing item (Space), or mark what cannot be done (x), then Enter releases root.".into(),
         S::AbortedReleasing => format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", c.everyone()),
         S::StepsNotChecked { open } => {
             format!("{open} step(s) not checked off: when the session closes they are recorded as not done (Esc goes back to the runbook).")

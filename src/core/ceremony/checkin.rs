@@ -309,10 +309,16 @@ impl Ceremony {
             }
             return self.send_notice(NoticePhase::InUse, fx);
         };
-        self.outcome = Some(Outcome::Aborted);
         // Setup and both check-ins happened in this recovery; what followed them did not.
         self.aborted_at = Some(self.notify_rail_index());
         self.announced = rec.announced;
+        if !rec.closed && rec.announced && !rec.released && self.root_was_in_use() {
+            // Root was in use when it was cut: the closing checklist before root is released.
+            self.closing_for = Some(NoticePhase::Aborted);
+            self.info_msg(Say::RecoveryCloseFirst);
+            return Phase::Closing;
+        }
+        self.outcome = Some(Outcome::Aborted);
         if !rec.closed {
             fx.push(self.entry(Entry::SessionAborted {
                 at: "interrupted".into(),

@@ -29,7 +29,6 @@ impl Ceremony {
 
     pub(super) fn abort(&mut self, signal: Option<String>) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let at = self.rail().get(self.rail_index()).cloned().unwrap_or_else(|| "end".into());
         match &self.phase {
             Phase::Setup => {
                 self.phase = Phase::Quit;
@@ -48,23 +47,115 @@ impl Ceremony {
             // Already closed and releasing: abort means "stop waiting for the notice", and signing follows.
             return fx;
         }
-        self.outcome = Some(Outcome::Aborted);
-        self.aborted_at = Some(self.rail_index());
         self.revealed.iter_mut().for_each(|r| *r = false);
+        // Root was in use: the closing checklist first (an abort asked for again, or a signal,
+        // records what was not confirmed as not done).
+        if signal.is_none() && self.closing_for.is_none() && self.root_was_in_use() {
+            self.closing_for = Some(NoticePhase::Aborted);
+            self.aborted_at = Some(self.rail_index());
+            self.rotation = None;
+            self.info_msg(Say::AbortedCloseFirst);
+            self.phase = Phase::Closing;
+            return fx;
+        }
+        let why = match &signal {
+            Some(s) => format!("the process was stopped ({s}) before the closing checklist was done"),
+            None => "aborted before the closing checklist was done".to_string(),
+        };
+        let by = if signal.is_some() { vec![] } else { self.checked_ids() };
+        self.phase = self.finish_abort(Some(signal), false, &why, by, &mut fx);
+        fx
+    }
+
+    /// Root was opened for real in this session (the "root in use" notice went out, or its absence
+    /// was acknowledged): whatever ends it goes through the closing checklist.
+    pub(super) fn root_was_in_use(&self) -> bool {
+        self.announced && matches!(self.mode, Mode::Incident | Mode::Drill)
+    }
+
+    /// Ends an aborted session: the closing items neither confirmed nor marked are recorded as not
+    /// done (`by` who said so, `why`), then `session.aborted`, then "root released" if root had
+    /// been announced, then the signatures.
+    pub(super) fn finish_abort(
+        &mut self,
+        signal: Option<Option<String>>,
+        recovered: bool,
+        why: &str,
+        by: Vec<String>,
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        if self.root_was_in_use() || self.closing_for.is_some() {
+            for (i, text) in CLOSING.iter().enumerate() {
+                if !self.closing[i] && !self.not_done[i] {
+                    self.not_done[i] = true;
+                    fx.push(self.entry(Entry::ClosingNotDone {
+                        item: i as u64 + 1,
+                        text: (*text).into(),
+                        by: by.clone(),
+                        why: why.into(),
+                    }));
+                }
+            }
+        }
+        let at = match self.aborted_at {
+            Some(i) => self.rail().get(i).cloned(),
+            None => self.rail().get(self.rail_index()).cloned(),
+        }
+        .unwrap_or_else(|| "end".into());
+        if self.aborted_at.is_none() {
+            self.aborted_at = Some(self.rail_index());
+        }
+        self.outcome = Some(Outcome::Aborted);
+        let rec = self.recovering.clone();
         fx.push(self.entry(Entry::SessionAborted {
-            at,
-            recovered: false,
-            steps_done: self.done.iter().filter(|d| **d).count() as u64,
-            signal: Some(signal),
+            at: if recovered { "interrupted".into() } else { at },
+            recovered,
+            steps_done: rec.as_ref().filter(|_| recovered).map_or(self.done.iter().filter(|d| **d).count() as u64, |r| r.steps_done),
+            signal: if recovered { None } else { signal },
         }));
+        if recovered {
+            // What the journal says the team was told decides nothing (the chain is not keyed): a
+            // recovery always tells the team that the session is closed and root released.
+            self.info_msg(Say::RecoveryClosed(RecoveryNotice::Releasing));
+            return self.release(NoticePhase::Aborted, fx);
+        }
         if !self.root_announced() {
             // Nothing was announced, so nothing is released: the team hears nothing.
             self.info_msg(if self.checked.is_empty() { Say::AbortedBeforeCheckIn } else { Say::AbortedBeforeRootInUse });
-            self.phase = self.start_signing();
-            return fx;
+            return self.start_signing();
         }
         self.info_msg(Say::AbortedReleasing);
-        self.phase = self.release(NoticePhase::Aborted, &mut fx);
-        fx
+        self.release(NoticePhase::Aborted, fx)
+    }
+
+    /// Enter on the closing checklist: every item confirmed or recorded as not done, then the end
+    /// this checklist leads to (the close, an abort's release, a recovery's release).
+    pub(super) fn confirm_close(&mut self, fx: &mut Vec<Effect>) -> Phase {
+        if let Some(i) = (0..CLOSING.len()).find(|i| !self.closing[*i] && !self.not_done[*i]) {
+            self.refuse(Say::ConfirmClosingFirst { item: i + 1 });
+            return Phase::Closing;
+        }
+        match self.closing_for {
+            Some(_) => {
+                let recovered = self.recovering.as_ref().is_some_and(|r| !r.closed);
+                self.finish_abort(None, recovered, "", self.checked_ids(), fx)
+            }
+            None => self.close(fx),
+        }
+    }
+
+    /// `x` on a closing item: it cannot be done; recorded with who said so.
+    pub(super) fn closing_not_done(&mut self, i: usize, fx: &mut Vec<Effect>) -> Phase {
+        if i < CLOSING.len() && !self.not_done[i] {
+            self.closing[i] = false;
+            self.not_done[i] = true;
+            fx.push(self.entry(Entry::ClosingNotDone {
+                item: i as u64 + 1,
+                text: CLOSING[i].into(),
+                by: self.checked_ids(),
+                why: "the custodians said it cannot be done".into(),
+            }));
+        }
+        Phase::Closing
     }
 }

@@ -145,6 +145,10 @@ pub enum Say {
     AbortedBeforeCheckIn,
     AbortedBeforeRootInUse,
     AbortedReleasing,
+    /// Aborted after root was in use: the closing checklist comes first.
+    AbortedCloseFirst,
+    /// A recovery of a session that had root in use: the closing checklist comes first.
+    RecoveryCloseFirst,
 
     // The runbook and the close.
     StepsNotChecked {

@@ -278,6 +278,8 @@ entries! {
     "closing.checked" => ClosingChecked { item: u64, text: String },
     /// A closing checklist item un-checked.
     "closing.unchecked" => ClosingUnchecked { item: u64 },
+    /// A closing item recorded as not done: who said so (none when the process was stopped), and why.
+    "closing.not_done" => ClosingNotDone { item: u64, text: String, by: Vec<String>, why: String },
     /// The quorum approved a roster change.
     "rekey.approved" => RekeyApproved { by: Vec<String>, old_roster_sha256: String, new_roster_sha256: String, diff: Vec<String> },
     /// A custodian (or a newcomer) signed the new roster version.
@@ -448,7 +450,7 @@ mod tests {
         assert_eq!(back, e);
         m.insert("serial".into(), "seven".into());
         assert!(serde_json::from_value::<Entry>(serde_json::Value::Object(m)).is_err());
-        assert_eq!(Entry::KINDS.len(), 47);
+        assert_eq!(Entry::KINDS.len(), 48);
         assert!(Entry::KINDS.contains(&kind::OffboardFinished));
     }
 }

@@ -32,6 +32,8 @@ struct Claim {
     manifest: Option<(String, u64)>,
     confirmed_by: Vec<String>,
     drill: bool,
+    /// Who had checked in (in this run) when the rotation was recorded.
+    present: Vec<String>,
 }
 
 /// What the walk keeps of a session's secrets.
@@ -45,7 +47,8 @@ pub(super) struct Rotations {
 }
 
 impl Rotations {
-    pub(super) fn record(&mut self, index: usize, e: &Entry) {
+    /// Records an entry; `checked_in` is who had checked in (in this run) at that point.
+    pub(super) fn record(&mut self, index: usize, e: &Entry, checked_in: &[String]) {
         match e {
             Entry::SecretRevealed { secret, name, .. } => {
                 let name = name.clone().unwrap_or_else(|| format!("secret-{secret}"));
@@ -65,6 +68,7 @@ impl Rotations {
                     manifest: manifest_sha256.clone().zip(*serial),
                     confirmed_by: confirmed_by.clone(),
                     drill: *drill,
+                    present: checked_in.to_vec(),
                 });
                 // A drill rotates a copy: the real secret stays as it was.
                 if !*drill && !self.rotated.contains(name) {
@@ -78,9 +82,10 @@ impl Rotations {
 
 /// Rule E27, once the journal is read: each rotation claimed, checked; and the secrets revealed
 /// and not rotated, reported.
-pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, checked_in: &[String], rot: &Rotations, r: &mut Report) {
+pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, rot: &Rotations, r: &mut Report) {
     r.unrotated = rot.revealed.iter().filter(|n| !rot.rotated.contains(n)).cloned().collect();
     r.rotated.clone_from(&rot.rotated);
+    r.revealed.clone_from(&rot.revealed);
     if !r.unrotated.is_empty() {
         r.warnings.push(format!(
             "secrets revealed in this session and not rotated in it: {} (rotate them in a ceremony; `audit` FAILs breakglass_secrets_rotated until then)",
@@ -89,22 +94,25 @@ pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, checked_in: &
     }
     let Some(roster) = roster else { return };
     for c in &rot.claims {
-        if let Some(p) = claim_problem(dir, roster, checked_in, rot, c) {
+        if let Some(p) = claim_problem(dir, roster, rot, c) {
             r.problems.push(p);
         }
     }
 }
 
 /// What is wrong with one claimed rotation, if anything.
-fn claim_problem(dir: &Path, roster: &Roster, checked_in: &[String], rot: &Rotations, c: &Claim) -> Option<Problem> {
+fn claim_problem(dir: &Path, roster: &Roster, rot: &Rotations, c: &Claim) -> Option<Problem> {
     let bad = |kind, what: String| {
         Some(Problem::new(c.line, Rule::E27, kind, format!("secret.rotated ({}): {what}", crate::plain::one_line(&c.name))))
     };
-    let short_of: Vec<String> = checked_in.iter().filter(|id| !c.confirmed_by.contains(id)).cloned().collect();
-    if c.confirmed_by.len() < roster.quorum || !short_of.is_empty() {
+    let short_of: Vec<String> = c.present.iter().filter(|id| !c.confirmed_by.contains(id)).cloned().collect();
+    let mut distinct = c.confirmed_by.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() < roster.quorum || !short_of.is_empty() {
         return bad(
             ProblemKind::Entry,
-            format!("confirmed by {}, not by every custodian checked in ({})", list(&c.confirmed_by), list(checked_in)),
+            format!("confirmed by {}, not by every custodian checked in ({})", list(&c.confirmed_by), list(&c.present)),
         );
     }
     let Some((sha, serial)) = &c.manifest else {
@@ -162,19 +170,20 @@ mod tests {
     #[test]
     fn e27_a_revealed_secret_is_listed_until_rotated_for_real() {
         let d = tempfile::tempdir().unwrap();
+        let checked: Vec<String> = vec![];
         let mut rot = Rotations::default();
-        rot.record(0, &revealed("root-password"));
-        rot.record(1, &revealed("pin"));
+        rot.record(0, &revealed("root-password"), &checked);
+        rot.record(1, &revealed("pin"), &checked);
         // A drill's rotation is on a copy: it does not count.
-        rot.record(2, &rotated("pin", true, &["alice", "bob"]));
+        rot.record(2, &rotated("pin", true, &["alice", "bob"]), &checked);
         let mut r = Report::default();
-        check_rotations(d.path(), None, &[], &rot, &mut r);
+        check_rotations(d.path(), None, &rot, &mut r);
         assert_eq!(r.unrotated, ["root-password", "pin"]);
         let mut rot2 = Rotations::default();
-        rot2.record(0, &revealed("pin"));
-        rot2.record(1, &rotated("pin", false, &["alice", "bob"]));
+        rot2.record(0, &revealed("pin"), &checked);
+        rot2.record(1, &rotated("pin", false, &["alice", "bob"]), &checked);
         let mut r = Report::default();
-        check_rotations(d.path(), None, &[], &rot2, &mut r);
+        check_rotations(d.path(), None, &rot2, &mut r);
         assert!(r.unrotated.is_empty());
     }
 
@@ -195,17 +204,50 @@ mod tests {
                 statement: Some("s".into()),
                 sshsig: "x".into(),
             },
+            &checked,
         );
-        rot.record(1, &rotated("pin", false, &["alice", "bob"]));
+        rot.record(1, &rotated("pin", false, &["alice", "bob"]), &checked);
         let mut r = Report::default();
-        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
+        check_rotations(d.path(), Some(&roster), &rot, &mut r);
         assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::Signature)]);
         // Claimed by one custodian only: not everyone present.
         let mut rot = Rotations::default();
-        rot.record(0, &rotated("pin", false, &["alice"]));
+        rot.record(0, &rotated("pin", false, &["alice"]), &checked);
+        // The same custodian twice is one confirmation, short of the quorum.
+        rot.record(1, &rotated("pin", false, &["alice", "alice"]), &["alice".to_string()]);
         let mut r = Report::default();
-        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
-        assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::Entry)]);
+        check_rotations(d.path(), Some(&roster), &rot, &mut r);
+        assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::Entry); 2]);
+        // Who had checked in when it was recorded counts, not who checked in later (a recovery).
+        let mut rot = Rotations::default();
+        rot.record(
+            0,
+            &Entry::SecretConfirmed {
+                secret: 1,
+                name: "pin".into(),
+                custodian: "alice".into(),
+                manifest_sha256: None,
+                statement: Some("s".into()),
+                sshsig: "x".into(),
+            },
+            &checked,
+        );
+        rot.record(
+            1,
+            &Entry::SecretConfirmed {
+                secret: 1,
+                name: "pin".into(),
+                custodian: "bob".into(),
+                manifest_sha256: None,
+                statement: Some("s".into()),
+                sshsig: "x".into(),
+            },
+            &checked,
+        );
+        rot.record(2, &rotated("pin", false, &["alice", "bob"]), &checked);
+        let mut r = Report::default();
+        check_rotations(d.path(), Some(&roster), &rot, &mut r);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
         // A sealed value whose manifest is not in the bundle.
         let mut rot = Rotations::default();
         rot.record(
@@ -219,9 +261,10 @@ mod tests {
                 confirmed_by: checked.clone(),
                 drill: false,
             },
+            &checked,
         );
         let mut r = Report::default();
-        check_rotations(d.path(), Some(&roster), &checked, &rot, &mut r);
+        check_rotations(d.path(), Some(&roster), &rot, &mut r);
         assert_eq!(r.problems.iter().map(|p| (p.rule, p.kind)).collect::<Vec<_>>(), [(Rule::E27, ProblemKind::File)]);
     }
 }

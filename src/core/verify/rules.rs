@@ -346,7 +346,9 @@ impl Walk {
             }),
             Entry::RekeyApproved { new_roster_sha256, .. } if self.rekey_new.is_none() => self.rekey_new = Some(new_roster_sha256.clone()),
             Entry::RekeyRehearsed { .. } => self.rekey_drill = true,
-            Entry::SecretRevealed { .. } | Entry::SecretConfirmed { .. } | Entry::SecretRotated { .. } => self.rotations.record(index, e),
+            Entry::SecretRevealed { .. } | Entry::SecretConfirmed { .. } | Entry::SecretRotated { .. } => {
+                self.rotations.record(index, e, &self.checked_in)
+            }
             Entry::OffboardApplied { api, target, request_id, .. } => self.applied.push(format!(
                 "{} {target} ({})",
                 api.as_deref().unwrap_or(""),

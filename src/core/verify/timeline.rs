@@ -109,6 +109,9 @@ pub(super) fn summary(e: &Entry, mode: Option<&str>) -> String {
         E::RotationFailed { name, error, .. } => format!("{name} not rotated: {error}"),
         E::ClosingChecked { item, .. } => closing_words(*item, true),
         E::ClosingUnchecked { item } => closing_words(*item, false),
+        E::ClosingNotDone { item, by, why, .. } => {
+            format!("closing item {item} NOT done ({}{why})", if by.is_empty() { String::new() } else { format!("said by {}: ", list(by)) })
+        }
         E::SessionClosed { .. } if mode == Some("rekey") => "session closed: the rekey is done".into(),
         E::SessionClosed { steps_done, steps_total, .. } => format!("session closed ({steps_done} of {steps_total} steps done)"),
         E::SessionAborted { at, steps_done, .. } => format!("session ABORTED at {at} ({steps_done} steps done)"),
