@@ -165,8 +165,9 @@ fn check_in_both(s: &mut Screen, wrong_pin_first: bool) {
     s.keys(ENTER);
 }
 
-/// The ceremony of step 8, typed as the custodians would.
-fn ceremony(d: &Deployment) {
+/// The ceremony of step 8, typed as the custodians would. The root password is rotated on the
+/// cards before the close: returns its new value, read off the screen.
+fn ceremony(d: &Deployment) -> String {
     let (mut s, mut child) = screen(d, &["ceremony"]);
     s.wait_for("Start a session");
     assert!(s.text().contains("INCIDENT") && !s.text().contains("DEMO"), "{}", s.text());
@@ -187,8 +188,35 @@ fn ceremony(d: &Deployment) {
     s.keys(ENTER);
     s.wait_for("secret.revealed");
     s.keys("h");
+    // The root password rotated: a new value, sealed again for every pair, confirmed on both
+    // cards (a signature over the new MANIFEST.toml each), swapped in.
+    s.keys("o");
+    s.wait_for("Rotate which secret?");
+    for k in [UP, UP, DOWN, ENTER] {
+        s.keys(k);
+    }
+    s.wait_for("Rotate secret 2: root-password");
+    s.keys("v");
+    s.wait_for("v hides it");
+    let text = s.text();
+    let line = text.lines().find(|l| l.contains("New value: ")).unwrap();
+    let value = line.split("New value: ").nth(1).unwrap().split("  ").next().unwrap().trim().to_string();
+    s.keys(ENTER);
+    s.wait_for_within("Sealed for the safe (serial 2)", std::time::Duration::from_secs(60));
+    s.keys("1");
+    s.wait_for_within("Alice Example: confirmed on their key", std::time::Duration::from_secs(30));
+    s.keys("2");
+    s.wait_for_within("Rotated: the new value is sealed", std::time::Duration::from_secs(60));
     s.keys(ENTER);
     s.wait_for("Before root is released");
+    // The Support PIN revealed above is rotated out of band: both record it on their cards.
+    assert!(s.text().contains("Revealed and not rotated: aws-support-pin"), "{}", s.text());
+    s.keys("o");
+    s.wait_for("cannot change this one");
+    s.keys("1");
+    s.wait_for_within("Alice Example: confirmed on their key", std::time::Duration::from_secs(30));
+    s.keys("2");
+    s.wait_for_within("Before root is released", std::time::Duration::from_secs(30));
     for _ in 0..6 {
         s.keys(" ");
         s.keys(DOWN);
@@ -202,6 +230,7 @@ fn ceremony(d: &Deployment) {
     s.keys("q");
     let status = wait_exit(&mut child);
     assert!(status.success(), "exit status {status:?}\n{}", s.text());
+    value
 }
 
 /// The rekey of step 11 with two readers: carol's card goes in where alice's was.
@@ -244,7 +273,8 @@ fn rekey(d: &Deployment) {
     // The host now trusts version 2 and its new sealing: the old sealing put back is refused even
     // before any ceremony opened the new one (evidence model, the sealing serial).
     let state = std::fs::read_to_string(d.sessions().parent().unwrap().join(breakglass::trust::TRUST_STATE)).unwrap();
-    assert!(state.contains("version = 2") && state.contains("runbook_serial = 2"), "{state}");
+    // Serial 1 sealed at step 6, 2 the ceremony's rotation, 3 this rekey's.
+    assert!(state.contains("version = 2") && state.contains("runbook_serial = 3"), "{state}");
 }
 
 #[test]
@@ -278,6 +308,7 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
     rig(&["card", &BOB.to_string(), "35964"]);
 
     let steps = steps();
+    let mut rotated = String::new();
     let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -351,7 +382,7 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
                 }
                 assert!(!out.lines().any(|l| l.trim_start().starts_with("FAIL")), "{out}");
                 // Step 8: the ceremony, typed on the screen.
-                ceremony(&d);
+                rotated = ceremony(&d);
             }
             "verify" => {
                 let out = d.step(name, script, &[]);
@@ -362,6 +393,32 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
                 let out =
                     d.step(name, script, &[(format!("serial {ALICE}"), pin("alice").into()), (format!("serial {BOB}"), pin("bob").into())]);
                 assert!(out.contains("# "), "the runbook's first lines: {out}");
+                // The rotated sealing, opened the same way (stock age and the plugin): the new
+                // root password, not the old; the superseded sealing is refused by the tool.
+                std::fs::write(d.config_dir().join(".value"), &rotated).unwrap();
+                let check = script.replace(
+                    r#"head -n 3 "$W/runbook.md""#,
+                    r#"grep -cF -f .value "$W/runbook.md"; grep -c correct-horse-4417 "$W/runbook.md" || true"#,
+                );
+                let out = d.step(
+                    "manual-unseal (rotated)",
+                    &check,
+                    &[(format!("serial {ALICE}"), pin("alice").into()), (format!("serial {BOB}"), pin("bob").into())],
+                );
+                std::fs::remove_file(d.config_dir().join(".value")).unwrap();
+                // The plugin's PIN prompt erases its line (ESC [F ESC [K) before grep's count.
+                let counts: Vec<String> = out
+                    .lines()
+                    .map(|l| l.replace("\x1b[F", "").replace("\x1b[K", "").trim().to_string())
+                    .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
+                    .collect();
+                assert_eq!(counts, ["1", "0"], "the new value once, the old one nowhere: {out}");
+                let out = d.step(
+                    "check the superseded sealing",
+                    "cd ~/.config/breakglass; breakglass runbook check runbook.sealed.superseded-1 || true",
+                    &[],
+                );
+                assert!(out.contains("REFUSED by the ceremony"), "{out}");
                 // Step 11: the rekey, typed on the screen, with two readers.
                 rekey(&d);
             }

@@ -565,8 +565,9 @@ impl Runner {
         let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
         if job.sealed.is_none() {
             let text = job.plaintext.as_ref().ok_or("the runbook was not opened")?;
-            // The next sealing: its serial follows the one this rekey opened.
-            let serial = self.sealed.manifest.serial + 1;
+            // The next sealing: its serial follows the one this rekey opened, and every sealing
+            // kept beside it (a rotation's, superseded or set aside).
+            let serial = crate::rotate::next_serial(&job.paths.runbook, self.sealed.manifest.serial);
             job.sealed = Some(crate::seal::seal_serial(&job.new, text.as_bytes(), serial).map_err(|e| e.to_string())?);
         }
         let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| format!("`{id}` is in neither version of the roster"))?;
