@@ -188,6 +188,7 @@ fn fixture_row(id: &str, day: u32, valid: bool, ttr: f64, custodians: &[&str]) -
         ended: Some(format!("2026-{:02}-{:02}T10:30:00.000Z", 1 + (day / 28), 1 + day % 28)),
         scenario: "standard".into(),
         time_to_runbook_s: Some(ttr),
+        rotation_s: None,
         custodians: custodians.iter().map(|s| s.to_string()).collect(),
         demo: false,
         outcome: Some("closed".into()),

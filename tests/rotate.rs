@@ -191,6 +191,9 @@ fn a_drill_rehearses_on_a_copy_and_leaves_the_live_runbook_alone() {
     close(&mut c, &mut r);
     let report = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
     assert_eq!(report.status, Status::Valid, "{:?}", report.problems);
+    // The drill report times the rotation rehearsed.
+    let drills = breakglass::drill::collect(&Default::default(), &d.path().join("sessions"), None).unwrap();
+    assert!(drills[0].rotation_s.is_some_and(|s| s >= 0.0), "{:?}", drills[0].rotation_s);
 }
 
 #[test]

@@ -29,6 +29,10 @@ pub struct DrillRow {
     pub ended: Option<String>,
     pub scenario: String,
     pub time_to_runbook_s: Option<f64>,
+    /// Seconds a secret's rotation took, from its new sealing staged to its confirmation on both
+    /// keys (the first rotation rehearsed; none when no rotation was rehearsed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_s: Option<f64>,
     pub custodians: Vec<String>,
     pub demo: bool,
     pub outcome: Option<String>,
@@ -126,6 +130,24 @@ pub fn counts(r: &verify::Report, real_roster: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Seconds from the first `secret.rotation_staged` to the `secret.rotated` after it.
+fn rotation_time<'a>(events: impl Iterator<Item = (&'a str, &'a str)>) -> Option<f64> {
+    let t = |ts: &str| chrono::DateTime::parse_from_rfc3339(ts).ok();
+    let mut staged = None;
+    for (k, ts) in events {
+        match k {
+            kind::RotationStaged if staged.is_none() => staged = t(ts),
+            kind::SecretRotated => {
+                if let (Some(a), Some(b)) = (staged, t(ts)) {
+                    return Some((b - a).num_milliseconds() as f64 / 1000.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
     let (ttr, step_times) = timing(r.started.as_deref(), r.timeline.iter().map(|e| (e.kind.as_ref(), e.ts.as_str())));
     let unsealed = r.timeline.iter().any(|e| e.kind == kind::RunbookUnsealed);
@@ -152,6 +174,7 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
         ended: r.ended.clone(),
         scenario: r.scenario.clone().unwrap_or_else(|| "standard".into()),
         time_to_runbook_s: ttr,
+        rotation_s: rotation_time(r.timeline.iter().map(|e| (e.kind.as_ref(), e.ts.as_str()))),
         custodians: r.custodians.clone(),
         demo: r.demo,
         outcome: r.outcome.clone(),
@@ -320,6 +343,9 @@ pub fn render_text(rep: &DrillReport) -> String {
             if d.custodians.is_empty() { "-".into() } else { one_line(&d.custodians.join(", ")).into_owned() },
             if d.demo { "  (DEMO)" } else { "" }
         ));
+        if let Some(r) = d.rotation_s {
+            s.push_str(&format!("      secret rotation rehearsed in {}\n", human_secs(r)));
+        }
         if let Some(why) = &d.not_counted {
             s.push_str(&format!("      not counted: {}\n", one_line(why)));
         }
