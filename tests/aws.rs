@@ -259,6 +259,8 @@ fn notice() -> breakglass::notice::Notice {
         journal_hash: String::new(),
         journal_words: String::new(),
         journal_entry: Some(0),
+        idempotency_key: String::new(),
+        maybe_repeat: false,
     }
 }
 

@@ -16,8 +16,11 @@ use common::*;
 use secrecy::SecretString;
 use std::sync::Arc;
 
+/// The kinds of the effects, in order, without the `notice.sending` that precedes every
+/// `SendNotice` (its own test is `a_notice_is_journalled_as_about_to_go_out_before_it_is_sent`).
 fn kinds(fx: &[Effect]) -> Vec<&'static str> {
     fx.iter()
+        .filter(|e| !matches!(e, Effect::Journal { entry: Entry::NoticeSending { .. }, .. }))
         .map(|e| match e {
             Effect::Journal { entry, .. } => entry.kind(),
             Effect::VerifyPin { .. } => "VerifyPin",
@@ -976,4 +979,35 @@ fn the_closing_refusal_goes_away_once_every_item_is_confirmed() {
         c.advance(Intent::ToggleClosing(i));
     }
     assert!(c.message().is_none(), "{:?}", c.message());
+}
+
+/// Issue "faults, second round": an effect is journalled as intended before it happens. Each
+/// notice is preceded by `notice.sending` carrying its idempotency key, which the notice carries
+/// too, so a recovery can tell the team a resend may be a repeat.
+#[test]
+fn a_notice_is_journalled_as_about_to_go_out_before_it_is_sent() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    let fx = check_in(&mut c, 1);
+    let i = fx.iter().position(|e| matches!(e, Effect::SendNotice { .. })).expect("the root-in-use notice");
+    let Effect::Journal { entry: Entry::NoticeSending { phase, key }, .. } = &fx[i - 1] else { panic!("{:?}", fx[i - 1]) };
+    let Effect::SendNotice { notice, .. } = &fx[i] else { unreachable!() };
+    assert_eq!(phase, "in_use");
+    assert_eq!(&notice.idempotency_key, key);
+    assert!(key.ends_with(":in_use") && !notice.maybe_repeat);
+    // A recovery of a session that was sending "aborted" when it stopped: the resend says so.
+    let mut c = ceremony(true);
+    let mut rec = interrupted(0);
+    rec.unsure = vec!["aborted".into()];
+    c.recover_from(rec);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ClosingNotDone(i));
+    }
+    let fx = c.advance(Intent::ConfirmClose);
+    let notice = fx.iter().find_map(|e| if let Effect::SendNotice { notice, .. } = e { Some(notice) } else { None }).unwrap();
+    assert!(notice.maybe_repeat && notice.idempotency_key.ends_with(":aborted"), "{notice:?}");
 }

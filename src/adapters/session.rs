@@ -1129,6 +1129,8 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     };
     let (mut announced, mut closed, mut released, mut closed_normally) = (false, false, false, false);
     let mut anyone_checked_in = false;
+    // Notices being sent when it stopped (no outcome journalled after them).
+    let mut unsure: Vec<String> = vec![];
     // Each runbook step's last state (ticked, or ticked and then unticked).
     let mut steps = std::collections::BTreeMap::new();
     for l in &lines {
@@ -1142,7 +1144,23 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             kind::SessionClosed => (closed, closed_normally) = (true, true),
             kind::SessionAborted => closed = true,
             kind::CustodianVerified => anyone_checked_in = true,
+            kind::NoticeSending => {
+                if let Ok(Entry::NoticeSending { phase, .. }) = serde_json::from_slice::<Entry>(l) {
+                    // Root may have been announced: "root released" then goes out (the safe side).
+                    announced |= phase == "in_use";
+                    unsure.retain(|p| *p != phase);
+                    unsure.push(phase);
+                }
+            }
+            kind::NoticeFailed => {
+                if let Ok(Entry::NoticeFailed { phase, .. }) = serde_json::from_slice::<Entry>(l) {
+                    unsure.retain(|p| *p != phase);
+                }
+            }
             kind::NoticeSent | kind::NoticeAcknowledged => {
+                if let Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) = serde_json::from_slice::<Entry>(l) {
+                    unsure.retain(|p| *p != phase);
+                }
                 match serde_json::from_slice::<Entry>(l) {
                     Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
                         announced |= phase == "in_use";
@@ -1202,6 +1220,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             steps_done: steps.values().filter(|d| **d).count() as u64,
             mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
             rekey: None,
+            unsure,
         },
         rekey_new: rekey.map(|k| k.new_roster_sha256),
         next_seq: chain.entries as u64,

@@ -1168,6 +1168,8 @@ fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcaster) {
         journal_hash: r.sha256(),
         journal_words: crate::notice::words_hex(&r.sha256()),
         journal_entry: None,
+        idempotency_key: format!("roster-changed:{}", r.sha256()),
+        maybe_repeat: false,
     };
     match b.send(&notice) {
         Ok(d) => {

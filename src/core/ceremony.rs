@@ -193,6 +193,9 @@ pub struct Recovery {
     /// An interrupted rekey: the version it was making, and the roster found live once the
     /// interruption was settled (journalled as `rekey.settled`).
     pub rekey: Option<RekeySettled>,
+    /// Notices the interrupted session was sending when it stopped (`notice.sending` with no
+    /// outcome after it): they may have gone out; a resend says it may be a repeat.
+    pub unsure: Vec<String>,
 }
 
 /// How an interrupted rekey ended on disk, as its recovery found it.

@@ -56,6 +56,14 @@ pub struct Notice {
     pub journal_words: String,
     /// The journal entry (its `seq`) the hash is of.
     pub journal_entry: Option<u64>,
+    /// The same in every repeat of this notice (`<session>:<phase>`; heartbeats are numbered):
+    /// a receiver that has seen it can drop the repeat.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub idempotency_key: String,
+    /// Sent by a recovery after the interrupted session was sending it when it stopped: the team
+    /// may have received it already.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maybe_repeat: bool,
 }
 
 impl Notice {

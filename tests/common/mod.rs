@@ -33,6 +33,7 @@ pub fn interrupted(steps_done: u64) -> breakglass::ceremony::Recovery {
         steps_done,
         mode: breakglass::ceremony::Mode::Incident,
         rekey: None,
+        unsure: vec![],
     }
 }
 

@@ -66,6 +66,8 @@ impl Ceremony {
             journal_hash: String::new(),
             journal_words: String::new(),
             journal_entry: None,
+            idempotency_key: String::new(),
+            maybe_repeat: false,
         };
         if let (NoticePhase::RosterChanged, Some(k)) = (phase, &self.rekey) {
             let ids = |v: Vec<String>| if v.is_empty() { "nobody".to_string() } else { v.join(", ") };
@@ -89,6 +91,24 @@ impl Ceremony {
         }
         let hash = if phase == NoticePhase::InUse { NoticeHash::Genesis } else { NoticeHash::Head };
         Effect::SendNotice { notice: Box::new(base), hash }
+    }
+
+    /// A notice about to go out: `notice.sending` (with its idempotency key) is journalled first,
+    /// then it is sent. A recovery resending one the interrupted session was sending marks it as a
+    /// possible repeat.
+    pub(super) fn push_notice(&mut self, phase: NoticePhase, fx: &mut Vec<Effect>) {
+        let key = match phase {
+            NoticePhase::Heartbeat => format!("{}:heartbeat:{}", self.info.session_id, self.now_s),
+            p => format!("{}:{}", self.info.session_id, p.as_str()),
+        };
+        let maybe_repeat = self.recovering.as_ref().is_some_and(|r| r.unsure.iter().any(|u| u == phase.as_str()));
+        let mut effect = self.notice(phase);
+        if let Effect::SendNotice { notice, .. } = &mut effect {
+            notice.idempotency_key.clone_from(&key);
+            notice.maybe_repeat = maybe_repeat;
+        }
+        fx.push(self.entry(Entry::NoticeSending { phase: phase.as_str().into(), key }));
+        fx.push(effect);
     }
 
     pub(super) fn notify(&mut self, notice: NoticePhase, status: NotifyStatus, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
@@ -187,7 +207,7 @@ impl Ceremony {
             fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: false }));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
-        fx.push(self.notice(notice));
+        self.push_notice(notice, fx);
         Phase::Notify { notice, status: NotifyStatus::Sending }
     }
 
@@ -212,12 +232,12 @@ impl Ceremony {
             if !self.aws_skipped && now_s >= self.bg.last_retry_s + 60 {
                 self.bg.last_retry_s = now_s;
                 self.bg.busy = Some(p);
-                fx.push(self.notice(p));
+                self.push_notice(p, fx);
             }
         } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.bg.last_heartbeat_s + self.info.heartbeat_s {
             self.bg.last_heartbeat_s = now_s;
             self.bg.busy = Some(NoticePhase::Heartbeat);
-            fx.push(self.notice(NoticePhase::Heartbeat));
+            self.push_notice(NoticePhase::Heartbeat, fx);
         }
     }
 
@@ -253,7 +273,7 @@ impl Ceremony {
             && !self.aws_skipped
         {
             self.bg.busy = Some(p);
-            fx.push(self.notice(p));
+            self.push_notice(p, fx);
         }
         self.send_notice(notice, fx)
     }

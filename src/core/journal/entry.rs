@@ -189,6 +189,10 @@ entries! {
     },
     /// The removed key is back.
     "custodian.key_returned" => CustodianKeyReturned { custodian: String, serial: u32 },
+    /// A notice is about to go out (journalled before it is sent: a process cut between the two
+    /// leaves a journal from which `recover` knows it may have gone out). `key` is the notice's
+    /// idempotency key, the same in every repeat of it.
+    "notice.sending" => NoticeSending { phase: String, key: String },
     /// A notice went out.
     "notice.sent" => NoticeSent {
         phase: String,
@@ -450,7 +454,7 @@ mod tests {
         assert_eq!(back, e);
         m.insert("serial".into(), "seven".into());
         assert!(serde_json::from_value::<Entry>(serde_json::Value::Object(m)).is_err());
-        assert_eq!(Entry::KINDS.len(), 48);
+        assert_eq!(Entry::KINDS.len(), 49);
         assert!(Entry::KINDS.contains(&kind::OffboardFinished));
     }
 }

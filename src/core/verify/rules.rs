@@ -419,6 +419,7 @@ pub(super) fn not_in_the_future(timeline: &[Event], now: chrono::DateTime<chrono
 /// and the recovery's check-ins.
 pub(super) fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
     const CLOSING: &[&str] = &[
+        kind::NoticeSending,
         kind::NoticeSent,
         kind::NoticeFailed,
         kind::NoticeAcknowledged,

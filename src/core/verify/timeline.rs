@@ -77,6 +77,7 @@ pub(super) fn summary(e: &Entry, mode: Option<&str>) -> String {
         E::CustodianRefused { serial, custodian, why, .. } => {
             format!("key {serial} refused{}: {why}", custodian.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())
         }
+        E::NoticeSending { phase, key } => format!("notice `{phase}` about to go out (idempotency key {key})"),
         E::NoticeSent { phase, channel, message_id, .. } => format!("notice `{phase}` sent via {channel} (id {message_id})"),
         E::NoticeFailed { phase, error, .. } => format!("notice `{phase}` NOT delivered: {error}"),
         E::NoticeAcknowledged { custodian, phase, .. } => format!("{custodian} acknowledged going on without notice `{phase}` (signed)"),
