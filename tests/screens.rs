@@ -770,8 +770,8 @@ fn rekey_swap_failed() {
     insta::assert_snapshot!(draw(&c, &v));
 }
 
-#[test]
-fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
+/// An offboarding of carol at its checklist (after the rekey that removed her).
+fn offboard_at_checklist() -> Ceremony {
     use breakglass::aws::offboard::{Action, Manual};
     let plan = breakglass::rekey::plan(
         &breakglass::demo::roster(),
@@ -806,6 +806,12 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     }
     c.advance(Intent::RekeyCommitted(Ok(vec!["alice+bob.age".into()])));
     c.advance(Intent::NoticeDone { phase: NP::RosterChanged, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    c
+}
+
+#[test]
+fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
+    let mut c = offboard_at_checklist();
     assert_eq!(*c.phase(), breakglass::ceremony::Phase::Offboard);
     c.advance(Intent::OffboardDo(0));
     c.advance(Intent::OffboardDo(1));
@@ -886,6 +892,46 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c.advance(Intent::ConfirmAbort);
         c
     };
+    let rekey = |stage: u8| {
+        let (mut c, _) = rekey_at_review();
+        if stage >= 1 {
+            c.advance(Intent::RekeyGo);
+        }
+        if stage >= 2 {
+            c.advance(Intent::KeySeen {
+                serial: 10000004,
+                model: "DEMO software key".into(),
+                demo: true,
+                retries: Ok(3),
+                nonce: "n".into(),
+            });
+        }
+        if stage >= 3 {
+            c.advance(Intent::PinEntered(SecretString::from("x".to_string())));
+            c.advance(Intent::PinChecked { serial: 10000004, result: Ok(()) });
+            c.advance(Intent::Touch);
+            c.advance(Intent::RekeySigned { id: "dave".into(), result: Ok("sig".into()) });
+        }
+        c
+    };
+    let root_pick = {
+        let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::demo::RUNBOOK);
+        c.advance(Intent::OpenRoot);
+        c
+    };
+    let root_confirm = {
+        let mut c = root_ready();
+        c.advance(Intent::RootAct(breakglass::aws::root::Action::DeleteAccessKeys));
+        c
+    };
+    let offboard_confirming = {
+        let mut c = offboard_at_checklist();
+        for i in 0..3 {
+            c.advance(Intent::OffboardDo(i));
+        }
+        assert!(c.offboard().as_ref().unwrap().awaiting_confirmation());
+        c
+    };
     let closing_unrotated = {
         let mut c = at_runbook(Mode::Incident);
         c.advance(Intent::Reveal(1));
@@ -900,6 +946,15 @@ fn the_hints_name_exactly_the_keys_that_act() {
         ("rotate: out of band", rotating(3), None, false),
         ("closing after an abort", aborting, None, false),
         ("closing with a secret not rotated", closing_unrotated, None, false),
+        ("rekey: review", rekey(0), None, false),
+        ("rekey: newcomer's key", rekey(1), None, false),
+        ("rekey: newcomer's PIN", rekey(2), None, true),
+        ("rekey: custodians sign", rekey(3), None, false),
+        ("root: pick a task", root_pick, None, true),
+        ("root: ready", root_ready(), None, false),
+        ("root: confirm a destructive action", root_confirm, None, false),
+        ("offboarding checklist", offboard_at_checklist(), None, false),
+        ("offboarding: a change awaits the keys", offboard_confirming, None, false),
         ("setup: reason", ceremony(true), None, true),
         ("setup: mode", ceremony(true), Some(0), false),
         ("setup: mode of a recovery (fixed)", recovering, Some(0), false),

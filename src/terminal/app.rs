@@ -240,7 +240,20 @@ impl App {
             Phase::Setup => self.on_setup(k),
             Phase::Offboard => {
                 let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
+                // While a change waits for the confirmations on the keys, only they (and Esc,
+                // which cancels it) act: one key, one meaning.
+                let confirming = self.c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation());
+                let signing = self
+                    .c
+                    .offboard()
+                    .as_ref()
+                    .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. })));
                 match k.code {
+                    KeyCode::Char(d @ '1'..='9') if confirming => {
+                        Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
+                    }
+                    KeyCode::Esc if confirming => Action::Intent(Intent::Back),
+                    _ if confirming || signing => Action::None,
                     KeyCode::Up => {
                         self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
                         Action::None
@@ -250,8 +263,6 @@ impl App {
                         Action::None
                     }
                     KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
-                    KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
-                    KeyCode::Esc => Action::Intent(Intent::Back),
                     KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
                     _ => Action::None,
                 }

@@ -1340,12 +1340,16 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 k
             }
             Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
+            Phase::Offboard if c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation()) => {
+                vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
+            }
+            // A confirmation is being signed: nothing else acts until it lands.
             Phase::Offboard
                 if c.offboard()
                     .as_ref()
                     .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) =>
             {
-                vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
+                vec![("Ctrl-C", "abort")]
             }
             Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it"), ("Enter", "finish"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],

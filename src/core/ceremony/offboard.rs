@@ -84,6 +84,12 @@ impl Offboard {
     fn busy(&self) -> Option<usize> {
         self.items.iter().position(|i| matches!(i.state, OffState::Confirming { .. } | OffState::Applying))
     }
+
+    /// An item waits for the custodians' confirmations on their keys (none being signed now): the
+    /// digits confirm, Esc cancels.
+    pub fn awaiting_confirmation(&self) -> bool {
+        self.busy().is_some_and(|b| matches!(self.items[b].state, OffState::Confirming { acking: None, .. }))
+    }
 }
 
 impl Ceremony {
