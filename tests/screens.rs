@@ -1174,3 +1174,24 @@ fn closing_after_an_abort() {
     assert!(!s.contains("Esc runbook"), "{s}");
     insta::assert_snapshot!(s);
 }
+
+/// Issue "the screen at the safe", item 12: an offboarding that leaves a single pair says so
+/// before anyone signs.
+#[test]
+fn offboarding_review_warns_that_a_single_pair_is_left() {
+    let plan = breakglass::rekey::plan(
+        &breakglass::demo::roster(),
+        &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
+    )
+    .unwrap();
+    let mut c = ceremony(true);
+    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
+    journaled(&mut c, 0, "session.opened");
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    let s = draw(&c, &view(&c));
+    assert!(s.contains("Only alice and bob together can open root"), "{s}");
+    insta::assert_snapshot!(s);
+}

@@ -1233,7 +1233,7 @@ impl Ceremony {
                 }
             }
             (from @ (Phase::Runbook | Phase::Closing), Intent::Rotate { secret, value }) if self.recovering.is_none() => {
-                self.start_rotation(from, secret, value)
+                self.start_rotation(from, secret, value, fx)
             }
             (Phase::Rotate(stage), intent) => self.rotate_step(stage, intent, fx),
             (Phase::Runbook, intent) => self.runbook_step(intent, fx),

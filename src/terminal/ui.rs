@@ -465,8 +465,22 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
             if !k.removed.is_empty() {
                 lines.push(Line::from(format!("No group with {} remains.", k.removed.join(" or "))));
             }
+            if k.quorums_after.len() == 1 {
+                // Nobody can be absent any more: say it before anyone signs.
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "! Only {} together can open root afterwards: if one of them is away or loses their key, nobody can. Add a custodian soon (`breakglass roster rekey --add`).",
+                        k.quorums_after[0].join(" and ")
+                    ),
+                    t.bad(),
+                )));
+            }
             lines.push(Line::from(""));
-            lines.push(Line::from("Press Enter to go on: newcomers prove their keys, then everyone present signs."));
+            lines.push(Line::from(if k.added.is_empty() {
+                "Press Enter to go on: everyone present signs the new version on their key."
+            } else {
+                "Press Enter to go on: newcomers prove their keys, then everyone present signs."
+            }));
         }
         RekeyStage::Newcomer { n, key } => {
             let Some(p) = k.added.get(*n) else { return };

@@ -47,7 +47,7 @@ impl Ceremony {
             // Already closed and releasing: abort means "stop waiting for the notice", and signing follows.
             return fx;
         }
-        self.revealed.iter_mut().for_each(|r| *r = false);
+        self.hide_secrets(None, &mut fx);
         // Root was in use: the closing checklist first (an abort asked for again, or a signal,
         // records what was not confirmed as not done).
         if signal.is_none() && self.closing_for.is_none() && self.root_was_in_use() {

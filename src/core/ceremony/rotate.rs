@@ -74,11 +74,11 @@ impl Ceremony {
 
     /// `o` on the runbook or the closing checklist: rotate secret `secret` with `value` (drawn or
     /// typed by the terminal; none for a secret rotated out of band).
-    pub(super) fn start_rotation(&mut self, from: Phase, secret: usize, value: Option<SecretString>) -> Phase {
+    pub(super) fn start_rotation(&mut self, from: Phase, secret: usize, value: Option<SecretString>, fx: &mut Vec<Effect>) -> Phase {
         let Some((name, how)) = self.runbook.as_ref().and_then(|rb| rb.secrets.get(secret).map(|s| (s.id(secret), s.rotate))) else {
             return from;
         };
-        self.revealed.iter_mut().for_each(|r| *r = false);
+        self.hide_secrets(None, fx);
         self.message = None;
         let out_of_band = how == Rotate::OutOfBand;
         if !out_of_band && value.is_none() {

@@ -3,6 +3,16 @@
 use super::*;
 
 impl Ceremony {
+    /// Masks secret `which` (or every one shown) again, journalling each that was on screen.
+    pub(super) fn hide_secrets(&mut self, which: Option<usize>, fx: &mut Vec<Effect>) {
+        for i in 0..self.revealed.len() {
+            if self.revealed[i] && which.is_none_or(|w| w == i) {
+                self.revealed[i] = false;
+                fx.push(self.entry(Entry::SecretHidden { secret: i as u64 + 1 }));
+            }
+        }
+    }
+
     pub(super) fn runbook_step(&mut self, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         match intent {
             Intent::ToggleStep(i) if i < self.done.len() => {
@@ -31,10 +41,10 @@ impl Ceremony {
                     name,
                 }));
             }
-            Intent::Hide(i) if i < self.revealed.len() => self.revealed[i] = false,
-            Intent::HideSecrets => self.revealed.iter_mut().for_each(|r| *r = false),
+            Intent::Hide(i) if i < self.revealed.len() => self.hide_secrets(Some(i), fx),
+            Intent::HideSecrets => self.hide_secrets(None, fx),
             Intent::FinishRunbook => {
-                self.revealed.iter_mut().for_each(|r| *r = false);
+                self.hide_secrets(None, fx);
                 let open = self.done.iter().filter(|d| !**d).count();
                 if open > 0 {
                     self.info_msg(Say::StepsNotChecked { open });

@@ -231,6 +231,8 @@ entries! {
         /// The secret's name (`name=` in the runbook, else `secret-N`): what `audit` follows.
         #[serde(default, skip_serializing_if = "Option::is_none")] name: Option<String>,
     },
+    /// A secret shown on screen was masked again (by the custodians, or as the runbook closed).
+    "secret.hidden" => SecretHidden { secret: u64 },
     /// A rotation's new sealing was made in memory, staged beside the live one (a drill's on its
     /// copy) and opened back by the custodians present (never the value).
     "secret.rotation_staged" => RotationStaged {
@@ -454,7 +456,7 @@ mod tests {
         assert_eq!(back, e);
         m.insert("serial".into(), "seven".into());
         assert!(serde_json::from_value::<Entry>(serde_json::Value::Object(m)).is_err());
-        assert_eq!(Entry::KINDS.len(), 49);
+        assert_eq!(Entry::KINDS.len(), 50);
         assert!(Entry::KINDS.contains(&kind::OffboardFinished));
     }
 }

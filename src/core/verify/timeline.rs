@@ -30,8 +30,17 @@ fn secret_words(secret: u64, for_step: Option<u64>) -> String {
     }
 }
 
-fn closing_words(item: u64, checked: bool) -> String {
-    format!("closing item {item} {}", if checked { "confirmed" } else { "un-checked" })
+/// A closing item by number and words: the entry's text (outside text, made one line), else the
+/// checklist's own.
+fn closing_words(item: u64, checked: bool, text: Option<&str>) -> String {
+    let text = text.map(|t| crate::plain::one_line(t).into_owned()).or_else(|| {
+        usize::try_from(item).ok().and_then(|i| i.checked_sub(1)).and_then(|i| crate::ceremony::CLOSING.get(i)).map(|t| (*t).to_string())
+    });
+    let what = if checked { "confirmed" } else { "un-checked" };
+    match text {
+        Some(t) => format!("closing item {item} {what}: {t}"),
+        None => format!("closing item {item} {what}"),
+    }
 }
 
 /// The words of a small kind from the fields [`Common`] reads, without reading the line again;
@@ -43,8 +52,8 @@ pub(super) fn small_summary(c: &Common) -> Option<String> {
         kind::StepUndone => step_words(c.step?, c.of?, false),
         kind::Note => note_words(c.step, c.text.as_deref()?),
         kind::SecretRevealed => secret_words(c.secret?, c.for_step),
-        kind::ClosingChecked => closing_words(c.item?, true),
-        kind::ClosingUnchecked => closing_words(c.item?, false),
+        kind::ClosingChecked => closing_words(c.item?, true, c.text.as_deref()),
+        kind::ClosingUnchecked => closing_words(c.item?, false, None),
         _ => return None,
     })
 }
@@ -108,8 +117,9 @@ pub(super) fn summary(e: &Entry, mode: Option<&str>) -> String {
             list(confirmed_by)
         ),
         E::RotationFailed { name, error, .. } => format!("{name} not rotated: {error}"),
-        E::ClosingChecked { item, .. } => closing_words(*item, true),
-        E::ClosingUnchecked { item } => closing_words(*item, false),
+        E::ClosingChecked { item, text } => closing_words(*item, true, Some(text)),
+        E::ClosingUnchecked { item } => closing_words(*item, false, None),
+        E::SecretHidden { secret } => format!("secret {secret} hidden again"),
         E::ClosingNotDone { item, by, why, .. } => {
             format!("closing item {item} NOT done ({}{why})", if by.is_empty() { String::new() } else { format!("said by {}: ", list(by)) })
         }
