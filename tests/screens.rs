@@ -1195,3 +1195,23 @@ fn offboarding_review_warns_that_a_single_pair_is_left() {
     assert!(s.contains("Only alice and bob together can open root"), "{s}");
     insta::assert_snapshot!(s);
 }
+
+/// Item 15: after a wrong PIN leaves one try, the cursor leaves that key (Enter would present it
+/// again only to be refused and journalled once more); scenario texts name who is concerned.
+#[test]
+fn a_key_down_to_its_last_try_is_not_under_the_cursor_and_scenarios_name_people() {
+    use breakglass::app::App;
+    use breakglass::ceremony::Scenario;
+    let c = begun(Mode::Incident);
+    let mut app = App::new(c.clone(), view(&c));
+    assert_eq!(app.v.key_cursor, 0);
+    app.apply(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
+    app.apply(Intent::PinEntered(SecretString::from("000000".to_string())));
+    app.apply(Intent::PinChecked { serial: 10000001, result: Err(breakglass::token::TokenError::WrongPin { retries_left: 1 }) });
+    assert_eq!(*app.c.phase(), Phase::CheckIn(breakglass::ceremony::KeyStage::AwaitKey));
+    assert_ne!(app.v.keys[app.v.key_cursor].serial, 10000001, "the cursor left the key down to its last try");
+    let roster = c.roster().as_slice().to_vec();
+    assert!(Scenario::KeyMissing("carol".into()).describe_on(&roster, 2).contains("the usual pair (alice and bob) checks in without it"));
+    assert!(Scenario::KeyMissing("alice".into()).describe_on(&roster, 2).contains("another custodian steps in"));
+    assert!(Scenario::SparePair.describe_on(&roster, 2).contains("alice and bob) may not both check in: a pair with carol"));
+}

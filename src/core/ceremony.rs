@@ -125,6 +125,28 @@ impl Scenario {
         }
     }
 
+    /// [`Scenario::describe`] on this roster, naming who is concerned: the usual pair is the first
+    /// `quorum` custodians in roster order.
+    pub fn describe_on(&self, roster: &[Person], quorum: usize) -> String {
+        let usual: Vec<&str> = roster.iter().take(quorum).map(|p| p.id.as_str()).collect();
+        match self {
+            Scenario::KeyMissing(id) if !usual.contains(&id.as_str()) => {
+                format!("{id}'s key is missing: the usual pair ({}) checks in without it", usual.join(" and "))
+            }
+            Scenario::KeyMissing(id) => format!("{id}'s key is missing: another custodian steps in"),
+            Scenario::SparePair => {
+                let pair: Vec<&str> = roster.iter().take(2).map(|p| p.id.as_str()).collect();
+                let spare: Vec<&str> = roster.iter().skip(2).map(|p| p.id.as_str()).collect();
+                format!(
+                    "the usual pair ({}) may not both check in: a pair with {} opens the runbook",
+                    pair.join(" and "),
+                    spare.join(" or ")
+                )
+            }
+            other => other.describe(),
+        }
+    }
+
     /// Every scenario a drill can choose on this roster.
     pub fn all(roster: &[Person]) -> Vec<Scenario> {
         let mut v = vec![Scenario::Standard, Scenario::NoticeDown];

@@ -660,7 +660,23 @@ impl App {
         let began = matches!(i, Intent::Begin { .. });
         let was_newcomer = matches!(self.c.phase(), Phase::Rekey(RekeyStage::Newcomer { .. }));
         let signed = matches!(i, Intent::RekeySigned { .. });
+        // A key that may not be used again now (its last PIN try is never spent, or its PIN is
+        // blocked): the cursor leaves it, so Enter does not present it again.
+        let spent = match &i {
+            Intent::KeySeen { serial, retries: Ok(0 | 1), .. } => Some(*serial),
+            Intent::PinChecked { serial, result: Err(crate::token::TokenError::WrongPin { retries_left }) } if *retries_left <= 1 => {
+                Some(*serial)
+            }
+            _ => None,
+        };
         let fx = self.c.advance(i);
+        if let Some(serial) = spent
+            && matches!(self.c.phase(), Phase::CheckIn(KeyStage::AwaitKey))
+            && self.v.keys.get(self.v.key_cursor).is_some_and(|k| k.serial == serial)
+            && let Some(i) = self.v.keys.iter().position(|k| k.serial != serial && !self.c.checked().iter().any(|c| c.serial == k.serial))
+        {
+            self.v.key_cursor = i;
+        }
         // A drill that declares a key missing starts the cursor on a key that can be used.
         if began
             && let crate::ceremony::Scenario::KeyMissing(id) = &self.c.scenario()

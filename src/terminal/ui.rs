@@ -754,7 +754,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 let all = crate::ceremony::Scenario::all(c.roster().as_slice());
                 let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
                 lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
-                lines.push(Line::from(Span::styled(format!("            {}", sc.describe()), t.dim())));
+                lines.push(Line::from(Span::styled(format!("            {}", sc.describe_on(c.roster().as_slice(), c.quorum())), t.dim())));
             }
             lines.push(Line::from(""));
             lines.push(Line::from(match (c.recovering().is_some(), v.setup.mode) {
