@@ -1012,3 +1012,30 @@ fn a_notice_is_journalled_as_about_to_go_out_before_it_is_sent() {
     let notice = fx.iter().find_map(|e| if let Effect::SendNotice { notice, .. } = e { Some(notice) } else { None }).unwrap();
     assert!(notice.maybe_repeat && notice.idempotency_key.ends_with(":aborted"), "{notice:?}");
 }
+
+/// Issue "the screen at the safe", item 8: a message that reports something important (here the
+/// custodians' signed acknowledgement that the team was not told) stays while passing messages
+/// come and go; a refusal still replaces it.
+#[test]
+fn an_important_message_is_never_replaced_by_a_passing_one() {
+    let mut c = ceremony(true);
+    begin(&mut c, Mode::Incident);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(breakglass::ceremony::Failed::Notice("down".into())) });
+    for who in [SlotIx(0), SlotIx(1)] {
+        c.advance(Intent::Acknowledge { who });
+        c.advance(Intent::Attested { custodian: RosterIx(who.0), result: Ok("sig".into()) });
+    }
+    assert_eq!(said(&c), Some(&Say::AcknowledgedGoingOn));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse("# R\n\n- [ ] one\n- [ ] two\n")))));
+    c.advance(Intent::ToggleStep(0));
+    assert_eq!(said(&c), Some(&Say::AcknowledgedGoingOn), "still on screen in the runbook");
+    // Leaving the runbook with a step open says so in passing: the report stays (the closing
+    // screen counts the steps anyway).
+    c.advance(Intent::FinishRunbook);
+    assert_eq!(said(&c), Some(&Say::AcknowledgedGoingOn));
+    // A refusal replaces it.
+    c.advance(Intent::ConfirmClose);
+    assert!(matches!(said(&c), Some(Say::ConfirmClosingFirst { .. })));
+}

@@ -966,7 +966,18 @@ impl Ceremony {
     }
 
     fn info_msg(&mut self, say: Say) {
+        // A passing message never replaces one that reports something important.
+        if !say.lasts() && self.message.as_ref().is_some_and(|m| m.tone == Tone::Info && m.say.lasts()) {
+            return;
+        }
         self.message = Some(Message { tone: Tone::Info, say });
+    }
+
+    /// Clears the message unless it reports something important ([`Say::lasts`]).
+    fn clear_transient(&mut self) {
+        if !self.message.as_ref().is_some_and(|m| m.tone == Tone::Info && m.say.lasts()) {
+            self.message = None;
+        }
     }
 
     /// Results from the journal are bookkeeping, not actions: `None` once handled.
@@ -1229,7 +1240,7 @@ impl Ceremony {
                 self.revealed_ever = vec![false; rb.secrets.len()];
                 self.rotated = vec![false; rb.secrets.len()];
                 self.runbook = Some(rb);
-                self.message = None;
+                self.clear_transient();
                 fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
                 Phase::Runbook
             }
@@ -1246,7 +1257,7 @@ impl Ceremony {
                     self.refuse(Say::RootNeedsAws);
                     Phase::Runbook
                 } else {
-                    self.message = None;
+                    self.clear_transient();
                     Phase::Root(if self.root.as_ref().is_some_and(|r| r.expires_s > self.now_s) {
                         RootStage::Ready
                     } else {
@@ -1268,7 +1279,7 @@ impl Ceremony {
                 // "Confirm item N first" is stale once every item is confirmed.
                 if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. }))
                 {
-                    self.message = None;
+                    self.clear_transient();
                 }
                 if self.closing[i] {
                     fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
@@ -1291,7 +1302,7 @@ impl Ceremony {
                 match result {
                     Ok(()) => {
                         self.signed.push(self.roster[custodian].id.clone());
-                        self.message = None;
+                        self.clear_transient();
                         if self.checked.has(who.next()) {
                             Phase::Sign { who: who.next(), stage: SignStage::AwaitTouch }
                         } else {

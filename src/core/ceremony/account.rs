@@ -48,7 +48,7 @@ impl Ceremony {
                     error: None,
                 }));
                 self.principal = Some(arn);
-                self.message = None;
+                self.clear_transient();
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
             Ok((account, arn)) => {

@@ -129,7 +129,7 @@ impl Ceremony {
                         Phase::CheckIn(AwaitKey)
                     }
                     Ok(retries) => {
-                        self.message = None;
+                        self.clear_transient();
                         Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
                     }
                     Err(e) => {
@@ -139,7 +139,7 @@ impl Ceremony {
                 }
             }
             (AwaitPin { .. } | AwaitTouch { .. }, Intent::Back) => {
-                self.message = None;
+                self.clear_transient();
                 Phase::CheckIn(AwaitKey)
             }
             (AwaitPin { custodian, serial, model, nonce, retries }, Intent::PinEntered(pin))
@@ -157,7 +157,7 @@ impl Ceremony {
                 Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
             }
             (AwaitPin { custodian, serial, model, nonce, .. }, Intent::PinEntered(pin)) => {
-                self.message = None;
+                self.clear_transient();
                 fx.push(Effect::VerifyPin { serial, pin });
                 Phase::CheckIn(Working { custodian, serial, model, nonce })
             }

@@ -122,11 +122,11 @@ impl Ceremony {
                         late: None,
                     }));
                     self.notices.push((notice, d));
-                    self.message = None;
+                    self.clear_transient();
                     self.after_notice(notice, fx)
                 }
                 Err(e) => {
-                    self.message = None;
+                    self.clear_transient();
                     fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: e.to_string(), simulated: false }));
                     Phase::Notify { notice, status: NotifyStatus::Failed { error: e.to_string(), acked: vec![], acking: None } }
                 }

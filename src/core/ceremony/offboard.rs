@@ -128,7 +128,7 @@ impl Ceremony {
                 } else if item.api.is_none() {
                     fx.push(self.entry(Entry::OffboardDone { item: i as u64 + 1, what: item.journal_what(), by: self.checked_ids() }));
                     self.set_item(i, OffState::Done { request_id: None, note: None });
-                    self.message = None;
+                    self.clear_transient();
                 } else {
                     self.set_item(i, OffState::Confirming { acked: vec![], acking: None });
                     let keys: Vec<String> = (1..=self.checked.len()).map(|n| n.to_string()).collect();
@@ -138,7 +138,7 @@ impl Ceremony {
             Intent::Back => {
                 if let Some(b) = o.busy().filter(|b| matches!(o.items[*b].state, OffState::Confirming { acking: None, .. })) {
                     self.set_item(b, OffState::Open);
-                    self.message = None;
+                    self.clear_transient();
                 }
             }
             Intent::Acknowledge { who } if self.checked.has(who) => {
@@ -179,7 +179,7 @@ impl Ceremony {
                                 target: item.target.clone(),
                             }));
                             self.set_item(i, OffState::Done { request_id: None, note: Some("rehearsed: no AWS write in a drill".into()) });
-                            self.message = None;
+                            self.clear_transient();
                         } else {
                             fx.push(self.entry(Entry::OffboardApplying {
                                 item: i as u64 + 1,
@@ -188,7 +188,7 @@ impl Ceremony {
                             }));
                             fx.push(Effect::OffboardApply { item: i });
                             self.set_item(i, OffState::Applying);
-                            self.message = None;
+                            self.clear_transient();
                         }
                     }
                     Err(e) => {

@@ -88,7 +88,7 @@ impl Ceremony {
         if can < k.new_quorum {
             self.refuse(Say::RekeyQuorumShort { version: k.new_version, needs: k.new_quorum, can });
         } else {
-            self.message = None;
+            self.clear_transient();
         }
         Phase::Rekey(RekeyStage::Review)
     }
@@ -107,7 +107,7 @@ impl Ceremony {
                     new_roster_sha256: k.new_sha256.clone(),
                     diff: k.diff.clone(),
                 }));
-                self.message = None;
+                self.clear_transient();
                 if k.added.is_empty() {
                     Phase::Rekey(RekeyStage::Sign { who: SlotIx(0), working: false, failed: None })
                 } else {
@@ -182,7 +182,7 @@ impl Ceremony {
                 Err(e) => {
                     fx.push(self.entry(Entry::RekeyFailed { error: e.to_string() }));
                     // The screen says what failed and what to do.
-                    self.message = None;
+                    self.clear_transient();
                     Phase::Rekey(RekeyStage::Failed(e.to_string()))
                 }
             },
@@ -191,7 +191,7 @@ impl Ceremony {
                 let mut present = self.checked_ids();
                 present.extend(k.added.iter().map(|p| p.id.clone()));
                 fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
-                self.message = None;
+                self.clear_transient();
                 Phase::Rekey(RekeyStage::Committing)
             }
             (stage, _) => Phase::Rekey(stage),
@@ -274,7 +274,7 @@ impl Ceremony {
                 }
             }
             (NewKey::AwaitPin { .. } | NewKey::AwaitTouch, Intent::Back) => {
-                self.message = None;
+                self.clear_transient();
                 stay(NewKey::AwaitKey)
             }
             (NewKey::AwaitPin { retries }, Intent::PinEntered(pin)) => {
@@ -282,7 +282,7 @@ impl Ceremony {
                     self.refuse(Say::NewcomerFactoryPin { id: p.id.clone() });
                     return stay(NewKey::AwaitPin { retries });
                 }
-                self.message = None;
+                self.clear_transient();
                 fx.push(Effect::VerifyPin { serial: p.serial, pin });
                 stay(NewKey::Working)
             }

@@ -51,7 +51,7 @@ impl Ceremony {
                     fx.push(self.entry(Entry::RootClosed { target: self.root.as_ref().map(|r| r.target.clone()) }));
                 }
                 self.root = None;
-                self.message = None;
+                self.clear_transient();
                 Phase::Runbook
             }
             (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
@@ -63,7 +63,7 @@ impl Ceremony {
                     self.refuse(Say::DrillReadOnlyTask { policy: task.policy_name().to_string() });
                     return Phase::Root(RootStage::Pick);
                 }
-                self.message = None;
+                self.clear_transient();
                 self.root = Some(RootCtx { target: target.clone(), task, expires_s: 0, audit: None, last: None });
                 fx.push(Effect::AssumeRoot { target, task });
                 Phase::Root(RootStage::Assuming)
@@ -143,7 +143,7 @@ impl Ceremony {
                 }
             }
             (RootStage::Confirm { .. }, Intent::CancelRootAction) => {
-                self.message = None;
+                self.clear_transient();
                 Phase::Root(RootStage::Ready)
             }
             (RootStage::Working, Intent::RootDone { action, result, calls }) => {

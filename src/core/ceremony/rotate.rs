@@ -79,7 +79,7 @@ impl Ceremony {
             return from;
         };
         self.hide_secrets(None, fx);
-        self.message = None;
+        self.clear_transient();
         let out_of_band = how == Rotate::OutOfBand;
         if !out_of_band && value.is_none() {
             return from;
@@ -138,7 +138,7 @@ impl Ceremony {
             (RotateStage::Value | RotateStage::Failed(_), Intent::RotateGo) if r.staged.is_none() => {
                 let Some(value) = r.value.clone() else { return Phase::Rotate(RotateStage::Value) };
                 fx.push(Effect::StageRotation { secret: r.secret, value, present: self.checked_ids(), drill });
-                self.message = None;
+                self.clear_transient();
                 Phase::Rotate(RotateStage::Staging)
             }
             (RotateStage::Staging, Intent::RotationStaged(result)) => match result {
@@ -212,7 +212,7 @@ impl Ceremony {
             },
             (RotateStage::Failed(_), Intent::RotateGo) => {
                 fx.push(Effect::CommitRotation { drill });
-                self.message = None;
+                self.clear_transient();
                 Phase::Rotate(RotateStage::Committing)
             }
             (RotateStage::Failed(_) | RotateStage::OutOfBand, Intent::Back) => {
@@ -264,7 +264,7 @@ impl Ceremony {
         if let Some(rot) = self.rotation.as_mut() {
             rot.confirmed = confirmed.clone();
         }
-        self.message = None;
+        self.clear_transient();
         if confirmed.len() < self.checked.len() {
             return Phase::Rotate(s);
         }

@@ -288,6 +288,26 @@ pub enum Say {
 }
 
 impl Say {
+    /// A message that reports something important (the team was told, a version is in use, a
+    /// secret was rotated, what an abort does next): it stays until another important message or
+    /// a refusal replaces it; a passing message never does.
+    pub fn lasts(&self) -> bool {
+        matches!(
+            self,
+            Say::GoingOnWithoutAws
+                | Say::AcknowledgedGoingOn
+                | Say::NoticeFinallySent { .. }
+                | Say::RecoveryClosed(_)
+                | Say::AbortedReleasing
+                | Say::AbortedCloseFirst
+                | Say::RecoveryCloseFirst
+                | Say::RotationAbandoned
+                | Say::Rotated { .. }
+                | Say::RekeyRehearsed { .. }
+                | Say::RekeyInUse { .. }
+        )
+    }
+
     /// A drill scenario's refusal in words: what the custodians are told and what the journal
     /// records (`custodian.refused`), so the two never differ. `None` for other messages.
     pub fn scenario_words(&self) -> Option<String> {

@@ -34,7 +34,7 @@ impl Ceremony {
             self.mode = mode;
             self.reason = reason;
             self.ticket = ticket.filter(|t| !t.trim().is_empty());
-            self.message = None;
+            self.clear_transient();
             if let Some(rec) = &self.recovering {
                 // The same chain goes on: what the journal held, where it stopped, and why. Held,
                 // with all that follows, until a quorum has checked in again (rule E15).

@@ -49,7 +49,7 @@ impl Ceremony {
                 if open > 0 {
                     self.info_msg(Say::StepsNotChecked { open });
                 } else {
-                    self.message = None;
+                    self.clear_transient();
                 }
                 return Phase::Closing;
             }
