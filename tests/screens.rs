@@ -1215,3 +1215,34 @@ fn a_key_down_to_its_last_try_is_not_under_the_cursor_and_scenarios_name_people(
     assert!(Scenario::KeyMissing("alice".into()).describe_on(&roster, 2).contains("another custodian steps in"));
     assert!(Scenario::SparePair.describe_on(&roster, 2).contains("alice and bob) may not both check in: a pair with carol"));
 }
+
+/// Item 9: the longest summary (a notice-down drill, acknowledged) fits 80x24 whole: the last
+/// ssh-keygen line is on screen.
+#[test]
+fn a_notice_down_drill_summary_fits_80x24() {
+    let mut c = begun(Mode::Drill);
+    check_in(&mut c, 0);
+    check_in(&mut c, 1);
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("the channel is down".into())) });
+    for who in [SlotIx(0), SlotIx(1)] {
+        c.advance(Intent::Acknowledge { who });
+        c.advance(Intent::Attested { custodian: RosterIx(who.0), result: Ok("sig".into()) });
+    }
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    journaled(&mut c, 6, "runbook.unsealed");
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    c.advance(Intent::ConfirmClose);
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m".into() }) });
+    journaled(&mut c, 12, "notice.sent");
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
+    }
+    assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
+    let s = draw(&c, &view(&c));
+    assert!(s.contains("NOT delivered") && s.contains("< journal.jsonl"), "{s}");
+    insta::assert_snapshot!(s);
+}

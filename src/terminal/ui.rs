@@ -426,7 +426,8 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
 }
 
 fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
-    c.message().as_ref().map(|m| {
+    // The summary tells the whole story itself: a report kept on screen until then goes.
+    c.message().as_ref().filter(|m| !(matches!(c.phase(), Phase::Summary) && m.say.lasts())).map(|m| {
         let text = crate::words::words(&m.say, c);
         match m.tone {
             Tone::Info => Line::from(Span::raw(text)),
@@ -1021,7 +1022,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                     "Nothing to sign: nobody checked in. verify calls this session INCOMPLETE (a start left before anyone checked in); it is kept as the record of that.",
                 ));
             } else {
-                lines.push(Line::from(format!("Chain head at entry #{entry}, the last (verify shows the same); write it down:")));
+                lines.push(Line::from(format!("Chain head at entry #{entry}; write it down:")));
                 // Eight words in two rows of four, so they never wrap somewhere arbitrary.
                 let words = crate::notice::head_words(&head);
                 let w: Vec<&str> = words.split(' ').collect();
@@ -1056,10 +1057,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             if c.mode() == Mode::Drill && c.recovering().is_none() {
                 lines.extend(drill_timing(c, v, t));
             }
-            lines.push(Line::from(format!(
-                "Session: {}",
-                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
-            )));
+            // The command names the session's directory: one line, not two.
             lines.push(Line::from(format!(
                 "Verify: breakglass verify {}",
                 v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
