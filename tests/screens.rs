@@ -1246,3 +1246,20 @@ fn a_notice_down_drill_summary_fits_80x24() {
     assert!(s.contains("NOT delivered") && s.contains("< journal.jsonl"), "{s}");
     insta::assert_snapshot!(s);
 }
+
+/// Item 9: an aborted rekey's summary is whole at 80x24.
+#[test]
+fn an_aborted_rekey_summary_fits_80x24() {
+    let (mut c, v) = rekey_at_review();
+    c.advance(Intent::RekeyGo);
+    c.advance(Intent::RequestAbort);
+    c.advance(Intent::ConfirmAbort);
+    for i in 0..2 {
+        c.advance(Intent::Touch);
+        c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
+    }
+    assert_eq!(*c.phase(), Phase::Summary);
+    let s = draw(&c, &v);
+    assert!(s.contains("< journal.jsonl"), "{s}");
+    insta::assert_snapshot!(s);
+}
