@@ -1363,7 +1363,9 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
             {
                 vec![("Ctrl-C", "abort")]
             }
-            Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it"), ("Enter", "finish"), ("Ctrl-C", "abort")],
+            // Unlike the runbook's, an offboarding item done is done for good (it is an act, not
+            // a tick): the hint says so.
+            Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it (final)"), ("Enter", "finish"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],
             Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitKey, .. }) => {
                 vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")]
@@ -1412,7 +1414,9 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
                 k
             }
             Phase::Closing => {
-                let mut k = vec![("↑/↓", "item"), ("Space", "confirm"), ("x", "not done")];
+                // Space toggles, as in the runbook: the hint says which way.
+                let done = c.closing().get(v.closing_cursor).copied().unwrap_or(false);
+                let mut k = vec![("↑/↓", "item"), ("Space", if done { "undo" } else { "confirm" }), ("x", "not done")];
                 if !c.unrotated().is_empty() && c.runbook().is_some() {
                     k.push(("o", "rotate"));
                 }
