@@ -1240,7 +1240,11 @@ impl Ceremony {
                 self.revealed_ever = vec![false; rb.secrets.len()];
                 self.rotated = vec![false; rb.secrets.len()];
                 self.runbook = Some(rb);
-                self.clear_transient();
+                // "Root in use went out" stays over the runbook (the sending screen passes too
+                // quickly to be read); anything else from before goes.
+                if !matches!(self.message.as_ref().map(|m| &m.say), Some(Say::InUseSent { .. })) {
+                    self.clear_transient();
+                }
                 fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
                 Phase::Runbook
             }

@@ -88,6 +88,9 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::KeyBackLater { id } => format!("{id}'s key is back: {id} enters the PIN again once the newcomer has signed."),
         S::KeyBackUnlocked { id } => format!("{id}'s key is back and unlocked: the ceremony goes on."),
         S::ReauthFailed { id, error } => format!("{id}: {error}"),
+        S::InUseSent { channel, message_id } => {
+            format!("\"Root in use\" went to the team ({channel}, id {message_id}).")
+        }
         S::AcknowledgedGoingOn => {
             format!("{} acknowledged: going on without the notice. Tell the team by another channel now.", c.everyone_cap())
         }

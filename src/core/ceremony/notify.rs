@@ -121,8 +121,13 @@ impl Ceremony {
                         message_id: d.message_id.clone(),
                         late: None,
                     }));
-                    self.notices.push((notice, d));
                     self.clear_transient();
+                    if notice == NoticePhase::InUse {
+                        // Said where the custodians look next (the runbook), not only on the
+                        // sending screen they may never see.
+                        self.info_msg(Say::InUseSent { channel: d.channel.clone(), message_id: d.message_id.clone() });
+                    }
+                    self.notices.push((notice, d));
                     self.after_notice(notice, fx)
                 }
                 Err(e) => {

@@ -132,6 +132,11 @@ pub enum Say {
 
     // Notices.
     AcknowledgedGoingOn,
+    /// "Root in use" went out.
+    InUseSent {
+        channel: String,
+        message_id: String,
+    },
     AckNotSigned {
         error: String,
     },
