@@ -497,3 +497,48 @@ fn closing_the_terminal_window_mid_runbook_journals_the_release_notice() {
         assert_eq!(outbox.iter().filter(|n| n.contains("-aborted-")).count(), 1, "round {round}: one aborted notice: {outbox:?}");
     }
 }
+
+/// Issue "the screen at the safe", item 1: an abort after root was in use goes through the closing
+/// checklist on screen; what cannot be done is recorded as not done, then root is released.
+#[test]
+fn an_abort_after_root_was_in_use_goes_through_the_closing_checklist() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut s, mut child) = spawn(data.path(), &[]);
+    s.wait_for("Start a session");
+    s.keys("abort after root in use");
+    s.keys(ENTER);
+    s.wait_for("Custodian 1: insert your YubiKey");
+    check_in(&mut s, "314159");
+    s.wait_for("Custodian 2: insert your YubiKey");
+    check_in(&mut s, "271828");
+    s.wait_for("steps done");
+    s.keys("\x03");
+    s.wait_for("the closing checklist comes first");
+    s.keys("y");
+    s.wait_for("Root was in use. Before it is released");
+    // Enter before every item is settled is refused.
+    s.keys(ENTER);
+    s.wait_for("item 1");
+    s.keys(" ");
+    for _ in 0..3 {
+        s.keys(DOWN);
+        s.keys("x");
+    }
+    s.keys(ENTER);
+    s.wait_for("Alice Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("Bob Example: sign the session log");
+    s.keys(ENTER);
+    s.wait_for("ABORTED");
+    s.keys("q");
+    assert!(wait_exit(&mut child).success());
+    let dir = std::fs::read_dir(data.path().join("sessions")).unwrap().flatten().next().unwrap().path();
+    let o = std::process::Command::new(bin()).args(["verify", "--json", dir.to_str().unwrap()]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{v:#}");
+    let kinds: Vec<&str> = v["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "closing.not_done").count(), 3, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "closing.checked").count(), 1, "{kinds:?}");
+    let aborted = kinds.iter().position(|k| *k == "session.aborted").unwrap();
+    assert!(kinds.iter().rposition(|k| *k == "closing.not_done").unwrap() < aborted, "the checklist before the end");
+}
