@@ -238,35 +238,7 @@ impl App {
         }
         match &self.c.phase() {
             Phase::Setup => self.on_setup(k),
-            Phase::Offboard => {
-                let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
-                // While a change waits for the confirmations on the keys, only they (and Esc,
-                // which cancels it) act: one key, one meaning.
-                let confirming = self.c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation());
-                let signing = self
-                    .c
-                    .offboard()
-                    .as_ref()
-                    .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. })));
-                match k.code {
-                    KeyCode::Char(d @ '1'..='9') if confirming => {
-                        Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
-                    }
-                    KeyCode::Esc if confirming => Action::Intent(Intent::Back),
-                    _ if confirming || signing => Action::None,
-                    KeyCode::Up => {
-                        self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
-                        Action::None
-                    }
-                    KeyCode::Down => {
-                        self.v.step_cursor = (self.v.step_cursor + 1).min(n.saturating_sub(1));
-                        Action::None
-                    }
-                    KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
-                    KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
-                    _ => Action::None,
-                }
-            }
+            Phase::Offboard => self.on_offboard(k),
             Phase::Rekey(RekeyStage::Review) => match k.code {
                 KeyCode::Enter => Action::Intent(Intent::RekeyGo),
                 _ => Action::None,
@@ -284,27 +256,7 @@ impl App {
                 KeyCode::Esc => Action::Intent(Intent::Back),
                 _ => Action::None,
             },
-            Phase::CheckIn(KeyStage::AwaitKey) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitKey, .. }) => match k.code {
-                // Typed ahead while the key is being read: kept for the PIN prompt.
-                KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
-                    self.pin.push(ch);
-                    self.v.pin_len = self.pin.len();
-                    Action::None
-                }
-                KeyCode::Up => {
-                    self.v.key_cursor = self.v.key_cursor.saturating_sub(1);
-                    Action::None
-                }
-                KeyCode::Down => {
-                    self.v.key_cursor = (self.v.key_cursor + 1).min(self.v.keys.len().saturating_sub(1));
-                    Action::None
-                }
-                KeyCode::Enter if !self.presenting => self.v.keys.get(self.v.key_cursor).map_or(Action::None, |key| {
-                    self.presenting = true;
-                    Action::Present(key.serial)
-                }),
-                _ => Action::None,
-            },
+            Phase::CheckIn(KeyStage::AwaitKey) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitKey, .. }) => self.on_key_list(k),
             Phase::CheckIn(KeyStage::AwaitPin { .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitPin { .. }, .. }) => {
                 self.on_pin(k, true)
             }
@@ -337,26 +289,7 @@ impl App {
                 let stage = stage.clone();
                 self.on_root(&stage, k)
             }
-            Phase::Closing => match k.code {
-                KeyCode::Up => {
-                    self.v.closing_cursor = self.v.closing_cursor.saturating_sub(1);
-                    Action::None
-                }
-                KeyCode::Down => {
-                    self.v.closing_cursor = (self.v.closing_cursor + 1).min(crate::ceremony::CLOSING.len() - 1);
-                    Action::None
-                }
-                KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
-                KeyCode::Char('x') => Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
-                KeyCode::Char('o') => match self.c.unrotated().first() {
-                    Some(i) => self.rotate(*i),
-                    None => Action::None,
-                },
-                KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
-                // After an abort there is no way back to the runbook.
-                KeyCode::Esc if self.c.closing_for().is_none() => Action::Intent(Intent::Back),
-                _ => Action::None,
-            },
+            Phase::Closing => self.on_closing(k),
             Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => match k.code {
                 KeyCode::Enter => Action::Intent(Intent::Touch),
                 _ => Action::None,
@@ -369,6 +302,86 @@ impl App {
                 }
                 Action::None
             }
+            _ => Action::None,
+        }
+    }
+
+    /// The offboarding checklist's keys.
+    fn on_offboard(&mut self, k: KeyEvent) -> Action {
+        let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
+        // While a change waits for the confirmations on the keys, only they (and Esc,
+        // which cancels it) act: one key, one meaning.
+        let confirming = self.c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation());
+        let signing = self
+            .c
+            .offboard()
+            .as_ref()
+            .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. })));
+        match k.code {
+            KeyCode::Char(d @ '1'..='9') if confirming => {
+                Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
+            }
+            KeyCode::Esc if confirming => Action::Intent(Intent::Back),
+            _ if confirming || signing => Action::None,
+            KeyCode::Up => {
+                self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
+                Action::None
+            }
+            KeyCode::Down => {
+                self.v.step_cursor = (self.v.step_cursor + 1).min(n.saturating_sub(1));
+                Action::None
+            }
+            KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
+            KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
+            _ => Action::None,
+        }
+    }
+
+    /// The list of keys a custodian (or a rekey's newcomer) presents from.
+    fn on_key_list(&mut self, k: KeyEvent) -> Action {
+        match k.code {
+            // Typed ahead while the key is being read: kept for the PIN prompt.
+            KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
+                self.pin.push(ch);
+                self.v.pin_len = self.pin.len();
+                Action::None
+            }
+            KeyCode::Up => {
+                self.v.key_cursor = self.v.key_cursor.saturating_sub(1);
+                Action::None
+            }
+            KeyCode::Down => {
+                self.v.key_cursor = (self.v.key_cursor + 1).min(self.v.keys.len().saturating_sub(1));
+                Action::None
+            }
+            KeyCode::Enter if !self.presenting => self.v.keys.get(self.v.key_cursor).map_or(Action::None, |key| {
+                self.presenting = true;
+                Action::Present(key.serial)
+            }),
+            _ => Action::None,
+        }
+    }
+
+    /// The closing checklist's keys.
+    fn on_closing(&mut self, k: KeyEvent) -> Action {
+        match k.code {
+            KeyCode::Up => {
+                self.v.closing_cursor = self.v.closing_cursor.saturating_sub(1);
+                Action::None
+            }
+            KeyCode::Down => {
+                self.v.closing_cursor = (self.v.closing_cursor + 1).min(crate::ceremony::CLOSING.len() - 1);
+                Action::None
+            }
+            KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
+            KeyCode::Char('x') => Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
+            KeyCode::Char('o') => match self.c.unrotated().first() {
+                Some(i) => self.rotate(*i),
+                None => Action::None,
+            },
+            KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
+            // After an abort there is no way back to the runbook.
+            KeyCode::Esc if self.c.closing_for().is_none() => Action::Intent(Intent::Back),
             _ => Action::None,
         }
     }
@@ -828,39 +841,27 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
     }
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    mut app: App,
-    mut runner: Runner,
-    clock: Arc<dyn Clock>,
-    mut archiver: Option<Archiver>,
-) -> anyhow::Result<App> {
-    let hardware = !app.c.info().demo;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    // Key presses: a thread blocked on the terminal.
-    let ktx = tx.clone();
+/// Key presses: a thread blocked on the terminal, sending each key (and resize) as a message.
+fn read_keys(ktx: mpsc::UnboundedSender<Msg>) {
     std::thread::spawn(move || {
         loop {
-            match event::read() {
-                Ok(Event::Key(k)) => {
-                    if ktx.send(Msg::Key(k)).is_err() {
-                        break;
-                    }
-                }
-                Ok(Event::Resize(..)) => {
-                    if ktx.send(Msg::Resize).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
+            let msg = match event::read() {
+                Ok(Event::Key(k)) => Msg::Key(k),
+                Ok(Event::Resize(..)) => Msg::Resize,
+                Ok(_) => continue,
                 Err(_) => break,
+            };
+            if ktx.send(msg).is_err() {
+                break;
             }
         }
     });
-    // The runner: a thread that owns the tokens, the journal and the broadcaster.
-    let (jtx, jrx) = std_mpsc::channel::<Job>();
-    let rtx = tx.clone();
-    let worker = std::thread::spawn(move || {
+}
+
+/// The runner: a thread that owns the tokens, the journal and the broadcaster, and does the jobs
+/// it is given in order, sending back what came of them.
+fn run_jobs(mut runner: Runner, jrx: std_mpsc::Receiver<Job>, rtx: mpsc::UnboundedSender<Msg>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
         while let Ok(job) = jrx.recv() {
             match job {
                 Job::Present(serial) => {
@@ -888,7 +889,76 @@ async fn event_loop(
                 }
             }
         }
-    });
+    })
+}
+
+/// Applies `i` and hands its effects to the runner (the gate holds the screen until what they
+/// journal is written).
+fn dispatch(app: &mut App, gate: &mut ScreenGate, jtx: &std_mpsc::Sender<Job>, i: Intent) {
+    let effects = app.apply(i);
+    if !effects.is_empty() {
+        gate.sent(&effects);
+        let _ = jtx.send(Job::Effects(effects));
+    }
+}
+
+/// What a message from the keys, the runner or the terminal asks of the loop.
+fn action_of(app: &mut App, msg: Msg, gate: &mut ScreenGate, scanning: &mut bool, terminal: &ratatui::DefaultTerminal) -> Action {
+    match msg {
+        Msg::Key(k) => app.on_key(k),
+        Msg::Resize => {
+            // Keep the step in hand on screen at the new width.
+            if let Ok(size) = terminal.size() {
+                app.width = ui::runbook_width(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                app.follow_cursor();
+            }
+            Action::None
+        }
+        Msg::Intent(i) => {
+            gate.result(&i);
+            Action::Intent(i)
+        }
+        Msg::Archived(r) => {
+            app.v.archive = Some(match r {
+                Ok(m) => crate::ui::ArchiveView::Done(m),
+                Err(m) => crate::ui::ArchiveView::Failed(m),
+            });
+            Action::None
+        }
+        Msg::Warning(w) => {
+            if !app.v.warnings.contains(&w) {
+                app.v.warnings.push(w);
+            }
+            Action::None
+        }
+        Msg::Keys(Ok(keys)) => {
+            *scanning = false;
+            app.v.scan_error = None;
+            app.v.keys = keys.iter().map(|(serial, model)| KeyListing { serial: *serial, model: model.clone() }).collect();
+            Action::Intent(Intent::KeysPresent(keys.iter().map(|(s, _)| *s).collect()))
+        }
+        Msg::Keys(Err(e)) => {
+            // PC/SC trouble is shown where the keys would be; the scan goes on. Keys that cannot
+            // be seen are treated as removed: the ceremony pauses.
+            *scanning = false;
+            app.v.scan_error = Some(e.clone());
+            Action::Intent(Intent::KeysUnreachable(e))
+        }
+    }
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    runner: Runner,
+    clock: Arc<dyn Clock>,
+    mut archiver: Option<Archiver>,
+) -> anyhow::Result<App> {
+    let hardware = !app.c.info().demo;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    read_keys(tx.clone());
+    let (jtx, jrx) = std_mpsc::channel::<Job>();
+    let worker = run_jobs(runner, jrx, tx.clone());
     let _ = jtx.send(Job::Warnings);
     let mut scanning = false;
     let started = std::time::Instant::now();
@@ -921,11 +991,7 @@ async fn event_loop(
             if stop_by.is_none() {
                 // As SIGHUP would: record the abort, send the release notice, wait for its outcome.
                 app.stopped_by = Some("SIGHUP".to_string());
-                let effects = app.apply(Intent::Signal("SIGHUP".to_string()));
-                if !effects.is_empty() {
-                    gate.sent(&effects);
-                    let _ = jtx.send(Job::Effects(effects));
-                }
+                dispatch(&mut app, &mut gate, &jtx, Intent::Signal("SIGHUP".to_string()));
                 stop_by = Some(std::time::Instant::now() + Duration::from_secs(20));
             }
         }
@@ -943,68 +1009,18 @@ async fn event_loop(
                 let action = match msg {
                     // Stopping: no more keys, only results.
                     Msg::Key(_) if stop_by.is_some() => Action::None,
-                    Msg::Key(k) => app.on_key(k),
-                    Msg::Resize => {
-                        // Keep the step in hand on screen at the new width.
-                        if let Ok(size) = terminal.size() {
-                            app.width = ui::runbook_width(ratatui::layout::Rect::new(0, 0, size.width, size.height));
-                            app.follow_cursor();
-                        }
-                        Action::None
-                    }
-                    Msg::Intent(i) => {
-                        gate.result(&i);
-                        Action::Intent(i)
-                    }
-                    Msg::Archived(r) => {
-                        app.v.archive = Some(match r {
-                            Ok(m) => crate::ui::ArchiveView::Done(m),
-                            Err(m) => crate::ui::ArchiveView::Failed(m),
-                        });
-                        Action::None
-                    }
-                    Msg::Warning(w) => {
-                        if !app.v.warnings.contains(&w) {
-                            app.v.warnings.push(w);
-                        }
-                        Action::None
-                    }
-                    Msg::Keys(Ok(keys)) => {
-                        scanning = false;
-                        app.v.scan_error = None;
-                        app.v.keys = keys.iter().map(|(serial, model)| KeyListing { serial: *serial, model: model.clone() }).collect();
-                        Action::Intent(Intent::KeysPresent(keys.iter().map(|(s, _)| *s).collect()))
-                    }
-                    Msg::Keys(Err(e)) => {
-                        // PC/SC trouble is shown where the keys would be; the scan goes on. Keys
-                        // that cannot be seen are treated as removed: the ceremony pauses.
-                        scanning = false;
-                        app.v.scan_error = Some(e.clone());
-                        Action::Intent(Intent::KeysUnreachable(e))
-                    }
+                    msg => action_of(&mut app, msg, &mut gate, &mut scanning, terminal),
                 };
                 match action {
                     Action::None => {}
                     Action::Present(serial) => match crate::session::already_checked_in(&app.c, serial) {
                         // The ceremony refuses it; the card, whose PIN session is in use, is left alone.
-                        Some(i) => {
-                            let effects = app.apply(i);
-                            if !effects.is_empty() {
-                                gate.sent(&effects);
-                                let _ = jtx.send(Job::Effects(effects));
-                            }
-                        }
+                        Some(i) => dispatch(&mut app, &mut gate, &jtx, i),
                         None => {
                             let _ = jtx.send(Job::Present(serial));
                         }
                     },
-                    Action::Intent(i) => {
-                        let effects = app.apply(i);
-                        if !effects.is_empty() {
-                            gate.sent(&effects);
-                            let _ = jtx.send(Job::Effects(effects));
-                        }
-                    }
+                    Action::Intent(i) => dispatch(&mut app, &mut gate, &jtx, i),
                 }
             }
             name = stop_signal(&mut signals) => {
@@ -1012,11 +1028,7 @@ async fn event_loop(
                 // (the runner finishes both before the process leaves); signatures come later
                 // with `breakglass recover`.
                 app.stopped_by = Some(name.to_string());
-                let effects = app.apply(Intent::Signal(name.to_string()));
-                if !effects.is_empty() {
-                    gate.sent(&effects);
-                    let _ = jtx.send(Job::Effects(effects));
-                }
+                dispatch(&mut app, &mut gate, &jtx, Intent::Signal(name.to_string()));
                 // Wait (bounded) for the release notice's outcome to be journalled, then leave.
                 stop_by = Some(std::time::Instant::now() + Duration::from_secs(20));
             }
@@ -1027,11 +1039,7 @@ async fn event_loop(
                     let _ = jtx.send(Job::Scan);
                 }
                 if app.v.tick.is_multiple_of(4) {
-                    let effects = app.apply(Intent::Tick { now_s: started.elapsed().as_secs() });
-                    if !effects.is_empty() {
-                        gate.sent(&effects);
-                        let _ = jtx.send(Job::Effects(effects));
-                    }
+                    dispatch(&mut app, &mut gate, &jtx, Intent::Tick { now_s: started.elapsed().as_secs() });
                 }
             }
         }

@@ -685,96 +685,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
     let mut lines: Vec<Line> = vec![];
     let spin = SPINNER[(v.tick % 4) as usize];
     match &c.phase() {
-        Phase::Setup => {
-            lines.push(Line::from(Span::styled(
-                if c.recovering().is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
-                t.bold(),
-            )));
-            if let Some(r) = c.recovering() {
-                // What the interrupted session did, before anyone is asked for anything.
-                lines.push(Line::from(format!(
-                    "It recorded {} entries, the last at {}: root {}; {} runbook step(s) done{}.",
-                    r.entries,
-                    r.last_ts,
-                    match (r.announced, r.released) {
-                        (true, true) => "was announced as in use, then released",
-                        (true, false) => "was announced as in use and NOT released",
-                        (false, _) => "was never announced as in use",
-                    },
-                    r.steps_done,
-                    if r.closed { "; it had ended, only signatures are missing" } else { "" },
-                )));
-                if r.announced && !r.released && !r.closed {
-                    lines.push(Line::from(Span::styled(
-                        "Root was in use: once a quorum has checked in, the closing checklist comes before root is released.",
-                        t.bad(),
-                    )));
-                }
-            }
-            lines.push(Line::from(""));
-            let field = |i: usize, label: &str, value: String| {
-                let mark = if v.setup.field == i { "▶ " } else { "  " };
-                Line::from(vec![
-                    Span::styled(mark.to_string(), t.accent()),
-                    Span::styled(format!("{label:<10}"), t.bold()),
-                    Span::raw(value),
-                ])
-            };
-            let mode = match (&c.recovering(), v.setup.mode) {
-                // A recovery keeps the interrupted session's mode.
-                (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
-                (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
-                (None, Mode::Drill) => " incident  [DRILL]".to_string(),
-                (None, Mode::Rekey) => {
-                    let change = c.rekey().as_ref().map(|k| {
-                        let mut parts: Vec<String> = k.added.iter().map(|p| format!("+{}", p.id)).collect();
-                        parts.extend(k.removed.iter().map(|id| format!("-{id}")));
-                        format!("{} (roster version {})", parts.join(" "), k.new_version)
-                    });
-                    format!("[REKEY] {}", change.unwrap_or_else(|| "the custodians change".into()))
-                }
-                (None, Mode::Offboard) => format!(
-                    "[OFFBOARD{}] {} leaves",
-                    if c.rehearsal() { " DRILL" } else { "" },
-                    c.offboard().as_ref().map(|o| o.person.as_str()).unwrap_or("")
-                ),
-            };
-            lines.push(field(0, "Mode", mode));
-            if v.setup.confirm_mode {
-                let ask = if v.setup.mode == Mode::Incident {
-                    "Switch to DRILL? A drill rehearses: the team's notice says [DRILL] and nobody acts on it. y: switch · n: keep INCIDENT"
-                } else {
-                    "Switch to INCIDENT? Root is opened for real: the team is told root is in use. y: switch · n: keep DRILL"
-                };
-                lines.push(Line::from(Span::styled(format!("  {ask}"), t.bad())));
-            }
-            let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
-            lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
-            lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
-            if v.setup.mode == Mode::Drill {
-                let all = crate::ceremony::Scenario::all(c.roster().as_slice());
-                let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
-                lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
-                lines.push(Line::from(Span::styled(format!("            {}", sc.describe_on(c.roster().as_slice(), c.quorum())), t.dim())));
-            }
-            lines.push(Line::from(""));
-            lines.push(Line::from(match (c.recovering().is_some(), v.setup.mode) {
-                (true, _) => "Write why the session is closed now: it is recorded, and the team reads it in the notice.",
-                (false, Mode::Rekey) => "Write why the custodians change: the team reads it in the \"roster changed\" notice.",
-                (false, Mode::Offboard) => "Write why this person leaves: it is recorded with the offboarding.",
-                (false, _) => "Write why root is needed: the team reads it in the notice.",
-            }));
-            lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
-            if c.info().demo {
-                lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
-            }
-            if let Some(o) = &v.overdue {
-                lines.push(Line::from(Span::styled(format!("! Drills are overdue: {o}."), t.bad())));
-            }
-            for w in &v.warnings {
-                lines.push(Line::from(Span::styled(format!("! {w}"), t.bad())));
-            }
-        }
+        Phase::Setup => setup_lines(&mut lines, c, v, t),
         Phase::Account { failed } => match failed {
             None => lines.push(Line::from(format!("{spin} Checking which AWS account these credentials reach (sts:GetCallerIdentity)..."))),
             Some(e) => {
@@ -784,115 +695,10 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 lines.push(Line::from(format!("Press r to check again, o to go on without AWS (recorded: notices then need the acknowledgement of {}), or Ctrl-C to abort.", c.everyone())));
             }
         },
-        Phase::CheckIn(stage) => {
-            let n = c.checked().len() + 1;
-            match stage {
-                KeyStage::AwaitKey => {
-                    lines.push(Line::from(Span::styled(format!("Custodian {n}: insert your YubiKey."), t.bold())));
-                    lines.push(Line::from(""));
-                    if let Some(e) = &v.scan_error {
-                        lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
-                    } else if v.keys.is_empty() {
-                        lines.push(Line::from(format!("{spin} Waiting for a key...")));
-                    } else {
-                        lines.push(Line::from(if c.info().demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
-                        for (i, k) in v.keys.iter().enumerate() {
-                            let owner = c.roster().iter().find(|p| p.serial == k.serial);
-                            let taken = c.checked().iter().any(|x| x.serial == k.serial);
-                            let mark = if i == v.key_cursor { "▶ " } else { "  " };
-                            let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
-                            let model = if c.info().demo { String::new() } else { format!("{}, ", k.model) };
-                            let missing = owner.is_some_and(|p| {
-                                c.mode() == Mode::Drill && *c.scenario() == crate::ceremony::Scenario::KeyMissing(p.id.clone())
-                            });
-                            let note = if taken {
-                                "  ✔ checked in"
-                            } else if missing {
-                                "  ✘ declared missing in this drill"
-                            } else {
-                                ""
-                            };
-                            let line = format!("{mark}{model}serial {}  {who}{note}", k.serial);
-                            lines.push(Line::from(Span::styled(line, if i == v.key_cursor { t.accent() } else { Style::default() })));
-                        }
-                    }
-                }
-                KeyStage::AwaitPin { custodian, serial, model, retries, .. } => {
-                    let p = c.person(*custodian);
-                    lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
-                    lines.push(Line::from(""));
-                    lines.push(Line::from(format!("Seen: {model}, serial {serial} ({}) ✔", p.id)));
-                    lines.push(Line::from(vec![
-                        Span::raw(format!("PIN ({retries} tries left): ")),
-                        Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
-                    ]));
-                    if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
-                        lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
-                    }
-                    lines.push(Line::from(""));
-                    lines.push(Line::from("Then touch the key when it blinks."));
-                }
-                KeyStage::AwaitTouch { custodian, .. } => {
-                    let p = c.person(*custodian);
-                    lines.push(Line::from(Span::styled(format!("{}: touch your key now.", p.name), t.bold())));
-                    lines.push(Line::from(""));
-                    lines.push(Line::from(
-                        "The key signs a fresh challenge for this session; the signature is checked against your key in the roster.",
-                    ));
-                    if c.info().demo {
-                        lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
-                    } else {
-                        lines.push(Line::from("Press Enter, then touch the key when it blinks."));
-                    }
-                }
-                KeyStage::Working { custodian, .. } => {
-                    lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", c.person(*custodian).id)));
-                }
-            }
-        }
+        Phase::CheckIn(stage) => check_in_lines(&mut lines, c, v, t, stage, spin),
         Phase::Rekey(stage) => render_rekey(&mut lines, c, v, t, stage, spin),
         Phase::Offboard => render_offboard(&mut lines, c, v, t, spin, now),
-        Phase::Notify { notice, status } => {
-            let what = match notice {
-                NoticePhase::InUse => "\"root in use\"",
-                NoticePhase::Heartbeat => "heartbeat",
-                NoticePhase::Released => "\"root released\"",
-                NoticePhase::Aborted => "\"root released (aborted)\"",
-                NoticePhase::RosterChanged => "\"roster changed\"",
-            };
-            match status {
-                NotifyStatus::Sending => {
-                    lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
-                    if c.info().aws {
-                        lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::aws::CALL_LIMIT_S)));
-                    }
-                }
-                NotifyStatus::Failed { error, acked, acking } => {
-                    let failures: Vec<&String> =
-                        c.times().iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
-                    let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
-                    let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
-                    lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
-                    lines.push(Line::from(error.as_str()));
-                    lines.push(Line::from(""));
-                    lines.push(Line::from(format!(
-                        "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
-                        if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
-                    )));
-                    for (i, k) in c.checked().enumerate() {
-                        let p = c.person(k.custodian);
-                        let state = if acked.contains(&i) {
-                            "✔ acknowledged".to_string()
-                        } else if *acking == Some(i) {
-                            format!("{spin} touch your key")
-                        } else {
-                            format!("press {} to acknowledge", i.number())
-                        };
-                        lines.push(Line::from(format!("  {}: {state}", p.id)));
-                    }
-                }
-            }
-        }
+        Phase::Notify { notice, status } => notify_lines(&mut lines, c, t, notice, status, spin),
         Phase::Unseal { failed } => match failed {
             None => lines.push(Line::from(format!(
                 "{spin} Opening the sealed runbook with the keys of {} (touch them if they blink)...",
@@ -904,171 +710,9 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 lines.push(Line::from("Press r to try again (re-insert the keys first), or Ctrl-C to abort."));
             }
         },
-        Phase::Closing => {
-            lines.push(Line::from(Span::styled(
-                if c.closing_for().is_some() {
-                    "Root was in use. Before it is released, confirm each item, or mark what cannot be done (x):"
-                } else {
-                    "Before root is released, confirm each item:"
-                },
-                t.bold(),
-            )));
-            for (i, item) in CLOSING.iter().enumerate() {
-                let mark = if v.closing_cursor == i { "▶" } else { " " };
-                let tick = if c.closing()[i] {
-                    "[✔]"
-                } else if c.not_done()[i] {
-                    "[✘ not done]"
-                } else {
-                    "[ ]"
-                };
-                lines.push(Line::from(Span::styled(
-                    format!("{mark} {tick} {item}"),
-                    if v.closing_cursor == i { t.accent() } else { Style::default() },
-                )));
-            }
-            let done = c.done().iter().filter(|d| **d).count();
-            lines.push(Line::from(""));
-            lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done().len())));
-            let unrotated = c.unrotated();
-            if let Some(rb) = c.runbook().as_ref()
-                && !unrotated.is_empty()
-            {
-                let names: Vec<String> = unrotated.iter().map(|i| rb.secrets[*i].id(*i)).collect();
-                lines.push(Line::from(Span::styled(
-                    format!("Revealed and not rotated: {}. Press o to rotate (verify and audit list it until it is).", names.join(", ")),
-                    t.bad(),
-                )));
-            }
-        }
-        Phase::Sign { who, stage } => {
-            let k = &c.checked()[*who];
-            let p = c.person(k.custodian);
-            lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
-            lines.push(Line::from(""));
-            lines.push(Line::from(format!(
-                "Signer {} of {}. The signature covers every line of the journal.",
-                who.number(),
-                c.checked().len()
-            )));
-            match stage {
-                SignStage::AwaitTouch => {
-                    lines.push(Line::from("Press Enter, then touch the key when it blinks."));
-                    if c.info().demo {
-                        lines.push(Line::from(Span::styled("DEMO: Enter stands in for the touch.", t.dim())));
-                    }
-                }
-                SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
-                SignStage::Failed(e) => {
-                    lines.push(Line::from(Span::styled(format!("✘ Not signed: {e}"), t.bad())));
-                    lines.push(Line::from("Re-insert the key if it was removed, then press Enter to try again."));
-                }
-            }
-        }
-        Phase::Summary => {
-            let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
-            let aborted = c.outcome() == Some(crate::ceremony::Outcome::Aborted);
-            let rekeyed = c.rekey().as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
-            let headline = match (aborted, rekeyed) {
-                (false, _) if c.offboard().is_some() => {
-                    let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len(), o.target_s)).unwrap_or_default();
-                    let took = c
-                        .started_ts()
-                        .as_deref()
-                        .zip(c.last().as_ref().map(|w| w.ts.as_str()))
-                        .and_then(|(a, b)| {
-                            Some((DateTime::parse_from_rfc3339(b).ok()? - DateTime::parse_from_rfc3339(a).ok()?).num_seconds())
-                        })
-                        .unwrap_or(0)
-                        .max(0) as u64;
-                    format!(
-                        "Offboarding of {} {}: {}/{} items done in {:02}:{:02} ({} the {}-minute target).",
-                        o.0,
-                        if c.rehearsal() { "REHEARSED" } else { "recorded" },
-                        o.1,
-                        o.2,
-                        took / 60,
-                        took % 60,
-                        if took <= o.3 { "within" } else { "OVER" },
-                        o.3 / 60
-                    )
-                }
-                (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
-                (true, None) if c.mode() == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
-                (true, None) => "Ceremony ABORTED and recorded.".to_string(),
-                (false, Some(k)) => format!(
-                    "Rekey complete: roster version {} is in place, the runbook sealed for it. Next: raise [trust] min_version to {}.",
-                    k.new_version, k.new_version
-                ),
-                (false, None) => "Ceremony complete. Root is released.".to_string(),
-            };
-            lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
-            let span = c
-                .started_ts()
-                .as_deref()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .zip(ended(c))
-                .map(|(a, b)| format!(" · {}–{} UTC ({})", a.format("%H:%M:%S"), b.format("%H:%M:%S"), elapsed(c, b)))
-                .unwrap_or_default();
-            lines.push(Line::from(format!(
-                "Signed by: {}{span}",
-                if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") }
-            )));
-            let entry = c.last().as_ref().map_or(0, |w| w.seq);
-            let unsigned = c.signed().is_empty() && c.checked().is_empty();
-            if unsigned {
-                // Nobody checked in: there is nothing to sign, no words to keep on paper.
-                lines.push(Line::from(
-                    "Nothing to sign: nobody checked in. verify calls this session INCOMPLETE (a start left before anyone checked in); it is kept as the record of that.",
-                ));
-            } else {
-                lines.push(Line::from(format!("Chain head at entry #{entry}; write it down:")));
-                // Eight words in two rows of four, so they never wrap somewhere arbitrary.
-                let words = crate::notice::head_words(&head);
-                let w: Vec<&str> = words.split(' ').collect();
-                for (i, row) in w.chunks(4).enumerate() {
-                    lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
-                }
-                lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
-            }
-            if let Some(r) = &c.recovering() {
-                lines.push(Line::from(format!(
-                    "Recovered: the interrupted session ({} entries, the last at {}) is closed.",
-                    r.entries, r.last_ts
-                )));
-            } else {
-                match c.notices().iter().find(|(p, _)| *p == NoticePhase::InUse) {
-                    Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
-                    None if c.announced() => lines.push(Line::from(Span::styled(
-                        format!("\"Root in use\" was NOT delivered ({} acknowledged going on)", c.everyone()),
-                        t.bad(),
-                    ))),
-                    None => {}
-                }
-            }
-            match &v.archive {
-                None => {}
-                Some(ArchiveView::Pushing) => {
-                    lines.push(Line::from(format!("{spin} Archiving the bundle (S3 Object Lock)...")));
-                }
-                Some(ArchiveView::Done(m)) => lines.push(Line::from(Span::styled(format!("✔ {m}"), t.ok()))),
-                Some(ArchiveView::Failed(m)) => lines.push(Line::from(Span::styled(format!("✘ {m}"), t.bad()))),
-            }
-            if c.mode() == Mode::Drill && c.recovering().is_none() {
-                lines.extend(drill_timing(c, v, t));
-            }
-            // The command names the session's directory: one line, not two.
-            lines.push(Line::from(format!(
-                "Verify: breakglass verify {}",
-                v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
-            )));
-            if !unsigned {
-                // Broken where a shell allows it, each break marked: never wrapped mid-word.
-                lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
-                lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig \\"));
-                lines.push(Line::from("     < journal.jsonl"));
-            }
-        }
+        Phase::Closing => closing_lines(&mut lines, c, v, t),
+        Phase::Sign { who, stage } => sign_lines(&mut lines, c, t, who, stage, spin),
+        Phase::Summary => summary_lines(&mut lines, c, v, t, spin),
         Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
         Phase::Rotate(stage) => lines.extend(rotate::rotate_lines(c, v, t, stage, spin)),
         Phase::Halted(why) => {
@@ -1078,6 +722,363 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         Phase::Quit | Phase::Runbook => {}
     }
     render_with_message(f, c, t, area, lines);
+}
+
+/// The pane's lines for the setup form (or a recovery's), with what the interrupted session did.
+fn setup_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme) {
+    lines.push(Line::from(Span::styled(
+        if c.recovering().is_some() { "Close an interrupted session (recovery)" } else { "Start a session" },
+        t.bold(),
+    )));
+    if let Some(r) = c.recovering() {
+        // What the interrupted session did, before anyone is asked for anything.
+        lines.push(Line::from(format!(
+            "It recorded {} entries, the last at {}: root {}; {} runbook step(s) done{}.",
+            r.entries,
+            r.last_ts,
+            match (r.announced, r.released) {
+                (true, true) => "was announced as in use, then released",
+                (true, false) => "was announced as in use and NOT released",
+                (false, _) => "was never announced as in use",
+            },
+            r.steps_done,
+            if r.closed { "; it had ended, only signatures are missing" } else { "" },
+        )));
+        if r.announced && !r.released && !r.closed {
+            lines.push(Line::from(Span::styled(
+                "Root was in use: once a quorum has checked in, the closing checklist comes before root is released.",
+                t.bad(),
+            )));
+        }
+    }
+    lines.push(Line::from(""));
+    let field = |i: usize, label: &str, value: String| {
+        let mark = if v.setup.field == i { "▶ " } else { "  " };
+        Line::from(vec![Span::styled(mark.to_string(), t.accent()), Span::styled(format!("{label:<10}"), t.bold()), Span::raw(value)])
+    };
+    let mode = match (&c.recovering(), v.setup.mode) {
+        // A recovery keeps the interrupted session's mode.
+        (Some(r), _) => format!("{} (the interrupted session's)", r.mode.label()),
+        (None, Mode::Incident) => "[INCIDENT]  drill ".to_string(),
+        (None, Mode::Drill) => " incident  [DRILL]".to_string(),
+        (None, Mode::Rekey) => {
+            let change = c.rekey().as_ref().map(|k| {
+                let mut parts: Vec<String> = k.added.iter().map(|p| format!("+{}", p.id)).collect();
+                parts.extend(k.removed.iter().map(|id| format!("-{id}")));
+                format!("{} (roster version {})", parts.join(" "), k.new_version)
+            });
+            format!("[REKEY] {}", change.unwrap_or_else(|| "the custodians change".into()))
+        }
+        (None, Mode::Offboard) => format!(
+            "[OFFBOARD{}] {} leaves",
+            if c.rehearsal() { " DRILL" } else { "" },
+            c.offboard().as_ref().map(|o| o.person.as_str()).unwrap_or("")
+        ),
+    };
+    lines.push(field(0, "Mode", mode));
+    if v.setup.confirm_mode {
+        let ask = if v.setup.mode == Mode::Incident {
+            "Switch to DRILL? A drill rehearses: the team's notice says [DRILL] and nobody acts on it. y: switch · n: keep INCIDENT"
+        } else {
+            "Switch to INCIDENT? Root is opened for real: the team is told root is in use. y: switch · n: keep DRILL"
+        };
+        lines.push(Line::from(Span::styled(format!("  {ask}"), t.bad())));
+    }
+    let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
+    lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
+    lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
+    if v.setup.mode == Mode::Drill {
+        let all = crate::ceremony::Scenario::all(c.roster().as_slice());
+        let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
+        lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
+        lines.push(Line::from(Span::styled(format!("            {}", sc.describe_on(c.roster().as_slice(), c.quorum())), t.dim())));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(match (c.recovering().is_some(), v.setup.mode) {
+        (true, _) => "Write why the session is closed now: it is recorded, and the team reads it in the notice.",
+        (false, Mode::Rekey) => "Write why the custodians change: the team reads it in the \"roster changed\" notice.",
+        (false, Mode::Offboard) => "Write why this person leaves: it is recorded with the offboarding.",
+        (false, _) => "Write why root is needed: the team reads it in the notice.",
+    }));
+    lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
+    if c.info().demo {
+        lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
+    }
+    if let Some(o) = &v.overdue {
+        lines.push(Line::from(Span::styled(format!("! Drills are overdue: {o}."), t.bad())));
+    }
+    for w in &v.warnings {
+        lines.push(Line::from(Span::styled(format!("! {w}"), t.bad())));
+    }
+}
+
+/// The pane's lines for a custodian checking in: their key, their PIN, the touch.
+fn check_in_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme, stage: &KeyStage, spin: &str) {
+    let n = c.checked().len() + 1;
+    match stage {
+        KeyStage::AwaitKey => {
+            lines.push(Line::from(Span::styled(format!("Custodian {n}: insert your YubiKey."), t.bold())));
+            lines.push(Line::from(""));
+            if let Some(e) = &v.scan_error {
+                lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+            } else if v.keys.is_empty() {
+                lines.push(Line::from(format!("{spin} Waiting for a key...")));
+            } else {
+                lines.push(Line::from(if c.info().demo { "DEMO keys on the table (choose yours):" } else { "Keys seen:" }));
+                for (i, k) in v.keys.iter().enumerate() {
+                    let owner = c.roster().iter().find(|p| p.serial == k.serial);
+                    let taken = c.checked().iter().any(|x| x.serial == k.serial);
+                    let mark = if i == v.key_cursor { "▶ " } else { "  " };
+                    let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
+                    let model = if c.info().demo { String::new() } else { format!("{}, ", k.model) };
+                    let missing = owner
+                        .is_some_and(|p| c.mode() == Mode::Drill && *c.scenario() == crate::ceremony::Scenario::KeyMissing(p.id.clone()));
+                    let note = if taken {
+                        "  ✔ checked in"
+                    } else if missing {
+                        "  ✘ declared missing in this drill"
+                    } else {
+                        ""
+                    };
+                    let line = format!("{mark}{model}serial {}  {who}{note}", k.serial);
+                    lines.push(Line::from(Span::styled(line, if i == v.key_cursor { t.accent() } else { Style::default() })));
+                }
+            }
+        }
+        KeyStage::AwaitPin { custodian, serial, model, retries, .. } => {
+            let p = c.person(*custodian);
+            lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!("Seen: {model}, serial {serial} ({}) ✔", p.id)));
+            lines.push(Line::from(vec![
+                Span::raw(format!("PIN ({retries} tries left): ")),
+                Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
+            ]));
+            if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
+                lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
+            }
+            lines.push(Line::from(""));
+            lines.push(Line::from("Then touch the key when it blinks."));
+        }
+        KeyStage::AwaitTouch { custodian, .. } => {
+            let p = c.person(*custodian);
+            lines.push(Line::from(Span::styled(format!("{}: touch your key now.", p.name), t.bold())));
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "The key signs a fresh challenge for this session; the signature is checked against your key in the roster.",
+            ));
+            if c.info().demo {
+                lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
+            } else {
+                lines.push(Line::from("Press Enter, then touch the key when it blinks."));
+            }
+        }
+        KeyStage::Working { custodian, .. } => {
+            lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", c.person(*custodian).id)));
+        }
+    }
+}
+
+/// The pane's lines for a notice going out, or failed and waiting for the acknowledgements.
+fn notify_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, notice: &NoticePhase, status: &'a NotifyStatus, spin: &str) {
+    let what = match notice {
+        NoticePhase::InUse => "\"root in use\"",
+        NoticePhase::Heartbeat => "heartbeat",
+        NoticePhase::Released => "\"root released\"",
+        NoticePhase::Aborted => "\"root released (aborted)\"",
+        NoticePhase::RosterChanged => "\"roster changed\"",
+    };
+    match status {
+        NotifyStatus::Sending => {
+            lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
+            if c.info().aws {
+                lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::aws::CALL_LIMIT_S)));
+            }
+        }
+        NotifyStatus::Failed { error, acked, acking } => {
+            let failures: Vec<&String> =
+                c.times().iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
+            let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
+            let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
+            lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
+            lines.push(Line::from(error.as_str()));
+            lines.push(Line::from(""));
+            lines.push(Line::from(format!(
+                "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
+                if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
+            )));
+            for (i, k) in c.checked().enumerate() {
+                let p = c.person(k.custodian);
+                let state = if acked.contains(&i) {
+                    "✔ acknowledged".to_string()
+                } else if *acking == Some(i) {
+                    format!("{spin} touch your key")
+                } else {
+                    format!("press {} to acknowledge", i.number())
+                };
+                lines.push(Line::from(format!("  {}: {state}", p.id)));
+            }
+        }
+    }
+}
+
+/// The pane's lines for the closing checklist, and what was revealed and not rotated.
+fn closing_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme) {
+    lines.push(Line::from(Span::styled(
+        if c.closing_for().is_some() {
+            "Root was in use. Before it is released, confirm each item, or mark what cannot be done (x):"
+        } else {
+            "Before root is released, confirm each item:"
+        },
+        t.bold(),
+    )));
+    for (i, item) in CLOSING.iter().enumerate() {
+        let mark = if v.closing_cursor == i { "▶" } else { " " };
+        let tick = if c.closing()[i] {
+            "[✔]"
+        } else if c.not_done()[i] {
+            "[✘ not done]"
+        } else {
+            "[ ]"
+        };
+        lines.push(Line::from(Span::styled(
+            format!("{mark} {tick} {item}"),
+            if v.closing_cursor == i { t.accent() } else { Style::default() },
+        )));
+    }
+    let done = c.done().iter().filter(|d| **d).count();
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!("Runbook: {done} of {} steps done.", c.done().len())));
+    let unrotated = c.unrotated();
+    if let Some(rb) = c.runbook().as_ref()
+        && !unrotated.is_empty()
+    {
+        let names: Vec<String> = unrotated.iter().map(|i| rb.secrets[*i].id(*i)).collect();
+        lines.push(Line::from(Span::styled(
+            format!("Revealed and not rotated: {}. Press o to rotate (verify and audit list it until it is).", names.join(", ")),
+            t.bad(),
+        )));
+    }
+}
+
+/// The pane's lines for a custodian co-signing the journal.
+fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &SlotIx, stage: &SignStage, spin: &str) {
+    let k = &c.checked()[*who];
+    let p = c.person(k.custodian);
+    lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!("Signer {} of {}. The signature covers every line of the journal.", who.number(), c.checked().len())));
+    match stage {
+        SignStage::AwaitTouch => {
+            lines.push(Line::from("Press Enter, then touch the key when it blinks."));
+            if c.info().demo {
+                lines.push(Line::from(Span::styled("DEMO: Enter stands in for the touch.", t.dim())));
+            }
+        }
+        SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
+        SignStage::Failed(e) => {
+            lines.push(Line::from(Span::styled(format!("✘ Not signed: {e}"), t.bad())));
+            lines.push(Line::from("Re-insert the key if it was removed, then press Enter to try again."));
+        }
+    }
+}
+
+/// The pane's lines for the summary: the outcome, the words for paper, how to verify.
+fn summary_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme, spin: &str) {
+    let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
+    let aborted = c.outcome() == Some(crate::ceremony::Outcome::Aborted);
+    let rekeyed = c.rekey().as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
+    let headline = match (aborted, rekeyed) {
+        (false, _) if c.offboard().is_some() => {
+            let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len(), o.target_s)).unwrap_or_default();
+            let took = c
+                .started_ts()
+                .as_deref()
+                .zip(c.last().as_ref().map(|w| w.ts.as_str()))
+                .and_then(|(a, b)| Some((DateTime::parse_from_rfc3339(b).ok()? - DateTime::parse_from_rfc3339(a).ok()?).num_seconds()))
+                .unwrap_or(0)
+                .max(0) as u64;
+            format!(
+                "Offboarding of {} {}: {}/{} items done in {:02}:{:02} ({} the {}-minute target).",
+                o.0,
+                if c.rehearsal() { "REHEARSED" } else { "recorded" },
+                o.1,
+                o.2,
+                took / 60,
+                took % 60,
+                if took <= o.3 { "within" } else { "OVER" },
+                o.3 / 60
+            )
+        }
+        (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
+        (true, None) if c.mode() == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
+        (true, None) => "Ceremony ABORTED and recorded.".to_string(),
+        (false, Some(k)) => format!(
+            "Rekey complete: roster version {} is in place, the runbook sealed for it. Next: raise [trust] min_version to {}.",
+            k.new_version, k.new_version
+        ),
+        (false, None) => "Ceremony complete. Root is released.".to_string(),
+    };
+    lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
+    let span = c
+        .started_ts()
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .zip(ended(c))
+        .map(|(a, b)| format!(" · {}–{} UTC ({})", a.format("%H:%M:%S"), b.format("%H:%M:%S"), elapsed(c, b)))
+        .unwrap_or_default();
+    lines.push(Line::from(format!("Signed by: {}{span}", if c.signed().is_empty() { "nobody".into() } else { c.signed().join(", ") })));
+    let entry = c.last().as_ref().map_or(0, |w| w.seq);
+    let unsigned = c.signed().is_empty() && c.checked().is_empty();
+    if unsigned {
+        // Nobody checked in: there is nothing to sign, no words to keep on paper.
+        lines.push(Line::from(
+            "Nothing to sign: nobody checked in. verify calls this session INCOMPLETE (a start left before anyone checked in); it is kept as the record of that.",
+        ));
+    } else {
+        lines.push(Line::from(format!("Chain head at entry #{entry}; write it down:")));
+        // Eight words in two rows of four, so they never wrap somewhere arbitrary.
+        let words = crate::notice::head_words(&head);
+        let w: Vec<&str> = words.split(' ').collect();
+        for (i, row) in w.chunks(4).enumerate() {
+            lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
+        }
+        lines.push(Line::from(Span::styled(format!("  {}…", &hex::encode(head)[..16]), t.dim())));
+    }
+    if let Some(r) = &c.recovering() {
+        lines.push(Line::from(format!("Recovered: the interrupted session ({} entries, the last at {}) is closed.", r.entries, r.last_ts)));
+    } else {
+        match c.notices().iter().find(|(p, _)| *p == NoticePhase::InUse) {
+            Some((_, d)) => lines.push(Line::from(format!("\"Root in use\" delivered via {} (id {})", d.channel, d.message_id))),
+            None if c.announced() => lines.push(Line::from(Span::styled(
+                format!("\"Root in use\" was NOT delivered ({} acknowledged going on)", c.everyone()),
+                t.bad(),
+            ))),
+            None => {}
+        }
+    }
+    match &v.archive {
+        None => {}
+        Some(ArchiveView::Pushing) => {
+            lines.push(Line::from(format!("{spin} Archiving the bundle (S3 Object Lock)...")));
+        }
+        Some(ArchiveView::Done(m)) => lines.push(Line::from(Span::styled(format!("✔ {m}"), t.ok()))),
+        Some(ArchiveView::Failed(m)) => lines.push(Line::from(Span::styled(format!("✘ {m}"), t.bad()))),
+    }
+    if c.mode() == Mode::Drill && c.recovering().is_none() {
+        lines.extend(drill_timing(c, v, t));
+    }
+    // The command names the session's directory: one line, not two.
+    lines.push(Line::from(format!(
+        "Verify: breakglass verify {}",
+        v.session_dir.clone().unwrap_or_else(|| format!("sessions/{}", c.info().session_id))
+    )));
+    if !unsigned {
+        // Broken where a shell allows it, each break marked: never wrapped mid-word.
+        lines.push(Line::from("  or ssh-keygen -Y verify -f allowed_signers -I <id> \\"));
+        lines.push(Line::from("     -n breakglass-session -s journal.jsonl.<id>.sig \\"));
+        lines.push(Line::from("     < journal.jsonl"));
+    }
 }
 
 /// Word-wraps `text` to `width` columns: the first row starts with `prefix`, the rest are
