@@ -50,93 +50,7 @@ impl Ceremony {
         use KeyStage::*;
         match (stage, intent) {
             (AwaitKey | AwaitPin { .. }, Intent::KeySeen { serial, model, demo, retries, nonce }) => {
-                if demo != self.info.demo {
-                    self.refuse(Say::KeyKindMismatch { serial, demo_key: demo });
-                    return Phase::CheckIn(AwaitKey);
-                }
-                let Some(custodian) = self.roster.position(|p| p.serial == serial) else {
-                    self.refuse(Say::NotOnRoster { serial });
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: None,
-                        why: "serial not on the roster".into(),
-                        retries_left: None,
-                    }));
-                    return Phase::CheckIn(AwaitKey);
-                };
-                let p = self.roster[custodian].clone();
-                if self.checked.iter().any(|c| c.custodian == custodian || c.serial == serial) {
-                    self.refuse(Say::AlreadyCheckedIn { serial, owner: p.id.clone(), slot: self.checked.next_index() });
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(p.id.clone()),
-                        why: "already checked in: two different custodians are required".into(),
-                        retries_left: None,
-                    }));
-                    return Phase::CheckIn(AwaitKey);
-                }
-                if !demo {
-                    match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
-                        Some(Ok(_)) => {}
-                        Some(Err(why)) => {
-                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.to_string() });
-                            fx.push(self.entry(Entry::CustodianRefused {
-                                serial,
-                                custodian: Some(p.id.clone()),
-                                why: format!("attestation: {why}"),
-                                retries_left: None,
-                            }));
-                            return Phase::CheckIn(AwaitKey);
-                        }
-                        None => {
-                            self.refuse(Say::NotAttested { serial });
-                            fx.push(self.entry(Entry::CustodianRefused {
-                                serial,
-                                custodian: Some(p.id.clone()),
-                                why: "no attestation".into(),
-                                retries_left: None,
-                            }));
-                            return Phase::CheckIn(AwaitKey);
-                        }
-                    }
-                }
-                if let Some(say) = self.scenario_refuses(custodian) {
-                    // The journal keeps what the custodians were told (as it always has).
-                    let why = say.scenario_words().unwrap_or_default();
-                    self.refuse(say);
-                    fx.push(self.entry(Entry::CustodianRefused { serial, custodian: Some(p.id.clone()), why, retries_left: None }));
-                    return Phase::CheckIn(AwaitKey);
-                }
-                match retries {
-                    Ok(0) | Err(TokenError::PinBlocked) => {
-                        self.refuse(Say::PinBlocked { id: p.id.clone() });
-                        fx.push(self.entry(Entry::CustodianRefused {
-                            serial,
-                            custodian: Some(p.id.clone()),
-                            why: "PIN blocked".into(),
-                            retries_left: None,
-                        }));
-                        Phase::CheckIn(AwaitKey)
-                    }
-                    Ok(1) => {
-                        self.refuse(Say::LastPinTry { id: p.id.clone() });
-                        fx.push(self.entry(Entry::CustodianRefused {
-                            serial,
-                            custodian: Some(p.id.clone()),
-                            why: "last PIN try: not spent".into(),
-                            retries_left: None,
-                        }));
-                        Phase::CheckIn(AwaitKey)
-                    }
-                    Ok(retries) => {
-                        self.clear_transient();
-                        Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
-                    }
-                    Err(e) => {
-                        self.refuse(Say::KeyError { serial, error: e });
-                        Phase::CheckIn(AwaitKey)
-                    }
-                }
+                self.key_seen(serial, model, demo, retries, nonce, fx)
             }
             (AwaitPin { .. } | AwaitTouch { .. }, Intent::Back) => {
                 self.clear_transient();
@@ -234,6 +148,109 @@ impl Ceremony {
                 }
             },
             (stage, _) => Phase::CheckIn(stage),
+        }
+    }
+
+    /// A key presented at check-in: a DEMO key in a real ceremony (or the reverse), a key on no
+    /// one's roster line, a custodian already in, an attestation that does not hold, a drill
+    /// scenario's refusal, a PIN blocked or down to its last try: each refused and journalled;
+    /// else its PIN is asked for.
+    fn key_seen(
+        &mut self,
+        serial: u32,
+        model: String,
+        demo: bool,
+        retries: Result<u8, TokenError>,
+        nonce: String,
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        use KeyStage::*;
+        if demo != self.info.demo {
+            self.refuse(Say::KeyKindMismatch { serial, demo_key: demo });
+            return Phase::CheckIn(AwaitKey);
+        }
+        let Some(custodian) = self.roster.position(|p| p.serial == serial) else {
+            self.refuse(Say::NotOnRoster { serial });
+            fx.push(self.entry(Entry::CustodianRefused {
+                serial,
+                custodian: None,
+                why: "serial not on the roster".into(),
+                retries_left: None,
+            }));
+            return Phase::CheckIn(AwaitKey);
+        };
+        let p = self.roster[custodian].clone();
+        if self.checked.iter().any(|c| c.custodian == custodian || c.serial == serial) {
+            self.refuse(Say::AlreadyCheckedIn { serial, owner: p.id.clone(), slot: self.checked.next_index() });
+            fx.push(self.entry(Entry::CustodianRefused {
+                serial,
+                custodian: Some(p.id.clone()),
+                why: "already checked in: two different custodians are required".into(),
+                retries_left: None,
+            }));
+            return Phase::CheckIn(AwaitKey);
+        }
+        if !demo {
+            match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+                Some(Ok(_)) => {}
+                Some(Err(why)) => {
+                    self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.to_string() });
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: format!("attestation: {why}"),
+                        retries_left: None,
+                    }));
+                    return Phase::CheckIn(AwaitKey);
+                }
+                None => {
+                    self.refuse(Say::NotAttested { serial });
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: "no attestation".into(),
+                        retries_left: None,
+                    }));
+                    return Phase::CheckIn(AwaitKey);
+                }
+            }
+        }
+        if let Some(say) = self.scenario_refuses(custodian) {
+            // The journal keeps what the custodians were told (as it always has).
+            let why = say.scenario_words().unwrap_or_default();
+            self.refuse(say);
+            fx.push(self.entry(Entry::CustodianRefused { serial, custodian: Some(p.id.clone()), why, retries_left: None }));
+            return Phase::CheckIn(AwaitKey);
+        }
+        match retries {
+            Ok(0) | Err(TokenError::PinBlocked) => {
+                self.refuse(Say::PinBlocked { id: p.id.clone() });
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(p.id.clone()),
+                    why: "PIN blocked".into(),
+                    retries_left: None,
+                }));
+                Phase::CheckIn(AwaitKey)
+            }
+            Ok(1) => {
+                self.refuse(Say::LastPinTry { id: p.id.clone() });
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(p.id.clone()),
+                    why: "last PIN try: not spent".into(),
+                    retries_left: None,
+                }));
+                Phase::CheckIn(AwaitKey)
+            }
+            Ok(retries) => {
+                self.clear_transient();
+                Phase::CheckIn(AwaitPin { custodian, serial, model, retries, nonce })
+            }
+            Err(e) => {
+                self.refuse(Say::KeyError { serial, error: e });
+                Phase::CheckIn(AwaitKey)
+            }
         }
     }
 
