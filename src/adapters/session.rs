@@ -418,64 +418,9 @@ impl Runner {
                 let result = self.sign_journal(custodian, serial).map_err(Failed::Signature);
                 vec![Intent::SessionSigned { custodian, result }]
             }
-            Effect::CheckAccount { expected } => {
-                let result = match &self.aws {
-                    Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| Failed::Aws(e.to_string())),
-                    Some(Err(e)) => Err(Failed::Aws(e.to_string())),
-                    None => Err(Failed::NoAws),
-                };
-                // The posture as the session starts, read while the custodians wait for the
-                // account check anyway (journalled before the first check-in).
-                // Only for the expected account: the wrong one is refused, and nothing more is read.
-                let mut out = vec![];
-                if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws)
-                    && expected.as_deref().is_none_or(|want| want == account)
-                {
-                    out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
-                }
-                out.push(Intent::AccountChecked(result));
-                out
-            }
-            Effect::Posture { when, account, since } => {
-                let result = match &self.aws {
-                    Some(Ok(aws)) => {
-                        let since = since
-                            .as_deref()
-                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| t.with_timezone(&chrono::Utc));
-                        Ok(posture(aws, &account, since))
-                    }
-                    Some(Err(e)) => Err(Failed::Aws(e.to_string())),
-                    None => Err(Failed::NoAws),
-                };
-                vec![Intent::PostureChecked { when, result }]
-            }
-            Effect::AssumeRoot { target, task } => {
-                self.root = None;
-                let result = match &self.aws {
-                    Some(Ok(aws)) => match crate::aws::root::assume_root(aws, &target, task, 900) {
-                        Ok((session, call)) => {
-                            let d = session.duration_s;
-                            self.root = Some(session);
-                            Ok((call, d))
-                        }
-                        Err(e) => Err((
-                            crate::root::Call {
-                                api: "sts:AssumeRoot".into(),
-                                target: format!("{target} ({})", task.policy_name()),
-                                request_id: None,
-                                outcome: e.to_string(),
-                            },
-                            Failed::Aws(e.to_string()),
-                        )),
-                    },
-                    _ => Err((
-                        crate::root::Call { api: "sts:AssumeRoot".into(), target, request_id: None, outcome: Failed::NoAws.to_string() },
-                        Failed::NoAws,
-                    )),
-                };
-                vec![Intent::RootAssumed(result)]
-            }
+            Effect::CheckAccount { expected } => self.check_account(expected),
+            Effect::Posture { when, account, since } => self.posture_now(when, account, since),
+            Effect::AssumeRoot { target, task } => self.assume_root(target, task),
             Effect::RootAct(action) => match &self.root {
                 Some(s) => {
                     let (result, calls) = s.perform(&action);
@@ -494,6 +439,68 @@ impl Runner {
                 vec![]
             }
         }
+    }
+
+    /// Checks which account the credentials reach, and reads the posture as the session starts.
+    fn check_account(&mut self, expected: Option<String>) -> Vec<Intent> {
+        let result = match &self.aws {
+            Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| Failed::Aws(e.to_string())),
+            Some(Err(e)) => Err(Failed::Aws(e.to_string())),
+            None => Err(Failed::NoAws),
+        };
+        // The posture as the session starts, read while the custodians wait for the
+        // account check anyway (journalled before the first check-in).
+        // Only for the expected account: the wrong one is refused, and nothing more is read.
+        let mut out = vec![];
+        if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws)
+            && expected.as_deref().is_none_or(|want| want == account)
+        {
+            out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
+        }
+        out.push(Intent::AccountChecked(result));
+        out
+    }
+
+    /// Reads root's posture (and root's events since the session started) for the journal.
+    fn posture_now(&mut self, when: crate::ceremony::PostureWhen, account: String, since: Option<String>) -> Vec<Intent> {
+        let result = match &self.aws {
+            Some(Ok(aws)) => {
+                let since =
+                    since.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&chrono::Utc));
+                Ok(posture(aws, &account, since))
+            }
+            Some(Err(e)) => Err(Failed::Aws(e.to_string())),
+            None => Err(Failed::NoAws),
+        };
+        vec![Intent::PostureChecked { when, result }]
+    }
+
+    /// Assumes root on `target` for `task` (sts:AssumeRoot); the session is kept in memory only.
+    fn assume_root(&mut self, target: String, task: crate::root::Task) -> Vec<Intent> {
+        self.root = None;
+        let result = match &self.aws {
+            Some(Ok(aws)) => match crate::aws::root::assume_root(aws, &target, task, 900) {
+                Ok((session, call)) => {
+                    let d = session.duration_s;
+                    self.root = Some(session);
+                    Ok((call, d))
+                }
+                Err(e) => Err((
+                    crate::root::Call {
+                        api: "sts:AssumeRoot".into(),
+                        target: format!("{target} ({})", task.policy_name()),
+                        request_id: None,
+                        outcome: e.to_string(),
+                    },
+                    Failed::Aws(e.to_string()),
+                )),
+            },
+            _ => Err((
+                crate::root::Call { api: "sts:AssumeRoot".into(), target, request_id: None, outcome: Failed::NoAws.to_string() },
+                Failed::NoAws,
+            )),
+        };
+        vec![Intent::RootAssumed(result)]
     }
 
     fn append(&mut self, entry: &journal::Entry, labels: journal::Labels) -> std::io::Result<journal::Written> {
