@@ -501,45 +501,7 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
         bail!("`{user}` is not an IAM user name (letters, digits and +=,.@_- only, at most 64): pass the right one with --iam-user");
     }
     // Their IAM user, read now: what the checklist will change.
-    let aws = if c.aws.region.is_some() || c.aws.profile.is_some() || c.aws.account_id.is_some() {
-        crate::aws::Aws::load(c).map_err(|e| e.to_string())
-    } else {
-        Err("AWS is not configured in breakglass.toml".to_string())
-    };
-    let survey = |aws: &crate::aws::Aws| -> AccountSurvey {
-        crate::aws::offboard::survey(aws, &user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string())
-    };
-    // The configured credentials' account, then each of [offboard] accounts through its role.
-    let mut clients = vec![];
-    let mut surveys = vec![];
-    match aws {
-        Ok(aws) => {
-            let several = !c.offboard.accounts.is_empty();
-            let label = if several {
-                crate::aws::sts::caller_identity(&aws)
-                    .map(|(a, _)| a)
-                    .map_err(|e| anyhow::anyhow!("which account the configured credentials reach: {e}"))?
-            } else {
-                String::new()
-            };
-            let home = label.clone();
-            surveys.push((label, survey(&aws)));
-            for account in c.offboard.accounts.iter().filter(|acct| **acct != home) {
-                match crate::aws::offboard::for_account(&aws, account, &c.offboard.role_name) {
-                    Ok(member) => {
-                        surveys.push((account.clone(), survey(&member)));
-                        clients.push(member);
-                    }
-                    Err(e) => {
-                        surveys.push((account.clone(), Err(e.to_string())));
-                        clients.push(crate::aws::Aws::from_sdk(aws.sdk.clone())?);
-                    }
-                }
-            }
-            clients.insert(0, aws);
-        }
-        Err(e) => surveys.push((String::new(), Err(e))),
-    }
+    let (clients, surveys) = offboard_surveys(c, &user)?;
     let (mut items, mut actions) = offboard_checklist_accounts(&a.id, &user, surveys);
     if roster.custodian(&a.id).is_none()
         && let Some(c) = roster.custodians.iter().find(|c| {
@@ -599,6 +561,54 @@ fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
     let code = crate::app::run(ceremony, runner, clock, start)?;
     remember_live(env);
     Ok(code)
+}
+
+/// The AWS clients an offboarding changes accounts with, and each account's survey.
+type OffboardSurveys = (Vec<crate::aws::Aws>, Vec<(String, AccountSurvey)>);
+
+/// Reads `user`'s IAM user in the configured credentials' account, then in each of `[offboard]`
+/// accounts through its role: the clients to make the changes with, and each account's survey.
+fn offboard_surveys(c: &crate::config::Config, user: &str) -> anyhow::Result<OffboardSurveys> {
+    let aws = if c.aws.region.is_some() || c.aws.profile.is_some() || c.aws.account_id.is_some() {
+        crate::aws::Aws::load(c).map_err(|e| e.to_string())
+    } else {
+        Err("AWS is not configured in breakglass.toml".to_string())
+    };
+    let survey = |aws: &crate::aws::Aws| -> AccountSurvey {
+        crate::aws::offboard::survey(aws, user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string())
+    };
+    // The configured credentials' account, then each of [offboard] accounts through its role.
+    let mut clients = vec![];
+    let mut surveys = vec![];
+    match aws {
+        Ok(aws) => {
+            let several = !c.offboard.accounts.is_empty();
+            let label = if several {
+                crate::aws::sts::caller_identity(&aws)
+                    .map(|(a, _)| a)
+                    .map_err(|e| anyhow::anyhow!("which account the configured credentials reach: {e}"))?
+            } else {
+                String::new()
+            };
+            let home = label.clone();
+            surveys.push((label, survey(&aws)));
+            for account in c.offboard.accounts.iter().filter(|acct| **acct != home) {
+                match crate::aws::offboard::for_account(&aws, account, &c.offboard.role_name) {
+                    Ok(member) => {
+                        surveys.push((account.clone(), survey(&member)));
+                        clients.push(member);
+                    }
+                    Err(e) => {
+                        surveys.push((account.clone(), Err(e.to_string())));
+                        clients.push(crate::aws::Aws::from_sdk(aws.sdk.clone())?);
+                    }
+                }
+            }
+            clients.insert(0, aws);
+        }
+        Err(e) => surveys.push((String::new(), Err(e))),
+    }
+    Ok((clients, surveys))
 }
 
 /// `demo --offboard`: carol leaves; the rekey on DEMO keys, then her checklist (no AWS in the DEMO).
@@ -969,7 +979,6 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     // Sessions are cover only when they verify against the trusted roster: an untrusted configured
     // roster means no session covers anything (and breakglass_roster_healthy says why).
     let anchor = trust::Anchor::for_sessions(&env.config).ok();
-    let mut windows = vec![];
     // The sessions: this host's, or (for a reviewer without its disk) the archive's.
     let from_archive = match &a.sessions {
         Some(url) => Some(crate::archive_cmd::download_sessions(env, url)?),
@@ -983,19 +992,62 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
         (Some(_), None) => crate::audit::ArchiveState::Checked { archived: 0, recent: 0, late: vec![], changed: vec![] },
         (None, None) => crate::audit::ArchiveState::NotConfigured,
     };
-    let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc));
-    let mut verified = vec![];
-    let mut rehearsals = vec![];
-    let mut secrets = vec![];
-    if let Ok(rd) = std::fs::read_dir(&sessions_dir) {
+    let AuditSessions { verified, rehearsals, secrets } = audit_sessions(env, anchor.as_ref(), &sessions_dir);
+    let trusted = match &anchor {
+        Some(trust::Anchor::Configured(t)) => Some(t),
+        _ => None,
+    };
+    let windows = cover_windows(verified, trusted, &mut archive, now);
+    let cx = crate::audit::Context {
+        now,
+        since,
+        windows,
+        skew: Duration::seconds(i64::from(env.config.audit.clock_skew_seconds)),
+        roster: roster_health(env),
+        drill_overdue_days: crate::drill::overdue_days(&env.config, &env.sessions_dir()),
+        max_admins: env.config.audit.max_admins.max(2),
+        archive,
+        unrotated: crate::audit::unrotated_secrets(secrets),
+    };
+    let mut report = crate::audit::evaluate(&facts, &cx);
+    report.rehearsal_sessions = rehearsals;
+    report.clock_skew_seconds = env.config.audit.clock_skew_seconds;
+    if a.organization {
+        audit_organization(&aws, &account, &mut report)?;
+    }
+    if a.json {
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        emit(&crate::audit::render_text(&report))?;
+    }
+    // A partial organization audit never exits 0.
+    let partial = report.organization.as_ref().is_some_and(|o| o.interrupted);
+    Ok(if partial { report.exit_code().max(1) } else { report.exit_code() })
+}
+
+/// What the audit reads from the session bundles that verify against the trusted roster.
+#[derive(Default)]
+struct AuditSessions {
+    /// Sessions that may cover root use (rule E21), with their directories.
+    verified: Vec<(PathBuf, verify::Report)>,
+    /// Valid rehearsals on virtual cards (rule E25): listed, never cover.
+    rehearsals: Vec<String>,
+    /// Each real session's revealed and rotated secrets (rule E28).
+    secrets: Vec<crate::audit::SessionSecrets>,
+}
+
+/// Verifies every session bundle in `sessions_dir` against `anchor` and sorts what the audit needs.
+fn audit_sessions(env: &Env, anchor: Option<&trust::Anchor>, sessions_dir: &Path) -> AuditSessions {
+    let mut out = AuditSessions::default();
+    if let Ok(rd) = std::fs::read_dir(sessions_dir) {
         for dir in rd.flatten().map(|e| e.path()) {
-            let Some(Ok(r)) = anchor.as_ref().map(|a| a.verify(&env.config, &dir)) else { continue };
+            let Some(Ok(r)) = anchor.map(|a| a.verify(&env.config, &dir)) else { continue };
             // E28: secrets revealed in any real session under the trusted roster, whatever its
             // verdict (a session nobody co-signed still showed them; a forged reveal can only make
             // the check fail); rotations count only from valid ones.
             if !r.demo && matches!(r.roster_rule, Some(trust::Rule::Pinned | trust::Rule::Chained { .. })) {
                 let valid = r.status == verify::Status::Valid;
-                secrets.push(crate::audit::SessionSecrets {
+                out.secrets.push(crate::audit::SessionSecrets {
                     session_id: r.session_id.clone(),
                     started: r.started.clone().unwrap_or_default(),
                     revealed_unrotated: if valid { r.unrotated.clone() } else { r.revealed.clone() },
@@ -1006,74 +1058,111 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             // own roster copy proves nothing about who signed it; a drill does not open root; a
             // rehearsal's keys were not attested by Yubico, and the report lists it).
             match r.may_cover() {
-                Ok(()) => verified.push((dir, r)),
-                Err(crate::evidence::Rule::E25) => rehearsals.push(r.session_id.clone()),
+                Ok(()) => out.verified.push((dir, r)),
+                Err(crate::evidence::Rule::E25) => out.rehearsals.push(r.session_id.clone()),
                 Err(_) => {}
             }
         }
     }
+    out
+}
+
+/// An RFC 3339 timestamp in UTC, or None when it does not parse.
+fn audit_ts(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The roster version a verified rekey retired: only if the version it made is the next one in
+/// the trusted chain (a bundle's own claim of a roster change proves nothing).
+fn retiring(trusted: Option<&TrustedRoster>, r: &verify::Report) -> Option<String> {
+    let k = r.rekey.as_ref()?;
+    let next = trusted?.version_with(&k.new_roster_sha256)?;
+    (next.previous.as_deref() == Some(k.old_roster_sha256.as_str())).then(|| k.old_roster_sha256.clone())
+}
+
+/// When a session's rekey was committed, if it has one.
+fn committed_at(r: &verify::Report) -> Option<chrono::DateTime<chrono::Utc>> {
+    r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| audit_ts(&e.ts))
+}
+
+/// The windows of the verified sessions that still cover root use, counting each session's
+/// archive standing into `archive` on the way.
+fn cover_windows(
+    verified: Vec<(PathBuf, verify::Report)>,
+    trusted: Option<&TrustedRoster>,
+    archive: &mut crate::audit::ArchiveState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<crate::audit::Window> {
     // When each earlier roster version was retired: the commit time of the verified rekey that
     // replaced it. A session under an earlier version covers root use only if it ended before
     // then (two custodians removed since could otherwise sign a session under their old version).
     // A rekey retires a version only if the version it made is the next one in the trusted chain
     // (a bundle's own claim of a roster change proves nothing); the earliest such commit counts.
-    let trusted = match &anchor {
-        Some(trust::Anchor::Configured(t)) => Some(t),
-        _ => None,
-    };
-    let retiring = |r: &verify::Report| -> Option<String> {
-        let k = r.rekey.as_ref()?;
-        let next = trusted?.version_with(&k.new_roster_sha256)?;
-        (next.previous.as_deref() == Some(k.old_roster_sha256.as_str())).then(|| k.old_roster_sha256.clone())
-    };
-    let committed_at = |r: &verify::Report| r.timeline.iter().find(|e| e.kind == kind::RekeyCommitted).and_then(|e| ts(&e.ts));
     let mut retired = crate::audit::Retired::new();
     for (_, r) in &verified {
-        if let (Some(old), Some(at)) = (retiring(r), committed_at(r)) {
+        if let (Some(old), Some(at)) = (retiring(trusted, r), committed_at(r)) {
             retired.entry(old).and_modify(|t| *t = (*t).min(at)).or_insert(at);
         }
     }
     let current = trusted.map(|t| t.roster().sha256());
+    let mut windows = vec![];
     for (dir, r) in verified {
-        let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
-        let ended = r.ended.as_deref().and_then(ts);
-        let window_end = released.or(r.ended.clone()).as_deref().and_then(ts);
-        if let (Some(start), Some(end)) = (r.started.as_deref().and_then(ts), window_end)
-            && !crate::audit::superseded(
-                r.roster_sha256.as_deref(),
-                current.as_deref(),
-                retiring(&r).as_deref().zip(committed_at(&r)),
-                end,
-                &retired,
-            )
-        {
-            let done = r.timeline.iter().filter(|e| e.kind == kind::StepDone).count()
-                - r.timeline
-                    .iter()
-                    .filter(|e| e.kind == kind::StepUndone)
-                    .count()
-                    .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
-            let total = r.runbook_steps.unwrap_or(0);
-            let gaps = r.recoveries.iter().filter_map(|g| Some((ts(&g.last_ts_before)?, ts(&g.recovered_ts)?))).collect();
-            let account = crate::archive::session_of(&dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
-            windows.push(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gaps });
-        }
-        if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = &mut archive {
-            match crate::archive::bundle_files(&dir).and_then(|f| crate::archive::standing(&dir, &f)) {
-                Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
-                Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
-                Ok(crate::archive::Standing::Queued) => {
-                    if ended.is_none_or(|e| now - e > Duration::hours(1)) {
-                        late.push(r.session_id.clone());
-                    } else {
-                        *recent += 1;
-                    }
+        windows.extend(session_window(&dir, &r, trusted, current.as_deref(), &retired));
+        count_archived(archive, &dir, &r, now);
+    }
+    windows
+}
+
+/// One verified session's window, or None when it lacks a start or an end, or ran under a roster
+/// version already retired when it ended.
+fn session_window(
+    dir: &Path,
+    r: &verify::Report,
+    trusted: Option<&TrustedRoster>,
+    current: Option<&str>,
+    retired: &crate::audit::Retired,
+) -> Option<crate::audit::Window> {
+    let released = r.notices.iter().filter(|n| n.phase == "released" || n.phase == "aborted").map(|n| n.ts.clone()).next_back();
+    let window_end = released.or(r.ended.clone()).as_deref().and_then(audit_ts);
+    let (Some(start), Some(end)) = (r.started.as_deref().and_then(audit_ts), window_end) else { return None };
+    if crate::audit::superseded(r.roster_sha256.as_deref(), current, retiring(trusted, r).as_deref().zip(committed_at(r)), end, retired) {
+        return None;
+    }
+    let done = r.timeline.iter().filter(|e| e.kind == kind::StepDone).count()
+        - r.timeline
+            .iter()
+            .filter(|e| e.kind == kind::StepUndone)
+            .count()
+            .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
+    let total = r.runbook_steps.unwrap_or(0);
+    let gaps = r.recoveries.iter().filter_map(|g| Some((audit_ts(&g.last_ts_before)?, audit_ts(&g.recovered_ts)?))).collect();
+    let account = crate::archive::session_of(dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
+    Some(crate::audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gaps })
+}
+
+/// Counts one verified session's bundle into `archive` when it is checked against the archive:
+/// archived, changed, closed within the hour, or late.
+fn count_archived(archive: &mut crate::audit::ArchiveState, dir: &Path, r: &verify::Report, now: chrono::DateTime<chrono::Utc>) {
+    let ended = r.ended.as_deref().and_then(audit_ts);
+    if let crate::audit::ArchiveState::Checked { archived, recent, late, changed } = archive {
+        match crate::archive::bundle_files(dir).and_then(|f| crate::archive::standing(dir, &f)) {
+            Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
+            Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
+            Ok(crate::archive::Standing::Queued) => {
+                if ended.is_none_or(|e| now - e > chrono::Duration::hours(1)) {
+                    late.push(r.session_id.clone());
+                } else {
+                    *recent += 1;
                 }
             }
         }
     }
-    // E23: a healthy roster is pinned, survives one absent custodian, and its runbook is signed.
-    let roster = match trust::resolve(&env.config, None, None) {
+}
+
+/// Rule E23: a healthy roster is pinned, survives one absent custodian, and its runbook is signed;
+/// else why not.
+fn roster_health(env: &Env) -> Result<String, String> {
+    match trust::resolve(&env.config, None, None) {
         Err(e) => Err(e.to_string()),
         Ok(t) if *t.rule() == trust::Rule::Unpinned => Err(format!(
             "{}: nothing pins it, so one person holding two keys could have made it; pin it ([trust] roster_sha256 in {})",
@@ -1092,52 +1181,32 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
             Some(Err(e)) => Err(e),
             Some(Ok(())) => Ok(format!("{}; a quorum can open root with one custodian absent; the runbook is signed for it", t.describe())),
         },
-    };
-    let cx = crate::audit::Context {
-        now,
-        since,
-        windows,
-        skew: Duration::seconds(i64::from(env.config.audit.clock_skew_seconds)),
-        roster,
-        drill_overdue_days: crate::drill::overdue_days(&env.config, &env.sessions_dir()),
-        max_admins: env.config.audit.max_admins.max(2),
-        archive,
-        unrotated: crate::audit::unrotated_secrets(secrets),
-    };
-    let mut report = crate::audit::evaluate(&facts, &cx);
-    report.rehearsal_sessions = rehearsals;
-    report.clock_skew_seconds = env.config.audit.clock_skew_seconds;
-    if a.organization {
-        // Every member account's root user, through sts:AssumeRoot (the management account is
-        // the one audited above).
-        let members = crate::aws::org::members(&aws, &account)
-            .map_err(|e| anyhow::anyhow!("{e}\n--organization needs the management (or delegated administrator) account's credentials"))?;
-        let stop = crate::aws::org::stop_on_ctrl_c();
-        let started = std::time::Instant::now();
-        let read = crate::aws::org::audit_members(&aws, &members, &stop);
-        for (id, r) in &read.results {
-            report.checks.extend(crate::audit::member_checks(id, r));
-        }
-        // Stopped early: every account not read says so (an ERROR row), never silence.
-        for (id, _) in members.iter().filter(|(id, _)| !read.results.iter().any(|(r, _)| r == id)) {
-            report.checks.extend(crate::audit::member_checks(id, &Err("not read: the audit was interrupted (Ctrl-C)".into())));
-        }
-        report.organization = Some(crate::audit::OrgSummary {
-            accounts: members.len(),
-            audited: read.results.len(),
-            unreachable: read.results.iter().filter(|(_, r)| r.is_err()).count(),
-            interrupted: read.interrupted,
-            seconds: started.elapsed().as_secs_f64(),
-        });
     }
-    if a.json {
-        emit_json(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-    } else {
-        emit(&crate::audit::render_text(&report))?;
+}
+
+/// `audit --organization`: every member account's root user, through sts:AssumeRoot (the
+/// management account is the one audited already), added to `report`.
+fn audit_organization(aws: &Aws, account: &str, report: &mut crate::audit::Report) -> anyhow::Result<()> {
+    let members = crate::aws::org::members(aws, account)
+        .map_err(|e| anyhow::anyhow!("{e}\n--organization needs the management (or delegated administrator) account's credentials"))?;
+    let stop = crate::aws::org::stop_on_ctrl_c();
+    let started = std::time::Instant::now();
+    let read = crate::aws::org::audit_members(aws, &members, &stop);
+    for (id, r) in &read.results {
+        report.checks.extend(crate::audit::member_checks(id, r));
     }
-    // A partial organization audit never exits 0.
-    let partial = report.organization.as_ref().is_some_and(|o| o.interrupted);
-    Ok(if partial { report.exit_code().max(1) } else { report.exit_code() })
+    // Stopped early: every account not read says so (an ERROR row), never silence.
+    for (id, _) in members.iter().filter(|(id, _)| !read.results.iter().any(|(r, _)| r == id)) {
+        report.checks.extend(crate::audit::member_checks(id, &Err("not read: the audit was interrupted (Ctrl-C)".into())));
+    }
+    report.organization = Some(crate::audit::OrgSummary {
+        accounts: members.len(),
+        audited: read.results.len(),
+        unreachable: read.results.iter().filter(|(_, r)| r.is_err()).count(),
+        interrupted: read.interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
 }
 
 /// The first time a roster version is used on this host, the team hears that the custodians
@@ -1331,69 +1400,7 @@ pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
 fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
     let pin = env.config.trust.roster_sha256.as_deref();
     match cmd {
-        RosterCmd::Check { roster } => {
-            let roster_given = roster.is_some();
-            let source = |p: &Path| if roster_given { trust::Source::Given(p.into()) } else { trust::Source::Configured(p.into()) };
-            let p = roster_path(env, roster)?;
-            let r = match Roster::load(&p) {
-                Ok(r) => r,
-                Err(e) => {
-                    outln!("{e}");
-                    return Ok(1);
-                }
-            };
-            outln!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
-            outln!("SHA-256 {}", r.sha256());
-            outln!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
-            // The attestation certificates an entry names are checked, never just carried along.
-            let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-            let mut attested_ok = true;
-            let store = env.config.attestation_store().map_err(anyhow::Error::msg)?;
-            if let Some(w) = env.config.rehearsal_warning() {
-                outln!("{w}");
-            }
-            for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
-                match crate::attest::check_roster_entry(&dir, c, &store, chrono::Utc::now()) {
-                    Ok(what) => outln!("attestation {}: {what}", c.id),
-                    Err(e) => {
-                        attested_ok = false;
-                        outln!("attestation {}: NOT VALID: {e}", c.id);
-                    }
-                }
-            }
-            match trust::check_file(&p, pin, source(&p)) {
-                Ok(t) => {
-                    outln!("trusted: {}", t.describe());
-                    if let Some(w) = t.warning() {
-                        outln!("WARNING: {w}");
-                    }
-                    if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
-                        outln!("REFUSED by the ceremony: {why}");
-                        return Ok(1);
-                    }
-                    if !attested_ok {
-                        outln!(
-                            "The roster names attestation certificates that do not prove its keys: re-enrol the key, or remove the entry's `attestation`."
-                        );
-                        return Ok(1);
-                    }
-                    if *t.rule() == trust::Rule::Unpinned {
-                        // Signed by a quorum of its own: what this command checks. Nothing anchors
-                        // it yet, and the ceremony refuses it until it is pinned: say how.
-                        outln!(
-                            "NOT TRUSTED YET: the ceremony refuses it until it is pinned: add `roster_sha256 = \"{}\"` under [trust] in {}",
-                            r.sha256(),
-                            env.config.describe()
-                        );
-                    }
-                    Ok(0)
-                }
-                Err(e) => {
-                    outln!("{e}");
-                    Ok(1)
-                }
-            }
-        }
+        RosterCmd::Check { roster } => roster_check(env, roster, pin),
         RosterCmd::Show { roster } => {
             let p = roster_path(env, roster)?;
             let r = Roster::load(&p)?;
@@ -1424,41 +1431,111 @@ fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        RosterCmd::Sign { roster, id, with } => {
-            let r = Roster::load(&roster)?;
-            let history = roster.parent().unwrap_or(Path::new(".")).join("history");
-            // A rotation is signed by the previous version's custodians too (removed ones included).
-            let previous = r.previous.as_ref().and_then(|h| Roster::load(&history.join(format!("{h}.toml"))).ok());
-            let expected = r
-                .key(&id)
-                .or_else(|| previous.as_ref().and_then(|p| p.key(&id)))
-                .with_context(|| format!("`{id}` is not a custodian in {} (nor in its previous version)", roster.display()))?
-                .clone();
-            let out = sign_with(&with, &roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, &id, &expected)?;
-            outln!("wrote {}", out.display());
-            // Keep this version and its signatures in history/, so the next rotation can chain to it.
-            let h = history.join(format!("{}.toml", r.sha256()));
-            // Written only into a real directory beside the roster, never through a link.
-            if std::fs::symlink_metadata(&history).is_ok_and(|m| m.file_type().is_symlink()) {
-                bail!(
-                    "{} is a symbolic link: history/ must be a real directory beside the roster (the signature was written; keep this version's copy by hand)",
-                    history.display()
+        RosterCmd::Sign { roster, id, with } => roster_sign(&roster, &id, &with, pin),
+    }
+}
+
+/// `breakglass roster check`: the roster's version, fingerprint, attestations and trust; 1 when
+/// the ceremony would refuse it.
+fn roster_check(env: &Env, roster: Option<PathBuf>, pin: Option<&str>) -> anyhow::Result<i32> {
+    let roster_given = roster.is_some();
+    let source = |p: &Path| if roster_given { trust::Source::Given(p.into()) } else { trust::Source::Configured(p.into()) };
+    let p = roster_path(env, roster)?;
+    let r = match Roster::load(&p) {
+        Ok(r) => r,
+        Err(e) => {
+            outln!("{e}");
+            return Ok(1);
+        }
+    };
+    outln!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
+    outln!("SHA-256 {}", r.sha256());
+    outln!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
+    // The attestation certificates an entry names are checked, never just carried along.
+    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut attested_ok = true;
+    let store = env.config.attestation_store().map_err(anyhow::Error::msg)?;
+    if let Some(w) = env.config.rehearsal_warning() {
+        outln!("{w}");
+    }
+    for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
+        match crate::attest::check_roster_entry(&dir, c, &store, chrono::Utc::now()) {
+            Ok(what) => outln!("attestation {}: {what}", c.id),
+            Err(e) => {
+                attested_ok = false;
+                outln!("attestation {}: NOT VALID: {e}", c.id);
+            }
+        }
+    }
+    match trust::check_file(&p, pin, source(&p)) {
+        Ok(t) => {
+            outln!("trusted: {}", t.describe());
+            if let Some(w) = t.warning() {
+                outln!("WARNING: {w}");
+            }
+            if let Some(why) = trust::rolled_back(&t, env.config.trust.min_version) {
+                outln!("REFUSED by the ceremony: {why}");
+                return Ok(1);
+            }
+            if !attested_ok {
+                outln!(
+                    "The roster names attestation certificates that do not prove its keys: re-enrol the key, or remove the entry's `attestation`."
                 );
+                return Ok(1);
             }
-            std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
-            if !h.exists() {
-                crate::fsread::write_atomic(&h, &r.bytes)?;
-            }
-            let sig = std::fs::read(&out)?;
-            crate::fsread::write_atomic(&sig_path(&h, &id), &sig)?;
-            outln!("kept a copy in {}", h.display());
-            match trust::check_file(&roster, pin, trust::Source::Given(roster.clone())) {
-                Ok(t) => outln!("trusted: {}", t.describe()),
-                Err(e) => outln!("{e}"),
+            if *t.rule() == trust::Rule::Unpinned {
+                // Signed by a quorum of its own: what this command checks. Nothing anchors
+                // it yet, and the ceremony refuses it until it is pinned: say how.
+                outln!(
+                    "NOT TRUSTED YET: the ceremony refuses it until it is pinned: add `roster_sha256 = \"{}\"` under [trust] in {}",
+                    r.sha256(),
+                    env.config.describe()
+                );
             }
             Ok(0)
         }
+        Err(e) => {
+            outln!("{e}");
+            Ok(1)
+        }
     }
+}
+
+/// `breakglass roster sign`: signs the roster as `id` and keeps the version and its signature in
+/// `history/` beside it.
+fn roster_sign(roster: &Path, id: &str, with: &crate::cli::SignWith, pin: Option<&str>) -> anyhow::Result<i32> {
+    let r = Roster::load(roster)?;
+    let history = roster.parent().unwrap_or(Path::new(".")).join("history");
+    // A rotation is signed by the previous version's custodians too (removed ones included).
+    let previous = r.previous.as_ref().and_then(|h| Roster::load(&history.join(format!("{h}.toml"))).ok());
+    let expected = r
+        .key(id)
+        .or_else(|| previous.as_ref().and_then(|p| p.key(id)))
+        .with_context(|| format!("`{id}` is not a custodian in {} (nor in its previous version)", roster.display()))?
+        .clone();
+    let out = sign_with(with, roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, id, &expected)?;
+    outln!("wrote {}", out.display());
+    // Keep this version and its signatures in history/, so the next rotation can chain to it.
+    let h = history.join(format!("{}.toml", r.sha256()));
+    // Written only into a real directory beside the roster, never through a link.
+    if std::fs::symlink_metadata(&history).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symbolic link: history/ must be a real directory beside the roster (the signature was written; keep this version's copy by hand)",
+            history.display()
+        );
+    }
+    std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
+    if !h.exists() {
+        crate::fsread::write_atomic(&h, &r.bytes)?;
+    }
+    let sig = std::fs::read(&out)?;
+    crate::fsread::write_atomic(&sig_path(&h, id), &sig)?;
+    outln!("kept a copy in {}", h.display());
+    match trust::check_file(roster, pin, trust::Source::Given(roster.to_path_buf())) {
+        Ok(t) => outln!("trusted: {}", t.describe()),
+        Err(e) => outln!("{e}"),
+    }
+    Ok(0)
 }
 
 /// Signs `file` (whose bytes are `bytes`) as `id` with a software key file or on a YubiKey, and
@@ -1585,7 +1662,6 @@ fn doctor_key_checks(serial: u32, custodian: Option<&crate::roster::Custodian>, 
 
 fn doctor(env: &Env) -> anyhow::Result<i32> {
     let mut bad = 0;
-    let mut roster_for_keys: Option<Roster> = None;
     let mut line = |ok: Option<bool>, what: &str, detail: String| {
         let mark = match ok {
             Some(true) => "ok  ",
@@ -1611,6 +1687,48 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         }
         Err(e) => line(Some(false), "data dir", format!("{}: {e}", env.data_dir.display())),
     }
+    let roster_for_keys = doctor_roster(env, &mut line);
+    match env.config.runbook_path() {
+        None => line(None, "sealed runbook", "paths.runbook is not set".into()),
+        Some(p) => match crate::seal::Sealed::read_dir(&p) {
+            Ok(s) => line(Some(true), "sealed runbook", format!("{}: {} files, quorum {}", p.display(), s.files.len(), s.manifest.quorum)),
+            Err(e) => line(Some(false), "sealed runbook", e.to_string()),
+        },
+    }
+    for (tool, why) in [("age", "reviewers open sealed runbooks by hand"), ("ssh-keygen", "reviewers verify signatures by hand")] {
+        let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
+        line(if found { Some(true) } else { None }, tool, if found { "found".into() } else { format!("not found on PATH ({why})") });
+    }
+    doctor_keys(env, roster_for_keys.as_ref(), &mut line);
+    doctor_aws(env, &mut line);
+    doctor_archive(env, &mut line);
+    for d in crate::session::interrupted_sessions(&env.sessions_dir()) {
+        line(
+            Some(false),
+            "interrupted",
+            format!("{}: never closed or signed; root may still be in use: `breakglass recover {}`", d.display(), d.display()),
+        );
+    }
+    let overdue = crate::drill::overdue_days(&env.config, &env.sessions_dir());
+    match overdue {
+        Some(d) if d > 0 => line(
+            None,
+            "drills",
+            format!(
+                "last valid drill is {d} day(s) overdue (interval {} days): run `breakglass ceremony --drill`",
+                env.config.drill.interval_days
+            ),
+        ),
+        Some(_) => line(Some(true), "drills", "a valid drill within the interval".into()),
+        None => line(None, "drills", "no valid drill found: rehearse with `breakglass ceremony --drill`".into()),
+    }
+    Ok(if bad > 0 { 1 } else { 0 })
+}
+
+/// `doctor`'s roster checks: trust, history, quorum, version, an interrupted rekey and the sealed
+/// runbook's signatures; returns the trusted roster, for the key checks.
+fn doctor_roster(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, String)) -> Option<Roster> {
+    let mut roster_for_keys = None;
     match env.config.roster_path() {
         None => line(None, "roster", "paths.roster is not set (only `breakglass demo` can run)".into()),
         Some(_) => match trust::resolve(&env.config, None, None) {
@@ -1669,17 +1787,12 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             Err(e) => line(Some(false), "roster", e.to_string()),
         },
     }
-    match env.config.runbook_path() {
-        None => line(None, "sealed runbook", "paths.runbook is not set".into()),
-        Some(p) => match crate::seal::Sealed::read_dir(&p) {
-            Ok(s) => line(Some(true), "sealed runbook", format!("{}: {} files, quorum {}", p.display(), s.files.len(), s.manifest.quorum)),
-            Err(e) => line(Some(false), "sealed runbook", e.to_string()),
-        },
-    }
-    for (tool, why) in [("age", "reviewers open sealed runbooks by hand"), ("ssh-keygen", "reviewers verify signatures by hand")] {
-        let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
-        line(if found { Some(true) } else { None }, tool, if found { "found".into() } else { format!("not found on PATH ({why})") });
-    }
+    roster_for_keys
+}
+
+/// `doctor`'s key checks: the inserted YubiKeys and other cards, and each key's attestation
+/// against the trust store and `roster`.
+fn doctor_keys(env: &Env, roster: Option<&Roster>, line: &mut dyn FnMut(Option<bool>, &str, String)) {
     match crate::token::piv::scan() {
         Ok((keys, others)) => {
             let list = keys.iter().map(|k| format!("{} (serial {})", k.model, k.serial)).collect::<Vec<_>>().join(", ");
@@ -1693,7 +1806,7 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
                 Err(e) => line(Some(false), "attestation", e),
                 Ok(store) => {
                     for k in &keys {
-                        let (ok, what) = doctor_key(k.serial, roster_for_keys.as_ref(), &store);
+                        let (ok, what) = doctor_key(k.serial, roster, &store);
                         line(ok, "key attestation", what);
                     }
                 }
@@ -1701,6 +1814,10 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
         }
         Err(e) => line(None, "YubiKeys (PC/SC)", e.to_string()),
     }
+}
+
+/// `doctor`'s AWS checks: the account the credentials reach and the notice topic's subscriptions.
+fn doctor_aws(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, String)) {
     let c = &env.config;
     if c.aws.account_id.is_none() && c.notice.sns_topic_arn.is_none() {
         line(None, "AWS", "not configured (aws.account_id, notice.sns_topic_arn): notices go to the local outbox".into());
@@ -1730,6 +1847,10 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+/// `doctor`'s evidence archive checks: reachable, and no bundle left unarchived or changed.
+fn doctor_archive(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, String)) {
     match &env.config.archive {
         None => line(None, "evidence archive", "not configured ([archive] bucket): signed bundles exist only on this host".into()),
         Some(a) => {
@@ -1750,25 +1871,4 @@ fn doctor(env: &Env) -> anyhow::Result<i32> {
             }
         }
     }
-    for d in crate::session::interrupted_sessions(&env.sessions_dir()) {
-        line(
-            Some(false),
-            "interrupted",
-            format!("{}: never closed or signed; root may still be in use: `breakglass recover {}`", d.display(), d.display()),
-        );
-    }
-    let overdue = crate::drill::overdue_days(&env.config, &env.sessions_dir());
-    match overdue {
-        Some(d) if d > 0 => line(
-            None,
-            "drills",
-            format!(
-                "last valid drill is {d} day(s) overdue (interval {} days): run `breakglass ceremony --drill`",
-                env.config.drill.interval_days
-            ),
-        ),
-        Some(_) => line(Some(true), "drills", "a valid drill within the interval".into()),
-        None => line(None, "drills", "no valid drill found: rehearse with `breakglass ceremony --drill`".into()),
-    }
-    Ok(if bad > 0 { 1 } else { 0 })
 }

@@ -290,8 +290,35 @@ pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
 /// Decides every check from the facts. Pure: tested without AWS.
 pub fn evaluate(f: &Facts, cx: &Context) -> Report {
     let a = f.account.as_str();
+    let mut checks = summary_checks(f, a);
+    checks.push(hardware_mfa_check(f, a));
+    checks.push(root_usage_check(f, cx.since, a));
+    checks.push(root_credentials_management_check(f, a));
+    // Root use outside any verified ceremony.
+    let (outside_check, activity) = root_use_check(f, cx, a);
+    checks.push(outside_check);
+    checks.push(alert_check(f, a));
+    checks.push(notice_topic_check(f, a));
+    checks.push(admins_check(f, cx.max_admins, a));
+    checks.push(roster_check(&cx.roster, a));
+    checks.push(drill_check(cx.drill_overdue_days, a));
+    checks.push(archive_check(&cx.archive, cx.windows.len(), a));
+    checks.push(secrets_check(&cx.unrotated, a));
+    let sessions = session_covers(cx, &activity);
+    Report {
+        checks,
+        root_activity: activity,
+        sessions,
+        trail: f.trail.clone(),
+        organization: None,
+        rehearsal_sessions: vec![],
+        clock_skew_seconds: u32::try_from(cx.skew.num_seconds()).unwrap_or(0),
+    }
+}
+
+/// `iam_root_mfa_enabled` and `iam_no_root_access_key`, from the account summary.
+fn summary_checks(f: &Facts, a: &str) -> Vec<Check> {
     let mut checks = vec![];
-    let mut activity = vec![];
     match &f.summary {
         Ok((mfa, keys)) => {
             checks.push(if *mfa {
@@ -329,7 +356,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             }
         }
     }
-    checks.push(match (&f.summary, &f.root_virtual_mfa) {
+    checks
+}
+
+/// `iam_root_hardware_mfa_enabled`: root's MFA exists and is not a virtual device.
+fn hardware_mfa_check(f: &Facts, a: &str) -> Check {
+    match (&f.summary, &f.root_virtual_mfa) {
         (Ok((false, _)), _) => check(
             "iam_root_hardware_mfa_enabled",
             Status::Fail,
@@ -352,12 +384,16 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("could not read root's MFA devices: {e}"),
             "grant iam:GetAccountSummary and iam:ListVirtualMFADevices",
         ),
-    });
-    checks.push(match &f.root_row {
+    }
+}
+
+/// `iam_avoid_root_usage`: the credential report shows no root use since `since`.
+fn root_usage_check(f: &Facts, since: DateTime<Utc>, a: &str) -> Check {
+    match &f.root_row {
         Ok(Some(row)) => {
             let mut used: Vec<DateTime<Utc>> = row.access_key_last_used.clone();
             used.extend(row.password_last_used);
-            match used.into_iter().filter(|t| *t >= cx.since).max() {
+            match used.into_iter().filter(|t| *t >= since).max() {
                 Some(t) => check(
                     "iam_avoid_root_usage",
                     Status::Fail,
@@ -382,8 +418,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("credential report: {e}"),
             "grant iam:GenerateCredentialReport and iam:GetCredentialReport",
         ),
-    });
-    checks.push(match &f.org_features {
+    }
+}
+
+/// `iam_root_credentials_management_enabled`: the organization manages root credentials centrally.
+fn root_credentials_management_check(f: &Facts, a: &str) -> Check {
+    match &f.org_features {
         Ok(Some(features)) if features.iter().any(|x| x == "RootCredentialsManagement") => check(
             "iam_root_credentials_management_enabled",
             Status::Pass,
@@ -412,66 +452,82 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("iam:ListOrganizationsFeatures failed: {e}"),
             "grant iam:ListOrganizationsFeatures, or run in the management account",
         ),
-    });
-    // Root use outside any verified ceremony.
-    match &f.root_events {
-        Ok(events) => {
-            let mut outside = 0;
-            for e in events {
-                let mut e = e.clone();
-                let t = DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).ok();
-                let cover = t.and_then(|t| cx.windows.iter().find(|w| w.covers(t, &e.account, cx.skew)));
-                e.session_id = cover.map(|w| w.session_id.clone());
-                if cover.is_none() {
-                    outside += 1;
-                    e.nearest_session = t.and_then(|t| {
-                        cx.windows
-                            .iter()
-                            .min_by_key(|w| (t - w.start).num_seconds().abs().min((t - w.end).num_seconds().abs()))
-                            .map(|w| w.session_id.clone())
-                    });
-                }
-                activity.push(e);
-            }
-            // E26: a source that failed is said, and never hides what another source found
-            // (FAIL wins over ERROR).
-            let failed =
-                if f.root_event_failures.is_empty() { String::new() } else { format!("; NOT read: {}", f.root_event_failures.join("; ")) };
-            checks.push(if outside > 0 {
-                check(
-                    "breakglass_root_use_outside_ceremony",
-                    Status::Fail,
-                    a,
-                    format!("{outside} root event(s) outside any verified session (see root_activity){failed}"),
-                    "treat as an incident: who held root's credentials? Rotate root's password and MFA in a ceremony, and check root_activity's source IPs",
-                )
-            } else if !f.root_event_failures.is_empty() {
-                check(
-                    "breakglass_root_use_outside_ceremony",
-                    Status::Error,
-                    a,
-                    format!("{} root event(s) found, each inside a verified session{failed}", events.len()),
-                    "grant the failed source's read (docs/audit-policy.json): root use it holds is not checked",
-                )
-            } else {
-                check(
-                    "breakglass_root_use_outside_ceremony",
-                    Status::Pass,
-                    a,
-                    format!("{} root event(s), each inside a verified session", events.len()),
-                    "",
-                )
-            });
+    }
+}
+
+/// `breakglass_root_use_outside_ceremony`, and root's events each marked with the verified session
+/// that covers it (or the nearest one).
+fn root_use_check(f: &Facts, cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
+    let events = match &f.root_events {
+        Ok(events) => events,
+        Err(e) => {
+            let c = check(
+                "breakglass_root_use_outside_ceremony",
+                Status::Error,
+                a,
+                format!("cloudtrail:LookupEvents failed: {e}"),
+                "grant cloudtrail:LookupEvents (docs/audit-policy.json)",
+            );
+            return (c, vec![]);
         }
-        Err(e) => checks.push(check(
+    };
+    let activity = cover_events(events, cx);
+    let outside = activity.iter().filter(|e| e.session_id.is_none()).count();
+    // E26: a source that failed is said, and never hides what another source found
+    // (FAIL wins over ERROR).
+    let failed = if f.root_event_failures.is_empty() { String::new() } else { format!("; NOT read: {}", f.root_event_failures.join("; ")) };
+    let c = if outside > 0 {
+        check(
+            "breakglass_root_use_outside_ceremony",
+            Status::Fail,
+            a,
+            format!("{outside} root event(s) outside any verified session (see root_activity){failed}"),
+            "treat as an incident: who held root's credentials? Rotate root's password and MFA in a ceremony, and check root_activity's source IPs",
+        )
+    } else if !f.root_event_failures.is_empty() {
+        check(
             "breakglass_root_use_outside_ceremony",
             Status::Error,
             a,
-            format!("cloudtrail:LookupEvents failed: {e}"),
-            "grant cloudtrail:LookupEvents (docs/audit-policy.json)",
-        )),
+            format!("{} root event(s) found, each inside a verified session{failed}", events.len()),
+            "grant the failed source's read (docs/audit-policy.json): root use it holds is not checked",
+        )
+    } else {
+        check(
+            "breakglass_root_use_outside_ceremony",
+            Status::Pass,
+            a,
+            format!("{} root event(s), each inside a verified session", events.len()),
+            "",
+        )
+    };
+    (c, activity)
+}
+
+/// Root's events, each with the verified session covering it, or else the nearest session.
+fn cover_events(events: &[RootEvent], cx: &Context) -> Vec<RootEvent> {
+    let mut activity = vec![];
+    for e in events {
+        let mut e = e.clone();
+        let t = DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).ok();
+        let cover = t.and_then(|t| cx.windows.iter().find(|w| w.covers(t, &e.account, cx.skew)));
+        e.session_id = cover.map(|w| w.session_id.clone());
+        if cover.is_none() {
+            e.nearest_session = t.and_then(|t| {
+                cx.windows
+                    .iter()
+                    .min_by_key(|w| (t - w.start).num_seconds().abs().min((t - w.end).num_seconds().abs()))
+                    .map(|w| w.session_id.clone())
+            });
+        }
+        activity.push(e);
     }
-    checks.push(match &f.alert_rules {
+    activity
+}
+
+/// `breakglass_root_activity_alert`: an EventBridge rule sends root activity to a confirmed subscription.
+fn alert_check(f: &Facts, a: &str) -> Check {
+    match &f.alert_rules {
         Ok(rules) => {
             let good: Vec<&AlertRule> = rules.iter().filter(|r| r.topics_confirmed.iter().any(|(_, c)| *c)).collect();
             if let Some(r) = good.first() {
@@ -507,8 +563,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("events:ListRules failed: {e}"),
             "grant events:ListRules and events:ListTargetsByRule",
         ),
-    });
-    checks.push(match &f.notice_topic {
+    }
+}
+
+/// `breakglass_notice_topic_subscribed`: the notice topic is configured and has a confirmed subscription.
+fn notice_topic_check(f: &Facts, a: &str) -> Check {
+    match &f.notice_topic {
         None => check(
             "breakglass_notice_topic_subscribed",
             Status::Fail,
@@ -531,8 +591,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("sns:ListSubscriptionsByTopic failed: {e}"),
             "grant sns:ListSubscriptionsByTopic",
         ),
-    });
-    checks.push(match &f.admins {
+    }
+}
+
+/// `breakglass_admins`: between two and `max_admins` principals hold AdministratorAccess.
+fn admins_check(f: &Facts, max_admins: usize, a: &str) -> Check {
+    match &f.admins {
         Ok(names) if names.len() < 2 => check(
             "breakglass_admins",
             Status::Fail,
@@ -540,11 +604,11 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("{} principal(s) hold AdministratorAccess ({}): one person can lock everyone else out", names.len(), names.join(", ")),
             "give a second, separate person administrator access (the incident behind this tool: one admin disabled all others)",
         ),
-        Ok(names) if names.len() > cx.max_admins => check(
+        Ok(names) if names.len() > max_admins => check(
             "breakglass_admins",
             Status::Fail,
             a,
-            format!("{} principals hold AdministratorAccess ({}), more than {}", names.len(), names.join(", "), cx.max_admins),
+            format!("{} principals hold AdministratorAccess ({}), more than {}", names.len(), names.join(", "), max_admins),
             "least privilege: remove administrator access from those who do not need it",
         ),
         Ok(names) => check("breakglass_admins", Status::Pass, a, format!("{} administrators: {}", names.len(), names.join(", ")), ""),
@@ -555,8 +619,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             format!("iam:ListEntitiesForPolicy failed: {e}"),
             "grant iam:ListEntitiesForPolicy on AdministratorAccess",
         ),
-    });
-    checks.push(match &cx.roster {
+    }
+}
+
+/// `breakglass_roster_healthy`: the roster and sealed runbook are usable.
+fn roster_check(roster: &Result<String, String>, a: &str) -> Check {
+    match roster {
         Ok(why) => check("breakglass_roster_healthy", Status::Pass, a, why.clone(), ""),
         Err(why) => check(
             "breakglass_roster_healthy",
@@ -565,8 +633,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             why.clone(),
             "fix the roster and sealed runbook: `breakglass roster check`, `breakglass runbook check`",
         ),
-    });
-    checks.push(match cx.drill_overdue_days {
+    }
+}
+
+/// `breakglass_drill_recent`: a valid drill within the interval.
+fn drill_check(overdue_days: Option<i64>, a: &str) -> Check {
+    match overdue_days {
         Some(d) if d <= 0 => check("breakglass_drill_recent", Status::Pass, a, "a valid drill within the interval", ""),
         Some(d) => check(
             "breakglass_drill_recent",
@@ -576,11 +648,12 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             "rehearse: `breakglass ceremony --drill`",
         ),
         None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
-    });
-    checks.push(archive_check(&cx.archive, cx.windows.len(), a));
-    checks.push(secrets_check(&cx.unrotated, a));
-    let sessions = cx
-        .windows
+    }
+}
+
+/// Each verified session that ended in the period, with root's events inside it and its steps.
+fn session_covers(cx: &Context, activity: &[RootEvent]) -> Vec<SessionCover> {
+    cx.windows
         .iter()
         .filter(|w| w.end >= cx.since)
         .map(|w| SessionCover {
@@ -595,16 +668,7 @@ pub fn evaluate(f: &Facts, cx: &Context) -> Report {
             steps_done: w.steps.0,
             steps_total: w.steps.1,
         })
-        .collect();
-    Report {
-        checks,
-        root_activity: activity,
-        sessions,
-        trail: f.trail.clone(),
-        organization: None,
-        rehearsal_sessions: vec![],
-        clock_skew_seconds: u32::try_from(cx.skew.num_seconds()).unwrap_or(0),
-    }
+        .collect()
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {

@@ -141,6 +141,33 @@ impl std::fmt::Debug for PivToken {
     }
 }
 
+/// A card whose PC/SC connection went stale (a key just put back, a reader that was reset): the
+/// connection is made again and the operation tried once more.
+fn stale(e: &yubikey::Error) -> bool {
+    matches!(e, yubikey::Error::PcscError { inner: Some(pcsc::Error::ProtoMismatch | pcsc::Error::ResetCard) })
+}
+
+/// Runs `op` on the card; on a stale connection, reconnects (the crate enters the PIN it was
+/// given again, so the custodian's PIN session survives) and runs it once more.
+fn on_card<T>(yk: &mut YubiKey, mut op: impl FnMut(&mut YubiKey) -> Result<T, yubikey::Error>) -> Result<T, yubikey::Error> {
+    let mut result = op(yk);
+    // Another connection may hold the card with the other protocol for a moment (a reader that
+    // just saw the card come back): a few tries, a fifth of a second apart.
+    for _ in 0..5 {
+        match &result {
+            Err(e) if stale(e) => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                result = match yk.reconnect() {
+                    Ok(()) => op(yk),
+                    Err(e) => Err(e),
+                };
+            }
+            _ => break,
+        }
+    }
+    result
+}
+
 impl PivToken {
     /// Opens the YubiKey with `serial`, by its reader when it is known, so that the other keys
     /// are not selected (which would end their PIN sessions).
@@ -169,7 +196,7 @@ impl PivToken {
     /// The attestation certificate of `slot` and the f9 certificate that signs it (DER).
     pub fn attestation(&mut self, slot: SlotId) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
         let yk = self.yk.get_mut();
-        let att = piv::attest(yk, slot).map_err(|e| explain(&e, Some(self.serial)))?;
+        let att = on_card(yk, |yk| piv::attest(yk, slot)).map_err(|e| explain(&e, Some(self.serial)))?;
         let f9 = yubikey::certificate::Certificate::read(yk, SlotId::Attestation).map_err(|e| explain(&e, Some(self.serial)))?;
         let f9 = der::Encode::to_der(&f9.cert).map_err(|e| TokenError::Card(format!("f9 certificate: {e}")))?;
         Ok((att.to_vec(), f9))
@@ -177,8 +204,7 @@ impl PivToken {
 
     /// The public key of `slot`, read from its attestation certificate.
     pub fn slot_public_key(&mut self, slot: SlotId) -> Result<p256::PublicKey, TokenError> {
-        let yk = self.yk.get_mut();
-        let att = piv::attest(yk, slot).map_err(|e| explain(&e, Some(self.serial)))?;
+        let att = on_card(self.yk.get_mut(), |yk| piv::attest(yk, slot)).map_err(|e| explain(&e, Some(self.serial)))?;
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
             .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;
         let spki = &cert.cert.tbs_certificate.subject_public_key_info;
@@ -207,7 +233,7 @@ impl Token for PivToken {
 
     fn signing_key(&self) -> Result<PublicKey, TokenError> {
         let mut yk = self.yk.borrow_mut();
-        let att = piv::attest(&mut yk, SIGN_SLOT).map_err(|e| explain(&e, Some(self.serial)))?;
+        let att = on_card(&mut yk, |yk| piv::attest(yk, SIGN_SLOT)).map_err(|e| explain(&e, Some(self.serial)))?;
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
             .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;
         let bytes = cert.cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes().to_vec();
@@ -218,7 +244,8 @@ impl Token for PivToken {
 
     fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, TokenError> {
         // The card signs the digest we computed (PIV signs raw input); touch is asked by the card.
-        let der = piv::sign_data(self.yk.get_mut(), digest, AlgorithmId::EccP256, SIGN_SLOT).map_err(|e| explain(&e, Some(self.serial)))?;
+        let der = on_card(self.yk.get_mut(), |yk| piv::sign_data(yk, digest, AlgorithmId::EccP256, SIGN_SLOT))
+            .map_err(|e| explain(&e, Some(self.serial)))?;
         p256::ecdsa::Signature::from_der(&der).map_err(|e| TokenError::Card(format!("the card returned a malformed signature: {e}")))
     }
 
@@ -243,7 +270,7 @@ impl age::Identity for CardIdentity<'_> {
     fn unwrap_stanza(&self, stanza: &age_core::format::Stanza) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
         pivage::unwrap(stanza, &self.recipient, &mut |epk| {
             let mut yk = self.token.yk.borrow_mut();
-            let shared = piv::decrypt_data(&mut yk, epk, AlgorithmId::EccP256, AGE_SLOT).map_err(|e| e.to_string())?;
+            let shared = on_card(&mut yk, |yk| piv::decrypt_data(yk, epk, AlgorithmId::EccP256, AGE_SLOT)).map_err(|e| e.to_string())?;
             let mut out = [0u8; 32];
             if shared.len() != 32 {
                 return Err(format!("the card returned {} bytes of shared secret", shared.len()));
