@@ -36,9 +36,16 @@ struct Claim {
     present: Vec<String>,
 }
 
+/// The most rotation entries (confirmations and rotations) verify keeps from one journal
+/// (docs/formats.md, Limits): a session holds a handful; each confirmation is checked against
+/// each rotation, so a planted journal of them stops here, invalid.
+pub const MAX_ROTATION_ENTRIES: usize = 1000;
+
 /// What the walk keeps of a session's secrets.
 #[derive(Default)]
 pub(super) struct Rotations {
+    /// More rotation entries than [`MAX_ROTATION_ENTRIES`]: the line of the first one left out.
+    over: Option<usize>,
     revealed: Vec<String>,
     rotated: Vec<String>,
     sigs: Vec<SealingSig>,
@@ -49,6 +56,12 @@ pub(super) struct Rotations {
 impl Rotations {
     /// Records an entry; `checked_in` is who had checked in (in this run) at that point.
     pub(super) fn record(&mut self, index: usize, e: &Entry, checked_in: &[String]) {
+        if matches!(e, Entry::SecretConfirmed { .. } | Entry::SecretRotated { .. })
+            && self.sigs.len() + self.out_of_band.len() + self.claims.len() >= MAX_ROTATION_ENTRIES
+        {
+            self.over.get_or_insert(index + 1);
+            return;
+        }
         match e {
             Entry::SecretRevealed { secret, name, .. } => {
                 let name = name.clone().unwrap_or_else(|| format!("secret-{secret}"));
@@ -91,6 +104,10 @@ pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, rot: &Rotatio
             "secrets revealed in this session and not rotated in it: {} (rotate them in a ceremony; `audit` FAILs breakglass_secrets_rotated until then)",
             list(&r.unrotated)
         ));
+    }
+    if let Some(line) = rot.over {
+        let what = format!("more than {MAX_ROTATION_ENTRIES} rotation entries, the limit of one journal: the rest are not checked");
+        r.problems.push(Problem::new(line, Rule::E27, ProblemKind::Entry, what));
     }
     let Some(roster) = roster else { return };
     for c in &rot.claims {
@@ -185,6 +202,22 @@ mod tests {
         let mut r = Report::default();
         check_rotations(d.path(), None, &rot2, &mut r);
         assert!(r.unrotated.is_empty());
+    }
+
+    #[test]
+    fn e27_a_journal_of_planted_rotations_stops_at_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rot = Rotations::default();
+        for i in 0..MAX_ROTATION_ENTRIES + 5 {
+            rot.record(i, &rotated("pin", false, &["alice", "bob"]), &[]);
+        }
+        assert_eq!(rot.claims.len(), MAX_ROTATION_ENTRIES);
+        let mut r = Report::default();
+        check_rotations(d.path(), None, &rot, &mut r);
+        assert_eq!(
+            r.problems.iter().map(|p| (p.rule, p.kind, p.line)).collect::<Vec<_>>(),
+            [(Rule::E27, ProblemKind::Entry, MAX_ROTATION_ENTRIES + 1)]
+        );
     }
 
     #[test]
