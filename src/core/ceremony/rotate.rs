@@ -141,27 +141,7 @@ impl Ceremony {
                 self.clear_transient();
                 Phase::Rotate(RotateStage::Staging)
             }
-            (RotateStage::Staging, Intent::RotationStaged(result)) => match result {
-                Ok((manifest_sha256, serial, opened)) => {
-                    fx.push(self.entry(Entry::RotationStaged {
-                        secret,
-                        name,
-                        manifest_sha256: manifest_sha256.clone(),
-                        serial,
-                        opened,
-                        drill,
-                    }));
-                    if let Some(rot) = self.rotation.as_mut() {
-                        rot.staged = Some((manifest_sha256, serial));
-                    }
-                    self.info_msg(Say::RotationStaged { drill });
-                    Phase::Rotate(RotateStage::SetIt)
-                }
-                Err(e) => {
-                    fx.push(self.entry(Entry::RotationFailed { secret, name, error: e.to_string() }));
-                    Phase::Rotate(RotateStage::Failed(e.to_string()))
-                }
-            },
+            (RotateStage::Staging, Intent::RotationStaged(result)) => self.rotation_staged(&r, result, fx),
             (RotateStage::SetIt, Intent::RotateAbandon) => {
                 // The new value did not take: the staging goes, the old value stands.
                 fx.push(self.entry(Entry::RotationFailed { secret, name, error: "the custodians said the new value did not take".into() }));
@@ -188,28 +168,7 @@ impl Ceremony {
                 s @ (RotateStage::SetIt | RotateStage::OutOfBand),
                 Intent::SealingSigned { custodian, result } | Intent::Attested { custodian, result },
             ) if r.confirming.is_some_and(|w| self.checked[w].custodian == custodian) => self.confirmed(s, &r, custodian, result, fx),
-            (RotateStage::Committing, Intent::RotationCommitted(result)) => match result {
-                Ok(rb) => {
-                    let (manifest_sha256, serial) = r.staged.clone().unzip();
-                    let by = r.confirmed.iter().map(|w| self.roster[self.checked[*w].custodian].id.clone()).collect();
-                    fx.push(self.entry(Entry::SecretRotated {
-                        secret,
-                        name,
-                        how: r.how_word().into(),
-                        manifest_sha256,
-                        serial,
-                        confirmed_by: by,
-                        drill,
-                    }));
-                    self.mark_rotated(r.secret, rb);
-                    self.info_msg(Say::Rotated { drill });
-                    self.leave_rotation()
-                }
-                Err(e) => {
-                    fx.push(self.entry(Entry::RotationFailed { secret, name, error: e.to_string() }));
-                    Phase::Rotate(RotateStage::Failed(e.to_string()))
-                }
-            },
+            (RotateStage::Committing, Intent::RotationCommitted(result)) => self.rotation_committed(&r, result, fx),
             (RotateStage::Failed(_), Intent::RotateGo) => {
                 fx.push(Effect::CommitRotation { drill });
                 self.clear_transient();
@@ -222,6 +181,59 @@ impl Ceremony {
                 self.leave_rotation()
             }
             (stage, _) => Phase::Rotate(stage),
+        }
+    }
+
+    /// The new sealing is staged (journalled; then the custodians set the value), or it is not.
+    fn rotation_staged(&mut self, r: &Rotation, result: Result<(String, u64, Vec<String>), Failed>, fx: &mut Vec<Effect>) -> Phase {
+        let (secret, name, drill) = (r.secret as u64 + 1, r.name.clone(), self.mode == Mode::Drill);
+        match result {
+            Ok((manifest_sha256, serial, opened)) => {
+                fx.push(self.entry(Entry::RotationStaged {
+                    secret,
+                    name,
+                    manifest_sha256: manifest_sha256.clone(),
+                    serial,
+                    opened,
+                    drill,
+                }));
+                if let Some(rot) = self.rotation.as_mut() {
+                    rot.staged = Some((manifest_sha256, serial));
+                }
+                self.info_msg(Say::RotationStaged { drill });
+                Phase::Rotate(RotateStage::SetIt)
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::RotationFailed { secret, name, error: e.to_string() }));
+                Phase::Rotate(RotateStage::Failed(e.to_string()))
+            }
+        }
+    }
+
+    /// The swap happened (the rotation journalled, the runbook as it now reads), or it did not.
+    fn rotation_committed(&mut self, r: &Rotation, result: Result<Arc<Runbook>, Failed>, fx: &mut Vec<Effect>) -> Phase {
+        let (secret, name, drill) = (r.secret as u64 + 1, r.name.clone(), self.mode == Mode::Drill);
+        match result {
+            Ok(rb) => {
+                let (manifest_sha256, serial) = r.staged.clone().unzip();
+                let by = r.confirmed.iter().map(|w| self.roster[self.checked[*w].custodian].id.clone()).collect();
+                fx.push(self.entry(Entry::SecretRotated {
+                    secret,
+                    name,
+                    how: r.how_word().into(),
+                    manifest_sha256,
+                    serial,
+                    confirmed_by: by,
+                    drill,
+                }));
+                self.mark_rotated(r.secret, rb);
+                self.info_msg(Say::Rotated { drill });
+                self.leave_rotation()
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::RotationFailed { secret, name, error: e.to_string() }));
+                Phase::Rotate(RotateStage::Failed(e.to_string()))
+            }
         }
     }
 
