@@ -6,6 +6,7 @@
 mod common;
 
 use common::pty::*;
+use common::walk::{Walk, resume, walk_to};
 use common::*;
 use std::time::Duration;
 
@@ -172,140 +173,18 @@ fn a_drill_with_the_notice_channel_down_ends_in_a_valid_drill_bundle() {
     assert_eq!(r["drills"].as_array().unwrap().iter().filter(|d| d["valid"] == true).count(), 1);
 }
 
-/// Where a signal can find the ceremony.
-#[derive(Clone, Copy, Debug)]
-enum At {
-    Setup,
-    CheckIn,
-    Runbook,
-    Sign,
-    Summary,
-}
-
-/// Drives a fresh demo to `at`.
-fn drive_to(s: &mut Screen, at: At) {
-    s.wait_for("Start a session");
-    if matches!(at, At::Setup) {
-        return;
-    }
-    s.keys("signal test");
-    s.keys(ENTER);
-    s.wait_for("Custodian 1: insert your YubiKey");
-    check_in(s, "314159");
-    s.wait_for("Custodian 2: insert your YubiKey");
-    if matches!(at, At::CheckIn) {
-        return;
-    }
-    check_in(s, "271828");
-    s.wait_for("Runbook: 0/13 steps done");
-    if matches!(at, At::Runbook) {
-        return;
-    }
-    s.keys(ENTER);
-    s.wait_for("Before root is released");
-    for _ in 0..4 {
-        s.keys(" ");
-        s.keys(DOWN);
-    }
-    s.keys(ENTER);
-    s.wait_for("Alice Example: sign the session log");
-    if matches!(at, At::Sign) {
-        return;
-    }
-    s.keys(ENTER);
-    s.wait_for("Bob Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Ceremony complete");
-}
-
-/// SIGTERM and SIGHUP (the terminal closed) at each phase, in a pty: the terminal is restored
-/// every time; mid-ceremony the abort is journalled with the signal, "root released" goes out
-/// when root had been announced, and `recover` later closes the session; a closed session waiting
-/// for signatures keeps its outcome and `recover` signs it; a signed one stays valid.
-#[test]
-fn a_signal_at_each_phase_is_journalled_and_recover_closes_the_session() {
-    for at in [At::Setup, At::CheckIn, At::Runbook, At::Sign, At::Summary] {
-        for sig in ["TERM", "HUP"] {
-            let what = format!("SIG{sig} at {at:?}");
-            let data = tempfile::tempdir().unwrap();
-            let (mut s, mut child) = spawn(data.path(), &[]);
-            drive_to(&mut s, at);
-            signal(&child, sig);
-            let status = wait_exit(&mut child);
-            assert!(s.raw_arrives("\u{1b}[?1049l"), "{what}: the terminal's main screen is restored");
-            let sessions: Vec<_> = std::fs::read_dir(data.path().join("sessions"))
-                .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.join("journal.jsonl").exists()).collect())
-                .unwrap_or_default();
-            if matches!(at, At::Setup) {
-                assert!(sessions.is_empty(), "{what}: nothing was started, nothing is recorded");
-                assert_eq!(status.exit_code(), 0, "{what}");
-                continue;
-            }
-            let dir = &sessions[0];
-            let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-            let aborted = journal.lines().find(|l| l.contains("\"kind\":\"session.aborted\""));
-            match at {
-                At::CheckIn | At::Runbook => {
-                    assert_eq!(status.exit_code(), 3, "{what}: exits as incomplete");
-                    let a = aborted.unwrap_or_else(|| panic!("{what}: session.aborted journalled"));
-                    assert!(a.contains(&format!("\"signal\":\"SIG{sig}\"")), "{what}: {a}");
-                    // Root was announced only once both had checked in.
-                    let released = journal.contains("\"phase\":\"aborted\"");
-                    assert_eq!(released, matches!(at, At::Runbook), "{what}: the release notice: {journal}");
-                }
-                At::Sign => {
-                    assert_eq!(status.exit_code(), 3, "{what}: exits as incomplete");
-                    assert!(aborted.is_none(), "{what}: a closed session stays closed");
-                    assert!(journal.contains("\"kind\":\"session.closed\"") && journal.contains("\"phase\":\"released\""), "{what}");
-                }
-                At::Summary | At::Setup => {
-                    assert_eq!(status.exit_code(), 0, "{what}: the session was complete");
-                    assert_eq!(run(data.path(), &["verify", dir.to_str().unwrap()]).status.code(), Some(0), "{what}");
-                    continue;
-                }
-            }
-            let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
-            assert_eq!(v.status.code(), Some(3), "{what}: unsigned: incomplete");
-            let r = run(data.path(), &["recover", "--auto", dir.to_str().unwrap()]);
-            assert!(r.status.success(), "{what}: {}", stderr(&r));
-            let v = run(data.path(), &["verify", dir.to_str().unwrap()]);
-            assert_eq!(v.status.code(), Some(0), "{what}: {}", stdout(&v));
-        }
-    }
-}
-
 #[test]
 fn a_demo_rekey_in_the_terminal_replaces_carol_with_dave_and_verifies() {
     let data = tempfile::tempdir().unwrap();
     let (mut s, mut child) = spawn_args(data.path(), &["demo", "--rekey"], &[]);
-    s.wait_for("Start a session");
+    let steps = Walk::Rekey.steps();
+    assert!(walk_to(&mut s, &steps, Some("setup")));
     assert!(s.text().contains("REKEY") && s.text().contains("DEMO"), "{}", s.text());
-    s.keys("carol leaves, from the pty test");
-    s.keys(ENTER);
-    s.wait_for("Custodian 1: insert your YubiKey");
-    check_in(&mut s, "314159");
-    s.wait_for("Custodian 2: insert your YubiKey");
-    check_in(&mut s, "271828");
-    s.wait_for("check the change");
+    assert!(resume(&mut s, &steps, "setup", Some("change")));
     assert!(s.text().contains("- carol") && s.text().contains("+ dave"), "{}", s.text());
-    s.keys(ENTER);
-    s.wait_for("Newcomer Dave Example: insert your YubiKey");
-    s.keys(ENTER); // dave's key is under the cursor
-    s.wait_for("Dave Example: enter your PIN");
+    assert!(resume(&mut s, &steps, "change", Some("newcomer-pin")));
     assert!(s.text().contains("DEMO PIN for dave: 161803"), "the newcomer's DEMO PIN is shown: {}", s.text());
-    s.keys("161803");
-    s.keys(ENTER);
-    s.wait_for("touch your key to sign version 2");
-    s.keys(ENTER);
-    s.wait_for("alice: touch your key to sign roster version 2");
-    s.keys(ENTER);
-    s.wait_for("bob: touch your key to sign roster version 2");
-    s.keys(ENTER);
-    s.wait_for("Alice Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Bob Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Rekey complete: roster version 2 is in place");
+    assert!(resume(&mut s, &steps, "newcomer-pin", None));
     s.keys("q");
     let status = wait_exit(&mut child);
     assert!(status.success(), "exit status {status:?}");
@@ -329,32 +208,11 @@ fn a_demo_rekey_in_the_terminal_replaces_carol_with_dave_and_verifies() {
 fn a_demo_offboarding_in_the_terminal_removes_carol_and_times_the_checklist() {
     let data = tempfile::tempdir().unwrap();
     let (mut s, mut child) = spawn_args(data.path(), &["demo", "--offboard"], &[]);
-    s.wait_for("Start a session");
+    let steps = Walk::Offboard.steps();
+    assert!(walk_to(&mut s, &steps, Some("setup")));
     assert!(s.text().contains("OFFBOARD") && s.text().contains("carol leaves"), "{}", s.text());
-    s.keys("carol leaves, from the pty test");
-    s.keys(ENTER);
-    s.wait_for("Custodian 1: insert your YubiKey");
-    check_in(&mut s, "314159");
-    s.wait_for("Custodian 2: insert your YubiKey");
-    check_in(&mut s, "271828");
-    s.wait_for("check the change");
-    s.keys(ENTER);
-    s.wait_for("alice: touch your key to sign roster version 2");
-    s.keys(ENTER);
-    s.wait_for("bob: touch your key to sign roster version 2");
-    s.keys(ENTER);
-    s.wait_for("Offboarding carol: 0/4 done");
-    for n in 1..=4 {
-        s.keys(" ");
-        s.wait_for(&format!("Offboarding carol: {n}/4 done"));
-        s.keys(DOWN);
-    }
-    s.keys(ENTER);
-    s.wait_for("Alice Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Bob Example: sign the session log");
-    s.keys(ENTER);
-    s.wait_for("Offboarding of carol recorded: 4/4 items done");
+    assert!(resume(&mut s, &steps, "setup", None));
+    s.wait_for("4/4 items done");
     assert!(s.text().contains("within the 15-minute target"), "{}", s.text());
     s.keys("q");
     let status = wait_exit(&mut child);

@@ -334,7 +334,7 @@ impl Runner {
                 let r = self.append(&entry, labels);
                 vec![match r {
                     Ok(w) => Intent::Journaled(w),
-                    Err(e) => Intent::JournalFailed(format!("{}: {e}", self.journal_path().display())),
+                    Err(e) => Intent::JournalFailed(format!("{}: {}", self.journal_path().display(), crate::journal::storage_cause(&e))),
                 }]
             }
             Effect::VerifyPin { serial, pin } => {
@@ -385,7 +385,7 @@ impl Runner {
                 vec![Intent::Unsealed(result)]
             }
             Effect::SignRekey { id, serial, manifest, rehearse } => {
-                let result = self.sign_rekey(&id, serial, manifest, rehearse).map_err(Failed::Signature);
+                let result = self.sign_rekey(&id, serial, manifest, rehearse);
                 vec![Intent::RekeySigned { id, result }]
             }
             Effect::CommitRekey { present, rehearse } => {
@@ -415,7 +415,7 @@ impl Runner {
                 vec![Intent::OffboardApplied { item, result }]
             }
             Effect::SignJournal { custodian, serial } => {
-                let result = self.sign_journal(custodian, serial).map_err(Failed::Signature);
+                let result = self.sign_journal(custodian, serial);
                 vec![Intent::SessionSigned { custodian, result }]
             }
             Effect::CheckAccount { expected } => self.check_account(expected),
@@ -565,41 +565,43 @@ impl Runner {
     /// Signs the new roster version as `id` on key `serial` (checked against the key the new
     /// version, or for a departing custodian the current one, names) and, when `manifest`, the
     /// new sealing's manifest. The sealing is made once, at the first signature.
-    fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool, drill: bool) -> Result<String, String> {
+    fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool, drill: bool) -> Result<String, Failed> {
+        let bad = Failed::Signature;
         // A drill signs in namespaces no trust decision accepts.
         let runbook_ns = if drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
         let old_key = self.roster.key(id).cloned();
-        let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
+        let job = self.rekey.as_mut().ok_or_else(|| bad("this is not a rekey".into()))?;
         if job.sealed.is_none() {
-            let text = job.plaintext.as_ref().ok_or("the runbook was not opened")?;
+            let text = job.plaintext.as_ref().ok_or_else(|| bad("the runbook was not opened".into()))?;
             // The next sealing: its serial follows the one this rekey opened, and every sealing
             // kept beside it (a rotation's, superseded or set aside).
             let serial = crate::rotate::next_serial(&job.paths.runbook, self.sealed.manifest.serial);
-            job.sealed = Some(crate::seal::seal_serial(&job.new, text.as_bytes(), serial).map_err(|e| e.to_string())?);
+            job.sealed = Some(crate::seal::seal_serial(&job.new, text.as_bytes(), serial).map_err(|e| bad(e.to_string()))?);
         }
-        let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| format!("`{id}` is in neither version of the roster"))?;
+        let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| bad(format!("`{id}` is in neither version of the roster")))?;
         // The bundle keeps the version being signed, so that verify checks these signatures.
         let next = self.dir.join(crate::verify::ROSTER_NEXT);
         if !next.exists() {
-            crate::fsread::write_atomic(&next, &job.new.bytes).map_err(|e| format!("{}: {e}", next.display()))?;
+            crate::fsread::write_atomic(&next, &job.new.bytes)
+                .map_err(|e| Failed::Storage(format!("{} could not be written: {}", next.display(), crate::journal::storage_cause(&e))))?;
         }
         let statement = crate::statement::Statement::RosterVersion { bytes: job.new.bytes.clone(), drill };
         let (roster_ns, roster_bytes) = (statement.namespace(), statement.message());
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();
-        let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
-        let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(|e| e.to_string())?;
-        sign::verify(&key, roster_ns, &roster_bytes, &sig)?;
-        let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
+        let t = self.token(serial).ok_or_else(|| bad(format!("key {serial} is not present: insert it again")))?;
+        let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(|e| bad(e.to_string()))?;
+        sign::verify(&key, roster_ns, &roster_bytes, &sig).map_err(bad)?;
+        let pem = sign::to_pem(&sig).map_err(|e| bad(e.to_string()))?;
         let mpem = match (manifest, new_key) {
             (true, Some(k)) => {
-                let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(|e| e.to_string())?;
-                sign::verify(&k, runbook_ns, &manifest_bytes, &m)?;
-                Some(sign::to_pem(&m).map_err(|e| e.to_string())?)
+                let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(|e| bad(e.to_string()))?;
+                sign::verify(&k, runbook_ns, &manifest_bytes, &m).map_err(bad)?;
+                Some(sign::to_pem(&m).map_err(|e| bad(e.to_string()))?)
             }
             _ => None,
         };
-        let job = self.rekey.as_mut().ok_or("this is not a rekey")?;
+        let job = self.rekey.as_mut().ok_or_else(|| bad("this is not a rekey".into()))?;
         job.roster_sigs.insert(id.to_string(), pem.clone().into_bytes());
         if let (Some(m), Some(s)) = (mpem, job.sealed.as_mut()) {
             s.signatures.insert(id.to_string(), m.into_bytes());
@@ -824,9 +826,9 @@ impl Runner {
         Ok(opened)
     }
 
-    fn sign_journal(&mut self, custodian: RosterIx, serial: u32) -> Result<(), String> {
+    fn sign_journal(&mut self, custodian: RosterIx, serial: u32) -> Result<(), Failed> {
         let path = self.journal_path();
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).map_err(|e| Failed::Signature(format!("{}: {e}", path.display())))?;
         // Sign only the journal this ceremony wrote. The file is read back from disk, so it must
         // end in the chain head kept in memory, after exactly as many lines: the chain makes that
         // the same bytes. Someone who rewrote the file meanwhile (dates, steps, notes) gets no
@@ -834,23 +836,26 @@ impl Runner {
         if let Some(j) = self.journal.as_ref() {
             let chain = journal::check_chain(&bytes);
             if !chain.problems.is_empty() || chain.entries as u64 != j.len() || chain.head != j.head() {
-                return Err(format!(
+                return Err(Failed::Signature(format!(
                     "{} is not the journal this ceremony wrote: it was changed on disk while the session ran ({} intact lines ending in {}; this ceremony wrote {} ending in {}). Nothing was signed. Keep the session directory as evidence and find out who changed it; the team was told root is in use",
                     path.display(),
                     chain.entries,
                     crate::notice::head_words(&chain.head),
                     j.len(),
                     crate::notice::head_words(&j.head()),
-                ));
+                )));
             }
         }
         let key = self.roster.key_at(custodian.index()).clone();
         let id = self.roster.custodians[custodian.index()].id.clone();
-        let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
-        let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes).map_err(|e| e.to_string())?;
-        sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig)?;
-        let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
-        crate::fsread::write_atomic(&self.dir.join(format!("{}.{id}.sig", journal::FILE_NAME)), pem.as_bytes()).map_err(|e| e.to_string())
+        let t = self.token(serial).ok_or_else(|| Failed::Signature(format!("key {serial} is not present: insert it again")))?;
+        let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes)?;
+        sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig).map_err(Failed::Signature)?;
+        let pem = sign::to_pem(&sig).map_err(|e| Failed::Signature(e.to_string()))?;
+        let name = format!("{}.{id}.sig", journal::FILE_NAME);
+        crate::fsread::write_atomic(&self.dir.join(&name), pem.as_bytes()).map_err(|e| {
+            Failed::Storage(format!("the signature was made but {name} could not be written: {}", crate::journal::storage_cause(&e)))
+        })
     }
 
     /// The first write of a recovery: signatures over the journal as it was would no longer match
@@ -1045,6 +1050,11 @@ pub enum LockError {
         .pid.map(|p| format!(" (process {p})")).unwrap_or_default()
     )]
     Busy { pid: Option<u32> },
+    #[error(
+        "another breakglass ceremony is running on this data directory{}: one at a time, so that two never announce, rotate or sign at once. Finish it there (or, if it is stuck, stop it with `kill`: it records the abort), then start again. Nothing was written",
+        .pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+    )]
+    DataBusy { pid: Option<u32> },
     #[error("cannot lock the session ({path}): {err}")]
     Io { path: String, err: std::io::Error },
 }
@@ -1063,6 +1073,28 @@ pub fn lock_session(dir: &Path) -> Result<SessionLock, LockError> {
         Ok(()) => Ok(SessionLock(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Busy { pid: holder(&f) }),
         Err(std::fs::TryLockError::Error(err)) => Err(LockError::Io { path: p.display().to_string(), err }),
+    }
+}
+
+/// The data directory's ceremony lock: one ceremony, recovery, rekey or offboarding at a time per
+/// data directory, across processes (an advisory `flock` on `DATA_DIR/.breakglass.lock`, released
+/// when the process ends, however it ends).
+#[derive(Debug)]
+pub struct DataLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the data directory's ceremony lock (creating the directory and the lock file), or says
+/// which process holds it.
+pub fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
+    let p = dir.join(".breakglass.lock");
+    let io = |err| LockError::Io { path: p.display().to_string(), err };
+    crate::fsread::create_private_dir(dir).map_err(io)?;
+    let f = std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).truncate(false).write(true), 0o600)
+        .open(&p)
+        .map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => Ok(DataLock(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::DataBusy { pid: holder(&f) }),
+        Err(std::fs::TryLockError::Error(err)) => Err(io(err)),
     }
 }
 

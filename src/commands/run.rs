@@ -32,8 +32,11 @@ fn harden_process() {
 /// A ceremony that had to stop (its journal could not be written): says why and how to close
 /// it, and gives the exit code (1) the TUI gives too.
 pub fn halted(why: &str, dir: &Path) -> i32 {
-    errln!("{}", crate::words::halted(why));
-    errln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
+    let recorded = std::fs::metadata(dir.join(crate::journal::FILE_NAME)).is_ok_and(|m| m.len() > 0);
+    errln!("{}", crate::words::halted(why, recorded));
+    if recorded {
+        errln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
+    }
     1
 }
 
@@ -42,6 +45,22 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     harden_process();
     let env = Env::load(&cli)?;
     let command = cli.command.unwrap_or(Command::Ceremony(Default::default()));
+    // One ceremony at a time per data directory (settling included): a second is refused before
+    // it writes anything, naming the process that runs the first.
+    let _one_at_a_time = if matches!(
+        command,
+        Command::Ceremony(_) | Command::Demo(_) | Command::Offboard(_) | Command::Recover(_) | Command::Roster(RosterCmd::Rekey(_))
+    ) {
+        match crate::session::lock_data_dir(&env.data_dir) {
+            Ok(lock) => Some(lock),
+            Err(busy @ crate::session::LockError::DataBusy { .. }) => return Err(busy.into()),
+            // A data directory that cannot hold the lock file cannot hold a session either: the
+            // command's own checks say what is wrong with it and what to do.
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
     // A rekey killed mid-swap is finished or undone before a ceremony uses the roster or the
     // runbook; read-only commands only say so (they never change files).
     if matches!(command, Command::Ceremony(_) | Command::Offboard(_) | Command::Recover(_) | Command::Roster(RosterCmd::Rekey(_))) {

@@ -965,6 +965,15 @@ impl Ceremony {
         self.message = Some(Message { tone: Tone::Refusal, say });
     }
 
+    /// Refuses with `say`, unless the effect failed for want of disk (then it says that instead:
+    /// the key did its part, the disk did not).
+    fn refuse_failed(&mut self, e: &Failed, say: Say) {
+        self.refuse(match e {
+            Failed::Storage(error) => Say::NotWritten { error: error.clone() },
+            _ => say,
+        });
+    }
+
     fn info_msg(&mut self, say: Say) {
         // A passing message never replaces one that reports something important.
         if !say.lasts() && self.message.as_ref().is_some_and(|m| m.tone == Tone::Info && m.say.lasts()) {
@@ -1319,7 +1328,7 @@ impl Ceremony {
                             Phase::Summary
                         }
                     }
-                    Err(e) => Phase::Sign { who, stage: SignStage::Failed(e.to_string()) },
+                    Err(e) => Phase::Sign { who, stage: SignStage::Failed(e) },
                 }
             }
             (p, _) => p,

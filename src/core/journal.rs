@@ -83,15 +83,31 @@ impl JournalStore for FileStore {
     }
 }
 
-/// Names the two ways a disk refuses a write in the custodians' words.
+/// Why a disk refused a write, in the custodians' words (`None`: not a refusal of room or rights).
+fn refusal(e: &std::io::Error) -> Option<&'static str> {
+    Some(match e.raw_os_error()? {
+        libc::ENOSPC => "the disk is full",
+        libc::EDQUOT => "the disk quota is used up",
+        libc::EFBIG => "the file-size limit (ulimit -f) was reached",
+        libc::EROFS => "the file system is read-only",
+        _ => return None,
+    })
+}
+
+/// A failed write in the custodians' words, for a message: "the disk is full (No space left ...)".
+pub fn storage_cause(e: &std::io::Error) -> String {
+    match refusal(e) {
+        Some(why) => format!("{why} ({e})"),
+        None => e.to_string(),
+    }
+}
+
+/// Names the ways a disk refuses a write in the custodians' words.
 fn explain_write_error(e: std::io::Error) -> std::io::Error {
-    let why = match e.raw_os_error() {
-        Some(libc::ENOSPC) => "the disk is full",
-        Some(libc::EDQUOT) => "the disk quota is used up",
-        Some(libc::EFBIG) => "the file-size limit (ulimit -f) was reached",
-        _ => return e,
-    };
-    std::io::Error::new(e.kind(), format!("{why} ({e})"))
+    match refusal(&e) {
+        Some(_) => std::io::Error::new(e.kind(), storage_cause(&e)),
+        None => e,
+    }
 }
 
 /// Keeps lines in memory (tests, benchmarks).

@@ -60,8 +60,8 @@ pub struct Notice {
     /// a receiver that has seen it can drop the repeat.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub idempotency_key: String,
-    /// Sent by a recovery after the interrupted session was sending it when it stopped: the team
-    /// may have received it already.
+    /// Sent by a recovery after the interrupted session was sending it when it stopped, or had
+    /// sent it already (a recovery always releases root): the team may have received it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maybe_repeat: bool,
 }
@@ -105,8 +105,16 @@ impl Notice {
             (_, Some(n)) => format!("journal head (entry #{n})"),
             (_, None) => "journal head".to_string(),
         };
+        let repeat = if self.maybe_repeat {
+            format!(
+                "\n\nThis may repeat a notice you already received (key {}): a recovery sends it again so that nobody misses it.",
+                self.idempotency_key
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{what}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}{}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
+            "{what}{repeat}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}{}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
             self.session_id,
             self.mode.to_uppercase(),
             if self.demo { " (DEMO)" } else { "" },
@@ -122,9 +130,18 @@ impl Notice {
         )
     }
 
-    /// Message attributes: `session_id`, `mode`, `phase`.
+    /// Message attributes: `session_id`, `mode`, `phase`, and `maybe_repeat` on a possible repeat
+    /// (so that a subscription's filter policy can route or drop it).
     pub fn attributes(&self) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([("session_id", self.session_id.clone()), ("mode", self.mode.clone()), ("phase", self.phase.as_str().to_string())])
+        let mut a = BTreeMap::from([
+            ("session_id", self.session_id.clone()),
+            ("mode", self.mode.clone()),
+            ("phase", self.phase.as_str().to_string()),
+        ]);
+        if self.maybe_repeat {
+            a.insert("maybe_repeat", "true".into());
+        }
+        a
     }
 }
 

@@ -811,6 +811,16 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             outln!("Verify: breakglass verify {}", dir.display());
             Ok(0)
         }
+        Phase::Quit if app.c.recovering().is_some() => {
+            // Nothing was written (a recovery writes only once a quorum is back): the session is
+            // as interrupted as before, and the exit code says so.
+            errln!(
+                "Left before a quorum checked in: nothing was written, and the session in {} is still interrupted. Run `breakglass recover {}` again with enough custodians.",
+                dir.display(),
+                dir.display()
+            );
+            Ok(3)
+        }
         Phase::Quit => {
             outln!("Left before starting; nothing was recorded.");
             Ok(0)
@@ -998,8 +1008,10 @@ async fn event_loop(
         if app.quit || matches!(app.c.phase(), Phase::Quit) {
             break;
         }
+        // Stopping: wait only while a notice is under way (a failed one will not be retried).
         if let Some(deadline) = stop_by
-            && (!matches!(app.c.phase(), Phase::Notify { .. }) || std::time::Instant::now() > deadline)
+            && (!matches!(app.c.phase(), Phase::Notify { status: crate::ceremony::NotifyStatus::Sending, .. })
+                || std::time::Instant::now() > deadline)
         {
             break;
         }

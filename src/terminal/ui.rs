@@ -717,7 +717,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         Phase::Rotate(stage) => lines.extend(rotate::rotate_lines(c, v, t, stage, spin)),
         Phase::Halted(why) => {
             lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
-            lines.push(Line::from(crate::words::halted(why)));
+            lines.push(Line::from(crate::words::halted(why, c.last().is_some())));
         }
         Phase::Quit | Phase::Runbook => {}
     }
@@ -976,6 +976,12 @@ fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &S
             }
         }
         SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
+        SignStage::Failed(e @ crate::ceremony::Failed::Storage(_)) => {
+            lines.push(Line::from(Span::styled(format!("✘ The signature could not be written: {e}"), t.bad())));
+            lines.push(Line::from(
+                "Make room on the disk, then press Enter to sign again; or leave (Ctrl-C) and sign later with `breakglass recover`.",
+            ));
+        }
         SignStage::Failed(e) => {
             lines.push(Line::from(Span::styled(format!("✘ Not signed: {e}"), t.bad())));
             lines.push(Line::from("Re-insert the key if it was removed, then press Enter to try again."));

@@ -9,13 +9,21 @@ pub fn account_problem(p: &AccountProblem) -> String {
     p.record()
 }
 
-/// The journal could not be written (`why`): the ceremony stops, and how to close it.
-pub fn halted(why: &str) -> String {
-    format!(
-        "The journal could not be written: {why}. Nothing further can be recorded, so the ceremony stops here. \
-         What was recorded so far is intact: free disk space or fix the data directory, then close this session \
-         with `breakglass recover`."
-    )
+/// The journal could not be written (`why`): the ceremony stops, and how to close it (`recorded`:
+/// whether any entry was written before; if none, the session never opened).
+pub fn halted(why: &str, recorded: bool) -> String {
+    if recorded {
+        format!(
+            "The journal could not be written: {why}. Nothing further can be recorded, so the ceremony stops here. \
+             What was recorded so far is intact: free disk space or fix the data directory, then close this session \
+             with `breakglass recover`."
+        )
+    } else {
+        format!(
+            "The journal could not be written: {why}. Nothing was recorded and nothing was announced: the session \
+             never opened. Free disk space or fix the data directory, then start again."
+        )
+    }
 }
 
 fn list(v: &[usize]) -> String {
@@ -153,6 +161,9 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
             "Version {version} needs {needs} of its custodians to sign it; only {can} of them are here (custodians who stay, and newcomers). Ask another custodian who stays to join, or abort."
         ),
         S::RekeySigned { id, version } => format!("{id} signed version {version}."),
+        S::NotWritten { error } => format!(
+            "{error}. Nothing is lost: make room on the disk (or fix the data directory), then press Enter to try again; or abort (Ctrl-C) and close the session later with `breakglass recover`."
+        ),
         S::RekeySignFailed { id, error } => format!("{id}'s key did not sign: {error}. Touch the key when it blinks."),
         S::RekeyRehearsed { version } => {
             format!("DRILL: version {version} was sealed and checked, then set aside: the roster is unchanged. Now the checklist.")

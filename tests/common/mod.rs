@@ -10,6 +10,7 @@ pub mod forge;
 pub mod moto;
 pub mod proxy;
 pub mod pty;
+pub mod walk;
 
 pub const SID: &str = "20261125-030000-abcdef";
 

@@ -6,7 +6,7 @@ use super::*;
 pub enum SignStage {
     AwaitTouch,
     Working,
-    Failed(String),
+    Failed(Failed),
 }
 
 /// The closing checklist, confirmed before root is released.

@@ -34,6 +34,11 @@ pub enum Failed {
     /// A rekey's swap did not happen (what was checked, and why it stopped).
     #[error("{0}")]
     Rekey(String),
+    /// A file could not be written: the disk is full, a file-size limit was reached, or the
+    /// directory is read-only. Nothing was lost; the same action can be tried again once there
+    /// is room.
+    #[error("{0}")]
+    Storage(String),
     /// This session has no such work (an offboarding item without its AWS change).
     #[error("{0}")]
     NotPlanned(String),

@@ -94,14 +94,16 @@ impl Ceremony {
     }
 
     /// A notice about to go out: `notice.sending` (with its idempotency key) is journalled first,
-    /// then it is sent. A recovery resending one the interrupted session was sending marks it as a
-    /// possible repeat.
+    /// then it is sent. A recovery resending one the interrupted session was sending, or a release
+    /// after the interrupted session's own release went out, marks it as a possible repeat.
     pub(super) fn push_notice(&mut self, phase: NoticePhase, fx: &mut Vec<Effect>) {
         let key = match phase {
             NoticePhase::Heartbeat => format!("{}:heartbeat:{}", self.info.session_id, self.now_s),
             p => format!("{}:{}", self.info.session_id, p.as_str()),
         };
-        let maybe_repeat = self.recovering.as_ref().is_some_and(|r| r.unsure.iter().any(|u| u == phase.as_str()));
+        let is_release = matches!(phase, NoticePhase::Released | NoticePhase::Aborted);
+        let maybe_repeat =
+            self.recovering.as_ref().is_some_and(|r| r.unsure.iter().any(|u| u == phase.as_str()) || (is_release && r.released));
         let mut effect = self.notice(phase);
         if let Effect::SendNotice { notice, .. } = &mut effect {
             notice.idempotency_key.clone_from(&key);

@@ -145,7 +145,7 @@ impl Ceremony {
                     }
                 }
                 Err(e) => {
-                    self.refuse(Say::RekeySignFailed { id: id.clone(), error: e.to_string() });
+                    self.refuse_failed(&e, Say::RekeySignFailed { id: id.clone(), error: e.to_string() });
                     Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e.to_string()) })
                 }
             },
@@ -332,7 +332,7 @@ impl Ceremony {
                     if n + 1 < k.added.len() { stay_next(n + 1) } else { self.newcomers_done() }
                 }
                 Err(e) => {
-                    self.refuse(Say::NewcomerSignFailed { id: id.clone(), error: e.to_string() });
+                    self.refuse_failed(&e, Say::NewcomerSignFailed { id: id.clone(), error: e.to_string() });
                     stay(NewKey::AwaitTouch)
                 }
             },

@@ -218,6 +218,11 @@ pub enum Say {
         id: String,
         error: String,
     },
+    /// A file the step needs could not be written (disk full, a size limit, read-only): nothing
+    /// was lost, and the same step can be tried again once there is room.
+    NotWritten {
+        error: String,
+    },
     RekeyRehearsed {
         version: u32,
     },

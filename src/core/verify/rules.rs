@@ -415,8 +415,10 @@ pub(super) fn not_in_the_future(timeline: &[Event], now: chrono::DateTime<chrono
 
 /// Rule E14, nothing after the end: after the first `session.closed` / `session.aborted`, only
 /// what closing a session writes (the root posture and root's events read at the close, the
-/// release notice, keys coming and going while the custodians sign, clock jumps), and, to recover a session whose signatures are missing, `session.recovered`
-/// and the recovery's check-ins.
+/// release notice, keys coming and going while the custodians sign, clock jumps), and, to recover
+/// a session whose signatures are missing, `session.recovered` and what the recovery writes before
+/// its custodians are back: its account check (`aws.identity`, `aws.skipped`), its check-ins and,
+/// for a rekey or an offboarding, its `rekey.settled` (what the roster files say now).
 pub(super) fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
     const CLOSING: &[&str] = &[
         kind::NoticeSending,
@@ -433,6 +435,8 @@ pub(super) fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
         kind::RootActivity,
         kind::RootClosed,
     ];
+    // What a recovery writes as it starts, after `session.recovered`.
+    const RECOVERY: &[&str] = &[kind::AwsIdentity, kind::AwsSkipped, kind::CustodianVerified, kind::RekeySettled];
     let Some(end) = timeline.iter().position(|e| e.kind == kind::SessionClosed || e.kind == kind::SessionAborted) else {
         return vec![];
     };
@@ -441,7 +445,7 @@ pub(super) fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
     for e in &timeline[end + 1..] {
         let k = e.kind.as_ref();
         recovering |= k == kind::SessionRecovered;
-        if k == kind::SessionRecovered || CLOSING.contains(&k) || (recovering && k == kind::CustodianVerified) {
+        if k == kind::SessionRecovered || CLOSING.contains(&k) || (recovering && RECOVERY.contains(&k)) {
             continue;
         }
         out.push(Problem::new(
@@ -798,7 +802,8 @@ mod tests {
             ev(2, kind::SessionClosed),
             ev(3, kind::NoticeSent),
             ev(4, kind::SessionRecovered),
-            ev(5, kind::CustodianVerified),
+            ev(5, kind::AwsIdentity),
+            ev(5, kind::RekeySettled),
             ev(6, kind::CustodianVerified),
             ev(7, kind::NoticeSent),
         ];
@@ -814,5 +819,7 @@ mod tests {
         );
         let checked_in_after_close = [ev(0, kind::SessionOpened), ev(1, kind::SessionClosed), ev(2, kind::CustodianVerified)];
         assert_eq!(after_the_end(&checked_in_after_close).len(), 1, "a check-in after the end needs a recovery first");
+        let settled_after_close = [ev(0, kind::SessionOpened), ev(1, kind::SessionAborted), ev(2, kind::RekeySettled)];
+        assert_eq!(after_the_end(&settled_after_close).len(), 1, "rekey.settled after the end only in a recovery");
     }
 }
