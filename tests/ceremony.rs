@@ -299,6 +299,28 @@ fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
     assert!(c.revealed().iter().all(|r| !r), "secrets are masked again when leaving the runbook");
 }
 
+/// Faults, second round: a co-signature covers the whole journal, so an entry written after one
+/// was made (here bob's key goes away and comes back while he signs) asks every signature again,
+/// from the first; without it the first would no longer verify.
+#[test]
+fn an_entry_written_while_signing_asks_every_signature_again() {
+    let mut c = to_runbook(Mode::Incident);
+    c.advance(Intent::FinishRunbook);
+    for i in 0..breakglass::ceremony::CLOSING.len() {
+        c.advance(Intent::ToggleClosing(i));
+    }
+    c.advance(Intent::ConfirmClose);
+    c.advance(Intent::NoticeDone { phase: NP::Released, result: Ok(Delivery { channel: "outbox".into(), message_id: "m2".into() }) });
+    c.advance(Intent::Touch);
+    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
+    assert_eq!(*c.signed(), ["alice"]);
+    let fx = c.advance(Intent::KeysPresent(vec![10000001]));
+    assert_eq!(kinds(&fx), ["custodian.key_removed"]);
+    assert!(c.signed().is_empty(), "alice's signature no longer covers the journal");
+    assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
+    assert!(matches!(said(&c), Some(breakglass::ceremony::Say::SignAgain)), "{:?}", c.message());
+}
+
 #[test]
 fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     let mut c = to_runbook(Mode::Incident);

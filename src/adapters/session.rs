@@ -327,8 +327,20 @@ impl Runner {
         true
     }
 
-    /// Runs one effect; returns the intents that report its outcome.
+    /// Runs one effect; returns the intents that report its outcome. A key operation that found
+    /// PC/SC gone (pcscd restarted under it, faster than a scan would notice) also drops every
+    /// handle, which does not survive the restart, and reports the keys unreachable: the ceremony
+    /// pauses, and each key is opened again, and unlocked with its PIN, when it can be seen.
     pub fn run(&mut self, effect: Effect) -> Vec<Intent> {
+        let mut out = self.run_one(effect);
+        if let Some(why) = out.iter().find_map(pcsc_gone) {
+            self.tokens.clear();
+            out.push(Intent::KeysUnreachable(why));
+        }
+        out
+    }
+
+    fn run_one(&mut self, effect: Effect) -> Vec<Intent> {
         match effect {
             Effect::Journal { entry, labels } => {
                 let r = self.append(&entry, labels);
@@ -1095,6 +1107,17 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
         Ok(()) => Ok(DataLock(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(LockError::DataBusy { pid: holder(&f) }),
         Err(std::fs::TryLockError::Error(err)) => Err(io(err)),
+    }
+}
+
+/// Whether `i` reports a key operation that found PC/SC gone (and why).
+fn pcsc_gone(i: &Intent) -> Option<String> {
+    use crate::token::TokenError::NoService;
+    match i {
+        Intent::SessionSigned { result: Err(Failed::Key(e @ NoService)), .. }
+        | Intent::Attested { result: Err(Failed::Key(e @ NoService)), .. }
+        | Intent::PinChecked { result: Err(e @ NoService), .. } => Some(e.to_string()),
+        _ => None,
     }
 }
 

@@ -1129,7 +1129,19 @@ impl Ceremony {
     /// Applies one intent; returns the effects to run, in order.
     pub fn advance(&mut self, intent: Intent) -> Vec<Effect> {
         let fx = self.apply(intent);
+        self.sign_again_if_grown(&fx);
         self.hold_until_quorum(fx)
+    }
+
+    /// A co-signature covers the whole journal: an entry written after one was made (a key that
+    /// went away and came back, a notice's outcome) leaves it covering less, so ssh-keygen (and
+    /// verify) would reject it. Everyone signs again, from the first.
+    fn sign_again_if_grown(&mut self, fx: &[Effect]) {
+        if matches!(self.phase, Phase::Sign { .. }) && !self.signed.is_empty() && fx.iter().any(|e| matches!(e, Effect::Journal { .. })) {
+            self.signed.clear();
+            self.phase = Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch };
+            self.info_msg(Say::SignAgain);
+        }
     }
 
     /// Rule E15: until a quorum has checked in again, a recovery's journal entries are held (its

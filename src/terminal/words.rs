@@ -104,6 +104,10 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         }
         S::AckNotSigned { error } => format!("The acknowledgement was not signed: {error}"),
         S::NoticeFinallySent { phase } => format!("The {} notice finally went out (recorded).", phase.as_str()),
+        S::SignAgain => format!(
+            "The journal grew while you signed (it records a key that went away and came back, or a notice's outcome), so the signatures made so far no longer cover it: {} sign again, from the first.",
+            c.everyone()
+        ),
         S::AlreadyClosed => "The session is already closed; it only needs the signatures now.".into(),
         S::RecoveryClosed(RecoveryNotice::Releasing) => {
             "Interrupted session closed. \"Root released\" goes to the team, then those who checked in sign.".into()

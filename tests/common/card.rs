@@ -19,13 +19,18 @@ fn rig_sh() -> PathBuf {
 }
 
 pub fn rig(args: &[&str]) {
+    rig_env(args, &[]);
+}
+
+/// `rig.sh ARGS` with more environment (for a card started by it: `VCARD_TOUCH_MS`).
+pub fn rig_env(args: &[&str], env: &[(&str, &str)]) {
     let ca = ca_path();
     assert!(
         ca.is_file(),
         "the virtual card rig is not up ({} is missing): run `tests/vcard/rig.sh up` (./scripts/test does it; it needs pcscd, vsmartcard-vpcd, libclang-dev)",
         ca.display()
     );
-    let o = std::process::Command::new(rig_sh()).args(args).output().expect("rig.sh runs");
+    let o = std::process::Command::new(rig_sh()).args(args).envs(env.iter().copied()).output().expect("rig.sh runs");
     assert!(o.status.success(), "rig.sh {args:?} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
 }
 
@@ -45,6 +50,12 @@ use base64ct::Encoding;
 /// A factory-fresh card with `serial` on vpcd `port` (35963 or 35964).
 pub fn fresh(serial: u32, port: u16) {
     rig(&["card", &serial.to_string(), &port.to_string()]);
+}
+
+/// A factory-fresh card that waits `ms` milliseconds for each touch (a key whose touch policy
+/// asks for one), as its owner would take to touch it.
+pub fn fresh_slow_touch(serial: u32, port: u16, ms: u32) {
+    rig_env(&["card", &serial.to_string(), &port.to_string()], &[("VCARD_TOUCH_MS", &ms.to_string())]);
 }
 
 pub fn stop(serial: u32) {

@@ -33,9 +33,10 @@ pub fn explain(e: &yubikey::Error, serial: Option<u32>) -> TokenError {
     match e {
         E::WrongPin { tries } => TokenError::WrongPin { retries_left: *tries },
         E::PinLocked => TokenError::PinBlocked,
-        E::PcscError { inner: Some(pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable) } => {
-            TokenError::NoService
-        }
+        // CommError: the connection to pcscd broke mid-operation (pcscd stopped or restarted).
+        E::PcscError {
+            inner: Some(pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::NoReadersAvailable | pcsc::Error::CommError),
+        } => TokenError::NoService,
         E::PcscError { inner: Some(pcsc::Error::RemovedCard | pcsc::Error::ResetCard | pcsc::Error::NoSmartcard) } => {
             TokenError::Removed(serial.unwrap_or(0))
         }
@@ -144,7 +145,9 @@ impl std::fmt::Debug for PivToken {
 /// A card whose PC/SC connection went stale (a key just put back, a reader that was reset): the
 /// connection is made again and the operation tried once more.
 fn stale(e: &yubikey::Error) -> bool {
-    matches!(e, yubikey::Error::PcscError { inner: Some(pcsc::Error::ProtoMismatch | pcsc::Error::ResetCard) })
+    // RemovedCard: the card was pulled out and put back since this handle was made (with the
+    // card still out, the reconnection fails at once and the error stands).
+    matches!(e, yubikey::Error::PcscError { inner: Some(pcsc::Error::ProtoMismatch | pcsc::Error::ResetCard | pcsc::Error::RemovedCard) })
 }
 
 /// Runs `op` on the card; on a stale connection, reconnects (the crate enters the PIN it was
@@ -212,6 +215,19 @@ impl PivToken {
             .map_err(|_| TokenError::Card(format!("slot {slot:?} does not hold a P-256 key")))
     }
 
+    /// An error from the card in words, telling a key pulled out while it worked (which the
+    /// card reports only as a generic error) by looking whether its reader still holds a card.
+    fn explain_gone(&self, e: &yubikey::Error) -> TokenError {
+        match explain(e, Some(self.serial)) {
+            TokenError::Transport(t) => match readers_with_a_card() {
+                Err(gone @ TokenError::NoService) => gone,
+                Ok(present) if !present.iter().any(|r| r == self.yk.borrow().name()) => TokenError::Removed(self.serial),
+                _ => TokenError::Transport(t),
+            },
+            other => other,
+        }
+    }
+
     /// The `age1yubikey1...` recipient of the runbook slot.
     pub fn age_recipient(&mut self) -> Result<String, TokenError> {
         Ok(pivage::Recipient::from_public(&self.slot_public_key(AGE_SLOT)?).encode())
@@ -245,7 +261,7 @@ impl Token for PivToken {
     fn sign_digest(&mut self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, TokenError> {
         // The card signs the digest we computed (PIV signs raw input); touch is asked by the card.
         let der = on_card(self.yk.get_mut(), |yk| piv::sign_data(yk, digest, AlgorithmId::EccP256, SIGN_SLOT))
-            .map_err(|e| explain(&e, Some(self.serial)))?;
+            .map_err(|e| self.explain_gone(&e))?;
         p256::ecdsa::Signature::from_der(&der).map_err(|e| TokenError::Card(format!("the card returned a malformed signature: {e}")))
     }
 

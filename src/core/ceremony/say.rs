@@ -146,6 +146,9 @@ pub enum Say {
 
     // Recovery, abort.
     AlreadyClosed,
+    /// The journal grew while the custodians signed (a key came back, a notice's outcome): the
+    /// signatures made so far no longer cover it, so everyone signs again from the first.
+    SignAgain,
     RecoveryClosed(RecoveryNotice),
     AbortedBeforeCheckIn,
     AbortedBeforeRootInUse,

@@ -59,6 +59,17 @@ const PIN_ONCE: u8 = 2;
 const PIN_ALWAYS: u8 = 3;
 const TOUCH_NEVER: u8 = 1;
 
+/// A key whose touch policy asks for a touch answers after `VCARD_TOUCH_MS` milliseconds (0 if
+/// unset), as a YubiKey waits for its owner's finger: the window in which a test pulls the card
+/// out, or stops pcscd, while it signs.
+fn touch_wait(touch_policy: u8) {
+    let ms: u64 = std::env::var("VCARD_TOUCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    if touch_policy != TOUCH_NEVER && ms > 0 {
+        info!("waiting {ms} ms for a touch");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 /// YubiKey 5 NFC ATR, so tools that look at the ATR see a YubiKey.
 const YUBIKEY5_ATR: &[u8] = &[
     0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59,
@@ -368,11 +379,12 @@ impl<'a> Card<'a> {
         }
         let pin_policy = self.slots.get(&slot).map_or(default_pin_policy(slot), |k| k.pin_policy);
 
+        touch_wait(self.slots.get(&slot).map_or(TOUCH_NEVER, |k| k.touch_policy));
         if self.slots.get(&slot).is_some_and(|k| k.imported.is_some()) {
             return self.imported_operation(alg, slot, data, pin_policy, just_verified);
         }
 
-        // Touch policies are not enforced at all: "touch" is immediate.
+        // Touch policies are not enforced beyond that wait: "touch" always comes.
         match pin_policy {
             // WHY: the emulator enforces "verify right before" only for 9c; do it for all slots.
             PIN_ALWAYS if !just_verified => return (vec![], SW_SECURITY),
