@@ -349,53 +349,16 @@ impl Runner {
                     Err(e) => Intent::JournalFailed(format!("{}: {}", self.journal_path().display(), crate::journal::storage_cause(&e))),
                 }]
             }
-            Effect::VerifyPin { serial, pin } => {
-                let result = match self.token(serial) {
-                    // The last try is never spent, whichever screen asks (check-in, a key that
-                    // came back, a newcomer): the count is read from the card first.
-                    Some(t) => match t.pin_retries() {
-                        Ok(0) => Err(crate::token::TokenError::PinBlocked),
-                        Ok(1) => Err(crate::token::TokenError::LastTry),
-                        _ => t.verify_pin(&pin),
-                    },
-                    None => Err(crate::token::TokenError::Removed(serial)),
-                };
-                vec![Intent::PinChecked { serial, result }]
-            }
+            Effect::VerifyPin { serial, pin } => vec![Intent::PinChecked { serial, result: self.verify_pin(serial, &pin) }],
             Effect::Attest { custodian, serial, statement } => {
-                let key = self.roster.key_at(custodian.index()).clone();
-                let (namespace, message) = (statement.namespace(), statement.message());
-                let result = match self.token(serial) {
-                    Some(t) => sign::sshsig(t.as_mut(), namespace, &message).map_err(Failed::from).and_then(|s| {
-                        // Checked against the roster's key, not the key the token claims.
-                        sign::verify(&key, namespace, &message, &s).map_err(Failed::Signature)?;
-                        sign::to_pem(&s).map_err(Failed::from)
-                    }),
-                    None => Err(Failed::Key(crate::token::TokenError::Removed(serial))),
-                };
-                vec![Intent::Attested { custodian, result }]
+                vec![Intent::Attested { custodian, result: self.sign_statement(custodian, serial, &statement) }]
             }
             Effect::SendNotice { mut notice, hash } => {
                 self.stamp(&mut notice, hash);
                 let result = self.broadcaster.send(&notice).map_err(|e| Failed::Notice(e.to_string()));
                 vec![Intent::NoticeDone { phase: notice.phase, result }]
             }
-            Effect::Unseal { ids } => {
-                let serials: Vec<(String, u32)> =
-                    ids.iter().filter_map(|id| self.roster.custodian(id).map(|p| (id.clone(), p.yubikey_serial))).collect();
-                let serial_of = |id: &str| serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
-                let result = unseal_with(&self.sealed, &ids, &mut self.tokens, &serial_of)
-                    .map(|text| {
-                        let rb = Arc::new(Runbook::parse(&text));
-                        if let Some(job) = self.rekey.as_mut() {
-                            job.plaintext = Some(text.clone());
-                        }
-                        self.plaintext = Some(text);
-                        rb
-                    })
-                    .map_err(|e| Failed::Seal(e.to_string()));
-                vec![Intent::Unsealed(result)]
-            }
+            Effect::Unseal { ids } => vec![Intent::Unsealed(self.unseal(&ids))],
             Effect::SignRekey { id, serial, manifest, rehearse } => {
                 let result = self.sign_rekey(&id, serial, manifest, rehearse);
                 vec![Intent::RekeySigned { id, result }]
@@ -451,6 +414,45 @@ impl Runner {
                 vec![]
             }
         }
+    }
+
+    /// Checks `pin` on key `serial`. The last try is never spent, whichever screen asks (check-in,
+    /// a key that came back, a newcomer): the count is read from the card first.
+    fn verify_pin(&mut self, serial: u32, pin: &secrecy::SecretString) -> Result<(), crate::token::TokenError> {
+        match self.token(serial) {
+            Some(t) => match t.pin_retries() {
+                Ok(0) => Err(crate::token::TokenError::PinBlocked),
+                Ok(1) => Err(crate::token::TokenError::LastTry),
+                _ => t.verify_pin(pin),
+            },
+            None => Err(crate::token::TokenError::Removed(serial)),
+        }
+    }
+
+    /// `statement` signed on key `serial`, checked against the roster's key for `custodian` (not
+    /// the key the token claims), as PEM.
+    fn sign_statement(&mut self, custodian: RosterIx, serial: u32, statement: &crate::statement::Statement) -> Result<String, Failed> {
+        let key = self.roster.key_at(custodian.index()).clone();
+        let (namespace, message) = (statement.namespace(), statement.message());
+        let t = self.token(serial).ok_or(Failed::Key(crate::token::TokenError::Removed(serial)))?;
+        let s = sign::sshsig(t.as_mut(), namespace, &message).map_err(Failed::from)?;
+        sign::verify(&key, namespace, &message, &s).map_err(Failed::Signature)?;
+        sign::to_pem(&s).map_err(Failed::from)
+    }
+
+    /// Opens the sealed runbook with the keys of `ids`; keeps its text for a rekey's or a
+    /// rotation's sealing.
+    fn unseal(&mut self, ids: &[String]) -> Result<Arc<Runbook>, Failed> {
+        let serials: Vec<(String, u32)> =
+            ids.iter().filter_map(|id| self.roster.custodian(id).map(|p| (id.clone(), p.yubikey_serial))).collect();
+        let serial_of = |id: &str| serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
+        let text = unseal_with(&self.sealed, ids, &mut self.tokens, &serial_of).map_err(|e| Failed::Seal(e.to_string()))?;
+        let rb = Arc::new(Runbook::parse(&text));
+        if let Some(job) = self.rekey.as_mut() {
+            job.plaintext = Some(text.clone());
+        }
+        self.plaintext = Some(text);
+        Ok(rb)
     }
 
     /// Checks which account the credentials reach, and reads the posture as the session starts.

@@ -1340,119 +1340,142 @@ pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
         k.push(("Ctrl-C", "abort"));
         k
     } else {
-        match &c.phase() {
-            Phase::Setup if v.setup.confirm_mode => {
-                if v.setup.mode == Mode::Incident {
-                    vec![("y", "switch to DRILL"), ("n", "keep INCIDENT")]
-                } else {
-                    vec![("y", "switch to INCIDENT"), ("n", "keep DRILL")]
-                }
-            }
-            Phase::Setup => {
-                let mut k = vec![("Tab/↑↓", "field")];
-                match v.setup.field {
-                    0 if c.rekey().is_none() && c.offboard().is_none() && c.recovering().is_none() => k.push(("←/→", "mode")),
-                    3 => k.push(("←/→", "scenario")),
-                    _ => {}
-                }
-                k.extend([("Enter", "start"), ("Ctrl-C", "quit")]);
-                k
-            }
-            Phase::Rekey(crate::ceremony::RekeyStage::Review) => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
-            Phase::Offboard if c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation()) => {
-                vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
-            }
-            // A confirmation is being signed: nothing else acts until it lands.
-            Phase::Offboard
-                if c.offboard()
-                    .as_ref()
-                    .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) =>
-            {
-                vec![("Ctrl-C", "abort")]
-            }
-            // Unlike the runbook's, an offboarding item done is done for good (it is an act, not
-            // a tick): the hint says so.
-            Phase::Offboard => vec![("↑/↓", "item"), ("Space", "do it (final)"), ("Enter", "finish"), ("Ctrl-C", "abort")],
-            Phase::Rekey(crate::ceremony::RekeyStage::Failed(_)) => vec![("r", "retry"), ("Ctrl-C", "abort")],
-            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitKey, .. }) => {
-                vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")]
-            }
-            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitPin { .. }, .. }) => pin_keys(v),
-            Phase::Rekey(crate::ceremony::RekeyStage::Newcomer { key: crate::ceremony::NewKey::AwaitTouch, .. }) => {
-                vec![
-                    ("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }),
-                    ("Esc", "back"),
-                    ("Ctrl-C", "abort"),
-                ]
-            }
-            Phase::Rekey(crate::ceremony::RekeyStage::Sign { working: false, .. }) => {
-                vec![("Enter", if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }), ("Ctrl-C", "abort")]
-            }
-            Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
-            Phase::CheckIn(KeyStage::AwaitPin { .. }) => pin_keys(v),
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) if c.info().demo => {
-                vec![("Enter", "touch (DEMO)"), ("Esc", "back"), ("Ctrl-C", "abort")]
-            }
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => {
-                vec![("Enter", "sign, then touch the key"), ("Esc", "back"), ("Ctrl-C", "abort")]
-            }
-            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => {
-                vec![("r", "retry"), (slot_keys(c), "acknowledge"), ("Ctrl-C", "abort")]
-            }
-            Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
-            Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
-            Phase::Runbook if v.note.is_some() => vec![("Enter", "save note"), ("Esc", "cancel")],
-            Phase::Runbook if v.reveal_pick.is_some() => vec![("↑/↓", "choose"), ("Enter", "reveal"), ("Esc", "cancel")],
-            Phase::Runbook => {
-                let done = c.done().get(v.step_cursor).copied().unwrap_or(false);
-                let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
-                if c.runbook().as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
-                    k.push(("r", "reveal…"));
-                    k.push(("o", "rotate…"));
-                }
-                if c.revealed().iter().any(|r| *r) {
-                    k.push(("h", "hide"));
-                }
-                if c.info().aws {
-                    k.push(("t", "root task"));
-                }
-                k.push(("PgDn", "scroll"));
-                k.push(("Enter", "close"));
-                k
-            }
-            Phase::Closing => {
-                // Space toggles, as in the runbook: the hint says which way.
-                let done = c.closing().get(v.closing_cursor).copied().unwrap_or(false);
-                let mut k = vec![("↑/↓", "item"), ("Space", if done { "undo" } else { "confirm" }), ("x", "not done")];
-                if !c.unrotated().is_empty() && c.runbook().is_some() {
-                    k.push(("o", "rotate"));
-                }
-                k.push(("Enter", "release root"));
-                if c.closing_for().is_none() {
-                    k.push(("Esc", "runbook"));
-                }
-                k
-            }
-            Phase::Rotate(stage) => rotate::keys(c, stage),
-            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
-                vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
-            }
-            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
-            Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
-            Phase::Root(RootStage::Pick) => {
-                vec![("digits", "account"), ("←/→", "task"), ("Enter", "assume"), ("Esc", "runbook"), ("Ctrl-C", "abort")]
-            }
-            Phase::Root(RootStage::Ready) if c.root().as_ref().is_some_and(|r| r.task.needs_arg()) => {
-                vec![("type", "name"), ("Enter", "run"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
-            }
-            Phase::Root(RootStage::Ready) => vec![("1-9", "action"), ("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
-            Phase::Root(RootStage::Confirm { .. }) => {
-                vec![(slot_keys(c), "confirm on key"), ("c", "cancel"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
-            }
-            Phase::Root(RootStage::Expired) => vec![("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
-            Phase::Root(_) => vec![("Esc", "end root session"), ("Ctrl-C", "abort")],
-            _ => vec![("Ctrl-C", "abort")],
+        phase_keys(c, v)
+    }
+}
+
+/// The keys of the screen the phase shows (no question or overlay open).
+fn phase_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
+    match &c.phase() {
+        Phase::Setup => setup_keys(c, v),
+        Phase::Rekey(stage) => rekey_keys(c, v, stage),
+        Phase::Offboard => offboard_keys(c),
+        Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
+        Phase::CheckIn(KeyStage::AwaitPin { .. }) => pin_keys(v),
+        Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", touch_label(c)), ("Esc", "back"), ("Ctrl-C", "abort")],
+        Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => {
+            vec![("r", "retry"), (slot_keys(c), "acknowledge"), ("Ctrl-C", "abort")]
         }
+        Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
+        Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
+        Phase::Runbook => runbook_keys(c, v),
+        Phase::Closing => closing_keys(c, v),
+        Phase::Rotate(stage) => rotate::keys(c, stage),
+        Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
+            vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
+        }
+        Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
+        Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
+        Phase::Root(stage) => root_keys(c, stage),
+        _ => vec![("Ctrl-C", "abort")],
+    }
+}
+
+/// What Enter does where a key signs: in the DEMO it stands in for the touch.
+fn touch_label(c: &Ceremony) -> &'static str {
+    if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }
+}
+
+/// The keys of the setup form (or its "switch mode?" question).
+fn setup_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
+    if v.setup.confirm_mode {
+        return if v.setup.mode == Mode::Incident {
+            vec![("y", "switch to DRILL"), ("n", "keep INCIDENT")]
+        } else {
+            vec![("y", "switch to INCIDENT"), ("n", "keep DRILL")]
+        };
+    }
+    let mut k = vec![("Tab/↑↓", "field")];
+    match v.setup.field {
+        0 if c.rekey().is_none() && c.offboard().is_none() && c.recovering().is_none() => k.push(("←/→", "mode")),
+        3 => k.push(("←/→", "scenario")),
+        _ => {}
+    }
+    k.extend([("Enter", "start"), ("Ctrl-C", "quit")]);
+    k
+}
+
+/// The keys of a rekey's screens.
+fn rekey_keys(c: &Ceremony, v: &View, stage: &crate::ceremony::RekeyStage) -> Vec<(&'static str, &'static str)> {
+    use crate::ceremony::{NewKey, RekeyStage as R};
+    match stage {
+        R::Review => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
+        R::Failed(_) => vec![("r", "retry"), ("Ctrl-C", "abort")],
+        R::Newcomer { key: NewKey::AwaitKey, .. } => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
+        R::Newcomer { key: NewKey::AwaitPin { .. }, .. } => pin_keys(v),
+        R::Newcomer { key: NewKey::AwaitTouch, .. } => vec![("Enter", touch_label(c)), ("Esc", "back"), ("Ctrl-C", "abort")],
+        R::Sign { working: false, .. } => vec![("Enter", touch_label(c)), ("Ctrl-C", "abort")],
+        _ => vec![("Ctrl-C", "abort")],
+    }
+}
+
+/// The keys of an offboarding's checklist.
+fn offboard_keys(c: &Ceremony) -> Vec<(&'static str, &'static str)> {
+    let o = c.offboard().as_ref();
+    if o.is_some_and(|o| o.awaiting_confirmation()) {
+        vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
+    } else if o.is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) {
+        // A confirmation is being signed: nothing else acts until it lands.
+        vec![("Ctrl-C", "abort")]
+    } else {
+        // Unlike the runbook's, an offboarding item done is done for good (it is an act, not a
+        // tick): the hint says so.
+        vec![("↑/↓", "item"), ("Space", "do it (final)"), ("Enter", "finish"), ("Ctrl-C", "abort")]
+    }
+}
+
+/// The keys of the runbook, with a note or a reveal open, or not.
+fn runbook_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
+    if v.note.is_some() {
+        return vec![("Enter", "save note"), ("Esc", "cancel")];
+    }
+    if v.reveal_pick.is_some() {
+        return vec![("↑/↓", "choose"), ("Enter", "reveal"), ("Esc", "cancel")];
+    }
+    let done = c.done().get(v.step_cursor).copied().unwrap_or(false);
+    let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
+    if c.runbook().as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
+        k.push(("r", "reveal…"));
+        k.push(("o", "rotate…"));
+    }
+    if c.revealed().iter().any(|r| *r) {
+        k.push(("h", "hide"));
+    }
+    if c.info().aws {
+        k.push(("t", "root task"));
+    }
+    k.push(("PgDn", "scroll"));
+    k.push(("Enter", "close"));
+    k
+}
+
+/// The keys of the closing checklist. Space toggles, as in the runbook: the hint says which way.
+fn closing_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
+    let done = c.closing().get(v.closing_cursor).copied().unwrap_or(false);
+    let mut k = vec![("↑/↓", "item"), ("Space", if done { "undo" } else { "confirm" }), ("x", "not done")];
+    if !c.unrotated().is_empty() && c.runbook().is_some() {
+        k.push(("o", "rotate"));
+    }
+    k.push(("Enter", "release root"));
+    if c.closing_for().is_none() {
+        k.push(("Esc", "runbook"));
+    }
+    k
+}
+
+/// The keys of a root task's screens.
+fn root_keys(c: &Ceremony, stage: &RootStage) -> Vec<(&'static str, &'static str)> {
+    match stage {
+        RootStage::Pick => vec![("digits", "account"), ("←/→", "task"), ("Enter", "assume"), ("Esc", "runbook"), ("Ctrl-C", "abort")],
+        RootStage::Ready if c.root().as_ref().is_some_and(|r| r.task.needs_arg()) => {
+            vec![("type", "name"), ("Enter", "run"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
+        }
+        RootStage::Ready => vec![("1-9", "action"), ("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
+        RootStage::Confirm { .. } => {
+            vec![(slot_keys(c), "confirm on key"), ("c", "cancel"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
+        }
+        RootStage::Expired => vec![("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
+        _ => vec![("Esc", "end root session"), ("Ctrl-C", "abort")],
     }
 }
 

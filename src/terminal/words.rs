@@ -34,6 +34,96 @@ fn list(v: &[usize]) -> String {
 pub fn words(say: &Say, c: &Ceremony) -> String {
     use Say as S;
     match say {
+        S::ReasonMissing
+        | S::WrongMode { .. }
+        | S::ScenarioDrillOnly { .. }
+        | S::ScenarioDoesNotFit { .. }
+        | S::GoingOnWithoutAws
+        | S::KeyKindMismatch { .. }
+        | S::NotOnRoster { .. }
+        | S::AlreadyCheckedIn { .. }
+        | S::AttestationRefused { .. }
+        | S::NotAttested { .. }
+        | S::ScenarioKeyMissing { .. }
+        | S::ScenarioSparePair { .. }
+        | S::PinBlocked { .. }
+        | S::LastPinTry { .. }
+        | S::KeyError { .. }
+        | S::FactoryPin { .. }
+        | S::PinAccepted { .. }
+        | S::WrongPinLastTry { .. }
+        | S::WrongPin { .. }
+        | S::Token(..)
+        | S::CheckedIn { .. }
+        | S::CheckedInRecoveryHeld { .. }
+        | S::ChallengeNotSigned { .. }
+        | S::Paused { .. }
+        | S::PausedNoReader
+        | S::KeyBack { .. }
+        | S::KeyAwayWhileNewcomerSigns { .. }
+        | S::KeyBackLater { .. }
+        | S::KeyBackUnlocked { .. }
+        | S::ReauthFailed { .. } => checkin_words(say, c),
+        S::AcknowledgedGoingOn
+        | S::InUseSent { .. }
+        | S::AckNotSigned { .. }
+        | S::NoticeFinallySent { .. }
+        | S::AlreadyClosed
+        | S::SignAgain
+        | S::RecoveryClosed(..)
+        | S::AbortedBeforeCheckIn
+        | S::AbortedBeforeRootInUse
+        | S::AbortedReleasing
+        | S::AbortedCloseFirst
+        | S::RecoveryCloseFirst
+        | S::StepsNotChecked { .. }
+        | S::ConfirmClosingFirst { .. } => closing_words(say, c),
+        S::RootNeedsAws
+        | S::NotAnAccountId { .. }
+        | S::DrillReadOnlyTask { .. }
+        | S::RootOpen { .. }
+        | S::RootFailed { .. }
+        | S::ActionNotAllowed { .. }
+        | S::DrillNothingDestructive
+        | S::ConfirmDestructive { .. }
+        | S::NotConfirmed { .. }
+        | S::RotationStaged { .. }
+        | S::RotationAbandoned
+        | S::Rotated { .. }
+        | S::RootDone { .. }
+        | S::RootExpired => root_words(say, c),
+        S::RekeyQuorumShort { .. }
+        | S::RekeySigned { .. }
+        | S::RekeySignFailed { .. }
+        | S::NotWritten { .. }
+        | S::RekeyRehearsed { .. }
+        | S::RekeyInUse { .. }
+        | S::NewcomerKeyKind { .. }
+        | S::NotNewcomersKey { .. }
+        | S::EnterPin { .. }
+        | S::NewcomerPinLow { .. }
+        | S::NewcomerFactoryPin { .. }
+        | S::NewcomerPinAccepted { .. }
+        | S::NewcomerTokenError { .. }
+        | S::NewcomerSigned { .. }
+        | S::NewcomerSignFailed { .. }
+        | S::SignatureUnderWay
+        | S::WorkDownChecklist
+        | S::OffboardRosterChanged
+        | S::ItemUnderWay { .. }
+        | S::ItemDone { .. }
+        | S::ConfirmItem { .. }
+        | S::ItemFailed { .. }
+        | S::ItemsNotDone { .. }
+        | S::OffboardDone
+        | S::OffboardNotDone { .. } => rekey_words(say, c),
+    }
+}
+
+/// The words for the setup, the check-ins and the keys coming and going.
+fn checkin_words(say: &Say, c: &Ceremony) -> String {
+    use Say as S;
+    match say {
         S::ReasonMissing => "Write the reason first: the team will read it in the \"root in use\" notice.".into(),
         S::WrongMode { asked: Mode::Rekey, .. } => "A rekey starts from `breakglass roster rekey`, which says what changes.".into(),
         S::WrongMode { asked: Mode::Offboard, .. } => "An offboarding starts from `breakglass offboard ID`, which says who leaves.".into(),
@@ -96,6 +186,15 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::KeyBackLater { id } => format!("{id}'s key is back: {id} enters the PIN again once the newcomer has signed."),
         S::KeyBackUnlocked { id } => format!("{id}'s key is back and unlocked: the ceremony goes on."),
         S::ReauthFailed { id, error } => format!("{id}: {error}"),
+        // Every other message is another group's (`words` sends each to its own).
+        _ => String::new(),
+    }
+}
+
+/// The words for notices, the close, aborts and recoveries.
+fn closing_words(say: &Say, c: &Ceremony) -> String {
+    use Say as S;
+    match say {
         S::InUseSent { channel, message_id } => {
             format!("\"Root in use\" went to the team ({channel}, id {message_id}).")
         }
@@ -135,6 +234,15 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::ConfirmClosingFirst { item } => {
             format!("Confirm item {item} first (or abort, which records that the ceremony did not finish).")
         }
+        // Every other message is another group's (`words` sends each to its own).
+        _ => String::new(),
+    }
+}
+
+/// The words for root tasks and rotations.
+fn root_words(say: &Say, c: &Ceremony) -> String {
+    use Say as S;
+    match say {
         S::RootNeedsAws => {
             "Root tasks need AWS: configure aws.account_id (and credentials for the management account) in breakglass.toml.".into()
         }
@@ -161,6 +269,15 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         S::RootExpired => {
             "The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into()
         }
+        // Every other message is another group's (`words` sends each to its own).
+        _ => String::new(),
+    }
+}
+
+/// The words for rekeys and offboardings.
+fn rekey_words(say: &Say, c: &Ceremony) -> String {
+    use Say as S;
+    match say {
         S::RekeyQuorumShort { version, needs, can } => format!(
             "Version {version} needs {needs} of its custodians to sign it; only {can} of them are here (custodians who stay, and newcomers). Ask another custodian who stays to join, or abort."
         ),
@@ -212,5 +329,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         }
         S::OffboardDone => "Offboarding done. Now sign the session log.".into(),
         S::OffboardNotDone { open } => format!("Recorded as NOT done: item(s) {}. Now sign the session log.", list(open)),
+        // Every other message is another group's (`words` sends each to its own).
+        _ => String::new(),
     }
 }
