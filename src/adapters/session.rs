@@ -6,7 +6,7 @@
 
 use crate::ceremony::{Ceremony, Effect, Failed, Idx, Intent, NoticeHash, RosterIx};
 use crate::clock::{Clock, rfc3339_ms};
-use crate::journal::{self, Entry, FileStore, Journal, kind};
+use crate::journal::{self, Entry, FileStore, Journal};
 use crate::notice::{Broadcaster, Notice};
 use crate::roster::{Roster, sig_path};
 use crate::runbook::Runbook;
@@ -1191,53 +1191,8 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     let Some(Entry::SessionOpened { session_id, roster_sha256, reason, rekey, .. }) = serde_json::from_slice::<Entry>(lines[0]).ok() else {
         return Err(RecoverError::Other { dir: d, what: "the first entry is not session.opened (or is malformed)".into() });
     };
-    let (mut announced, mut closed, mut released, mut closed_normally) = (false, false, false, false);
-    let mut anyone_checked_in = false;
-    // Notices being sent when it stopped (no outcome journalled after them).
-    let mut unsure: Vec<String> = vec![];
-    // Each runbook step's last state (ticked, or ticked and then unticked).
-    let mut steps = std::collections::BTreeMap::new();
-    for l in &lines {
-        let Some(c) = line(l) else { continue };
-        match c.kind.as_ref() {
-            kind::StepDone | kind::StepUndone => {
-                if let Some(n) = c.step {
-                    steps.insert(n, c.kind == kind::StepDone);
-                }
-            }
-            kind::SessionClosed => (closed, closed_normally) = (true, true),
-            kind::SessionAborted => closed = true,
-            kind::CustodianVerified => anyone_checked_in = true,
-            kind::NoticeSending => {
-                if let Ok(Entry::NoticeSending { phase, .. }) = serde_json::from_slice::<Entry>(l) {
-                    // Root may have been announced: "root released" then goes out (the safe side).
-                    announced |= phase == "in_use";
-                    unsure.retain(|p| *p != phase);
-                    unsure.push(phase);
-                }
-            }
-            kind::NoticeFailed => {
-                if let Ok(Entry::NoticeFailed { phase, .. }) = serde_json::from_slice::<Entry>(l) {
-                    unsure.retain(|p| *p != phase);
-                }
-            }
-            kind::NoticeSent | kind::NoticeAcknowledged => {
-                if let Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) = serde_json::from_slice::<Entry>(l) {
-                    unsure.retain(|p| *p != phase);
-                }
-                match serde_json::from_slice::<Entry>(l) {
-                    Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
-                        announced |= phase == "in_use";
-                        released |= phase == "released" || phase == "aborted";
-                    }
-                    // A notice line that does not read: the team may have been told that root is
-                    // in use, so "root released" goes out (the safe side).
-                    _ => announced = true,
-                }
-            }
-            _ => {}
-        }
-    }
+    let h = journal::happened(&lines);
+    let (announced, closed, closed_normally) = (h.announced, h.closed, h.closed_normally);
     // A closed session that a quorum signed is finished: verify it instead. Only signatures that
     // verify count (junk .sig files beside an unsigned session must not hide it from recovery).
     if closed && signed_by_quorum(dir, &bytes, &roster_sha256) {
@@ -1245,7 +1200,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     }
     // Aborted before anyone checked in: root was never announced nor opened, and nobody could
     // sign. There is nothing to recover and no "root released" to send.
-    if closed && !closed_normally && !anyone_checked_in && !announced {
+    if closed && !closed_normally && !h.anyone_checked_in && !announced {
         return Err(RecoverError::NotInterrupted {
             dir: d,
             kind: "an abort before anyone checked in (root was never announced or opened; nobody can sign it, nothing to recover)".into(),
@@ -1280,11 +1235,11 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             announced,
             closed,
             closed_normally,
-            released,
-            steps_done: steps.values().filter(|d| **d).count() as u64,
+            released: h.released,
+            steps_done: h.steps_done,
             mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
             rekey: None,
-            unsure,
+            unsure: h.unsure,
         },
         rekey_new: rekey.map(|k| k.new_roster_sha256),
         next_seq: chain.entries as u64,

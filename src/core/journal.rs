@@ -644,6 +644,74 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|&c| c == b'\n').filter(|l| !l.is_empty())
 }
 
+/// What a journal says happened, as far as a recovery needs it. The journal's word only: whoever
+/// could write the file chose it, so a recovery always releases root whatever it says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Happened {
+    /// "root in use" went out, or may have (it was being sent, or a notice line does not read).
+    pub announced: bool,
+    /// `session.closed` or `session.aborted`.
+    pub closed: bool,
+    /// `session.closed`.
+    pub closed_normally: bool,
+    /// "root released" (or the abort's release) went out, or was acknowledged as not delivered.
+    pub released: bool,
+    pub anyone_checked_in: bool,
+    /// Notices being sent when it stopped (`notice.sending` with no outcome after it), by phase.
+    pub unsure: Vec<String>,
+    /// Runbook steps ticked at the end (a step ticked, then unticked, does not count).
+    pub steps_done: u64,
+}
+
+/// Reads `lines` (whole journal lines, in order) into what happened.
+pub fn happened(lines: &[&[u8]]) -> Happened {
+    let mut h = Happened::default();
+    let mut steps = std::collections::BTreeMap::new();
+    for l in lines {
+        let Ok(c) = serde_json::from_slice::<Line<'_>>(l) else { continue };
+        match c.kind.as_ref() {
+            kind::StepDone | kind::StepUndone => {
+                if let Some(n) = c.step {
+                    steps.insert(n, c.kind == kind::StepDone);
+                }
+            }
+            kind::SessionClosed => (h.closed, h.closed_normally) = (true, true),
+            kind::SessionAborted => h.closed = true,
+            kind::CustodianVerified => h.anyone_checked_in = true,
+            kind::NoticeSending | kind::NoticeFailed | kind::NoticeSent | kind::NoticeAcknowledged => notice_line(&mut h, l),
+            _ => {}
+        }
+    }
+    h.steps_done = steps.values().filter(|d| **d).count() as u64;
+    h
+}
+
+/// One notice line: about to go out (unsure until its outcome), failed, sent or acknowledged.
+fn notice_line(h: &mut Happened, l: &[u8]) {
+    match serde_json::from_slice::<Entry>(l) {
+        Ok(Entry::NoticeSending { phase, .. }) => {
+            // Root may have been announced: "root released" then goes out (the safe side).
+            h.announced |= phase == "in_use";
+            h.unsure.retain(|p| *p != phase);
+            h.unsure.push(phase);
+        }
+        Ok(Entry::NoticeFailed { phase, .. }) => h.unsure.retain(|p| *p != phase),
+        Ok(Entry::NoticeSent { phase, .. } | Entry::NoticeAcknowledged { phase, .. }) => {
+            h.unsure.retain(|p| *p != phase);
+            h.announced |= phase == "in_use";
+            h.released |= phase == "released" || phase == "aborted";
+        }
+        // A notice line that does not read: the team may have been told that root is in use, so
+        // "root released" goes out (the safe side). (A failure that does not read changes nothing.)
+        Ok(_) => {}
+        Err(_) => {
+            if serde_json::from_slice::<Line<'_>>(l).is_ok_and(|c| c.kind != kind::NoticeFailed && c.kind != kind::NoticeSending) {
+                h.announced = true;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,6 +728,41 @@ mod tests {
             j.append_fields(&ts, i as u64 * 10, "note", &obj(json!({"text": format!("entry {i}")}))).unwrap();
         }
         j.store().bytes.clone()
+    }
+
+    /// What a recovery reads from a journal: a notice under way is unsure until its outcome; a
+    /// release that went out counts; a step ticked then unticked does not; a notice line that does
+    /// not read counts as "root in use" (the safe side).
+    #[test]
+    fn happened_reads_notices_steps_and_the_end() {
+        let mut j = Journal::new(MemoryStore::default());
+        let mut add = |kind: &str, fields: Value| j.append_fields("2026-11-25T03:00:00.000Z", 0, kind, &obj(fields)).unwrap();
+        add("custodian.verified", json!({}));
+        add("notice.sending", json!({"phase": "in_use", "key": "s:in_use"}));
+        add("notice.sent", json!({"phase": "in_use", "channel": "outbox", "message_id": "m"}));
+        add("step.done", json!({"step": 1}));
+        add("step.done", json!({"step": 2}));
+        add("step.undone", json!({"step": 2}));
+        add("session.aborted", json!({}));
+        add("notice.sending", json!({"phase": "aborted", "key": "s:aborted"}));
+        let bytes = j.store().bytes.clone();
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+        let h = happened(&lines);
+        assert_eq!(
+            h,
+            Happened {
+                announced: true,
+                closed: true,
+                closed_normally: false,
+                released: false,
+                anyone_checked_in: true,
+                unsure: vec!["aborted".into()],
+                steps_done: 1
+            }
+        );
+        let garbled: &[u8] = br#"{"seq":0,"ts":"2026-11-25T03:00:00.000Z","mono_ms":0,"kind":"notice.sent","prev":"00","phase":7}"#;
+        assert!(happened(&[garbled]).announced, "an unreadable notice line counts as root in use");
+        assert_eq!(happened(&[]), Happened::default());
     }
 
     #[test]

@@ -439,128 +439,12 @@ fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
 
 /// The rekey screens: the change as a diff, newcomers proving their keys, signatures, the swap.
 fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, stage: &crate::ceremony::RekeyStage, spin: &str) {
-    use crate::ceremony::{NewKey, RekeyStage};
+    use crate::ceremony::RekeyStage;
     let Some(k) = &c.rekey() else { return };
-    let diff = |lines: &mut Vec<Line<'a>>| {
-        for d in &k.diff {
-            let style = match d.chars().next() {
-                Some('+') => t.ok(),
-                Some('-') => t.bad(),
-                _ => Style::default(),
-            };
-            lines.push(Line::from(Span::styled(format!("  {d}"), style)));
-        }
-    };
     match stage {
-        RekeyStage::Review => {
-            lines.push(Line::from(Span::styled(
-                format!("Roster version {} → version {}: check the change", k.new_version - 1, k.new_version),
-                t.bold(),
-            )));
-            lines.push(Line::from(""));
-            diff(lines);
-            lines.push(Line::from(""));
-            lines.push(Line::from(format!("Afterwards the runbook opens for {} of these:", k.new_quorum)));
-            let groups: Vec<String> = k.quorums_after.iter().map(|g| g.join("+")).collect();
-            lines.push(Line::from(Span::styled(format!("  {}", groups.join("  ")), t.accent())));
-            if !k.removed.is_empty() {
-                lines.push(Line::from(format!("No group with {} remains.", k.removed.join(" or "))));
-            }
-            if k.quorums_after.len() == 1 {
-                // Nobody can be absent any more: say it before anyone signs.
-                lines.push(Line::from(Span::styled(
-                    format!(
-                        "! Only {} together can open root afterwards: if one of them is away or loses their key, nobody can. Add a custodian soon (`breakglass roster rekey --add`).",
-                        k.quorums_after[0].join(" and ")
-                    ),
-                    t.bad(),
-                )));
-            }
-            lines.push(Line::from(""));
-            lines.push(Line::from(if k.added.is_empty() {
-                "Press Enter to go on: everyone present signs the new version on their key."
-            } else {
-                "Press Enter to go on: newcomers prove their keys, then everyone present signs."
-            }));
-        }
-        RekeyStage::Newcomer { n, key } => {
-            let Some(p) = k.added.get(*n) else { return };
-            match key {
-                NewKey::AwaitKey => {
-                    lines.push(Line::from(Span::styled(
-                        format!("Newcomer {}: insert your YubiKey (serial {}).", p.name, p.serial),
-                        t.bold(),
-                    )));
-                    lines.push(Line::from(""));
-                    lines.push(Line::from("Your key signs the new roster: proof that the key the roster names is yours."));
-                    lines.push(Line::from(Span::styled(
-                        "Two USB ports? A checked-in key may come out meanwhile; it goes back in, with its PIN, to sign.",
-                        t.dim(),
-                    )));
-                    if let Some(e) = &v.scan_error {
-                        lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
-                    }
-                    for (i, key) in v.keys.iter().enumerate() {
-                        let mark = if i == v.key_cursor { "▶ " } else { "  " };
-                        let checked = c.checked().iter().find(|k| k.serial == key.serial).map(|k| c.person(k.custodian).id.clone());
-                        let who = match checked {
-                            _ if key.serial == p.serial => format!("{} (newcomer)", p.id),
-                            Some(id) => format!("{id}'s key (checked in)"),
-                            None => "not this newcomer's key".into(),
-                        };
-                        lines.push(Line::from(Span::styled(
-                            format!("{mark}serial {}  {who}", key.serial),
-                            if i == v.key_cursor { t.accent() } else { Style::default() },
-                        )));
-                    }
-                }
-                NewKey::AwaitPin { retries } => {
-                    lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
-                    lines.push(Line::from(""));
-                    lines.push(Line::from(vec![
-                        Span::raw(format!("PIN ({retries} tries left): ")),
-                        Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
-                    ]));
-                    if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
-                        lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
-                    }
-                }
-                NewKey::AwaitTouch => {
-                    lines
-                        .push(Line::from(Span::styled(format!("{}: touch your key to sign version {}.", p.name, k.new_version), t.bold())));
-                    lines.push(Line::from(if c.info().demo {
-                        "DEMO: press Enter to stand in for the touch."
-                    } else {
-                        "Press Enter, then touch the key when it blinks."
-                    }));
-                }
-                NewKey::Working => lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", p.id))),
-            }
-        }
-        RekeyStage::Sign { who, working, failed } => {
-            let id = c.checked().get(*who).map(|x| c.person(x.custodian).id.clone()).unwrap_or_default();
-            if *working {
-                lines.push(Line::from(format!("{spin} {id} is signing version {}... (touch the key if it blinks)", k.new_version)));
-            } else {
-                lines.push(Line::from(Span::styled(format!("{id}: touch your key to sign roster version {}.", k.new_version), t.bold())));
-                lines.push(Line::from(""));
-                lines.push(Line::from("You sign the new roster (and the runbook sealed for it) as shown:"));
-                diff(lines);
-                lines.push(Line::from(""));
-                lines.push(Line::from(if c.info().demo {
-                    "DEMO: press Enter to stand in for the touch."
-                } else {
-                    "Press Enter, then touch the key when it blinks."
-                }));
-                if let Some(e) = failed {
-                    lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
-                }
-            }
-            lines.push(Line::from(Span::styled(
-                format!("Signed so far: {}", if k.signed.is_empty() { "nobody".into() } else { k.signed.join(", ") }),
-                t.dim(),
-            )));
-        }
+        RekeyStage::Review => rekey_review_lines(lines, k, t),
+        RekeyStage::Newcomer { n, key } => newcomer_lines(lines, c, v, t, k, *n, key, spin),
+        RekeyStage::Sign { who, working, failed } => rekey_sign_lines(lines, c, t, k, *who, *working, failed.as_deref(), spin),
         RekeyStage::Committing => {
             lines.push(Line::from(Span::styled(
                 format!("{spin} Sealing the runbook for version {} and swapping it in...", k.new_version),
@@ -577,6 +461,150 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
             lines.push(Line::from("Press r to try again, or Ctrl-C to abort (recorded)."));
         }
     }
+}
+
+/// The roster's change, one line per custodian added (+) or removed (-).
+fn rekey_diff<'a>(lines: &mut Vec<Line<'a>>, k: &crate::ceremony::Rekey, t: &Theme) {
+    for d in &k.diff {
+        let style = match d.chars().next() {
+            Some('+') => t.ok(),
+            Some('-') => t.bad(),
+            _ => Style::default(),
+        };
+        lines.push(Line::from(Span::styled(format!("  {d}"), style)));
+    }
+}
+
+/// A rekey's first screen: the change, and who can open the runbook afterwards.
+fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::ceremony::Rekey, t: &Theme) {
+    lines.push(Line::from(Span::styled(
+        format!("Roster version {} → version {}: check the change", k.new_version - 1, k.new_version),
+        t.bold(),
+    )));
+    lines.push(Line::from(""));
+    rekey_diff(lines, k, t);
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!("Afterwards the runbook opens for {} of these:", k.new_quorum)));
+    let groups: Vec<String> = k.quorums_after.iter().map(|g| g.join("+")).collect();
+    lines.push(Line::from(Span::styled(format!("  {}", groups.join("  ")), t.accent())));
+    if !k.removed.is_empty() {
+        lines.push(Line::from(format!("No group with {} remains.", k.removed.join(" or "))));
+    }
+    if k.quorums_after.len() == 1 {
+        // Nobody can be absent any more: say it before anyone signs.
+        lines.push(Line::from(Span::styled(
+            format!(
+                "! Only {} together can open root afterwards: if one of them is away or loses their key, nobody can. Add a custodian soon (`breakglass roster rekey --add`).",
+                k.quorums_after[0].join(" and ")
+            ),
+            t.bad(),
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(if k.added.is_empty() {
+        "Press Enter to go on: everyone present signs the new version on their key."
+    } else {
+        "Press Enter to go on: newcomers prove their keys, then everyone present signs."
+    }));
+}
+
+/// A newcomer proves their key: insert it, enter its PIN, sign the new version.
+#[allow(clippy::too_many_arguments)] // the screen's parts, each used
+fn newcomer_lines<'a>(
+    lines: &mut Vec<Line<'a>>,
+    c: &Ceremony,
+    v: &View,
+    t: &Theme,
+    k: &crate::ceremony::Rekey,
+    n: usize,
+    key: &crate::ceremony::NewKey,
+    spin: &str,
+) {
+    use crate::ceremony::NewKey;
+    let Some(p) = k.added.get(n) else { return };
+    match key {
+        NewKey::AwaitKey => {
+            lines.push(Line::from(Span::styled(format!("Newcomer {}: insert your YubiKey (serial {}).", p.name, p.serial), t.bold())));
+            lines.push(Line::from(""));
+            lines.push(Line::from("Your key signs the new roster: proof that the key the roster names is yours."));
+            lines.push(Line::from(Span::styled(
+                "Two USB ports? A checked-in key may come out meanwhile; it goes back in, with its PIN, to sign.",
+                t.dim(),
+            )));
+            if let Some(e) = &v.scan_error {
+                lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+            }
+            for (i, key) in v.keys.iter().enumerate() {
+                let mark = if i == v.key_cursor { "▶ " } else { "  " };
+                let checked = c.checked().iter().find(|k| k.serial == key.serial).map(|k| c.person(k.custodian).id.clone());
+                let who = match checked {
+                    _ if key.serial == p.serial => format!("{} (newcomer)", p.id),
+                    Some(id) => format!("{id}'s key (checked in)"),
+                    None => "not this newcomer's key".into(),
+                };
+                lines.push(Line::from(Span::styled(
+                    format!("{mark}serial {}  {who}", key.serial),
+                    if i == v.key_cursor { t.accent() } else { Style::default() },
+                )));
+            }
+        }
+        NewKey::AwaitPin { retries } => {
+            lines.push(Line::from(Span::styled(format!("{}: enter your PIN.", p.name), t.bold())));
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![
+                Span::raw(format!("PIN ({retries} tries left): ")),
+                Span::styled(format!("{}_", "•".repeat(v.pin_len)), t.accent()),
+            ]));
+            if let Some(pin) = v.demo_pins.iter().find(|(id, _)| *id == p.id) {
+                lines.push(Line::from(Span::styled(format!("DEMO PIN for {}: {}", p.id, pin.1), t.dim())));
+            }
+        }
+        NewKey::AwaitTouch => {
+            lines.push(Line::from(Span::styled(format!("{}: touch your key to sign version {}.", p.name, k.new_version), t.bold())));
+            lines.push(Line::from(if c.info().demo {
+                "DEMO: press Enter to stand in for the touch."
+            } else {
+                "Press Enter, then touch the key when it blinks."
+            }));
+        }
+        NewKey::Working => lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", p.id))),
+    }
+}
+
+/// Everyone present signs the new version, one after another.
+#[allow(clippy::too_many_arguments)] // the screen's parts, each used
+fn rekey_sign_lines<'a>(
+    lines: &mut Vec<Line<'a>>,
+    c: &Ceremony,
+    t: &Theme,
+    k: &crate::ceremony::Rekey,
+    who: crate::ceremony::SlotIx,
+    working: bool,
+    failed: Option<&str>,
+    spin: &str,
+) {
+    let id = c.checked().get(who).map(|x| c.person(x.custodian).id.clone()).unwrap_or_default();
+    if working {
+        lines.push(Line::from(format!("{spin} {id} is signing version {}... (touch the key if it blinks)", k.new_version)));
+    } else {
+        lines.push(Line::from(Span::styled(format!("{id}: touch your key to sign roster version {}.", k.new_version), t.bold())));
+        lines.push(Line::from(""));
+        lines.push(Line::from("You sign the new roster (and the runbook sealed for it) as shown:"));
+        rekey_diff(lines, k, t);
+        lines.push(Line::from(""));
+        lines.push(Line::from(if c.info().demo {
+            "DEMO: press Enter to stand in for the touch."
+        } else {
+            "Press Enter, then touch the key when it blinks."
+        }));
+        if let Some(e) = failed {
+            lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
+        }
+    }
+    lines.push(Line::from(Span::styled(
+        format!("Signed so far: {}", if k.signed.is_empty() { "nobody".into() } else { k.signed.join(", ") }),
+        t.dim(),
+    )));
 }
 
 /// The offboarding checklist: each item with its state, the clock against the target.
