@@ -1227,48 +1227,11 @@ impl Ceremony {
             (Phase::CheckIn(stage), intent) => self.check_in(stage, intent, fx),
             (Phase::Notify { notice, status }, intent) => self.notify(notice, status, intent, fx),
             (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) if matches!(self.mode, Mode::Rekey | Mode::Offboard) => {
-                // Opened to be sealed again for the new version, and for the offboarding steps
-                // the runbook adds: never shown.
-                let purpose = if self.rekey.is_some() { "reseal" } else { "offboarding steps" };
-                fx.push(self.entry(Entry::RunbookUnsealed {
-                    with: self.checked_ids(),
-                    steps: rb.steps.len(),
-                    purpose: Some(purpose.into()),
-                }));
-                if let Some(o) = self.offboard.as_mut() {
-                    let added =
-                        rb.steps.iter().enumerate().filter(|(_, s)| s.section.to_lowercase().contains("offboard")).map(|(n, s)| OffItem {
-                            runbook_step: Some(n),
-                            ..OffItem::people(format!("Runbook step {}: {}", n + 1, s.text))
-                        });
-                    o.items.extend(added);
-                }
-                drop(rb);
-                if self.rekey.is_some() {
-                    self.rekey_review()
-                } else {
-                    self.info_msg(Say::WorkDownChecklist);
-                    Phase::Offboard
-                }
+                self.unsealed_not_shown(&rb, fx)
             }
             (Phase::Rekey(stage), intent) => self.rekey_step(stage, intent, fx),
             (Phase::Offboard, intent) => self.offboard_step(intent, fx),
-            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) => {
-                let n = rb.steps.len();
-                self.done = vec![false; n];
-                self.notes = vec![vec![]; n];
-                self.revealed = vec![false; rb.secrets.len()];
-                self.revealed_ever = vec![false; rb.secrets.len()];
-                self.rotated = vec![false; rb.secrets.len()];
-                self.runbook = Some(rb);
-                // "Root in use went out" stays over the runbook (the sending screen passes too
-                // quickly to be read); anything else from before goes.
-                if !matches!(self.message.as_ref().map(|m| &m.say), Some(Say::InUseSent { .. })) {
-                    self.clear_transient();
-                }
-                fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
-                Phase::Runbook
-            }
+            (Phase::Unseal { .. }, Intent::Unsealed(Ok(rb))) => self.unsealed_runbook(rb, fx),
             (Phase::Unseal { .. }, Intent::Unsealed(Err(e))) => {
                 fx.push(self.entry(Entry::RunbookFailed { error: e.to_string() }));
                 Phase::Unseal { failed: Some(e.to_string()) }
@@ -1277,42 +1240,14 @@ impl Ceremony {
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }
-            (Phase::Runbook, Intent::OpenRoot) => {
-                if !self.info.aws || self.aws_skipped {
-                    self.refuse(Say::RootNeedsAws);
-                    Phase::Runbook
-                } else {
-                    self.clear_transient();
-                    Phase::Root(if self.root.as_ref().is_some_and(|r| r.expires_s > self.now_s) {
-                        RootStage::Ready
-                    } else {
-                        RootStage::Pick
-                    })
-                }
-            }
+            (Phase::Runbook, Intent::OpenRoot) => self.open_root(),
             (from @ (Phase::Runbook | Phase::Closing), Intent::Rotate { secret, value }) if self.recovering.is_none() => {
                 self.start_rotation(from, secret, value, fx)
             }
             (Phase::Rotate(stage), intent) => self.rotate_step(stage, intent, fx),
             (Phase::Runbook, intent) => self.runbook_step(intent, fx),
             (Phase::Root(stage), intent) => self.root_step(stage, intent, fx),
-            (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => {
-                self.closing[i] = !self.closing[i];
-                if self.closing[i] {
-                    self.not_done[i] = false;
-                }
-                // "Confirm item N first" is stale once every item is confirmed.
-                if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. }))
-                {
-                    self.clear_transient();
-                }
-                if self.closing[i] {
-                    fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
-                } else {
-                    fx.push(self.entry(Entry::ClosingUnchecked { item: i as u64 + 1 }));
-                }
-                Phase::Closing
-            }
+            (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => self.toggle_closing(i, fx),
             (Phase::Closing, Intent::ClosingNotDone(i)) => self.closing_not_done(i, fx),
             (Phase::Closing, Intent::ConfirmClose) => self.confirm_close(fx),
             (Phase::Closing, Intent::Back) if self.closing_for.is_none() => Phase::Runbook,
@@ -1324,26 +1259,59 @@ impl Ceremony {
             (Phase::Sign { who, stage: SignStage::Working }, Intent::SessionSigned { custodian, result })
                 if self.checked[who].custodian == custodian =>
             {
-                match result {
-                    Ok(()) => {
-                        self.signed.push(self.roster[custodian].id.clone());
-                        self.clear_transient();
-                        if self.checked.has(who.next()) {
-                            Phase::Sign { who: who.next(), stage: SignStage::AwaitTouch }
-                        } else {
-                            fx.push(Effect::Finish {
-                                session_id: self.info.session_id.clone(),
-                                mode: self.mode,
-                                demo: self.info.demo,
-                                signed: self.signed.clone(),
-                            });
-                            Phase::Summary
-                        }
-                    }
-                    Err(e) => Phase::Sign { who, stage: SignStage::Failed(e) },
-                }
+                self.session_signed(who, custodian, result, fx)
             }
             (p, _) => p,
         }
+    }
+
+    /// The runbook opened in a rekey (to be sealed again for the new version) or an offboarding
+    /// (for the offboarding steps it adds to the checklist): never shown.
+    fn unsealed_not_shown(&mut self, rb: &Runbook, fx: &mut Vec<Effect>) -> Phase {
+        let purpose = if self.rekey.is_some() { "reseal" } else { "offboarding steps" };
+        fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: rb.steps.len(), purpose: Some(purpose.into()) }));
+        if let Some(o) = self.offboard.as_mut() {
+            let added = rb
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.section.to_lowercase().contains("offboard"))
+                .map(|(n, s)| OffItem { runbook_step: Some(n), ..OffItem::people(format!("Runbook step {}: {}", n + 1, s.text)) });
+            o.items.extend(added);
+        }
+        if self.rekey.is_some() {
+            self.rekey_review()
+        } else {
+            self.info_msg(Say::WorkDownChecklist);
+            Phase::Offboard
+        }
+    }
+
+    /// The runbook opened for the custodians: its steps shown, none done yet.
+    fn unsealed_runbook(&mut self, rb: Arc<Runbook>, fx: &mut Vec<Effect>) -> Phase {
+        let n = rb.steps.len();
+        self.done = vec![false; n];
+        self.notes = vec![vec![]; n];
+        self.revealed = vec![false; rb.secrets.len()];
+        self.revealed_ever = vec![false; rb.secrets.len()];
+        self.rotated = vec![false; rb.secrets.len()];
+        self.runbook = Some(rb);
+        // "Root in use went out" stays over the runbook (the sending screen passes too quickly to
+        // be read); anything else from before goes.
+        if !matches!(self.message.as_ref().map(|m| &m.say), Some(Say::InUseSent { .. })) {
+            self.clear_transient();
+        }
+        fx.push(self.entry(Entry::RunbookUnsealed { with: self.checked_ids(), steps: n, purpose: None }));
+        Phase::Runbook
+    }
+
+    /// `t` on the runbook: a root task, with AWS only; back to a root session still valid.
+    fn open_root(&mut self) -> Phase {
+        if !self.info.aws || self.aws_skipped {
+            self.refuse(Say::RootNeedsAws);
+            return Phase::Runbook;
+        }
+        self.clear_transient();
+        Phase::Root(if self.root.as_ref().is_some_and(|r| r.expires_s > self.now_s) { RootStage::Ready } else { RootStage::Pick })
     }
 }

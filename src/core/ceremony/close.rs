@@ -158,4 +158,41 @@ impl Ceremony {
         }
         Phase::Closing
     }
+
+    /// Space on a closing item: confirmed, or no longer.
+    pub(super) fn toggle_closing(&mut self, i: usize, fx: &mut Vec<Effect>) -> Phase {
+        self.closing[i] = !self.closing[i];
+        if self.closing[i] {
+            self.not_done[i] = false;
+        }
+        // "Confirm item N first" is stale once every item is confirmed.
+        if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. })) {
+            self.clear_transient();
+        }
+        if self.closing[i] {
+            fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
+        } else {
+            fx.push(self.entry(Entry::ClosingUnchecked { item: i as u64 + 1 }));
+        }
+        Phase::Closing
+    }
+
+    /// A co-signature made (the next signer's turn, or the bundle finished), or not.
+    pub(super) fn session_signed(&mut self, who: SlotIx, custodian: RosterIx, result: Result<(), Failed>, fx: &mut Vec<Effect>) -> Phase {
+        if let Err(e) = result {
+            return Phase::Sign { who, stage: SignStage::Failed(e) };
+        }
+        self.signed.push(self.roster[custodian].id.clone());
+        self.clear_transient();
+        if self.checked.has(who.next()) {
+            return Phase::Sign { who: who.next(), stage: SignStage::AwaitTouch };
+        }
+        fx.push(Effect::Finish {
+            session_id: self.info.session_id.clone(),
+            mode: self.mode,
+            demo: self.info.demo,
+            signed: self.signed.clone(),
+        });
+        Phase::Summary
+    }
 }

@@ -119,22 +119,7 @@ impl Ceremony {
             x.finish_armed = false;
         }
         match intent {
-            Intent::OffboardDo(i) if i < o.items.len() => {
-                let item = &o.items[i];
-                if let Some(b) = o.busy() {
-                    self.refuse(Say::ItemUnderWay { item: b + 1 });
-                } else if matches!(item.state, OffState::Done { .. }) {
-                    self.info_msg(Say::ItemDone { item: i + 1 });
-                } else if item.api.is_none() {
-                    fx.push(self.entry(Entry::OffboardDone { item: i as u64 + 1, what: item.journal_what(), by: self.checked_ids() }));
-                    self.set_item(i, OffState::Done { request_id: None, note: None });
-                    self.clear_transient();
-                } else {
-                    self.set_item(i, OffState::Confirming { acked: vec![], acking: None });
-                    let keys: Vec<String> = (1..=self.checked.len()).map(|n| n.to_string()).collect();
-                    self.info_msg(Say::ConfirmItem { item: i + 1, keys });
-                }
-            }
+            Intent::OffboardDo(i) if i < o.items.len() => self.offboard_do(&o, i, fx),
             Intent::Back => {
                 if let Some(b) = o.busy().filter(|b| matches!(o.items[*b].state, OffState::Confirming { acking: None, .. })) {
                     self.set_item(b, OffState::Open);
@@ -151,109 +136,141 @@ impl Ceremony {
                     self.set_item(i, OffState::Confirming { acked: acked.clone(), acking: Some(who) });
                 }
             }
-            Intent::Attested { custodian, result } => {
-                let Some(i) = o.busy() else { return Phase::Offboard };
-                let OffState::Confirming { mut acked, acking: Some(who) } = o.items[i].state.clone() else { return Phase::Offboard };
-                if self.checked[who].custodian != custodian {
-                    return Phase::Offboard;
-                }
-                match result {
-                    Ok(sig) => {
-                        let item = &o.items[i];
-                        fx.push(self.entry(Entry::OffboardConfirmed {
-                            item: i as u64 + 1,
-                            iam_user: o.iam_user.clone(),
-                            api: item.api.clone(),
-                            target: item.target.clone(),
-                            custodian: self.roster[custodian].id.clone(),
-                            statement: self.offboard_statement(i).render(),
-                            sshsig: sig,
-                        }));
-                        acked.push(who);
-                        if acked.len() < self.checked.len() {
-                            self.set_item(i, OffState::Confirming { acked, acking: None });
-                        } else if o.rehearsal {
-                            fx.push(self.entry(Entry::OffboardRehearsed {
-                                item: i as u64 + 1,
-                                api: item.api.clone(),
-                                target: item.target.clone(),
-                            }));
-                            self.set_item(i, OffState::Done { request_id: None, note: Some("rehearsed: no AWS write in a drill".into()) });
-                            self.clear_transient();
-                        } else {
-                            fx.push(self.entry(Entry::OffboardApplying {
-                                item: i as u64 + 1,
-                                api: item.api.clone(),
-                                target: item.target.clone(),
-                            }));
-                            fx.push(Effect::OffboardApply { item: i });
-                            self.set_item(i, OffState::Applying);
-                            self.clear_transient();
-                        }
-                    }
-                    Err(e) => {
-                        self.refuse(Say::NotConfirmed { error: e.to_string() });
-                        self.set_item(i, OffState::Confirming { acked, acking: None });
-                    }
-                }
-            }
-            Intent::OffboardApplied { item, result } if item < o.items.len() => {
-                let x = &o.items[item];
-                match result {
-                    Ok((request_id, note)) => {
-                        fx.push(self.entry(Entry::OffboardApplied {
-                            item: item as u64 + 1,
-                            api: x.api.clone(),
-                            target: x.target.clone(),
-                            request_id: request_id.clone(),
-                            note: note.clone(),
-                        }));
-                        self.set_item(item, OffState::Done { request_id, note });
-                    }
-                    Err(e) => {
-                        fx.push(self.entry(Entry::OffboardFailed {
-                            item: item as u64 + 1,
-                            api: x.api.clone(),
-                            target: x.target.clone(),
-                            error: e.to_string(),
-                        }));
-                        self.refuse(Say::ItemFailed { item: item + 1, error: e.to_string() });
-                        self.set_item(item, OffState::Failed(e.to_string()));
-                    }
-                }
-            }
-            Intent::OffboardFinish => {
-                if let Some(b) = o.busy() {
-                    self.refuse(Say::ItemUnderWay { item: b + 1 });
-                    return Phase::Offboard;
-                }
-                let open: Vec<usize> =
-                    o.items.iter().enumerate().filter(|(_, x)| !matches!(x.state, OffState::Done { .. })).map(|(i, _)| i + 1).collect();
-                if !open.is_empty() && !o.finish_armed {
-                    if let Some(x) = self.offboard.as_mut() {
-                        x.finish_armed = true;
-                    }
-                    self.refuse(Say::ItemsNotDone { open: open.clone() });
-                    return Phase::Offboard;
-                }
-                fx.push(self.entry(Entry::OffboardFinished {
-                    person: o.person.clone(),
-                    done: o.done(),
-                    total: o.items.len(),
-                    not_done: open.clone(),
-                    target_s: o.target_s,
-                }));
-                self.outcome = Some(Outcome::Closed);
-                fx.push(self.entry(Entry::SessionClosed { steps_done: o.done() as u64, steps_total: o.items.len() as u64, rekey: None }));
-                if open.is_empty() {
-                    self.info_msg(Say::OffboardDone);
-                } else {
-                    self.info_msg(Say::OffboardNotDone { open: open.clone() });
-                }
-                return self.start_signing();
-            }
+            Intent::Attested { custodian, result } => self.offboard_confirmed(&o, custodian, result, fx),
+            Intent::OffboardApplied { item, result } if item < o.items.len() => self.offboard_applied(&o, item, result, fx),
+            Intent::OffboardFinish => return self.offboard_finish(&o, fx),
             _ => {}
         }
         Phase::Offboard
+    }
+
+    /// Space on an item: a manual one is done at once; one that changes AWS waits for every
+    /// custodian's confirmation on their key.
+    fn offboard_do(&mut self, o: &Offboard, i: usize, fx: &mut Vec<Effect>) {
+        let item = &o.items[i];
+        if let Some(b) = o.busy() {
+            self.refuse(Say::ItemUnderWay { item: b + 1 });
+        } else if matches!(item.state, OffState::Done { .. }) {
+            self.info_msg(Say::ItemDone { item: i + 1 });
+        } else if item.api.is_none() {
+            fx.push(self.entry(Entry::OffboardDone { item: i as u64 + 1, what: item.journal_what(), by: self.checked_ids() }));
+            self.set_item(i, OffState::Done { request_id: None, note: None });
+            self.clear_transient();
+        } else {
+            self.set_item(i, OffState::Confirming { acked: vec![], acking: None });
+            let keys: Vec<String> = (1..=self.checked.len()).map(|n| n.to_string()).collect();
+            self.info_msg(Say::ConfirmItem { item: i + 1, keys });
+        }
+    }
+
+    /// A custodian's confirmation of the item under way, signed on their key (or not): with every
+    /// one, the change is made (rehearsed, in a drill).
+    fn offboard_confirmed(&mut self, o: &Offboard, custodian: RosterIx, result: Result<String, Failed>, fx: &mut Vec<Effect>) {
+        let Some(i) = o.busy() else { return };
+        let OffState::Confirming { mut acked, acking: Some(who) } = o.items[i].state.clone() else { return };
+        if self.checked[who].custodian != custodian {
+            return;
+        }
+        match result {
+            Ok(sig) => {
+                let item = &o.items[i];
+                fx.push(self.entry(Entry::OffboardConfirmed {
+                    item: i as u64 + 1,
+                    iam_user: o.iam_user.clone(),
+                    api: item.api.clone(),
+                    target: item.target.clone(),
+                    custodian: self.roster[custodian].id.clone(),
+                    statement: self.offboard_statement(i).render(),
+                    sshsig: sig,
+                }));
+                acked.push(who);
+                if acked.len() < self.checked.len() {
+                    self.set_item(i, OffState::Confirming { acked, acking: None });
+                } else if o.rehearsal {
+                    fx.push(self.entry(Entry::OffboardRehearsed {
+                        item: i as u64 + 1,
+                        api: item.api.clone(),
+                        target: item.target.clone(),
+                    }));
+                    self.set_item(i, OffState::Done { request_id: None, note: Some("rehearsed: no AWS write in a drill".into()) });
+                    self.clear_transient();
+                } else {
+                    fx.push(self.entry(Entry::OffboardApplying { item: i as u64 + 1, api: item.api.clone(), target: item.target.clone() }));
+                    fx.push(Effect::OffboardApply { item: i });
+                    self.set_item(i, OffState::Applying);
+                    self.clear_transient();
+                }
+            }
+            Err(e) => {
+                self.refuse(Say::NotConfirmed { error: e.to_string() });
+                self.set_item(i, OffState::Confirming { acked, acking: None });
+            }
+        }
+    }
+
+    /// AWS made the item's change, or did not.
+    fn offboard_applied(
+        &mut self,
+        o: &Offboard,
+        item: usize,
+        result: Result<(Option<String>, Option<String>), Failed>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let x = &o.items[item];
+        match result {
+            Ok((request_id, note)) => {
+                fx.push(self.entry(Entry::OffboardApplied {
+                    item: item as u64 + 1,
+                    api: x.api.clone(),
+                    target: x.target.clone(),
+                    request_id: request_id.clone(),
+                    note: note.clone(),
+                }));
+                self.set_item(item, OffState::Done { request_id, note });
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::OffboardFailed {
+                    item: item as u64 + 1,
+                    api: x.api.clone(),
+                    target: x.target.clone(),
+                    error: e.to_string(),
+                }));
+                self.refuse(Say::ItemFailed { item: item + 1, error: e.to_string() });
+                self.set_item(item, OffState::Failed(e.to_string()));
+            }
+        }
+    }
+
+    /// Enter: the checklist ends (asked twice while items are open), the session closes and the
+    /// signatures follow.
+    fn offboard_finish(&mut self, o: &Offboard, fx: &mut Vec<Effect>) -> Phase {
+        if let Some(b) = o.busy() {
+            self.refuse(Say::ItemUnderWay { item: b + 1 });
+            return Phase::Offboard;
+        }
+        let open: Vec<usize> =
+            o.items.iter().enumerate().filter(|(_, x)| !matches!(x.state, OffState::Done { .. })).map(|(i, _)| i + 1).collect();
+        if !open.is_empty() && !o.finish_armed {
+            if let Some(x) = self.offboard.as_mut() {
+                x.finish_armed = true;
+            }
+            self.refuse(Say::ItemsNotDone { open: open.clone() });
+            return Phase::Offboard;
+        }
+        fx.push(self.entry(Entry::OffboardFinished {
+            person: o.person.clone(),
+            done: o.done(),
+            total: o.items.len(),
+            not_done: open.clone(),
+            target_s: o.target_s,
+        }));
+        self.outcome = Some(Outcome::Closed);
+        fx.push(self.entry(Entry::SessionClosed { steps_done: o.done() as u64, steps_total: o.items.len() as u64, rekey: None }));
+        if open.is_empty() {
+            self.info_msg(Say::OffboardDone);
+        } else {
+            self.info_msg(Say::OffboardNotDone { open: open.clone() });
+        }
+        self.start_signing()
     }
 }
