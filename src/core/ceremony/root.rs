@@ -55,18 +55,7 @@ impl Ceremony {
                 Phase::Runbook
             }
             (RootStage::Pick | RootStage::Ready | RootStage::Expired, Intent::AssumeRoot { target, task }) => {
-                if !crate::config::is_account_id(&target) {
-                    self.refuse(Say::NotAnAccountId { target: target.clone() });
-                    return Phase::Root(RootStage::Pick);
-                }
-                if self.mode == Mode::Drill && !task.allowed_in_drill() {
-                    self.refuse(Say::DrillReadOnlyTask { policy: task.policy_name().to_string() });
-                    return Phase::Root(RootStage::Pick);
-                }
-                self.clear_transient();
-                self.root = Some(RootCtx { target: target.clone(), task, expires_s: 0, audit: None, last: None });
-                fx.push(Effect::AssumeRoot { target, task });
-                Phase::Root(RootStage::Assuming)
+                self.assume_root(target, task, fx)
             }
             (RootStage::Ready | RootStage::Expired, Intent::ReAssume) => match self.root.clone() {
                 Some(r) => {
@@ -91,24 +80,7 @@ impl Ceremony {
                     Phase::Root(RootStage::Pick)
                 }
             },
-            (RootStage::Ready, Intent::RootAct(action)) => {
-                let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
-                let allowed = ctx.task.allows(&action);
-                if !allowed {
-                    self.refuse(Say::ActionNotAllowed { action: action.label(), policy: ctx.task.policy_name().to_string() });
-                    return Phase::Root(RootStage::Ready);
-                }
-                if action.destructive() {
-                    if self.mode == Mode::Drill {
-                        self.refuse(Say::DrillNothingDestructive);
-                        return Phase::Root(RootStage::Ready);
-                    }
-                    self.info_msg(Say::ConfirmDestructive { action: action.label() });
-                    return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
-                }
-                fx.push(Effect::RootAct(action));
-                Phase::Root(RootStage::Working)
-            }
+            (RootStage::Ready, Intent::RootAct(action)) => self.root_act(action, fx),
             (RootStage::Confirm { action, acked, acking: None }, Intent::Acknowledge { who })
                 if self.checked.has(who) && !acked.contains(&who) =>
             {
@@ -116,60 +88,120 @@ impl Ceremony {
                 fx.push(Effect::Attest { custodian: c.custodian, serial: c.serial, statement: self.root_statement(&action) });
                 Phase::Root(RootStage::Confirm { action, acked, acking: Some(who) })
             }
-            (RootStage::Confirm { action, mut acked, acking: Some(who) }, Intent::Attested { custodian, result })
+            (RootStage::Confirm { action, acked, acking: Some(who) }, Intent::Attested { custodian, result })
                 if self.checked[who].custodian == custodian =>
             {
-                match result {
-                    Ok(sig) => {
-                        let id = self.roster[custodian].id.clone();
-                        fx.push(self.entry(Entry::RootConfirmed {
-                            custodian: id.clone(),
-                            action: action.label(),
-                            statement: self.root_statement(&action).render(),
-                            sshsig: sig,
-                        }));
-                        acked.push(who);
-                        if acked.len() >= self.checked.len() {
-                            fx.push(Effect::RootAct(action));
-                            Phase::Root(RootStage::Working)
-                        } else {
-                            Phase::Root(RootStage::Confirm { action, acked, acking: None })
-                        }
-                    }
-                    Err(e) => {
-                        self.refuse(Say::NotConfirmed { error: e.to_string() });
-                        Phase::Root(RootStage::Confirm { action, acked, acking: None })
-                    }
-                }
+                self.root_confirmed(action, acked, who, custodian, result, fx)
             }
             (RootStage::Confirm { .. }, Intent::CancelRootAction) => {
                 self.clear_transient();
                 Phase::Root(RootStage::Ready)
             }
-            (RootStage::Working, Intent::RootDone { action, result, calls }) => {
-                for call in &calls {
-                    fx.push(self.aws_call(call));
-                }
-                match result {
-                    Ok((summary, audit)) => {
-                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: Some(summary.clone()), error: None }));
-                        if let Some(r) = self.root.as_mut() {
-                            if audit.is_some() {
-                                r.audit = audit;
-                            }
-                            r.last = Some(summary.clone());
-                        }
-                        self.info_msg(Say::RootDone { summary: summary.clone() });
-                    }
-                    Err(e) => {
-                        fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.to_string()) }));
-                        self.refuse(Say::RootFailed { error: e.to_string() });
-                    }
-                }
-                Phase::Root(RootStage::Ready)
-            }
+            (RootStage::Working, Intent::RootDone { action, result, calls }) => self.root_done(&action, result, &calls, fx),
             (stage, _) => Phase::Root(stage),
         }
+    }
+
+    /// The account and task chosen: root is assumed there (a drill: read-only tasks only).
+    fn assume_root(&mut self, target: String, task: crate::root::Task, fx: &mut Vec<Effect>) -> Phase {
+        if !crate::config::is_account_id(&target) {
+            self.refuse(Say::NotAnAccountId { target: target.clone() });
+            return Phase::Root(RootStage::Pick);
+        }
+        if self.mode == Mode::Drill && !task.allowed_in_drill() {
+            self.refuse(Say::DrillReadOnlyTask { policy: task.policy_name().to_string() });
+            return Phase::Root(RootStage::Pick);
+        }
+        self.clear_transient();
+        self.root = Some(RootCtx { target: target.clone(), task, expires_s: 0, audit: None, last: None });
+        fx.push(Effect::AssumeRoot { target, task });
+        Phase::Root(RootStage::Assuming)
+    }
+
+    /// An action on the root session: allowed by its task; a destructive one waits for every
+    /// custodian's confirmation on their key (never in a drill).
+    fn root_act(&mut self, action: RootAction, fx: &mut Vec<Effect>) -> Phase {
+        let Some(ctx) = self.root.clone() else { return Phase::Root(RootStage::Pick) };
+        let allowed = ctx.task.allows(&action);
+        if !allowed {
+            self.refuse(Say::ActionNotAllowed { action: action.label(), policy: ctx.task.policy_name().to_string() });
+            return Phase::Root(RootStage::Ready);
+        }
+        if action.destructive() {
+            if self.mode == Mode::Drill {
+                self.refuse(Say::DrillNothingDestructive);
+                return Phase::Root(RootStage::Ready);
+            }
+            self.info_msg(Say::ConfirmDestructive { action: action.label() });
+            return Phase::Root(RootStage::Confirm { action, acked: vec![], acking: None });
+        }
+        fx.push(Effect::RootAct(action));
+        Phase::Root(RootStage::Working)
+    }
+
+    /// A custodian's confirmation of the destructive action, signed on their key (or not): with
+    /// every one, the action runs.
+    fn root_confirmed(
+        &mut self,
+        action: RootAction,
+        mut acked: Vec<SlotIx>,
+        who: SlotIx,
+        custodian: RosterIx,
+        result: Result<String, Failed>,
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        match result {
+            Ok(sig) => {
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry(Entry::RootConfirmed {
+                    custodian: id.clone(),
+                    action: action.label(),
+                    statement: self.root_statement(&action).render(),
+                    sshsig: sig,
+                }));
+                acked.push(who);
+                if acked.len() >= self.checked.len() {
+                    fx.push(Effect::RootAct(action));
+                    Phase::Root(RootStage::Working)
+                } else {
+                    Phase::Root(RootStage::Confirm { action, acked, acking: None })
+                }
+            }
+            Err(e) => {
+                self.refuse(Say::NotConfirmed { error: e.to_string() });
+                Phase::Root(RootStage::Confirm { action, acked, acking: None })
+            }
+        }
+    }
+
+    /// What AWS answered to the action: journalled with every call it made.
+    fn root_done(
+        &mut self,
+        action: &RootAction,
+        result: Result<(String, Option<crate::root::Audit>), Failed>,
+        calls: &[crate::root::Call],
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        for call in calls {
+            fx.push(self.aws_call(call));
+        }
+        match result {
+            Ok((summary, audit)) => {
+                fx.push(self.entry(Entry::RootAction { action: action.label(), result: Some(summary.clone()), error: None }));
+                if let Some(r) = self.root.as_mut() {
+                    if audit.is_some() {
+                        r.audit = audit;
+                    }
+                    r.last = Some(summary.clone());
+                }
+                self.info_msg(Say::RootDone { summary: summary.clone() });
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::RootAction { action: action.label(), result: None, error: Some(e.to_string()) }));
+                self.refuse(Say::RootFailed { error: e.to_string() });
+            }
+        }
+        Phase::Root(RootStage::Ready)
     }
 
     pub(super) fn root_statement(&self, action: &RootAction) -> crate::statement::Statement {
