@@ -222,56 +222,7 @@ impl Ceremony {
         let stay = |key| Phase::Rekey(RekeyStage::Newcomer { n, key });
         match (key, intent) {
             (NewKey::AwaitKey | NewKey::AwaitPin { .. }, Intent::KeySeen { serial, demo, retries, .. }) => {
-                if self.checked.iter().any(|c| c.serial == serial) {
-                    return stay(NewKey::AwaitKey);
-                }
-                if demo != self.info.demo {
-                    self.refuse(Say::NewcomerKeyKind { serial, demo_key: demo, demo_session: self.info.demo });
-                    return stay(NewKey::AwaitKey);
-                }
-                if serial != p.serial {
-                    self.refuse(Say::NotNewcomersKey { serial, id: p.id.clone(), expected: p.serial });
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(p.id.clone()),
-                        why: "not the newcomer's key".into(),
-                        retries_left: None,
-                    }));
-                    return stay(NewKey::AwaitKey);
-                }
-                if !demo {
-                    match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
-                        Some(Ok(_)) => {}
-                        other => {
-                            let why = match other {
-                                Some(Err(why)) => why.to_string(),
-                                _ => "it could not be attested as a genuine YubiKey".into(),
-                            };
-                            self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
-                            fx.push(self.entry(Entry::CustodianRefused {
-                                serial,
-                                custodian: Some(p.id.clone()),
-                                why: format!("attestation: {why}"),
-                                retries_left: None,
-                            }));
-                            return stay(NewKey::AwaitKey);
-                        }
-                    }
-                }
-                match retries {
-                    Ok(r) if r >= 2 => {
-                        self.info_msg(Say::EnterPin { id: p.id.clone() });
-                        stay(NewKey::AwaitPin { retries: r })
-                    }
-                    Ok(_) | Err(TokenError::PinBlocked) => {
-                        self.refuse(Say::NewcomerPinLow { id: p.id.clone() });
-                        stay(NewKey::AwaitKey)
-                    }
-                    Err(e) => {
-                        self.refuse(Say::KeyError { serial, error: e });
-                        stay(NewKey::AwaitKey)
-                    }
-                }
+                stay(self.newcomer_key_seen(&p, serial, demo, retries, fx))
             }
             (NewKey::AwaitPin { .. } | NewKey::AwaitTouch, Intent::Back) => {
                 self.clear_transient();
@@ -286,32 +237,9 @@ impl Ceremony {
                 fx.push(Effect::VerifyPin { serial: p.serial, pin });
                 stay(NewKey::Working)
             }
-            (NewKey::Working, Intent::PinChecked { serial, result }) if serial == p.serial => match result {
-                Ok(()) => {
-                    self.info_msg(Say::NewcomerPinAccepted { id: p.id.clone(), version: k.new_version });
-                    stay(NewKey::AwaitTouch)
-                }
-                Err(TokenError::WrongPin { retries_left }) if retries_left >= 2 => {
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(p.id.clone()),
-                        why: "wrong PIN".into(),
-                        retries_left: Some(retries_left),
-                    }));
-                    self.refuse(Say::WrongPin { retries_left });
-                    stay(NewKey::AwaitPin { retries: retries_left })
-                }
-                Err(e) => {
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(p.id.clone()),
-                        why: e.to_string(),
-                        retries_left: None,
-                    }));
-                    self.refuse(Say::NewcomerTokenError { error: e });
-                    stay(NewKey::AwaitKey)
-                }
-            },
+            (NewKey::Working, Intent::PinChecked { serial, result }) if serial == p.serial => {
+                stay(self.newcomer_pin_checked(k, &p, serial, result, fx))
+            }
             (NewKey::AwaitTouch, Intent::Touch) => {
                 fx.push(Effect::SignRekey { id: p.id.clone(), serial: p.serial, manifest: true, rehearse: self.rehearsal() });
                 stay(NewKey::Working)
@@ -337,6 +265,91 @@ impl Ceremony {
                 }
             },
             (key, _) => stay(key),
+        }
+    }
+
+    /// A key presented for newcomer `p`: theirs, of the session's kind, attested, with PIN tries
+    /// to spare; then their PIN is asked.
+    fn newcomer_key_seen(&mut self, p: &Person, serial: u32, demo: bool, retries: Result<u8, TokenError>, fx: &mut Vec<Effect>) -> NewKey {
+        if self.checked.iter().any(|c| c.serial == serial) {
+            return NewKey::AwaitKey;
+        }
+        if demo != self.info.demo {
+            self.refuse(Say::NewcomerKeyKind { serial, demo_key: demo, demo_session: self.info.demo });
+            return NewKey::AwaitKey;
+        }
+        if serial != p.serial {
+            self.refuse(Say::NotNewcomersKey { serial, id: p.id.clone(), expected: p.serial });
+            fx.push(self.entry(Entry::CustodianRefused {
+                serial,
+                custodian: Some(p.id.clone()),
+                why: "not the newcomer's key".into(),
+                retries_left: None,
+            }));
+            return NewKey::AwaitKey;
+        }
+        if !demo {
+            match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+                Some(Ok(_)) => {}
+                other => {
+                    let why = match other {
+                        Some(Err(why)) => why.to_string(),
+                        _ => "it could not be attested as a genuine YubiKey".into(),
+                    };
+                    self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.clone() });
+                    fx.push(self.entry(Entry::CustodianRefused {
+                        serial,
+                        custodian: Some(p.id.clone()),
+                        why: format!("attestation: {why}"),
+                        retries_left: None,
+                    }));
+                    return NewKey::AwaitKey;
+                }
+            }
+        }
+        match retries {
+            Ok(r) if r >= 2 => {
+                self.info_msg(Say::EnterPin { id: p.id.clone() });
+                NewKey::AwaitPin { retries: r }
+            }
+            Ok(_) | Err(TokenError::PinBlocked) => {
+                self.refuse(Say::NewcomerPinLow { id: p.id.clone() });
+                NewKey::AwaitKey
+            }
+            Err(e) => {
+                self.refuse(Say::KeyError { serial, error: e });
+                NewKey::AwaitKey
+            }
+        }
+    }
+
+    /// The newcomer's PIN checked on their key: on to the signature, or asked again.
+    fn newcomer_pin_checked(&mut self, k: &Rekey, p: &Person, serial: u32, result: Result<(), TokenError>, fx: &mut Vec<Effect>) -> NewKey {
+        match result {
+            Ok(()) => {
+                self.info_msg(Say::NewcomerPinAccepted { id: p.id.clone(), version: k.new_version });
+                NewKey::AwaitTouch
+            }
+            Err(TokenError::WrongPin { retries_left }) if retries_left >= 2 => {
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(p.id.clone()),
+                    why: "wrong PIN".into(),
+                    retries_left: Some(retries_left),
+                }));
+                self.refuse(Say::WrongPin { retries_left });
+                NewKey::AwaitPin { retries: retries_left }
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(p.id.clone()),
+                    why: e.to_string(),
+                    retries_left: None,
+                }));
+                self.refuse(Say::NewcomerTokenError { error: e });
+                NewKey::AwaitKey
+            }
         }
     }
 }
