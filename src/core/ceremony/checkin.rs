@@ -75,79 +75,113 @@ impl Ceremony {
                 fx.push(Effect::VerifyPin { serial, pin });
                 Phase::CheckIn(Working { custodian, serial, model, nonce })
             }
-            (Working { custodian, serial, model, nonce }, Intent::PinChecked { serial: s, result }) if s == serial => match result {
-                Ok(()) => {
-                    self.info_msg(Say::PinAccepted { id: self.roster[custodian].id.clone() });
-                    Phase::CheckIn(AwaitTouch { custodian, serial, model, nonce })
-                }
-                Err(TokenError::WrongPin { retries_left }) => {
-                    let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(id.clone()),
-                        why: "wrong PIN".into(),
-                        retries_left: Some(retries_left),
-                    }));
-                    if retries_left <= 1 {
-                        self.refuse(Say::WrongPinLastTry { retries_left });
-                        Phase::CheckIn(AwaitKey)
-                    } else {
-                        self.refuse(Say::WrongPin { retries_left });
-                        Phase::CheckIn(AwaitPin { custodian, serial, model, retries: retries_left, nonce })
-                    }
-                }
-                Err(e) => {
-                    let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(id.clone()),
-                        why: e.to_string(),
-                        retries_left: None,
-                    }));
-                    self.refuse(Say::Token(e));
-                    Phase::CheckIn(AwaitKey)
-                }
-            },
+            (Working { custodian, serial, model, nonce }, Intent::PinChecked { serial: s, result }) if s == serial => {
+                self.pin_checked(custodian, serial, model, nonce, result, fx)
+            }
             (AwaitTouch { custodian, serial, model, nonce }, Intent::Touch) => {
                 let statement = checkin_message(&self.info.session_id, &nonce);
                 fx.push(Effect::Attest { custodian, serial, statement });
                 Phase::CheckIn(Working { custodian, serial, model, nonce })
             }
-            (Working { custodian, serial, model, nonce }, Intent::Attested { custodian: c, result }) if c == custodian => match result {
-                Ok(sig) => {
-                    let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(Entry::CustodianVerified {
-                        custodian: id.clone(),
-                        serial,
-                        key: model.clone(),
-                        slot: self.checked.len() + 1,
-                        challenge: checkin_message(&self.info.session_id, &nonce).render(),
-                        sshsig: sig,
-                        attestation: self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
-                            AttestationNote { firmware: a.firmware.clone(), form_factor: a.form_factor.clone(), root: a.root.clone() }
-                        }),
-                    }));
-                    self.checked.push(CheckedIn { custodian, serial, model });
-                    let name = self.roster[custodian].name.clone();
-                    self.info_msg(match self.quorum().checked_sub(self.checked.len()) {
-                        Some(more @ 1..) if self.held.is_some() => Say::CheckedInRecoveryHeld { name, id: id.clone(), more },
-                        _ => Say::CheckedIn { name, id: id.clone() },
-                    });
-                    if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
-                }
-                Err(e) => {
-                    let id = self.roster[custodian].id.clone();
-                    fx.push(self.entry(Entry::CustodianRefused {
-                        serial,
-                        custodian: Some(id.clone()),
-                        why: format!("challenge signature: {e}"),
-                        retries_left: None,
-                    }));
-                    self.refuse(Say::ChallengeNotSigned { id: id.clone(), error: e.to_string() });
-                    Phase::CheckIn(AwaitKey)
-                }
-            },
+            (Working { custodian, serial, model, nonce }, Intent::Attested { custodian: c, result }) if c == custodian => {
+                self.challenge_signed(custodian, serial, model, &nonce, result, fx)
+            }
             (stage, _) => Phase::CheckIn(stage),
+        }
+    }
+
+    /// The custodian's PIN checked on their key: on to the touch, or asked again (never into the
+    /// last try: the key is handed back first).
+    fn pin_checked(
+        &mut self,
+        custodian: RosterIx,
+        serial: u32,
+        model: String,
+        nonce: String,
+        result: Result<(), TokenError>,
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        use KeyStage::*;
+        match result {
+            Ok(()) => {
+                self.info_msg(Say::PinAccepted { id: self.roster[custodian].id.clone() });
+                Phase::CheckIn(AwaitTouch { custodian, serial, model, nonce })
+            }
+            Err(TokenError::WrongPin { retries_left }) => {
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(id.clone()),
+                    why: "wrong PIN".into(),
+                    retries_left: Some(retries_left),
+                }));
+                if retries_left <= 1 {
+                    self.refuse(Say::WrongPinLastTry { retries_left });
+                    Phase::CheckIn(AwaitKey)
+                } else {
+                    self.refuse(Say::WrongPin { retries_left });
+                    Phase::CheckIn(AwaitPin { custodian, serial, model, retries: retries_left, nonce })
+                }
+            }
+            Err(e) => {
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(id.clone()),
+                    why: e.to_string(),
+                    retries_left: None,
+                }));
+                self.refuse(Say::Token(e));
+                Phase::CheckIn(AwaitKey)
+            }
+        }
+    }
+
+    /// The check-in challenge signed on the key (or not): the custodian is in, and with a quorum
+    /// the ceremony goes on.
+    fn challenge_signed(
+        &mut self,
+        custodian: RosterIx,
+        serial: u32,
+        model: String,
+        nonce: &str,
+        result: Result<String, Failed>,
+        fx: &mut Vec<Effect>,
+    ) -> Phase {
+        use KeyStage::*;
+        match result {
+            Ok(sig) => {
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry(Entry::CustodianVerified {
+                    custodian: id.clone(),
+                    serial,
+                    key: model.clone(),
+                    slot: self.checked.len() + 1,
+                    challenge: checkin_message(&self.info.session_id, nonce).render(),
+                    sshsig: sig,
+                    attestation: self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
+                        AttestationNote { firmware: a.firmware.clone(), form_factor: a.form_factor.clone(), root: a.root.clone() }
+                    }),
+                }));
+                self.checked.push(CheckedIn { custodian, serial, model });
+                let name = self.roster[custodian].name.clone();
+                self.info_msg(match self.quorum().checked_sub(self.checked.len()) {
+                    Some(more @ 1..) if self.held.is_some() => Say::CheckedInRecoveryHeld { name, id: id.clone(), more },
+                    _ => Say::CheckedIn { name, id: id.clone() },
+                });
+                if self.checked.len() >= self.quorum() { self.quorum_present(fx) } else { Phase::CheckIn(AwaitKey) }
+            }
+            Err(e) => {
+                let id = self.roster[custodian].id.clone();
+                fx.push(self.entry(Entry::CustodianRefused {
+                    serial,
+                    custodian: Some(id.clone()),
+                    why: format!("challenge signature: {e}"),
+                    retries_left: None,
+                }));
+                self.refuse(Say::ChallengeNotSigned { id: id.clone(), error: e.to_string() });
+                Phase::CheckIn(AwaitKey)
+            }
         }
     }
 

@@ -137,11 +137,7 @@ impl Ceremony {
                     if self.checked.has(who.next()) {
                         Phase::Rekey(RekeyStage::Sign { who: who.next(), working: false, failed: None })
                     } else {
-                        fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry: false }));
-                        let mut present = self.checked_ids();
-                        present.extend(k.added.iter().map(|p| p.id.clone()));
-                        fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
-                        Phase::Rekey(RekeyStage::Committing)
+                        self.commit_rekey(&k, false, fx)
                     }
                 }
                 Err(e) => {
@@ -149,52 +145,63 @@ impl Ceremony {
                     Phase::Rekey(RekeyStage::Sign { who, working: false, failed: Some(e.to_string()) })
                 }
             },
-            (RekeyStage::Committing, Intent::RekeyCommitted(result)) => match result {
-                Ok(opened) if self.rehearsal() => {
-                    // A drill: the new sealing was staged, checked and removed; nothing changed,
-                    // and the team is not told of a change that did not happen.
-                    fx.push(self.entry(Entry::RekeyRehearsed {
-                        old_roster_sha256: k.old_sha256.clone(),
-                        new_roster_sha256: k.new_sha256.clone(),
-                        new_version: k.new_version,
-                        opened,
-                    }));
-                    self.info_msg(Say::RekeyRehearsed { version: k.new_version });
-                    Phase::Offboard
-                }
-                Ok(opened) => {
-                    fx.push(self.entry(Entry::RekeyCommitted {
-                        old_roster_sha256: k.old_sha256.clone(),
-                        new_roster_sha256: k.new_sha256.clone(),
-                        new_version: k.new_version,
-                        added: k.added.iter().map(|p| p.id.clone()).collect(),
-                        removed: k.removed.clone(),
-                        signed_by: k.signed.clone(),
-                        opened: opened.clone(),
-                        rehearsal: self.rehearsal(),
-                    }));
-                    if let Some(r) = self.rekey.as_mut() {
-                        r.committed = Some(opened);
-                    }
-                    self.info_msg(Say::RekeyInUse { version: k.new_version });
-                    self.send_notice(NoticePhase::RosterChanged, fx)
-                }
-                Err(e) => {
-                    fx.push(self.entry(Entry::RekeyFailed { error: e.to_string() }));
-                    // The screen says what failed and what to do.
-                    self.clear_transient();
-                    Phase::Rekey(RekeyStage::Failed(e.to_string()))
-                }
-            },
+            (RekeyStage::Committing, Intent::RekeyCommitted(result)) => self.rekey_committed(&k, result, fx),
             (RekeyStage::Failed(_), Intent::RekeyGo) => {
-                fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry: true }));
-                let mut present = self.checked_ids();
-                present.extend(k.added.iter().map(|p| p.id.clone()));
-                fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
                 self.clear_transient();
-                Phase::Rekey(RekeyStage::Committing)
+                self.commit_rekey(&k, true, fx)
             }
             (stage, _) => Phase::Rekey(stage),
+        }
+    }
+
+    /// Everyone has signed: the new version is sealed, checked and swapped in (`retry`: again,
+    /// after a swap that failed).
+    fn commit_rekey(&mut self, k: &Rekey, retry: bool, fx: &mut Vec<Effect>) -> Phase {
+        fx.push(self.entry(Entry::RekeyCommitting { new_roster_sha256: k.new_sha256.clone(), retry }));
+        let mut present = self.checked_ids();
+        present.extend(k.added.iter().map(|p| p.id.clone()));
+        fx.push(Effect::CommitRekey { present, rehearse: self.rehearsal() });
+        Phase::Rekey(RekeyStage::Committing)
+    }
+
+    /// The swap done (in a drill: rehearsed and set aside), or not.
+    fn rekey_committed(&mut self, k: &Rekey, result: Result<Vec<String>, Failed>, fx: &mut Vec<Effect>) -> Phase {
+        match result {
+            Ok(opened) if self.rehearsal() => {
+                // A drill: the new sealing was staged, checked and removed; nothing changed,
+                // and the team is not told of a change that did not happen.
+                fx.push(self.entry(Entry::RekeyRehearsed {
+                    old_roster_sha256: k.old_sha256.clone(),
+                    new_roster_sha256: k.new_sha256.clone(),
+                    new_version: k.new_version,
+                    opened,
+                }));
+                self.info_msg(Say::RekeyRehearsed { version: k.new_version });
+                Phase::Offboard
+            }
+            Ok(opened) => {
+                fx.push(self.entry(Entry::RekeyCommitted {
+                    old_roster_sha256: k.old_sha256.clone(),
+                    new_roster_sha256: k.new_sha256.clone(),
+                    new_version: k.new_version,
+                    added: k.added.iter().map(|p| p.id.clone()).collect(),
+                    removed: k.removed.clone(),
+                    signed_by: k.signed.clone(),
+                    opened: opened.clone(),
+                    rehearsal: self.rehearsal(),
+                }));
+                if let Some(r) = self.rekey.as_mut() {
+                    r.committed = Some(opened);
+                }
+                self.info_msg(Say::RekeyInUse { version: k.new_version });
+                self.send_notice(NoticePhase::RosterChanged, fx)
+            }
+            Err(e) => {
+                fx.push(self.entry(Entry::RekeyFailed { error: e.to_string() }));
+                // The screen says what failed and what to do.
+                self.clear_transient();
+                Phase::Rekey(RekeyStage::Failed(e.to_string()))
+            }
         }
     }
 
