@@ -396,42 +396,9 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
     // that names a later version is checked against the first version's bytes once downloaded
     // (an honest push repeated uploads the same bytes again); one that names versions (or a whole
     // session) the bucket does not hold is a problem, never a pass.
-    let mut later: std::collections::HashMap<(String, String), Vec<(String, String)>> = std::collections::HashMap::new();
-    for s in &sessions {
-        let Ok(Some(receipt)) = Receipt::read(&env.sessions_dir().join(&s.session_id)) else { continue };
-        if receipt.account != s.account || receipt.bucket != cfg.bucket {
-            continue;
-        }
-        for r in &receipt.files {
-            if s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id) && f.versions.first() != Some(&r.version_id)) {
-                later.entry((s.account.clone(), s.session_id.clone())).or_default().push((r.name.clone(), r.sha256.clone()));
-            }
-        }
-    }
-    for dir in if a.session.is_none() { local_bundles(env) } else { vec![] } {
-        let Ok(Some(receipt)) = Receipt::read(&dir) else { continue };
-        if receipt.bucket != cfg.bucket {
-            continue;
-        }
-        let held = sessions.iter().find(|s| s.account == receipt.account && s.session_id == receipt.session_id);
-        let missing: Vec<String> = receipt
-            .files
-            .iter()
-            .filter(|r| !held.is_some_and(|s| s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id))))
-            .map(|r| r.name.clone())
-            .collect();
-        if !missing.is_empty() {
-            results.push(Checked {
-                account: receipt.account.clone(),
-                session_id: receipt.session_id.clone(),
-                archive: "missing".into(),
-                local: "receipt".into(),
-                notes: vec![format!(
-                    "this host's receipt names versions the bucket does not hold ({}): the receipt is false, or the objects are gone",
-                    missing.join(", ")
-                )],
-            });
-        }
+    let later = later_versions(env, cfg, &sessions);
+    if a.session.is_none() {
+        results.extend(false_receipts(env, cfg, &sessions));
     }
     // The same session under several accounts: someone wrote a second copy.
     let mut seen: Vec<&str> = vec![];
@@ -471,11 +438,78 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
     results.sort_by(|a, b| (a.account.as_str(), a.session_id.as_str()).cmp(&(b.account.as_str(), b.session_id.as_str())));
     let secs = started.elapsed().as_secs_f64().max(1e-3);
     let bad = results.iter().filter(|r| r.archive != "valid" || r.local == "differs").count();
-    if a.json {
-        emit_json(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
+    report(&results, secs, bad, a.json)?;
+    let errors = results.iter().filter(|r| r.archive == "error").count();
+    Ok(if errors > 0 && errors == bad {
+        2
+    } else if bad > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// Receipt entries that name a later version than the first one archived, by (account, session):
+/// (file name, the receipt's SHA-256), checked against the first version's bytes once downloaded.
+fn later_versions(
+    env: &Env,
+    cfg: &ArchiveCfg,
+    sessions: &[ArchivedSession],
+) -> std::collections::HashMap<(String, String), Vec<(String, String)>> {
+    let mut later: std::collections::HashMap<(String, String), Vec<(String, String)>> = std::collections::HashMap::new();
+    for s in sessions {
+        let Ok(Some(receipt)) = Receipt::read(&env.sessions_dir().join(&s.session_id)) else { continue };
+        if receipt.account != s.account || receipt.bucket != cfg.bucket {
+            continue;
+        }
+        for r in &receipt.files {
+            if s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id) && f.versions.first() != Some(&r.version_id)) {
+                later.entry((s.account.clone(), s.session_id.clone())).or_default().push((r.name.clone(), r.sha256.clone()));
+            }
+        }
+    }
+    later
+}
+
+/// This host's receipts that name versions (or a whole session) the bucket does not hold: a
+/// problem, never a pass.
+fn false_receipts(env: &Env, cfg: &ArchiveCfg, sessions: &[ArchivedSession]) -> Vec<Checked> {
+    let mut out = vec![];
+    for dir in local_bundles(env) {
+        let Ok(Some(receipt)) = Receipt::read(&dir) else { continue };
+        if receipt.bucket != cfg.bucket {
+            continue;
+        }
+        let held = sessions.iter().find(|s| s.account == receipt.account && s.session_id == receipt.session_id);
+        let missing: Vec<String> = receipt
+            .files
+            .iter()
+            .filter(|r| !held.is_some_and(|s| s.files.iter().any(|f| f.key == r.key && f.versions.contains(&r.version_id))))
+            .map(|r| r.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            out.push(Checked {
+                account: receipt.account.clone(),
+                session_id: receipt.session_id.clone(),
+                archive: "missing".into(),
+                local: "receipt".into(),
+                notes: vec![format!(
+                    "this host's receipt names versions the bucket does not hold ({}): the receipt is false, or the objects are gone",
+                    missing.join(", ")
+                )],
+            });
+        }
+    }
+    out
+}
+
+/// The verdicts, as JSON or one line each, and the count.
+fn report(results: &[Checked], secs: f64, bad: usize, json: bool) -> anyhow::Result<()> {
+    if json {
+        emit_json(&format!("{}\n", serde_json::to_string_pretty(results)?))?;
     } else {
         let mut text = String::new();
-        for r in &results {
+        for r in results {
             text.push_str(&format!("{:<10} {}/{}  local copy: {}\n", r.archive.to_uppercase(), r.account, r.session_id, r.local));
             for n in &r.notes {
                 text.push_str(&format!("           {n}\n"));
@@ -488,14 +522,7 @@ fn verify_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchiveVerifyArgs) -> anyhow::Res
         ));
         emit(&text)?;
     }
-    let errors = results.iter().filter(|r| r.archive == "error").count();
-    Ok(if errors > 0 && errors == bad {
-        2
-    } else if bad > 0 {
-        1
-    } else {
-        0
-    })
+    Ok(())
 }
 
 /// Writes downloaded files as a bundle directory `<into>/<session-id>/` (0700/0600).
@@ -567,9 +594,17 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
             "error".into()
         }
     };
+    c.local = compare_local(env, s, &files, &mut c);
+    c
+}
+
+/// How this host's copy of the session compares with the archived one (`files`, checked into
+/// `c.archive` already): same, differs (and which to trust, said in `c.notes`), another
+/// account's, or absent.
+fn compare_local(env: &Env, s: &ArchivedSession, files: &[LocalFile], c: &mut Checked) -> String {
     let local_dir = env.sessions_dir().join(&s.session_id);
     let local_account = archive::session_of(&local_dir).map(|(_, a)| a);
-    c.local = if !local_dir.is_dir() {
+    if !local_dir.is_dir() {
         "absent".into()
     } else if let Err(e) = &local_account {
         // A local copy whose journal cannot say which account it is for was changed (or lost its
@@ -608,8 +643,7 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
                 }
             }
         }
-    };
-    c
+    }
 }
 
 /// `audit --sessions s3://BUCKET[/PREFIX]`: every archived session downloaded into a private
