@@ -158,34 +158,7 @@ pub fn push(
                 }
             }
         };
-        // Read it back: what S3 holds, not what we asked for.
-        let head = aws
-            .rt
-            .block_on(
-                s3.head_object().bucket(bucket).key(&key).set_version_id(version_id.clone()).checksum_mode(ChecksumMode::Enabled).send(),
-            )
-            .map_err(|e| failed(format!("{}: read-back: {}", f.name, classify("s3:GetObject", &e, WHO))))?;
-        if head.checksum_sha256() != Some(b64.as_str()) {
-            return Err(failed(format!(
-                "{}: S3 reports checksum {:?}, not the file's {b64}: the upload was damaged; push again",
-                f.name,
-                head.checksum_sha256()
-            )));
-        }
-        let mode = head.object_lock_mode().map(|m| m.as_str().to_string()).unwrap_or_default();
-        if mode != "COMPLIANCE" {
-            return Err(failed(format!(
-                "{}: S3 reports Object Lock mode `{mode}`, not COMPLIANCE: the object could be deleted; check the bucket and the principal's rights",
-                f.name
-            )));
-        }
-        let retain = head
-            .object_lock_retain_until_date()
-            .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
-            .ok_or_else(|| failed(format!("{}: S3 reports no retain-until date: the object is not locked", f.name)))?;
-        if retain + Duration::seconds(1) < until {
-            return Err(failed(format!("{}: S3 keeps it until {retain}, before the {until} asked for", f.name)));
-        }
+        let (mode, retain) = read_back(aws, s3, bucket, &key, &version_id, f, &b64, until)?;
         out.push(ArchivedFile {
             name: f.name.clone(),
             key,
@@ -203,6 +176,49 @@ pub fn push(
         archived_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         files: out,
     })
+}
+
+/// Reads an uploaded object back: what S3 holds, not what was asked for. Its checksum must be
+/// the file's, its lock COMPLIANCE until at least `until`; returns the mode and the date.
+#[allow(clippy::too_many_arguments)] // one object's coordinates, each needed
+fn read_back(
+    aws: &Aws,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: &Option<String>,
+    f: &LocalFile,
+    b64: &str,
+    until: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), PushError> {
+    let failed = PushError::Failed;
+    // Read it back: what S3 holds, not what we asked for.
+    let head = aws
+        .rt
+        .block_on(s3.head_object().bucket(bucket).key(key).set_version_id(version_id.clone()).checksum_mode(ChecksumMode::Enabled).send())
+        .map_err(|e| failed(format!("{}: read-back: {}", f.name, classify("s3:GetObject", &e, WHO))))?;
+    if head.checksum_sha256() != Some(b64) {
+        return Err(failed(format!(
+            "{}: S3 reports checksum {:?}, not the file's {b64}: the upload was damaged; push again",
+            f.name,
+            head.checksum_sha256()
+        )));
+    }
+    let mode = head.object_lock_mode().map(|m| m.as_str().to_string()).unwrap_or_default();
+    if mode != "COMPLIANCE" {
+        return Err(failed(format!(
+            "{}: S3 reports Object Lock mode `{mode}`, not COMPLIANCE: the object could be deleted; check the bucket and the principal's rights",
+            f.name
+        )));
+    }
+    let retain = head
+        .object_lock_retain_until_date()
+        .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), 0))
+        .ok_or_else(|| failed(format!("{}: S3 reports no retain-until date: the object is not locked", f.name)))?;
+    if retain + Duration::seconds(1) < until {
+        return Err(failed(format!("{}: S3 keeps it until {retain}, before the {until} asked for", f.name)));
+    }
+    Ok((mode, retain))
 }
 
 /// One stored version of an archived object.
