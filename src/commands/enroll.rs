@@ -86,37 +86,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
         }
     }
 
-    // PIN: the custodian proves they hold it; the factory PIN is replaced.
-    let current = p.secret("Current PIN: ")?;
-    yk.verify_pin(current.as_bytes()).map_err(yk_err)?;
-    let pin = if current.as_str() == DEFAULT_PIN {
-        errln!("This key still has the factory PIN: choose the custodian's own.");
-        let new = p.new_secret("PIN", DEFAULT_PIN, 6)?;
-        yk.change_pin(current.as_bytes(), new.as_bytes()).map_err(yk_err)?;
-        yk.verify_pin(new.as_bytes()).map_err(yk_err)?;
-        new
-    } else {
-        current
-    };
-    // PUK: the factory PUK is replaced too (it can unblock the PIN).
-    let puk = p.secret("Current PUK: ")?;
-    if puk.as_str() == DEFAULT_PUK {
-        errln!("This key still has the factory PUK: choose a new one (keep it with the custodian's sealed envelope).");
-        let new = p.new_secret("PUK", DEFAULT_PUK, 8)?;
-        yk.change_puk(puk.as_bytes(), new.as_bytes()).map_err(yk_err)?;
-    }
-    // Management key: a factory one becomes random and PIN-protected; otherwise use the protected one.
-    if yk.authenticate(MgmKey::default()).is_ok() {
-        let key = MgmKey::generate();
-        key.set_protected(&mut yk).map_err(yk_err).context("storing a random PIN-protected management key")?;
-        yk.verify_pin(pin.as_bytes()).map_err(yk_err)?;
-        let key = MgmKey::get_protected(&mut yk).map_err(yk_err)?;
-        yk.authenticate(key).map_err(yk_err)?;
-        errln!("The factory management key was replaced by a random one, stored PIN-protected on the key.");
-    } else {
-        let key = MgmKey::get_protected(&mut yk).map_err(yk_err).context("the management key is neither the factory one nor PIN-protected: reset the PIV application (`ykman piv reset`) and enrol again")?;
-        yk.authenticate(key).map_err(yk_err)?;
-    }
+    let pin = own_credentials(&mut yk, &mut p)?;
 
     errln!("Generating the signing key in slot 9c (PIN once, touch always)...");
     let sign_spki = piv::generate(&mut yk, SIGN_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always).map_err(yk_err)?;
@@ -137,22 +107,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     yk.verify_pin(pin.as_bytes()).map_err(yk_err)?;
     cert::write_age(&mut yk, AGE_SLOT, age_spki, &format!("breakglass runbook key of {}", a.id)).map_err(yk_err)?;
 
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let mut names = vec![];
-    let f9 = yubikey::certificate::Certificate::read(&mut yk, SlotId::Attestation).map_err(yk_err)?;
-    let f9 = der::Encode::to_der(&f9.cert)?;
-    let attested: [(&str, Vec<u8>); 3] = [
-        ("9c", piv::attest(&mut yk, SIGN_SLOT).map_err(yk_err)?.to_vec()),
-        ("82", piv::attest(&mut yk, AGE_SLOT).map_err(yk_err)?.to_vec()),
-        ("f9", f9),
-    ];
-    for (name, der) in attested {
-        let file = format!("{}-{name}.pem", a.id);
-        let path = a.out.join(&file);
-        let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).context("PEM")?;
-        std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
-        names.push(file);
-    }
+    let names = write_attestations(&mut yk, a)?;
 
     // The entry as the roster reads it, serialised by the same type (so `roster check` takes it
     // as printed): TOML-escaped, so a quote or a line break in a name cannot add a key or an entry.
@@ -176,6 +131,65 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
          The whole deployment, step by step: docs/deploy.md."
     );
     Ok(0)
+}
+
+/// The custodian's own PIN and PUK (factory ones replaced) and a random PIN-protected management
+/// key, authenticated; returns the PIN.
+fn own_credentials(yk: &mut YubiKey, p: &mut Prompter) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    // PIN: the custodian proves they hold it; the factory PIN is replaced.
+    let current = p.secret("Current PIN: ")?;
+    yk.verify_pin(current.as_bytes()).map_err(yk_err)?;
+    let pin = if current.as_str() == DEFAULT_PIN {
+        errln!("This key still has the factory PIN: choose the custodian's own.");
+        let new = p.new_secret("PIN", DEFAULT_PIN, 6)?;
+        yk.change_pin(current.as_bytes(), new.as_bytes()).map_err(yk_err)?;
+        yk.verify_pin(new.as_bytes()).map_err(yk_err)?;
+        new
+    } else {
+        current
+    };
+    // PUK: the factory PUK is replaced too (it can unblock the PIN).
+    let puk = p.secret("Current PUK: ")?;
+    if puk.as_str() == DEFAULT_PUK {
+        errln!("This key still has the factory PUK: choose a new one (keep it with the custodian's sealed envelope).");
+        let new = p.new_secret("PUK", DEFAULT_PUK, 8)?;
+        yk.change_puk(puk.as_bytes(), new.as_bytes()).map_err(yk_err)?;
+    }
+    // Management key: a factory one becomes random and PIN-protected; otherwise use the protected one.
+    if yk.authenticate(MgmKey::default()).is_ok() {
+        let key = MgmKey::generate();
+        key.set_protected(yk).map_err(yk_err).context("storing a random PIN-protected management key")?;
+        yk.verify_pin(pin.as_bytes()).map_err(yk_err)?;
+        let key = MgmKey::get_protected(yk).map_err(yk_err)?;
+        yk.authenticate(key).map_err(yk_err)?;
+        errln!("The factory management key was replaced by a random one, stored PIN-protected on the key.");
+    } else {
+        let key = MgmKey::get_protected(yk).map_err(yk_err).context("the management key is neither the factory one nor PIN-protected: reset the PIV application (`ykman piv reset`) and enrol again")?;
+        yk.authenticate(key).map_err(yk_err)?;
+    }
+    Ok(pin)
+}
+
+/// The attestation certificates of slots 9c and 82, and the f9 certificate that signs them, as
+/// PEM files in `a.out`; returns their names.
+fn write_attestations(yk: &mut YubiKey, a: &EnrollArgs) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut names = vec![];
+    let f9 = yubikey::certificate::Certificate::read(yk, SlotId::Attestation).map_err(yk_err)?;
+    let f9 = der::Encode::to_der(&f9.cert)?;
+    let attested: [(&str, Vec<u8>); 3] = [
+        ("9c", piv::attest(yk, SIGN_SLOT).map_err(yk_err)?.to_vec()),
+        ("82", piv::attest(yk, AGE_SLOT).map_err(yk_err)?.to_vec()),
+        ("f9", f9),
+    ];
+    for (name, der) in attested {
+        let file = format!("{}-{name}.pem", a.id);
+        let path = a.out.join(&file);
+        let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).context("PEM")?;
+        std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+        names.push(file);
+    }
+    Ok(names)
 }
 
 /// Self-signed certificates made on the card, as stock tools expect them in a slot.
