@@ -215,159 +215,177 @@ impl std::fmt::Debug for Runbook {
 impl Runbook {
     /// Parses runbook Markdown. Never fails: any text is a (possibly step-less) runbook.
     pub fn parse(md: &str) -> Self {
-        let mut rb = Runbook::default();
-        let mut text = String::new();
-        let mut heading: Option<u8> = None;
-        let mut code: Option<bool> = None; // Some(is_secret)
-        let mut depth = 0usize;
-        let mut item_task: Vec<bool> = Vec::new();
-        let mut quote = 0usize;
-        let mut section = String::new();
-        let flush_item = |rb: &mut Runbook, text: &mut String, task: bool, depth: usize, section: &str| {
-            let t = text.trim().to_string();
-            text.clear();
-            if task {
-                rb.steps.push(Step { text: t, section: section.to_string() });
-                rb.lines.push(Line::Step(rb.steps.len() - 1));
-            } else if !t.is_empty() {
-                rb.lines.push(Line::Bullet { depth: depth.saturating_sub(1), text: t });
-            }
-        };
-        let mut info = String::new();
-        let mut span = 0..0;
+        let mut r = Reader::default();
         for (ev, range) in Parser::new_ext(md, Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH).into_offset_iter() {
-            match ev {
-                Event::Start(Tag::Heading { level, .. }) => {
-                    heading = Some(match level {
-                        HeadingLevel::H1 => 1,
-                        HeadingLevel::H2 => 2,
-                        HeadingLevel::H3 => 3,
-                        _ => 4,
-                    });
-                    text.clear();
-                }
-                Event::End(TagEnd::Heading(_)) => {
-                    let level = heading.take().unwrap_or(1);
-                    let t = text.trim().to_string();
-                    text.clear();
-                    if rb.title.is_empty() && level == 1 {
-                        rb.title = t.clone();
-                    }
-                    section = t.clone();
-                    if !rb.lines.is_empty() {
-                        rb.lines.push(Line::Blank);
-                    }
-                    rb.lines.push(Line::Heading { level, text: t });
-                }
-                Event::Start(Tag::Paragraph) if item_task.is_empty() => {
-                    text.clear();
-                }
-                Event::End(TagEnd::Paragraph) => {
-                    if item_task.is_empty() {
-                        let t = text.trim().to_string();
-                        text.clear();
-                        if quote > 0 {
-                            rb.lines.push(Line::Quote(t));
-                        } else {
-                            rb.lines.push(Line::Text(t));
-                        }
-                    } else {
-                        text.push(' ');
-                    }
-                }
-                Event::Start(Tag::List(_)) => {
-                    if let Some(task) = item_task.last().copied()
-                        && !text.trim().is_empty()
-                    {
-                        flush_item(&mut rb, &mut text, task, depth, &section);
-                        if let Some(t) = item_task.last_mut() {
-                            *t = false;
-                        }
-                    }
-                    depth += 1;
-                }
-                Event::End(TagEnd::List(_)) => depth = depth.saturating_sub(1),
-                Event::Start(Tag::Item) => {
-                    item_task.push(false);
-                    text.clear();
-                }
-                Event::TaskListMarker(_) => {
-                    if let Some(t) = item_task.last_mut() {
-                        *t = true;
-                    }
-                }
-                Event::End(TagEnd::Item) => {
-                    let task = item_task.pop().unwrap_or(false);
-                    flush_item(&mut rb, &mut text, task, depth, &section);
-                }
-                Event::Start(Tag::CodeBlock(kind)) => {
-                    let secret = matches!(&kind, CodeBlockKind::Fenced(info) if info.split_whitespace().next() == Some("secret"));
-                    if let CodeBlockKind::Fenced(i) = &kind {
-                        info = i.to_string();
-                    }
-                    span = range;
-                    code = Some(secret);
-                    text.clear();
-                }
-                Event::End(TagEnd::CodeBlock) => {
-                    let body = std::mem::take(&mut text);
-                    let body = body.trim_end_matches('\n');
-                    if code.take() == Some(true) {
-                        let (name, rotate) = attributes(&info);
-                        rb.secrets.push(SecretBlock {
-                            name,
-                            rotate,
-                            span: span.clone(),
-                            lines: body.lines().count().max(1),
-                            text: SecretString::from(body.to_string()),
-                            section: section.clone(),
-                            for_step: None,
-                        });
-                        rb.lines.push(Line::Secret(rb.secrets.len() - 1));
-                    } else {
-                        for l in body.lines() {
-                            rb.lines.push(Line::Code(l.to_string()));
-                        }
-                    }
-                }
-                Event::Start(Tag::BlockQuote(_)) => quote += 1,
-                Event::End(TagEnd::BlockQuote(_)) => quote = quote.saturating_sub(1),
-                Event::Text(t) => text.push_str(&t),
-                Event::Code(t) => {
-                    text.push('`');
-                    text.push_str(&t);
-                    text.push('`');
-                }
-                Event::SoftBreak | Event::HardBreak => {
-                    if code.is_some() {
-                        text.push('\n');
-                    } else {
-                        text.push(' ');
-                    }
-                }
-                Event::Rule => rb.lines.push(Line::Rule),
-                _ => {}
-            }
+            r.event(ev, range);
         }
-        // Each secret serves the first step after it (or, at the end, the last step before it).
-        let mut last_step = None;
-        let mut waiting: Vec<usize> = vec![];
-        for l in &rb.lines {
-            match l {
-                Line::Step(i) => {
-                    for w in waiting.drain(..) {
-                        rb.secrets[w].for_step = Some(*i);
-                    }
-                    last_step = Some(*i);
-                }
-                Line::Secret(i) => waiting.push(*i),
-                _ => {}
-            }
-        }
-        for w in waiting {
-            rb.secrets[w].for_step = last_step;
-        }
+        let mut rb = r.rb;
+        link_secrets(&mut rb);
         rb
+    }
+}
+
+/// Each secret serves the first step after it (or, at the end, the last step before it).
+fn link_secrets(rb: &mut Runbook) {
+    let mut last_step = None;
+    let mut waiting: Vec<usize> = vec![];
+    for l in &rb.lines {
+        match l {
+            Line::Step(i) => {
+                for w in waiting.drain(..) {
+                    rb.secrets[w].for_step = Some(*i);
+                }
+                last_step = Some(*i);
+            }
+            Line::Secret(i) => waiting.push(*i),
+            _ => {}
+        }
+    }
+    for w in waiting {
+        rb.secrets[w].for_step = last_step;
+    }
+}
+
+/// The runbook as the Markdown events come: what is being read (a heading, a list item, a code
+/// block) and where in the document.
+#[derive(Default)]
+struct Reader {
+    rb: Runbook,
+    text: String,
+    heading: Option<u8>,
+    /// In a code block: whether it is a secret.
+    code: Option<bool>,
+    depth: usize,
+    /// The open list items: whether each is a task.
+    item_task: Vec<bool>,
+    quote: usize,
+    section: String,
+    /// The open code block's info string and its place in the source.
+    info: String,
+    span: std::ops::Range<usize>,
+}
+
+impl Reader {
+    fn event(&mut self, ev: Event<'_>, range: std::ops::Range<usize>) {
+        match ev {
+            Event::Start(Tag::Heading { level, .. }) => {
+                self.heading = Some(match level {
+                    HeadingLevel::H1 => 1,
+                    HeadingLevel::H2 => 2,
+                    HeadingLevel::H3 => 3,
+                    _ => 4,
+                });
+                self.text.clear();
+            }
+            Event::End(TagEnd::Heading(_)) => self.heading_end(),
+            Event::Start(Tag::Paragraph) if self.item_task.is_empty() => self.text.clear(),
+            Event::End(TagEnd::Paragraph) => self.paragraph_end(),
+            Event::Start(Tag::List(_)) => {
+                if let Some(task) = self.item_task.last().copied()
+                    && !self.text.trim().is_empty()
+                {
+                    self.flush_item(task);
+                    if let Some(t) = self.item_task.last_mut() {
+                        *t = false;
+                    }
+                }
+                self.depth += 1;
+            }
+            Event::End(TagEnd::List(_)) => self.depth = self.depth.saturating_sub(1),
+            Event::Start(Tag::Item) => {
+                self.item_task.push(false);
+                self.text.clear();
+            }
+            Event::TaskListMarker(_) => {
+                if let Some(t) = self.item_task.last_mut() {
+                    *t = true;
+                }
+            }
+            Event::End(TagEnd::Item) => {
+                let task = self.item_task.pop().unwrap_or(false);
+                self.flush_item(task);
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let secret = matches!(&kind, CodeBlockKind::Fenced(info) if info.split_whitespace().next() == Some("secret"));
+                if let CodeBlockKind::Fenced(i) = &kind {
+                    self.info = i.to_string();
+                }
+                self.span = range;
+                self.code = Some(secret);
+                self.text.clear();
+            }
+            Event::End(TagEnd::CodeBlock) => self.code_end(),
+            Event::Start(Tag::BlockQuote(_)) => self.quote += 1,
+            Event::End(TagEnd::BlockQuote(_)) => self.quote = self.quote.saturating_sub(1),
+            Event::Text(t) => self.text.push_str(&t),
+            Event::Code(t) => {
+                self.text.push('`');
+                self.text.push_str(&t);
+                self.text.push('`');
+            }
+            Event::SoftBreak | Event::HardBreak => self.text.push(if self.code.is_some() { '\n' } else { ' ' }),
+            Event::Rule => self.rb.lines.push(Line::Rule),
+            _ => {}
+        }
+    }
+
+    fn heading_end(&mut self) {
+        let level = self.heading.take().unwrap_or(1);
+        let t = self.text.trim().to_string();
+        self.text.clear();
+        if self.rb.title.is_empty() && level == 1 {
+            self.rb.title = t.clone();
+        }
+        self.section = t.clone();
+        if !self.rb.lines.is_empty() {
+            self.rb.lines.push(Line::Blank);
+        }
+        self.rb.lines.push(Line::Heading { level, text: t });
+    }
+
+    fn paragraph_end(&mut self) {
+        if !self.item_task.is_empty() {
+            self.text.push(' ');
+            return;
+        }
+        let t = self.text.trim().to_string();
+        self.text.clear();
+        self.rb.lines.push(if self.quote > 0 { Line::Quote(t) } else { Line::Text(t) });
+    }
+
+    /// A list item read: a step (a task) or a bullet.
+    fn flush_item(&mut self, task: bool) {
+        let t = self.text.trim().to_string();
+        self.text.clear();
+        if task {
+            self.rb.steps.push(Step { text: t, section: self.section.clone() });
+            self.rb.lines.push(Line::Step(self.rb.steps.len() - 1));
+        } else if !t.is_empty() {
+            self.rb.lines.push(Line::Bullet { depth: self.depth.saturating_sub(1), text: t });
+        }
+    }
+
+    /// A code block read: a secret (kept as a secret, never as text) or code lines.
+    fn code_end(&mut self) {
+        let body = std::mem::take(&mut self.text);
+        let body = body.trim_end_matches('\n');
+        if self.code.take() == Some(true) {
+            let (name, rotate) = attributes(&self.info);
+            self.rb.secrets.push(SecretBlock {
+                name,
+                rotate,
+                span: self.span.clone(),
+                lines: body.lines().count().max(1),
+                text: SecretString::from(body.to_string()),
+                section: self.section.clone(),
+                for_step: None,
+            });
+            self.rb.lines.push(Line::Secret(self.rb.secrets.len() - 1));
+        } else {
+            for l in body.lines() {
+                self.rb.lines.push(Line::Code(l.to_string()));
+            }
+        }
     }
 }
 
