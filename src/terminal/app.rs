@@ -236,6 +236,11 @@ impl App {
         if crate::ui::reauth_pending(&self.c).is_some() && !matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
             return self.on_pin(k, false);
         }
+        self.on_phase_key(k)
+    }
+
+    /// The keys of the screen the phase shows (no question, help or PIN asked over it).
+    fn on_phase_key(&mut self, k: KeyEvent) -> Action {
         match &self.c.phase() {
             Phase::Setup => self.on_setup(k),
             Phase::Offboard => self.on_offboard(k),
@@ -957,6 +962,27 @@ fn action_of(app: &mut App, msg: Msg, gate: &mut ScreenGate, scanning: &mut bool
     }
 }
 
+/// What a key (or a key's presentation) asks for: handed to the ceremony, or to the runner.
+fn act(app: &mut App, gate: &mut ScreenGate, jtx: &std_mpsc::Sender<Job>, action: Action) {
+    match action {
+        Action::None => {}
+        Action::Present(serial) => match crate::session::already_checked_in(&app.c, serial) {
+            // The ceremony refuses it; the card, whose PIN session is in use, is left alone.
+            Some(i) => dispatch(app, gate, jtx, i),
+            None => {
+                let _ = jtx.send(Job::Present(serial));
+            }
+        },
+        Action::Intent(i) => dispatch(app, gate, jtx, i),
+    }
+}
+
+/// Stopping (a signal, a closed window): done unless a notice is under way, and then at the
+/// deadline (a failed notice will not be retried).
+fn stopped(app: &App, deadline: std::time::Instant) -> bool {
+    !matches!(app.c.phase(), Phase::Notify { status: crate::ceremony::NotifyStatus::Sending, .. }) || std::time::Instant::now() > deadline
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
@@ -1008,11 +1034,7 @@ async fn event_loop(
         if app.quit || matches!(app.c.phase(), Phase::Quit) {
             break;
         }
-        // Stopping: wait only while a notice is under way (a failed one will not be retried).
-        if let Some(deadline) = stop_by
-            && (!matches!(app.c.phase(), Phase::Notify { status: crate::ceremony::NotifyStatus::Sending, .. })
-                || std::time::Instant::now() > deadline)
-        {
+        if stop_by.is_some_and(|deadline| stopped(&app, deadline)) {
             break;
         }
         tokio::select! {
@@ -1023,17 +1045,7 @@ async fn event_loop(
                     Msg::Key(_) if stop_by.is_some() => Action::None,
                     msg => action_of(&mut app, msg, &mut gate, &mut scanning, terminal),
                 };
-                match action {
-                    Action::None => {}
-                    Action::Present(serial) => match crate::session::already_checked_in(&app.c, serial) {
-                        // The ceremony refuses it; the card, whose PIN session is in use, is left alone.
-                        Some(i) => dispatch(&mut app, &mut gate, &jtx, i),
-                        None => {
-                            let _ = jtx.send(Job::Present(serial));
-                        }
-                    },
-                    Action::Intent(i) => dispatch(&mut app, &mut gate, &jtx, i),
-                }
+                act(&mut app, &mut gate, &jtx, action);
             }
             name = stop_signal(&mut signals) => {
                 // Terminal closed or told to stop: record the abort and send the release notice
