@@ -441,13 +441,7 @@ fn a_new_deployer_reaches_a_verified_ceremony_by_following_docs_deploy_md() {
     dirs.sort();
     let first = &dirs[0];
     for id in ["alice", "bob"] {
-        let o = std::process::Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-f", "allowed_signers", "-I", id, "-n", "breakglass-session", "-s"])
-            .arg(format!("journal.jsonl.{id}.sig"))
-            .current_dir(first)
-            .stdin(std::fs::File::open(first.join("journal.jsonl")).unwrap())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&o.stderr));
+        let verified = common::ssh_keygen_verifies(first.as_ref(), id);
+        assert!(verified.is_ok(), "ssh-keygen: {}", verified.unwrap_err());
     }
 }

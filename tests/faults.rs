@@ -277,14 +277,8 @@ fn ssh_keygen_accepts(dir: &Path) {
         .collect();
     assert!(sigs.len() >= 2, "co-signed: {sigs:?}");
     for id in sigs {
-        let ok = std::process::Command::new("ssh-keygen")
-            .args(["-Y", "verify", "-f", "allowed_signers", "-I", &id, "-n", "breakglass-session", "-s"])
-            .arg(format!("journal.jsonl.{id}.sig"))
-            .current_dir(dir)
-            .stdin(std::fs::File::open(dir.join("journal.jsonl")).unwrap())
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "ssh-keygen rejects {id}: {}", String::from_utf8_lossy(&ok.stderr));
+        let verified = common::ssh_keygen_verifies(dir, &id);
+        assert!(verified.is_ok(), "ssh-keygen rejects {id}: {}", verified.unwrap_err());
     }
 }
 

@@ -143,13 +143,8 @@ fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
     assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
     assert!(!rep.demo);
     for id in ["alice", "bob"] {
-        let o = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
-            .current_dir(&r.dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "ssh-keygen rejects {id}: {}", String::from_utf8_lossy(&o.stderr));
+        let verified = common::ssh_keygen_verifies(r.dir.as_ref(), id);
+        assert!(verified.is_ok(), "ssh-keygen rejects {id}: {}", verified.unwrap_err());
     }
     let journal = std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap();
     assert!(journal.contains("\"firmware\":\"5.4.3\""), "firmware journalled at check-in");
@@ -565,13 +560,8 @@ fn piv_a_card_pulled_out_or_pcscd_restarted_while_it_signs_fails_cleanly_then_si
     let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
     assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
     for id in ["alice", "bob"] {
-        let o = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
-            .current_dir(&r.dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "ssh-keygen rejects {id}: {}", String::from_utf8_lossy(&o.stderr));
+        let verified = common::ssh_keygen_verifies(r.dir.as_ref(), id);
+        assert!(verified.is_ok(), "ssh-keygen rejects {id}: {}", verified.unwrap_err());
     }
 }
 

@@ -368,13 +368,8 @@ fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
     assert!(outbox.contains("added Dave Example (dave); removed carol") && outbox.contains("Roster version 2"), "{outbox}");
     // The co-signatures verify with stock ssh-keygen.
     for id in ["alice", "bob"] {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
-            .current_dir(&session)
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "{id}: {}", String::from_utf8_lossy(&ok.stderr));
+        let verified = common::ssh_keygen_verifies(session.as_ref(), id);
+        assert!(verified.is_ok(), "{id}: {}", verified.unwrap_err());
     }
     // The new sealing: exactly the new pairs, each opens with stock age; carol opens nothing.
     let dir = rekey_dir(d.path());
@@ -511,13 +506,8 @@ fn a_demo_offboarding_bundle_verifies_with_ssh_keygen_and_reports_the_time() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let session = std::path::PathBuf::from(stdout(&o).trim());
     for id in ["alice", "bob"] {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ssh-keygen -Y verify -f allowed_signers -I {id} -n breakglass-session -s journal.jsonl.{id}.sig < journal.jsonl"))
-            .current_dir(&session)
-            .output()
-            .unwrap();
-        assert!(ok.status.success(), "{id}: {}", String::from_utf8_lossy(&ok.stderr));
+        let verified = common::ssh_keygen_verifies(session.as_ref(), id);
+        assert!(verified.is_ok(), "{id}: {}", verified.unwrap_err());
     }
     let v = common::run(d.path(), &["verify", session.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));

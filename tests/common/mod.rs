@@ -94,6 +94,20 @@ pub fn demo_session(data: &Path, extra: &[&str]) -> PathBuf {
     PathBuf::from(last.trim())
 }
 
+/// Stock `ssh-keygen -Y verify` of `id`'s co-signature over the session journal in `dir`, with the
+/// bundle's own `allowed_signers`: `Err` with what ssh-keygen said.
+pub fn ssh_keygen_verifies(dir: &Path, id: &str) -> Result<(), String> {
+    let journal = std::fs::File::open(dir.join("journal.jsonl")).map_err(|e| e.to_string())?;
+    let o = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f", "allowed_signers", "-I", id, "-n", "breakglass-session", "-s"])
+        .arg(format!("journal.jsonl.{id}.sig"))
+        .current_dir(dir)
+        .stdin(journal)
+        .output()
+        .map_err(|e| format!("ssh-keygen: {e}"))?;
+    if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).to_string()) }
+}
+
 /// Fails the test with what is missing if a stock tool is absent (never skips silently).
 pub fn require_tool(tool: &str, package: &str) {
     let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
