@@ -604,12 +604,12 @@ impl Runner {
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();
         let t = self.token(serial).ok_or_else(|| bad(format!("key {serial} is not present: insert it again")))?;
-        let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(|e| bad(e.to_string()))?;
+        let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(Failed::from)?;
         sign::verify(&key, roster_ns, &roster_bytes, &sig).map_err(bad)?;
         let pem = sign::to_pem(&sig).map_err(|e| bad(e.to_string()))?;
         let mpem = match (manifest, new_key) {
             (true, Some(k)) => {
-                let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(|e| bad(e.to_string()))?;
+                let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(Failed::from)?;
                 sign::verify(&k, runbook_ns, &manifest_bytes, &m).map_err(bad)?;
                 Some(sign::to_pem(&m).map_err(|e| bad(e.to_string()))?)
             }
@@ -1118,6 +1118,7 @@ fn pcsc_gone(i: &Intent) -> Option<String> {
     match i {
         Intent::SessionSigned { result: Err(Failed::Key(e @ NoService)), .. }
         | Intent::Attested { result: Err(Failed::Key(e @ NoService)), .. }
+        | Intent::RekeySigned { result: Err(Failed::Key(e @ NoService)), .. }
         | Intent::PinChecked { result: Err(e @ NoService), .. } => Some(e.to_string()),
         _ => None,
     }
