@@ -42,7 +42,9 @@
 //!
 //! Terminal (`src/terminal/`) and commands (`src/commands/`; [`commands`] itself is
 //! `src/commands/run.rs`):
-//! - [`app`], [`ui`], [`words`]: the event loop, the ratatui screens, and the ceremony's messages in words.
+//! - [`app`], [`ui`], [`words`]: the event loop, the ratatui screens, and the ceremony's messages in words;
+//!   [`view`]: the screen's view state; [`keys`]: one key table per screen, from which the
+//!   dispatch, the hint line and the help screen are all read.
 //! - [`cli`], [`commands`], [`archive_cmd`]: the command line and what each command does;
 //!   [`env`]: the config and data directory every command starts from, and its output.
 //! - [`enroll`] prepares a YubiKey; [`card`] signs on one from the command line (PIN, touch).
@@ -106,7 +108,9 @@ pub mod adapters {
 /// The TUI: the event loop and the screens (`src/terminal/`).
 pub mod terminal {
     pub mod app;
+    pub mod keys;
     pub mod ui;
+    pub mod view;
     pub mod words;
 }
 
@@ -129,7 +133,7 @@ pub use core::{
     archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root, roster,
     rotate, runbook, seal, sign, statement, trust, verify,
 };
-pub use terminal::{app, ui, words};
+pub use terminal::{app, keys, ui, view, words};
 
 /// The tool's version, recorded in every session.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -531,6 +531,10 @@ fn an_old_roster_put_back_after_a_rekey_is_refused_though_it_chains_to_the_pin()
     let v2 = rekey_remove_carol_add_dave(&org, &dave, &paths);
     rekey::commit(&paths, None).unwrap();
     assert_eq!(org.check().status.code(), Some(0));
+    // doctor prints the exact lines that move the pin to v2, for the configuration.
+    let o = org.bg(&["doctor"]);
+    let pin = format!("roster_sha256 = \"{}\"\nmin_version = 2\n", v2.sha256());
+    assert!(stdout(&o).contains(&pin), "{}{}", stdout(&o), common::stderr(&o));
     // Someone puts v1 (with carol) back, signatures and all: it still chains to the pin.
     let v1 = v2.previous.clone().unwrap();
     let h = org.path().join("history").join(format!("{v1}.toml"));
@@ -558,6 +562,10 @@ fn an_old_roster_put_back_after_a_rekey_is_refused_though_it_chains_to_the_pin()
     let o = org.check();
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("older than [trust] min_version = 2"), "{}", stdout(&o));
+    // The lines doctor printed, pasted as they are: v1 no longer chains to the pin at all.
+    std::fs::write(org.config(), format!("[paths]\nroster = \"{}\"\n[trust]\n{pin}", org.roster().display())).unwrap();
+    let o = org.check();
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]

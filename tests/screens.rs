@@ -9,7 +9,8 @@ use breakglass::ceremony::{RosterIx, SlotIx};
 use breakglass::journal::Written;
 use breakglass::notice::{Delivery, Phase as NP};
 use breakglass::runbook::Runbook;
-use breakglass::ui::{KeyListing, View, render};
+use breakglass::ui::render;
+use breakglass::view::{KeyListing, View};
 use chrono::{TimeZone, Utc};
 use common::*;
 use ratatui::Terminal;
@@ -394,12 +395,12 @@ fn summary_says_whether_the_bundle_was_archived() {
         c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
     }
     let mut v = view(&c);
-    v.archive = Some(breakglass::ui::ArchiveView::Done(
+    v.archive = Some(breakglass::view::ArchiveView::Done(
         "Archived: 8 files to s3://org-evidence/123456789012/20261125-030000-abcdef/, kept until 2033-11-23T03:04:12Z (Object Lock, COMPLIANCE).".into(),
     ));
     let done = draw(&c, &v);
     assert!(done.contains("✔ Archived: 8 files"), "{done}");
-    v.archive = Some(breakglass::ui::ArchiveView::Failed(
+    v.archive = Some(breakglass::view::ArchiveView::Failed(
         "NOT archived: AWS did not answer s3:PutObject in time. The bundle is safe here and queued: `breakglass archive push` retries it."
             .into(),
     ));
@@ -646,7 +647,7 @@ fn check_in_third_of_a_quorum_of_three() {
     // The notice cannot go out: the hint names a key for each of the three.
     check_in(&mut c, 4);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
-    let hints = breakglass::ui::keys_now(&c, &view(&c));
+    let hints = breakglass::keys::hints(&c, &view(&c));
     assert!(hints.contains(&("1/2/3", "acknowledge")), "{hints:?}");
 }
 
@@ -1005,7 +1006,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
         if let Some(f) = field {
             v.setup.field = *f;
         }
-        let hinted: Vec<String> = breakglass::ui::keys_now(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
+        let hinted: Vec<String> = breakglass::keys::hints(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
         for (name, code) in &keys {
             let mut app = App::new(c.clone(), v.clone());
             let before = format!("{:?}", app.v);
@@ -1063,7 +1064,7 @@ fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
     assert!(app.v.help, "F1 opens help from a text field");
     key(&mut app, KeyCode::F(1));
     // Too small: Enter does not start the session; Ctrl-C still asks to abort.
-    app.too_small = true;
+    app.v.too_small = true;
     assert!(matches!(key(&mut app, KeyCode::Enter), Action::None));
     key(&mut app, KeyCode::Char('x'));
     assert_eq!(app.v.setup.reason, "w?", "typing waits too");
@@ -1153,7 +1154,8 @@ fn closing_lists_secrets_not_rotated() {
 fn rotate_typed_value_is_masked() {
     let c = at_runbook(Mode::Incident);
     let mut v = view(&c);
-    v.secret_entry = Some(breakglass::ui::SecretEntry { secret: 1, buf: zeroize::Zeroizing::new("hunter22".into()), ..Default::default() });
+    v.secret_entry =
+        Some(breakglass::view::SecretEntry { secret: 1, buf: zeroize::Zeroizing::new("hunter22".into()), ..Default::default() });
     let s = draw(&c, &v);
     assert!(s.contains("type the new value") && s.contains("••••••••") && !s.contains("hunter22"), "{s}");
     assert!(!format!("{v:?}").contains("hunter22"), "Debug never shows it");

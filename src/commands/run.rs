@@ -697,9 +697,9 @@ fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> a
                 }
                 if !c.info().demo {
                     errln!(
-                        "next: in the configuration the ceremony host cannot change alone, set [trust] min_version = {} (or move roster_sha256 to {}), so that the old version cannot be put back",
-                        k.new_version,
-                        k.new_sha256
+                        "next: move the pin, so that the old version cannot be put back. Both custodians check these words: {}; then put these lines in the configuration the ceremony host cannot change alone:\n\n{}",
+                        crate::notice::words_hex(&k.new_sha256),
+                        crate::trust::pin_lines(&k.new_sha256, k.new_version)
                     );
                 }
             }
@@ -1032,7 +1032,12 @@ fn audit_cmd(env: &Env, a: &crate::cli::AuditArgs) -> anyhow::Result<i32> {
     report.rehearsal_sessions = rehearsals;
     report.clock_skew_seconds = env.config.audit.clock_skew_seconds;
     if a.organization {
-        audit_organization(&aws, &account, &mut report)?;
+        let trail = env.config.audit.cloudtrail_bucket.as_deref().map(|bucket| crate::aws::org::TrailQuery {
+            bucket,
+            since,
+            until: now + Duration::minutes(1),
+        });
+        audit_organization(&aws, &account, &cx, trail, &mut report)?;
     }
     if a.json {
         emit_json(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -1204,24 +1209,40 @@ fn roster_health(env: &Env) -> Result<String, String> {
 }
 
 /// `audit --organization`: every member account's root user, through sts:AssumeRoot (the
-/// management account is the one audited already), added to `report`.
-fn audit_organization(aws: &Aws, account: &str, report: &mut crate::audit::Report) -> anyhow::Result<()> {
+/// management account is the one audited already), and its root events in the organization
+/// trail against the same windows (rule E29), added to `report`.
+fn audit_organization(
+    aws: &Aws,
+    account: &str,
+    cx: &crate::audit::Context,
+    trail: Option<crate::aws::org::TrailQuery<'_>>,
+    report: &mut crate::audit::Report,
+) -> anyhow::Result<()> {
     let members = crate::aws::org::members(aws, account)
         .map_err(|e| anyhow::anyhow!("{e}\n--organization needs the management (or delegated administrator) account's credentials"))?;
     let stop = crate::aws::org::stop_on_ctrl_c();
     let started = std::time::Instant::now();
-    let read = crate::aws::org::audit_members(aws, &members, &stop);
-    for (id, r) in &read.results {
-        report.checks.extend(crate::audit::member_checks(id, r));
+    let read = crate::aws::org::audit_members(aws, &members, &stop, trail);
+    for (id, m) in &read.results {
+        report.checks.extend(crate::audit::member_checks(id, &m.audit));
+        if let Some(events) = &m.root_events {
+            let (c, activity) = crate::audit::member_root_use(id, events, cx);
+            report.checks.push(c);
+            report.root_activity.extend(activity);
+        }
+    }
+    if trail.is_none() {
+        report.checks.push(crate::audit::members_root_use_unread());
     }
     // Stopped early: every account not read says so (an ERROR row), never silence.
     for (id, _) in members.iter().filter(|(id, _)| !read.results.iter().any(|(r, _)| r == id)) {
         report.checks.extend(crate::audit::member_checks(id, &Err("not read: the audit was interrupted (Ctrl-C)".into())));
     }
+    report.root_activity.sort_by(|a, b| a.time.cmp(&b.time));
     report.organization = Some(crate::audit::OrgSummary {
         accounts: members.len(),
         audited: read.results.len(),
-        unreachable: read.results.iter().filter(|(_, r)| r.is_err()).count(),
+        unreachable: read.results.iter().filter(|(_, m)| m.audit.is_err()).count(),
         interrupted: read.interrupted,
         seconds: started.elapsed().as_secs_f64(),
     });
@@ -1780,10 +1801,11 @@ fn doctor_roster(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, String)) ->
                         None,
                         "roster version",
                         format!(
-                            "version {} is in use but [trust] min_version is {}: raise it to {} so that an older version put back is refused",
+                            "version {} is in use but [trust] min_version is {}: so that an older version put back is refused, put in {}:\n{}",
                             t.roster().version,
                             env.config.trust.min_version.map_or("not set".into(), |m| m.to_string()),
-                            t.roster().version
+                            env.config.describe(),
+                            crate::trust::pin_lines(&t.roster().sha256(), t.roster().version)
                         ),
                     );
                 }

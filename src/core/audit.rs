@@ -471,11 +471,47 @@ fn root_use_check(f: &Facts, cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
             return (c, vec![]);
         }
     };
+    root_use_of(events, &f.root_event_failures, cx, a)
+}
+
+/// Rule E29: a member account's root events in the organization trail, covered by the same
+/// windows as the audited account's (E19 to E22), or why the trail could not be read for it.
+pub fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, cx: &Context) -> (Check, Vec<RootEvent>) {
+    match events {
+        Ok(events) => root_use_of(events, &[], cx, account),
+        Err(e) => (
+            check(
+                "breakglass_root_use_outside_ceremony",
+                Status::Error,
+                account,
+                format!("the organization trail could not be read for this account: {e}"),
+                "check that the organization trail logs this account and grant s3:ListBucket and s3:GetObject on its bucket (docs/audit-policy.json)",
+            ),
+            vec![],
+        ),
+    }
+}
+
+/// Rule E29 without `[audit] cloudtrail_bucket`: the members' root events are not read, and the
+/// report says so in one row (never a silent PASS).
+pub fn members_root_use_unread() -> Check {
+    check(
+        "breakglass_root_use_outside_ceremony",
+        Status::Manual,
+        "organization",
+        "member accounts' root events were not read: no organization trail is configured",
+        "set [audit] cloudtrail_bucket to the organization trail's bucket, or check each member's CloudTrail by hand",
+    )
+}
+
+/// `breakglass_root_use_outside_ceremony` over `events` found in account `a` (E19 to E22, E26):
+/// FAIL for any event outside every window, ERROR when only a source failed.
+fn root_use_of(events: &[RootEvent], failures: &[String], cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
     let activity = cover_events(events, cx);
     let outside = activity.iter().filter(|e| e.session_id.is_none()).count();
     // E26: a source that failed is said, and never hides what another source found
     // (FAIL wins over ERROR).
-    let failed = if f.root_event_failures.is_empty() { String::new() } else { format!("; NOT read: {}", f.root_event_failures.join("; ")) };
+    let failed = if failures.is_empty() { String::new() } else { format!("; NOT read: {}", failures.join("; ")) };
     let c = if outside > 0 {
         check(
             "breakglass_root_use_outside_ceremony",
@@ -484,7 +520,7 @@ fn root_use_check(f: &Facts, cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
             format!("{outside} root event(s) outside any verified session (see root_activity){failed}"),
             "treat as an incident: who held root's credentials? Rotate root's password and MFA in a ceremony, and check root_activity's source IPs",
         )
-    } else if !f.root_event_failures.is_empty() {
+    } else if !failures.is_empty() {
         check(
             "breakglass_root_use_outside_ceremony",
             Status::Error,
@@ -1045,6 +1081,31 @@ mod tests {
         let r = evaluate(&f, &cx(vec![w]));
         assert_eq!(status(&r), Some(Status::Error), "inside a session, but one source was not read");
         assert_eq!(r.root_activity.len(), 1);
+    }
+
+    /// E29: a member's root events are covered only by a window for that member (or one that
+    /// named no account); a member whose trail could not be read is an ERROR of its own.
+    #[test]
+    fn e29_member_root_use_is_covered_only_by_a_session_for_that_member() {
+        let member = |h| RootEvent { account: "111111111111".into(), ..event(h) };
+        let here = Window {
+            session_id: "s1".into(),
+            start: at(10),
+            end: at(11),
+            steps: (0, 0),
+            account: Some("123456789012".into()),
+            gaps: vec![],
+        };
+        let (c, activity) = member_root_use("111111111111", &Ok(vec![member(10)]), &cx(vec![here.clone()]));
+        assert_eq!(c.status, Status::Fail, "a session for another account covers nothing here");
+        assert_eq!((c.account.as_str(), activity.len()), ("111111111111", 1));
+        let there = Window { account: Some("111111111111".into()), ..here };
+        let (c, activity) = member_root_use("111111111111", &Ok(vec![member(10)]), &cx(vec![there]));
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(activity[0].session_id.as_deref(), Some("s1"));
+        let (c, activity) = member_root_use("111111111111", &Err("AccessDenied".into()), &cx(vec![]));
+        assert_eq!((c.status, activity.len()), (Status::Error, 0));
+        assert_eq!(members_root_use_unread().status, Status::Manual);
     }
 
     #[test]

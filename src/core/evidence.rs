@@ -88,6 +88,8 @@ rules! {
     E27 = "Rotations",
     /// A secret revealed in a verified session and not rotated since.
     E28 = "Secrets rotated",
+    /// Every member account's root events, read from the organization trail.
+    E29 = "Member accounts",
 }
 
 impl Serialize for Rule {

@@ -39,16 +39,16 @@ pub fn read_following(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 fn read(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
-    let mut flags = libc::O_NONBLOCK;
+    let mut flags = rustix::fs::OFlags::NONBLOCK;
     if !follow {
-        flags |= libc::O_NOFOLLOW;
+        flags |= rustix::fs::OFlags::NOFOLLOW;
     }
-    opts.custom_flags(flags);
+    opts.custom_flags(flags.bits() as i32);
     let file = match opts.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Missing),
         // O_NOFOLLOW on a symlink fails with ELOOP.
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ReadError::Symlink),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => return Err(ReadError::Symlink),
         Err(e) => return Err(ReadError::Io(e)),
     };
     let meta = file.metadata().map_err(ReadError::Io)?;

@@ -53,7 +53,7 @@ impl FileStore {
     /// Opens an existing journal to continue its chain. Refuses a symlink.
     pub fn open_append(path: &Path) -> std::io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new().append(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+        let file = OpenOptions::new().append(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path)?;
         Ok(Self { file, path: path.to_path_buf() })
     }
 
@@ -85,11 +85,12 @@ impl JournalStore for FileStore {
 
 /// Why a disk refused a write, in the custodians' words (`None`: not a refusal of room or rights).
 fn refusal(e: &std::io::Error) -> Option<&'static str> {
-    Some(match e.raw_os_error()? {
-        libc::ENOSPC => "the disk is full",
-        libc::EDQUOT => "the disk quota is used up",
-        libc::EFBIG => "the file-size limit (ulimit -f) was reached",
-        libc::EROFS => "the file system is read-only",
+    use rustix::io::Errno;
+    Some(match Errno::from_raw_os_error(e.raw_os_error()?) {
+        Errno::NOSPC => "the disk is full",
+        Errno::DQUOT => "the disk quota is used up",
+        Errno::FBIG => "the file-size limit (ulimit -f) was reached",
+        Errno::ROFS => "the file system is read-only",
         _ => return None,
     })
 }
@@ -328,7 +329,7 @@ pub fn check_chain(bytes: &[u8]) -> ChainReport {
     let mut rest = bytes;
     let mut n = 0usize;
     while !rest.is_empty() {
-        let (line, tail, complete) = match memchr(rest) {
+        let (line, tail, complete) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], &rest[i + 1..], true),
             None => (rest, &rest[rest.len()..], false),
         };
@@ -633,10 +634,6 @@ fn valid_ts(ts: &str) -> bool {
         return false;
     }
     d <= 28 || chrono::DateTime::parse_from_rfc3339(ts).is_ok()
-}
-
-fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 /// Splits a journal into its complete lines (without newlines).

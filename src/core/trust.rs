@@ -500,6 +500,12 @@ fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) ->
 }
 
 /// Why the trusted roster looks rolled back to an older version, if it does: older than
+/// The configuration lines that pin roster version `version` (SHA-256 `sha256`) and refuse every
+/// older one: what a rekey prints for the configuration the ceremony host cannot change alone.
+pub fn pin_lines(sha256: &str, version: u32) -> String {
+    format!("[trust]\nroster_sha256 = \"{sha256}\"\nmin_version = {version}\n")
+}
+
 /// `[trust] min_version`, or `history/` beside it holds its successor (a later version made from
 /// it, as a rekey leaves behind). Putting an old version back would bring back a custodian who
 /// was removed, and it still chains to the pin: the ceremony refuses it.

@@ -3,13 +3,13 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{
-    Ceremony, Effect, Intent, KeyStage, Mode, NewKey, NotifyStatus, Phase, RekeyStage, RootStage, Scenario, SignStage, SlotIx,
-};
+use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NewKey, Phase, RekeyStage, Scenario, SlotIx};
 use crate::clock::Clock;
+use crate::keys::{self, Do};
 use crate::session::Runner;
-use crate::ui::{self, KeyListing, View};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crate::ui;
+use crate::view::{KeyListing, View};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
@@ -134,11 +134,6 @@ pub struct App {
     pub quit: bool,
     /// Width of the runbook pane, for scrolling to a step.
     pub width: usize,
-    /// The terminal is below the supported size: the screen says the ceremony waits, so no key
-    /// acts but Ctrl-C (its question is drawn on that screen too).
-    pub too_small: bool,
-    /// A key was presented and its answer has not come back yet.
-    presenting: bool,
     /// The signal that stopped the TUI, if one did.
     pub stopped_by: Option<String>,
 }
@@ -150,287 +145,160 @@ pub enum Action {
     Present(u32),
 }
 
+/// A cursor moved one row up or down a list of `n`, staying inside it.
+fn step(cursor: usize, up: bool, n: usize) -> usize {
+    if up { cursor.saturating_sub(1) } else { (cursor + 1).min(n.saturating_sub(1)) }
+}
+
 impl App {
     pub fn new(c: Ceremony, v: View) -> Self {
-        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, too_small: false, presenting: false, stopped_by: None }
+        Self { c, v, pin: Zeroizing::new(String::new()), quit: false, width: 56, stopped_by: None }
     }
 
-    /// The PIN field: digits, Backspace, Enter (and Esc when there is a screen to go back to).
-    fn on_pin(&mut self, k: KeyEvent, esc_goes_back: bool) -> Action {
-        match k.code {
-            // Only digits reach a PIN: a stray command key must never cost a PIN try.
-            KeyCode::Char(ch) if ch.is_ascii_digit() && self.pin.len() < 8 => {
-                self.pin.push(ch);
-                self.v.pin_len = self.pin.len();
-                Action::None
-            }
-            KeyCode::Backspace => {
-                self.pin.pop();
-                self.v.pin_len = self.pin.len();
-                Action::None
-            }
-            KeyCode::Enter if !self.pin.is_empty() => {
-                let pin = SecretString::from(self.pin.as_str().to_string());
-                self.pin.clear();
-                self.v.pin_len = 0;
-                Action::Intent(Intent::PinEntered(pin))
-            }
-            KeyCode::Esc if esc_goes_back => {
-                self.pin.clear();
-                self.v.pin_len = 0;
-                Action::Intent(Intent::Back)
-            }
-            _ => Action::None,
-        }
-    }
-
-    /// Maps a key press to an action, given where the ceremony stands.
+    /// Maps a key press to an action: the first row of the screen's key table (`keys::table`)
+    /// that the press matches acts; a key in no row does nothing.
     pub fn on_key(&mut self, k: KeyEvent) -> Action {
         if k.kind == KeyEventKind::Release {
             return Action::None;
         }
-        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
-        if self.c.confirm_abort() {
-            return match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => Action::Intent(Intent::ConfirmAbort),
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Action::Intent(Intent::CancelAbort),
-                _ => Action::None,
-            };
+        match keys::table(&self.c, &self.v).into_iter().find(|r| r.press.matches(&k)) {
+            Some(r) => self.perform(r.act, k),
+            None => Action::None,
         }
-        if self.v.confirm_leave {
-            match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => self.quit = true,
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => self.v.confirm_leave = false,
-                _ => {}
-            }
-            return Action::None;
-        }
-        if ctrl_c {
-            if matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
-                self.quit = true;
-                return Action::None;
-            }
-            // Closed and waiting for signatures: the way out is leaving unsigned, asked first.
-            if matches!(self.c.phase(), Phase::Sign { .. }) && self.c.outcome().is_some() {
-                self.v.confirm_leave = true;
-                return Action::None;
-            }
-            return Action::Intent(Intent::RequestAbort);
-        }
-        // Nothing acts behind the "terminal too small" screen: it says the ceremony waits.
-        if self.too_small && !ctrl_c {
-            return Action::None;
-        }
-        if self.v.help {
-            if matches!(k.code, KeyCode::Char('?') | KeyCode::Esc | KeyCode::F(1)) {
-                self.v.help = false;
-            }
-            return Action::None;
-        }
-        // F1 always opens help; `?` does outside text fields (in one, it is text).
-        if k.code == KeyCode::F(1) || (k.code == KeyCode::Char('?') && !crate::ui::typing(&self.c, &self.v)) {
-            self.v.help = true;
-            return Action::None;
-        }
-        // A key came back: whatever screen is behind, its custodian types the PIN again first.
-        if crate::ui::reauth_pending(&self.c).is_some() && !matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
-            return self.on_pin(k, false);
-        }
-        self.on_phase_key(k)
     }
 
-    /// The keys of the screen the phase shows (no question, help or PIN asked over it).
-    fn on_phase_key(&mut self, k: KeyEvent) -> Action {
-        match &self.c.phase() {
-            Phase::Setup => self.on_setup(k),
-            Phase::Offboard => self.on_offboard(k),
-            Phase::Rekey(RekeyStage::Review) => match k.code {
-                KeyCode::Enter => Action::Intent(Intent::RekeyGo),
-                _ => Action::None,
-            },
-            Phase::Rekey(RekeyStage::Failed(_)) => match k.code {
-                KeyCode::Char('r') => Action::Intent(Intent::RekeyGo),
-                _ => Action::None,
-            },
-            Phase::Rekey(RekeyStage::Sign { working: false, .. }) => match k.code {
-                KeyCode::Enter => Action::Intent(Intent::Touch),
-                _ => Action::None,
-            },
-            Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitTouch, .. }) => match k.code {
-                KeyCode::Enter => Action::Intent(Intent::Touch),
-                KeyCode::Esc => Action::Intent(Intent::Back),
-                _ => Action::None,
-            },
-            Phase::CheckIn(KeyStage::AwaitKey) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitKey, .. }) => self.on_key_list(k),
-            Phase::CheckIn(KeyStage::AwaitPin { .. }) | Phase::Rekey(RekeyStage::Newcomer { key: NewKey::AwaitPin { .. }, .. }) => {
-                self.on_pin(k, true)
+    /// Does what a key table's row says, with the key pressed.
+    fn perform(&mut self, act: Do, k: KeyEvent) -> Action {
+        let ch = match k.code {
+            KeyCode::Char(ch) => Some(ch),
+            _ => None,
+        };
+        let up = matches!(k.code, KeyCode::Up | KeyCode::Left | KeyCode::BackTab);
+        // The digit of a custodian (or an action) by number: 1 is the first.
+        let slot = ch.and_then(|c| c.to_digit(10)).map_or(0, |d| (d as usize).saturating_sub(1));
+        match act {
+            Do::Send(intent) => return Action::Intent(intent()),
+            Do::Acknowledge => return Action::Intent(Intent::Acknowledge { who: SlotIx(slot) }),
+            Do::Interrupt => return self.interrupt(),
+            Do::Quit | Do::Leave => self.quit = true,
+            Do::Stay => self.v.confirm_leave = false,
+            Do::OpenHelp => self.v.help = true,
+            Do::CloseHelp => self.v.help = false,
+            Do::PinDigit | Do::PinErase | Do::PinEnter | Do::PinBack => return self.on_pin(act, ch),
+            Do::KeyCursor => self.v.key_cursor = step(self.v.key_cursor, up, self.v.keys.len()),
+            Do::Present => {
+                return self.v.keys.get(self.v.key_cursor).map_or(Action::None, |key| {
+                    self.v.presenting = true;
+                    Action::Present(key.serial)
+                });
             }
-            Phase::CheckIn(KeyStage::AwaitTouch { .. }) => match k.code {
-                KeyCode::Enter => Action::Intent(Intent::Touch),
-                KeyCode::Esc => Action::Intent(Intent::Back),
-                _ => Action::None,
-            },
-            Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => match k.code {
-                KeyCode::Char('r') => Action::Intent(Intent::RetryNotice),
-                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
-                _ => Action::None,
-            },
-            Phase::Unseal { failed: Some(_) } => match k.code {
-                KeyCode::Char('r') => Action::Intent(Intent::RetryUnseal),
-                _ => Action::None,
-            },
-            Phase::Account { failed: Some(_) } => match k.code {
-                KeyCode::Char('r') => Action::Intent(Intent::RetryAccount),
-                KeyCode::Char('o') => Action::Intent(Intent::SkipAws),
-                _ => Action::None,
-            },
-            _ if self.v.secret_entry.is_some() => self.on_secret_entry(k),
-            Phase::Runbook => self.on_runbook(k),
-            Phase::Rotate(stage) => {
-                let stage = stage.clone();
-                self.on_rotate(&stage, k)
+            Do::SetupField | Do::AskMode | Do::SwitchMode | Do::KeepMode | Do::Scenario | Do::SetupType | Do::SetupErase | Do::Begin => {
+                return self.on_setup(act, up, ch);
             }
-            Phase::Root(stage) => {
-                let stage = stage.clone();
-                self.on_root(&stage, k)
+            Do::ItemCursor => {
+                let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
+                self.v.step_cursor = step(self.v.step_cursor, up, n);
             }
-            Phase::Closing => self.on_closing(k),
-            Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => match k.code {
-                KeyCode::Enter => Action::Intent(Intent::Touch),
-                _ => Action::None,
-            },
-            // A deliberate key only: an Enter pressed twice on the last signature must not skip
-            // the summary and its words for paper.
-            Phase::Summary | Phase::Halted(_) => {
-                if matches!(k.code, KeyCode::Char('q') | KeyCode::Char('Q')) {
-                    self.quit = true;
+            Do::OffboardDo => return Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
+            Do::ClosingCursor => self.v.closing_cursor = step(self.v.closing_cursor, up, crate::ceremony::CLOSING.len()),
+            Do::ToggleClosing => return Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
+            Do::ClosingNotDone => return Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
+            Do::RotateUnrotated => return self.c.unrotated().first().copied().map_or(Action::None, |i| self.rotate(i)),
+            Do::StepCursor | Do::Scroll | Do::ToggleStep | Do::NoteOpen | Do::RevealOpen | Do::RotateOpen => {
+                return self.on_runbook(act, k.code, up);
+            }
+            Do::NoteType | Do::NoteErase | Do::NoteCancel | Do::NoteSave => return self.on_note(act, ch),
+            Do::PickCursor | Do::PickCancel | Do::PickEnter => return self.on_pick(act, up),
+            Do::SecretType | Do::SecretErase | Do::SecretCancel | Do::SecretEnter => return self.on_secret_entry(act, ch),
+            Do::ShowValue | Do::Generate | Do::TypeValue => return self.on_rotate(act),
+            Do::AccountDigit | Do::AccountErase | Do::Task | Do::Assume | Do::ArgType | Do::ArgErase | Do::ArgRun | Do::RootAct => {
+                return self.on_root(act, up, ch, slot);
+            }
+        }
+        Action::None
+    }
+
+    /// Ctrl-C: quits a finished screen; once the session is closed and waits for signatures, the
+    /// way out is leaving unsigned, asked first; else an abort, asked first.
+    fn interrupt(&mut self) -> Action {
+        if matches!(self.c.phase(), Phase::Summary | Phase::Halted(_)) {
+            self.quit = true;
+            return Action::None;
+        }
+        if matches!(self.c.phase(), Phase::Sign { .. }) && self.c.outcome().is_some() {
+            self.v.confirm_leave = true;
+            return Action::None;
+        }
+        Action::Intent(Intent::RequestAbort)
+    }
+
+    /// The PIN field: digits (at most 8), Backspace, Enter, Esc back.
+    fn on_pin(&mut self, act: Do, ch: Option<char>) -> Action {
+        let mut out = Action::None;
+        match act {
+            Do::PinDigit => {
+                if let Some(d) = ch.filter(|_| self.pin.len() < 8) {
+                    self.pin.push(d);
                 }
-                Action::None
             }
-            _ => Action::None,
+            Do::PinErase => {
+                self.pin.pop();
+            }
+            Do::PinEnter if !self.pin.is_empty() => {
+                out = Action::Intent(Intent::PinEntered(SecretString::from(self.pin.as_str().to_string())));
+                self.pin.clear();
+            }
+            Do::PinBack => {
+                self.pin.clear();
+                out = Action::Intent(Intent::Back);
+            }
+            _ => {}
         }
+        self.v.pin_len = self.pin.len();
+        out
     }
 
-    /// The offboarding checklist's keys.
-    fn on_offboard(&mut self, k: KeyEvent) -> Action {
-        let n = self.c.offboard().as_ref().map_or(0, |o| o.items.len());
-        // While a change waits for the confirmations on the keys, only they (and Esc,
-        // which cancels it) act: one key, one meaning.
-        let confirming = self.c.offboard().as_ref().is_some_and(|o| o.awaiting_confirmation());
-        let signing = self
-            .c
-            .offboard()
-            .as_ref()
-            .is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. })));
-        match k.code {
-            KeyCode::Char(d @ '1'..='9') if confirming => {
-                Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
-            }
-            KeyCode::Esc if confirming => Action::Intent(Intent::Back),
-            _ if confirming || signing => Action::None,
-            KeyCode::Up => {
-                self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
-                Action::None
-            }
-            KeyCode::Down => {
-                self.v.step_cursor = (self.v.step_cursor + 1).min(n.saturating_sub(1));
-                Action::None
-            }
-            KeyCode::Char(' ') => Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
-            KeyCode::Enter => Action::Intent(Intent::OffboardFinish),
-            _ => Action::None,
-        }
-    }
-
-    /// The list of keys a custodian (or a rekey's newcomer) presents from.
-    fn on_key_list(&mut self, k: KeyEvent) -> Action {
-        match k.code {
-            // Typed ahead while the key is being read: kept for the PIN prompt.
-            KeyCode::Char(ch) if self.presenting && ch.is_ascii_digit() && self.pin.len() < 8 => {
-                self.pin.push(ch);
-                self.v.pin_len = self.pin.len();
-                Action::None
-            }
-            KeyCode::Up => {
-                self.v.key_cursor = self.v.key_cursor.saturating_sub(1);
-                Action::None
-            }
-            KeyCode::Down => {
-                self.v.key_cursor = (self.v.key_cursor + 1).min(self.v.keys.len().saturating_sub(1));
-                Action::None
-            }
-            KeyCode::Enter if !self.presenting => self.v.keys.get(self.v.key_cursor).map_or(Action::None, |key| {
-                self.presenting = true;
-                Action::Present(key.serial)
-            }),
-            _ => Action::None,
-        }
-    }
-
-    /// The closing checklist's keys.
-    fn on_closing(&mut self, k: KeyEvent) -> Action {
-        match k.code {
-            KeyCode::Up => {
-                self.v.closing_cursor = self.v.closing_cursor.saturating_sub(1);
-                Action::None
-            }
-            KeyCode::Down => {
-                self.v.closing_cursor = (self.v.closing_cursor + 1).min(crate::ceremony::CLOSING.len() - 1);
-                Action::None
-            }
-            KeyCode::Char(' ') => Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
-            KeyCode::Char('x') => Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
-            KeyCode::Char('o') => match self.c.unrotated().first() {
-                Some(i) => self.rotate(*i),
-                None => Action::None,
-            },
-            KeyCode::Enter => Action::Intent(Intent::ConfirmClose),
-            // After an abort there is no way back to the runbook.
-            KeyCode::Esc if self.c.closing_for().is_none() => Action::Intent(Intent::Back),
-            _ => Action::None,
-        }
-    }
-
-    fn on_setup(&mut self, k: KeyEvent) -> Action {
+    /// The setup form and its "switch mode?" question.
+    fn on_setup(&mut self, act: Do, up: bool, ch: Option<char>) -> Action {
         // An error about the form goes away as soon as the custodian edits it.
-        if matches!(k.code, KeyCode::Char(_) | KeyCode::Backspace) {
+        if matches!(act, Do::SetupType | Do::SetupErase) {
             self.c.dismiss_message();
         }
         let scenarios = Scenario::all(self.c.roster().as_slice());
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
-        if f.confirm_mode {
-            match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    f.confirm_mode = false;
-                    f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
-                    if f.mode == Mode::Incident {
-                        f.scenario = 0;
-                    }
+        let text = match f.field {
+            1 => Some((&mut f.reason, 200)),
+            2 => Some((&mut f.ticket, 60)),
+            _ => None,
+        };
+        match act {
+            Do::SetupField => f.field = if up { (f.field + fields - 1) % fields } else { (f.field + 1) % fields },
+            Do::AskMode => f.confirm_mode = true,
+            Do::SwitchMode => {
+                f.confirm_mode = false;
+                f.mode = if f.mode == Mode::Incident { Mode::Drill } else { Mode::Incident };
+                if f.mode == Mode::Incident {
+                    f.scenario = 0;
                 }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => f.confirm_mode = false,
-                _ => {}
             }
-            return Action::None;
-        }
-        match k.code {
-            KeyCode::Tab | KeyCode::Down => f.field = (f.field + 1) % fields,
-            KeyCode::BackTab | KeyCode::Up => f.field = (f.field + fields - 1) % fields,
-            KeyCode::Left if f.field == 3 => f.scenario = (f.scenario + scenarios.len() - 1) % scenarios.len(),
-            KeyCode::Right if f.field == 3 => f.scenario = (f.scenario + 1) % scenarios.len(),
-            // A rekey's mode is fixed by the command that started it, a recovery's by the session it closes.
-            KeyCode::Left | KeyCode::Right
-                if f.field == 0 && (matches!(f.mode, Mode::Rekey | Mode::Offboard) || self.c.recovering().is_some()) => {}
-            KeyCode::Left | KeyCode::Right if f.field == 0 => f.confirm_mode = true,
-            KeyCode::Char(ch) if f.field == 1 && f.reason.len() < 200 => f.reason.push(ch),
-            KeyCode::Char(ch) if f.field == 2 && f.ticket.len() < 60 => f.ticket.push(ch),
-            KeyCode::Backspace if f.field == 1 => {
-                f.reason.pop();
+            Do::KeepMode => f.confirm_mode = false,
+            Do::Scenario => {
+                f.scenario = if up { (f.scenario + scenarios.len() - 1) % scenarios.len() } else { (f.scenario + 1) % scenarios.len() }
             }
-            KeyCode::Backspace if f.field == 2 => {
-                f.ticket.pop();
+            Do::SetupType => {
+                if let (Some((field, max)), Some(ch)) = (text, ch)
+                    && field.len() < max
+                {
+                    field.push(ch);
+                }
             }
-            KeyCode::Enter => {
+            Do::SetupErase => {
+                if let Some((field, _)) = text {
+                    field.pop();
+                }
+            }
+            Do::Begin => {
                 if f.reason.trim().is_empty() {
                     // The core refuses and says why; the cursor goes where the fix is typed.
                     f.field = 1;
@@ -444,73 +312,121 @@ impl App {
         Action::None
     }
 
-    fn on_root(&mut self, stage: &RootStage, k: KeyEvent) -> Action {
-        use crate::root::TASKS;
-        if k.code == KeyCode::Esc {
-            return Action::Intent(Intent::CloseRoot);
+    /// The runbook's own keys: the step cursor, scrolling, ticking, and opening a note or the list
+    /// of secrets (which says which step needs each).
+    fn on_runbook(&mut self, act: Do, code: KeyCode, up: bool) -> Action {
+        let steps = self.c.done().len();
+        match act {
+            Do::StepCursor => {
+                self.v.step_cursor = step(self.v.step_cursor, up, steps);
+                self.follow_cursor();
+            }
+            Do::Scroll => {
+                let rows = ui::runbook_rows(&self.c, &self.v, self.width);
+                self.v.scroll = match code {
+                    KeyCode::PageDown => (self.v.scroll + 10).min(rows.saturating_sub(10)),
+                    KeyCode::End => rows.saturating_sub(10),
+                    KeyCode::PageUp => self.v.scroll.saturating_sub(10),
+                    _ => 0,
+                };
+            }
+            Do::ToggleStep => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
+            Do::NoteOpen => self.v.note = Some(String::new()),
+            Do::RevealOpen | Do::RotateOpen => {
+                self.v.rotate_pick = matches!(act, Do::RotateOpen);
+                self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor);
+            }
+            _ => {}
         }
-        match stage {
-            RootStage::Pick => match k.code {
-                KeyCode::Char(d) if d.is_ascii_digit() && self.v.root_target.len() < 12 => {
-                    self.v.root_target.push(d);
-                    Action::None
-                }
-                KeyCode::Backspace => {
-                    self.v.root_target.pop();
-                    Action::None
-                }
-                KeyCode::Left => {
-                    self.v.root_task = (self.v.root_task + TASKS.len() - 1) % TASKS.len();
-                    Action::None
-                }
-                KeyCode::Right => {
-                    self.v.root_task = (self.v.root_task + 1) % TASKS.len();
-                    Action::None
-                }
-                KeyCode::Enter => {
-                    Action::Intent(Intent::AssumeRoot { target: self.v.root_target.clone(), task: TASKS[self.v.root_task % TASKS.len()] })
-                }
-                _ => Action::None,
-            },
-            RootStage::Ready => {
-                let typing = self.c.root().as_ref().is_some_and(|r| r.task.needs_arg());
-                if typing {
-                    // The one action of an unlock task takes a bucket or queue name: type it, then Enter.
-                    match k.code {
-                        KeyCode::Char(ch) if !ch.is_control() && self.v.root_arg.len() < 300 => self.v.root_arg.push(ch),
-                        KeyCode::Backspace => {
-                            self.v.root_arg.pop();
-                        }
-                        KeyCode::Enter if !self.v.root_arg.trim().is_empty() => {
-                            return ui::root_actions(&self.c, &self.v)
-                                .first()
-                                .cloned()
-                                .map_or(Action::None, |a| Action::Intent(Intent::RootAct(a)));
-                        }
-                        _ => {}
-                    }
-                    return Action::None;
-                }
-                match k.code {
-                    KeyCode::Char(d @ '1'..='9') => ui::root_actions(&self.c, &self.v)
-                        .get((d as usize) - ('1' as usize))
-                        .cloned()
-                        .map_or(Action::None, |a| Action::Intent(Intent::RootAct(a))),
-                    KeyCode::Char('a') => Action::Intent(Intent::ReAssume),
-                    _ => Action::None,
+        Action::None
+    }
+
+    /// A note on the current step being typed.
+    fn on_note(&mut self, act: Do, ch: Option<char>) -> Action {
+        let Some(note) = &mut self.v.note else { return Action::None };
+        match act {
+            Do::NoteType => {
+                if let Some(ch) = ch.filter(|_| note.len() < 300) {
+                    note.push(ch);
                 }
             }
-            RootStage::Confirm { .. } => match k.code {
-                KeyCode::Char(d @ '1'..='9') => Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) }),
-                KeyCode::Char('c') => Action::Intent(Intent::CancelRootAction),
-                _ => Action::None,
-            },
-            RootStage::Expired => match k.code {
-                KeyCode::Char('a') => Action::Intent(Intent::ReAssume),
-                _ => Action::None,
-            },
-            _ => Action::None,
+            Do::NoteErase => {
+                note.pop();
+            }
+            Do::NoteCancel => self.v.note = None,
+            Do::NoteSave => {
+                let text = self.v.note.take().unwrap_or_default();
+                return Action::Intent(Intent::Note { step: Some(self.v.step_cursor), text });
+            }
+            _ => {}
         }
+        Action::None
+    }
+
+    /// The list of secrets, to reveal one or to rotate one.
+    fn on_pick(&mut self, act: Do, up: bool) -> Action {
+        let Some(cur) = self.v.reveal_pick else { return Action::None };
+        let n = self.c.runbook().as_ref().map_or(0, |rb| rb.secrets.len());
+        match act {
+            Do::PickCursor => self.v.reveal_pick = Some(step(cur, up, n)),
+            Do::PickCancel => self.v.reveal_pick = None,
+            Do::PickEnter if self.v.rotate_pick => {
+                self.v.reveal_pick = None;
+                self.v.rotate_pick = false;
+                return self.rotate(cur);
+            }
+            Do::PickEnter => {
+                self.v.reveal_pick = None;
+                // Shown where the custodians look: the pane scrolls to the secret.
+                if let Some(at) = ui::secret_position(&self.c, &self.v, self.width, cur) {
+                    self.v.scroll = at.saturating_sub(2);
+                }
+                if !self.c.revealed().get(cur).copied().unwrap_or(true) {
+                    return Action::Intent(Intent::Reveal(cur));
+                }
+            }
+            _ => {}
+        }
+        Action::None
+    }
+
+    /// A root task: the member account and the task, a bucket or queue name, an action by number.
+    fn on_root(&mut self, act: Do, up: bool, ch: Option<char>, slot: usize) -> Action {
+        use crate::root::TASKS;
+        match act {
+            Do::AccountDigit => {
+                if let Some(d) = ch.filter(|_| self.v.root_target.len() < 12) {
+                    self.v.root_target.push(d);
+                }
+            }
+            Do::AccountErase => {
+                self.v.root_target.pop();
+            }
+            Do::Task => {
+                self.v.root_task =
+                    if up { (self.v.root_task + TASKS.len() - 1) % TASKS.len() } else { (self.v.root_task + 1) % TASKS.len() }
+            }
+            Do::Assume => {
+                return Action::Intent(Intent::AssumeRoot {
+                    target: self.v.root_target.clone(),
+                    task: TASKS[self.v.root_task % TASKS.len()],
+                });
+            }
+            Do::ArgType => {
+                if let Some(ch) = ch.filter(|_| self.v.root_arg.len() < 300) {
+                    self.v.root_arg.push(ch);
+                }
+            }
+            Do::ArgErase => {
+                self.v.root_arg.pop();
+            }
+            Do::ArgRun | Do::RootAct => {
+                let i = if matches!(act, Do::ArgRun) { 0 } else { slot };
+                return ui::root_actions(&self.c, &self.v).get(i).cloned().map_or(Action::None, |a| Action::Intent(Intent::RootAct(a)));
+            }
+            _ => {}
+        }
+        Action::None
     }
 
     /// Starts rotating secret `i` the way its runbook block says: a value drawn here (the
@@ -524,25 +440,27 @@ impl App {
             }),
             crate::runbook::Rotate::OutOfBand => Action::Intent(Intent::Rotate { secret: i, value: None }),
             crate::runbook::Rotate::Typed => {
-                self.v.secret_entry = Some(ui::SecretEntry { secret: i, ..Default::default() });
+                self.v.secret_entry = Some(crate::view::SecretEntry { secret: i, ..Default::default() });
                 Action::None
             }
         }
     }
 
     /// A new value typed twice (masked): the second must match the first.
-    fn on_secret_entry(&mut self, k: KeyEvent) -> Action {
+    fn on_secret_entry(&mut self, act: Do, ch: Option<char>) -> Action {
         let Some(e) = self.v.secret_entry.as_mut() else { return Action::None };
-        match k.code {
-            KeyCode::Char(ch) if e.buf.len() < 256 => {
-                e.buf.push(ch);
-                e.mismatch = false;
+        match act {
+            Do::SecretType => {
+                if let Some(ch) = ch.filter(|_| e.buf.len() < 256) {
+                    e.buf.push(ch);
+                    e.mismatch = false;
+                }
             }
-            KeyCode::Backspace => {
+            Do::SecretErase => {
                 e.buf.pop();
             }
-            KeyCode::Esc => self.v.secret_entry = None,
-            KeyCode::Enter if !e.buf.is_empty() => match e.first.take() {
+            Do::SecretCancel => self.v.secret_entry = None,
+            Do::SecretEnter if !e.buf.is_empty() => match e.first.take() {
                 None => e.first = Some(std::mem::take(&mut e.buf)),
                 Some(first) if *first == *e.buf => {
                     let secret = e.secret;
@@ -563,116 +481,27 @@ impl App {
         Action::None
     }
 
-    fn on_rotate(&mut self, stage: &crate::ceremony::RotateStage, k: KeyEvent) -> Action {
-        use crate::ceremony::RotateStage as S;
+    /// A rotation's value: shown or hidden, drawn again, or typed again.
+    fn on_rotate(&mut self, act: Do) -> Action {
         let Some(r) = self.c.rotation().as_ref() else { return Action::None };
         let (secret, shown, how) = (r.secret, r.shown, r.how);
-        match (stage, k.code) {
-            (S::Value | S::SetIt, KeyCode::Char('v')) => Action::Intent(if shown { Intent::Hide(secret) } else { Intent::Reveal(secret) }),
-            (S::Value, KeyCode::Char('g')) => match how {
-                crate::runbook::Rotate::Generate { length, alphabet } => {
-                    Action::Intent(Intent::RotateValue(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)))
-                }
-                _ => Action::None,
-            },
-            (S::Value, KeyCode::Char('t')) if how == crate::runbook::Rotate::Typed => {
-                self.v.secret_entry = Some(ui::SecretEntry { secret, ..Default::default() });
+        match (act, how) {
+            (Do::ShowValue, _) => Action::Intent(if shown { Intent::Hide(secret) } else { Intent::Reveal(secret) }),
+            (Do::Generate, crate::runbook::Rotate::Generate { length, alphabet }) => {
+                Action::Intent(Intent::RotateValue(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)))
+            }
+            (Do::TypeValue, crate::runbook::Rotate::Typed) => {
+                self.v.secret_entry = Some(crate::view::SecretEntry { secret, ..Default::default() });
                 Action::None
             }
-            (S::Value, KeyCode::Enter) | (S::Failed(_), KeyCode::Char('r')) => Action::Intent(Intent::RotateGo),
-            (S::SetIt | S::OutOfBand, KeyCode::Char(d @ '1'..='9')) => {
-                Action::Intent(Intent::Acknowledge { who: SlotIx((d as usize) - ('1' as usize)) })
-            }
-            (S::SetIt, KeyCode::Char('x')) => Action::Intent(Intent::RotateAbandon),
-            (S::Value | S::OutOfBand | S::Failed(_), KeyCode::Esc) => Action::Intent(Intent::Back),
             _ => Action::None,
         }
-    }
-
-    fn on_runbook(&mut self, k: KeyEvent) -> Action {
-        if let Some(note) = &mut self.v.note {
-            match k.code {
-                KeyCode::Char(ch) if note.len() < 300 => note.push(ch),
-                KeyCode::Backspace => {
-                    note.pop();
-                }
-                KeyCode::Esc => self.v.note = None,
-                KeyCode::Enter => {
-                    let text = self.v.note.take().unwrap_or_default();
-                    return Action::Intent(Intent::Note { step: Some(self.v.step_cursor), text });
-                }
-                _ => {}
-            }
-            return Action::None;
-        }
-        if let Some(cur) = self.v.reveal_pick {
-            let n = self.c.runbook().as_ref().map_or(0, |rb| rb.secrets.len());
-            match k.code {
-                KeyCode::Up => self.v.reveal_pick = Some(cur.saturating_sub(1)),
-                KeyCode::Down => self.v.reveal_pick = Some((cur + 1).min(n.saturating_sub(1))),
-                KeyCode::Esc => self.v.reveal_pick = None,
-                KeyCode::Enter if self.v.rotate_pick => {
-                    self.v.reveal_pick = None;
-                    self.v.rotate_pick = false;
-                    return self.rotate(cur);
-                }
-                KeyCode::Enter => {
-                    self.v.reveal_pick = None;
-                    // Shown where the custodians look: the pane scrolls to the secret.
-                    if let Some(at) = ui::secret_position(&self.c, &self.v, self.width, cur) {
-                        self.v.scroll = at.saturating_sub(2);
-                    }
-                    if !self.c.revealed().get(cur).copied().unwrap_or(true) {
-                        return Action::Intent(Intent::Reveal(cur));
-                    }
-                }
-                _ => {}
-            }
-            return Action::None;
-        }
-        let steps = self.c.done().len();
-        match k.code {
-            KeyCode::Up => {
-                self.v.step_cursor = self.v.step_cursor.saturating_sub(1);
-                self.follow_cursor();
-            }
-            KeyCode::Down => {
-                self.v.step_cursor = (self.v.step_cursor + 1).min(steps.saturating_sub(1));
-                self.follow_cursor();
-            }
-            KeyCode::PageDown => {
-                let rows = ui::runbook_rows(&self.c, &self.v, self.width);
-                self.v.scroll = (self.v.scroll + 10).min(rows.saturating_sub(10));
-            }
-            KeyCode::End => self.v.scroll = ui::runbook_rows(&self.c, &self.v, self.width).saturating_sub(10),
-            KeyCode::PageUp => self.v.scroll = self.v.scroll.saturating_sub(10),
-            KeyCode::Home => self.v.scroll = 0,
-            KeyCode::Char(' ') if steps > 0 => return Action::Intent(Intent::ToggleStep(self.v.step_cursor)),
-            KeyCode::Char('n') => self.v.note = Some(String::new()),
-            // Root tasks need AWS: without it the key is neither offered nor hinted (the line has
-            // no room for a key that cannot act; the README says how to configure AWS).
-            KeyCode::Char('t') if self.c.info().aws => return Action::Intent(Intent::OpenRoot),
-            // A secret is revealed by choosing it from a list that says which step needs it.
-            KeyCode::Char('r') => {
-                self.v.rotate_pick = false;
-                self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor);
-            }
-            // Rotating a secret: chosen from the same list.
-            KeyCode::Char('o') => {
-                self.v.rotate_pick = true;
-                self.v.reveal_pick = ui::secret_for_step(&self.c, self.v.step_cursor);
-            }
-            KeyCode::Char('h') if self.c.revealed().iter().any(|r| *r) => return Action::Intent(Intent::HideSecrets),
-            KeyCode::Enter => return Action::Intent(Intent::FinishRunbook),
-            _ => {}
-        }
-        Action::None
     }
 
     /// Applies an intent to the ceremony; returns the effects for the runner.
     pub fn apply(&mut self, i: Intent) -> Vec<Effect> {
         if matches!(i, Intent::KeySeen { .. }) {
-            self.presenting = false;
+            self.v.presenting = false;
         }
         let before = self.c.checked().len();
         let began = matches!(i, Intent::Begin { .. });
@@ -713,7 +542,7 @@ impl App {
             self.v.key_cursor = at;
         }
         if matches!(self.c.phase(), Phase::CheckIn(KeyStage::AwaitKey)) {
-            if !self.presenting {
+            if !self.v.presenting {
                 self.pin.clear();
                 self.v.pin_len = 0;
             }
@@ -802,9 +631,9 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             let c = &app.c;
             outln!("Session recorded in {}", dir.display());
             match &app.v.archive {
-                Some(crate::ui::ArchiveView::Done(m)) => outln!("{m}"),
-                Some(crate::ui::ArchiveView::Failed(m)) => errln!("{m}"),
-                Some(crate::ui::ArchiveView::Pushing) => {
+                Some(crate::view::ArchiveView::Done(m)) => outln!("{m}"),
+                Some(crate::view::ArchiveView::Failed(m)) => errln!("{m}"),
+                Some(crate::view::ArchiveView::Pushing) => {
                     errln!("The archive push was still running when the program ended: `breakglass archive push` finishes it.")
                 }
                 None => {}
@@ -935,8 +764,8 @@ fn action_of(app: &mut App, msg: Msg, gate: &mut ScreenGate, scanning: &mut bool
         }
         Msg::Archived(r) => {
             app.v.archive = Some(match r {
-                Ok(m) => crate::ui::ArchiveView::Done(m),
-                Err(m) => crate::ui::ArchiveView::Failed(m),
+                Ok(m) => crate::view::ArchiveView::Done(m),
+                Err(m) => crate::view::ArchiveView::Failed(m),
             });
             Action::None
         }
@@ -1011,14 +840,14 @@ async fn event_loop(
         if matches!(app.c.phase(), Phase::Summary)
             && let Some(push) = archiver.take()
         {
-            app.v.archive = Some(crate::ui::ArchiveView::Pushing);
+            app.v.archive = Some(crate::view::ArchiveView::Pushing);
             let _ = jtx.send(Job::Archive(push));
         }
         let drawn = headless
             || terminal
                 .draw(|f| {
                     app.width = ui::runbook_width(f.area());
-                    app.too_small = f.area().width < ui::MIN_SIZE.0 || f.area().height < ui::MIN_SIZE.1;
+                    app.v.too_small = f.area().width < ui::MIN_SIZE.0 || f.area().height < ui::MIN_SIZE.1;
                     ui::render(f, gate.shown(), &app.v, clock.now());
                 })
                 .is_ok();

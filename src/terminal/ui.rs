@@ -18,139 +18,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 mod rotate;
 
-/// A key the UI lists at check-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyListing {
-    pub serial: u32,
-    pub model: String,
-}
-
-/// What the setup form holds.
-#[derive(Debug, Clone)]
-pub struct SetupForm {
-    pub mode: Mode,
-    pub reason: String,
-    pub ticket: String,
-    /// 0 mode, 1 reason, 2 ticket, 3 scenario (drills only).
-    pub field: usize,
-    /// Index into `Scenario::all(roster)`.
-    pub scenario: usize,
-    /// ←/→ on the mode asks first: an incident sent as a [DRILL] notice (or the reverse) is
-    /// read the wrong way by the team.
-    pub confirm_mode: bool,
-}
-
-/// Whether a text field has the keys: then every printable character is text (`?` too), and
-/// help is F1.
-pub fn typing(c: &Ceremony, v: &View) -> bool {
-    if v.secret_entry.is_some() {
-        return true;
-    }
-    match c.phase() {
-        Phase::Setup => !v.setup.confirm_mode && matches!(v.setup.field, 1 | 2),
-        Phase::Runbook => v.note.is_some() || v.secret_entry.is_some(),
-        Phase::Root(RootStage::Ready) => c.root().as_ref().is_some_and(|r| r.task.needs_arg()),
-        _ => false,
-    }
-}
-
-/// View state: what is being typed and where the cursor is. Never a secret in clear: the PIN is
-/// kept only as its length here (the digits go straight into a `SecretString`).
-#[derive(Debug, Clone)]
-pub struct View {
-    pub setup: SetupForm,
-    pub keys: Vec<KeyListing>,
-    pub key_cursor: usize,
-    pub pin_len: usize,
-    pub step_cursor: usize,
-    pub scroll: usize,
-    pub note: Option<String>,
-    /// The "reveal a secret" list is open, with its cursor.
-    pub reveal_pick: Option<usize>,
-    /// The list is for rotating a secret, not revealing one.
-    pub rotate_pick: bool,
-    /// A new value being typed (twice) for a `rotate=typed` secret.
-    pub secret_entry: Option<SecretEntry>,
-    /// "Leave without every signature?" is being asked (the sign screen's way out).
-    pub confirm_leave: bool,
-    pub closing_cursor: usize,
-    pub help: bool,
-    pub color: bool,
-    pub tick: u64,
-    /// Demo PIN hints, by custodian id (only in the DEMO).
-    pub demo_pins: Vec<(String, String)>,
-    /// Where the session bundle is written.
-    pub session_dir: Option<String>,
-    /// Shown at setup when drills are overdue.
-    pub overdue: Option<String>,
-    /// Time to runbook of earlier valid drills (seconds, oldest first).
-    pub previous: Vec<f64>,
-    /// Warnings found at start (e.g. a notice topic nobody is subscribed to).
-    pub warnings: Vec<String>,
-    /// Why no key can be seen (PC/SC not running, ...), from the last scan.
-    pub scan_error: Option<String>,
-    /// Root tasks: the member account being typed, the chosen task, a bucket or queue name.
-    pub root_target: String,
-    pub root_task: usize,
-    pub root_arg: String,
-    /// The evidence archive's push of this bundle (summary screen), when an archive is configured.
-    pub archive: Option<ArchiveView>,
-}
-
-/// A new secret value being typed twice. Debug shows only lengths; the text is zeroized.
-#[derive(Clone, Default)]
-pub struct SecretEntry {
-    pub secret: usize,
-    pub first: Option<zeroize::Zeroizing<String>>,
-    pub buf: zeroize::Zeroizing<String>,
-    pub mismatch: bool,
-}
-
-impl std::fmt::Debug for SecretEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretEntry {{ secret: {}, typed: {} chars, again: {} }}", self.secret, self.buf.chars().count(), self.first.is_some())
-    }
-}
-
-/// Where this session's bundle stands with the evidence archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArchiveView {
-    Pushing,
-    Done(String),
-    Failed(String),
-}
-
-impl View {
-    pub fn new(mode: Mode, reason: String, keys: Vec<KeyListing>, color: bool) -> Self {
-        Self {
-            setup: SetupForm { mode, reason, ticket: String::new(), field: 1, scenario: 0, confirm_mode: false },
-            keys,
-            key_cursor: 0,
-            pin_len: 0,
-            step_cursor: 0,
-            scroll: 0,
-            note: None,
-            reveal_pick: None,
-            rotate_pick: false,
-            secret_entry: None,
-            confirm_leave: false,
-            closing_cursor: 0,
-            help: false,
-            color,
-            tick: 0,
-            demo_pins: vec![],
-            session_dir: None,
-            overdue: None,
-            previous: vec![],
-            warnings: vec![],
-            scan_error: None,
-            root_target: String::new(),
-            root_task: 0,
-            root_arg: String::new(),
-            archive: None,
-        }
-    }
-}
+use crate::view::{ArchiveView, SecretEntry, View, reauth_pending};
 
 struct Theme {
     color: bool,
@@ -222,7 +90,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         if c.confirm_abort() {
-            render_abort(f, c, &t, area);
+            render_abort(f, c, v, &t, area);
         }
         return;
     }
@@ -252,7 +120,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     render_status(f, c, &t, status);
     f.render_widget(Paragraph::new(Line::from(hint_spans(c, v, &t, usize::from(hints.width)))), hints);
     if c.confirm_abort() {
-        render_abort(f, c, &t, area);
+        render_abort(f, c, v, &t, area);
     } else if v.confirm_leave {
         let r = popup(area, 70, 8);
         f.render_widget(Clear, r);
@@ -262,20 +130,20 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
                 "The session is closed and recorded, but until every custodian who checked in has signed it, verify reports it INCOMPLETE (exit 3).",
             ),
             Line::from(""),
-            Line::from("y: leave unsigned   n: stay and sign"),
+            Line::from(key_line(c, v)),
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).title(" Leave ")), r);
     } else if v.help {
         render_help(f, c, v, &t, area);
     } else if let Some(e) = &v.secret_entry {
-        render_secret_entry(f, e, &t, area);
+        render_secret_entry(f, e, &t, area, key_line(c, v));
     } else if let (Some(cur), Phase::Runbook, Some(rb)) = (v.reveal_pick, &c.phase(), c.runbook().as_ref()) {
         render_reveal_pick(f, c, v, rb, cur, &t, area);
     }
 }
 
 /// The new value of a `rotate=typed` secret, typed twice and masked.
-fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect) {
+fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect, keys: String) {
     let r = popup(area, 72, 8);
     f.render_widget(Clear, r);
     let again = e.first.is_some();
@@ -291,7 +159,7 @@ fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect) {
         text.push(Line::from(Span::styled("✘ The two did not match: type it again, from the start.", t.bad())));
     }
     text.push(Line::from(""));
-    text.push(Line::from(Span::styled("Enter: next · Backspace: erase · Esc: cancel", t.dim())));
+    text.push(Line::from(Span::styled(keys, t.dim())));
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" New value ")), r);
 }
 
@@ -666,12 +534,6 @@ fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Th
     }
 }
 
-/// A checked-in key came back: its custodian types the PIN again here, on whatever screen the
-/// ceremony paused, typed like the check-in PIN (digits only, the last try never spent).
-pub fn reauth_pending(c: &Ceremony) -> Option<SlotIx> {
-    c.reauth().first().copied().filter(|_| c.removed().is_empty() && !c.keys_may_be_away())
-}
-
 fn render_reauth(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, slot: SlotIx) {
     let Some(k) = c.checked().get(slot) else { return };
     let p = c.person(k.custodian);
@@ -806,11 +668,11 @@ fn setup_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &
     lines.push(field(0, "Mode", mode));
     if v.setup.confirm_mode {
         let ask = if v.setup.mode == Mode::Incident {
-            "Switch to DRILL? A drill rehearses: the team's notice says [DRILL] and nobody acts on it. y: switch · n: keep INCIDENT"
+            "Switch to DRILL? A drill rehearses: the team's notice says [DRILL] and nobody acts on it."
         } else {
-            "Switch to INCIDENT? Root is opened for real: the team is told root is in use. y: switch · n: keep DRILL"
+            "Switch to INCIDENT? Root is opened for real: the team is told root is in use."
         };
-        lines.push(Line::from(Span::styled(format!("  {ask}"), t.bad())));
+        lines.push(Line::from(Span::styled(format!("  {ask} {}", key_line(c, v)), t.bad())));
     }
     let cursor = |i: usize| if v.setup.field == i { "_" } else { "" };
     lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
@@ -1017,6 +879,20 @@ fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &S
     }
 }
 
+/// After a rekey: the exact lines that move the pin to the new version, for the configuration the
+/// ceremony host cannot change alone (the tool never writes it), with the words both custodians
+/// read against the "roster changed" notice before anyone pastes them.
+fn pin_lines<'a>(k: &crate::ceremony::Rekey, t: &Theme) -> Vec<Line<'a>> {
+    let mut out = vec![Line::from(format!(
+        "Next: move the pin. Both custodians check these words: {}; then, in the configuration the ceremony host cannot change alone:",
+        crate::notice::words_hex(&k.new_sha256)
+    ))];
+    for l in crate::trust::pin_lines(&k.new_sha256, k.new_version).lines() {
+        out.push(Line::from(Span::styled(format!("  {l}"), t.accent())));
+    }
+    out
+}
+
 /// The pane's lines for the summary: the outcome, the words for paper, how to verify.
 fn summary_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme, spin: &str) {
     let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
@@ -1047,13 +923,15 @@ fn summary_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t:
         (true, Some(k)) => format!("Rekey ABORTED after the swap: roster version {} is in place. Recorded.", k.new_version),
         (true, None) if c.mode() == Mode::Rekey => "Rekey ABORTED and recorded: the roster and runbook are unchanged.".to_string(),
         (true, None) => "Ceremony ABORTED and recorded.".to_string(),
-        (false, Some(k)) => format!(
-            "Rekey complete: roster version {} is in place, the runbook sealed for it. Next: raise [trust] min_version to {}.",
-            k.new_version, k.new_version
-        ),
+        (false, Some(k)) => format!("Rekey complete: roster version {} is in place, the runbook sealed for it.", k.new_version),
         (false, None) => "Ceremony complete. Root is released.".to_string(),
     };
     lines.push(Line::from(Span::styled(headline, if aborted { t.bad() } else { t.ok() })));
+    if let (false, Some(k)) = (aborted, rekeyed)
+        && !c.info().demo
+    {
+        lines.extend(pin_lines(k, t));
+    }
     let span = c
         .started_ts()
         .as_deref()
@@ -1322,10 +1200,12 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 }
 
 fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme, width: usize) -> Vec<Span<'a>> {
-    let mut keys = keys_now(c, v);
+    let mut keys = crate::keys::hints(c, v);
     // A line too long for the terminal drops the hints anyone can guess first (the help screen
     // still lists every key): scrolling, the arrows, then the note, the arrows of a list.
-    let len = |keys: &[(&str, &str)]| keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 4).sum::<usize>() + 6;
+    // "k w" each, " · " between them.
+    let len =
+        |keys: &[(&str, &str)]| (keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 4).sum::<usize>()).saturating_sub(3);
     for drop in ["scroll", "step", "note", "item", "runbook"] {
         if len(&keys) <= width {
             break;
@@ -1340,192 +1220,7 @@ fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme, width: usize) -> Vec<Span<'
         spans.push(Span::styled(k.to_string(), t.bold()));
         spans.push(Span::raw(format!(" {what}")));
     }
-    if !matches!(c.phase(), Phase::Summary) && !c.confirm_abort() && !v.help && !v.confirm_leave {
-        spans.push(Span::raw(" · "));
-        // In a text field `?` is text: help is F1 there.
-        spans.push(Span::styled(if typing(c, v) { "F1" } else { "?" }, t.bold()));
-        spans.push(Span::raw(" help"));
-    }
     spans
-}
-
-/// The keys that act now, with what each does: the hint line and the help screen both show
-/// this one list.
-pub fn keys_now(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    if c.confirm_abort() && matches!(c.phase(), Phase::Setup) {
-        vec![("y", "leave"), ("n", "stay")]
-    } else if c.confirm_abort() {
-        vec![("y", "abort the ceremony"), ("n", "keep going")]
-    } else if v.confirm_leave {
-        vec![("y", "leave unsigned"), ("n", "stay and sign")]
-    } else if v.help {
-        vec![("?", "close help")]
-    } else if reauth_pending(c).is_some() && !matches!(c.phase(), Phase::Summary | Phase::Halted(_)) {
-        let mut k = vec![("digits", "PIN")];
-        if v.pin_len > 0 {
-            k.push(("Enter", "confirm"));
-        }
-        k.push(("Ctrl-C", "abort"));
-        k
-    } else {
-        phase_keys(c, v)
-    }
-}
-
-/// The keys of the screen the phase shows (no question or overlay open).
-fn phase_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    match &c.phase() {
-        Phase::Setup => setup_keys(c, v),
-        Phase::Rekey(stage) => rekey_keys(c, v, stage),
-        Phase::Offboard => offboard_keys(c),
-        Phase::CheckIn(KeyStage::AwaitKey) => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
-        Phase::CheckIn(KeyStage::AwaitPin { .. }) => pin_keys(v),
-        Phase::CheckIn(KeyStage::AwaitTouch { .. }) => vec![("Enter", touch_label(c)), ("Esc", "back"), ("Ctrl-C", "abort")],
-        Phase::Notify { status: NotifyStatus::Failed { .. }, .. } => {
-            vec![("r", "retry"), (slot_keys(c), "acknowledge"), ("Ctrl-C", "abort")]
-        }
-        Phase::Unseal { failed: Some(_) } => vec![("r", "retry"), ("Ctrl-C", "abort")],
-        Phase::Account { failed: Some(_) } => vec![("r", "retry"), ("o", "go on without AWS"), ("Ctrl-C", "abort")],
-        Phase::Runbook => runbook_keys(c, v),
-        Phase::Closing => closing_keys(c, v),
-        Phase::Rotate(stage) => rotate::keys(c, stage),
-        Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } if c.outcome().is_some() => {
-            vec![("Enter", "sign"), ("Ctrl-C", "leave unsigned")]
-        }
-        Phase::Sign { stage: SignStage::AwaitTouch | SignStage::Failed(_), .. } => vec![("Enter", "sign"), ("Ctrl-C", "abort")],
-        Phase::Summary | Phase::Halted(_) => vec![("q", "quit")],
-        Phase::Root(stage) => root_keys(c, stage),
-        _ => vec![("Ctrl-C", "abort")],
-    }
-}
-
-/// What Enter does where a key signs: in the DEMO it stands in for the touch.
-fn touch_label(c: &Ceremony) -> &'static str {
-    if c.info().demo { "touch (DEMO)" } else { "sign, then touch the key" }
-}
-
-/// The keys of the setup form (or its "switch mode?" question).
-fn setup_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    if v.setup.confirm_mode {
-        return if v.setup.mode == Mode::Incident {
-            vec![("y", "switch to DRILL"), ("n", "keep INCIDENT")]
-        } else {
-            vec![("y", "switch to INCIDENT"), ("n", "keep DRILL")]
-        };
-    }
-    let mut k = vec![("Tab/↑↓", "field")];
-    match v.setup.field {
-        0 if c.rekey().is_none() && c.offboard().is_none() && c.recovering().is_none() => k.push(("←/→", "mode")),
-        3 => k.push(("←/→", "scenario")),
-        _ => {}
-    }
-    k.extend([("Enter", "start"), ("Ctrl-C", "quit")]);
-    k
-}
-
-/// The keys of a rekey's screens.
-fn rekey_keys(c: &Ceremony, v: &View, stage: &crate::ceremony::RekeyStage) -> Vec<(&'static str, &'static str)> {
-    use crate::ceremony::{NewKey, RekeyStage as R};
-    match stage {
-        R::Review => vec![("Enter", "go on"), ("Ctrl-C", "abort")],
-        R::Failed(_) => vec![("r", "retry"), ("Ctrl-C", "abort")],
-        R::Newcomer { key: NewKey::AwaitKey, .. } => vec![("↑/↓", "choose key"), ("Enter", "present it"), ("Ctrl-C", "abort")],
-        R::Newcomer { key: NewKey::AwaitPin { .. }, .. } => pin_keys(v),
-        R::Newcomer { key: NewKey::AwaitTouch, .. } => vec![("Enter", touch_label(c)), ("Esc", "back"), ("Ctrl-C", "abort")],
-        R::Sign { working: false, .. } => vec![("Enter", touch_label(c)), ("Ctrl-C", "abort")],
-        _ => vec![("Ctrl-C", "abort")],
-    }
-}
-
-/// The keys of an offboarding's checklist.
-fn offboard_keys(c: &Ceremony) -> Vec<(&'static str, &'static str)> {
-    let o = c.offboard().as_ref();
-    if o.is_some_and(|o| o.awaiting_confirmation()) {
-        vec![(slot_keys(c), "confirm on key"), ("Esc", "cancel"), ("Ctrl-C", "abort")]
-    } else if o.is_some_and(|o| o.items.iter().any(|x| matches!(x.state, crate::ceremony::OffState::Confirming { .. }))) {
-        // A confirmation is being signed: nothing else acts until it lands.
-        vec![("Ctrl-C", "abort")]
-    } else {
-        // Unlike the runbook's, an offboarding item done is done for good (it is an act, not a
-        // tick): the hint says so.
-        vec![("↑/↓", "item"), ("Space", "do it (final)"), ("Enter", "finish"), ("Ctrl-C", "abort")]
-    }
-}
-
-/// The keys of the runbook, with a note or a reveal open, or not.
-fn runbook_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    if v.note.is_some() {
-        return vec![("Enter", "save note"), ("Esc", "cancel")];
-    }
-    if v.reveal_pick.is_some() {
-        return vec![("↑/↓", "choose"), ("Enter", "reveal"), ("Esc", "cancel")];
-    }
-    let done = c.done().get(v.step_cursor).copied().unwrap_or(false);
-    let mut k = vec![("↑↓", "step"), ("Space", if done { "undo" } else { "done" }), ("n", "note")];
-    if c.runbook().as_ref().is_some_and(|rb| !rb.secrets.is_empty()) {
-        k.push(("r", "reveal…"));
-        k.push(("o", "rotate…"));
-    }
-    if c.revealed().iter().any(|r| *r) {
-        k.push(("h", "hide"));
-    }
-    if c.info().aws {
-        k.push(("t", "root task"));
-    }
-    k.push(("PgDn", "scroll"));
-    k.push(("Enter", "close"));
-    k
-}
-
-/// The keys of the closing checklist. Space toggles, as in the runbook: the hint says which way.
-fn closing_keys(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
-    let done = c.closing().get(v.closing_cursor).copied().unwrap_or(false);
-    let mut k = vec![("↑/↓", "item"), ("Space", if done { "undo" } else { "confirm" }), ("x", "not done")];
-    if !c.unrotated().is_empty() && c.runbook().is_some() {
-        k.push(("o", "rotate"));
-    }
-    k.push(("Enter", "release root"));
-    if c.closing_for().is_none() {
-        k.push(("Esc", "runbook"));
-    }
-    k
-}
-
-/// The keys of a root task's screens.
-fn root_keys(c: &Ceremony, stage: &RootStage) -> Vec<(&'static str, &'static str)> {
-    match stage {
-        RootStage::Pick => vec![("digits", "account"), ("←/→", "task"), ("Enter", "assume"), ("Esc", "runbook"), ("Ctrl-C", "abort")],
-        RootStage::Ready if c.root().as_ref().is_some_and(|r| r.task.needs_arg()) => {
-            vec![("type", "name"), ("Enter", "run"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
-        }
-        RootStage::Ready => vec![("1-9", "action"), ("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
-        RootStage::Confirm { .. } => {
-            vec![(slot_keys(c), "confirm on key"), ("c", "cancel"), ("Esc", "end root session"), ("Ctrl-C", "abort")]
-        }
-        RootStage::Expired => vec![("a", "re-assume"), ("Esc", "end root session"), ("Ctrl-C", "abort")],
-        _ => vec![("Esc", "end root session"), ("Ctrl-C", "abort")],
-    }
-}
-
-/// The keys that pick a custodian who checked in: one digit per check-in slot.
-fn slot_keys(c: &Ceremony) -> &'static str {
-    match c.checked().len() {
-        0..=2 => "1/2",
-        3 => "1/2/3",
-        4 => "1-4",
-        5 => "1-5",
-        _ => "1-9",
-    }
-}
-
-/// The PIN screen's keys: Enter only once a digit is typed.
-fn pin_keys(v: &View) -> Vec<(&'static str, &'static str)> {
-    let mut k = vec![("digits", "PIN")];
-    if v.pin_len > 0 {
-        k.push(("Enter", "confirm"));
-    }
-    k.extend([("Esc", "back"), ("Ctrl-C", "abort")]);
-    k
 }
 
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
@@ -1534,7 +1229,12 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
-fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
+/// A question's keys, from its table: "y: leave · n: stay".
+fn key_line(c: &Ceremony, v: &View) -> String {
+    crate::keys::hints(c, v).iter().filter(|(_, w)| *w != "help").map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")
+}
+
+fn render_abort(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     let r = popup(area, 70, 9);
     f.render_widget(Clear, r);
     let text = if matches!(c.phase(), Phase::Setup) {
@@ -1542,7 +1242,7 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
             Line::from("Leave without starting a session?"),
             Line::from("Nothing has been recorded yet."),
             Line::from(""),
-            Line::from("y: leave   n: stay"),
+            Line::from(key_line(c, v)),
         ]
     } else {
         vec![
@@ -1557,7 +1257,7 @@ fn render_abort(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
                 "It is recorded as aborted. Root was never announced as in use, so no notice goes out; those who checked in still sign."
             }),
             Line::from(""),
-            Line::from("y: abort   n: keep going"),
+            Line::from(key_line(c, v)),
         ]
     };
     let title = if matches!(c.phase(), Phase::Setup) { " Leave " } else { " Abort " };
@@ -1601,14 +1301,13 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
         text.push(Line::from(""));
         text.push(Line::from(Span::styled("DEMO: software keys; PINs are shown on the PIN screen.", t.dim())));
     }
-    // The keys that act on this screen: the same list as the hint line.
+    // Every key of the screen behind, from its table (the hint line shows the first ones).
     let mut under = v.clone();
     under.help = false;
-    let keys = keys_now(c, &under);
     text.push(Line::from(""));
     text.push(Line::from(Span::styled("Keys here", t.bold())));
-    text.push(Line::from(keys.iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
-    text.push(Line::from("? or F1: this help · Esc closes it"));
+    text.push(Line::from(crate::keys::all(c, &under).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
+    text.push(Line::from(crate::keys::all(c, v).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Help ")), r);
 }
 

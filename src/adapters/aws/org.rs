@@ -1,11 +1,14 @@
 //! `audit --organization`: every member account's root user, read through `sts:AssumeRoot` with
 //! the IAMAuditRootUserCredentials task policy (centralized root access), a bounded number of
-//! accounts at a time. Throttling is retried with backoff (never reported as a failure); an
+//! accounts at a time; with the organization trail's bucket, each member's root events in it too
+//! (rule E29). Throttling is retried with backoff (never reported as a failure); an
 //! account that cannot be reached gets its own ERROR rows; Ctrl-C stops taking new accounts and
 //! the audit reports what it read.
 
 use super::{Aws, classify};
+use crate::audit::RootEvent;
 use crate::root::{Action, Audit, Task};
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,16 +43,32 @@ pub fn members(aws: &Aws, own: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// What the organization audit read: each account's root credentials (or why not), and whether
-/// it was stopped before the end.
+/// What the organization audit read: each account's root user, and whether it was stopped before
+/// the end.
 pub struct Members {
-    pub results: Vec<(String, Result<Audit, String>)>,
+    pub results: Vec<(String, Member)>,
     pub interrupted: bool,
 }
 
-/// Reads every member's root credentials, `CONCURRENCY` accounts at a time, with a progress bar
-/// on a terminal. `stop` (set by Ctrl-C) ends it early with what was read.
-pub fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool) -> Members {
+/// One member account as read: its root credentials (or why not) and, when the organization
+/// trail was read, root's events in it (or why not).
+pub struct Member {
+    pub audit: Result<Audit, String>,
+    pub root_events: Option<Result<Vec<RootEvent>, String>>,
+}
+
+/// The organization trail to read for each member (rule E29): its bucket and the audit's period.
+#[derive(Clone, Copy)]
+pub struct TrailQuery<'a> {
+    pub bucket: &'a str,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// Reads every member's root credentials (and, with `trail`, root's events in the organization
+/// trail), `CONCURRENCY` accounts at a time, with a progress bar on a terminal. `stop` (set by
+/// Ctrl-C) ends it early with what was read.
+pub fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool, trail: Option<TrailQuery<'_>>) -> Members {
     use std::io::IsTerminal;
     // Throttling across hundreds of accounts is expected: more attempts, longer backoff.
     let retry = aws_config::retry::RetryConfig::standard()
@@ -81,7 +100,10 @@ pub fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool
                         return;
                     }
                     let Some(id) = queue.lock().ok().and_then(|mut q| q.pop()) else { return };
-                    let r = audit_one(&mine, &id);
+                    let r = Member {
+                        audit: audit_one(&mine, &id),
+                        root_events: trail.map(|q| super::trail::root_events(&mine, q.bucket, &id, q.since, q.until).map(|(e, _)| e)),
+                    };
                     if let Ok(mut v) = results.lock() {
                         v.push((id, r));
                     }

@@ -45,17 +45,26 @@ pub fn root_events(
                 "s3://{bucket} has no AWSLogs/{account}/ or AWSLogs/o-.../{account}/ folder: check [audit] cloudtrail_bucket (the trail's bucket, with the standard layout and no key prefix)"
             ));
         }
+        let mut regions = vec![];
+        for base in &bases {
+            regions.extend(prefixes(&s3, bucket, &format!("{base}CloudTrail/")).await?);
+        }
+        // The trail logs every account of the organization: one it holds nothing of is not
+        // "no root use" (rule E29).
+        if regions.is_empty() {
+            return Err(format!(
+                "s3://{bucket} holds no CloudTrail log folder of account {account}: check that the organization trail logs this account"
+            ));
+        }
         let mut keys = vec![];
-        for base in bases {
-            for region in prefixes(&s3, bucket, &format!("{base}CloudTrail/")).await? {
-                let mut day = since.date_naive();
-                while day <= until.date_naive() {
-                    keys.extend(list(&s3, bucket, &format!("{region}{}/", day.format("%Y/%m/%d"))).await?);
-                    if keys.len() > MAX_FILES {
-                        return Err(format!("more than {MAX_FILES} log files in the period, the limit of one audit: narrow --since"));
-                    }
-                    day += Duration::days(1);
+        for region in regions {
+            let mut day = since.date_naive();
+            while day <= until.date_naive() {
+                keys.extend(list(&s3, bucket, &format!("{region}{}/", day.format("%Y/%m/%d"))).await?);
+                if keys.len() > MAX_FILES {
+                    return Err(format!("more than {MAX_FILES} log files in the period, the limit of one audit: narrow --since"));
                 }
+                day += Duration::days(1);
             }
         }
         let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));

@@ -1,7 +1,7 @@
 //! The rotation screen: the new value (masked until revealed), sealed for the safe, set where it
 //! belongs, confirmed on each custodian's key, swapped in.
 
-use super::{Theme, View, slot_keys};
+use super::{Theme, View};
 use crate::ceremony::{Ceremony, Idx, RotateStage};
 use crate::runbook::{Alphabet, Rotate};
 use ratatui::text::{Line, Span};
@@ -100,27 +100,4 @@ pub(super) fn rotate_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &Rot
     }
     let _ = v;
     out
-}
-
-/// The keys of each rotation stage.
-pub(super) fn keys(c: &Ceremony, stage: &RotateStage) -> Vec<(&'static str, &'static str)> {
-    let shown = c.rotation().as_ref().is_some_and(|r| r.shown);
-    let v = ("v", if shown { "hide" } else { "show" });
-    match stage {
-        RotateStage::Value => {
-            let mut k = vec![v, ("Enter", "seal it")];
-            if c.rotation().as_ref().is_some_and(|r| matches!(r.how, Rotate::Generate { .. })) {
-                k.push(("g", "another"));
-            }
-            if c.rotation().as_ref().is_some_and(|r| r.how == Rotate::Typed) {
-                k.push(("t", "type again"));
-            }
-            k.push(("Esc", "leave"));
-            k
-        }
-        RotateStage::SetIt => vec![v, (slot_keys(c), "it took: confirm on key"), ("x", "it did not take")],
-        RotateStage::OutOfBand => vec![(slot_keys(c), "confirm on key"), ("Esc", "not yet")],
-        RotateStage::Failed(_) => vec![("r", "retry"), ("Esc", "leave"), ("Ctrl-C", "abort")],
-        RotateStage::Staging | RotateStage::Committing => vec![("Ctrl-C", "abort")],
-    }
 }
