@@ -29,8 +29,9 @@
 //!   docs/evidence-model.md (`src/core/verify/`); [`evidence`]: those rules by id, which every
 //!   problem names.
 //! - [`drill`]: drills' timings, history and evidence pack.
-//! - [`audit`], [`archive`], [`root`]: the audit's decisions, the evidence archive's receipts,
-//!   the scoped root tasks' rules.
+//! - [`audit`], [`cover`], [`archive`], [`root`]: the audit's decisions, which verified sessions
+//!   cover root use (from verify's verdicts), the evidence archive's receipts, the scoped root
+//!   tasks' rules.
 //! - [`config`], [`clock`], [`fsread`]: `breakglass.toml`, time, safe file reads and writes.
 //! - [`plain`]: outside text made safe to print (no control character reaches the terminal).
 //!
@@ -78,6 +79,7 @@ pub mod core {
     pub mod ceremony;
     pub mod clock;
     pub mod config;
+    pub mod cover;
     pub mod drill;
     pub mod evidence;
     pub mod fsread;
@@ -114,8 +116,8 @@ pub mod terminal {
     pub mod words;
 }
 
-/// The command line and what each command does (`src/commands/`); the commands themselves are in
-/// `run.rs`, re-exported here.
+/// The command line and what each command does (`src/commands/`): one file per command, and
+/// `run.rs`, the dispatcher, re-exported here.
 pub mod commands {
     pub mod archive_cmd;
     pub mod card;
@@ -123,15 +125,29 @@ pub mod commands {
     pub mod demo;
     pub mod enroll;
     pub mod env;
+    // One file per command; `run` dispatches to them, `start` is what the ceremony commands share.
+    mod audit_cmd;
+    mod ceremony_cmd;
+    mod doctor;
+    mod drill_cmd;
+    mod man;
+    mod offboard_cmd;
+    mod recover_cmd;
+    mod rekey_cmd;
+    mod roster_cmd;
     mod run;
+    mod runbook_cmd;
+    mod start;
+    mod verify_cmd;
+    pub use offboard_cmd::{offboard_checklist, offboard_checklist_accounts};
     pub use run::*;
 }
 
 pub use adapters::{aws, session, token};
 pub use commands::{archive_cmd, card, cli, demo, enroll, env};
 pub use core::{
-    archive, attest, audit, ceremony, clock, config, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root, roster,
-    rotate, runbook, seal, sign, statement, trust, verify,
+    archive, attest, audit, ceremony, clock, config, cover, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root,
+    roster, rotate, runbook, seal, sign, statement, trust, verify,
 };
 pub use terminal::{app, keys, ui, view, words};
 

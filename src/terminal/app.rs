@@ -576,6 +576,17 @@ impl App {
     }
 }
 
+/// A ceremony that had to stop (its journal could not be written): says why and how to close
+/// it, and gives the exit code (1) the TUI gives too.
+pub fn halted(why: &str, dir: &std::path::Path) -> i32 {
+    let recorded = std::fs::metadata(dir.join(crate::journal::FILE_NAME)).is_ok_and(|m| m.len() > 0);
+    errln!("{}", crate::words::halted(why, recorded));
+    if recorded {
+        errln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
+    }
+    1
+}
+
 /// What the ceremony starts with: from the command line and the drill history.
 pub struct Start {
     pub mode: Mode,
@@ -659,7 +670,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             outln!("Left before starting; nothing was recorded.");
             Ok(0)
         }
-        Phase::Halted(why) => Ok(crate::commands::halted(why, &dir)),
+        Phase::Halted(why) => Ok(halted(why, &dir)),
         _ => {
             if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome()) {
                 errln!(

@@ -202,10 +202,7 @@ fn render_reveal_pick(f: &mut Frame, c: &Ceremony, v: &View, rb: &crate::runbook
         ]));
     }
     text.push(Line::from(""));
-    text.push(Line::from(Span::styled(
-        if v.rotate_pick { "↑/↓ choose · Enter rotate · Esc cancel" } else { "↑/↓ choose · Enter reveal · Esc cancel" },
-        t.dim(),
-    )));
+    text.push(Line::from(Span::styled(key_line(c, v), t.dim())));
     let title = if v.rotate_pick { " Rotate a secret " } else { " Reveal a secret " };
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(title)), r);
 }

@@ -1,0 +1,194 @@
+//! `breakglass roster rekey` and `demo --rekey`: the rekey ceremony.
+
+use crate::ceremony::{Mode, Phase};
+use crate::clock::{Clock, SystemClock};
+use crate::roster::Roster;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::env::Env;
+
+use super::start::{Cleanup, archiver, check_data_dir, for_ceremony, interrupted_warnings, remember_live, runbook_for_ceremony};
+use crate::app::halted;
+
+/// The newcomers named by `--add` files (what `breakglass enroll` printed), their attestation
+/// files copied next to the roster (never over a different file).
+/// Also returns the files it copied next to the roster (none that were there already), so that a
+/// rekey that does not commit can take them away again.
+pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<(Vec<crate::roster::Custodian>, Vec<PathBuf>)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AddFile {
+        custodian: Vec<crate::roster::Custodian>,
+    }
+    let mut out = vec![];
+    let mut copied = vec![];
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let add: AddFile = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}. It must hold the [[custodian]] entry that `breakglass enroll` printed.",
+                f.display(),
+                e.message().trim()
+            )
+        })?;
+        let dir = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        for c in add.custodian {
+            for name in &c.attestation {
+                if name.is_empty()
+                    || name.contains('/')
+                    || name.contains('\\')
+                    || name.starts_with('.')
+                    || name == "history"
+                    || name.ends_with(".sig")
+                    || name.ends_with(".toml")
+                {
+                    bail!(
+                        "{}: {}'s attestation file `{name}` must be a plain file name next to it (as `breakglass enroll` writes them)",
+                        f.display(),
+                        c.id
+                    );
+                }
+                let (from, to) = (dir.join(name), roster_dir.join(name));
+                let bytes = std::fs::read(&from).with_context(|| {
+                    format!("{}'s attestation file {} is missing: put it next to {}", c.id, from.display(), f.display())
+                })?;
+                match std::fs::read(&to) {
+                    Ok(b) if b == bytes => {}
+                    Ok(_) => bail!(
+                        "{} already exists next to the roster with other contents: remove it or rename {}",
+                        to.display(),
+                        from.display()
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        crate::fsread::write_atomic(&to, &bytes)?;
+                        copied.push(to);
+                    }
+                    Err(e) => bail!("cannot read {}: {e}", to.display()),
+                }
+            }
+            out.push(c);
+        }
+    }
+    Ok((out, copied))
+}
+
+/// `roster rekey`: the rekey ceremony on YubiKeys, for the configured roster and runbook.
+pub(crate) fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
+    let c = &env.config;
+    let where_cfg = c.describe();
+    let roster_path = c.roster_path().with_context(|| {
+        format!("no roster: set paths.roster in {where_cfg}. To rehearse a rekey without YubiKeys: `breakglass demo --rekey`")
+    })?;
+    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
+    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
+    let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
+    sealed.check_signed(&trusted)?;
+    runbook_for_ceremony(env, &trusted, &sealed)?;
+    let roster = trusted.roster().clone();
+    let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let (add, copied) = newcomers(&a.add, &dir)?;
+    // Whatever ends the rekey without the new version in place (a refusal, an abort), the
+    // newcomers' attestation files copied next to the live roster go away again.
+    let new_sha = std::cell::Cell::new(None::<String>);
+    let live_roster = roster_path.clone();
+    let _cleanup = Cleanup(|| {
+        let live = Roster::load(&live_roster).ok().map(|r| r.sha256());
+        if new_sha.take().is_none_or(|n| live.as_deref() != Some(n.as_str())) {
+            for f in &copied {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    });
+    let change = crate::rekey::Change { add, remove: a.remove, quorum: a.quorum };
+    let plan = crate::rekey::plan(&roster, &change).map_err(|e| anyhow::anyhow!("{e}"))?;
+    new_sha.set(Some(plan.new.sha256()));
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    runner.keys = env.piv_keys()?;
+    ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
+    runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
+    let start = crate::app::Start {
+        warnings: interrupted_warnings(env),
+        archiver: archiver(env),
+        ..crate::app::Start::plain(Mode::Rekey, a.reason)
+    };
+    let code = crate::app::run(ceremony, runner, clock, start)?;
+    remember_live(env);
+    Ok(code)
+}
+
+/// `demo --rekey`: the rekey ceremony on DEMO keys, in a scratch copy of the DEMO roster.
+pub(crate) fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i32> {
+    check_data_dir(env)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let (mut c, mut r) = crate::demo::setup_rekey(&env.data_dir, clock.clone(), env.outside())?;
+    if !auto {
+        return crate::app::run(c, r, clock, crate::app::Start::plain(Mode::Rekey, reason));
+    }
+    let reason = reason.unwrap_or_else(|| "DEMO: carol leaves, dave joins".into());
+    crate::demo::play_rekey(&mut c, &mut r, &reason);
+    rekey_outcome(&c, &r)
+}
+
+/// What an unattended rekey says at the end: where the new roster is, and the bundle to verify.
+pub(crate) fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> anyhow::Result<i32> {
+    match &c.phase() {
+        Phase::Summary if c.offboard().is_some() => {
+            let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
+            errln!(
+                "{}OFFBOARD session {} complete: {} {}; {} of {} checklist items done; signed by {}",
+                if c.info().demo { "DEMO " } else { "" },
+                c.info().session_id,
+                o.0,
+                match c.rekey().as_ref().filter(|k| k.committed.is_some()) {
+                    Some(k) => format!("removed from the roster (version {} is in place)", k.new_version),
+                    None => "was not a custodian (the roster is unchanged)".into(),
+                },
+                o.1,
+                o.2,
+                c.signed().join(", ")
+            );
+            errln!("verify: breakglass verify {}", r.dir.display());
+            outln!("{}", r.dir.display());
+            Ok(0)
+        }
+        Phase::Summary => {
+            let k = c.rekey().as_ref();
+            let paths = r.rekey.as_ref().map(|j| j.paths.clone());
+            errln!(
+                "{}REKEY session {} complete: roster version {} is in place ({}), signed by {}",
+                if c.info().demo { "DEMO " } else { "" },
+                c.info().session_id,
+                k.map_or(0, |k| k.new_version),
+                paths.as_ref().map_or(String::new(), |p| p.roster.display().to_string()),
+                k.map(|k| k.signed.join(", ")).unwrap_or_default()
+            );
+            if let Some(k) = k {
+                for d in &k.diff {
+                    errln!("  {d}");
+                }
+                if !c.info().demo {
+                    errln!(
+                        "next: move the pin, so that the old version cannot be put back. Both custodians check these words: {}; then put these lines in the configuration the ceremony host cannot change alone:\n\n{}",
+                        crate::notice::words_hex(&k.new_sha256),
+                        crate::trust::pin_lines(&k.new_sha256, k.new_version)
+                    );
+                }
+            }
+            errln!("verify: breakglass verify {}", r.dir.display());
+            outln!("{}", r.dir.display());
+            Ok(0)
+        }
+        Phase::Halted(why) => Ok(halted(why, &r.dir)),
+        other => {
+            bail!(
+                "the unattended rekey stopped at {other:?}: {}",
+                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, c))
+            )
+        }
+    }
+}
