@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmarks fail loudly by design
 
-use breakglass::journal::{self, Journal, MemoryStore};
+use breakglass::core::journal::{self, Journal, MemoryStore};
 use std::time::{Duration, Instant};
 
 /// The fastest of several runs (the least disturbed by anything else on the machine).
@@ -109,29 +109,31 @@ fn main() {
         journal::strict_line(keys_line(300_000).as_bytes())
     });
     // 3. Custodians in a roster (under the limit), and a roster of thousands.
-    let rosters = [roster_of(breakglass::roster::MAX_CUSTODIANS / 2), roster_of(breakglass::roster::MAX_CUSTODIANS)];
+    let rosters = [roster_of(breakglass::core::roster::MAX_CUSTODIANS / 2), roster_of(breakglass::core::roster::MAX_CUSTODIANS)];
     ok &= doubling("roster: custodians", 1, |n| {
         for _ in 0..20 {
-            breakglass::roster::Roster::parse(rosters[n - 1].as_bytes(), "roster.toml").unwrap();
+            breakglass::core::roster::Roster::parse(rosters[n - 1].as_bytes(), "roster.toml").unwrap();
         }
     });
     let huge = roster_of(3000);
-    ok &= refused("roster: 3,000 custodians", &breakglass::roster::MAX_CUSTODIANS.to_string(), || {
-        breakglass::roster::Roster::parse(huge.as_bytes(), "roster.toml").map(|_| ()).map_err(|e| e.to_string())
+    ok &= refused("roster: 3,000 custodians", &breakglass::core::roster::MAX_CUSTODIANS.to_string(), || {
+        breakglass::core::roster::Roster::parse(huge.as_bytes(), "roster.toml").map(|_| ()).map_err(|e| e.to_string())
     });
     // 4. Files named in a MANIFEST (under the limit), and one file named thousands of times.
-    let manifests =
-        [manifest_of(breakglass::seal::MAX_MANIFEST_FILES / 2, false), manifest_of(breakglass::seal::MAX_MANIFEST_FILES, false)];
+    let manifests = [
+        manifest_of(breakglass::core::seal::MAX_MANIFEST_FILES / 2, false),
+        manifest_of(breakglass::core::seal::MAX_MANIFEST_FILES, false),
+    ];
     ok &= doubling("MANIFEST: files", 1, |n| {
         for _ in 0..20 {
-            breakglass::seal::Manifest::parse(manifests[n - 1].as_bytes()).unwrap();
+            breakglass::core::seal::Manifest::parse(manifests[n - 1].as_bytes()).unwrap();
         }
     });
-    ok &= refused("MANIFEST: one file named 5,000 times", &breakglass::seal::MAX_MANIFEST_FILES.to_string(), || {
-        breakglass::seal::Manifest::parse(manifest_of(5000, true).as_bytes()).map(|_| ())
+    ok &= refused("MANIFEST: one file named 5,000 times", &breakglass::core::seal::MAX_MANIFEST_FILES.to_string(), || {
+        breakglass::core::seal::Manifest::parse(manifest_of(5000, true).as_bytes()).map(|_| ())
     });
     ok &= refused("MANIFEST: one file named twice", "twice", || {
-        breakglass::seal::Manifest::parse(manifest_of(2, true).as_bytes()).map(|_| ())
+        breakglass::core::seal::Manifest::parse(manifest_of(2, true).as_bytes()).map(|_| ())
     });
     assert!(ok, "a reader missed its budget (see above)");
 }

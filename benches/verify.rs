@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use breakglass::clock::{FixedClock, rfc3339_ms};
-use breakglass::journal::{Journal, MemoryStore};
-use breakglass::verify::verify;
+use breakglass::core::clock::{FixedClock, rfc3339_ms};
+use breakglass::core::journal::{Journal, MemoryStore};
+use breakglass::core::verify::verify;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,13 @@ const ENTRIES: usize = 100_000;
 /// A signed DEMO bundle whose journal holds `ENTRIES` lines: a demo session with notes taken
 /// during its runbook (before it closed: nothing may follow the end, rule E14).
 fn big_bundle(data: &Path) -> PathBuf {
-    let (mut c, mut r) =
-        breakglass::demo::setup(data, Arc::new(FixedClock::new()), breakglass::session::Outside::outbox(data.join("outbox"))).unwrap();
-    breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Drill, "benchmark", Default::default());
+    let (mut c, mut r) = breakglass::commands::demo::setup(
+        data,
+        Arc::new(FixedClock::new()),
+        breakglass::adapters::session::Outside::outbox(data.join("outbox")),
+    )
+    .unwrap();
+    breakglass::commands::demo::play(&mut c, &mut r, breakglass::core::ceremony::Mode::Drill, "benchmark", Default::default());
     let dir = r.dir.clone();
     let path = dir.join("journal.jsonl");
     let played = std::fs::read_to_string(&path).unwrap();
@@ -33,7 +37,7 @@ fn big_bundle(data: &Path) -> PathBuf {
     let mut mono = 1_000_000u64;
     let mut append = |j: &mut Journal<MemoryStore>, kind: &str, fields: &serde_json::Map<String, serde_json::Value>| {
         mono += 5;
-        j.append_fields(&rfc3339_ms(breakglass::clock::Clock::now(&clock)), mono, kind, fields).unwrap();
+        j.append_fields(&rfc3339_ms(breakglass::core::clock::Clock::now(&clock)), mono, kind, fields).unwrap();
     };
     for i in lines.len()..ENTRIES {
         let fields = json!({"demo": true, "mode": "drill", "step": (i % 13) + 1, "text": format!("observation {i}: CloudTrail event reviewed (ConsoleLogin, GetAccountSummary, ListUsers from the ceremony host), nothing unexpected; the next one is read now")});
@@ -51,12 +55,12 @@ fn big_bundle(data: &Path) -> PathBuf {
     let mut bytes: Vec<u8> = lines[..close].iter().flat_map(|l| [l.as_bytes(), b"\n"]).flatten().copied().collect();
     bytes.extend_from_slice(&j.store().bytes);
     std::fs::write(&path, &bytes).unwrap();
-    let roster = breakglass::demo::roster();
-    for (i, mut t) in breakglass::demo::tokens(&roster).into_iter().take(2).enumerate() {
+    let roster = breakglass::commands::demo::roster();
+    for (i, mut t) in breakglass::commands::demo::tokens(&roster).into_iter().take(2).enumerate() {
         let id = &roster.custodians[i].id;
-        t.verify_pin(&secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string())).unwrap();
-        let sig = breakglass::sign::sshsig(t.as_mut(), breakglass::sign::SESSION_NAMESPACE, &bytes).unwrap();
-        std::fs::write(dir.join(format!("journal.jsonl.{id}.sig")), breakglass::sign::to_pem(&sig).unwrap()).unwrap();
+        t.verify_pin(&secrecy::SecretString::from(breakglass::commands::demo::pin_of(id).to_string())).unwrap();
+        let sig = breakglass::core::sign::sshsig(t.as_mut(), breakglass::core::sign::SESSION_NAMESPACE, &bytes).unwrap();
+        std::fs::write(dir.join(format!("journal.jsonl.{id}.sig")), breakglass::core::sign::to_pem(&sig).unwrap()).unwrap();
     }
     dir
 }
@@ -98,7 +102,7 @@ fn bench(c: &mut Criterion) {
     let data = tempfile::tempdir().unwrap();
     let dir = big_bundle(data.path());
     let report = verify(&dir, &Default::default(), None).unwrap();
-    assert_eq!(report.status, breakglass::verify::Status::Valid, "{:?}", report.problems.iter().take(3).collect::<Vec<_>>());
+    assert_eq!(report.status, breakglass::core::verify::Status::Valid, "{:?}", report.problems.iter().take(3).collect::<Vec<_>>());
     assert_eq!(report.entries, ENTRIES);
     let theirs = ssh_keygen_twice(&dir);
     let mut g = c.benchmark_group("verify");

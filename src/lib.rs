@@ -1,8 +1,9 @@
 //! breakglass: a dual-control break-glass ceremony for an AWS root account.
 //!
 //! Module map, by layer: each layer is a folder of `src/` (`core/`, `adapters/`, `terminal/`,
-//! `commands/`), and every module is also re-exported at the crate root (`crate::ceremony`), so a
-//! path says what a thing is, and the folder says which layer it belongs to. The core decides and
+//! `commands/`) and a module of the crate, and every path names its layer
+//! (`crate::core::ceremony`): there is one path to each module, so an import shows which layer it
+//! reaches into. The core decides and
 //! imports no adapter (tests/layers.rs fails if one does, or if a file sits in the wrong folder);
 //! adapters talk to the outside world behind the core's ports; the terminal and the commands put it
 //! together.
@@ -59,7 +60,7 @@
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), "{}", $crate::plain::for_terminal(&format!($($t)*)));
+        let _ = writeln!(std::io::stdout(), "{}", $crate::core::plain::for_terminal(&format!($($t)*)));
     }};
 }
 
@@ -67,7 +68,7 @@ macro_rules! outln {
 macro_rules! errln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "{}", $crate::plain::for_terminal(&format!($($t)*)));
+        let _ = writeln!(std::io::stderr(), "{}", $crate::core::plain::for_terminal(&format!($($t)*)));
     }};
 }
 
@@ -142,14 +143,6 @@ pub mod commands {
     pub use offboard_cmd::{offboard_checklist, offboard_checklist_accounts};
     pub use run::*;
 }
-
-pub use adapters::{aws, session, token};
-pub use commands::{archive_cmd, card, cli, demo, enroll, env};
-pub use core::{
-    archive, attest, audit, ceremony, clock, config, cover, drill, evidence, fsread, journal, key, notice, pivage, plain, rekey, root,
-    roster, rotate, runbook, seal, sign, statement, trust, verify,
-};
-pub use terminal::{app, keys, ui, view, words};
 
 /// The tool's version, recorded in every session.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -13,14 +13,14 @@ fn main() {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!(
             "breakglass panicked{at}: {}\nThis is a bug in breakglass. What was journalled before it is kept: check the session with `breakglass verify`, and report the command you ran.",
-            breakglass::plain::for_terminal(msg.as_deref().unwrap_or("(no message)"))
+            breakglass::core::plain::for_terminal(msg.as_deref().unwrap_or("(no message)"))
         );
     }));
-    let cli = breakglass::cli::Cli::parse();
+    let cli = breakglass::commands::cli::Cli::parse();
     let code = match breakglass::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("breakglass: {}", breakglass::plain::for_terminal(&format!("{e:#}")));
+            eprintln!("breakglass: {}", breakglass::core::plain::for_terminal(&format!("{e:#}")));
             2
         }
     };

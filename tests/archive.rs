@@ -276,7 +276,7 @@ fn the_cloudformation_template_deploys_a_bucket_the_archive_accepts() {
     assert!(a.join("archive.json").is_file());
     // The template's bucket policy lets the archiver write and read but never delete.
     let text = std::fs::read_to_string(&template).unwrap();
-    for call in breakglass::aws::archive::ARCHIVE_CALLS {
+    for call in breakglass::adapters::aws::archive::ARCHIVE_CALLS {
         assert!(text.contains(&format!("- {call}")), "the template grants {call}");
     }
     assert!(text.contains("Mode: COMPLIANCE") && text.contains("- s3:DeleteObjectVersion"), "deletes are denied");
@@ -290,7 +290,7 @@ fn the_archive_policy_allows_exactly_the_archive_calls() {
     let mut allowed: Vec<String> =
         doc["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
     allowed.sort();
-    let mut used: Vec<String> = breakglass::aws::archive::ARCHIVE_CALLS.iter().map(|s| s.to_string()).collect();
+    let mut used: Vec<String> = breakglass::adapters::aws::archive::ARCHIVE_CALLS.iter().map(|s| s.to_string()).collect();
     used.sort();
     assert_eq!(allowed, used);
     assert!(allowed.iter().all(|a| !a.contains("Delete") && !a.contains("Bypass") && a != "s3:PutBucketObjectLockConfiguration"));

@@ -3,7 +3,7 @@
 //! certificates shipped in assets/yubico.
 #![allow(clippy::unwrap_used)]
 
-use breakglass::attest::{self, AttestError, Attestation, PinPolicy, Requirement, TouchPolicy, TrustStore};
+use breakglass::core::attest::{self, AttestError, Attestation, PinPolicy, Requirement, TouchPolicy, TrustStore};
 use chrono::{DateTime, TimeZone, Utc};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,

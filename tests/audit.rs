@@ -165,7 +165,7 @@ fn the_audit_policy_allows_exactly_the_audit_calls() {
     let mut allowed: Vec<String> =
         statements.iter().flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string())).collect();
     allowed.sort();
-    let mut used: Vec<String> = breakglass::aws::posture::AUDIT_CALLS.iter().map(|s| s.to_string()).collect();
+    let mut used: Vec<String> = breakglass::adapters::aws::posture::AUDIT_CALLS.iter().map(|s| s.to_string()).collect();
     used.sort();
     assert_eq!(allowed, used);
     assert!(
@@ -449,7 +449,7 @@ fn root_events_are_read_in_every_region_and_a_denied_source_hides_nothing() {
 fn a_drill_a_stretched_window_or_an_unpinned_roster_never_covers_root_use() {
     let moto = Moto::start();
     let org = Org::new();
-    let drill = session_in_mode(&org, &[&org.alice, &org.bob], "sessions-src", breakglass::ceremony::Mode::Drill);
+    let drill = session_in_mode(&org, &[&org.alice, &org.bob], "sessions-src", breakglass::core::ceremony::Mode::Drill);
     let sessions = org.path().join("data").join("sessions");
     std::fs::create_dir_all(&sessions).unwrap();
     let dir = sessions.join(drill.file_name().unwrap());

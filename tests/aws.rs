@@ -6,12 +6,12 @@
 
 mod common;
 
-use breakglass::aws::Aws;
-use breakglass::aws::sns::SnsBroadcaster;
-use breakglass::ceremony::SlotIx;
-use breakglass::ceremony::{AccountProblem, Intent, Mode, Phase};
-use breakglass::clock::FixedClock;
-use breakglass::session::{Outside, drive};
+use breakglass::adapters::aws::Aws;
+use breakglass::adapters::aws::sns::SnsBroadcaster;
+use breakglass::adapters::session::{Outside, drive};
+use breakglass::core::ceremony::SlotIx;
+use breakglass::core::ceremony::{AccountProblem, Intent, Mode, Phase};
+use breakglass::core::clock::FixedClock;
 use common::moto::{Moto, drain, sdk_for, topic_with_queue};
 use common::*;
 use secrecy::SecretString;
@@ -107,11 +107,11 @@ fn outside(sdk: aws_config::SdkConfig, topic: &str, account: &str) -> Outside {
     }
 }
 
-fn check_in(c: &mut breakglass::ceremony::Ceremony, r: &mut breakglass::session::Runner, id: &str) {
+fn check_in(c: &mut breakglass::core::ceremony::Ceremony, r: &mut breakglass::adapters::session::Runner, id: &str) {
     let serial = r.roster.custodian(id).unwrap().yubikey_serial;
     let seen = r.present(serial);
     drive(c, r, seen);
-    drive(c, r, Intent::PinEntered(SecretString::from(breakglass::demo::pin_of(id).to_string())));
+    drive(c, r, Intent::PinEntered(SecretString::from(breakglass::commands::demo::pin_of(id).to_string())));
     drive(c, r, Intent::Touch);
 }
 
@@ -120,7 +120,7 @@ fn check_in(c: &mut breakglass::ceremony::Ceremony, r: &mut breakglass::session:
 fn a_wrong_account_is_refused_showing_both_values() {
     let moto = Moto::start();
     let d = tempfile::tempdir().unwrap();
-    let (mut c, mut r) = breakglass::demo::setup(
+    let (mut c, mut r) = breakglass::commands::demo::setup(
         d.path(),
         Arc::new(FixedClock::new()),
         outside(moto.sdk(), "arn:aws:sns:us-east-1:123456789012:none", "111111111111"),
@@ -149,14 +149,14 @@ fn an_outage_stops_the_ceremony_both_acknowledge_and_the_notice_goes_out_later()
     let (topic, queue) = topic_with_queue(&moto.sdk(), "root-in-use");
     let d = tempfile::tempdir().unwrap();
     let (mut c, mut r) =
-        breakglass::demo::setup(d.path(), Arc::new(FixedClock::new()), outside(moto.sdk(), &topic, "123456789012")).unwrap();
+        breakglass::commands::demo::setup(d.path(), Arc::new(FixedClock::new()), outside(moto.sdk(), &topic, "123456789012")).unwrap();
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Incident, reason: "outage test".into(), ticket: None, scenario: Default::default() });
     check_in(&mut c, &mut r, "alice");
     // The server goes away just before the "root in use" notice.
     let port = moto.port;
     moto.stop();
     check_in(&mut c, &mut r, "bob");
-    assert!(matches!(c.phase(), Phase::Notify { status: breakglass::ceremony::NotifyStatus::Failed { .. }, .. }), "{:?}", c.phase());
+    assert!(matches!(c.phase(), Phase::Notify { status: breakglass::core::ceremony::NotifyStatus::Failed { .. }, .. }), "{:?}", c.phase());
     // Time passes: nothing moves without both acknowledgements.
     drive(&mut c, &mut r, Intent::Tick { now_s: 500 });
     assert!(matches!(c.phase(), Phase::Notify { .. }));
@@ -229,7 +229,7 @@ const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/
 const DENIED: &str = r#"<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>User is not authorized to perform: SNS:Publish</Message></Error><RequestId>d</RequestId></ErrorResponse>"#;
 
 fn bounded_sdk(url: &str) -> aws_config::SdkConfig {
-    let (timeouts, retries) = breakglass::aws::bounds();
+    let (timeouts, retries) = breakglass::adapters::aws::bounds();
     let retries = retries.with_initial_backoff(std::time::Duration::from_millis(5));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(
@@ -243,10 +243,10 @@ fn bounded_sdk(url: &str) -> aws_config::SdkConfig {
     )
 }
 
-fn notice() -> breakglass::notice::Notice {
-    breakglass::notice::Notice {
+fn notice() -> breakglass::core::notice::Notice {
+    breakglass::core::notice::Notice {
         session_id: "s".into(),
-        phase: breakglass::notice::Phase::InUse,
+        phase: breakglass::core::notice::Phase::InUse,
         mode: "incident".into(),
         demo: false,
         account: None,
@@ -267,7 +267,7 @@ fn notice() -> breakglass::notice::Notice {
 #[test]
 #[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn throttling_is_retried_within_bounds() {
-    use breakglass::notice::Broadcaster;
+    use breakglass::core::notice::Broadcaster;
     let (url, h) = fake_aws(vec![(400, THROTTLED), (400, THROTTLED), (200, PUBLISHED)]);
     let mut b = SnsBroadcaster { aws: Aws::from_sdk(bounded_sdk(&url)).unwrap(), topic_arn: "arn:aws:sns:us-east-1:123456789012:t".into() };
     let d = b.send(&notice()).unwrap();
@@ -284,7 +284,7 @@ fn throttling_is_retried_within_bounds() {
 #[test]
 #[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn an_sns_access_denied_names_the_permission_and_the_fix() {
-    use breakglass::notice::Broadcaster;
+    use breakglass::core::notice::Broadcaster;
     let (url, _h) = fake_aws(vec![(403, DENIED)]);
     let mut b = SnsBroadcaster { aws: Aws::from_sdk(bounded_sdk(&url)).unwrap(), topic_arn: "arn:aws:sns:us-east-1:123456789012:t".into() };
     let e = b.send(&notice()).unwrap_err().to_string();
@@ -366,7 +366,7 @@ fn a_topic_nobody_is_subscribed_to_is_a_warning() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let topic = rt.block_on(aws_sdk_sns::Client::new(&moto.sdk()).create_topic().name("lonely").send()).unwrap().topic_arn.unwrap();
     let b = SnsBroadcaster { aws: Aws::from_sdk(sdk_for(&moto.url)).unwrap(), topic_arn: topic };
-    use breakglass::notice::Broadcaster;
+    use breakglass::core::notice::Broadcaster;
     let w = b.warning().expect("a warning");
     assert!(w.contains("no confirmed subscription"), "{w}");
     let (topic, _q) = topic_with_queue(&moto.sdk(), "watched");
@@ -403,7 +403,7 @@ fn heartbeats_reach_the_queue_while_root_is_in_use() {
     let d = tempfile::tempdir().unwrap();
     let mut out = outside(moto.sdk(), &topic, "123456789012");
     out.heartbeat_s = 60;
-    let (mut c, mut r) = breakglass::demo::setup(d.path(), Arc::new(FixedClock::new()), out).unwrap();
+    let (mut c, mut r) = breakglass::commands::demo::setup(d.path(), Arc::new(FixedClock::new()), out).unwrap();
     drive(
         &mut c,
         &mut r,

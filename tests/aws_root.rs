@@ -6,13 +6,13 @@
 
 mod common;
 
-use breakglass::aws::Aws;
-use breakglass::aws::root::{Action, Task};
-use breakglass::aws::sns::SnsBroadcaster;
-use breakglass::ceremony::{Intent, Mode, Phase, RootStage};
-use breakglass::ceremony::{Say, SlotIx};
-use breakglass::clock::FixedClock;
-use breakglass::session::{Outside, Runner, drive};
+use breakglass::adapters::aws::Aws;
+use breakglass::adapters::aws::root::{Action, Task};
+use breakglass::adapters::aws::sns::SnsBroadcaster;
+use breakglass::adapters::session::{Outside, Runner, drive};
+use breakglass::core::ceremony::{Intent, Mode, Phase, RootStage};
+use breakglass::core::ceremony::{Say, SlotIx};
+use breakglass::core::clock::FixedClock;
 use common::moto::{Moto, topic_with_queue};
 use common::said;
 use secrecy::SecretString;
@@ -47,7 +47,7 @@ fn seed_root_credentials(moto: &Moto) -> String {
     })
 }
 
-fn setup(moto: &Moto, data: &std::path::Path) -> (breakglass::ceremony::Ceremony, Runner) {
+fn setup(moto: &Moto, data: &std::path::Path) -> (breakglass::core::ceremony::Ceremony, Runner) {
     let (topic, _q) = topic_with_queue(&moto.sdk(), "root-in-use");
     let outside = Outside {
         broadcaster: Box::new(SnsBroadcaster { aws: Aws::from_sdk(moto.sdk()).unwrap(), topic_arn: topic }),
@@ -56,16 +56,16 @@ fn setup(moto: &Moto, data: &std::path::Path) -> (breakglass::ceremony::Ceremony
         heartbeat_s: 0,
         rehearsal_roots: vec![],
     };
-    breakglass::demo::setup(data, Arc::new(FixedClock::new()), outside).unwrap()
+    breakglass::commands::demo::setup(data, Arc::new(FixedClock::new()), outside).unwrap()
 }
 
-fn to_runbook(c: &mut breakglass::ceremony::Ceremony, r: &mut Runner, mode: Mode) {
+fn to_runbook(c: &mut breakglass::core::ceremony::Ceremony, r: &mut Runner, mode: Mode) {
     drive(c, r, Intent::Begin { mode, reason: "root tasks test".into(), ticket: None, scenario: Default::default() });
     for id in ["alice", "bob"] {
         let serial = r.roster.custodian(id).unwrap().yubikey_serial;
         let seen = r.present(serial);
         drive(c, r, seen);
-        drive(c, r, Intent::PinEntered(SecretString::from(breakglass::demo::pin_of(id).to_string())));
+        drive(c, r, Intent::PinEntered(SecretString::from(breakglass::commands::demo::pin_of(id).to_string())));
         drive(c, r, Intent::Touch);
     }
     assert_eq!(*c.phase(), Phase::Runbook, "{:?} {:?}", c.phase(), c.message());
@@ -75,18 +75,18 @@ fn journal(r: &Runner) -> Vec<serde_json::Value> {
     std::fs::read_to_string(r.dir.join("journal.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-fn finish(c: &mut breakglass::ceremony::Ceremony, r: &mut Runner) {
+fn finish(c: &mut breakglass::core::ceremony::Ceremony, r: &mut Runner) {
     drive(c, r, Intent::CloseRoot);
     drive(c, r, Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
     drive(c, r, Intent::Touch);
     drive(c, r, Intent::Touch);
     assert_eq!(*c.phase(), Phase::Summary);
-    let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
-    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    assert_eq!(rep.status, breakglass::core::verify::Status::Valid, "{:?}", rep.problems);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn audit_then_delete_root_access_keys_with_both_confirmations_all_journalled() {
     common::forge_chain(&r.dir.join("journal.jsonl"), |lines| {
         lines.into_iter().filter(|l| !(l.contains("\"kind\":\"root.confirmed\"") && l.contains("\"custodian\":\"bob\""))).collect()
     });
-    let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
     let unconfirmed = rep.problems.iter().filter(|p| p.what.contains("without the signed confirmation of bob")).count();
     assert_eq!(unconfirmed, 2, "{:?}", rep.problems);
 }
@@ -275,7 +275,7 @@ fn the_documented_policy_allows_exactly_the_calls_the_code_makes() {
         .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
         .collect();
     allowed.sort();
-    let mut used: Vec<String> = breakglass::aws::CALLS.iter().map(|s| s.to_string()).collect();
+    let mut used: Vec<String> = breakglass::adapters::aws::CALLS.iter().map(|s| s.to_string()).collect();
     used.sort();
     assert_eq!(allowed, used);
     // AssumeRoot only with the five root-task policies.
@@ -287,7 +287,7 @@ fn the_documented_policy_allows_exactly_the_calls_the_code_makes() {
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
     arns.sort();
-    let mut want: Vec<String> = breakglass::aws::root::TASKS.iter().map(|t| t.policy_arn()).collect();
+    let mut want: Vec<String> = breakglass::adapters::aws::root::TASKS.iter().map(|t| t.policy_arn()).collect();
     want.sort();
     assert_eq!(arns, want);
 }

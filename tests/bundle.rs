@@ -4,20 +4,25 @@
 
 mod common;
 
-use breakglass::ceremony::{Intent, Mode, Phase};
-use breakglass::clock::FixedClock;
-use breakglass::session::drive;
-use breakglass::verify::Status;
+use breakglass::adapters::session::drive;
+use breakglass::core::ceremony::{Intent, Mode, Phase};
+use breakglass::core::clock::FixedClock;
+use breakglass::core::verify::Status;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn setup(data: &Path) -> (breakglass::ceremony::Ceremony, breakglass::session::Runner) {
-    breakglass::demo::setup(data, Arc::new(FixedClock::new()), breakglass::session::Outside::outbox(data.join("outbox"))).unwrap()
+fn setup(data: &Path) -> (breakglass::core::ceremony::Ceremony, breakglass::adapters::session::Runner) {
+    breakglass::commands::demo::setup(
+        data,
+        Arc::new(FixedClock::new()),
+        breakglass::adapters::session::Outside::outbox(data.join("outbox")),
+    )
+    .unwrap()
 }
 
 /// The unattended script, one intent at a time (each drives its own effects to the end).
-fn script(c: &breakglass::ceremony::Ceremony, r: &mut breakglass::session::Runner, step: usize) -> Option<Intent> {
+fn script(c: &breakglass::core::ceremony::Ceremony, r: &mut breakglass::adapters::session::Runner, step: usize) -> Option<Intent> {
     let pins = ["314159", "271828"];
     let serials = [10000001, 10000002];
     Some(match step {
@@ -44,8 +49,8 @@ fn play(data: &Path, stop_after: usize) -> PathBuf {
     r.dir.clone()
 }
 
-fn verify(dir: &Path) -> breakglass::verify::Report {
-    breakglass::verify::verify(dir, &Default::default(), None).unwrap()
+fn verify(dir: &Path) -> breakglass::core::verify::Report {
+    breakglass::core::verify::verify(dir, &Default::default(), None).unwrap()
 }
 
 #[test]
@@ -176,13 +181,15 @@ fn signers_are_checked_against_the_trusted_roster_not_the_bundle() {
     // A reviewer's roster in which bob has another key: bob's signature must not count.
     let other = tempfile::tempdir().unwrap();
     let key = ssh_key::PrivateKey::random(&mut rand_core(), ssh_key::Algorithm::Ecdsa { curve: ssh_key::EcdsaCurve::NistP256 }).unwrap();
-    let text = breakglass::demo::ROSTER
-        .replace(&breakglass::demo::roster().custodian("bob").unwrap().signing_key, key.public_key().to_openssh().unwrap().trim());
+    let text = breakglass::commands::demo::ROSTER.replace(
+        &breakglass::commands::demo::roster().custodian("bob").unwrap().signing_key,
+        key.public_key().to_openssh().unwrap().trim(),
+    );
     let p = other.path().join("roster.toml");
     std::fs::write(&p, text).unwrap();
     // A roster that is not signed by a quorum is refused as an anchor (exit 2), never used.
-    let e = breakglass::verify::verify(&dir, &Default::default(), Some(&p)).unwrap_err();
-    assert!(matches!(e, breakglass::verify::VerifyError::Trust(_)), "{e}");
+    let e = breakglass::core::verify::verify(&dir, &Default::default(), Some(&p)).unwrap_err();
+    assert!(matches!(e, breakglass::core::verify::VerifyError::Trust(_)), "{e}");
     // Signed by a quorum of its own (with bob's new key): bob's old signature does not count.
     let sign = |id: &str, k: &ssh_key::PrivateKey| {
         let sig = k.sign("breakglass-roster", ssh_key::HashAlg::Sha512, &std::fs::read(&p).unwrap()).unwrap();
@@ -191,9 +198,9 @@ fn signers_are_checked_against_the_trusted_roster_not_the_bundle() {
     let alice = ssh_key::PrivateKey::from_openssh(include_str!("../assets/demo/alice.ssh")).unwrap();
     sign("alice", &alice);
     sign("bob", &key);
-    let r = breakglass::verify::verify(&dir, &Default::default(), Some(&p)).unwrap();
+    let r = breakglass::core::verify::verify(&dir, &Default::default(), Some(&p)).unwrap();
     assert_eq!(r.status, Status::Invalid);
-    assert!(r.problems.iter().any(|p| p.kind == breakglass::journal::ProblemKind::Roster), "{:?}", r.problems);
+    assert!(r.problems.iter().any(|p| p.kind == breakglass::core::journal::ProblemKind::Roster), "{:?}", r.problems);
 }
 
 fn rand_core() -> ssh_key::rand_core::OsRng {
@@ -222,7 +229,7 @@ fn an_aborted_session_is_recorded_and_still_signed() {
     drive(&mut c, &mut r, Intent::ConfirmAbort);
     // Root was in use: the closing checklist, each item recorded as not done, then the release.
     assert_eq!(*c.phase(), Phase::Closing);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         drive(&mut c, &mut r, Intent::ClosingNotDone(i));
     }
     drive(&mut c, &mut r, Intent::ConfirmClose);
@@ -265,7 +272,7 @@ fn notices_carry_session_mode_custodians_and_matching_hashes() {
     let dir = play(d.path(), 100);
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let genesis = breakglass::verify::sha256_hex(journal.lines().next().unwrap().as_bytes());
+    let genesis = breakglass::core::verify::sha256_hex(journal.lines().next().unwrap().as_bytes());
     let mut found = 0;
     for e in std::fs::read_dir(d.path().join("outbox")).unwrap() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
@@ -296,7 +303,7 @@ struct JumpClock {
     jump_ms: i64,
 }
 
-impl breakglass::clock::Clock for JumpClock {
+impl breakglass::core::clock::Clock for JumpClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let n = self.readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let jump = if n >= self.after { self.jump_ms } else { 0 };
@@ -320,9 +327,10 @@ fn a_wall_clock_jump_is_journalled_and_the_session_stays_valid() {
             jump_ms,
         });
         let (mut c, mut r) =
-            breakglass::demo::setup(d.path(), clock, breakglass::session::Outside::outbox(d.path().join("outbox"))).unwrap();
-        breakglass::demo::play(&mut c, &mut r, breakglass::ceremony::Mode::Drill, "clock test", Default::default());
-        let rep = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+            breakglass::commands::demo::setup(d.path(), clock, breakglass::adapters::session::Outside::outbox(d.path().join("outbox")))
+                .unwrap();
+        breakglass::commands::demo::play(&mut c, &mut r, breakglass::core::ceremony::Mode::Drill, "clock test", Default::default());
+        let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
         assert_eq!(rep.status, Status::Valid, "jump {jump_ms}: {:?}", rep.problems);
         assert_eq!(rep.clock_jumps, 1, "jump {jump_ms}");
         assert!(rep.timeline.iter().any(|e| e.kind == "clock.jump"));
@@ -366,15 +374,15 @@ fn a_changed_label_or_a_second_session_opened_is_found_in_either_half() {
             std::fs::copy(e.path(), c.join(e.file_name())).unwrap();
         }
         rechain_with(&c, at, |v| v["mode"] = "incident".into());
-        let r = breakglass::verify::verify(&c, &Default::default(), None).unwrap();
+        let r = breakglass::core::verify::verify(&c, &Default::default(), None).unwrap();
         assert_eq!(r.status, Status::Invalid);
         assert!(
-            r.problems.iter().any(|p| p.kind == breakglass::journal::ProblemKind::Label && p.line == at + 1),
+            r.problems.iter().any(|p| p.kind == breakglass::core::journal::ProblemKind::Label && p.line == at + 1),
             "entry {at}: {:?}",
             r.problems
         );
         rechain_with(&c, at, |v| v["kind"] = "session.opened".into());
-        let r = breakglass::verify::verify(&c, &Default::default(), None).unwrap();
+        let r = breakglass::core::verify::verify(&c, &Default::default(), None).unwrap();
         assert!(r.problems.iter().any(|p| p.what.contains("second session.opened") && p.line == at + 1), "entry {at}: {:?}", r.problems);
     }
 }
@@ -397,10 +405,10 @@ fn a_journal_rewritten_on_disk_during_the_ceremony_is_never_signed() {
         lines[0] = lines[0].replace("quarterly drill", "nothing happened");
         lines
     });
-    assert!(breakglass::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
+    assert!(breakglass::core::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
     drive(&mut c, &mut r, Intent::Touch);
     assert!(
-        matches!(c.phase(), Phase::Sign { stage: breakglass::ceremony::SignStage::Failed(_), .. }),
+        matches!(c.phase(), Phase::Sign { stage: breakglass::core::ceremony::SignStage::Failed(_), .. }),
         "{:?} {:?}",
         c.phase(),
         c.message()

@@ -4,14 +4,14 @@
 
 mod common;
 
-use breakglass::ceremony::{
+use breakglass::adapters::token::TokenError;
+use breakglass::core::ceremony::{
     Ceremony, Effect, Failed, Intent, KeyStage, Mode, NotifyStatus, Outcome, Phase, Say, SessionInfo, SignStage, Tone,
 };
-use breakglass::ceremony::{RosterIx, SlotIx};
-use breakglass::journal::{Entry, Labels, Written};
-use breakglass::notice::{Delivery, Phase as NP};
-use breakglass::runbook::Runbook;
-use breakglass::token::TokenError;
+use breakglass::core::ceremony::{RosterIx, SlotIx};
+use breakglass::core::journal::{Entry, Labels, Written};
+use breakglass::core::notice::{Delivery, Phase as NP};
+use breakglass::core::runbook::Runbook;
 use common::*;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ fn pin() -> Intent {
     Intent::PinEntered(SecretString::from("314159".to_string()))
 }
 
-fn begin(c: &mut breakglass::ceremony::Ceremony, mode: Mode) -> Vec<Effect> {
+fn begin(c: &mut breakglass::core::ceremony::Ceremony, mode: Mode) -> Vec<Effect> {
     c.advance(Intent::Begin {
         mode,
         reason: "root e-mail changed by an insider".into(),
@@ -63,7 +63,7 @@ fn begin(c: &mut breakglass::ceremony::Ceremony, mode: Mode) -> Vec<Effect> {
 }
 
 /// Checks in custodian `i` (index into the roster) from AwaitKey.
-fn check_in(c: &mut breakglass::ceremony::Ceremony, i: usize) -> Vec<Effect> {
+fn check_in(c: &mut breakglass::core::ceremony::Ceremony, i: usize) -> Vec<Effect> {
     let serial = 10000001 + i as u32;
     c.advance(seen(serial, 3));
     c.advance(pin());
@@ -72,11 +72,11 @@ fn check_in(c: &mut breakglass::ceremony::Ceremony, i: usize) -> Vec<Effect> {
     c.advance(Intent::Attested { custodian: RosterIx(i), result: Ok("-----BEGIN SSH SIGNATURE-----".into()) })
 }
 
-fn to_runbook(mode: Mode) -> breakglass::ceremony::Ceremony {
+fn to_runbook(mode: Mode) -> breakglass::core::ceremony::Ceremony {
     to_runbook_on(mode, info(true))
 }
 
-fn to_runbook_on(mode: Mode, info: SessionInfo) -> breakglass::ceremony::Ceremony {
+fn to_runbook_on(mode: Mode, info: SessionInfo) -> breakglass::core::ceremony::Ceremony {
     let mut c = Ceremony::new(info, people());
     begin(&mut c, mode);
     if matches!(c.phase(), Phase::Account { .. }) {
@@ -86,7 +86,7 @@ fn to_runbook_on(mode: Mode, info: SessionInfo) -> breakglass::ceremony::Ceremon
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "outbox".into(), message_id: "m1".into() }) });
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     assert_eq!(*c.phase(), Phase::Runbook);
     c
 }
@@ -306,7 +306,7 @@ fn runbook_steps_notes_and_reveals_are_journalled_without_their_text() {
 fn an_entry_written_while_signing_asks_every_signature_again() {
     let mut c = to_runbook(Mode::Incident);
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     c.advance(Intent::ConfirmClose);
@@ -318,7 +318,7 @@ fn an_entry_written_while_signing_asks_every_signature_again() {
     assert_eq!(kinds(&fx), ["custodian.key_removed"]);
     assert!(c.signed().is_empty(), "alice's signature no longer covers the journal");
     assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
-    assert!(matches!(said(&c), Some(breakglass::ceremony::Say::SignAgain)), "{:?}", c.message());
+    assert!(matches!(said(&c), Some(breakglass::core::ceremony::Say::SignAgain)), "{:?}", c.message());
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     c.advance(Intent::FinishRunbook);
     assert!(kinds(&c.advance(Intent::ConfirmClose)).is_empty());
     assert_eq!(c.message().as_ref().unwrap().tone, Tone::Refusal);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         assert_eq!(kinds(&c.advance(Intent::ToggleClosing(i))), ["closing.checked"]);
     }
     let fx = c.advance(Intent::ConfirmClose);
@@ -338,7 +338,10 @@ fn closing_needs_every_item_then_releases_and_collects_both_signatures() {
     assert_eq!(kinds(&fx), ["notice.sent"]);
     assert_eq!(*c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch });
     assert_eq!(kinds(&c.advance(Intent::Touch)), ["SignJournal"]);
-    c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Err(Failed::Key(breakglass::token::TokenError::Removed(10000001))) });
+    c.advance(Intent::SessionSigned {
+        custodian: RosterIx(0),
+        result: Err(Failed::Key(breakglass::adapters::token::TokenError::Removed(10000001))),
+    });
     assert!(matches!(c.phase(), Phase::Sign { who: SlotIx(0), stage: SignStage::Failed(_) }));
     c.advance(Intent::Touch);
     c.advance(Intent::SessionSigned { custodian: RosterIx(0), result: Ok(()) });
@@ -368,7 +371,7 @@ fn abort_asks_first_and_can_be_cancelled() {
 #[test]
 fn abort_at_every_step_is_journalled_released_when_announced_and_signed() {
     // (how far to go, expected signers after abort)
-    type Make = Box<dyn Fn() -> breakglass::ceremony::Ceremony>;
+    type Make = Box<dyn Fn() -> breakglass::core::ceremony::Ceremony>;
     let stops: Vec<(&str, Make, usize)> = vec![
         (
             "check-in 1",
@@ -475,7 +478,7 @@ fn abort_before_starting_records_nothing() {
 fn abort_while_signing_does_not_undo_the_close() {
     let mut c = to_runbook(Mode::Incident);
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     c.advance(Intent::ConfirmClose);
@@ -525,7 +528,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     check_in(&mut c, 1);
     c.advance(Intent::Tick { now_s: 100 });
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "sns".into(), message_id: "m1".into() }) });
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     assert!(c.advance(Intent::Tick { now_s: 999 }).is_empty(), "not yet");
     assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
     // A heartbeat does not take the screen: the runbook stays.
@@ -540,7 +543,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
     assert_eq!(kinds(&fx), ["notice.failed"]);
     assert_eq!(*c.phase(), Phase::Runbook);
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     c.advance(Intent::ConfirmClose);
@@ -550,7 +553,7 @@ fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
 
 #[test]
 fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
-    use breakglass::app::ScreenGate;
+    use breakglass::terminal::app::ScreenGate;
     let mut c = to_runbook(Mode::Incident);
     let mut gate = ScreenGate::new(&c);
     let fx = c.advance(Intent::Reveal(0));
@@ -600,7 +603,7 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
     assert_eq!(*c.phase(), Phase::Closing);
     assert_eq!(said(&c), Some(&Say::RecoveryCloseFirst));
     assert!(!kinds(&fx).contains(&"session.aborted"), "{:?}", kinds(&fx));
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ClosingNotDone(i));
     }
     let fx = c.advance(Intent::ConfirmClose);
@@ -669,12 +672,12 @@ fn a_removed_or_unreachable_key_pauses_until_it_returns_with_its_pin() {
 fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     let mut info = info(true);
     info.quorum = 3;
-    let people: Vec<breakglass::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
+    let people: Vec<breakglass::core::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
         .iter()
         .enumerate()
-        .map(|(i, id)| breakglass::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
+        .map(|(i, id)| breakglass::core::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
         .collect();
-    let mut c = breakglass::ceremony::Ceremony::new(info, people);
+    let mut c = breakglass::core::ceremony::Ceremony::new(info, people);
     assert_eq!(
         c.rail(),
         ["Setup", "Custodian 1", "Custodian 2", "Custodian 3", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"]
@@ -697,7 +700,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
     }
     assert!(matches!(c.phase(), Phase::Unseal { .. }), "{:?} {:?}", c.phase(), c.message());
     assert_eq!(said(&c), Some(&Say::AcknowledgedGoingOn));
-    assert!(breakglass::words::words(&Say::AcknowledgedGoingOn, &c).starts_with("All 3 custodians acknowledged"));
+    assert!(breakglass::terminal::words::words(&Say::AcknowledgedGoingOn, &c).starts_with("All 3 custodians acknowledged"));
 }
 
 /// With AWS, the close reads the root posture and CloudTrail's root events before "root
@@ -705,7 +708,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
 /// signing has begun is never journalled (it would break the signatures).
 #[test]
 fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
-    use breakglass::ceremony::{Posture, PostureWhen};
+    use breakglass::core::ceremony::{Posture, PostureWhen};
     let mut c = to_runbook_on(Mode::Incident, SessionInfo { aws: true, ..info(true) });
     let start = Posture {
         account: "123456789012".into(),
@@ -715,12 +718,12 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     let fx = c.advance(Intent::PostureChecked { when: PostureWhen::Start, result: Ok(start) });
     assert_eq!(kinds(&fx), ["posture.checked"]);
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     let fx = c.advance(Intent::ConfirmClose);
     assert_eq!(kinds(&fx), ["session.closed", "Posture"], "the release waits for the posture read");
-    let event = breakglass::audit::RootEvent {
+    let event = breakglass::core::audit::RootEvent {
         account: "123456789012".into(),
         time: "2026-11-25T03:00:30Z".into(),
         event: "ConsoleLogin".into(),
@@ -752,7 +755,7 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
 /// for the steps its "Offboarding" section adds, whose text never reaches the journal.
 #[test]
 fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only() {
-    use breakglass::ceremony::{OffItem, Offboard};
+    use breakglass::core::ceremony::{OffItem, Offboard};
     let mut c = ceremony(true);
     c.plan_offboard(Offboard {
         person: "mallory".into(),
@@ -788,7 +791,7 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
 
 #[test]
 fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
-    use breakglass::ceremony::{OffItem, OffState, Offboard};
+    use breakglass::core::ceremony::{OffItem, OffState, Offboard};
     let mut c = ceremony(true);
     let item = OffItem {
         api: Some("iam:DeleteLoginProfile".into()),
@@ -827,7 +830,7 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
 /// a retry checks again, and going on without AWS is journalled and said.
 #[test]
 fn the_account_check_refuses_another_account_and_going_on_without_aws_is_recorded() {
-    use breakglass::ceremony::AccountProblem;
+    use breakglass::core::ceremony::AccountProblem;
     let mut c = Ceremony::new(SessionInfo { aws: true, ..info(true) }, people());
     let fx = begin(&mut c, Mode::Incident);
     assert_eq!(kinds(&fx), ["session.opened", "CheckAccount"]);
@@ -856,8 +859,8 @@ fn the_account_check_refuses_another_account_and_going_on_without_aws_is_recorde
 /// custodian's signed confirmation, each journalled, before it runs.
 #[test]
 fn a_root_task_is_scoped_and_a_destructive_action_waits_for_every_key() {
-    use breakglass::ceremony::RootStage;
-    use breakglass::root::{Action, Call, Task};
+    use breakglass::core::ceremony::RootStage;
+    use breakglass::core::root::{Action, Call, Task};
     let mut drill = to_runbook_on(Mode::Drill, SessionInfo { aws: true, ..info(true) });
     drill.advance(Intent::OpenRoot);
     assert!(drill.advance(Intent::AssumeRoot { target: "210987654321".into(), task: Task::DeleteRootUserCredentials }).is_empty());
@@ -894,8 +897,8 @@ fn a_root_task_is_scoped_and_a_destructive_action_waits_for_every_key() {
 /// changes the action moves while a key signs.
 #[test]
 fn the_action_cannot_change_while_a_key_signs_its_confirmation() {
-    use breakglass::ceremony::RootStage;
-    use breakglass::root::{Action, Call, Task};
+    use breakglass::core::ceremony::RootStage;
+    use breakglass::core::root::{Action, Call, Task};
     let mut c = to_runbook_on(Mode::Incident, SessionInfo { aws: true, ..info(true) });
     c.advance(Intent::OpenRoot);
     c.advance(Intent::AssumeRoot { target: "210987654321".into(), task: Task::DeleteRootUserCredentials });
@@ -929,7 +932,7 @@ fn background_notices_land_while_paused_and_never_start_while_signing() {
     check_in(&mut c, 0);
     check_in(&mut c, 1);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Ok(Delivery { channel: "sns".into(), message_id: "m1".into() }) });
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     assert_eq!(kinds(&c.advance(Intent::Tick { now_s: 1000 })), ["SendNotice"]);
     // alice's key is pulled out while the heartbeat is on its way.
     assert_eq!(kinds(&c.advance(Intent::KeysPresent(vec![10000002]))), ["custodian.key_removed"]);
@@ -951,9 +954,9 @@ fn background_notices_land_while_paused_and_never_start_while_signing() {
         assert_eq!(said(&c), Some(&Say::SignatureUnderWay));
         c.advance(Intent::Attested { custodian: RosterIx(custodian), result: Ok("sig".into()) });
     }
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     assert_eq!(kinds(&c.advance(Intent::ConfirmClose)), ["session.closed", "SendNotice", "SendNotice"]);
@@ -967,7 +970,7 @@ fn background_notices_land_while_paused_and_never_start_while_signing() {
 /// the scenario's words and a journalled reason; the spare-pair drill refuses the usual pair.
 #[test]
 fn drill_scenarios_refuse_the_declared_keys() {
-    use breakglass::ceremony::Scenario;
+    use breakglass::core::ceremony::Scenario;
     let mut c = ceremony(true);
     c.advance(Intent::Begin {
         mode: Mode::Drill,
@@ -997,8 +1000,8 @@ fn the_closing_refusal_goes_away_once_every_item_is_confirmed() {
     let mut c = to_runbook(Mode::Incident);
     c.advance(Intent::FinishRunbook);
     c.advance(Intent::ConfirmClose);
-    assert!(matches!(c.message().as_ref().map(|m| &m.say), Some(breakglass::ceremony::Say::ConfirmClosingFirst { item: 1 })));
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    assert!(matches!(c.message().as_ref().map(|m| &m.say), Some(breakglass::core::ceremony::Say::ConfirmClosingFirst { item: 1 })));
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     assert!(c.message().is_none(), "{:?}", c.message());
@@ -1027,7 +1030,7 @@ fn a_notice_is_journalled_as_about_to_go_out_before_it_is_sent() {
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ClosingNotDone(i));
     }
     let fx = c.advance(Intent::ConfirmClose);
@@ -1044,7 +1047,7 @@ fn an_important_message_is_never_replaced_by_a_passing_one() {
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(breakglass::ceremony::Failed::Notice("down".into())) });
+    c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(breakglass::core::ceremony::Failed::Notice("down".into())) });
     for who in [SlotIx(0), SlotIx(1)] {
         c.advance(Intent::Acknowledge { who });
         c.advance(Intent::Attested { custodian: RosterIx(who.0), result: Ok("sig".into()) });

@@ -62,8 +62,8 @@ fn verify_with_a_roster_file_the_reviewer_trusts() {
     // The demo roster and its signatures, as a reviewer would keep them.
     let r = d.path().join("trusted");
     std::fs::create_dir(&r).unwrap();
-    std::fs::write(r.join("roster.toml"), breakglass::demo::ROSTER).unwrap();
-    for (id, sig) in breakglass::demo::roster_sigs() {
+    std::fs::write(r.join("roster.toml"), breakglass::commands::demo::ROSTER).unwrap();
+    for (id, sig) in breakglass::commands::demo::roster_sigs() {
         std::fs::write(r.join(format!("roster.toml.{id}.sig")), sig).unwrap();
     }
     let o = run(d.path(), &["verify", "--roster", r.join("roster.toml").to_str().unwrap(), s.to_str().unwrap()]);
@@ -80,7 +80,7 @@ fn verify_with_a_roster_file_the_reviewer_trusts() {
 fn a_malformed_roster_names_file_line_and_next_step() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("roster.toml");
-    std::fs::write(&p, breakglass::demo::ROSTER.replacen("email =", "emial =", 1)).unwrap();
+    std::fs::write(&p, breakglass::commands::demo::ROSTER.replacen("email =", "emial =", 1)).unwrap();
     let o = run(d.path(), &["roster", "check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
@@ -105,7 +105,7 @@ fn an_unknown_config_key_is_named_with_the_file() {
 #[test]
 fn seal_refuses_bad_input_without_leaving_a_partial_directory() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
+    std::fs::write(d.path().join("roster.toml"), breakglass::commands::demo::ROSTER).unwrap();
     let o = run(
         d.path(),
         &[
@@ -122,7 +122,7 @@ fn seal_refuses_bad_input_without_leaving_a_partial_directory() {
     assert!(!d.path().join("out").exists());
     // A recipient that is not an age recipient.
     std::fs::write(d.path().join("rb.md"), "- [ ] x\n").unwrap();
-    let bad = breakglass::demo::ROSTER.replacen("age1", "age2", 1);
+    let bad = breakglass::commands::demo::ROSTER.replacen("age1", "age2", 1);
     std::fs::write(d.path().join("bad.toml"), bad).unwrap();
     let o = run(
         d.path(),
@@ -164,7 +164,7 @@ fn seal_refuses_bad_input_without_leaving_a_partial_directory() {
 #[test]
 fn a_sealed_directory_that_was_changed_is_refused() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
+    std::fs::write(d.path().join("roster.toml"), breakglass::commands::demo::ROSTER).unwrap();
     std::fs::write(d.path().join("rb.md"), "- [ ] x\n").unwrap();
     let o = run(
         d.path(),
@@ -178,16 +178,16 @@ fn a_sealed_directory_that_was_changed_is_refused() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(breakglass::seal::Sealed::read_dir(&d.path().join("s")).is_ok());
+    assert!(breakglass::core::seal::Sealed::read_dir(&d.path().join("s")).is_ok());
     let f = d.path().join("s/alice+bob.age");
     let mut b = std::fs::read(&f).unwrap();
     let n = b.len() - 5;
     b[n] ^= 1;
     std::fs::write(&f, b).unwrap();
-    let e = breakglass::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
+    let e = breakglass::core::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
     assert!(e.contains("alice+bob.age") && e.contains("re-seal"), "{e}");
     std::fs::write(d.path().join("s/MANIFEST.toml"), "format = 1\nquorum = \n").unwrap();
-    let e = breakglass::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
+    let e = breakglass::core::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
     assert!(e.contains("MANIFEST.toml line 2"), "{e}");
 }
 
@@ -246,7 +246,7 @@ fn the_chain_heads_agree_and_name_their_entry() {
     let n = v["notice"]["journal_entry"].as_u64().unwrap() as usize;
     let head: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(lines[n]).into();
     assert_eq!(v["notice"]["journal_hash"], hex::encode(head));
-    assert_eq!(v["notice"]["journal_words"], breakglass::notice::head_words(&head));
+    assert_eq!(v["notice"]["journal_words"], breakglass::core::notice::head_words(&head));
     assert!(v["body"].as_str().unwrap().contains(&format!("journal head (entry #{n})")));
 }
 

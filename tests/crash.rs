@@ -149,7 +149,7 @@ fn a_full_disk_is_refused_up_front_and_one_that_fills_mid_ceremony_is_recoverabl
     }
     // The disk fills mid-ceremony: at most 6 KB per file (the DEMO's sealed runbook, larger, was
     // written by an earlier DEMO).
-    breakglass::demo::prepare(&d.path().join("data")).unwrap();
+    breakglass::commands::demo::prepare(&d.path().join("data")).unwrap();
     let o = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!("ulimit -f 6; exec {} --data-dir {} demo --auto", bin().display(), d.path().join("data").display()))
@@ -176,7 +176,7 @@ fn a_disk_that_fills_in_the_tui_halts_with_the_reason_on_screen() {
     use common::pty::*;
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    breakglass::demo::prepare(&data).unwrap();
+    breakglass::commands::demo::prepare(&data).unwrap();
     let mut cmd = CommandBuilder::new("bash");
     cmd.args(["-c", &format!("ulimit -f 6; exec {} --data-dir {} demo", bin().display(), data.display())]);
     let (mut s, mut child) = spawn_command(cmd);
@@ -219,7 +219,7 @@ fn recover_refuses_a_journal_that_does_not_verify_as_far_as_it_goes() {
         lines.remove(bob);
         lines
     });
-    assert!(breakglass::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
+    assert!(breakglass::core::journal::check_chain(&std::fs::read(&j).unwrap()).problems.is_empty(), "a well-made forgery");
     let before = std::fs::read(&j).unwrap();
     let v = run(d.path(), &["verify", "--json", s.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
@@ -268,10 +268,10 @@ fn junk_signature_files_do_not_hide_a_session_from_recovery() {
     for id in ["alice", "bob"] {
         std::fs::write(s.join(format!("journal.jsonl.{id}.sig")), b"junk").unwrap();
     }
-    assert!(breakglass::session::read_interrupted(&s).is_ok(), "closed, but signed by nobody: recoverable");
+    assert!(breakglass::adapters::session::read_interrupted(&s).is_ok(), "closed, but signed by nobody: recoverable");
     // Really signed by a quorum: finished, nothing to recover.
     let s2 = demo_session(d.path(), &[]);
-    let e = breakglass::session::read_interrupted(&s2).err().unwrap();
+    let e = breakglass::adapters::session::read_interrupted(&s2).err().unwrap();
     assert!(e.to_string().contains("nothing to recover"), "{e}");
 }
 
@@ -357,7 +357,7 @@ fn a_session_another_process_holds_is_not_recovered_twice() {
     let (d, s, j, bytes) = crashed_after(5);
     let o = common::run(d.path(), &["doctor"]);
     assert!(common::stdout(&o).contains("root may still be in use"), "{}", common::stdout(&o));
-    let lock = breakglass::session::lock_session(&s).unwrap();
+    let lock = breakglass::adapters::session::lock_session(&s).unwrap();
     let r = run(d.path(), &["recover", "--auto", s.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains(&format!("process {}", std::process::id())), "names the holder: {}", stderr(&r));

@@ -272,7 +272,7 @@ fn rekey(d: &Deployment) {
     assert!(status.success(), "exit status {status:?}\n{}", s.text());
     // The host now trusts version 2 and its new sealing: the old sealing put back is refused even
     // before any ceremony opened the new one (evidence model, the sealing serial).
-    let state = std::fs::read_to_string(d.sessions().parent().unwrap().join(breakglass::trust::TRUST_STATE)).unwrap();
+    let state = std::fs::read_to_string(d.sessions().parent().unwrap().join(breakglass::core::trust::TRUST_STATE)).unwrap();
     // Serial 1 sealed at step 6, 2 the ceremony's rotation, 3 this rekey's.
     assert!(state.contains("version = 2") && state.contains("runbook_serial = 3"), "{state}");
 }

@@ -33,14 +33,14 @@ fn the_pgp_word_list_for_the_paper_check_is_shipped_and_is_the_tools() {
     let have = std::fs::read_to_string(&path).expect("docs/pgp-words.md is shipped (BREAKGLASS_BLESS=1 cargo test --test docs writes it)");
     assert_eq!(have, want, "docs/pgp-words.md differs from the word list the tool uses");
     // The tool's words for a known hash are found in the table, position by position.
-    let words = breakglass::notice::words(&[0x00, 0x01, 0xFF, 0xFE]);
+    let words = breakglass::core::notice::words(&[0x00, 0x01, 0xFF, 0xFE]);
     let ws: Vec<&str> = words.split(' ').collect();
     assert_eq!(ws.len(), 4);
     assert!(have.contains(&format!("| 00 | {} |", ws[0])), "{words}");
     assert!(have.contains(&format!("| FF | {} |", ws[2])), "{words}");
 }
 
-/// Every rule of docs/evidence-model.md is in the code (`breakglass::evidence::Rule`) and every
+/// Every rule of docs/evidence-model.md is in the code (`breakglass::core::evidence::Rule`) and every
 /// rule of the code is in the document, numbered in order, with the same title.
 #[test]
 fn the_evidence_model_and_the_code_name_the_same_rules() {
@@ -55,7 +55,8 @@ fn the_evidence_model_and_the_code_name_the_same_rules() {
             Some((format!("E{n}"), title.to_string()))
         })
         .collect();
-    let code: Vec<(String, String)> = breakglass::evidence::Rule::ALL.iter().map(|r| (r.id().to_string(), r.title().to_string())).collect();
+    let code: Vec<(String, String)> =
+        breakglass::core::evidence::Rule::ALL.iter().map(|r| (r.id().to_string(), r.title().to_string())).collect();
     assert_eq!(stated, code, "docs/evidence-model.md and src/core/evidence.rs disagree");
     // Every rule id the document cites elsewhere is one of them.
     for w in doc.split(|c: char| !c.is_ascii_alphanumeric()) {

@@ -5,8 +5,8 @@
 
 mod common;
 
-use breakglass::drill::{DrillRow, chart, render_md, render_text, report_from};
-use breakglass::verify::Status;
+use breakglass::core::drill::{DrillRow, chart, render_md, render_text, report_from};
+use breakglass::core::verify::Status;
 use chrono::{TimeZone, Utc};
 use common::*;
 

@@ -256,7 +256,13 @@ fn disk_full_ends(s: &mut Screen, child: &mut pty::Child, steps: &[walk::Step], 
     }
     s.keys("\x03");
     s.keys("y");
-    s.keys("q");
+    // The abort's own entry is refused too before the screen halts: `q` (a deliberate key, read
+    // only once the halt is shown) is pressed until the app has gone, as a custodian would.
+    let start = std::time::Instant::now();
+    while child.try_wait().ok().flatten().is_none() && start.elapsed() < Duration::from_secs(15) {
+        s.keys("q");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let status = pty::wait_exit(child);
     assert_ne!(status.signal(), Some("File size limit exceeded"), "killed by SIGXFSZ");
     status

@@ -4,7 +4,7 @@
 
 mod common;
 
-use breakglass::journal::ProblemKind;
+use breakglass::core::journal::ProblemKind;
 use common::forge::{Org, Person, person, rechain, roster_text, session_signed_by, sha256_file, ssh_sign};
 use common::{demo_session, run, stderr, stdout};
 use std::path::{Path, PathBuf};
@@ -514,10 +514,10 @@ fn a_three_of_five_roster_needs_three_keys_to_open_and_three_signatures() {
     let org = Org::with(3, &["dave", "erin"]);
     let o = org.check();
     assert!(o.status.success(), "{}", stdout(&o));
-    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
+    let roster = breakglass::core::roster::Roster::load(&org.roster()).unwrap();
     assert_eq!((roster.quorum, roster.custodians.len()), (3, 5));
     // Sealed for every three of five, outermost layer first.
-    let sealed = breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
+    let sealed = breakglass::core::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
     assert_eq!(sealed.manifest.files.len(), 10);
     let f = sealed.manifest.files.iter().find(|f| f.layers == ["alice", "carol", "erin"]).expect("alice+carol+erin is sealed");
     let out = org.path().join("sealed");
@@ -563,13 +563,13 @@ fn a_history_version_at_the_top_of_the_range_is_a_gap_not_a_crash() {
     // Found by review: `previous` naming a history/ copy with version = u32::MAX overflowed the
     // "versions go up by one" check (a panic, exit 101, from `roster check` or `verify`).
     let d = tempfile::tempdir().unwrap();
-    let old = format!("version = {}\nprevious = \"{}\"\n{}", u32::MAX, "0".repeat(64), breakglass::roster::DEMO_ROSTER);
+    let old = format!("version = {}\nprevious = \"{}\"\n{}", u32::MAX, "0".repeat(64), breakglass::core::roster::DEMO_ROSTER);
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(old.as_bytes()));
     std::fs::create_dir(d.path().join("history")).unwrap();
     std::fs::write(d.path().join("history").join(format!("{sha}.toml")), &old).unwrap();
     let path = d.path().join("roster.toml");
-    std::fs::write(&path, format!("version = 2\nprevious = \"{sha}\"\n{}", breakglass::roster::DEMO_ROSTER)).unwrap();
-    let e = breakglass::trust::check_file(&path, None, breakglass::trust::Source::Given(path.clone())).err().unwrap();
+    std::fs::write(&path, format!("version = 2\nprevious = \"{sha}\"\n{}", breakglass::core::roster::DEMO_ROSTER)).unwrap();
+    let e = breakglass::core::trust::check_file(&path, None, breakglass::core::trust::Source::Given(path.clone())).err().unwrap();
     assert!(e.to_string().contains("versions must go up by exactly one"), "{e}");
 }
 
@@ -618,12 +618,12 @@ fn a_roster_change_invented_in_an_incident_session_is_refused() {
     // custodians could do with theirs) given rekey entries for a self-made roster version 42 that
     // drops carol, the new roster and the journal signed by alice and bob: verify said VALID, and
     // the audit took it as the retirement of version 1.
-    use breakglass::sign::{ROSTER_NAMESPACE, SESSION_NAMESPACE, sign_file_with_key};
+    use breakglass::core::sign::{ROSTER_NAMESPACE, SESSION_NAMESPACE, sign_file_with_key};
     let d = tempfile::tempdir().unwrap();
     let s = demo_session(d.path(), &[]);
-    let demo = breakglass::roster::demo();
+    let demo = breakglass::core::roster::demo();
     let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let text = breakglass::roster::DEMO_ROSTER;
+    let text = breakglass::core::roster::DEMO_ROSTER;
     let carol = text.find("[[custodian]]\nid = \"carol\"").unwrap();
     let next = format!("version = 42\nprevious = \"{}\"\n{}", "ab".repeat(32), &text[..carol]);
     let next_path = s.join("roster-next.toml");

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use breakglass::journal::{self, ProblemKind};
+use breakglass::core::journal::{self, ProblemKind};
 use std::path::Path;
 
 /// The per-input time limit (issue "hostile input"): an input that takes longer than this is a
@@ -67,19 +67,19 @@ fn fuzz_journal_chain() {
 #[test]
 fn fuzz_verify_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("roster.toml"), breakglass::demo::ROSTER).unwrap();
-    let anchor = breakglass::trust::demo();
+    std::fs::write(dir.path().join("roster.toml"), breakglass::commands::demo::ROSTER).unwrap();
+    let anchor = breakglass::core::trust::demo();
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
         std::fs::write(dir.path().join("journal.jsonl"), bytes).unwrap();
-        let r = breakglass::verify::verify_dir(dir.path(), Ok(&anchor)).unwrap();
+        let r = breakglass::core::verify::verify_dir(dir.path(), Ok(&anchor)).unwrap();
         // verify's parallel reader agrees with the sequential chain check, entry for entry.
         let c = journal::check_chain(bytes);
         assert_eq!(r.entries, c.entries);
         assert_eq!(r.head, hex::encode(c.head));
         // A bundle never signed is never valid.
-        assert_ne!(r.status, breakglass::verify::Status::Valid);
-        let _ = breakglass::verify::render_text(&r);
+        assert_ne!(r.status, breakglass::core::verify::Status::Valid);
+        let _ = breakglass::core::verify::render_text(&r);
     });
 }
 
@@ -95,13 +95,13 @@ fn fuzz_recover_journal() {
         let sid = serde_json::from_slice::<serde_json::Value>(first)
             .ok()
             .and_then(|v| v["session_id"].as_str().map(str::to_string))
-            .filter(|s| breakglass::archive::valid_segment(s))
+            .filter(|s| breakglass::core::archive::valid_segment(s))
             .unwrap_or_else(|| "x".into());
         let dir = root.path().join(&sid);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("journal.jsonl"), bytes).unwrap();
         let chain = journal::check_chain(bytes);
-        let result = breakglass::session::read_interrupted(&dir);
+        let result = breakglass::adapters::session::read_interrupted(&dir);
         std::fs::remove_dir_all(&dir).unwrap();
         match result {
             Ok(i) => {
@@ -124,7 +124,7 @@ fn fuzz_recover_journal() {
 fn fuzz_roster() {
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
-        if let Ok(r) = breakglass::roster::Roster::parse(bytes, "fuzz") {
+        if let Ok(r) = breakglass::core::roster::Roster::parse(bytes, "fuzz") {
             assert!(r.quorum >= 2 && r.quorum <= r.custodians.len());
         }
     });
@@ -135,7 +135,7 @@ fn fuzz_roster_chain() {
     // A rotation from the pinned DEMO roster (version 1, in history/) to the version the input
     // describes, signed by alice and bob with their version-1 keys: what two colluding custodians
     // (or anyone holding two keys) can produce. The rotation rule must still hold.
-    use breakglass::roster::{self, Roster};
+    use breakglass::core::roster::{self, Roster};
     let dir = tempfile::tempdir().unwrap();
     let v1 = roster::demo();
     let pin = v1.sha256();
@@ -158,12 +158,19 @@ fn fuzz_roster_chain() {
             let _ = std::fs::remove_file(roster::sig_path(&path, id));
             if Roster::parse(bytes, "fuzz").is_ok() {
                 let key = assets.join(format!("{id}.ssh"));
-                breakglass::sign::sign_file_with_key(&path, bytes, breakglass::sign::ROSTER_NAMESPACE, id, &key, v1.key(id).unwrap())
-                    .unwrap();
+                breakglass::core::sign::sign_file_with_key(
+                    &path,
+                    bytes,
+                    breakglass::core::sign::ROSTER_NAMESPACE,
+                    id,
+                    &key,
+                    v1.key(id).unwrap(),
+                )
+                .unwrap();
             }
         }
-        let source = breakglass::trust::Source::Given(path.clone());
-        match breakglass::trust::check_file(&path, Some(&pin), source) {
+        let source = breakglass::core::trust::Source::Given(path.clone());
+        match breakglass::core::trust::check_file(&path, Some(&pin), source) {
             Ok(t) => {
                 let next = t.roster();
                 assert_eq!(next.bytes, bytes);
@@ -180,7 +187,7 @@ fn fuzz_roster_chain() {
                 // Its own quorum signed it, and only alice and bob did.
                 assert!(next.quorum <= signers.len());
                 assert!(next.version == 1 || (next.version == 2 && next.previous.as_deref() == Some(pin.as_str())));
-                let _ = breakglass::trust::rolled_back(&t, None);
+                let _ = breakglass::core::trust::rolled_back(&t, None);
             }
             // Every refusal says what to do next.
             Err(e) => assert!(!e.to_string().is_empty()),
@@ -193,7 +200,7 @@ fn fuzz_config() {
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
         if let Ok(text) = std::str::from_utf8(bytes) {
-            let _ = breakglass::config::Config::parse(text, Path::new("fuzz.toml"));
+            let _ = breakglass::core::config::Config::parse(text, Path::new("fuzz.toml"));
         }
     });
 }
@@ -202,7 +209,7 @@ fn fuzz_config() {
 fn fuzz_manifest() {
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
-        if let Ok(m) = breakglass::seal::Manifest::parse(bytes) {
+        if let Ok(m) = breakglass::core::seal::Manifest::parse(bytes) {
             assert!(m.files.iter().all(|f| !f.name.contains('/') && !f.name.starts_with('.')));
         }
     });
@@ -210,17 +217,17 @@ fn fuzz_manifest() {
 
 #[test]
 fn fuzz_sshsig_armour() {
-    let key = breakglass::demo::roster().key("alice").unwrap().clone();
+    let key = breakglass::commands::demo::roster().key("alice").unwrap().clone();
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
         // Random bytes never verify as alice's signature over this message.
-        assert!(breakglass::verify::verify_prehashed(&key, "breakglass-session", &[0u8; 64], bytes).is_err());
+        assert!(breakglass::core::verify::verify_prehashed(&key, "breakglass-session", &[0u8; 64], bytes).is_err());
     });
 }
 
 #[test]
 fn fuzz_attestation_der() {
-    let store = breakglass::attest::TrustStore::yubico();
+    let store = breakglass::core::attest::TrustStore::yubico();
     let now = chrono::Utc::now();
     bolero::check!().for_each(|bytes: &[u8]| {
         let _budget = Budget::start(bytes);
@@ -230,15 +237,15 @@ fn fuzz_attestation_der() {
             _ => (0, &[][..]),
         };
         // Random certificates never chain to Yubico's CA.
-        assert!(breakglass::attest::verify_chain(&rest[len..], &rest[..len], &store, now).is_err());
+        assert!(breakglass::core::attest::verify_chain(&rest[len..], &rest[..len], &store, now).is_err());
     });
 }
 
 #[test]
 fn fuzz_age_piv_stanza() {
     let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
-    let recipient = breakglass::pivage::Recipient::from_public(&secret.public_key());
-    let identity = breakglass::pivage::SoftPivIdentity { secret };
+    let recipient = breakglass::core::pivage::Recipient::from_public(&secret.public_key());
+    let identity = breakglass::core::pivage::SoftPivIdentity { secret };
     let open = |bytes: &[u8]| -> Option<Vec<u8>> {
         let d = age::Decryptor::new(bytes).ok()?;
         let mut r = d.decrypt(std::iter::once(&identity as &dyn age::Identity)).ok()?;

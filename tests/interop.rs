@@ -83,21 +83,21 @@ fn breakglass_opens_layers_made_by_stock_age() {
         "printf '# x\\n- [ ] s\\n' > rb.md && age -r $(age-keygen -y bob.key) rb.md | age -r $(age-keygen -y alice.key) > pair.age",
     );
     assert!(o.status.success());
-    let roster = breakglass::roster::Roster::load(&d.path().join("roster.toml")).unwrap();
-    let mut sealed = breakglass::seal::seal(&roster, b"placeholder").unwrap();
+    let roster = breakglass::core::roster::Roster::load(&d.path().join("roster.toml")).unwrap();
+    let mut sealed = breakglass::core::seal::seal(&roster, b"placeholder").unwrap();
     let bytes = std::fs::read(d.path().join("pair.age")).unwrap();
     sealed.files.insert("alice+bob.age".into(), bytes);
-    let mut tokens: Vec<Box<dyn breakglass::token::Token>> = vec![];
+    let mut tokens: Vec<Box<dyn breakglass::adapters::token::Token>> = vec![];
     for (i, c) in ["alice", "bob"].iter().enumerate() {
         let ssh = std::fs::read_to_string(d.path().join(format!("{c}.ssh"))).unwrap();
         let age = std::fs::read_to_string(d.path().join(format!("{c}.key"))).unwrap();
-        let mut t = breakglass::token::soft::SoftToken::from_files_text(1001 + i as u32, &ssh, &age, "1234").unwrap();
-        use breakglass::token::Token;
+        let mut t = breakglass::adapters::token::soft::SoftToken::from_files_text(1001 + i as u32, &ssh, &age, "1234").unwrap();
+        use breakglass::adapters::token::Token;
         t.verify_pin(&secrecy::SecretString::from("1234".to_string())).unwrap();
         tokens.push(Box::new(t));
     }
     let serial_of = |id: &str| roster.custodian(id).map(|c| c.yubikey_serial);
-    let text = breakglass::seal::unseal_with(&sealed, &["bob".into(), "alice".into()], &mut tokens, &serial_of).unwrap();
+    let text = breakglass::core::seal::unseal_with(&sealed, &["bob".into(), "alice".into()], &mut tokens, &serial_of).unwrap();
     assert_eq!(text.as_str(), "# x\n- [ ] s\n");
 }
 
@@ -142,7 +142,7 @@ fn check_in_signatures_in_the_journal_verify_with_ssh_keygen() {
     let v: serde_json::Value = serde_json::from_str(journal.lines().nth(1).unwrap()).unwrap();
     assert_eq!(v["kind"], "custodian.verified");
     std::fs::write(s.join("checkin.sig"), v["sshsig"].as_str().unwrap()).unwrap();
-    let key = breakglass::demo::roster().custodian("alice").unwrap().signing_key.clone();
+    let key = breakglass::commands::demo::roster().custodian("alice").unwrap().signing_key.clone();
     std::fs::write(s.join("signers"), format!("alice {key}\n")).unwrap();
     let mut child = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-f", "signers", "-I", "alice", "-n", "breakglass-checkin", "-s", "checkin.sig"])

@@ -12,8 +12,8 @@
 
 mod common;
 
-use breakglass::aws::offboard::{AccessKey, Action, CALLS, Credential, Manual, Survey, apply, plan, survey, trust_names};
-use breakglass::aws::{Aws, AwsError};
+use breakglass::adapters::aws::offboard::{AccessKey, Action, CALLS, Credential, Manual, Survey, apply, plan, survey, trust_names};
+use breakglass::adapters::aws::{Aws, AwsError};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -461,7 +461,7 @@ fn a_trust_policy_names_the_user_by_exact_arn_or_unique_id_even_url_encoded() {
 #[test]
 #[ignore = "needs the test rig: a local moto server (./scripts/test installs it)"]
 fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_keys() {
-    use breakglass::ceremony::Phase;
+    use breakglass::core::ceremony::Phase;
     let moto = MotoWithSsc::start();
     let aws = Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap();
     seed(&aws);
@@ -470,16 +470,16 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
         let actions = plan(&s);
         assert_eq!(actions.len(), 12, "{actions:?}");
         let (items, job_actions) = breakglass::commands::offboard_checklist("carol", "dave", Ok((actions.clone(), s.manual.clone())));
-        let job = breakglass::session::OffboardJob {
+        let job = breakglass::adapters::session::OffboardJob {
             accounts: vec![Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap()],
             user: "dave".into(),
             actions: job_actions,
         };
         let d = tempfile::tempdir().unwrap();
-        let clock = std::sync::Arc::new(breakglass::clock::FixedClock::new());
-        let outside = breakglass::session::Outside::outbox(d.path().join("outbox"));
-        let (mut c, mut r) = breakglass::demo::setup_offboard(d.path(), clock, outside, items, job, rehearsal).unwrap();
-        breakglass::demo::play_offboard(&mut c, &mut r, "carol leaves");
+        let clock = std::sync::Arc::new(breakglass::core::clock::FixedClock::new());
+        let outside = breakglass::adapters::session::Outside::outbox(d.path().join("outbox"));
+        let (mut c, mut r) = breakglass::commands::demo::setup_offboard(d.path(), clock, outside, items, job, rehearsal).unwrap();
+        breakglass::commands::demo::play_offboard(&mut c, &mut r, "carol leaves");
         assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
         let o = c.offboard().as_ref().unwrap();
         assert_eq!(o.done(), o.items.len(), "{:?}", o.items);
@@ -487,21 +487,21 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
         let count = |kind: &str| journal.lines().filter(|l| l.contains(&format!("\"kind\":\"{kind}\""))).count();
         // Every AWS change: confirmed on both keys first.
         assert_eq!(count("offboard.confirmed"), 2 * actions.len());
-        let report = breakglass::verify::verify_dir(&r.dir, Ok(&breakglass::trust::demo())).unwrap();
-        assert_eq!(report.status, breakglass::verify::Status::Valid, "{:?}", report.problems);
-        let rekeyed = breakglass::roster::Roster::load(&r.rekey.as_ref().unwrap().paths.roster).unwrap();
+        let report = breakglass::core::verify::verify_dir(&r.dir, Ok(&breakglass::core::trust::demo())).unwrap();
+        assert_eq!(report.status, breakglass::core::verify::Status::Valid, "{:?}", report.problems);
+        let rekeyed = breakglass::core::roster::Roster::load(&r.rekey.as_ref().unwrap().paths.roster).unwrap();
         let after = survey(&aws, "dave").unwrap();
         if rehearsal {
             // The drill's signatures on version 2 are in the drill namespace only: no trust
             // decision could ever accept the rehearsed version.
-            let next = breakglass::roster::Roster::load(&r.dir.join("roster-next.toml")).unwrap();
+            let next = breakglass::core::roster::Roster::load(&r.dir.join("roster-next.toml")).unwrap();
             let mut checked = 0;
             for line in journal.lines().filter(|l| l.contains("\"kind\":\"rekey.signed\"")) {
                 let e: serde_json::Value = serde_json::from_str(line).unwrap();
                 let sig = ssh_key::SshSig::from_pem(e["sshsig"].as_str().unwrap()).unwrap();
                 let key = next.key(e["custodian"].as_str().unwrap()).unwrap();
-                assert!(key.verify(breakglass::sign::ROSTER_DRILL_NAMESPACE, &next.bytes, &sig).is_ok());
-                assert!(key.verify(breakglass::sign::ROSTER_NAMESPACE, &next.bytes, &sig).is_err());
+                assert!(key.verify(breakglass::core::sign::ROSTER_DRILL_NAMESPACE, &next.bytes, &sig).is_ok());
+                assert!(key.verify(breakglass::core::sign::ROSTER_NAMESPACE, &next.bytes, &sig).is_err());
                 checked += 1;
             }
             assert_eq!(checked, 2);
@@ -529,8 +529,8 @@ fn the_offboarding_ceremony_strips_the_user_with_every_change_confirmed_on_both_
 fn a_member_account_is_reached_through_its_role_and_stripped_too() {
     let moto = MotoWithSsc::start();
     let aws = Aws::from_sdk(common::moto::sdk_for(&moto.url)).unwrap();
-    let member = breakglass::aws::offboard::for_account(&aws, "222222222222", "OrganizationAccountAccessRole").unwrap();
-    let (acct, _) = breakglass::aws::sts::caller_identity(&member).unwrap();
+    let member = breakglass::adapters::aws::offboard::for_account(&aws, "222222222222", "OrganizationAccountAccessRole").unwrap();
+    let (acct, _) = breakglass::adapters::aws::sts::caller_identity(&member).unwrap();
     assert_eq!(acct, "222222222222");
     let iam = aws_sdk_iam::Client::new(&member.sdk);
     member.rt.block_on(async {
@@ -550,11 +550,11 @@ fn a_member_account_is_reached_through_its_role_and_stripped_too() {
     let aws_items: Vec<_> = items.iter().filter(|i| i.api.is_some()).collect();
     assert_eq!(aws_items.len(), 2, "{items:?}");
     assert!(aws_items.iter().all(|i| i.what.starts_with("[222222222222] ") && i.target.starts_with("222222222222:")), "{aws_items:?}");
-    let job = breakglass::session::OffboardJob { accounts: vec![aws, member], user: "dave".into(), actions };
+    let job = breakglass::adapters::session::OffboardJob { accounts: vec![aws, member], user: "dave".into(), actions };
     for (i, a) in job.actions.iter().enumerate() {
         if let Some((account, action)) = a {
             assert_eq!(*account, 1, "item {i}");
-            breakglass::aws::offboard::apply(&job.accounts[*account], "dave", action).unwrap();
+            breakglass::adapters::aws::offboard::apply(&job.accounts[*account], "dave", action).unwrap();
         }
     }
     let after = survey(&job.accounts[1], "dave").unwrap();

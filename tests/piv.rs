@@ -6,13 +6,13 @@
 
 mod common;
 
-use breakglass::attest::TrustStore;
-use breakglass::ceremony::SlotIx;
-use breakglass::ceremony::{Ceremony, Intent, KeyStage, Mode, Phase};
-use breakglass::clock::FixedClock;
-use breakglass::session::{KeySource, Outside, Runner, drive, present};
-use breakglass::token::Token;
-use breakglass::token::piv::PivToken;
+use breakglass::adapters::session::{KeySource, Outside, Runner, drive, present};
+use breakglass::adapters::token::Token;
+use breakglass::adapters::token::piv::PivToken;
+use breakglass::core::attest::TrustStore;
+use breakglass::core::ceremony::SlotIx;
+use breakglass::core::ceremony::{Ceremony, Intent, KeyStage, Mode, Phase};
+use breakglass::core::clock::FixedClock;
 use common::card::{Enrolled, enrol, exclusive, fresh, roster_for};
 use secrecy::SecretString;
 use std::path::Path;
@@ -32,8 +32,8 @@ fn sign_roster(path: &Path, people: &[(&str, &Enrolled)]) {
     for (id, e) in people {
         let mut t = PivToken::open(e.serial).unwrap();
         t.verify_pin(&SecretString::from(e.pin.clone())).unwrap();
-        let sig = breakglass::sign::sshsig(&mut t, breakglass::sign::ROSTER_NAMESPACE, &bytes).unwrap();
-        std::fs::write(breakglass::roster::sig_path(path, id), breakglass::sign::to_pem(&sig).unwrap()).unwrap();
+        let sig = breakglass::core::sign::sshsig(&mut t, breakglass::core::sign::ROSTER_NAMESPACE, &bytes).unwrap();
+        std::fs::write(breakglass::core::roster::sig_path(path, id), breakglass::core::sign::to_pem(&sig).unwrap()).unwrap();
     }
 }
 
@@ -61,10 +61,10 @@ fn enrolled_pair() -> Setup {
 
 fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
     let rp = s.dir.path().join("roster.toml");
-    let t = breakglass::trust::check_file(&rp, None, breakglass::trust::Source::Given(rp.clone())).unwrap();
+    let t = breakglass::core::trust::check_file(&rp, None, breakglass::core::trust::Source::Given(rp.clone())).unwrap();
     let roster = t.roster().clone();
-    let sealed = breakglass::seal::seal(&roster, breakglass::demo::RUNBOOK.as_bytes()).unwrap();
-    let info = breakglass::ceremony::SessionInfo {
+    let sealed = breakglass::core::seal::seal(&roster, breakglass::commands::demo::RUNBOOK.as_bytes()).unwrap();
+    let info = breakglass::core::ceremony::SessionInfo {
         session_id: "20261125-040000-c0ffee".into(),
         demo: false,
         host: "safe".into(),
@@ -77,11 +77,11 @@ fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
         heartbeat_s: 0,
         rehearsal_roots: vec![],
     };
-    let c = Ceremony::new(info, breakglass::demo::people(&roster));
+    let c = Ceremony::new(info, breakglass::commands::demo::people(&roster));
     let sigs = roster
         .custodians
         .iter()
-        .map(|cu| (cu.id.clone(), std::fs::read(breakglass::roster::sig_path(&s.dir.path().join("roster.toml"), &cu.id)).unwrap()))
+        .map(|cu| (cu.id.clone(), std::fs::read(breakglass::core::roster::sig_path(&s.dir.path().join("roster.toml"), &cu.id)).unwrap()))
         .collect();
     let data = s.dir.path().join("data");
     let mut r = Runner::new(
@@ -113,7 +113,7 @@ fn check_in(c: &mut Ceremony, r: &mut Runner, e: &Enrolled) {
 }
 
 fn refusal(c: &Ceremony) -> String {
-    c.message().as_ref().map(|m| breakglass::words::words(&m.say, c)).unwrap_or_default()
+    c.message().as_ref().map(|m| breakglass::terminal::words::words(&m.say, c)).unwrap_or_default()
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
     assert!(c.runbook().as_ref().unwrap().steps.len() > 5);
     drive(&mut c, &mut r, Intent::ToggleStep(0));
     drive(&mut c, &mut r, Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         drive(&mut c, &mut r, Intent::ToggleClosing(i));
     }
     drive(&mut c, &mut r, Intent::ConfirmClose);
@@ -139,8 +139,8 @@ fn piv_full_ceremony_on_two_virtual_yubikeys_verifies_with_ssh_keygen() {
     drive(&mut c, &mut r, Intent::Touch);
     assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
     let rp = s.dir.path().join("roster.toml");
-    let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
-    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
+    assert_eq!(rep.status, breakglass::core::verify::Status::Valid, "{:?}", rep.problems);
     assert!(!rep.demo);
     for id in ["alice", "bob"] {
         let verified = common::ssh_keygen_verifies(r.dir.as_ref(), id);
@@ -285,8 +285,8 @@ fn piv_touch_policy_too_weak_is_refused() {
 fn piv_runbook_layers_open_only_with_both_cards() {
     let _g = exclusive();
     let s = two_cards();
-    let roster = breakglass::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
-    let sealed = breakglass::seal::seal(&roster, b"# r\n- [ ] x\n").unwrap();
+    let roster = breakglass::core::roster::Roster::load(&s.dir.path().join("roster.toml")).unwrap();
+    let sealed = breakglass::core::seal::seal(&roster, b"# r\n- [ ] x\n").unwrap();
     let bytes = &sealed.files["alice+bob.age"];
     assert!(String::from_utf8_lossy(bytes).contains("-> piv-p256 "), "outer layer is a YubiKey stanza");
     let mut a = PivToken::open(A).unwrap();
@@ -346,7 +346,7 @@ fn piv_enrol_a_blank_card_gives_a_roster_entry_whose_attestations_verify() {
     assert!(!entry.contains("24680135") && !String::from_utf8_lossy(&o.stderr).contains("24680135"), "no PIN printed");
     #[derive(serde::Deserialize)]
     struct F {
-        custodian: Vec<breakglass::roster::Custodian>,
+        custodian: Vec<breakglass::core::roster::Custodian>,
     }
     let f: F = toml::from_str(&entry).unwrap();
     let c = &f.custodian[0];
@@ -354,9 +354,10 @@ fn piv_enrol_a_blank_card_gives_a_roster_entry_whose_attestations_verify() {
     assert!(c.age_recipient.starts_with("age1yubikey1"), "{}", c.age_recipient);
     let read = |n: &str| std::fs::read(d.path().join(n)).unwrap();
     let trust = test_trust();
-    let att = breakglass::attest::verify_chain(&read("carol-9c.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).unwrap();
-    breakglass::attest::check(&att, &breakglass::attest::Requirement::signing("carol", 33333333, &c.signing_key).unwrap()).unwrap();
-    assert!(breakglass::attest::verify_chain(&read("carol-82.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).is_ok());
+    let att = breakglass::core::attest::verify_chain(&read("carol-9c.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).unwrap();
+    breakglass::core::attest::check(&att, &breakglass::core::attest::Requirement::signing("carol", 33333333, &c.signing_key).unwrap())
+        .unwrap();
+    assert!(breakglass::core::attest::verify_chain(&read("carol-82.pem"), &read("carol-f9.pem"), &trust, chrono::Utc::now()).is_ok());
     // The factory PIN is gone: the new one works, the old one does not.
     let mut t = PivToken::open(33333333).unwrap();
     assert!(t.verify_pin(&SecretString::from("123456".to_string())).is_err());
@@ -486,7 +487,7 @@ fn piv_pcscd_restarted_mid_check_in_pauses_and_the_ceremony_goes_on() {
 #[test]
 #[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_a_card_pulled_out_or_pcscd_restarted_while_it_signs_fails_cleanly_then_signs() {
-    use breakglass::ceremony::{Failed, SignStage};
+    use breakglass::core::ceremony::{Failed, SignStage};
     let _g = exclusive();
     common::card::fresh_slow_touch(A, 35963, 1500);
     common::card::fresh_slow_touch(B, 35964, 1500);
@@ -497,7 +498,7 @@ fn piv_a_card_pulled_out_or_pcscd_restarted_while_it_signs_fails_cleanly_then_si
     check_in(&mut c, &mut r, &s.b);
     assert_eq!(*c.phase(), Phase::Runbook, "{:?} {:?}", c.phase(), c.message());
     drive(&mut c, &mut r, Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         drive(&mut c, &mut r, Intent::ToggleClosing(i));
     }
     drive(&mut c, &mut r, Intent::ConfirmClose);
@@ -526,7 +527,8 @@ fn piv_a_card_pulled_out_or_pcscd_restarted_while_it_signs_fails_cleanly_then_si
             Phase::Sign { who: w, stage: SignStage::Failed(Failed::Key(_) | Failed::Signature(_)) } if *w == who => {}
             // pcscd gone: the pause is journalled, so the signatures made so far are asked again.
             Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch }
-                if fault == "pcscd" && matches!(c.message().as_ref().map(|m| &m.say), Some(breakglass::ceremony::Say::SignAgain)) => {}
+                if fault == "pcscd" && matches!(c.message().as_ref().map(|m| &m.say), Some(breakglass::core::ceremony::Say::SignAgain)) => {
+            }
             other => panic!("{fault}: a named failure on the sign screen, got {other:?} {:?}", c.message()),
         }
         let id = if who == SlotIx(0) { "alice" } else { "bob" };
@@ -557,8 +559,8 @@ fn piv_a_card_pulled_out_or_pcscd_restarted_while_it_signs_fails_cleanly_then_si
     }
     assert_eq!(*c.phase(), Phase::Summary, "{:?}", c.message());
     let rp = s.dir.path().join("roster.toml");
-    let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
-    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
+    assert_eq!(rep.status, breakglass::core::verify::Status::Valid, "{:?}", rep.problems);
     for id in ["alice", "bob"] {
         let verified = common::ssh_keygen_verifies(r.dir.as_ref(), id);
         assert!(verified.is_ok(), "ssh-keygen rejects {id}: {}", verified.unwrap_err());
@@ -615,7 +617,7 @@ fn piv_age_plugin_yubikey_interop_both_ways() {
     assert_eq!(t.age_recipient().unwrap(), recipient, "the same recipient from the card");
     drop(t);
     // 2. breakglass seals to the YubiKey recipient; stock age + the plugin open it.
-    let r = breakglass::pivage::Recipient::parse(&recipient).unwrap();
+    let r = breakglass::core::pivage::Recipient::parse(&recipient).unwrap();
     let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).unwrap();
     let mut ours = vec![];
     let mut w = enc.wrap_output(&mut ours).unwrap();
@@ -644,7 +646,7 @@ fn piv_age_plugin_yubikey_interop_both_ways() {
 #[test]
 #[ignore = "needs the test rig: pcscd and the virtual PIV card (./scripts/test brings them up)"]
 fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
-    use breakglass::ceremony::RekeyStage;
+    use breakglass::core::ceremony::RekeyStage;
     let _g = exclusive();
     fresh(33333333, 35963);
     let carol = enrol(33333333, "112233", TouchPolicy::Always);
@@ -655,25 +657,34 @@ fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
     let dir = tempfile::tempdir().unwrap();
     let rp = roster_for(dir.path(), &[("alice", &a), ("bob", &b), ("carol", &carol)]);
     sign_roster(&rp, &[("alice", &a), ("bob", &b)]);
-    let v1 = breakglass::roster::Roster::load(&rp).unwrap();
-    let paths = breakglass::rekey::Paths { roster: rp.clone(), runbook: dir.path().join("runbook") };
-    let mut sealed = breakglass::seal::seal(&v1, breakglass::demo::RUNBOOK.as_bytes()).unwrap();
+    let v1 = breakglass::core::roster::Roster::load(&rp).unwrap();
+    let paths = breakglass::core::rekey::Paths { roster: rp.clone(), runbook: dir.path().join("runbook") };
+    let mut sealed = breakglass::core::seal::seal(&v1, breakglass::commands::demo::RUNBOOK.as_bytes()).unwrap();
     for (id, e) in [("alice", &a), ("bob", &b)] {
         let mut t = PivToken::open(e.serial).unwrap();
         t.verify_pin(&SecretString::from(e.pin.clone())).unwrap();
-        let sig = breakglass::sign::sshsig(&mut t, breakglass::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes).unwrap();
-        sealed.signatures.insert(id.into(), breakglass::sign::to_pem(&sig).unwrap().into_bytes());
+        let sig = breakglass::core::sign::sshsig(&mut t, breakglass::core::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes).unwrap();
+        sealed.signatures.insert(id.into(), breakglass::core::sign::to_pem(&sig).unwrap().into_bytes());
     }
     sealed.write_dir(&paths.runbook).unwrap();
-    let plan = breakglass::rekey::plan(&v1, &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() }).unwrap();
+    let plan = breakglass::core::rekey::plan(&v1, &breakglass::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() })
+        .unwrap();
     let data = dir.path().join("data");
-    let clock: Arc<dyn breakglass::clock::Clock> = Arc::new(FixedClock::new());
-    let sigs = ["alice", "bob"].iter().map(|id| (id.to_string(), std::fs::read(breakglass::roster::sig_path(&rp, id)).unwrap())).collect();
-    let (mut c, mut r) =
-        breakglass::session::start(&data.join("sessions"), clock, v1.clone(), sigs, sealed, vec![], Outside::outbox(data.join("outbox")));
+    let clock: Arc<dyn breakglass::core::clock::Clock> = Arc::new(FixedClock::new());
+    let sigs =
+        ["alice", "bob"].iter().map(|id| (id.to_string(), std::fs::read(breakglass::core::roster::sig_path(&rp, id)).unwrap())).collect();
+    let (mut c, mut r) = breakglass::adapters::session::start(
+        &data.join("sessions"),
+        clock,
+        v1.clone(),
+        sigs,
+        sealed,
+        vec![],
+        Outside::outbox(data.join("outbox")),
+    );
     r.keys = KeySource::Piv { trust: test_trust() };
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
-    r.rekey = Some(breakglass::session::RekeyJob::new(plan.new.clone(), paths.clone()));
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    r.rekey = Some(breakglass::adapters::session::RekeyJob::new(plan.new.clone(), paths.clone()));
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     check_in(&mut c, &mut r, &a);
     check_in(&mut c, &mut r, &b);
@@ -689,12 +700,12 @@ fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
     assert_eq!(*c.phase(), Phase::Summary, "{:?} {:?}", c.phase(), c.message());
     assert_eq!(c.rekey().as_ref().unwrap().committed.as_deref(), Some(&["alice+bob.age".to_string()][..]));
     // Version 2 is live, chains to version 1, and its sealing opens on the two cards only.
-    let t = breakglass::trust::check_file(&rp, Some(&v1.sha256()), breakglass::trust::Source::Given(rp.clone())).unwrap();
+    let t = breakglass::core::trust::check_file(&rp, Some(&v1.sha256()), breakglass::core::trust::Source::Given(rp.clone())).unwrap();
     assert_eq!(t.roster().bytes, plan.new.bytes);
-    let live = breakglass::seal::Sealed::read_dir(&paths.runbook).unwrap();
+    let live = breakglass::core::seal::Sealed::read_dir(&paths.runbook).unwrap();
     live.check_signed(&t).unwrap();
     assert_eq!(live.files.keys().cloned().collect::<Vec<_>>(), ["alice+bob.age"]);
-    let rep = breakglass::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
-    assert_eq!(rep.status, breakglass::verify::Status::Valid, "{:?}", rep.problems);
+    let rep = breakglass::core::verify::verify(&r.dir, &Default::default(), Some(&rp)).unwrap();
+    assert_eq!(rep.status, breakglass::core::verify::Status::Valid, "{:?}", rep.problems);
     assert_eq!(rep.rekey.as_ref().unwrap().removed, ["carol"]);
 }

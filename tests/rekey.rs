@@ -5,12 +5,12 @@
 
 mod common;
 
-use breakglass::ceremony::{Say, SlotIx};
-use breakglass::rekey::{self, Change, Paths, Settled, Step};
-use breakglass::roster::{Custodian, Roster, Signatures};
-use breakglass::seal::{self, Sealed};
-use breakglass::token::Token;
-use breakglass::token::soft::SoftToken;
+use breakglass::adapters::token::Token;
+use breakglass::adapters::token::soft::SoftToken;
+use breakglass::core::ceremony::{Say, SlotIx};
+use breakglass::core::rekey::{self, Change, Paths, Settled, Step};
+use breakglass::core::roster::{Custodian, Roster, Signatures};
+use breakglass::core::seal::{self, Sealed};
 use common::forge::{Org, Person, person, ssh_sign};
 use common::{said, stdout};
 use std::path::Path;
@@ -60,7 +60,7 @@ fn sealed_v1(org: &Org) -> Paths {
     let v1 = Roster::load(&org.roster()).unwrap();
     let mut s = seal::seal(&v1, RUNBOOK.as_bytes()).unwrap();
     s.signatures =
-        stock_sigs(&org.path().join("keys"), "m1", breakglass::sign::RUNBOOK_NAMESPACE, &s.manifest_bytes, &[&org.alice, &org.bob]);
+        stock_sigs(&org.path().join("keys"), "m1", breakglass::core::sign::RUNBOOK_NAMESPACE, &s.manifest_bytes, &[&org.alice, &org.bob]);
     s.write_dir(&runbook).unwrap();
     let cfg = std::fs::read_to_string(org.config()).unwrap();
     std::fs::write(org.config(), cfg.replacen("[paths]\n", &format!("[paths]\nrunbook = \"{}\"\n", runbook.display()), 1)).unwrap();
@@ -78,18 +78,19 @@ fn rekey_remove_carol_add_dave(org: &Org, dave: &Person, paths: &Paths) -> Roste
     let serial_of = |id: &str| v1.custodian(id).map(|c| c.yubikey_serial);
     let text = seal::unseal_with(&live, &["alice".into(), "bob".into()], &mut tokens, &serial_of).unwrap();
     // Signed by v1's quorum, the newcomer and v2's quorum (alice and bob are both).
-    let roster_sigs = stock_sigs(&keys, "v2", breakglass::sign::ROSTER_NAMESPACE, &plan.new.bytes, &[&org.alice, &org.bob, dave]);
+    let roster_sigs = stock_sigs(&keys, "v2", breakglass::core::sign::ROSTER_NAMESPACE, &plan.new.bytes, &[&org.alice, &org.bob, dave]);
     let mut sealed = seal::seal(&plan.new, text.as_bytes()).unwrap();
-    sealed.signatures = stock_sigs(&keys, "m2", breakglass::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes, &[&org.alice, &org.bob]);
+    sealed.signatures = stock_sigs(&keys, "m2", breakglass::core::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes, &[&org.alice, &org.bob]);
     rekey::stage(paths, &plan.new, &roster_sigs, &sealed).unwrap();
     let new = plan.new.clone();
     let serial_new = |id: &str| new.custodian(id).map(|c| c.yubikey_serial);
     let present: Vec<String> = ["alice", "bob", "dave"].map(String::from).to_vec();
-    let opened = rekey::check_staged(paths, &plan.new, RUNBOOK.as_bytes(), &present, breakglass::sign::RUNBOOK_NAMESPACE, &mut |id, ct| {
-        let s = serial_new(id).unwrap();
-        tokens.iter_mut().find(|t| t.info().serial == s).unwrap().decrypt_layer(ct)
-    })
-    .unwrap();
+    let opened =
+        rekey::check_staged(paths, &plan.new, RUNBOOK.as_bytes(), &present, breakglass::core::sign::RUNBOOK_NAMESPACE, &mut |id, ct| {
+            let s = serial_new(id).unwrap();
+            tokens.iter_mut().find(|t| t.info().serial == s).unwrap().decrypt_layer(ct)
+        })
+        .unwrap();
     assert_eq!(opened, ["alice+bob.age", "alice+dave.age", "bob+dave.age"]);
     plan.new
 }
@@ -117,7 +118,7 @@ fn stock_open(file: &Path, first: &Person, second: &Person) -> Option<String> {
 
 #[test]
 fn a_plan_refuses_what_it_cannot_do_and_shows_the_diff() {
-    let v1 = breakglass::roster::demo();
+    let v1 = breakglass::core::roster::demo();
     assert_eq!(rekey::plan(&v1, &Change::default()).unwrap_err(), rekey::Refusal::NoChange);
     let r = rekey::plan(&v1, &Change { remove: vec!["mallory".into()], ..Default::default() });
     assert_eq!(r.unwrap_err(), rekey::Refusal::NotACustodian { id: "mallory".into(), version: 1 });
@@ -216,7 +217,7 @@ fn a_rekey_stopped_at_any_step_leaves_the_old_or_the_new_state_never_a_mix() {
         std::fs::write(&live_roster, &v1_bytes).unwrap();
         let v1 = Roster::load(&live_roster).unwrap();
         let mut s = seal::seal(&v1, RUNBOOK.as_bytes()).unwrap();
-        s.signatures = stock_sigs(&d, "m1", breakglass::sign::RUNBOOK_NAMESPACE, &s.manifest_bytes, &[&org.alice, &org.bob]);
+        s.signatures = stock_sigs(&d, "m1", breakglass::core::sign::RUNBOOK_NAMESPACE, &s.manifest_bytes, &[&org.alice, &org.bob]);
         let paths = Paths { roster: live_roster.clone(), runbook: d.join("runbook") };
         s.write_dir(&paths.runbook).unwrap();
         let v2 = rekey_remove_carol_add_dave(&org, &dave, &paths);
@@ -253,7 +254,8 @@ fn a_rekey_stopped_at_any_step_leaves_the_old_or_the_new_state_never_a_mix() {
         let want = if expected == Settled::RolledBack { &v1 } else { &v2 };
         assert_eq!(roster.bytes, want.bytes, "stopped after {stop:?}");
         let pin = v1.sha256();
-        let t = breakglass::trust::check_file(&paths.roster, Some(&pin), breakglass::trust::Source::Given(paths.roster.clone()));
+        let t =
+            breakglass::core::trust::check_file(&paths.roster, Some(&pin), breakglass::core::trust::Source::Given(paths.roster.clone()));
         assert!(t.is_ok(), "stopped after {stop:?}: {}", t.err().map(|e| e.to_string()).unwrap_or_default());
         // Carol's key opens nothing once the new state stands.
         if want.version == 2 {
@@ -377,14 +379,14 @@ fn demo_rekey_is_journalled_co_signed_and_opens_for_exactly_the_new_pairs() {
     assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+dave.age", "bob+dave.age"]);
     for (a, b) in [("alice", "bob"), ("alice", "dave"), ("bob", "dave")] {
         let text = demo_open(&runbook.join(format!("{a}+{b}.age")), a, b);
-        assert_eq!(text.as_deref(), Some(breakglass::demo::RUNBOOK), "{a}+{b}");
+        assert_eq!(text.as_deref(), Some(breakglass::commands::demo::RUNBOOK), "{a}+{b}");
         for other in ["alice", "bob", "dave"] {
             assert_eq!(demo_open(&runbook.join(format!("{a}+{b}.age")), "carol", other), None, "carol opened {a}+{b}");
         }
     }
     // The new roster chains to the DEMO roster: signed by its quorum, by dave, by its own quorum.
     let cfg = dir.join("breakglass.toml");
-    let v1 = breakglass::roster::demo().sha256();
+    let v1 = breakglass::core::roster::demo().sha256();
     std::fs::write(&cfg, format!("[paths]\nroster = \"{}\"\n[trust]\nroster_sha256 = \"{v1}\"\n", dir.join("roster.toml").display()))
         .unwrap();
     let o = common::run(d.path(), &["--config", cfg.to_str().unwrap(), "roster", "check"]);
@@ -430,12 +432,16 @@ fn a_rekey_killed_at_each_step_leaves_the_old_or_the_new_runbook_and_recovers() 
         let runbook = dir.join("runbook");
         if new {
             assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+dave.age", "bob+dave.age"], "{point}");
-            assert_eq!(demo_open(&runbook.join("bob+dave.age"), "bob", "dave").as_deref(), Some(breakglass::demo::RUNBOOK), "{point}");
+            assert_eq!(
+                demo_open(&runbook.join("bob+dave.age"), "bob", "dave").as_deref(),
+                Some(breakglass::commands::demo::RUNBOOK),
+                "{point}"
+            );
         } else {
             assert_eq!(ids_of(&runbook), ["alice+bob.age", "alice+carol.age", "bob+carol.age"], "{point}");
             assert_eq!(
                 demo_open(&runbook.join("alice+carol.age"), "alice", "carol").as_deref(),
-                Some(breakglass::demo::RUNBOOK),
+                Some(breakglass::commands::demo::RUNBOOK),
                 "{point}"
             );
         }
@@ -453,12 +459,13 @@ fn a_rekey_killed_at_each_step_leaves_the_old_or_the_new_runbook_and_recovers() 
 
 #[test]
 fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
-    use breakglass::ceremony::{Intent, Mode, Phase, RekeyStage};
-    use breakglass::session::{Outside, drive, present};
+    use breakglass::adapters::session::{Outside, drive, present};
+    use breakglass::core::ceremony::{Intent, Mode, Phase, RekeyStage};
     let d = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(breakglass::clock::FixedClock::new());
-    let (mut c, mut r) = breakglass::demo::setup_rekey(d.path(), clock.clone(), Outside::outbox(d.path().join("outbox"))).unwrap();
-    let pin = |id: &str| Intent::PinEntered(secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string()));
+    let clock = std::sync::Arc::new(breakglass::core::clock::FixedClock::new());
+    let (mut c, mut r) =
+        breakglass::commands::demo::setup_rekey(d.path(), clock.clone(), Outside::outbox(d.path().join("outbox"))).unwrap();
+    let pin = |id: &str| Intent::PinEntered(secrecy::SecretString::from(breakglass::commands::demo::pin_of(id).to_string()));
     // Only REKEY mode runs a rekey.
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Incident, reason: "x".into(), ticket: None, scenario: Default::default() });
     assert_eq!(*c.phase(), Phase::Setup);
@@ -483,9 +490,11 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
     // Removing bob while alice and bob are the ones here: version 2 (alice, carol) needs two of
     // its own custodians and only alice is here: the rekey cannot go on.
     let d2 = tempfile::tempdir().unwrap();
-    let (mut c, mut r) = breakglass::demo::setup_rekey(d2.path(), clock, Outside::outbox(d2.path().join("outbox"))).unwrap();
-    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &Change { remove: vec!["bob".into()], ..Default::default() }).unwrap();
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    let (mut c, mut r) = breakglass::commands::demo::setup_rekey(d2.path(), clock, Outside::outbox(d2.path().join("outbox"))).unwrap();
+    let plan =
+        breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &Change { remove: vec!["bob".into()], ..Default::default() })
+            .unwrap();
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "bob leaves".into(), ticket: None, scenario: Default::default() });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
         present(&mut c, &mut r, serial);
@@ -622,21 +631,21 @@ fn a_committed_roster_change_must_be_signed_as_a_rotation_in_the_journal() {
 /// byte copy of the live roster in the staging directory.
 #[test]
 fn settle_neither_hangs_on_a_fifo_nor_finishes_a_copy_of_the_live_roster() {
-    use breakglass::rekey::{Paths, RekeyError, settle};
+    use breakglass::core::rekey::{Paths, RekeyError, settle};
     let d = tempfile::tempdir().unwrap();
-    let roster = breakglass::roster::demo();
+    let roster = breakglass::core::roster::demo();
     let paths = Paths { roster: d.path().join("roster.toml"), runbook: d.path().join("runbook") };
-    std::fs::write(&paths.roster, breakglass::roster::DEMO_ROSTER).unwrap();
-    for (id, sig) in breakglass::roster::demo_sigs() {
-        std::fs::write(breakglass::roster::sig_path(&paths.roster, &id), sig).unwrap();
+    std::fs::write(&paths.roster, breakglass::core::roster::DEMO_ROSTER).unwrap();
+    for (id, sig) in breakglass::core::roster::demo_sigs() {
+        std::fs::write(breakglass::core::roster::sig_path(&paths.roster, &id), sig).unwrap();
     }
-    breakglass::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap().write_dir(&paths.runbook).unwrap();
+    breakglass::core::seal::seal(&roster, b"# R\n\n- [ ] one\n").unwrap().write_dir(&paths.runbook).unwrap();
     let staged = paths.staged_roster_dir();
     std::fs::create_dir(&staged).unwrap();
-    std::fs::write(staged.join("roster.toml"), breakglass::roster::DEMO_ROSTER).unwrap();
+    std::fs::write(staged.join("roster.toml"), breakglass::core::roster::DEMO_ROSTER).unwrap();
     let Err(e) = settle(&paths) else { panic!("a copy of the live roster is not a rekey") };
     assert!(matches!(e, RekeyError::NotARekey(_)), "{e}");
-    assert!(breakglass::roster::sig_path(&paths.roster, "alice").is_file(), "nothing deleted");
+    assert!(breakglass::core::roster::sig_path(&paths.roster, "alice").is_file(), "nothing deleted");
     assert!(staged.join("roster.toml").is_file(), "the evidence stays");
     // A FIFO in its place: settle answers at once.
     std::fs::remove_file(staged.join("roster.toml")).unwrap();
@@ -646,7 +655,7 @@ fn settle_neither_hangs_on_a_fifo_nor_finishes_a_copy_of_the_live_roster() {
     std::thread::spawn(move || tx.send(settle(&p).map(|_| ()).map_err(|e| e.to_string())));
     let got = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("settle hung on a FIFO");
     assert!(got.is_ok(), "{got:?}");
-    assert!(breakglass::roster::sig_path(&paths.roster, "bob").is_file());
+    assert!(breakglass::core::roster::sig_path(&paths.roster, "bob").is_file());
 }
 
 /// A rekey that does not put the new version in place takes the newcomers' attestation files it
@@ -697,7 +706,7 @@ fn an_older_sealing_put_back_is_refused_once_a_newer_one_was_opened() {
     let v1 = Roster::load(&org.roster()).unwrap();
     let state = format!("version = 1\nroster_sha256 = \"{}\"\nrunbook_serial = 1\n", v1.sha256());
     std::fs::create_dir_all(org.path().join("data")).unwrap();
-    std::fs::write(org.path().join("data").join(breakglass::trust::TRUST_STATE), state).unwrap();
+    std::fs::write(org.path().join("data").join(breakglass::core::trust::TRUST_STATE), state).unwrap();
     let o = org.bg(&["runbook", "check", paths.runbook.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("older than serial 1"), "{}", stdout(&o));

@@ -6,12 +6,12 @@
 
 mod common;
 
-use breakglass::ceremony::{Ceremony, Intent, Mode, Phase, RotateStage, SlotIx};
-use breakglass::clock::FixedClock;
-use breakglass::journal::Entry;
-use breakglass::seal::Sealed;
-use breakglass::session::{Runner, drive};
-use breakglass::verify::Status;
+use breakglass::adapters::session::{Runner, drive};
+use breakglass::core::ceremony::{Ceremony, Intent, Mode, Phase, RotateStage, SlotIx};
+use breakglass::core::clock::FixedClock;
+use breakglass::core::journal::Entry;
+use breakglass::core::seal::Sealed;
+use breakglass::core::verify::Status;
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,12 @@ const PIN: usize = 0;
 const PASSWORD: usize = 1;
 
 fn setup(data: &Path) -> (Ceremony, Runner) {
-    breakglass::demo::setup(data, Arc::new(FixedClock::new()), breakglass::session::Outside::outbox(data.join("outbox"))).unwrap()
+    breakglass::commands::demo::setup(
+        data,
+        Arc::new(FixedClock::new()),
+        breakglass::adapters::session::Outside::outbox(data.join("outbox")),
+    )
+    .unwrap()
 }
 
 /// Alice and Bob check in; the runbook is open.
@@ -41,7 +46,7 @@ fn to_runbook(data: &Path, mode: Mode) -> (Ceremony, Runner) {
 }
 
 fn live(data: &Path) -> std::path::PathBuf {
-    breakglass::demo::sealed_path(data)
+    breakglass::commands::demo::sealed_path(data)
 }
 
 fn serial(dir: &Path) -> u64 {
@@ -50,15 +55,15 @@ fn serial(dir: &Path) -> u64 {
 
 /// The runbook text a sealing opens to, with the DEMO keys of alice and bob.
 fn open(dir: &Path) -> String {
-    let roster = breakglass::demo::roster();
-    let mut tokens = breakglass::demo::tokens(&roster);
+    let roster = breakglass::commands::demo::roster();
+    let mut tokens = breakglass::commands::demo::tokens(&roster);
     for (t, pin) in tokens.iter_mut().zip(["314159", "271828"]) {
         t.verify_pin(&SecretString::from(pin.to_string())).unwrap();
     }
     let sealed = Sealed::read_dir(dir).unwrap();
     let ids = ["alice".to_string(), "bob".to_string()];
     let serial_of = |id: &str| roster.custodian(id).map(|c| c.yubikey_serial);
-    breakglass::seal::unseal_with(&sealed, &ids, &mut tokens, &serial_of).unwrap().to_string()
+    breakglass::core::seal::unseal_with(&sealed, &ids, &mut tokens, &serial_of).unwrap().to_string()
 }
 
 fn entries(dir: &Path) -> Vec<Entry> {
@@ -83,7 +88,7 @@ fn rotate_password(c: &mut Ceremony, r: &mut Runner) {
 
 fn close(c: &mut Ceremony, r: &mut Runner) {
     drive(c, r, Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
@@ -102,17 +107,17 @@ fn a_revealed_secret_is_rotated_sealed_back_and_the_old_sealing_kept_as_supersed
     assert!(c.unrotated().is_empty());
     // The live sealing is the new one; the old one is kept, superseded.
     assert_eq!(serial(&live(d.path())), 2);
-    let old = breakglass::rotate::superseded(&live(d.path()), 1);
+    let old = breakglass::core::rotate::superseded(&live(d.path()), 1);
     assert_eq!(serial(&old), 1);
     let text = open(&live(d.path()));
     assert!(text.contains(NEW) && !text.contains(OLD));
     assert!(open(&old).contains(OLD));
     // Signed by both on their keys: a ceremony on a real roster would accept it.
     let sealed = Sealed::read_dir(&live(d.path())).unwrap();
-    let (signed, _) = breakglass::roster::signed_by(
+    let (signed, _) = breakglass::core::roster::signed_by(
         &sealed.manifest_bytes,
-        breakglass::sign::RUNBOOK_NAMESPACE,
-        &breakglass::demo::roster(),
+        breakglass::core::sign::RUNBOOK_NAMESPACE,
+        &breakglass::commands::demo::roster(),
         &sealed.signatures,
     );
     assert_eq!(signed, ["alice", "bob"]);
@@ -146,7 +151,7 @@ fn a_revealed_secret_is_rotated_sealed_back_and_the_old_sealing_kept_as_supersed
         ]
     );
     assert!(r.dir.join("sealing-2.MANIFEST.toml").exists());
-    let report = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    let report = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
     assert_eq!(report.status, Status::Valid, "{:?}", report.problems);
     assert!(report.unrotated.is_empty(), "{:?}", report.unrotated);
     // The next ceremony opens the new sealing.
@@ -163,16 +168,16 @@ fn a_value_that_did_not_take_is_thrown_away_and_the_old_one_stands() {
     drive(&mut c, &mut r, Intent::Reveal(PASSWORD));
     drive(&mut c, &mut r, Intent::Rotate { secret: PASSWORD, value: Some(SecretString::from(NEW.to_string())) });
     drive(&mut c, &mut r, Intent::RotateGo);
-    assert!(breakglass::rotate::staged(&live(d.path())).exists());
+    assert!(breakglass::core::rotate::staged(&live(d.path())).exists());
     drive(&mut c, &mut r, Intent::RotateAbandon);
     assert_eq!(c.phase(), &Phase::Runbook);
-    assert!(!breakglass::rotate::staged(&live(d.path())).exists());
+    assert!(!breakglass::core::rotate::staged(&live(d.path())).exists());
     assert_eq!(serial(&live(d.path())), 1);
     // Set aside, never deleted: had it been set after all, a quorum still opens it.
-    assert!(open(&breakglass::rotate::unconfirmed(&live(d.path()), 2)).contains(NEW));
+    assert!(open(&breakglass::core::rotate::unconfirmed(&live(d.path()), 2)).contains(NEW));
     assert_eq!(c.unrotated(), [PASSWORD]);
     close(&mut c, &mut r);
-    let report = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    let report = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
     assert_eq!(report.status, Status::Valid, "{:?}", report.problems);
     assert_eq!(report.unrotated, ["root-password"]);
 }
@@ -185,14 +190,14 @@ fn a_drill_rehearses_on_a_copy_and_leaves_the_live_runbook_alone() {
     assert_eq!(c.phase(), &Phase::Runbook, "{:?}", c.message());
     assert_eq!(serial(&live(d.path())), 1);
     assert!(open(&live(d.path())).contains(OLD));
-    assert!(!breakglass::rotate::drill_copy(&live(d.path())).exists());
+    assert!(!breakglass::core::rotate::drill_copy(&live(d.path())).exists());
     let es = entries(&r.dir);
     assert!(es.iter().any(|e| matches!(e, Entry::SecretRotated { drill: true, .. })));
     close(&mut c, &mut r);
-    let report = breakglass::verify::verify(&r.dir, &Default::default(), None).unwrap();
+    let report = breakglass::core::verify::verify(&r.dir, &Default::default(), None).unwrap();
     assert_eq!(report.status, Status::Valid, "{:?}", report.problems);
     // The drill report times the rotation rehearsed.
-    let drills = breakglass::drill::collect(&Default::default(), &d.path().join("sessions"), None).unwrap();
+    let drills = breakglass::core::drill::collect(&Default::default(), &d.path().join("sessions"), None).unwrap();
     assert!(drills[0].rotation_s.is_some_and(|s| s >= 0.0), "{:?}", drills[0].rotation_s);
 }
 
@@ -208,9 +213,9 @@ fn a_ceremony_cut_short_after_staging_leaves_the_old_sealing_live_and_the_new_on
     drop((c, r));
     let (_c, _r) = setup(d.path());
     assert_eq!(serial(&live(d.path())), 1);
-    let aside = breakglass::rotate::unconfirmed(&live(d.path()), 2);
+    let aside = breakglass::core::rotate::unconfirmed(&live(d.path()), 2);
     assert!(open(&aside).contains(NEW), "the new value is never lost");
-    assert!(!breakglass::rotate::staged(&live(d.path())).exists());
+    assert!(!breakglass::core::rotate::staged(&live(d.path())).exists());
 }
 
 mod terminal {
@@ -310,10 +315,10 @@ mod terminal {
         s.wait_for("Rotated: the new value is sealed");
         finish(&mut s, &mut child);
         // Stock age opens the new sealing: the new value, not the old.
-        let live = breakglass::demo::sealed_path(data.path());
+        let live = breakglass::commands::demo::sealed_path(data.path());
         let text = age_open(&live);
         assert!(text.contains(&value) && !text.contains(OLD));
-        assert!(age_open(&breakglass::rotate::superseded(&live, 1)).contains(OLD));
+        assert!(age_open(&breakglass::core::rotate::superseded(&live, 1)).contains(OLD));
         // The value is in no file (the sealed ones are ciphertext) and nowhere but on the screen.
         assert_eq!(files_hold(data.path(), &value), Vec::<String>::new());
         // verify: valid, the rotation checked (E27), nothing left unrotated.
@@ -380,19 +385,19 @@ mod terminal {
             // The next start settles.
             let o = crate::common::run(data.path(), &["demo", "--auto"]);
             assert!(o.status.success(), "{var}={at}: {}", crate::common::stderr(&o));
-            let live = breakglass::demo::sealed_path(data.path());
+            let live = breakglass::commands::demo::sealed_path(data.path());
             let text = age_open(&live);
             if committed {
                 assert_eq!(serial(&live), 2, "{var}={at}");
                 assert!(!text.contains(OLD), "{var}={at}");
-                assert!(age_open(&breakglass::rotate::superseded(&live, 1)).contains(OLD), "{var}={at}");
+                assert!(age_open(&breakglass::core::rotate::superseded(&live, 1)).contains(OLD), "{var}={at}");
             } else {
                 assert_eq!(serial(&live), 1, "{var}={at}");
                 assert!(text.contains(OLD), "{var}={at}");
-                let aside = age_open(&breakglass::rotate::unconfirmed(&live, 2));
+                let aside = age_open(&breakglass::core::rotate::unconfirmed(&live, 2));
                 assert!(!aside.contains(OLD), "{var}={at}: the new value is kept aside");
             }
-            assert!(!breakglass::rotate::staged(&live).exists(), "{var}={at}");
+            assert!(!breakglass::core::rotate::staged(&live).exists(), "{var}={at}");
         }
     }
 

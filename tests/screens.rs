@@ -4,13 +4,13 @@
 
 mod common;
 
-use breakglass::ceremony::{Ceremony, Failed, Intent, Mode, Phase, SessionInfo};
-use breakglass::ceremony::{RosterIx, SlotIx};
-use breakglass::journal::Written;
-use breakglass::notice::{Delivery, Phase as NP};
-use breakglass::runbook::Runbook;
-use breakglass::ui::render;
-use breakglass::view::{KeyListing, View};
+use breakglass::core::ceremony::{Ceremony, Failed, Intent, Mode, Phase, SessionInfo};
+use breakglass::core::ceremony::{RosterIx, SlotIx};
+use breakglass::core::journal::Written;
+use breakglass::core::notice::{Delivery, Phase as NP};
+use breakglass::core::runbook::Runbook;
+use breakglass::terminal::ui::render;
+use breakglass::terminal::view::{KeyListing, View};
 use chrono::{TimeZone, Utc};
 use common::*;
 use ratatui::Terminal;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 fn view(c: &Ceremony) -> View {
     let keys = c.roster().iter().map(|p| KeyListing { serial: p.serial, model: "DEMO software key".into() }).collect();
     let mut v = View::new(Mode::Incident, String::new(), keys, false);
-    v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), breakglass::demo::pin_of(&p.id).to_string())).collect();
+    v.demo_pins = c.roster().iter().map(|p| (p.id.clone(), breakglass::commands::demo::pin_of(&p.id).to_string())).collect();
     v
 }
 
@@ -81,7 +81,7 @@ fn check_in(c: &mut Ceremony, i: usize) {
 }
 
 fn at_runbook(mode: Mode) -> Ceremony {
-    at_runbook_on(mode, info(true), breakglass::demo::RUNBOOK)
+    at_runbook_on(mode, info(true), breakglass::commands::demo::RUNBOOK)
 }
 
 fn at_runbook_on(mode: Mode, info: SessionInfo, runbook: &str) -> Ceremony {
@@ -132,7 +132,7 @@ fn check_in_wrong_pin() {
     let mut c = begun(Mode::Incident);
     c.advance(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
     c.advance(Intent::PinEntered(SecretString::from("000000".to_string())));
-    c.advance(Intent::PinChecked { serial: 10000001, result: Err(breakglass::token::TokenError::WrongPin { retries_left: 2 }) });
+    c.advance(Intent::PinChecked { serial: 10000001, result: Err(breakglass::adapters::token::TokenError::WrongPin { retries_left: 2 }) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
 }
 
@@ -244,7 +244,7 @@ fn runbook_secret_revealed() {
     c.advance(Intent::Reveal(0));
     let mut v = view(&c);
     v.step_cursor = 1;
-    v.scroll = breakglass::ui::secret_position(&c, &v, 56, 0).unwrap().saturating_sub(2);
+    v.scroll = breakglass::terminal::ui::secret_position(&c, &v, 56, 0).unwrap().saturating_sub(2);
     let screen = draw(&c, &v);
     assert!(screen.contains("DEMO-7731"), "{screen}");
     assert!(screen.contains("secret 1 · for step 2"), "the revealed value is labelled: {screen}");
@@ -256,7 +256,7 @@ fn runbook_secret_revealed() {
 /// the secret step 2 needs (secret 1, just above it), from step 3 on secret 2.
 #[test]
 fn runbook_reveal_picker_chooses_the_secret_the_step_needs() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
     let c = at_runbook(Mode::Incident);
@@ -280,7 +280,7 @@ fn runbook_reveal_picker_chooses_the_secret_the_step_needs() {
 /// step, `r` reveals nothing), Enter sends the PIN, and the core verifies it on that key.
 #[test]
 fn a_key_back_takes_its_pin_from_the_keyboard_and_nothing_else_acts() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
     let mut c = at_runbook(Mode::Incident);
@@ -297,7 +297,7 @@ fn a_key_back_takes_its_pin_from_the_keyboard_and_nothing_else_acts() {
     let Action::Intent(i @ Intent::PinEntered(_)) = app.on_key(key(KeyCode::Enter)) else { panic!("Enter sends the PIN") };
     let fx = c.advance(i);
     assert!(
-        fx.iter().any(|e| matches!(e, breakglass::ceremony::Effect::VerifyPin { serial: 10000001, .. })),
+        fx.iter().any(|e| matches!(e, breakglass::core::ceremony::Effect::VerifyPin { serial: 10000001, .. })),
         "the PIN goes to the key that came back: {fx:?}"
     );
 }
@@ -305,8 +305,8 @@ fn a_key_back_takes_its_pin_from_the_keyboard_and_nothing_else_acts() {
 /// `?` on the PIN screen opens help and never reaches the PIN; only digits do.
 #[test]
 fn question_mark_on_the_pin_screen_opens_help_and_costs_no_try() {
-    use breakglass::app::{Action, App};
-    use breakglass::ceremony::{KeyStage, Phase};
+    use breakglass::core::ceremony::{KeyStage, Phase};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
     let mut c = begun(Mode::Incident);
@@ -362,7 +362,7 @@ fn closing() {
 fn closed(mode: Mode) -> Ceremony {
     let mut c = at_runbook(mode);
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     c.advance(Intent::ConfirmClose);
@@ -395,12 +395,12 @@ fn summary_says_whether_the_bundle_was_archived() {
         c.advance(Intent::SessionSigned { custodian: RosterIx(i), result: Ok(()) });
     }
     let mut v = view(&c);
-    v.archive = Some(breakglass::view::ArchiveView::Done(
+    v.archive = Some(breakglass::terminal::view::ArchiveView::Done(
         "Archived: 8 files to s3://org-evidence/123456789012/20261125-030000-abcdef/, kept until 2033-11-23T03:04:12Z (Object Lock, COMPLIANCE).".into(),
     ));
     let done = draw(&c, &v);
     assert!(done.contains("✔ Archived: 8 files"), "{done}");
-    v.archive = Some(breakglass::view::ArchiveView::Failed(
+    v.archive = Some(breakglass::terminal::view::ArchiveView::Failed(
         "NOT archived: AWS did not answer s3:PutObject in time. The bundle is safe here and queued: `breakglass archive push` retries it."
             .into(),
     ));
@@ -478,23 +478,23 @@ fn account_check_failed() {
 }
 
 fn root_ready() -> Ceremony {
-    let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::demo::RUNBOOK);
+    let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::commands::demo::RUNBOOK);
     c.advance(Intent::Tick { now_s: 10 });
     c.advance(Intent::OpenRoot);
-    c.advance(Intent::AssumeRoot { target: "111122223333".into(), task: breakglass::aws::root::Task::DeleteRootUserCredentials });
-    let call = breakglass::aws::root::Call {
+    c.advance(Intent::AssumeRoot { target: "111122223333".into(), task: breakglass::adapters::aws::root::Task::DeleteRootUserCredentials });
+    let call = breakglass::adapters::aws::root::Call {
         api: "sts:AssumeRoot".into(),
         target: "111122223333".into(),
         request_id: Some("r-1".into()),
         outcome: "ok".into(),
     };
     c.advance(Intent::RootAssumed(Ok((call, 900))));
-    c.advance(Intent::RootAct(breakglass::aws::root::Action::Audit));
+    c.advance(Intent::RootAct(breakglass::adapters::aws::root::Action::Audit));
     c.advance(Intent::RootDone {
-        action: breakglass::aws::root::Action::Audit,
+        action: breakglass::adapters::aws::root::Action::Audit,
         result: Ok((
             "audited".into(),
-            Some(breakglass::aws::root::Audit {
+            Some(breakglass::adapters::aws::root::Audit {
                 password: true,
                 access_keys: vec!["AKIAEXAMPLE123".into()],
                 mfa_devices: vec![],
@@ -509,7 +509,7 @@ fn root_ready() -> Ceremony {
 
 #[test]
 fn root_task_pick() {
-    let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::demo::RUNBOOK);
+    let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::commands::demo::RUNBOOK);
     c.advance(Intent::OpenRoot);
     let mut v = view(&c);
     v.root_target = "1111222233".into();
@@ -525,7 +525,7 @@ fn root_task_ready_with_countdown() {
 #[test]
 fn root_task_confirm() {
     let mut c = root_ready();
-    c.advance(Intent::RootAct(breakglass::aws::root::Action::DeleteAccessKeys));
+    c.advance(Intent::RootAct(breakglass::adapters::aws::root::Action::DeleteAccessKeys));
     c.advance(Intent::Acknowledge { who: SlotIx(0) });
     c.advance(Intent::Attested { custodian: RosterIx(0), result: Ok("sig".into()) });
     insta::assert_snapshot!(draw(&c, &view(&c)));
@@ -600,7 +600,7 @@ fn the_rail_after_a_journal_failure_shows_only_what_was_recorded() {
 /// PgDn stops at the end of the runbook instead of scrolling into blank space.
 #[test]
 fn the_cursor_stays_where_the_custodian_put_it_and_scrolling_stops_at_the_end() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
     let mut c = begun(Mode::Incident);
@@ -631,10 +631,10 @@ fn the_cursor_stays_where_the_custodian_put_it_and_scrolling_stops_at_the_end() 
 fn check_in_third_of_a_quorum_of_three() {
     let mut info = common::info(true);
     info.quorum = 3;
-    let people: Vec<breakglass::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
+    let people: Vec<breakglass::core::ceremony::Person> = ["alice", "bob", "carol", "dave", "erin"]
         .iter()
         .enumerate()
-        .map(|(i, id)| breakglass::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
+        .map(|(i, id)| breakglass::core::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
         .collect();
     let mut c = Ceremony::new(info, people);
     c.advance(Intent::Begin { mode: Mode::Incident, reason: "three of five".into(), ticket: None, scenario: Default::default() });
@@ -647,24 +647,24 @@ fn check_in_third_of_a_quorum_of_three() {
     // The notice cannot go out: the hint names a key for each of the three.
     check_in(&mut c, 4);
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("down".into())) });
-    let hints = breakglass::keys::hints(&c, &view(&c));
+    let hints = breakglass::terminal::keys::hints(&c, &view(&c));
     assert!(hints.contains(&("1/2/3", "acknowledge")), "{hints:?}");
 }
 
 /// A DEMO rekey (carol leaves, dave joins) with alice and bob checked in and the runbook opened.
 fn rekey_at_review() -> (Ceremony, View) {
-    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &breakglass::demo::rekey_change()).unwrap();
+    let plan = breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &breakglass::commands::demo::rekey_change()).unwrap();
     let mut c = ceremony(true);
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     journaled(&mut c, 3, "runbook.unsealed");
     let mut v = view(&c);
     v.keys.push(KeyListing { serial: 10000004, model: "DEMO software key".into() });
-    v.demo_pins.push(("dave".into(), breakglass::demo::pin_of("dave").into()));
+    v.demo_pins.push(("dave".into(), breakglass::commands::demo::pin_of("dave").into()));
     (c, v)
 }
 
@@ -672,7 +672,7 @@ fn rekey_at_review() -> (Ceremony, View) {
 /// pausing the rekey; before its custodian signs the new version it must be back, with its PIN.
 #[test]
 fn rekey_with_two_usb_ports_a_key_may_be_out_while_the_newcomer_signs() {
-    use breakglass::ceremony::{Effect, NewKey, RekeyStage};
+    use breakglass::core::ceremony::{Effect, NewKey, RekeyStage};
     let (mut c, _) = rekey_at_review();
     c.advance(Intent::RekeyGo);
     // alice's key out, dave's in: the rekey goes on.
@@ -687,7 +687,7 @@ fn rekey_with_two_usb_ports_a_key_may_be_out_while_the_newcomer_signs() {
     c.advance(Intent::RekeySigned { id: "dave".into(), result: Ok("sig".into()) });
     assert!(matches!(c.phase(), Phase::Rekey(RekeyStage::Sign { .. })), "{:?}", c.phase());
     // alice must sign now, and her key is out: nothing signs until it is back.
-    assert!(matches!(said(&c), Some(breakglass::ceremony::Say::Paused { .. })), "{:?}", c.message());
+    assert!(matches!(said(&c), Some(breakglass::core::ceremony::Say::Paused { .. })), "{:?}", c.message());
     let fx = c.advance(Intent::Touch);
     assert!(!fx.iter().any(|e| matches!(e, Effect::SignRekey { .. })), "{fx:?}");
     // Back in, her PIN again, then she signs.
@@ -764,7 +764,7 @@ fn rekey_swap_failed() {
         c.advance(Intent::Touch);
         c.advance(Intent::RekeySigned { id: id.into(), result: Ok("sig".into()) });
     }
-    assert!(matches!(c.phase(), breakglass::ceremony::Phase::Rekey(breakglass::ceremony::RekeyStage::Committing)));
+    assert!(matches!(c.phase(), breakglass::core::ceremony::Phase::Rekey(breakglass::core::ceremony::RekeyStage::Committing)));
     c.advance(Intent::RekeyCommitted(Err(Failed::Rekey(
         "the staged runbook does not check: bob+dave.age does not open to the runbook".into(),
     ))));
@@ -773,10 +773,10 @@ fn rekey_swap_failed() {
 
 /// An offboarding of carol at its checklist (after the rekey that removed her).
 fn offboard_at_checklist() -> Ceremony {
-    use breakglass::aws::offboard::{Action, Manual};
-    let plan = breakglass::rekey::plan(
-        &breakglass::demo::roster(),
-        &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
+    use breakglass::adapters::aws::offboard::{Action, Manual};
+    let plan = breakglass::core::rekey::plan(
+        &breakglass::commands::demo::roster(),
+        &breakglass::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
     )
     .unwrap();
     let actions = vec![
@@ -786,8 +786,8 @@ fn offboard_at_checklist() -> Ceremony {
     ];
     let (items, _) = breakglass::commands::offboard_checklist("carol", "carol", Ok((actions, vec![Manual::IdentityCenter])));
     let mut c = ceremony(true);
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
-    c.plan_offboard(breakglass::ceremony::Offboard {
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    c.plan_offboard(breakglass::core::ceremony::Offboard {
         person: "carol".into(),
         target_s: 900,
         items,
@@ -799,7 +799,7 @@ fn offboard_at_checklist() -> Ceremony {
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     c.advance(Intent::RekeyGo);
     for id in ["alice", "bob"] {
         c.advance(Intent::Touch);
@@ -813,7 +813,7 @@ fn offboard_at_checklist() -> Ceremony {
 #[test]
 fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
     let mut c = offboard_at_checklist();
-    assert_eq!(*c.phase(), breakglass::ceremony::Phase::Offboard);
+    assert_eq!(*c.phase(), breakglass::core::ceremony::Phase::Offboard);
     c.advance(Intent::OffboardDo(0));
     c.advance(Intent::OffboardDo(1));
     c.advance(Intent::OffboardDo(2));
@@ -832,7 +832,7 @@ fn offboard_checklist_with_a_change_being_confirmed_on_the_keys() {
 /// screen and are on the help screen; on screens with a text field, typing is not a key.
 #[test]
 fn the_hints_name_exactly_the_keys_that_act() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let notify_failed = {
         let mut c = begun(Mode::Incident);
@@ -859,7 +859,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c
     };
     let revealed = {
-        let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::demo::RUNBOOK);
+        let mut c = at_runbook_on(Mode::Incident, aws_info(), breakglass::commands::demo::RUNBOOK);
         c.advance(Intent::Reveal(0));
         c
     };
@@ -916,13 +916,13 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c
     };
     let root_pick = {
-        let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::demo::RUNBOOK);
+        let mut c = at_runbook_on(Mode::Drill, aws_info(), breakglass::commands::demo::RUNBOOK);
         c.advance(Intent::OpenRoot);
         c
     };
     let root_confirm = {
         let mut c = root_ready();
-        c.advance(Intent::RootAct(breakglass::aws::root::Action::DeleteAccessKeys));
+        c.advance(Intent::RootAct(breakglass::adapters::aws::root::Action::DeleteAccessKeys));
         c
     };
     let offboard_confirming = {
@@ -1006,7 +1006,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
         if let Some(f) = field {
             v.setup.field = *f;
         }
-        let hinted: Vec<String> = breakglass::keys::hints(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
+        let hinted: Vec<String> = breakglass::terminal::keys::hints(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
         for (name, code) in &keys {
             let mut app = App::new(c.clone(), v.clone());
             let before = format!("{:?}", app.v);
@@ -1027,7 +1027,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
 /// Issue "the screen at the safe", item 5: ←/→ on the mode asks first; nothing changes until `y`.
 #[test]
 fn setup_asks_before_switching_to_drill() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let c = ceremony(true);
     let mut v = view(&c);
@@ -1051,7 +1051,7 @@ fn setup_asks_before_switching_to_drill() {
 /// field (F1 is help there); only `q` leaves the summary.
 #[test]
 fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
-    use breakglass::app::{Action, App};
+    use breakglass::terminal::app::{Action, App};
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let key = |app: &mut App, code: KeyCode| app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
     let c = ceremony(true);
@@ -1090,9 +1090,9 @@ fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
 /// eight steps), the change itself, and asks why the custodians change.
 #[test]
 fn rekey_setup() {
-    let plan = breakglass::rekey::plan(&breakglass::demo::roster(), &breakglass::demo::rekey_change()).unwrap();
+    let plan = breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &breakglass::commands::demo::rekey_change()).unwrap();
     let mut c = ceremony(true);
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
     let rail_at_setup = c.rail();
     let mut v = view(&c);
     v.setup.mode = Mode::Rekey;
@@ -1110,7 +1110,7 @@ fn rotate_a_secret() {
     c.advance(Intent::Reveal(1));
     let new = "Xy7!fresh-root-password-0123456789";
     c.advance(Intent::Rotate { secret: 1, value: Some(SecretString::from(new.to_string())) });
-    assert_eq!(c.phase(), &Phase::Rotate(breakglass::ceremony::RotateStage::Value));
+    assert_eq!(c.phase(), &Phase::Rotate(breakglass::core::ceremony::RotateStage::Value));
     let v = view(&c);
     let s = draw(&c, &v);
     assert!(s.contains("Rotate secret 2: root-password") && !s.contains(new), "masked until shown: {s}");
@@ -1155,7 +1155,7 @@ fn rotate_typed_value_is_masked() {
     let c = at_runbook(Mode::Incident);
     let mut v = view(&c);
     v.secret_entry =
-        Some(breakglass::view::SecretEntry { secret: 1, buf: zeroize::Zeroizing::new("hunter22".into()), ..Default::default() });
+        Some(breakglass::terminal::view::SecretEntry { secret: 1, buf: zeroize::Zeroizing::new("hunter22".into()), ..Default::default() });
     let s = draw(&c, &v);
     assert!(s.contains("type the new value") && s.contains("••••••••") && !s.contains("hunter22"), "{s}");
     assert!(!format!("{v:?}").contains("hunter22"), "Debug never shows it");
@@ -1181,18 +1181,18 @@ fn closing_after_an_abort() {
 /// before anyone signs.
 #[test]
 fn offboarding_review_warns_that_a_single_pair_is_left() {
-    let plan = breakglass::rekey::plan(
-        &breakglass::demo::roster(),
-        &breakglass::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
+    let plan = breakglass::core::rekey::plan(
+        &breakglass::commands::demo::roster(),
+        &breakglass::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
     )
     .unwrap();
     let mut c = ceremony(true);
-    c.plan_rekey(breakglass::ceremony::Rekey::from_plan(&plan));
+    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
     check_in(&mut c, 1);
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     let s = draw(&c, &view(&c));
     assert!(s.contains("Only alice and bob together can open root"), "{s}");
     insta::assert_snapshot!(s);
@@ -1202,15 +1202,15 @@ fn offboarding_review_warns_that_a_single_pair_is_left() {
 /// again only to be refused and journalled once more); scenario texts name who is concerned.
 #[test]
 fn a_key_down_to_its_last_try_is_not_under_the_cursor_and_scenarios_name_people() {
-    use breakglass::app::App;
-    use breakglass::ceremony::Scenario;
+    use breakglass::core::ceremony::Scenario;
+    use breakglass::terminal::app::App;
     let c = begun(Mode::Incident);
     let mut app = App::new(c.clone(), view(&c));
     assert_eq!(app.v.key_cursor, 0);
     app.apply(Intent::KeySeen { serial: 10000001, model: "DEMO software key".into(), demo: true, retries: Ok(3), nonce: "n".into() });
     app.apply(Intent::PinEntered(SecretString::from("000000".to_string())));
-    app.apply(Intent::PinChecked { serial: 10000001, result: Err(breakglass::token::TokenError::WrongPin { retries_left: 1 }) });
-    assert_eq!(*app.c.phase(), Phase::CheckIn(breakglass::ceremony::KeyStage::AwaitKey));
+    app.apply(Intent::PinChecked { serial: 10000001, result: Err(breakglass::adapters::token::TokenError::WrongPin { retries_left: 1 }) });
+    assert_eq!(*app.c.phase(), Phase::CheckIn(breakglass::core::ceremony::KeyStage::AwaitKey));
     assert_ne!(app.v.keys[app.v.key_cursor].serial, 10000001, "the cursor left the key down to its last try");
     let roster = c.roster().as_slice().to_vec();
     assert!(Scenario::KeyMissing("carol".into()).describe_on(&roster, 2).contains("the usual pair (alice and bob) checks in without it"));
@@ -1230,10 +1230,10 @@ fn a_notice_down_drill_summary_fits_80x24() {
         c.advance(Intent::Acknowledge { who });
         c.advance(Intent::Attested { custodian: RosterIx(who.0), result: Ok("sig".into()) });
     }
-    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::demo::RUNBOOK)))));
+    c.advance(Intent::Unsealed(Ok(Arc::new(Runbook::parse(breakglass::commands::demo::RUNBOOK)))));
     journaled(&mut c, 6, "runbook.unsealed");
     c.advance(Intent::FinishRunbook);
-    for i in 0..breakglass::ceremony::CLOSING.len() {
+    for i in 0..breakglass::core::ceremony::CLOSING.len() {
         c.advance(Intent::ToggleClosing(i));
     }
     c.advance(Intent::ConfirmClose);

@@ -14,7 +14,7 @@ pub mod sns;
 pub mod sts;
 pub mod trail;
 
-use crate::config::Config;
+use crate::core::config::Config;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -58,7 +58,7 @@ impl Aws {
     }
 
     /// The evidence archive's account: `[archive] profile` and `region`, each falling back to `[aws]`.
-    pub fn load_archive(cfg: &Config, archive: &crate::config::ArchiveCfg) -> Result<Self, AwsError> {
+    pub fn load_archive(cfg: &Config, archive: &crate::core::config::ArchiveCfg) -> Result<Self, AwsError> {
         Self::load_with(archive.region.as_deref().or(cfg.aws.region.as_deref()), archive.profile.as_deref().or(cfg.aws.profile.as_deref()))
     }
 

@@ -4,15 +4,15 @@
 //! it cannot be written, nothing after it runs. Slow effects (a token, the network) are plain
 //! blocking calls here; the TUI runs this runner on a worker thread and talks to it by messages.
 
-use crate::ceremony::{Ceremony, Effect, Failed, Idx, Intent, NoticeHash, RosterIx};
-use crate::clock::{Clock, rfc3339_ms};
-use crate::journal::{self, Entry, FileStore, Journal};
-use crate::notice::{Broadcaster, Notice};
-use crate::roster::{Roster, sig_path};
-use crate::runbook::Runbook;
-use crate::seal::{Sealed, unseal_with};
-use crate::sign::{self, SESSION_NAMESPACE};
-use crate::token::Token;
+use crate::adapters::token::Token;
+use crate::core::ceremony::{Ceremony, Effect, Failed, Idx, Intent, NoticeHash, RosterIx};
+use crate::core::clock::{Clock, rfc3339_ms};
+use crate::core::journal::{self, Entry, FileStore, Journal};
+use crate::core::notice::{Broadcaster, Notice};
+use crate::core::roster::{Roster, sig_path};
+use crate::core::runbook::Runbook;
+use crate::core::seal::{Sealed, unseal_with};
+use crate::core::sign::{self, SESSION_NAMESPACE};
 use rand::RngCore;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub struct Outside {
     pub broadcaster: Box<dyn Broadcaster>,
     /// Some when AWS is configured (loaded, or why it could not be).
-    pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
+    pub aws: Option<Result<crate::adapters::aws::Aws, crate::adapters::aws::AwsError>>,
     /// The account root belongs to (`aws.account_id`).
     pub account: Option<String>,
     pub heartbeat_s: u64,
@@ -33,7 +33,13 @@ pub struct Outside {
 impl Outside {
     /// Notices to a local outbox, no AWS.
     pub fn outbox(dir: PathBuf) -> Self {
-        Self { broadcaster: Box::new(crate::notice::Outbox { dir }), aws: None, account: None, heartbeat_s: 0, rehearsal_roots: vec![] }
+        Self {
+            broadcaster: Box::new(crate::core::notice::Outbox { dir }),
+            aws: None,
+            account: None,
+            heartbeat_s: 0,
+            rehearsal_roots: vec![],
+        }
     }
 }
 
@@ -42,7 +48,7 @@ pub enum KeySource {
     /// A fixed set of software keys (the DEMO, tests).
     Fixed,
     /// YubiKeys over PC/SC, whose attestations must chain to `trust`.
-    Piv { trust: crate::attest::TrustStore },
+    Piv { trust: crate::core::attest::TrustStore },
 }
 
 /// Everything the runner acts on.
@@ -58,9 +64,9 @@ pub struct Runner {
     pub roster_sigs: Vec<(String, Vec<u8>)>,
     pub sealed: Sealed,
     pub broadcaster: Box<dyn Broadcaster>,
-    pub aws: Option<Result<crate::aws::Aws, crate::aws::AwsError>>,
+    pub aws: Option<Result<crate::adapters::aws::Aws, crate::adapters::aws::AwsError>>,
     /// The open root session's credentials (memory only).
-    root: Option<crate::aws::root::RootSession>,
+    root: Option<crate::adapters::aws::root::RootSession>,
     pub keys: KeySource,
     /// Added to the clock's monotonic milliseconds: a recovered session's `mono_ms` goes on from
     /// where the interrupted process left it, never backwards.
@@ -97,23 +103,23 @@ pub struct Runner {
 struct RotationJob {
     sealed: Sealed,
     plaintext: zeroize::Zeroizing<String>,
-    sigs: crate::roster::Signatures,
+    sigs: crate::core::roster::Signatures,
 }
 
 /// The AWS side of an offboarding: the IAM user, a client per account it is stripped in, and for
 /// each checklist item the change to make and in which of those accounts (`None` for items people
 /// do).
 pub struct OffboardJob {
-    pub accounts: Vec<crate::aws::Aws>,
+    pub accounts: Vec<crate::adapters::aws::Aws>,
     pub user: String,
-    pub actions: Vec<Option<(usize, crate::aws::offboard::Action)>>,
+    pub actions: Vec<Option<(usize, crate::adapters::aws::offboard::Action)>>,
 }
 
 impl OffboardJob {
     fn apply(&self, item: usize) -> Result<(Option<String>, Option<String>), String> {
         let (account, action) = self.actions.get(item).and_then(Option::as_ref).ok_or("this item is done by people, not by the tool")?;
         let aws = self.accounts.get(*account).ok_or("AWS is not configured")?;
-        let a = crate::aws::offboard::apply(aws, &self.user, action).map_err(|e| e.to_string())?;
+        let a = crate::adapters::aws::offboard::apply(aws, &self.user, action).map_err(|e| e.to_string())?;
         let note = a.note.or_else(|| a.already_done.then(|| "already done".to_string()));
         Ok((a.request_id, note))
     }
@@ -124,16 +130,16 @@ impl OffboardJob {
 /// signatures made on the custodians' keys.
 pub struct RekeyJob {
     pub new: Roster,
-    pub paths: crate::rekey::Paths,
+    pub paths: crate::core::rekey::Paths,
     plaintext: Option<zeroize::Zeroizing<String>>,
     sealed: Option<Sealed>,
-    roster_sigs: crate::roster::Signatures,
+    roster_sigs: crate::core::roster::Signatures,
     /// The sealed files opened to check the staged sealing (kept for a retry after the swap).
     checked: Option<Vec<String>>,
 }
 
 impl RekeyJob {
-    pub fn new(new: Roster, paths: crate::rekey::Paths) -> Self {
+    pub fn new(new: Roster, paths: crate::core::rekey::Paths) -> Self {
         Self { new, paths, plaintext: None, sealed: None, roster_sigs: Default::default(), checked: None }
     }
 }
@@ -215,7 +221,7 @@ impl Runner {
         match &self.keys {
             KeySource::Fixed => Ok(self.tokens.iter().map(|t| (t.info().serial, t.info().model)).collect()),
             KeySource::Piv { .. } => {
-                let (seen, _others) = crate::token::piv::scan().map_err(|e| {
+                let (seen, _others) = crate::adapters::token::piv::scan().map_err(|e| {
                     // The handles do not survive a PC/SC restart: keys are opened again (and
                     // unlocked again with their PINs) when they can be seen.
                     self.tokens.clear();
@@ -235,7 +241,7 @@ impl Runner {
         let KeySource::Piv { trust } = &self.keys else { return None };
         let trust = trust.clone();
         let now = self.clock.now();
-        let result = (|| -> Result<crate::ceremony::AttestInfo, String> {
+        let result = (|| -> Result<crate::core::ceremony::AttestInfo, String> {
             // A rekey's newcomers are in the new version, not (yet) in the session's roster.
             let newcomers = self.rekey.as_ref().map(|j| j.new.custodians.clone()).unwrap_or_default();
             let c = self
@@ -246,17 +252,17 @@ impl Runner {
                 .find(|c| c.yubikey_serial == serial)
                 .cloned()
                 .ok_or_else(|| format!("serial {serial} is not on the roster"))?;
-            let mut t = crate::token::piv::PivToken::open(serial).map_err(|e| e.to_string())?;
-            let (slot, f9) = t.attestation(crate::token::piv::SIGN_SLOT).map_err(|e| e.to_string())?;
-            let att = crate::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| e.to_string())?;
-            let req = crate::attest::Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
-            crate::attest::check(&att, &req).map_err(|e| e.to_string())?;
-            if c.age_recipient.starts_with(crate::pivage::HRP) {
-                let want = crate::pivage::Recipient::parse(&c.age_recipient)?;
-                let (slot, f9) = t.attestation(crate::token::piv::AGE_SLOT).map_err(|e| format!("runbook slot: {e}"))?;
-                let a2 = crate::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| format!("runbook slot: {e}"))?;
+            let mut t = crate::adapters::token::piv::PivToken::open(serial).map_err(|e| e.to_string())?;
+            let (slot, f9) = t.attestation(crate::adapters::token::piv::SIGN_SLOT).map_err(|e| e.to_string())?;
+            let att = crate::core::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| e.to_string())?;
+            let req = crate::core::attest::Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
+            crate::core::attest::check(&att, &req).map_err(|e| e.to_string())?;
+            if c.age_recipient.starts_with(crate::core::pivage::HRP) {
+                let want = crate::core::pivage::Recipient::parse(&c.age_recipient)?;
+                let (slot, f9) = t.attestation(crate::adapters::token::piv::AGE_SLOT).map_err(|e| format!("runbook slot: {e}"))?;
+                let a2 = crate::core::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| format!("runbook slot: {e}"))?;
                 let got = p256::PublicKey::from_sec1_bytes(&a2.public_key_sec1).map_err(|_| "runbook slot: not a P-256 key".to_string())?;
-                if crate::pivage::Recipient::from_public(&got) != want {
+                if crate::core::pivage::Recipient::from_public(&got) != want {
                     return Err(format!(
                         "the runbook key on this YubiKey is not {}'s age_recipient in the roster: use the enrolled key, or re-enrol",
                         c.id
@@ -265,7 +271,7 @@ impl Runner {
             }
             self.tokens.retain(|x| x.info().serial != serial);
             self.tokens.push(Box::new(t));
-            Ok(crate::ceremony::AttestInfo {
+            Ok(crate::core::ceremony::AttestInfo {
                 firmware: att.firmware_string(),
                 form_factor: att.form_factor_name(),
                 root: att.chain.last().cloned().unwrap_or_default(),
@@ -283,7 +289,7 @@ impl Runner {
     pub fn present(&mut self, serial: u32) -> Intent {
         let piv = matches!(self.keys, KeySource::Piv { .. });
         let mut retries = self.token(serial).map(|t| t.pin_retries());
-        if piv && matches!(retries, Some(Err(crate::token::TokenError::Removed(_)))) {
+        if piv && matches!(retries, Some(Err(crate::adapters::token::TokenError::Removed(_)))) {
             // The handle went stale (the card was reset or re-inserted): open it afresh. Nothing is
             // lost: no PIN has been entered on it in this check-in yet.
             self.tokens.retain(|t| t.info().serial != serial);
@@ -301,7 +307,7 @@ impl Runner {
     fn token(&mut self, serial: u32) -> Option<&mut Box<dyn Token>> {
         if matches!(self.keys, KeySource::Piv { .. }) && !self.tokens.iter().any(|t| t.info().serial == serial) {
             // A YubiKey that came back after being pulled out: open it again.
-            if let Ok(t) = crate::token::piv::PivToken::open(serial) {
+            if let Ok(t) = crate::adapters::token::piv::PivToken::open(serial) {
                 self.tokens.push(Box::new(t));
             }
         }
@@ -346,7 +352,9 @@ impl Runner {
                 let r = self.append(&entry, labels);
                 vec![match r {
                     Ok(w) => Intent::Journaled(w),
-                    Err(e) => Intent::JournalFailed(format!("{}: {}", self.journal_path().display(), crate::journal::storage_cause(&e))),
+                    Err(e) => {
+                        Intent::JournalFailed(format!("{}: {}", self.journal_path().display(), crate::core::journal::storage_cause(&e)))
+                    }
                 }]
             }
             Effect::VerifyPin { serial, pin } => vec![Intent::PinChecked { serial, result: self.verify_pin(serial, &pin) }],
@@ -378,7 +386,7 @@ impl Runner {
                 // A real staging is kept aside (never deleted); the live sealing is unchanged
                 // either way, and settle places what is left on the next start.
                 if let Some(p) = &self.runbook_path {
-                    let _ = crate::rotate::discard(p, drill);
+                    let _ = crate::core::rotate::discard(p, drill);
                 }
                 vec![]
             }
@@ -418,23 +426,28 @@ impl Runner {
 
     /// Checks `pin` on key `serial`. The last try is never spent, whichever screen asks (check-in,
     /// a key that came back, a newcomer): the count is read from the card first.
-    fn verify_pin(&mut self, serial: u32, pin: &secrecy::SecretString) -> Result<(), crate::token::TokenError> {
+    fn verify_pin(&mut self, serial: u32, pin: &secrecy::SecretString) -> Result<(), crate::adapters::token::TokenError> {
         match self.token(serial) {
             Some(t) => match t.pin_retries() {
-                Ok(0) => Err(crate::token::TokenError::PinBlocked),
-                Ok(1) => Err(crate::token::TokenError::LastTry),
+                Ok(0) => Err(crate::adapters::token::TokenError::PinBlocked),
+                Ok(1) => Err(crate::adapters::token::TokenError::LastTry),
                 _ => t.verify_pin(pin),
             },
-            None => Err(crate::token::TokenError::Removed(serial)),
+            None => Err(crate::adapters::token::TokenError::Removed(serial)),
         }
     }
 
     /// `statement` signed on key `serial`, checked against the roster's key for `custodian` (not
     /// the key the token claims), as PEM.
-    fn sign_statement(&mut self, custodian: RosterIx, serial: u32, statement: &crate::statement::Statement) -> Result<String, Failed> {
+    fn sign_statement(
+        &mut self,
+        custodian: RosterIx,
+        serial: u32,
+        statement: &crate::core::statement::Statement,
+    ) -> Result<String, Failed> {
         let key = self.roster.key_at(custodian.index()).clone();
         let (namespace, message) = (statement.namespace(), statement.message());
-        let t = self.token(serial).ok_or(Failed::Key(crate::token::TokenError::Removed(serial)))?;
+        let t = self.token(serial).ok_or(Failed::Key(crate::adapters::token::TokenError::Removed(serial)))?;
         let s = sign::sshsig(t.as_mut(), namespace, &message).map_err(Failed::from)?;
         sign::verify(&key, namespace, &message, &s).map_err(Failed::Signature)?;
         sign::to_pem(&s).map_err(Failed::from)
@@ -458,7 +471,7 @@ impl Runner {
     /// Checks which account the credentials reach, and reads the posture as the session starts.
     fn check_account(&mut self, expected: Option<String>) -> Vec<Intent> {
         let result = match &self.aws {
-            Some(Ok(aws)) => crate::aws::sts::caller_identity(aws).map_err(|e| Failed::Aws(e.to_string())),
+            Some(Ok(aws)) => crate::adapters::aws::sts::caller_identity(aws).map_err(|e| Failed::Aws(e.to_string())),
             Some(Err(e)) => Err(Failed::Aws(e.to_string())),
             None => Err(Failed::NoAws),
         };
@@ -469,14 +482,14 @@ impl Runner {
         if let (Ok((account, _)), Some(Ok(aws))) = (&result, &self.aws)
             && expected.as_deref().is_none_or(|want| want == account)
         {
-            out.push(Intent::PostureChecked { when: crate::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
+            out.push(Intent::PostureChecked { when: crate::core::ceremony::PostureWhen::Start, result: Ok(posture(aws, account, None)) });
         }
         out.push(Intent::AccountChecked(result));
         out
     }
 
     /// Reads root's posture (and root's events since the session started) for the journal.
-    fn posture_now(&mut self, when: crate::ceremony::PostureWhen, account: String, since: Option<String>) -> Vec<Intent> {
+    fn posture_now(&mut self, when: crate::core::ceremony::PostureWhen, account: String, since: Option<String>) -> Vec<Intent> {
         let result = match &self.aws {
             Some(Ok(aws)) => {
                 let since =
@@ -490,17 +503,17 @@ impl Runner {
     }
 
     /// Assumes root on `target` for `task` (sts:AssumeRoot); the session is kept in memory only.
-    fn assume_root(&mut self, target: String, task: crate::root::Task) -> Vec<Intent> {
+    fn assume_root(&mut self, target: String, task: crate::core::root::Task) -> Vec<Intent> {
         self.root = None;
         let result = match &self.aws {
-            Some(Ok(aws)) => match crate::aws::root::assume_root(aws, &target, task, 900) {
+            Some(Ok(aws)) => match crate::adapters::aws::root::assume_root(aws, &target, task, 900) {
                 Ok((session, call)) => {
                     let d = session.duration_s;
                     self.root = Some(session);
                     Ok((call, d))
                 }
                 Err(e) => Err((
-                    crate::root::Call {
+                    crate::core::root::Call {
                         api: "sts:AssumeRoot".into(),
                         target: format!("{target} ({})", task.policy_name()),
                         request_id: None,
@@ -510,7 +523,7 @@ impl Runner {
                 )),
             },
             _ => Err((
-                crate::root::Call { api: "sts:AssumeRoot".into(), target, request_id: None, outcome: Failed::NoAws.to_string() },
+                crate::core::root::Call { api: "sts:AssumeRoot".into(), target, request_id: None, outcome: Failed::NoAws.to_string() },
                 Failed::NoAws,
             )),
         };
@@ -519,7 +532,7 @@ impl Runner {
 
     fn append(&mut self, entry: &journal::Entry, labels: journal::Labels) -> std::io::Result<journal::Written> {
         if self.journal.is_none() {
-            crate::fsread::create_private_dir(&self.dir)?;
+            crate::core::fsread::create_private_dir(&self.dir)?;
             // The roster copy first: a session stopped right after its journal appears is then
             // still checkable against the roster it ran under (incomplete, not forged).
             self.write_roster_copy()?;
@@ -572,7 +585,7 @@ impl Runner {
             }
         };
         notice.journal_hash = hex::encode(h);
-        notice.journal_words = crate::notice::head_words(&h);
+        notice.journal_words = crate::core::notice::head_words(&h);
         notice.journal_entry = entry;
     }
 
@@ -582,24 +595,25 @@ impl Runner {
     fn sign_rekey(&mut self, id: &str, serial: u32, manifest: bool, drill: bool) -> Result<String, Failed> {
         let bad = Failed::Signature;
         // A drill signs in namespaces no trust decision accepts.
-        let runbook_ns = if drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+        let runbook_ns = if drill { crate::core::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::core::sign::RUNBOOK_NAMESPACE };
         let old_key = self.roster.key(id).cloned();
         let job = self.rekey.as_mut().ok_or_else(|| bad("this is not a rekey".into()))?;
         if job.sealed.is_none() {
             let text = job.plaintext.as_ref().ok_or_else(|| bad("the runbook was not opened".into()))?;
             // The next sealing: its serial follows the one this rekey opened, and every sealing
             // kept beside it (a rotation's, superseded or set aside).
-            let serial = crate::rotate::next_serial(&job.paths.runbook, self.sealed.manifest.serial);
-            job.sealed = Some(crate::seal::seal_serial(&job.new, text.as_bytes(), serial).map_err(|e| bad(e.to_string()))?);
+            let serial = crate::core::rotate::next_serial(&job.paths.runbook, self.sealed.manifest.serial);
+            job.sealed = Some(crate::core::seal::seal_serial(&job.new, text.as_bytes(), serial).map_err(|e| bad(e.to_string()))?);
         }
         let key = job.new.key(id).cloned().or(old_key).ok_or_else(|| bad(format!("`{id}` is in neither version of the roster")))?;
         // The bundle keeps the version being signed, so that verify checks these signatures.
-        let next = self.dir.join(crate::verify::ROSTER_NEXT);
+        let next = self.dir.join(crate::core::verify::ROSTER_NEXT);
         if !next.exists() {
-            crate::fsread::write_atomic(&next, &job.new.bytes)
-                .map_err(|e| Failed::Storage(format!("{} could not be written: {}", next.display(), crate::journal::storage_cause(&e))))?;
+            crate::core::fsread::write_atomic(&next, &job.new.bytes).map_err(|e| {
+                Failed::Storage(format!("{} could not be written: {}", next.display(), crate::core::journal::storage_cause(&e)))
+            })?;
         }
-        let statement = crate::statement::Statement::RosterVersion { bytes: job.new.bytes.clone(), drill };
+        let statement = crate::core::statement::Statement::RosterVersion { bytes: job.new.bytes.clone(), drill };
         let (roster_ns, roster_bytes) = (statement.namespace(), statement.message());
         let manifest_bytes = job.sealed.as_ref().map(|s| s.manifest_bytes.clone()).unwrap_or_default();
         let new_key = job.new.key(id).cloned();
@@ -638,7 +652,7 @@ impl Runner {
         let path = self.runbook_path.clone().ok_or("this ceremony has no sealed runbook on disk to rotate")?;
         let text = self.plaintext.as_ref().ok_or("the runbook was not opened")?;
         let rb = Runbook::parse(text);
-        let new = crate::runbook::with_secret(text, &rb, secret, value.expose_secret()).ok_or("the runbook has no such secret")?;
+        let new = crate::core::runbook::with_secret(text, &rb, secret, value.expose_secret()).ok_or("the runbook has no such secret")?;
         // The live sealing must still be the one this ceremony opened (not resealed meanwhile).
         let live = Sealed::read_dir(&path).map_err(|e| e.to_string())?;
         if live.manifest_bytes != self.sealed.manifest_bytes {
@@ -648,16 +662,16 @@ impl Runner {
             ));
         }
         // Above the live serial and every sealing kept beside it: no two signed sealings share one.
-        let serial = crate::rotate::next_serial(&path, self.sealed.manifest.serial);
-        let sealed = crate::seal::seal_serial(&self.roster, new.as_bytes(), serial).map_err(|e| e.to_string())?;
+        let serial = crate::core::rotate::next_serial(&path, self.sealed.manifest.serial);
+        let sealed = crate::core::seal::seal_serial(&self.roster, new.as_bytes(), serial).map_err(|e| e.to_string())?;
         // The bundle's copy first: a failure here leaves nothing staged.
-        let copy = self.dir.join(crate::verify::manifest_copy(serial));
-        crate::fsread::write_atomic(&copy, &sealed.manifest_bytes).map_err(|e| format!("{}: {e}", copy.display()))?;
-        let dir = crate::rotate::stage(&path, &sealed, drill).map_err(|e| e.to_string())?;
+        let copy = self.dir.join(crate::core::verify::manifest_copy(serial));
+        crate::core::fsread::write_atomic(&copy, &sealed.manifest_bytes).map_err(|e| format!("{}: {e}", copy.display()))?;
+        let dir = crate::core::rotate::stage(&path, &sealed, drill).map_err(|e| e.to_string())?;
         let opened = match self.open_back(&dir, present, new.as_bytes()) {
             Ok(o) => o,
             Err(e) => {
-                let _ = crate::rotate::discard(&path, drill);
+                let _ = crate::core::rotate::discard(&path, drill);
                 return Err(e);
             }
         };
@@ -691,7 +705,7 @@ impl Runner {
     /// A custodian's confirmation that the new value took: their signature over the staged
     /// manifest, checked against the roster's key.
     fn sign_sealing(&mut self, custodian: RosterIx, serial: u32, drill: bool) -> Result<String, String> {
-        let ns = if drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+        let ns = if drill { crate::core::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::core::sign::RUNBOOK_NAMESPACE };
         let key = self.roster.key_at(custodian.index()).clone();
         let id = self.roster.custodians.get(custodian.index()).map(|c| c.id.clone()).ok_or("no such custodian")?;
         let manifest = self.rotation.as_ref().ok_or("no rotation is staged")?.sealed.manifest_bytes.clone();
@@ -712,12 +726,12 @@ impl Runner {
         let job = self.rotation.as_ref().ok_or("no rotation is staged")?;
         let rb = Arc::new(Runbook::parse(&job.plaintext));
         if drill {
-            crate::rotate::discard(&path, true).map_err(|e| e.to_string())?;
+            crate::core::rotate::discard(&path, true).map_err(|e| e.to_string())?;
             self.rotation = None;
             return Ok(rb);
         }
-        let dir = crate::rotate::staged(&path);
-        crate::rotate::add_signatures(&dir, &job.sigs).map_err(|e| e.to_string())?;
+        let dir = crate::core::rotate::staged(&path);
+        crate::core::rotate::add_signatures(&dir, &job.sigs).map_err(|e| e.to_string())?;
         let staged = Sealed::read_dir(&dir).map_err(|e| e.to_string())?;
         // Exactly the sealing the custodians confirmed: another one put in its place (an older
         // sealing that a quorum signed once, say) is never swapped in.
@@ -728,12 +742,12 @@ impl Runner {
             ));
         }
         let (signed, bad) =
-            crate::roster::signed_by(&staged.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &self.roster, &staged.signatures);
+            crate::core::roster::signed_by(&staged.manifest_bytes, crate::core::sign::RUNBOOK_NAMESPACE, &self.roster, &staged.signatures);
         if signed.len() < self.roster.quorum {
-            return Err(crate::seal::SealError::Unsigned { signed, need: self.roster.quorum, bad }.to_string());
+            return Err(crate::core::seal::SealError::Unsigned { signed, need: self.roster.quorum, bad }.to_string());
         }
         let stop = std::env::var("BREAKGLASS_TEST_ROTATE_CRASH_AFTER").ok().filter(|v| v == "exchanged");
-        crate::rotate::commit(&path, stop.as_ref().map(|_| crate::rotate::Step::Exchanged)).map_err(|e| e.to_string())?;
+        crate::core::rotate::commit(&path, stop.as_ref().map(|_| crate::core::rotate::Step::Exchanged)).map_err(|e| e.to_string())?;
         if stop.is_some() {
             std::process::abort();
         }
@@ -756,9 +770,9 @@ impl Runner {
         let sealed = job.sealed.clone().ok_or("nobody signed the new version yet")?;
         let text = job.plaintext.clone().ok_or("the runbook was not opened")?;
         // One rekey at a time; and the live roster must still be the one this ceremony started from.
-        let _lock = crate::rekey::lock(&paths).map_err(|e| e.to_string())?;
-        crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
-        let live = crate::roster::Roster::load(&paths.roster).map_err(|e| e.to_string())?;
+        let _lock = crate::core::rekey::lock(&paths).map_err(|e| e.to_string())?;
+        crate::core::rekey::settle(&paths).map_err(|e| e.to_string())?;
+        let live = crate::core::roster::Roster::load(&paths.roster).map_err(|e| e.to_string())?;
         // A retry after a swap that failed past its commit point (then finished by settle): the
         // new version is what is live, checked the first time.
         if live.sha256() == new.sha256()
@@ -773,14 +787,14 @@ impl Runner {
             ));
         }
         // And the live runbook is still the sealing this ceremony opened (not resealed meanwhile).
-        let live_runbook = crate::seal::Sealed::read_dir(&paths.runbook).map_err(|e| e.to_string())?;
+        let live_runbook = crate::core::seal::Sealed::read_dir(&paths.runbook).map_err(|e| e.to_string())?;
         if live_runbook.manifest_bytes != self.sealed.manifest_bytes {
             return Err(format!(
                 "the live sealed runbook ({}) is no longer the one this ceremony opened: someone sealed it again meanwhile. Nothing was changed; start again",
                 paths.runbook.display()
             ));
         }
-        crate::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
+        crate::core::rekey::stage(&paths, &new, &job.roster_sigs, &sealed).map_err(|e| e.to_string())?;
         let serials: Vec<(String, u32)> = new.custodians.iter().map(|c| (c.id.clone(), c.yubikey_serial)).collect();
         // Only keys in their readers now can open their layers: with two USB ports a newcomer's
         // key is out again by now, and the pairs it belongs to are checked by their files' hashes
@@ -794,12 +808,12 @@ impl Runner {
         };
         let present = present.as_slice();
         let mut tokens = std::mem::take(&mut self.tokens);
-        let ns = if rehearse { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
-        let checked = crate::rekey::check_staged(&paths, &new, text.as_bytes(), present, ns, &mut |id, ct| {
+        let ns = if rehearse { crate::core::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::core::sign::RUNBOOK_NAMESPACE };
+        let checked = crate::core::rekey::check_staged(&paths, &new, text.as_bytes(), present, ns, &mut |id, ct| {
             let serial = serials.iter().find(|(i, _)| i == id).map(|(_, s)| *s);
             match serial.and_then(|s| tokens.iter_mut().find(|t| t.info().serial == s)) {
                 Some(t) => t.decrypt_layer(ct),
-                None => Err(crate::token::TokenError::NotPresent(id.to_string())),
+                None => Err(crate::adapters::token::TokenError::NotPresent(id.to_string())),
             }
         });
         self.tokens = tokens;
@@ -807,7 +821,7 @@ impl Runner {
             Ok(o) => o,
             Err(e) => {
                 // Nothing live changed: undo the staging.
-                let _ = crate::rekey::settle(&paths);
+                let _ = crate::core::rekey::settle(&paths);
                 return Err(e.to_string());
             }
         };
@@ -816,23 +830,23 @@ impl Runner {
         }
         if rehearse {
             // A drill proves the new sealing opens, then leaves the live files as they were.
-            crate::rekey::settle(&paths).map_err(|e| e.to_string())?;
+            crate::core::rekey::settle(&paths).map_err(|e| e.to_string())?;
             return Ok(opened);
         }
         match rekey_crash_point() {
             // A failure after the commit point is finished by settle: the journal then says the
             // new version is in place, as it is.
             None => {
-                if let Err(e) = crate::rekey::commit(&paths, None) {
-                    match crate::rekey::settle(&paths) {
-                        Ok(crate::rekey::Settled::Finished) => {}
+                if let Err(e) = crate::core::rekey::commit(&paths, None) {
+                    match crate::core::rekey::settle(&paths) {
+                        Ok(crate::core::rekey::Settled::Finished) => {}
                         _ => return Err(e.to_string()),
                     }
                 }
             }
             Some(stop) => {
                 if let Some(step) = stop {
-                    crate::rekey::commit(&paths, Some(step)).map_err(|e| e.to_string())?;
+                    crate::core::rekey::commit(&paths, Some(step)).map_err(|e| e.to_string())?;
                 }
                 std::process::abort();
             }
@@ -854,9 +868,9 @@ impl Runner {
                     "{} is not the journal this ceremony wrote: it was changed on disk while the session ran ({} intact lines ending in {}; this ceremony wrote {} ending in {}). Nothing was signed. Keep the session directory as evidence and find out who changed it; the team was told root is in use",
                     path.display(),
                     chain.entries,
-                    crate::notice::head_words(&chain.head),
+                    crate::core::notice::head_words(&chain.head),
                     j.len(),
-                    crate::notice::head_words(&j.head()),
+                    crate::core::notice::head_words(&j.head()),
                 )));
             }
         }
@@ -867,8 +881,8 @@ impl Runner {
         sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig).map_err(Failed::Signature)?;
         let pem = sign::to_pem(&sig).map_err(|e| Failed::Signature(e.to_string()))?;
         let name = format!("{}.{id}.sig", journal::FILE_NAME);
-        crate::fsread::write_atomic(&self.dir.join(&name), pem.as_bytes()).map_err(|e| {
-            Failed::Storage(format!("the signature was made but {name} could not be written: {}", crate::journal::storage_cause(&e)))
+        crate::core::fsread::write_atomic(&self.dir.join(&name), pem.as_bytes()).map_err(|e| {
+            Failed::Storage(format!("the signature was made but {name} could not be written: {}", crate::core::journal::storage_cause(&e)))
         })
     }
 
@@ -895,14 +909,14 @@ impl Runner {
     }
 
     fn write_roster_copy(&self) -> std::io::Result<()> {
-        crate::fsread::write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
+        crate::core::fsread::write_atomic(&self.dir.join("roster.toml"), &self.roster.bytes)?;
         for (id, sig) in &self.roster_sigs {
-            crate::fsread::write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
+            crate::core::fsread::write_atomic(&sig_path(&self.dir.join("roster.toml"), id), sig)?;
         }
         Ok(())
     }
 
-    fn finish(&self, session_id: &str, mode: crate::ceremony::Mode, demo: bool, signed: &[String]) -> std::io::Result<()> {
+    fn finish(&self, session_id: &str, mode: crate::core::ceremony::Mode, demo: bool, signed: &[String]) -> std::io::Result<()> {
         let mut signers = String::new();
         for id in signed {
             if let Some(k) = self.roster.key(id) {
@@ -910,8 +924,8 @@ impl Runner {
                 signers.push('\n');
             }
         }
-        crate::fsread::write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
-        crate::fsread::write_atomic(&self.dir.join("VERIFY.md"), verify_md(session_id, mode, demo, signed).as_bytes())
+        crate::core::fsread::write_atomic(&self.dir.join("allowed_signers"), signers.as_bytes())?;
+        crate::core::fsread::write_atomic(&self.dir.join("VERIFY.md"), verify_md(session_id, mode, demo, signed).as_bytes())
     }
 }
 
@@ -929,7 +943,7 @@ pub fn start(
 ) -> (Ceremony, Runner) {
     let demo = !tokens.is_empty() && tokens.iter().all(|t| t.info().demo);
     let session_id = new_session_id(clock.as_ref());
-    let info = crate::ceremony::SessionInfo {
+    let info = crate::core::ceremony::SessionInfo {
         session_id: session_id.clone(),
         demo,
         host: host_name(),
@@ -942,7 +956,7 @@ pub fn start(
         heartbeat_s: outside.heartbeat_s,
         rehearsal_roots: outside.rehearsal_roots.clone(),
     };
-    let c = Ceremony::new(info, crate::ceremony::people(&roster));
+    let c = Ceremony::new(info, crate::core::ceremony::people(&roster));
     let runner = Runner::new(sessions_dir.join(&session_id), clock, tokens, roster, roster_sigs, sealed, outside);
     (c, runner)
 }
@@ -971,16 +985,16 @@ pub fn present(c: &mut Ceremony, r: &mut Runner, serial: u32) {
 
 /// The root posture checks (the audit's `iam_*` ones) and, given `since`, root's CloudTrail events
 /// from then until now. Each call is bounded like every AWS call.
-fn posture(aws: &crate::aws::Aws, account: &str, since: Option<chrono::DateTime<chrono::Utc>>) -> crate::ceremony::Posture {
+fn posture(aws: &crate::adapters::aws::Aws, account: &str, since: Option<chrono::DateTime<chrono::Utc>>) -> crate::core::ceremony::Posture {
     let now = chrono::Utc::now();
-    let facts = crate::aws::posture::gather_root(
+    let facts = crate::adapters::aws::posture::gather_root(
         aws,
         account,
         since.map(|s| (s - chrono::Duration::minutes(1), now + chrono::Duration::minutes(1))),
     );
-    crate::ceremony::Posture {
+    crate::core::ceremony::Posture {
         account: account.to_string(),
-        checks: crate::audit::root_checks(&facts, now)
+        checks: crate::core::audit::root_checks(&facts, now)
             .into_iter()
             .map(|c| (c.id.to_string(), format!("{:?}", c.status).to_uppercase(), c.reason))
             .collect(),
@@ -1009,7 +1023,7 @@ pub fn drive(c: &mut Ceremony, r: &mut Runner, intent: Intent) {
     }
 }
 
-fn verify_md(session_id: &str, mode: crate::ceremony::Mode, demo: bool, signed: &[String]) -> String {
+fn verify_md(session_id: &str, mode: crate::core::ceremony::Mode, demo: bool, signed: &[String]) -> String {
     let mut s = format!(
         "# Verifying session {}\n\nMode: {}{}\n\nWith breakglass:\n\n    breakglass verify --roster /path/to/trusted/roster.toml .\n\nWith stock OpenSSH only (run in this directory):\n\n",
         session_id,
@@ -1101,7 +1115,7 @@ pub struct DataLock(#[allow(dead_code)] std::fs::File);
 pub fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
     let p = dir.join(".breakglass.lock");
     let io = |err| LockError::Io { path: p.display().to_string(), err };
-    crate::fsread::create_private_dir(dir).map_err(io)?;
+    crate::core::fsread::create_private_dir(dir).map_err(io)?;
     let f = std::os::unix::fs::OpenOptionsExt::mode(std::fs::OpenOptions::new().create(true).truncate(false).write(true), 0o600)
         .open(&p)
         .map_err(io)?;
@@ -1114,7 +1128,7 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
 
 /// Whether `i` reports a key operation that found PC/SC gone (and why).
 fn pcsc_gone(i: &Intent) -> Option<String> {
-    use crate::token::TokenError::NoService;
+    use crate::adapters::token::TokenError::NoService;
     match i {
         Intent::SessionSigned { result: Err(Failed::Key(e @ NoService)), .. }
         | Intent::Attested { result: Err(Failed::Key(e @ NoService)), .. }
@@ -1151,11 +1165,11 @@ pub fn held_elsewhere(dir: &Path) -> Option<LockError> {
 pub struct Interrupted {
     pub dir: PathBuf,
     pub session_id: String,
-    pub mode: crate::ceremony::Mode,
+    pub mode: crate::core::ceremony::Mode,
     pub demo: bool,
     pub roster_sha256: String,
     pub reason: String,
-    pub recovery: crate::ceremony::Recovery,
+    pub recovery: crate::core::ceremony::Recovery,
     /// A rekey session: the roster version it was making.
     pub rekey_new: Option<String>,
     next_seq: u64,
@@ -1174,7 +1188,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         return Err(RecoverError::InProgress { dir: d, why });
     }
     let path = dir.join(journal::FILE_NAME);
-    let bytes = crate::fsread::read_regular(&path, crate::verify::MAX_JOURNAL_BYTES)
+    let bytes = crate::core::fsread::read_regular(&path, crate::core::verify::MAX_JOURNAL_BYTES)
         .map_err(|e| RecoverError::Read { path: path.display().to_string(), why: e.to_string() })?;
     let chain = journal::check_chain(&bytes);
     if let Some(p) = chain.problems.iter().find(|p| p.kind != journal::ProblemKind::Interrupted) {
@@ -1210,12 +1224,12 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     // Only an unfinished session gets this far. It lives in the directory named by its id. The id comes from the journal (whoever
     // could write the file chose it): it must be a plain name, and this directory's.
     let name = dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_default();
-    if !crate::archive::valid_segment(&session_id) || name != session_id {
+    if !crate::core::archive::valid_segment(&session_id) || name != session_id {
         return Err(RecoverError::Renamed {
             dir: d,
             what: format!(
                 "the journal names session `{}`, but this directory is `{name}`: recover closes a session in its own directory, named by its id. If it was renamed, name it back; otherwise the journal was altered (check it with `breakglass verify`)",
-                crate::plain::one_line(&session_id)
+                crate::core::plain::one_line(&session_id)
             ),
         });
     }
@@ -1229,7 +1243,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
         demo: first.as_ref().and_then(|f| f.demo) == Some(true),
         roster_sha256,
         reason,
-        recovery: crate::ceremony::Recovery {
+        recovery: crate::core::ceremony::Recovery {
             entries: chain.entries as u64,
             last_ts: last.as_ref().map(|l| l.ts.to_string()).unwrap_or_default(),
             partial_tail: (!partial.is_empty()).then(|| hex::encode(partial)),
@@ -1255,13 +1269,15 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
 /// session opened with) signed `journal`: each `journal.jsonl.<id>.sig` is checked with that
 /// custodian's key.
 fn signed_by_quorum(dir: &Path, journal: &[u8], roster_sha256: &str) -> bool {
-    let Ok(bytes) = crate::fsread::read_regular(&dir.join("roster.toml"), crate::roster::MAX_ROSTER_BYTES) else { return false };
-    if crate::verify::sha256_hex(&bytes) != roster_sha256 {
+    let Ok(bytes) = crate::core::fsread::read_regular(&dir.join("roster.toml"), crate::core::roster::MAX_ROSTER_BYTES) else {
+        return false;
+    };
+    if crate::core::verify::sha256_hex(&bytes) != roster_sha256 {
         return false;
     }
     let Ok(roster) = Roster::parse(&bytes, "roster.toml") else { return false };
-    let (sigs, _) = crate::roster::read_signatures(&dir.join(journal::FILE_NAME), roster.custodians.iter().map(|c| c.id.as_str()));
-    crate::roster::signed_by(journal, SESSION_NAMESPACE, &roster, &sigs).0.len() >= roster.quorum
+    let (sigs, _) = crate::core::roster::read_signatures(&dir.join(journal::FILE_NAME), roster.custodians.iter().map(|c| c.id.as_str()));
+    crate::core::roster::signed_by(journal, SESSION_NAMESPACE, &roster, &sigs).0.len() >= roster.quorum
 }
 
 /// Continues an interrupted session's chain: the partial last line (if any) is cut (its bytes are
@@ -1282,7 +1298,7 @@ pub fn resume(
     // Nothing on disk changes until the recovery writes its first entry: leaving the recovery
     // screen early leaves the session exactly as it was.
     let store = FileStore::open_append(&path).map_err(|e| RecoverError::Other { dir: d.clone(), what: e.to_string() })?;
-    let info = crate::ceremony::SessionInfo {
+    let info = crate::core::ceremony::SessionInfo {
         session_id: i.session_id.clone(),
         demo: i.demo,
         host: host_name(),
@@ -1295,7 +1311,7 @@ pub fn resume(
         heartbeat_s: 0,
         rehearsal_roots: outside.rehearsal_roots.clone(),
     };
-    let mut c = Ceremony::new(info, crate::ceremony::people(&roster));
+    let mut c = Ceremony::new(info, crate::core::ceremony::people(&roster));
     c.recover_from(i.recovery.clone());
     let sealed = Sealed::empty(&roster);
     let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);
@@ -1309,20 +1325,20 @@ pub fn resume(
 }
 
 /// The mode a journal's first entry names (incident when it names none).
-fn mode_of(v: Option<&str>) -> crate::ceremony::Mode {
+fn mode_of(v: Option<&str>) -> crate::core::ceremony::Mode {
     match v {
-        Some("drill") => crate::ceremony::Mode::Drill,
-        Some("rekey") => crate::ceremony::Mode::Rekey,
-        Some("offboard") => crate::ceremony::Mode::Offboard,
-        _ => crate::ceremony::Mode::Incident,
+        Some("drill") => crate::core::ceremony::Mode::Drill,
+        Some("rekey") => crate::core::ceremony::Mode::Rekey,
+        Some("offboard") => crate::core::ceremony::Mode::Offboard,
+        _ => crate::core::ceremony::Mode::Incident,
     }
 }
 
 /// Fault injection for the rekey crash tests: with `BREAKGLASS_TEST_REKEY_CRASH_AFTER=STEP`
-/// (`staged`, or a [`crate::rekey::Step`] in lower case) the process dies (abort, as `kill -9`
+/// (`staged`, or a [`crate::core::rekey::Step`] in lower case) the process dies (abort, as `kill -9`
 /// would leave it) right after that step of the swap.
-fn rekey_crash_point() -> Option<Option<crate::rekey::Step>> {
-    use crate::rekey::Step;
+fn rekey_crash_point() -> Option<Option<crate::core::rekey::Step>> {
+    use crate::core::rekey::Step;
     let v = std::env::var("BREAKGLASS_TEST_REKEY_CRASH_AFTER").ok()?;
     if v == "staged" {
         return Some(None);

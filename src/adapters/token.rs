@@ -1,7 +1,7 @@
-//! Adapters of the core's [`Token`] port (`crate::key`): [`soft`] (DEMO software keys) and
+//! Adapters of the core's [`Token`] port (`crate::core::key`): [`soft`] (DEMO software keys) and
 //! [`piv`] (YubiKeys over PC/SC).
 
 pub mod piv;
 pub mod soft;
 
-pub use crate::key::{Token, TokenError, TokenInfo};
+pub use crate::core::key::{Token, TokenError, TokenInfo};

@@ -1,13 +1,13 @@
 //! `breakglass archive push | list | verify`: the evidence archive on S3 under Object Lock
 //! (../shared/DESIGN.md "Evidence archive"; docs/archive.md).
 
-use crate::archive::{self, LocalFile, Receipt, Standing};
-use crate::aws::Aws;
-use crate::aws::archive as s3a;
-use crate::cli::{ArchiveCmd, ArchivePushArgs, ArchiveVerifyArgs};
-use crate::config::ArchiveCfg;
-use crate::env::{Env, emit, emit_json};
-use crate::verify;
+use crate::adapters::aws::Aws;
+use crate::adapters::aws::archive as s3a;
+use crate::commands::cli::{ArchiveCmd, ArchivePushArgs, ArchiveVerifyArgs};
+use crate::commands::env::{Env, emit, emit_json};
+use crate::core::archive::{self, LocalFile, Receipt, Standing};
+use crate::core::config::ArchiveCfg;
+use crate::core::verify;
 use anyhow::bail;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ pub fn run(env: &Env, cmd: ArchiveCmd) -> anyhow::Result<i32> {
 /// Every session directory in the data directory, oldest first.
 pub fn local_bundles(env: &Env) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(env.sessions_dir())
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect())
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::core::journal::FILE_NAME).is_file()).collect())
         .unwrap_or_default();
     dirs.sort();
     dirs
@@ -142,7 +142,7 @@ pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3:
                 Ok(j) => j,
                 Err(e) => return Pushed::Failed(e.to_string()),
             };
-            match crate::fsread::write_atomic(&dir.join(archive::RECEIPT), &json) {
+            match crate::core::fsread::write_atomic(&dir.join(archive::RECEIPT), &json) {
                 Ok(()) => Pushed::Archived(receipt),
                 Err(e) => Pushed::Failed(format!("archived, but the receipt could not be written here: {e}; push again to rewrite it")),
             }
@@ -531,7 +531,7 @@ fn write_bundle(into: &Path, session_id: &str, files: &[LocalFile]) -> std::io::
     let dir = into.join(session_id);
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     for f in files {
-        crate::fsread::write_atomic(&dir.join(&f.name), &f.bytes)?;
+        crate::core::fsread::write_atomic(&dir.join(&f.name), &f.bytes)?;
     }
     Ok(dir)
 }
@@ -562,12 +562,12 @@ fn check_session(env: &Env, s: &ArchivedSession, files: Result<Vec<LocalFile>, S
             return c;
         }
     };
-    if !files.iter().any(|f| f.name == crate::journal::FILE_NAME) {
+    if !files.iter().any(|f| f.name == crate::core::journal::FILE_NAME) {
         c.archive = "error".into();
         c.local = "not compared".into();
         c.notes.push(format!(
             "the archived copy holds no {}: it is not a session bundle (an upload cut short, or objects put there by someone else). Compare with the copy under the account its journal names",
-            crate::journal::FILE_NAME
+            crate::core::journal::FILE_NAME
         ));
         return c;
     }

@@ -2,8 +2,8 @@
 //! spending its last try), and signing a file on slot 9c (`roster sign --serial`, `runbook sign
 //! --serial`). The signature is the same SSHSIG file a software key or `ssh-keygen -Y sign` makes.
 
-use crate::token::Token;
-use crate::token::piv::{PivToken, scan};
+use crate::adapters::token::Token;
+use crate::adapters::token::piv::{PivToken, scan};
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -103,7 +103,7 @@ pub fn unlock(serial: u32, id: &str, expected: &ssh_key::PublicKey, p: &mut Prom
         }
         match t.verify_pin(&SecretString::from(pin.as_str().to_string())) {
             Ok(()) => return Ok(t),
-            Err(crate::token::TokenError::WrongPin { retries_left }) => {
+            Err(crate::adapters::token::TokenError::WrongPin { retries_left }) => {
                 errln!("Wrong PIN: {retries_left} tries left before the PIN is blocked.");
             }
             Err(e) => bail!("{e}"),
@@ -123,10 +123,10 @@ pub fn sign(
 ) -> anyhow::Result<String> {
     let mut t = unlock(serial, id, expected, p)?;
     errln!("Touch {id}'s YubiKey {serial} when it blinks...");
-    let sig = crate::sign::sshsig(&mut t, namespace, message).map_err(|e| anyhow::anyhow!("signing on YubiKey {serial}: {e}"))?;
-    crate::sign::verify(expected, namespace, message, &sig)
+    let sig = crate::core::sign::sshsig(&mut t, namespace, message).map_err(|e| anyhow::anyhow!("signing on YubiKey {serial}: {e}"))?;
+    crate::core::sign::verify(expected, namespace, message, &sig)
         .map_err(|e| anyhow::anyhow!("the signature from YubiKey {serial} does not verify with {id}'s key: {e}"))?;
-    crate::sign::to_pem(&sig).map_err(|e| anyhow::anyhow!("{e}"))
+    crate::core::sign::to_pem(&sig).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[cfg(test)]

@@ -86,13 +86,13 @@ pub struct SessionArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// Drill scenario: standard, notice-down, key-missing:<id>, spare-pair.
-    #[arg(long, value_name = "NAME", requires = "drill", value_parser = crate::ceremony::Scenario::parse)]
-    pub scenario: Option<crate::ceremony::Scenario>,
+    #[arg(long, value_name = "NAME", requires = "drill", value_parser = crate::core::ceremony::Scenario::parse)]
+    pub scenario: Option<crate::core::ceremony::Scenario>,
 }
 
 impl SessionArgs {
-    pub fn mode(&self) -> crate::ceremony::Mode {
-        if self.drill { crate::ceremony::Mode::Drill } else { crate::ceremony::Mode::Incident }
+    pub fn mode(&self) -> crate::core::ceremony::Mode {
+        if self.drill { crate::core::ceremony::Mode::Drill } else { crate::core::ceremony::Mode::Incident }
     }
 }
 

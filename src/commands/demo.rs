@@ -4,20 +4,20 @@
 //! The demo keys are public: a DEMO session proves nothing about anyone. It exists so a newcomer
 //! can walk the whole ceremony without a YubiKey or AWS, and so tests can run it end to end.
 
-use crate::ceremony::{Ceremony, Intent, Mode, Scenario};
-use crate::clock::Clock;
-use crate::roster::Roster;
-use crate::runbook::Runbook;
-use crate::seal;
-use crate::session::{Outside, Runner, drive};
-use crate::token::Token;
-use crate::token::soft::SoftToken;
+use crate::adapters::session::{Outside, Runner, drive};
+use crate::adapters::token::Token;
+use crate::adapters::token::soft::SoftToken;
+use crate::core::ceremony::{Ceremony, Intent, Mode, Scenario};
+use crate::core::clock::Clock;
+use crate::core::roster::Roster;
+use crate::core::runbook::Runbook;
+use crate::core::seal;
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use crate::ceremony::people;
-pub use crate::roster::DEMO_ROSTER as ROSTER;
+pub use crate::core::ceremony::people;
+pub use crate::core::roster::DEMO_ROSTER as ROSTER;
 pub const RUNBOOK: &str = include_str!("../../assets/demo/runbook.md");
 const KEYS: [(&str, &str, &str); 4] = [
     ("alice", include_str!("../../assets/demo/alice.ssh"), include_str!("../../assets/demo/alice.agekey")),
@@ -27,15 +27,15 @@ const KEYS: [(&str, &str, &str); 4] = [
     ("dave", include_str!("../../assets/demo/dave.ssh"), include_str!("../../assets/demo/dave.agekey")),
 ];
 
-pub use crate::roster::demo_pin as pin_of;
+pub use crate::core::roster::demo_pin as pin_of;
 
 /// The demo roster (trusted: signed by alice and bob).
 pub fn roster() -> Roster {
-    crate::roster::demo()
+    crate::core::roster::demo()
 }
 
 pub fn roster_sigs() -> Vec<(String, Vec<u8>)> {
-    crate::roster::demo_sigs()
+    crate::core::roster::demo_sigs()
 }
 
 /// The three DEMO software keys.
@@ -53,12 +53,13 @@ pub fn tokens(roster: &Roster) -> Vec<Box<dyn Token>> {
 pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
     let path = prepare(data_dir)?;
-    if let Err(e) = crate::rotate::settle(&path) {
+    if let Err(e) = crate::core::rotate::settle(&path) {
         anyhow::bail!("{e}\nThe DEMO runbook is in {}: remove that directory to start the DEMO afresh.", path.display());
     }
     let sealed = seal::Sealed::read_dir(&path)?;
     let tokens = tokens(&roster);
-    let (c, mut runner) = crate::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
+    let (c, mut runner) =
+        crate::adapters::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
     runner.runbook_path = Some(path);
     Ok((c, runner))
 }
@@ -68,7 +69,7 @@ pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow
 pub fn prepare(data_dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let path = sealed_path(data_dir);
     if !path.exists() {
-        crate::fsread::create_private_dir(path.parent().unwrap_or(data_dir))?;
+        crate::core::fsread::create_private_dir(path.parent().unwrap_or(data_dir))?;
         seal::seal_serial(&roster(), RUNBOOK.as_bytes(), 1)?.write_dir(&path)?;
     }
     Ok(path)
@@ -88,11 +89,11 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
     drive(c, r, Intent::Begin { mode, reason: reason.into(), ticket: None, scenario });
     let people: Vec<(String, u32)> = r.roster.custodians.iter().map(|p| (p.id.clone(), p.yubikey_serial)).collect();
     for (id, serial) in people {
-        if c.checked().len() >= c.info().quorum || !matches!(c.phase(), crate::ceremony::Phase::CheckIn(_)) {
+        if c.checked().len() >= c.info().quorum || !matches!(c.phase(), crate::core::ceremony::Phase::CheckIn(_)) {
             break;
         }
-        crate::session::present(c, r, serial);
-        if matches!(c.phase(), crate::ceremony::Phase::CheckIn(crate::ceremony::KeyStage::AwaitPin { .. })) {
+        crate::adapters::session::present(c, r, serial);
+        if matches!(c.phase(), crate::core::ceremony::Phase::CheckIn(crate::core::ceremony::KeyStage::AwaitPin { .. })) {
             drive(c, r, Intent::PinEntered(SecretString::from(pin_of(&id).to_string())));
             drive(c, r, Intent::Touch);
         }
@@ -106,7 +107,7 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
         drive(c, r, Intent::ToggleStep(i));
     }
     drive(c, r, Intent::FinishRunbook);
-    for i in 0..crate::ceremony::CLOSING.len() {
+    for i in 0..crate::core::ceremony::CLOSING.len() {
         drive(c, r, Intent::ToggleClosing(i));
     }
     drive(c, r, Intent::ConfirmClose);
@@ -119,8 +120,8 @@ pub fn play(c: &mut Ceremony, r: &mut Runner, mode: Mode, reason: &str, scenario
 }
 
 /// The DEMO newcomer of `demo --rekey` (public DEMO keys, like the others).
-pub fn newcomer() -> crate::roster::Custodian {
-    crate::roster::Custodian {
+pub fn newcomer() -> crate::core::roster::Custodian {
+    crate::core::roster::Custodian {
         id: "dave".into(),
         name: "Dave Example".into(),
         email: "dave@example.com".into(),
@@ -132,8 +133,8 @@ pub fn newcomer() -> crate::roster::Custodian {
 }
 
 /// The DEMO rekey: carol leaves, dave joins, the quorum stays 2.
-pub fn rekey_change() -> crate::rekey::Change {
-    crate::rekey::Change { add: vec![newcomer()], remove: vec!["carol".into()], quorum: None }
+pub fn rekey_change() -> crate::core::rekey::Change {
+    crate::core::rekey::Change { add: vec![newcomer()], remove: vec!["carol".into()], quorum: None }
 }
 
 /// A ready-to-run DEMO rekey: the DEMO roster (signed) and its runbook, sealed and signed by alice
@@ -147,33 +148,33 @@ fn setup_rekey_with(
     data_dir: &Path,
     clock: Arc<dyn Clock>,
     outside: Outside,
-    change: &crate::rekey::Change,
+    change: &crate::core::rekey::Change,
 ) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
-    let plan = crate::rekey::plan(&roster, change).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = crate::core::rekey::plan(&roster, change).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut signers = tokens(&roster);
     let mut sealed = seal::seal(&roster, RUNBOOK.as_bytes())?;
     for t in signers.iter_mut().take(2) {
         let id = roster.custodians.iter().find(|c| c.yubikey_serial == t.info().serial).map(|c| c.id.clone()).unwrap_or_default();
         t.verify_pin(&SecretString::from(pin_of(&id).to_string()))?;
-        let sig = crate::sign::sshsig(t.as_mut(), crate::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes)?;
-        sealed.signatures.insert(id, crate::sign::to_pem(&sig)?.into_bytes());
+        let sig = crate::core::sign::sshsig(t.as_mut(), crate::core::sign::RUNBOOK_NAMESPACE, &sealed.manifest_bytes)?;
+        sealed.signatures.insert(id, crate::core::sign::to_pem(&sig)?.into_bytes());
     }
     // A fresh token state for the ceremony: the PINs above must be entered again by the custodians.
     let mut keys = tokens(&roster);
     keys.extend(tokens_of(&plan.new, &["dave"]));
     let (mut c, mut r) =
-        crate::session::start(&data_dir.join("sessions"), clock, roster.clone(), roster_sigs(), sealed.clone(), keys, outside);
+        crate::adapters::session::start(&data_dir.join("sessions"), clock, roster.clone(), roster_sigs(), sealed.clone(), keys, outside);
     let dir = data_dir.join("demo-rekey").join(&c.info().session_id);
-    crate::fsread::create_private_dir(&dir)?;
-    let paths = crate::rekey::Paths { roster: dir.join("roster.toml"), runbook: dir.join("runbook") };
-    crate::fsread::write_atomic(&paths.roster, &roster.bytes)?;
+    crate::core::fsread::create_private_dir(&dir)?;
+    let paths = crate::core::rekey::Paths { roster: dir.join("roster.toml"), runbook: dir.join("runbook") };
+    crate::core::fsread::write_atomic(&paths.roster, &roster.bytes)?;
     for (id, sig) in roster_sigs() {
-        crate::fsread::write_atomic(&crate::roster::sig_path(&paths.roster, &id), &sig)?;
+        crate::core::fsread::write_atomic(&crate::core::roster::sig_path(&paths.roster, &id), &sig)?;
     }
     sealed.write_dir(&paths.runbook)?;
-    c.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
-    r.rekey = Some(crate::session::RekeyJob::new(plan.new, paths));
+    c.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
+    r.rekey = Some(crate::adapters::session::RekeyJob::new(plan.new, paths));
     Ok((c, r))
 }
 
@@ -184,13 +185,13 @@ pub fn setup_offboard(
     data_dir: &Path,
     clock: Arc<dyn Clock>,
     outside: Outside,
-    items: Vec<crate::ceremony::OffItem>,
-    job: crate::session::OffboardJob,
+    items: Vec<crate::core::ceremony::OffItem>,
+    job: crate::adapters::session::OffboardJob,
     rehearsal: bool,
 ) -> anyhow::Result<(Ceremony, Runner)> {
-    let change = crate::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
+    let change = crate::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
     let (mut c, mut r) = setup_rekey_with(data_dir, clock, outside, &change)?;
-    c.plan_offboard(crate::ceremony::Offboard {
+    c.plan_offboard(crate::core::ceremony::Offboard {
         person: "carol".into(),
         iam_user: job.user.clone(),
         target_s: 15 * 60,
@@ -204,7 +205,7 @@ pub fn setup_offboard(
 
 /// A DEMO custodian presents their key, types their DEMO PIN and touches it.
 fn present_key(c: &mut Ceremony, r: &mut Runner, id: &str, serial: u32) {
-    crate::session::present(c, r, serial);
+    crate::adapters::session::present(c, r, serial);
     drive(c, r, Intent::PinEntered(SecretString::from(pin_of(id).to_string())));
     drive(c, r, Intent::Touch);
 }

@@ -1,17 +1,17 @@
 //! `breakglass doctor`: what a ceremony on this host would need, checked without starting one.
 
-use crate::aws::Aws;
-use crate::aws::sns::SnsBroadcaster;
-use crate::roster::Roster;
-use crate::trust;
+use crate::adapters::aws::Aws;
+use crate::adapters::aws::sns::SnsBroadcaster;
+use crate::core::roster::Roster;
+use crate::core::trust;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 /// One inserted key, checked as check-in will: its slot 9c (and 82) attestation chains to the
 /// trust store, and proves the roster's keys for the custodian whose serial it is.
 /// `Some(false)` (FAIL) is a roster custodian's key that check-in would refuse; a key on no
 /// roster is only a warning (`None`).
-pub(crate) fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::attest::TrustStore) -> (Option<bool>, String) {
+pub(crate) fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::core::attest::TrustStore) -> (Option<bool>, String) {
     let custodian = roster.and_then(|r| r.custodians.iter().find(|c| c.yubikey_serial == serial));
     let (ok, what) = doctor_key_checks(serial, custodian, store);
     (
@@ -28,10 +28,10 @@ pub(crate) fn doctor_key(serial: u32, roster: Option<&Roster>, store: &crate::at
 
 pub(crate) fn doctor_key_checks(
     serial: u32,
-    custodian: Option<&crate::roster::Custodian>,
-    store: &crate::attest::TrustStore,
+    custodian: Option<&crate::core::roster::Custodian>,
+    store: &crate::core::attest::TrustStore,
 ) -> (bool, String) {
-    use crate::token::piv::{AGE_SLOT, PivToken, SIGN_SLOT};
+    use crate::adapters::token::piv::{AGE_SLOT, PivToken, SIGN_SLOT};
     let mut t = match PivToken::open(serial) {
         Ok(t) => t,
         Err(e) => return (false, format!("serial {serial}: {e}")),
@@ -41,7 +41,7 @@ pub(crate) fn doctor_key_checks(
         Ok(a) => a,
         Err(e) => return (false, format!("serial {serial}: slot 9c cannot be attested ({e}): enrol the key with `breakglass enroll`")),
     };
-    let a = match crate::attest::verify_chain(&att, &f9, store, now) {
+    let a = match crate::core::attest::verify_chain(&att, &f9, store, now) {
         Ok(a) => a,
         Err(e) => return (false, format!("serial {serial}: check-in would refuse this key: {e}")),
     };
@@ -49,18 +49,18 @@ pub(crate) fn doctor_key_checks(
     let Some(c) = custodian else {
         return (true, format!("serial {serial}: attested by {root}; not on the roster"));
     };
-    let req = match crate::attest::Requirement::signing(&c.id, serial, &c.signing_key) {
+    let req = match crate::core::attest::Requirement::signing(&c.id, serial, &c.signing_key) {
         Ok(r) => r,
         Err(e) => return (false, format!("serial {serial} ({}): {e}", c.id)),
     };
-    if let Err(e) = crate::attest::check(&a, &req) {
+    if let Err(e) = crate::core::attest::check(&a, &req) {
         return (false, format!("serial {serial} ({}): check-in would refuse it: {e}", c.id));
     }
     if c.age_recipient.starts_with("age1yubikey1") {
         let runbook = t.attestation(AGE_SLOT).map_err(|e| e.to_string()).and_then(|(att, f9)| {
-            let a = crate::attest::verify_chain(&att, &f9, store, now).map_err(|e| e.to_string())?;
-            let req = crate::attest::Requirement::runbook(&c.id, serial, &c.age_recipient).map_err(|e| e.to_string())?;
-            crate::attest::check(&a, &req).map_err(|e| e.to_string())
+            let a = crate::core::attest::verify_chain(&att, &f9, store, now).map_err(|e| e.to_string())?;
+            let req = crate::core::attest::Requirement::runbook(&c.id, serial, &c.age_recipient).map_err(|e| e.to_string())?;
+            crate::core::attest::check(&a, &req).map_err(|e| e.to_string())
         });
         if let Err(e) = runbook {
             return (false, format!("serial {serial} ({}): slot 82 does not hold the roster's runbook key: {e}", c.id));
@@ -99,7 +99,7 @@ pub(crate) fn doctor(env: &Env) -> anyhow::Result<i32> {
     let roster_for_keys = doctor_roster(env, &mut line);
     match env.config.runbook_path() {
         None => line(None, "sealed runbook", "paths.runbook is not set".into()),
-        Some(p) => match crate::seal::Sealed::read_dir(&p) {
+        Some(p) => match crate::core::seal::Sealed::read_dir(&p) {
             Ok(s) => line(Some(true), "sealed runbook", format!("{}: {} files, quorum {}", p.display(), s.files.len(), s.manifest.quorum)),
             Err(e) => line(Some(false), "sealed runbook", e.to_string()),
         },
@@ -111,14 +111,14 @@ pub(crate) fn doctor(env: &Env) -> anyhow::Result<i32> {
     doctor_keys(env, roster_for_keys.as_ref(), &mut line);
     doctor_aws(env, &mut line);
     doctor_archive(env, &mut line);
-    for d in crate::session::interrupted_sessions(&env.sessions_dir()) {
+    for d in crate::adapters::session::interrupted_sessions(&env.sessions_dir()) {
         line(
             Some(false),
             "interrupted",
             format!("{}: never closed or signed; root may still be in use: `breakglass recover {}`", d.display(), d.display()),
         );
     }
-    let overdue = crate::drill::overdue_days(&env.config, &env.sessions_dir());
+    let overdue = crate::core::drill::overdue_days(&env.config, &env.sessions_dir());
     match overdue {
         Some(d) if d > 0 => line(
             None,
@@ -174,17 +174,17 @@ pub(crate) fn doctor_roster(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, 
                             t.roster().version,
                             env.config.trust.min_version.map_or("not set".into(), |m| m.to_string()),
                             env.config.describe(),
-                            crate::trust::pin_lines(&t.roster().sha256(), t.roster().version)
+                            crate::core::trust::pin_lines(&t.roster().sha256(), t.roster().version)
                         ),
                     );
                 }
                 if let Some(p) = env.config.runbook_path()
-                    && (crate::rekey::Paths { roster: t.roster().path.clone().unwrap_or_default(), runbook: p }).pending()
+                    && (crate::core::rekey::Paths { roster: t.roster().path.clone().unwrap_or_default(), runbook: p }).pending()
                 {
                     line(Some(false), "rekey", "an interrupted rekey left its staging: run `breakglass roster settle`".into());
                 }
                 if let Some(p) = env.config.runbook_path()
-                    && let Ok(s) = crate::seal::Sealed::read_dir(&p)
+                    && let Ok(s) = crate::core::seal::Sealed::read_dir(&p)
                 {
                     if let Err(e) = s.check_signed(&t) {
                         line(Some(false), "runbook signed", e.to_string());
@@ -203,7 +203,7 @@ pub(crate) fn doctor_roster(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, 
 /// `doctor`'s key checks: the inserted YubiKeys and other cards, and each key's attestation
 /// against the trust store and `roster`.
 pub(crate) fn doctor_keys(env: &Env, roster: Option<&Roster>, line: &mut dyn FnMut(Option<bool>, &str, String)) {
-    match crate::token::piv::scan() {
+    match crate::adapters::token::piv::scan() {
         Ok((keys, others)) => {
             let list = keys.iter().map(|k| format!("{} (serial {})", k.model, k.serial)).collect::<Vec<_>>().join(", ");
             line(if keys.is_empty() { None } else { Some(true) }, "YubiKeys", if keys.is_empty() { "none inserted".into() } else { list });
@@ -235,7 +235,7 @@ pub(crate) fn doctor_aws(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, Str
         match Aws::load(c) {
             Err(e) => line(Some(false), "AWS", e.to_string()),
             Ok(aws) => {
-                match crate::aws::sts::caller_identity(&aws) {
+                match crate::adapters::aws::sts::caller_identity(&aws) {
                     Ok((account, arn)) => match &c.aws.account_id {
                         Some(want) if *want != account => {
                             line(Some(false), "AWS account", format!("credentials reach {account} ({arn}), but aws.account_id = {want}"))
@@ -264,11 +264,11 @@ pub(crate) fn doctor_archive(env: &Env, line: &mut dyn FnMut(Option<bool>, &str,
     match &env.config.archive {
         None => line(None, "evidence archive", "not configured ([archive] bucket): signed bundles exist only on this host".into()),
         Some(a) => {
-            match crate::archive_cmd::check_reachable(env, a) {
+            match crate::commands::archive_cmd::check_reachable(env, a) {
                 Ok(()) => line(Some(true), "evidence archive", format!("s3://{} (Object Lock, {} days)", a.bucket, a.retention_days)),
                 Err(e) => line(Some(false), "evidence archive", e),
             }
-            let (queued, changed) = crate::archive_cmd::backlog(env);
+            let (queued, changed) = crate::commands::archive_cmd::backlog(env);
             if !queued.is_empty() {
                 line(None, "not archived", format!("{}: run `breakglass archive push`", queued.join(", ")));
             }

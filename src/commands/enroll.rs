@@ -7,9 +7,9 @@
 //! were born on this YubiKey. Existing keys are never replaced without `--overwrite` and the
 //! serial typed back.
 
-use crate::card::Prompter;
-use crate::cli::EnrollArgs;
-use crate::token::piv::{AGE_SLOT, SIGN_SLOT};
+use crate::adapters::token::piv::{AGE_SLOT, SIGN_SLOT};
+use crate::commands::card::Prompter;
+use crate::commands::cli::EnrollArgs;
 use anyhow::{Context, bail};
 use yubikey::piv::{self, AlgorithmId, SlotId};
 use yubikey::{MgmKey, PinPolicy, Serial, TouchPolicy, YubiKey};
@@ -54,7 +54,7 @@ impl NewSecret for Prompter {
 }
 
 fn yk_err(e: yubikey::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", crate::token::piv::explain(&e, None))
+    anyhow::anyhow!("{}", crate::adapters::token::piv::explain(&e, None))
 }
 
 fn slot_in_use(yk: &mut YubiKey, slot: SlotId) -> bool {
@@ -65,7 +65,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     if a.id.is_empty() || !a.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         bail!("--id `{}`: ids use only a-z, 0-9 and -", a.id);
     }
-    let serial = crate::card::which_serial(a.serial)?;
+    let serial = crate::commands::card::which_serial(a.serial)?;
     let mut yk = YubiKey::open_by_serial(Serial(serial)).map_err(yk_err)?;
     errln!("Enrolling {} ({}) on YubiKey {} (serial {serial}).", a.name, a.id, yk.version());
     let mut p = Prompter::new();
@@ -96,7 +96,7 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     errln!("Generating the runbook key in slot 82 (PIN once, touch always)...");
     let age_spki = piv::generate(&mut yk, AGE_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always).map_err(yk_err)?;
     let pk = p256::PublicKey::from_sec1_bytes(age_spki.subject_public_key.raw_bytes()).context("slot 82 key")?;
-    let recipient = crate::pivage::Recipient::from_public(&pk).encode();
+    let recipient = crate::core::pivage::Recipient::from_public(&pk).encode();
 
     // The certificates stock tools look for: PKCS#11 (ykcs11, `ssh-keygen -D`) lists slot 9c by
     // its certificate on older versions, and age-plugin-yubikey lists slot 82 only when its
@@ -113,9 +113,9 @@ pub fn run(a: &EnrollArgs) -> anyhow::Result<i32> {
     // as printed): TOML-escaped, so a quote or a line break in a name cannot add a key or an entry.
     #[derive(serde::Serialize)]
     struct Entry<'a> {
-        custodian: [&'a crate::roster::Custodian; 1],
+        custodian: [&'a crate::core::roster::Custodian; 1],
     }
-    let entry = crate::roster::Custodian {
+    let entry = crate::core::roster::Custodian {
         id: a.id.clone(),
         name: a.name.clone(),
         email: a.email.clone(),

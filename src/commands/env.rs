@@ -1,12 +1,12 @@
 //! What every command starts from: the config and the data directory ([`Env`]), and how a
 //! command writes its output ([`emit`], [`emit_json`]).
 
-use crate::aws::Aws;
-use crate::aws::sns::SnsBroadcaster;
-use crate::cli::Cli;
-use crate::config::Config;
-use crate::notice::{Broadcaster, Outbox, Unavailable};
-use crate::session::Outside;
+use crate::adapters::aws::Aws;
+use crate::adapters::aws::sns::SnsBroadcaster;
+use crate::adapters::session::Outside;
+use crate::commands::cli::Cli;
+use crate::core::config::Config;
+use crate::core::notice::{Broadcaster, Outbox, Unavailable};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -67,12 +67,12 @@ impl Env {
 
     /// YubiKeys over PC/SC, attested against Yubico's CAs (and a rehearsal's extra roots, said
     /// loudly on stderr).
-    pub fn piv_keys(&self) -> anyhow::Result<crate::session::KeySource> {
+    pub fn piv_keys(&self) -> anyhow::Result<crate::adapters::session::KeySource> {
         let trust = self.config.attestation_store().map_err(anyhow::Error::msg)?;
         if let Some(w) = self.config.rehearsal_warning() {
             errln!("{w}");
         }
-        Ok(crate::session::KeySource::Piv { trust })
+        Ok(crate::adapters::session::KeySource::Piv { trust })
     }
 }
 
@@ -80,13 +80,13 @@ impl Env {
 /// error: the command still ends with its own exit code, quietly.
 /// Outside text in it (a journal's notes, a session id) is made safe for the terminal first.
 pub fn emit(text: &str) -> anyhow::Result<()> {
-    write_out(&crate::plain::for_terminal(text))
+    write_out(&crate::core::plain::for_terminal(text))
 }
 
 /// [`emit`] for JSON: the same value, with the characters serde_json leaves raw (DEL, C1, bidi
 /// overrides) escaped.
 pub fn emit_json(json: &str) -> anyhow::Result<()> {
-    write_out(&crate::plain::for_json(json))
+    write_out(&crate::core::plain::for_json(json))
 }
 
 fn write_out(text: &str) -> anyhow::Result<()> {

@@ -1,9 +1,9 @@
 //! `breakglass man` and the exit codes every man page lists.
 
-use crate::cli::Cli;
+use crate::commands::cli::Cli;
 use anyhow::bail;
 
-use crate::env::emit;
+use crate::commands::env::emit;
 
 /// What the exit codes mean, for every man page (the same as each command's `--help`).
 pub(crate) const EXIT_STATUS: &str = r#".SH "EXIT STATUS"

@@ -1,26 +1,26 @@
 //! `breakglass offboard` and `demo --offboard`: a custodian (or an AWS user) leaves.
 
-use crate::ceremony::Mode;
-use crate::clock::{Clock, SystemClock};
+use crate::core::ceremony::Mode;
+use crate::core::clock::{Clock, SystemClock};
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 use super::rekey_cmd::{newcomers, rekey_outcome};
 use super::start::{archiver, check_data_dir, for_ceremony, interrupted_warnings, remember_live, runbook_for_ceremony};
 
 /// What the survey of one account found: the changes and the MANUAL items, or why it could not
 /// be read.
-pub type AccountSurvey = Result<(Vec<crate::aws::offboard::Action>, Vec<crate::aws::offboard::Manual>), String>;
+pub type AccountSurvey = Result<(Vec<crate::adapters::aws::offboard::Action>, Vec<crate::adapters::aws::offboard::Manual>), String>;
 
 /// The offboarding checklist for `person` in one account (see [`offboard_checklist_accounts`]).
 pub fn offboard_checklist(
     person: &str,
     user: &str,
     aws: AccountSurvey,
-) -> (Vec<crate::ceremony::OffItem>, Vec<Option<(usize, crate::aws::offboard::Action)>>) {
+) -> (Vec<crate::core::ceremony::OffItem>, Vec<Option<(usize, crate::adapters::aws::offboard::Action)>>) {
     offboard_checklist_accounts(person, user, vec![(String::new(), aws)])
 }
 
@@ -32,8 +32,8 @@ pub fn offboard_checklist_accounts(
     person: &str,
     user: &str,
     accounts: Vec<(String, AccountSurvey)>,
-) -> (Vec<crate::ceremony::OffItem>, Vec<Option<(usize, crate::aws::offboard::Action)>>) {
-    use crate::ceremony::OffItem;
+) -> (Vec<crate::core::ceremony::OffItem>, Vec<Option<(usize, crate::adapters::aws::offboard::Action)>>) {
+    use crate::core::ceremony::OffItem;
     let people = OffItem::people;
     let mut items = vec![
         people(format!("Change the AWS root password at the console ({person} may know it); seal the new one in the safe")),
@@ -78,7 +78,7 @@ pub fn offboard_checklist_accounts(
 }
 
 /// `breakglass offboard ID`: the rekey (when ID is a custodian) and the checklist, on YubiKeys.
-pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Result<i32> {
+pub(crate) fn offboard_cmd(env: &Env, a: crate::commands::cli::OffboardArgs) -> anyhow::Result<i32> {
     let c = &env.config;
     let where_cfg = c.describe();
     let roster_path = c.roster_path().with_context(|| {
@@ -86,7 +86,7 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Re
     })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
     let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
-    let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
+    let sealed = crate::core::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
     runbook_for_ceremony(env, &trusted, &sealed)?;
     let roster = trusted.roster().clone();
@@ -108,8 +108,8 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Re
     }
     let plan = if roster.custodian(&a.id).is_some() {
         let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        let change = crate::rekey::Change { remove: vec![a.id.clone()], add: newcomers(&a.add, &dir)?.0, quorum: a.quorum };
-        match crate::rekey::plan(&roster, &change) {
+        let change = crate::core::rekey::Change { remove: vec![a.id.clone()], add: newcomers(&a.add, &dir)?.0, quorum: a.quorum };
+        match crate::core::rekey::plan(&roster, &change) {
             Ok(p) => Some(p),
             Err(why) => {
                 // The checklist still runs: stripping access cannot wait for a new custodian.
@@ -118,7 +118,7 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Re
                 actions.insert(0, None);
                 items.insert(
                     0,
-                    crate::ceremony::OffItem::people(format!(
+                    crate::core::ceremony::OffItem::people(format!(
                         "ROSTER NOT CHANGED: {} is still a custodian ({why}). Enrol a successor and run `breakglass roster rekey --remove {} --add FILE` soon",
                         a.id, a.id
                     )),
@@ -132,14 +132,18 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Re
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    let (mut ceremony, mut runner) =
+        crate::adapters::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = env.piv_keys()?;
     if let Some(plan) = plan {
-        ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
-        runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
+        ceremony.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
+        runner.rekey = Some(crate::adapters::session::RekeyJob::new(
+            plan.new,
+            crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path },
+        ));
     }
     anyhow::ensure!(items.len() == actions.len(), "internal error: {} checklist items for {} changes", items.len(), actions.len());
-    ceremony.plan_offboard(crate::ceremony::Offboard {
+    ceremony.plan_offboard(crate::core::ceremony::Offboard {
         person: a.id.clone(),
         iam_user: user.clone(),
         target_s: a.target_minutes * 60,
@@ -147,30 +151,32 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::cli::OffboardArgs) -> anyhow::Re
         rehearsal: a.drill,
         finish_armed: false,
     });
-    runner.offboard = Some(crate::session::OffboardJob { accounts: clients, user, actions });
-    let start = crate::app::Start {
+    runner.offboard = Some(crate::adapters::session::OffboardJob { accounts: clients, user, actions });
+    let start = crate::terminal::app::Start {
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
-        ..crate::app::Start::plain(Mode::Offboard, a.reason)
+        ..crate::terminal::app::Start::plain(Mode::Offboard, a.reason)
     };
-    let code = crate::app::run(ceremony, runner, clock, start)?;
+    let code = crate::terminal::app::run(ceremony, runner, clock, start)?;
     remember_live(env);
     Ok(code)
 }
 
 /// The AWS clients an offboarding changes accounts with, and each account's survey.
-pub(crate) type OffboardSurveys = (Vec<crate::aws::Aws>, Vec<(String, AccountSurvey)>);
+pub(crate) type OffboardSurveys = (Vec<crate::adapters::aws::Aws>, Vec<(String, AccountSurvey)>);
 
 /// Reads `user`'s IAM user in the configured credentials' account, then in each of `[offboard]`
 /// accounts through its role: the clients to make the changes with, and each account's survey.
-pub(crate) fn offboard_surveys(c: &crate::config::Config, user: &str) -> anyhow::Result<OffboardSurveys> {
+pub(crate) fn offboard_surveys(c: &crate::core::config::Config, user: &str) -> anyhow::Result<OffboardSurveys> {
     let aws = if c.aws.region.is_some() || c.aws.profile.is_some() || c.aws.account_id.is_some() {
-        crate::aws::Aws::load(c).map_err(|e| e.to_string())
+        crate::adapters::aws::Aws::load(c).map_err(|e| e.to_string())
     } else {
         Err("AWS is not configured in breakglass.toml".to_string())
     };
-    let survey = |aws: &crate::aws::Aws| -> AccountSurvey {
-        crate::aws::offboard::survey(aws, user).map(|s| (crate::aws::offboard::plan(&s), s.manual)).map_err(|e| e.to_string())
+    let survey = |aws: &crate::adapters::aws::Aws| -> AccountSurvey {
+        crate::adapters::aws::offboard::survey(aws, user)
+            .map(|s| (crate::adapters::aws::offboard::plan(&s), s.manual))
+            .map_err(|e| e.to_string())
     };
     // The configured credentials' account, then each of [offboard] accounts through its role.
     let mut clients = vec![];
@@ -179,7 +185,7 @@ pub(crate) fn offboard_surveys(c: &crate::config::Config, user: &str) -> anyhow:
         Ok(aws) => {
             let several = !c.offboard.accounts.is_empty();
             let label = if several {
-                crate::aws::sts::caller_identity(&aws)
+                crate::adapters::aws::sts::caller_identity(&aws)
                     .map(|(a, _)| a)
                     .map_err(|e| anyhow::anyhow!("which account the configured credentials reach: {e}"))?
             } else {
@@ -188,14 +194,14 @@ pub(crate) fn offboard_surveys(c: &crate::config::Config, user: &str) -> anyhow:
             let home = label.clone();
             surveys.push((label, survey(&aws)));
             for account in c.offboard.accounts.iter().filter(|acct| **acct != home) {
-                match crate::aws::offboard::for_account(&aws, account, &c.offboard.role_name) {
+                match crate::adapters::aws::offboard::for_account(&aws, account, &c.offboard.role_name) {
                     Ok(member) => {
                         surveys.push((account.clone(), survey(&member)));
                         clients.push(member);
                     }
                     Err(e) => {
                         surveys.push((account.clone(), Err(e.to_string())));
-                        clients.push(crate::aws::Aws::from_sdk(aws.sdk.clone())?);
+                        clients.push(crate::adapters::aws::Aws::from_sdk(aws.sdk.clone())?);
                     }
                 }
             }
@@ -211,12 +217,12 @@ pub(crate) fn demo_offboard(env: &Env, auto: bool, reason: Option<String>) -> an
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let (items, actions) = offboard_checklist("carol", "carol", Err("the DEMO has no AWS".into()));
-    let job = crate::session::OffboardJob { accounts: vec![], user: "carol".into(), actions };
-    let (mut c, mut r) = crate::demo::setup_offboard(&env.data_dir, clock.clone(), env.outside(), items, job, false)?;
+    let job = crate::adapters::session::OffboardJob { accounts: vec![], user: "carol".into(), actions };
+    let (mut c, mut r) = crate::commands::demo::setup_offboard(&env.data_dir, clock.clone(), env.outside(), items, job, false)?;
     if !auto {
-        return crate::app::run(c, r, clock, crate::app::Start::plain(Mode::Offboard, reason));
+        return crate::terminal::app::run(c, r, clock, crate::terminal::app::Start::plain(Mode::Offboard, reason));
     }
     let reason = reason.unwrap_or_else(|| "DEMO: carol leaves the company".into());
-    crate::demo::play_offboard(&mut c, &mut r, &reason);
+    crate::commands::demo::play_offboard(&mut c, &mut r, &reason);
     rekey_outcome(&c, &r)
 }

@@ -1,24 +1,24 @@
 //! `breakglass recover`: closes an interrupted session.
 
-use crate::ceremony::{Phase, Scenario};
-use crate::clock::{Clock, SystemClock};
-use crate::trust;
-use crate::trust::TrustedRoster;
-use crate::verify;
+use crate::core::ceremony::{Phase, Scenario};
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::trust;
+use crate::core::trust::TrustedRoster;
+use crate::core::verify;
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 use super::start::{archiver, for_ceremony};
-use crate::app::halted;
+use crate::terminal::app::halted;
 
 /// `breakglass recover`: closes an interrupted session from its journal alone. DEMO sessions use
 /// the built-in DEMO custodians; real ones the configured, pinned roster (the version the session
 /// ran under) and YubiKeys.
-pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Result<i32> {
-    let mut i = crate::session::read_interrupted(&a.session_dir)?;
+pub(crate) fn recover_cmd(env: &Env, a: crate::commands::cli::RecoverArgs) -> anyhow::Result<i32> {
+    let mut i = crate::adapters::session::read_interrupted(&a.session_dir)?;
     // The recovery's entries are dated no earlier than the last one before it: a journal dated
     // ahead of this host's clock would carry the whole recovery (and the audit's window) with it.
     let horizon = (chrono::Utc::now() + chrono::Duration::minutes(15)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
@@ -26,7 +26,7 @@ pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Resu
         bail!(
             "{}: the journal's last entry is dated {}, later than this host's clock ({}) by more than 15 minutes. Check the clock (`timedatectl`; recover on the host that ran the session); if it is right, the journal was altered: keep the directory as evidence and do not recover it",
             a.session_dir.display(),
-            crate::plain::one_line(&i.recovery.last_ts),
+            crate::core::plain::one_line(&i.recovery.last_ts),
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
         );
     }
@@ -35,18 +35,19 @@ pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Resu
         let live =
             if i.demo { Some(env.data_dir.join("demo-rekey").join(&i.session_id).join("roster.toml")) } else { env.config.roster_path() };
         let live_sha = live.and_then(|p| std::fs::read(p).ok()).map(|b| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)));
-        i.recovery.rekey = Some(crate::ceremony::RekeySettled { new_roster_sha256: new, live_roster_sha256: live_sha.unwrap_or_default() });
+        i.recovery.rekey =
+            Some(crate::core::ceremony::RekeySettled { new_roster_sha256: new, live_roster_sha256: live_sha.unwrap_or_default() });
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let reason = a.reason.clone().unwrap_or_else(|| format!("recovery of the interrupted session ({})", i.reason));
     let (mut c, mut r) = if i.demo {
-        let roster = crate::demo::roster();
+        let roster = crate::commands::demo::roster();
         if roster.sha256() != i.roster_sha256 {
             bail!("{}: the session is labelled DEMO but did not run on the built-in DEMO roster", a.session_dir.display());
         }
         intact_so_far(&a.session_dir, &trust::demo())?;
-        let tokens = crate::demo::tokens(&roster);
-        crate::session::resume(&i, clock.clone(), roster, crate::demo::roster_sigs(), tokens, env.outside())?
+        let tokens = crate::commands::demo::tokens(&roster);
+        crate::adapters::session::resume(&i, clock.clone(), roster, crate::commands::demo::roster_sigs(), tokens, env.outside())?
     } else {
         if a.auto {
             bail!(
@@ -59,18 +60,18 @@ pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Resu
             .with_context(|| {
                 format!(
                     "the session ran under roster {}, which is not the trusted roster or a version in its chain",
-                    crate::plain::one_line(&i.roster_sha256.chars().take(16).collect::<String>())
+                    crate::core::plain::one_line(&i.roster_sha256.chars().take(16).collect::<String>())
                 )
             })?
             .clone();
         intact_so_far(&a.session_dir, &trusted)?;
         let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let (c, mut r) = crate::session::resume(&i, clock.clone(), roster, sigs, vec![], env.outside())?;
+        let (c, mut r) = crate::adapters::session::resume(&i, clock.clone(), roster, sigs, vec![], env.outside())?;
         r.keys = env.piv_keys()?;
         (c, r)
     };
     if !a.auto {
-        let start = crate::app::Start {
+        let start = crate::terminal::app::Start {
             mode: i.mode,
             reason: Some(reason),
             scenario: Scenario::Standard,
@@ -79,9 +80,9 @@ pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Resu
             warnings: vec![format!("RECOVERY of session {}: a quorum checks in to close it", i.session_id)],
             archiver: archiver(env),
         };
-        return crate::app::run(c, r, clock, start);
+        return crate::terminal::app::run(c, r, clock, start);
     }
-    crate::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
+    crate::commands::demo::play(&mut c, &mut r, i.mode, &reason, Scenario::Standard);
     match &c.phase() {
         Phase::Summary => {
             errln!(
@@ -97,7 +98,7 @@ pub(crate) fn recover_cmd(env: &Env, a: crate::cli::RecoverArgs) -> anyhow::Resu
         other => {
             bail!(
                 "the unattended recovery stopped at {other:?}: {}",
-                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, &c))
+                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::terminal::words::words(&m.say, &c))
             )
         }
     }
@@ -113,7 +114,7 @@ pub(crate) fn intact_so_far(dir: &Path, trusted: &TrustedRoster) -> anyhow::Resu
     let bad: Vec<String> = rep
         .problems
         .iter()
-        .filter(|p| p.kind != crate::journal::ProblemKind::Interrupted)
+        .filter(|p| p.kind != crate::core::journal::ProblemKind::Interrupted)
         .map(|p| if p.line > 0 { format!("line {}: {}", p.line, p.what) } else { p.what.clone() })
         .collect();
     if !bad.is_empty() {

@@ -1,26 +1,26 @@
 //! `breakglass roster rekey` and `demo --rekey`: the rekey ceremony.
 
-use crate::ceremony::{Mode, Phase};
-use crate::clock::{Clock, SystemClock};
-use crate::roster::Roster;
+use crate::core::ceremony::{Mode, Phase};
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::roster::Roster;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 use super::start::{Cleanup, archiver, check_data_dir, for_ceremony, interrupted_warnings, remember_live, runbook_for_ceremony};
-use crate::app::halted;
+use crate::terminal::app::halted;
 
 /// The newcomers named by `--add` files (what `breakglass enroll` printed), their attestation
 /// files copied next to the roster (never over a different file).
 /// Also returns the files it copied next to the roster (none that were there already), so that a
 /// rekey that does not commit can take them away again.
-pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<(Vec<crate::roster::Custodian>, Vec<PathBuf>)> {
+pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<(Vec<crate::core::roster::Custodian>, Vec<PathBuf>)> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct AddFile {
-        custodian: Vec<crate::roster::Custodian>,
+        custodian: Vec<crate::core::roster::Custodian>,
     }
     let mut out = vec![];
     let mut copied = vec![];
@@ -62,7 +62,7 @@ pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<
                         from.display()
                     ),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        crate::fsread::write_atomic(&to, &bytes)?;
+                        crate::core::fsread::write_atomic(&to, &bytes)?;
                         copied.push(to);
                     }
                     Err(e) => bail!("cannot read {}: {e}", to.display()),
@@ -75,7 +75,7 @@ pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<
 }
 
 /// `roster rekey`: the rekey ceremony on YubiKeys, for the configured roster and runbook.
-pub(crate) fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i32> {
+pub(crate) fn rekey_cmd(env: &Env, a: crate::commands::cli::RekeyArgs) -> anyhow::Result<i32> {
     let c = &env.config;
     let where_cfg = c.describe();
     let roster_path = c.roster_path().with_context(|| {
@@ -83,7 +83,7 @@ pub(crate) fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i
     })?;
     let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
     let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
-    let sealed = crate::seal::Sealed::read_dir(&runbook_path)?;
+    let sealed = crate::core::seal::Sealed::read_dir(&runbook_path)?;
     sealed.check_signed(&trusted)?;
     runbook_for_ceremony(env, &trusted, &sealed)?;
     let roster = trusted.roster().clone();
@@ -101,22 +101,24 @@ pub(crate) fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i
             }
         }
     });
-    let change = crate::rekey::Change { add, remove: a.remove, quorum: a.quorum };
-    let plan = crate::rekey::plan(&roster, &change).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let change = crate::core::rekey::Change { add, remove: a.remove, quorum: a.quorum };
+    let plan = crate::core::rekey::plan(&roster, &change).map_err(|e| anyhow::anyhow!("{e}"))?;
     new_sha.set(Some(plan.new.sha256()));
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (mut ceremony, mut runner) = crate::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    let (mut ceremony, mut runner) =
+        crate::adapters::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
     runner.keys = env.piv_keys()?;
-    ceremony.plan_rekey(crate::ceremony::Rekey::from_plan(&plan));
-    runner.rekey = Some(crate::session::RekeyJob::new(plan.new, crate::rekey::Paths { roster: roster_path, runbook: runbook_path }));
-    let start = crate::app::Start {
+    ceremony.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
+    runner.rekey =
+        Some(crate::adapters::session::RekeyJob::new(plan.new, crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path }));
+    let start = crate::terminal::app::Start {
         warnings: interrupted_warnings(env),
         archiver: archiver(env),
-        ..crate::app::Start::plain(Mode::Rekey, a.reason)
+        ..crate::terminal::app::Start::plain(Mode::Rekey, a.reason)
     };
-    let code = crate::app::run(ceremony, runner, clock, start)?;
+    let code = crate::terminal::app::run(ceremony, runner, clock, start)?;
     remember_live(env);
     Ok(code)
 }
@@ -125,17 +127,17 @@ pub(crate) fn rekey_cmd(env: &Env, a: crate::cli::RekeyArgs) -> anyhow::Result<i
 pub(crate) fn demo_rekey(env: &Env, auto: bool, reason: Option<String>) -> anyhow::Result<i32> {
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-    let (mut c, mut r) = crate::demo::setup_rekey(&env.data_dir, clock.clone(), env.outside())?;
+    let (mut c, mut r) = crate::commands::demo::setup_rekey(&env.data_dir, clock.clone(), env.outside())?;
     if !auto {
-        return crate::app::run(c, r, clock, crate::app::Start::plain(Mode::Rekey, reason));
+        return crate::terminal::app::run(c, r, clock, crate::terminal::app::Start::plain(Mode::Rekey, reason));
     }
     let reason = reason.unwrap_or_else(|| "DEMO: carol leaves, dave joins".into());
-    crate::demo::play_rekey(&mut c, &mut r, &reason);
+    crate::commands::demo::play_rekey(&mut c, &mut r, &reason);
     rekey_outcome(&c, &r)
 }
 
 /// What an unattended rekey says at the end: where the new roster is, and the bundle to verify.
-pub(crate) fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::Runner) -> anyhow::Result<i32> {
+pub(crate) fn rekey_outcome(c: &crate::core::ceremony::Ceremony, r: &crate::adapters::session::Runner) -> anyhow::Result<i32> {
     match &c.phase() {
         Phase::Summary if c.offboard().is_some() => {
             let o = c.offboard().as_ref().map(|o| (o.person.clone(), o.done(), o.items.len())).unwrap_or_default();
@@ -174,8 +176,8 @@ pub(crate) fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::R
                 if !c.info().demo {
                     errln!(
                         "next: move the pin, so that the old version cannot be put back. Both custodians check these words: {}; then put these lines in the configuration the ceremony host cannot change alone:\n\n{}",
-                        crate::notice::words_hex(&k.new_sha256),
-                        crate::trust::pin_lines(&k.new_sha256, k.new_version)
+                        crate::core::notice::words_hex(&k.new_sha256),
+                        crate::core::trust::pin_lines(&k.new_sha256, k.new_version)
                     );
                 }
             }
@@ -187,7 +189,7 @@ pub(crate) fn rekey_outcome(c: &crate::ceremony::Ceremony, r: &crate::session::R
         other => {
             bail!(
                 "the unattended rekey stopped at {other:?}: {}",
-                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::words::words(&m.say, c))
+                c.message().as_ref().map_or_else(|| "no message".to_string(), |m| crate::terminal::words::words(&m.say, c))
             )
         }
     }

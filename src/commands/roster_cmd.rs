@@ -1,12 +1,12 @@
 //! `breakglass roster`: check, sign, settle; the roster a command is given.
 
-use crate::cli::RosterCmd;
-use crate::roster::{Roster, sig_path};
-use crate::trust;
+use crate::commands::cli::RosterCmd;
+use crate::core::roster::{Roster, sig_path};
+use crate::core::trust;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 use super::rekey_cmd::rekey_cmd;
 use super::runbook_cmd::settle_rotation;
@@ -16,9 +16,9 @@ pub(crate) fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathB
         .context("which roster? Pass the file (e.g. `breakglass roster check roster.toml`) or set paths.roster in breakglass.toml")
 }
 
-/// Finishes or undoes a rekey that was interrupted (see [`crate::rekey::settle`]), saying which.
-pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
-    use crate::rekey::{Paths, Settled};
+/// Finishes or undoes a rekey that was interrupted (see [`crate::core::rekey::settle`]), saying which.
+pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::core::rekey::Settled> {
+    use crate::core::rekey::{Paths, Settled};
     let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path()) else {
         return Ok(Settled::Nothing);
     };
@@ -26,14 +26,14 @@ pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::rekey::Settled> {
     if !paths.pending() {
         return Ok(Settled::Nothing);
     }
-    let _lock = match crate::rekey::lock(&paths) {
+    let _lock = match crate::core::rekey::lock(&paths) {
         Ok(l) => l,
-        Err(crate::rekey::RekeyError::Busy(p)) => {
+        Err(crate::core::rekey::RekeyError::Busy(p)) => {
             bail!("a rekey is running on this roster right now ({} is locked): wait until it ends, then try again", p.display())
         }
         Err(e) => return Err(e.into()),
     };
-    let settled = crate::rekey::settle(&paths)?;
+    let settled = crate::core::rekey::settle(&paths)?;
     match settled {
         Settled::Nothing => {}
         Settled::RolledBack => errln!(
@@ -63,10 +63,10 @@ pub(crate) fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
                 outln!(
                     "  {:<12} {:<24} YubiKey {:<10} {}  {}",
                     c.id,
-                    crate::plain::one_line(&c.name),
+                    crate::core::plain::one_line(&c.name),
                     c.yubikey_serial,
                     key,
-                    crate::plain::one_line(&c.email)
+                    crate::core::plain::one_line(&c.email)
                 );
             }
             match trust::check_file(&p, pin, trust::Source::Given(p.clone())) {
@@ -79,7 +79,9 @@ pub(crate) fn roster_cmd(env: &Env, cmd: RosterCmd) -> anyhow::Result<i32> {
         RosterCmd::Settle => {
             if env.config.roster_path().is_none() || env.config.runbook_path().is_none() {
                 outln!("nothing to settle: paths.roster and paths.runbook are not both set in {}", env.config.describe());
-            } else if settle_rekey(env)? == crate::rekey::Settled::Nothing && settle_rotation(env)? == crate::rotate::Settled::Nothing {
+            } else if settle_rekey(env)? == crate::core::rekey::Settled::Nothing
+                && settle_rotation(env)? == crate::core::rotate::Settled::Nothing
+            {
                 outln!("no interrupted rekey or rotation: the roster and the sealed runbook are as they were");
             }
             Ok(0)
@@ -103,7 +105,7 @@ pub(crate) fn roster_check(env: &Env, roster: Option<PathBuf>, pin: Option<&str>
     };
     outln!("{}: version {}, {} custodians, quorum {}", p.display(), r.version, r.custodians.len(), r.quorum);
     outln!("SHA-256 {}", r.sha256());
-    outln!("fingerprint words: {}", crate::notice::words_hex(&r.sha256()));
+    outln!("fingerprint words: {}", crate::core::notice::words_hex(&r.sha256()));
     // The attestation certificates an entry names are checked, never just carried along.
     let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut attested_ok = true;
@@ -112,7 +114,7 @@ pub(crate) fn roster_check(env: &Env, roster: Option<PathBuf>, pin: Option<&str>
         outln!("{w}");
     }
     for c in r.custodians.iter().filter(|c| !c.attestation.is_empty()) {
-        match crate::attest::check_roster_entry(&dir, c, &store, chrono::Utc::now()) {
+        match crate::core::attest::check_roster_entry(&dir, c, &store, chrono::Utc::now()) {
             Ok(what) => outln!("attestation {}: {what}", c.id),
             Err(e) => {
                 attested_ok = false;
@@ -156,7 +158,7 @@ pub(crate) fn roster_check(env: &Env, roster: Option<PathBuf>, pin: Option<&str>
 
 /// `breakglass roster sign`: signs the roster as `id` and keeps the version and its signature in
 /// `history/` beside it.
-pub(crate) fn roster_sign(roster: &Path, id: &str, with: &crate::cli::SignWith, pin: Option<&str>) -> anyhow::Result<i32> {
+pub(crate) fn roster_sign(roster: &Path, id: &str, with: &crate::commands::cli::SignWith, pin: Option<&str>) -> anyhow::Result<i32> {
     let r = Roster::load(roster)?;
     let history = roster.parent().unwrap_or(Path::new(".")).join("history");
     // A rotation is signed by the previous version's custodians too (removed ones included).
@@ -166,7 +168,7 @@ pub(crate) fn roster_sign(roster: &Path, id: &str, with: &crate::cli::SignWith, 
         .or_else(|| previous.as_ref().and_then(|p| p.key(id)))
         .with_context(|| format!("`{id}` is not a custodian in {} (nor in its previous version)", roster.display()))?
         .clone();
-    let out = sign_with(with, roster, &r.bytes, crate::sign::ROSTER_NAMESPACE, id, &expected)?;
+    let out = sign_with(with, roster, &r.bytes, crate::core::sign::ROSTER_NAMESPACE, id, &expected)?;
     outln!("wrote {}", out.display());
     // Keep this version and its signatures in history/, so the next rotation can chain to it.
     let h = history.join(format!("{}.toml", r.sha256()));
@@ -179,10 +181,10 @@ pub(crate) fn roster_sign(roster: &Path, id: &str, with: &crate::cli::SignWith, 
     }
     std::fs::create_dir_all(&history).with_context(|| format!("cannot create {}", history.display()))?;
     if !h.exists() {
-        crate::fsread::write_atomic(&h, &r.bytes)?;
+        crate::core::fsread::write_atomic(&h, &r.bytes)?;
     }
     let sig = std::fs::read(&out)?;
-    crate::fsread::write_atomic(&sig_path(&h, id), &sig)?;
+    crate::core::fsread::write_atomic(&sig_path(&h, id), &sig)?;
     outln!("kept a copy in {}", h.display());
     match trust::check_file(roster, pin, trust::Source::Given(roster.to_path_buf())) {
         Ok(t) => outln!("trusted: {}", t.describe()),
@@ -194,7 +196,7 @@ pub(crate) fn roster_sign(roster: &Path, id: &str, with: &crate::cli::SignWith, 
 /// Signs `file` (whose bytes are `bytes`) as `id` with a software key file or on a YubiKey, and
 /// writes `<file>.<id>.sig`; returns its path.
 pub(crate) fn sign_with(
-    with: &crate::cli::SignWith,
+    with: &crate::commands::cli::SignWith,
     file: &Path,
     bytes: &[u8],
     namespace: &str,
@@ -202,11 +204,11 @@ pub(crate) fn sign_with(
     expected: &ssh_key::PublicKey,
 ) -> anyhow::Result<PathBuf> {
     if let Some(key) = &with.key {
-        return crate::sign::sign_file_with_key(file, bytes, namespace, id, key, expected).map_err(anyhow::Error::msg);
+        return crate::core::sign::sign_file_with_key(file, bytes, namespace, id, key, expected).map_err(anyhow::Error::msg);
     }
-    let serial = crate::card::which_serial(with.serial)?;
-    let pem = crate::card::sign(serial, id, expected, namespace, bytes, &mut crate::card::Prompter::new())?;
-    let out = crate::roster::sig_path(file, id);
-    crate::fsread::write_atomic(&out, pem.as_bytes())?;
+    let serial = crate::commands::card::which_serial(with.serial)?;
+    let pem = crate::commands::card::sign(serial, id, expected, namespace, bytes, &mut crate::commands::card::Prompter::new())?;
+    let out = crate::core::roster::sig_path(file, id);
+    crate::core::fsread::write_atomic(&out, pem.as_bytes())?;
     Ok(out)
 }

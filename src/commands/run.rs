@@ -2,9 +2,9 @@
 //! rotation left, and runs the command, each in its own file of `src/commands/`. Errors here are
 //! for people: each one names the thing and the next step.
 
-use crate::cli::{Cli, Command, DrillCmd, RosterCmd};
+use crate::commands::cli::{Cli, Command, DrillCmd, RosterCmd};
 
-pub use crate::env::{Env, emit, emit_json};
+pub use crate::commands::env::{Env, emit, emit_json};
 
 use super::audit_cmd::audit_cmd;
 use super::ceremony_cmd::{ceremony, demo};
@@ -40,9 +40,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         command,
         Command::Ceremony(_) | Command::Demo(_) | Command::Offboard(_) | Command::Recover(_) | Command::Roster(RosterCmd::Rekey(_))
     ) {
-        match crate::session::lock_data_dir(&env.data_dir) {
+        match crate::adapters::session::lock_data_dir(&env.data_dir) {
             Ok(lock) => Some(lock),
-            Err(busy @ crate::session::LockError::DataBusy { .. }) => return Err(busy.into()),
+            Err(busy @ crate::adapters::session::LockError::DataBusy { .. }) => return Err(busy.into()),
             // A data directory that cannot hold the lock file cannot hold a session either: the
             // command's own checks say what is wrong with it and what to do.
             Err(_) => None,
@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         settle_rekey(&env)?;
         settle_rotation(&env)?;
     } else if let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path())
-        && (crate::rekey::Paths { roster, runbook }).pending()
+        && (crate::core::rekey::Paths { roster, runbook }).pending()
         && !matches!(command, Command::Roster(RosterCmd::Settle))
     {
         errln!("warning: an interrupted rekey left its staging beside the roster: `breakglass roster settle` finishes or undoes it");
@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runbook(cmd) => runbook_cmd(&env, cmd),
         Command::Roster(cmd) => roster_cmd(&env, cmd),
         Command::Drill(DrillCmd::Report(a)) => drill_report_cmd(&env, &a),
-        Command::Archive(cmd) => crate::archive_cmd::run(&env, cmd),
+        Command::Archive(cmd) => crate::commands::archive_cmd::run(&env, cmd),
         Command::Audit(a) => match audit_cmd(&env, &a) {
             // A machine reading --json gets the error as JSON too.
             Err(e) if a.json => {
@@ -85,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             other => other,
         },
-        Command::Enroll(a) => crate::enroll::run(&a),
+        Command::Enroll(a) => crate::commands::enroll::run(&a),
         Command::Doctor => doctor(&env),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

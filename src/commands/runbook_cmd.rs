@@ -1,12 +1,12 @@
 //! `breakglass seal` and `breakglass runbook`: the sealed runbook, and a rotation left half-way.
 
-use crate::cli::RunbookCmd;
-use crate::roster::Roster;
-use crate::trust;
+use crate::commands::cli::RunbookCmd;
+use crate::core::roster::Roster;
+use crate::core::trust;
 use anyhow::{Context, bail};
 use std::path::Path;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 use super::roster_cmd::sign_with;
 use super::start::remember_live;
@@ -18,16 +18,16 @@ pub(crate) fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path
     }
     let text = std::fs::read(runbook).with_context(|| format!("cannot read the runbook {}: check the path", runbook.display()))?;
     let md = std::str::from_utf8(&text).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text: a runbook is Markdown", runbook.display()))?;
-    let rb = crate::runbook::Runbook::parse(md);
+    let rb = crate::core::runbook::Runbook::parse(md);
     if rb.steps.is_empty() {
         errln!("warning: {} has no `- [ ]` steps; the ceremony will have nothing to check off", runbook.display());
     }
     // The next serial after the live sealing's (and after the newest this host opened), so that
     // the one it replaces, put back later, is refused.
-    let live = env.config.runbook_path().and_then(|p| crate::seal::Sealed::read_dir(&p).ok()).map_or(0, |s| s.manifest.serial);
+    let live = env.config.runbook_path().and_then(|p| crate::core::seal::Sealed::read_dir(&p).ok()).map_or(0, |s| s.manifest.serial);
     let opened = trust::read_state(&env.data_dir).ok().flatten().map_or(0, |s| s.runbook_serial);
     let serial = live.max(opened) + 1;
-    let sealed = crate::seal::seal_serial(&roster, &text, serial)?;
+    let sealed = crate::core::seal::seal_serial(&roster, &text, serial)?;
     sealed.write_dir(out)?;
     outln!("sealing serial {serial} (an older sealing put back is refused once this one has been opened)");
     outln!(
@@ -45,7 +45,7 @@ pub(crate) fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path
     outln!(
         "Next: a quorum ({}) reads the runbook and signs {}: `breakglass runbook sign {} --roster {} --id ID` with their YubiKey inserted (`--key KEY` for a software key). The ceremony refuses an unsigned runbook.",
         roster.quorum,
-        out.join(crate::seal::MANIFEST).display(),
+        out.join(crate::core::seal::MANIFEST).display(),
         out.display(),
         roster_path.display()
     );
@@ -53,12 +53,12 @@ pub(crate) fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path
     Ok(0)
 }
 
-/// Finishes or sets aside a secret rotation that was interrupted (see [`crate::rotate::settle`]),
+/// Finishes or sets aside a secret rotation that was interrupted (see [`crate::core::rotate::settle`]),
 /// saying which.
-pub fn settle_rotation(env: &Env) -> anyhow::Result<crate::rotate::Settled> {
-    use crate::rotate::Settled;
+pub fn settle_rotation(env: &Env) -> anyhow::Result<crate::core::rotate::Settled> {
+    use crate::core::rotate::Settled;
     let Some(runbook) = env.config.runbook_path() else { return Ok(Settled::Nothing) };
-    let settled = crate::rotate::settle(&runbook)?;
+    let settled = crate::core::rotate::settle(&runbook)?;
     if matches!(settled, Settled::Finished(_)) {
         // The new sealing is live: this host refuses the superseded one from now on.
         remember_live(env);
@@ -88,7 +88,7 @@ pub(crate) fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
     match cmd {
         RunbookCmd::Check { dir, roster } => {
             let dir = dir.or_else(|| env.config.runbook_path()).context("which sealed runbook? Pass the directory or set paths.runbook")?;
-            let sealed = crate::seal::Sealed::read_dir(&dir)?;
+            let sealed = crate::core::seal::Sealed::read_dir(&dir)?;
             outln!(
                 "{}: {} sealed files, quorum {}, sealing serial {}; every file matches its SHA-256",
                 dir.display(),
@@ -113,15 +113,15 @@ pub(crate) fn runbook_cmd(env: &Env, cmd: RunbookCmd) -> anyhow::Result<i32> {
             }
         }
         RunbookCmd::Sign { dir, id, with, roster } => {
-            let sealed = crate::seal::Sealed::read_dir(&dir)?;
+            let sealed = crate::core::seal::Sealed::read_dir(&dir)?;
             let rp = roster.or_else(|| env.config.roster_path()).context("which roster? Pass --roster FILE or set paths.roster")?;
             let r = Roster::load(&rp)?;
             if sealed.manifest.roster_sha256 != r.sha256() {
                 bail!("{} was sealed for another roster than {}: re-seal it for this roster first", dir.display(), rp.display());
             }
             let expected = r.key(&id).with_context(|| format!("`{id}` is not a custodian in {}", rp.display()))?.clone();
-            let m = dir.join(crate::seal::MANIFEST);
-            let out = sign_with(&with, &m, &sealed.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, &id, &expected)?;
+            let m = dir.join(crate::core::seal::MANIFEST);
+            let out = sign_with(&with, &m, &sealed.manifest_bytes, crate::core::sign::RUNBOOK_NAMESPACE, &id, &expected)?;
             outln!("wrote {}", out.display());
             Ok(0)
         }

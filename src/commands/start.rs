@@ -2,19 +2,19 @@
 //! from and ends with: the data directory's checks, the trusted roster and runbook, the archive
 //! push after the signatures, the "roster changed" notice.
 
-use crate::ceremony::Scenario;
-use crate::clock::{Clock, SystemClock};
-use crate::notice::Broadcaster;
-use crate::trust;
-use crate::trust::TrustedRoster;
+use crate::core::ceremony::Scenario;
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::notice::Broadcaster;
+use crate::core::trust;
+use crate::core::trust::TrustedRoster;
 use anyhow::bail;
 use std::path::Path;
 
-use crate::env::Env;
+use crate::commands::env::Env;
 
 /// A drill scenario must fit the roster (`key-missing:dave` names a custodian): never a silent
 /// fall back to the standard drill.
-pub(crate) fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Person], which: &str) -> anyhow::Result<()> {
+pub(crate) fn check_scenario(scenario: &Scenario, roster: &[crate::core::ceremony::Person], which: &str) -> anyhow::Result<()> {
     if !Scenario::all(roster).contains(scenario) {
         bail!(
             "scenario `{}` does not fit {which} (custodians: {}); choose one of: {}",
@@ -28,7 +28,7 @@ pub(crate) fn check_scenario(scenario: &Scenario, roster: &[crate::ceremony::Per
 
 /// Setup-screen warnings for sessions that never closed: root may still be in use.
 pub(crate) fn interrupted_warnings(env: &Env) -> Vec<String> {
-    crate::session::interrupted_sessions(&env.sessions_dir())
+    crate::adapters::session::interrupted_sessions(&env.sessions_dir())
         .iter()
         .map(|d| format!("An interrupted session may have left root in use: close it with `breakglass recover {}`", d.display()))
         .collect()
@@ -64,7 +64,7 @@ pub(crate) fn check_data_dir(env: &Env) -> anyhow::Result<()> {
         );
     }
     let probe = || -> std::io::Result<()> {
-        crate::fsread::create_private_dir(&dir)?;
+        crate::core::fsread::create_private_dir(&dir)?;
         let p = dir.join(format!(".breakglass-probe-{}", std::process::id()));
         std::fs::write(&p, b"probe")?;
         std::fs::File::open(&p)?.sync_all()?;
@@ -104,7 +104,7 @@ pub(crate) fn for_ceremony(env: &Env) -> Result<TrustedRoster, trust::TrustError
 
 /// The sealed runbook a ceremony opens: not older than the newest sealing this host has opened
 /// (an older one put back, though a quorum signed it, may hold rotated secrets), which it records.
-pub(crate) fn runbook_for_ceremony(env: &Env, trusted: &TrustedRoster, sealed: &crate::seal::Sealed) -> anyhow::Result<()> {
+pub(crate) fn runbook_for_ceremony(env: &Env, trusted: &TrustedRoster, sealed: &crate::core::seal::Sealed) -> anyhow::Result<()> {
     trust::check_runbook_serial(&env.data_dir, sealed.manifest.serial).map_err(anyhow::Error::msg)?;
     if let Err(e) = trust::remember_runbook_serial(&env.data_dir, trusted, sealed.manifest.serial) {
         errln!("warning: cannot record the runbook's sealing serial in {}: {e}", env.data_dir.join(trust::TRUST_STATE).display());
@@ -131,7 +131,7 @@ pub(crate) fn remember_live(env: &Env) {
         errln!("warning: cannot record the trusted roster version: {e}");
     }
     let Some(runbook) = env.config.runbook_path() else { return };
-    if let Ok(s) = crate::seal::Sealed::read_dir(&runbook)
+    if let Ok(s) = crate::core::seal::Sealed::read_dir(&runbook)
         && s.check_signed(&t).is_ok()
         && let Err(e) = trust::remember_runbook_serial(&env.data_dir, &t, s.manifest.serial)
     {
@@ -140,7 +140,7 @@ pub(crate) fn remember_live(env: &Env) {
 }
 
 /// The TUI's push to the evidence archive, when one is configured: the summary shows its outcome.
-pub(crate) fn archiver(env: &Env) -> Option<crate::app::Archiver> {
+pub(crate) fn archiver(env: &Env) -> Option<crate::terminal::app::Archiver> {
     let cfg = env.config.archive.clone()?;
     let env = env.clone();
     Some(Box::new(move |dir: &Path| push_with_backlog(&env, &cfg, dir)))
@@ -148,20 +148,20 @@ pub(crate) fn archiver(env: &Env) -> Option<crate::app::Archiver> {
 
 /// Pushes this ceremony's bundle, then every earlier signed bundle still queued (a previous push
 /// that failed is retried by the next ceremony).
-pub(crate) fn push_with_backlog(env: &Env, cfg: &crate::config::ArchiveCfg, dir: &Path) -> Result<String, String> {
+pub(crate) fn push_with_backlog(env: &Env, cfg: &crate::core::config::ArchiveCfg, dir: &Path) -> Result<String, String> {
     let mut conn = None;
-    let pushed = crate::archive_cmd::push_one(env, cfg, &mut conn, dir, true);
-    let offline = matches!(pushed, crate::archive_cmd::Pushed::Failed(_));
+    let pushed = crate::commands::archive_cmd::push_one(env, cfg, &mut conn, dir, true);
+    let offline = matches!(pushed, crate::commands::archive_cmd::Pushed::Failed(_));
     let this = archive_message(pushed);
     if offline {
         return this;
     }
-    let (queued, _) = crate::archive_cmd::backlog(env);
+    let (queued, _) = crate::commands::archive_cmd::backlog(env);
     let mut done = 0;
     for sid in &queued {
         if matches!(
-            crate::archive_cmd::push_one(env, cfg, &mut conn, &env.sessions_dir().join(sid), false),
-            crate::archive_cmd::Pushed::Archived(_)
+            crate::commands::archive_cmd::push_one(env, cfg, &mut conn, &env.sessions_dir().join(sid), false),
+            crate::commands::archive_cmd::Pushed::Archived(_)
         ) {
             done += 1;
         }
@@ -171,8 +171,8 @@ pub(crate) fn push_with_backlog(env: &Env, cfg: &crate::config::ArchiveCfg, dir:
 }
 
 /// What the custodians are told about the archive push of their bundle.
-pub(crate) fn archive_message(p: crate::archive_cmd::Pushed) -> Result<String, String> {
-    use crate::archive_cmd::Pushed;
+pub(crate) fn archive_message(p: crate::commands::archive_cmd::Pushed) -> Result<String, String> {
+    use crate::commands::archive_cmd::Pushed;
     match p {
         Pushed::Archived(r) => Ok(format!(
             "Archived: {} files to s3://{}/{}/{}/, kept until {} (Object Lock, COMPLIANCE).",
@@ -197,7 +197,7 @@ pub(crate) fn archive_message(p: crate::archive_cmd::Pushed) -> Result<String, S
 /// directory for scripts.
 pub(crate) fn archive_after(env: &Env, dir: &Path, code: i32) -> i32 {
     let Some(cfg) = &env.config.archive else { return code };
-    if code != 0 || !dir.join(crate::journal::FILE_NAME).is_file() {
+    if code != 0 || !dir.join(crate::core::journal::FILE_NAME).is_file() {
         return code;
     }
     match push_with_backlog(env, cfg, dir) {
@@ -218,21 +218,21 @@ pub(crate) fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcas
     if seen.trim() == r.sha256() {
         return;
     }
-    let now = crate::clock::rfc3339_ms(SystemClock::new().now());
-    let notice = crate::notice::Notice {
+    let now = crate::core::clock::rfc3339_ms(SystemClock::new().now());
+    let notice = crate::core::notice::Notice {
         session_id: format!("roster-v{}-{}", r.version, &r.sha256()[..12]),
-        phase: crate::notice::Phase::RosterChanged,
+        phase: crate::core::notice::Phase::RosterChanged,
         mode: "incident".into(),
         demo: false,
         account: env.config.aws.account_id.clone(),
         custodians: r.custodians.iter().map(|c| format!("{} ({})", c.name, c.id)).collect(),
         reason: format!("roster version {} (quorum {}) is used for the first time on this host; {}", r.version, r.quorum, t.describe()),
         ticket: None,
-        host: crate::session::host_name(),
+        host: crate::adapters::session::host_name(),
         started: now.clone(),
         at: now,
         journal_hash: r.sha256(),
-        journal_words: crate::notice::words_hex(&r.sha256()),
+        journal_words: crate::core::notice::words_hex(&r.sha256()),
         journal_entry: None,
         idempotency_key: format!("roster-changed:{}", r.sha256()),
         maybe_repeat: false,
@@ -240,7 +240,7 @@ pub(crate) fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcas
     match b.send(&notice) {
         Ok(d) => {
             let _ = std::fs::create_dir_all(&env.data_dir);
-            let _ = crate::fsread::write_atomic(&seen_path, r.sha256().as_bytes());
+            let _ = crate::core::fsread::write_atomic(&seen_path, r.sha256().as_bytes());
             errln!(
                 "\"roster changed\" notice sent via {} (id {}): roster version {} is new on this host",
                 d.channel,

@@ -1,10 +1,10 @@
 //! `breakglass verify`: a session bundle against the trusted roster.
 
-use crate::trust;
-use crate::verify;
+use crate::core::trust;
+use crate::core::verify;
 use std::path::Path;
 
-use crate::env::{Env, emit, emit_json};
+use crate::commands::env::{Env, emit, emit_json};
 
 pub(crate) fn verify_cmd(env: &Env, dir: &Path, json: bool, roster: Option<&Path>) -> anyhow::Result<i32> {
     let report = match verify::verify(dir, &env.config, roster) {

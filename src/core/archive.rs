@@ -4,8 +4,8 @@
 //!
 //! This module is pure: which files of a bundle are archived, under which keys, what the receipt
 //! (`archive.json`, beside the bundle) records, and how a receipt or an archived copy compares
-//! with the files on disk. The S3 calls are in [`crate::aws::archive`]; the commands in
-//! [`crate::archive_cmd`].
+//! with the files on disk. The S3 calls are in [`crate::adapters::aws::archive`]; the commands in
+//! [`crate::commands::archive_cmd`].
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,7 +47,7 @@ impl Receipt {
         if std::fs::symlink_metadata(&p).is_err() {
             return Ok(None);
         }
-        let bytes = crate::fsread::read_regular(&p, 1024 * 1024).map_err(|e| format!("{}: {e}", p.display()))?;
+        let bytes = crate::core::fsread::read_regular(&p, 1024 * 1024).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("{} is not a receipt: {e}", p.display()))
     }
 
@@ -94,7 +94,7 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<LocalFile>, String> {
         if name == RECEIPT || name.starts_with('.') || name.ends_with(".tmp-breakglass") {
             continue;
         }
-        let bytes = crate::fsread::read_regular(&e.path(), MAX_FILE_BYTES).map_err(|err| format!("{}: {err}", e.path().display()))?;
+        let bytes = crate::core::fsread::read_regular(&e.path(), MAX_FILE_BYTES).map_err(|err| format!("{}: {err}", e.path().display()))?;
         out.push(LocalFile::new(&name, bytes));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -109,12 +109,12 @@ pub fn key(account: &str, session_id: &str, name: &str) -> String {
 /// The session id and the AWS account a bundle's first entry names (`no-account` when the
 /// session ran without one, as DEMO sessions do).
 pub fn session_of(dir: &Path) -> Result<(String, String), String> {
-    let p = dir.join(crate::journal::FILE_NAME);
-    let bytes = crate::fsread::read_regular(&p, MAX_FILE_BYTES).map_err(|e| format!("{}: {e}", p.display()))?;
+    let p = dir.join(crate::core::journal::FILE_NAME);
+    let bytes = crate::core::fsread::read_regular(&p, MAX_FILE_BYTES).map_err(|e| format!("{}: {e}", p.display()))?;
     let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let v: serde_json::Value = serde_json::from_slice(first).map_err(|_| format!("{}: the first entry is not JSON", p.display()))?;
     let sid = v["session_id"].as_str().filter(|s| valid_segment(s)).ok_or_else(|| format!("{}: no usable session_id", p.display()))?;
-    let account = v["account"].as_str().filter(|a| crate::config::is_account_id(a)).unwrap_or("no-account");
+    let account = v["account"].as_str().filter(|a| crate::core::config::is_account_id(a)).unwrap_or("no-account");
     Ok((sid.to_string(), account.to_string()))
 }
 

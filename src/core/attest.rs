@@ -1190,7 +1190,7 @@ impl Requirement {
     /// What breakglass requires of a custodian's runbook slot (82), from the roster's
     /// `age_recipient` (an `age1yubikey1...` recipient; a plain age recipient has no slot to attest).
     pub fn runbook(custodian: &str, serial: u32, age_recipient: &str) -> Result<Self, AttestError> {
-        let r = crate::pivage::Recipient::parse(age_recipient.trim()).map_err(|e| AttestError::RosterKey {
+        let r = crate::core::pivage::Recipient::parse(age_recipient.trim()).map_err(|e| AttestError::RosterKey {
             reason: format!("the age_recipient is not a YubiKey recipient (age1yubikey1...), so slot 82 has nothing to attest: {e}"),
         })?;
         let pk = r.public().ok_or_else(|| AttestError::RosterKey { reason: "the age_recipient is not a valid P-256 point".into() })?;
@@ -1240,7 +1240,7 @@ pub fn key_fingerprint(sec1: &[u8]) -> String {
 /// required PIN and touch policies. Returns a one-line description for `roster check`.
 pub fn check_roster_entry(
     roster_dir: &std::path::Path,
-    c: &crate::roster::Custodian,
+    c: &crate::core::roster::Custodian,
     store: &TrustStore,
     now: DateTime<Utc>,
 ) -> Result<String, String> {
@@ -1258,7 +1258,7 @@ pub fn check_roster_entry(
     };
     let read = |name: &String| {
         let p = roster_dir.join(name);
-        crate::fsread::read_regular(&p, 64 * 1024).map_err(|e| format!("{}: {e}", p.display()))
+        crate::core::fsread::read_regular(&p, 64 * 1024).map_err(|e| format!("{}: {e}", p.display()))
     };
     let f9 = read(f9)?;
     let att = verify_chain(&read(slot)?, &f9, store, now).map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 //! The posture checks (Prowler's ids where the check is the same) and the one question the signed
 //! session log cannot answer alone: every root event AWS recorded must fall inside the window of a
 //! session that verifies against the trusted roster. This module is pure: the AWS adapter
-//! ([`crate::aws::posture`]) gathers [`Facts`], the sessions come from `verify`, and [`evaluate`]
+//! ([`crate::adapters::aws::posture`]) gathers [`Facts`], the sessions come from `verify`, and [`evaluate`]
 //! decides. Every result carries a one-line reason and the fix.
 
 use chrono::{DateTime, Duration, Utc};
@@ -774,7 +774,7 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
 
 /// A member account's root posture as the organization audit reads it (through sts:AssumeRoot with
 /// the IAMAuditRootUserCredentials task policy), or why the account could not be read.
-pub fn member_checks(account: &str, audit: &Result<crate::root::Audit, String>) -> Vec<Check> {
+pub fn member_checks(account: &str, audit: &Result<crate::core::root::Audit, String>) -> Vec<Check> {
     const IDS: [&str; 3] = ["iam_root_mfa_enabled", "iam_root_hardware_mfa_enabled", "iam_no_root_access_key"];
     let a = match audit {
         Ok(a) => a,
@@ -845,11 +845,11 @@ pub fn member_checks(account: &str, audit: &Result<crate::root::Audit, String>) 
 pub fn render_text(r: &Report) -> String {
     // CloudTrail's fields (the user agent is whatever the caller sent), AWS's messages and the
     // sessions' ids come from outside: each stays on its own line.
-    use crate::plain::one_line as l;
+    use crate::core::plain::one_line as l;
     let mut s = format!(
         "clock skew allowed around each session's window: {} s (at most {})\n",
         r.clock_skew_seconds,
-        crate::evidence::MAX_CLOCK_SKEW_SECONDS
+        crate::core::evidence::MAX_CLOCK_SKEW_SECONDS
     );
     if !r.rehearsal_sessions.is_empty() {
         s.push_str(&format!(
@@ -1145,16 +1145,16 @@ mod tests {
 
     #[test]
     fn a_member_without_root_credentials_passes_and_one_with_a_phone_mfa_fails() {
-        let none = Ok(crate::root::Audit::default());
+        let none = Ok(crate::core::root::Audit::default());
         assert!(member_checks("111111111111", &none).iter().all(|c| c.status == Status::Pass));
-        let phone = Ok(crate::root::Audit {
+        let phone = Ok(crate::core::root::Audit {
             password: true,
             mfa_devices: vec!["arn:aws:iam::111111111111:mfa/root-phone".into()],
             ..Default::default()
         });
         let c = member_checks("111111111111", &phone);
         assert_eq!(c.iter().map(|c| c.status).collect::<Vec<_>>(), [Status::Pass, Status::Fail, Status::Pass]);
-        let keys = Ok(crate::root::Audit { password: true, access_keys: vec!["AKIA1".into()], ..Default::default() });
+        let keys = Ok(crate::core::root::Audit { password: true, access_keys: vec!["AKIA1".into()], ..Default::default() });
         assert!(member_checks("111111111111", &keys).iter().all(|c| c.status == Status::Fail));
         let gone = member_checks("222222222222", &Err("AccessDenied".into()));
         assert!(gone.iter().all(|c| c.status == Status::Error && c.account == "222222222222" && c.reason.contains("AccessDenied")));

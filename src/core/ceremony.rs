@@ -36,13 +36,13 @@ pub use rotate::{RotateStage, Rotation};
 mod failed;
 pub use failed::Failed;
 
-use crate::journal::{
+use crate::core::journal::{
     ActivityEvent, AttestationNote, Entry, Labels, OffboardOpened, PostureChange, PostureCheck, RekeyOpened, Written, kind,
 };
-use crate::key::TokenError;
-use crate::notice::{Delivery, Notice, Phase as NoticePhase};
-use crate::root::{Action as RootAction, Audit, Call, Task};
-use crate::runbook::Runbook;
+use crate::core::key::TokenError;
+use crate::core::notice::{Delivery, Notice, Phase as NoticePhase};
+use crate::core::root::{Action as RootAction, Audit, Call, Task};
+use crate::core::runbook::Runbook;
 use secrecy::SecretString;
 use std::sync::Arc;
 
@@ -167,7 +167,7 @@ pub struct Person {
 }
 
 /// People as the ceremony knows them, from a roster.
-pub fn people(roster: &crate::roster::Roster) -> Vec<Person> {
+pub fn people(roster: &crate::core::roster::Roster) -> Vec<Person> {
     roster.custodians.iter().map(|c| Person { id: c.id.clone(), name: c.name.clone(), serial: c.yubikey_serial }).collect()
 }
 
@@ -524,7 +524,7 @@ pub enum Effect {
     Attest {
         custodian: RosterIx,
         serial: u32,
-        statement: crate::statement::Statement,
+        statement: crate::core::statement::Statement,
     },
     /// Send this notice; the runner stamps the time and the journal hash `hash` says.
     SendNotice {
@@ -631,7 +631,7 @@ pub struct Posture {
     /// The account read (as sts:GetCallerIdentity named it, or as configured).
     pub account: String,
     pub checks: Vec<(String, String, String)>,
-    pub root_events: Vec<crate::audit::RootEvent>,
+    pub root_events: Vec<crate::core::audit::RootEvent>,
 }
 
 /// The steps on the screen's rail for a quorum of `quorum`: one check-in step per custodian
@@ -644,8 +644,8 @@ pub fn rail(quorum: usize) -> Vec<String> {
 }
 
 /// The check-in challenge a custodian signs: binds the session and a fresh nonce.
-pub fn checkin_message(session_id: &str, nonce: &str) -> crate::statement::Statement {
-    crate::statement::Statement::CheckIn { session: session_id.to_string(), nonce: nonce.to_string() }
+pub fn checkin_message(session_id: &str, nonce: &str) -> crate::core::statement::Statement {
+    crate::core::statement::Statement::CheckIn { session: session_id.to_string(), nonce: nonce.to_string() }
 }
 
 /// PINs a YubiKey ships with: never accepted in a real ceremony.

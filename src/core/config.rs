@@ -224,15 +224,15 @@ impl Config {
     pub fn load(path: &Path, explicit: bool) -> Result<Self, ConfigError> {
         // A regular file of a config's size (a link the operator made is followed): a FIFO or
         // /dev/zero in its place is an error at once, not a hang.
-        let text = match crate::fsread::read_following(path, 1 << 20) {
+        let text = match crate::core::fsread::read_following(path, 1 << 20) {
             Ok(b) => String::from_utf8(b).map_err(|_| ConfigError::Read {
                 path: path.display().to_string(),
                 err: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
             })?,
-            Err(crate::fsread::ReadError::Missing) if !explicit => {
+            Err(crate::core::fsread::ReadError::Missing) if !explicit => {
                 return Ok(Self { searched: Some(path.to_path_buf()), ..Self::default() });
             }
-            Err(crate::fsread::ReadError::Missing) => {
+            Err(crate::core::fsread::ReadError::Missing) => {
                 return Err(ConfigError::Read { path: path.display().to_string(), err: std::io::ErrorKind::NotFound.into() });
             }
             Err(e) => {
@@ -249,7 +249,7 @@ impl Config {
         let text = text.to_string();
         let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: path.display().to_string(),
-            line: e.span().map_or(1, |s| crate::roster::line_of(&text, s.start)),
+            line: e.span().map_or(1, |s| crate::core::roster::line_of(&text, s.start)),
             what: e.message().trim().to_string(),
         })?;
         if let Some(arn) = &c.notice.sns_topic_arn {
@@ -277,14 +277,14 @@ impl Config {
         }
         // E19: the skew widens every session's window on both sides; unbounded, one config line
         // would let an old session cover everything.
-        if c.audit.clock_skew_seconds > crate::evidence::MAX_CLOCK_SKEW_SECONDS {
+        if c.audit.clock_skew_seconds > crate::core::evidence::MAX_CLOCK_SKEW_SECONDS {
             return Err(ConfigError::Syntax {
                 path: path.display().to_string(),
                 line: line_with(&text, "clock_skew_seconds"),
                 what: format!(
                     "audit.clock_skew_seconds = {} is more than {}: a wider window would let a session cover root use it never saw",
                     c.audit.clock_skew_seconds,
-                    crate::evidence::MAX_CLOCK_SKEW_SECONDS
+                    crate::core::evidence::MAX_CLOCK_SKEW_SECONDS
                 ),
             });
         }
@@ -323,11 +323,11 @@ impl Config {
 
     /// The attestation trust store: Yubico's CAs, plus `[rehearsal] attestation_roots` (each
     /// file read and parsed here, so a wrong path is an error before anything starts).
-    pub fn attestation_store(&self) -> Result<crate::attest::TrustStore, String> {
-        let mut store = crate::attest::TrustStore::yubico();
+    pub fn attestation_store(&self) -> Result<crate::core::attest::TrustStore, String> {
+        let mut store = crate::core::attest::TrustStore::yubico();
         for p in &self.rehearsal.attestation_roots {
             let path = self.resolve(p);
-            let bytes = crate::fsread::read_regular(&path, 64 * 1024)
+            let bytes = crate::core::fsread::read_regular(&path, 64 * 1024)
                 .map_err(|e| format!("[rehearsal] attestation_roots in {}: {}: {e}", self.describe(), path.display()))?;
             store = store
                 .with_extra_root(&bytes)

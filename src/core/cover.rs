@@ -3,11 +3,11 @@
 //! never in the command. The command reads the sessions' directories and the trail; this module
 //! decides.
 
-use crate::audit;
-use crate::config::Config;
-use crate::journal::kind;
-use crate::trust::{self, TrustedRoster};
-use crate::verify;
+use crate::core::audit;
+use crate::core::config::Config;
+use crate::core::journal::kind;
+use crate::core::trust::{self, TrustedRoster};
+use crate::core::verify;
 use chrono::{DateTime, Duration, Utc};
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ pub fn sessions(config: &Config, anchor: Option<&trust::Anchor>, sessions_dir: &
             // rehearsal's keys were not attested by Yubico, and the report lists it).
             match r.may_cover() {
                 Ok(()) => out.verified.push((dir, r)),
-                Err(crate::evidence::Rule::E25) => out.rehearsals.push(r.session_id.clone()),
+                Err(crate::core::evidence::Rule::E25) => out.rehearsals.push(r.session_id.clone()),
                 Err(_) => {}
             }
         }
@@ -122,7 +122,7 @@ fn session_window(
             .min(r.timeline.iter().filter(|e| e.kind == kind::StepDone).count());
     let total = r.runbook_steps.unwrap_or(0);
     let gaps = r.recoveries.iter().filter_map(|g| Some((audit_ts(&g.last_ts_before)?, audit_ts(&g.recovered_ts)?))).collect();
-    let account = crate::archive::session_of(dir).ok().map(|(_, a)| a).filter(|a| crate::config::is_account_id(a));
+    let account = crate::core::archive::session_of(dir).ok().map(|(_, a)| a).filter(|a| crate::core::config::is_account_id(a));
     Some(audit::Window { session_id: r.session_id.clone(), start, end, steps: (done, total), account, gaps })
 }
 
@@ -131,10 +131,10 @@ fn session_window(
 fn count_archived(archive: &mut audit::ArchiveState, dir: &Path, r: &verify::Report, now: DateTime<Utc>) {
     let ended = r.ended.as_deref().and_then(audit_ts);
     if let audit::ArchiveState::Checked { archived, recent, late, changed } = archive {
-        match crate::archive::bundle_files(dir).and_then(|f| crate::archive::standing(dir, &f)) {
-            Ok(crate::archive::Standing::Archived(_)) => *archived += 1,
-            Ok(crate::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
-            Ok(crate::archive::Standing::Queued) => {
+        match crate::core::archive::bundle_files(dir).and_then(|f| crate::core::archive::standing(dir, &f)) {
+            Ok(crate::core::archive::Standing::Archived(_)) => *archived += 1,
+            Ok(crate::core::archive::Standing::Changed { .. }) | Err(_) => changed.push(r.session_id.clone()),
+            Ok(crate::core::archive::Standing::Queued) => {
                 if ended.is_none_or(|e| now - e > Duration::hours(1)) {
                     late.push(r.session_id.clone());
                 } else {
@@ -161,7 +161,7 @@ pub fn roster_health(config: &Config) -> Result<String, String> {
             t.roster().custodians.len()
         )),
         Ok(t) => match config.runbook_path().map(|p| {
-            crate::seal::Sealed::read_dir(&p).map_err(|e| e.to_string()).and_then(|s| s.check_signed(&t).map_err(|e| e.to_string()))
+            crate::core::seal::Sealed::read_dir(&p).map_err(|e| e.to_string()).and_then(|s| s.check_signed(&t).map_err(|e| e.to_string()))
         }) {
             None => Err("no sealed runbook is configured (paths.runbook)".into()),
             Some(Err(e)) => Err(e),

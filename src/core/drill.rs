@@ -2,9 +2,9 @@
 //! drilled lately; the overdue warning; the evidence pack an auditor asks for. Only valid bundles
 //! count; tampered or incomplete ones are listed as such and never counted.
 
-use crate::config::Config;
-use crate::journal::kind;
-use crate::verify::{self, Status};
+use crate::core::config::Config;
+use crate::core::journal::kind;
+use crate::core::verify::{self, Status};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ pub fn counts(r: &verify::Report, real_roster: bool) -> Result<(), String> {
     if r.demo && real_roster {
         return Err("DEMO keys: they prove nothing about the real custodians".into());
     }
-    if matches!(r.roster_rule, Some(crate::trust::Rule::Unpinned) | None) {
+    if matches!(r.roster_rule, Some(crate::core::trust::Rule::Unpinned) | None) {
         return Err("not pinned: checked against a roster nothing anchors ([trust] roster_sha256)".into());
     }
     Ok(())
@@ -199,11 +199,11 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
 /// Finds and verifies every drill session under the data directory, oldest first.
 /// The configured roster must be trusted (a missing or unreadable one is an error, never a
 /// fallback); without one, each bundle is checked against its own copy, as `verify` does.
-pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::trust::TrustError> {
+pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Result<Vec<DrillRow>, crate::core::trust::TrustError> {
     let mut rows = vec![];
-    let anchor = crate::trust::Anchor::for_sessions(config)?;
+    let anchor = crate::core::trust::Anchor::for_sessions(config)?;
     let Ok(rd) = std::fs::read_dir(sessions) else { return Ok(rows) };
-    let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::journal::FILE_NAME).is_file()).collect();
+    let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::core::journal::FILE_NAME).is_file()).collect();
     dirs.sort();
     for dir in dirs {
         let Ok(r) = anchor.verify(config, &dir) else { continue };
@@ -262,16 +262,16 @@ pub fn report(
     sessions: &Path,
     since: Option<NaiveDate>,
     now: DateTime<Utc>,
-) -> Result<DrillReport, crate::trust::TrustError> {
+) -> Result<DrillReport, crate::core::trust::TrustError> {
     let roster: Vec<String> = match config.roster_path() {
-        Some(_) => crate::trust::resolve(config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
+        Some(_) => crate::core::trust::resolve(config, None, None)?.roster().custodians.iter().map(|c| c.id.clone()).collect(),
         None => vec![],
     };
     // Overdue and participation come from every drill; --since only narrows the listing.
     let mut rep = report_from(collect(config, sessions, None)?, config.drill.interval_days, &roster, now);
-    (rep.checked_against, rep.warning) = match crate::trust::Anchor::for_sessions(config)? {
-        crate::trust::Anchor::Configured(t) => (t.describe(), t.warning()),
-        crate::trust::Anchor::PerBundle => (
+    (rep.checked_against, rep.warning) = match crate::core::trust::Anchor::for_sessions(config)? {
+        crate::core::trust::Anchor::Configured(t) => (t.describe(), t.warning()),
+        crate::core::trust::Anchor::PerBundle => (
             "each bundle's own roster.toml (no paths.roster is configured)".into(),
             Some(format!(
                 "NOT PINNED: no roster is configured, so each drill was checked against the roster in its own bundle, which anyone holding two keys can make: a drill counted here proves nothing about who your custodians are. Set paths.roster and [trust] roster_sha256 in {}",
@@ -321,7 +321,7 @@ pub fn chart(rep: &DrillReport, width: u16) -> String {
 }
 
 pub fn render_text(rep: &DrillReport) -> String {
-    use crate::plain::one_line;
+    use crate::core::plain::one_line;
     let mut s = String::from("Drills (each bundle checked with `breakglass verify`; only valid ones count):\n");
     if !rep.checked_against.is_empty() {
         s.push_str(&format!("checked against: {}\n", rep.checked_against));
@@ -373,7 +373,7 @@ pub fn render_text(rep: &DrillReport) -> String {
 }
 
 pub fn render_md(rep: &DrillReport) -> String {
-    use crate::plain::one_line;
+    use crate::core::plain::one_line;
     // A table cell: on one line, and a `|` in it does not open a column of its own.
     let cell = |v: &str| one_line(v).replace('|', "\\|");
     let mut s = String::from("# Break-glass drill report\n\n");
@@ -453,8 +453,8 @@ pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("bundles"))?;
     // Read with `cat` as often as with an editor: outside text in them cannot drive a terminal.
     let json = serde_json::to_string_pretty(rep)?;
-    crate::fsread::write_atomic(&dir.join("drills.json"), crate::plain::for_json(&json).as_bytes())?;
-    crate::fsread::write_atomic(&dir.join("drills.md"), crate::plain::for_terminal(&render_md(rep)).as_bytes())?;
+    crate::core::fsread::write_atomic(&dir.join("drills.json"), crate::core::plain::for_json(&json).as_bytes())?;
+    crate::core::fsread::write_atomic(&dir.join("drills.md"), crate::core::plain::for_terminal(&render_md(rep)).as_bytes())?;
     for d in &rep.drills {
         // Named by its directory in the sessions folder (unique there, one path component), never
         // by the session id its journal claims: that is the bundle's own word, and an id like
@@ -492,8 +492,8 @@ pub fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::counts;
-    use crate::trust::Rule as Anchor;
-    use crate::verify::{Report, Status};
+    use crate::core::trust::Rule as Anchor;
+    use crate::core::verify::{Report, Status};
 
     /// E24: a drill counts when it is valid, ended normally, pinned (or DEMO with no real roster)
     /// and not a rehearsal.

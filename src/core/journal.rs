@@ -8,7 +8,7 @@
 mod entry;
 pub use entry::*;
 
-use crate::evidence::Rule;
+use crate::core::evidence::Rule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

@@ -199,7 +199,7 @@ impl Broadcaster for Outbox {
 
     fn send(&mut self, notice: &Notice) -> Result<Delivery, NoticeError> {
         let fail = |what: String| NoticeError::Failed { channel: "outbox".into(), what };
-        crate::fsread::create_private_dir(&self.dir).map_err(|e| fail(format!("{}: {e}", self.dir.display())))?;
+        crate::core::fsread::create_private_dir(&self.dir).map_err(|e| fail(format!("{}: {e}", self.dir.display())))?;
         let doc = serde_json::json!({
             "subject": notice.subject(),
             "attributes": notice.attributes(),

@@ -2,7 +2,7 @@
 //! that leaves on disk either the old state or the new one, never a mix.
 //!
 //! A rekey makes version N+1 of the roster from version N ([`plan`]): custodians added or removed,
-//! the quorum changed. It is trusted by the chain rule of [`crate::trust`] once a quorum of N,
+//! the quorum changed. It is trusted by the chain rule of [`crate::core::trust`] once a quorum of N,
 //! every custodian added and a quorum of N+1 have signed it. The runbook, unsealed with N's
 //! quorum, is sealed again for N+1 and its manifest signed.
 //!
@@ -13,8 +13,8 @@
 //! leaves staging behind, and [`settle`] (run before any command reads the roster or the runbook)
 //! rolls back a rekey killed before the commit point and finishes one killed after it.
 
-use crate::roster::{Custodian, Roster, RosterError, Signatures};
-use crate::seal::{self, Sealed};
+use crate::core::roster::{Custodian, Roster, RosterError, Signatures};
+use crate::core::seal::{self, Sealed};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -237,9 +237,9 @@ pub fn stage(paths: &Paths, new: &Roster, roster_sigs: &Signatures, sealed: &Sea
     let dir = paths.staged_roster_dir();
     let tmp = seal::tempdir_in(Paths::parent(&paths.roster)).map_err(io("cannot create staging beside", &paths.roster))?;
     let write = || -> std::io::Result<()> {
-        crate::fsread::write_atomic(&tmp.join("roster.toml"), &new.bytes)?;
+        crate::core::fsread::write_atomic(&tmp.join("roster.toml"), &new.bytes)?;
         for (id, sig) in roster_sigs {
-            crate::fsread::write_atomic(&crate::roster::sig_path(&tmp.join("roster.toml"), id), sig)?;
+            crate::core::fsread::write_atomic(&crate::core::roster::sig_path(&tmp.join("roster.toml"), id), sig)?;
         }
         std::fs::rename(&tmp, &dir)?;
         sync_dir(Paths::parent(&paths.roster))
@@ -276,7 +276,7 @@ pub fn check_staged(
     }
     let sealed = Sealed::read_dir(&paths.staged_runbook())?;
     sealed.check_roster(&staged)?;
-    let (signed, bad) = crate::roster::signed_by(&sealed.manifest_bytes, namespace, &staged, &sealed.signatures);
+    let (signed, bad) = crate::core::roster::signed_by(&sealed.manifest_bytes, namespace, &staged, &sealed.signatures);
     if signed.len() < staged.quorum {
         return Err(seal::SealError::Unsigned { signed, need: staged.quorum, bad }.into());
     }
@@ -344,17 +344,17 @@ fn finish(paths: &Paths, stop_after: Option<Step>) -> Result<(), RekeyError> {
         let new = Roster::load(&staged).map_err(|e| RekeyError::Staged(e.to_string()))?;
         keep_in_history(paths, &staged, &new)?;
         let ids = signer_ids(&staged, &new, &paths.history());
-        let (sigs, _) = crate::roster::read_signatures(&staged, ids.iter().map(String::as_str));
+        let (sigs, _) = crate::core::roster::read_signatures(&staged, ids.iter().map(String::as_str));
         // Signature files of the live roster that the new version does not have are removed: a
         // stale signature would only be noise.
-        let (old_sigs, _) = crate::roster::read_signatures(&paths.roster, all_sig_ids(&paths.roster).iter().map(String::as_str));
+        let (old_sigs, _) = crate::core::roster::read_signatures(&paths.roster, all_sig_ids(&paths.roster).iter().map(String::as_str));
         for id in old_sigs.keys().filter(|id| !sigs.contains_key(*id)) {
-            let p = crate::roster::sig_path(&paths.roster, id);
+            let p = crate::core::roster::sig_path(&paths.roster, id);
             std::fs::remove_file(&p).map_err(io("cannot remove", &p))?;
         }
         for (id, sig) in &sigs {
-            let p = crate::roster::sig_path(&paths.roster, id);
-            crate::fsread::write_atomic(&p, sig).map_err(io("cannot write", &p))?;
+            let p = crate::core::roster::sig_path(&paths.roster, id);
+            crate::core::fsread::write_atomic(&p, sig).map_err(io("cannot write", &p))?;
         }
         if stop_after == Some(Step::Signatures) {
             return Ok(());
@@ -398,11 +398,11 @@ pub fn settle(paths: &Paths) -> Result<Settled, RekeyError> {
     // Regular files only, within a roster's size: a FIFO or a device planted in staging must not
     // hang every ceremony command that settles first.
     let sha = |p: &Path| {
-        crate::fsread::read_regular(p, crate::roster::MAX_ROSTER_BYTES)
+        crate::core::fsread::read_regular(p, crate::core::roster::MAX_ROSTER_BYTES)
             .ok()
             .map(|b| hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&b))))
     };
-    let live = crate::fsread::read_following(&paths.runbook.join(seal::MANIFEST), 1 << 20)
+    let live = crate::core::fsread::read_following(&paths.runbook.join(seal::MANIFEST), 1 << 20)
         .ok()
         .and_then(|b| seal::Manifest::parse(&b).ok())
         .map(|m| m.roster_sha256);
@@ -475,18 +475,18 @@ fn all_sig_ids(file: &Path) -> Vec<String> {
 /// Copies a roster version and its signatures into `history/<sha256>.toml` (idempotent).
 fn keep_in_history(paths: &Paths, from: &Path, r: &Roster) -> Result<(), RekeyError> {
     let dir = paths.history();
-    crate::fsread::create_private_dir(&dir).map_err(io("cannot create", &dir))?;
+    crate::core::fsread::create_private_dir(&dir).map_err(io("cannot create", &dir))?;
     let h = dir.join(format!("{}.toml", r.sha256()));
     // Content-addressed: a file there that is not these bytes was altered; it is put right.
     if std::fs::read(&h).ok().as_deref() != Some(&r.bytes[..]) {
-        crate::fsread::write_atomic(&h, &r.bytes).map_err(io("cannot write", &h))?;
+        crate::core::fsread::write_atomic(&h, &r.bytes).map_err(io("cannot write", &h))?;
     }
     let ids = signer_ids(from, r, &dir);
-    let (sigs, _) = crate::roster::read_signatures(from, ids.iter().map(String::as_str));
+    let (sigs, _) = crate::core::roster::read_signatures(from, ids.iter().map(String::as_str));
     for (id, sig) in sigs {
-        let p = crate::roster::sig_path(&h, &id);
+        let p = crate::core::roster::sig_path(&h, &id);
         if std::fs::read(&p).ok().as_deref() != Some(&sig[..]) {
-            crate::fsread::write_atomic(&p, &sig).map_err(io("cannot write", &p))?;
+            crate::core::fsread::write_atomic(&p, &sig).map_err(io("cannot write", &p))?;
         }
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! Scoped root tasks: AWS's five root-task policies, the actions each allows, and what a root
-//! session records. Pure: the calls themselves are made by [`crate::aws::root`].
+//! session records. Pure: the calls themselves are made by [`crate::adapters::aws::root`].
 
 use serde::Serialize;
 

@@ -1,11 +1,11 @@
 //! The roster: who the custodians are, their keys, and the quorum.
 //!
 //! A `Roster` read from disk is *untrusted*: it is only parsed and checked for shape here (ids,
-//! quorum, keys as keys). Whether it is trusted is decided in one place, [`crate::trust`], from a
+//! quorum, keys as keys). Whether it is trusted is decided in one place, [`crate::core::trust`], from a
 //! pin the ceremony host cannot change alone and the chain of versions that leads to it.
 //! Signatures are detached SSHSIG files `roster.toml.<id>.sig`, namespace `breakglass-roster`.
 
-use crate::sign::ROSTER_NAMESPACE;
+use crate::core::sign::ROSTER_NAMESPACE;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ssh_key::PublicKey;
@@ -46,7 +46,7 @@ fn first_version() -> u32 {
     1
 }
 
-/// A parsed and validated roster with its exact bytes. Parsed is not trusted: see [`crate::trust`].
+/// A parsed and validated roster with its exact bytes. Parsed is not trusted: see [`crate::core::trust`].
 #[derive(Debug, Clone)]
 pub struct Roster {
     /// 1 for the first roster; each rotation adds one.
@@ -65,7 +65,7 @@ pub struct Roster {
 #[derive(Debug, Error)]
 pub enum RosterError {
     #[error("cannot read the roster {path}: {why}. Check the path (config `paths.roster` or --roster).")]
-    Read { path: String, why: crate::fsread::ReadError },
+    Read { path: String, why: crate::core::fsread::ReadError },
     #[error("{path} line {line}: {what}. Fix the roster and run `breakglass roster check`.")]
     Syntax { path: String, line: usize, what: String },
     #[error("{path}: {what}. Fix the roster and run `breakglass roster check`.")]
@@ -75,7 +75,7 @@ pub enum RosterError {
 impl Roster {
     /// Reads and validates a roster file.
     pub fn load(path: &Path) -> Result<Self, RosterError> {
-        let bytes = crate::fsread::read_following(path, MAX_ROSTER_BYTES)
+        let bytes = crate::core::fsread::read_following(path, MAX_ROSTER_BYTES)
             .map_err(|why| RosterError::Read { path: path.display().to_string(), why })?;
         let mut r = Self::parse(&bytes, &path.display().to_string())?;
         r.path = Some(path.to_path_buf());
@@ -88,10 +88,10 @@ impl Roster {
         let file: RosterFile = toml::from_str(text).map_err(|e| RosterError::Syntax {
             path: name.into(),
             line: e.span().map_or(1, |s| line_of(text, s.start)),
-            what: crate::plain::one_line(e.message().trim()).into_owned(),
+            what: crate::core::plain::one_line(e.message().trim()).into_owned(),
         })?;
         // What is quoted from the file (an id, a key) stays on the message's line.
-        let invalid = |what: String| RosterError::Invalid { path: name.into(), what: crate::plain::one_line(&what).into_owned() };
+        let invalid = |what: String| RosterError::Invalid { path: name.into(), what: crate::core::plain::one_line(&what).into_owned() };
         match (file.version, &file.previous) {
             (0, _) => return Err(invalid("version = 0: versions start at 1".into())),
             (1, Some(_)) => return Err(invalid("version 1 names a `previous` roster: the first version has none".into())),
@@ -245,11 +245,11 @@ pub fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) 
     let mut errors = vec![];
     for id in ids {
         let p = sig_path(file, id);
-        match crate::fsread::read_regular(&p, MAX_SIG_BYTES) {
+        match crate::core::fsread::read_regular(&p, MAX_SIG_BYTES) {
             Ok(b) => {
                 sigs.insert(id.to_string(), b);
             }
-            Err(crate::fsread::ReadError::Missing) => {}
+            Err(crate::core::fsread::ReadError::Missing) => {}
             Err(e) => errors.push(format!("{}: {e}", p.display())),
         }
     }
@@ -257,7 +257,7 @@ pub fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) 
 }
 
 /// `roster.toml` -> `roster.toml.<id>.sig`.
-pub use crate::sign::sig_path;
+pub use crate::core::sign::sig_path;
 
 /// Which of `signers`' custodians signed `bytes` in `namespace` (detached armored SSHSIGs by id),
 /// and the signature files that exist but do not verify, with why.
@@ -266,7 +266,7 @@ pub fn signed_by(bytes: &[u8], namespace: &str, signers: &Roster, sigs: &Signatu
     let mut bad = vec![];
     for c in &signers.custodians {
         let (Some(pem), Some(key)) = (sigs.get(&c.id), signers.key(&c.id)) else { continue };
-        match ssh_key::SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| crate::sign::verify(key, namespace, bytes, &s)) {
+        match ssh_key::SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| crate::core::sign::verify(key, namespace, bytes, &s)) {
             Ok(()) => good.push(c.id.clone()),
             Err(e) => bad.push((c.id.clone(), e)),
         }
@@ -293,8 +293,8 @@ fn canonical_p256(key: &PublicKey) -> Result<[u8; 65], String> {
 
 /// The canonical text of an age recipient, so that two ways of writing one key compare equal.
 fn canonical_recipient(r: &str) -> Result<String, String> {
-    if r.to_ascii_lowercase().starts_with(crate::pivage::HRP) {
-        return crate::pivage::Recipient::parse(r).map(|p| p.encode());
+    if r.to_ascii_lowercase().starts_with(crate::core::pivage::HRP) {
+        return crate::core::pivage::Recipient::parse(r).map(|p| p.encode());
     }
     age::x25519::Recipient::from_str(r).map(|k| k.to_string()).map_err(|e| format!("age_recipient `{r}` is not an age recipient ({e})"))
 }

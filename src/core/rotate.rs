@@ -17,8 +17,8 @@
 //! Which case it is, the serials in the two manifests decide: a rotation's sealing always takes
 //! the next serial.
 
-use crate::rekey::sync_dir;
-use crate::seal::{self, Sealed};
+use crate::core::rekey::sync_dir;
+use crate::core::seal::{self, Sealed};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -117,11 +117,11 @@ pub fn stage(runbook: &Path, sealed: &Sealed, drill: bool) -> Result<PathBuf, Ro
 }
 
 /// Adds the custodians' signatures on the staged manifest (`MANIFEST.toml.<id>.sig`).
-pub fn add_signatures(dir: &Path, sigs: &crate::roster::Signatures) -> Result<(), RotateError> {
+pub fn add_signatures(dir: &Path, sigs: &crate::core::roster::Signatures) -> Result<(), RotateError> {
     let manifest = dir.join(seal::MANIFEST);
     for (id, sig) in sigs {
-        let p = crate::roster::sig_path(&manifest, id);
-        crate::fsread::write_atomic(&p, sig).map_err(io("cannot write", &p))?;
+        let p = crate::core::roster::sig_path(&manifest, id);
+        crate::core::fsread::write_atomic(&p, sig).map_err(io("cannot write", &p))?;
     }
     Ok(())
 }
@@ -169,7 +169,10 @@ pub fn commit(runbook: &Path, stop_after: Option<Step>) -> Result<Committed, Rot
 }
 
 fn serial_of(dir: &Path) -> Option<u64> {
-    crate::fsread::read_following(&dir.join(seal::MANIFEST), 1 << 20).ok().and_then(|b| seal::Manifest::parse(&b).ok()).map(|m| m.serial)
+    crate::core::fsread::read_following(&dir.join(seal::MANIFEST), 1 << 20)
+        .ok()
+        .and_then(|b| seal::Manifest::parse(&b).ok())
+        .map(|m| m.serial)
 }
 
 fn keep_superseded(runbook: &Path) -> Result<PathBuf, RotateError> {
@@ -236,14 +239,14 @@ pub fn settle(runbook: &Path) -> Result<Settled, RotateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::Roster;
+    use crate::core::roster::Roster;
 
     fn roster() -> Roster {
-        crate::demo::roster()
+        crate::commands::demo::roster()
     }
 
     fn sealing(text: &str, serial: u64) -> Sealed {
-        crate::seal::seal_serial(&roster(), text.as_bytes(), serial).unwrap()
+        crate::core::seal::seal_serial(&roster(), text.as_bytes(), serial).unwrap()
     }
 
     /// A live sealing (serial 1) and a staged rotation (serial 2).

@@ -5,8 +5,8 @@
 //! outermost layer to the first. Every layer is a standard age file, so stock `age` opens it:
 //! `age -d -i alice.key alice+bob.age | age -d -i bob.key`. No single custodian can open any file.
 
-use crate::key::{Token, TokenError};
-use crate::roster::Roster;
+use crate::core::key::{Token, TokenError};
+use crate::core::roster::Roster;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -52,13 +52,13 @@ impl Manifest {
     /// directory. Says what is wrong, with the line.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         // What is quoted from the file (a name, a key) stays on the message's line.
-        Self::parse_inner(bytes).map_err(|e| crate::plain::one_line(&e).into_owned())
+        Self::parse_inner(bytes).map_err(|e| crate::core::plain::one_line(&e).into_owned())
     }
 
     fn parse_inner(bytes: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(bytes).map_err(|_| format!("{MANIFEST} is not UTF-8 text"))?;
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| crate::roster::line_of(text, s.start));
+            let line = e.span().map_or(1, |s| crate::core::roster::line_of(text, s.start));
             format!("{MANIFEST} line {line}: {}", e.message().trim())
         })?;
         if manifest.format != FORMAT {
@@ -98,7 +98,7 @@ pub struct Sealed {
     /// `MANIFEST.toml`'s exact bytes.
     pub manifest_bytes: Vec<u8>,
     /// `MANIFEST.toml.<id>.sig` files: custodian id -> armored SSHSIG.
-    pub signatures: crate::roster::Signatures,
+    pub signatures: crate::core::roster::Signatures,
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -164,9 +164,9 @@ pub fn file_name(ids: &[String]) -> String {
 fn encrypt_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
     let x25519;
     let piv;
-    let r: &dyn age::Recipient = if recipient.starts_with(crate::pivage::HRP) {
+    let r: &dyn age::Recipient = if recipient.starts_with(crate::core::pivage::HRP) {
         // A YubiKey-bound recipient (age-plugin-yubikey's format): only that card unwraps it.
-        piv = crate::pivage::Recipient::parse(recipient).map_err(SealError::Recipient)?;
+        piv = crate::core::pivage::Recipient::parse(recipient).map_err(SealError::Recipient)?;
         &piv
     } else {
         x25519 = age::x25519::Recipient::from_str(recipient)
@@ -231,7 +231,7 @@ impl Sealed {
             }
             write_synced(&tmp.join(MANIFEST), &self.manifest_bytes)?;
             for (id, sig) in &self.signatures {
-                write_synced(&crate::roster::sig_path(&tmp.join(MANIFEST), id), sig)?;
+                write_synced(&crate::core::roster::sig_path(&tmp.join(MANIFEST), id), sig)?;
             }
             std::fs::rename(&tmp, dir)
         })();
@@ -246,11 +246,12 @@ impl Sealed {
     pub fn read_dir(dir: &Path) -> Result<Self, SealError> {
         let rerr = |what: String| SealError::Read { path: dir.display().to_string(), what };
         let mpath = dir.join(MANIFEST);
-        let manifest_bytes = crate::fsread::read_following(&mpath, 1 << 20).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
+        let manifest_bytes = crate::core::fsread::read_following(&mpath, 1 << 20).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
         let manifest = Manifest::parse(&manifest_bytes).map_err(rerr)?;
         let mut files = BTreeMap::new();
         for f in &manifest.files {
-            let bytes = crate::fsread::read_regular(&dir.join(&f.name), MAX_SEALED_FILE).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
+            let bytes =
+                crate::core::fsread::read_regular(&dir.join(&f.name), MAX_SEALED_FILE).map_err(|e| rerr(format!("{}: {e}", f.name)))?;
             if hex::encode(Sha256::digest(&bytes)) != f.sha256 {
                 return Err(SealError::Corrupt { name: f.name.clone() });
             }
@@ -259,7 +260,7 @@ impl Sealed {
         let mut ids: Vec<&str> = manifest.files.iter().flat_map(|f| f.layers.iter().map(String::as_str)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let (signatures, _) = crate::roster::read_signatures(&mpath, ids);
+        let (signatures, _) = crate::core::roster::read_signatures(&mpath, ids);
         Ok(Self { manifest, manifest_bytes, signatures, files })
     }
 
@@ -276,10 +277,11 @@ impl Sealed {
 
     /// Accepts the sealed runbook for a trusted roster: sealed for exactly that roster, its
     /// MANIFEST.toml signed by a quorum of it (every file's hash was checked when it was read).
-    pub fn check_signed(&self, trusted: &crate::trust::TrustedRoster) -> Result<(), SealError> {
+    pub fn check_signed(&self, trusted: &crate::core::trust::TrustedRoster) -> Result<(), SealError> {
         let roster = trusted.roster();
         self.check_roster(roster)?;
-        let (signed, bad) = crate::roster::signed_by(&self.manifest_bytes, crate::sign::RUNBOOK_NAMESPACE, roster, &self.signatures);
+        let (signed, bad) =
+            crate::core::roster::signed_by(&self.manifest_bytes, crate::core::sign::RUNBOOK_NAMESPACE, roster, &self.signatures);
         if signed.len() < roster.quorum {
             return Err(SealError::Unsigned { signed, need: roster.quorum, bad });
         }
@@ -306,7 +308,7 @@ impl Sealed {
         // Even signed by a quorum, a manifest must say what `seal` writes: the roster's quorum, and
         // each file sealed in layers for exactly the custodians its name pairs (`layers = []`
         // would be a runbook in clear that "opens" with anyone).
-        let bad = |what: String| Err(SealError::Layout(crate::plain::one_line(&what).into_owned()));
+        let bad = |what: String| Err(SealError::Layout(crate::core::plain::one_line(&what).into_owned()));
         if self.manifest.quorum != roster.quorum {
             return bad(format!("quorum = {}, but the roster's quorum is {}", self.manifest.quorum, roster.quorum));
         }
@@ -423,7 +425,7 @@ mod tests {
     /// `layers` said, so `layers = []` made a runbook in clear that "opened" with anyone.
     #[test]
     fn a_manifest_must_describe_the_sealing_seal_makes() {
-        let roster = crate::demo::roster();
+        let roster = crate::commands::demo::roster();
         let good = seal(&roster, b"# R\n\n- [ ] one\n").unwrap();
         assert!(good.check_roster(&roster).is_ok());
         let layout = |edit: &dyn Fn(&mut Sealed)| {

@@ -4,7 +4,7 @@
 //! SHA-512 of the message), hash that blob with SHA-256 (the ECDSA hash for nistp256) and give the
 //! digest to the token. The result is a standard armored SSHSIG file.
 
-use crate::key::{Token, TokenError};
+use crate::core::key::{Token, TokenError};
 use sha2::{Digest, Sha256};
 use ssh_key::{HashAlg, LineEnding, PublicKey, SshSig};
 use thiserror::Error;
@@ -135,6 +135,6 @@ pub fn sign_file_with_key(
     }
     let sig = k.sign(namespace, HashAlg::Sha512, bytes).map_err(|e| format!("signing failed: {e}"))?;
     let pem = to_pem(&sig).map_err(|e| e.to_string())?;
-    crate::fsread::write_atomic(&out, pem.as_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    crate::core::fsread::write_atomic(&out, pem.as_bytes()).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }

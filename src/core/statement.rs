@@ -13,7 +13,7 @@
 //! | new roster version   | `breakglass-roster[-drill]` | the roster file's bytes                            |
 //! | rotated out of band  | `breakglass-confirm`      | `breakglass-rotated:<session>:<secret name>`          |
 
-use crate::journal::Entry;
+use crate::core::journal::Entry;
 use std::borrow::Cow;
 
 /// Namespace of the check-in challenge signatures.
@@ -57,8 +57,8 @@ impl Statement {
             Statement::CheckIn { .. } => CHECKIN_NAMESPACE,
             Statement::Ack { .. } => ACK_NAMESPACE,
             Statement::Root { .. } | Statement::Offboard { .. } | Statement::OutOfBand { .. } => CONFIRM_NAMESPACE,
-            Statement::RosterVersion { drill: false, .. } => crate::sign::ROSTER_NAMESPACE,
-            Statement::RosterVersion { drill: true, .. } => crate::sign::ROSTER_DRILL_NAMESPACE,
+            Statement::RosterVersion { drill: false, .. } => crate::core::sign::ROSTER_NAMESPACE,
+            Statement::RosterVersion { drill: true, .. } => crate::core::sign::ROSTER_DRILL_NAMESPACE,
         }
     }
 

@@ -14,8 +14,8 @@
 //! names loudly. The only way to obtain a [`TrustedRoster`] is through this module; everything
 //! that needs trust (verify, drill report, the ceremony, sealing checks) takes that type.
 
-use crate::config::Config;
-use crate::roster::{Roster, RosterError, Signatures, read_signatures};
+use crate::core::config::Config;
+use crate::core::roster::{Roster, RosterError, Signatures, read_signatures};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -123,7 +123,7 @@ impl TrustedRoster {
             Rule::Unpinned => Some(format!(
                 "the roster is not pinned: anyone who can write it and holds a quorum of keys it lists (possibly one person with two keys) could have made it. Pin the roster you trust in breakglass.toml: [trust] roster_sha256 = \"{}\" ({})",
                 self.roster().sha256(),
-                crate::notice::words_hex(&self.roster().sha256())
+                crate::core::notice::words_hex(&self.roster().sha256())
             )),
             _ => None,
         }
@@ -237,8 +237,8 @@ fn unsigned_text(
 
 /// The built-in DEMO roster, trusted only as DEMO.
 pub fn demo() -> TrustedRoster {
-    let r = crate::roster::demo();
-    let sigs: Signatures = crate::roster::demo_sigs().into_iter().collect();
+    let r = crate::core::roster::demo();
+    let sigs: Signatures = crate::core::roster::demo_sigs().into_iter().collect();
     let signed_by = r.signed_by(&r, &sigs).0;
     TrustedRoster { chain: vec![r], sigs, rule: Rule::Demo, source: Source::Demo, signed_by }
 }
@@ -261,7 +261,7 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
         let hp = history.join(format!("{prev}.toml"));
         let r = match Roster::load(&hp) {
             Ok(r) => r,
-            Err(RosterError::Read { why: crate::fsread::ReadError::Missing, .. }) => {
+            Err(RosterError::Read { why: crate::core::fsread::ReadError::Missing, .. }) => {
                 return Err(TrustError::HistoryMissing { version: last.version, sha: prev, path: hp });
             }
             Err(e) => return Err(e.into()),
@@ -296,7 +296,7 @@ pub fn check_file(path: &Path, pin: Option<&str>, source: Source) -> Result<Trus
     }
     check_forks(&chain, &history)?;
     // The DEMO roster named as a file is still only DEMO: its keys are public.
-    let rule = if chain.len() == 1 && chain[0].0.bytes == crate::roster::DEMO_ROSTER.as_bytes() { Rule::Demo } else { rule };
+    let rule = if chain.len() == 1 && chain[0].0.bytes == crate::core::roster::DEMO_ROSTER.as_bytes() { Rule::Demo } else { rule };
     let (chain, mut sigs): (Vec<Roster>, Vec<Signatures>) = chain.into_iter().unzip();
     let sigs = sigs.pop().unwrap_or_default();
     Ok(TrustedRoster { chain, sigs, rule, source, signed_by })
@@ -374,11 +374,11 @@ pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError>
 /// The host's trust state, if it has one.
 pub fn read_state(data_dir: &Path) -> Result<Option<TrustState>, TrustError> {
     let path = data_dir.join(TRUST_STATE);
-    match crate::fsread::read_regular(&path, 4096) {
+    match crate::core::fsread::read_regular(&path, 4096) {
         Ok(b) => toml::from_str(&String::from_utf8_lossy(&b))
             .map(Some)
             .map_err(|e| TrustError::Unreadable { path, why: format!("{}: restore it or remove it", e.message()) }),
-        Err(crate::fsread::ReadError::Missing) => Ok(None),
+        Err(crate::core::fsread::ReadError::Missing) => Ok(None),
         Err(e) => Err(TrustError::Unreadable { path, why: e.to_string() }),
     }
 }
@@ -386,7 +386,7 @@ pub fn read_state(data_dir: &Path) -> Result<Option<TrustState>, TrustError> {
 fn write_state(data_dir: &Path, s: &TrustState) -> std::io::Result<()> {
     let text = toml::to_string(s).map_err(std::io::Error::other)?;
     std::fs::create_dir_all(data_dir)?;
-    crate::fsread::write_atomic(&data_dir.join(TRUST_STATE), text.as_bytes())
+    crate::core::fsread::write_atomic(&data_dir.join(TRUST_STATE), text.as_bytes())
 }
 
 /// Moves the trust state forward to `t`'s version (never back), atomically.
@@ -587,9 +587,9 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
     }
     let Some(dir) = bundle else { return Err(TrustError::NoRoster { config: config_name() }) };
     let copy = dir.join("roster.toml");
-    let bytes = crate::fsread::read_regular(&copy, crate::roster::MAX_ROSTER_BYTES)
+    let bytes = crate::core::fsread::read_regular(&copy, crate::core::roster::MAX_ROSTER_BYTES)
         .map_err(|why| TrustError::Unreadable { path: copy.clone(), why: why.to_string() })?;
-    if pin.is_none() && bytes == crate::roster::DEMO_ROSTER.as_bytes() {
+    if pin.is_none() && bytes == crate::core::roster::DEMO_ROSTER.as_bytes() {
         return Ok(demo());
     }
     check_file(&copy, pin, Source::Bundle(copy.clone()))
@@ -615,7 +615,7 @@ pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
                 "the roster is not pinned, so nothing shows that the organisation trusts it (one person with two keys could have written and signed it). Add to {}:\n\n  [trust]\n  roster_sha256 = \"{}\"\n\nafter checking these words with the other custodians: {}",
                 config.describe(),
                 r.sha256(),
-                crate::notice::words_hex(&r.sha256())
+                crate::core::notice::words_hex(&r.sha256())
             ),
         });
     }

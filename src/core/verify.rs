@@ -20,11 +20,11 @@ mod timeline;
 pub use render::render_text;
 pub use rotate::manifest_copy;
 
-use crate::config::Config;
-use crate::evidence::Rule;
-use crate::journal::{self, Problem};
-use crate::statement::Statement;
-use crate::trust::{self, TrustError, TrustedRoster};
+use crate::core::config::Config;
+use crate::core::evidence::Rule;
+use crate::core::journal::{self, Problem};
+use crate::core::statement::Statement;
+use crate::core::trust::{self, TrustError, TrustedRoster};
 use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use ssh_key::PublicKey;
@@ -187,7 +187,7 @@ pub struct NoticeRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("cannot read {path}: {why}. Give the session directory (the one holding journal.jsonl).")]
-    Read { path: String, why: crate::fsread::ReadError },
+    Read { path: String, why: crate::core::fsread::ReadError },
     #[error("{path} is not a session directory (no journal.jsonl in it).{hint}")]
     NotABundle { path: String, hint: String },
     #[error(transparent)]
@@ -206,7 +206,7 @@ impl Report {
     /// Rules E21 (with E3, E5, E25): whether a verified bundle may be taken as cover for root use at
     /// all, or the rule that says it never is.
     pub fn may_cover(&self) -> Result<(), Rule> {
-        use crate::trust::Rule as Anchor;
+        use crate::core::trust::Rule as Anchor;
         let r = self;
         if r.status != Status::Valid {
             return Err(Rule::E21);
@@ -245,7 +245,7 @@ fn verify_statement(key: &PublicKey, statement: &Statement, pem: &str) -> Result
     verify_prehashed(key, statement.namespace(), &Sha512::digest(statement.message()), pem.as_bytes())
 }
 
-pub use crate::sign::verify_prehashed;
+pub use crate::core::sign::verify_prehashed;
 
 /// Verifies the bundle in `dir` against the roster [`trust::resolve`] picks from the config and
 /// `--roster` (never from anything the bundle says about itself). A configured or given roster
@@ -309,7 +309,7 @@ pub fn verify_journal_part(dir: &Path, anchor: Result<&TrustedRoster, &TrustErro
 /// entry, then the co-signatures, then the verdict (rule E18).
 fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigned: bool) -> Result<Report, VerifyError> {
     let jpath = dir.join(journal::FILE_NAME);
-    let bytes = crate::fsread::read_regular(&jpath, MAX_JOURNAL_BYTES)
+    let bytes = crate::core::fsread::read_regular(&jpath, MAX_JOURNAL_BYTES)
         .map_err(|why| VerifyError::Read { path: jpath.display().to_string(), why })?;
     // Hash for the co-signatures on the other core while this one walks the chain.
     let (sha512, chain, read) = read::read_journal(&bytes);
@@ -318,7 +318,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
         entries: chain.entries,
         problems: chain.problems.clone(),
         head: hex::encode(chain.head),
-        head_words: crate::notice::head_words(&chain.head),
+        head_words: crate::core::notice::head_words(&chain.head),
         head_seq: chain.entries.checked_sub(1),
         ..Report::default()
     };
@@ -366,14 +366,14 @@ mod tests {
     fn e21_what_never_covers() {
         use super::{Report, Status as V};
         let good =
-            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::trust::Rule::Pinned), ..Default::default() };
+            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::core::trust::Rule::Pinned), ..Default::default() };
         assert_eq!(good.may_cover(), Ok(()));
-        let chained = Report { roster_rule: Some(crate::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
+        let chained = Report { roster_rule: Some(crate::core::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
         assert_eq!(chained.may_cover(), Ok(()));
         assert_eq!((Report { status: V::Incomplete, ..good.clone() }).may_cover(), Err(Rule::E21));
         assert_eq!((Report { status: V::Invalid, ..good.clone() }).may_cover(), Err(Rule::E21));
         assert_eq!((Report { demo: true, ..good.clone() }).may_cover(), Err(Rule::E3));
-        assert_eq!((Report { roster_rule: Some(crate::trust::Rule::Unpinned), ..good.clone() }).may_cover(), Err(Rule::E5));
+        assert_eq!((Report { roster_rule: Some(crate::core::trust::Rule::Unpinned), ..good.clone() }).may_cover(), Err(Rule::E5));
         assert_eq!((Report { roster_rule: None, ..good.clone() }).may_cover(), Err(Rule::E5));
         assert_eq!((Report { mode: "drill".into(), ..good.clone() }).may_cover(), Err(Rule::E21));
         assert_eq!((Report { rehearsal_roots: vec!["lab".into()], ..good }).may_cover(), Err(Rule::E25));
@@ -381,19 +381,20 @@ mod tests {
 
     #[test]
     fn prehashed_verification_agrees_with_ssh_key() {
-        let roster = crate::demo::roster();
-        let mut tokens = crate::demo::tokens(&roster);
+        let roster = crate::commands::demo::roster();
+        let mut tokens = crate::commands::demo::tokens(&roster);
         let t = &mut tokens[0];
         t.verify_pin(&secrecy::SecretString::from("314159".to_string())).unwrap();
         let msg = b"hello journal\n";
-        let sig = crate::sign::sshsig(t.as_mut(), crate::sign::SESSION_NAMESPACE, msg).unwrap();
+        let sig = crate::core::sign::sshsig(t.as_mut(), crate::core::sign::SESSION_NAMESPACE, msg).unwrap();
         let key = roster.key("alice").unwrap();
-        assert!(crate::sign::verify(key, crate::sign::SESSION_NAMESPACE, msg, &sig).is_ok());
-        let pem = crate::sign::to_pem(&sig).unwrap();
-        assert!(verify_prehashed(key, crate::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes()).is_ok());
-        assert!(verify_prehashed(key, crate::sign::SESSION_NAMESPACE, &Sha512::digest(b"hello journal!\n"), pem.as_bytes()).is_err());
+        assert!(crate::core::sign::verify(key, crate::core::sign::SESSION_NAMESPACE, msg, &sig).is_ok());
+        let pem = crate::core::sign::to_pem(&sig).unwrap();
+        assert!(verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes()).is_ok());
+        assert!(verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(b"hello journal!\n"), pem.as_bytes()).is_err());
         assert!(
-            verify_prehashed(roster.key("bob").unwrap(), crate::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes()).is_err()
+            verify_prehashed(roster.key("bob").unwrap(), crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes())
+                .is_err()
         );
         assert!(verify_prehashed(key, "other", &Sha512::digest(msg), pem.as_bytes()).is_err());
     }

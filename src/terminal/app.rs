@@ -3,12 +3,12 @@
 //! thread that owns the session runner; results come back as messages, so the screen never
 //! waits on a key or the network.
 
-use crate::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NewKey, Phase, RekeyStage, Scenario, SlotIx};
-use crate::clock::Clock;
-use crate::keys::{self, Do};
-use crate::session::Runner;
-use crate::ui;
-use crate::view::{KeyListing, View};
+use crate::adapters::session::Runner;
+use crate::core::ceremony::{Ceremony, Effect, Intent, KeyStage, Mode, NewKey, Phase, RekeyStage, Scenario, SlotIx};
+use crate::core::clock::Clock;
+use crate::terminal::keys::{self, Do};
+use crate::terminal::ui;
+use crate::terminal::view::{KeyListing, View};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -200,7 +200,7 @@ impl App {
                 self.v.step_cursor = step(self.v.step_cursor, up, n);
             }
             Do::OffboardDo => return Action::Intent(Intent::OffboardDo(self.v.step_cursor)),
-            Do::ClosingCursor => self.v.closing_cursor = step(self.v.closing_cursor, up, crate::ceremony::CLOSING.len()),
+            Do::ClosingCursor => self.v.closing_cursor = step(self.v.closing_cursor, up, crate::core::ceremony::CLOSING.len()),
             Do::ToggleClosing => return Action::Intent(Intent::ToggleClosing(self.v.closing_cursor)),
             Do::ClosingNotDone => return Action::Intent(Intent::ClosingNotDone(self.v.closing_cursor)),
             Do::RotateUnrotated => return self.c.unrotated().first().copied().map_or(Action::None, |i| self.rotate(i)),
@@ -392,7 +392,7 @@ impl App {
 
     /// A root task: the member account and the task, a bucket or queue name, an action by number.
     fn on_root(&mut self, act: Do, up: bool, ch: Option<char>, slot: usize) -> Action {
-        use crate::root::TASKS;
+        use crate::core::root::TASKS;
         match act {
             Do::AccountDigit => {
                 if let Some(d) = ch.filter(|_| self.v.root_target.len() < 12) {
@@ -434,13 +434,13 @@ impl App {
     fn rotate(&mut self, i: usize) -> Action {
         let Some(how) = self.c.runbook().as_ref().and_then(|rb| rb.secrets.get(i)).map(|s| s.rotate) else { return Action::None };
         match how {
-            crate::runbook::Rotate::Generate { length, alphabet } => Action::Intent(Intent::Rotate {
+            crate::core::runbook::Rotate::Generate { length, alphabet } => Action::Intent(Intent::Rotate {
                 secret: i,
-                value: Some(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)),
+                value: Some(crate::core::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)),
             }),
-            crate::runbook::Rotate::OutOfBand => Action::Intent(Intent::Rotate { secret: i, value: None }),
-            crate::runbook::Rotate::Typed => {
-                self.v.secret_entry = Some(crate::view::SecretEntry { secret: i, ..Default::default() });
+            crate::core::runbook::Rotate::OutOfBand => Action::Intent(Intent::Rotate { secret: i, value: None }),
+            crate::core::runbook::Rotate::Typed => {
+                self.v.secret_entry = Some(crate::terminal::view::SecretEntry { secret: i, ..Default::default() });
                 Action::None
             }
         }
@@ -487,11 +487,11 @@ impl App {
         let (secret, shown, how) = (r.secret, r.shown, r.how);
         match (act, how) {
             (Do::ShowValue, _) => Action::Intent(if shown { Intent::Hide(secret) } else { Intent::Reveal(secret) }),
-            (Do::Generate, crate::runbook::Rotate::Generate { length, alphabet }) => {
-                Action::Intent(Intent::RotateValue(crate::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)))
+            (Do::Generate, crate::core::runbook::Rotate::Generate { length, alphabet }) => {
+                Action::Intent(Intent::RotateValue(crate::core::runbook::generate(length, alphabet, &mut rand::rngs::OsRng)))
             }
-            (Do::TypeValue, crate::runbook::Rotate::Typed) => {
-                self.v.secret_entry = Some(crate::view::SecretEntry { secret, ..Default::default() });
+            (Do::TypeValue, crate::core::runbook::Rotate::Typed) => {
+                self.v.secret_entry = Some(crate::terminal::view::SecretEntry { secret, ..Default::default() });
                 Action::None
             }
             _ => Action::None,
@@ -511,7 +511,9 @@ impl App {
         // blocked): the cursor leaves it, so Enter does not present it again.
         let spent = match &i {
             Intent::KeySeen { serial, retries: Ok(0 | 1), .. } => Some(*serial),
-            Intent::PinChecked { serial, result: Err(crate::token::TokenError::WrongPin { retries_left }) } if *retries_left <= 1 => {
+            Intent::PinChecked { serial, result: Err(crate::adapters::token::TokenError::WrongPin { retries_left }) }
+                if *retries_left <= 1 =>
+            {
                 Some(*serial)
             }
             _ => None,
@@ -526,7 +528,7 @@ impl App {
         }
         // A drill that declares a key missing starts the cursor on a key that can be used.
         if began
-            && let crate::ceremony::Scenario::KeyMissing(id) = &self.c.scenario()
+            && let crate::core::ceremony::Scenario::KeyMissing(id) = &self.c.scenario()
             && let Some(serial) = self.c.roster().iter().find(|p| &p.id == id).map(|p| p.serial)
             && self.v.keys.get(self.v.key_cursor).is_some_and(|k| k.serial == serial)
             && let Some(i) = self.v.keys.iter().position(|k| k.serial != serial)
@@ -550,7 +552,7 @@ impl App {
             // cursor never moves by itself under a custodian's eyes (a tick must not change which
             // key Enter presents).
             let missing = match &self.c.scenario() {
-                crate::ceremony::Scenario::KeyMissing(id) if self.c.mode() == Mode::Drill => {
+                crate::core::ceremony::Scenario::KeyMissing(id) if self.c.mode() == Mode::Drill => {
                     self.c.roster().iter().find(|p| &p.id == id).map(|p| p.serial)
                 }
                 _ => None,
@@ -579,8 +581,8 @@ impl App {
 /// A ceremony that had to stop (its journal could not be written): says why and how to close
 /// it, and gives the exit code (1) the TUI gives too.
 pub fn halted(why: &str, dir: &std::path::Path) -> i32 {
-    let recorded = std::fs::metadata(dir.join(crate::journal::FILE_NAME)).is_ok_and(|m| m.len() > 0);
-    errln!("{}", crate::words::halted(why, recorded));
+    let recorded = std::fs::metadata(dir.join(crate::core::journal::FILE_NAME)).is_ok_and(|m| m.len() > 0);
+    errln!("{}", crate::terminal::words::halted(why, recorded));
     if recorded {
         errln!("Once the disk has room, close the session (root may still be announced as in use): breakglass recover {}", dir.display());
     }
@@ -628,7 +630,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
         // The newcomers of a DEMO rekey too: a DEMO PIN guessed costs a try.
         let newcomers = c.rekey().as_ref().map(|k| k.added.clone()).unwrap_or_default();
         v.demo_pins =
-            c.roster().iter().chain(newcomers.iter()).map(|p| (p.id.clone(), crate::roster::demo_pin(&p.id).to_string())).collect();
+            c.roster().iter().chain(newcomers.iter()).map(|p| (p.id.clone(), crate::core::roster::demo_pin(&p.id).to_string())).collect();
     }
     let dir = runner.dir.clone();
     v.session_dir = Some(dir.display().to_string());
@@ -642,15 +644,15 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
             let c = &app.c;
             outln!("Session recorded in {}", dir.display());
             match &app.v.archive {
-                Some(crate::view::ArchiveView::Done(m)) => outln!("{m}"),
-                Some(crate::view::ArchiveView::Failed(m)) => errln!("{m}"),
-                Some(crate::view::ArchiveView::Pushing) => {
+                Some(crate::terminal::view::ArchiveView::Done(m)) => outln!("{m}"),
+                Some(crate::terminal::view::ArchiveView::Failed(m)) => errln!("{m}"),
+                Some(crate::terminal::view::ArchiveView::Pushing) => {
                     errln!("The archive push was still running when the program ended: `breakglass archive push` finishes it.")
                 }
                 None => {}
             }
             if let Some(w) = &c.last() {
-                outln!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
+                outln!("Chain head at entry #{}: {}  ({}…)", w.seq, crate::core::notice::head_words(&w.head), &hex::encode(w.head)[..16]);
             }
             outln!("Signed by: {}", if c.signed().is_empty() { "nobody".to_string() } else { c.signed().join(", ") });
             outln!("Verify: breakglass verify {}", dir.display());
@@ -672,7 +674,7 @@ pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> 
         }
         Phase::Halted(why) => Ok(halted(why, &dir)),
         _ => {
-            if let (Some(sig), Some(crate::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome()) {
+            if let (Some(sig), Some(crate::core::ceremony::Outcome::Closed)) = (&app.stopped_by, &app.c.outcome()) {
                 errln!(
                     "Stopped by {sig} while signing: the session in {} was closed and is recorded, but unsigned: sign it with `breakglass recover {}`.",
                     dir.display(),
@@ -775,8 +777,8 @@ fn action_of(app: &mut App, msg: Msg, gate: &mut ScreenGate, scanning: &mut bool
         }
         Msg::Archived(r) => {
             app.v.archive = Some(match r {
-                Ok(m) => crate::view::ArchiveView::Done(m),
-                Err(m) => crate::view::ArchiveView::Failed(m),
+                Ok(m) => crate::terminal::view::ArchiveView::Done(m),
+                Err(m) => crate::terminal::view::ArchiveView::Failed(m),
             });
             Action::None
         }
@@ -806,7 +808,7 @@ fn action_of(app: &mut App, msg: Msg, gate: &mut ScreenGate, scanning: &mut bool
 fn act(app: &mut App, gate: &mut ScreenGate, jtx: &std_mpsc::Sender<Job>, action: Action) {
     match action {
         Action::None => {}
-        Action::Present(serial) => match crate::session::already_checked_in(&app.c, serial) {
+        Action::Present(serial) => match crate::adapters::session::already_checked_in(&app.c, serial) {
             // The ceremony refuses it; the card, whose PIN session is in use, is left alone.
             Some(i) => dispatch(app, gate, jtx, i),
             None => {
@@ -820,7 +822,8 @@ fn act(app: &mut App, gate: &mut ScreenGate, jtx: &std_mpsc::Sender<Job>, action
 /// Stopping (a signal, a closed window): done unless a notice is under way, and then at the
 /// deadline (a failed notice will not be retried).
 fn stopped(app: &App, deadline: std::time::Instant) -> bool {
-    !matches!(app.c.phase(), Phase::Notify { status: crate::ceremony::NotifyStatus::Sending, .. }) || std::time::Instant::now() > deadline
+    !matches!(app.c.phase(), Phase::Notify { status: crate::core::ceremony::NotifyStatus::Sending, .. })
+        || std::time::Instant::now() > deadline
 }
 
 async fn event_loop(
@@ -851,7 +854,7 @@ async fn event_loop(
         if matches!(app.c.phase(), Phase::Summary)
             && let Some(push) = archiver.take()
         {
-            app.v.archive = Some(crate::view::ArchiveView::Pushing);
+            app.v.archive = Some(crate::terminal::view::ArchiveView::Pushing);
             let _ = jtx.send(Job::Archive(push));
         }
         let drawn = headless

@@ -3,11 +3,11 @@
 //! they cannot disagree; a row left off the hint line (Backspace, Home, End) is still on the help
 //! screen. The first row that matches a key press acts.
 
-use crate::ceremony::{
+use crate::core::ceremony::{
     Ceremony, Intent, KeyStage, Mode, NewKey, NotifyStatus, OffState, Phase, RekeyStage, RootStage, RotateStage, SignStage,
 };
-use crate::runbook::Rotate;
-use crate::view::{View, reauth_pending, typing};
+use crate::core::runbook::Rotate;
+use crate::terminal::view::{View, reauth_pending, typing};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// Which key presses a row answers.

@@ -5,10 +5,10 @@
 //! (the instruction pane). Symbols carry meaning (✔ done, ▶ now, · later, ✘ refused) so nothing
 //! depends on colour; with NO_COLOR set there is none.
 
-use crate::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RootStage, SignStage, SlotIx, Tone};
-use crate::notice::Phase as NoticePhase;
-use crate::root::{Action as RootAction, TASKS};
-use crate::runbook::Line as RLine;
+use crate::core::ceremony::{CLOSING, Ceremony, KeyStage, Mode, NotifyStatus, Phase, RootStage, SignStage, SlotIx, Tone};
+use crate::core::notice::Phase as NoticePhase;
+use crate::core::root::{Action as RootAction, TASKS};
+use crate::core::runbook::Line as RLine;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,7 +18,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 mod rotate;
 
-use crate::view::{ArchiveView, SecretEntry, View, reauth_pending};
+use crate::terminal::view::{ArchiveView, SecretEntry, View, reauth_pending};
 
 struct Theme {
     color: bool,
@@ -164,7 +164,7 @@ fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect, ke
 }
 
 /// The list a secret is revealed from: which step needs each one, and whether it is shown.
-fn render_reveal_pick(f: &mut Frame, c: &Ceremony, v: &View, rb: &crate::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
+fn render_reveal_pick(f: &mut Frame, c: &Ceremony, v: &View, rb: &crate::core::runbook::Runbook, cur: usize, t: &Theme, area: Rect) {
     let drill = c.mode() == Mode::Drill && !c.info().demo;
     let h = (rb.secrets.len() as u16 + 5 + if drill { 2 } else { 0 }).min(area.height.saturating_sub(2));
     let r = popup(area, 72, h);
@@ -240,7 +240,7 @@ fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
         if matches!(c.phase(), Phase::Summary) { "done".to_string() } else { format!("step {n} of {}", rail.len()) },
         t.dim(),
     )));
-    if c.outcome() == Some(crate::ceremony::Outcome::Aborted) {
+    if c.outcome() == Some(crate::core::ceremony::Outcome::Aborted) {
         lines.push(Line::from(Span::styled("✘ ABORTED", t.bad())));
     }
     if !c.degraded().is_empty() {
@@ -293,7 +293,7 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
 fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
     // The summary tells the whole story itself: a report kept on screen until then goes.
     c.message().as_ref().filter(|m| !(matches!(c.phase(), Phase::Summary) && m.say.lasts())).map(|m| {
-        let text = crate::words::words(&m.say, c);
+        let text = crate::terminal::words::words(&m.say, c);
         match m.tone {
             Tone::Info => Line::from(Span::raw(text)),
             Tone::Refusal => Line::from(vec![Span::styled("✘ ", t.bad()), Span::raw(text)]),
@@ -303,8 +303,8 @@ fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
 }
 
 /// The rekey screens: the change as a diff, newcomers proving their keys, signatures, the swap.
-fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, stage: &crate::ceremony::RekeyStage, spin: &str) {
-    use crate::ceremony::RekeyStage;
+fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, stage: &crate::core::ceremony::RekeyStage, spin: &str) {
+    use crate::core::ceremony::RekeyStage;
     let Some(k) = &c.rekey() else { return };
     match stage {
         RekeyStage::Review => rekey_review_lines(lines, k, t),
@@ -329,7 +329,7 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
 }
 
 /// The roster's change, one line per custodian added (+) or removed (-).
-fn rekey_diff<'a>(lines: &mut Vec<Line<'a>>, k: &crate::ceremony::Rekey, t: &Theme) {
+fn rekey_diff<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::Rekey, t: &Theme) {
     for d in &k.diff {
         let style = match d.chars().next() {
             Some('+') => t.ok(),
@@ -341,7 +341,7 @@ fn rekey_diff<'a>(lines: &mut Vec<Line<'a>>, k: &crate::ceremony::Rekey, t: &The
 }
 
 /// A rekey's first screen: the change, and who can open the runbook afterwards.
-fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::ceremony::Rekey, t: &Theme) {
+fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::Rekey, t: &Theme) {
     lines.push(Line::from(Span::styled(
         format!("Roster version {} → version {}: check the change", k.new_version - 1, k.new_version),
         t.bold(),
@@ -380,12 +380,12 @@ fn newcomer_lines<'a>(
     c: &Ceremony,
     v: &View,
     t: &Theme,
-    k: &crate::ceremony::Rekey,
+    k: &crate::core::ceremony::Rekey,
     n: usize,
-    key: &crate::ceremony::NewKey,
+    key: &crate::core::ceremony::NewKey,
     spin: &str,
 ) {
-    use crate::ceremony::NewKey;
+    use crate::core::ceremony::NewKey;
     let Some(p) = k.added.get(n) else { return };
     match key {
         NewKey::AwaitKey => {
@@ -442,8 +442,8 @@ fn rekey_sign_lines<'a>(
     lines: &mut Vec<Line<'a>>,
     c: &Ceremony,
     t: &Theme,
-    k: &crate::ceremony::Rekey,
-    who: crate::ceremony::SlotIx,
+    k: &crate::core::ceremony::Rekey,
+    who: crate::core::ceremony::SlotIx,
     working: bool,
     failed: Option<&str>,
     spin: &str,
@@ -474,7 +474,7 @@ fn rekey_sign_lines<'a>(
 
 /// The offboarding checklist: each item with its state, the clock against the target.
 fn render_offboard<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme, spin: &'a str, now: DateTime<Utc>) {
-    use crate::ceremony::OffState;
+    use crate::core::ceremony::OffState;
     let Some(o) = &c.offboard() else { return };
     let elapsed = c
         .started_ts()
@@ -577,7 +577,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             None => lines.push(Line::from(format!("{spin} Checking which AWS account these credentials reach (sts:GetCallerIdentity)..."))),
             Some(e) => {
                 lines.push(Line::from(Span::styled("✘ The AWS account check did not pass.", t.bad())));
-                lines.push(Line::from(crate::words::account_problem(e)));
+                lines.push(Line::from(crate::terminal::words::account_problem(e)));
                 lines.push(Line::from(""));
                 lines.push(Line::from(format!("Press r to check again, o to go on without AWS (recorded: notices then need the acknowledgement of {}), or Ctrl-C to abort.", c.everyone())));
             }
@@ -604,7 +604,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         Phase::Rotate(stage) => lines.extend(rotate::rotate_lines(c, v, t, stage, spin)),
         Phase::Halted(why) => {
             lines.push(Line::from(Span::styled("✘ The ceremony stopped.", t.bad())));
-            lines.push(Line::from(crate::words::halted(why, c.last().is_some())));
+            lines.push(Line::from(crate::terminal::words::halted(why, c.last().is_some())));
         }
         Phase::Quit | Phase::Runbook => {}
     }
@@ -675,7 +675,7 @@ fn setup_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &
     lines.push(field(1, "Reason", format!("{}{}", v.setup.reason, cursor(1))));
     lines.push(field(2, "Ticket", format!("{}{}", v.setup.ticket, cursor(2))));
     if v.setup.mode == Mode::Drill {
-        let all = crate::ceremony::Scenario::all(c.roster().as_slice());
+        let all = crate::core::ceremony::Scenario::all(c.roster().as_slice());
         let sc = all.get(v.setup.scenario).cloned().unwrap_or_default();
         lines.push(field(3, "Scenario", format!("◀ {} ▶", sc.name())));
         lines.push(Line::from(Span::styled(format!("            {}", sc.describe_on(c.roster().as_slice(), c.quorum())), t.dim())));
@@ -718,8 +718,9 @@ fn check_in_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t
                     let mark = if i == v.key_cursor { "▶ " } else { "  " };
                     let who = owner.map_or("not on the roster".to_string(), |p| format!("{} ({})", p.id, p.name));
                     let model = if c.info().demo { String::new() } else { format!("{}, ", k.model) };
-                    let missing = owner
-                        .is_some_and(|p| c.mode() == Mode::Drill && *c.scenario() == crate::ceremony::Scenario::KeyMissing(p.id.clone()));
+                    let missing = owner.is_some_and(|p| {
+                        c.mode() == Mode::Drill && *c.scenario() == crate::core::ceremony::Scenario::KeyMissing(p.id.clone())
+                    });
                     let note = if taken {
                         "  ✔ checked in"
                     } else if missing {
@@ -779,12 +780,12 @@ fn notify_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, notic
         NotifyStatus::Sending => {
             lines.push(Line::from(Span::styled(format!("{spin} Sending the {what} notice to the team..."), t.bold())));
             if c.info().aws {
-                lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::aws::CALL_LIMIT_S)));
+                lines.push(Line::from(format!("  AWS SNS: waiting {} s at most.", crate::adapters::aws::CALL_LIMIT_S)));
             }
         }
         NotifyStatus::Failed { error, acked, acking } => {
             let failures: Vec<&String> =
-                c.times().iter().filter(|(k, _)| k == crate::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
+                c.times().iter().filter(|(k, _)| k == crate::core::journal::kind::NoticeFailed).map(|(_, ts)| ts).collect();
             let when = failures.last().and_then(|ts| ts.get(11..19)).unwrap_or("");
             let attempt = if when.is_empty() { String::new() } else { format!(" (attempt {} at {when})", failures.len()) };
             lines.push(Line::from(Span::styled(format!("✘ The {what} notice was NOT delivered{attempt}."), t.bad())));
@@ -863,7 +864,7 @@ fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &S
             }
         }
         SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
-        SignStage::Failed(e @ crate::ceremony::Failed::Storage(_)) => {
+        SignStage::Failed(e @ crate::core::ceremony::Failed::Storage(_)) => {
             lines.push(Line::from(Span::styled(format!("✘ The signature could not be written: {e}"), t.bad())));
             lines.push(Line::from(
                 "Make room on the disk, then press Enter to sign again; or leave (Ctrl-C) and sign later with `breakglass recover`.",
@@ -879,12 +880,12 @@ fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &S
 /// After a rekey: the exact lines that move the pin to the new version, for the configuration the
 /// ceremony host cannot change alone (the tool never writes it), with the words both custodians
 /// read against the "roster changed" notice before anyone pastes them.
-fn pin_lines<'a>(k: &crate::ceremony::Rekey, t: &Theme) -> Vec<Line<'a>> {
+fn pin_lines<'a>(k: &crate::core::ceremony::Rekey, t: &Theme) -> Vec<Line<'a>> {
     let mut out = vec![Line::from(format!(
         "Next: move the pin. Both custodians check these words: {}; then, in the configuration the ceremony host cannot change alone:",
-        crate::notice::words_hex(&k.new_sha256)
+        crate::core::notice::words_hex(&k.new_sha256)
     ))];
-    for l in crate::trust::pin_lines(&k.new_sha256, k.new_version).lines() {
+    for l in crate::core::trust::pin_lines(&k.new_sha256, k.new_version).lines() {
         out.push(Line::from(Span::styled(format!("  {l}"), t.accent())));
     }
     out
@@ -893,7 +894,7 @@ fn pin_lines<'a>(k: &crate::ceremony::Rekey, t: &Theme) -> Vec<Line<'a>> {
 /// The pane's lines for the summary: the outcome, the words for paper, how to verify.
 fn summary_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &Theme, spin: &str) {
     let head = c.last().as_ref().map(|w| w.head).unwrap_or_default();
-    let aborted = c.outcome() == Some(crate::ceremony::Outcome::Aborted);
+    let aborted = c.outcome() == Some(crate::core::ceremony::Outcome::Aborted);
     let rekeyed = c.rekey().as_ref().and_then(|k| k.committed.as_ref().map(|_| k));
     let headline = match (aborted, rekeyed) {
         (false, _) if c.offboard().is_some() => {
@@ -947,7 +948,7 @@ fn summary_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t:
     } else {
         lines.push(Line::from(format!("Chain head at entry #{entry}; write it down:")));
         // Eight words in two rows of four, so they never wrap somewhere arbitrary.
-        let words = crate::notice::head_words(&head);
+        let words = crate::core::notice::head_words(&head);
         let w: Vec<&str> = words.split(' ').collect();
         for (i, row) in w.chunks(4).enumerate() {
             lines.push(Line::from(Span::styled(format!("  {}-{}: {}", i * 4 + 1, i * 4 + row.len(), row.join(" ")), t.accent())));
@@ -1056,7 +1057,7 @@ fn push_code(out: &mut Vec<Line<'_>>, prefix: &str, s: &str, style: Style, width
 }
 
 /// The label of secret `i` in lists and above its value: number, step, section.
-pub fn secret_label(rb: &crate::runbook::Runbook, i: usize) -> String {
+pub fn secret_label(rb: &crate::core::runbook::Runbook, i: usize) -> String {
     let Some(sb) = rb.secrets.get(i) else { return format!("secret {}", i + 1) };
     let step = sb.for_step.map(|n| format!(" · for step {}", n + 1)).unwrap_or_default();
     let section = if sb.section.is_empty() { String::new() } else { format!(" · {}", sb.section) };
@@ -1137,7 +1138,7 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
     let done = c.done().iter().filter(|d| **d).count();
     // Notes being typed and messages wrap onto up to three rows instead of being cut.
     let foot_text =
-        v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message().as_ref().map(|m| crate::words::words(&m.say, c).len() + 2));
+        v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message().as_ref().map(|m| crate::terminal::words::words(&m.say, c).len() + 2));
     let foot_h = foot_text.map_or(0, |n| (n / usize::from(area.width.max(1)) + 1).min(3) as u16);
     let [head, now_row, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
@@ -1188,7 +1189,7 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let line = match &c.last() {
         Some(w) => {
             let time = w.ts.get(11..19).unwrap_or("");
-            let head = crate::notice::words(&w.head[..2]);
+            let head = crate::core::notice::words(&w.head[..2]);
             format!("journal #{} {time} {} · head: {head} …", w.seq, w.kind)
         }
         None => "journal: nothing recorded yet".into(),
@@ -1197,7 +1198,7 @@ fn render_status(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
 }
 
 fn hint_spans<'a>(c: &Ceremony, v: &View, t: &Theme, width: usize) -> Vec<Span<'a>> {
-    let mut keys = crate::keys::hints(c, v);
+    let mut keys = crate::terminal::keys::hints(c, v);
     // A line too long for the terminal drops the hints anyone can guess first (the help screen
     // still lists every key): scrolling, the arrows, then the note, the arrows of a list.
     // "k w" each, " · " between them.
@@ -1228,7 +1229,12 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
 
 /// A question's keys, from its table: "y: leave · n: stay".
 fn key_line(c: &Ceremony, v: &View) -> String {
-    crate::keys::hints(c, v).iter().filter(|(_, w)| *w != "help").map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")
+    crate::terminal::keys::hints(c, v)
+        .iter()
+        .filter(|(_, w)| *w != "help")
+        .map(|(k, w)| format!("{k}: {w}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn render_abort(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
@@ -1303,8 +1309,8 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
     under.help = false;
     text.push(Line::from(""));
     text.push(Line::from(Span::styled("Keys here", t.bold())));
-    text.push(Line::from(crate::keys::all(c, &under).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
-    text.push(Line::from(crate::keys::all(c, v).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
+    text.push(Line::from(crate::terminal::keys::all(c, &under).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
+    text.push(Line::from(crate::terminal::keys::all(c, v).iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join(" · ")));
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" Help ")), r);
 }
 
@@ -1364,9 +1370,10 @@ pub fn runbook_width(area: Rect) -> usize {
 
 /// Time to runbook and per-step times of this drill, compared with earlier drills.
 fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
-    use crate::drill::human_secs;
+    use crate::core::drill::human_secs;
     let mut out = vec![];
-    let (ttr, step_times) = crate::drill::timing(c.started_ts().as_deref(), c.times().iter().map(|(k, ts)| (k.as_str(), ts.as_str())));
+    let (ttr, step_times) =
+        crate::core::drill::timing(c.started_ts().as_deref(), c.times().iter().map(|(k, ts)| (k.as_str(), ts.as_str())));
     let mut line = format!("Drill ({}): time to runbook {}", c.scenario().name(), ttr.map_or("-".into(), human_secs));
     if let (Some(now), Some(best)) = (ttr, v.previous.iter().copied().reduce(f64::min)) {
         let last = v.previous.last().copied().unwrap_or(best);
@@ -1446,7 +1453,7 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
                     out.push(Line::from(format!("Root: {}", a.summary())));
                 }
                 if r.task.needs_arg() {
-                    let what = if r.task == crate::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
+                    let what = if r.task == crate::core::root::Task::UnlockBucketPolicy { "Bucket" } else { "Queue URL" };
                     out.push(Line::from(vec![Span::styled(format!("{what}: "), t.bold()), Span::raw(format!("{}_", v.root_arg))]));
                 }
                 for (i, a) in root_actions(c, v).iter().enumerate().filter(|_| !matches!(stage, RootStage::Confirm { .. })) {

@@ -2,7 +2,7 @@
 //! question or overlay is open. The screens (`ui`) draw from it and the ceremony; the key tables
 //! (`keys`) read it to say which keys act; the event loop (`app`) changes it.
 
-use crate::ceremony::{Ceremony, Mode, Phase, RootStage, SlotIx};
+use crate::core::ceremony::{Ceremony, Mode, Phase, RootStage, SlotIx};
 
 /// A key the UI lists at check-in.
 #[derive(Debug, Clone, PartialEq, Eq)]

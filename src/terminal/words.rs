@@ -1,7 +1,7 @@
 //! The ceremony's messages in words: the core says what happened ([`Say`]), this says it to the
 //! custodians, with what to do next.
 
-use crate::ceremony::{AccountProblem, Ceremony, Mode, RecoveryNotice, Say};
+use crate::core::ceremony::{AccountProblem, Ceremony, Mode, RecoveryNotice, Say};
 
 /// Why the account check did not pass, and what to do.
 pub fn account_problem(p: &AccountProblem) -> String {

@@ -81,9 +81,10 @@ pub fn enrol(serial: u32, pin: &str, touch_9c: TouchPolicy) -> Enrolled {
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).unwrap();
     let ssh = ssh_key::PublicKey::from(ssh_key::public::EcdsaPublicKey::from(&vk)).to_openssh().unwrap();
     let spki =
-        piv::generate(&mut yk, breakglass::token::piv::AGE_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always).unwrap();
+        piv::generate(&mut yk, breakglass::adapters::token::piv::AGE_SLOT, AlgorithmId::EccP256, PinPolicy::Once, TouchPolicy::Always)
+            .unwrap();
     let pk = p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).unwrap();
-    let age = breakglass::pivage::Recipient::from_public(&pk).encode();
+    let age = breakglass::core::pivage::Recipient::from_public(&pk).encode();
     Enrolled { serial, pin: pin.into(), signing_key: ssh.split_whitespace().take(2).collect::<Vec<_>>().join(" "), age_recipient: age }
 }
 

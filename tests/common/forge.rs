@@ -176,13 +176,13 @@ impl Org {
 /// the org's own stock keys (as a custodian holding those keys could), then re-labelled as a real
 /// session and co-signed with stock ssh-keygen: exactly what a reviewer must be able to check.
 pub fn session_signed_by(org: &Org, who: &[&Person], tag: &str) -> PathBuf {
-    session_in_mode(org, who, tag, breakglass::ceremony::Mode::Incident)
+    session_in_mode(org, who, tag, breakglass::core::ceremony::Mode::Incident)
 }
 
 /// [`session_signed_by`], in `mode` (a drill, say).
-pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::ceremony::Mode) -> PathBuf {
+pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::core::ceremony::Mode) -> PathBuf {
     session_scripted(org, who, tag, "# R\n\n- [ ] one\n", &|c, r| {
-        breakglass::demo::play(c, r, mode, "rotation test", breakglass::ceremony::Scenario::Standard)
+        breakglass::commands::demo::play(c, r, mode, "rotation test", breakglass::core::ceremony::Scenario::Standard)
     })
 }
 
@@ -190,15 +190,15 @@ pub fn session_in_mode(org: &Org, who: &[&Person], tag: &str, mode: breakglass::
 /// rotated and sealed back before the close (the sealed runbook lives in the org's folder, under
 /// `tag`).
 pub fn session_revealing(org: &Org, who: &[&Person], tag: &str, rotate: bool) -> PathBuf {
-    use breakglass::ceremony::{CLOSING, Intent, Mode, SlotIx};
-    use breakglass::session::drive;
+    use breakglass::adapters::session::drive;
+    use breakglass::core::ceremony::{CLOSING, Intent, Mode, SlotIx};
     let runbook = "# R\n\n```secret name=root-password\nold-value\n```\n\n- [ ] one\n";
     session_scripted(org, who, tag, runbook, &|c, r| {
         drive(c, r, Intent::Begin { mode: Mode::Incident, reason: "a secret revealed".into(), ticket: None, scenario: Default::default() });
         let people: Vec<(String, u32)> = r.roster.custodians.iter().map(|p| (p.id.clone(), p.yubikey_serial)).collect();
         for (id, serial) in people.iter().take(2) {
-            breakglass::session::present(c, r, *serial);
-            drive(c, r, Intent::PinEntered(secrecy::SecretString::from(breakglass::demo::pin_of(id).to_string())));
+            breakglass::adapters::session::present(c, r, *serial);
+            drive(c, r, Intent::PinEntered(secrecy::SecretString::from(breakglass::commands::demo::pin_of(id).to_string())));
             drive(c, r, Intent::Touch);
         }
         drive(c, r, Intent::Reveal(0));
@@ -218,24 +218,24 @@ pub fn session_revealing(org: &Org, who: &[&Person], tag: &str, rotate: bool) ->
     })
 }
 
-type Script<'a> = dyn Fn(&mut breakglass::ceremony::Ceremony, &mut breakglass::session::Runner) + 'a;
+type Script<'a> = dyn Fn(&mut breakglass::core::ceremony::Ceremony, &mut breakglass::adapters::session::Runner) + 'a;
 
 /// A session under the org's roster with `runbook` sealed for it, played by `script` on software
 /// tokens holding the org's stock keys, re-labelled as real and co-signed with stock ssh-keygen.
 fn session_scripted(org: &Org, who: &[&Person], tag: &str, runbook: &str, script: &Script<'_>) -> PathBuf {
-    use breakglass::token::Token;
-    let roster = breakglass::roster::Roster::load(&org.roster()).unwrap();
-    let sealed = breakglass::seal::seal_serial(&roster, runbook.as_bytes(), 1).unwrap();
+    use breakglass::adapters::token::Token;
+    let roster = breakglass::core::roster::Roster::load(&org.roster()).unwrap();
+    let sealed = breakglass::core::seal::seal_serial(&roster, runbook.as_bytes(), 1).unwrap();
     let live = org.path().join(format!("{tag}-runbook.sealed"));
     sealed.write_dir(&live).unwrap();
     let tokens: Vec<Box<dyn Token>> = who
         .iter()
         .map(|p| {
-            let t = breakglass::token::soft::SoftToken::from_files_text(
+            let t = breakglass::adapters::token::soft::SoftToken::from_files_text(
                 p.serial,
                 &std::fs::read_to_string(&p.ssh).unwrap(),
                 &std::fs::read_to_string(&p.agekey).unwrap(),
-                breakglass::demo::pin_of(&p.id),
+                breakglass::commands::demo::pin_of(&p.id),
             )
             .unwrap();
             Box::new(t) as Box<dyn Token>
@@ -251,12 +251,12 @@ fn session_scripted(org: &Org, who: &[&Person], tag: &str, runbook: &str, script
         })
         .collect();
     let data = org.path().join("data").join(tag);
-    let clock: std::sync::Arc<dyn breakglass::clock::Clock> = std::sync::Arc::new(breakglass::clock::SystemClock::new());
-    let outside = breakglass::session::Outside::outbox(data.join("outbox"));
-    let (mut c, mut r) = breakglass::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
+    let clock: std::sync::Arc<dyn breakglass::core::clock::Clock> = std::sync::Arc::new(breakglass::core::clock::SystemClock::new());
+    let outside = breakglass::adapters::session::Outside::outbox(data.join("outbox"));
+    let (mut c, mut r) = breakglass::adapters::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
     r.runbook_path = Some(live);
     script(&mut c, &mut r);
-    assert_eq!(*c.phase(), breakglass::ceremony::Phase::Summary, "{:?}", c.message());
+    assert_eq!(*c.phase(), breakglass::core::ceremony::Phase::Summary, "{:?}", c.message());
     let dir = r.dir.clone();
     rechain(&dir.join("journal.jsonl"), "e.pop('demo', None)");
     for p in who {

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
-use breakglass::ceremony::{Ceremony, Person, Say, SessionInfo};
+use breakglass::core::ceremony::{Ceremony, Person, Say, SessionInfo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,8 +22,8 @@ pub fn said(c: &Ceremony) -> Option<&Say> {
 
 /// An INCIDENT session interrupted after 6 entries, root announced, `steps_done` steps ticked.
 #[allow(dead_code)] // not every test file asks
-pub fn interrupted(steps_done: u64) -> breakglass::ceremony::Recovery {
-    breakglass::ceremony::Recovery {
+pub fn interrupted(steps_done: u64) -> breakglass::core::ceremony::Recovery {
+    breakglass::core::ceremony::Recovery {
         entries: 6,
         last_ts: "2026-11-25T03:00:05.000Z".into(),
         partial_tail: None,
@@ -32,7 +32,7 @@ pub fn interrupted(steps_done: u64) -> breakglass::ceremony::Recovery {
         closed_normally: false,
         released: false,
         steps_done,
-        mode: breakglass::ceremony::Mode::Incident,
+        mode: breakglass::core::ceremony::Mode::Incident,
         rekey: None,
         unsure: vec![],
     }

@@ -3,7 +3,7 @@
 //! Every call is bounded like every other AWS call ([`super::bounds`]).
 
 use super::{Aws, classify};
-use crate::archive::{ArchivedFile, LocalFile, Receipt};
+use crate::core::archive::{ArchivedFile, LocalFile, Receipt};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
 use base64ct::Encoding;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -102,7 +102,7 @@ impl std::fmt::Display for PushError {
 pub fn push(
     aws: &Aws,
     s3: &aws_sdk_s3::Client,
-    cfg: &crate::config::ArchiveCfg,
+    cfg: &crate::core::config::ArchiveCfg,
     account: &str,
     session_id: &str,
     files: &[LocalFile],
@@ -112,7 +112,7 @@ pub fn push(
     let until_smithy = aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp());
     let mut out = vec![];
     for f in files {
-        let key = crate::archive::key(account, session_id, &f.name);
+        let key = crate::core::archive::key(account, session_id, &f.name);
         let b64 = base64ct::Base64::encode_string(&f.sha256);
         let failed = |e: String| PushError::Failed(e);
         // What the key holds already: nothing (the usual case), this very file, or someone else's.

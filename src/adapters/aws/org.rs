@@ -6,8 +6,8 @@
 //! the audit reports what it read.
 
 use super::{Aws, classify};
-use crate::audit::RootEvent;
-use crate::root::{Action, Audit, Task};
+use crate::core::audit::RootEvent;
+use crate::core::root::{Action, Audit, Task};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! principal (docs/audit-policy.json lists exactly these), each bounded like every other call.
 
 use super::{Aws, classify};
-use crate::audit::{AlertRule, Facts, RootEvent, RootRow};
+use crate::core::audit::{AlertRule, Facts, RootEvent, RootRow};
 use chrono::{DateTime, Utc};
 
 /// Every AWS API the audit calls (docs/audit-policy.json must allow exactly these).
@@ -48,7 +48,7 @@ pub fn gather(
     // Each source on its own (evidence rule E26): one that fails is named and never hides what
     // the other found.
     let mut trail = None;
-    let mut found: Option<Vec<crate::audit::RootEvent>> = None;
+    let mut found: Option<Vec<crate::core::audit::RootEvent>> = None;
     let mut failed = vec![];
     // The event history is kept per region: every region enabled for the account is read.
     let regions = enabled_regions(aws).unwrap_or_else(|e| {

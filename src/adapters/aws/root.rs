@@ -6,7 +6,7 @@
 //! credentials live only in memory and are dropped when the session ends or is replaced.
 
 use super::{Aws, AwsError, classify};
-pub use crate::root::{Action, Audit, Call, TASKS, Task};
+pub use crate::core::root::{Action, Audit, Call, TASKS, Task};
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::operation::RequestId;

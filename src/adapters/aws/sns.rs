@@ -2,7 +2,7 @@
 //! `session_id`, `mode` and `phase`, so subscribers can filter and correlate.
 
 use super::{Aws, AwsError, classify};
-use crate::notice::{Broadcaster, Delivery, Notice, NoticeError};
+use crate::core::notice::{Broadcaster, Delivery, Notice, NoticeError};
 use aws_sdk_sns::types::MessageAttributeValue;
 
 pub struct SnsBroadcaster {

@@ -5,7 +5,7 @@
 //! by the concurrency, not by the size of the trail.
 
 use super::{Aws, classify};
-use crate::audit::RootEvent;
+use crate::core::audit::RootEvent;
 use chrono::{DateTime, Duration, Utc};
 use std::io::Read;
 
@@ -18,7 +18,7 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// over): more is refused, naming the limit.
 pub const MAX_FILES: usize = 2_000_000;
 
-pub use crate::audit::TrailRead as Stats;
+pub use crate::core::audit::TrailRead as Stats;
 
 /// Root's events in the trail between `since` and `until`, with what was read.
 pub fn root_events(

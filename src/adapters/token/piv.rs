@@ -5,7 +5,7 @@
 //! The PIN is passed in by the UI as a secret and goes straight to the card.
 
 use super::{Token, TokenError, TokenInfo};
-use crate::pivage;
+use crate::core::pivage;
 use secrecy::{ExposeSecret, SecretString};
 use ssh_key::PublicKey;
 use std::cell::RefCell;

@@ -2,7 +2,7 @@
 //! cause. The words are the adapter's own (each says its cause once); the kind tells the core and
 //! the screens what failed.
 
-use crate::key::TokenError;
+use crate::core::key::TokenError;
 
 /// A failed effect, by cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,10 +44,10 @@ pub enum Failed {
     NotPlanned(String),
 }
 
-impl From<crate::sign::SignError> for Failed {
-    fn from(e: crate::sign::SignError) -> Self {
+impl From<crate::core::sign::SignError> for Failed {
+    fn from(e: crate::core::sign::SignError) -> Self {
         match e {
-            crate::sign::SignError::Token(t) => Failed::Key(t),
+            crate::core::sign::SignError::Token(t) => Failed::Key(t),
             other => Failed::Signature(other.to_string()),
         }
     }

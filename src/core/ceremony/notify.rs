@@ -38,8 +38,8 @@ pub enum NoticeHash {
 }
 
 /// The statement a custodian signs to go on without a notice.
-pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> crate::statement::Statement {
-    crate::statement::Statement::Ack { session: session_id.to_string(), phase: phase.as_str().to_string(), head: head.to_string() }
+pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> crate::core::statement::Statement {
+    crate::core::statement::Statement::Ack { session: session_id.to_string(), phase: phase.as_str().to_string(), head: head.to_string() }
 }
 
 impl Ceremony {
@@ -84,7 +84,7 @@ impl Ceremony {
                     self.checked_ids().join(", ")
                 ),
                 journal_hash: k.new_sha256.clone(),
-                journal_words: crate::notice::words_hex(&k.new_sha256),
+                journal_words: crate::core::notice::words_hex(&k.new_sha256),
                 ..base
             };
             return Effect::SendNotice { notice: Box::new(notice), hash: NoticeHash::AsGiven };

@@ -94,9 +94,9 @@ impl Offboard {
 
 impl Ceremony {
     /// The statement a custodian signs to make offboarding item `i`'s AWS change.
-    pub fn offboard_statement(&self, i: usize) -> crate::statement::Statement {
+    pub fn offboard_statement(&self, i: usize) -> crate::core::statement::Statement {
         let item = self.offboard.as_ref().and_then(|o| o.items.get(i));
-        crate::statement::Statement::Offboard {
+        crate::core::statement::Statement::Offboard {
             session: self.info.session_id.clone(),
             item: i as u64 + 1,
             iam_user: self.offboard.as_ref().map(|o| o.iam_user.clone()).unwrap_or_default(),

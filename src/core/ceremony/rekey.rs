@@ -25,7 +25,7 @@ pub enum NewKey {
     Working,
 }
 
-/// The change a rekey makes, fixed before the ceremony starts (from [`crate::rekey::Plan`]).
+/// The change a rekey makes, fixed before the ceremony starts (from [`crate::core::rekey::Plan`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rekey {
     pub old_sha256: String,
@@ -47,7 +47,7 @@ pub struct Rekey {
 }
 
 impl Rekey {
-    pub fn from_plan(plan: &crate::rekey::Plan) -> Self {
+    pub fn from_plan(plan: &crate::core::rekey::Plan) -> Self {
         Self {
             old_sha256: plan.old.sha256(),
             new_sha256: plan.new.sha256(),

@@ -103,8 +103,8 @@ impl Ceremony {
     }
 
     /// The account and task chosen: root is assumed there (a drill: read-only tasks only).
-    fn assume_root(&mut self, target: String, task: crate::root::Task, fx: &mut Vec<Effect>) -> Phase {
-        if !crate::config::is_account_id(&target) {
+    fn assume_root(&mut self, target: String, task: crate::core::root::Task, fx: &mut Vec<Effect>) -> Phase {
+        if !crate::core::config::is_account_id(&target) {
             self.refuse(Say::NotAnAccountId { target: target.clone() });
             return Phase::Root(RootStage::Pick);
         }
@@ -178,8 +178,8 @@ impl Ceremony {
     fn root_done(
         &mut self,
         action: &RootAction,
-        result: Result<(String, Option<crate::root::Audit>), Failed>,
-        calls: &[crate::root::Call],
+        result: Result<(String, Option<crate::core::root::Audit>), Failed>,
+        calls: &[crate::core::root::Call],
         fx: &mut Vec<Effect>,
     ) -> Phase {
         for call in calls {
@@ -204,9 +204,9 @@ impl Ceremony {
         Phase::Root(RootStage::Ready)
     }
 
-    pub(super) fn root_statement(&self, action: &RootAction) -> crate::statement::Statement {
+    pub(super) fn root_statement(&self, action: &RootAction) -> crate::core::statement::Statement {
         let target = self.root.as_ref().map(|r| r.target.clone()).unwrap_or_default();
-        crate::statement::Statement::Root { session: self.info.session_id.clone(), target, action: action.label() }
+        crate::core::statement::Statement::Root { session: self.info.session_id.clone(), target, action: action.label() }
     }
 
     pub(super) fn aws_call(&self, call: &Call) -> Effect {

@@ -6,7 +6,7 @@
 //! and who confirmed: never the value.
 
 use super::*;
-use crate::runbook::Rotate;
+use crate::core::runbook::Rotate;
 
 /// Where a rotation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl Ceremony {
             {
                 let c = &self.checked[who];
                 if s == RotateStage::OutOfBand {
-                    let statement = crate::statement::Statement::OutOfBand { session: self.info.session_id.clone(), secret: name };
+                    let statement = crate::core::statement::Statement::OutOfBand { session: self.info.session_id.clone(), secret: name };
                     fx.push(Effect::Attest { custodian: c.custodian, serial: c.serial, statement });
                 } else {
                     fx.push(Effect::SignSealing { custodian: c.custodian, serial: c.serial, drill });
@@ -262,7 +262,7 @@ impl Ceremony {
         let id = self.roster[custodian].id.clone();
         let out_of_band = s == RotateStage::OutOfBand;
         let statement = out_of_band
-            .then(|| crate::statement::Statement::OutOfBand { session: self.info.session_id.clone(), secret: name.clone() }.render());
+            .then(|| crate::core::statement::Statement::OutOfBand { session: self.info.session_id.clone(), secret: name.clone() }.render());
         fx.push(self.entry(Entry::SecretConfirmed {
             secret,
             name: name.clone(),

@@ -3,8 +3,8 @@
 //! (`terminal::words`); tests assert on the variant, not on a sentence.
 
 use super::{Mode, SlotIx};
-use crate::key::TokenError;
-use crate::notice::Phase as NoticePhase;
+use crate::core::key::TokenError;
+use crate::core::notice::Phase as NoticePhase;
 
 /// One message for the custodians.
 #[derive(Debug, Clone, PartialEq, Eq)]

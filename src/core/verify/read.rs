@@ -3,8 +3,8 @@
 
 use super::timeline::{kind_of, small_summary, summary};
 use super::{Common, Event};
-use crate::evidence::Rule;
-use crate::journal::{self, Entry, Problem, ProblemKind, kind};
+use crate::core::evidence::Rule;
+use crate::core::journal::{self, Entry, Problem, ProblemKind, kind};
 use sha2::{Digest, Sha256};
 
 /// The SHA-512 of a whole journal (what each co-signature signs).

@@ -3,10 +3,10 @@
 
 use super::timeline::{list, short};
 use super::{ROSTER_NEXT, RekeyRecord, Report, verify_statement};
-use crate::evidence::Rule;
-use crate::journal::{Problem, ProblemKind};
-use crate::roster::Roster;
-use crate::statement::Statement;
+use crate::core::evidence::Rule;
+use crate::core::journal::{Problem, ProblemKind};
+use crate::core::roster::Roster;
+use crate::core::statement::Statement;
 use std::path::Path;
 
 /// A `rekey.signed` entry: its line, the custodian, their signature, and the roster version
@@ -36,7 +36,7 @@ pub(super) fn check_rekey_signatures(
         return;
     }
     let path = dir.join(ROSTER_NEXT);
-    let next = match crate::fsread::read_regular(&path, crate::roster::MAX_ROSTER_BYTES) {
+    let next = match crate::core::fsread::read_regular(&path, crate::core::roster::MAX_ROSTER_BYTES) {
         Ok(b) => match Roster::parse(&b, ROSTER_NEXT) {
             Ok(n) => n,
             Err(e) => {
@@ -44,7 +44,7 @@ pub(super) fn check_rekey_signatures(
                 return;
             }
         },
-        Err(crate::fsread::ReadError::Missing) if committed.is_some() => {
+        Err(crate::core::fsread::ReadError::Missing) if committed.is_some() => {
             r.problems.push(Problem::new(
                 0, Rule::E17,
                 ProblemKind::Roster,
@@ -52,7 +52,7 @@ pub(super) fn check_rekey_signatures(
             ));
             return;
         }
-        Err(crate::fsread::ReadError::Missing) => {
+        Err(crate::core::fsread::ReadError::Missing) => {
             r.warnings.push(format!("the bundle has no {ROSTER_NEXT}: the rekey's signatures on the new roster cannot be checked here"));
             return;
         }
@@ -99,7 +99,7 @@ fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String],
     if r.mode != "rekey" && r.mode != "offboard" {
         r.problems.push(bad(format!(
             "is in a session of mode `{}`: only a rekey or an offboarding changes the roster",
-            crate::plain::one_line(&r.mode)
+            crate::core::plain::one_line(&r.mode)
         )));
     }
     if k.new_roster_sha256 != next.sha256() || u64::from(next.version) != k.new_version {

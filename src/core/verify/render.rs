@@ -2,8 +2,8 @@
 
 use super::timeline::{list, short};
 use super::{EXIT_UNPINNED, Report, Status};
-use crate::journal::ProblemKind;
-use crate::plain::one_line;
+use crate::core::journal::ProblemKind;
+use crate::core::plain::one_line;
 
 /// The report for humans: verdict first, then the timeline.
 pub fn render_text(r: &Report) -> String {

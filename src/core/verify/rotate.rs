@@ -7,9 +7,9 @@
 
 use super::Report;
 use super::timeline::{list, short};
-use crate::evidence::Rule;
-use crate::journal::{Entry, Problem, ProblemKind};
-use crate::roster::Roster;
+use crate::core::evidence::Rule;
+use crate::core::journal::{Entry, Problem, ProblemKind};
+use crate::core::roster::Roster;
 use sha2::{Digest, Sha512};
 use std::path::Path;
 
@@ -120,7 +120,7 @@ pub(super) fn check_rotations(dir: &Path, roster: Option<&Roster>, rot: &Rotatio
 /// What is wrong with one claimed rotation, if anything.
 fn claim_problem(dir: &Path, roster: &Roster, rot: &Rotations, c: &Claim) -> Option<Problem> {
     let bad = |kind, what: String| {
-        Some(Problem::new(c.line, Rule::E27, kind, format!("secret.rotated ({}): {what}", crate::plain::one_line(&c.name))))
+        Some(Problem::new(c.line, Rule::E27, kind, format!("secret.rotated ({}): {what}", crate::core::plain::one_line(&c.name))))
     };
     let short_of: Vec<String> = c.present.iter().filter(|id| !c.confirmed_by.contains(id)).cloned().collect();
     let mut distinct = c.confirmed_by.clone();
@@ -141,14 +141,14 @@ fn claim_problem(dir: &Path, roster: &Roster, rot: &Rotations, c: &Claim) -> Opt
             .flatten();
     };
     let name = manifest_copy(*serial);
-    let bytes = match crate::fsread::read_regular(&dir.join(&name), 1 << 20) {
+    let bytes = match crate::core::fsread::read_regular(&dir.join(&name), 1 << 20) {
         Ok(b) => b,
         Err(e) => return bad(ProblemKind::File, format!("the new sealing's manifest {name}: {e}")),
     };
     if super::sha256_hex(&bytes) != *sha {
         return bad(ProblemKind::File, format!("{name} is not the sealing the journal names ({})", short(sha)));
     }
-    let ns = if c.drill { crate::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::sign::RUNBOOK_NAMESPACE };
+    let ns = if c.drill { crate::core::sign::RUNBOOK_DRILL_NAMESPACE } else { crate::core::sign::RUNBOOK_NAMESPACE };
     let digest = Sha512::digest(&bytes);
     for id in &c.confirmed_by {
         let Some(sig) = rot.sigs.iter().find(|s| s.id == *id && s.manifest_sha256 == *sha) else {
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn e27_a_rotation_without_its_confirmations_or_sealing_is_a_problem() {
         let d = tempfile::tempdir().unwrap();
-        let roster = crate::demo::roster();
+        let roster = crate::commands::demo::roster();
         let checked = vec!["alice".to_string(), "bob".to_string()];
         // Out of band, claimed by both, confirmed by one only.
         let mut rot = Rotations::default();

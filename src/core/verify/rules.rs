@@ -6,11 +6,11 @@ use super::read::{Read, Special};
 use super::rekey::RekeySig;
 use super::timeline::{list, short};
 use super::{Event, NoticeRecord, OffboardRecord, Recovered, RekeyRecord, Report, Status, sha256_hex, verify_statement};
-use crate::evidence::Rule;
-use crate::journal::{Entry, Problem, ProblemKind, kind};
-use crate::roster::Roster;
-use crate::statement::Statement;
-use crate::trust::{TrustError, TrustedRoster};
+use crate::core::evidence::Rule;
+use crate::core::journal::{Entry, Problem, ProblemKind, kind};
+use crate::core::roster::Roster;
+use crate::core::statement::Statement;
+use crate::core::trust::{TrustError, TrustedRoster};
 use std::path::Path;
 
 /// What the first entry (`session.opened`) says about the session.
@@ -148,15 +148,15 @@ fn session_version<'t>(t: &'t TrustedRoster, o: &Opened, r: &mut Report) -> Opti
 /// Rule E4: the bundle's copy of the roster is the version the session names.
 pub(super) fn roster_copy(dir: &Path, o: &Opened, r: &mut Report) {
     let Some(sha) = o.roster_sha256.as_deref() else { return };
-    let problem = match crate::fsread::read_regular(&dir.join("roster.toml"), crate::roster::MAX_ROSTER_BYTES) {
+    let problem = match crate::core::fsread::read_regular(&dir.join("roster.toml"), crate::core::roster::MAX_ROSTER_BYTES) {
         Ok(b) if sha256_hex(&b) != sha => {
             Problem::new(0, Rule::E4, ProblemKind::Roster, "the bundle's roster.toml is not the roster the session opened with")
         }
         Ok(_) => return,
-        Err(crate::fsread::ReadError::Missing) if o.closed => {
+        Err(crate::core::fsread::ReadError::Missing) if o.closed => {
             Problem::new(0, Rule::E4, ProblemKind::Roster, "the bundle has no roster.toml, though the session was closed")
         }
-        Err(crate::fsread::ReadError::Missing) => {
+        Err(crate::core::fsread::ReadError::Missing) => {
             Problem::new(0, Rule::E7, ProblemKind::Interrupted, "the bundle has no roster.toml yet (the process stopped before writing it)")
         }
         Err(e) => Problem::new(0, Rule::E1, ProblemKind::File, format!("roster.toml {e}")),
@@ -264,7 +264,7 @@ impl Walk {
     /// has confirmed it on their key (a `root.confirmed` whose signature verified, E10).
     pub(super) fn root_action_confirmed(&mut self, n: usize, e: &Entry, r: &mut Report) {
         let Entry::RootAction { action, .. } = e else { return };
-        if *action == crate::root::Action::Audit.label() {
+        if *action == crate::core::root::Action::Audit.label() {
             return;
         }
         let missing: Vec<String> =
@@ -276,7 +276,7 @@ impl Walk {
                 ProblemKind::Entry,
                 format!(
                     "root action `{}` without the signed confirmation of {}: a destructive root action runs only after every custodian present confirmed it on their key",
-                    crate::plain::one_line(action),
+                    crate::core::plain::one_line(action),
                     list(&missing)
                 ),
             ));
@@ -388,7 +388,7 @@ impl Walk {
 /// `session.opened` says.
 fn rehearsal_root(e: &Entry, r: &mut Report) {
     if let Entry::CustodianVerified { attestation: Some(a), .. } = e
-        && !crate::attest::TrustStore::yubico().root_names().contains(&a.root)
+        && !crate::core::attest::TrustStore::yubico().root_names().contains(&a.root)
         && !r.rehearsal_roots.iter().any(|x| x.starts_with(&a.root))
     {
         r.rehearsal_roots.push(a.root.clone());
@@ -407,7 +407,7 @@ pub(super) fn not_in_the_future(timeline: &[Event], now: chrono::DateTime<chrono
         ProblemKind::Entry,
         format!(
             "the journal's last entry is dated {}, more than a day after this host's clock ({}): a journal cannot record the future. Check this host's clock; if it is right, the dates were forged",
-            crate::plain::one_line(&last.ts),
+            crate::core::plain::one_line(&last.ts),
             now.format("%Y-%m-%dT%H:%M:%SZ")
         ),
     ))
@@ -454,7 +454,7 @@ pub(super) fn after_the_end(timeline: &[Event]) -> Vec<Problem> {
             ProblemKind::Entry,
             format!(
                 "{} after the session ended at entry #{}: nothing happens in a session after its end (an old session cannot be reopened to cover later events)",
-                crate::plain::one_line(k),
+                crate::core::plain::one_line(k),
                 timeline[end].seq
             ),
         ));
@@ -503,7 +503,7 @@ fn cosignature_files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
 pub(super) fn cosignatures(dir: &Path, roster: Option<&Roster>, sha512: &[u8], checked_in: &[String], r: &mut Report) {
     for (id, path) in cosignature_files(dir) {
         let name = format!("journal.jsonl.{id}.sig");
-        let pem = match crate::fsread::read_regular(&path, crate::roster::MAX_SIG_BYTES) {
+        let pem = match crate::core::fsread::read_regular(&path, crate::core::roster::MAX_SIG_BYTES) {
             Ok(p) => p,
             Err(e) => {
                 r.problems.push(Problem::new(0, Rule::E1, ProblemKind::File, format!("{name} {e}")));
@@ -516,7 +516,7 @@ pub(super) fn cosignatures(dir: &Path, roster: Option<&Roster>, sha512: &[u8], c
             r.problems.push(Problem::new(0, Rule::E16, ProblemKind::Signer, what));
             continue;
         };
-        match super::verify_prehashed(key, crate::sign::SESSION_NAMESPACE, sha512, &pem) {
+        match super::verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, sha512, &pem) {
             Ok(()) => {
                 if !checked_in.contains(&id) {
                     r.problems.push(Problem::new(
@@ -574,7 +574,7 @@ pub(super) fn verdict(r: &mut Report, truncated: bool, quorum: usize) -> Status 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::root::Action;
+    use crate::core::root::Action;
     use std::borrow::Cow;
 
     const SID: &str = "S1";
@@ -582,16 +582,16 @@ mod tests {
 
     /// A statement signed on the DEMO key of custodian `i` (0 alice, 1 bob, 2 carol).
     fn signed(i: usize, statement: &Statement) -> String {
-        let roster = crate::demo::roster();
-        let mut t = crate::demo::tokens(&roster).swap_remove(i);
-        t.verify_pin(&secrecy::SecretString::from(crate::demo::pin_of(&roster.custodians[i].id).to_string())).unwrap();
-        let sig = crate::sign::sshsig(t.as_mut(), statement.namespace(), &statement.message()).unwrap();
-        crate::sign::to_pem(&sig).unwrap()
+        let roster = crate::commands::demo::roster();
+        let mut t = crate::commands::demo::tokens(&roster).swap_remove(i);
+        t.verify_pin(&secrecy::SecretString::from(crate::commands::demo::pin_of(&roster.custodians[i].id).to_string())).unwrap();
+        let sig = crate::core::sign::sshsig(t.as_mut(), statement.namespace(), &statement.message()).unwrap();
+        crate::core::sign::to_pem(&sig).unwrap()
     }
 
     fn checkin(i: usize, session: &str) -> Entry {
         let st = Statement::CheckIn { session: session.into(), nonce: NONCE.into() };
-        let id = crate::demo::roster().custodians[i].id.clone();
+        let id = crate::commands::demo::roster().custodians[i].id.clone();
         Entry::CustodianVerified {
             custodian: id,
             serial: 1,
@@ -605,13 +605,13 @@ mod tests {
 
     fn confirm(i: usize, action: &Action) -> Entry {
         let st = Statement::Root { session: SID.into(), target: "111122223333".into(), action: action.label() };
-        let id = crate::demo::roster().custodians[i].id.clone();
+        let id = crate::commands::demo::roster().custodians[i].id.clone();
         Entry::RootConfirmed { custodian: id, action: action.label(), statement: st.render(), sshsig: signed(i, &st) }
     }
 
     /// Walks `entries` (as entries 0, 1, ...) with the DEMO roster; returns the report and the walk.
     fn walk(entries: &[Entry]) -> (Report, Walk) {
-        let roster = crate::demo::roster();
+        let roster = crate::commands::demo::roster();
         let mut r = Report { session_id: SID.into(), ..Report::default() };
         let mut w = Walk::default();
         for (index, e) in entries.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The timeline's words: one line per entry, for the human report and the screens.
 
 use super::Common;
-use crate::journal::{Entry, kind};
+use crate::core::journal::{Entry, kind};
 use std::borrow::Cow;
 
 /// The entry's kind: the tool's own kinds are borrowed, so a timeline of 100,000 entries does not
@@ -33,8 +33,12 @@ fn secret_words(secret: u64, for_step: Option<u64>) -> String {
 /// A closing item by number and words: the entry's text (outside text, made one line), else the
 /// checklist's own.
 fn closing_words(item: u64, checked: bool, text: Option<&str>) -> String {
-    let text = text.map(|t| crate::plain::one_line(t).into_owned()).or_else(|| {
-        usize::try_from(item).ok().and_then(|i| i.checked_sub(1)).and_then(|i| crate::ceremony::CLOSING.get(i)).map(|t| (*t).to_string())
+    let text = text.map(|t| crate::core::plain::one_line(t).into_owned()).or_else(|| {
+        usize::try_from(item)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| crate::core::ceremony::CLOSING.get(i))
+            .map(|t| (*t).to_string())
     });
     let what = if checked { "confirmed" } else { "un-checked" };
     match text {
@@ -59,11 +63,11 @@ pub(super) fn small_summary(c: &Common) -> Option<String> {
 }
 
 pub(super) fn short(h: &str) -> String {
-    crate::plain::one_line(&h.chars().take(12).collect::<String>()).into_owned()
+    crate::core::plain::one_line(&h.chars().take(12).collect::<String>()).into_owned()
 }
 
 pub(super) fn list(v: &[String]) -> String {
-    if v.is_empty() { "nobody".into() } else { crate::plain::one_line(&v.join(", ")).into_owned() }
+    if v.is_empty() { "nobody".into() } else { crate::core::plain::one_line(&v.join(", ")).into_owned() }
 }
 
 pub(super) fn summary(e: &Entry, mode: Option<&str>) -> String {

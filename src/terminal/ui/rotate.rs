@@ -2,8 +2,8 @@
 //! belongs, confirmed on each custodian's key, swapped in.
 
 use super::{Theme, View};
-use crate::ceremony::{Ceremony, Idx, RotateStage};
-use crate::runbook::{Alphabet, Rotate};
+use crate::core::ceremony::{Ceremony, Idx, RotateStage};
+use crate::core::runbook::{Alphabet, Rotate};
 use ratatui::text::{Line, Span};
 use secrecy::ExposeSecret;
 
@@ -30,7 +30,7 @@ pub(super) fn rotate_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &Rot
         c.runbook().as_ref().and_then(|rb| rb.secrets.get(r.secret)).and_then(|s| s.for_step).map(|n| format!(" (for step {})", n + 1));
     out.push(Line::from(Span::styled(format!("Rotate secret {}: {}{}", r.secret + 1, r.name, step.unwrap_or_default()), t.bold())));
     out.push(Line::from(format!("How: {}.", how(r.how))));
-    if c.mode() == crate::ceremony::Mode::Drill {
+    if c.mode() == crate::core::ceremony::Mode::Drill {
         out.push(Line::from(Span::styled(
             "DRILL: the rotation is rehearsed on a copy of the runbook; change nothing anywhere.",
             t.accent(),
