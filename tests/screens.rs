@@ -1006,6 +1006,13 @@ fn the_hints_name_exactly_the_keys_that_act() {
         if let Some(f) = field {
             v.setup.field = *f;
         }
+        // The sentences that name a key read it from the same table: none is left without one.
+        let text = draw(c, &v);
+        for gap in ["ress  ", "ress ,", "ress ;", "({}", "(  "] {
+            if text.contains(gap) {
+                wrong.push(format!("{screen}: a sentence names no key (`{gap}`):\n{text}"));
+            }
+        }
         let hinted: Vec<String> = breakglass::terminal::keys::hints(c, &v).iter().flat_map(|(k, _)| labels(k)).collect();
         for (name, code) in &keys {
             let mut app = App::new(c.clone(), v.clone());

@@ -235,6 +235,20 @@ pub fn hints(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
     out
 }
 
+/// The key that does `label` on the phase's screen, for a sentence of that screen that names it:
+/// the screen's own table, whatever question or overlay is open over it (the sentence is drawn
+/// under it). Empty when no row has that label (a snapshot test then shows the gap).
+pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
+    let mut under = v.clone();
+    under.help = false;
+    under.confirm_leave = false;
+    under.too_small = false;
+    under.setup.confirm_mode = false;
+    let mut rows = screen(c, &under);
+    rows.push(interrupt(c, false));
+    rows.iter().find(|r| r.label == label).map_or("", |r| r.key)
+}
+
 /// Every key of the screen, for the help screen: (keys, label), the keys that do the same
 /// thing together ("?/F1: help"), each key once.
 pub fn all(c: &Ceremony, v: &View) -> Vec<(String, &'static str)> {

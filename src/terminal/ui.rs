@@ -307,9 +307,9 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
     use crate::core::ceremony::RekeyStage;
     let Some(k) = &c.rekey() else { return };
     match stage {
-        RekeyStage::Review => rekey_review_lines(lines, k, t),
+        RekeyStage::Review => rekey_review_lines(lines, k, t, key(c, v, "go on")),
         RekeyStage::Newcomer { n, key } => newcomer_lines(lines, c, v, t, k, *n, key, spin),
-        RekeyStage::Sign { who, working, failed } => rekey_sign_lines(lines, c, t, k, *who, *working, failed.as_deref(), spin),
+        RekeyStage::Sign { who, working, failed } => rekey_sign_lines(lines, c, v, t, k, *who, *working, failed.as_deref(), spin),
         RekeyStage::Committing => {
             lines.push(Line::from(Span::styled(
                 format!("{spin} Sealing the runbook for version {} and swapping it in...", k.new_version),
@@ -323,7 +323,7 @@ fn render_rekey<'a>(lines: &mut Vec<Line<'a>>, c: &Ceremony, v: &View, t: &Theme
             lines.push(Line::from(""));
             lines
                 .push(Line::from("The live roster and runbook are whole (the previous version, or the new one if the swap had happened)."));
-            lines.push(Line::from("Press r to try again, or Ctrl-C to abort (recorded)."));
+            lines.push(Line::from(format!("Press {} to try again, or {} to abort (recorded).", key(c, v, "retry"), key(c, v, "abort"))));
         }
     }
 }
@@ -341,7 +341,7 @@ fn rekey_diff<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::Rekey, t
 }
 
 /// A rekey's first screen: the change, and who can open the runbook afterwards.
-fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::Rekey, t: &Theme) {
+fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::Rekey, t: &Theme, go_on: &str) {
     lines.push(Line::from(Span::styled(
         format!("Roster version {} → version {}: check the change", k.new_version - 1, k.new_version),
         t.bold(),
@@ -366,11 +366,15 @@ fn rekey_review_lines<'a>(lines: &mut Vec<Line<'a>>, k: &crate::core::ceremony::
         )));
     }
     lines.push(Line::from(""));
-    lines.push(Line::from(if k.added.is_empty() {
-        "Press Enter to go on: everyone present signs the new version on their key."
-    } else {
-        "Press Enter to go on: newcomers prove their keys, then everyone present signs."
-    }));
+    lines.push(Line::from(format!(
+        "Press {} to go on: {}",
+        go_on,
+        if k.added.is_empty() {
+            "everyone present signs the new version on their key."
+        } else {
+            "newcomers prove their keys, then everyone present signs."
+        }
+    )));
 }
 
 /// A newcomer proves their key: insert it, enter its PIN, sign the new version.
@@ -426,11 +430,7 @@ fn newcomer_lines<'a>(
         }
         NewKey::AwaitTouch => {
             lines.push(Line::from(Span::styled(format!("{}: touch your key to sign version {}.", p.name, k.new_version), t.bold())));
-            lines.push(Line::from(if c.info().demo {
-                "DEMO: press Enter to stand in for the touch."
-            } else {
-                "Press Enter, then touch the key when it blinks."
-            }));
+            lines.push(Line::from(touch_line(c, v)));
         }
         NewKey::Working => lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", p.id))),
     }
@@ -441,6 +441,7 @@ fn newcomer_lines<'a>(
 fn rekey_sign_lines<'a>(
     lines: &mut Vec<Line<'a>>,
     c: &Ceremony,
+    v: &View,
     t: &Theme,
     k: &crate::core::ceremony::Rekey,
     who: crate::core::ceremony::SlotIx,
@@ -457,11 +458,7 @@ fn rekey_sign_lines<'a>(
         lines.push(Line::from("You sign the new roster (and the runbook sealed for it) as shown:"));
         rekey_diff(lines, k, t);
         lines.push(Line::from(""));
-        lines.push(Line::from(if c.info().demo {
-            "DEMO: press Enter to stand in for the touch."
-        } else {
-            "Press Enter, then touch the key when it blinks."
-        }));
+        lines.push(Line::from(touch_line(c, v)));
         if let Some(e) = failed {
             lines.push(Line::from(Span::styled(format!("✘ {e}"), t.bad())));
         }
@@ -579,13 +576,19 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
                 lines.push(Line::from(Span::styled("✘ The AWS account check did not pass.", t.bad())));
                 lines.push(Line::from(crate::terminal::words::account_problem(e)));
                 lines.push(Line::from(""));
-                lines.push(Line::from(format!("Press r to check again, o to go on without AWS (recorded: notices then need the acknowledgement of {}), or Ctrl-C to abort.", c.everyone())));
+                lines.push(Line::from(format!(
+                    "Press {} to check again, {} to go on without AWS (recorded: notices then need the acknowledgement of {}), or {} to abort.",
+                    key(c, v, "retry"),
+                    key(c, v, "go on without AWS"),
+                    c.everyone(),
+                    key(c, v, "abort")
+                )));
             }
         },
         Phase::CheckIn(stage) => check_in_lines(&mut lines, c, v, t, stage, spin),
         Phase::Rekey(stage) => render_rekey(&mut lines, c, v, t, stage, spin),
         Phase::Offboard => render_offboard(&mut lines, c, v, t, spin, now),
-        Phase::Notify { notice, status } => notify_lines(&mut lines, c, t, notice, status, spin),
+        Phase::Notify { notice, status } => notify_lines(&mut lines, c, v, t, notice, status, spin),
         Phase::Unseal { failed } => match failed {
             None => lines.push(Line::from(format!(
                 "{spin} Opening the sealed runbook with the keys of {} (touch them if they blink)...",
@@ -594,11 +597,15 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
             Some(e) => {
                 lines.push(Line::from(Span::styled("✘ The runbook did not open.", t.bad())));
                 lines.push(Line::from(e.as_str()));
-                lines.push(Line::from("Press r to try again (re-insert the keys first), or Ctrl-C to abort."));
+                lines.push(Line::from(format!(
+                    "Press {} to try again (re-insert the keys first), or {} to abort.",
+                    key(c, v, "retry"),
+                    key(c, v, "abort")
+                )));
             }
         },
         Phase::Closing => closing_lines(&mut lines, c, v, t),
-        Phase::Sign { who, stage } => sign_lines(&mut lines, c, t, who, stage, spin),
+        Phase::Sign { who, stage } => sign_lines(&mut lines, c, v, t, who, stage, spin),
         Phase::Summary => summary_lines(&mut lines, c, v, t, spin),
         Phase::Root(stage) => lines.extend(root_lines(c, v, t, stage)),
         Phase::Rotate(stage) => lines.extend(rotate::rotate_lines(c, v, t, stage, spin)),
@@ -687,7 +694,7 @@ fn setup_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t: &
         (false, Mode::Offboard) => "Write why this person leaves: it is recorded with the offboarding.",
         (false, _) => "Write why root is needed: the team reads it in the notice.",
     }));
-    lines.push(Line::from("Then press Enter; custodian 1 checks in next."));
+    lines.push(Line::from(format!("Then press {}; custodian 1 checks in next.", key(c, v, "start"))));
     if c.info().demo {
         lines.push(Line::from(Span::styled("DEMO: software keys, no AWS. Nothing here is secret.", t.dim())));
     }
@@ -755,11 +762,8 @@ fn check_in_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t
             lines.push(Line::from(
                 "The key signs a fresh challenge for this session; the signature is checked against your key in the roster.",
             ));
-            if c.info().demo {
-                lines.push(Line::from(Span::styled("DEMO: press Enter to stand in for the touch.", t.dim())));
-            } else {
-                lines.push(Line::from("Press Enter, then touch the key when it blinks."));
-            }
+            let touch = touch_line(c, v);
+            lines.push(if c.info().demo { Line::from(Span::styled(touch, t.dim())) } else { Line::from(touch) });
         }
         KeyStage::Working { custodian, .. } => {
             lines.push(Line::from(format!("{spin} Talking to {}'s key... (touch it if it blinks)", c.person(*custodian).id)));
@@ -768,7 +772,15 @@ fn check_in_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t
 }
 
 /// The pane's lines for a notice going out, or failed and waiting for the acknowledgements.
-fn notify_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, notice: &NoticePhase, status: &'a NotifyStatus, spin: &str) {
+fn notify_lines<'a>(
+    lines: &mut Vec<Line<'a>>,
+    c: &'a Ceremony,
+    v: &View,
+    t: &Theme,
+    notice: &NoticePhase,
+    status: &'a NotifyStatus,
+    spin: &str,
+) {
     let what = match notice {
         NoticePhase::InUse => "\"root in use\"",
         NoticePhase::Heartbeat => "heartbeat",
@@ -792,7 +804,8 @@ fn notify_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, notic
             lines.push(Line::from(error.as_str()));
             lines.push(Line::from(""));
             lines.push(Line::from(format!(
-                "Press r to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
+                "Press {} to try again. To go on without it, {} acknowledge by signing on their own key (recorded):",
+                key(c, v, "retry"),
                 if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
             )));
             for (i, k) in c.checked().enumerate() {
@@ -843,14 +856,18 @@ fn closing_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &'a View, t:
     {
         let names: Vec<String> = unrotated.iter().map(|i| rb.secrets[*i].id(*i)).collect();
         lines.push(Line::from(Span::styled(
-            format!("Revealed and not rotated: {}. Press o to rotate (verify and audit list it until it is).", names.join(", ")),
+            format!(
+                "Revealed and not rotated: {}. Press {} to rotate (verify and audit list it until it is).",
+                names.join(", "),
+                key(c, v, "rotate")
+            ),
             t.bad(),
         )));
     }
 }
 
 /// The pane's lines for a custodian co-signing the journal.
-fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &SlotIx, stage: &SignStage, spin: &str) {
+fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, v: &View, t: &Theme, who: &SlotIx, stage: &SignStage, spin: &str) {
     let k = &c.checked()[*who];
     let p = c.person(k.custodian);
     lines.push(Line::from(Span::styled(format!("{}: sign the session log on your key.", p.name), t.bold())));
@@ -858,21 +875,24 @@ fn sign_lines<'a>(lines: &mut Vec<Line<'a>>, c: &'a Ceremony, t: &Theme, who: &S
     lines.push(Line::from(format!("Signer {} of {}. The signature covers every line of the journal.", who.number(), c.checked().len())));
     match stage {
         SignStage::AwaitTouch => {
-            lines.push(Line::from("Press Enter, then touch the key when it blinks."));
+            let sign = key(c, v, "sign");
+            lines.push(Line::from(format!("Press {sign}, then touch the key when it blinks.")));
             if c.info().demo {
-                lines.push(Line::from(Span::styled("DEMO: Enter stands in for the touch.", t.dim())));
+                lines.push(Line::from(Span::styled(format!("DEMO: {sign} stands in for the touch."), t.dim())));
             }
         }
         SignStage::Working => lines.push(Line::from(format!("{spin} Signing... touch the key if it blinks."))),
         SignStage::Failed(e @ crate::core::ceremony::Failed::Storage(_)) => {
             lines.push(Line::from(Span::styled(format!("✘ The signature could not be written: {e}"), t.bad())));
-            lines.push(Line::from(
-                "Make room on the disk, then press Enter to sign again; or leave (Ctrl-C) and sign later with `breakglass recover`.",
-            ));
+            lines.push(Line::from(format!(
+                "Make room on the disk, then press {} to sign again; or leave ({}) and sign later with `breakglass recover`.",
+                key(c, v, "sign"),
+                key(c, v, "leave unsigned")
+            )));
         }
         SignStage::Failed(e) => {
             lines.push(Line::from(Span::styled(format!("✘ Not signed: {e}"), t.bad())));
-            lines.push(Line::from("Re-insert the key if it was removed, then press Enter to try again."));
+            lines.push(Line::from(format!("Re-insert the key if it was removed, then press {} to try again.", key(c, v, "sign"))));
         }
     }
 }
@@ -1227,6 +1247,21 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
+/// The key that does `label` on this screen, for a sentence that names it ("Press r to try
+/// again"): read from the screen's key table, so the sentence follows the key.
+fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
+    crate::terminal::keys::key(c, v, label)
+}
+
+/// Where a key signs: what Enter does there, in a sentence (in the DEMO it stands in for the touch).
+fn touch_line(c: &Ceremony, v: &View) -> String {
+    if c.info().demo {
+        format!("DEMO: press {} to stand in for the touch.", key(c, v, "touch (DEMO)"))
+    } else {
+        format!("Press {}, then touch the key when it blinks.", key(c, v, "sign, then touch the key"))
+    }
+}
+
 /// A question's keys, from its table: "y: leave · n: stay".
 fn key_line(c: &Ceremony, v: &View) -> String {
     crate::terminal::keys::hints(c, v)
@@ -1434,7 +1469,7 @@ fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootStage) -> Ve
             if c.mode() == Mode::Drill {
                 out.push(Line::from(Span::styled("DRILL: only IAMAuditRootUserCredentials (read-only) is allowed.", t.dim())));
             }
-            out.push(Line::from("Enter opens a root session of at most 900 s; every call is recorded."));
+            out.push(Line::from(format!("{} opens a root session of at most 900 s; every call is recorded.", key(c, v, "assume"))));
         }
         RootStage::Assuming => out.push(Line::from(format!("{spin} Opening the root session (sts:AssumeRoot)..."))),
         RootStage::Ready | RootStage::Working | RootStage::Confirm { .. } | RootStage::Expired => {

@@ -1,7 +1,7 @@
 //! The rotation screen: the new value (masked until revealed), sealed for the safe, set where it
 //! belongs, confirmed on each custodian's key, swapped in.
 
-use super::{Theme, View};
+use super::{Theme, View, key};
 use crate::core::ceremony::{Ceremony, Idx, RotateStage};
 use crate::core::runbook::{Alphabet, Rotate};
 use ratatui::text::{Line, Span};
@@ -62,13 +62,15 @@ pub(super) fn rotate_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &Rot
     };
     match stage {
         RotateStage::Value => {
-            out.push(Line::from(
-                "Press Enter to seal it for the safe. Nothing changes where it is used yet: the tool seals the runbook again with it, stages that beside the live one, and opens it back.",
-            ));
+            out.push(Line::from(format!(
+                "Press {} to seal it for the safe. Nothing changes where it is used yet: the tool seals the runbook again with it, stages that beside the live one, and opens it back.",
+                key(c, v, "seal it")
+            )));
+            let leave = format!("{} leaves the old value as it is", key(c, v, "leave"));
             if matches!(r.how, Rotate::Generate { .. }) {
-                out.push(Line::from(Span::styled("g draws another value · Esc leaves the old value as it is", t.dim())));
+                out.push(Line::from(Span::styled(format!("{} draws another value · {leave}", key(c, v, "another")), t.dim())));
             } else {
-                out.push(Line::from(Span::styled("Esc leaves the old value as it is", t.dim())));
+                out.push(Line::from(Span::styled(leave, t.dim())));
             }
         }
         RotateStage::Staging => out.push(Line::from(format!("{spin} Sealing the runbook again and opening it back with your keys..."))),
@@ -76,12 +78,15 @@ pub(super) fn rotate_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &Rot
             let serial = r.staged.as_ref().map(|(_, s)| *s).unwrap_or_default();
             out.push(Line::from(Span::styled(format!("Sealed for the safe (serial {serial}), not yet live. Now:"), t.bold())));
             out.push(Line::from(
-                "1. Set the new value where it belongs (root password: sign in as root, Security credentials, Update password). Type it from the screen (v shows it); never paste it into a file.",
+                format!("1. Set the new value where it belongs (root password: sign in as root, Security credentials, Update password). Type it from the screen ({} shows it); never paste it into a file.", key(c, v, "show")),
             ));
             out.push(Line::from("2. When it took, each custodian confirms on their key:"));
             who_done(&mut out);
             out.push(Line::from(Span::styled(
-                "If it did not take: press x (the new sealing is thrown away; the old value stands).",
+                format!(
+                    "If it did not take: press {} (the new sealing is thrown away; the old value stands).",
+                    key(c, v, "it did not take")
+                ),
                 t.dim(),
             )));
         }
@@ -91,13 +96,19 @@ pub(super) fn rotate_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &Rot
         RotateStage::OutOfBand => {
             out.push(Line::from("The tool cannot change this one. When whoever owns it changed it, each custodian records on their key that it was rotated:"));
             who_done(&mut out);
-            out.push(Line::from(Span::styled("Esc: not yet (the secret stays listed as revealed and not rotated).", t.dim())));
+            out.push(Line::from(Span::styled(
+                format!("{}: not yet (the secret stays listed as revealed and not rotated).", key(c, v, "not yet")),
+                t.dim(),
+            )));
         }
         RotateStage::Failed(e) => {
             out.push(Line::from(Span::styled(format!("✘ Not rotated: {e}"), t.bad())));
-            out.push(Line::from("The live sealed runbook is unchanged. Press r to try again, or Esc to leave the old value."));
+            out.push(Line::from(format!(
+                "The live sealed runbook is unchanged. Press {} to try again, or {} to leave the old value.",
+                key(c, v, "retry"),
+                key(c, v, "leave")
+            )));
         }
     }
-    let _ = v;
     out
 }
