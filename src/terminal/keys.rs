@@ -249,6 +249,17 @@ pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
     rows.iter().find(|r| r.label == label).map_or("", |r| r.key)
 }
 
+/// The key that does `act` on the phase's screen (as [`key`], for a row whose label changes:
+/// Space's "confirm" and "undo"); empty when none does.
+pub fn key_doing(c: &Ceremony, v: &View, act: Do) -> &'static str {
+    let mut under = v.clone();
+    under.help = false;
+    under.confirm_leave = false;
+    under.too_small = false;
+    under.setup.confirm_mode = false;
+    screen(c, &under).iter().find(|r| std::mem::discriminant(&r.act) == std::mem::discriminant(&act)).map_or("", |r| r.key)
+}
+
 /// Every key of the screen, for the help screen: (keys, label), the keys that do the same
 /// thing together ("?/F1: help"), each key once.
 pub fn all(c: &Ceremony, v: &View) -> Vec<(String, &'static str)> {

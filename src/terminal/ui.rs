@@ -290,10 +290,10 @@ fn render_custodians(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rec
     f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::BOTTOM)), area);
 }
 
-fn message_line<'a>(c: &'a Ceremony, t: &Theme) -> Option<Line<'a>> {
+fn message_line<'a>(c: &'a Ceremony, v: &View, t: &Theme) -> Option<Line<'a>> {
     // The summary tells the whole story itself: a report kept on screen until then goes.
     c.message().as_ref().filter(|m| !(matches!(c.phase(), Phase::Summary) && m.say.lasts())).map(|m| {
-        let text = crate::terminal::words::words(&m.say, c);
+        let text = crate::terminal::words::words_on(&m.say, c, v);
         match m.tone {
             Tone::Info => Line::from(Span::raw(text)),
             Tone::Refusal => Line::from(vec![Span::styled("✘ ", t.bad()), Span::raw(text)]),
@@ -542,12 +542,12 @@ fn render_reauth(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, s
     }
     lines.push(Line::from(""));
     lines.push(Line::from("The ceremony is paused until the key is unlocked; nothing is lost."));
-    render_with_message(f, c, t, area, lines);
+    render_with_message(f, c, v, t, area, lines);
 }
 
 /// The pane's lines, then the ceremony's message below them, wrapped inside a one-column margin.
-fn render_with_message<'a>(f: &mut Frame, c: &'a Ceremony, t: &Theme, area: Rect, mut lines: Vec<Line<'a>>) {
-    if let Some(m) = message_line(c, t) {
+fn render_with_message<'a>(f: &mut Frame, c: &'a Ceremony, v: &View, t: &Theme, area: Rect, mut lines: Vec<Line<'a>>) {
+    if let Some(m) = message_line(c, v, t) {
         lines.push(Line::from(""));
         lines.push(m);
     }
@@ -615,7 +615,7 @@ fn render_pane(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect, now
         }
         Phase::Quit | Phase::Runbook => {}
     }
-    render_with_message(f, c, t, area, lines);
+    render_with_message(f, c, v, t, area, lines);
 }
 
 /// The pane's lines for the setup form (or a recovery's), with what the interrupted session did.
@@ -1157,8 +1157,11 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
     let lines = runbook_lines(c, v, t, area.width.saturating_sub(2) as usize).lines;
     let done = c.done().iter().filter(|d| **d).count();
     // Notes being typed and messages wrap onto up to three rows instead of being cut.
-    let foot_text =
-        v.note.as_ref().map(|n| n.len() + 24).or_else(|| c.message().as_ref().map(|m| crate::terminal::words::words(&m.say, c).len() + 2));
+    let foot_text = v
+        .note
+        .as_ref()
+        .map(|n| n.len() + 24)
+        .or_else(|| c.message().as_ref().map(|m| crate::terminal::words::words_on(&m.say, c, v).len() + 2));
     let foot_h = foot_text.map_or(0, |n| (n / usize::from(area.width.max(1)) + 1).min(3) as u16);
     let [head, now_row, body, foot] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(2), Constraint::Min(1), Constraint::Length(foot_h)]).areas(area);
@@ -1200,7 +1203,7 @@ fn render_runbook(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) 
             .wrap(Wrap { trim: false }),
             foot,
         );
-    } else if let Some(m) = message_line(c, t) {
+    } else if let Some(m) = message_line(c, v, t) {
         f.render_widget(Paragraph::new(m).wrap(Wrap { trim: false }), foot);
     }
 }

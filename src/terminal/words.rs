@@ -2,6 +2,8 @@
 //! custodians, with what to do next.
 
 use crate::core::ceremony::{AccountProblem, Ceremony, Mode, RecoveryNotice, Say};
+use crate::terminal::keys::{self, Do};
+use crate::terminal::view::View;
 
 /// Why the account check did not pass, and what to do.
 pub fn account_problem(p: &AccountProblem) -> String {
@@ -26,12 +28,52 @@ pub fn halted(why: &str, recorded: bool) -> String {
     }
 }
 
+/// The key that does `label` on the screen, from its key table; `usual` when the screen has
+/// moved on and no longer has it (a message can outlive its screen by a moment).
+fn key_or(c: &Ceremony, v: &View, label: &str, usual: &'static str) -> &'static str {
+    Some(keys::key(c, v, label)).filter(|k| !k.is_empty()).unwrap_or(usual)
+}
+
+/// The key that does `act` on the screen (a row whose label changes, such as Space's "confirm"
+/// and "undo"), or `usual`.
+fn doing(c: &Ceremony, v: &View, act: Do, usual: &'static str) -> &'static str {
+    Some(keys::key_doing(c, v, act)).filter(|k| !k.is_empty()).unwrap_or(usual)
+}
+
+/// The key that tries again where a write was refused: retry, sign or present, as the screen has it.
+fn retry_key(c: &Ceremony, v: &View) -> &'static str {
+    ["retry", "sign", "sign, then touch the key", "touch (DEMO)", "present it", "confirm"]
+        .iter()
+        .map(|l| keys::key(c, v, l))
+        .find(|k| !k.is_empty())
+        .unwrap_or("Enter")
+}
+
+/// How the closing checklist is worked down before root is released (after an abort, or in a
+/// recovery).
+fn close_first(c: &Ceremony, v: &View) -> String {
+    format!(
+        "confirm each closing item ({}), or mark what cannot be done ({}), then {} releases root.",
+        doing(c, v, Do::ToggleClosing, "Space"),
+        doing(c, v, Do::ClosingNotDone, "x"),
+        key_or(c, v, "release root", "Enter")
+    )
+}
+
 fn list(v: &[usize]) -> String {
     v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
-/// The sentence for `say`, in the ceremony `c` (which names "both custodians" or "all 3").
+/// The sentence for `say`, in the ceremony `c` (which names "both custodians" or "all 3"), for a
+/// report outside the screen (an unattended run): keys as the screen's table has them with
+/// nothing selected.
 pub fn words(say: &Say, c: &Ceremony) -> String {
+    words_on(say, c, &View::new(c.mode(), String::new(), vec![], false))
+}
+
+/// The sentence for `say` on the screen whose view is `v`: a key it names is the one the
+/// screen's key table has for that action.
+pub fn words_on(say: &Say, c: &Ceremony, v: &View) -> String {
     use Say as S;
     match say {
         S::ReasonMissing
@@ -77,7 +119,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         | S::AbortedCloseFirst
         | S::RecoveryCloseFirst
         | S::StepsNotChecked { .. }
-        | S::ConfirmClosingFirst { .. } => closing_words(say, c),
+        | S::ConfirmClosingFirst { .. } => closing_words(say, c, v),
         S::RootNeedsAws
         | S::NotAnAccountId { .. }
         | S::DrillReadOnlyTask { .. }
@@ -91,7 +133,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         | S::RotationAbandoned
         | S::Rotated { .. }
         | S::RootDone { .. }
-        | S::RootExpired => root_words(say, c),
+        | S::RootExpired => root_words(say, c, v),
         S::RekeyQuorumShort { .. }
         | S::RekeySigned { .. }
         | S::RekeySignFailed { .. }
@@ -116,7 +158,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
         | S::ItemFailed { .. }
         | S::ItemsNotDone { .. }
         | S::OffboardDone
-        | S::OffboardNotDone { .. } => rekey_words(say, c),
+        | S::OffboardNotDone { .. } => rekey_words(say, c, v),
     }
 }
 
@@ -192,7 +234,7 @@ fn checkin_words(say: &Say, c: &Ceremony) -> String {
 }
 
 /// The words for notices, the close, aborts and recoveries.
-fn closing_words(say: &Say, c: &Ceremony) -> String {
+fn closing_words(say: &Say, c: &Ceremony, v: &View) -> String {
     use Say as S;
     match say {
         S::InUseSent { channel, message_id } => {
@@ -223,13 +265,14 @@ fn closing_words(say: &Say, c: &Ceremony) -> String {
         S::AbortedBeforeRootInUse => {
             "Ceremony aborted before root was in use: no \"released\" notice was sent. Those who checked in sign what happened.".into()
         }
-        S::AbortedCloseFirst => {
-            "Aborting. Root was in use: confirm each closing item (Space), or mark what cannot be done (x), then Enter releases root.".into()
-        }
-        S::RecoveryCloseFirst => "Root was in use when the session was cut: confirm each closing item (Space), or mark what cannot be done (x), then Enter releases root.".into(),
+        S::AbortedCloseFirst => format!("Aborting. Root was in use: {}", close_first(c, v)),
+        S::RecoveryCloseFirst => format!("Root was in use when the session was cut: {}", close_first(c, v)),
         S::AbortedReleasing => format!("Ceremony aborted. The release notice goes out, then {} sign what happened.", c.everyone()),
         S::StepsNotChecked { open } => {
-            format!("{open} step(s) not checked off: when the session closes they are recorded as not done (Esc goes back to the runbook).")
+            format!(
+                "{open} step(s) not checked off: when the session closes they are recorded as not done ({} goes back to the runbook).",
+                key_or(c, v, "runbook", "Esc")
+            )
         }
         S::ConfirmClosingFirst { item } => {
             format!("Confirm item {item} first (or abort, which records that the ceremony did not finish).")
@@ -240,7 +283,7 @@ fn closing_words(say: &Say, c: &Ceremony) -> String {
 }
 
 /// The words for root tasks and rotations.
-fn root_words(say: &Say, c: &Ceremony) -> String {
+fn root_words(say: &Say, c: &Ceremony, v: &View) -> String {
     use Say as S;
     match say {
         S::RootNeedsAws => {
@@ -267,7 +310,10 @@ fn root_words(say: &Say, c: &Ceremony) -> String {
         S::Rotated { drill: true } => "DRILL: rotation rehearsed; the drill copy was removed and the live runbook is unchanged.".into(),
         S::RootDone { summary } => format!("Done: {summary}"),
         S::RootExpired => {
-            "The root session expired (AWS limits it to 900 s). Press a to open a new one; nothing was left half-done.".into()
+            format!(
+                "The root session expired (AWS limits it to 900 s). Press {} to open a new one; nothing was left half-done.",
+                key_or(c, v, "re-assume", "a")
+            )
         }
         // Every other message is another group's (`words` sends each to its own).
         _ => String::new(),
@@ -275,7 +321,7 @@ fn root_words(say: &Say, c: &Ceremony) -> String {
 }
 
 /// The words for rekeys and offboardings.
-fn rekey_words(say: &Say, c: &Ceremony) -> String {
+fn rekey_words(say: &Say, c: &Ceremony, v: &View) -> String {
     use Say as S;
     match say {
         S::RekeyQuorumShort { version, needs, can } => format!(
@@ -283,7 +329,9 @@ fn rekey_words(say: &Say, c: &Ceremony) -> String {
         ),
         S::RekeySigned { id, version } => format!("{id} signed version {version}."),
         S::NotWritten { error } => format!(
-            "{error}. Nothing is lost: make room on the disk (or fix the data directory), then press Enter to try again; or abort (Ctrl-C) and close the session later with `breakglass recover`."
+            "{error}. Nothing is lost: make room on the disk (or fix the data directory), then press {} to try again; or abort ({}) and close the session later with `breakglass recover`.",
+            retry_key(c, v),
+            key_or(c, v, "abort", "Ctrl-C")
         ),
         S::RekeySignFailed { id, error } => format!("{id}'s key did not sign: {error}. Touch the key when it blinks."),
         S::RekeyRehearsed { version } => {
@@ -313,8 +361,13 @@ fn rekey_words(say: &Say, c: &Ceremony) -> String {
         S::NewcomerSignFailed { id, error } => {
             format!("{id}'s key did not sign: {error}. Touch the key when it blinks, or present it again.")
         }
-        S::WorkDownChecklist => "Work down the checklist: Space does the item under the cursor.".into(),
-        S::OffboardRosterChanged => "The roster no longer names them. Now the checklist: Space does the item under the cursor.".into(),
+        S::WorkDownChecklist => {
+            format!("Work down the checklist: {} does the item under the cursor.", doing(c, v, Do::OffboardDo, "Space"))
+        }
+        S::OffboardRosterChanged => format!(
+            "The roster no longer names them. Now the checklist: {} does the item under the cursor.",
+            doing(c, v, Do::OffboardDo, "Space")
+        ),
         S::SignatureUnderWay => "A key is signing: touch it (or take it out) first. Nothing else changes until it answers.".into(),
         S::ItemUnderWay { item } => format!("Item {item} is under way: finish it first."),
         S::ItemDone { item } => format!("Item {item} is done (recorded)."),
@@ -323,9 +376,14 @@ fn rekey_words(say: &Say, c: &Ceremony) -> String {
             c.everyone_cap(),
             keys.join(", ")
         ),
-        S::ItemFailed { item, error } => format!("Item {item} failed: {error}. Space tries it again."),
+        S::ItemFailed { item, error } => format!("Item {item} failed: {error}. {} tries it again.", doing(c, v, Do::OffboardDo, "Space")),
         S::ItemsNotDone { open } => {
-            format!("{} item(s) not done ({}). Press Enter again to finish anyway: they are recorded as NOT done.", open.len(), list(open))
+            format!(
+                "{} item(s) not done ({}). Press {} again to finish anyway: they are recorded as NOT done.",
+                open.len(),
+                list(open),
+                key_or(c, v, "finish", "Enter")
+            )
         }
         S::OffboardDone => "Offboarding done. Now sign the session log.".into(),
         S::OffboardNotDone { open } => format!("Recorded as NOT done: item(s) {}. Now sign the session log.", list(open)),
