@@ -1,4 +1,6 @@
-//! The command line as a user meets it: exit codes, JSON, and clear errors on bad input.
+//! The command line as a user meets it: exit codes, JSON, and clear errors on bad input. Cases
+//! that are one run of the binary (arguments, files, exit code, output) are data in tests/cmd/
+//! (tests/cli_cases.rs); these need more than one run or a check of what was left behind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -74,32 +76,6 @@ fn verify_with_a_roster_file_the_reviewer_trusts() {
     let o = run(d.path(), &["verify", "--roster", r.join("roster.toml").to_str().unwrap(), s.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("NOT trusted"), "{}", stderr(&o));
-}
-
-#[test]
-fn a_malformed_roster_names_file_line_and_next_step() {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("roster.toml");
-    std::fs::write(&p, breakglass::commands::demo::ROSTER.replacen("email =", "emial =", 1)).unwrap();
-    let o = run(d.path(), &["roster", "check", p.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    let out = stdout(&o);
-    assert!(out.contains("roster.toml line 7") && out.contains("emial") && out.contains("roster check"), "{out}");
-    let o = run(d.path(), &["roster", "show", d.path().join("missing.toml").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot read the roster"), "{}", stderr(&o));
-}
-
-#[test]
-fn an_unknown_config_key_is_named_with_the_file() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = d.path().join("breakglass.toml");
-    std::fs::write(&cfg, "[aws]\nregion = \"us-east-1\"\n[notice]\nsns_topic = \"x\"\n").unwrap();
-    let o = run(d.path(), &["--config", cfg.to_str().unwrap(), "doctor"]);
-    assert_eq!(o.status.code(), Some(2));
-    let e = stderr(&o);
-    assert!(e.contains("breakglass.toml line 4") && e.contains("sns_topic"), "{e}");
-    assert!(!e.contains("panicked"));
 }
 
 #[test]
@@ -189,14 +165,6 @@ fn a_sealed_directory_that_was_changed_is_refused() {
     std::fs::write(d.path().join("s/MANIFEST.toml"), "format = 1\nquorum = \n").unwrap();
     let e = breakglass::core::seal::Sealed::read_dir(&d.path().join("s")).unwrap_err().to_string();
     assert!(e.contains("MANIFEST.toml line 2"), "{e}");
-}
-
-#[test]
-fn the_real_ceremony_says_what_is_missing_and_points_to_the_demo() {
-    let d = tempfile::tempdir().unwrap();
-    let o = run(d.path(), &["ceremony"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("breakglass demo"), "{}", stderr(&o));
 }
 
 #[test]
