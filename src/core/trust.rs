@@ -173,6 +173,18 @@ pub enum TrustError {
     Unsigned(Box<Missing>),
     #[error("cannot read {path}: {why}")]
     Unreadable { path: PathBuf, why: String },
+    /// An older version put back: below `[trust] min_version`, or a successor of it is in
+    /// history/ (`why` says which).
+    #[error("{path}: {why}")]
+    PutBack { path: PathBuf, why: String },
+    /// The built-in DEMO roster, whose keys are public, where a real roster is needed.
+    #[error("{path} is the built-in DEMO roster, whose keys are public: a real ceremony never runs on it (use `breakglass demo`)")]
+    DemoRoster { path: PathBuf },
+    /// A roster nothing pins, where a trusted one is needed (rule E5).
+    #[error(
+        "{path}: the roster is not pinned, so nothing shows that the organisation trusts it (one person with two keys could have written and signed it). Add to {config}:\n\n  [trust]\n  roster_sha256 = \"{sha}\"\n\nafter checking these words with the other custodians: {words}"
+    )]
+    Unpinned { path: PathBuf, config: String, sha: String, words: String },
     /// Two different rosters claim the same version, each signed as a rotation of the same
     /// previous version: the chain forked. Neither is trusted until people decide which is real.
     #[error(
@@ -560,7 +572,7 @@ impl Anchor {
         match config.roster_path() {
             // A roster put back after a rekey must not make sessions signed under it count.
             Some(_) => resolve(config, None, None).and_then(|t| match rolled_back(&t, config.trust.min_version) {
-                Some(why) => Err(TrustError::Unreadable { path: t.roster().path.clone().unwrap_or_default(), why }),
+                Some(why) => Err(TrustError::PutBack { path: t.roster().path.clone().unwrap_or_default(), why }),
                 None => Ok(Anchor::Configured(t)),
             }),
             None => Ok(Anchor::PerBundle),
@@ -598,26 +610,16 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
 /// The roster a real ceremony (or a rekey) may run with: configured, pinned, chaining to the pin.
 pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
     let t = resolve(config, None, None)?;
+    let path = t.roster().path.clone().unwrap_or_default();
     if let Some(why) = rolled_back(&t, config.trust.min_version) {
-        return Err(TrustError::Unreadable { path: t.roster().path.clone().unwrap_or_default(), why });
+        return Err(TrustError::PutBack { path, why });
     }
     if t.rule == Rule::Demo {
-        return Err(TrustError::Unreadable {
-            path: t.roster().path.clone().unwrap_or_default(),
-            why: "this is the built-in DEMO roster, whose keys are public: a real ceremony never runs on it (use `breakglass demo`)".into(),
-        });
+        return Err(TrustError::DemoRoster { path });
     }
     if t.rule == Rule::Unpinned {
-        let r = t.roster();
-        return Err(TrustError::Unreadable {
-            path: r.path.clone().unwrap_or_default(),
-            why: format!(
-                "the roster is not pinned, so nothing shows that the organisation trusts it (one person with two keys could have written and signed it). Add to {}:\n\n  [trust]\n  roster_sha256 = \"{}\"\n\nafter checking these words with the other custodians: {}",
-                config.describe(),
-                r.sha256(),
-                crate::core::notice::words_hex(&r.sha256())
-            ),
-        });
+        let sha = t.roster().sha256();
+        return Err(TrustError::Unpinned { path, config: config.describe(), words: crate::core::notice::words_hex(&sha), sha });
     }
     Ok(t)
 }
@@ -651,5 +653,22 @@ mod tests {
         assert!(check_runbook_serial(d.path(), 2).unwrap_err().contains("serial 2, older than serial 3"));
         std::fs::write(d.path().join(TRUST_STATE), "junk = ").unwrap();
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::Unreadable { .. })));
+    }
+
+    /// A ceremony refuses the DEMO roster configured as if it were real, with an error that says
+    /// what it is (never "cannot read").
+    #[test]
+    fn a_ceremony_refuses_the_demo_roster_saying_so() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("roster.toml");
+        std::fs::write(&path, crate::core::roster::DEMO_ROSTER).unwrap();
+        for (id, sig) in crate::core::roster::demo_sigs() {
+            std::fs::write(d.path().join(format!("roster.toml.{id}.sig")), sig).unwrap();
+        }
+        let mut config = Config::default();
+        config.paths.roster = Some(path);
+        let e = for_ceremony(&config).err();
+        assert!(matches!(e, Some(TrustError::DemoRoster { .. })), "{e:?}");
+        assert!(!e.map(|e| e.to_string()).unwrap_or_default().contains("cannot read"));
     }
 }
