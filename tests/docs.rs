@@ -65,3 +65,13 @@ fn the_evidence_model_and_the_code_name_the_same_rules() {
         }
     }
 }
+
+/// Every audit check id is documented in docs/audit.md, as `audit --json` writes it.
+#[test]
+fn every_audit_check_is_documented() {
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit.md")).unwrap();
+    for id in breakglass::core::audit::CheckId::ALL {
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+        assert!(doc.contains(&format!("`{id}`")), "docs/audit.md does not name `{id}`");
+    }
+}

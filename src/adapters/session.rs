@@ -996,7 +996,7 @@ fn posture(aws: &crate::adapters::aws::Aws, account: &str, since: Option<chrono:
         account: account.to_string(),
         checks: crate::core::audit::root_checks(&facts, now)
             .into_iter()
-            .map(|c| (c.id.to_string(), format!("{:?}", c.status).to_uppercase(), c.reason))
+            .map(|c| (c.id.as_str().to_string(), format!("{:?}", c.status).to_uppercase(), c.reason))
             .collect(),
         root_events: facts.root_events.clone().unwrap_or_default(),
     }

@@ -19,10 +19,85 @@ pub enum Status {
     Error,
 }
 
+/// A check of the audit, by its id in `audit --json` (the same strings as before it was an enum,
+/// so reports read the same). `iam_*` checks are the account's root posture, `breakglass_*` this
+/// tool's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckId {
+    IamRootMfaEnabled,
+    IamRootHardwareMfaEnabled,
+    IamNoRootAccessKey,
+    IamAvoidRootUsage,
+    IamRootCredentialsManagementEnabled,
+    BreakglassRootUseOutsideCeremony,
+    BreakglassRootActivityAlert,
+    BreakglassNoticeTopicSubscribed,
+    BreakglassAdmins,
+    BreakglassRosterHealthy,
+    BreakglassDrillRecent,
+    BreakglassArchiveCurrent,
+    BreakglassSecretsRotated,
+}
+
+impl CheckId {
+    /// Every check, in the report's order.
+    pub const ALL: [CheckId; 13] = [
+        CheckId::IamRootMfaEnabled,
+        CheckId::IamRootHardwareMfaEnabled,
+        CheckId::IamNoRootAccessKey,
+        CheckId::IamAvoidRootUsage,
+        CheckId::IamRootCredentialsManagementEnabled,
+        CheckId::BreakglassRootUseOutsideCeremony,
+        CheckId::BreakglassRootActivityAlert,
+        CheckId::BreakglassNoticeTopicSubscribed,
+        CheckId::BreakglassAdmins,
+        CheckId::BreakglassRosterHealthy,
+        CheckId::BreakglassDrillRecent,
+        CheckId::BreakglassArchiveCurrent,
+        CheckId::BreakglassSecretsRotated,
+    ];
+
+    /// The id as `audit --json` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::IamRootMfaEnabled => "iam_root_mfa_enabled",
+            CheckId::IamRootHardwareMfaEnabled => "iam_root_hardware_mfa_enabled",
+            CheckId::IamNoRootAccessKey => "iam_no_root_access_key",
+            CheckId::IamAvoidRootUsage => "iam_avoid_root_usage",
+            CheckId::IamRootCredentialsManagementEnabled => "iam_root_credentials_management_enabled",
+            CheckId::BreakglassRootUseOutsideCeremony => "breakglass_root_use_outside_ceremony",
+            CheckId::BreakglassRootActivityAlert => "breakglass_root_activity_alert",
+            CheckId::BreakglassNoticeTopicSubscribed => "breakglass_notice_topic_subscribed",
+            CheckId::BreakglassAdmins => "breakglass_admins",
+            CheckId::BreakglassRosterHealthy => "breakglass_roster_healthy",
+            CheckId::BreakglassDrillRecent => "breakglass_drill_recent",
+            CheckId::BreakglassArchiveCurrent => "breakglass_archive_current",
+            CheckId::BreakglassSecretsRotated => "breakglass_secrets_rotated",
+        }
+    }
+
+    /// A check of the root account's own posture (also read at a ceremony's start and end).
+    pub fn is_root_posture(self) -> bool {
+        self.as_str().starts_with("iam_")
+    }
+}
+
+impl Serialize for CheckId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One check's result (the `audit --json` contract).
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    pub id: &'static str,
+    pub id: CheckId,
     pub status: Status,
     pub account: String,
     pub reason: String,
@@ -231,7 +306,7 @@ pub fn unrotated_secrets(mut sessions: Vec<SessionSecrets>) -> Vec<(String, Stri
 }
 
 fn secrets_check(unrotated: &[(String, String)], a: &str) -> Check {
-    const ID: &str = "breakglass_secrets_rotated";
+    const ID: CheckId = CheckId::BreakglassSecretsRotated;
     if unrotated.is_empty() {
         return check(ID, Status::Pass, a, "every secret revealed in a verified session has been rotated since", "");
     }
@@ -266,7 +341,7 @@ pub enum ArchiveState {
     FromArchive { url: String, skipped: Vec<String> },
 }
 
-fn check(id: &'static str, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
+fn check(id: CheckId, status: Status, account: &str, reason: impl Into<String>, fix: impl Into<String>) -> Check {
     Check { id, status, account: account.to_string(), reason: reason.into(), fix: fix.into() }
 }
 
@@ -284,7 +359,7 @@ pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
         archive: ArchiveState::NotConfigured,
         unrotated: vec![],
     };
-    evaluate(f, &cx).checks.into_iter().filter(|c| c.id.starts_with("iam_")).collect()
+    evaluate(f, &cx).checks.into_iter().filter(|c| c.id.is_root_posture()).collect()
 }
 
 /// Decides every check from the facts. Pure: tested without AWS.
@@ -322,10 +397,10 @@ fn summary_checks(f: &Facts, a: &str) -> Vec<Check> {
     match &f.summary {
         Ok((mfa, keys)) => {
             checks.push(if *mfa {
-                check("iam_root_mfa_enabled", Status::Pass, a, "root has MFA", "")
+                check(CheckId::IamRootMfaEnabled, Status::Pass, a, "root has MFA", "")
             } else {
                 check(
-                    "iam_root_mfa_enabled",
+                    CheckId::IamRootMfaEnabled,
                     Status::Fail,
                     a,
                     "root has no MFA device",
@@ -334,18 +409,18 @@ fn summary_checks(f: &Facts, a: &str) -> Vec<Check> {
             });
             checks.push(if *keys {
                 check(
-                    "iam_no_root_access_key",
+                    CheckId::IamNoRootAccessKey,
                     Status::Fail,
                     a,
                     "root has access keys",
                     "delete them: `breakglass ceremony`, root task \"delete root credentials\" (sts:AssumeRoot), or as root in IAM > Security credentials",
                 )
             } else {
-                check("iam_no_root_access_key", Status::Pass, a, "root has no access keys", "")
+                check(CheckId::IamNoRootAccessKey, Status::Pass, a, "root has no access keys", "")
             });
         }
         Err(e) => {
-            for id in ["iam_root_mfa_enabled", "iam_no_root_access_key"] {
+            for id in [CheckId::IamRootMfaEnabled, CheckId::IamNoRootAccessKey] {
                 checks.push(check(
                     id,
                     Status::Error,
@@ -363,22 +438,22 @@ fn summary_checks(f: &Facts, a: &str) -> Vec<Check> {
 fn hardware_mfa_check(f: &Facts, a: &str) -> Check {
     match (&f.summary, &f.root_virtual_mfa) {
         (Ok((false, _)), _) => check(
-            "iam_root_hardware_mfa_enabled",
+            CheckId::IamRootHardwareMfaEnabled,
             Status::Fail,
             a,
             "root has no MFA at all",
             "register a hardware MFA key for root and keep it in the safe",
         ),
         (Ok((true, _)), Ok(true)) => check(
-            "iam_root_hardware_mfa_enabled",
+            CheckId::IamRootHardwareMfaEnabled,
             Status::Fail,
             a,
             "root's MFA is a virtual device (an app on someone's phone)",
             "replace it with a hardware key kept in the safe: one person's phone is exactly what break-glass must not depend on",
         ),
-        (Ok((true, _)), Ok(false)) => check("iam_root_hardware_mfa_enabled", Status::Pass, a, "root's MFA is not a virtual device", ""),
+        (Ok((true, _)), Ok(false)) => check(CheckId::IamRootHardwareMfaEnabled, Status::Pass, a, "root's MFA is not a virtual device", ""),
         (Err(e), _) | (_, Err(e)) => check(
-            "iam_root_hardware_mfa_enabled",
+            CheckId::IamRootHardwareMfaEnabled,
             Status::Error,
             a,
             format!("could not read root's MFA devices: {e}"),
@@ -395,24 +470,24 @@ fn root_usage_check(f: &Facts, since: DateTime<Utc>, a: &str) -> Check {
             used.extend(row.password_last_used);
             match used.into_iter().filter(|t| *t >= since).max() {
                 Some(t) => check(
-                    "iam_avoid_root_usage",
+                    CheckId::IamAvoidRootUsage,
                     Status::Fail,
                     a,
                     format!("root was used at {} (credential report)", t.to_rfc3339()),
                     "check that a verified session covers it (breakglass_root_use_outside_ceremony below); if none does, treat it as an incident",
                 ),
-                None => check("iam_avoid_root_usage", Status::Pass, a, "root was not used since the start of the audit period", ""),
+                None => check(CheckId::IamAvoidRootUsage, Status::Pass, a, "root was not used since the start of the audit period", ""),
             }
         }
         Ok(None) => check(
-            "iam_avoid_root_usage",
+            CheckId::IamAvoidRootUsage,
             Status::Manual,
             a,
             "the credential report has no <root_account> row",
             "check root's last sign-in in the console (IAM > Credential report)",
         ),
         Err(e) => check(
-            "iam_avoid_root_usage",
+            CheckId::IamAvoidRootUsage,
             Status::Error,
             a,
             format!("credential report: {e}"),
@@ -425,28 +500,28 @@ fn root_usage_check(f: &Facts, since: DateTime<Utc>, a: &str) -> Check {
 fn root_credentials_management_check(f: &Facts, a: &str) -> Check {
     match &f.org_features {
         Ok(Some(features)) if features.iter().any(|x| x == "RootCredentialsManagement") => check(
-            "iam_root_credentials_management_enabled",
+            CheckId::IamRootCredentialsManagementEnabled,
             Status::Pass,
             a,
             "the organization manages member accounts' root credentials centrally",
             "",
         ),
         Ok(Some(_)) => check(
-            "iam_root_credentials_management_enabled",
+            CheckId::IamRootCredentialsManagementEnabled,
             Status::Fail,
             a,
             "centralized root access is not enabled in the organization",
             "enable it: `aws iam enable-organizations-root-credentials-management` (and root sessions) in the management account",
         ),
         Ok(None) => check(
-            "iam_root_credentials_management_enabled",
+            CheckId::IamRootCredentialsManagementEnabled,
             Status::Manual,
             a,
             "this account is not in an organization (or not its management account)",
             "run the audit with the management account's credentials",
         ),
         Err(e) => check(
-            "iam_root_credentials_management_enabled",
+            CheckId::IamRootCredentialsManagementEnabled,
             Status::Error,
             a,
             format!("iam:ListOrganizationsFeatures failed: {e}"),
@@ -462,7 +537,7 @@ fn root_use_check(f: &Facts, cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
         Ok(events) => events,
         Err(e) => {
             let c = check(
-                "breakglass_root_use_outside_ceremony",
+                CheckId::BreakglassRootUseOutsideCeremony,
                 Status::Error,
                 a,
                 format!("cloudtrail:LookupEvents failed: {e}"),
@@ -481,7 +556,7 @@ pub fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, c
         Ok(events) => root_use_of(events, &[], cx, account),
         Err(e) => (
             check(
-                "breakglass_root_use_outside_ceremony",
+                CheckId::BreakglassRootUseOutsideCeremony,
                 Status::Error,
                 account,
                 format!("the organization trail could not be read for this account: {e}"),
@@ -496,7 +571,7 @@ pub fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, c
 /// report says so in one row (never a silent PASS).
 pub fn members_root_use_unread() -> Check {
     check(
-        "breakglass_root_use_outside_ceremony",
+        CheckId::BreakglassRootUseOutsideCeremony,
         Status::Manual,
         "organization",
         "member accounts' root events were not read: no organization trail is configured",
@@ -514,7 +589,7 @@ fn root_use_of(events: &[RootEvent], failures: &[String], cx: &Context, a: &str)
     let failed = if failures.is_empty() { String::new() } else { format!("; NOT read: {}", failures.join("; ")) };
     let c = if outside > 0 {
         check(
-            "breakglass_root_use_outside_ceremony",
+            CheckId::BreakglassRootUseOutsideCeremony,
             Status::Fail,
             a,
             format!("{outside} root event(s) outside any verified session (see root_activity){failed}"),
@@ -522,7 +597,7 @@ fn root_use_of(events: &[RootEvent], failures: &[String], cx: &Context, a: &str)
         )
     } else if !failures.is_empty() {
         check(
-            "breakglass_root_use_outside_ceremony",
+            CheckId::BreakglassRootUseOutsideCeremony,
             Status::Error,
             a,
             format!("{} root event(s) found, each inside a verified session{failed}", events.len()),
@@ -530,7 +605,7 @@ fn root_use_of(events: &[RootEvent], failures: &[String], cx: &Context, a: &str)
         )
     } else {
         check(
-            "breakglass_root_use_outside_ceremony",
+            CheckId::BreakglassRootUseOutsideCeremony,
             Status::Pass,
             a,
             format!("{} root event(s), each inside a verified session", events.len()),
@@ -568,7 +643,7 @@ fn alert_check(f: &Facts, a: &str) -> Check {
             let good: Vec<&AlertRule> = rules.iter().filter(|r| r.topics_confirmed.iter().any(|(_, c)| *c)).collect();
             if let Some(r) = good.first() {
                 check(
-                    "breakglass_root_activity_alert",
+                    CheckId::BreakglassRootActivityAlert,
                     Status::Pass,
                     a,
                     format!("EventBridge rule `{}` ({}) sends root activity to a topic with a confirmed subscription", r.name, r.region),
@@ -576,7 +651,7 @@ fn alert_check(f: &Facts, a: &str) -> Check {
                 )
             } else if rules.is_empty() {
                 check(
-                    "breakglass_root_activity_alert",
+                    CheckId::BreakglassRootActivityAlert,
                     Status::Fail,
                     a,
                     "no EventBridge rule matches root activity",
@@ -584,7 +659,7 @@ fn alert_check(f: &Facts, a: &str) -> Check {
                 )
             } else {
                 check(
-                    "breakglass_root_activity_alert",
+                    CheckId::BreakglassRootActivityAlert,
                     Status::Fail,
                     a,
                     "a rule matches root activity, but no target topic has a confirmed subscription",
@@ -593,7 +668,7 @@ fn alert_check(f: &Facts, a: &str) -> Check {
             }
         }
         Err(e) => check(
-            "breakglass_root_activity_alert",
+            CheckId::BreakglassRootActivityAlert,
             Status::Error,
             a,
             format!("events:ListRules failed: {e}"),
@@ -606,22 +681,22 @@ fn alert_check(f: &Facts, a: &str) -> Check {
 fn notice_topic_check(f: &Facts, a: &str) -> Check {
     match &f.notice_topic {
         None => check(
-            "breakglass_notice_topic_subscribed",
+            CheckId::BreakglassNoticeTopicSubscribed,
             Status::Fail,
             a,
             "no notice topic is configured: \"root in use\" reaches nobody",
             "set notice.sns_topic_arn in breakglass.toml and subscribe the team",
         ),
         Some(Ok(0)) => check(
-            "breakglass_notice_topic_subscribed",
+            CheckId::BreakglassNoticeTopicSubscribed,
             Status::Fail,
             a,
             "the notice topic has no confirmed subscription",
             "subscribe the team and confirm",
         ),
-        Some(Ok(n)) => check("breakglass_notice_topic_subscribed", Status::Pass, a, format!("{n} confirmed subscription(s)"), ""),
+        Some(Ok(n)) => check(CheckId::BreakglassNoticeTopicSubscribed, Status::Pass, a, format!("{n} confirmed subscription(s)"), ""),
         Some(Err(e)) => check(
-            "breakglass_notice_topic_subscribed",
+            CheckId::BreakglassNoticeTopicSubscribed,
             Status::Error,
             a,
             format!("sns:ListSubscriptionsByTopic failed: {e}"),
@@ -634,22 +709,22 @@ fn notice_topic_check(f: &Facts, a: &str) -> Check {
 fn admins_check(f: &Facts, max_admins: usize, a: &str) -> Check {
     match &f.admins {
         Ok(names) if names.len() < 2 => check(
-            "breakglass_admins",
+            CheckId::BreakglassAdmins,
             Status::Fail,
             a,
             format!("{} principal(s) hold AdministratorAccess ({}): one person can lock everyone else out", names.len(), names.join(", ")),
             "give a second, separate person administrator access (the incident behind this tool: one admin disabled all others)",
         ),
         Ok(names) if names.len() > max_admins => check(
-            "breakglass_admins",
+            CheckId::BreakglassAdmins,
             Status::Fail,
             a,
             format!("{} principals hold AdministratorAccess ({}), more than {}", names.len(), names.join(", "), max_admins),
             "least privilege: remove administrator access from those who do not need it",
         ),
-        Ok(names) => check("breakglass_admins", Status::Pass, a, format!("{} administrators: {}", names.len(), names.join(", ")), ""),
+        Ok(names) => check(CheckId::BreakglassAdmins, Status::Pass, a, format!("{} administrators: {}", names.len(), names.join(", ")), ""),
         Err(e) => check(
-            "breakglass_admins",
+            CheckId::BreakglassAdmins,
             Status::Error,
             a,
             format!("iam:ListEntitiesForPolicy failed: {e}"),
@@ -661,9 +736,9 @@ fn admins_check(f: &Facts, max_admins: usize, a: &str) -> Check {
 /// `breakglass_roster_healthy`: the roster and sealed runbook are usable.
 fn roster_check(roster: &Result<String, String>, a: &str) -> Check {
     match roster {
-        Ok(why) => check("breakglass_roster_healthy", Status::Pass, a, why.clone(), ""),
+        Ok(why) => check(CheckId::BreakglassRosterHealthy, Status::Pass, a, why.clone(), ""),
         Err(why) => check(
-            "breakglass_roster_healthy",
+            CheckId::BreakglassRosterHealthy,
             Status::Fail,
             a,
             why.clone(),
@@ -675,15 +750,17 @@ fn roster_check(roster: &Result<String, String>, a: &str) -> Check {
 /// `breakglass_drill_recent`: a valid drill within the interval.
 fn drill_check(overdue_days: Option<i64>, a: &str) -> Check {
     match overdue_days {
-        Some(d) if d <= 0 => check("breakglass_drill_recent", Status::Pass, a, "a valid drill within the interval", ""),
+        Some(d) if d <= 0 => check(CheckId::BreakglassDrillRecent, Status::Pass, a, "a valid drill within the interval", ""),
         Some(d) => check(
-            "breakglass_drill_recent",
+            CheckId::BreakglassDrillRecent,
             Status::Fail,
             a,
             format!("the last valid drill is {d} day(s) overdue"),
             "rehearse: `breakglass ceremony --drill`",
         ),
-        None => check("breakglass_drill_recent", Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`"),
+        None => {
+            check(CheckId::BreakglassDrillRecent, Status::Fail, a, "no valid drill on record", "rehearse: `breakglass ceremony --drill`")
+        }
     }
 }
 
@@ -708,7 +785,7 @@ fn session_covers(cx: &Context, activity: &[RootEvent]) -> Vec<SessionCover> {
 }
 
 fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
-    const ID: &str = "breakglass_archive_current";
+    const ID: CheckId = CheckId::BreakglassArchiveCurrent;
     let list = |ids: &[String]| {
         let mut s = ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         if ids.len() > 5 {
@@ -775,7 +852,7 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
 /// A member account's root posture as the organization audit reads it (through sts:AssumeRoot with
 /// the IAMAuditRootUserCredentials task policy), or why the account could not be read.
 pub fn member_checks(account: &str, audit: &Result<crate::core::root::Audit, String>) -> Vec<Check> {
-    const IDS: [&str; 3] = ["iam_root_mfa_enabled", "iam_root_hardware_mfa_enabled", "iam_no_root_access_key"];
+    const IDS: [CheckId; 3] = [CheckId::IamRootMfaEnabled, CheckId::IamRootHardwareMfaEnabled, CheckId::IamNoRootAccessKey];
     let a = match audit {
         Ok(a) => a,
         Err(e) => {
@@ -783,7 +860,7 @@ pub fn member_checks(account: &str, audit: &Result<crate::core::root::Audit, Str
                 .iter()
                 .map(|id| {
                     check(
-                        id,
+                        *id,
                         Status::Error,
                         account,
                         format!("could not read the account's root user: {e}"),
@@ -1069,7 +1146,7 @@ mod tests {
     /// E26: a failing source is said and never hides what another found; FAIL wins over ERROR.
     #[test]
     fn e26_a_failing_source_never_hides_what_another_found() {
-        let status = |r: &Report| r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").map(|c| c.status);
+        let status = |r: &Report| r.checks.iter().find(|c| c.id == CheckId::BreakglassRootUseOutsideCeremony).map(|c| c.status);
         let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (0, 0), account: None, gaps: vec![] };
         let mut f = facts(vec![event(10), event(15)]);
         f.root_event_failures = vec!["cloudtrail:LookupEvents: AccessDenied".into()];
@@ -1119,11 +1196,11 @@ mod tests {
     fn root_use_inside_a_verified_window_passes_and_outside_fails() {
         let w = Window { session_id: "s1".into(), start: at(10), end: at(11), steps: (3, 13), account: None, gaps: vec![] };
         let r = evaluate(&facts(vec![event(10)]), &cx(vec![w.clone()]));
-        let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
+        let c = r.checks.iter().find(|c| c.id == CheckId::BreakglassRootUseOutsideCeremony).unwrap();
         assert_eq!(c.status, Status::Pass);
         assert_eq!(r.root_activity[0].session_id.as_deref(), Some("s1"));
         let r = evaluate(&facts(vec![event(14)]), &cx(vec![w]));
-        let c = r.checks.iter().find(|c| c.id == "breakglass_root_use_outside_ceremony").unwrap();
+        let c = r.checks.iter().find(|c| c.id == CheckId::BreakglassRootUseOutsideCeremony).unwrap();
         assert_eq!(c.status, Status::Fail);
         assert_eq!(r.root_activity[0].session_id, None);
         assert_eq!(r.root_activity[0].nearest_session.as_deref(), Some("s1"));
@@ -1135,10 +1212,10 @@ mod tests {
         let mut f = facts(vec![]);
         f.root_virtual_mfa = Ok(true);
         let r = evaluate(&f, &cx(vec![]));
-        assert_eq!(r.checks.iter().find(|c| c.id == "iam_root_hardware_mfa_enabled").unwrap().status, Status::Fail);
+        assert_eq!(r.checks.iter().find(|c| c.id == CheckId::IamRootHardwareMfaEnabled).unwrap().status, Status::Fail);
         f.summary = Ok((false, true));
         let r = evaluate(&f, &cx(vec![]));
-        for id in ["iam_root_mfa_enabled", "iam_root_hardware_mfa_enabled", "iam_no_root_access_key"] {
+        for id in [CheckId::IamRootMfaEnabled, CheckId::IamRootHardwareMfaEnabled, CheckId::IamNoRootAccessKey] {
             assert_eq!(r.checks.iter().find(|c| c.id == id).unwrap().status, Status::Fail, "{id}");
         }
     }
@@ -1225,7 +1302,10 @@ mod tests {
     #[test]
     fn only_errors_exit_2_and_fail_wins_over_error() {
         let r = Report {
-            checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Error, "1", "x", "")],
+            checks: vec![
+                check(CheckId::BreakglassAdmins, Status::Error, "1", "x", ""),
+                check(CheckId::BreakglassDrillRecent, Status::Error, "1", "x", ""),
+            ],
             root_activity: vec![],
             sessions: vec![],
             trail: None,
@@ -1235,7 +1315,10 @@ mod tests {
         };
         assert_eq!(r.exit_code(), 2);
         let r = Report {
-            checks: vec![check("a", Status::Error, "1", "x", ""), check("b", Status::Fail, "1", "x", "")],
+            checks: vec![
+                check(CheckId::BreakglassAdmins, Status::Error, "1", "x", ""),
+                check(CheckId::BreakglassDrillRecent, Status::Fail, "1", "x", ""),
+            ],
             root_activity: vec![],
             sessions: vec![],
             trail: None,
