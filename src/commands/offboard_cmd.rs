@@ -2,14 +2,14 @@
 
 use crate::core::ceremony::Mode;
 use crate::core::clock::{Clock, SystemClock};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::commands::env::Env;
 
 use super::rekey_cmd::{newcomers, rekey_outcome};
-use super::start::{archiver, check_data_dir, for_ceremony, interrupted_warnings, remember_live, runbook_for_ceremony};
+use super::start::check_data_dir;
 
 /// What the survey of one account found: the changes and the MANUAL items, or why it could not
 /// be read.
@@ -80,15 +80,8 @@ pub fn offboard_checklist_accounts(
 /// `breakglass offboard ID`: the rekey (when ID is a custodian) and the checklist, on YubiKeys.
 pub(crate) fn offboard_cmd(env: &Env, a: crate::commands::cli::OffboardArgs) -> anyhow::Result<i32> {
     let c = &env.config;
-    let where_cfg = c.describe();
-    let roster_path = c.roster_path().with_context(|| {
-        format!("no roster: set paths.roster in {where_cfg}. To rehearse an offboarding without YubiKeys: `breakglass demo --offboard`")
-    })?;
-    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
-    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nAn offboarding starts from the trusted roster only."))?;
-    let sealed = crate::core::seal::Sealed::read_dir(&runbook_path)?;
-    sealed.check_signed(&trusted)?;
-    runbook_for_ceremony(env, &trusted, &sealed)?;
+    let super::start::ChangeStart { roster_path, runbook_path, trusted, sealed } =
+        super::start::change_start(env, "An offboarding", "breakglass demo --offboard")?;
     let roster = trusted.roster().clone();
     let user = a.iam_user.clone().unwrap_or_else(|| a.id.clone());
     // IAM's own rule for user names; it also keeps the signed statements unambiguous.
@@ -152,14 +145,7 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::commands::cli::OffboardArgs) -> 
         finish_armed: false,
     });
     runner.offboard = Some(crate::adapters::session::OffboardJob { accounts: clients, user, actions });
-    let start = crate::terminal::app::Start {
-        warnings: interrupted_warnings(env),
-        archiver: archiver(env),
-        ..crate::terminal::app::Start::plain(Mode::Offboard, a.reason)
-    };
-    let code = crate::terminal::app::run(ceremony, runner, clock, start)?;
-    remember_live(env);
-    Ok(code)
+    super::start::run_change(env, ceremony, runner, clock, Mode::Offboard, a.reason)
 }
 
 /// The AWS clients an offboarding changes accounts with, and each account's survey.

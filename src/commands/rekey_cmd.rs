@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::commands::env::Env;
 
-use super::start::{Cleanup, archiver, check_data_dir, for_ceremony, interrupted_warnings, remember_live, runbook_for_ceremony};
+use super::start::{Cleanup, check_data_dir};
 use crate::terminal::app::halted;
 
 /// The newcomers named by `--add` files (what `breakglass enroll` printed), their attestation
@@ -76,16 +76,8 @@ pub(crate) fn newcomers(files: &[PathBuf], roster_dir: &Path) -> anyhow::Result<
 
 /// `roster rekey`: the rekey ceremony on YubiKeys, for the configured roster and runbook.
 pub(crate) fn rekey_cmd(env: &Env, a: crate::commands::cli::RekeyArgs) -> anyhow::Result<i32> {
-    let c = &env.config;
-    let where_cfg = c.describe();
-    let roster_path = c.roster_path().with_context(|| {
-        format!("no roster: set paths.roster in {where_cfg}. To rehearse a rekey without YubiKeys: `breakglass demo --rekey`")
-    })?;
-    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
-    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\nA rekey starts from the trusted roster only."))?;
-    let sealed = crate::core::seal::Sealed::read_dir(&runbook_path)?;
-    sealed.check_signed(&trusted)?;
-    runbook_for_ceremony(env, &trusted, &sealed)?;
+    let super::start::ChangeStart { roster_path, runbook_path, trusted, sealed } =
+        super::start::change_start(env, "A rekey", "breakglass demo --rekey")?;
     let roster = trusted.roster().clone();
     let dir = roster_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let (add, copied) = newcomers(&a.add, &dir)?;
@@ -113,14 +105,7 @@ pub(crate) fn rekey_cmd(env: &Env, a: crate::commands::cli::RekeyArgs) -> anyhow
     ceremony.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
     runner.rekey =
         Some(crate::adapters::session::RekeyJob::new(plan.new, crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path }));
-    let start = crate::terminal::app::Start {
-        warnings: interrupted_warnings(env),
-        archiver: archiver(env),
-        ..crate::terminal::app::Start::plain(Mode::Rekey, a.reason)
-    };
-    let code = crate::terminal::app::run(ceremony, runner, clock, start)?;
-    remember_live(env);
-    Ok(code)
+    super::start::run_change(env, ceremony, runner, clock, Mode::Rekey, a.reason)
 }
 
 /// `demo --rekey`: the rekey ceremony on DEMO keys, in a scratch copy of the DEMO roster.

@@ -7,7 +7,7 @@ use crate::core::clock::{Clock, SystemClock};
 use crate::core::notice::Broadcaster;
 use crate::core::trust;
 use crate::core::trust::TrustedRoster;
-use anyhow::bail;
+use anyhow::{Context, bail};
 use std::path::Path;
 
 use crate::commands::env::Env;
@@ -250,4 +250,49 @@ pub(crate) fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcas
         }
         Err(e) => errln!("warning: the \"roster changed\" notice could not be sent ({e}); it is tried again at the next ceremony"),
     }
+}
+
+/// What a roster change (a rekey, an offboarding) starts from: the configured roster and sealed
+/// runbook, the roster trusted from the pin and the runbook signed for it.
+pub(crate) struct ChangeStart {
+    pub roster_path: std::path::PathBuf,
+    pub runbook_path: std::path::PathBuf,
+    pub trusted: TrustedRoster,
+    pub sealed: crate::core::seal::Sealed,
+}
+
+/// Reads what a roster change starts from; `what` names the change in errors ("A rekey") and
+/// `rehearse` the DEMO command that rehearses it without YubiKeys.
+pub(crate) fn change_start(env: &Env, what: &str, rehearse: &str) -> anyhow::Result<ChangeStart> {
+    let c = &env.config;
+    let where_cfg = c.describe();
+    let roster_path = c
+        .roster_path()
+        .with_context(|| format!("no roster: set paths.roster in {where_cfg}. To rehearse without YubiKeys: `{rehearse}`"))?;
+    let runbook_path = c.runbook_path().with_context(|| format!("no sealed runbook: set paths.runbook in {where_cfg}"))?;
+    let trusted = for_ceremony(env).map_err(|e| anyhow::anyhow!("{e}\n{what} starts from the trusted roster only."))?;
+    let sealed = crate::core::seal::Sealed::read_dir(&runbook_path)?;
+    sealed.check_signed(&trusted)?;
+    runbook_for_ceremony(env, &trusted, &sealed)?;
+    Ok(ChangeStart { roster_path, runbook_path, trusted, sealed })
+}
+
+/// Runs a roster change's ceremony (a rekey, an offboarding) in the TUI, then notes which roster
+/// is live; returns the exit code.
+pub(crate) fn run_change(
+    env: &Env,
+    ceremony: crate::core::ceremony::Ceremony,
+    runner: crate::adapters::session::Runner,
+    clock: std::sync::Arc<dyn Clock>,
+    mode: crate::core::ceremony::Mode,
+    reason: Option<String>,
+) -> anyhow::Result<i32> {
+    let start = crate::terminal::app::Start {
+        warnings: interrupted_warnings(env),
+        archiver: archiver(env),
+        ..crate::terminal::app::Start::plain(mode, reason)
+    };
+    let code = crate::terminal::app::run(ceremony, runner, clock, start)?;
+    remember_live(env);
+    Ok(code)
 }
