@@ -235,10 +235,9 @@ pub fn hints(c: &Ceremony, v: &View) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-/// The key that does `label` on the phase's screen, for a sentence of that screen that names it:
-/// the screen's own table, whatever question or overlay is open over it (the sentence is drawn
-/// under it). Empty when no row has that label (a snapshot test then shows the gap).
-pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
+/// The phase's own screen rows and Ctrl-C, whatever question or overlay is open over it: what a
+/// sentence drawn on that screen (under the overlay) may name.
+fn under_overlays(c: &Ceremony, v: &View) -> Vec<Row> {
     let mut under = v.clone();
     under.help = false;
     under.confirm_leave = false;
@@ -246,18 +245,19 @@ pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
     under.setup.confirm_mode = false;
     let mut rows = screen(c, &under);
     rows.push(interrupt(c, false));
-    rows.iter().find(|r| r.label == label).map_or("", |r| r.key)
+    rows
+}
+
+/// The key that does `label` on the phase's screen, for a sentence of that screen that names it.
+/// Empty when no row has that label (the screens test then finds the sentence without its key).
+pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
+    under_overlays(c, v).iter().find(|r| r.label == label).map_or("", |r| r.key)
 }
 
 /// The key that does `act` on the phase's screen (as [`key`], for a row whose label changes:
 /// Space's "confirm" and "undo"); empty when none does.
 pub fn key_doing(c: &Ceremony, v: &View, act: Do) -> &'static str {
-    let mut under = v.clone();
-    under.help = false;
-    under.confirm_leave = false;
-    under.too_small = false;
-    under.setup.confirm_mode = false;
-    screen(c, &under).iter().find(|r| std::mem::discriminant(&r.act) == std::mem::discriminant(&act)).map_or("", |r| r.key)
+    under_overlays(c, v).iter().find(|r| std::mem::discriminant(&r.act) == std::mem::discriminant(&act)).map_or("", |r| r.key)
 }
 
 /// Every key of the screen, for the help screen: (keys, label), the keys that do the same
