@@ -81,7 +81,18 @@ fn open_reader(name: &str) -> Result<YubiKey, TokenError> {
     let readers = ctx.iter().map_err(|e| explain(&e, None))?;
     for r in readers {
         if r.name() == name {
-            return r.open().map_err(|e| explain(&e, None));
+            // A card just put back may still be held with the other protocol for a moment.
+            let mut opened = r.open();
+            for _ in 0..5 {
+                match &opened {
+                    Err(yubikey::Error::PcscError { inner: Some(pcsc::Error::ProtoMismatch) }) => {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        opened = r.open();
+                    }
+                    _ => break,
+                }
+            }
+            return opened.map_err(|e| explain(&e, None));
         }
     }
     Err(TokenError::ReaderGone(name.to_string()))
@@ -200,7 +211,8 @@ impl PivToken {
     pub fn attestation(&mut self, slot: SlotId) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
         let yk = self.yk.get_mut();
         let att = on_card(yk, |yk| piv::attest(yk, slot)).map_err(|e| explain(&e, Some(self.serial)))?;
-        let f9 = yubikey::certificate::Certificate::read(yk, SlotId::Attestation).map_err(|e| explain(&e, Some(self.serial)))?;
+        let f9 = on_card(yk, |yk| yubikey::certificate::Certificate::read(yk, SlotId::Attestation))
+            .map_err(|e| explain(&e, Some(self.serial)))?;
         let f9 = der::Encode::to_der(&f9.cert).map_err(|e| TokenError::Card(format!("f9 certificate: {e}")))?;
         Ok((att.to_vec(), f9))
     }
@@ -240,11 +252,13 @@ impl Token for PivToken {
     }
 
     fn pin_retries(&mut self) -> Result<u8, TokenError> {
-        self.yk.get_mut().get_pin_retries().map_err(|e| explain(&e, Some(self.serial)))
+        on_card(self.yk.get_mut(), |yk| yk.get_pin_retries()).map_err(|e| explain(&e, Some(self.serial)))
     }
 
     fn verify_pin(&mut self, pin: &SecretString) -> Result<(), TokenError> {
-        self.yk.get_mut().verify_pin(pin.expose_secret().as_bytes()).map_err(|e| explain(&e, Some(self.serial)))
+        // A stale connection fails before the PIN reaches the card (PC/SC checks the protocol
+        // first), so trying again after reconnecting never spends a retry twice.
+        on_card(self.yk.get_mut(), |yk| yk.verify_pin(pin.expose_secret().as_bytes())).map_err(|e| explain(&e, Some(self.serial)))
     }
 
     fn signing_key(&self) -> Result<PublicKey, TokenError> {
