@@ -86,6 +86,7 @@ pub mod core {
     pub mod fsread;
     pub mod journal;
     pub mod key;
+    pub mod mode;
     pub mod notice;
     pub mod pivage;
     pub mod plain;

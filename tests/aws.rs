@@ -247,7 +247,7 @@ fn notice() -> breakglass::core::notice::Notice {
     breakglass::core::notice::Notice {
         session_id: "s".into(),
         phase: breakglass::core::notice::Phase::InUse,
-        mode: "incident".into(),
+        mode: breakglass::core::mode::Mode::Incident,
         demo: false,
         account: None,
         custodians: vec![],

@@ -60,7 +60,7 @@ fn a_complete_session_is_valid_with_two_signers_and_marked_drill() {
     let r = verify(&dir);
     assert_eq!(r.status, Status::Valid, "{:?}", r.problems);
     assert_eq!(r.signers, ["alice", "bob"]);
-    assert_eq!(r.mode, "drill");
+    assert_eq!(r.mode, breakglass::core::mode::Mode::Drill);
     assert!(r.demo);
     assert_eq!(r.outcome.as_deref(), Some("closed"));
     assert!(r.timeline.iter().any(|e| e.kind == "runbook.unsealed"));

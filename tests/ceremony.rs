@@ -77,7 +77,7 @@ fn to_runbook(mode: Mode) -> breakglass::core::ceremony::Ceremony {
 }
 
 fn to_runbook_on(mode: Mode, info: SessionInfo) -> breakglass::core::ceremony::Ceremony {
-    let mut c = Ceremony::new(info, people());
+    let mut c = Ceremony::new(info, people(), Default::default());
     begin(&mut c, mode);
     if matches!(c.phase(), Phase::Account { .. }) {
         // With AWS configured, the account is checked before anyone checks in.
@@ -522,7 +522,7 @@ fn journal_results_update_the_status_line_and_start_time() {
 
 #[test]
 fn heartbeats_go_out_while_root_is_in_use_and_stop_after_release() {
-    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people());
+    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people(), Default::default());
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
@@ -582,8 +582,7 @@ fn the_screen_never_shows_a_secret_before_its_journal_line_is_written() {
 
 #[test]
 fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
-    let mut c = ceremony(true);
-    c.recover_from(interrupted(4));
+    let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::recovery(interrupted(4)));
     // The custodians toggled DRILL on the setup screen: the recovery ignores it.
     let fx = c.advance(Intent::Begin { mode: Mode::Drill, reason: "recover".into(), ticket: None, scenario: Default::default() });
     // Rule E15: nothing is written to the interrupted session until a quorum has checked in again.
@@ -622,8 +621,7 @@ fn a_recovery_keeps_the_interrupted_sessions_mode_and_closes_after_check_in() {
 #[test]
 fn a_recovery_abandoned_before_a_quorum_checked_in_writes_nothing() {
     for stop in [Intent::ConfirmAbort, Intent::Signal("SIGHUP".into())] {
-        let mut c = ceremony(true);
-        c.recover_from(interrupted(4));
+        let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::recovery(interrupted(4)));
         let mut all =
             c.advance(Intent::Begin { mode: Mode::Incident, reason: "recover".into(), ticket: None, scenario: Default::default() });
         all.extend(check_in(&mut c, 0));
@@ -677,7 +675,7 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
         .enumerate()
         .map(|(i, id)| breakglass::core::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
         .collect();
-    let mut c = breakglass::core::ceremony::Ceremony::new(info, people);
+    let mut c = breakglass::core::ceremony::Ceremony::new(info, people, Default::default());
     assert_eq!(
         c.rail(),
         ["Setup", "Custodian 1", "Custodian 2", "Custodian 3", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"]
@@ -756,14 +754,19 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
 #[test]
 fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only() {
     use breakglass::core::ceremony::{OffItem, Offboard};
-    let mut c = ceremony(true);
-    c.plan_offboard(Offboard {
-        person: "mallory".into(),
-        target_s: 900,
-        items: vec![OffItem::people("Rotate root's password")],
-        rehearsal: false,
-        ..Default::default()
-    });
+    let mut c = ceremony_for(
+        true,
+        breakglass::core::ceremony::Purpose::offboard(
+            None,
+            Offboard {
+                person: "mallory".into(),
+                target_s: 900,
+                items: vec![OffItem::people("Rotate root's password")],
+                rehearsal: false,
+                ..Default::default()
+            },
+        ),
+    );
     begin(&mut c, Mode::Offboard);
     check_in(&mut c, 0);
     let fx = check_in(&mut c, 1);
@@ -792,20 +795,25 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
 #[test]
 fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
     use breakglass::core::ceremony::{OffItem, OffState, Offboard};
-    let mut c = ceremony(true);
     let item = OffItem {
         api: Some("iam:DeleteLoginProfile".into()),
         target: "login-profile".into(),
         ..OffItem::people("Delete the console password")
     };
-    c.plan_offboard(Offboard {
-        person: "mallory".into(),
-        target_s: 900,
-        items: vec![item],
-        rehearsal: false,
-        iam_user: "mallory".into(),
-        finish_armed: false,
-    });
+    let mut c = ceremony_for(
+        true,
+        breakglass::core::ceremony::Purpose::offboard(
+            None,
+            Offboard {
+                person: "mallory".into(),
+                target_s: 900,
+                items: vec![item],
+                rehearsal: false,
+                iam_user: "mallory".into(),
+                finish_armed: false,
+            },
+        ),
+    );
     begin(&mut c, Mode::Offboard);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
@@ -831,7 +839,7 @@ fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
 #[test]
 fn the_account_check_refuses_another_account_and_going_on_without_aws_is_recorded() {
     use breakglass::core::ceremony::AccountProblem;
-    let mut c = Ceremony::new(SessionInfo { aws: true, ..info(true) }, people());
+    let mut c = Ceremony::new(SessionInfo { aws: true, ..info(true) }, people(), Default::default());
     let fx = begin(&mut c, Mode::Incident);
     assert_eq!(kinds(&fx), ["session.opened", "CheckAccount"]);
     let fx = c.advance(Intent::AccountChecked(Ok(("999999999999".into(), "arn:aws:iam::999999999999:user/ops".into()))));
@@ -927,7 +935,7 @@ fn the_action_cannot_change_while_a_key_signs_its_confirmation() {
 /// append a line between the two co-signatures.
 #[test]
 fn background_notices_land_while_paused_and_never_start_while_signing() {
-    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people());
+    let mut c = Ceremony::new(SessionInfo { heartbeat_s: 900, ..info(true) }, people(), Default::default());
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
@@ -1023,10 +1031,9 @@ fn a_notice_is_journalled_as_about_to_go_out_before_it_is_sent() {
     assert_eq!(&notice.idempotency_key, key);
     assert!(key.ends_with(":in_use") && !notice.maybe_repeat);
     // A recovery of a session that was sending "aborted" when it stopped: the resend says so.
-    let mut c = ceremony(true);
     let mut rec = interrupted(0);
     rec.unsure = vec!["aborted".into()];
-    c.recover_from(rec);
+    let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::recovery(rec));
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 1);

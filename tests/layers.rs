@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 /// Modules whose decisions must not depend on the outside world.
-const CORE: [&str; 25] = [
+const CORE: [&str; 26] = [
     "archive",
     "attest",
     "audit",
@@ -19,6 +19,7 @@ const CORE: [&str; 25] = [
     "fsread",
     "journal",
     "key",
+    "mode",
     "notice",
     "pivage",
     "plain",

@@ -77,7 +77,7 @@ fn ceremony(s: &Setup, trust: TrustStore) -> (Ceremony, Runner) {
         heartbeat_s: 0,
         rehearsal_roots: vec![],
     };
-    let c = Ceremony::new(info, breakglass::commands::demo::people(&roster));
+    let c = Ceremony::new(info, breakglass::commands::demo::people(&roster), Default::default());
     let sigs = roster
         .custodians
         .iter()
@@ -673,17 +673,11 @@ fn piv_rekey_removes_a_custodian_on_two_virtual_yubikeys() {
     let clock: Arc<dyn breakglass::core::clock::Clock> = Arc::new(FixedClock::new());
     let sigs =
         ["alice", "bob"].iter().map(|id| (id.to_string(), std::fs::read(breakglass::core::roster::sig_path(&rp, id)).unwrap())).collect();
-    let (mut c, mut r) = breakglass::adapters::session::start(
-        &data.join("sessions"),
-        clock,
-        v1.clone(),
-        sigs,
-        sealed,
-        vec![],
-        Outside::outbox(data.join("outbox")),
-    );
+    let basis = breakglass::adapters::session::Basis { roster: v1.clone(), roster_sigs: sigs, sealed };
+    let purpose = breakglass::core::ceremony::Purpose::rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    let (mut c, mut r) =
+        breakglass::adapters::session::start(&data.join("sessions"), clock, basis, vec![], Outside::outbox(data.join("outbox")), purpose);
     r.keys = KeySource::Piv { trust: test_trust() };
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
     r.rekey = Some(breakglass::adapters::session::RekeyJob::new(plan.new.clone(), paths.clone()));
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     check_in(&mut c, &mut r, &a);

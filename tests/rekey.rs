@@ -490,11 +490,9 @@ fn a_rekey_refuses_a_wrong_newcomer_key_and_too_few_signers() {
     // Removing bob while alice and bob are the ones here: version 2 (alice, carol) needs two of
     // its own custodians and only alice is here: the rekey cannot go on.
     let d2 = tempfile::tempdir().unwrap();
-    let (mut c, mut r) = breakglass::commands::demo::setup_rekey(d2.path(), clock, Outside::outbox(d2.path().join("outbox"))).unwrap();
-    let plan =
-        breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &Change { remove: vec!["bob".into()], ..Default::default() })
-            .unwrap();
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    let change = Change { remove: vec!["bob".into()], ..Default::default() };
+    let (mut c, mut r) =
+        breakglass::commands::demo::setup_rekey_with(d2.path(), clock, Outside::outbox(d2.path().join("outbox")), &change, None).unwrap();
     drive(&mut c, &mut r, Intent::Begin { mode: Mode::Rekey, reason: "bob leaves".into(), ticket: None, scenario: Default::default() });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
         present(&mut c, &mut r, serial);

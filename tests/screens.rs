@@ -55,7 +55,7 @@ fn aws_info() -> SessionInfo {
 }
 
 fn begun_on(mode: Mode, info: SessionInfo) -> Ceremony {
-    let mut c = Ceremony::new(info, people());
+    let mut c = Ceremony::new(info, people(), Default::default());
     c.advance(Intent::Begin {
         mode,
         reason: "root e-mail changed by a former admin".into(),
@@ -466,7 +466,7 @@ fn every_screen_fits_small_terminals_without_panicking() {
 }
 
 fn with_aws(c: Ceremony) -> Ceremony {
-    Ceremony::new(SessionInfo { aws: true, ..c.info().clone() }, c.roster().as_slice().to_vec())
+    Ceremony::new(SessionInfo { aws: true, ..c.info().clone() }, c.roster().as_slice().to_vec(), Default::default())
 }
 
 #[test]
@@ -636,7 +636,7 @@ fn check_in_third_of_a_quorum_of_three() {
         .enumerate()
         .map(|(i, id)| breakglass::core::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
         .collect();
-    let mut c = Ceremony::new(info, people);
+    let mut c = Ceremony::new(info, people, Default::default());
     c.advance(Intent::Begin { mode: Mode::Incident, reason: "three of five".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
@@ -654,8 +654,7 @@ fn check_in_third_of_a_quorum_of_three() {
 /// A DEMO rekey (carol leaves, dave joins) with alice and bob checked in and the runbook opened.
 fn rekey_at_review() -> (Ceremony, View) {
     let plan = breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &breakglass::commands::demo::rekey_change()).unwrap();
-    let mut c = ceremony(true);
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::rekey(breakglass::core::ceremony::Rekey::from_plan(&plan)));
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves the company".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
@@ -785,16 +784,18 @@ fn offboard_at_checklist() -> Ceremony {
         Action::RemoveFromGroup { group: "admins".into() },
     ];
     let (items, _) = breakglass::commands::offboard_checklist("carol", "carol", Ok((actions, vec![Manual::IdentityCenter])));
-    let mut c = ceremony(true);
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
-    c.plan_offboard(breakglass::core::ceremony::Offboard {
+    let offboard = breakglass::core::ceremony::Offboard {
         person: "carol".into(),
         target_s: 900,
         items,
         rehearsal: false,
         iam_user: "carol".into(),
         finish_armed: false,
-    });
+    };
+    let mut c = ceremony_for(
+        true,
+        breakglass::core::ceremony::Purpose::offboard(Some(breakglass::core::ceremony::Rekey::from_plan(&plan)), offboard),
+    );
     c.advance(Intent::Begin { mode: Mode::Offboard, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);
@@ -863,11 +864,7 @@ fn the_hints_name_exactly_the_keys_that_act() {
         c.advance(Intent::Reveal(0));
         c
     };
-    let recovering = {
-        let mut c = ceremony(true);
-        c.recover_from(interrupted(0));
-        c
-    };
+    let recovering = ceremony_for(true, breakglass::core::ceremony::Purpose::recovery(interrupted(0)));
     let rotating = |stage: u8| {
         let mut c = at_runbook(Mode::Incident);
         c.advance(Intent::Reveal(1));
@@ -1098,8 +1095,7 @@ fn typing_a_question_mark_a_too_small_window_and_the_summary_keys() {
 #[test]
 fn rekey_setup() {
     let plan = breakglass::core::rekey::plan(&breakglass::commands::demo::roster(), &breakglass::commands::demo::rekey_change()).unwrap();
-    let mut c = ceremony(true);
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::rekey(breakglass::core::ceremony::Rekey::from_plan(&plan)));
     let rail_at_setup = c.rail();
     let mut v = view(&c);
     v.setup.mode = Mode::Rekey;
@@ -1193,8 +1189,7 @@ fn offboarding_review_warns_that_a_single_pair_is_left() {
         &breakglass::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() },
     )
     .unwrap();
-    let mut c = ceremony(true);
-    c.plan_rekey(breakglass::core::ceremony::Rekey::from_plan(&plan));
+    let mut c = ceremony_for(true, breakglass::core::ceremony::Purpose::rekey(breakglass::core::ceremony::Rekey::from_plan(&plan)));
     c.advance(Intent::Begin { mode: Mode::Rekey, reason: "carol leaves".into(), ticket: None, scenario: Default::default() });
     journaled(&mut c, 0, "session.opened");
     check_in(&mut c, 0);

@@ -258,7 +258,7 @@ impl Runner {
             let req = crate::core::attest::Requirement::signing(&c.id, c.yubikey_serial, &c.signing_key).map_err(|e| e.to_string())?;
             crate::core::attest::check(&att, &req).map_err(|e| e.to_string())?;
             if c.age_recipient.starts_with(crate::core::pivage::HRP) {
-                let want = crate::core::pivage::Recipient::parse(&c.age_recipient)?;
+                let want = crate::core::pivage::Recipient::parse(&c.age_recipient).map_err(|e| e.to_string())?;
                 let (slot, f9) = t.attestation(crate::adapters::token::piv::AGE_SLOT).map_err(|e| format!("runbook slot: {e}"))?;
                 let a2 = crate::core::attest::verify_chain(&slot, &f9, &trust, now).map_err(|e| format!("runbook slot: {e}"))?;
                 let got = p256::PublicKey::from_sec1_bytes(&a2.public_key_sec1).map_err(|_| "runbook slot: not a P-256 key".to_string())?;
@@ -449,7 +449,7 @@ impl Runner {
         let (namespace, message) = (statement.namespace(), statement.message());
         let t = self.token(serial).ok_or(Failed::Key(crate::adapters::token::TokenError::Removed(serial)))?;
         let s = sign::sshsig(t.as_mut(), namespace, &message).map_err(Failed::from)?;
-        sign::verify(&key, namespace, &message, &s).map_err(Failed::Signature)?;
+        sign::verify(&key, namespace, &message, &s).map_err(|e| Failed::Signature(e.to_string()))?;
         sign::to_pem(&s).map_err(Failed::from)
     }
 
@@ -619,12 +619,12 @@ impl Runner {
         let new_key = job.new.key(id).cloned();
         let t = self.token(serial).ok_or_else(|| bad(format!("key {serial} is not present: insert it again")))?;
         let sig = sign::sshsig(t.as_mut(), roster_ns, &roster_bytes).map_err(Failed::from)?;
-        sign::verify(&key, roster_ns, &roster_bytes, &sig).map_err(bad)?;
+        sign::verify(&key, roster_ns, &roster_bytes, &sig).map_err(|e| bad(e.to_string()))?;
         let pem = sign::to_pem(&sig).map_err(|e| bad(e.to_string()))?;
         let mpem = match (manifest, new_key) {
             (true, Some(k)) => {
                 let m = sign::sshsig(t.as_mut(), runbook_ns, &manifest_bytes).map_err(Failed::from)?;
-                sign::verify(&k, runbook_ns, &manifest_bytes, &m).map_err(bad)?;
+                sign::verify(&k, runbook_ns, &manifest_bytes, &m).map_err(|e| bad(e.to_string()))?;
                 Some(sign::to_pem(&m).map_err(|e| bad(e.to_string()))?)
             }
             _ => None,
@@ -711,7 +711,7 @@ impl Runner {
         let manifest = self.rotation.as_ref().ok_or("no rotation is staged")?.sealed.manifest_bytes.clone();
         let t = self.token(serial).ok_or_else(|| format!("key {serial} is not present: insert it again"))?;
         let sig = sign::sshsig(t.as_mut(), ns, &manifest).map_err(|e| e.to_string())?;
-        sign::verify(&key, ns, &manifest, &sig)?;
+        sign::verify(&key, ns, &manifest, &sig).map_err(|e| e.to_string())?;
         let pem = sign::to_pem(&sig).map_err(|e| e.to_string())?;
         if let Some(job) = self.rotation.as_mut() {
             job.sigs.insert(id, pem.clone().into_bytes());
@@ -878,7 +878,7 @@ impl Runner {
         let id = self.roster.custodians[custodian.index()].id.clone();
         let t = self.token(serial).ok_or_else(|| Failed::Signature(format!("key {serial} is not present: insert it again")))?;
         let sig = sign::sshsig(t.as_mut(), SESSION_NAMESPACE, &bytes)?;
-        sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig).map_err(Failed::Signature)?;
+        sign::verify(&key, SESSION_NAMESPACE, &bytes, &sig).map_err(|e| Failed::Signature(e.to_string()))?;
         let pem = sign::to_pem(&sig).map_err(|e| Failed::Signature(e.to_string()))?;
         let name = format!("{}.{id}.sig", journal::FILE_NAME);
         crate::core::fsread::write_atomic(&self.dir.join(&name), pem.as_bytes()).map_err(|e| {
@@ -929,18 +929,26 @@ impl Runner {
     }
 }
 
+/// What a session rests on: the trusted roster, its signatures (copied into the bundle) and the
+/// sealed runbook.
+pub struct Basis {
+    pub roster: Roster,
+    pub roster_sigs: Vec<(String, Vec<u8>)>,
+    pub sealed: Sealed,
+}
+
 /// A new ceremony with a fresh session id, and its runner, for a roster and its sealed runbook;
 /// the bundle is written under `sessions_dir`. Software tokens make it a DEMO session; without
 /// tokens the custodians' YubiKeys are found as they are presented.
 pub fn start(
     sessions_dir: &Path,
     clock: Arc<dyn Clock>,
-    roster: Roster,
-    roster_sigs: Vec<(String, Vec<u8>)>,
-    sealed: Sealed,
+    basis: Basis,
     tokens: Vec<Box<dyn Token>>,
     outside: Outside,
+    purpose: crate::core::ceremony::Purpose,
 ) -> (Ceremony, Runner) {
+    let Basis { roster, roster_sigs, sealed } = basis;
     let demo = !tokens.is_empty() && tokens.iter().all(|t| t.info().demo);
     let session_id = new_session_id(clock.as_ref());
     let info = crate::core::ceremony::SessionInfo {
@@ -956,7 +964,7 @@ pub fn start(
         heartbeat_s: outside.heartbeat_s,
         rehearsal_roots: outside.rehearsal_roots.clone(),
     };
-    let c = Ceremony::new(info, crate::core::ceremony::people(&roster));
+    let c = Ceremony::new(info, crate::core::ceremony::people(&roster), purpose);
     let runner = Runner::new(sessions_dir.join(&session_id), clock, tokens, roster, roster_sigs, sealed, outside);
     (c, runner)
 }
@@ -1239,7 +1247,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
     Ok(Interrupted {
         dir: dir.to_path_buf(),
         session_id,
-        mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
+        mode: first.as_ref().and_then(|f| f.mode.as_deref()).and_then(crate::core::mode::Mode::parse).unwrap_or_default(),
         demo: first.as_ref().and_then(|f| f.demo) == Some(true),
         roster_sha256,
         reason,
@@ -1252,7 +1260,7 @@ pub fn read_interrupted(dir: &Path) -> Result<Interrupted, RecoverError> {
             closed_normally,
             released: h.released,
             steps_done: h.steps_done,
-            mode: mode_of(first.as_ref().and_then(|f| f.mode.as_deref())),
+            mode: first.as_ref().and_then(|f| f.mode.as_deref()).and_then(crate::core::mode::Mode::parse).unwrap_or_default(),
             rekey: None,
             unsure: h.unsure,
         },
@@ -1311,8 +1319,7 @@ pub fn resume(
         heartbeat_s: 0,
         rehearsal_roots: outside.rehearsal_roots.clone(),
     };
-    let mut c = Ceremony::new(info, crate::core::ceremony::people(&roster));
-    c.recover_from(i.recovery.clone());
+    let c = Ceremony::new(info, crate::core::ceremony::people(&roster), crate::core::ceremony::Purpose::recovery(i.recovery.clone()));
     let sealed = Sealed::empty(&roster);
     let mut r = Runner::new(i.dir.clone(), clock, tokens, roster, roster_sigs, sealed, outside);
     r.journal = Some(Journal::resume(store, i.next_seq, i.head));
@@ -1322,16 +1329,6 @@ pub fn resume(
     r.pending_recovery = Some(i.body_end);
     r.lock = Some(lock);
     Ok((c, r))
-}
-
-/// The mode a journal's first entry names (incident when it names none).
-fn mode_of(v: Option<&str>) -> crate::core::ceremony::Mode {
-    match v {
-        Some("drill") => crate::core::ceremony::Mode::Drill,
-        Some("rekey") => crate::core::ceremony::Mode::Rekey,
-        Some("offboard") => crate::core::ceremony::Mode::Offboard,
-        _ => crate::core::ceremony::Mode::Incident,
-    }
 }
 
 /// Fault injection for the rekey crash tests: with `BREAKGLASS_TEST_REKEY_CRASH_AFTER=STEP`

@@ -87,7 +87,9 @@ pub(crate) fn ceremony(env: &Env, a: crate::commands::cli::CeremonyArgs) -> anyh
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let mut outside = env.outside();
     announce_roster(env, &trusted, outside.broadcaster.as_mut());
-    let (ceremony, mut runner) = crate::adapters::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], outside);
+    let basis = crate::adapters::session::Basis { roster, roster_sigs: sigs, sealed };
+    let (ceremony, mut runner) =
+        crate::adapters::session::start(&env.sessions_dir(), clock.clone(), basis, vec![], outside, Default::default());
     runner.keys = env.piv_keys()?;
     runner.runbook_path = Some(sealed_path);
     {

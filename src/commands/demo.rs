@@ -58,8 +58,8 @@ pub fn setup(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow
     }
     let sealed = seal::Sealed::read_dir(&path)?;
     let tokens = tokens(&roster);
-    let (c, mut runner) =
-        crate::adapters::session::start(&data_dir.join("sessions"), clock, roster, roster_sigs(), sealed, tokens, outside);
+    let basis = crate::adapters::session::Basis { roster, roster_sigs: roster_sigs(), sealed };
+    let (c, mut runner) = crate::adapters::session::start(&data_dir.join("sessions"), clock, basis, tokens, outside, Default::default());
     runner.runbook_path = Some(path);
     Ok((c, runner))
 }
@@ -141,14 +141,16 @@ pub fn rekey_change() -> crate::core::rekey::Change {
 /// and bob, are written to `<data_dir>/demo-rekey/<session>/`, and the rekey ceremony replaces
 /// them there with version 2 (carol removed, dave added). Nothing outside that folder changes.
 pub fn setup_rekey(data_dir: &Path, clock: Arc<dyn Clock>, outside: Outside) -> anyhow::Result<(Ceremony, Runner)> {
-    setup_rekey_with(data_dir, clock, outside, &rekey_change())
+    setup_rekey_with(data_dir, clock, outside, &rekey_change(), None)
 }
 
-fn setup_rekey_with(
+/// A ready-to-run DEMO rekey making `change` (and, for an offboarding, its checklist).
+pub fn setup_rekey_with(
     data_dir: &Path,
     clock: Arc<dyn Clock>,
     outside: Outside,
     change: &crate::core::rekey::Change,
+    offboard: Option<crate::core::ceremony::Offboard>,
 ) -> anyhow::Result<(Ceremony, Runner)> {
     let roster = roster();
     let plan = crate::core::rekey::plan(&roster, change).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -163,8 +165,13 @@ fn setup_rekey_with(
     // A fresh token state for the ceremony: the PINs above must be entered again by the custodians.
     let mut keys = tokens(&roster);
     keys.extend(tokens_of(&plan.new, &["dave"]));
-    let (mut c, mut r) =
-        crate::adapters::session::start(&data_dir.join("sessions"), clock, roster.clone(), roster_sigs(), sealed.clone(), keys, outside);
+    let basis = crate::adapters::session::Basis { roster: roster.clone(), roster_sigs: roster_sigs(), sealed: sealed.clone() };
+    let rekey = crate::core::ceremony::Rekey::from_plan(&plan);
+    let purpose = match offboard {
+        Some(o) => crate::core::ceremony::Purpose::offboard(Some(rekey), o),
+        None => crate::core::ceremony::Purpose::rekey(rekey),
+    };
+    let (c, mut r) = crate::adapters::session::start(&data_dir.join("sessions"), clock, basis, keys, outside, purpose);
     let dir = data_dir.join("demo-rekey").join(&c.info().session_id);
     crate::core::fsread::create_private_dir(&dir)?;
     let paths = crate::core::rekey::Paths { roster: dir.join("roster.toml"), runbook: dir.join("runbook") };
@@ -173,7 +180,6 @@ fn setup_rekey_with(
         crate::core::fsread::write_atomic(&crate::core::roster::sig_path(&paths.roster, &id), &sig)?;
     }
     sealed.write_dir(&paths.runbook)?;
-    c.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
     r.rekey = Some(crate::adapters::session::RekeyJob::new(plan.new, paths));
     Ok((c, r))
 }
@@ -190,15 +196,15 @@ pub fn setup_offboard(
     rehearsal: bool,
 ) -> anyhow::Result<(Ceremony, Runner)> {
     let change = crate::core::rekey::Change { remove: vec!["carol".into()], ..Default::default() };
-    let (mut c, mut r) = setup_rekey_with(data_dir, clock, outside, &change)?;
-    c.plan_offboard(crate::core::ceremony::Offboard {
+    let offboard = crate::core::ceremony::Offboard {
         person: "carol".into(),
         iam_user: job.user.clone(),
         target_s: 15 * 60,
         items,
         rehearsal,
         finish_armed: false,
-    });
+    };
+    let (c, mut r) = setup_rekey_with(data_dir, clock, outside, &change, Some(offboard))?;
     r.offboard = Some(job);
     Ok((c, r))
 }

@@ -190,7 +190,7 @@ pub(crate) fn doctor_roster(env: &Env, line: &mut dyn FnMut(Option<bool>, &str, 
                         line(Some(false), "runbook signed", e.to_string());
                     }
                     if let Err(e) = trust::check_runbook_serial(&env.data_dir, s.manifest.serial) {
-                        line(Some(false), "runbook serial", e);
+                        line(Some(false), "runbook serial", e.to_string());
                     }
                 }
             }

@@ -125,25 +125,25 @@ pub(crate) fn offboard_cmd(env: &Env, a: crate::commands::cli::OffboardArgs) -> 
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (mut ceremony, mut runner) =
-        crate::adapters::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
-    runner.keys = env.piv_keys()?;
-    if let Some(plan) = plan {
-        ceremony.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
-        runner.rekey = Some(crate::adapters::session::RekeyJob::new(
-            plan.new,
-            crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path },
-        ));
-    }
     anyhow::ensure!(items.len() == actions.len(), "internal error: {} checklist items for {} changes", items.len(), actions.len());
-    ceremony.plan_offboard(crate::core::ceremony::Offboard {
+    let offboard = crate::core::ceremony::Offboard {
         person: a.id.clone(),
         iam_user: user.clone(),
         target_s: a.target_minutes * 60,
         items,
         rehearsal: a.drill,
         finish_armed: false,
-    });
+    };
+    let purpose = crate::core::ceremony::Purpose::offboard(plan.as_ref().map(crate::core::ceremony::Rekey::from_plan), offboard);
+    let basis = crate::adapters::session::Basis { roster, roster_sigs: sigs, sealed };
+    let (ceremony, mut runner) = crate::adapters::session::start(&env.sessions_dir(), clock.clone(), basis, vec![], env.outside(), purpose);
+    runner.keys = env.piv_keys()?;
+    if let Some(plan) = plan {
+        runner.rekey = Some(crate::adapters::session::RekeyJob::new(
+            plan.new,
+            crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path },
+        ));
+    }
     runner.offboard = Some(crate::adapters::session::OffboardJob { accounts: clients, user, actions });
     super::start::run_change(env, ceremony, runner, clock, Mode::Offboard, a.reason)
 }

@@ -99,10 +99,10 @@ pub(crate) fn rekey_cmd(env: &Env, a: crate::commands::cli::RekeyArgs) -> anyhow
     check_data_dir(env)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sigs = trusted.signatures().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (mut ceremony, mut runner) =
-        crate::adapters::session::start(&env.sessions_dir(), clock.clone(), roster, sigs, sealed, vec![], env.outside());
+    let basis = crate::adapters::session::Basis { roster, roster_sigs: sigs, sealed };
+    let purpose = crate::core::ceremony::Purpose::rekey(crate::core::ceremony::Rekey::from_plan(&plan));
+    let (ceremony, mut runner) = crate::adapters::session::start(&env.sessions_dir(), clock.clone(), basis, vec![], env.outside(), purpose);
     runner.keys = env.piv_keys()?;
-    ceremony.plan_rekey(crate::core::ceremony::Rekey::from_plan(&plan));
     runner.rekey =
         Some(crate::adapters::session::RekeyJob::new(plan.new, crate::core::rekey::Paths { roster: roster_path, runbook: runbook_path }));
     super::start::run_change(env, ceremony, runner, clock, Mode::Rekey, a.reason)

@@ -105,7 +105,7 @@ pub(crate) fn for_ceremony(env: &Env) -> Result<TrustedRoster, trust::TrustError
 /// The sealed runbook a ceremony opens: not older than the newest sealing this host has opened
 /// (an older one put back, though a quorum signed it, may hold rotated secrets), which it records.
 pub(crate) fn runbook_for_ceremony(env: &Env, trusted: &TrustedRoster, sealed: &crate::core::seal::Sealed) -> anyhow::Result<()> {
-    trust::check_runbook_serial(&env.data_dir, sealed.manifest.serial).map_err(anyhow::Error::msg)?;
+    trust::check_runbook_serial(&env.data_dir, sealed.manifest.serial)?;
     if let Err(e) = trust::remember_runbook_serial(&env.data_dir, trusted, sealed.manifest.serial) {
         errln!("warning: cannot record the runbook's sealing serial in {}: {e}", env.data_dir.join(trust::TRUST_STATE).display());
     }
@@ -222,7 +222,7 @@ pub(crate) fn announce_roster(env: &Env, t: &TrustedRoster, b: &mut dyn Broadcas
     let notice = crate::core::notice::Notice {
         session_id: format!("roster-v{}-{}", r.version, &r.sha256()[..12]),
         phase: crate::core::notice::Phase::RosterChanged,
-        mode: "incident".into(),
+        mode: crate::core::mode::Mode::Incident,
         demo: false,
         account: env.config.aws.account_id.clone(),
         custodians: r.custodians.iter().map(|c| format!("{} ({})", c.name, c.id)).collect(),

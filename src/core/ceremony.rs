@@ -24,15 +24,18 @@ mod rotate;
 mod setup;
 mod steps;
 pub use account::AccountProblem;
-use checkin::Presence;
+use account::AccountState;
+use checkin::Keys;
 pub use checkin::{AttestInfo, CheckedIn, KeyStage};
+use close::Closing;
 pub use close::{CLOSING, SignStage};
-use notify::Background;
+use notify::Notices;
 pub use notify::{NoticeHash, NotifyStatus};
 pub use offboard::{OffItem, OffState, Offboard};
 pub use rekey::{NewKey, Rekey, RekeyStage, rekey_rail};
 pub use root::{RootCtx, RootStage};
 pub use rotate::{RotateStage, Rotation};
+use steps::Book;
 mod failed;
 pub use failed::Failed;
 
@@ -46,35 +49,7 @@ use crate::core::runbook::Runbook;
 use secrecy::SecretString;
 use std::sync::Arc;
 
-/// Incident or drill; or a rekey (custodians change: the roster's next version).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Incident,
-    Drill,
-    Rekey,
-    /// Someone leaves: their removal from the roster (a rekey, when they are a custodian) and a
-    /// checklist that strips their access.
-    Offboard,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Incident => "incident",
-            Mode::Drill => "drill",
-            Mode::Rekey => "rekey",
-            Mode::Offboard => "offboard",
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            Mode::Incident => "INCIDENT",
-            Mode::Drill => "DRILL",
-            Mode::Rekey => "REKEY",
-            Mode::Offboard => "OFFBOARD",
-        }
-    }
-}
+pub use crate::core::mode::Mode;
 
 /// What a drill rehearses on purpose (chosen at setup, journalled in `session.opened`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -295,71 +270,50 @@ pub struct Ceremony {
     mode: Mode,
     reason: String,
     ticket: Option<String>,
-    checked: IxVec<SlotIx, CheckedIn>,
     phase: Phase,
-    runbook: Option<Arc<Runbook>>,
-    done: Vec<bool>,
-    notes: Vec<Vec<String>>,
-    revealed: Vec<bool>,
-    closing: Vec<bool>,
-    outcome: Option<Outcome>,
-    signed: Vec<String>,
-    notices: Vec<(NoticePhase, Delivery)>,
-    degraded: Vec<String>,
-    last: Option<Written>,
-    started_ts: Option<String>,
-    message: Option<Message>,
-    confirm_abort: bool,
-    /// Set once the "root in use" notice went out (or its absence was acknowledged).
-    announced: bool,
-    /// The rail step at which the ceremony was aborted, if it was.
-    aborted_at: Option<usize>,
-    /// The posture read as the account was checked, to compare with the close.
-    posture_start: Option<Vec<(String, String, String)>>,
-    /// The session is closed and waits for the close's posture read before "root released".
-    release_after_posture: bool,
-    scenario: Scenario,
-    /// Kind and time of every journal entry so far (for the drill's timings).
-    times: Vec<(String, String)>,
-    /// The AWS principal the account check found.
-    principal: Option<String>,
-    /// AWS was set aside for this session (both custodians then acknowledge each missing notice).
-    aws_skipped: bool,
-    /// Notices in the background: retries and heartbeats.
-    bg: Background,
-    /// The root session on a member account, if one was opened.
+    /// The custodians checked in, in the order they did.
+    checked: IxVec<SlotIx, CheckedIn>,
+    /// Check-in: attestations, and the keys that went away (checkin.rs).
+    keys: Keys,
+    /// The AWS account and its root posture (account.rs).
+    account: AccountState,
+    /// The notices: sent, acknowledged, retried in the background (notify.rs).
+    notify: Notices,
+    /// The runbook: steps, notes, secrets revealed and rotated (steps.rs).
+    book: Book,
+    /// The end: the closing checklist and the co-signatures (close.rs).
+    close: Closing,
+    /// The root session on a member account, if one was opened (root.rs).
     root: Option<RootCtx>,
-    /// Attestation results by key serial (hardware keys must have a good one to check in).
-    attestations: Vec<(u32, Result<AttestInfo, Failed>)>,
+    /// The change, when this ceremony is a rekey ([`Mode::Rekey`]) or removes a custodian (rekey.rs).
+    rekey: Option<Rekey>,
+    /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`], offboard.rs).
+    offboard: Option<Offboard>,
+    /// The secret rotation under way (rotate.rs).
+    rotation: Option<Rotation>,
     /// Set when this ceremony closes an interrupted session (`breakglass recover`).
     recovering: Option<Recovery>,
     /// A recovery's journal entries, held until a quorum has checked in again (rule E15): a
     /// recovery started without keys writes nothing to the interrupted session. `None` once
     /// written (and in every other ceremony).
     held: Option<Vec<(Entry, Labels)>>,
-    /// Keys that went away after check-in, and their PIN again when they return.
-    presence: Presence,
+    outcome: Option<Outcome>,
+    last: Option<Written>,
+    started_ts: Option<String>,
+    message: Option<Message>,
+    confirm_abort: bool,
+    scenario: Scenario,
+    /// Kind and time of every journal entry so far (for the drill's timings).
+    times: Vec<(String, String)>,
     /// Seconds since the app started, from the last tick.
     now_s: u64,
-    /// The change, when this ceremony is a rekey ([`Mode::Rekey`]) or removes a custodian.
-    rekey: Option<Rekey>,
-    /// The checklist, when this ceremony is an offboarding ([`Mode::Offboard`]).
-    offboard: Option<Offboard>,
-    /// The secret rotation under way.
-    rotation: Option<Rotation>,
-    /// Per secret: revealed at least once in this session, and rotated since.
-    revealed_ever: Vec<bool>,
-    rotated: Vec<bool>,
-    /// The closing checklist was reached by an abort or a recovery after root was in use: the
-    /// notice it ends with.
-    closing_for: Option<NoticePhase>,
-    /// Closing items recorded as not done.
-    not_done: Vec<bool>,
 }
 
 /// Things the outside world tells the ceremony (people's actions and effect results).
 #[derive(Debug)]
 pub enum Intent {
+    /// The custodians edited the setup form: a message about the form goes.
+    SetupEdited,
     Begin {
         mode: Mode,
         reason: String,
@@ -660,6 +614,48 @@ macro_rules! copy_getters {
     };
 }
 
+impl Ceremony {
+    pub fn done(&self) -> &Vec<bool> {
+        &self.book.done
+    }
+    pub fn runbook(&self) -> &Option<Arc<Runbook>> {
+        &self.book.runbook
+    }
+    pub fn revealed(&self) -> &Vec<bool> {
+        &self.book.revealed
+    }
+    pub fn notes(&self) -> &Vec<Vec<String>> {
+        &self.book.notes
+    }
+    pub fn rotated(&self) -> &Vec<bool> {
+        &self.book.rotated
+    }
+    pub fn notices(&self) -> &Vec<(NoticePhase, Delivery)> {
+        &self.notify.sent
+    }
+    pub fn degraded(&self) -> &Vec<String> {
+        &self.notify.degraded
+    }
+    pub fn announced(&self) -> bool {
+        self.notify.announced
+    }
+    pub fn closing(&self) -> &Vec<bool> {
+        &self.close.ticked
+    }
+    pub fn not_done(&self) -> &Vec<bool> {
+        &self.close.not_done
+    }
+    pub fn signed(&self) -> &Vec<String> {
+        &self.close.signed
+    }
+    pub fn aborted_at(&self) -> Option<usize> {
+        self.close.aborted_at
+    }
+    pub fn closing_for(&self) -> Option<NoticePhase> {
+        self.close.for_notice
+    }
+}
+
 macro_rules! getters {
     ($($f:ident: $t:ty,)*) => {
         impl Ceremony {
@@ -694,12 +690,12 @@ impl Intent {
 impl Ceremony {
     /// Failed notices retried in the background.
     pub fn pending(&self) -> &[NoticePhase] {
-        &self.bg.pending
+        &self.notify.bg.pending
     }
 
     /// Checked-in keys that cannot be seen (the ceremony is paused).
     pub fn removed(&self) -> &[u32] {
-        &self.presence.removed
+        &self.keys.presence.removed
     }
 
     /// Check-in slots whose key came back and must enter the PIN again.
@@ -712,27 +708,39 @@ impl Ceremony {
     }
 
     pub fn reauth(&self) -> &[SlotIx] {
-        &self.presence.reauth
-    }
-
-    /// Plans a rekey (before setup): the session changes the roster as `rekey` says.
-    pub fn plan_rekey(&mut self, rekey: Rekey) {
-        self.rekey = Some(rekey);
-    }
-
-    /// Plans an offboarding (before setup): its checklist.
-    pub fn plan_offboard(&mut self, offboard: Offboard) {
-        self.offboard = Some(offboard);
-    }
-
-    /// Takes up an interrupted session (before setup): what its journal held.
-    pub fn recover_from(&mut self, recovery: Recovery) {
-        self.recovering = Some(recovery);
+        &self.keys.presence.reauth
     }
 
     /// The custodians started editing: the message about the form goes.
-    pub fn dismiss_message(&mut self) {
+    fn dismiss_message(&mut self) {
         self.message = None;
+    }
+}
+
+/// What a ceremony is for, fixed when it is made ([`Ceremony::new`]): a session that changes the
+/// roster (a rekey), an offboarding (its checklist, and the rekey that removes the custodian), the
+/// recovery of an interrupted session, or none of these (an incident or a drill).
+#[derive(Debug, Clone, Default)]
+pub struct Purpose {
+    pub rekey: Option<Rekey>,
+    pub offboard: Option<Offboard>,
+    pub recovery: Option<Recovery>,
+}
+
+impl Purpose {
+    /// A session that changes the roster as `rekey` says.
+    pub fn rekey(rekey: Rekey) -> Self {
+        Self { rekey: Some(rekey), ..Self::default() }
+    }
+
+    /// An offboarding: its checklist, after the rekey that removes the custodian (when they hold a key).
+    pub fn offboard(rekey: Option<Rekey>, offboard: Offboard) -> Self {
+        Self { rekey, offboard: Some(offboard), recovery: None }
+    }
+
+    /// Takes up an interrupted session: what its journal held.
+    pub fn recovery(recovery: Recovery) -> Self {
+        Self { recovery: Some(recovery), ..Self::default() }
     }
 }
 
@@ -741,84 +749,57 @@ getters! {
     phase: Phase,
     checked: IxVec<SlotIx, CheckedIn>,
     offboard: Option<Offboard>,
-    signed: Vec<String>,
     rekey: Option<Rekey>,
-    done: Vec<bool>,
     roster: IxVec<RosterIx, Person>,
     last: Option<Written>,
-    runbook: Option<Arc<Runbook>>,
     message: Option<Message>,
     recovering: Option<Recovery>,
     started_ts: Option<String>,
     scenario: Scenario,
-    revealed: Vec<bool>,
     root: Option<RootCtx>,
     times: Vec<(String, String)>,
-    notices: Vec<(NoticePhase, Delivery)>,
-    notes: Vec<Vec<String>>,
-    degraded: Vec<String>,
-    closing: Vec<bool>,
     reason: String,
     rotation: Option<Rotation>,
-    rotated: Vec<bool>,
-    not_done: Vec<bool>,
 }
 
 copy_getters! {
     mode: Mode,
     outcome: Option<Outcome>,
     confirm_abort: bool,
-    announced: bool,
     now_s: u64,
-    aborted_at: Option<usize>,
-    closing_for: Option<NoticePhase>,
 }
 
 impl Ceremony {
-    pub fn new(info: SessionInfo, roster: Vec<Person>) -> Self {
+    /// A ceremony at its setup screen, for `purpose` (an incident or a drill: `Purpose::default()`).
+    pub fn new(info: SessionInfo, roster: Vec<Person>, purpose: Purpose) -> Self {
+        let Purpose { rekey, offboard, recovery } = purpose;
         Self {
             info,
             roster: roster.into(),
             mode: Mode::Incident,
             reason: String::new(),
             ticket: None,
-            checked: IxVec::new(),
             phase: Phase::Setup,
-            runbook: None,
-            done: vec![],
-            notes: vec![],
-            revealed: vec![],
-            closing: vec![false; CLOSING.len()],
+            checked: IxVec::new(),
+            keys: Keys::default(),
+            account: AccountState::default(),
+            notify: Notices::default(),
+            book: Book::default(),
+            close: Closing::default(),
+            root: None,
+            rekey,
+            offboard,
+            rotation: None,
+            recovering: recovery,
+            held: None,
             outcome: None,
-            signed: vec![],
-            notices: vec![],
-            degraded: vec![],
             last: None,
             started_ts: None,
             message: None,
             confirm_abort: false,
-            announced: false,
-            aborted_at: None,
-            posture_start: None,
-            release_after_posture: false,
             scenario: Scenario::Standard,
             times: vec![],
-            principal: None,
-            aws_skipped: false,
-            bg: Background::default(),
-            root: None,
-            attestations: vec![],
-            recovering: None,
-            held: None,
-            presence: Presence::default(),
             now_s: 0,
-            rekey: None,
-            offboard: None,
-            rotation: None,
-            revealed_ever: vec![],
-            rotated: vec![],
-            closing_for: None,
-            not_done: vec![false; CLOSING.len()],
         }
     }
 
@@ -944,7 +925,9 @@ impl Ceremony {
     /// Whether the team was (or may have been) told that root is in use: only then does an
     /// abort send "root released".
     pub fn root_announced(&self) -> bool {
-        self.announced || self.notices.iter().any(|(p, _)| *p == NoticePhase::InUse) || matches!(self.phase, Phase::Notify { .. })
+        self.notify.announced
+            || self.notify.sent.iter().any(|(p, _)| *p == NoticePhase::InUse)
+            || matches!(self.phase, Phase::Notify { .. })
     }
 
     pub fn person(&self, i: RosterIx) -> &Person {
@@ -1002,7 +985,7 @@ impl Ceremony {
             }
             Intent::JournalFailed(e) => {
                 // Nothing unrecorded stays on screen: secrets are masked again.
-                self.revealed.iter_mut().for_each(|r| *r = false);
+                self.book.revealed.iter_mut().for_each(|r| *r = false);
                 // The write error; the screen says what it means and what to do.
                 self.phase = Phase::Halted(e);
                 None
@@ -1022,14 +1005,17 @@ impl Ceremony {
             }
             Intent::PostureChecked { when, result } => {
                 self.posture_checked(when, result, fx);
-                if when == PostureWhen::Close && std::mem::take(&mut self.release_after_posture) && self.outcome == Some(Outcome::Closed) {
+                if when == PostureWhen::Close
+                    && std::mem::take(&mut self.notify.release_after_posture)
+                    && self.outcome == Some(Outcome::Closed)
+                {
                     self.phase = self.release(NoticePhase::Released, fx);
                 }
                 return None;
             }
             Intent::KeyAttested { serial, result } => {
-                self.attestations.retain(|(s, _)| *s != serial);
-                self.attestations.push((serial, result));
+                self.keys.attestations.retain(|(s, _)| *s != serial);
+                self.keys.attestations.push((serial, result));
                 return None;
             }
             Intent::KeysPresent(serials) => {
@@ -1041,24 +1027,24 @@ impl Ceremony {
                 return None;
             }
             Intent::PinEntered(pin)
-                if !self.presence.reauth.is_empty()
-                    && !self.presence.working
-                    && self.presence.removed.is_empty()
+                if !self.keys.presence.reauth.is_empty()
+                    && !self.keys.presence.working
+                    && self.keys.presence.removed.is_empty()
                     && !self.keys_may_be_away() =>
             {
-                let who = self.presence.reauth[0];
-                self.presence.working = true;
+                let who = self.keys.presence.reauth[0];
+                self.keys.presence.working = true;
                 fx.push(Effect::VerifyPin { serial: self.checked[who].serial, pin });
                 return None;
             }
-            Intent::PinChecked { serial, result } if self.presence.working => {
-                self.presence.working = false;
-                let pos = self.presence.reauth.iter().position(|w| self.checked[*w].serial == serial)?;
-                let who = self.presence.reauth[pos];
+            Intent::PinChecked { serial, result } if self.keys.presence.working => {
+                self.keys.presence.working = false;
+                let pos = self.keys.presence.reauth.iter().position(|w| self.checked[*w].serial == serial)?;
+                let who = self.keys.presence.reauth[pos];
                 let id = self.roster[self.checked[who].custodian].id.clone();
                 match result {
                     Ok(()) => {
-                        self.presence.reauth.remove(pos);
+                        self.keys.presence.reauth.remove(pos);
                         fx.push(self.entry(Entry::CustodianReauthenticated { custodian: id.clone(), serial }));
                         self.info_msg(Say::KeyBackUnlocked { id: id.clone() });
                     }
@@ -1076,12 +1062,12 @@ impl Ceremony {
             }
             // A background notice's result (heartbeat, retry) lands whatever the phase, paused
             // included: the team was told, so the journal says so, and the next one can go.
-            Intent::NoticeDone { phase, result } if self.bg.busy == Some(phase) => {
-                self.bg.busy = None;
+            Intent::NoticeDone { phase, result } if self.notify.bg.busy == Some(phase) => {
+                self.notify.bg.busy = None;
                 self.background_done(phase, result, fx);
                 return None;
             }
-            _ if (!self.presence.removed.is_empty() || !self.presence.reauth.is_empty())
+            _ if (!self.keys.presence.removed.is_empty() || !self.keys.presence.reauth.is_empty())
                 && !self.keys_may_be_away()
                 && !matches!(intent, Intent::RequestAbort | Intent::CancelAbort | Intent::ConfirmAbort | Intent::Signal(_)) =>
             {
@@ -1137,8 +1123,11 @@ impl Ceremony {
     /// went away and came back, a notice's outcome) leaves it covering less, so ssh-keygen (and
     /// verify) would reject it. Everyone signs again, from the first.
     fn sign_again_if_grown(&mut self, fx: &[Effect]) {
-        if matches!(self.phase, Phase::Sign { .. }) && !self.signed.is_empty() && fx.iter().any(|e| matches!(e, Effect::Journal { .. })) {
-            self.signed.clear();
+        if matches!(self.phase, Phase::Sign { .. })
+            && !self.close.signed.is_empty()
+            && fx.iter().any(|e| matches!(e, Effect::Journal { .. }))
+        {
+            self.close.signed.clear();
             self.phase = Phase::Sign { who: SlotIx(0), stage: SignStage::AwaitTouch };
             self.info_msg(Say::SignAgain);
         }
@@ -1174,17 +1163,17 @@ impl Ceremony {
     /// The normal end: `session.closed`, the close's posture read, then "root released".
     fn close(&mut self, fx: &mut Vec<Effect>) -> Phase {
         self.outcome = Some(Outcome::Closed);
-        let done = self.done.iter().filter(|d| **d).count();
-        fx.push(self.entry(Entry::SessionClosed { steps_done: done as u64, steps_total: self.done.len() as u64, rekey: None }));
+        let done = self.book.done.iter().filter(|d| **d).count();
+        fx.push(self.entry(Entry::SessionClosed { steps_done: done as u64, steps_total: self.book.done.len() as u64, rekey: None }));
         // Root's posture and CloudTrail's root events for this session are read and
         // journalled first: "root released" then carries a head that includes them.
-        if self.info.aws && !self.aws_skipped {
+        if self.info.aws && !self.notify.aws_skipped {
             fx.push(Effect::Posture {
                 when: PostureWhen::Close,
                 account: self.info.account.clone().unwrap_or_default(),
                 since: self.started_ts.clone(),
             });
-            self.release_after_posture = true;
+            self.notify.release_after_posture = true;
             Phase::Notify { notice: NoticePhase::Released, status: NotifyStatus::Sending }
         } else {
             self.release(NoticePhase::Released, fx)
@@ -1213,13 +1202,17 @@ impl Ceremony {
     fn step(&mut self, phase: Phase, intent: Intent, fx: &mut Vec<Effect>) -> Phase {
         match (phase, intent) {
             (Phase::Setup, Intent::Begin { mode, reason, ticket, scenario }) => self.begin(mode, reason, ticket, scenario, fx),
+            (Phase::Setup, Intent::SetupEdited) => {
+                self.dismiss_message();
+                Phase::Setup
+            }
             (Phase::Account { failed: None }, Intent::AccountChecked(result)) => self.account_checked(result, fx),
             (Phase::Account { failed: Some(_) }, Intent::RetryAccount) => {
                 fx.push(Effect::CheckAccount { expected: self.info.account.clone() });
                 Phase::Account { failed: None }
             }
             (Phase::Account { failed: Some(why) }, Intent::SkipAws) => {
-                self.aws_skipped = true;
+                self.notify.aws_skipped = true;
                 fx.push(self.entry(Entry::AwsSkipped { why: why.record() }));
                 self.info_msg(Say::GoingOnWithoutAws);
                 Phase::CheckIn(KeyStage::AwaitKey)
@@ -1250,7 +1243,7 @@ impl Ceremony {
             (Phase::Closing, Intent::ToggleClosing(i)) if i < CLOSING.len() => self.toggle_closing(i, fx),
             (Phase::Closing, Intent::ClosingNotDone(i)) => self.closing_not_done(i, fx),
             (Phase::Closing, Intent::ConfirmClose) => self.confirm_close(fx),
-            (Phase::Closing, Intent::Back) if self.closing_for.is_none() => Phase::Runbook,
+            (Phase::Closing, Intent::Back) if self.close.for_notice.is_none() => Phase::Runbook,
             (Phase::Sign { who, stage: SignStage::AwaitTouch | SignStage::Failed(_) }, Intent::Touch) => {
                 let c = &self.checked[who];
                 fx.push(Effect::SignJournal { custodian: c.custodian, serial: c.serial });
@@ -1290,12 +1283,12 @@ impl Ceremony {
     /// The runbook opened for the custodians: its steps shown, none done yet.
     fn unsealed_runbook(&mut self, rb: Arc<Runbook>, fx: &mut Vec<Effect>) -> Phase {
         let n = rb.steps.len();
-        self.done = vec![false; n];
-        self.notes = vec![vec![]; n];
-        self.revealed = vec![false; rb.secrets.len()];
-        self.revealed_ever = vec![false; rb.secrets.len()];
-        self.rotated = vec![false; rb.secrets.len()];
-        self.runbook = Some(rb);
+        self.book.done = vec![false; n];
+        self.book.notes = vec![vec![]; n];
+        self.book.revealed = vec![false; rb.secrets.len()];
+        self.book.revealed_ever = vec![false; rb.secrets.len()];
+        self.book.rotated = vec![false; rb.secrets.len()];
+        self.book.runbook = Some(rb);
         // "Root in use went out" stays over the runbook (the sending screen passes too quickly to
         // be read); anything else from before goes.
         if !matches!(self.message.as_ref().map(|m| &m.say), Some(Say::InUseSent { .. })) {
@@ -1307,7 +1300,7 @@ impl Ceremony {
 
     /// `t` on the runbook: a root task, with AWS only; back to a root session still valid.
     fn open_root(&mut self) -> Phase {
-        if !self.info.aws || self.aws_skipped {
+        if !self.info.aws || self.notify.aws_skipped {
             self.refuse(Say::RootNeedsAws);
             return Phase::Runbook;
         }

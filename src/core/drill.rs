@@ -113,19 +113,32 @@ pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'
     (ttr, steps)
 }
 
+/// Why a valid drill does not count as a drill of the real setup (rule E24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotCounted {
+    #[error("aborted: an aborted drill is not a completed drill")]
+    Aborted,
+    #[error("a rehearsal on virtual cards ([rehearsal] attestation_roots), not a drill of the real setup")]
+    Rehearsal,
+    #[error("DEMO keys: they prove nothing about the real custodians")]
+    Demo,
+    #[error("not pinned: checked against a roster nothing anchors ([trust] roster_sha256)")]
+    Unpinned,
+}
+
 /// Whether a valid drill counts as a drill of the real setup, or why not.
-pub fn counts(r: &verify::Report, real_roster: bool) -> Result<(), String> {
+pub fn counts(r: &verify::Report, real_roster: bool) -> Result<(), NotCounted> {
     if r.outcome.as_deref() == Some("aborted") {
-        return Err("aborted: an aborted drill is not a completed drill".into());
+        return Err(NotCounted::Aborted);
     }
     if !r.rehearsal_roots.is_empty() {
-        return Err("a rehearsal on virtual cards ([rehearsal] attestation_roots), not a drill of the real setup".into());
+        return Err(NotCounted::Rehearsal);
     }
     if r.demo && real_roster {
-        return Err("DEMO keys: they prove nothing about the real custodians".into());
+        return Err(NotCounted::Demo);
     }
     if matches!(r.roster_rule, Some(crate::core::trust::Rule::Unpinned) | None) {
-        return Err("not pinned: checked against a roster nothing anchors ([trust] roster_sha256)".into());
+        return Err(NotCounted::Unpinned);
     }
     Ok(())
 }
@@ -167,7 +180,7 @@ fn row(dir: PathBuf, r: verify::Report, real_roster: bool) -> DrillRow {
         },
         valid: r.status == Status::Valid,
         counted: r.status == Status::Valid && counts(&r, real_roster).is_ok(),
-        not_counted: if r.status == Status::Valid { counts(&r, real_roster).err() } else { None },
+        not_counted: if r.status == Status::Valid { counts(&r, real_roster).err().map(|e| e.to_string()) } else { None },
         rehearsal: !r.rehearsal_roots.is_empty(),
         status: r.status,
         started: r.started.clone(),
@@ -207,7 +220,7 @@ pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Re
     dirs.sort();
     for dir in dirs {
         let Ok(r) = anchor.verify(config, &dir) else { continue };
-        if r.mode != "drill" {
+        if r.mode != crate::core::mode::Mode::Drill {
             continue;
         }
         if let (Some(since), Some(start)) = (since, r.started.as_deref().and_then(ts))
@@ -491,7 +504,7 @@ pub fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::counts;
+    use super::{NotCounted, counts};
     use crate::core::trust::Rule as Anchor;
     use crate::core::verify::{Report, Status};
 
@@ -501,18 +514,18 @@ mod tests {
     fn e24_what_counts_as_a_drill() {
         let good = Report {
             status: Status::Valid,
-            mode: "drill".into(),
+            mode: crate::core::mode::Mode::Drill,
             outcome: Some("closed".into()),
             roster_rule: Some(Anchor::Pinned),
             ..Default::default()
         };
         assert!(counts(&good, true).is_ok());
-        assert!(counts(&Report { outcome: Some("aborted".into()), ..good.clone() }, true).is_err(), "aborted");
-        assert!(counts(&Report { rehearsal_roots: vec!["lab".into()], ..good.clone() }, true).is_err(), "rehearsal");
-        assert!(counts(&Report { roster_rule: Some(Anchor::Unpinned), ..good.clone() }, true).is_err(), "unpinned");
-        assert!(counts(&Report { roster_rule: None, ..good.clone() }, true).is_err(), "no trusted roster");
+        assert_eq!(counts(&Report { outcome: Some("aborted".into()), ..good.clone() }, true), Err(NotCounted::Aborted));
+        assert_eq!(counts(&Report { rehearsal_roots: vec!["lab".into()], ..good.clone() }, true), Err(NotCounted::Rehearsal));
+        assert_eq!(counts(&Report { roster_rule: Some(Anchor::Unpinned), ..good.clone() }, true), Err(NotCounted::Unpinned));
+        assert_eq!(counts(&Report { roster_rule: None, ..good.clone() }, true), Err(NotCounted::Unpinned), "no trusted roster");
         let demo = Report { demo: true, roster_rule: Some(Anchor::Demo), ..good };
-        assert!(counts(&demo, true).is_err(), "DEMO against a real roster");
+        assert_eq!(counts(&demo, true), Err(NotCounted::Demo), "DEMO against a real roster");
         assert!(counts(&demo, false).is_ok(), "DEMO where nothing real is configured");
     }
 }

@@ -38,8 +38,8 @@ impl Phase {
 pub struct Notice {
     pub session_id: String,
     pub phase: Phase,
-    /// "incident" or "drill".
-    pub mode: String,
+    /// Serialised as "incident", "drill", "rekey" or "offboard".
+    pub mode: crate::core::mode::Mode,
     pub demo: bool,
     pub account: Option<String>,
     pub custodians: Vec<String>,
@@ -70,7 +70,7 @@ impl Notice {
     /// `[DRILL] [DEMO] AWS root IN USE: session ...` (SNS subjects: at most 100 characters).
     pub fn subject(&self) -> String {
         let mut s = String::new();
-        if self.mode == "drill" {
+        if self.mode.is_rehearsal() {
             s.push_str("[DRILL] ");
         }
         if self.demo {
@@ -116,7 +116,7 @@ impl Notice {
         format!(
             "{what}{repeat}\n\nsession:    {}\nmode:       {}{}\naccount:    {}\ncustodians: {}\nreason:     {}{}\nhost:       {}\nstarted:    {}\nat:         {}\n{hash_label}: {}\n            ({})\n\nIf you did not expect this, call the custodians now and escalate.\n",
             self.session_id,
-            self.mode.to_uppercase(),
+            self.mode.label(),
             if self.demo { " (DEMO)" } else { "" },
             self.account.as_deref().unwrap_or("(not configured)"),
             self.custodians.join(", "),
@@ -135,7 +135,7 @@ impl Notice {
     pub fn attributes(&self) -> BTreeMap<&'static str, String> {
         let mut a = BTreeMap::from([
             ("session_id", self.session_id.clone()),
-            ("mode", self.mode.clone()),
+            ("mode", self.mode.as_str().to_string()),
             ("phase", self.phase.as_str().to_string()),
         ]);
         if self.maybe_repeat {

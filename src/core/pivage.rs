@@ -35,14 +35,26 @@ impl std::fmt::Debug for Recipient {
     }
 }
 
+/// Why a text is not an `age1yubikey1...` recipient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecipientError {
+    #[error("`{text}` is not a valid age1yubikey1 recipient ({why})")]
+    NotBech32 { text: String, why: String },
+    #[error("`{0}` is not an age1yubikey1 recipient")]
+    NotYubikey(String),
+    #[error("`{0}` does not hold a P-256 public key")]
+    NotP256(String),
+}
+
 impl Recipient {
     /// Parses `age1yubikey1...`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let (hrp, data) = bech32::decode(s).map_err(|e| format!("`{s}` is not a valid age1yubikey1 recipient ({e})"))?;
+    pub fn parse(s: &str) -> Result<Self, RecipientError> {
+        let text = || crate::core::plain::one_line(s).into_owned();
+        let (hrp, data) = bech32::decode(s).map_err(|e| RecipientError::NotBech32 { text: text(), why: e.to_string() })?;
         if hrp.as_str() != HRP {
-            return Err(format!("`{s}` is not an age1yubikey1 recipient"));
+            return Err(RecipientError::NotYubikey(text()));
         }
-        let pk = p256::PublicKey::from_sec1_bytes(&data).map_err(|_| format!("`{s}` does not hold a P-256 public key"))?;
+        let pk = p256::PublicKey::from_sec1_bytes(&data).map_err(|_| RecipientError::NotP256(text()))?;
         Ok(Self::from_public(&pk))
     }
 
@@ -171,6 +183,8 @@ mod tests {
         let other = SoftPivIdentity { secret: p256::SecretKey::random(&mut rand::rngs::OsRng) };
         let d = age::Decryptor::new(&out[..]).unwrap();
         assert!(d.decrypt(std::iter::once(&other as &dyn age::Identity)).is_err());
-        assert!(Recipient::parse("age1qqqq").is_err());
+        assert!(matches!(Recipient::parse("age1qqqq"), Err(RecipientError::NotBech32 { .. })));
+        let x25519 = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        assert_eq!(Recipient::parse(x25519), Err(RecipientError::NotYubikey(x25519.into())));
     }
 }

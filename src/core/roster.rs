@@ -266,9 +266,12 @@ pub fn signed_by(bytes: &[u8], namespace: &str, signers: &Roster, sigs: &Signatu
     let mut bad = vec![];
     for c in &signers.custodians {
         let (Some(pem), Some(key)) = (sigs.get(&c.id), signers.key(&c.id)) else { continue };
-        match ssh_key::SshSig::from_pem(pem).map_err(|e| e.to_string()).and_then(|s| crate::core::sign::verify(key, namespace, bytes, &s)) {
+        let checked = ssh_key::SshSig::from_pem(pem)
+            .map_err(|e| crate::core::sign::BadSignature::NotSshsig(e.to_string()))
+            .and_then(|s| crate::core::sign::verify(key, namespace, bytes, &s));
+        match checked {
             Ok(()) => good.push(c.id.clone()),
-            Err(e) => bad.push((c.id.clone(), e)),
+            Err(e) => bad.push((c.id.clone(), e.to_string())),
         }
     }
     (good, bad)
@@ -294,7 +297,7 @@ fn canonical_p256(key: &PublicKey) -> Result<[u8; 65], String> {
 /// The canonical text of an age recipient, so that two ways of writing one key compare equal.
 fn canonical_recipient(r: &str) -> Result<String, String> {
     if r.to_ascii_lowercase().starts_with(crate::core::pivage::HRP) {
-        return crate::core::pivage::Recipient::parse(r).map(|p| p.encode());
+        return crate::core::pivage::Recipient::parse(r).map(|p| p.encode()).map_err(|e| e.to_string());
     }
     age::x25519::Recipient::from_str(r).map(|k| k.to_string()).map_err(|e| format!("age_recipient `{r}` is not an age recipient ({e})"))
 }

@@ -47,42 +47,52 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
+/// Why MANIFEST.toml is refused. What is quoted from the file (a name, a parser's message)
+/// stays on the message's line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ManifestError {
+    #[error("{MANIFEST} is not UTF-8 text")]
+    NotUtf8,
+    #[error("{MANIFEST} line {line}: {}", crate::core::plain::one_line(.message))]
+    Syntax { line: usize, message: String },
+    #[error("format {0} is not supported (this version reads format {FORMAT})")]
+    Format(u32),
+    #[error("{MANIFEST} names {0} files: more than {MAX_MANIFEST_FILES}, the limit (docs/formats.md, Limits)")]
+    TooManyFiles(usize),
+    #[error("{MANIFEST} names the file `{}` twice", crate::core::plain::one_line(.0))]
+    Twice(String),
+    #[error("{MANIFEST} names an unsafe file `{}`", crate::core::plain::one_line(.0))]
+    UnsafeName(String),
+}
+
 impl Manifest {
     /// Parses MANIFEST.toml's bytes: the format version, and file names that stay inside the
     /// directory. Says what is wrong, with the line.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        // What is quoted from the file (a name, a key) stays on the message's line.
-        Self::parse_inner(bytes).map_err(|e| crate::core::plain::one_line(&e).into_owned())
-    }
-
-    fn parse_inner(bytes: &[u8]) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| format!("{MANIFEST} is not UTF-8 text"))?;
-        let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| crate::core::roster::line_of(text, s.start));
-            format!("{MANIFEST} line {line}: {}", e.message().trim())
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8)?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            line: e.span().map_or(1, |s| crate::core::roster::line_of(text, s.start)),
+            message: e.message().trim().to_string(),
         })?;
         if manifest.format != FORMAT {
-            return Err(format!("format {} is not supported (this version reads format {FORMAT})", manifest.format));
+            return Err(ManifestError::Format(manifest.format));
         }
         // A stated maximum, and each file named once: a manifest naming one large file thousands
         // of times made every reader hash it each time.
         if manifest.files.len() > MAX_MANIFEST_FILES {
-            return Err(format!(
-                "{MANIFEST} names {} files: more than {MAX_MANIFEST_FILES}, the limit (docs/formats.md, Limits)",
-                manifest.files.len()
-            ));
+            return Err(ManifestError::TooManyFiles(manifest.files.len()));
         }
         let mut names = std::collections::HashSet::new();
         for f in &manifest.files {
             if !names.insert(f.name.as_str()) {
-                return Err(format!("{MANIFEST} names the file `{}` twice", f.name));
+                return Err(ManifestError::Twice(f.name.clone()));
             }
             let safe = !f.name.is_empty()
                 && f.name.ends_with(".age")
                 && f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
                 && !f.name.starts_with('.');
             if !safe {
-                return Err(format!("{MANIFEST} names an unsafe file `{}`", f.name));
+                return Err(ManifestError::UnsafeName(f.name.clone()));
             }
         }
         Ok(manifest)
@@ -166,7 +176,7 @@ fn encrypt_to(recipient: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
     let piv;
     let r: &dyn age::Recipient = if recipient.starts_with(crate::core::pivage::HRP) {
         // A YubiKey-bound recipient (age-plugin-yubikey's format): only that card unwraps it.
-        piv = crate::core::pivage::Recipient::parse(recipient).map_err(SealError::Recipient)?;
+        piv = crate::core::pivage::Recipient::parse(recipient).map_err(|e| SealError::Recipient(e.to_string()))?;
         &piv
     } else {
         x25519 = age::x25519::Recipient::from_str(recipient)
@@ -247,7 +257,7 @@ impl Sealed {
         let rerr = |what: String| SealError::Read { path: dir.display().to_string(), what };
         let mpath = dir.join(MANIFEST);
         let manifest_bytes = crate::core::fsread::read_following(&mpath, 1 << 20).map_err(|e| rerr(format!("{MANIFEST}: {e}")))?;
-        let manifest = Manifest::parse(&manifest_bytes).map_err(rerr)?;
+        let manifest = Manifest::parse(&manifest_bytes).map_err(|e| rerr(e.to_string()))?;
         let mut files = BTreeMap::new();
         for f in &manifest.files {
             let bytes =
@@ -404,10 +414,9 @@ mod tests {
         let entry = |n: usize| format!("[[file]]\nname = \"f{n}.age\"\nlayers = [\"a\", \"b\"]\nsha256 = \"00\"\n");
         let head = "format = 1\nquorum = 2\nroster_sha256 = \"00\"\n";
         let twice = format!("{head}{}{}", entry(1), entry(1));
-        assert!(Manifest::parse(twice.as_bytes()).unwrap_err().contains("twice"));
+        assert_eq!(Manifest::parse(twice.as_bytes()), Err(ManifestError::Twice("f1.age".into())));
         let many: String = (0..=MAX_MANIFEST_FILES).map(entry).collect();
-        let e = Manifest::parse(format!("{head}{many}").as_bytes()).unwrap_err();
-        assert!(e.contains(&MAX_MANIFEST_FILES.to_string()), "{e}");
+        assert_eq!(Manifest::parse(format!("{head}{many}").as_bytes()), Err(ManifestError::TooManyFiles(MAX_MANIFEST_FILES + 1)));
         assert!(Manifest::parse(format!("{head}{}{}", entry(1), entry(2)).as_bytes()).is_ok());
     }
 

@@ -28,6 +28,26 @@ pub enum SignError {
     Format(String),
 }
 
+/// Why a signature is refused (the same rule for check-ins, acknowledgements, co-signatures,
+/// rosters and MANIFEST files).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BadSignature {
+    #[error("not an SSH signature ({0})")]
+    NotSshsig(String),
+    #[error("made by a key that is not this custodian's key in the trusted roster")]
+    OtherKey,
+    #[error("namespace is `{found}`, expected `{expected}`")]
+    Namespace { found: String, expected: String },
+    #[error("hash algorithm is not sha512")]
+    HashAlg,
+    #[error("not an ECDSA P-256 key")]
+    NotP256,
+    #[error("malformed signature ({0})")]
+    Malformed(String),
+    #[error("the signature does not match the signed bytes")]
+    Mismatch,
+}
+
 /// Signs `msg` under `namespace` on the token and returns the SSHSIG.
 pub fn sshsig(token: &mut dyn Token, namespace: &str, msg: &[u8]) -> Result<SshSig, SignError> {
     let public = token.signing_key()?;
@@ -45,7 +65,7 @@ pub fn to_pem(sig: &SshSig) -> Result<String, SignError> {
 
 /// Verifies `sig` over `msg` in `namespace` with `key`. The key inside the signature must be the
 /// expected one: a valid signature by some other key is refused.
-pub fn verify(key: &PublicKey, namespace: &str, msg: &[u8], sig: &SshSig) -> Result<(), String> {
+pub fn verify(key: &PublicKey, namespace: &str, msg: &[u8], sig: &SshSig) -> Result<(), BadSignature> {
     use sha2::Digest;
     verify_sig(key, namespace, &sha2::Sha512::digest(msg), sig)
 }
@@ -62,29 +82,29 @@ fn signed_blob(namespace: &str, reserved: &[u8], sha512: &[u8]) -> Vec<u8> {
 }
 
 /// Verifies an armored SSHSIG over a message whose SHA-512 is given, by the given key.
-pub fn verify_prehashed(key: &PublicKey, namespace: &str, sha512: &[u8], pem: &[u8]) -> Result<(), String> {
-    let sig = SshSig::from_pem(pem).map_err(|e| format!("not an SSH signature ({e})"))?;
+pub fn verify_prehashed(key: &PublicKey, namespace: &str, sha512: &[u8], pem: &[u8]) -> Result<(), BadSignature> {
+    let sig = SshSig::from_pem(pem).map_err(|e| BadSignature::NotSshsig(e.to_string()))?;
     verify_sig(key, namespace, sha512, &sig)
 }
 
 /// The one SSHSIG rule (check-ins, acknowledgements, co-signatures, rosters, MANIFEST): made by
 /// exactly `key` (a valid signature by any other key is refused), in `namespace`, over SHA-512,
 /// and the P-256 signature verifies over the signed-data blob, as `ssh-keygen -Y verify` checks.
-pub fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig) -> Result<(), String> {
+pub fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig) -> Result<(), BadSignature> {
     use p256::ecdsa::signature::Verifier;
     if sig.public_key() != key.key_data() {
-        return Err("made by a key that is not this custodian's key in the trusted roster".into());
+        return Err(BadSignature::OtherKey);
     }
     if sig.namespace() != namespace {
-        return Err(format!("namespace is `{}`, expected `{namespace}`", sig.namespace()));
+        return Err(BadSignature::Namespace { found: sig.namespace().to_string(), expected: namespace.to_string() });
     }
     if sig.hash_alg() != HashAlg::Sha512 {
-        return Err("hash algorithm is not sha512".into());
+        return Err(BadSignature::HashAlg);
     }
-    let ssh_key::public::KeyData::Ecdsa(ec) = key.key_data() else { return Err("not an ECDSA P-256 key".into()) };
-    let vk = p256::ecdsa::VerifyingKey::try_from(ec).map_err(|e| e.to_string())?;
-    let s = p256::ecdsa::Signature::try_from(sig.signature()).map_err(|e| format!("malformed signature ({e})"))?;
-    vk.verify(&signed_blob(namespace, sig.reserved(), sha512), &s).map_err(|_| "the signature does not match the signed bytes".to_string())
+    let ssh_key::public::KeyData::Ecdsa(ec) = key.key_data() else { return Err(BadSignature::NotP256) };
+    let vk = p256::ecdsa::VerifyingKey::try_from(ec).map_err(|_| BadSignature::NotP256)?;
+    let s = p256::ecdsa::Signature::try_from(sig.signature()).map_err(|e| BadSignature::Malformed(e.to_string()))?;
+    vk.verify(&signed_blob(namespace, sig.reserved(), sha512), &s).map_err(|_| BadSignature::Mismatch)
 }
 
 /// One `allowed_signers` line for `ssh-keygen -Y verify`.

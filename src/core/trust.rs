@@ -196,6 +196,11 @@ pub enum TrustError {
         "this host already trusted roster version {seen} ({seen_sha}), but the roster in use is version {version} ({sha}): an older version was put back (it may list someone who was removed). Restore version {seen} from history/"
     )]
     RolledBack { version: u32, sha: String, seen: u32, seen_sha: String },
+    /// This host already opened a later sealing of the runbook (its trust state).
+    #[error(
+        "this sealed runbook is sealing serial {serial}, older than serial {seen} which this host has already opened: an older sealing was put back (it may hold secrets that were rotated since). Restore the current sealing"
+    )]
+    OlderSealing { serial: u64, seen: u64 },
 }
 
 /// The signatures a roster version lacks.
@@ -413,14 +418,10 @@ pub fn remember(data_dir: &Path, t: &TrustedRoster) -> std::io::Result<()> {
 
 /// Refuses a sealing of the runbook older than the newest this host has opened: an older one
 /// (say, holding the root password before it was rotated) put back, though a quorum signed it.
-pub fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), String> {
-    match read_state(data_dir) {
-        Ok(Some(s)) if serial < s.runbook_serial => Err(format!(
-            "this sealed runbook is sealing serial {serial}, older than serial {} which this host has already opened: an older sealing was put back (it may hold secrets that were rotated since). Restore the current sealing",
-            s.runbook_serial
-        )),
-        Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
+pub fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), TrustError> {
+    match read_state(data_dir)? {
+        Some(s) if serial < s.runbook_serial => Err(TrustError::OlderSealing { serial, seen: s.runbook_serial }),
+        _ => Ok(()),
     }
 }
 
@@ -650,7 +651,7 @@ mod tests {
         state(1, &"b".repeat(64));
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::Fork { version: 1, .. })));
         assert!(check_runbook_serial(d.path(), 3).is_ok() && check_runbook_serial(d.path(), 4).is_ok());
-        assert!(check_runbook_serial(d.path(), 2).unwrap_err().contains("serial 2, older than serial 3"));
+        assert!(matches!(check_runbook_serial(d.path(), 2), Err(TrustError::OlderSealing { serial: 2, seen: 3 })));
         std::fs::write(d.path().join(TRUST_STATE), "junk = ").unwrap();
         assert!(matches!(check_state(d.path(), &t), Err(TrustError::Unreadable { .. })));
     }

@@ -23,6 +23,7 @@ pub use rotate::manifest_copy;
 use crate::core::config::Config;
 use crate::core::evidence::Rule;
 use crate::core::journal::{self, Problem};
+use crate::core::mode::Mode;
 use crate::core::statement::Statement;
 use crate::core::trust::{self, TrustError, TrustedRoster};
 use serde::Serialize;
@@ -72,7 +73,7 @@ pub struct Event {
 pub struct Report {
     pub status: Status,
     pub session_id: String,
-    pub mode: String,
+    pub mode: Mode,
     /// Why the session was opened, and its ticket, as `session.opened` says.
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,7 +221,7 @@ impl Report {
         if !r.rehearsal_roots.is_empty() {
             return Err(Rule::E25);
         }
-        if r.mode == "drill" {
+        if r.mode.is_rehearsal() {
             // A drill does not open root for real: root use during one is unexplained.
             return Err(Rule::E21);
         }
@@ -241,7 +242,7 @@ impl Report {
 pub const ROSTER_NEXT: &str = "roster-next.toml";
 
 /// Verifies a custodian's signature over a statement with their roster key.
-fn verify_statement(key: &PublicKey, statement: &Statement, pem: &str) -> Result<(), String> {
+fn verify_statement(key: &PublicKey, statement: &Statement, pem: &str) -> Result<(), crate::core::sign::BadSignature> {
     verify_prehashed(key, statement.namespace(), &Sha512::digest(statement.message()), pem.as_bytes())
 }
 
@@ -314,7 +315,7 @@ fn verify_parts(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>, cosigne
     // Hash for the co-signatures on the other core while this one walks the chain.
     let (sha512, chain, read) = read::read_journal(&bytes);
     let mut r = Report {
-        mode: "incident".into(),
+        mode: Mode::Incident,
         entries: chain.entries,
         problems: chain.problems.clone(),
         head: hex::encode(chain.head),
@@ -366,7 +367,7 @@ mod tests {
     fn e21_what_never_covers() {
         use super::{Report, Status as V};
         let good =
-            Report { status: V::Valid, mode: "incident".into(), roster_rule: Some(crate::core::trust::Rule::Pinned), ..Default::default() };
+            Report { status: V::Valid, mode: Mode::Incident, roster_rule: Some(crate::core::trust::Rule::Pinned), ..Default::default() };
         assert_eq!(good.may_cover(), Ok(()));
         let chained = Report { roster_rule: Some(crate::core::trust::Rule::Chained { pinned_version: 1, rotations: 1 }), ..good.clone() };
         assert_eq!(chained.may_cover(), Ok(()));
@@ -375,7 +376,7 @@ mod tests {
         assert_eq!((Report { demo: true, ..good.clone() }).may_cover(), Err(Rule::E3));
         assert_eq!((Report { roster_rule: Some(crate::core::trust::Rule::Unpinned), ..good.clone() }).may_cover(), Err(Rule::E5));
         assert_eq!((Report { roster_rule: None, ..good.clone() }).may_cover(), Err(Rule::E5));
-        assert_eq!((Report { mode: "drill".into(), ..good.clone() }).may_cover(), Err(Rule::E21));
+        assert_eq!((Report { mode: Mode::Drill, ..good.clone() }).may_cover(), Err(Rule::E21));
         assert_eq!((Report { rehearsal_roots: vec!["lab".into()], ..good }).may_cover(), Err(Rule::E25));
     }
 
@@ -391,11 +392,13 @@ mod tests {
         assert!(crate::core::sign::verify(key, crate::core::sign::SESSION_NAMESPACE, msg, &sig).is_ok());
         let pem = crate::core::sign::to_pem(&sig).unwrap();
         assert!(verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes()).is_ok());
-        assert!(verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(b"hello journal!\n"), pem.as_bytes()).is_err());
-        assert!(
-            verify_prehashed(roster.key("bob").unwrap(), crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes())
-                .is_err()
-        );
-        assert!(verify_prehashed(key, "other", &Sha512::digest(msg), pem.as_bytes()).is_err());
+        use crate::core::sign::BadSignature as Bad;
+        let other_text = verify_prehashed(key, crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(b"hello journal!\n"), pem.as_bytes());
+        assert_eq!(other_text, Err(Bad::Mismatch));
+        let bob = verify_prehashed(roster.key("bob").unwrap(), crate::core::sign::SESSION_NAMESPACE, &Sha512::digest(msg), pem.as_bytes());
+        assert_eq!(bob, Err(Bad::OtherKey));
+        let other_namespace = verify_prehashed(key, "other", &Sha512::digest(msg), pem.as_bytes());
+        assert!(matches!(other_namespace, Err(Bad::Namespace { .. })), "{other_namespace:?}");
+        assert!(matches!(verify_prehashed(key, "other", &Sha512::digest(msg), b"junk"), Err(Bad::NotSshsig(_))));
     }
 }

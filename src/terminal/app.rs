@@ -260,10 +260,6 @@ impl App {
 
     /// The setup form and its "switch mode?" question.
     fn on_setup(&mut self, act: Do, up: bool, ch: Option<char>) -> Action {
-        // An error about the form goes away as soon as the custodian edits it.
-        if matches!(act, Do::SetupType | Do::SetupErase) {
-            self.c.dismiss_message();
-        }
         let scenarios = Scenario::all(self.c.roster().as_slice());
         let f = &mut self.v.setup;
         let fields = if f.mode == Mode::Drill { 4 } else { 3 };
@@ -292,11 +288,14 @@ impl App {
                 {
                     field.push(ch);
                 }
+                // An error about the form goes away as soon as the custodian edits it.
+                return Action::Intent(Intent::SetupEdited);
             }
             Do::SetupErase => {
                 if let Some((field, _)) = text {
                     field.pop();
                 }
+                return Action::Intent(Intent::SetupEdited);
             }
             Do::Begin => {
                 if f.reason.trim().is_empty() {

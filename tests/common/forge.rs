@@ -253,7 +253,8 @@ fn session_scripted(org: &Org, who: &[&Person], tag: &str, runbook: &str, script
     let data = org.path().join("data").join(tag);
     let clock: std::sync::Arc<dyn breakglass::core::clock::Clock> = std::sync::Arc::new(breakglass::core::clock::SystemClock::new());
     let outside = breakglass::adapters::session::Outside::outbox(data.join("outbox"));
-    let (mut c, mut r) = breakglass::adapters::session::start(&data.join("sessions"), clock, roster, sigs, sealed, tokens, outside);
+    let basis = breakglass::adapters::session::Basis { roster, roster_sigs: sigs, sealed };
+    let (mut c, mut r) = breakglass::adapters::session::start(&data.join("sessions"), clock, basis, tokens, outside, Default::default());
     r.runbook_path = Some(live);
     script(&mut c, &mut r);
     assert_eq!(*c.phase(), breakglass::core::ceremony::Phase::Summary, "{:?}", c.message());

@@ -63,7 +63,12 @@ pub fn people() -> Vec<Person> {
 }
 
 pub fn ceremony(demo: bool) -> Ceremony {
-    Ceremony::new(info(demo), people())
+    ceremony_for(demo, Default::default())
+}
+
+/// A ceremony made for `purpose` (a rekey, an offboarding, a recovery).
+pub fn ceremony_for(demo: bool, purpose: breakglass::core::ceremony::Purpose) -> Ceremony {
+    Ceremony::new(info(demo), people(), purpose)
 }
 
 pub fn bin() -> PathBuf {

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The account's part of the ceremony: who the account check found, and the root posture read
+/// then (compared with the close's).
+#[derive(Debug, Clone, Default)]
+pub(super) struct AccountState {
+    /// The AWS principal the account check found.
+    pub(super) principal: Option<String>,
+    pub(super) posture_start: Option<Vec<(String, String, String)>>,
+}
+
 /// Why the account check did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountProblem {
@@ -47,7 +56,7 @@ impl Ceremony {
                     refused: false,
                     error: None,
                 }));
-                self.principal = Some(arn);
+                self.account.principal = Some(arn);
                 self.clear_transient();
                 Phase::CheckIn(KeyStage::AwaitKey)
             }
@@ -77,7 +86,7 @@ impl Ceremony {
     /// Journals the posture read (`posture.checked`, with what changed since the start) and, at
     /// the close, root's events in CloudTrail for the session's window (`root.activity`).
     pub(super) fn posture_checked(&mut self, when: PostureWhen, result: Result<Posture, Failed>, fx: &mut Vec<Effect>) {
-        if self.aws_skipped || matches!(self.phase, Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit) {
+        if self.notify.aws_skipped || matches!(self.phase, Phase::Sign { .. } | Phase::Summary | Phase::Halted(_) | Phase::Quit) {
             // Never after anyone may have signed: the signatures cover the whole journal.
             return;
         }
@@ -101,11 +110,11 @@ impl Ceremony {
             .collect();
         let changed = match when {
             PostureWhen::Start => {
-                self.posture_start = Some(p.checks.clone());
+                self.account.posture_start = Some(p.checks.clone());
                 None
             }
             PostureWhen::Close => {
-                let before = self.posture_start.clone().unwrap_or_default();
+                let before = self.account.posture_start.clone().unwrap_or_default();
                 Some(
                     p.checks
                         .iter()

@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// The keys' part of check-in (the custodians checked in are the ceremony's own).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Keys {
+    /// Attestation results by key serial (hardware keys must have a good one to check in).
+    pub(super) attestations: Vec<(u32, Result<AttestInfo, Failed>)>,
+    /// Keys that went away after check-in, and their PIN again when they return.
+    pub(super) presence: Presence,
+}
+
 /// Keys that went away after check-in: the ceremony pauses until they are back, and each
 /// custodian whose key came back enters the PIN again.
 #[derive(Debug, Clone, Default)]
@@ -159,7 +168,7 @@ impl Ceremony {
                     slot: self.checked.len() + 1,
                     challenge: checkin_message(&self.info.session_id, nonce).render(),
                     sshsig: sig,
-                    attestation: self.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
+                    attestation: self.keys.attestations.iter().find(|(s, _)| *s == serial).and_then(|(_, r)| r.as_ref().ok()).map(|a| {
                         AttestationNote { firmware: a.firmware.clone(), form_factor: a.form_factor.clone(), root: a.root.clone() }
                     }),
                 }));
@@ -225,7 +234,7 @@ impl Ceremony {
             return Phase::CheckIn(AwaitKey);
         }
         if !demo {
-            match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+            match self.keys.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
                 Some(Ok(_)) => {}
                 Some(Err(why)) => {
                     self.refuse(Say::AttestationRefused { serial, id: p.id.clone(), why: why.to_string() });
@@ -293,9 +302,9 @@ impl Ceremony {
         for (who, k) in self.checked.clone().enumerate() {
             let id = self.roster[k.custodian].id.clone();
             let here = serials.contains(&k.serial);
-            if !here && !self.presence.removed.contains(&k.serial) {
-                self.presence.removed.push(k.serial);
-                self.presence.reauth.retain(|w| *w != who);
+            if !here && !self.keys.presence.removed.contains(&k.serial) {
+                self.keys.presence.removed.push(k.serial);
+                self.keys.presence.reauth.retain(|w| *w != who);
                 match unreachable {
                     None if self.keys_may_be_away() => {
                         fx.push(self.entry(Entry::CustodianKeyRemoved { custodian: id.clone(), serial: k.serial, why: None }));
@@ -314,11 +323,11 @@ impl Ceremony {
                         self.refuse(Say::PausedNoReader);
                     }
                 }
-            } else if here && self.presence.removed.contains(&k.serial) {
-                self.presence.removed.retain(|s| *s != k.serial);
+            } else if here && self.keys.presence.removed.contains(&k.serial) {
+                self.keys.presence.removed.retain(|s| *s != k.serial);
                 fx.push(self.entry(Entry::CustodianKeyReturned { custodian: id.clone(), serial: k.serial }));
-                if !self.presence.reauth.contains(&who) {
-                    self.presence.reauth.push(who);
+                if !self.keys.presence.reauth.contains(&who) {
+                    self.keys.presence.reauth.push(who);
                 }
                 if self.keys_may_be_away() {
                     self.info_msg(Say::KeyBackLater { id: id.clone() });
@@ -361,11 +370,11 @@ impl Ceremony {
             return self.send_notice(NoticePhase::InUse, fx);
         };
         // Setup and both check-ins happened in this recovery; what followed them did not.
-        self.aborted_at = Some(self.notify_rail_index());
-        self.announced = rec.announced;
+        self.close.aborted_at = Some(self.notify_rail_index());
+        self.notify.announced = rec.announced;
         if !rec.closed && rec.announced && !rec.released && self.root_was_in_use() {
             // Root was in use when it was cut: the closing checklist before root is released.
-            self.closing_for = Some(NoticePhase::Aborted);
+            self.close.for_notice = Some(NoticePhase::Aborted);
             self.info_msg(Say::RecoveryCloseFirst);
             return Phase::Closing;
         }

@@ -2,6 +2,34 @@
 
 use super::*;
 
+/// The end's part of the ceremony: the closing checklist, and the co-signatures.
+#[derive(Debug, Clone)]
+pub(super) struct Closing {
+    /// Closing items ticked.
+    pub(super) ticked: Vec<bool>,
+    /// Closing items recorded as not done.
+    pub(super) not_done: Vec<bool>,
+    /// The closing checklist was reached by an abort or a recovery after root was in use: the
+    /// notice it ends with.
+    pub(super) for_notice: Option<NoticePhase>,
+    /// The rail step at which the ceremony was aborted, if it was.
+    pub(super) aborted_at: Option<usize>,
+    /// Custodians who co-signed the session log, in order.
+    pub(super) signed: Vec<String>,
+}
+
+impl Default for Closing {
+    fn default() -> Self {
+        Self {
+            ticked: vec![false; CLOSING.len()],
+            not_done: vec![false; CLOSING.len()],
+            for_notice: None,
+            aborted_at: None,
+            signed: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignStage {
     AwaitTouch,
@@ -50,9 +78,9 @@ impl Ceremony {
         self.hide_secrets(None, &mut fx);
         // Root was in use: the closing checklist first (an abort asked for again, or a signal,
         // records what was not confirmed as not done).
-        if signal.is_none() && self.closing_for.is_none() && self.root_was_in_use() {
-            self.closing_for = Some(NoticePhase::Aborted);
-            self.aborted_at = Some(self.rail_index());
+        if signal.is_none() && self.close.for_notice.is_none() && self.root_was_in_use() {
+            self.close.for_notice = Some(NoticePhase::Aborted);
+            self.close.aborted_at = Some(self.rail_index());
             self.rotation = None;
             self.info_msg(Say::AbortedCloseFirst);
             self.phase = Phase::Closing;
@@ -70,7 +98,7 @@ impl Ceremony {
     /// Root was opened for real in this session (the "root in use" notice went out, or its absence
     /// was acknowledged): whatever ends it goes through the closing checklist.
     pub(super) fn root_was_in_use(&self) -> bool {
-        self.announced && matches!(self.mode, Mode::Incident | Mode::Drill)
+        self.notify.announced && matches!(self.mode, Mode::Incident | Mode::Drill)
     }
 
     /// Ends an aborted session: the closing items neither confirmed nor marked are recorded as not
@@ -84,10 +112,10 @@ impl Ceremony {
         by: Vec<String>,
         fx: &mut Vec<Effect>,
     ) -> Phase {
-        if self.root_was_in_use() || self.closing_for.is_some() {
+        if self.root_was_in_use() || self.close.for_notice.is_some() {
             for (i, text) in CLOSING.iter().enumerate() {
-                if !self.closing[i] && !self.not_done[i] {
-                    self.not_done[i] = true;
+                if !self.close.ticked[i] && !self.close.not_done[i] {
+                    self.close.not_done[i] = true;
                     fx.push(self.entry(Entry::ClosingNotDone {
                         item: i as u64 + 1,
                         text: (*text).into(),
@@ -97,20 +125,20 @@ impl Ceremony {
                 }
             }
         }
-        let at = match self.aborted_at {
+        let at = match self.close.aborted_at {
             Some(i) => self.rail().get(i).cloned(),
             None => self.rail().get(self.rail_index()).cloned(),
         }
         .unwrap_or_else(|| "end".into());
-        if self.aborted_at.is_none() {
-            self.aborted_at = Some(self.rail_index());
+        if self.close.aborted_at.is_none() {
+            self.close.aborted_at = Some(self.rail_index());
         }
         self.outcome = Some(Outcome::Aborted);
         let rec = self.recovering.clone();
         fx.push(self.entry(Entry::SessionAborted {
             at: if recovered { "interrupted".into() } else { at },
             recovered,
-            steps_done: rec.as_ref().filter(|_| recovered).map_or(self.done.iter().filter(|d| **d).count() as u64, |r| r.steps_done),
+            steps_done: rec.as_ref().filter(|_| recovered).map_or(self.book.done.iter().filter(|d| **d).count() as u64, |r| r.steps_done),
             signal: if recovered { None } else { signal },
         }));
         if recovered {
@@ -131,11 +159,11 @@ impl Ceremony {
     /// Enter on the closing checklist: every item confirmed or recorded as not done, then the end
     /// this checklist leads to (the close, an abort's release, a recovery's release).
     pub(super) fn confirm_close(&mut self, fx: &mut Vec<Effect>) -> Phase {
-        if let Some(i) = (0..CLOSING.len()).find(|i| !self.closing[*i] && !self.not_done[*i]) {
+        if let Some(i) = (0..CLOSING.len()).find(|i| !self.close.ticked[*i] && !self.close.not_done[*i]) {
             self.refuse(Say::ConfirmClosingFirst { item: i + 1 });
             return Phase::Closing;
         }
-        match self.closing_for {
+        match self.close.for_notice {
             Some(_) => {
                 let recovered = self.recovering.as_ref().is_some_and(|r| !r.closed);
                 self.finish_abort(None, recovered, "", self.checked_ids(), fx)
@@ -146,9 +174,9 @@ impl Ceremony {
 
     /// `x` on a closing item: it cannot be done; recorded with who said so.
     pub(super) fn closing_not_done(&mut self, i: usize, fx: &mut Vec<Effect>) -> Phase {
-        if i < CLOSING.len() && !self.not_done[i] {
-            self.closing[i] = false;
-            self.not_done[i] = true;
+        if i < CLOSING.len() && !self.close.not_done[i] {
+            self.close.ticked[i] = false;
+            self.close.not_done[i] = true;
             fx.push(self.entry(Entry::ClosingNotDone {
                 item: i as u64 + 1,
                 text: CLOSING[i].into(),
@@ -161,15 +189,15 @@ impl Ceremony {
 
     /// Space on a closing item: confirmed, or no longer.
     pub(super) fn toggle_closing(&mut self, i: usize, fx: &mut Vec<Effect>) -> Phase {
-        self.closing[i] = !self.closing[i];
-        if self.closing[i] {
-            self.not_done[i] = false;
+        self.close.ticked[i] = !self.close.ticked[i];
+        if self.close.ticked[i] {
+            self.close.not_done[i] = false;
         }
         // "Confirm item N first" is stale once every item is confirmed.
-        if self.closing.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. })) {
+        if self.close.ticked.iter().all(|c| *c) && matches!(self.message.as_ref().map(|m| &m.say), Some(Say::ConfirmClosingFirst { .. })) {
             self.clear_transient();
         }
-        if self.closing[i] {
+        if self.close.ticked[i] {
             fx.push(self.entry(Entry::ClosingChecked { item: i as u64 + 1, text: CLOSING[i].into() }));
         } else {
             fx.push(self.entry(Entry::ClosingUnchecked { item: i as u64 + 1 }));
@@ -182,7 +210,7 @@ impl Ceremony {
         if let Err(e) = result {
             return Phase::Sign { who, stage: SignStage::Failed(e) };
         }
-        self.signed.push(self.roster[custodian].id.clone());
+        self.close.signed.push(self.roster[custodian].id.clone());
         self.clear_transient();
         if self.checked.has(who.next()) {
             return Phase::Sign { who: who.next(), stage: SignStage::AwaitTouch };
@@ -191,7 +219,7 @@ impl Ceremony {
             session_id: self.info.session_id.clone(),
             mode: self.mode,
             demo: self.info.demo,
-            signed: self.signed.clone(),
+            signed: self.close.signed.clone(),
         });
         Phase::Summary
     }

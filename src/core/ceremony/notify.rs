@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// The notices' part of the ceremony.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Notices {
+    /// Each notice's fate, in order.
+    pub(super) sent: Vec<(NoticePhase, Delivery)>,
+    /// Set once the "root in use" notice went out (or its absence was acknowledged).
+    pub(super) announced: bool,
+    /// Notices in the background: retries and heartbeats.
+    pub(super) bg: Background,
+    /// What went on degraded (a notice acknowledged as not sent).
+    pub(super) degraded: Vec<String>,
+    /// AWS was set aside for this session (both custodians then acknowledge each missing notice).
+    pub(super) aws_skipped: bool,
+    /// The session is closed and waits for the close's posture read before "root released".
+    pub(super) release_after_posture: bool,
+}
+
 /// Notices that go out in the background: those that failed, were acknowledged and are retried,
 /// and the heartbeats while root is in use.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +67,7 @@ impl Ceremony {
         let base = Notice {
             session_id: self.info.session_id.clone(),
             phase,
-            mode: self.mode.as_str().into(),
+            mode: self.mode,
             demo: self.info.demo,
             account: self.info.account.clone(),
             custodians: self
@@ -129,7 +146,7 @@ impl Ceremony {
                         // sending screen they may never see.
                         self.info_msg(Say::InUseSent { channel: d.channel.clone(), message_id: d.message_id.clone() });
                     }
-                    self.notices.push((notice, d));
+                    self.notify.sent.push((notice, d));
                     self.after_notice(notice, fx)
                 }
                 Err(e) => {
@@ -173,10 +190,10 @@ impl Ceremony {
                         acked.push(who);
                         if acked.len() >= self.checked.len().max(1) {
                             // Simulated or deliberate outages are not retried; real ones are.
-                            if !self.aws_skipped && (self.mode != Mode::Drill || self.scenario != Scenario::NoticeDown) {
-                                self.bg.pending.push(notice);
+                            if !self.notify.aws_skipped && (self.mode != Mode::Drill || self.scenario != Scenario::NoticeDown) {
+                                self.notify.bg.pending.push(notice);
                             }
-                            self.degraded.push(format!(
+                            self.notify.degraded.push(format!(
                                 "notice {} not delivered; going on was acknowledged by {}",
                                 notice.as_str(),
                                 self.checked_ids().join(" and ")
@@ -206,7 +223,7 @@ impl Ceremony {
             fx.push(self.entry(Entry::NoticeFailed { phase: notice.as_str().into(), error: error.clone(), simulated: true }));
             return Phase::Notify { notice, status: NotifyStatus::Failed { error, acked: vec![], acking: None } };
         }
-        if self.aws_skipped {
+        if self.notify.aws_skipped {
             let error = format!(
                 "AWS was set aside for this session: the notice cannot be sent. Tell the team by phone, then {} acknowledge.",
                 self.everyone()
@@ -230,26 +247,30 @@ impl Ceremony {
         }
         // Nothing new in the background once the custodians sign: a line appended between two
         // signatures would leave the first one over other bytes.
-        if self.bg.busy.is_some() || self.confirm_abort || matches!(self.phase, Phase::Sign { .. } | Phase::Summary) {
+        if self.notify.bg.busy.is_some() || self.confirm_abort || matches!(self.phase, Phase::Sign { .. } | Phase::Summary) {
             return;
         }
         let in_use =
-            self.announced && self.outcome.is_none() && matches!(self.phase, Phase::Unseal { .. } | Phase::Runbook | Phase::Closing);
-        if let Some(&p) = self.bg.pending.first() {
-            if !self.aws_skipped && now_s >= self.bg.last_retry_s + 60 {
-                self.bg.last_retry_s = now_s;
-                self.bg.busy = Some(p);
+            self.notify.announced && self.outcome.is_none() && matches!(self.phase, Phase::Unseal { .. } | Phase::Runbook | Phase::Closing);
+        if let Some(&p) = self.notify.bg.pending.first() {
+            if !self.notify.aws_skipped && now_s >= self.notify.bg.last_retry_s + 60 {
+                self.notify.bg.last_retry_s = now_s;
+                self.notify.bg.busy = Some(p);
                 self.push_notice(p, fx);
             }
-        } else if in_use && self.info.heartbeat_s > 0 && !self.aws_skipped && now_s >= self.bg.last_heartbeat_s + self.info.heartbeat_s {
-            self.bg.last_heartbeat_s = now_s;
-            self.bg.busy = Some(NoticePhase::Heartbeat);
+        } else if in_use
+            && self.info.heartbeat_s > 0
+            && !self.notify.aws_skipped
+            && now_s >= self.notify.bg.last_heartbeat_s + self.info.heartbeat_s
+        {
+            self.notify.bg.last_heartbeat_s = now_s;
+            self.notify.bg.busy = Some(NoticePhase::Heartbeat);
             self.push_notice(NoticePhase::Heartbeat, fx);
         }
     }
 
     pub(super) fn background_done(&mut self, phase: NoticePhase, result: Result<Delivery, Failed>, fx: &mut Vec<Effect>) {
-        let late = self.bg.pending.contains(&phase);
+        let late = self.notify.bg.pending.contains(&phase);
         match result {
             Ok(d) => {
                 fx.push(self.entry(Entry::NoticeSent {
@@ -258,8 +279,8 @@ impl Ceremony {
                     message_id: d.message_id.clone(),
                     late: Some(late),
                 }));
-                self.bg.pending.retain(|p| *p != phase);
-                self.notices.push((phase, d));
+                self.notify.bg.pending.retain(|p| *p != phase);
+                self.notify.sent.push((phase, d));
                 if late {
                     self.info_msg(Say::NoticeFinallySent { phase });
                 }
@@ -275,11 +296,11 @@ impl Ceremony {
     /// Sends the release (or abort) notice; a notice still undelivered goes first, so the team
     /// hears the whole story in order.
     pub(super) fn release(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
-        if let Some(&p) = self.bg.pending.first()
-            && self.bg.busy.is_none()
-            && !self.aws_skipped
+        if let Some(&p) = self.notify.bg.pending.first()
+            && self.notify.bg.busy.is_none()
+            && !self.notify.aws_skipped
         {
-            self.bg.busy = Some(p);
+            self.notify.bg.busy = Some(p);
             self.push_notice(p, fx);
         }
         self.send_notice(notice, fx)
@@ -288,8 +309,8 @@ impl Ceremony {
     pub(super) fn after_notice(&mut self, notice: NoticePhase, fx: &mut Vec<Effect>) -> Phase {
         match notice {
             NoticePhase::InUse => {
-                self.announced = true;
-                self.bg.last_heartbeat_s = self.now_s;
+                self.notify.announced = true;
+                self.notify.bg.last_heartbeat_s = self.now_s;
                 fx.push(Effect::Unseal { ids: self.checked_ids() });
                 Phase::Unseal { failed: None }
             }

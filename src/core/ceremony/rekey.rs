@@ -208,12 +208,12 @@ impl Ceremony {
     /// The newcomers have signed: the custodians who checked in sign next, each on their own key,
     /// so a key taken out meanwhile (two USB ports) must be back first, with its PIN.
     fn newcomers_done(&mut self) -> Phase {
-        if let Some(serial) = self.presence.removed.first().copied()
+        if let Some(serial) = self.keys.presence.removed.first().copied()
             && let Some(k) = self.checked.iter().find(|k| k.serial == serial)
         {
             let id = self.roster[k.custodian].id.clone();
             self.refuse(Say::Paused { id, serial });
-        } else if let Some(who) = self.presence.reauth.first().copied() {
+        } else if let Some(who) = self.keys.presence.reauth.first().copied() {
             let id = self.roster[self.checked[who].custodian].id.clone();
             self.info_msg(Say::KeyBack { id });
         }
@@ -296,7 +296,7 @@ impl Ceremony {
             return NewKey::AwaitKey;
         }
         if !demo {
-            match self.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
+            match self.keys.attestations.iter().find(|(s, _)| *s == serial).map(|(_, r)| r.clone()) {
                 Some(Ok(_)) => {}
                 other => {
                     let why = match other {

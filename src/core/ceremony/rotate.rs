@@ -69,13 +69,15 @@ impl Rotation {
 impl Ceremony {
     /// Secrets revealed in this session and not rotated since, by index.
     pub fn unrotated(&self) -> Vec<usize> {
-        (0..self.revealed_ever.len()).filter(|i| self.revealed_ever[*i] && !self.rotated.get(*i).copied().unwrap_or(false)).collect()
+        (0..self.book.revealed_ever.len())
+            .filter(|i| self.book.revealed_ever[*i] && !self.book.rotated.get(*i).copied().unwrap_or(false))
+            .collect()
     }
 
     /// `o` on the runbook or the closing checklist: rotate secret `secret` with `value` (drawn or
     /// typed by the terminal; none for a secret rotated out of band).
     pub(super) fn start_rotation(&mut self, from: Phase, secret: usize, value: Option<SecretString>, fx: &mut Vec<Effect>) -> Phase {
-        let Some((name, how)) = self.runbook.as_ref().and_then(|rb| rb.secrets.get(secret).map(|s| (s.id(secret), s.rotate))) else {
+        let Some((name, how)) = self.book.runbook.as_ref().and_then(|rb| rb.secrets.get(secret).map(|s| (s.id(secret), s.rotate))) else {
             return from;
         };
         self.hide_secrets(None, fx);
@@ -118,7 +120,8 @@ impl Ceremony {
                 if let Some(rot) = self.rotation.as_mut() {
                     rot.shown = true;
                 }
-                let for_step = self.runbook.as_ref().and_then(|rb| rb.secrets.get(r.secret)).and_then(|s| s.for_step).map(|n| n as u64 + 1);
+                let for_step =
+                    self.book.runbook.as_ref().and_then(|rb| rb.secrets.get(r.secret)).and_then(|s| s.for_step).map(|n| n as u64 + 1);
                 fx.push(self.entry(Entry::SecretRevealed {
                     secret,
                     for_step,
@@ -292,7 +295,7 @@ impl Ceremony {
                 confirmed_by: by,
                 drill,
             }));
-            let rb = self.runbook.clone();
+            let rb = self.book.runbook.clone();
             if let Some(rb) = rb {
                 self.mark_rotated(r.secret, rb);
             }
@@ -304,13 +307,13 @@ impl Ceremony {
     }
 
     fn mark_rotated(&mut self, secret: usize, rb: Arc<Runbook>) {
-        if self.rotated.len() <= secret {
-            self.rotated.resize(secret + 1, false);
+        if self.book.rotated.len() <= secret {
+            self.book.rotated.resize(secret + 1, false);
         }
-        self.rotated[secret] = true;
+        self.book.rotated[secret] = true;
         // The runbook now holds the new value (a drill's copy was thrown away: the old one stays).
         if self.mode != Mode::Drill {
-            self.runbook = Some(rb);
+            self.book.runbook = Some(rb);
         }
     }
 }

@@ -77,7 +77,7 @@ pub(super) fn check_rekey_signatures(
         let outcome = match key {
             None => Err(format!("`{id}` is in neither roster version")),
             Some(_) if *names != next.sha256() => Err("it names another roster version".to_string()),
-            Some(k) => verify_statement(k, &statement, sshsig),
+            Some(k) => verify_statement(k, &statement, sshsig).map_err(|e| e.to_string()),
         };
         match outcome {
             Err(e) => {
@@ -96,11 +96,8 @@ pub(super) fn check_rekey_signatures(
 /// adds or whose key material changes, and a quorum of the new version.
 fn check_rotation(k: &RekeyRecord, old: &Roster, next: &Roster, good: &[String], r: &mut Report) {
     let bad = |what: String| Problem::new(0, Rule::E17, ProblemKind::Roster, format!("the committed roster change {what}"));
-    if r.mode != "rekey" && r.mode != "offboard" {
-        r.problems.push(bad(format!(
-            "is in a session of mode `{}`: only a rekey or an offboarding changes the roster",
-            crate::core::plain::one_line(&r.mode)
-        )));
+    if !matches!(r.mode, crate::core::mode::Mode::Rekey | crate::core::mode::Mode::Offboard) {
+        r.problems.push(bad(format!("is in a session of mode `{}`: only a rekey or an offboarding changes the roster", r.mode.as_str())));
     }
     if k.new_roster_sha256 != next.sha256() || u64::from(next.version) != k.new_version {
         r.problems.push(bad(format!("names version {} ({}), not the bundle's {ROSTER_NEXT}", k.new_version, short(&k.new_roster_sha256))));

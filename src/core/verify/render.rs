@@ -18,7 +18,7 @@ pub fn render_text(r: &Report) -> String {
     let mut s = format!(
         "session {}  {}{}\nverdict: {verdict}\nreason: {}{}\nentries: {}   outcome: {}   signed by: {}\nchecked against: {}\nchain head at entry #{}: {}\n  words: {}\n",
         if r.session_id.is_empty() { "?".into() } else { one_line(&r.session_id) },
-        one_line(&r.mode.to_uppercase()),
+        r.mode.label(),
         if r.demo { " DEMO" } else { "" },
         if r.reason.is_empty() { "-".into() } else { one_line(&r.reason) },
         r.ticket.as_deref().map(|t| format!("   ticket: {}", one_line(t))).unwrap_or_default(),

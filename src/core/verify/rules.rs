@@ -8,6 +8,7 @@ use super::timeline::{list, short};
 use super::{Event, NoticeRecord, OffboardRecord, Recovered, RekeyRecord, Report, Status, sha256_hex, verify_statement};
 use crate::core::evidence::Rule;
 use crate::core::journal::{Entry, Problem, ProblemKind, kind};
+use crate::core::mode::Mode;
 use crate::core::roster::Roster;
 use crate::core::statement::Statement;
 use crate::core::trust::{TrustError, TrustedRoster};
@@ -37,7 +38,16 @@ pub(super) fn labels(read: &Read, r: &mut Report) -> Opened {
         ..Opened::default()
     };
     if let Some(s) = first {
-        r.mode = s.mode.as_deref().unwrap_or("incident").to_string();
+        let named = s.mode.as_deref().unwrap_or(Mode::Incident.as_str());
+        match Mode::parse(named) {
+            Some(m) => r.mode = m,
+            None => r.problems.push(Problem::new(
+                1,
+                Rule::E9,
+                ProblemKind::Label,
+                format!("mode `{}` is not one this release knows (incident, drill, rekey, offboard)", crate::core::plain::one_line(named)),
+            )),
+        }
     }
     if let Some(Entry::SessionOpened { session_id, roster_sha256, scenario, custodians, rehearsal_roots, reason, ticket, .. }) =
         first.map(|s| &*s.entry)
@@ -475,7 +485,7 @@ pub(super) fn directory_name(dir: &Path, r: &mut Report) {
 /// A warning, not a rule: the runbook was opened (root was in hand) but the team was never told
 /// root was in use (no "root in use" notice sent, nor its absence acknowledged on the keys).
 pub(super) fn never_announced(r: &mut Report) {
-    let opened = r.runbook_steps.is_some() && matches!(r.mode.as_str(), "incident" | "drill");
+    let opened = r.runbook_steps.is_some() && matches!(r.mode, Mode::Incident | Mode::Drill);
     if opened && !r.notices.iter().any(|n| n.phase == "in_use" && (n.outcome == "sent" || n.outcome == "acknowledged")) {
         r.warnings.push("the runbook was opened, but no \"root in use\" notice went out and nobody acknowledged going on without it: the team was never told".into());
     }
@@ -625,6 +635,31 @@ mod tests {
         r.problems.iter().map(|p| (p.line, p.rule, p.kind)).collect()
     }
 
+    /// E9: the session's mode is one this release knows; an unknown one makes the bundle invalid
+    /// (it cannot say whether the session rehearsed or used root).
+    #[test]
+    fn e9_the_mode_is_known() {
+        let opened = |mode: Option<&'static str>| Read {
+            events: vec![],
+            specials: vec![Special {
+                index: 0,
+                ts: "2026-12-07T00:00:00.000Z",
+                mode: mode.map(std::borrow::Cow::Borrowed),
+                demo: None,
+                entry: Box::new(Entry::Note { step: None, text: "opened".into() }),
+            }],
+            problems: vec![],
+        };
+        for (named, want) in [(None, Mode::Incident), (Some("drill"), Mode::Drill), (Some("offboard"), Mode::Offboard)] {
+            let mut r = Report { mode: Mode::Rekey, ..Report::default() };
+            labels(&opened(named), &mut r);
+            assert_eq!((r.mode, rules(&r)), (want, vec![]));
+        }
+        let mut r = Report::default();
+        labels(&opened(Some("party")), &mut r);
+        assert_eq!(rules(&r), [(1, Rule::E9, ProblemKind::Label)]);
+    }
+
     /// E10: a check-in counts only when its statement is this session's and its signature is the
     /// custodian's own.
     #[test]
@@ -679,12 +714,12 @@ mod tests {
     fn a_runbook_opened_without_a_root_in_use_notice_is_said() {
         let unsealed = Entry::RunbookUnsealed { with: vec!["alice".into(), "bob".into()], steps: 3, purpose: None };
         let (mut r, _) = walk(&[checkin(0, SID), checkin(1, SID), unsealed.clone()]);
-        r.mode = "incident".into();
+        r.mode = Mode::Incident;
         never_announced(&mut r);
         assert_eq!(r.warnings.len(), 1);
         let sent = Entry::NoticeSent { phase: "in_use".into(), channel: "sns".into(), message_id: "m".into(), late: None };
         let (mut r, _) = walk(&[checkin(0, SID), checkin(1, SID), sent, unsealed]);
-        r.mode = "incident".into();
+        r.mode = Mode::Incident;
         never_announced(&mut r);
         assert!(r.warnings.is_empty());
     }
