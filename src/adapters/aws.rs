@@ -58,7 +58,7 @@ impl Aws {
     }
 
     /// The evidence archive's account: `[archive] profile` and `region`, each falling back to `[aws]`.
-    pub fn load_archive(cfg: &Config, archive: &crate::core::config::ArchiveCfg) -> Result<Self, AwsError> {
+    pub(crate) fn load_archive(cfg: &Config, archive: &crate::core::config::ArchiveCfg) -> Result<Self, AwsError> {
         Self::load_with(archive.region.as_deref().or(cfg.aws.region.as_deref()), archive.profile.as_deref().or(cfg.aws.profile.as_deref()))
     }
 
@@ -81,7 +81,7 @@ impl Aws {
 }
 
 /// The longest any one AWS call may take, retries included (shown on screen while it waits).
-pub const CALL_LIMIT_S: u64 = 12;
+pub(crate) const CALL_LIMIT_S: u64 = 12;
 
 /// How long and how often a call may try: a stuck network never hangs the ceremony, and
 /// throttling (HTTP 400 `Throttling`) is retried a few times with backoff. Every client uses these.
@@ -105,7 +105,7 @@ impl Aws {
 }
 
 /// Turns an SDK error into one that says what to do.
-pub fn classify<E, R>(api: &str, err: &aws_sdk_sts::error::SdkError<E, R>, principal: &str) -> AwsError
+pub(crate) fn classify<E, R>(api: &str, err: &aws_sdk_sts::error::SdkError<E, R>, principal: &str) -> AwsError
 where
     E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -139,7 +139,7 @@ where
 }
 
 /// The error and its sources, one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -152,10 +152,10 @@ impl std::fmt::Debug for RekeyJob {
 
 /// How far the wall clock may drift from the monotonic clock between two entries before it is
 /// journalled as a jump.
-pub const CLOCK_JUMP_MS: i64 = 2000;
+pub(crate) const CLOCK_JUMP_MS: i64 = 2000;
 
 /// `20261125-031502-7f3ac2`: sortable by time, unique by a random suffix.
-pub fn new_session_id(clock: &dyn Clock) -> String {
+pub(crate) fn new_session_id(clock: &dyn Clock) -> String {
     let mut r = [0u8; 3];
     rand::thread_rng().fill_bytes(&mut r);
     format!("{}-{}", clock.now().format("%Y%m%d-%H%M%S"), hex::encode(r))
@@ -169,7 +169,7 @@ pub fn nonce() -> String {
 }
 
 /// This machine's host name.
-pub fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -281,7 +281,7 @@ impl Runner {
     }
 
     /// A warning for the setup screen when notices would reach nobody.
-    pub fn topic_warning(&self) -> Option<String> {
+    pub(crate) fn topic_warning(&self) -> Option<String> {
         self.broadcaster.warning()
     }
 
@@ -314,14 +314,14 @@ impl Runner {
         self.tokens.iter_mut().find(|t| t.info().serial == serial)
     }
 
-    pub fn journal_path(&self) -> PathBuf {
+    pub(crate) fn journal_path(&self) -> PathBuf {
         self.dir.join(journal::FILE_NAME)
     }
 
     /// Runs `effects` in order and hands each outcome to `on`: the one effect loop of the TUI and
     /// of `demo --auto`. After a journal entry that could not be written, the rest are dropped
     /// (nothing may happen that is not recorded first); returns whether all of them ran.
-    pub fn run_batch(&mut self, effects: Vec<Effect>, mut on: impl FnMut(Intent)) -> bool {
+    pub(crate) fn run_batch(&mut self, effects: Vec<Effect>, mut on: impl FnMut(Intent)) -> bool {
         for e in effects {
             let results = self.run(e);
             let failed = results.iter().any(|i| matches!(i, Intent::JournalFailed(_)));
@@ -973,7 +973,7 @@ pub fn start(
 /// the card left alone. Opening a YubiKey or reading its PIN tries selects the PIV application,
 /// which ends the PIN session its custodian opened at check-in (the runbook would then not open
 /// on it, nor would it sign); the ceremony refuses the key anyway.
-pub fn already_checked_in(c: &Ceremony, serial: u32) -> Option<Intent> {
+pub(crate) fn already_checked_in(c: &Ceremony, serial: u32) -> Option<Intent> {
     let k = c.checked().iter().find(|k| k.serial == serial)?;
     Some(Intent::KeySeen { serial, model: k.model.clone(), demo: c.info().demo, retries: Ok(0), nonce: String::new() })
 }
@@ -1116,11 +1116,11 @@ pub fn lock_session(dir: &Path) -> Result<SessionLock, LockError> {
 /// data directory, across processes (an advisory `flock` on `DATA_DIR/.breakglass.lock`, released
 /// when the process ends, however it ends).
 #[derive(Debug)]
-pub struct DataLock(#[allow(dead_code)] std::fs::File);
+pub(crate) struct DataLock(#[allow(dead_code)] std::fs::File);
 
 /// Takes the data directory's ceremony lock (creating the directory and the lock file), or says
 /// which process holds it.
-pub fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<DataLock, LockError> {
     let p = dir.join(".breakglass.lock");
     let io = |err| LockError::Io { path: p.display().to_string(), err };
     crate::core::fsread::create_private_dir(dir).map_err(io)?;
@@ -1160,7 +1160,7 @@ fn holder(f: &std::fs::File) -> Option<u32> {
 }
 
 /// Whether another process holds the session's lock (nothing is created or changed).
-pub fn held_elsewhere(dir: &Path) -> Option<LockError> {
+pub(crate) fn held_elsewhere(dir: &Path) -> Option<LockError> {
     let f = std::fs::File::open(dir.join(journal::FILE_NAME)).ok()?;
     match f.try_lock() {
         Err(std::fs::TryLockError::WouldBlock) => Some(LockError::Busy { pid: holder(&f) }),
@@ -1354,7 +1354,7 @@ fn crash_point(seq: u64) {
 
 /// Session directories under `sessions_dir` whose journal never closed (or closed without a
 /// quorum's signatures): root may still be in use as far as the team knows.
-pub fn interrupted_sessions(sessions_dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn interrupted_sessions(sessions_dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(sessions_dir) else { return vec![] };
     // Found by what they hold, not by their directory's name: a renamed interrupted session is
     // still one (root may still be in use), and says so.

@@ -27,7 +27,7 @@ pub fn run(env: &Env, cmd: ArchiveCmd) -> anyhow::Result<i32> {
 }
 
 /// Every session directory in the data directory, oldest first.
-pub fn local_bundles(env: &Env) -> Vec<PathBuf> {
+pub(crate) fn local_bundles(env: &Env) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(env.sessions_dir())
         .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.join(crate::core::journal::FILE_NAME).is_file()).collect())
         .unwrap_or_default();
@@ -37,7 +37,7 @@ pub fn local_bundles(env: &Env) -> Vec<PathBuf> {
 
 /// Local bundles signed by a quorum (DEMO ones left out) that are not archived yet, and those
 /// whose files changed since they were archived (session ids).
-pub fn backlog(env: &Env) -> (Vec<String>, Vec<String>) {
+pub(crate) fn backlog(env: &Env) -> (Vec<String>, Vec<String>) {
     let (mut queued, mut changed) = (vec![], vec![]);
     for dir in local_bundles(env) {
         let Ok(r) = verify::verify(&dir, &env.config, None) else { continue };
@@ -54,13 +54,13 @@ pub fn backlog(env: &Env) -> (Vec<String>, Vec<String>) {
 }
 
 /// Checks that the archive bucket is reachable and locked (for `doctor`).
-pub fn check_reachable(env: &Env, cfg: &ArchiveCfg) -> Result<(), String> {
+pub(crate) fn check_reachable(env: &Env, cfg: &ArchiveCfg) -> Result<(), String> {
     connect(env, cfg).map(|_| ())
 }
 
 /// What happened to one bundle in a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pushed {
+pub(crate) enum Pushed {
     Archived(Receipt),
     AlreadyArchived,
     /// Not for the archive (yet): why, and whether it is a problem (tampered or changed).
@@ -73,7 +73,13 @@ pub enum Pushed {
 }
 
 /// Pushes one bundle if it is signed, verifies and is not archived yet.
-pub fn push_one(env: &Env, cfg: &ArchiveCfg, conn: &mut Option<(Aws, aws_sdk_s3::Client)>, dir: &Path, include_demo: bool) -> Pushed {
+pub(crate) fn push_one(
+    env: &Env,
+    cfg: &ArchiveCfg,
+    conn: &mut Option<(Aws, aws_sdk_s3::Client)>,
+    dir: &Path,
+    include_demo: bool,
+) -> Pushed {
     let report = match verify::verify(dir, &env.config, None) {
         Ok(r) => r,
         Err(e) => return Pushed::Skipped { why: e.to_string(), problem: true },
@@ -210,7 +216,7 @@ fn push_cmd(env: &Env, cfg: &ArchiveCfg, a: &ArchivePushArgs) -> anyhow::Result<
 
 /// The archive's sessions: `<account>/<session>/<file>` keys grouped, each file's versions kept.
 #[derive(Debug, Clone, Serialize)]
-pub struct ArchivedSession {
+pub(crate) struct ArchivedSession {
     pub account: String,
     pub session_id: String,
     pub files: Vec<ArchivedObject>,
@@ -221,7 +227,7 @@ pub struct ArchivedSession {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ArchivedObject {
+pub(crate) struct ArchivedObject {
     pub name: String,
     pub key: String,
     /// Versions, oldest first: the first is what was archived; later ones are overwrite attempts.
@@ -306,7 +312,7 @@ fn list_cmd(env: &Env, cfg: &ArchiveCfg, json: bool) -> anyhow::Result<i32> {
 
 /// One archived session checked.
 #[derive(Debug, Clone, Serialize)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub account: String,
     pub session_id: String,
     /// verify's status of the archived copy: valid, invalid, incomplete, or error.
@@ -649,7 +655,7 @@ fn compare_local(env: &Env, s: &ArchivedSession, files: &[LocalFile], c: &mut Ch
 /// `audit --sessions s3://BUCKET[/PREFIX]`: every archived session downloaded into a private
 /// temporary directory, laid out like a data directory's `sessions/`, for a reviewer who does not
 /// have the ceremony host's disk. Credentials: `[archive]` profile and region when configured.
-pub fn download_sessions(env: &Env, url: &str) -> anyhow::Result<(tempfile::TempDir, Vec<String>)> {
+pub(crate) fn download_sessions(env: &Env, url: &str) -> anyhow::Result<(tempfile::TempDir, Vec<String>)> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| anyhow::anyhow!("--sessions `{url}` is not an s3://BUCKET[/PREFIX] address"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {

@@ -51,7 +51,7 @@ impl Prompter {
 }
 
 /// The serial to use: the one given, else the only YubiKey inserted.
-pub fn which_serial(given: Option<u32>) -> anyhow::Result<u32> {
+pub(crate) fn which_serial(given: Option<u32>) -> anyhow::Result<u32> {
     if let Some(s) = given {
         return Ok(s);
     }
@@ -69,7 +69,7 @@ pub fn which_serial(given: Option<u32>) -> anyhow::Result<u32> {
 
 /// What the PIN try counter allows: `Ok(())` when a try may be spent. The last try is never
 /// spent from the command line: one more wrong PIN would block the key.
-pub fn pin_guard(id: &str, serial: u32, retries: u8) -> anyhow::Result<()> {
+pub(crate) fn pin_guard(id: &str, serial: u32, retries: u8) -> anyhow::Result<()> {
     match retries {
         0 => bail!(
             "{id}'s YubiKey (serial {serial}) has its PIN blocked: unblock it with the PUK (`ykman piv access unblock-pin`), then sign again"
@@ -84,7 +84,7 @@ pub fn pin_guard(id: &str, serial: u32, retries: u8) -> anyhow::Result<()> {
 
 /// Opens `serial`, checks that its slot 9c holds `expected` (the key the roster names for `id`),
 /// asks for the PIN (never spending the last try) and returns the unlocked key.
-pub fn unlock(serial: u32, id: &str, expected: &ssh_key::PublicKey, p: &mut Prompter) -> anyhow::Result<PivToken> {
+pub(crate) fn unlock(serial: u32, id: &str, expected: &ssh_key::PublicKey, p: &mut Prompter) -> anyhow::Result<PivToken> {
     let mut t = PivToken::open(serial).map_err(|e| anyhow::anyhow!("{e}"))?;
     let on_card = t.signing_key().map_err(|e| anyhow::anyhow!("YubiKey {serial}, slot 9c: {e}"))?;
     if on_card.key_data() != expected.key_data() {

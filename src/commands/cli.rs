@@ -97,7 +97,7 @@ impl SessionArgs {
 }
 
 /// A date on the command line (`--since 2026-09-01`).
-pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+pub(crate) fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD"))
 }
 

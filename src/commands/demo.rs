@@ -254,7 +254,7 @@ fn tokens_of(roster: &Roster, ids: &[&str]) -> Vec<Box<dyn Token>> {
 /// Plays a DEMO rekey unattended: alice and bob check in, dave proves his key, everyone signs
 /// version 2, the swap, the "roster changed" notice (acknowledged if it cannot go out), and the
 /// co-signature.
-pub fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
+pub(crate) fn play_rekey(c: &mut Ceremony, r: &mut Runner, reason: &str) {
     drive(c, r, Intent::Begin { mode: Mode::Rekey, reason: reason.into(), ticket: None, scenario: Scenario::Standard });
     for (id, serial) in [("alice", 10000001), ("bob", 10000002)] {
         present_key(c, r, id, serial);

@@ -261,7 +261,7 @@ mod cert {
     }
 
     /// Slot 9c: a plain certificate for PKCS#11 (ykcs11, `ssh-keygen -D`).
-    pub fn write_plain(yk: &mut YubiKey, slot: SlotId, spki: SubjectPublicKeyInfoOwned, cn: &str) -> yubikey::Result<Certificate> {
+    pub(crate) fn write_plain(yk: &mut YubiKey, slot: SlotId, spki: SubjectPublicKeyInfoOwned, cn: &str) -> yubikey::Result<Certificate> {
         let subject = RdnSequence(vec![rdn(rfc4519::CN, &cut(cn))?]);
         Certificate::generate_self_signed::<_, p256::NistP256>(yk, slot, serial()?, validity()?, subject, spki, |_| Ok(()))
     }
@@ -269,7 +269,7 @@ mod cert {
     /// Slot 82: the certificate age-plugin-yubikey writes for its identities (O=age-plugin-yubikey,
     /// OU=its version, CN=the name; the policy extension), so `age-plugin-yubikey --identity`
     /// lists the runbook key and stock `age` opens the custodian's layers by hand.
-    pub fn write_age(yk: &mut YubiKey, slot: SlotId, spki: SubjectPublicKeyInfoOwned, name: &str) -> yubikey::Result<Certificate> {
+    pub(crate) fn write_age(yk: &mut YubiKey, slot: SlotId, spki: SubjectPublicKeyInfoOwned, name: &str) -> yubikey::Result<Certificate> {
         let policy = Policy { pin: PinPolicy::Once.into(), touch: TouchPolicy::Always.into() };
         let subject = RdnSequence(vec![rdn(rfc4519::O, "age-plugin-yubikey")?, rdn(rfc4519::OU, "0.5.1")?, rdn(rfc4519::CN, &cut(name))?]);
         Certificate::generate_self_signed::<_, p256::NistP256>(

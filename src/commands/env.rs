@@ -39,7 +39,7 @@ impl Env {
         Ok(Self { config, data_dir })
     }
 
-    pub fn sessions_dir(&self) -> PathBuf {
+    pub(crate) fn sessions_dir(&self) -> PathBuf {
         self.data_dir.join("sessions")
     }
 
@@ -67,7 +67,7 @@ impl Env {
 
     /// YubiKeys over PC/SC, attested against Yubico's CAs (and a rehearsal's extra roots, said
     /// loudly on stderr).
-    pub fn piv_keys(&self) -> anyhow::Result<crate::adapters::session::KeySource> {
+    pub(crate) fn piv_keys(&self) -> anyhow::Result<crate::adapters::session::KeySource> {
         let trust = self.config.attestation_store().map_err(anyhow::Error::msg)?;
         if let Some(w) = self.config.rehearsal_warning() {
             errln!("{w}");

@@ -13,7 +13,7 @@ use super::start::check_data_dir;
 
 /// What the survey of one account found: the changes and the MANUAL items, or why it could not
 /// be read.
-pub type AccountSurvey = Result<(Vec<crate::adapters::aws::offboard::Action>, Vec<crate::adapters::aws::offboard::Manual>), String>;
+pub(crate) type AccountSurvey = Result<(Vec<crate::adapters::aws::offboard::Action>, Vec<crate::adapters::aws::offboard::Manual>), String>;
 
 /// The offboarding checklist for `person` in one account (see [`offboard_checklist_accounts`]).
 pub fn offboard_checklist(

@@ -17,7 +17,7 @@ pub(crate) fn roster_path(env: &Env, p: Option<PathBuf>) -> anyhow::Result<PathB
 }
 
 /// Finishes or undoes a rekey that was interrupted (see [`crate::core::rekey::settle`]), saying which.
-pub fn settle_rekey(env: &Env) -> anyhow::Result<crate::core::rekey::Settled> {
+pub(crate) fn settle_rekey(env: &Env) -> anyhow::Result<crate::core::rekey::Settled> {
     use crate::core::rekey::{Paths, Settled};
     let (Some(roster), Some(runbook)) = (env.config.roster_path(), env.config.runbook_path()) else {
         return Ok(Settled::Nothing);

@@ -55,7 +55,7 @@ pub(crate) fn seal_cmd(env: &Env, roster_path: &Path, runbook: &Path, out: &Path
 
 /// Finishes or sets aside a secret rotation that was interrupted (see [`crate::core::rotate::settle`]),
 /// saying which.
-pub fn settle_rotation(env: &Env) -> anyhow::Result<crate::core::rotate::Settled> {
+pub(crate) fn settle_rotation(env: &Env) -> anyhow::Result<crate::core::rotate::Settled> {
     use crate::core::rotate::Settled;
     let Some(runbook) = env.config.runbook_path() else { return Ok(Settled::Nothing) };
     let settled = crate::core::rotate::settle(&runbook)?;

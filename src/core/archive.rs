@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The receipt written beside a bundle once every file is archived and read back.
-pub const RECEIPT: &str = "archive.json";
+pub(crate) const RECEIPT: &str = "archive.json";
 
 /// The largest bundle file archived (a 100,000-entry journal is about 40 MB).
-pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where a bundle went, file by file, as S3 confirmed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ impl LocalFile {
 /// receipt and temporary files (names starting with `.`, or `*.tmp-breakglass` of an unfinished
 /// write), sorted by name. A symlink, a FIFO or
 /// a subdirectory is an error: a bundle holds none.
-pub fn bundle_files(dir: &Path) -> Result<Vec<LocalFile>, String> {
+pub(crate) fn bundle_files(dir: &Path) -> Result<Vec<LocalFile>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = vec![];
     for e in rd {
@@ -108,7 +108,7 @@ pub fn key(account: &str, session_id: &str, name: &str) -> String {
 
 /// The session id and the AWS account a bundle's first entry names (`no-account` when the
 /// session ran without one, as DEMO sessions do).
-pub fn session_of(dir: &Path) -> Result<(String, String), String> {
+pub(crate) fn session_of(dir: &Path) -> Result<(String, String), String> {
     let p = dir.join(crate::core::journal::FILE_NAME);
     let bytes = crate::core::fsread::read_regular(&p, MAX_FILE_BYTES).map_err(|e| format!("{}: {e}", p.display()))?;
     let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();

@@ -51,11 +51,13 @@ const PIV_ATTESTATION_B2_1: &str = include_str!("../../assets/yubico/piv-attesta
 
 /// Yubico's PIV attestation trust anchors (PEM): both certificates of "Yubico PIV Root CA Serial
 /// 263751" (pre-2018 and 2018, same key) and "Yubico Attestation Root 1".
-pub const YUBICO_ROOTS_PEM: &[&str] = &[PIV_ROOT_CA_263751_OLD, PIV_ROOT_CA_263751, ATTESTATION_ROOT_1];
+#[cfg(test)]
+pub(crate) const YUBICO_ROOTS_PEM: &[&str] = &[PIV_ROOT_CA_263751_OLD, PIV_ROOT_CA_263751, ATTESTATION_ROOT_1];
 
 /// Yubico's PIV attestation intermediates (PEM), used only to build a path to a root; they are
 /// never trusted on their own.
-pub const YUBICO_INTERMEDIATES_PEM: &[&str] =
+#[cfg(test)]
+pub(crate) const YUBICO_INTERMEDIATES_PEM: &[&str] =
     &[ATTESTATION_INTERMEDIATE_A_1, ATTESTATION_INTERMEDIATE_B_1, PIV_ATTESTATION_A_1, PIV_ATTESTATION_B_1, PIV_ATTESTATION_B2_1];
 
 /// One of Yubico's published PIV attestation CA certificates, as shipped in `assets/yubico/`.
@@ -129,17 +131,17 @@ pub const YUBICO_CAS: &[YubicoCa] = &[
 // ---------------------------------------------------------------------------------------------
 
 /// Firmware version: OCTET STRING of 3 bytes (major, minor, patch).
-pub const OID_FIRMWARE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.3");
+pub(crate) const OID_FIRMWARE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.3");
 /// Serial number: DER INTEGER (YubiKey 5 and later).
-pub const OID_SERIAL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.7");
+pub(crate) const OID_SERIAL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.7");
 /// Usage policy: 2 bytes (PIN policy, touch policy).
-pub const OID_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.8");
+pub(crate) const OID_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.8");
 /// Form factor: 1 byte.
-pub const OID_FORM_FACTOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.9");
+pub(crate) const OID_FORM_FACTOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.9");
 /// Present on FIPS-certified YubiKeys.
-pub const OID_FIPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.10");
+pub(crate) const OID_FIPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.10");
 /// Present on CSPN-certified YubiKeys.
-pub const OID_CSPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.11");
+pub(crate) const OID_CSPN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.11");
 
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -202,7 +204,7 @@ pub enum PinPolicy {
 
 impl PinPolicy {
     /// Decode the attested byte.
-    pub fn from_byte(b: u8) -> Self {
+    pub(crate) fn from_byte(b: u8) -> Self {
         match b {
             0x00 => Self::Default,
             0x01 => Self::Never,
@@ -215,7 +217,8 @@ impl PinPolicy {
     }
 
     /// The attested byte.
-    pub fn to_byte(self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::Default => 0x00,
             Self::Never => 0x01,
@@ -238,7 +241,7 @@ impl PinPolicy {
     }
 
     /// True when this policy is at least as strict as `required`.
-    pub fn satisfies(self, required: PinPolicy) -> bool {
+    pub(crate) fn satisfies(self, required: PinPolicy) -> bool {
         match (self.strictness(), required.strictness()) {
             (Some(have), Some(need)) => have >= need,
             _ => false,
@@ -286,7 +289,7 @@ pub enum TouchPolicy {
 
 impl TouchPolicy {
     /// Decode the attested byte.
-    pub fn from_byte(b: u8) -> Self {
+    pub(crate) fn from_byte(b: u8) -> Self {
         match b {
             0x00 => Self::Default,
             0x01 => Self::Never,
@@ -297,7 +300,8 @@ impl TouchPolicy {
     }
 
     /// The attested byte.
-    pub fn to_byte(self) -> u8 {
+    #[cfg(test)]
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::Default => 0x00,
             Self::Never => 0x01,
@@ -317,7 +321,7 @@ impl TouchPolicy {
     }
 
     /// True when this policy is at least as strict as `required`.
-    pub fn satisfies(self, required: TouchPolicy) -> bool {
+    pub(crate) fn satisfies(self, required: TouchPolicy) -> bool {
         match (self.strictness(), required.strictness()) {
             (Some(have), Some(need)) => have >= need,
             _ => false,
@@ -897,7 +901,7 @@ impl TrustStore {
 
     /// The roots trusted beside Yubico's, as "CN (SHA-256 hex)": a session whose keys were
     /// checked against such a store is a rehearsal, never evidence of the real setup.
-    pub fn extra_roots(&self) -> &[String] {
+    pub(crate) fn extra_roots(&self) -> &[String] {
         &self.extra
     }
 
@@ -950,7 +954,7 @@ pub struct Attestation {
 
 impl Attestation {
     /// The slot for messages: "9c", or "(unnamed)".
-    pub fn slot_label(&self) -> &str {
+    pub(crate) fn slot_label(&self) -> &str {
         self.slot.as_deref().unwrap_or("(unnamed)")
     }
 
@@ -1238,7 +1242,7 @@ pub fn key_fingerprint(sec1: &[u8]) -> String {
 /// "<id>-f9.pem"]`, relative to the roster's directory): the slot certificate chains through the
 /// f9 certificate to `store`, and attests this custodian's signing key and serial with the
 /// required PIN and touch policies. Returns a one-line description for `roster check`.
-pub fn check_roster_entry(
+pub(crate) fn check_roster_entry(
     roster_dir: &std::path::Path,
     c: &crate::core::roster::Custodian,
     store: &TrustStore,

@@ -77,7 +77,7 @@ impl CheckId {
     }
 
     /// A check of the root account's own posture (also read at a ceremony's start and end).
-    pub fn is_root_posture(self) -> bool {
+    pub(crate) fn is_root_posture(self) -> bool {
         self.as_str().starts_with("iam_")
     }
 }
@@ -292,7 +292,7 @@ pub struct SessionSecrets {
 
 /// Rule E28: the secrets revealed in a session and not rotated in it or in any later session, each
 /// with the last session that revealed it.
-pub fn unrotated_secrets(mut sessions: Vec<SessionSecrets>) -> Vec<(String, String)> {
+pub(crate) fn unrotated_secrets(mut sessions: Vec<SessionSecrets>) -> Vec<(String, String)> {
     sessions.sort_by(|a, b| a.started.cmp(&b.started));
     let mut pending: Vec<(String, String)> = vec![];
     for s in &sessions {
@@ -347,7 +347,7 @@ fn check(id: CheckId, status: Status, account: &str, reason: impl Into<String>, 
 
 /// Only the root account's own checks (the `iam_*` ones, Prowler's ids), for what a ceremony
 /// journals as it starts and closes.
-pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
+pub(crate) fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
     let cx = Context {
         now,
         since: now - Duration::days(90),
@@ -363,7 +363,7 @@ pub fn root_checks(f: &Facts, now: DateTime<Utc>) -> Vec<Check> {
 }
 
 /// Decides every check from the facts. Pure: tested without AWS.
-pub fn evaluate(f: &Facts, cx: &Context) -> Report {
+pub(crate) fn evaluate(f: &Facts, cx: &Context) -> Report {
     let a = f.account.as_str();
     let mut checks = summary_checks(f, a);
     checks.push(hardware_mfa_check(f, a));
@@ -551,7 +551,7 @@ fn root_use_check(f: &Facts, cx: &Context, a: &str) -> (Check, Vec<RootEvent>) {
 
 /// Rule E29: a member account's root events in the organization trail, covered by the same
 /// windows as the audited account's (E19 to E22), or why the trail could not be read for it.
-pub fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, cx: &Context) -> (Check, Vec<RootEvent>) {
+pub(crate) fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, cx: &Context) -> (Check, Vec<RootEvent>) {
     match events {
         Ok(events) => root_use_of(events, &[], cx, account),
         Err(e) => (
@@ -569,7 +569,7 @@ pub fn member_root_use(account: &str, events: &Result<Vec<RootEvent>, String>, c
 
 /// Rule E29 without `[audit] cloudtrail_bucket`: the members' root events are not read, and the
 /// report says so in one row (never a silent PASS).
-pub fn members_root_use_unread() -> Check {
+pub(crate) fn members_root_use_unread() -> Check {
     check(
         CheckId::BreakglassRootUseOutsideCeremony,
         Status::Manual,
@@ -851,7 +851,7 @@ fn archive_check(state: &ArchiveState, signed: usize, a: &str) -> Check {
 
 /// A member account's root posture as the organization audit reads it (through sts:AssumeRoot with
 /// the IAMAuditRootUserCredentials task policy), or why the account could not be read.
-pub fn member_checks(account: &str, audit: &Result<crate::core::root::Audit, String>) -> Vec<Check> {
+pub(crate) fn member_checks(account: &str, audit: &Result<crate::core::root::Audit, String>) -> Vec<Check> {
     const IDS: [CheckId; 3] = [CheckId::IamRootMfaEnabled, CheckId::IamRootHardwareMfaEnabled, CheckId::IamNoRootAccessKey];
     let a = match audit {
         Ok(a) => a,
@@ -1005,7 +1005,7 @@ pub type Retired = std::collections::HashMap<String, DateTime<Utc>>;
 
 /// How long after its own commit the rekey (or offboarding) that retired a version still covers
 /// root use: the rest of that session (closing, an offboarding's AWS changes, the signatures).
-pub const RETIRING_SESSION_GRACE_HOURS: i64 = 4;
+pub(crate) const RETIRING_SESSION_GRACE_HOURS: i64 = 4;
 
 /// Whether a verified session ran under a roster version that a verified rekey had already retired
 /// when the session's window ended: it is then no cover for root use (two custodians removed by

@@ -598,12 +598,12 @@ pub fn rail(quorum: usize) -> Vec<String> {
 }
 
 /// The check-in challenge a custodian signs: binds the session and a fresh nonce.
-pub fn checkin_message(session_id: &str, nonce: &str) -> crate::core::statement::Statement {
+pub(crate) fn checkin_message(session_id: &str, nonce: &str) -> crate::core::statement::Statement {
     crate::core::statement::Statement::CheckIn { session: session_id.to_string(), nonce: nonce.to_string() }
 }
 
 /// PINs a YubiKey ships with: never accepted in a real ceremony.
-pub const FACTORY_PINS: [&str; 1] = ["123456"];
+pub(crate) const FACTORY_PINS: [&str; 1] = ["123456"];
 /// Read access to the ceremony's state for the screens, the runner and tests: only
 /// [`Ceremony::advance`] changes it.
 macro_rules! copy_getters {
@@ -648,10 +648,10 @@ impl Ceremony {
     pub fn signed(&self) -> &Vec<String> {
         &self.close.signed
     }
-    pub fn aborted_at(&self) -> Option<usize> {
+    pub(crate) fn aborted_at(&self) -> Option<usize> {
         self.close.aborted_at
     }
-    pub fn closing_for(&self) -> Option<NoticePhase> {
+    pub(crate) fn closing_for(&self) -> Option<NoticePhase> {
         self.close.for_notice
     }
 }
@@ -703,7 +703,7 @@ impl Ceremony {
     /// newcomers prove their keys, what is proven is the newcomer's key, not the others'
     /// presence, so two USB ports are enough (a key taken out comes back, with its PIN, before
     /// its custodian signs the new version).
-    pub fn keys_may_be_away(&self) -> bool {
+    pub(crate) fn keys_may_be_away(&self) -> bool {
         matches!(self.phase, Phase::Rekey(RekeyStage::Newcomer { .. }))
     }
 
@@ -858,14 +858,14 @@ impl Ceremony {
     }
 
     /// [`Self::everyone`] at the start of a sentence.
-    pub fn everyone_cap(&self) -> String {
+    pub(crate) fn everyone_cap(&self) -> String {
         let e = self.everyone();
         let mut c = e.chars();
         c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
     }
 
     /// Where "Notify team" is on the rail (right after the last check-in).
-    pub fn notify_rail_index(&self) -> usize {
+    pub(crate) fn notify_rail_index(&self) -> usize {
         match self.mode {
             Mode::Rekey | Mode::Offboard => self.rail().iter().position(|r| r == "Notify team").unwrap_or(usize::MAX),
             _ => self.quorum() + 1,
@@ -924,7 +924,7 @@ impl Ceremony {
 
     /// Whether the team was (or may have been) told that root is in use: only then does an
     /// abort send "root released".
-    pub fn root_announced(&self) -> bool {
+    pub(crate) fn root_announced(&self) -> bool {
         self.notify.announced
             || self.notify.sent.iter().any(|(p, _)| *p == NoticePhase::InUse)
             || matches!(self.phase, Phase::Notify { .. })
@@ -935,7 +935,7 @@ impl Ceremony {
     }
 
     /// Ids of the checked-in custodians.
-    pub fn checked_ids(&self) -> Vec<String> {
+    pub(crate) fn checked_ids(&self) -> Vec<String> {
         self.checked.iter().map(|c| self.roster[c.custodian].id.clone()).collect()
     }
 

@@ -182,12 +182,12 @@ fn default_interval() -> u32 {
 }
 
 /// A 12-digit AWS account id (the one rule for every place that takes one).
-pub fn is_account_id(s: &str) -> bool {
+pub(crate) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Checks an SNS topic ARN's shape: `arn:<partition>:sns:<region>:<12-digit account>:<name>`.
-pub fn check_topic_arn(arn: &str) -> Result<(), String> {
+pub(crate) fn check_topic_arn(arn: &str) -> Result<(), String> {
     let parts: Vec<&str> = arn.split(':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"
@@ -305,7 +305,7 @@ impl Config {
     }
 
     /// Resolves a configured path relative to the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, p: &Path) -> PathBuf {
         match (&self.source, p.is_absolute()) {
             (Some(src), false) => src.parent().unwrap_or(Path::new(".")).join(p),
             _ => p.to_path_buf(),
@@ -323,7 +323,7 @@ impl Config {
 
     /// The attestation trust store: Yubico's CAs, plus `[rehearsal] attestation_roots` (each
     /// file read and parsed here, so a wrong path is an error before anything starts).
-    pub fn attestation_store(&self) -> Result<crate::core::attest::TrustStore, String> {
+    pub(crate) fn attestation_store(&self) -> Result<crate::core::attest::TrustStore, String> {
         let mut store = crate::core::attest::TrustStore::yubico();
         for p in &self.rehearsal.attestation_roots {
             let path = self.resolve(p);
@@ -337,7 +337,7 @@ impl Config {
     }
 
     /// Words that say a rehearsal's extra roots are in force (None when there are none).
-    pub fn rehearsal_warning(&self) -> Option<String> {
+    pub(crate) fn rehearsal_warning(&self) -> Option<String> {
         (!self.rehearsal.attestation_roots.is_empty()).then(|| {
             format!(
                 "REHEARSAL: {} trusts extra PIV attestation roots ([rehearsal] attestation_roots). Sessions opened under it are \
@@ -347,7 +347,7 @@ impl Config {
         })
     }
 
-    pub fn roster_path(&self) -> Option<PathBuf> {
+    pub(crate) fn roster_path(&self) -> Option<PathBuf> {
         self.paths.roster.as_deref().map(|p| self.resolve(p))
     }
 

@@ -147,7 +147,7 @@ fn count_archived(archive: &mut audit::ArchiveState, dir: &Path, r: &verify::Rep
 
 /// Rule E23: a healthy roster is pinned, survives one absent custodian, and its runbook is signed;
 /// else why not.
-pub fn roster_health(config: &Config) -> Result<String, String> {
+pub(crate) fn roster_health(config: &Config) -> Result<String, String> {
     match trust::resolve(config, None, None) {
         Err(e) => Err(e.to_string()),
         Ok(t) if *t.rule() == trust::Rule::Unpinned => Err(format!(

@@ -81,19 +81,19 @@ fn ts(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Seconds from one journal time to another.
-pub fn secs(a: &str, b: &str) -> Option<f64> {
+pub(crate) fn secs(a: &str, b: &str) -> Option<f64> {
     Some((ts(b)? - ts(a)?).num_milliseconds() as f64 / 1000.0)
 }
 
 /// "1m 05s" / "42.0s".
-pub fn human_secs(s: f64) -> String {
+pub(crate) fn human_secs(s: f64) -> String {
     if s >= 60.0 { format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64) } else { format!("{s:.1}s") }
 }
 
 /// A drill's timing, from its journal's (kind, time) pairs: time to runbook (session start to
 /// `runbook.unsealed`) and each step's time (from the previous step, or the runbook opening, to
 /// its `step.done`). The summary screen and `drill report` both use it.
-pub fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'a str)>) -> (Option<f64>, Vec<f64>) {
+pub(crate) fn timing<'a>(start: Option<&str>, events: impl Iterator<Item = (&'a str, &'a str)>) -> (Option<f64>, Vec<f64>) {
     let (mut ttr, mut steps, mut prev): (Option<f64>, Vec<f64>, Option<&str>) = (None, vec![], None);
     for (kind, at) in events {
         match kind {
@@ -235,7 +235,7 @@ pub fn collect(config: &Config, sessions: &Path, since: Option<NaiveDate>) -> Re
 }
 
 /// Days past the interval since the last valid drill (negative: days left); None if none.
-pub fn overdue_days(config: &Config, sessions: &Path) -> Option<i64> {
+pub(crate) fn overdue_days(config: &Config, sessions: &Path) -> Option<i64> {
     let rows = collect(config, sessions, None).ok()?;
     let last = rows.iter().filter(|r| r.counted).filter_map(|r| r.started.as_deref().and_then(ts)).max()?;
     Some((Utc::now() - last).num_days() - i64::from(config.drill.interval_days))
@@ -486,7 +486,7 @@ pub fn export(rep: &DrillReport, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A sentence for the setup screen when drills are overdue.
-pub fn overdue_note(config: &Config, sessions: &Path) -> Option<String> {
+pub(crate) fn overdue_note(config: &Config, sessions: &Path) -> Option<String> {
     let rep = report(config, sessions, None, Utc::now()).ok()?;
     if !rep.overdue {
         return None;
@@ -498,7 +498,7 @@ pub fn overdue_note(config: &Config, sessions: &Path) -> Option<String> {
 }
 
 /// Time to runbook of earlier valid drills, oldest first.
-pub fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
+pub(crate) fn previous_times(config: &Config, sessions: &Path) -> Vec<f64> {
     collect(config, sessions, None).unwrap_or_default().into_iter().filter(|d| d.counted).filter_map(|d| d.time_to_runbook_s).collect()
 }
 

@@ -106,7 +106,7 @@ impl std::fmt::Display for Rule {
 
 /// The most clock skew the audit allows around a session's window (rule E19): more would let
 /// one config line stretch an old session over unrelated root use.
-pub const MAX_CLOCK_SKEW_SECONDS: u32 = 900;
+pub(crate) const MAX_CLOCK_SKEW_SECONDS: u32 = 900;
 
 #[cfg(test)]
 mod tests {

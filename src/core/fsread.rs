@@ -26,13 +26,13 @@ pub enum ReadError {
 }
 
 /// Reads a regular file of at most `max` bytes, refusing a symlink in the final component.
-pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     read(path, max, false)
 }
 
 /// Like [`read_regular`] but follows a symlink (config and roster paths may be links the
 /// operator made); the file it leads to must still be regular and within `max`.
-pub fn read_following(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read_following(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     read(path, max, true)
 }
 
@@ -70,7 +70,7 @@ fn read(path: &Path, max: u64, follow: bool) -> Result<Vec<u8>, ReadError> {
 /// never leaves half a file. The temporary file gets a fresh random name and is created exclusively
 /// (never through a planted symlink), readable by its owner only (0600), and synced before the
 /// rename; the directory is synced after it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-breakglass-").tempfile_in(dir)?;
@@ -87,7 +87,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Creates a directory (and its parents) readable by its owner only (0700): bundles hold reasons
 /// and notes.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }

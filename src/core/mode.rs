@@ -43,7 +43,7 @@ impl Mode {
     }
 
     /// A drill: the ceremony rehearsed (marked DRILL in every notice; it never covers root use).
-    pub fn is_rehearsal(self) -> bool {
+    pub(crate) fn is_rehearsal(self) -> bool {
         self == Mode::Drill
     }
 }

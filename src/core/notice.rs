@@ -170,7 +170,7 @@ pub trait Broadcaster: Send {
 }
 
 /// A channel that cannot send, and says why (a configured topic whose AWS setup failed).
-pub struct Unavailable {
+pub(crate) struct Unavailable {
     pub channel: String,
     pub why: String,
 }
@@ -188,7 +188,7 @@ impl Broadcaster for Unavailable {
 }
 
 /// Writes each notice as a JSON file in the data directory's outbox.
-pub struct Outbox {
+pub(crate) struct Outbox {
     pub dir: PathBuf,
 }
 
@@ -233,7 +233,7 @@ pub fn head_words(head: &[u8]) -> String {
 
 /// The first 16 bytes of a hex SHA-256 as PGP words: enough to compare a fingerprint aloud
 /// (128 bits), short enough to read.
-pub fn words_hex(sha256_hex: &str) -> String {
+pub(crate) fn words_hex(sha256_hex: &str) -> String {
     let b = hex::decode(sha256_hex).unwrap_or_default();
     words(&b[..b.len().min(16)])
 }

@@ -19,8 +19,8 @@ use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
-pub const HRP: &str = "age1yubikey";
-pub const STANZA_TAG: &str = "piv-p256";
+pub(crate) const HRP: &str = "age1yubikey";
+pub(crate) const STANZA_TAG: &str = "piv-p256";
 const LABEL: &[u8] = b"piv-p256";
 
 /// A YubiKey-bound recipient: a P-256 public key, compressed.
@@ -99,7 +99,7 @@ impl age::Recipient for Recipient {
 }
 
 /// ECDH on the card: the ephemeral share (uncompressed SEC1) in, the shared x-coordinate out.
-pub type Ecdh<'a> = dyn FnMut(&[u8]) -> Result<[u8; 32], String> + 'a;
+pub(crate) type Ecdh<'a> = dyn FnMut(&[u8]) -> Result<[u8; 32], String> + 'a;
 
 /// Unwraps a piv-p256 stanza addressed to `recipient`, with `ecdh` computing the shared
 /// x-coordinate on the card from the ephemeral share (uncompressed SEC1 point).

@@ -36,7 +36,7 @@ pub fn for_terminal(s: &str) -> Cow<'_, str> {
 
 /// A value from outside for one line of a report (a note, a session id): a line break in it is
 /// written as `\n`, so it cannot start a line of its own ("verdict: VALID") under the report's.
-pub fn one_line(s: &str) -> Cow<'_, str> {
+pub(crate) fn one_line(s: &str) -> Cow<'_, str> {
     if !s.contains(['\n', '\r']) {
         return Cow::Borrowed(s);
     }
@@ -45,7 +45,7 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
 
 /// JSON text (as serde_json writes it) with the characters it leaves raw (DEL, the C1 controls,
 /// bidi overrides) written as `\uXXXX` escapes: the same JSON value, safe on a terminal.
-pub fn for_json(s: &str) -> Cow<'_, str> {
+pub(crate) fn for_json(s: &str) -> Cow<'_, str> {
     if !s.chars().any(acts) {
         return Cow::Borrowed(s);
     }

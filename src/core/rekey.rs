@@ -173,7 +173,7 @@ impl Paths {
 
     /// The staged sealed runbook: a sibling of the live one (the exchange needs one filesystem).
     /// After the commit point it holds the old sealing until it is removed.
-    pub fn staged_runbook(&self) -> PathBuf {
+    pub(crate) fn staged_runbook(&self) -> PathBuf {
         let name = self.runbook.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "runbook".into());
         Self::parent(&self.runbook).join(format!(".{name}.breakglass-rekey"))
     }

@@ -37,7 +37,7 @@ impl Task {
     }
 
     /// Drills may only read.
-    pub fn allowed_in_drill(self) -> bool {
+    pub(crate) fn allowed_in_drill(self) -> bool {
         self == Task::AuditRootUserCredentials
     }
 
@@ -49,7 +49,7 @@ impl Task {
     }
 
     /// Whether the custodians must name a bucket or a queue for this task.
-    pub fn needs_arg(self) -> bool {
+    pub(crate) fn needs_arg(self) -> bool {
         matches!(self, Task::UnlockBucketPolicy | Task::UnlockQueuePolicy)
     }
 
@@ -120,7 +120,7 @@ impl Action {
     }
 
     /// The actions a task offers (bucket and queue names come from the custodians).
-    pub fn for_task(task: Task) -> Vec<Action> {
+    pub(crate) fn for_task(task: Task) -> Vec<Action> {
         match task {
             Task::AuditRootUserCredentials => vec![Action::Audit],
             Task::DeleteRootUserCredentials => {

@@ -185,11 +185,12 @@ impl Roster {
         self.custodians.iter().find(|c| c.id == id)
     }
 
-    pub fn index_of(&self, id: &str) -> Option<usize> {
+    pub(crate) fn index_of(&self, id: &str) -> Option<usize> {
         self.custodians.iter().position(|c| c.id == id)
     }
 
-    pub fn by_serial(&self, serial: u32) -> Option<usize> {
+    #[cfg(test)]
+    pub(crate) fn by_serial(&self, serial: u32) -> Option<usize> {
         self.custodians.iter().position(|c| c.yubikey_serial == serial)
     }
 
@@ -198,7 +199,7 @@ impl Roster {
         self.index_of(id).map(|i| &self.keys[i])
     }
 
-    pub fn key_at(&self, i: usize) -> &PublicKey {
+    pub(crate) fn key_at(&self, i: usize) -> &PublicKey {
         &self.keys[i]
     }
 
@@ -231,16 +232,16 @@ impl Roster {
 pub type Signatures = std::collections::BTreeMap<String, Vec<u8>>;
 
 /// Largest signature file read (an SSHSIG is well under 1 KiB).
-pub const MAX_SIG_BYTES: u64 = 16 * 1024;
+pub(crate) const MAX_SIG_BYTES: u64 = 16 * 1024;
 /// Largest roster file read.
-pub const MAX_ROSTER_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_ROSTER_BYTES: u64 = 1024 * 1024;
 
 /// The most custodians a roster may list (an organisation has a handful).
 pub const MAX_CUSTODIANS: usize = 64;
 
 /// Reads the signature files `<file>.<id>.sig` that exist beside `file`, for the given ids.
 /// A signature file that is not a regular file, or too large, is skipped and named in the errors.
-pub fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) -> (Signatures, Vec<String>) {
+pub(crate) fn read_signatures<'a>(file: &Path, ids: impl IntoIterator<Item = &'a str>) -> (Signatures, Vec<String>) {
     let mut sigs = Signatures::new();
     let mut errors = vec![];
     for id in ids {
@@ -303,7 +304,7 @@ fn canonical_recipient(r: &str) -> Result<String, String> {
 }
 
 /// 1-based line number of byte offset `at` in `text`.
-pub fn line_of(text: &str, at: usize) -> usize {
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
     text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 

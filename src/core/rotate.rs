@@ -82,7 +82,7 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 
 /// The serial a new sealing of `runbook` takes: above the live one and every sealing kept beside
 /// it (superseded, unconfirmed), so that two signed sealings never share a serial.
-pub fn next_serial(runbook: &Path, live: u64) -> u64 {
+pub(crate) fn next_serial(runbook: &Path, live: u64) -> u64 {
     let prefix = format!("{}.", name(runbook));
     let kept = std::fs::read_dir(parent(runbook))
         .map(|rd| {
@@ -117,7 +117,7 @@ pub fn stage(runbook: &Path, sealed: &Sealed, drill: bool) -> Result<PathBuf, Ro
 }
 
 /// Adds the custodians' signatures on the staged manifest (`MANIFEST.toml.<id>.sig`).
-pub fn add_signatures(dir: &Path, sigs: &crate::core::roster::Signatures) -> Result<(), RotateError> {
+pub(crate) fn add_signatures(dir: &Path, sigs: &crate::core::roster::Signatures) -> Result<(), RotateError> {
     let manifest = dir.join(seal::MANIFEST);
     for (id, sig) in sigs {
         let p = crate::core::roster::sig_path(&manifest, id);
@@ -187,7 +187,7 @@ fn keep_superseded(runbook: &Path) -> Result<PathBuf, RotateError> {
 /// Sets a staged rotation aside (the new value did not take, or the rotation stopped): the live
 /// sealing is unchanged. A real one is kept as `R.unconfirmed-<serial>`, never deleted (its
 /// value may have been set where it belongs after all); a drill's copy is removed.
-pub fn discard(runbook: &Path, drill: bool) -> Result<Option<PathBuf>, RotateError> {
+pub(crate) fn discard(runbook: &Path, drill: bool) -> Result<Option<PathBuf>, RotateError> {
     let dir = if drill { drill_copy(runbook) } else { staged(runbook) };
     if !present(&dir) {
         return Ok(None);

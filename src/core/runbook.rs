@@ -163,7 +163,7 @@ pub fn generate(length: usize, alphabet: Alphabet, rng: &mut (impl rand::Rng + r
 /// The runbook `md` with secret `index`'s block holding `value` instead: the opening fence line
 /// (with its attributes) and the closing fence are kept, and nothing else changes. The text is
 /// zeroized when dropped; `None` when there is no such secret.
-pub fn with_secret(md: &str, rb: &Runbook, index: usize, value: &str) -> Option<zeroize::Zeroizing<String>> {
+pub(crate) fn with_secret(md: &str, rb: &Runbook, index: usize, value: &str) -> Option<zeroize::Zeroizing<String>> {
     let span = rb.secrets.get(index)?.span.clone();
     let block = md.get(span.clone())?;
     let line_start = md[..span.start].rfind('\n').map_or(0, |n| n + 1);

@@ -17,7 +17,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 pub const MANIFEST: &str = "MANIFEST.toml";
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// The most sealed files a manifest may name (one per quorum of custodians).
 pub const MAX_MANIFEST_FILES: usize = 1024;
@@ -149,7 +149,7 @@ pub enum SealError {
 }
 
 /// All `k`-combinations of `ids` (already sorted), in lexical order.
-pub fn combinations(ids: &[String], k: usize) -> Vec<Vec<String>> {
+pub(crate) fn combinations(ids: &[String], k: usize) -> Vec<Vec<String>> {
     fn go(ids: &[String], k: usize, start: usize, cur: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
         if cur.len() == k {
             out.push(cur.clone());
@@ -311,7 +311,7 @@ impl Sealed {
     }
 
     /// Checks the sealing was made for this roster.
-    pub fn check_roster(&self, roster: &Roster) -> Result<(), SealError> {
+    pub(crate) fn check_roster(&self, roster: &Roster) -> Result<(), SealError> {
         if self.manifest.roster_sha256 != roster.sha256() {
             return Err(SealError::RosterMismatch { sealed: short(&self.manifest.roster_sha256), current: short(&roster.sha256()) });
         }
@@ -362,7 +362,7 @@ impl Sealed {
 }
 
 /// Removes one layer, given the custodian id whose layer it is.
-pub type OpenLayer<'a> = dyn FnMut(&str, &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError> + 'a;
+pub(crate) type OpenLayer<'a> = dyn FnMut(&str, &[u8]) -> Result<Zeroizing<Vec<u8>>, TokenError> + 'a;
 
 /// Opens a sealed file with the custodians' tokens (found by the serial the roster gives each id).
 pub fn unseal_with(

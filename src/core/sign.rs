@@ -18,7 +18,7 @@ pub const RUNBOOK_NAMESPACE: &str = "breakglass-runbook";
 /// Namespaces of a drill's signatures over the roster version and sealing it rehearses: they can
 /// never make that version trusted, nor that sealing accepted.
 pub const ROSTER_DRILL_NAMESPACE: &str = "breakglass-roster-drill";
-pub const RUNBOOK_DRILL_NAMESPACE: &str = "breakglass-runbook-drill";
+pub(crate) const RUNBOOK_DRILL_NAMESPACE: &str = "breakglass-runbook-drill";
 
 #[derive(Debug, Error)]
 pub enum SignError {
@@ -90,7 +90,7 @@ pub fn verify_prehashed(key: &PublicKey, namespace: &str, sha512: &[u8], pem: &[
 /// The one SSHSIG rule (check-ins, acknowledgements, co-signatures, rosters, MANIFEST): made by
 /// exactly `key` (a valid signature by any other key is refused), in `namespace`, over SHA-512,
 /// and the P-256 signature verifies over the signed-data blob, as `ssh-keygen -Y verify` checks.
-pub fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig) -> Result<(), BadSignature> {
+pub(crate) fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig) -> Result<(), BadSignature> {
     use p256::ecdsa::signature::Verifier;
     if sig.public_key() != key.key_data() {
         return Err(BadSignature::OtherKey);
@@ -108,7 +108,7 @@ pub fn verify_sig(key: &PublicKey, namespace: &str, sha512: &[u8], sig: &SshSig)
 }
 
 /// One `allowed_signers` line for `ssh-keygen -Y verify`.
-pub fn allowed_signers_line(id: &str, key: &PublicKey, namespace: &str) -> String {
+pub(crate) fn allowed_signers_line(id: &str, key: &PublicKey, namespace: &str) -> String {
     let k = key.to_openssh().unwrap_or_default();
     let k = k.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     format!("{id} namespaces=\"{namespace}\" {k}")

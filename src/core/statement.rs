@@ -17,11 +17,11 @@ use crate::core::journal::Entry;
 use std::borrow::Cow;
 
 /// Namespace of the check-in challenge signatures.
-pub const CHECKIN_NAMESPACE: &str = "breakglass-checkin";
+pub(crate) const CHECKIN_NAMESPACE: &str = "breakglass-checkin";
 /// Namespace of a custodian's signed acknowledgement that the ceremony goes on without a notice.
-pub const ACK_NAMESPACE: &str = "breakglass-ack";
+pub(crate) const ACK_NAMESPACE: &str = "breakglass-ack";
 /// Namespace of a custodian's confirmation of a root action or an offboarding change.
-pub const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
+pub(crate) const CONFIRM_NAMESPACE: &str = "breakglass-confirm";
 
 /// A statement a custodian signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub enum Statement {
 /// A signed statement as an entry records it: who signed, the text the entry says was signed, and
 /// the armoured signature.
 #[derive(Debug, Clone, Copy)]
-pub struct Recorded<'a> {
+pub(crate) struct Recorded<'a> {
     pub custodian: &'a str,
     pub text: &'a str,
     pub sshsig: &'a str,
@@ -89,7 +89,7 @@ impl Statement {
     /// target, each checked for its shape), with what the entry says was signed. `None` for an
     /// entry that records no signed statement. Whether the recorded text is exactly the rebuilt
     /// statement is [`Statement::matches`].
-    pub fn of_entry<'a>(e: &'a Entry, session: &str) -> Option<(Statement, Recorded<'a>)> {
+    pub(crate) fn of_entry<'a>(e: &'a Entry, session: &str) -> Option<(Statement, Recorded<'a>)> {
         let tail = |text: &'a str, prefix: &str| {
             text.strip_prefix(prefix)
                 .and_then(|t| t.strip_prefix(':'))

@@ -71,7 +71,7 @@ impl TrustedRoster {
         self.chain.last().unwrap_or_else(|| unreachable!("a trusted chain is never empty"))
     }
     /// The version whose exact bytes hash to `sha256`, if it is in the trusted chain.
-    pub fn version_with(&self, sha256: &str) -> Option<&Roster> {
+    pub(crate) fn version_with(&self, sha256: &str) -> Option<&Roster> {
         self.chain.iter().rev().find(|r| r.sha256() == sha256)
     }
     pub fn versions(&self) -> &[Roster] {
@@ -90,7 +90,7 @@ impl TrustedRoster {
     pub fn signed_by(&self) -> &[String] {
         &self.signed_by
     }
-    pub fn is_demo(&self) -> bool {
+    pub(crate) fn is_demo(&self) -> bool {
         self.rule == Rule::Demo
     }
     /// One line for reports: which roster, and by which rule it is trusted.
@@ -357,7 +357,7 @@ fn check_forks(chain: &[(Roster, Signatures)], history: &Path) -> Result<(), Tru
 /// The newest roster version this host has trusted (`trust-state` in the data directory). It only
 /// ever refuses: nothing is trusted because of it, and the pin still decides.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TrustState {
+pub(crate) struct TrustState {
     pub version: u32,
     pub roster_sha256: String,
     /// The newest sealing of the runbook (MANIFEST.toml `serial`) this host has opened.
@@ -370,7 +370,7 @@ pub const TRUST_STATE: &str = "trust-state";
 
 /// Refuses a roster older than the newest this host trusted (a rollback), or another roster with
 /// that same version (a fork), naming both.
-pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError> {
+pub(crate) fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError> {
     let path = data_dir.join(TRUST_STATE);
     let Some(seen) = read_state(data_dir)? else { return Ok(()) };
     let r = t.roster();
@@ -389,7 +389,7 @@ pub fn check_state(data_dir: &Path, t: &TrustedRoster) -> Result<(), TrustError>
 }
 
 /// The host's trust state, if it has one.
-pub fn read_state(data_dir: &Path) -> Result<Option<TrustState>, TrustError> {
+pub(crate) fn read_state(data_dir: &Path) -> Result<Option<TrustState>, TrustError> {
     let path = data_dir.join(TRUST_STATE);
     match crate::core::fsread::read_regular(&path, 4096) {
         Ok(b) => toml::from_str(&String::from_utf8_lossy(&b))
@@ -418,7 +418,7 @@ pub fn remember(data_dir: &Path, t: &TrustedRoster) -> std::io::Result<()> {
 
 /// Refuses a sealing of the runbook older than the newest this host has opened: an older one
 /// (say, holding the root password before it was rotated) put back, though a quorum signed it.
-pub fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), TrustError> {
+pub(crate) fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), TrustError> {
     match read_state(data_dir)? {
         Some(s) if serial < s.runbook_serial => Err(TrustError::OlderSealing { serial, seen: s.runbook_serial }),
         _ => Ok(()),
@@ -426,7 +426,7 @@ pub fn check_runbook_serial(data_dir: &Path, serial: u64) -> Result<(), TrustErr
 }
 
 /// Records that this host opened sealing `serial` (the state only moves forward).
-pub fn remember_runbook_serial(data_dir: &Path, t: &TrustedRoster, serial: u64) -> std::io::Result<()> {
+pub(crate) fn remember_runbook_serial(data_dir: &Path, t: &TrustedRoster, serial: u64) -> std::io::Result<()> {
     let seen = read_state(data_dir).ok().flatten();
     if seen.as_ref().is_some_and(|s| s.runbook_serial >= serial) || t.rule == Rule::Demo {
         return Ok(());
@@ -515,7 +515,7 @@ fn quorum_of(r: &Roster, signers: &Roster, sigs: &Signatures, needs: Signers) ->
 /// Why the trusted roster looks rolled back to an older version, if it does: older than
 /// The configuration lines that pin roster version `version` (SHA-256 `sha256`) and refuse every
 /// older one: what a rekey prints for the configuration the ceremony host cannot change alone.
-pub fn pin_lines(sha256: &str, version: u32) -> String {
+pub(crate) fn pin_lines(sha256: &str, version: u32) -> String {
     format!("[trust]\nroster_sha256 = \"{sha256}\"\nmin_version = {version}\n")
 }
 
@@ -569,7 +569,7 @@ pub enum Anchor {
 impl Anchor {
     /// The configured roster must be trusted: a missing, unreadable or untrusted one is an error
     /// for every caller alike, never a silent fallback to the bundles' own copies.
-    pub fn for_sessions(config: &Config) -> Result<Self, TrustError> {
+    pub(crate) fn for_sessions(config: &Config) -> Result<Self, TrustError> {
         match config.roster_path() {
             // A roster put back after a rekey must not make sessions signed under it count.
             Some(_) => resolve(config, None, None).and_then(|t| match rolled_back(&t, config.trust.min_version) {
@@ -586,7 +586,7 @@ impl Anchor {
 /// pin); else, when a bundle is being checked, its own copy (with a warning; DEMO only if it is
 /// byte for byte the built-in DEMO roster and nothing real is configured). A configured roster
 /// that is missing or unreadable is an error, never a fallback.
-pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> Result<TrustedRoster, TrustError> {
+pub(crate) fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> Result<TrustedRoster, TrustError> {
     let pin = config.trust.roster_sha256.as_deref();
     let config_name = || config.describe();
     if let Some(p) = given {
@@ -609,7 +609,7 @@ pub fn resolve(config: &Config, given: Option<&Path>, bundle: Option<&Path>) -> 
 }
 
 /// The roster a real ceremony (or a rekey) may run with: configured, pinned, chaining to the pin.
-pub fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
+pub(crate) fn for_ceremony(config: &Config) -> Result<TrustedRoster, TrustError> {
     let t = resolve(config, None, None)?;
     let path = t.roster().path.clone().unwrap_or_default();
     if let Some(why) = rolled_back(&t, config.trust.min_version) {

@@ -196,17 +196,17 @@ pub enum VerifyError {
 }
 
 /// Largest journal read (a 100,000-entry journal is about 25 MB).
-pub const MAX_JOURNAL_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_JOURNAL_BYTES: u64 = 1 << 30;
 
 /// Exit code of a bundle whose every check passed against a roster that nothing anchors (no
 /// `[trust] roster_sha256`, no `--roster` that chains to one): not evidence until a pin says who
 /// the custodians are, so a script that gates on exit 0 is never told "valid".
-pub const EXIT_UNPINNED: i32 = 4;
+pub(crate) const EXIT_UNPINNED: i32 = 4;
 
 impl Report {
     /// Rules E21 (with E3, E5, E25): whether a verified bundle may be taken as cover for root use at
     /// all, or the rule that says it never is.
-    pub fn may_cover(&self) -> Result<(), Rule> {
+    pub(crate) fn may_cover(&self) -> Result<(), Rule> {
         use crate::core::trust::Rule as Anchor;
         let r = self;
         if r.status != Status::Valid {
@@ -239,7 +239,7 @@ impl Report {
 }
 
 /// The new roster version of a rekey, copied into its bundle.
-pub const ROSTER_NEXT: &str = "roster-next.toml";
+pub(crate) const ROSTER_NEXT: &str = "roster-next.toml";
 
 /// Verifies a custodian's signature over a statement with their roster key.
 fn verify_statement(key: &PublicKey, statement: &Statement, pem: &str) -> Result<(), crate::core::sign::BadSignature> {
@@ -302,7 +302,7 @@ pub fn verify_dir(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Re
 /// [`verify_dir`] without the co-signatures over the whole file (`journal.jsonl.<id>.sig`): what
 /// `recover` checks before it goes on, since it sets those files aside (they are over an earlier
 /// journal).
-pub fn verify_journal_part(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Result<Report, VerifyError> {
+pub(crate) fn verify_journal_part(dir: &Path, anchor: Result<&TrustedRoster, &TrustError>) -> Result<Report, VerifyError> {
     verify_parts(dir, anchor, false)
 }
 

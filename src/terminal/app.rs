@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 /// Restores the terminal before a panic message is printed (the message never holds a secret:
 /// secrets live in `secrecy` types whose Debug output is redacted).
-pub fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         ratatui::restore();
@@ -568,7 +568,7 @@ impl App {
     }
 
     /// Keeps the current step on screen, with a little context above it.
-    pub fn follow_cursor(&mut self) {
+    pub(crate) fn follow_cursor(&mut self) {
         if let Some(&at) = ui::step_positions(&self.c, &self.v, self.width).get(self.v.step_cursor)
             && (at < self.v.scroll + 2 || at > self.v.scroll + 10)
         {
@@ -612,7 +612,7 @@ impl Start {
 }
 
 /// Pushes a session directory to the evidence archive; the result is what the summary says.
-pub type Archiver = Box<dyn FnOnce(&std::path::Path) -> Result<String, String> + Send>;
+pub(crate) type Archiver = Box<dyn FnOnce(&std::path::Path) -> Result<String, String> + Send>;
 
 /// Runs the interactive ceremony until it is done or the custodians leave.
 pub fn run(c: Ceremony, runner: Runner, clock: Arc<dyn Clock>, start: Start) -> anyhow::Result<i32> {

@@ -256,7 +256,7 @@ pub fn key(c: &Ceremony, v: &View, label: &str) -> &'static str {
 
 /// The key that does `act` on the phase's screen (as [`key`], for a row whose label changes:
 /// Space's "confirm" and "undo"); empty when none does.
-pub fn key_doing(c: &Ceremony, v: &View, act: Do) -> &'static str {
+pub(crate) fn key_doing(c: &Ceremony, v: &View, act: Do) -> &'static str {
     under_overlays(c, v).iter().find(|r| std::mem::discriminant(&r.act) == std::mem::discriminant(&act)).map_or("", |r| r.key)
 }
 
@@ -433,7 +433,7 @@ fn touch_label(c: &Ceremony) -> &'static str {
 }
 
 /// The keys that pick a custodian who checked in: one digit per check-in slot.
-pub fn slot_keys(c: &Ceremony) -> &'static str {
+pub(crate) fn slot_keys(c: &Ceremony) -> &'static str {
     match c.checked().len() {
         0..=2 => "1/2",
         3 => "1/2/3",

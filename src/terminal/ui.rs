@@ -72,7 +72,7 @@ fn ended(c: &Ceremony) -> Option<DateTime<Utc>> {
 
 /// Draws the whole screen.
 /// The smallest terminal every screen is laid out for.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
+pub(crate) const MIN_SIZE: (u16, u16) = (80, 24);
 
 pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
     let t = Theme { color: v.color };
@@ -1077,7 +1077,7 @@ fn push_code(out: &mut Vec<Line<'_>>, prefix: &str, s: &str, style: Style, width
 }
 
 /// The label of secret `i` in lists and above its value: number, step, section.
-pub fn secret_label(rb: &crate::core::runbook::Runbook, i: usize) -> String {
+pub(crate) fn secret_label(rb: &crate::core::runbook::Runbook, i: usize) -> String {
     let Some(sb) = rb.secrets.get(i) else { return format!("secret {}", i + 1) };
     let step = sb.for_step.map(|n| format!(" · for step {}", n + 1)).unwrap_or_default();
     let section = if sb.section.is_empty() { String::new() } else { format!(" · {}", sb.section) };
@@ -1085,7 +1085,7 @@ pub fn secret_label(rb: &crate::core::runbook::Runbook, i: usize) -> String {
 }
 
 /// The runbook rendered at a width: rows, and where each step and each secret starts.
-pub struct Rendered<'a> {
+pub(crate) struct Rendered<'a> {
     pub lines: Vec<Line<'a>>,
     pub step_at: Vec<usize>,
     pub secret_at: Vec<usize>,
@@ -1353,12 +1353,12 @@ fn render_help(f: &mut Frame, c: &Ceremony, v: &View, t: &Theme, area: Rect) {
 }
 
 /// Where each step starts among the runbook's rendered lines (for scrolling to a step).
-pub fn step_positions(c: &Ceremony, v: &View, width: usize) -> Vec<usize> {
+pub(crate) fn step_positions(c: &Ceremony, v: &View, width: usize) -> Vec<usize> {
     runbook_lines(c, v, &Theme { color: false }, width).step_at
 }
 
 /// How many rows the runbook takes at this width.
-pub fn runbook_rows(c: &Ceremony, v: &View, width: usize) -> usize {
+pub(crate) fn runbook_rows(c: &Ceremony, v: &View, width: usize) -> usize {
     runbook_lines(c, v, &Theme { color: false }, width).lines.len()
 }
 
@@ -1368,13 +1368,13 @@ pub fn secret_position(c: &Ceremony, v: &View, width: usize, i: usize) -> Option
 }
 
 /// The secret that the step `step` needs, else the nearest one.
-pub fn secret_for_step(c: &Ceremony, step: usize) -> Option<usize> {
+pub(crate) fn secret_for_step(c: &Ceremony, step: usize) -> Option<usize> {
     let rb = c.runbook().as_ref()?;
     rb.secrets.iter().position(|s| s.for_step == Some(step)).or_else(|| secret_near(c, step))
 }
 
 /// Which secret lies nearest at or after the line `from` (else the last one before it).
-pub fn secret_near(c: &Ceremony, from_step: usize) -> Option<usize> {
+pub(crate) fn secret_near(c: &Ceremony, from_step: usize) -> Option<usize> {
     let rb = c.runbook().as_ref()?;
     let mut seen_step = 0usize;
     let mut before = None;
@@ -1400,7 +1400,7 @@ pub fn secret_near(c: &Ceremony, from_step: usize) -> Option<usize> {
 }
 
 /// The width the runbook text is wrapped to on a screen of this size.
-pub fn runbook_width(area: Rect) -> usize {
+pub(crate) fn runbook_width(area: Rect) -> usize {
     let inner = area.width.saturating_sub(2);
     let rail = if inner >= 100 { 24 } else { 19 };
     inner.saturating_sub(rail).saturating_sub(2) as usize
@@ -1445,7 +1445,7 @@ fn drill_timing<'a>(c: &Ceremony, v: &View, t: &Theme) -> Vec<Line<'a>> {
 }
 
 /// The actions offered in the open root session, numbered from 1 (names filled from the view).
-pub fn root_actions(c: &Ceremony, v: &View) -> Vec<RootAction> {
+pub(crate) fn root_actions(c: &Ceremony, v: &View) -> Vec<RootAction> {
     let Some(r) = c.root().as_ref() else { return vec![] };
     RootAction::for_task(r.task)
         .into_iter()

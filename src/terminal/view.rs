@@ -146,6 +146,6 @@ impl View {
 
 /// A checked-in key came back: its custodian types the PIN again here, on whatever screen the
 /// ceremony paused, typed like the check-in PIN (digits only, the last try never spent).
-pub fn reauth_pending(c: &Ceremony) -> Option<SlotIx> {
+pub(crate) fn reauth_pending(c: &Ceremony) -> Option<SlotIx> {
     c.reauth().first().copied().filter(|_| c.removed().is_empty() && !c.keys_may_be_away())
 }

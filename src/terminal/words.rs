@@ -6,7 +6,7 @@ use crate::terminal::keys::{self, Do};
 use crate::terminal::view::View;
 
 /// Why the account check did not pass, and what to do.
-pub fn account_problem(p: &AccountProblem) -> String {
+pub(crate) fn account_problem(p: &AccountProblem) -> String {
     // The journal records the same words (`aws.skipped`).
     p.record()
 }
@@ -73,7 +73,7 @@ pub fn words(say: &Say, c: &Ceremony) -> String {
 
 /// The sentence for `say` on the screen whose view is `v`: a key it names is the one the
 /// screen's key table has for that action.
-pub fn words_on(say: &Say, c: &Ceremony, v: &View) -> String {
+pub(crate) fn words_on(say: &Say, c: &Ceremony, v: &View) -> String {
     use Say as S;
     match say {
         S::ReasonMissing

@@ -34,7 +34,7 @@ pub fn client(aws: &Aws) -> aws_sdk_s3::Client {
 }
 
 /// Refuses a bucket without Object Lock, or whose default retention is shorter than ours.
-pub fn check_bucket(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, retention_days: u32) -> Result<(), String> {
+pub(crate) fn check_bucket(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, retention_days: u32) -> Result<(), String> {
     let out = match aws.rt.block_on(s3.get_object_lock_configuration().bucket(bucket).send()) {
         Ok(o) => o,
         Err(e) => {
@@ -232,7 +232,7 @@ pub struct Version {
 
 /// The most object versions an archive listing reads (docs/formats.md, Limits): a bundle has a
 /// handful of files, so this is hundreds of thousands of sessions.
-pub const MAX_LISTED_VERSIONS: usize = 1_000_000;
+pub(crate) const MAX_LISTED_VERSIONS: usize = 1_000_000;
 
 /// Every version of every object under `prefix`, page by page, at most [`MAX_LISTED_VERSIONS`].
 pub fn versions(aws: &Aws, s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Version>, String> {

@@ -206,7 +206,7 @@ pub struct Applied {
 
 /// Whether a serial names a virtual MFA device (an ARN with `:mfa/`), which can be deleted once
 /// deactivated; hardware serials and security keys (`:u2f/`) cannot.
-pub fn is_virtual_mfa(serial: &str) -> bool {
+pub(crate) fn is_virtual_mfa(serial: &str) -> bool {
     serial.starts_with("arn:") && serial.contains(":mfa/")
 }
 

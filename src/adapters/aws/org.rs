@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Accounts read at once.
-pub const CONCURRENCY: usize = 16;
+pub(crate) const CONCURRENCY: usize = 16;
 
 /// The organization's active accounts other than `own`, as (id, name), page by page.
 pub fn members(aws: &Aws, own: &str) -> Result<Vec<(String, String)>, String> {
@@ -45,21 +45,21 @@ pub fn members(aws: &Aws, own: &str) -> Result<Vec<(String, String)>, String> {
 
 /// What the organization audit read: each account's root user, and whether it was stopped before
 /// the end.
-pub struct Members {
+pub(crate) struct Members {
     pub results: Vec<(String, Member)>,
     pub interrupted: bool,
 }
 
 /// One member account as read: its root credentials (or why not) and, when the organization
 /// trail was read, root's events in it (or why not).
-pub struct Member {
+pub(crate) struct Member {
     pub audit: Result<Audit, String>,
     pub root_events: Option<Result<Vec<RootEvent>, String>>,
 }
 
 /// The organization trail to read for each member (rule E29): its bucket and the audit's period.
 #[derive(Clone, Copy)]
-pub struct TrailQuery<'a> {
+pub(crate) struct TrailQuery<'a> {
     pub bucket: &'a str,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
@@ -68,7 +68,7 @@ pub struct TrailQuery<'a> {
 /// Reads every member's root credentials (and, with `trail`, root's events in the organization
 /// trail), `CONCURRENCY` accounts at a time, with a progress bar on a terminal. `stop` (set by
 /// Ctrl-C) ends it early with what was read.
-pub fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool, trail: Option<TrailQuery<'_>>) -> Members {
+pub(crate) fn audit_members(aws: &Aws, accounts: &[(String, String)], stop: &AtomicBool, trail: Option<TrailQuery<'_>>) -> Members {
     use std::io::IsTerminal;
     // Throttling across hundreds of accounts is expected: more attempts, longer backoff.
     let retry = aws_config::retry::RetryConfig::standard()
@@ -129,7 +129,7 @@ fn audit_one(aws: &Aws, account: &str) -> Result<Audit, String> {
 }
 
 /// Ctrl-C during the organization audit: stop taking new accounts, report what was read.
-pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+pub(crate) fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone());
     flag

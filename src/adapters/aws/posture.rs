@@ -150,7 +150,7 @@ fn fallback_regions(aws: &Aws) -> Vec<String> {
 /// Only root's own facts: MFA, access keys, virtual MFA, the credential report row, centralized
 /// root access, and (given a window) root's CloudTrail events in it. What a ceremony reads as it
 /// starts and as it closes; the rest of the facts are left as "not read".
-pub fn gather_root(aws: &Aws, account: &str, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> Facts {
+pub(crate) fn gather_root(aws: &Aws, account: &str, window: Option<(DateTime<Utc>, DateTime<Utc>)>) -> Facts {
     let iam = aws_sdk_iam::Client::new(&aws.sdk);
     let summary =
         aws.rt.block_on(iam.get_account_summary().send()).map_err(|e| classify("iam:GetAccountSummary", &e, WHO).to_string()).map(|o| {
@@ -229,7 +229,7 @@ fn credential_report(aws: &Aws, iam: &aws_sdk_iam::Client) -> Result<Option<Root
 }
 
 /// The `<root_account>` row of a credential report (CSV), if there is one.
-pub fn root_row(csv: &str) -> Option<RootRow> {
+pub(crate) fn root_row(csv: &str) -> Option<RootRow> {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next()?.split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
@@ -337,7 +337,7 @@ pub fn root_event(json: &str, account: &str) -> Option<RootEvent> {
 }
 
 /// A parsed CloudTrail record as a root event, if it is one.
-pub fn root_event_of(v: &serde_json::Value, account: &str) -> Option<RootEvent> {
+pub(crate) fn root_event_of(v: &serde_json::Value, account: &str) -> Option<RootEvent> {
     let id = &v["userIdentity"];
     if id["type"] != "Root" {
         return None;

@@ -13,7 +13,7 @@ pub struct SnsBroadcaster {
 impl SnsBroadcaster {
     /// How many confirmed subscriptions the topic has (alerts that go to nobody are a known way
     /// break-glass fails).
-    pub fn confirmed_subscriptions(&self) -> Result<usize, AwsError> {
+    pub(crate) fn confirmed_subscriptions(&self) -> Result<usize, AwsError> {
         let client = aws_sdk_sns::Client::new(&self.aws.sdk);
         let mut n = 0;
         let mut token = None;

@@ -13,10 +13,10 @@ const WHO: &str = "the auditing principal";
 /// Files downloaded at once.
 const CONCURRENCY: usize = 16;
 /// The largest log file read (compressed and decompressed); CloudTrail writes files of a few MB.
-pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// The most log files one audit lists (about 90 days of every region of an account, many times
 /// over): more is refused, naming the limit.
-pub const MAX_FILES: usize = 2_000_000;
+pub(crate) const MAX_FILES: usize = 2_000_000;
 
 pub use crate::core::audit::TrailRead as Stats;
 
@@ -107,7 +107,7 @@ pub fn root_events(
 
 /// One log file: gunzipped (bounded), its records read, root's events within the period kept.
 /// Returns the events, the decompressed size and the number of records.
-pub fn read_log_file(
+pub(crate) fn read_log_file(
     key: &str,
     gz: &[u8],
     account: &str,

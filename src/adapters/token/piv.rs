@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 /// The slot of the runbook (age) key: retired slot 1, where age-plugin-yubikey puts its first key.
 pub const AGE_SLOT: SlotId = SlotId::Retired(RetiredSlotId::R1);
 /// The slot of the signing key (check-in challenges, session co-signatures).
-pub const SIGN_SLOT: SlotId = SlotId::Signature;
+pub(crate) const SIGN_SLOT: SlotId = SlotId::Signature;
 
 /// A YubiKey seen on a reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Seen {
 }
 
 /// Turns a PC/SC or card error into one that says what to do.
-pub fn explain(e: &yubikey::Error, serial: Option<u32>) -> TokenError {
+pub(crate) fn explain(e: &yubikey::Error, serial: Option<u32>) -> TokenError {
     use yubikey::Error as E;
     match e {
         E::WrongPin { tries } => TokenError::WrongPin { retries_left: *tries },
@@ -218,7 +218,7 @@ impl PivToken {
     }
 
     /// The public key of `slot`, read from its attestation certificate.
-    pub fn slot_public_key(&mut self, slot: SlotId) -> Result<p256::PublicKey, TokenError> {
+    pub(crate) fn slot_public_key(&mut self, slot: SlotId) -> Result<p256::PublicKey, TokenError> {
         let att = on_card(self.yk.get_mut(), |yk| piv::attest(yk, slot)).map_err(|e| explain(&e, Some(self.serial)))?;
         let cert = yubikey::certificate::Certificate::from_bytes(att.to_vec())
             .map_err(|e| TokenError::Card(format!("attestation certificate: {e}")))?;

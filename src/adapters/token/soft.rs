@@ -13,7 +13,7 @@ use std::str::FromStr;
 use zeroize::Zeroizing;
 
 /// PIN tries of a fresh key, as on a YubiKey.
-pub const PIN_TRIES: u8 = 3;
+pub(crate) const PIN_TRIES: u8 = 3;
 
 /// A software token. Its Debug output never shows key material or the PIN.
 pub struct SoftToken {

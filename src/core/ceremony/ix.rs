@@ -73,7 +73,7 @@ impl<I: Idx, T> IxVec<I, T> {
         self.items.iter().enumerate().map(|(i, t)| (I::new(i), t))
     }
     /// Every index, in order.
-    pub fn indices(&self) -> impl Iterator<Item = I> + use<I, T> {
+    pub(crate) fn indices(&self) -> impl Iterator<Item = I> + use<I, T> {
         (0..self.items.len()).map(I::new)
     }
     /// Whether `i` is an index of this list.
@@ -91,7 +91,7 @@ impl<I: Idx, T> IxVec<I, T> {
         I::new(self.items.len() - 1)
     }
     /// The index the next [`IxVec::push`] gets.
-    pub fn next_index(&self) -> I {
+    pub(crate) fn next_index(&self) -> I {
         I::new(self.items.len())
     }
     /// The index of the first item that `f` accepts.

@@ -55,7 +55,7 @@ pub enum NoticeHash {
 }
 
 /// The statement a custodian signs to go on without a notice.
-pub fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> crate::core::statement::Statement {
+pub(crate) fn ack_message(session_id: &str, phase: NoticePhase, head: &str) -> crate::core::statement::Statement {
     crate::core::statement::Statement::Ack { session: session_id.to_string(), phase: phase.as_str().to_string(), head: head.to_string() }
 }
 

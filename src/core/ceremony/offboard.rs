@@ -94,7 +94,7 @@ impl Offboard {
 
 impl Ceremony {
     /// The statement a custodian signs to make offboarding item `i`'s AWS change.
-    pub fn offboard_statement(&self, i: usize) -> crate::core::statement::Statement {
+    pub(crate) fn offboard_statement(&self, i: usize) -> crate::core::statement::Statement {
         let item = self.offboard.as_ref().and_then(|o| o.items.get(i));
         crate::core::statement::Statement::Offboard {
             session: self.info.session_id.clone(),

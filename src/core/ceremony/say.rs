@@ -304,7 +304,7 @@ impl Say {
     /// A message that reports something important (the team was told, a version is in use, a
     /// secret was rotated, what an abort does next): it stays until another important message or
     /// a refusal replaces it; a passing message never does.
-    pub fn lasts(&self) -> bool {
+    pub(crate) fn lasts(&self) -> bool {
         matches!(
             self,
             Say::GoingOnWithoutAws
@@ -323,7 +323,7 @@ impl Say {
 
     /// A drill scenario's refusal in words: what the custodians are told and what the journal
     /// records (`custodian.refused`), so the two never differ. `None` for other messages.
-    pub fn scenario_words(&self) -> Option<String> {
+    pub(crate) fn scenario_words(&self) -> Option<String> {
         match self {
             Say::ScenarioKeyMissing { id } => {
                 Some(format!("DRILL scenario: {id}'s key is declared missing. Another custodian steps in with their own key."))

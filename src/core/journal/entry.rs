@@ -92,7 +92,7 @@ macro_rules! entries {
 
         impl Entry {
             /// Every kind this release writes.
-            pub const KINDS: &[&str] = &[$($kind),*];
+            pub(crate) const KINDS: &[&str] = &[$($kind),*];
 
             /// The line's `kind`.
             pub fn kind(&self) -> &'static str {

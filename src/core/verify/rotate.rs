@@ -39,7 +39,7 @@ struct Claim {
 /// The most rotation entries (confirmations and rotations) verify keeps from one journal
 /// (docs/formats.md, Limits): a session holds a handful; each confirmation is checked against
 /// each rotation, so a planted journal of them stops here, invalid.
-pub const MAX_ROTATION_ENTRIES: usize = 1000;
+pub(crate) const MAX_ROTATION_ENTRIES: usize = 1000;
 
 /// What the walk keeps of a session's secrets.
 #[derive(Default)]

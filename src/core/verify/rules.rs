@@ -198,7 +198,7 @@ pub(super) struct Walk {
 /// The most signed statements verify checks in one journal (docs/formats.md, Limits): a session
 /// holds a few dozen (check-ins, acknowledgements, confirmations); each costs an ECDSA
 /// verification, so a planted journal of junk signatures stops here, invalid.
-pub const MAX_SIGNED_STATEMENTS: usize = 1000;
+pub(crate) const MAX_SIGNED_STATEMENTS: usize = 1000;
 
 impl Walk {
     /// Applies the per-entry rules to the entry at 0-based `index`, then records what the report
