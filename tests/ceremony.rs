@@ -749,24 +749,25 @@ fn the_close_journals_the_posture_diff_and_root_activity_before_the_release() {
     assert!(c.advance(Intent::PostureChecked { when: PostureWhen::Close, result: Ok(close) }).is_empty());
 }
 
+/// A DEMO offboarding of mallory, who holds no key (no rekey), with `items`.
+fn offboarding_mallory(items: Vec<breakglass::core::ceremony::OffItem>) -> Ceremony {
+    let o = breakglass::core::ceremony::Offboard {
+        person: "mallory".into(),
+        iam_user: "mallory".into(),
+        target_s: 900,
+        items,
+        rehearsal: false,
+        finish_armed: false,
+    };
+    ceremony_for(true, breakglass::core::ceremony::Purpose::offboard(None, o))
+}
+
 /// An offboarding of someone who is not a custodian: no rekey; the runbook is opened (never shown)
 /// for the steps its "Offboarding" section adds, whose text never reaches the journal.
 #[test]
 fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only() {
-    use breakglass::core::ceremony::{OffItem, Offboard};
-    let mut c = ceremony_for(
-        true,
-        breakglass::core::ceremony::Purpose::offboard(
-            None,
-            Offboard {
-                person: "mallory".into(),
-                target_s: 900,
-                items: vec![OffItem::people("Rotate root's password")],
-                rehearsal: false,
-                ..Default::default()
-            },
-        ),
-    );
+    use breakglass::core::ceremony::OffItem;
+    let mut c = offboarding_mallory(vec![OffItem::people("Rotate root's password")]);
     begin(&mut c, Mode::Offboard);
     check_in(&mut c, 0);
     let fx = check_in(&mut c, 1);
@@ -794,26 +795,13 @@ fn an_offboarding_adds_the_runbooks_own_steps_and_journals_them_by_number_only()
 
 #[test]
 fn an_offboarding_aws_change_waits_for_every_custodian_on_their_key() {
-    use breakglass::core::ceremony::{OffItem, OffState, Offboard};
+    use breakglass::core::ceremony::{OffItem, OffState};
     let item = OffItem {
         api: Some("iam:DeleteLoginProfile".into()),
         target: "login-profile".into(),
         ..OffItem::people("Delete the console password")
     };
-    let mut c = ceremony_for(
-        true,
-        breakglass::core::ceremony::Purpose::offboard(
-            None,
-            Offboard {
-                person: "mallory".into(),
-                target_s: 900,
-                items: vec![item],
-                rehearsal: false,
-                iam_user: "mallory".into(),
-                finish_armed: false,
-            },
-        ),
-    );
+    let mut c = offboarding_mallory(vec![item]);
     begin(&mut c, Mode::Offboard);
     check_in(&mut c, 0);
     check_in(&mut c, 1);
