@@ -26,6 +26,8 @@
 //! - [`statement`]: every statement a custodian signs in a ceremony, one type for the ceremony that
 //!   asks for it and for verify that checks it.
 //! - [`notice`]: what the team is told, and the local outbox.
+//! - [`mode`]: the kind of session (incident, drill, rekey, offboarding), as the journal, the
+//!   notices and `verify --json` write it.
 //! - [`verify`]: checks a session bundle against a trusted roster, one function per rule of
 //!   docs/evidence-model.md (`src/core/verify/`); [`evidence`]: those rules by id, which every
 //!   problem names.
