@@ -162,49 +162,109 @@ fn read_entry(c: &Common, l: &[u8], gi: usize, problems: &mut Vec<Problem>) -> (
     }
 }
 
-/// Reads the journal once, on both cores: one thread hashes the whole file with SHA-512 (for the
-/// co-signatures) and takes the first part of the lines, the other takes the rest; each part is
-/// parsed, hashed and linked with [`journal::check_link`], the rule `check_chain` applies.
-/// Returns the SHA-512, the chain report (as `check_chain` makes it) and the intact entries.
+/// Parts the lines are cut into: small enough that the cores finish together (the one that
+/// hashes the whole file with SHA-512 first joins late), large enough that each costs far more
+/// than taking it.
+const PARTS: usize = 32;
+
+/// `body` cut into `n` parts at line ends: (start, end) byte ranges, in order, none empty.
+fn split_lines(body: &[u8], n: usize) -> Vec<(usize, usize)> {
+    let mut parts = Vec::with_capacity(n);
+    let mut start = 0;
+    for k in 1..=n {
+        if start >= body.len() {
+            break;
+        }
+        let at = (body.len() * k / n).max(start);
+        let end = if k == n { body.len() } else { memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |p| at + p + 1) };
+        if end > start {
+            parts.push((start, end));
+            start = end;
+        }
+    }
+    parts
+}
+
+/// The line that ends just before byte `start` of `body` (without its newline), if any.
+fn previous_line(body: &[u8], start: usize) -> Option<&[u8]> {
+    let end = start.checked_sub(1)?;
+    let from = memchr::memrchr(b'\n', &body[..end]).map_or(0, |p| p + 1);
+    Some(&body[from..end])
+}
+
+/// Reads the journal once, on every core (up to eight): one thread first hashes the whole file
+/// with SHA-512 (for the co-signatures); meanwhile the others, then all of them, take the lines
+/// part by part. Each part is parsed, hashed and linked with [`journal::check_link`], seeded by
+/// the line before it; the parts are put back in order, up to the first problem (the rule
+/// `check_chain` applies). Returns the SHA-512, the chain report (as `check_chain` makes it) and
+/// the intact entries.
 pub(super) fn read_journal(bytes: &[u8]) -> (Sha512Digest, journal::ChainReport, Read<'_>) {
     let body_end = memchr::memrchr(b'\n', bytes).map_or(0, |p| p + 1);
     let body = &bytes[..body_end];
-    // Split at a line boundary: the hashing thread also parses two fifths of the lines. Each
-    // thread finds its own lines. Measured (benches/verify.rs, 100,000 entries, 35.6 MB, 2
-    // cores): 128 ms, of which one SHA-512 pass of the file alone takes 58 ms, against 100 ms for
-    // the two stock `ssh-keygen -Y verify` runs.
-    let at = body.len() * 2 / 5;
-    let cut = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |p| at + p + 1);
-    let (head_part, tail_part) = body.split_at(cut);
-    let before = head_part.len().checked_sub(1).map(|end| {
-        let start = memchr::memrchr(b'\n', &head_part[..end]).map_or(0, |p| p + 1);
-        &head_part[start..end]
-    });
+    // Measured (benches/verify.rs, 100,000 entries, 35.6 MB, 2 cores): one SHA-512 pass of the
+    // file alone takes 58 ms of the whole; the parts balance the rest across the cores.
+    let parts = split_lines(body, PARTS);
     let estimate = body.len() / 200 + 16;
     // The session's mode and DEMO label, from its first entry: every other entry must match.
     let first_line = &body[..memchr::memchr(b'\n', body).unwrap_or(0)];
     let opened = serde_json::from_slice::<Common>(first_line).ok();
     let mode = opened.as_ref().and_then(|c| c.mode.as_deref()).unwrap_or("incident").to_string();
     let session = (mode.as_str(), opened.as_ref().is_some_and(|c| c.demo == Some(true)));
-    let (sha512, first, rest) = std::thread::scope(|s| {
-        // The first part's vectors have room for all, so the rest is appended without moving them.
-        let first = s.spawn(|| (sha512(bytes), parse_lines(head_part, None, estimate, session)));
-        let rest = parse_lines(tail_part, before, 0, session);
-        let (sha512, first) = first.join().unwrap_or_else(|_| (self::sha512(bytes), parse_lines(head_part, None, estimate, session)));
-        (sha512, first, rest)
-    });
-    let total_lines = first.lines + rest.lines;
-    let mut report = journal::ChainReport::default();
-    let (problem, head) = match &first.problem {
-        Some(p) => (Some(p.clone()), first.head),
-        None => (rest.problem.clone(), rest.head.or(first.head)),
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Takes parts until none is left; the first part's vectors have room for all, so the rest
+    // are appended to them without moving.
+    let work = || {
+        let mut done = vec![];
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(start, end)) = parts.get(i) else { return done };
+            let before = previous_line(body, start);
+            done.push((i, parse_lines(&body[start..end], before, if i == 0 { estimate } else { 0 }, session)));
+        }
     };
-    let mut read = Read { events: first.events, specials: first.specials, problems: first.problems };
-    if first.problem.is_none() {
-        read.events.extend(rest.events);
-        read.specials.extend(rest.specials);
-        read.problems.extend(rest.problems);
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(2, 8);
+    let (sha512, mut chunks) = std::thread::scope(|s| {
+        let hasher = s.spawn(|| (sha512(bytes), work()));
+        let helpers: Vec<_> = (2..cores).map(|_| s.spawn(work)).collect();
+        let mut chunks = work();
+        for h in helpers {
+            chunks.extend(h.join().unwrap_or_default());
+        }
+        let sha512 = match hasher.join() {
+            Ok((d, theirs)) => {
+                chunks.extend(theirs);
+                d
+            }
+            // Unreachable (the parse does not panic: fuzzed); the parts it held are read again.
+            Err(_) => self::sha512(bytes),
+        };
+        (sha512, chunks)
+    });
+    chunks.sort_unstable_by_key(|(i, _)| *i);
+    if chunks.len() < parts.len() {
+        // A thread that failed took its parts with it: read them here, in order.
+        let have: Vec<usize> = chunks.iter().map(|(i, _)| *i).collect();
+        for (i, &(start, end)) in parts.iter().enumerate().filter(|(i, _)| !have.contains(i)) {
+            chunks.push((i, parse_lines(&body[start..end], previous_line(body, start), 0, session)));
+        }
+        chunks.sort_unstable_by_key(|(i, _)| *i);
     }
+    let mut total_lines = 0;
+    let (mut problem, mut head) = (None, None);
+    let mut read = Read { events: vec![], specials: vec![], problems: vec![] };
+    for (_, c) in chunks {
+        total_lines += c.lines;
+        read.events.extend(c.events);
+        read.specials.extend(c.specials);
+        read.problems.extend(c.problems);
+        head = c.head.or(head);
+        if c.problem.is_some() {
+            // Past the first broken line, nothing is intact.
+            problem = c.problem;
+            break;
+        }
+    }
+    let mut report = journal::ChainReport::default();
     report.entries = read.events.len();
     report.head = head.unwrap_or([0; 32]);
     match problem {
@@ -229,4 +289,51 @@ pub(super) fn read_journal(bytes: &[u8]) -> (Sha512Digest, journal::ChainReport,
         ));
     }
     (sha512, report, read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parts cover the body exactly, in order, each ending at a line end, whatever the number
+    /// of lines against the number of parts.
+    #[test]
+    fn parts_cover_every_line_once_in_order() {
+        for lines in [0usize, 1, 2, 5, 31, 32, 33, 100] {
+            let body: Vec<u8> = (0..lines).flat_map(|i| format!("{{\"line\":{}}}\n", "x".repeat(i % 7)).into_bytes()).collect();
+            for n in [1, 2, PARTS] {
+                let parts = split_lines(&body, n);
+                assert!(parts.len() <= n.min(lines.max(1)));
+                let mut at = 0;
+                for &(start, end) in &parts {
+                    assert_eq!(start, at);
+                    assert!(end > start && body[end - 1] == b'\n');
+                    at = end;
+                }
+                assert_eq!(at, body.len(), "{lines} lines in {n} parts");
+            }
+        }
+    }
+
+    /// A broken line in a late part is the one reported, and nothing after it is read as intact.
+    #[test]
+    fn a_break_in_any_part_is_found_at_its_line() {
+        let mut j = crate::core::journal::Journal::new(crate::core::journal::MemoryStore::default());
+        for i in 0..200u64 {
+            let f = serde_json::json!({"text": format!("note {i}")});
+            j.append_fields("2026-12-08T00:00:00.000Z", i, "note", f.as_object().unwrap_or(&serde_json::Map::new())).ok();
+        }
+        let good = j.store().bytes.clone();
+        let (_, chain, read) = read_journal(&good);
+        assert!(chain.problems.is_empty() && read.events.len() == 200, "{:?}", chain.problems);
+        for broken in [0usize, 57, 150, 199] {
+            let mut lines: Vec<&[u8]> = good.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+            lines[broken] = b"not a journal line";
+            let bytes: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
+            let (_, chain, read) = read_journal(&bytes);
+            let found: Vec<(usize, Rule)> = chain.problems.iter().map(|p| (p.line, p.rule)).collect();
+            assert_eq!(found, [(broken + 1, Rule::E6)]);
+            assert_eq!(read.events.len(), broken, "only the entries before line {} are intact", broken + 1);
+        }
+    }
 }
