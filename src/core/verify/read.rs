@@ -251,19 +251,26 @@ pub(super) fn read_journal(bytes: &[u8]) -> (Sha512Digest, journal::ChainReport,
     }
     let mut total_lines = 0;
     let (mut problem, mut head) = (None, None);
-    let mut read = Read { events: vec![], specials: vec![], problems: vec![] };
+    let mut read: Option<Read> = None;
     for (_, c) in chunks {
         total_lines += c.lines;
-        read.events.extend(c.events);
-        read.specials.extend(c.specials);
-        read.problems.extend(c.problems);
         head = c.head.or(head);
+        match read.as_mut() {
+            // The first part's vectors, made with room for all, take the rest.
+            None => read = Some(Read { events: c.events, specials: c.specials, problems: c.problems }),
+            Some(r) => {
+                r.events.extend(c.events);
+                r.specials.extend(c.specials);
+                r.problems.extend(c.problems);
+            }
+        }
         if c.problem.is_some() {
             // Past the first broken line, nothing is intact.
             problem = c.problem;
             break;
         }
     }
+    let read = read.unwrap_or(Read { events: vec![], specials: vec![], problems: vec![] });
     let mut report = journal::ChainReport::default();
     report.entries = read.events.len();
     report.head = head.unwrap_or([0; 32]);
