@@ -676,18 +676,19 @@ fn a_quorum_of_three_checks_in_acknowledges_and_signs_three_times() {
         .map(|(i, id)| breakglass::core::ceremony::Person { id: (*id).into(), name: format!("{id} Example"), serial: 10000001 + i as u32 })
         .collect();
     let mut c = breakglass::core::ceremony::Ceremony::new(info, people, Default::default());
+    use breakglass::core::ceremony::RailStep as R;
     assert_eq!(
         c.rail(),
-        ["Setup", "Custodian 1", "Custodian 2", "Custodian 3", "Notify team", "Open runbook", "Runbook steps", "Close", "Sign"]
+        [R::Setup, R::Custodian(1), R::Custodian(2), R::Custodian(3), R::NotifyTeam, R::OpenRunbook, R::RunbookSteps, R::Close, R::Sign]
     );
     begin(&mut c, Mode::Incident);
     check_in(&mut c, 0);
     check_in(&mut c, 3);
     assert_eq!(*c.phase(), Phase::CheckIn(KeyStage::AwaitKey), "two of three is not a quorum");
-    assert_eq!(c.rail()[c.rail_index()], "Custodian 3");
+    assert_eq!(c.rail()[c.rail_index()], R::Custodian(3));
     let fx = check_in(&mut c, 4);
     assert!(kinds(&fx).contains(&"SendNotice"), "{:?}", kinds(&fx));
-    assert_eq!(c.rail()[c.rail_index()], "Notify team");
+    assert_eq!(c.rail()[c.rail_index()], R::NotifyTeam);
     // The notice fails: going on needs all three acknowledgements.
     c.advance(Intent::NoticeDone { phase: NP::InUse, result: Err(Failed::Notice("SNS is down".into())) });
     for who in 0..3 {

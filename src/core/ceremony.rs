@@ -588,12 +588,54 @@ pub struct Posture {
     pub root_events: Vec<crate::core::audit::RootEvent>,
 }
 
+/// A step on the screen's rail (shown by its label; an abort records the label in the journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RailStep {
+    Setup,
+    /// The n-th check-in (from 1).
+    Custodian(usize),
+    NotifyTeam,
+    OpenRunbook,
+    RunbookSteps,
+    Close,
+    /// A rekey's: the change reviewed, the new version signed, the runbook sealed again and swapped in.
+    ReviewChange,
+    SignRoster,
+    ResealSwap,
+    /// An offboarding's checklist.
+    OffboardList,
+    /// The co-signatures.
+    Sign,
+}
+
+impl std::fmt::Display for RailStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RailStep::Setup => f.write_str("Setup"),
+            RailStep::Custodian(n) => write!(f, "Custodian {n}"),
+            RailStep::NotifyTeam => f.write_str("Notify team"),
+            RailStep::OpenRunbook => f.write_str("Open runbook"),
+            RailStep::RunbookSteps => f.write_str("Runbook steps"),
+            RailStep::Close => f.write_str("Close"),
+            RailStep::ReviewChange => f.write_str("Review change"),
+            RailStep::SignRoster => f.write_str("Sign roster"),
+            RailStep::ResealSwap => f.write_str("Reseal, swap"),
+            RailStep::OffboardList => f.write_str("Offboard list"),
+            RailStep::Sign => f.write_str("Sign"),
+        }
+    }
+}
+
+/// The check-in steps of a quorum of `quorum`, after the setup.
+fn setup_and_checkins(quorum: usize) -> Vec<RailStep> {
+    std::iter::once(RailStep::Setup).chain((1..=quorum.max(1)).map(RailStep::Custodian)).collect()
+}
+
 /// The steps on the screen's rail for a quorum of `quorum`: one check-in step per custodian
 /// needed ("Custodian 1" .. "Custodian N"), then the rest of the ceremony.
-pub fn rail(quorum: usize) -> Vec<String> {
-    let mut r = vec!["Setup".to_string()];
-    r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
-    r.extend(["Notify team", "Open runbook", "Runbook steps", "Close", "Sign"].map(String::from));
+pub fn rail(quorum: usize) -> Vec<RailStep> {
+    let mut r = setup_and_checkins(quorum);
+    r.extend([RailStep::NotifyTeam, RailStep::OpenRunbook, RailStep::RunbookSteps, RailStep::Close, RailStep::Sign]);
     r
 }
 
@@ -804,7 +846,7 @@ impl Ceremony {
     }
 
     /// This ceremony's rail (see [`rail`], [`rekey_rail`]).
-    pub fn rail(&self) -> Vec<String> {
+    pub fn rail(&self) -> Vec<RailStep> {
         // At setup nothing has begun: the plan (or the interrupted session) says what will.
         let mode = match (&self.phase, &self.recovering) {
             (Phase::Setup, Some(r)) => r.mode,
@@ -817,12 +859,11 @@ impl Ceremony {
                 let mut r = if self.rekey.is_some() {
                     rekey_rail(self.quorum())
                 } else {
-                    let mut r = vec!["Setup".to_string()];
-                    r.extend((1..=self.quorum()).map(|i| format!("Custodian {i}")));
-                    r.push("Sign".into());
+                    let mut r = setup_and_checkins(self.quorum());
+                    r.push(RailStep::Sign);
                     r
                 };
-                r.insert(r.len() - 1, "Offboard list".into());
+                r.insert(r.len() - 1, RailStep::OffboardList);
                 r
             }
             _ => rail(self.quorum()),
@@ -867,7 +908,7 @@ impl Ceremony {
     /// Where "Notify team" is on the rail (right after the last check-in).
     pub(crate) fn notify_rail_index(&self) -> usize {
         match self.mode {
-            Mode::Rekey | Mode::Offboard => self.rail().iter().position(|r| r == "Notify team").unwrap_or(usize::MAX),
+            Mode::Rekey | Mode::Offboard => self.rail().iter().position(|r| *r == RailStep::NotifyTeam).unwrap_or(usize::MAX),
             _ => self.quorum() + 1,
         }
     }
@@ -877,16 +918,16 @@ impl Ceremony {
         let q = self.quorum();
         if matches!(self.mode, Mode::Rekey | Mode::Offboard) {
             let rail = self.rail();
-            let at = |name: &str| rail.iter().position(|r| r == name).unwrap_or(0);
+            let at = |step: RailStep| rail.iter().position(|r| *r == step).unwrap_or(0);
             return match &self.phase {
                 Phase::Setup | Phase::Quit | Phase::Account { .. } => 0,
                 Phase::CheckIn(_) => 1 + self.checked.len().min(q - 1),
-                Phase::Unseal { .. } => at("Open runbook"),
-                Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => at("Review change"),
-                Phase::Rekey(RekeyStage::Sign { .. }) => at("Sign roster"),
-                Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => at("Reseal, swap"),
-                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) | Phase::Rotate(_) => at("Notify team"),
-                Phase::Offboard => at("Offboard list"),
+                Phase::Unseal { .. } => at(RailStep::OpenRunbook),
+                Phase::Rekey(RekeyStage::Review | RekeyStage::Newcomer { .. }) => at(RailStep::ReviewChange),
+                Phase::Rekey(RekeyStage::Sign { .. }) => at(RailStep::SignRoster),
+                Phase::Rekey(RekeyStage::Committing | RekeyStage::Failed(_)) => at(RailStep::ResealSwap),
+                Phase::Notify { .. } | Phase::Closing | Phase::Runbook | Phase::Root(_) | Phase::Rotate(_) => at(RailStep::NotifyTeam),
+                Phase::Offboard => at(RailStep::OffboardList),
                 Phase::Sign { .. } => rail.len() - 1,
                 Phase::Halted(_) => self.journal_rail().min(q + 1),
                 Phase::Summary => rail.len(),

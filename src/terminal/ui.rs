@@ -104,7 +104,7 @@ pub fn render(f: &mut Frame, c: &Ceremony, v: &View, now: DateTime<Utc>) {
             Line::from("Enlarge the window or reduce the font size."),
             Line::from("Nothing is lost: the ceremony waits as it was."),
             Line::from(""),
-            Line::from(format!("Now: {} · {}", c.mode().label(), c.rail().get(c.rail_index()).map_or("done", String::as_str))),
+            Line::from(format!("Now: {} · {}", c.mode().label(), c.rail().get(c.rail_index()).map_or("done".into(), ToString::to_string))),
             Line::from(ctrl_c_help(c)),
         ];
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);

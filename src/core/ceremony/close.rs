@@ -126,8 +126,8 @@ impl Ceremony {
             }
         }
         let at = match self.close.aborted_at {
-            Some(i) => self.rail().get(i).cloned(),
-            None => self.rail().get(self.rail_index()).cloned(),
+            Some(i) => self.rail().get(i).map(RailStep::to_string),
+            None => self.rail().get(self.rail_index()).map(RailStep::to_string),
         }
         .unwrap_or_else(|| "end".into());
         if self.close.aborted_at.is_none() {

@@ -71,10 +71,16 @@ fn stay_next(n: usize) -> Phase {
 
 /// The rail of a rekey: check-ins, the runbook opened, newcomers, signatures, the swap, the
 /// notice, the co-signature.
-pub fn rekey_rail(quorum: usize) -> Vec<String> {
-    let mut r = vec!["Setup".to_string()];
-    r.extend((1..=quorum.max(1)).map(|i| format!("Custodian {i}")));
-    r.extend(["Open runbook", "Review change", "Sign roster", "Reseal, swap", "Notify team", "Sign"].map(String::from));
+pub fn rekey_rail(quorum: usize) -> Vec<RailStep> {
+    let mut r = setup_and_checkins(quorum);
+    r.extend([
+        RailStep::OpenRunbook,
+        RailStep::ReviewChange,
+        RailStep::SignRoster,
+        RailStep::ResealSwap,
+        RailStep::NotifyTeam,
+        RailStep::Sign,
+    ]);
     r
 }
 
