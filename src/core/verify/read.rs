@@ -271,9 +271,7 @@ pub(super) fn read_journal(bytes: &[u8]) -> (Sha512Digest, journal::ChainReport,
         }
     }
     let read = read.unwrap_or(Read { events: vec![], specials: vec![], problems: vec![] });
-    let mut report = journal::ChainReport::default();
-    report.entries = read.events.len();
-    report.head = head.unwrap_or([0; 32]);
+    let mut report = journal::ChainReport { entries: read.events.len(), head: head.unwrap_or([0; 32]), ..Default::default() };
     match problem {
         Some((n, what)) => report.problems.push(Problem::new(n, Rule::E6, ProblemKind::Chain, what)),
         None if body_end < bytes.len() => {
