@@ -182,6 +182,24 @@ fn render_secret_entry(f: &mut Frame, e: &SecretEntry, t: &Theme, area: Rect, ke
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(" New value ")), r);
 }
 
+/// One line per custodian checked in, for something each confirms on their key: done, being
+/// signed (touch), or the key that asks for it. `words`: (done, what the key does).
+fn on_each_key<'a>(c: &Ceremony, acked: &[SlotIx], acking: Option<SlotIx>, spin: &str, words: (&str, &str)) -> Vec<Line<'a>> {
+    c.checked()
+        .enumerate()
+        .map(|(i, k)| {
+            let state = if acked.contains(&i) {
+                format!("✔ {}", words.0)
+            } else if acking == Some(i) {
+                format!("{spin} touch your key")
+            } else {
+                format!("press {} {}", i.number(), words.1)
+            };
+            Line::from(format!("  {}: {state}", c.person(k.custodian).id))
+        })
+        .collect()
+}
+
 fn render_rail(f: &mut Frame, c: &Ceremony, t: &Theme, area: Rect) {
     let now = c.rail_index();
     let mut lines = vec![Line::from(Span::styled("Steps", t.bold()))];

@@ -39,17 +39,7 @@ pub(super) fn notify_lines<'a>(
                 key(c, v, "retry"),
                 if c.quorum() == 2 { "BOTH custodians".to_string() } else { format!("ALL {} custodians", c.quorum()) }
             )));
-            for (i, k) in c.checked().enumerate() {
-                let p = c.person(k.custodian);
-                let state = if acked.contains(&i) {
-                    "✔ acknowledged".to_string()
-                } else if *acking == Some(i) {
-                    format!("{spin} touch your key")
-                } else {
-                    format!("press {} to acknowledge", i.number())
-                };
-                lines.push(Line::from(format!("  {}: {state}", p.id)));
-            }
+            lines.extend(on_each_key(c, acked, *acking, spin, ("acknowledged", "to acknowledge")));
         }
     }
 }

@@ -61,17 +61,7 @@ pub(super) fn root_lines<'a>(c: &'a Ceremony, v: &View, t: &Theme, stage: &RootS
                 RootStage::Working => out.push(Line::from(format!("{spin} Working..."))),
                 RootStage::Confirm { action, acked, acking } => {
                     out.push(Line::from(Span::styled(format!("Confirm: {}", action.label()), t.bad())));
-                    for (i, k) in c.checked().enumerate() {
-                        let p = c.person(k.custodian);
-                        let state = if acked.contains(&i) {
-                            "✔ confirmed".to_string()
-                        } else if *acking == Some(i) {
-                            format!("{spin} touch your key")
-                        } else {
-                            format!("press {} to confirm on your key", i.number())
-                        };
-                        out.push(Line::from(format!("  {}: {state}", p.id)));
-                    }
+                    out.extend(on_each_key(c, acked, *acking, spin, ("confirmed", "to confirm on your key")));
                 }
                 _ => {}
             }
